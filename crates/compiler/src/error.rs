@@ -1,0 +1,35 @@
+//! Why a build failed; each message is one line naming the file and the problem.
+
+use sandpipe_manifest::ManifestError;
+use sandpipe_runtime::ScriptError;
+use std::path::PathBuf;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum BuildError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    Manifest {
+        path: PathBuf,
+        source: ManifestError,
+    },
+    #[error(
+        "{dir}: no main file (plugin.json has no \"main\", and there is no index.js or index.ts)"
+    )]
+    NoMainFile { dir: PathBuf },
+    #[error("{path}: \"main\" must name a file inside the connector directory")]
+    MainOutsideDir { path: PathBuf },
+    #[error("{0}")]
+    Script(#[from] ScriptError),
+    #[error("{file}:{line}:{column}: {message}")]
+    Unsupported {
+        file: String,
+        line: u32,
+        column: u32,
+        message: String,
+    },
+}

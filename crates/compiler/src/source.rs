@@ -1,0 +1,81 @@
+//! The files a connector is built from: `plugin.json` and the main file.
+
+use crate::error::BuildError;
+use sandpipe_manifest::Manifest;
+use sha2::{Digest, Sha256};
+use std::path::{Component, Path};
+
+/// The main files tried, in order, when `plugin.json` names none.
+pub const DEFAULT_MAIN: [&str; 2] = ["index.js", "index.ts"];
+
+/// A connector directory's sources, read and checked.
+#[derive(Debug, Clone)]
+pub struct Sources {
+    pub plugin_json: String,
+    pub manifest: Manifest,
+    /// The main file's path relative to the directory, as written in stacks.
+    pub main_name: String,
+    pub main_text: String,
+}
+
+fn read(path: &Path) -> Result<String, BuildError> {
+    std::fs::read_to_string(path).map_err(|source| BuildError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+impl Sources {
+    /// Reads `dir/plugin.json` and the main file it names (or the default).
+    pub fn read(dir: &Path) -> Result<Sources, BuildError> {
+        let manifest_path = dir.join("plugin.json");
+        let plugin_json = read(&manifest_path)?;
+        let manifest = Manifest::parse(&plugin_json).map_err(|source| BuildError::Manifest {
+            path: manifest_path.clone(),
+            source,
+        })?;
+        let main_name = match &manifest.main {
+            Some(main) => {
+                let relative = Path::new(main);
+                let inside = relative
+                    .components()
+                    .all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
+                if !inside || main.is_empty() {
+                    return Err(BuildError::MainOutsideDir {
+                        path: manifest_path,
+                    });
+                }
+                main.trim_start_matches("./").to_string()
+            }
+            None => DEFAULT_MAIN
+                .iter()
+                .find(|name| dir.join(name).is_file())
+                .ok_or_else(|| BuildError::NoMainFile {
+                    dir: dir.to_path_buf(),
+                })?
+                .to_string(),
+        };
+        let main_text = read(&dir.join(&main_name))?;
+        Ok(Sources {
+            plugin_json,
+            manifest,
+            main_name,
+            main_text,
+        })
+    }
+
+    /// sha256 (hex) over every source file: its name, length and bytes.
+    pub fn sha256(&self) -> String {
+        let mut digest = Sha256::new();
+        for (name, text) in [
+            ("plugin.json", &self.plugin_json),
+            (self.main_name.as_str(), &self.main_text),
+        ] {
+            digest.update(name.as_bytes());
+            digest.update([0]);
+            digest.update((text.len() as u64).to_le_bytes());
+            digest.update(text.as_bytes());
+        }
+        hex::encode(digest.finalize())
+    }
+}

@@ -1,0 +1,147 @@
+//! Resolving a user's config values against the manifest: defaults, required
+//! fields, choices, JSON checks, secrets. Values are otherwise passed through
+//! exactly as given (PostHog connectors parse numbers and JSON themselves).
+
+use crate::error::ConfigError;
+use crate::field::{Condition, FieldType};
+use crate::manifest::{Manifest, kind_of};
+use serde_json::{Map, Value};
+use std::collections::BTreeSet;
+
+/// What a connector instance is given: `meta.config`, the attachment values,
+/// and which keys are secret (never shown in responses or logs).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ResolvedConfig {
+    /// `meta.config`: every non-attachment field that has a value.
+    pub config: Map<String, Value>,
+    /// Values of `attachment` fields, as the user gave them (e.g. a file path).
+    pub attachments: Map<String, Value>,
+    /// Keys of `secret` fields.
+    pub secrets: BTreeSet<String>,
+}
+
+/// A value that counts as "not given": absent, `null` or `""` (PostHog's UI
+/// stores an emptied field as an empty string).
+fn is_empty(value: Option<&Value>) -> bool {
+    match value {
+        None | Some(Value::Null) => true,
+        Some(Value::String(s)) => s.is_empty(),
+        _ => false,
+    }
+}
+
+fn holds(condition: &Condition, values: &Map<String, Value>) -> bool {
+    let actual = values.get(&condition.key);
+    match &condition.value {
+        None => !is_empty(actual),
+        Some(expected) => actual == Some(expected),
+    }
+}
+
+impl Manifest {
+    /// Resolves `user` (the values from a chain file or the API) against this manifest.
+    pub fn resolve_config(&self, user: &Map<String, Value>) -> Result<ResolvedConfig, ConfigError> {
+        if let Some(key) = user.keys().find(|key| self.field(key).is_none()) {
+            let declared: Vec<&str> = self.fields().map(|f| f.key.as_str()).collect();
+            return Err(ConfigError::Undeclared {
+                key: key.clone(),
+                declared: if declared.is_empty() {
+                    "none".into()
+                } else {
+                    declared.join(", ")
+                },
+            });
+        }
+        // Values with defaults applied, which `required_if` conditions look at.
+        let mut values = Map::new();
+        for field in self.fields() {
+            let given = user.get(&field.key).filter(|v| !v.is_null());
+            if let Some(value) = given.or(field.default.as_ref()) {
+                values.insert(field.key.clone(), value.clone());
+            }
+        }
+        let mut resolved = ResolvedConfig::default();
+        for field in self.fields() {
+            let value = values.get(&field.key);
+            let required = field.required
+                || (!field.required_if.is_empty()
+                    && field.required_if.iter().all(|c| holds(c, &values)));
+            if is_empty(value) {
+                if required {
+                    return Err(ConfigError::Missing {
+                        key: field.key.clone(),
+                    });
+                }
+                if value.is_none() {
+                    continue;
+                }
+            }
+            let Some(value) = value else { continue };
+            let invalid = |reason: String| ConfigError::Invalid {
+                key: field.key.clone(),
+                reason,
+            };
+            match field.kind {
+                FieldType::Choice => match value.as_str() {
+                    Some(choice) if field.choices.iter().any(|c| c == choice) => {}
+                    Some("") => {}
+                    _ => {
+                        let choices: Vec<String> =
+                            field.choices.iter().map(|c| format!("\"{c}\"")).collect();
+                        return Err(invalid(format!(
+                            "{value} is not one of {}",
+                            choices.join(", ")
+                        )));
+                    }
+                },
+                FieldType::Json => {
+                    if let Value::String(text) = value {
+                        if !text.is_empty() {
+                            serde_json::from_str::<Value>(text)
+                                .map_err(|e| invalid(format!("not valid JSON: {e}")))?;
+                        }
+                    }
+                }
+                FieldType::Attachment => {
+                    if !matches!(value, Value::String(_) | Value::Object(_)) {
+                        return Err(invalid(format!(
+                            "an attachment must be a file path or an object, not {}",
+                            kind_of(value)
+                        )));
+                    }
+                }
+                FieldType::String => {}
+            }
+            if field.secret {
+                resolved.secrets.insert(field.key.clone());
+            }
+            let target = if field.kind == FieldType::Attachment {
+                &mut resolved.attachments
+            } else {
+                &mut resolved.config
+            };
+            target.insert(field.key.clone(), value.clone());
+        }
+        Ok(resolved)
+    }
+}
+
+/// What replaces a secret value wherever config is shown.
+pub const REDACTED: &str = "**********";
+
+impl ResolvedConfig {
+    /// `meta.config` with every secret value replaced by [`REDACTED`].
+    pub fn redacted(&self) -> Map<String, Value> {
+        self.config
+            .iter()
+            .map(|(key, value)| {
+                let shown = if self.secrets.contains(key) {
+                    Value::from(REDACTED)
+                } else {
+                    value.clone()
+                };
+                (key.clone(), shown)
+            })
+            .collect()
+    }
+}

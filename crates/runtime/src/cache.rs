@@ -1,0 +1,131 @@
+//! Compiled modules, cached in memory for the process and on disk across
+//! restarts, keyed by the engine's compatibility hash and the module's sha256.
+//!
+//! Invariant: the cache directory belongs to the operator. Deserialising a
+//! cached file runs its machine code, so nothing a connector or an API caller
+//! controls may ever write there; only this module does, atomically.
+
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use wasmtime::Module;
+
+/// Part of every key, so a change of cache layout cannot read old entries.
+const CACHE_FORMAT: &str = "sandpipe-module-cache-1 wasmtime-42";
+
+/// Compiled modules by key.
+pub struct ModuleCache {
+    dir: Option<PathBuf>,
+    modules: Mutex<HashMap<String, Module>>,
+}
+
+impl ModuleCache {
+    /// A cache that also keeps compiled modules under `dir` (created if needed).
+    pub fn new(dir: Option<PathBuf>) -> ModuleCache {
+        ModuleCache {
+            dir,
+            modules: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The directory used, if any.
+    pub fn dir(&self) -> Option<&Path> {
+        self.dir.as_deref()
+    }
+
+    /// The cache key of `bytes` under `engine`.
+    pub fn key(engine: &wasmtime::Engine, bytes: &[u8]) -> String {
+        let mut engine_hash = std::hash::DefaultHasher::new();
+        engine
+            .precompile_compatibility_hash()
+            .hash(&mut engine_hash);
+        let mut digest = Sha256::new();
+        digest.update(CACHE_FORMAT.as_bytes());
+        digest.update(engine_hash.finish().to_le_bytes());
+        digest.update(bytes);
+        hex::encode(digest.finalize())
+    }
+
+    /// The compiled module for `bytes`: from memory, from disk, or compiled now.
+    pub fn get_or_compile(
+        &self,
+        engine: &wasmtime::Engine,
+        bytes: &[u8],
+    ) -> wasmtime::Result<Module> {
+        let key = Self::key(engine, bytes);
+        if let Some(module) = self
+            .modules
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+        {
+            return Ok(module.clone());
+        }
+        let module = match self.load(engine, &key) {
+            Some(module) => module,
+            None => {
+                let module = Module::new(engine, bytes)?;
+                self.store(&key, &module);
+                module
+            }
+        };
+        self.modules
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, module.clone());
+        Ok(module)
+    }
+
+    fn path(&self, key: &str) -> Option<PathBuf> {
+        self.dir
+            .as_ref()
+            .map(|dir| dir.join(format!("{key}.cwasm")))
+    }
+
+    fn load(&self, engine: &wasmtime::Engine, key: &str) -> Option<Module> {
+        let path = self.path(key)?;
+        if !path.is_file() {
+            return None;
+        }
+        // SAFETY: files in the cache directory are written only by `store`
+        // below, from modules this engine compiled (see the module invariant);
+        // wasmtime also checks the engine compatibility header.
+        match unsafe { Module::deserialize_file(engine, &path) } {
+            Ok(module) => Some(module),
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "discarding unusable cached module");
+                let _ = std::fs::remove_file(&path);
+                None
+            }
+        }
+    }
+
+    fn store(&self, key: &str, module: &Module) {
+        let Some(path) = self.path(key) else { return };
+        let write = || -> std::io::Result<()> {
+            let dir = path.parent().expect("cache paths have a parent");
+            std::fs::create_dir_all(dir)?;
+            let bytes = module.serialize().map_err(std::io::Error::other)?;
+            let tmp = dir.join(format!(".{key}.{}.tmp", std::process::id()));
+            std::fs::write(&tmp, bytes)?;
+            std::fs::rename(&tmp, &path)
+        };
+        if let Err(e) = write() {
+            tracing::warn!(path = %path.display(), error = %e, "could not write the module cache");
+        }
+    }
+}
+
+/// `$SANDPIPE_CACHE_DIR`, else `$XDG_CACHE_HOME/sandpipe`, else `~/.cache/sandpipe`.
+pub fn default_dir() -> Option<PathBuf> {
+    let env = |name: &str| {
+        std::env::var_os(name)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    env("SANDPIPE_CACHE_DIR")
+        .or_else(|| env("XDG_CACHE_HOME").map(|d| d.join("sandpipe")))
+        .or_else(|| env("HOME").map(|d| d.join(".cache").join("sandpipe")))
+}

@@ -1,0 +1,202 @@
+//! PostHog's chain rules over an ordered list of connectors.
+//!
+//! - Each connector's `processEvent` gets the previous one's output.
+//! - A falsy result drops the event; later connectors never see it.
+//! - A throw, trap, timeout or invalid result (including a changed `team_id`)
+//!   does not stop the chain: the error is logged for that connector, the event
+//!   continues as it was before it, and `"<name> (<position>)"` is appended to
+//!   `properties.$plugins_failed`; connectors that ran fine are appended to
+//!   `properties.$plugins_succeeded`. Both lists are added once any connector ran.
+//! - `$snapshot` events skip the connectors entirely.
+//! - `composeWebhook` of every connector runs on the final event; it cannot change it.
+
+use crate::connector::Connector;
+use crate::error::CallError;
+use crate::webhook::WebhookRequest;
+use sandpipe_abi::Call;
+use serde_json::{Map, Value};
+
+/// What happened to one event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChainOutput {
+    /// The event after the chain, or `None` when a connector dropped it.
+    pub event: Option<Value>,
+    /// Requests composed on the final event.
+    pub webhooks: Vec<WebhookRequest>,
+    /// Every connector error of this event (already logged for its connector).
+    pub failures: Vec<Failure>,
+}
+
+/// One connector error.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Failure {
+    /// `"<name> (<position>)"`.
+    pub connector: String,
+    /// `processEvent` or `composeWebhook`.
+    pub stage: &'static str,
+    pub error: CallError,
+}
+
+/// An ordered list of connectors.
+pub struct Chain {
+    connectors: Vec<Connector>,
+}
+
+const PROCESS_EVENT: &str = "processEvent";
+const COMPOSE_WEBHOOK: &str = "composeWebhook";
+
+enum Outcome {
+    Skipped,
+    Kept(Value),
+    Dropped,
+}
+
+impl Chain {
+    pub fn new(connectors: Vec<Connector>) -> Chain {
+        Chain { connectors }
+    }
+
+    /// The connectors, in order.
+    pub fn connectors(&self) -> &[Connector] {
+        &self.connectors
+    }
+
+    /// Runs one event through the chain.
+    pub fn process(&mut self, event: Value) -> ChainOutput {
+        let mut out = ChainOutput {
+            event: None,
+            webhooks: Vec::new(),
+            failures: Vec::new(),
+        };
+        if event.get("event").and_then(Value::as_str) == Some("$snapshot") {
+            out.event = Some(event);
+            return out;
+        }
+        let mut event = event;
+        let (mut succeeded, mut failed) = (Vec::new(), Vec::new());
+        for connector in &mut self.connectors {
+            match process_one(connector, &event) {
+                Ok(Outcome::Skipped) => {}
+                Ok(Outcome::Dropped) => return out,
+                Ok(Outcome::Kept(next)) => {
+                    event = next;
+                    succeeded.push(connector.label().to_string());
+                }
+                Err(error) => {
+                    failed.push(connector.label().to_string());
+                    out.failures.push(Failure {
+                        connector: connector.label().to_string(),
+                        stage: PROCESS_EVENT,
+                        error,
+                    });
+                }
+            }
+        }
+        if !succeeded.is_empty() || !failed.is_empty() {
+            record_plugins(&mut event, succeeded, failed);
+        }
+        for connector in &mut self.connectors {
+            match compose_one(connector, &event) {
+                Ok(Some(request)) => out.webhooks.push(request),
+                Ok(None) => {}
+                Err(error) => out.failures.push(Failure {
+                    connector: connector.label().to_string(),
+                    stage: COMPOSE_WEBHOOK,
+                    error,
+                }),
+            }
+        }
+        out.event = Some(event);
+        out
+    }
+}
+
+/// Parses a call's JSON result: `None` for `null`, the object otherwise.
+fn result_object(
+    connector: &mut Connector,
+    bytes: &[u8],
+    what: &str,
+) -> Result<Option<Map<String, Value>>, CallError> {
+    let invalid = |reason: String| {
+        let error = CallError::InvalidResult(reason);
+        connector.report(what, &error);
+        error
+    };
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(Value::Null) => Ok(None),
+        Ok(Value::Object(object)) => Ok(Some(object)),
+        Ok(_) => Err(invalid(format!(
+            "{what} returned something other than an object or null"
+        ))),
+        Err(e) => Err(invalid(format!("{what} returned invalid JSON: {e}"))),
+    }
+}
+
+fn process_one(connector: &mut Connector, event: &Value) -> Result<Outcome, CallError> {
+    if !connector.defines(PROCESS_EVENT)? {
+        return Ok(Outcome::Skipped);
+    }
+    let input = serde_json::to_vec(event).expect("a JSON value serialises");
+    let output = connector.call(Call::ProcessEvent, &input, PROCESS_EVENT)?;
+    let Some(next) = result_object(connector, &output, PROCESS_EVENT)? else {
+        return Ok(Outcome::Dropped);
+    };
+    if next.get("team_id") != event.get("team_id") {
+        let error = CallError::InvalidResult(
+            "processEvent changed team_id, which a connector may not do".into(),
+        );
+        connector.report(PROCESS_EVENT, &error);
+        return Err(error);
+    }
+    Ok(Outcome::Kept(Value::Object(next)))
+}
+
+fn compose_one(
+    connector: &mut Connector,
+    event: &Value,
+) -> Result<Option<WebhookRequest>, CallError> {
+    if !connector.defines(COMPOSE_WEBHOOK)? {
+        return Ok(None);
+    }
+    let input = serde_json::to_vec(event).expect("a JSON value serialises");
+    let output = connector.call(Call::ComposeWebhook, &input, COMPOSE_WEBHOOK)?;
+    let Some(request) = result_object(connector, &output, COMPOSE_WEBHOOK)? else {
+        return Ok(None);
+    };
+    WebhookRequest::from_result(connector.label(), request)
+        .map(Some)
+        .map_err(|reason| {
+            let error = CallError::InvalidResult(reason);
+            connector.report(COMPOSE_WEBHOOK, &error);
+            error
+        })
+}
+
+/// Appends to `properties.$plugins_succeeded` / `$plugins_failed`, creating
+/// `properties` (and the lists) when missing.
+fn record_plugins(event: &mut Value, succeeded: Vec<String>, failed: Vec<String>) {
+    let Value::Object(event) = event else { return };
+    let properties = event
+        .entry("properties")
+        .or_insert_with(|| Value::Object(Map::new()));
+    if !properties.is_object() {
+        *properties = Value::Object(Map::new());
+    }
+    let Value::Object(properties) = properties else {
+        unreachable!("just made an object")
+    };
+    for (key, names) in [
+        ("$plugins_succeeded", succeeded),
+        ("$plugins_failed", failed),
+    ] {
+        let list = properties
+            .entry(key)
+            .or_insert_with(|| Value::Array(Vec::new()));
+        if !list.is_array() {
+            *list = Value::Array(Vec::new());
+        }
+        if let Value::Array(list) = list {
+            list.extend(names.into_iter().map(Value::from));
+        }
+    }
+}

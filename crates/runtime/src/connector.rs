@@ -1,0 +1,209 @@
+//! A configured connector: its bundle, its resolved config and limits, and the
+//! instance that serves its calls.
+//!
+//! The instance is made on first use (top level, then `setupPlugin(meta)`),
+//! kept across calls so `meta.global` and top-level state persist, and dropped
+//! after any error that poisons it; the next call makes a fresh one (and runs
+//! `setupPlugin` again). `teardownPlugin` runs when the connector is dropped.
+
+use crate::bundle::Bundle;
+use crate::error::CallError;
+use crate::instance::Instance;
+use crate::limits::Limits;
+use crate::log::{LogEntry, LogSink};
+use crate::runtime::Inner;
+use sandpipe_abi::{Call, LogLevel};
+use sandpipe_manifest::ResolvedConfig;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+/// One connector of a chain.
+pub struct Connector {
+    runtime: Arc<Inner>,
+    bundle: Arc<Bundle>,
+    label: String,
+    setup_input: Vec<u8>,
+    limits: Limits,
+    logs: Arc<dyn LogSink>,
+    instance: Option<Instance>,
+    /// The special functions, known once an instance has loaded.
+    functions: Option<Vec<String>>,
+}
+
+impl Connector {
+    pub(crate) fn new(
+        runtime: Arc<Inner>,
+        bundle: Arc<Bundle>,
+        position: usize,
+        config: ResolvedConfig,
+        limits: Limits,
+        logs: Arc<dyn LogSink>,
+    ) -> Connector {
+        let label = format!("{} ({position})", bundle.manifest().name);
+        let setup_input = serde_json::to_vec(&serde_json::json!({
+            "config": config.config,
+            "attachments": config.attachments,
+        }))
+        .expect("config values serialise");
+        Connector {
+            runtime,
+            bundle,
+            label,
+            setup_input,
+            limits,
+            logs,
+            instance: None,
+            functions: None,
+        }
+    }
+
+    /// `"<name> (<position>)"`, as PostHog lists connectors in `$plugins_failed`.
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+
+    /// The connector's bundle.
+    pub fn bundle(&self) -> &Bundle {
+        &self.bundle
+    }
+
+    /// Its limits.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Whether the connector defines the special function `name` (instantiating it if needed).
+    pub fn defines(&mut self, name: &str) -> Result<bool, CallError> {
+        if self.functions.is_none() {
+            self.instance()?;
+        }
+        Ok(self
+            .functions
+            .as_ref()
+            .is_some_and(|f| f.iter().any(|n| n == name)))
+    }
+
+    /// Whether an instance is alive now.
+    pub fn is_live(&self) -> bool {
+        self.instance.is_some()
+    }
+
+    fn log(&self, level: LogLevel, message: String) {
+        self.logs.record(LogEntry {
+            connector: self.label.clone(),
+            level,
+            message,
+            time: SystemTime::now(),
+        });
+    }
+
+    fn forward_console(&self, instance: &mut Instance) {
+        let (lines, dropped) = instance.take_console();
+        for line in lines {
+            self.logs.record(LogEntry {
+                connector: self.label.clone(),
+                level: line.level,
+                message: line.message,
+                time: line.time,
+            });
+        }
+        if dropped > 0 {
+            self.log(
+                LogLevel::Warn,
+                format!(
+                    "{dropped} console lines dropped (over {} per call)",
+                    self.limits.max_log_lines
+                ),
+            );
+        }
+    }
+
+    /// Logs an error of `what` for this connector.
+    pub fn report(&self, what: &str, error: &CallError) {
+        self.log(LogLevel::Error, format!("{what}: {}", describe(error)));
+    }
+
+    /// The live instance, made (and set up) if there is none.
+    fn instance(&mut self) -> Result<&mut Instance, CallError> {
+        if self.instance.is_none() {
+            let made = Instance::new(
+                &self.runtime.engine,
+                &self.runtime.plugin,
+                &self.bundle,
+                &self.limits,
+            );
+            let mut instance = match made {
+                Ok(instance) => instance,
+                Err(error) => {
+                    let error = CallError::Setup(Box::new(error));
+                    self.log(
+                        LogLevel::Error,
+                        format!("loading failed: {}", describe(&error)),
+                    );
+                    return Err(error);
+                }
+            };
+            self.functions = Some(instance.functions().to_vec());
+            let setup = instance.call(Call::Setup, &self.setup_input, &self.limits);
+            self.forward_console(&mut instance);
+            if let Err(error) = setup {
+                let error = CallError::Setup(Box::new(error));
+                self.log(
+                    LogLevel::Error,
+                    format!("setupPlugin failed: {}", describe(&error)),
+                );
+                return Err(error);
+            }
+            self.instance = Some(instance);
+        }
+        Ok(self.instance.as_mut().expect("just made"))
+    }
+
+    /// Calls into the connector; `what` names the call in logs. Errors are
+    /// logged for this connector; an error that poisons the instance drops it.
+    pub fn call(&mut self, call: Call, input: &[u8], what: &str) -> Result<Vec<u8>, CallError> {
+        let limits = self.limits.clone();
+        let instance = self.instance()?;
+        let result = instance.call(call, input, &limits);
+        let mut instance = self.instance.take().expect("instance() made one");
+        self.forward_console(&mut instance);
+        match &result {
+            Err(error) => {
+                self.report(what, error);
+                if !error.poisons_instance() {
+                    self.instance = Some(instance);
+                }
+            }
+            Ok(_) => self.instance = Some(instance),
+        }
+        result
+    }
+}
+
+/// An error with its JS stack, when it has one.
+fn describe(error: &CallError) -> String {
+    let thrown = match error {
+        CallError::Threw(js) => Some(js),
+        CallError::Setup(inner) => match inner.as_ref() {
+            CallError::Threw(js) => Some(js),
+            _ => None,
+        },
+        _ => None,
+    };
+    match thrown {
+        Some(js) if !js.stack.trim().is_empty() => format!("{error}\n{}", js.stack.trim_end()),
+        _ => error.to_string(),
+    }
+}
+
+impl Drop for Connector {
+    fn drop(&mut self) {
+        let defines_teardown = self
+            .instance
+            .as_ref()
+            .is_some_and(|i| i.defines("teardownPlugin"));
+        if defines_teardown {
+            let _ = self.call(Call::Teardown, b"null", "teardownPlugin");
+        }
+    }
+}

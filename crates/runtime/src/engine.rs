@@ -1,0 +1,105 @@
+//! The one wasmtime `Engine` of a process: Cranelift, fuel metering, epoch
+//! interruption driven by a ticker thread, a pooling instance allocator with
+//! copy-on-write memory images, and a bounded wasm stack.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+use wasmtime::{Config, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig, Strategy};
+
+/// How often the epoch advances; deadlines are counted in these ticks.
+pub const EPOCH_TICK: Duration = Duration::from_millis(1);
+
+/// Wasm stack per call (design.md: 512 KiB).
+pub const MAX_WASM_STACK: usize = 512 * 1024;
+
+/// Engine-wide settings: the ceilings every per-connector limit must fit under.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// Connector instances that can be alive at once (each is a plugin and a bundle instance).
+    pub max_instances: u32,
+    /// Largest linear memory any connector may be given.
+    pub max_memory: usize,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            max_instances: 1_000,
+            max_memory: 256 << 20,
+        }
+    }
+}
+
+/// A wasmtime engine plus the thread that advances its epoch.
+pub struct Engine {
+    engine: wasmtime::Engine,
+    options: EngineOptions,
+    stop: Arc<AtomicBool>,
+    ticker: Option<JoinHandle<()>>,
+}
+
+impl Engine {
+    /// Builds the engine and starts its epoch ticker.
+    pub fn new(options: EngineOptions) -> wasmtime::Result<Engine> {
+        let mut config = Config::new();
+        config
+            .strategy(Strategy::Cranelift)
+            .cranelift_opt_level(OptLevel::Speed)
+            .consume_fuel(true)
+            .epoch_interruption(true)
+            .max_wasm_stack(MAX_WASM_STACK)
+            .memory_init_cow(true);
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_core_instances(options.max_instances * 2)
+            .total_memories(options.max_instances)
+            .total_tables(options.max_instances * 2)
+            .max_memory_size(options.max_memory);
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = wasmtime::Engine::new(&config)?;
+
+        let stop = Arc::new(AtomicBool::new(false));
+        let ticker = {
+            let (engine, stop) = (engine.clone(), stop.clone());
+            std::thread::Builder::new()
+                .name("sandpipe-epoch".into())
+                .spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        std::thread::sleep(EPOCH_TICK);
+                        engine.increment_epoch();
+                    }
+                })?
+        };
+        Ok(Engine {
+            engine,
+            options,
+            stop,
+            ticker: Some(ticker),
+        })
+    }
+
+    /// The wasmtime engine.
+    pub fn wasmtime(&self) -> &wasmtime::Engine {
+        &self.engine
+    }
+
+    /// The settings it was built with.
+    pub fn options(&self) -> &EngineOptions {
+        &self.options
+    }
+
+    /// Epoch ticks that cover `deadline` (at least one).
+    pub fn ticks(deadline: Duration) -> u64 {
+        (deadline.as_micros() / EPOCH_TICK.as_micros()).max(1) as u64
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(ticker) = self.ticker.take() {
+            let _ = ticker.join();
+        }
+    }
+}

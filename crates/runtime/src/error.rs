@@ -1,0 +1,73 @@
+//! How a call into a connector fails.
+
+use std::fmt;
+use thiserror::Error;
+
+/// A JavaScript error thrown by the connector: `name` is `None` when the
+/// thrown value was not an `Error` (a string, a number, a plain object…).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct JsError {
+    pub name: Option<String>,
+    pub message: String,
+    #[serde(default)]
+    pub stack: String,
+}
+
+impl fmt::Display for JsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.name {
+            Some(name) if !name.is_empty() => write!(f, "{name}: {}", self.message),
+            _ => write!(f, "threw {}", self.message),
+        }
+    }
+}
+
+/// Why a call did not produce a result.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum CallError {
+    /// The connector threw (or its promise rejected); its instance stays usable.
+    #[error("{0}")]
+    Threw(JsError),
+    /// The instance trapped: fuel, deadline, memory, stack, or a broken guest.
+    /// The instance is dropped; the next call gets a fresh one.
+    #[error("{0}")]
+    Trapped(String),
+    /// The input was over the connector's `max_input` limit; nothing was called.
+    #[error("event is {size} bytes, over the {limit}-byte input limit")]
+    InputTooLarge { size: usize, limit: usize },
+    /// The result was over the connector's `max_output` limit.
+    #[error("result is {size} bytes, over the {limit}-byte output limit")]
+    OutputTooLarge { size: usize, limit: usize },
+    /// The result was not what the call must return.
+    #[error("{0}")]
+    InvalidResult(String),
+    /// The instance could not be created (bundle fails to link, setup failed...).
+    #[error("setup failed: {0}")]
+    Setup(Box<CallError>),
+}
+
+impl CallError {
+    /// Whether the instance must be dropped after this error.
+    pub fn poisons_instance(&self) -> bool {
+        matches!(
+            self,
+            CallError::Trapped(_) | CallError::OutputTooLarge { .. } | CallError::Setup(_)
+        )
+    }
+}
+
+/// Compiling connector source to bytecode failed.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ScriptError {
+    /// A syntax (or other compile) error, located: `file:line:col: message`.
+    #[error("{file}:{line}:{column}: {message}")]
+    Syntax {
+        file: String,
+        line: u32,
+        column: u32,
+        message: String,
+    },
+    /// Any other failure of the compile step.
+    #[error("{0}")]
+    Other(String),
+}

@@ -1,0 +1,178 @@
+//! The host side of the guest boundary: the state each store carries, the
+//! functions the plugin imports (`sandpipe-abi::HOST_MODULE`), and bounded
+//! access to guest memory.
+//!
+//! Invariant: no pointer or length from the guest is trusted. Every read goes
+//! through [`guest_bytes`], which returns a trap error when out of range; no
+//! host function can panic on guest input.
+
+use crate::limits::Limits;
+use sandpipe_abi::{HOST_MODULE, LogLevel, import};
+use std::time::{Instant, SystemTime};
+use wasmtime::{Caller, Engine, Extern, Linker, Memory, StoreLimits, StoreLimitsBuilder};
+use wasmtime_wasi::WasiCtxBuilder;
+use wasmtime_wasi::p1::WasiP1Ctx;
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+
+/// Bytes of guest stdout/stderr kept per instance (the plugin writes there only when it aborts).
+const STDIO_CAPACITY: usize = 64 * 1024;
+
+/// A console line as the guest produced it, before it is attributed to a connector.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConsoleLine {
+    pub level: LogLevel,
+    pub message: String,
+    pub time: SystemTime,
+}
+
+/// Everything one store owns: WASI state without any capability, memory
+/// limits, the current call's deadline and the console lines it produced.
+pub struct StoreData {
+    wasi: WasiP1Ctx,
+    pub(crate) limits: StoreLimits,
+    stdout: MemoryOutputPipe,
+    stderr: MemoryOutputPipe,
+    stdio_seen: usize,
+    pub(crate) deadline: Instant,
+    max_lines: usize,
+    max_line: usize,
+    pub(crate) lines: Vec<ConsoleLine>,
+    pub(crate) dropped_lines: usize,
+}
+
+impl StoreData {
+    /// Fresh state: no files, no environment, no arguments, no network, no
+    /// inherited stdio; stdout and stderr captured in bounded buffers.
+    pub fn new(limits: &Limits) -> StoreData {
+        let stdout = MemoryOutputPipe::new(STDIO_CAPACITY);
+        let stderr = MemoryOutputPipe::new(STDIO_CAPACITY);
+        let wasi = WasiCtxBuilder::new()
+            .stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .allow_blocking_current_thread(true)
+            .build_p1();
+        StoreData {
+            wasi,
+            limits: StoreLimitsBuilder::new()
+                .memory_size(limits.memory)
+                .memories(1)
+                .instances(2)
+                .tables(2)
+                .trap_on_grow_failure(true)
+                .build(),
+            stdout,
+            stderr,
+            stdio_seen: 0,
+            deadline: Instant::now() + limits.deadline,
+            max_lines: limits.max_log_lines,
+            max_line: limits.max_log_line,
+            lines: Vec::new(),
+            dropped_lines: 0,
+        }
+    }
+
+    fn push_line(&mut self, level: LogLevel, message: &[u8]) {
+        if self.lines.len() >= self.max_lines {
+            self.dropped_lines += 1;
+            return;
+        }
+        let kept = message.len().min(self.max_line);
+        let mut text = String::from_utf8_lossy(&message[..kept]).into_owned();
+        if kept < message.len() {
+            text.push_str(" …[truncated]");
+        }
+        self.lines.push(ConsoleLine {
+            level,
+            message: text,
+            time: SystemTime::now(),
+        });
+    }
+
+    /// Moves anything new on the guest's stdout/stderr into console lines.
+    pub(crate) fn collect_stdio(&mut self) {
+        let out = self.stdout.contents();
+        let err = self.stderr.contents();
+        let total = out.len() + err.len();
+        if total <= self.stdio_seen {
+            return;
+        }
+        let mut all = out.to_vec();
+        all.extend_from_slice(&err);
+        let fresh = all[self.stdio_seen.min(all.len())..].to_vec();
+        self.stdio_seen = total;
+        for line in fresh.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+            self.push_line(LogLevel::Error, line);
+        }
+    }
+}
+
+/// The bytes `[ptr, ptr + len)` of `memory`, or a trap error naming `what`.
+pub fn guest_bytes<'a>(
+    memory: &'a [u8],
+    ptr: u32,
+    len: u32,
+    what: &str,
+) -> wasmtime::Result<&'a [u8]> {
+    let start = ptr as usize;
+    start
+        .checked_add(len as usize)
+        .and_then(|end| memory.get(start..end))
+        .ok_or_else(|| {
+            wasmtime::format_err!(
+                "{what}: guest range {ptr}+{len} is outside its {}-byte memory",
+                memory.len()
+            )
+        })
+}
+
+fn caller_memory(caller: &mut Caller<'_, StoreData>) -> wasmtime::Result<Memory> {
+    match caller.get_export(sandpipe_abi::export::MEMORY) {
+        Some(Extern::Memory(memory)) => Ok(memory),
+        _ => wasmtime::bail!("host call from an instance without an exported memory"),
+    }
+}
+
+fn check_deadline(caller: &Caller<'_, StoreData>) -> wasmtime::Result<()> {
+    if Instant::now() > caller.data().deadline {
+        wasmtime::bail!("deadline exceeded during a host call");
+    }
+    Ok(())
+}
+
+/// `log(level, ptr, len)`: one console line.
+fn log(mut caller: Caller<'_, StoreData>, level: u32, ptr: u32, len: u32) -> wasmtime::Result<()> {
+    check_deadline(&caller)?;
+    let memory = caller_memory(&mut caller)?;
+    let (data, store) = memory.data_and_store_mut(&mut caller);
+    let bytes = guest_bytes(data, ptr, len, "console")?;
+    store.push_line(LogLevel::from_u32(level), bytes);
+    Ok(())
+}
+
+/// The linker every plugin instance is made from: WASI preview 1 (without
+/// any capability) and the host functions.
+pub fn linker(engine: &Engine) -> wasmtime::Result<Linker<StoreData>> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |data: &mut StoreData| &mut data.wasi)?;
+    linker.func_wrap(HOST_MODULE, import::LOG, log)?;
+    Ok(linker)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::guest_bytes;
+
+    #[test]
+    fn guest_ranges_are_bounds_checked() {
+        let memory = [1u8, 2, 3, 4];
+        assert_eq!(guest_bytes(&memory, 1, 2, "t").unwrap(), &[2, 3]);
+        assert_eq!(guest_bytes(&memory, 4, 0, "t").unwrap(), &[] as &[u8]);
+        for (ptr, len) in [(3, 2), (5, 0), (u32::MAX, 1), (1, u32::MAX)] {
+            let err = guest_bytes(&memory, ptr, len, "t").unwrap_err().to_string();
+            assert_eq!(
+                err,
+                format!("t: guest range {ptr}+{len} is outside its 4-byte memory")
+            );
+        }
+    }
+}

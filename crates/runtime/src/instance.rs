@@ -1,0 +1,200 @@
+//! One live connector instance: the plugin instantiated in its own store, the
+//! bundle linked against it, and the calls across the boundary.
+//!
+//! Every call is armed first: fuel reset, epoch deadline set, console cleared.
+//! Results are read through [`read_result`], which bounds-checks the packed
+//! pointer and length the guest returned.
+
+use crate::bundle::Bundle;
+use crate::engine::Engine;
+use crate::error::{CallError, JsError};
+use crate::host::{ConsoleLine, StoreData, guest_bytes};
+use crate::limits::Limits;
+use sandpipe_abi::{BUNDLE_ENTRY, Call, Packed, export};
+use std::time::Instant;
+use wasmtime::{Extern, InstancePre, Memory, Store, Trap, TypedFunc};
+
+/// A plugin instance with a connector loaded into it.
+pub struct Instance {
+    store: Store<StoreData>,
+    memory: Memory,
+    reserve: TypedFunc<u32, u32>,
+    call: TypedFunc<(u32, u32), i64>,
+    max_output: usize,
+    /// The special functions the connector defines (`processEvent`, ...).
+    functions: Vec<String>,
+}
+
+/// Describes a wasmtime error from a guest call in one line.
+pub(crate) fn trap_reason(error: &wasmtime::Error, limits: &Limits) -> String {
+    match error.downcast_ref::<Trap>() {
+        Some(Trap::OutOfFuel) => format!("ran out of fuel ({} units per call)", limits.fuel),
+        Some(Trap::Interrupt) => {
+            format!("exceeded its {} ms deadline", limits.deadline.as_millis())
+        }
+        Some(Trap::StackOverflow) => "overflowed the wasm stack".into(),
+        _ => {
+            let text = format!("{error:#}");
+            if text.contains("forcing trap when growing memory") {
+                format!("reached its memory limit of {} MiB", limits.memory >> 20)
+            } else if text.contains("deadline exceeded") {
+                format!("exceeded its {} ms deadline", limits.deadline.as_millis())
+            } else {
+                format!("trapped: {}", text.lines().next().unwrap_or("unknown trap"))
+            }
+        }
+    }
+}
+
+/// Reads the bytes a packed result points at, within `max` bytes.
+fn read_result(memory: &[u8], raw: i64, max: usize) -> Result<Result<Vec<u8>, JsError>, CallError> {
+    let packed = Packed::decode(raw);
+    if packed.len as usize > max && !packed.is_error {
+        return Err(CallError::OutputTooLarge {
+            size: packed.len as usize,
+            limit: max,
+        });
+    }
+    let bytes = guest_bytes(memory, packed.ptr, packed.len, "result")
+        .map_err(|e| CallError::Trapped(e.to_string()))?;
+    if !packed.is_error {
+        return Ok(Ok(bytes.to_vec()));
+    }
+    let error = serde_json::from_slice::<JsError>(bytes).unwrap_or_else(|_| JsError {
+        name: Some("Error".into()),
+        message: String::from_utf8_lossy(&bytes[..bytes.len().min(4096)]).into_owned(),
+        stack: String::new(),
+    });
+    Ok(Err(error))
+}
+
+impl Instance {
+    /// Instantiates the plugin and `bundle` in a fresh store and runs the
+    /// connector's top level (no `setupPlugin` yet).
+    pub(crate) fn new(
+        engine: &Engine,
+        plugin: &InstancePre<StoreData>,
+        bundle: &Bundle,
+        limits: &Limits,
+    ) -> Result<Instance, CallError> {
+        let mut store = Store::new(engine.wasmtime(), StoreData::new(limits));
+        store.limiter(|data| &mut data.limits);
+        arm(&mut store, limits);
+        let trapped = |e: wasmtime::Error| CallError::Trapped(trap_reason(&e, limits));
+        let plugin = plugin.instantiate(&mut store).map_err(trapped)?;
+        let memory = plugin
+            .get_memory(&mut store, export::MEMORY)
+            .ok_or_else(|| CallError::Trapped("plugin exports no memory".into()))?;
+        let reserve = plugin
+            .get_typed_func(&mut store, export::RESERVE)
+            .map_err(trapped)?;
+        let call = plugin
+            .get_typed_func(&mut store, export::CALL)
+            .map_err(trapped)?;
+
+        // Link the bundle's imports (admission allowed only plugin exports) by name.
+        let mut imports: Vec<Extern> = Vec::new();
+        for import in bundle.module.imports() {
+            let found = plugin
+                .get_export(&mut store, import.name())
+                .ok_or_else(|| {
+                    CallError::Trapped(format!(
+                        "plugin has no export `{}` for the bundle",
+                        import.name()
+                    ))
+                })?;
+            imports.push(found);
+        }
+        let linked =
+            wasmtime::Instance::new(&mut store, &bundle.module, &imports).map_err(|e| {
+                CallError::Trapped(format!("bundle does not link against the plugin: {e}"))
+            })?;
+        let entry = linked
+            .get_typed_func::<(), i64>(&mut store, BUNDLE_ENTRY)
+            .map_err(|e| CallError::Trapped(format!("bundle entry `{BUNDLE_ENTRY}`: {e}")))?;
+        let raw = entry.call(&mut store, ()).map_err(trapped)?;
+        let names =
+            read_result(memory.data(&store), raw, limits.max_output)?.map_err(CallError::Threw)?;
+        let functions: Vec<String> = serde_json::from_slice(&names).map_err(|e| {
+            CallError::InvalidResult(format!("plugin returned unreadable function names: {e}"))
+        })?;
+        Ok(Instance {
+            store,
+            memory,
+            reserve,
+            call,
+            max_output: limits.max_output,
+            functions,
+        })
+    }
+
+    /// The special functions the connector defines.
+    pub fn functions(&self) -> &[String] {
+        &self.functions
+    }
+
+    /// Whether the connector defines `name`.
+    pub fn defines(&self, name: &str) -> bool {
+        self.functions.iter().any(|f| f == name)
+    }
+
+    /// One call: JSON in, JSON out (`null` for "nothing").
+    pub(crate) fn call(
+        &mut self,
+        call: Call,
+        input: &[u8],
+        limits: &Limits,
+    ) -> Result<Vec<u8>, CallError> {
+        if input.len() > limits.max_input {
+            return Err(CallError::InputTooLarge {
+                size: input.len(),
+                limit: limits.max_input,
+            });
+        }
+        arm(&mut self.store, limits);
+        let trapped = |e: wasmtime::Error| CallError::Trapped(trap_reason(&e, limits));
+        let len = input.len() as u32;
+        let ptr = self.reserve.call(&mut self.store, len).map_err(trapped)?;
+        self.memory
+            .write(&mut self.store, ptr as usize, input)
+            .map_err(|_| {
+                CallError::Trapped("plugin reserved an input buffer outside its memory".into())
+            })?;
+        let raw = self
+            .call
+            .call(&mut self.store, (call as u32, len))
+            .map_err(trapped)?;
+        read_result(self.memory.data(&self.store), raw, self.max_output)?.map_err(CallError::Threw)
+    }
+
+    /// Fuel used since the last call was armed.
+    pub fn fuel_used(&self, limits: &Limits) -> u64 {
+        limits
+            .fuel
+            .saturating_sub(self.store.get_fuel().unwrap_or(0))
+    }
+
+    /// Takes the console lines of the last call (and a count of lines dropped over the limit).
+    pub(crate) fn take_console(&mut self) -> (Vec<ConsoleLine>, usize) {
+        take_console(&mut self.store)
+    }
+}
+
+pub(crate) fn take_console(store: &mut Store<StoreData>) -> (Vec<ConsoleLine>, usize) {
+    let data = store.data_mut();
+    data.collect_stdio();
+    (
+        std::mem::take(&mut data.lines),
+        std::mem::take(&mut data.dropped_lines),
+    )
+}
+
+/// Resets fuel and deadline before a call.
+pub(crate) fn arm(store: &mut Store<StoreData>, limits: &Limits) {
+    store
+        .set_fuel(limits.fuel)
+        .expect("fuel metering is enabled on the engine");
+    store.set_epoch_deadline(Engine::ticks(limits.deadline));
+    store.epoch_deadline_trap();
+    store.data_mut().deadline = Instant::now() + limits.deadline;
+}

@@ -1,0 +1,53 @@
+//! Runs sandpipe bundles: PostHog-style connectors compiled to WebAssembly,
+//! each in its own wasmtime instance under fuel, deadline and memory limits,
+//! chained in order the way PostHog's plugin server chains them.
+//!
+//! ```no_run
+//! use sandpipe_runtime::{Chain, Limits, Runtime, RuntimeOptions, StderrLogs};
+//! use std::sync::Arc;
+//!
+//! let runtime = Runtime::new(RuntimeOptions::default())?;
+//! let bundle = runtime.admit(std::fs::read("hello.wasm")?)?;
+//! let config = bundle.manifest().resolve_config(&Default::default())?;
+//! let connector = runtime.connector(bundle, 0, config, Limits::default(), Arc::new(StderrLogs));
+//! let mut chain = Chain::new(vec![connector]);
+//! let out = chain.process(serde_json::json!({"event": "pageview", "properties": {}}));
+//! println!("{}", out.event.unwrap());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Map of the crate, in data-flow order:
+//! - [`engine`]: the one wasmtime `Engine` (fuel, epochs, pooling, CoW) and its epoch ticker;
+//! - [`cache`]: compiled modules on disk, keyed by engine and module hash;
+//! - [`plugin`]: the embedded guest plugin, compiled once per process;
+//! - [`bundle`]: the bundle format's manifest section, and admission of untrusted bundles;
+//! - [`limits`]: per-connector limits, set by the operator;
+//! - [`host`]: the functions the guest imports, and the per-store state they see;
+//! - [`instance`]: one live plugin + bundle pair, and the calls across the boundary;
+//! - [`connector`]: a configured connector that keeps an instance alive and replaces it after a trap;
+//! - [`chain`]: PostHog's chain rules over a list of connectors;
+//! - [`webhook`]: the requests `composeWebhook` returns, checked and with defaults;
+//! - [`log`]: console lines and errors, per connector.
+
+pub mod bundle;
+pub mod cache;
+pub mod chain;
+pub mod connector;
+pub mod engine;
+mod error;
+pub mod host;
+pub mod instance;
+pub mod limits;
+pub mod log;
+pub mod plugin;
+mod runtime;
+pub mod webhook;
+
+pub use bundle::{AdmissionError, Bundle, BundleManifest};
+pub use chain::{Chain, ChainOutput, Failure};
+pub use connector::Connector;
+pub use error::{CallError, JsError, ScriptError};
+pub use limits::Limits;
+pub use log::{LogEntry, LogSink, MemoryLogs, StderrLogs};
+pub use runtime::{Runtime, RuntimeOptions};
+pub use webhook::WebhookRequest;

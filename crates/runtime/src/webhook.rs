@@ -1,0 +1,67 @@
+//! The HTTP requests `composeWebhook` returns: checked, with PostHog's defaults
+//! (`method` POST, `Content-Type: application/json`).
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+/// One request to deliver, as `sandpipe run --webhooks` writes it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WebhookRequest {
+    /// The connector that composed it, `"<name> (<position>)"`.
+    pub connector: String,
+    pub url: String,
+    pub method: String,
+    pub headers: Map<String, Value>,
+    pub body: Option<String>,
+}
+
+impl WebhookRequest {
+    /// Checks what `composeWebhook` returned and applies the defaults.
+    pub fn from_result(
+        connector: &str,
+        result: Map<String, Value>,
+    ) -> Result<WebhookRequest, String> {
+        let url = match result.get("url") {
+            Some(Value::String(url)) if !url.is_empty() => url.clone(),
+            _ => return Err("composeWebhook returned a request without a url".into()),
+        };
+        let method = match result.get("method") {
+            None | Some(Value::Null) => "POST".to_string(),
+            Some(Value::String(method)) if !method.is_empty() => method.to_ascii_uppercase(),
+            Some(_) => return Err("composeWebhook returned a method that is not a string".into()),
+        };
+        let headers = match result.get("headers") {
+            None | Some(Value::Null) => {
+                let mut headers = Map::new();
+                headers.insert("Content-Type".into(), Value::from("application/json"));
+                headers
+            }
+            Some(Value::Object(headers)) => {
+                if let Some((name, _)) = headers.iter().find(|(_, v)| !v.is_string()) {
+                    return Err(format!(
+                        "composeWebhook returned header \"{name}\" whose value is not a string"
+                    ));
+                }
+                headers.clone()
+            }
+            Some(_) => return Err("composeWebhook returned headers that are not an object".into()),
+        };
+        let body = match result.get("body") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(body)) => Some(body.clone()),
+            Some(_) => {
+                return Err(
+                    "composeWebhook returned a body that is not a string (use JSON.stringify)"
+                        .into(),
+                );
+            }
+        };
+        Ok(WebhookRequest {
+            connector: connector.to_string(),
+            url,
+            method,
+            headers,
+            body,
+        })
+    }
+}

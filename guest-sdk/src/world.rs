@@ -1,0 +1,181 @@
+//! The connector world: evaluates `world.js` at initialisation, keeps its
+//! dispatcher, and runs loads and calls through it.
+//!
+//! Every operation returns `Ok(json)` or `Err(json)` where the error JSON is
+//! `{"name", "message", "stack"}` as `world.js`'s `describe` builds it.
+
+use crate::{host, script};
+use javy_plugin_api::javy::{
+    Runtime,
+    quickjs::{
+        Array, Context, Ctx, Error, Exception, Function, Object, Persistent, String as JsString,
+        Value, context::EvalOptions, prelude::Func,
+    },
+};
+use sandpipe_abi::{Call, LogLevel};
+use std::cell::OnceCell;
+
+const WORLD_JS: &str = include_str!("world.js");
+
+/// The dispatcher functions `world.js` returns, saved before any connector code runs.
+struct World {
+    context: Context,
+    resolve: Persistent<Function<'static>>,
+    call: Persistent<Function<'static>>,
+    output: Persistent<Function<'static>>,
+    describe: Persistent<Function<'static>>,
+}
+
+thread_local! {
+    static WORLD: OnceCell<World> = const { OnceCell::new() };
+}
+
+/// `modify_runtime` hook: evaluates the world and keeps its dispatcher.
+pub fn install(runtime: Runtime) -> Runtime {
+    let context = runtime.context().clone();
+    let world = context.with(|ctx| -> Result<World, Error> {
+        let mut options = EvalOptions::default();
+        options.global = true;
+        options.strict = false;
+        options.filename = Some("sandpipe:world".into());
+        let factory: Function = ctx.eval_with_options(WORLD_JS, options)?;
+        let names = Array::new(ctx.clone())?;
+        for (i, name) in script::SPECIAL_FUNCTIONS.iter().enumerate() {
+            names.set(i, *name)?;
+        }
+        let log = Func::from(|level: u32, line: std::string::String| {
+            host::log(LogLevel::from_u32(level), &line)
+        });
+        let dispatcher: Object = factory.call((ctx.globals(), log, names))?;
+        let save = |name: &str| -> Result<Persistent<Function<'static>>, Error> {
+            Ok(Persistent::save(&ctx, dispatcher.get::<_, Function>(name)?))
+        };
+        Ok(World {
+            context: context.clone(),
+            resolve: save("resolve")?,
+            call: save("call")?,
+            output: save("output")?,
+            describe: save("describe")?,
+        })
+    });
+    let world = match world {
+        Ok(world) => world,
+        Err(e) => panic!("world.js failed to initialise: {e}"),
+    };
+    WORLD.with(|cell| {
+        if cell.set(world).is_err() {
+            panic!("the connector world is initialised twice");
+        }
+    });
+    runtime
+}
+
+/// Runs `f` inside the world's context.
+fn with<R>(f: impl FnOnce(&Ctx<'_>, &World) -> Result<R, String>) -> Result<R, String> {
+    WORLD.with(|cell| match cell.get() {
+        Some(world) => world.context.with(|ctx| f(&ctx, world)),
+        None => Err(plain_error("the plugin was not pre-initialised")),
+    })
+}
+
+/// An error JSON for failures that have no JS value.
+fn plain_error(message: &str) -> String {
+    let mut escaped = String::with_capacity(message.len() + 2);
+    for c in message.chars() {
+        match c {
+            '"' => escaped.push_str("\\\""),
+            '\\' => escaped.push_str("\\\\"),
+            c if (c as u32) < 0x20 => escaped.push_str(&format!("\\u{:04x}", c as u32)),
+            c => escaped.push(c),
+        }
+    }
+    format!("{{\"name\":\"Error\",\"message\":\"{escaped}\",\"stack\":\"\"}}")
+}
+
+/// Turns a failed rquickjs operation into error JSON, describing the pending
+/// exception (whatever value was thrown) when there is one.
+fn failure(ctx: &Ctx<'_>, world: &World, error: Error) -> String {
+    if !matches!(error, Error::Exception) {
+        return plain_error(&error.to_string());
+    }
+    let thrown = ctx.catch();
+    let described = world
+        .describe
+        .clone()
+        .restore(ctx)
+        .and_then(|describe| describe.call::<_, JsString>((thrown,)))
+        .and_then(|text| text.to_string());
+    match described {
+        Ok(json) => json,
+        Err(_) => {
+            let _ = ctx.catch();
+            plain_error("the connector threw a value that cannot be described")
+        }
+    }
+}
+
+/// Runs the job queue until `value` (if it is a promise) settles, then runs
+/// whatever jobs remain, so a call leaves nothing pending.
+fn settle<'js>(ctx: &Ctx<'js>, value: Value<'js>) -> Result<Value<'js>, Error> {
+    let settled = match value.as_promise() {
+        Some(promise) => match promise.finish::<Value>() {
+            Err(Error::WouldBlock) => {
+                return Err(Exception::throw_message(
+                    ctx,
+                    "the connector's promise never settled (it awaits something that cannot happen here, such as a timer)",
+                ));
+            }
+            other => other?,
+        },
+        None => value,
+    };
+    while ctx.execute_pending_job() {}
+    Ok(settled)
+}
+
+/// Compiles a connector script to bytecode.
+pub fn compile(file: &str, source: &str) -> Result<Vec<u8>, String> {
+    with(|ctx, world| script::compile(ctx, file, source).map_err(|e| failure(ctx, world, e)))
+}
+
+/// Runs a connector's top level once; returns the JSON array of special functions found.
+pub fn load(bytecode: &[u8]) -> Result<String, String> {
+    with(|ctx, world| {
+        let run = || -> Result<String, Error> {
+            let top_level = script::run(ctx, bytecode)?;
+            let top_level = settle(ctx, top_level)?;
+            let found: Value = world.resolve.clone().restore(ctx)?.call((top_level,))?;
+            Ok(ctx
+                .json_stringify(found)?
+                .map(|s| s.to_string())
+                .transpose()?
+                .unwrap_or_else(|| "[]".into()))
+        };
+        run().map_err(|e| failure(ctx, world, e))
+    })
+}
+
+/// One call into the connector: JSON in, JSON out.
+pub fn call(call: Call, input: &[u8]) -> Result<String, String> {
+    with(|ctx, world| {
+        let run = || -> Result<String, Error> {
+            let input = match call {
+                Call::Teardown => Value::new_undefined(ctx.clone()),
+                _ => ctx.json_parse(input)?,
+            };
+            let started: Value = world
+                .call
+                .clone()
+                .restore(ctx)?
+                .call((call as u32, input))?;
+            let settled = settle(ctx, started)?;
+            let text: JsString = world
+                .output
+                .clone()
+                .restore(ctx)?
+                .call((call as u32, settled))?;
+            text.to_string()
+        };
+        run().map_err(|e| failure(ctx, world, e))
+    })
+}

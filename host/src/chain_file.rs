@@ -1,0 +1,113 @@
+//! CHAIN.json: `{"connectors": [{"path": "DIR or FILE.wasm", "config": {...}, "limits": {...}}]}`.
+//! Paths are relative to the chain file. `limits` is the operator's override
+//! of the defaults for that connector.
+
+use anyhow::{Context, bail};
+use sandpipe_runtime::{Bundle, Connector, Limits, LogSink, Runtime};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChainFile {
+    connectors: Vec<Entry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Entry {
+    path: PathBuf,
+    #[serde(default)]
+    config: Map<String, Value>,
+    #[serde(default)]
+    limits: LimitsOverride,
+}
+
+/// Operator overrides of [`Limits`]; absent fields keep the defaults.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LimitsOverride {
+    fuel: Option<u64>,
+    deadline_ms: Option<u64>,
+    memory_mib: Option<usize>,
+    max_input_bytes: Option<usize>,
+    max_output_bytes: Option<usize>,
+}
+
+impl LimitsOverride {
+    fn apply(&self, mut limits: Limits) -> Limits {
+        if let Some(fuel) = self.fuel {
+            limits.fuel = fuel;
+        }
+        if let Some(ms) = self.deadline_ms {
+            limits.deadline = Duration::from_millis(ms);
+        }
+        if let Some(mib) = self.memory_mib {
+            limits.memory = mib << 20;
+        }
+        if let Some(bytes) = self.max_input_bytes {
+            limits.max_input = bytes;
+        }
+        if let Some(bytes) = self.max_output_bytes {
+            limits.max_output = bytes;
+        }
+        limits
+    }
+}
+
+/// Loads a bundle from a `.wasm` file, or builds one from a connector directory.
+fn load_bundle(runtime: &Runtime, path: &Path) -> anyhow::Result<Arc<Bundle>> {
+    let bytes = if path.is_dir() {
+        sandpipe_compiler::build(runtime, path)?.bytes
+    } else {
+        std::fs::read(path).with_context(|| format!("reading {}", path.display()))?
+    };
+    runtime
+        .admit(bytes)
+        .with_context(|| path.display().to_string())
+}
+
+/// Reads the chain file and makes its connectors, config resolved and checked
+/// before any event runs.
+pub fn load(
+    runtime: &Runtime,
+    file: &Path,
+    logs: Arc<dyn LogSink>,
+) -> anyhow::Result<Vec<Connector>> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let chain: ChainFile = serde_json::from_str(&text)
+        .with_context(|| format!("{}: not a chain file", file.display()))?;
+    if chain.connectors.is_empty() {
+        bail!("{}: the chain has no connectors", file.display());
+    }
+    let base = file.parent().unwrap_or(Path::new("."));
+    let engine_max = runtime.engine().options().max_memory;
+    let mut connectors = Vec::with_capacity(chain.connectors.len());
+    for (position, entry) in chain.connectors.into_iter().enumerate() {
+        let path = base.join(&entry.path);
+        let bundle = load_bundle(runtime, &path)?;
+        let at = format!(
+            "{}: connector {position} ({})",
+            file.display(),
+            bundle.manifest().name
+        );
+        let config = bundle
+            .manifest()
+            .resolve_config(&entry.config)
+            .with_context(|| at.clone())?;
+        let limits = entry.limits.apply(Limits::default());
+        if limits.memory > engine_max {
+            bail!(
+                "{at}: memory limit {} MiB is over the engine's {} MiB",
+                limits.memory >> 20,
+                engine_max >> 20
+            );
+        }
+        connectors.push(runtime.connector(bundle, position, config, limits, logs.clone()));
+    }
+    Ok(connectors)
+}

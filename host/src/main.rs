@@ -1,0 +1,85 @@
+//! `sandpipe`: build, inspect and run PostHog-style connectors as WebAssembly.
+//!
+//! The CLI only parses arguments and calls the crates: `sandpipe-compiler`
+//! builds bundles, `sandpipe-runtime` admits and runs them.
+
+mod build;
+mod chain_file;
+mod inspect;
+mod run;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "sandpipe",
+    version,
+    about = "Run PostHog-style data connectors as sandboxed WebAssembly"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Compile a connector directory (index.js + plugin.json) to a bundle.
+    Build {
+        /// The connector directory.
+        dir: PathBuf,
+        /// Where to write the bundle (default: `<dir name>.wasm`).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    /// Show a bundle's manifest, ABI version, source hash, imports and size.
+    Inspect {
+        /// The bundle.
+        file: PathBuf,
+    },
+    /// Run NDJSON events through a chain of connectors; print one JSON line per event.
+    Run {
+        /// The chain file: {"connectors": [{"path": "DIR or FILE.wasm", "config": {...}}, ...]}.
+        chain: PathBuf,
+        /// Read events from this file instead of stdin.
+        #[arg(long)]
+        events: Option<PathBuf>,
+        /// Write composed webhook requests to this file as NDJSON.
+        #[arg(long)]
+        webhooks: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Build { dir, output } => build::run(&dir, output),
+        Command::Inspect { file } => inspect::run(&file),
+        Command::Run {
+            chain,
+            events,
+            webhooks,
+        } => run::run(&chain, events.as_deref(), webhooks.as_deref()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("sandpipe: error: {}", one_line(&format!("{error:#}")));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Errors are one line: any newline in a message becomes a space.
+fn one_line(text: &str) -> String {
+    text.split('\n')
+        .map(str::trim_end)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The runtime every command shares (the module cache makes it cheap).
+fn runtime() -> anyhow::Result<sandpipe_runtime::Runtime> {
+    sandpipe_runtime::Runtime::new(sandpipe_runtime::RuntimeOptions::default())
+}

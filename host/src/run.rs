@@ -1,0 +1,146 @@
+//! `sandpipe run CHAIN.json [--events FILE] [--webhooks FILE]`: NDJSON events
+//! in, one JSON line per event out (the event after the chain, or `null`).
+//! Connector console output, errors, progress and the summary go to stderr.
+
+use crate::chain_file;
+use anyhow::Context;
+use sandpipe_runtime::{Chain, StderrLogs};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const PROGRESS_EVERY: Duration = Duration::from_secs(1);
+
+#[derive(Default)]
+struct Tally {
+    events_in: u64,
+    events_out: u64,
+    dropped: u64,
+    skipped_lines: u64,
+    webhooks: u64,
+    failures: BTreeMap<String, u64>,
+}
+
+pub fn run(chain: &Path, events: Option<&Path>, webhooks: Option<&Path>) -> anyhow::Result<()> {
+    let runtime = crate::runtime()?;
+    let mut chain = Chain::new(chain_file::load(&runtime, chain, Arc::new(StderrLogs))?);
+    let (input, source): (Box<dyn BufRead>, String) = match events {
+        Some(path) => (
+            Box::new(BufReader::new(
+                File::open(path).with_context(|| format!("reading {}", path.display()))?,
+            )),
+            path.display().to_string(),
+        ),
+        None => (
+            Box::new(BufReader::new(std::io::stdin().lock())),
+            "stdin".into(),
+        ),
+    };
+    let mut webhook_out = match webhooks {
+        Some(path) => Some(BufWriter::new(
+            File::create(path).with_context(|| format!("creating {}", path.display()))?,
+        )),
+        None => None,
+    };
+    let mut out = BufWriter::new(std::io::stdout().lock());
+    let started = Instant::now();
+    let mut next_progress = started + PROGRESS_EVERY;
+    let mut tally = Tally::default();
+
+    for (index, line) in input.lines().enumerate() {
+        let number = index + 1;
+        let line = line.with_context(|| format!("{source}:{number}: reading"))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let event: Value = match serde_json::from_str(&line) {
+            Ok(event @ Value::Object(_)) => event,
+            Ok(_) => {
+                eprintln!("sandpipe: {source}:{number}: skipped: an event must be a JSON object");
+                tally.skipped_lines += 1;
+                continue;
+            }
+            Err(e) => {
+                eprintln!("sandpipe: {source}:{number}: skipped: invalid JSON: {e}");
+                tally.skipped_lines += 1;
+                continue;
+            }
+        };
+        tally.events_in += 1;
+        let result = chain.process(event);
+        for failure in &result.failures {
+            *tally.failures.entry(failure.connector.clone()).or_default() += 1;
+        }
+        match &result.event {
+            Some(event) => {
+                tally.events_out += 1;
+                serde_json::to_writer(&mut out, event)?;
+            }
+            None => {
+                tally.dropped += 1;
+                out.write_all(b"null")?;
+            }
+        }
+        out.write_all(b"\n")?;
+        tally.webhooks += result.webhooks.len() as u64;
+        if let Some(file) = webhook_out.as_mut() {
+            for request in &result.webhooks {
+                serde_json::to_writer(&mut *file, request)?;
+                file.write_all(b"\n")?;
+            }
+        }
+        if Instant::now() >= next_progress {
+            out.flush()?;
+            let elapsed = started.elapsed().as_secs_f64();
+            eprintln!(
+                "sandpipe: {} events, {:.0} events/s",
+                tally.events_in,
+                tally.events_in as f64 / elapsed
+            );
+            next_progress += PROGRESS_EVERY;
+        }
+    }
+    out.flush()?;
+    if let Some(mut file) = webhook_out {
+        file.flush()?;
+    }
+    let elapsed = started.elapsed();
+    if webhooks.is_none() && tally.webhooks > 0 {
+        eprintln!(
+            "sandpipe: {} webhook requests composed and not sent; pass --webhooks FILE to write them",
+            tally.webhooks
+        );
+    }
+    if elapsed >= PROGRESS_EVERY {
+        eprintln!("{}", summary(&tally, elapsed));
+    }
+    Ok(())
+}
+
+fn summary(tally: &Tally, elapsed: Duration) -> String {
+    let failures = if tally.failures.is_empty() {
+        "none".to_string()
+    } else {
+        tally
+            .failures
+            .iter()
+            .map(|(c, n)| format!("{c}: {n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    format!(
+        "sandpipe: summary: {} events in, {} out, {} dropped, {} lines skipped, {} webhooks; failures: {}; {:.1} s, {:.0} events/s",
+        tally.events_in,
+        tally.events_out,
+        tally.dropped,
+        tally.skipped_lines,
+        tally.webhooks,
+        failures,
+        elapsed.as_secs_f64(),
+        tally.events_in as f64 / elapsed.as_secs_f64()
+    )
+}

@@ -1,0 +1,130 @@
+//! Project automation (`cargo xtask <job>`), kept in Rust so it does not grow
+//! into shell scripts.
+//!
+//! - `plugin [--check]`: build the guest plugin (`guest-sdk/`) with Debian's
+//!   toolchain, optimise it with `wasm-opt`, pre-initialise it with Wizer, and
+//!   write `guest-sdk/sandpipe_plugin.wasm` (or, with `--check`, fail if the
+//!   rebuilt bytes differ from the committed file).
+//!
+//! `guest-sdk/build.sh` installs the Debian packages the plugin build needs
+//! and then runs `cargo xtask plugin`.
+
+use anyhow::{Context, bail};
+use sha2::{Digest, Sha256};
+use std::path::Path;
+use std::process::Command;
+use wasmtime::{Config, Engine, Linker, Store};
+use wasmtime_wasi::WasiCtxBuilder;
+use wasmtime_wasi::p1::WasiP1Ctx;
+use wasmtime_wizer::Wizer;
+
+const PLUGIN_FILE: &str = "guest-sdk/sandpipe_plugin.wasm";
+const RAW_PLUGIN: &str = "guest-sdk/target/wasm32-wasip1/release/sandpipe_guest.wasm";
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_path_buf();
+    match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        ["plugin"] => plugin(&root, false),
+        ["plugin", "--check"] => plugin(&root, true),
+        _ => bail!("usage: cargo xtask plugin [--check]"),
+    }
+}
+
+fn run(command: &mut Command) -> anyhow::Result<()> {
+    let status = command
+        .status()
+        .with_context(|| format!("running {command:?}"))?;
+    if !status.success() {
+        bail!("{command:?} failed with {status}");
+    }
+    Ok(())
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+fn plugin(root: &Path, check: bool) -> anyhow::Result<()> {
+    let guest = root.join("guest-sdk");
+    // Debian's rustc-web (1.96, with std sources) builds the plugin; rustup's does not have them.
+    let path = format!("/usr/bin:{}", std::env::var("PATH").unwrap_or_default());
+    run(Command::new("/usr/bin/cargo")
+        .args(["build", "--release", "--locked"])
+        .current_dir(&guest)
+        .env("PATH", path)
+        .env("RUSTC_BOOTSTRAP", "1")
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_TARGET_DIR")
+        .env_remove("RUSTUP_TOOLCHAIN")
+        .env_remove("CARGO")
+        .env_remove("RUSTC"))?;
+
+    let optimised = root.join("target").join("sandpipe_plugin.opt.wasm");
+    std::fs::create_dir_all(optimised.parent().unwrap())?;
+    run(Command::new("wasm-opt")
+        .arg(root.join(RAW_PLUGIN))
+        .args(["-O3", "--strip-debug", "-o"])
+        .arg(&optimised))?;
+
+    let wasm = std::fs::read(&optimised)?;
+    let initialised = preinitialise(&wasm)?;
+    let target = root.join(PLUGIN_FILE);
+    if check {
+        let committed =
+            std::fs::read(&target).with_context(|| format!("reading {}", target.display()))?;
+        if committed != initialised {
+            bail!(
+                "{PLUGIN_FILE} is not what the sources build: committed {} ({} bytes), rebuilt {} ({} bytes); run guest-sdk/build.sh and commit the result",
+                sha256(&committed),
+                committed.len(),
+                sha256(&initialised),
+                initialised.len()
+            );
+        }
+        println!(
+            "{PLUGIN_FILE} is reproducible: {} ({} bytes)",
+            sha256(&initialised),
+            initialised.len()
+        );
+    } else {
+        std::fs::write(&target, &initialised)?;
+        println!(
+            "wrote {PLUGIN_FILE}: {} ({} bytes)",
+            sha256(&initialised),
+            initialised.len()
+        );
+    }
+    Ok(())
+}
+
+/// Runs `initialize-runtime` under Wizer (deterministic WASI, no host
+/// functions: any call to one traps) and returns the snapshot.
+fn preinitialise(wasm: &[u8]) -> anyhow::Result<Vec<u8>> {
+    let engine = Engine::new(&Config::new())?;
+    let mut builder = WasiCtxBuilder::new();
+    deterministic_wasi_ctx::add_determinism_to_wasi_ctx_builder(&mut builder);
+    let mut store: Store<WasiP1Ctx> = Store::new(&engine, builder.build_p1());
+    let runtime = tokio::runtime::Builder::new_current_thread().build()?;
+    let snapshot = runtime.block_on(async {
+        Wizer::new()
+            .init_func("initialize-runtime")
+            .keep_init_func(true)
+            .run(&mut store, wasm, async |store, module| {
+                let mut linker: Linker<WasiP1Ctx> = Linker::new(store.engine());
+                wasmtime_wasi::p1::add_to_linker_async(&mut linker, |ctx| ctx)?;
+                linker.define_unknown_imports_as_traps(module)?;
+                linker.instantiate_async(store, module).await
+            })
+            .await
+    });
+    snapshot.map_err(|e| anyhow::anyhow!("pre-initialising the plugin: {e:#}"))
+}
