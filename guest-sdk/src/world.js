@@ -173,6 +173,18 @@
         return 'null';
     }
 
+    // A stack without the frames of this file (and the native `apply` that calls into the connector).
+    function authorFrames(stack) {
+        const lines = stack.split('\n');
+        const kept = [];
+        for (let i = 0; i < lines.length; i++) {
+            const line = lines[i];
+            if (line.indexOf('sandpipe:world') >= 0 || line.trim() === 'at apply (native)') continue;
+            kept.push(line);
+        }
+        return kept.join('\n');
+    }
+
     // Any thrown value → JSON {name, message, stack}; name is null for non-Error values.
     function describe(error) {
         let name = null, message, stack = '';
@@ -180,7 +192,7 @@
             if (error instanceof ErrorCtor) {
                 name = String(error.name);
                 message = String(error.message);
-                stack = error.stack === undefined ? '' : String(error.stack);
+                stack = error.stack === undefined ? '' : authorFrames(String(error.stack));
             } else if (typeof error === 'symbol') {
                 message = error.toString();
             } else if (error !== null && typeof error === 'object') {

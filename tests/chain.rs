@@ -1,0 +1,329 @@
+//! PostHog's chain rules, end to end through real bundles.
+
+mod common;
+
+use common::*;
+use sandpipe_runtime::{CallError, Chain, Limits, MemoryLogs, WebhookRequest};
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+fn hello(config: Value, logs: &Arc<MemoryLogs>) -> Chain {
+    Chain::new(vec![connector_with(
+        example("hello-world"),
+        0,
+        config,
+        Limits::default(),
+        logs,
+    )])
+}
+
+#[test]
+fn hello_world_greets_by_configured_name() {
+    let logs = Arc::new(MemoryLogs::default());
+    let out = hello(json!({"name": "Ada"}), &logs)
+        .process(json!({"event": "pageview", "properties": {}}));
+    assert_eq!(
+        out.event.unwrap(),
+        json!({"event": "pageview", "properties": {
+            "hello": "Hello Ada", "$plugins_succeeded": ["Hello World (0)"], "$plugins_failed": []
+        }})
+    );
+}
+
+#[test]
+fn hello_world_without_config_greets_the_world() {
+    let logs = Arc::new(MemoryLogs::default());
+    let out = hello(json!({}), &logs).process(json!({"event": "pageview", "properties": {}}));
+    assert_eq!(
+        out.event.unwrap()["properties"]["hello"],
+        json!("Hello world")
+    );
+}
+
+#[test]
+fn event_without_properties_gets_only_the_bookkeeping_lists() {
+    let logs = Arc::new(MemoryLogs::default());
+    let out = hello(json!({"name": "Ada"}), &logs)
+        .process(json!({"event": "$identify", "distinct_id": "u"}));
+    assert_eq!(
+        out.event.unwrap(),
+        json!({"event": "$identify", "distinct_id": "u", "properties": {
+            "$plugins_succeeded": ["Hello World (0)"], "$plugins_failed": []
+        }})
+    );
+}
+
+#[test]
+fn falsy_results_drop_the_event_and_stop_the_chain() {
+    for falsy in ["null", "undefined", "false", "0", "''"] {
+        let logs = Arc::new(MemoryLogs::default());
+        let mut chain = Chain::new(vec![
+            connector(
+                "dropper",
+                &format!("function processEvent(e) {{ return {falsy} }}"),
+                0,
+                &logs,
+            ),
+            connector(
+                "witness",
+                "function processEvent(e) { console.log('witness saw', e.event); return e }",
+                1,
+                &logs,
+            ),
+        ]);
+        let out = chain.process(json!({"event": "x", "properties": {}}));
+        assert_eq!(out.event, None, "{falsy} must drop");
+        assert!(out.webhooks.is_empty() && out.failures.is_empty());
+        assert!(
+            logs.lines().is_empty(),
+            "the next connector ran after {falsy}: {:?}",
+            logs.lines()
+        );
+    }
+    // The same witness does log when the event is kept: the assertion above can fail.
+    let logs = Arc::new(MemoryLogs::default());
+    let mut chain = Chain::new(vec![
+        connector("keeper", "function processEvent(e) { return e }", 0, &logs),
+        connector(
+            "witness",
+            "function processEvent(e) { console.log('witness saw', e.event); return e }",
+            1,
+            &logs,
+        ),
+    ]);
+    assert!(chain.process(json!({"event": "x"})).event.is_some());
+    assert_eq!(logs.lines(), ["log: witness saw x"]);
+}
+
+#[test]
+fn a_throwing_connector_leaves_the_event_as_it_was_and_the_chain_goes_on() {
+    let logs = Arc::new(MemoryLogs::default());
+    let mut chain = Chain::new(vec![
+        connector(
+            "first",
+            "function processEvent(e) { e.properties.first = true; return e }",
+            0,
+            &logs,
+        ),
+        connector(
+            "flaky",
+            "function processEvent(e) { e.properties.flaky = true; if (e.event === 'bad') throw new Error('flaky failed'); return e }",
+            1,
+            &logs,
+        ),
+        connector(
+            "last",
+            "function processEvent(e) { e.properties.last = true; return e }",
+            2,
+            &logs,
+        ),
+    ]);
+    let out =
+        chain.process(json!({"event": "bad", "properties": {"$plugins_failed": ["earlier (9)"]}}));
+    assert_eq!(
+        out.event.unwrap(),
+        json!({"event": "bad", "properties": {
+            "$plugins_failed": ["earlier (9)", "flaky (1)"],
+            "first": true, "last": true,
+            "$plugins_succeeded": ["first (0)", "last (2)"]
+        }})
+    );
+    assert_eq!(out.failures.len(), 1);
+    assert_eq!(out.failures[0].connector, "flaky (1)");
+    assert_eq!(out.failures[0].stage, "processEvent");
+    assert!(
+        logs.lines()[0].starts_with("error: processEvent: Error: flaky failed\n"),
+        "{:?}",
+        logs.lines()
+    );
+    // The same instance keeps serving later events correctly.
+    let out = chain.process(json!({"event": "good", "properties": {}}));
+    assert_eq!(
+        out.event.unwrap()["properties"],
+        json!({"first": true, "flaky": true, "last": true,
+               "$plugins_succeeded": ["first (0)", "flaky (1)", "last (2)"], "$plugins_failed": []})
+    );
+    assert!(chain.connectors()[1].is_live());
+}
+
+#[test]
+fn changing_team_id_is_an_error() {
+    let logs = Arc::new(MemoryLogs::default());
+    let mut chain = Chain::new(vec![connector(
+        "thief",
+        "function processEvent(e) { e.team_id = 2; e.stolen = true; return e }",
+        0,
+        &logs,
+    )]);
+    let out = chain.process(json!({"event": "x", "team_id": 1}));
+    assert_eq!(
+        out.event.unwrap(),
+        json!({"event": "x", "team_id": 1, "properties": {"$plugins_succeeded": [], "$plugins_failed": ["thief (0)"]}})
+    );
+    assert_eq!(
+        out.failures[0].error,
+        CallError::InvalidResult(
+            "processEvent changed team_id, which a connector may not do".into()
+        )
+    );
+}
+
+#[test]
+fn non_object_results_are_errors() {
+    let logs = Arc::new(MemoryLogs::default());
+    let mut chain = Chain::new(vec![connector(
+        "weird",
+        "function processEvent(e) { if (e.event === 'n') return 42; if (e.event === 'a') return [e]; const c = {}; c.c = c; return c }",
+        0,
+        &logs,
+    )]);
+    for (event, message) in [
+        (
+            "n",
+            "processEvent returned a number, expected an event object or null",
+        ),
+        (
+            "a",
+            "processEvent returned an array, expected an event object or null",
+        ),
+        ("cyclic", "circular reference"),
+    ] {
+        let out = chain.process(json!({"event": event}));
+        assert_eq!(
+            out.event.unwrap()["properties"]["$plugins_failed"],
+            json!(["weird (0)"])
+        );
+        let CallError::Threw(error) = &out.failures[0].error else {
+            panic!("{:?}", out.failures)
+        };
+        assert_eq!(error.name.as_deref(), Some("TypeError"));
+        assert_eq!(error.message, message);
+    }
+}
+
+#[test]
+fn snapshot_events_skip_the_chain() {
+    let logs = Arc::new(MemoryLogs::default());
+    let mut chain = Chain::new(vec![connector(
+        "c",
+        "function processEvent(e) { console.log('ran'); return null }",
+        0,
+        &logs,
+    )]);
+    let event = json!({"event": "$snapshot", "properties": {"$snapshot_data": [1]}});
+    assert_eq!(chain.process(event.clone()).event, Some(event));
+    assert!(logs.lines().is_empty());
+}
+
+#[test]
+fn webhook_example_composes_with_defaults_and_null_composes_nothing() {
+    let logs = Arc::new(MemoryLogs::default());
+    let url = json!({"url": "https://hooks.example.com/in"});
+    let mut chain = Chain::new(vec![
+        connector_with(
+            example("hello-world"),
+            0,
+            json!({"name": "Ada"}),
+            Limits::default(),
+            &logs,
+        ),
+        connector_with(example("webhook"), 1, url, Limits::default(), &logs),
+        connector(
+            "minimal",
+            "function composeWebhook(event) { event.mutated = true; return event.event === 'skip' ? null : { url: 'https://min.example/' + event.event } }",
+            2,
+            &logs,
+        ),
+    ]);
+    let out = chain.process(
+        json!({"event": "pageview", "uuid": "u1", "team_id": 7, "distinct_id": "d",
+                                   "timestamp": "2024-05-01T12:00:00Z", "properties": {}}),
+    );
+    let event = out.event.unwrap();
+    assert_eq!(
+        event.get("mutated"),
+        None,
+        "composeWebhook must not change the event"
+    );
+    assert_eq!(
+        out.webhooks,
+        [
+            WebhookRequest {
+                connector: "Webhook (1)".into(),
+                url: "https://hooks.example.com/in".into(),
+                method: "POST".into(),
+                headers: json!({"Content-Type": "application/json"}).as_object().unwrap().clone(),
+                body: Some(
+                    r#"{"uuid":"u1","event":"pageview","team_id":7,"distinct_id":"d","properties":{"hello":"Hello Ada","$plugins_succeeded":["Hello World (0)"],"$plugins_failed":[]},"timestamp":"2024-05-01T12:00:00.000Z"}"#
+                        .into()
+                ),
+            },
+            WebhookRequest {
+                connector: "minimal (2)".into(),
+                url: "https://min.example/pageview".into(),
+                method: "POST".into(),
+                headers: json!({"Content-Type": "application/json"}).as_object().unwrap().clone(),
+                body: None,
+            },
+        ]
+    );
+    // The webhook example returns null for $autocapture; `minimal` for 'skip'.
+    assert!(
+        chain
+            .process(json!({"event": "$autocapture", "properties": {}}))
+            .webhooks
+            .iter()
+            .all(|w| w.connector != "Webhook (1)")
+    );
+    assert!(
+        chain
+            .process(json!({"event": "skip"}))
+            .webhooks
+            .iter()
+            .all(|w| w.connector != "minimal (2)")
+    );
+}
+
+#[test]
+fn global_and_top_level_state_persist_and_setup_reruns_after_a_trap() {
+    let logs = Arc::new(MemoryLogs::default());
+    let limits = Limits {
+        fuel: 50_000_000,
+        ..Limits::default()
+    };
+    let mut chain = Chain::new(vec![connector_with(
+        bundle(
+            "stateful",
+            r#"
+            let topLevel = 0
+            export function setupPlugin(meta) { meta.global.setups = (meta.global.setups || 0) + 1; console.log('setup') }
+            export function processEvent(event, meta) {
+                if (event.event === 'spin') while (true) {}
+                topLevel += 1
+                event.properties = { topLevel, setups: meta.global.setups }
+                return event
+            }"#,
+        ),
+        0,
+        Value::Null,
+        limits,
+        &logs,
+    )]);
+    let props = |chain: &mut Chain, name: &str| {
+        chain.process(json!({"event": name})).event.unwrap()["properties"].clone()
+    };
+    assert_eq!(props(&mut chain, "a")["topLevel"], json!(1));
+    assert_eq!(props(&mut chain, "b")["topLevel"], json!(2));
+    assert_eq!(props(&mut chain, "c")["setups"], json!(1));
+    let spun = chain.process(json!({"event": "spin"}));
+    assert_eq!(
+        spun.failures[0].error,
+        CallError::Trapped("ran out of fuel (50000000 units per call)".into())
+    );
+    assert!(!chain.connectors()[0].is_live());
+    // A fresh instance: top level and setupPlugin ran again.
+    assert_eq!(props(&mut chain, "d")["topLevel"], json!(1));
+    assert_eq!(props(&mut chain, "e")["topLevel"], json!(2));
+    let setups = logs.lines().iter().filter(|l| *l == "log: setup").count();
+    assert_eq!(setups, 2);
+}

@@ -1,0 +1,83 @@
+//! Helpers shared by the end-to-end tests: one runtime per test binary, and
+//! connectors built from inline sources.
+#![allow(dead_code)]
+
+use sandpipe_runtime::{Bundle, Connector, Limits, MemoryLogs, Runtime, RuntimeOptions};
+use serde_json::{Map, Value};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+/// The runtime of this test binary (one engine per process, as in production),
+/// with its module cache in cargo's temporary directory.
+pub fn runtime() -> &'static Runtime {
+    static RUNTIME: OnceLock<Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        let options = RuntimeOptions {
+            cache_dir: Some(PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("module-cache")),
+            ..RuntimeOptions::default()
+        };
+        Runtime::new(options).expect("the runtime starts")
+    })
+}
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// A connector directory with `index.js` and a `plugin.json` named `name`.
+pub fn connector_dir(name: &str, js: &str, config_fields: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("index.js"), js).unwrap();
+    std::fs::write(
+        dir.path().join("plugin.json"),
+        format!(r#"{{"name": "{name}", "config": [{config_fields}]}}"#),
+    )
+    .unwrap();
+    dir
+}
+
+/// Builds and admits a connector from inline JavaScript.
+pub fn bundle(name: &str, js: &str) -> Arc<Bundle> {
+    let dir = connector_dir(name, js, "");
+    let built = sandpipe_compiler::build(runtime(), dir.path()).expect("the connector builds");
+    runtime()
+        .admit(built.bytes)
+        .expect("the bundle is admitted")
+}
+
+/// Builds an example connector from `examples/`.
+pub fn example(name: &str) -> Arc<Bundle> {
+    let built = sandpipe_compiler::build(runtime(), &root().join("examples").join(name)).unwrap();
+    runtime().admit(built.bytes).unwrap()
+}
+
+/// A connector at `position` with `config` resolved against its manifest.
+pub fn connector_with(
+    bundle: Arc<Bundle>,
+    position: usize,
+    config: Value,
+    limits: Limits,
+    logs: &Arc<MemoryLogs>,
+) -> Connector {
+    let config: Map<String, Value> = config.as_object().cloned().unwrap_or_default();
+    let resolved = bundle
+        .manifest()
+        .resolve_config(&config)
+        .expect("config resolves");
+    runtime().connector(bundle, position, resolved, limits, logs.clone())
+}
+
+/// A connector from inline JavaScript, default limits, no config.
+pub fn connector(name: &str, js: &str, position: usize, logs: &Arc<MemoryLogs>) -> Connector {
+    connector_with(
+        bundle(name, js),
+        position,
+        Value::Null,
+        Limits::default(),
+        logs,
+    )
+}

@@ -1,0 +1,249 @@
+//! The guest plugin, exercised from Rust: one runtime per instance, every way
+//! an author exports the special functions, sloppy mode, errors as values.
+
+mod common;
+
+use common::*;
+use sandpipe_abi::Call;
+use sandpipe_runtime::{CallError, MemoryLogs};
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+fn process(connector: &mut sandpipe_runtime::Connector, event: Value) -> Result<Value, CallError> {
+    let bytes = connector.call(
+        Call::ProcessEvent,
+        &serde_json::to_vec(&event).unwrap(),
+        "processEvent",
+    )?;
+    Ok(serde_json::from_slice(&bytes).unwrap())
+}
+
+#[test]
+fn top_level_code_runs_once_across_calls() {
+    let logs = Arc::new(MemoryLogs::default());
+    let mut c = connector(
+        "counter",
+        r#"
+        console.log('top level ran')
+        let calls = 0
+        export function processEvent(event) {
+            calls += 1
+            event.calls = calls
+            return event
+        }"#,
+        0,
+        &logs,
+    );
+    for expected in 1..=5 {
+        assert_eq!(
+            process(&mut c, json!({"event": "e"})).unwrap(),
+            json!({"event": "e", "calls": expected})
+        );
+    }
+    assert_eq!(logs.lines(), ["log: top level ran"]);
+}
+
+fn exports_process_event(js: &str) {
+    let logs = Arc::new(MemoryLogs::default());
+    let mut c = connector("style", js, 0, &logs);
+    assert!(
+        c.defines("processEvent").unwrap(),
+        "processEvent not found in:\n{js}"
+    );
+    assert_eq!(
+        process(&mut c, json!({"event": "e"})).unwrap(),
+        json!({"event": "e", "seen": true})
+    );
+}
+
+#[test]
+fn esm_named_export_is_found() {
+    exports_process_event(
+        "export function processEvent(event) { event.seen = true; return event }",
+    );
+}
+
+#[test]
+fn esm_const_arrow_export_is_found() {
+    exports_process_event("export const processEvent = (event) => ({ ...event, seen: true })");
+}
+
+#[test]
+fn commonjs_module_exports_object_is_found() {
+    exports_process_event(
+        "module.exports = { processEvent(event) { event.seen = true; return event } }",
+    );
+}
+
+#[test]
+fn commonjs_exports_property_is_found() {
+    exports_process_event(
+        "exports.processEvent = function (event) { event.seen = true; return event }",
+    );
+}
+
+#[test]
+fn default_exported_object_is_found() {
+    exports_process_event(
+        "export default { processEvent: (event) => { event.seen = true; return event } }",
+    );
+}
+
+#[test]
+fn plain_top_level_declaration_is_found() {
+    exports_process_event("function processEvent(event) { event.seen = true; return event }");
+}
+
+#[test]
+fn connector_code_runs_sloppy() {
+    // Assigning to an undeclared variable, `with` and a sloppy `this` are all
+    // errors or different in strict mode; PostHog ran connectors non-strict.
+    let logs = Arc::new(MemoryLogs::default());
+    let mut c = connector(
+        "sloppy",
+        r#"
+        export function processEvent(event) {
+            counter = (typeof counter === 'number' ? counter : 0) + 1
+            with (event) { properties = { counter: counter } }
+            event.sloppyThis = (function () { return this === globalThis })()
+            return event
+        }"#,
+        0,
+        &logs,
+    );
+    for n in 1..=2 {
+        assert_eq!(
+            process(&mut c, json!({"properties": {}})).unwrap(),
+            json!({"properties": {"counter": n}, "sloppyThis": true})
+        );
+    }
+}
+
+#[test]
+fn thrown_error_comes_back_with_its_message_and_stack() {
+    let logs = Arc::new(MemoryLogs::default());
+    let mut c = connector(
+        "thrower",
+        "function processEvent(event) {\n  throw new TypeError('bad event ' + event.event)\n}",
+        0,
+        &logs,
+    );
+    let CallError::Threw(error) = process(&mut c, json!({"event": "x"})).unwrap_err() else {
+        panic!("expected a JS error")
+    };
+    assert_eq!(error.name.as_deref(), Some("TypeError"));
+    assert_eq!(error.message, "bad event x");
+    assert!(error.stack.contains("index.js:2"), "stack: {}", error.stack);
+    // The instance survives a throw.
+    assert!(c.is_live());
+}
+
+#[test]
+fn thrown_non_error_values_are_described() {
+    let logs = Arc::new(MemoryLogs::default());
+    let mut c = connector(
+        "odd",
+        "function processEvent(e) { if (e.kind === 's') throw 'plain string'; if (e.kind === 'o') throw {code: 7}; throw Symbol('sym') }",
+        0,
+        &logs,
+    );
+    let message =
+        |kind: &str, c: &mut sandpipe_runtime::Connector| match process(c, json!({"kind": kind})) {
+            Err(CallError::Threw(e)) => (e.name, e.message),
+            other => panic!("unexpected {other:?}"),
+        };
+    assert_eq!(message("s", &mut c), (None, "plain string".into()));
+    assert_eq!(message("o", &mut c), (None, r#"{"code":7}"#.into()));
+    assert_eq!(message("y", &mut c), (None, "Symbol(sym)".into()));
+}
+
+#[test]
+fn async_process_event_is_awaited_and_rejections_are_errors() {
+    let logs = Arc::new(MemoryLogs::default());
+    let mut c = connector(
+        "async",
+        r#"
+        async function later(value) { return value }
+        export async function processEvent(event) {
+            if (event.fail) throw new Error('rejected')
+            event.awaited = await later(42)
+            return event
+        }"#,
+        0,
+        &logs,
+    );
+    assert_eq!(process(&mut c, json!({})).unwrap(), json!({"awaited": 42}));
+    let CallError::Threw(error) = process(&mut c, json!({"fail": true})).unwrap_err() else {
+        panic!()
+    };
+    assert_eq!(error.message, "rejected");
+}
+
+#[test]
+fn setup_plugin_runs_once_with_meta_config() {
+    let logs = Arc::new(MemoryLogs::default());
+    let dir = connector_dir(
+        "setup",
+        r#"
+        export function setupPlugin({ config, global }) {
+            console.log('setup with', config.greeting)
+            global.greeting = config.greeting.toUpperCase()
+        }
+        export function processEvent(event, { global }) { event.greeting = global.greeting; return event }"#,
+        r#"{"key": "greeting", "default": "hi"}"#,
+    );
+    let built = sandpipe_compiler::build(runtime(), dir.path()).unwrap();
+    let bundle = runtime().admit(built.bytes).unwrap();
+    let mut c = connector_with(
+        bundle,
+        0,
+        json!({"greeting": "hello"}),
+        Default::default(),
+        &logs,
+    );
+    for _ in 0..3 {
+        assert_eq!(
+            process(&mut c, json!({})).unwrap(),
+            json!({"greeting": "HELLO"})
+        );
+    }
+    assert_eq!(logs.lines(), ["log: setup with hello"]);
+}
+
+#[test]
+fn deprecated_meta_apis_fail_with_a_clear_message() {
+    let logs = Arc::new(MemoryLogs::default());
+    let mut c = connector(
+        "jobs",
+        "function processEvent(e, meta) { meta.jobs.retry(e).runIn(1, 'seconds') }",
+        0,
+        &logs,
+    );
+    let CallError::Threw(error) = process(&mut c, json!({})).unwrap_err() else {
+        panic!()
+    };
+    assert_eq!(
+        error.message,
+        "meta.jobs.retry() is not supported by sandpipe: jobs were removed from PostHog plugins"
+    );
+}
+
+#[test]
+fn console_levels_reach_the_log_sink() {
+    let logs = Arc::new(MemoryLogs::default());
+    let mut c = connector(
+        "chatty",
+        "function processEvent(e) { console.debug('d', 1); console.info({a: [1]}); console.warn('w'); console.error(new Error('boom')); return e }",
+        3,
+        &logs,
+    );
+    process(&mut c, json!({})).unwrap();
+    let entries = logs.take();
+    assert!(entries.iter().all(|e| e.connector == "chatty (3)"));
+    let lines: Vec<String> = entries
+        .iter()
+        .map(|e| format!("{}: {}", e.level.as_str(), e.message))
+        .collect();
+    assert_eq!(lines[..3], ["debug: d 1", "info: {\"a\":[1]}", "warn: w"]);
+    assert!(lines[3].starts_with("error: Error: boom\n"), "{}", lines[3]);
+}
