@@ -48,6 +48,9 @@ enum Command {
         /// Write composed webhook requests to this file as NDJSON.
         #[arg(long)]
         webhooks: Option<PathBuf>,
+        /// Print the summary even when the run takes under a second.
+        #[arg(long)]
+        summary: bool,
     },
 }
 
@@ -60,7 +63,8 @@ fn main() -> ExitCode {
             chain,
             events,
             webhooks,
-        } => run::run(&chain, events.as_deref(), webhooks.as_deref()),
+            summary,
+        } => run::run(&chain, events.as_deref(), webhooks.as_deref(), summary),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

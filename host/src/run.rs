@@ -25,7 +25,12 @@ struct Tally {
     failures: BTreeMap<String, u64>,
 }
 
-pub fn run(chain: &Path, events: Option<&Path>, webhooks: Option<&Path>) -> anyhow::Result<()> {
+pub fn run(
+    chain: &Path,
+    events: Option<&Path>,
+    webhooks: Option<&Path>,
+    always_summarise: bool,
+) -> anyhow::Result<()> {
     let runtime = crate::runtime()?;
     let mut chain = Chain::new(chain_file::load(&runtime, chain, Arc::new(StderrLogs))?);
     let (input, source): (Box<dyn BufRead>, String) = match events {
@@ -115,7 +120,7 @@ pub fn run(chain: &Path, events: Option<&Path>, webhooks: Option<&Path>) -> anyh
             tally.webhooks
         );
     }
-    if elapsed >= PROGRESS_EVERY {
+    if always_summarise || elapsed >= PROGRESS_EVERY {
         eprintln!("{}", summary(&tally, elapsed));
     }
     Ok(())
@@ -133,7 +138,7 @@ fn summary(tally: &Tally, elapsed: Duration) -> String {
             .join(", ")
     };
     format!(
-        "sandpipe: summary: {} events in, {} out, {} dropped, {} lines skipped, {} webhooks; failures: {}; {:.1} s, {:.0} events/s",
+        "sandpipe: summary: {} events in, {} out, {} dropped, {} lines skipped, {} webhooks; failures: {}; {:.1} s, {:.0} events/s; peak RSS {}",
         tally.events_in,
         tally.events_out,
         tally.dropped,
@@ -141,6 +146,14 @@ fn summary(tally: &Tally, elapsed: Duration) -> String {
         tally.webhooks,
         failures,
         elapsed.as_secs_f64(),
-        tally.events_in as f64 / elapsed.as_secs_f64()
+        tally.events_in as f64 / elapsed.as_secs_f64(),
+        peak_rss().map_or("unknown".to_string(), |kib| format!("{} MiB", kib / 1024)),
     )
+}
+
+/// The process's peak resident set size in KiB (Linux: `VmHWM` in /proc/self/status).
+fn peak_rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }

@@ -6,6 +6,10 @@
 //!   write `guest-sdk/sandpipe_plugin.wasm` (or, with `--check`, fail if the
 //!   rebuilt bytes differ from the committed file).
 //!
+//! - `test`: everything CI checks: the plugin is reproducible
+//!   (`guest-sdk/build.sh --check`, which installs the Debian packages it
+//!   needs), formatting, clippy with warnings denied, and every test.
+//!
 //! `guest-sdk/build.sh` installs the Debian packages the plugin build needs
 //! and then runs `cargo xtask plugin`.
 
@@ -35,7 +39,8 @@ fn main() -> anyhow::Result<()> {
     {
         ["plugin"] => plugin(&root, false),
         ["plugin", "--check"] => plugin(&root, true),
-        _ => bail!("usage: cargo xtask plugin [--check]"),
+        ["test"] => test(&root),
+        _ => bail!("usage: cargo xtask plugin [--check] | cargo xtask test"),
     }
 }
 
@@ -46,6 +51,33 @@ fn run(command: &mut Command) -> anyhow::Result<()> {
     if !status.success() {
         bail!("{command:?} failed with {status}");
     }
+    Ok(())
+}
+
+fn test(root: &Path) -> anyhow::Result<()> {
+    run(Command::new(root.join("guest-sdk/build.sh"))
+        .arg("--check")
+        .current_dir(root))?;
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    run(Command::new(&cargo)
+        .args(["fmt", "--all", "--", "--check"])
+        .current_dir(root))?;
+    run(Command::new(&cargo)
+        .args([
+            "clippy",
+            "--release",
+            "--workspace",
+            "--all-targets",
+            "--locked",
+            "--",
+            "-D",
+            "warnings",
+        ])
+        .current_dir(root))?;
+    run(Command::new(&cargo)
+        .args(["test", "--release", "--workspace", "--locked"])
+        .current_dir(root))?;
+    println!("all checks passed");
     Ok(())
 }
 

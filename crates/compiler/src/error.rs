@@ -7,16 +7,13 @@ use thiserror::Error;
 
 #[derive(Debug, Error)]
 pub enum BuildError {
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
-    #[error("{path}: {source}")]
-    Manifest {
-        path: PathBuf,
-        source: ManifestError,
-    },
+    #[error("{path}: {error}")]
+    Manifest { path: PathBuf, error: ManifestError },
     #[error(
         "{dir}: no main file (plugin.json has no \"main\", and there is no index.js or index.ts)"
     )]

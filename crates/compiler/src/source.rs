@@ -19,9 +19,9 @@ pub struct Sources {
 }
 
 fn read(path: &Path) -> Result<String, BuildError> {
-    std::fs::read_to_string(path).map_err(|source| BuildError::Io {
+    std::fs::read_to_string(path).map_err(|error| BuildError::Io {
         path: path.to_path_buf(),
-        source,
+        error,
     })
 }
 
@@ -30,9 +30,9 @@ impl Sources {
     pub fn read(dir: &Path) -> Result<Sources, BuildError> {
         let manifest_path = dir.join("plugin.json");
         let plugin_json = read(&manifest_path)?;
-        let manifest = Manifest::parse(&plugin_json).map_err(|source| BuildError::Manifest {
+        let manifest = Manifest::parse(&plugin_json).map_err(|error| BuildError::Manifest {
             path: manifest_path.clone(),
-            source,
+            error,
         })?;
         let main_name = match &manifest.main {
             Some(main) => {

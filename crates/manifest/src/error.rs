@@ -3,16 +3,17 @@
 
 use thiserror::Error;
 
-/// `plugin.json` itself is malformed. The message names the key or config field.
+/// `plugin.json` itself is malformed. The message names the key or config
+/// field; the caller prefixes where the file is.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum ManifestError {
-    #[error("plugin.json is not valid JSON: {0}")]
+    #[error("not valid JSON: {0}")]
     Json(String),
-    #[error("plugin.json must be a JSON object")]
+    #[error("must be a JSON object")]
     NotAnObject,
-    #[error("plugin.json: \"{key}\" {reason}")]
+    #[error("\"{key}\" {reason}")]
     Key { key: &'static str, reason: String },
-    #[error("plugin.json: {field}: {reason}")]
+    #[error("{field}: {reason}")]
     Field { field: String, reason: String },
 }
 

@@ -65,7 +65,7 @@ pub struct ConfigField {
 /// An entry of the `config` list.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ConfigEntry {
-    Field(ConfigField),
+    Field(Box<ConfigField>),
     /// Text shown to the user; holds no value.
     Markdown(String),
 }

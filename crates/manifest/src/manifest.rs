@@ -76,7 +76,7 @@ impl Manifest {
     /// The fields that hold values, in declaration order.
     pub fn fields(&self) -> impl Iterator<Item = &ConfigField> {
         self.config.iter().filter_map(|entry| match entry {
-            ConfigEntry::Field(field) => Some(field),
+            ConfigEntry::Field(field) => Some(field.as_ref()),
             ConfigEntry::Markdown(_) => None,
         })
     }
@@ -118,13 +118,13 @@ fn parse_config(entries: &[Value]) -> Result<Vec<ConfigEntry>, ManifestError> {
     let mut out = Vec::with_capacity(entries.len());
     for (index, entry) in entries.iter().enumerate() {
         let entry = parse_entry(index, entry)?;
-        if let ConfigEntry::Field(field) = &entry {
-            if !seen.insert(field.key.clone()) {
-                return Err(ManifestError::Field {
-                    field: format!("config[{index}] (key \"{}\")", field.key),
-                    reason: "duplicates the key of an earlier field".into(),
-                });
-            }
+        if let ConfigEntry::Field(field) = &entry
+            && !seen.insert(field.key.clone())
+        {
+            return Err(ManifestError::Field {
+                field: format!("config[{index}] (key \"{}\")", field.key),
+                reason: "duplicates the key of an earlier field".into(),
+            });
         }
         out.push(entry);
     }
@@ -224,25 +224,23 @@ fn parse_entry(index: usize, entry: &Value) -> Result<ConfigEntry, ManifestError
                 "type \"choice\" needs a non-empty \"choices\" list".into(),
             ));
         }
-        if let Some(default) = &default {
-            if !default
+        if let Some(default) = &default
+            && !default
                 .as_str()
                 .is_some_and(|d| choices.iter().any(|c| c == d))
-            {
-                return Err(field(format!(
-                    "default {default} is not one of the choices"
-                )));
-            }
+        {
+            return Err(field(format!(
+                "default {default} is not one of the choices"
+            )));
         }
     }
-    if kind == FieldType::Json {
-        if let Some(Value::String(default)) = &default {
-            if let Err(e) = serde_json::from_str::<Value>(default) {
-                return Err(field(format!("default is not valid JSON: {e}")));
-            }
-        }
+    if kind == FieldType::Json
+        && let Some(Value::String(default)) = &default
+        && let Err(e) = serde_json::from_str::<Value>(default)
+    {
+        return Err(field(format!("default is not valid JSON: {e}")));
     }
-    Ok(ConfigEntry::Field(ConfigField {
+    Ok(ConfigEntry::Field(Box::new(ConfigField {
         name: text("name")?,
         hint: text("hint")?,
         markdown: text("markdown")?,
@@ -254,7 +252,7 @@ fn parse_entry(index: usize, entry: &Value) -> Result<ConfigEntry, ManifestError
         kind,
         default,
         choices,
-    }))
+    })))
 }
 
 /// `[[key, value?], ...]`, as PostHog writes `required_if` and `visible_if`.

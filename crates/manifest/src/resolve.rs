@@ -95,11 +95,11 @@ impl Manifest {
                     }
                 },
                 FieldType::Json => {
-                    if let Value::String(text) = value {
-                        if !text.is_empty() {
-                            serde_json::from_str::<Value>(text)
-                                .map_err(|e| invalid(format!("not valid JSON: {e}")))?;
-                        }
+                    if let Value::String(text) = value
+                        && !text.is_empty()
+                    {
+                        serde_json::from_str::<Value>(text)
+                            .map_err(|e| invalid(format!("not valid JSON: {e}")))?;
                     }
                 }
                 FieldType::Attachment => {

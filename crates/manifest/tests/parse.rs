@@ -74,7 +74,7 @@ fn unknown_keys_are_tolerated_and_type_defaults_to_string() {
 fn bad_json_is_reported_with_its_position() {
     assert_eq!(
         error_of("{\"name\": \"x\",\n}"),
-        "plugin.json is not valid JSON: trailing comma at line 2 column 1"
+        "not valid JSON: trailing comma at line 2 column 1"
     );
 }
 
@@ -82,7 +82,7 @@ fn bad_json_is_reported_with_its_position() {
 fn unknown_type_names_the_field() {
     assert_eq!(
         error_of(r#"{"name": "x", "config": [{"key": "limit", "type": "number"}]}"#),
-        "plugin.json: config[0] (key \"limit\"): unknown type \"number\" (expected string, json, attachment or choice)"
+        "config[0] (key \"limit\"): unknown type \"number\" (expected string, json, attachment or choice)"
     );
 }
 
@@ -92,7 +92,7 @@ fn choice_without_choices_names_the_field() {
         error_of(
             r#"{"name": "x", "config": [{"markdown": "hi"}, {"key": "mode", "type": "choice"}]}"#
         ),
-        "plugin.json: config[1] (key \"mode\"): type \"choice\" needs a non-empty \"choices\" list"
+        "config[1] (key \"mode\"): type \"choice\" needs a non-empty \"choices\" list"
     );
 }
 
@@ -102,7 +102,7 @@ fn choice_default_must_be_a_choice() {
         error_of(
             r#"{"name": "x", "config": [{"key": "m", "type": "choice", "choices": ["a"], "default": "b"}]}"#
         ),
-        "plugin.json: config[0] (key \"m\"): default \"b\" is not one of the choices"
+        "config[0] (key \"m\"): default \"b\" is not one of the choices"
     );
 }
 
@@ -110,7 +110,7 @@ fn choice_default_must_be_a_choice() {
 fn missing_key_names_the_entry() {
     assert_eq!(
         error_of(r#"{"name": "x", "config": [{"name": "Your name", "type": "string"}]}"#),
-        "plugin.json: config[0]: missing \"key\" (only a pure markdown block may omit it)"
+        "config[0]: missing \"key\" (only a pure markdown block may omit it)"
     );
 }
 
@@ -118,28 +118,28 @@ fn missing_key_names_the_entry() {
 fn duplicate_keys_are_refused() {
     assert_eq!(
         error_of(r#"{"name": "x", "config": [{"key": "a"}, {"key": "a"}]}"#),
-        "plugin.json: config[1] (key \"a\"): duplicates the key of an earlier field"
+        "config[1] (key \"a\"): duplicates the key of an earlier field"
     );
 }
 
 #[test]
 fn top_level_shape_errors() {
-    assert_eq!(error_of("[]"), "plugin.json must be a JSON object");
-    assert_eq!(error_of("{}"), "plugin.json: \"name\" is missing");
+    assert_eq!(error_of("[]"), "must be a JSON object");
+    assert_eq!(error_of("{}"), "\"name\" is missing");
     assert_eq!(
         error_of(r#"{"name": 3}"#),
-        "plugin.json: \"name\" must be a string, not a number"
+        "\"name\" must be a string, not a number"
     );
     assert_eq!(
         error_of(r#"{"name": "x", "config": {}}"#),
-        "plugin.json: \"config\" must be a list, not an object"
+        "\"config\" must be a list, not an object"
     );
     assert_eq!(
         error_of(r#"{"name": "x", "config": [{"key": "a", "required": "yes"}]}"#),
-        "plugin.json: config[0] (key \"a\"): \"required\" must be true or false, not a string"
+        "config[0] (key \"a\"): \"required\" must be true or false, not a string"
     );
     assert_eq!(
         error_of(r#"{"name": "x", "config": [{"key": "a", "type": "json", "default": "{"}]}"#),
-        "plugin.json: config[0] (key \"a\"): default is not valid JSON: EOF while parsing an object at line 1 column 1"
+        "config[0] (key \"a\"): default is not valid JSON: EOF while parsing an object at line 1 column 1"
     );
 }

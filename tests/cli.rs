@@ -1,0 +1,393 @@
+//! The `sandpipe` command as users run it: build, inspect, run, and the
+//! one-line errors they see.
+
+mod common;
+
+use common::root;
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn sandpipe(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sandpipe"))
+        .args(args)
+        .current_dir(cwd)
+        .env(
+            "SANDPIPE_CACHE_DIR",
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join("module-cache"),
+        )
+        .output()
+        .expect("sandpipe runs")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8(output.stderr.clone()).unwrap()
+}
+
+/// A failed command: exit code 1 and exactly one line on stderr.
+fn one_line_error(output: &Output) -> String {
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "stdout: {}\nstderr: {}",
+        stdout(output),
+        stderr(output)
+    );
+    let text = stderr(output);
+    assert_eq!(text.lines().count(), 1, "not one line: {text}");
+    text.trim_end().to_string()
+}
+
+fn write_connector(dir: &Path, js: &str, plugin_json: &str) {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join("index.js"), js).unwrap();
+    std::fs::write(dir.join("plugin.json"), plugin_json).unwrap();
+}
+
+#[test]
+fn build_is_deterministic_small_and_inspectable() {
+    let tmp = tempfile::tempdir().unwrap();
+    let hello = root().join("examples/hello-world");
+    let hello = hello.to_str().unwrap();
+    for name in ["a.wasm", "b.wasm"] {
+        let output = sandpipe(&["build", hello, "-o", name], tmp.path());
+        assert!(output.status.success(), "{}", stderr(&output));
+    }
+    let a = std::fs::read(tmp.path().join("a.wasm")).unwrap();
+    assert_eq!(
+        a,
+        std::fs::read(tmp.path().join("b.wasm")).unwrap(),
+        "two builds differ"
+    );
+    assert!(a.len() <= 64 * 1024, "bundle is {} bytes", a.len());
+
+    let output = sandpipe(&["inspect", "a.wasm"], tmp.path());
+    assert!(output.status.success(), "{}", stderr(&output));
+    let report = stdout(&output);
+    assert!(report.contains("name:          Hello World\n"), "{report}");
+    assert!(report.contains("abi version:   1\n"), "{report}");
+    assert!(
+        report.contains(&format!("size:          {} bytes\n", a.len())),
+        "{report}"
+    );
+    assert!(report.contains("imports:       sandpipe_plugin_v1.memory, sandpipe_plugin_v1.sandpipe_reserve, sandpipe_plugin_v1.sandpipe_load\n"), "{report}");
+    assert!(
+        report.contains("\n  name (string) — Person to greet\n"),
+        "{report}"
+    );
+    assert!(report.contains("source sha256: "), "{report}");
+}
+
+#[test]
+fn a_syntax_error_fails_the_build_with_its_location() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_connector(
+        &tmp.path().join("broken"),
+        "export function processEvent(event) {\n  const a = {\n  return event\n}\n",
+        r#"{"name": "broken"}"#,
+    );
+    let error = one_line_error(&sandpipe(&["build", "broken"], tmp.path()));
+    assert_eq!(
+        error,
+        "sandpipe: error: index.js:3:10: SyntaxError: Expected `:` but found `Identifier`"
+    );
+}
+
+#[test]
+fn plugin_json_errors_name_the_field() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (name, json, expected) in [
+        (
+            "bad-json",
+            "{\"name\": \"x\",}",
+            "not valid JSON: trailing comma at line 1 column 14",
+        ),
+        (
+            "bad-type",
+            r#"{"name": "x", "config": [{"key": "n", "type": "number"}]}"#,
+            "config[0] (key \"n\"): unknown type \"number\" (expected string, json, attachment or choice)",
+        ),
+        (
+            "no-choices",
+            r#"{"name": "x", "config": [{"key": "m", "type": "choice"}]}"#,
+            "config[0] (key \"m\"): type \"choice\" needs a non-empty \"choices\" list",
+        ),
+        (
+            "no-key",
+            r#"{"name": "x", "config": [{"name": "Name", "type": "string"}]}"#,
+            "config[0]: missing \"key\" (only a pure markdown block may omit it)",
+        ),
+    ] {
+        write_connector(
+            &tmp.path().join(name),
+            "function processEvent(e) { return e }",
+            json,
+        );
+        let error = one_line_error(&sandpipe(&["build", name], tmp.path()));
+        assert_eq!(
+            error,
+            format!("sandpipe: error: {name}/plugin.json: {expected}")
+        );
+    }
+}
+
+#[test]
+fn run_processes_the_example_chain() {
+    let examples = root().join("examples");
+    let tmp = tempfile::tempdir().unwrap();
+    let webhooks = tmp.path().join("webhooks.ndjson");
+    let output = sandpipe(
+        &[
+            "run",
+            "chain.json",
+            "--events",
+            "events.ndjson",
+            "--webhooks",
+            webhooks.to_str().unwrap(),
+        ],
+        &examples,
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let lines: Vec<serde_json::Value> = stdout(&output)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3);
+    assert_eq!(lines[0]["properties"]["hello"], "Hello Ada");
+    assert_eq!(
+        lines[0]["properties"]["$plugins_succeeded"],
+        serde_json::json!(["Hello World (0)"])
+    );
+    assert_eq!(
+        lines[1]["properties"],
+        serde_json::json!({"$plugins_succeeded": ["Hello World (0)"], "$plugins_failed": []})
+    );
+    let requests: Vec<serde_json::Value> = std::fs::read_to_string(&webhooks)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    // The $autocapture event composes no request.
+    assert_eq!(requests.len(), 2);
+    assert_eq!(
+        requests[0].as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["connector", "url", "method", "headers", "body"]
+    );
+    assert_eq!(requests[0]["connector"], "Webhook (1)");
+    assert_eq!(requests[0]["url"], "https://hooks.example.com/events");
+    assert_eq!(requests[0]["method"], "POST");
+    assert_eq!(
+        requests[0]["headers"],
+        serde_json::json!({"Content-Type": "application/json"})
+    );
+    let body: serde_json::Value =
+        serde_json::from_str(requests[0]["body"].as_str().unwrap()).unwrap();
+    assert_eq!(body["timestamp"], "2024-05-01T12:00:00.000Z");
+    assert_eq!(body["properties"]["hello"], "Hello Ada");
+}
+
+#[test]
+fn malformed_lines_are_reported_and_skipped() {
+    let tmp = tempfile::tempdir().unwrap();
+    let hello = root().join("examples/hello-world");
+    std::fs::write(
+        tmp.path().join("chain.json"),
+        format!(
+            r#"{{"connectors": [{{"path": {:?}}}]}}"#,
+            hello.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        tmp.path().join("events.ndjson"),
+        "{\"event\":\"a\",\"properties\":{}}\n{not json\n\n[1,2]\n{\"event\":\"b\"}\n",
+    )
+    .unwrap();
+    let output = sandpipe(
+        &["run", "chain.json", "--events", "events.ndjson"],
+        tmp.path(),
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let events: Vec<serde_json::Value> = stdout(&output)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let names: Vec<&str> = events
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["a", "b"]);
+    let errors = stderr(&output);
+    assert!(errors.contains("sandpipe: events.ndjson:2: skipped: invalid JSON: key must be a string at line 1 column 2\n"), "{errors}");
+    assert!(
+        errors.contains("sandpipe: events.ndjson:4: skipped: an event must be a JSON object\n"),
+        "{errors}"
+    );
+}
+
+#[test]
+fn console_output_goes_to_stderr_prefixed_by_connector() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_connector(
+        &tmp.path().join("talker"),
+        "function processEvent(e) { console.warn('saw', e.event); return e }",
+        r#"{"name": "Talker"}"#,
+    );
+    std::fs::write(
+        tmp.path().join("chain.json"),
+        r#"{"connectors": [{"path": "talker"}]}"#,
+    )
+    .unwrap();
+    std::fs::write(tmp.path().join("events.ndjson"), "{\"event\":\"e1\"}\n").unwrap();
+    let output = sandpipe(
+        &["run", "chain.json", "--events", "events.ndjson"],
+        tmp.path(),
+    );
+    assert!(output.status.success());
+    assert_eq!(stderr(&output), "[Talker (0)] warn: saw e1\n");
+}
+
+#[test]
+fn a_forbidden_import_is_refused_at_load() {
+    let tmp = tempfile::tempdir().unwrap();
+    let wasm = wat::parse_str(r#"(module (import "env" "system" (func (param i32))))"#).unwrap();
+    std::fs::write(tmp.path().join("evil.wasm"), wasm).unwrap();
+    std::fs::write(
+        tmp.path().join("chain.json"),
+        r#"{"connectors": [{"path": "evil.wasm"}]}"#,
+    )
+    .unwrap();
+    let error = one_line_error(&sandpipe(
+        &["run", "chain.json", "--events", "/dev/null"],
+        tmp.path(),
+    ));
+    assert_eq!(
+        error,
+        "sandpipe: error: evil.wasm: bundle imports \"env\".\"system\", which is not allowed (a bundle may import only sandpipe_plugin_v1's memory, sandpipe_reserve and sandpipe_load)"
+    );
+}
+
+#[test]
+fn config_errors_are_reported_before_any_event_runs() {
+    let examples = root().join("examples");
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(
+        tmp.path().join("chain.json"),
+        format!(
+            r#"{{"connectors": [{{"path": {:?}, "config": {{}}}}]}}"#,
+            examples.join("webhook").to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let error = one_line_error(&sandpipe(
+        &["run", "chain.json", "--events", "/dev/null"],
+        tmp.path(),
+    ));
+    assert_eq!(
+        error,
+        "sandpipe: error: chain.json: connector 0 (Webhook): config field \"url\" is required but has no value"
+    );
+}
+
+#[test]
+fn a_memory_hog_is_contained_and_the_host_stays_small() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_connector(
+        &tmp.path().join("hog"),
+        "const keep = []; function processEvent(e) { while (true) keep.push(new ArrayBuffer(1 << 20)) }",
+        r#"{"name": "Hog"}"#,
+    );
+    std::fs::write(
+        tmp.path().join("chain.json"),
+        format!(
+            r#"{{"connectors": [{{"path": "hog", "limits": {{"fuel": 100000000000}}}}, {{"path": {:?}}}]}}"#,
+            root().join("examples/hello-world").to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let events: String = (0..20)
+        .map(|i| format!("{{\"event\":\"e{i}\",\"properties\":{{}}}}\n"))
+        .collect();
+    std::fs::write(tmp.path().join("events.ndjson"), events).unwrap();
+    let output = sandpipe(
+        &[
+            "run",
+            "chain.json",
+            "--events",
+            "events.ndjson",
+            "--summary",
+        ],
+        tmp.path(),
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let out = stdout(&output);
+    assert_eq!(out.lines().count(), 20);
+    assert!(out.lines().all(|l| l.contains("\"hello\":\"Hello world\"")
+        && l.contains("\"$plugins_failed\":[\"Hog (0)\"]")));
+    let errors = stderr(&output);
+    assert_eq!(
+        errors
+            .matches("[Hog (0)] error: processEvent: reached its memory limit of 64 MiB")
+            .count(),
+        20,
+        "{errors}"
+    );
+    let summary = errors.lines().last().unwrap();
+    let rss: u64 = summary
+        .rsplit("peak RSS ")
+        .next()
+        .unwrap()
+        .trim_end_matches(" MiB")
+        .parse()
+        .unwrap();
+    assert!(
+        rss < 64 + 64,
+        "peak RSS {rss} MiB is over the 64 MiB cap + 64 MiB: {summary}"
+    );
+}
+
+#[test]
+fn a_long_run_prints_progress_and_a_summary_with_throughput() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut events = String::with_capacity(100_000 * 120);
+    for i in 0..100_000 {
+        events.push_str(&format!(
+            "{{\"event\":\"e{}\",\"distinct_id\":\"user-{}\",\"team_id\":1,\"properties\":{{\"n\":{i},\"$current_url\":\"https://example.com/{}\"}}}}\n",
+            i % 7,
+            i % 1000,
+            i % 13
+        ));
+    }
+    std::fs::write(tmp.path().join("events.ndjson"), events).unwrap();
+    let examples = root().join("examples");
+    let output = sandpipe(
+        &[
+            "run",
+            examples.join("chain.json").to_str().unwrap(),
+            "--events",
+            "events.ndjson",
+            "--webhooks",
+            "w.ndjson",
+        ],
+        tmp.path(),
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stdout(&output).lines().count(), 100_000);
+    assert_eq!(
+        std::fs::read_to_string(tmp.path().join("w.ndjson"))
+            .unwrap()
+            .lines()
+            .count(),
+        100_000
+    );
+    let errors = stderr(&output);
+    let summary = errors.lines().last().unwrap();
+    assert!(
+        summary.starts_with("sandpipe: summary: 100000 events in, 100000 out, 0 dropped, 0 lines skipped, 100000 webhooks; failures: none; "),
+        "{summary}"
+    );
+    assert!(summary.contains(" events/s; peak RSS "), "{summary}");
+}
