@@ -5,7 +5,7 @@
 // with the global object and its native functions. Everything the dispatcher
 // needs is captured here, before any connector code runs, so a connector that
 // replaces `JSON` or pollutes prototypes cannot redirect the plugin.
-(function (global, nativeLog, specialNames) {
+(function (global, nativeLog, specialNames, natives) {
     'use strict';
 
     const stringify = JSON.stringify;
@@ -14,6 +14,9 @@
     const DateCtor = Date;
     const ErrorCtor = Error;
     const ProxyCtor = Proxy;
+    const Uint8ArrayCtor = Uint8Array;
+    const textEncoder = new TextEncoder();
+    const textDecoder = new TextDecoder();
 
     // console.* → one host log line per call (levels as in sandpipe-abi LogLevel).
     function formatArg(value) {
@@ -51,6 +54,314 @@
         }
     }
     global.RetryError = RetryError;
+
+
+    // ---- Node-style globals: Buffer, atob/btoa, crypto, URL, URLSearchParams, structuredClone.
+
+    function normalizeEncoding(encoding) {
+        const name = encoding === undefined || encoding === null ? 'utf8' : String(encoding).toLowerCase();
+        switch (name) {
+            case 'utf8': case 'utf-8': return 'utf8';
+            case 'base64': return 'base64';
+            case 'base64url': return 'base64url';
+            case 'hex': return 'hex';
+            case 'latin1': case 'binary': return 'latin1';
+            case 'ascii': return 'ascii';
+            case 'ucs2': case 'ucs-2': case 'utf16le': case 'utf-16le': return 'utf16le';
+            default: throw new TypeError(`Unknown encoding: ${encoding}`);
+        }
+    }
+
+    function stringBytes(text, encoding) {
+        switch (normalizeEncoding(encoding)) {
+            case 'utf8': return textEncoder.encode(text);
+            case 'base64': case 'base64url': return natives.base64Decode(text);
+            case 'hex': {
+                const out = [];
+                for (let i = 0; i + 1 < text.length; i += 2) {
+                    const byte = parseInt(text.substr(i, 2), 16);
+                    if (byte !== byte) break;
+                    out.push(byte);
+                }
+                return new Uint8ArrayCtor(out);
+            }
+            case 'latin1': case 'ascii': {
+                const out = new Uint8ArrayCtor(text.length);
+                for (let i = 0; i < text.length; i++) out[i] = text.charCodeAt(i) & 0xff;
+                return out;
+            }
+            case 'utf16le': {
+                const out = new Uint8ArrayCtor(text.length * 2);
+                for (let i = 0; i < text.length; i++) {
+                    const code = text.charCodeAt(i);
+                    out[2 * i] = code & 0xff;
+                    out[2 * i + 1] = code >> 8;
+                }
+                return out;
+            }
+        }
+    }
+
+    function bytesOf(value, encoding) {
+        if (typeof value === 'string') return stringBytes(value, encoding);
+        if (value instanceof ArrayBuffer) return new Uint8ArrayCtor(value);
+        if (ArrayBuffer.isView(value)) return new Uint8ArrayCtor(value.buffer, value.byteOffset, value.byteLength);
+        if (isArray(value)) return new Uint8ArrayCtor(value);
+        if (value && value.type === 'Buffer' && isArray(value.data)) return new Uint8ArrayCtor(value.data);
+        throw new TypeError('The first argument must be a string, Buffer, ArrayBuffer, Array, or array-like object');
+    }
+
+    class Buffer extends Uint8ArrayCtor {
+        static from(value, encodingOrOffset, length) {
+            if (value instanceof ArrayBuffer) {
+                const offset = encodingOrOffset === undefined ? 0 : encodingOrOffset >>> 0;
+                return new Buffer(value, offset, length === undefined ? value.byteLength - offset : length >>> 0);
+            }
+            const bytes = bytesOf(value, encodingOrOffset);
+            const out = new Buffer(bytes.length);
+            out.set(bytes);
+            return out;
+        }
+        static alloc(size, fill, encoding) {
+            const out = new Buffer(size >>> 0);
+            if (fill !== undefined && fill !== 0) {
+                const pattern = typeof fill === 'number' ? [fill & 0xff] : bytesOf(fill, encoding);
+                for (let i = 0; i < out.length && pattern.length; i++) out[i] = pattern[i % pattern.length];
+            }
+            return out;
+        }
+        static allocUnsafe(size) { return Buffer.alloc(size); }
+        static isBuffer(value) { return value instanceof Buffer; }
+        static isEncoding(encoding) {
+            try { normalizeEncoding(encoding); return typeof encoding === 'string'; } catch (_) { return false; }
+        }
+        static byteLength(value, encoding) {
+            return typeof value === 'string' ? stringBytes(value, encoding).length : value.byteLength;
+        }
+        static concat(list, totalLength) {
+            let length = 0;
+            for (let i = 0; i < list.length; i++) length += list[i].length;
+            const out = Buffer.alloc(totalLength === undefined ? length : totalLength);
+            let at = 0;
+            for (let i = 0; i < list.length && at < out.length; i++) {
+                const part = list[i].subarray(0, out.length - at);
+                out.set(part, at);
+                at += part.length;
+            }
+            return out;
+        }
+        static compare(a, b) {
+            const n = Math.min(a.length, b.length);
+            for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i] < b[i] ? -1 : 1;
+            return a.length === b.length ? 0 : (a.length < b.length ? -1 : 1);
+        }
+        toString(encoding, start, end) {
+            const view = this.subarray(start === undefined ? 0 : start, end === undefined ? this.length : end);
+            switch (normalizeEncoding(encoding)) {
+                case 'utf8': return textDecoder.decode(view);
+                case 'base64': return natives.base64Encode(view, false);
+                case 'base64url': return natives.base64Encode(view, true);
+                case 'hex': {
+                    let out = '';
+                    for (let i = 0; i < view.length; i++) out += (view[i] < 16 ? '0' : '') + view[i].toString(16);
+                    return out;
+                }
+                case 'latin1': case 'ascii': {
+                    const mask = normalizeEncoding(encoding) === 'ascii' ? 0x7f : 0xff;
+                    let out = '';
+                    for (let i = 0; i < view.length; i++) out += String.fromCharCode(view[i] & mask);
+                    return out;
+                }
+                case 'utf16le': {
+                    let out = '';
+                    for (let i = 0; i + 1 < view.length; i += 2) out += String.fromCharCode(view[i] | (view[i + 1] << 8));
+                    return out;
+                }
+            }
+        }
+        toJSON() { return { type: 'Buffer', data: Array.prototype.slice.call(this) }; }
+        equals(other) { return Buffer.compare(this, other) === 0; }
+        compare(other) { return Buffer.compare(this, other); }
+        slice(start, end) { return this.subarray(start, end); }
+        write(text, offset, encoding) {
+            const bytes = stringBytes(text, encoding);
+            const at = offset === undefined ? 0 : offset >>> 0;
+            const part = bytes.subarray(0, Math.max(0, this.length - at));
+            this.set(part, at);
+            return part.length;
+        }
+    }
+    global.Buffer = Buffer;
+
+    global.btoa = function btoa(text) {
+        text = String(text);
+        const bytes = new Uint8ArrayCtor(text.length);
+        for (let i = 0; i < text.length; i++) {
+            const code = text.charCodeAt(i);
+            if (code > 0xff) throw new ErrorCtor('InvalidCharacterError: btoa() argument has characters outside Latin1');
+            bytes[i] = code;
+        }
+        return natives.base64Encode(bytes, false);
+    };
+    global.atob = function atob(text) {
+        const bytes = natives.base64Decode(String(text));
+        let out = '';
+        for (let i = 0; i < bytes.length; i++) out += String.fromCharCode(bytes[i]);
+        return out;
+    };
+
+    class Hash {
+        constructor(algorithm) {
+            natives.digest(String(algorithm), new Uint8ArrayCtor(0)); // throws for unknown algorithms
+            this.algorithm = String(algorithm);
+            this.chunks = [];
+        }
+        update(data, encoding) {
+            this.chunks.push(bytesOf(data, encoding));
+            return this;
+        }
+        digest(encoding) {
+            const out = Buffer.from(natives.digest(this.algorithm, Buffer.concat(this.chunks)));
+            return encoding === undefined ? out : out.toString(encoding);
+        }
+    }
+    function randomUUID() {
+        const bytes = new Uint8ArrayCtor(16);
+        for (let i = 0; i < 16; i++) bytes[i] = Math.floor(Math.random() * 256);
+        bytes[6] = (bytes[6] & 0x0f) | 0x40;
+        bytes[8] = (bytes[8] & 0x3f) | 0x80;
+        const hex = Buffer.from(bytes).toString('hex');
+        return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+    }
+    const crypto = {
+        createHash: (algorithm) => new Hash(algorithm),
+        randomUUID,
+        getRandomValues(array) {
+            for (let i = 0; i < array.length; i++) array[i] = Math.floor(Math.random() * 256);
+            return array;
+        },
+    };
+    global.crypto = crypto;
+
+    class URLSearchParams {
+        constructor(init) {
+            this._list = [];
+            this._url = null;
+            if (init === undefined || init === null) return;
+            if (typeof init === 'string') {
+                this._list = natives.formParse(init);
+            } else if (init instanceof URLSearchParams) {
+                this._list = init._list.map((pair) => [pair[0], pair[1]]);
+            } else if (typeof init === 'object' && typeof init[Symbol.iterator] === 'function') {
+                for (const pair of init) this._list.push([String(pair[0]), String(pair[1])]);
+            } else if (typeof init === 'object') {
+                for (const key of Object.keys(init)) this._list.push([key, String(init[key])]);
+            } else {
+                this._list = natives.formParse(String(init));
+            }
+        }
+        _update() { if (this._url) this._url._setPart('search', this.toString()); }
+        get size() { return this._list.length; }
+        append(name, value) { this._list.push([String(name), String(value)]); this._update(); }
+        delete(name) { name = String(name); this._list = this._list.filter((p) => p[0] !== name); this._update(); }
+        get(name) { name = String(name); const pair = this._list.find((p) => p[0] === name); return pair ? pair[1] : null; }
+        getAll(name) { name = String(name); return this._list.filter((p) => p[0] === name).map((p) => p[1]); }
+        has(name) { name = String(name); return this._list.some((p) => p[0] === name); }
+        set(name, value) {
+            name = String(name);
+            const at = this._list.findIndex((p) => p[0] === name);
+            if (at < 0) this._list.push([name, String(value)]);
+            else this._list = this._list.filter((p, i) => i === at || p[0] !== name).map((p, i) => (i === at ? [name, String(value)] : p));
+            this._update();
+        }
+        sort() { this._list.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)); this._update(); }
+        forEach(callback, thisArg) { for (const [k, v] of this._list) callback.call(thisArg, v, k, this); }
+        keys() { return this._list.map((p) => p[0])[Symbol.iterator](); }
+        values() { return this._list.map((p) => p[1])[Symbol.iterator](); }
+        entries() { return this._list.map((p) => [p[0], p[1]])[Symbol.iterator](); }
+        [Symbol.iterator]() { return this.entries(); }
+        toString() { return this._list.map((p) => `${natives.formEncode(p[0])}=${natives.formEncode(p[1])}`).join('&'); }
+    }
+    global.URLSearchParams = URLSearchParams;
+
+    class URL {
+        constructor(input, base) {
+            const parts = natives.urlParse(String(input), base === undefined ? undefined : String(base));
+            if (parts === null) throw new TypeError(`Invalid URL: ${input}`);
+            this._parts = parts;
+            this._params = null;
+        }
+        static canParse(input, base) {
+            return natives.urlParse(String(input), base === undefined ? undefined : String(base)) !== null;
+        }
+        _setPart(part, value) {
+            this._parts = natives.urlSet(this._parts.href, part, String(value));
+            if (part !== 'search' && this._params) this._params._list = natives.formParse(this._parts.search);
+        }
+        get href() { return this._parts.href; }
+        set href(value) {
+            const parts = natives.urlParse(String(value));
+            if (parts === null) throw new TypeError(`Invalid URL: ${value}`);
+            this._parts = parts;
+            if (this._params) this._params._list = natives.formParse(parts.search);
+        }
+        get origin() { return this._parts.origin; }
+        get searchParams() {
+            if (!this._params) {
+                this._params = new URLSearchParams(this._parts.search);
+                this._params._url = this;
+            }
+            return this._params;
+        }
+        toString() { return this._parts.href; }
+        toJSON() { return this._parts.href; }
+    }
+    for (const part of ['protocol', 'username', 'password', 'host', 'hostname', 'port', 'pathname', 'search', 'hash']) {
+        Object.defineProperty(URL.prototype, part, {
+            get() { return this._parts[part]; },
+            set(value) {
+                this._setPart(part, value);
+                if (part === 'search' && this._params) this._params._list = natives.formParse(this._parts.search);
+            },
+            configurable: true,
+        });
+    }
+    global.URL = URL;
+
+    global.structuredClone = function structuredClone(value) {
+        const seen = new Map();
+        function clone(v) {
+            if (v === null || typeof v !== 'object') {
+                if (typeof v === 'function' || typeof v === 'symbol') throw new ErrorCtor('DataCloneError: value could not be cloned');
+                return v;
+            }
+            if (seen.has(v)) return seen.get(v);
+            let out;
+            if (v instanceof DateCtor) out = new DateCtor(v.getTime());
+            else if (v instanceof RegExp) out = new RegExp(v.source, v.flags);
+            else if (ArrayBuffer.isView(v)) out = new v.constructor(v);
+            else if (v instanceof ArrayBuffer) out = v.slice(0);
+            else if (v instanceof Map) { out = new Map(); seen.set(v, out); v.forEach((val, key) => out.set(clone(key), clone(val))); return out; }
+            else if (v instanceof Set) { out = new Set(); seen.set(v, out); v.forEach((val) => out.add(clone(val))); return out; }
+            else if (isArray(v)) { out = []; seen.set(v, out); for (let i = 0; i < v.length; i++) out[i] = clone(v[i]); return out; }
+            else { out = {}; seen.set(v, out); for (const key of Object.keys(v)) out[key] = clone(v[key]); return out; }
+            seen.set(v, out);
+            return out;
+        }
+        return clone(value);
+    };
+
+    // `require` for the Node built-ins the world provides (the compiler bundles npm packages).
+    const builtins = {
+        crypto,
+        buffer: { Buffer },
+        url: { URL, URLSearchParams },
+    };
+    global.require = function require(name) {
+        const key = String(name).replace(/^node:/, '');
+        if (Object.prototype.hasOwnProperty.call(builtins, key)) return builtins[key];
+        throw new ErrorCtor(`Cannot find module '${name}'`);
+    };
 
     // CommonJS globals: connectors written as `module.exports = {...}` or `exports.f = ...`
     // (and ES modules, which the compiler rewrites to the same shape) fill these.

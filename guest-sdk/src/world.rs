@@ -46,7 +46,8 @@ pub fn install(runtime: Runtime) -> Runtime {
         let log = Func::from(|level: u32, line: std::string::String| {
             host::log(LogLevel::from_u32(level), &line)
         });
-        let dispatcher: Object = factory.call((ctx.globals(), log, names))?;
+        let natives = crate::natives::object(&ctx)?;
+        let dispatcher: Object = factory.call((ctx.globals(), log, names, natives))?;
         let save = |name: &str| -> Result<Persistent<Function<'static>>, Error> {
             Ok(Persistent::save(&ctx, dispatcher.get::<_, Function>(name)?))
         };

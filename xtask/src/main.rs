@@ -89,8 +89,11 @@ fn plugin(root: &Path, check: bool) -> anyhow::Result<()> {
     let guest = root.join("guest-sdk");
     // Debian's rustc-web (1.96, with std sources) builds the plugin; rustup's does not have them.
     let path = format!("/usr/bin:{}", std::env::var("PATH").unwrap_or_default());
+    // --check builds exactly what is committed, Cargo.lock included.
+    let locked: &[&str] = if check { &["--locked"] } else { &[] };
     run(Command::new("/usr/bin/cargo")
-        .args(["build", "--release", "--locked"])
+        .args(["build", "--release"])
+        .args(locked)
         .current_dir(&guest)
         .env("PATH", path)
         .env("RUSTC_BOOTSTRAP", "1")

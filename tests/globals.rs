@@ -1,0 +1,166 @@
+//! The Node-style globals connectors use, checked against known test vectors
+//! (RFC 1321 / FIPS 180 digests, RFC 4648 base64, WHATWG URL).
+
+mod common;
+
+use common::*;
+use sandpipe_runtime::{Chain, MemoryLogs};
+use serde_json::json;
+use std::sync::Arc;
+
+fn run(js: &str) -> serde_json::Value {
+    let logs = Arc::new(MemoryLogs::default());
+    let mut chain = Chain::new(vec![connector("globals", js, 0, &logs)]);
+    let out = chain.process(json!({"event": "e", "properties": {}}));
+    assert!(
+        out.failures.is_empty(),
+        "{:?} {:?}",
+        out.failures,
+        logs.lines()
+    );
+    out.event.unwrap()["properties"]["r"].clone()
+}
+
+#[test]
+fn crypto_create_hash_matches_known_digests() {
+    let r = run(r#"
+        const { createHash } = require('crypto')
+        function processEvent(e) {
+            e.properties.r = {
+                md5: crypto.createHash('md5').update('hello').digest('hex'),
+                sha1: createHash('sha1').update('hel').update('lo').digest('hex'),
+                sha256: crypto.createHash('sha256').update('hello').digest('hex'),
+                sha256b64: crypto.createHash('sha256').update('hello').digest('base64'),
+                sha512empty: crypto.createHash('sha512').update('').digest('hex').slice(0, 32),
+                bytes: crypto.createHash('md5').update(Buffer.from([0x61, 0x62, 0x63])).digest().length,
+                unknown: (() => { try { crypto.createHash('whirlpool'); return 'no error' } catch (err) { return err.message } })(),
+            }
+            return e
+        }"#);
+    assert_eq!(
+        r,
+        json!({
+            "md5": "5d41402abc4b2a76b9719d911017c592",
+            "sha1": "aaf4c61ddcc5e8a2dabede0f3b482cd9aea9434d",
+            "sha256": "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824",
+            "sha256b64": "LPJNul+wow4m6DsqxbninhsWHlwfp0JecwQzYpOLmCQ=",
+            "sha512empty": "cf83e1357eefb8bdf1542850d66d8007",
+            "bytes": 16,
+            "unknown": "Digest method not supported: whirlpool",
+        })
+    );
+}
+
+#[test]
+fn buffer_base64_hex_and_utf8_round_trip() {
+    let r = run(r#"
+        function processEvent(e) {
+            e.properties.r = {
+                b64: Buffer.from('hello').toString('base64'),
+                rfc4648: ['', 'f', 'fo', 'foo', 'foob', 'fooba', 'foobar'].map((s) => Buffer.from(s).toString('base64')),
+                fromB64: Buffer.from('aGVsbG8gd29ybGQ=', 'base64').toString(),
+                urlsafe: Buffer.from([0xfb, 0xff]).toString('base64url'),
+                hex: Buffer.from('héllo').toString('hex'),
+                fromHex: Buffer.from('68656c6c6f', 'hex').toString('utf8'),
+                utf8Length: Buffer.from('héllo').length,
+                byteLength: Buffer.byteLength('€'),
+                isBuffer: [Buffer.isBuffer(Buffer.alloc(2)), Buffer.isBuffer(new Uint8Array(2))],
+                concat: Buffer.concat([Buffer.from('ab'), Buffer.from('cd')]).toString(),
+                json: JSON.stringify(Buffer.from('hi')),
+                btoa: btoa('hello'),
+                atob: atob('aGVsbG8='),
+                latin1: Buffer.from('ÿ', 'latin1')[0],
+            }
+            return e
+        }"#);
+    assert_eq!(
+        r,
+        json!({
+            "b64": "aGVsbG8=",
+            "rfc4648": ["", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy"],
+            "fromB64": "hello world",
+            "urlsafe": "-_8",
+            "hex": "68c3a96c6c6f",
+            "fromHex": "hello",
+            "utf8Length": 6,
+            "byteLength": 3,
+            "isBuffer": [true, false],
+            "concat": "abcd",
+            "json": "{\"type\":\"Buffer\",\"data\":[104,105]}",
+            "btoa": "aGVsbG8=",
+            "atob": "hello",
+            "latin1": 255,
+        })
+    );
+}
+
+#[test]
+fn url_and_search_params_follow_whatwg() {
+    let r = run(r#"
+        function processEvent(e) {
+            const url = new URL('https://user:pw@EXAMPLE.com:8080/a/../b?x=1&y=two%20words#frag')
+            // As in Node: touching searchParams re-serialises the query (%20 becomes +).
+            url.searchParams.append('z', 'a&b')
+            const relative = new URL('../c?q', 'https://example.com/a/b/')
+            e.properties.r = {
+                href: url.href,
+                parts: [url.protocol, url.username, url.password, url.host, url.hostname, url.port, url.pathname, url.search, url.hash, url.origin],
+                y: url.searchParams.get('y'),
+                relative: relative.toString(),
+                idna: new URL('https://münchen.de/straße').href,
+                defaultPort: new URL('https://example.com:443/').port,
+                params: new URLSearchParams({ a: '1 2', b: 'x&y', c: '€' }).toString(),
+                parsed: [...new URLSearchParams('?a=1&a=2&b=%20+')].map(([k, v]) => k + '=' + v),
+                invalid: (() => { try { new URL('not a url'); return 'parsed' } catch (err) { return err.name } })(),
+                canParse: [URL.canParse('https://x.y'), URL.canParse('nope')],
+                json: JSON.stringify({ u: new URL('http://x.org') }),
+            }
+            return e
+        }"#);
+    assert_eq!(
+        r,
+        json!({
+            "href": "https://user:pw@example.com:8080/b?x=1&y=two+words&z=a%26b#frag",
+            "parts": ["https:", "user", "pw", "example.com:8080", "example.com", "8080", "/b",
+                      "?x=1&y=two+words&z=a%26b", "#frag", "https://example.com:8080"],
+            "y": "two words",
+            "relative": "https://example.com/a/c?q",
+            "idna": "https://xn--mnchen-3ya.de/stra%C3%9Fe",
+            "defaultPort": "",
+            "params": "a=1+2&b=x%26y&c=%E2%82%AC",
+            "parsed": ["a=1", "a=2", "b=  "],
+            "invalid": "TypeError",
+            "canParse": [true, false],
+            "json": "{\"u\":\"http://x.org/\"}",
+        })
+    );
+}
+
+#[test]
+fn structured_clone_text_encoding_and_require() {
+    let r = run(r#"
+        function processEvent(e) {
+            const original = { d: new Date(0), list: [1, { n: 2 }], m: new Map([['k', 'v']]) }
+            original.self = original
+            const copy = structuredClone(original)
+            copy.list[1].n = 3
+            e.properties.r = {
+                independent: original.list[1].n === 2 && copy.self === copy && copy.d.getTime() === 0 && copy.m.get('k') === 'v',
+                encoded: Array.from(new TextEncoder().encode('é')),
+                decoded: new TextDecoder().decode(new Uint8Array([0xe2, 0x82, 0xac])),
+                fs: (() => { try { require('fs'); return 'loaded' } catch (err) { return err.message } })(),
+                nodeCrypto: typeof require('node:crypto').createHash,
+            }
+            return e
+        }"#);
+    assert_eq!(
+        r,
+        json!({
+            "independent": true,
+            "encoded": [195, 169],
+            "decoded": "€",
+            "fs": "Cannot find module 'fs'",
+            "nodeCrypto": "function",
+        })
+    );
+}
