@@ -391,3 +391,58 @@ fn a_long_run_prints_progress_and_a_summary_with_throughput() {
     );
     assert!(summary.contains(" events/s; peak RSS "), "{summary}");
 }
+
+#[test]
+fn storage_survives_a_second_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_connector(
+        &tmp.path().join("visits"),
+        "async function processEvent(e, { storage }) { const n = (await storage.get('visits', 0)) + 1; await storage.set('visits', n); e.visits = n; return e }",
+        r#"{"name": "Visits"}"#,
+    );
+    std::fs::write(
+        tmp.path().join("chain.json"),
+        r#"{"connectors": [{"path": "visits"}]}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        tmp.path().join("events.ndjson"),
+        "{\"event\":\"a\"}\n{\"event\":\"b\"}\n",
+    )
+    .unwrap();
+    let visits = |output: &Output| -> Vec<u64> {
+        stdout(output)
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["visits"]
+                    .as_u64()
+                    .unwrap()
+            })
+            .collect()
+    };
+    let first = sandpipe(
+        &["run", "chain.json", "--events", "events.ndjson"],
+        tmp.path(),
+    );
+    assert!(first.status.success(), "{}", stderr(&first));
+    assert_eq!(visits(&first), [1, 2]);
+    let second = sandpipe(
+        &["run", "chain.json", "--events", "events.ndjson"],
+        tmp.path(),
+    );
+    assert_eq!(visits(&second), [3, 4]);
+    assert!(tmp.path().join(".sandpipe/storage.db").is_file());
+    // Another storage file starts empty.
+    let other = sandpipe(
+        &[
+            "run",
+            "chain.json",
+            "--events",
+            "events.ndjson",
+            "--storage",
+            "other.db",
+        ],
+        tmp.path(),
+    );
+    assert_eq!(visits(&other), [1, 2]);
+}

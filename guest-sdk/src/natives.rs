@@ -1,7 +1,7 @@
 //! Native functions behind the Node-style globals of `world.js`: hashes
 //! (`crypto.createHash`), base64 (`Buffer`, `atob`/`btoa`), WHATWG URL parsing
-//! and form encoding (`URL`, `URLSearchParams`). Pure computation inside the
-//! guest; nothing here reaches the host.
+//! and form encoding (`URL`, `URLSearchParams`), computed inside the guest;
+//! and `request`, the one door to the host's services (`meta.cache`, `meta.storage`).
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -193,6 +193,12 @@ pub fn object<'js>(ctx: &Ctx<'js>) -> Result<Object<'js>> {
                 pairs.set(i, pair)?;
             }
             Ok(pairs)
+        }),
+    )?;
+    natives.set(
+        "request",
+        Func::from(|service: u32, payload: String| -> String {
+            String::from_utf8_lossy(&crate::host::request(service, &payload)).into_owned()
         }),
     )?;
     natives.set(

@@ -9,6 +9,7 @@
     'use strict';
 
     const stringify = JSON.stringify;
+    const parse = JSON.parse;
     const objectToString = Object.prototype.toString;
     const isArray = Array.isArray;
     const DateCtor = Date;
@@ -418,11 +419,52 @@
         return entry[0].apply(entry[1], args);
     }
 
+    // Host services (numbers as in sandpipe-abi Service): JSON request, {ok} or {error} back.
+    function hostRequest(service, payload) {
+        const response = parse(natives.request(service, stringify(payload)));
+        if (response.error !== undefined) throw new ErrorCtor(response.error);
+        return response.ok;
+    }
+    const CACHE = 1;
+    const STORAGE = 2;
+    function seconds(value) {
+        return value === undefined || value === null ? null : Number(value);
+    }
+    // meta.cache: Redis-like, values JSON-serialised, list elements strings; every call returns a promise.
+    const cache = {
+        set: async (key, value, ttlSeconds) => { hostRequest(CACHE, { op: 'set', key: String(key), value: value === undefined ? null : value, ttl: seconds(ttlSeconds) }); },
+        get: async (key, defaultValue) => {
+            const found = hostRequest(CACHE, { op: 'get', key: String(key) });
+            return found === null ? (defaultValue === undefined ? null : defaultValue) : found.value;
+        },
+        incr: async (key) => hostRequest(CACHE, { op: 'incr', key: String(key) }),
+        expire: async (key, ttlSeconds) => hostRequest(CACHE, { op: 'expire', key: String(key), ttl: seconds(ttlSeconds) }),
+        lpush: async (key, elementOrArray) => hostRequest(CACHE, {
+            op: 'lpush', key: String(key),
+            elements: (isArray(elementOrArray) ? elementOrArray : [elementOrArray]).map((e) => (typeof e === 'string' ? e : stringify(e))),
+        }),
+        lrange: async (key, start, stop) => hostRequest(CACHE, { op: 'lrange', key: String(key), start: Number(start), stop: Number(stop) }),
+        llen: async (key) => hostRequest(CACHE, { op: 'llen', key: String(key) }),
+        lrem: async (key, count, elementKey) => hostRequest(CACHE, { op: 'lrem', key: String(key), count: Number(count), element: String(elementKey) }),
+        lpop: async (key, count) => hostRequest(CACHE, { op: 'lpop', key: String(key), count: count === undefined ? 1 : Number(count) }),
+    };
+    // meta.storage: persistent per connector config, values JSON.
+    const storage = {
+        get: async (key, defaultValue) => {
+            const found = hostRequest(STORAGE, { op: 'get', key: String(key) });
+            return found === null ? (defaultValue === undefined ? null : defaultValue) : found.value;
+        },
+        set: async (key, value) => { hostRequest(STORAGE, { op: 'set', key: String(key), value: value === undefined ? null : value }); },
+        del: async (key) => { hostRequest(STORAGE, { op: 'del', key: String(key) }); },
+    };
+
     function makeMeta(input) {
         return {
             config: input.config !== null && typeof input.config === 'object' ? input.config : {},
             attachments: input.attachments !== null && typeof input.attachments === 'object' ? input.attachments : {},
             global: {},
+            cache,
+            storage,
             jobs: unsupported('jobs', 'jobs were removed from PostHog plugins'),
             metrics: unsupported('metrics', 'metrics were removed from PostHog plugins'),
             utils: unsupported('utils', 'utils (cursor) were removed from PostHog plugins'),

@@ -1,9 +1,10 @@
 //! CHAIN.json: `{"connectors": [{"path": "DIR or FILE.wasm", "config": {...}, "limits": {...}}]}`.
 //! Paths are relative to the chain file. `limits` is the operator's override
-//! of the defaults for that connector.
+//! of the defaults for that connector. `meta.storage` of each connector is
+//! scoped to the chain file and its position in it.
 
 use anyhow::{Context, bail};
-use sandpipe_runtime::{Bundle, Connector, Limits, LogSink, Runtime};
+use sandpipe_runtime::{Bundle, Connector, Limits, LogSink, Runtime, Storage};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use std::path::{Path, PathBuf};
@@ -72,10 +73,19 @@ fn load_bundle(runtime: &Runtime, path: &Path) -> anyhow::Result<Arc<Bundle>> {
 
 /// Reads the chain file and makes its connectors, config resolved and checked
 /// before any event runs.
+/// Where `meta.storage` lives for a chain file unless `--storage` says otherwise.
+pub fn default_storage(file: &Path) -> std::path::PathBuf {
+    file.parent()
+        .unwrap_or(Path::new("."))
+        .join(".sandpipe")
+        .join("storage.db")
+}
+
 pub fn load(
     runtime: &Runtime,
     file: &Path,
     logs: Arc<dyn LogSink>,
+    storage: Arc<dyn Storage>,
 ) -> anyhow::Result<Vec<Connector>> {
     let text =
         std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
@@ -107,7 +117,15 @@ pub fn load(
                 engine_max >> 20
             );
         }
-        connectors.push(runtime.connector(bundle, position, config, limits, logs.clone()));
+        // One storage scope per connector config: the chain file and the connector's place in it.
+        let chain_id = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf());
+        let scope = format!(
+            "{}#{position}:{}",
+            chain_id.display(),
+            bundle.manifest().name
+        );
+        let connector = runtime.connector(bundle, position, config, limits, logs.clone());
+        connectors.push(connector.with_storage(storage.clone(), scope));
     }
     Ok(connectors)
 }

@@ -48,6 +48,9 @@ enum Command {
         /// Write composed webhook requests to this file as NDJSON.
         #[arg(long)]
         webhooks: Option<PathBuf>,
+        /// The SQLite file behind `meta.storage` (default: `.sandpipe/storage.db` next to CHAIN.json).
+        #[arg(long)]
+        storage: Option<PathBuf>,
         /// Print the summary even when the run takes under a second.
         #[arg(long)]
         summary: bool,
@@ -63,8 +66,15 @@ fn main() -> ExitCode {
             chain,
             events,
             webhooks,
+            storage,
             summary,
-        } => run::run(&chain, events.as_deref(), webhooks.as_deref(), summary),
+        } => run::run(run::RunArgs {
+            chain: &chain,
+            events: events.as_deref(),
+            webhooks: webhooks.as_deref(),
+            storage: storage.as_deref(),
+            always_summarise: summary,
+        }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -4,7 +4,7 @@
 
 use crate::chain_file;
 use anyhow::Context;
-use sandpipe_runtime::{Chain, StderrLogs};
+use sandpipe_runtime::{Chain, LazySqliteStorage, StderrLogs};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -25,14 +25,32 @@ struct Tally {
     failures: BTreeMap<String, u64>,
 }
 
-pub fn run(
-    chain: &Path,
-    events: Option<&Path>,
-    webhooks: Option<&Path>,
-    always_summarise: bool,
-) -> anyhow::Result<()> {
+pub struct RunArgs<'a> {
+    pub chain: &'a Path,
+    pub events: Option<&'a Path>,
+    pub webhooks: Option<&'a Path>,
+    pub storage: Option<&'a Path>,
+    pub always_summarise: bool,
+}
+
+pub fn run(args: RunArgs<'_>) -> anyhow::Result<()> {
+    let RunArgs {
+        chain,
+        events,
+        webhooks,
+        storage,
+        always_summarise,
+    } = args;
     let runtime = crate::runtime()?;
-    let mut chain = Chain::new(chain_file::load(&runtime, chain, Arc::new(StderrLogs))?);
+    let storage_path =
+        storage.map_or_else(|| chain_file::default_storage(chain), Path::to_path_buf);
+    let storage = Arc::new(LazySqliteStorage::new(storage_path));
+    let mut chain = Chain::new(chain_file::load(
+        &runtime,
+        chain,
+        Arc::new(StderrLogs),
+        storage,
+    )?);
     let (input, source): (Box<dyn BufRead>, String) = match events {
         Some(path) => (
             Box::new(BufReader::new(

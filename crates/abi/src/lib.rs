@@ -54,6 +54,35 @@ pub mod export {
 pub mod import {
     /// `(level: i32, ptr: i32, len: i32)`: one console line, UTF-8, see [`crate::LogLevel`].
     pub const LOG: &str = "log";
+    /// `(service: i32, ptr: i32, len: i32) -> i32`: a JSON request to a host
+    /// [`crate::Service`]; returns the length of the JSON response, which the
+    /// host keeps until [`RESPONSE`] fetches it.
+    pub const REQUEST: &str = "request";
+    /// `(ptr: i32, len: i32)`: copies the pending response (exactly `len` bytes) to `ptr`.
+    pub const RESPONSE: &str = "response";
+}
+
+/// Host services a connector reaches through [`import::REQUEST`]. Requests
+/// are JSON objects with an `"op"`; responses are `{"ok": value}` or
+/// `{"error": "message"}`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub enum Service {
+    /// `meta.cache`: a Redis-like store scoped to the connector.
+    Cache = 1,
+    /// `meta.storage`: a persistent key/value store scoped to the connector's config.
+    Storage = 2,
+}
+
+impl Service {
+    /// The service with this number, if any.
+    pub const fn from_u32(n: u32) -> Option<Service> {
+        match n {
+            1 => Some(Service::Cache),
+            2 => Some(Service::Storage),
+            _ => None,
+        }
+    }
 }
 
 /// What [`export::CALL`] asks the connector to do.

@@ -12,6 +12,8 @@ use crate::instance::Instance;
 use crate::limits::Limits;
 use crate::log::{LogEntry, LogSink};
 use crate::runtime::Inner;
+use crate::services::ConnectorServices;
+use crate::services::storage::Storage;
 use sandpipe_abi::{Call, LogLevel};
 use sandpipe_manifest::ResolvedConfig;
 use std::sync::Arc;
@@ -28,6 +30,8 @@ pub struct Connector {
     instance: Option<Instance>,
     /// The special functions, known once an instance has loaded.
     functions: Option<Vec<String>>,
+    /// Cache and storage, shared by the connector's successive instances.
+    services: Arc<ConnectorServices>,
 }
 
 impl Connector {
@@ -54,7 +58,19 @@ impl Connector {
             logs,
             instance: None,
             functions: None,
+            services: Arc::new(ConnectorServices::new(None)),
         }
+    }
+
+    /// Gives `meta.storage` a persistent backend, partitioned by `scope`
+    /// (one scope per connector config). Call before the first event.
+    pub fn with_storage(
+        mut self,
+        storage: Arc<dyn Storage>,
+        scope: impl Into<String>,
+    ) -> Connector {
+        self.services = Arc::new(ConnectorServices::new(Some((storage, scope.into()))));
+        self
     }
 
     /// `"<name> (<position>)"`, as PostHog lists connectors in `$plugins_failed`.
@@ -131,6 +147,7 @@ impl Connector {
                 &self.runtime.plugin,
                 &self.bundle,
                 &self.limits,
+                self.services.clone(),
             );
             let mut instance = match made {
                 Ok(instance) => instance,

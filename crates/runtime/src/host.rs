@@ -7,7 +7,9 @@
 //! host function can panic on guest input.
 
 use crate::limits::Limits;
+use crate::services::{ConnectorServices, MAX_REQUEST};
 use sandpipe_abi::{HOST_MODULE, LogLevel, import};
+use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 use wasmtime::{Caller, Engine, Extern, Linker, Memory, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::WasiCtxBuilder;
@@ -38,12 +40,15 @@ pub struct StoreData {
     max_line: usize,
     pub(crate) lines: Vec<ConsoleLine>,
     pub(crate) dropped_lines: usize,
+    services: Arc<ConnectorServices>,
+    /// The answer to the last `request`, until `response` fetches it.
+    response: Vec<u8>,
 }
 
 impl StoreData {
     /// Fresh state: no files, no environment, no arguments, no network, no
     /// inherited stdio; stdout and stderr captured in bounded buffers.
-    pub fn new(limits: &Limits) -> StoreData {
+    pub fn new(limits: &Limits, services: Arc<ConnectorServices>) -> StoreData {
         let stdout = MemoryOutputPipe::new(STDIO_CAPACITY);
         let stderr = MemoryOutputPipe::new(STDIO_CAPACITY);
         let wasi = WasiCtxBuilder::new()
@@ -68,6 +73,8 @@ impl StoreData {
             max_line: limits.max_log_line,
             lines: Vec::new(),
             dropped_lines: 0,
+            services,
+            response: Vec::new(),
         }
     }
 
@@ -149,12 +156,50 @@ fn log(mut caller: Caller<'_, StoreData>, level: u32, ptr: u32, len: u32) -> was
     Ok(())
 }
 
+/// `request(service, ptr, len) -> len`: one JSON request to a host service.
+fn request(
+    mut caller: Caller<'_, StoreData>,
+    service: u32,
+    ptr: u32,
+    len: u32,
+) -> wasmtime::Result<u32> {
+    check_deadline(&caller)?;
+    if len as usize > MAX_REQUEST {
+        wasmtime::bail!("request: {len} bytes is over the {MAX_REQUEST}-byte limit");
+    }
+    let memory = caller_memory(&mut caller)?;
+    let (data, store) = memory.data_and_store_mut(&mut caller);
+    let bytes = guest_bytes(data, ptr, len, "request")?;
+    store.response = store.services.handle(service, bytes);
+    check_deadline(&caller)?;
+    Ok(caller.data().response.len() as u32)
+}
+
+/// `response(ptr, len)`: copies the pending answer into guest memory.
+fn response(mut caller: Caller<'_, StoreData>, ptr: u32, len: u32) -> wasmtime::Result<()> {
+    let pending = std::mem::take(&mut caller.data_mut().response);
+    if pending.len() != len as usize {
+        wasmtime::bail!(
+            "response: asked for {len} bytes, {} are pending",
+            pending.len()
+        );
+    }
+    let memory = caller_memory(&mut caller)?;
+    memory
+        .write(&mut caller, ptr as usize, &pending)
+        .map_err(|_| {
+            wasmtime::format_err!("response: guest range {ptr}+{len} is outside its memory")
+        })
+}
+
 /// The linker every plugin instance is made from: WASI preview 1 (without
 /// any capability) and the host functions.
 pub fn linker(engine: &Engine) -> wasmtime::Result<Linker<StoreData>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |data: &mut StoreData| &mut data.wasi)?;
     linker.func_wrap(HOST_MODULE, import::LOG, log)?;
+    linker.func_wrap(HOST_MODULE, import::REQUEST, request)?;
+    linker.func_wrap(HOST_MODULE, import::RESPONSE, response)?;
     Ok(linker)
 }
 

@@ -10,7 +10,9 @@ use crate::engine::Engine;
 use crate::error::{CallError, JsError};
 use crate::host::{ConsoleLine, StoreData, guest_bytes};
 use crate::limits::Limits;
+use crate::services::ConnectorServices;
 use sandpipe_abi::{BUNDLE_ENTRY, Call, Packed, export};
+use std::sync::Arc;
 use std::time::Instant;
 use wasmtime::{Extern, InstancePre, Memory, Store, Trap, TypedFunc};
 
@@ -76,8 +78,9 @@ impl Instance {
         plugin: &InstancePre<StoreData>,
         bundle: &Bundle,
         limits: &Limits,
+        services: Arc<ConnectorServices>,
     ) -> Result<Instance, CallError> {
-        let mut store = Store::new(engine.wasmtime(), StoreData::new(limits));
+        let mut store = Store::new(engine.wasmtime(), StoreData::new(limits, services));
         store.limiter(|data| &mut data.limits);
         arm(&mut store, limits);
         let trapped = |e: wasmtime::Error| CallError::Trapped(trap_reason(&e, limits));

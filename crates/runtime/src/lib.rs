@@ -26,6 +26,7 @@
 //! - [`instance`]: one live plugin + bundle pair, and the calls across the boundary;
 //! - [`connector`]: a configured connector that keeps an instance alive and replaces it after a trap;
 //! - [`chain`]: PostHog's chain rules over a list of connectors;
+//! - [`services`]: `meta.cache` and `meta.storage`, answered on the host;
 //! - [`webhook`]: the requests `composeWebhook` returns, checked and with defaults;
 //! - [`log`]: console lines and errors, per connector.
 
@@ -41,6 +42,7 @@ pub mod limits;
 pub mod log;
 pub mod plugin;
 mod runtime;
+pub mod services;
 pub mod webhook;
 
 pub use bundle::{AdmissionError, Bundle, BundleManifest};
@@ -50,4 +52,5 @@ pub use error::{CallError, JsError, ScriptError};
 pub use limits::Limits;
 pub use log::{LogEntry, LogSink, MemoryLogs, StderrLogs};
 pub use runtime::{Runtime, RuntimeOptions};
+pub use services::storage::{LazySqliteStorage, SqliteStorage, Storage};
 pub use webhook::WebhookRequest;

@@ -11,6 +11,7 @@ use crate::instance::{arm, trap_reason};
 use crate::limits::{Limits, MIB};
 use crate::log::LogSink;
 use crate::plugin::PLUGIN_WASM;
+use crate::services::ConnectorServices;
 use sandpipe_abi::{Packed, export};
 use sandpipe_manifest::ResolvedConfig;
 use std::path::PathBuf;
@@ -111,7 +112,11 @@ impl Runtime {
     pub fn compile_script(&self, file: &str, source: &str) -> Result<Vec<u8>, ScriptError> {
         let limits = compile_limits();
         let other = |e: String| ScriptError::Other(format!("{file}: {e}"));
-        let mut store = Store::new(self.inner.engine.wasmtime(), StoreData::new(&limits));
+        let services = Arc::new(ConnectorServices::new(None));
+        let mut store = Store::new(
+            self.inner.engine.wasmtime(),
+            StoreData::new(&limits, services),
+        );
         store.limiter(|data| &mut data.limits);
         arm(&mut store, &limits);
         let trapped = |e: wasmtime::Error| other(format!("compiler {}", trap_reason(&e, &limits)));

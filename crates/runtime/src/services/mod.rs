@@ -1,0 +1,70 @@
+//! The host services a connector reaches through the `request` host function:
+//! `meta.cache` ([`cache`]) and `meta.storage` ([`storage`]).
+//!
+//! A request is a JSON object with an `"op"`; the answer is `{"ok": value}` or
+//! `{"error": "message"}`. Requests are parsed from guest memory under a size
+//! bound; every service bounds what one connector can make the host keep.
+
+pub mod cache;
+pub mod storage;
+
+use cache::Cache;
+use sandpipe_abi::Service;
+use serde_json::{Value, json};
+use std::sync::{Arc, Mutex};
+use storage::Storage;
+
+/// Largest request a connector may send to a service.
+pub const MAX_REQUEST: usize = 1 << 20;
+
+/// The services of one connector, shared by all its instances (so cache and
+/// storage outlive an instance that trapped).
+pub struct ConnectorServices {
+    cache: Mutex<Cache>,
+    storage: Option<(Arc<dyn Storage>, String)>,
+}
+
+impl ConnectorServices {
+    /// An empty cache and, optionally, persistent storage under `scope`.
+    pub fn new(storage: Option<(Arc<dyn Storage>, String)>) -> ConnectorServices {
+        ConnectorServices {
+            cache: Mutex::new(Cache::default()),
+            storage,
+        }
+    }
+
+    /// Answers one request; never panics on guest input.
+    pub fn handle(&self, service: u32, request: &[u8]) -> Vec<u8> {
+        let answer = match serde_json::from_slice::<Value>(request) {
+            Err(e) => Err(format!("malformed request: {e}")),
+            Ok(request) => match Service::from_u32(service) {
+                Some(Service::Cache) => self
+                    .cache
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .handle(&request),
+                Some(Service::Storage) => match &self.storage {
+                    Some((storage, scope)) => storage::handle(storage.as_ref(), scope, &request),
+                    None => Err(
+                        "meta.storage is not available: the host runs without a storage backend"
+                            .into(),
+                    ),
+                },
+                None => Err(format!("unknown host service {service}")),
+            },
+        };
+        let response = match answer {
+            Ok(value) => json!({ "ok": value }),
+            Err(message) => json!({ "error": message }),
+        };
+        serde_json::to_vec(&response).expect("a JSON value serialises")
+    }
+}
+
+/// The string field `name` of a request.
+pub(crate) fn string<'a>(request: &'a Value, name: &str) -> Result<&'a str, String> {
+    request
+        .get(name)
+        .and_then(Value::as_str)
+        .ok_or_else(|| format!("request needs a string \"{name}\""))
+}

@@ -1,0 +1,182 @@
+//! `meta.cache` and `meta.storage`: host services behind async APIs.
+
+mod common;
+
+use common::*;
+use sandpipe_runtime::{CallError, Chain, Limits, MemoryLogs, SqliteStorage};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[test]
+fn async_cache_incr_counts_across_a_thousand_events() {
+    let logs = Arc::new(MemoryLogs::default());
+    let mut chain = Chain::new(vec![connector(
+        "counter",
+        r#"
+        export async function processEvent(event, { cache }) {
+            event.properties.seen = await cache.incr(`seen:${event.distinct_id}`)
+            return event
+        }"#,
+        0,
+        &logs,
+    )]);
+    let mut last = std::collections::HashMap::new();
+    for i in 0..1_000 {
+        let user = format!("u{}", i % 3);
+        let out = chain.process(json!({"distinct_id": user, "properties": {}}));
+        last.insert(user, out.event.unwrap()["properties"]["seen"].clone());
+    }
+    assert_eq!(last["u0"], json!(334));
+    assert_eq!(last["u1"], json!(333));
+    assert_eq!(last["u2"], json!(333));
+}
+
+#[test]
+fn the_cache_outlives_a_trapped_instance() {
+    let logs = Arc::new(MemoryLogs::default());
+    let mut chain = Chain::new(vec![connector_with(
+        bundle(
+            "survivor",
+            r#"
+            async function processEvent(event, { cache }) {
+                const n = await cache.incr('n')
+                if (event.event === 'spin') while (true) {}
+                event.n = n
+                return event
+            }"#,
+        ),
+        0,
+        Value::Null,
+        Limits {
+            fuel: 20_000_000,
+            ..Limits::default()
+        },
+        &logs,
+    )]);
+    assert_eq!(
+        chain.process(json!({"event": "a"})).event.unwrap()["n"],
+        json!(1)
+    );
+    assert!(matches!(
+        chain.process(json!({"event": "spin"})).failures[0].error,
+        CallError::Trapped(_)
+    ));
+    assert_eq!(
+        chain.process(json!({"event": "b"})).event.unwrap()["n"],
+        json!(3)
+    );
+}
+
+#[test]
+fn a_posthog_style_connector_runs_unchanged() {
+    // CommonJS, async setupPlugin filling meta.global, cache with TTL and lists,
+    // storage, config values as strings parsed by the connector.
+    let dir = connector_dir(
+        "PostHog style",
+        r#"
+        async function setupPlugin({ config, global, storage }) {
+            global.threshold = parseInt(config.threshold)
+            global.setupAt = (await storage.get('setups', 0)) + 1
+            await storage.set('setups', global.setupAt)
+        }
+
+        async function processEvent(event, { global, cache }) {
+            if (!event.properties) event.properties = {}
+            const key = `count_${event.distinct_id}`
+            const count = await cache.incr(key)
+            await cache.expire(key, 60)
+            await cache.lpush('recent', event.event)
+            const recent = await cache.lrange('recent', 0, 1)
+            await cache.set('last', { event: event.event, count })
+            const last = await cache.get('last', null)
+            event.properties.is_power_user = count >= global.threshold
+            event.properties.recent = recent
+            event.properties.last = last
+            event.properties.missing = await cache.get('nothing', 'fallback')
+            event.properties.setup = global.setupAt
+            return event
+        }
+
+        module.exports = { setupPlugin, processEvent }
+        "#,
+        r#"{"key": "threshold", "type": "string", "default": "2"}"#,
+    );
+    let built = sandpipe_compiler::build(runtime(), dir.path()).unwrap();
+    let bundle = runtime().admit(built.bytes).unwrap();
+    let storage_dir = tempfile::tempdir().unwrap();
+    let storage = Arc::new(SqliteStorage::open(&storage_dir.path().join("s.db")).unwrap());
+    let logs = Arc::new(MemoryLogs::default());
+    let connector = connector_with(bundle, 0, json!({}), Limits::default(), &logs)
+        .with_storage(storage, "scope");
+    let mut chain = Chain::new(vec![connector]);
+    let outputs: Vec<Value> = ["pageview", "click", "pageview"]
+        .iter()
+        .map(|name| {
+            chain
+                .process(json!({"event": name, "distinct_id": "d1"}))
+                .event
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(
+        outputs[2],
+        json!({"event": "pageview", "distinct_id": "d1", "properties": {
+            "is_power_user": true,
+            "recent": ["pageview", "click"],
+            "last": {"event": "pageview", "count": 3},
+            "missing": "fallback",
+            "setup": 1,
+            "$plugins_succeeded": ["PostHog style (0)"],
+            "$plugins_failed": []
+        }})
+    );
+    assert_eq!(outputs[0]["properties"]["is_power_user"], json!(false));
+    assert!(logs.lines().is_empty(), "{:?}", logs.lines());
+}
+
+#[test]
+fn storage_without_a_backend_rejects_with_a_clear_message() {
+    let logs = Arc::new(MemoryLogs::default());
+    let mut chain = Chain::new(vec![connector(
+        "no storage",
+        "async function processEvent(e, { storage }) { await storage.set('k', 1); return e }",
+        0,
+        &logs,
+    )]);
+    let out = chain.process(json!({}));
+    let CallError::Threw(error) = &out.failures[0].error else {
+        panic!("{:?}", out.failures)
+    };
+    assert_eq!(
+        error.message,
+        "meta.storage is not available: the host runs without a storage backend"
+    );
+}
+
+#[test]
+fn a_loop_of_cache_calls_is_stopped_by_the_deadline() {
+    let logs = Arc::new(MemoryLogs::default());
+    let limits = Limits {
+        fuel: u64::MAX / 2,
+        deadline: Duration::from_millis(200),
+        ..Limits::default()
+    };
+    let mut chain = Chain::new(vec![connector_with(
+        bundle(
+            "spinner",
+            "async function processEvent(e, { cache }) { while (true) await cache.incr('k') }",
+        ),
+        0,
+        Value::Null,
+        limits,
+        &logs,
+    )]);
+    let started = Instant::now();
+    let out = chain.process(json!({}));
+    assert!(started.elapsed() < Duration::from_secs(1));
+    assert_eq!(
+        out.failures[0].error,
+        CallError::Trapped("exceeded its 200 ms deadline".into())
+    );
+}
