@@ -446,3 +446,64 @@ fn storage_survives_a_second_run() {
     );
     assert_eq!(visits(&other), [1, 2]);
 }
+
+#[test]
+fn every_example_passes_its_fixtures() {
+    for example in [
+        "hello-world",
+        "webhook",
+        "property-filter",
+        "schema-enforcer",
+    ] {
+        let dir = root().join("examples").join(example);
+        let output = sandpipe(&["test", dir.to_str().unwrap()], &root());
+        assert!(
+            output.status.success(),
+            "{example}: {}{}",
+            stdout(&output),
+            stderr(&output)
+        );
+        let report = stdout(&output);
+        assert!(
+            report
+                .lines()
+                .last()
+                .unwrap()
+                .ends_with(" passed, 0 failed"),
+            "{report}"
+        );
+        assert!(!report.contains("FAIL"), "{report}");
+    }
+}
+
+#[test]
+fn a_failing_fixture_shows_the_first_difference() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("greeter");
+    write_connector(
+        &dir,
+        "function processEvent(e) { e.properties.hi = 'there'; return e }",
+        r#"{"name": "Greeter"}"#,
+    );
+    std::fs::create_dir_all(dir.join("tests")).unwrap();
+    std::fs::write(
+        dir.join("tests/a.json"),
+        r#"{"name": "says hello", "input": {"properties": {}}, "expected": {"properties": {"hi": "hello"}}}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("tests/b.json"),
+        r#"{"name": "keeps", "input": {"properties": {}}, "expected": {"properties": {"hi": "there"}}}"#,
+    )
+    .unwrap();
+    let output = sandpipe(&["test", "greeter"], tmp.path());
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        stdout(&output),
+        "FAIL a.json: says hello: event 0: properties.hi: expected \"hello\", got \"there\"\nPASS b.json: keeps\n1 passed, 1 failed\n"
+    );
+    assert_eq!(
+        stderr(&output),
+        "sandpipe: error: 1 of 2 fixtures failed in greeter\n"
+    );
+}

@@ -7,6 +7,7 @@ mod build;
 mod chain_file;
 mod inspect;
 mod run;
+mod test_cmd;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -32,6 +33,11 @@ enum Command {
         /// Where to write the bundle (default: `<dir name>.wasm`).
         #[arg(short, long)]
         output: Option<PathBuf>,
+    },
+    /// Run a connector's fixtures (DIR/tests/*.json) and report pass/fail.
+    Test {
+        /// The connector directory.
+        dir: PathBuf,
     },
     /// Show a bundle's manifest, ABI version, source hash, imports and size.
     Inspect {
@@ -62,6 +68,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Build { dir, output } => build::run(&dir, output),
         Command::Inspect { file } => inspect::run(&file),
+        Command::Test { dir } => test_cmd::run(&dir),
         Command::Run {
             chain,
             events,

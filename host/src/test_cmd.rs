@@ -1,0 +1,247 @@
+//! `sandpipe test DIR`: runs the connector's fixtures, `DIR/tests/*.json`:
+//! `{name, config, input, expected, webhooks?}`, where `input` and `expected`
+//! are an event or a list of events and `null` means "dropped". Each input runs
+//! through the connector's `processEvent` (as PostHog's test harness calls it,
+//! without the chain's bookkeeping), then `composeWebhook` on what it kept.
+
+use anyhow::{Context, bail};
+use sandpipe_abi::Call;
+use sandpipe_runtime::{Connector, Limits, LogSink, WebhookRequest};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Fixture {
+    name: String,
+    #[serde(default)]
+    config: Map<String, Value>,
+    input: Value,
+    expected: Value,
+    /// Requests `composeWebhook` must return, in order (`connector` omitted).
+    #[serde(default)]
+    webhooks: Option<Vec<Value>>,
+}
+
+/// A list of events, or one event as a list of one.
+fn events(value: Value) -> Vec<Value> {
+    match value {
+        Value::Array(items) => items,
+        other => vec![other],
+    }
+}
+
+/// The first difference between `expected` and `actual`, as `path: expected X, got Y`.
+pub fn first_difference(path: &str, expected: &Value, actual: &Value) -> Option<String> {
+    let at = |key: &str| {
+        if path.is_empty() {
+            key.to_string()
+        } else {
+            format!("{path}.{key}")
+        }
+    };
+    match (expected, actual) {
+        (Value::Object(e), Value::Object(a)) => {
+            for (key, value) in e {
+                match a.get(key) {
+                    Some(other) => {
+                        if let Some(diff) = first_difference(&at(key), value, other) {
+                            return Some(diff);
+                        }
+                    }
+                    None => {
+                        return Some(format!("{}: expected {value}, but it is missing", at(key)));
+                    }
+                }
+            }
+            a.iter()
+                .find(|(key, _)| !e.contains_key(*key))
+                .map(|(key, value)| format!("{}: not expected, got {value}", at(key)))
+        }
+        (Value::Array(e), Value::Array(a)) => {
+            for (i, (x, y)) in e.iter().zip(a).enumerate() {
+                if let Some(diff) = first_difference(&format!("{path}[{i}]"), x, y) {
+                    return Some(diff);
+                }
+            }
+            (e.len() != a.len())
+                .then(|| format!("{path}: expected {} items, got {}", e.len(), a.len()))
+        }
+        _ if expected == actual => None,
+        _ => Some(format!(
+            "{}: expected {expected}, got {actual}",
+            if path.is_empty() { "event" } else { path }
+        )),
+    }
+}
+
+fn process(connector: &mut Connector, event: Value) -> anyhow::Result<Value> {
+    if !connector.defines("processEvent")? {
+        return Ok(event);
+    }
+    let out = connector.call(
+        Call::ProcessEvent,
+        &serde_json::to_vec(&event)?,
+        "processEvent",
+    )?;
+    Ok(serde_json::from_slice(&out)?)
+}
+
+fn compose(connector: &mut Connector, event: &Value) -> anyhow::Result<Option<Value>> {
+    if !connector.defines("composeWebhook")? {
+        return Ok(None);
+    }
+    let out = connector.call(
+        Call::ComposeWebhook,
+        &serde_json::to_vec(event)?,
+        "composeWebhook",
+    )?;
+    match serde_json::from_slice::<Value>(&out)? {
+        Value::Null => Ok(None),
+        Value::Object(request) => {
+            let request = WebhookRequest::from_result(connector.label(), request)
+                .map_err(anyhow::Error::msg)?;
+            let mut value = serde_json::to_value(request)?;
+            value
+                .as_object_mut()
+                .expect("a request is an object")
+                .remove("connector");
+            Ok(Some(value))
+        }
+        other => bail!("composeWebhook returned {other}"),
+    }
+}
+
+/// Runs one fixture; `Ok(None)` when it passes, `Ok(Some(why))` when it fails.
+fn run_fixture(
+    runtime: &sandpipe_runtime::Runtime,
+    bundle: &Arc<sandpipe_runtime::Bundle>,
+    fixture: Fixture,
+    logs: Arc<dyn LogSink>,
+) -> anyhow::Result<Option<String>> {
+    let config = bundle.manifest().resolve_config(&fixture.config)?;
+    let mut connector = runtime.connector(bundle.clone(), 0, config, Limits::default(), logs);
+    let (inputs, expected) = (events(fixture.input), events(fixture.expected));
+    if inputs.len() != expected.len() {
+        bail!(
+            "{} inputs but {} expected events",
+            inputs.len(),
+            expected.len()
+        );
+    }
+    let mut webhooks = Vec::new();
+    for (i, (input, expected)) in inputs.into_iter().zip(expected).enumerate() {
+        let actual = match process(&mut connector, input) {
+            Ok(actual) => actual,
+            Err(error) => return Ok(Some(format!("event {i}: {error}"))),
+        };
+        let kept = !matches!(actual, Value::Null | Value::Bool(false));
+        let actual = if kept { actual } else { Value::Null };
+        if let Some(diff) = first_difference("", &expected, &actual) {
+            return Ok(Some(format!("event {i}: {diff}")));
+        }
+        if kept {
+            match compose(&mut connector, &actual) {
+                Ok(Some(request)) => webhooks.push(request),
+                Ok(None) => {}
+                Err(error) => return Ok(Some(format!("event {i}: {error}"))),
+            }
+        }
+    }
+    if let Some(expected) = fixture.webhooks {
+        if let Some(diff) =
+            first_difference("webhooks", &Value::Array(expected), &Value::Array(webhooks))
+        {
+            return Ok(Some(diff));
+        }
+    }
+    Ok(None)
+}
+
+pub fn run(dir: &Path) -> anyhow::Result<()> {
+    let runtime = crate::runtime()?;
+    let built = sandpipe_compiler::build(&runtime, dir)?;
+    let bundle = runtime.admit(built.bytes)?;
+    let tests = dir.join("tests");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&tests)
+        .with_context(|| format!("reading {}", tests.display()))?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| path.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        bail!("{}: no fixtures (*.json)", tests.display());
+    }
+    let logs: Arc<dyn LogSink> = Arc::new(sandpipe_runtime::StderrLogs);
+    let (mut passed, mut failed) = (0, 0);
+    for file in files {
+        let text = std::fs::read_to_string(&file)
+            .with_context(|| format!("reading {}", file.display()))?;
+        let fixture: Fixture = serde_json::from_str(&text)
+            .with_context(|| format!("{}: not a fixture", file.display()))?;
+        let name = fixture.name.clone();
+        let shown = file
+            .file_name()
+            .map_or(String::new(), |f| f.to_string_lossy().into_owned());
+        match run_fixture(&runtime, &bundle, fixture, logs.clone()) {
+            Ok(None) => {
+                passed += 1;
+                println!("PASS {shown}: {name}");
+            }
+            Ok(Some(why)) => {
+                failed += 1;
+                println!("FAIL {shown}: {name}: {why}");
+            }
+            Err(error) => {
+                failed += 1;
+                println!(
+                    "FAIL {shown}: {name}: {}",
+                    crate::one_line(&format!("{error:#}"))
+                );
+            }
+        }
+    }
+    println!("{passed} passed, {failed} failed");
+    if failed > 0 {
+        bail!(
+            "{failed} of {} fixtures failed in {}",
+            passed + failed,
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::first_difference;
+    use serde_json::json;
+
+    #[test]
+    fn the_first_difference_is_named_by_path() {
+        let e = json!({"properties": {"a": 1, "list": [1, 2]}});
+        assert_eq!(first_difference("", &e, &e), None);
+        assert_eq!(
+            first_difference("", &e, &json!({"properties": {"a": 2, "list": [1, 2]}})),
+            Some("properties.a: expected 1, got 2".into())
+        );
+        assert_eq!(
+            first_difference("", &e, &json!({"properties": {"a": 1, "list": [1]}})),
+            Some("properties.list: expected 2 items, got 1".into())
+        );
+        assert_eq!(
+            first_difference(
+                "",
+                &e,
+                &json!({"properties": {"a": 1, "list": [1, 2], "b": true}})
+            ),
+            Some("properties.b: not expected, got true".into())
+        );
+        assert_eq!(
+            first_difference("", &json!(null), &e),
+            Some(format!("event: expected null, got {e}"))
+        );
+    }
+}
