@@ -363,6 +363,16 @@
         if (Object.prototype.hasOwnProperty.call(builtins, key)) return builtins[key];
         throw new ErrorCtor(`Cannot find module '${name}'`);
     };
+    // Helpers the compiler's module linker and ES module rewrite emit calls to.
+    global.__sandpipe_builtin_require = global.require;
+    global.__sandpipe_default = function (module) {
+        return module && module.__esModule ? module.default : module;
+    };
+    global.__sandpipe_export_all = function (target, source) {
+        for (const key of Object.keys(source)) {
+            if (key !== 'default' && key !== '__esModule' && !(key in target)) target[key] = source[key];
+        }
+    };
 
     // CommonJS globals: connectors written as `module.exports = {...}` or `exports.f = ...`
     // (and ES modules, which the compiler rewrites to the same shape) fill these.

@@ -13,8 +13,12 @@
 //!
 //! The stages, each its own module:
 //! - [`source`]: read `plugin.json`, find the main file, hash the sources;
+//! - [`typescript`]: strip TypeScript types (oxc transformer + codegen);
 //! - [`normalize`]: parse the JavaScript (oxc) and rewrite ES module syntax to
 //!   the CommonJS shape the plugin runs as a sloppy-mode script;
+//! - [`link`] and [`resolve`]: bundle what the connector `import`s or
+//!   `require`s from its own files and `node_modules` into one script; Node
+//!   built-ins other than `crypto`, `buffer` and `url` fail the build;
 //! - bytecode: the plugin's own compile step, in a bounded sandbox
 //!   ([`sandpipe_runtime::Runtime::compile_script`]);
 //! - [`emit`]: write the bundle module (wasm-encoder) with its manifest section.
@@ -23,8 +27,11 @@
 
 pub mod emit;
 mod error;
+pub mod link;
 pub mod normalize;
+pub mod resolve;
 pub mod source;
+pub mod typescript;
 
 pub use error::BuildError;
 
@@ -47,12 +54,12 @@ pub struct Built {
 /// Builds the connector in `dir`.
 pub fn build(runtime: &Runtime, dir: &Path) -> Result<Built, BuildError> {
     let sources = source::Sources::read(dir)?;
-    let script = normalize::to_script(&sources.main_name, &sources.main_text)?;
-    let bytecode = runtime.compile_script(&sources.main_name, &script)?;
+    let linked = link::link(dir, &sources.main_name, &sources.main_text)?;
+    let bytecode = runtime.compile_script(&sources.main_name, &linked.script)?;
     let section = BundleManifest {
         abi_version: ABI_VERSION,
         main: sources.main_name.clone(),
-        source_sha256: sources.sha256(),
+        source_sha256: source::sha256(&sources.plugin_json, &linked.files),
         plugin_json: sources.plugin_json.clone(),
     };
     let bytes = emit::bundle(&bytecode, &section);

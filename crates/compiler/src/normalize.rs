@@ -2,22 +2,43 @@
 //!
 //! PostHog ran connector code non-strict whatever syntax it used (ESM went
 //! through a CommonJS-style wrapper). QuickJS compiles ES modules as strict,
-//! so the compiler parses the file with oxc and rewrites, in place:
+//! so the compiler parses each file with oxc and rewrites, in place:
 //!
 //! - `export function f` / `export const a = …` / `export class C` → the
 //!   declaration, plus `module.exports.f = f` after the last line;
 //! - `export { a, b as c }` → removed, plus `module.exports.c = b`;
-//! - `export default <expr>` → `module.exports.default = <expr>;`.
+//! - `export default <expr>` → `module.exports.default = <expr>;`;
+//! - `import x, { a as b } from "m"` → `var x = __sandpipe_default(require("m")), b = ….a;`;
+//! - `export … from "m"` → the same through `require`.
 //!
-//! Removed text is replaced by spaces, so lines (and, mostly, columns) in
-//! error stacks are the author's. CommonJS and plain top-level functions need
-//! no rewrite; the plugin finds them itself.
+//! Removed text is replaced by spaces and replaced statements keep their line
+//! count, so lines in error stacks are the author's. Every `require("m")`
+//! (written or generated) is reported, so the linker can bundle `m`.
 
 use crate::error::BuildError;
 use oxc_allocator::Allocator;
-use oxc_ast::ast::{Declaration, ExportDefaultDeclarationKind, Statement};
+use oxc_ast::ast::{
+    Argument, CallExpression, Declaration, ExportDefaultDeclarationKind, Expression,
+    ImportDeclarationSpecifier, ImportExpression, Statement,
+};
+use oxc_ast_visit::{Visit, walk};
 use oxc_parser::Parser;
 use oxc_span::{GetSpan, SourceType};
+
+/// A `require("m")` in a script, and where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Require {
+    pub specifier: String,
+    pub offset: usize,
+}
+
+/// A file rewritten to script form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Script {
+    pub text: String,
+    /// Every module the script requires, in source order.
+    pub requires: Vec<Require>,
+}
 
 /// One replacement of `source[start..end]`.
 struct Edit {
@@ -34,7 +55,8 @@ pub fn line_column(source: &str, offset: usize) -> (u32, u32) {
     (line, column)
 }
 
-fn error_at(file: &str, source: &str, offset: usize, message: String) -> BuildError {
+/// A build error located at byte `offset` of `source`.
+pub fn error_at(file: &str, source: &str, offset: usize, message: String) -> BuildError {
     let (line, column) = line_column(source, offset);
     BuildError::Unsupported {
         file: file.to_string(),
@@ -53,9 +75,51 @@ fn blank(source: &str, start: usize, end: usize) -> Edit {
     Edit { start, end, text }
 }
 
+/// `text` in place of `source[start..end]`, padded with the newlines it replaces.
+fn replace(source: &str, start: usize, end: usize, text: String) -> Edit {
+    let newlines = source[start..end].matches('\n').count();
+    Edit {
+        start,
+        end,
+        text: text + &"\n".repeat(newlines),
+    }
+}
+
+fn quoted(text: &str) -> String {
+    serde_json::Value::from(text).to_string()
+}
+
+/// Finds `require("m")` calls and refuses dynamic `import()`.
+#[derive(Default)]
+struct RequireFinder {
+    requires: Vec<Require>,
+    dynamic_import: Option<usize>,
+}
+
+impl<'a> Visit<'a> for RequireFinder {
+    fn visit_call_expression(&mut self, call: &CallExpression<'a>) {
+        if let Expression::Identifier(callee) = &call.callee
+            && callee.name == "require"
+            && let [Argument::StringLiteral(specifier)] = call.arguments.as_slice()
+        {
+            self.requires.push(Require {
+                specifier: specifier.value.to_string(),
+                offset: call.span.start as usize,
+            });
+        }
+        walk::walk_call_expression(self, call);
+    }
+
+    fn visit_import_expression(&mut self, import: &ImportExpression<'a>) {
+        self.dynamic_import
+            .get_or_insert(import.span.start as usize);
+        walk::walk_import_expression(self, import);
+    }
+}
+
 /// Parses `source` (a script or an ES module) and returns a script with the
 /// same behaviour whose exports land on `module.exports`.
-pub fn to_script(file: &str, source: &str) -> Result<String, BuildError> {
+pub fn to_script(file: &str, source: &str) -> Result<Script, BuildError> {
     let allocator = Allocator::default();
     let parsed = Parser::new(&allocator, source, SourceType::unambiguous()).parse();
     if let Some(error) = parsed.diagnostics.errors().next() {
@@ -70,44 +134,107 @@ pub fn to_script(file: &str, source: &str) -> Result<String, BuildError> {
             format!("SyntaxError: {}", error.message),
         ));
     }
+    let mut finder = RequireFinder::default();
+    finder.visit_program(&parsed.program);
+    if let Some(offset) = finder.dynamic_import {
+        return Err(error_at(
+            file,
+            source,
+            offset,
+            "dynamic import() is not supported: use a static import".into(),
+        ));
+    }
+    let mut requires = finder.requires;
     let mut edits = Vec::new();
+    // (exported name, expression) pairs, assigned after the last line.
     let mut exports: Vec<(String, String)> = Vec::new();
+    let mut is_module = false;
+    let mut temporaries = 0;
+    let mut temporary = || {
+        temporaries += 1;
+        format!("__sandpipe_import_{temporaries}")
+    };
     for statement in &parsed.program.body {
         match statement {
             Statement::ImportDeclaration(import) => {
-                return Err(error_at(
-                    file,
+                is_module = true;
+                let specifier = import.source.value.to_string();
+                let (start, end) = (import.span.start as usize, import.span.end as usize);
+                requires.push(Require {
+                    specifier: specifier.clone(),
+                    offset: start,
+                });
+                let module = temporary();
+                let mut bindings = vec![format!("{module} = require({})", quoted(&specifier))];
+                for item in import.specifiers.iter().flatten() {
+                    bindings.push(match item {
+                        ImportDeclarationSpecifier::ImportDefaultSpecifier(s) => {
+                            format!("{} = __sandpipe_default({module})", s.local.name)
+                        }
+                        ImportDeclarationSpecifier::ImportNamespaceSpecifier(s) => {
+                            format!("{} = {module}", s.local.name)
+                        }
+                        ImportDeclarationSpecifier::ImportSpecifier(s) => {
+                            format!(
+                                "{} = {module}[{}]",
+                                s.local.name,
+                                quoted(&s.imported.name())
+                            )
+                        }
+                    });
+                }
+                edits.push(replace(
                     source,
-                    import.span.start as usize,
-                    format!(
-                        "import of \"{}\" is not supported: a connector must be a single file",
-                        import.source.value
-                    ),
+                    start,
+                    end,
+                    format!("var {};", bindings.join(", ")),
                 ));
             }
             Statement::ExportAllDeclaration(export) => {
-                return Err(error_at(
-                    file,
-                    source,
-                    export.span.start as usize,
-                    format!(
-                        "re-export from \"{}\" is not supported: a connector must be a single file",
-                        export.source.value
+                is_module = true;
+                let specifier = export.source.value.to_string();
+                let (start, end) = (export.span.start as usize, export.span.end as usize);
+                requires.push(Require {
+                    specifier: specifier.clone(),
+                    offset: start,
+                });
+                let text = match &export.exported {
+                    Some(name) => {
+                        let module = temporary();
+                        exports.push((name.name().to_string(), module.clone()));
+                        format!("var {module} = require({});", quoted(&specifier))
+                    }
+                    None => format!(
+                        "__sandpipe_export_all(module.exports, require({}));",
+                        quoted(&specifier)
                     ),
-                ));
+                };
+                edits.push(replace(source, start, end, text));
             }
             Statement::ExportFromDeclaration(export) => {
-                return Err(error_at(
-                    file,
+                is_module = true;
+                let specifier = export.source.value.to_string();
+                let (start, end) = (export.span.start as usize, export.span.end as usize);
+                requires.push(Require {
+                    specifier: specifier.clone(),
+                    offset: start,
+                });
+                let module = temporary();
+                for item in &export.specifiers {
+                    exports.push((
+                        item.exported.name().to_string(),
+                        format!("{module}[{}]", quoted(&item.local.name())),
+                    ));
+                }
+                edits.push(replace(
                     source,
-                    export.span.start as usize,
-                    format!(
-                        "re-export from \"{}\" is not supported: a connector must be a single file",
-                        export.source.value
-                    ),
+                    start,
+                    end,
+                    format!("var {module} = require({});", quoted(&specifier)),
                 ));
             }
             Statement::ExportDeclaration(export) => {
+                is_module = true;
                 let declaration = &export.declaration;
                 edits.push(blank(
                     source,
@@ -132,6 +259,7 @@ pub fn to_script(file: &str, source: &str) -> Result<String, BuildError> {
                 exports.extend(names.into_iter().map(|name| (name.clone(), name)));
             }
             Statement::ExportNamedDeclaration(export) => {
+                is_module = true;
                 edits.push(blank(
                     source,
                     export.span.start as usize,
@@ -145,6 +273,7 @@ pub fn to_script(file: &str, source: &str) -> Result<String, BuildError> {
                 }
             }
             Statement::ExportDefaultDeclaration(export) => {
+                is_module = true;
                 let start = export.span.start as usize;
                 let named = match &export.declaration {
                     ExportDefaultDeclarationKind::FunctionDeclaration(f) => {
@@ -178,24 +307,23 @@ pub fn to_script(file: &str, source: &str) -> Result<String, BuildError> {
             _ => {}
         }
     }
-    let mut out = String::with_capacity(source.len() + 64 * exports.len());
+    edits.sort_by_key(|edit| edit.start);
+    requires.sort_by_key(|r| r.offset);
+    let mut text = String::with_capacity(source.len() + 64 * exports.len());
     let mut at = 0;
     for edit in &edits {
-        out.push_str(&source[at..edit.start]);
-        out.push_str(&edit.text);
+        text.push_str(&source[at..edit.start]);
+        text.push_str(&edit.text);
         at = edit.end;
     }
-    out.push_str(&source[at..]);
-    if !exports.is_empty() {
-        out.push_str("\n;");
+    text.push_str(&source[at..]);
+    if is_module {
+        text.push_str("\n;module.exports.__esModule = true;");
         for (exported, local) in &exports {
-            out.push_str(&format!(
-                "module.exports[{}] = {local};",
-                serde_json::Value::from(exported.as_str())
-            ));
+            text.push_str(&format!("module.exports[{}] = {local};", quoted(exported)));
         }
     }
-    Ok(out)
+    Ok(Script { text, requires })
 }
 
 #[cfg(test)]
@@ -203,7 +331,7 @@ mod tests {
     use super::*;
 
     fn script(source: &str) -> String {
-        to_script("index.js", source).unwrap()
+        to_script("index.js", source).unwrap().text
     }
 
     #[test]
@@ -223,7 +351,7 @@ mod tests {
             script(
                 "export function processEvent(e) {\n  return e\n}\nexport const a = 1, { b } = {}"
             ),
-            "       function processEvent(e) {\n  return e\n}\n       const a = 1, { b } = {}\n;module.exports[\"processEvent\"] = processEvent;module.exports[\"a\"] = a;module.exports[\"b\"] = b;"
+            "       function processEvent(e) {\n  return e\n}\n       const a = 1, { b } = {}\n;module.exports.__esModule = true;module.exports[\"processEvent\"] = processEvent;module.exports[\"a\"] = a;module.exports[\"b\"] = b;"
         );
     }
 
@@ -231,7 +359,7 @@ mod tests {
     fn export_lists_are_blanked() {
         assert_eq!(
             script("function f() {}\nexport { f as processEvent, f }"),
-            "function f() {}\n                               \n;module.exports[\"processEvent\"] = f;module.exports[\"f\"] = f;"
+            "function f() {}\n                               \n;module.exports.__esModule = true;module.exports[\"processEvent\"] = f;module.exports[\"f\"] = f;"
         );
     }
 
@@ -239,11 +367,30 @@ mod tests {
     fn default_exports_become_module_exports_default() {
         assert_eq!(
             script("export default { processEvent(e) { return e } }"),
-            "module.exports.default = { processEvent(e) { return e } };"
+            "module.exports.default = { processEvent(e) { return e } };\n;module.exports.__esModule = true;"
         );
         assert_eq!(
             script("export default function plugin() {}"),
-            "               function plugin() {}\n;module.exports[\"default\"] = plugin;"
+            "               function plugin() {}\n;module.exports.__esModule = true;module.exports[\"default\"] = plugin;"
+        );
+    }
+
+    #[test]
+    fn imports_become_requires_on_the_same_lines() {
+        let out = to_script("index.js", "import pad, { a as b,\n c } from 'left-pad'\nimport * as ns from './ns'\nconst x = require('y')").unwrap();
+        assert_eq!(
+            out.text,
+            "var __sandpipe_import_1 = require(\"left-pad\"), pad = __sandpipe_default(__sandpipe_import_1), b = __sandpipe_import_1[\"a\"], c = __sandpipe_import_1[\"c\"];\n\nvar __sandpipe_import_2 = require(\"./ns\"), ns = __sandpipe_import_2;\nconst x = require('y')\n;module.exports.__esModule = true;"
+        );
+        let specifiers: Vec<&str> = out.requires.iter().map(|r| r.specifier.as_str()).collect();
+        assert_eq!(specifiers, ["left-pad", "./ns", "y"]);
+    }
+
+    #[test]
+    fn re_exports_go_through_require() {
+        assert_eq!(
+            script("export * from './a'\nexport { x as y } from './b'"),
+            "__sandpipe_export_all(module.exports, require(\"./a\"));\nvar __sandpipe_import_1 = require(\"./b\");\n;module.exports.__esModule = true;module.exports[\"y\"] = __sandpipe_import_1[\"x\"];"
         );
     }
 
@@ -257,11 +404,12 @@ mod tests {
     }
 
     #[test]
-    fn imports_are_refused_with_their_location() {
-        let error = to_script("index.js", "\nimport x from 'lodash'\n").unwrap_err();
+    fn dynamic_import_is_refused_with_its_location() {
+        let error =
+            to_script("index.js", "\nasync function f() { await import('x') }").unwrap_err();
         assert_eq!(
             error.to_string(),
-            "index.js:2:1: import of \"lodash\" is not supported: a connector must be a single file"
+            "index.js:2:28: dynamic import() is not supported: use a static import"
         );
     }
 }

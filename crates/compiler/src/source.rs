@@ -63,19 +63,18 @@ impl Sources {
             main_text,
         })
     }
+}
 
-    /// sha256 (hex) over every source file: its name, length and bytes.
-    pub fn sha256(&self) -> String {
-        let mut digest = Sha256::new();
-        for (name, text) in [
-            ("plugin.json", &self.plugin_json),
-            (self.main_name.as_str(), &self.main_text),
-        ] {
-            digest.update(name.as_bytes());
-            digest.update([0]);
-            digest.update((text.len() as u64).to_le_bytes());
-            digest.update(text.as_bytes());
-        }
-        hex::encode(digest.finalize())
+/// sha256 (hex) over `plugin.json` and every source file: name, length, bytes.
+pub fn sha256(plugin_json: &str, files: &[(String, String)]) -> String {
+    let mut digest = Sha256::new();
+    let all = std::iter::once(("plugin.json", plugin_json))
+        .chain(files.iter().map(|(n, t)| (n.as_str(), t.as_str())));
+    for (name, text) in all {
+        digest.update(name.as_bytes());
+        digest.update([0]);
+        digest.update((text.len() as u64).to_le_bytes());
+        digest.update(text.as_bytes());
     }
+    hex::encode(digest.finalize())
 }
