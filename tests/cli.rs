@@ -507,3 +507,43 @@ fn a_failing_fixture_shows_the_first_difference() {
         "sandpipe: error: 1 of 2 fixtures failed in greeter\n"
     );
 }
+
+#[test]
+fn attachments_reach_the_connector_as_buffers() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_connector(
+        &tmp.path().join("blocklist"),
+        r#"
+        export function setupPlugin({ attachments, global }) {
+            const file = attachments.blocked
+            global.blocked = new Set(file.contents.toString().split('\n').map((l) => l.trim()).filter(Boolean))
+            global.info = `${file.file_name} ${file.content_type} ${Buffer.isBuffer(file.contents)}`
+        }
+        export function processEvent(event, { global }) {
+            if (global.blocked.has(event.distinct_id)) return null
+            event.info = global.info
+            return event
+        }"#,
+        r#"{"name": "Blocklist", "config": [{"key": "blocked", "type": "attachment", "required": true}]}"#,
+    );
+    std::fs::write(tmp.path().join("blocked.csv"), "bot-1\nbot-2\n").unwrap();
+    std::fs::write(
+        tmp.path().join("chain.json"),
+        r#"{"connectors": [{"path": "blocklist", "config": {"blocked": "blocked.csv"}}]}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        tmp.path().join("events.ndjson"),
+        "{\"distinct_id\":\"bot-2\"}\n{\"distinct_id\":\"human\"}\n",
+    )
+    .unwrap();
+    let output = sandpipe(
+        &["run", "chain.json", "--events", "events.ndjson"],
+        tmp.path(),
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let lines: Vec<String> = stdout(&output).lines().map(str::to_string).collect();
+    assert_eq!(lines[0], "null");
+    let kept: serde_json::Value = serde_json::from_str(&lines[1]).unwrap();
+    assert_eq!(kept["info"], "blocked.csv text/csv true");
+}

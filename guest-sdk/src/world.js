@@ -468,10 +468,26 @@
         del: async (key) => { hostRequest(STORAGE, { op: 'del', key: String(key) }); },
     };
 
+    // meta.attachments: { content_type, file_name, contents } with contents a Buffer
+    // (the host sends file bytes as contents_base64).
+    function attachments(given) {
+        const out = {};
+        if (given === null || typeof given !== 'object') return out;
+        for (const key of Object.keys(given)) {
+            const value = given[key];
+            if (value === null || typeof value !== 'object') continue;
+            const contents = typeof value.contents_base64 === 'string'
+                ? Buffer.from(value.contents_base64, 'base64')
+                : Buffer.from(value.contents === undefined ? '' : String(value.contents));
+            out[key] = { content_type: value.content_type || 'application/octet-stream', file_name: value.file_name || key, contents };
+        }
+        return out;
+    }
+
     function makeMeta(input) {
         return {
             config: input.config !== null && typeof input.config === 'object' ? input.config : {},
-            attachments: input.attachments !== null && typeof input.attachments === 'object' ? input.attachments : {},
+            attachments: attachments(input.attachments),
             global: {},
             cache,
             storage,

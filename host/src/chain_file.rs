@@ -105,10 +105,12 @@ pub fn load(
             file.display(),
             bundle.manifest().name
         );
-        let config = bundle
+        let mut config = bundle
             .manifest()
             .resolve_config(&entry.config)
             .with_context(|| at.clone())?;
+        config.attachments =
+            crate::attachments::load(&config.attachments, base).with_context(|| at.clone())?;
         let limits = entry.limits.apply(Limits::default());
         if limits.memory > engine_max {
             bail!(

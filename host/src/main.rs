@@ -3,6 +3,7 @@
 //! The CLI only parses arguments and calls the crates: `sandpipe-compiler`
 //! builds bundles, `sandpipe-runtime` admits and runs them.
 
+mod attachments;
 mod build;
 mod chain_file;
 mod inspect;

@@ -119,9 +119,11 @@ fn run_fixture(
     runtime: &sandpipe_runtime::Runtime,
     bundle: &Arc<sandpipe_runtime::Bundle>,
     fixture: Fixture,
+    base: &Path,
     logs: Arc<dyn LogSink>,
 ) -> anyhow::Result<Option<String>> {
-    let config = bundle.manifest().resolve_config(&fixture.config)?;
+    let mut config = bundle.manifest().resolve_config(&fixture.config)?;
+    config.attachments = crate::attachments::load(&config.attachments, base)?;
     let mut connector = runtime.connector(bundle.clone(), 0, config, Limits::default(), logs);
     let (inputs, expected) = (events(fixture.input), events(fixture.expected));
     if inputs.len() != expected.len() {
@@ -185,7 +187,7 @@ pub fn run(dir: &Path) -> anyhow::Result<()> {
         let shown = file
             .file_name()
             .map_or(String::new(), |f| f.to_string_lossy().into_owned());
-        match run_fixture(&runtime, &bundle, fixture, logs.clone()) {
+        match run_fixture(&runtime, &bundle, fixture, &tests, logs.clone()) {
             Ok(None) => {
                 passed += 1;
                 println!("PASS {shown}: {name}");
