@@ -547,3 +547,34 @@ fn attachments_reach_the_connector_as_buffers() {
     let kept: serde_json::Value = serde_json::from_str(&lines[1]).unwrap();
     assert_eq!(kept["info"], "blocked.csv text/csv true");
 }
+
+#[test]
+fn new_scaffolds_a_typescript_connector_whose_fixture_passes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let created = sandpipe(&["new", "my-connector"], tmp.path());
+    assert!(created.status.success(), "{}", stderr(&created));
+    for file in [
+        "plugin.json",
+        "index.ts",
+        "sandpipe.d.ts",
+        "tests/greeting.json",
+    ] {
+        assert!(
+            tmp.path().join("my-connector").join(file).is_file(),
+            "{file} missing"
+        );
+    }
+    let tested = sandpipe(&["test", "my-connector"], tmp.path());
+    assert!(
+        tested.status.success(),
+        "{}{}",
+        stdout(&tested),
+        stderr(&tested)
+    );
+    assert_eq!(
+        stdout(&tested),
+        "PASS greeting.json: adds the configured greeting\n1 passed, 0 failed\n"
+    );
+    let again = one_line_error(&sandpipe(&["new", "my-connector"], tmp.path()));
+    assert_eq!(again, "sandpipe: error: my-connector: already exists");
+}

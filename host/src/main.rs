@@ -7,6 +7,7 @@ mod attachments;
 mod build;
 mod chain_file;
 mod inspect;
+mod new_cmd;
 mod run;
 mod test_cmd;
 
@@ -27,6 +28,11 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Scaffold a connector: index.ts, plugin.json, typings and a passing fixture.
+    New {
+        /// The directory to create.
+        name: PathBuf,
+    },
     /// Compile a connector directory (index.js + plugin.json) to a bundle.
     Build {
         /// The connector directory.
@@ -67,6 +73,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::New { name } => new_cmd::run(&name),
         Command::Build { dir, output } => build::run(&dir, output),
         Command::Inspect { file } => inspect::run(&file),
         Command::Test { dir } => test_cmd::run(&dir),

@@ -1,0 +1,67 @@
+//! `sandpipe new NAME`: a connector to start from — TypeScript `index.ts`,
+//! `plugin.json` with one config field, the connector typings, and a fixture
+//! that `sandpipe test NAME` passes.
+
+use anyhow::{Context, bail};
+use std::path::Path;
+
+const TYPINGS: &str = include_str!("../../guest-sdk/typings/sandpipe.d.ts");
+
+pub fn run(dir: &Path) -> anyhow::Result<()> {
+    if dir.exists() {
+        bail!("{}: already exists", dir.display());
+    }
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .filter(|n| !n.is_empty())
+        .context("NAME must end in a directory name")?;
+    let plugin_json = serde_json::to_string_pretty(&serde_json::json!({
+        "name": name,
+        "description": "Adds properties.greeting to every event.",
+        "main": "index.ts",
+        "config": [
+            { "key": "greeting", "name": "Greeting", "type": "string", "default": "hello", "required": false }
+        ]
+    }))?;
+    let index = r#"/// <reference path="./sandpipe.d.ts" />
+
+type Config = { greeting: string }
+
+export function setupPlugin({ config, global }: Meta<Config>) {
+    global.greeting = config.greeting.trim()
+}
+
+export function processEvent(event: PluginEvent, { global }: Meta<Config>): PluginEvent | null {
+    if (!event.properties) {
+        event.properties = {}
+    }
+    event.properties.greeting = global.greeting
+    return event
+}
+"#;
+    let fixture = serde_json::to_string_pretty(&serde_json::json!({
+        "name": "adds the configured greeting",
+        "config": { "greeting": " hi " },
+        "input": { "event": "pageview", "properties": { "$current_url": "https://example.com/" } },
+        "expected": { "event": "pageview", "properties": { "$current_url": "https://example.com/", "greeting": "hi" } }
+    }))?;
+    std::fs::create_dir_all(dir.join("tests"))
+        .with_context(|| format!("creating {}", dir.display()))?;
+    for (file, text) in [
+        ("plugin.json", plugin_json.as_str()),
+        ("index.ts", index),
+        ("sandpipe.d.ts", TYPINGS),
+        ("tests/greeting.json", fixture.as_str()),
+    ] {
+        let path = dir.join(file);
+        std::fs::write(&path, format!("{}\n", text.trim_end()))
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    eprintln!(
+        "created {}: edit index.ts, then `sandpipe test {}`",
+        dir.display(),
+        dir.display()
+    );
+    Ok(())
+}
