@@ -180,3 +180,49 @@ fn a_loop_of_cache_calls_is_stopped_by_the_deadline() {
         CallError::Trapped("exceeded its 200 ms deadline".into())
     );
 }
+
+#[test]
+fn posthog_capture_emits_events_after_the_chain_marked_with_their_origin() {
+    let logs = Arc::new(MemoryLogs::default());
+    let mut chain = Chain::new(vec![
+        connector(
+            "alerts",
+            r#"
+            function processEvent(event) {
+                if (event.properties.amount > 100) {
+                    posthog.capture('big purchase', { amount: event.properties.amount, distinct_id: event.distinct_id })
+                    posthog.capture('audit')
+                }
+                return event
+            }"#,
+            0,
+            &logs,
+        ),
+        connector(
+            "dropper",
+            "function processEvent(e) { return e.properties.drop ? null : e }",
+            1,
+            &logs,
+        ),
+    ]);
+    let out = chain
+        .process(json!({"event": "purchase", "distinct_id": "d7", "properties": {"amount": 250}}));
+    assert_eq!(
+        out.captured,
+        [
+            json!({"event": "big purchase", "distinct_id": "d7", "properties": {"amount": 250, "distinct_id": "d7", "$sandpipe_connector": "alerts (0)"}}),
+            json!({"event": "audit", "distinct_id": "connector-alerts", "properties": {"$sandpipe_connector": "alerts (0)"}}),
+        ]
+    );
+    // Captured events are emitted even when a later connector drops the event.
+    let out =
+        chain.process(json!({"event": "purchase", "properties": {"amount": 101, "drop": true}}));
+    assert_eq!(out.event, None);
+    assert_eq!(out.captured.len(), 2);
+    assert!(
+        chain
+            .process(json!({"event": "small", "properties": {"amount": 1}}))
+            .captured
+            .is_empty()
+    );
+}

@@ -437,6 +437,13 @@
     }
     const CACHE = 1;
     const STORAGE = 2;
+    const CAPTURE = 3;
+    // posthog.capture: events the host emits after the chain, marked with this connector.
+    global.posthog = {
+        capture(event, properties) {
+            hostRequest(CAPTURE, { event: String(event), properties: properties === undefined ? null : properties });
+        },
+    };
     function seconds(value) {
         return value === undefined || value === null ? null : Number(value);
     }

@@ -64,6 +64,9 @@ enum Command {
         /// The SQLite file behind `meta.storage` (default: `.sandpipe/storage.db` next to CHAIN.json).
         #[arg(long)]
         storage: Option<PathBuf>,
+        /// Write events connectors emit with `posthog.capture` to this file as NDJSON.
+        #[arg(long)]
+        captured: Option<PathBuf>,
         /// Print the summary even when the run takes under a second.
         #[arg(long)]
         summary: bool,
@@ -82,12 +85,14 @@ fn main() -> ExitCode {
             events,
             webhooks,
             storage,
+            captured,
             summary,
         } => run::run(run::RunArgs {
             chain: &chain,
             events: events.as_deref(),
             webhooks: webhooks.as_deref(),
             storage: storage.as_deref(),
+            captured: captured.as_deref(),
             always_summarise: summary,
         }),
     };

@@ -22,7 +22,40 @@ struct Tally {
     dropped: u64,
     skipped_lines: u64,
     webhooks: u64,
+    captured: u64,
     failures: BTreeMap<String, u64>,
+}
+
+/// An NDJSON output file.
+struct NdjsonFile {
+    path: std::path::PathBuf,
+    out: BufWriter<File>,
+}
+
+impl NdjsonFile {
+    fn create(path: &Path) -> anyhow::Result<NdjsonFile> {
+        let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
+        Ok(NdjsonFile {
+            path: path.to_path_buf(),
+            out: BufWriter::new(file),
+        })
+    }
+
+    fn write_all<T: serde::Serialize>(&mut self, items: &[T]) -> anyhow::Result<()> {
+        for item in items {
+            serde_json::to_writer(&mut self.out, item)?;
+            self.out
+                .write_all(b"\n")
+                .with_context(|| format!("writing {}", self.path.display()))?;
+        }
+        Ok(())
+    }
+
+    fn finish(mut self) -> anyhow::Result<()> {
+        self.out
+            .flush()
+            .with_context(|| format!("writing {}", self.path.display()))
+    }
 }
 
 pub struct RunArgs<'a> {
@@ -30,6 +63,7 @@ pub struct RunArgs<'a> {
     pub events: Option<&'a Path>,
     pub webhooks: Option<&'a Path>,
     pub storage: Option<&'a Path>,
+    pub captured: Option<&'a Path>,
     pub always_summarise: bool,
 }
 
@@ -39,6 +73,7 @@ pub fn run(args: RunArgs<'_>) -> anyhow::Result<()> {
         events,
         webhooks,
         storage,
+        captured,
         always_summarise,
     } = args;
     let runtime = crate::runtime()?;
@@ -63,12 +98,8 @@ pub fn run(args: RunArgs<'_>) -> anyhow::Result<()> {
             "stdin".into(),
         ),
     };
-    let mut webhook_out = match webhooks {
-        Some(path) => Some(BufWriter::new(
-            File::create(path).with_context(|| format!("creating {}", path.display()))?,
-        )),
-        None => None,
-    };
+    let mut webhook_out = webhooks.map(NdjsonFile::create).transpose()?;
+    let mut captured_out = captured.map(NdjsonFile::create).transpose()?;
     let mut out = BufWriter::new(std::io::stdout().lock());
     let started = Instant::now();
     let mut next_progress = started + PROGRESS_EVERY;
@@ -110,11 +141,12 @@ pub fn run(args: RunArgs<'_>) -> anyhow::Result<()> {
         }
         out.write_all(b"\n")?;
         tally.webhooks += result.webhooks.len() as u64;
+        tally.captured += result.captured.len() as u64;
         if let Some(file) = webhook_out.as_mut() {
-            for request in &result.webhooks {
-                serde_json::to_writer(&mut *file, request)?;
-                file.write_all(b"\n")?;
-            }
+            file.write_all(&result.webhooks)?;
+        }
+        if let Some(file) = captured_out.as_mut() {
+            file.write_all(&result.captured)?;
         }
         if Instant::now() >= next_progress {
             out.flush()?;
@@ -128,14 +160,20 @@ pub fn run(args: RunArgs<'_>) -> anyhow::Result<()> {
         }
     }
     out.flush()?;
-    if let Some(mut file) = webhook_out {
-        file.flush()?;
+    for file in [webhook_out, captured_out].into_iter().flatten() {
+        file.finish()?;
     }
     let elapsed = started.elapsed();
     if webhooks.is_none() && tally.webhooks > 0 {
         eprintln!(
             "sandpipe: {} webhook requests composed and not sent; pass --webhooks FILE to write them",
             tally.webhooks
+        );
+    }
+    if captured.is_none() && tally.captured > 0 {
+        eprintln!(
+            "sandpipe: {} events captured with posthog.capture; pass --captured FILE to write them",
+            tally.captured
         );
     }
     if always_summarise || elapsed >= PROGRESS_EVERY {

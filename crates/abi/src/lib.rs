@@ -72,6 +72,8 @@ pub enum Service {
     Cache = 1,
     /// `meta.storage`: a persistent key/value store scoped to the connector's config.
     Storage = 2,
+    /// `posthog.capture(event, properties)`: an event emitted after the chain.
+    Capture = 3,
 }
 
 impl Service {
@@ -80,6 +82,7 @@ impl Service {
         match n {
             1 => Some(Service::Cache),
             2 => Some(Service::Storage),
+            3 => Some(Service::Capture),
             _ => None,
         }
     }

@@ -25,6 +25,8 @@ pub struct ChainOutput {
     pub webhooks: Vec<WebhookRequest>,
     /// Every connector error of this event (already logged for its connector).
     pub failures: Vec<Failure>,
+    /// Events connectors emitted with `posthog.capture`, in chain order.
+    pub captured: Vec<Value>,
 }
 
 /// One connector error.
@@ -67,6 +69,7 @@ impl Chain {
             event: None,
             webhooks: Vec::new(),
             failures: Vec::new(),
+            captured: Vec::new(),
         };
         if event.get("event").and_then(Value::as_str) == Some("$snapshot") {
             out.event = Some(event);
@@ -77,7 +80,7 @@ impl Chain {
         for connector in &mut self.connectors {
             match process_one(connector, &event) {
                 Ok(Outcome::Skipped) => {}
-                Ok(Outcome::Dropped) => return out,
+                Ok(Outcome::Dropped) => return self.with_captured(out),
                 Ok(Outcome::Kept(next)) => {
                     event = next;
                     succeeded.push(connector.label().to_string());
@@ -107,6 +110,16 @@ impl Chain {
             }
         }
         out.event = Some(event);
+        self.with_captured(out)
+    }
+}
+
+impl Chain {
+    /// Adds what the connectors captured during this event, in chain order.
+    fn with_captured(&self, mut out: ChainOutput) -> ChainOutput {
+        for connector in &self.connectors {
+            out.captured.extend(connector.take_captured());
+        }
         out
     }
 }

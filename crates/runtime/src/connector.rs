@@ -134,6 +134,30 @@ impl Connector {
         }
     }
 
+    /// Events `posthog.capture` produced since the last time they were taken,
+    /// each `{event, distinct_id, properties}` with `properties.$sandpipe_connector`
+    /// naming this connector.
+    pub fn take_captured(&self) -> Vec<serde_json::Value> {
+        let origin = serde_json::Value::from(self.label.clone());
+        let fallback_id = format!("connector-{}", self.bundle.manifest().name);
+        self.services
+            .take_captured()
+            .into_iter()
+            .map(|mut captured| {
+                let properties = captured["properties"]
+                    .as_object_mut()
+                    .expect("captured properties are an object");
+                let distinct_id = properties
+                    .get("distinct_id")
+                    .cloned()
+                    .unwrap_or_else(|| fallback_id.clone().into());
+                properties.insert("$sandpipe_connector".into(), origin.clone());
+                captured["distinct_id"] = distinct_id;
+                captured
+            })
+            .collect()
+    }
+
     /// Logs an error of `what` for this connector.
     pub fn report(&self, what: &str, error: &CallError) {
         self.log(LogLevel::Error, format!("{what}: {}", describe(error)));

@@ -22,7 +22,12 @@ pub const MAX_REQUEST: usize = 1 << 20;
 pub struct ConnectorServices {
     cache: Mutex<Cache>,
     storage: Option<(Arc<dyn Storage>, String)>,
+    /// Events from `posthog.capture` since the connector last took them.
+    captured: Mutex<Vec<Value>>,
 }
+
+/// Events one connector may capture while one event passes through the chain.
+pub const MAX_CAPTURED: usize = 100;
 
 impl ConnectorServices {
     /// An empty cache and, optionally, persistent storage under `scope`.
@@ -30,7 +35,30 @@ impl ConnectorServices {
         ConnectorServices {
             cache: Mutex::new(Cache::default()),
             storage,
+            captured: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Takes the events captured since the last call.
+    pub fn take_captured(&self) -> Vec<Value> {
+        std::mem::take(&mut *self.captured.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    fn capture(&self, request: &Value) -> Result<Value, String> {
+        let event = string(request, "event")?;
+        let properties = match request.get("properties") {
+            None | Some(Value::Null) => serde_json::Map::new(),
+            Some(Value::Object(properties)) => properties.clone(),
+            Some(_) => return Err("posthog.capture: properties must be an object".into()),
+        };
+        let mut captured = self.captured.lock().unwrap_or_else(|e| e.into_inner());
+        if captured.len() >= MAX_CAPTURED {
+            return Err(format!(
+                "posthog.capture: at most {MAX_CAPTURED} events per processed event"
+            ));
+        }
+        captured.push(json!({ "event": event, "properties": properties }));
+        Ok(Value::Null)
     }
 
     /// Answers one request; never panics on guest input.
@@ -50,6 +78,7 @@ impl ConnectorServices {
                             .into(),
                     ),
                 },
+                Some(Service::Capture) => self.capture(&request),
                 None => Err(format!("unknown host service {service}")),
             },
         };
