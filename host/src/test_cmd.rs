@@ -152,14 +152,9 @@ fn run_fixture(
             }
         }
     }
-    if let Some(expected) = fixture.webhooks {
-        if let Some(diff) =
-            first_difference("webhooks", &Value::Array(expected), &Value::Array(webhooks))
-        {
-            return Ok(Some(diff));
-        }
-    }
-    Ok(None)
+    Ok(fixture.webhooks.and_then(|expected| {
+        first_difference("webhooks", &Value::Array(expected), &Value::Array(webhooks))
+    }))
 }
 
 pub fn run(dir: &Path) -> anyhow::Result<()> {
