@@ -578,3 +578,44 @@ fn new_scaffolds_a_typescript_connector_whose_fixture_passes() {
     let again = one_line_error(&sandpipe(&["new", "my-connector"], tmp.path()));
     assert_eq!(again, "sandpipe: error: my-connector: already exists");
 }
+
+#[test]
+fn the_geoip_chain_enriches_greets_and_filters() {
+    let output = sandpipe(
+        &[
+            "run",
+            "examples/geoip-chain.json",
+            "--events",
+            "examples/events.ndjson",
+        ],
+        &root(),
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let events: Vec<serde_json::Value> = stdout(&output)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(events.len(), 3);
+    let first = &events[0];
+    assert_eq!(
+        first.get("ip"),
+        None,
+        "property-filter removes the ip for $ip"
+    );
+    let properties = &first["properties"];
+    assert_eq!(properties["$geoip_country_code"], "GB");
+    assert_eq!(properties["$geoip_time_zone"], "Europe/London");
+    assert_eq!(properties["hello"], "Hello Ada");
+    assert_eq!(properties.get("$geoip_latitude"), None);
+    assert_eq!(properties["$set"].get("$geoip_longitude"), None);
+    assert_eq!(
+        properties["$plugins_succeeded"],
+        serde_json::json!([
+            "GeoIP Enricher (0)",
+            "Hello World (1)",
+            "Property Filter (2)"
+        ])
+    );
+    assert_eq!(events[2]["properties"]["$geoip_country_code"], "SE");
+    assert_eq!(events[2]["properties"].get("$ip"), None);
+}

@@ -438,6 +438,11 @@
     const CACHE = 1;
     const STORAGE = 2;
     const CAPTURE = 3;
+    const GEOIP = 4;
+    // meta.geoip: MaxMind City records shaped as the Node reader returns them, or null.
+    const geoip = {
+        locate: async (ip) => hostRequest(GEOIP, { op: 'locate', ip: String(ip) }),
+    };
     // posthog.capture: events the host emits after the chain, marked with this connector.
     global.posthog = {
         capture(event, properties) {
@@ -498,6 +503,7 @@
             global: {},
             cache,
             storage,
+            geoip,
             jobs: unsupported('jobs', 'jobs were removed from PostHog plugins'),
             metrics: unsupported('metrics', 'metrics were removed from PostHog plugins'),
             utils: unsupported('utils', 'utils (cursor) were removed from PostHog plugins'),

@@ -4,7 +4,7 @@
 //! scoped to the chain file and its position in it.
 
 use anyhow::{Context, bail};
-use sandpipe_runtime::{Bundle, Connector, Limits, LogSink, Runtime, Storage};
+use sandpipe_runtime::{Bundle, Connector, GeoIpDatabase, Limits, LogSink, Runtime, Storage};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use std::path::{Path, PathBuf};
@@ -86,6 +86,7 @@ pub fn load(
     file: &Path,
     logs: Arc<dyn LogSink>,
     storage: Arc<dyn Storage>,
+    geoip: Arc<GeoIpDatabase>,
 ) -> anyhow::Result<Vec<Connector>> {
     let text =
         std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
@@ -127,7 +128,11 @@ pub fn load(
             bundle.manifest().name
         );
         let connector = runtime.connector(bundle, position, config, limits, logs.clone());
-        connectors.push(connector.with_storage(storage.clone(), scope));
+        connectors.push(
+            connector
+                .with_storage(storage.clone(), scope)
+                .with_geoip(geoip.clone()),
+        );
     }
     Ok(connectors)
 }

@@ -45,6 +45,8 @@ enum Command {
     Test {
         /// The connector directory.
         dir: PathBuf,
+        #[command(flatten)]
+        geoip: GeoIpArg,
     },
     /// Show a bundle's manifest, ABI version, source hash, imports and size.
     Inspect {
@@ -64,6 +66,8 @@ enum Command {
         /// The SQLite file behind `meta.storage` (default: `.sandpipe/storage.db` next to CHAIN.json).
         #[arg(long)]
         storage: Option<PathBuf>,
+        #[command(flatten)]
+        geoip: GeoIpArg,
         /// Write events connectors emit with `posthog.capture` to this file as NDJSON.
         #[arg(long)]
         captured: Option<PathBuf>,
@@ -73,18 +77,38 @@ enum Command {
     },
 }
 
+/// Where `meta.geoip` reads its database.
+#[derive(clap::Args)]
+struct GeoIpArg {
+    /// The GeoLite2-City database behind `meta.geoip` (read only when a connector uses it;
+    /// `cargo xtask geoip` downloads one).
+    #[arg(
+        long = "geoip",
+        env = "SANDPIPE_GEOIP_DB",
+        default_value = "data/GeoLite2-City.mmdb"
+    )]
+    path: PathBuf,
+}
+
+impl GeoIpArg {
+    fn database(&self) -> std::sync::Arc<sandpipe_runtime::GeoIpDatabase> {
+        std::sync::Arc::new(sandpipe_runtime::GeoIpDatabase::new(&self.path))
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::New { name } => new_cmd::run(&name),
         Command::Build { dir, output } => build::run(&dir, output),
         Command::Inspect { file } => inspect::run(&file),
-        Command::Test { dir } => test_cmd::run(&dir),
+        Command::Test { dir, geoip } => test_cmd::run(&dir, geoip.database()),
         Command::Run {
             chain,
             events,
             webhooks,
             storage,
+            geoip,
             captured,
             summary,
         } => run::run(run::RunArgs {
@@ -92,6 +116,7 @@ fn main() -> ExitCode {
             events: events.as_deref(),
             webhooks: webhooks.as_deref(),
             storage: storage.as_deref(),
+            geoip: geoip.database(),
             captured: captured.as_deref(),
             always_summarise: summary,
         }),

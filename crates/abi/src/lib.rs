@@ -74,6 +74,8 @@ pub enum Service {
     Storage = 2,
     /// `posthog.capture(event, properties)`: an event emitted after the chain.
     Capture = 3,
+    /// `meta.geoip.locate(ip)`: a MaxMind City lookup.
+    GeoIp = 4,
 }
 
 impl Service {
@@ -83,6 +85,7 @@ impl Service {
             1 => Some(Service::Cache),
             2 => Some(Service::Storage),
             3 => Some(Service::Capture),
+            4 => Some(Service::GeoIp),
             _ => None,
         }
     }

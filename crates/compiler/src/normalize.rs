@@ -22,6 +22,7 @@ use oxc_ast::ast::{
     ImportDeclarationSpecifier, ImportExpression, Statement,
 };
 use oxc_ast_visit::{Visit, walk};
+use oxc_diagnostics::OxcDiagnostic;
 use oxc_parser::Parser;
 use oxc_span::{GetSpan, SourceType};
 
@@ -64,6 +65,15 @@ pub fn error_at(file: &str, source: &str, offset: usize, message: String) -> Bui
         column,
         message,
     }
+}
+
+/// A build error for an oxc diagnostic, located at its first label.
+pub fn diagnostic_error(file: &str, source: &str, kind: &str, error: &OxcDiagnostic) -> BuildError {
+    let offset = error
+        .labels
+        .first()
+        .map_or(0, |label| label.offset() as usize);
+    error_at(file, source, offset, format!("{kind}: {}", error.message))
 }
 
 /// Spaces for `source[start..end]`, newlines kept.
@@ -123,16 +133,7 @@ pub fn to_script(file: &str, source: &str) -> Result<Script, BuildError> {
     let allocator = Allocator::default();
     let parsed = Parser::new(&allocator, source, SourceType::unambiguous()).parse();
     if let Some(error) = parsed.diagnostics.errors().next() {
-        let offset = error
-            .labels
-            .first()
-            .map_or(0, |label| label.offset() as usize);
-        return Err(error_at(
-            file,
-            source,
-            offset,
-            format!("SyntaxError: {}", error.message),
-        ));
+        return Err(diagnostic_error(file, source, "SyntaxError", error));
     }
     let mut finder = RequireFinder::default();
     finder.visit_program(&parsed.program);

@@ -5,7 +5,7 @@
 //! QuickJS runs it.
 
 use crate::error::BuildError;
-use crate::normalize::error_at;
+use crate::normalize::diagnostic_error;
 use oxc_allocator::Allocator;
 use oxc_codegen::Codegen;
 use oxc_parser::Parser;
@@ -28,16 +28,7 @@ pub fn strip_types(file: &str, source: &str) -> Result<String, BuildError> {
     let source_type = SourceType::ts().with_unambiguous(true);
     let parsed = Parser::new(&allocator, source, source_type).parse();
     if let Some(error) = parsed.diagnostics.errors().next() {
-        let offset = error
-            .labels
-            .first()
-            .map_or(0, |label| label.offset() as usize);
-        return Err(error_at(
-            file,
-            source,
-            offset,
-            format!("SyntaxError: {}", error.message),
-        ));
+        return Err(diagnostic_error(file, source, "SyntaxError", error));
     }
     let mut program = parsed.program;
     let scoping = SemanticBuilder::new()
@@ -52,16 +43,7 @@ pub fn strip_types(file: &str, source: &str) -> Result<String, BuildError> {
         .iter()
         .find(|d| d.severity == oxc_diagnostics::Severity::Error)
     {
-        let offset = error
-            .labels
-            .first()
-            .map_or(0, |label| label.offset() as usize);
-        return Err(error_at(
-            file,
-            source,
-            offset,
-            format!("TypeScript: {}", error.message),
-        ));
+        return Err(diagnostic_error(file, source, "TypeScript", error));
     }
     Ok(Codegen::new().build(&program).code)
 }

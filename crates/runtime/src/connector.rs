@@ -13,6 +13,7 @@ use crate::limits::Limits;
 use crate::log::{LogEntry, LogSink};
 use crate::runtime::Inner;
 use crate::services::ConnectorServices;
+use crate::services::geoip::GeoIpDatabase;
 use crate::services::storage::Storage;
 use sandpipe_abi::{Call, LogLevel};
 use sandpipe_manifest::ResolvedConfig;
@@ -30,8 +31,10 @@ pub struct Connector {
     instance: Option<Instance>,
     /// The special functions, known once an instance has loaded.
     functions: Option<Vec<String>>,
-    /// Cache and storage, shared by the connector's successive instances.
+    /// Cache, storage and geoip, shared by the connector's successive instances.
     services: Arc<ConnectorServices>,
+    storage: Option<(Arc<dyn Storage>, String)>,
+    geoip: Option<Arc<GeoIpDatabase>>,
 }
 
 impl Connector {
@@ -58,7 +61,9 @@ impl Connector {
             logs,
             instance: None,
             functions: None,
-            services: Arc::new(ConnectorServices::new(None)),
+            services: Arc::new(ConnectorServices::new(None, None)),
+            storage: None,
+            geoip: None,
         }
     }
 
@@ -69,7 +74,21 @@ impl Connector {
         storage: Arc<dyn Storage>,
         scope: impl Into<String>,
     ) -> Connector {
-        self.services = Arc::new(ConnectorServices::new(Some((storage, scope.into()))));
+        self.storage = Some((storage, scope.into()));
+        self.services = Arc::new(ConnectorServices::new(
+            self.storage.clone(),
+            self.geoip.clone(),
+        ));
+        self
+    }
+
+    /// Gives `meta.geoip` a database. Call before the first event.
+    pub fn with_geoip(mut self, database: Arc<GeoIpDatabase>) -> Connector {
+        self.geoip = Some(database);
+        self.services = Arc::new(ConnectorServices::new(
+            self.storage.clone(),
+            self.geoip.clone(),
+        ));
         self
     }
 

@@ -1,14 +1,17 @@
 //! The host services a connector reaches through the `request` host function:
-//! `meta.cache` ([`cache`]) and `meta.storage` ([`storage`]).
+//! `meta.cache` ([`cache`]), `meta.storage` ([`storage`]), `meta.geoip`
+//! ([`geoip`]) and `posthog.capture`.
 //!
 //! A request is a JSON object with an `"op"`; the answer is `{"ok": value}` or
 //! `{"error": "message"}`. Requests are parsed from guest memory under a size
 //! bound; every service bounds what one connector can make the host keep.
 
 pub mod cache;
+pub mod geoip;
 pub mod storage;
 
 use cache::Cache;
+use geoip::GeoIpDatabase;
 use sandpipe_abi::Service;
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
@@ -22,6 +25,7 @@ pub const MAX_REQUEST: usize = 1 << 20;
 pub struct ConnectorServices {
     cache: Mutex<Cache>,
     storage: Option<(Arc<dyn Storage>, String)>,
+    geoip: Option<Arc<GeoIpDatabase>>,
     /// Events from `posthog.capture` since the connector last took them.
     captured: Mutex<Vec<Value>>,
 }
@@ -30,11 +34,15 @@ pub struct ConnectorServices {
 pub const MAX_CAPTURED: usize = 100;
 
 impl ConnectorServices {
-    /// An empty cache and, optionally, persistent storage under `scope`.
-    pub fn new(storage: Option<(Arc<dyn Storage>, String)>) -> ConnectorServices {
+    /// An empty cache and, optionally, persistent storage under `scope` and a GeoIP database.
+    pub fn new(
+        storage: Option<(Arc<dyn Storage>, String)>,
+        geoip: Option<Arc<GeoIpDatabase>>,
+    ) -> ConnectorServices {
         ConnectorServices {
             cache: Mutex::new(Cache::default()),
             storage,
+            geoip,
             captured: Mutex::new(Vec::new()),
         }
     }
@@ -79,6 +87,10 @@ impl ConnectorServices {
                     ),
                 },
                 Some(Service::Capture) => self.capture(&request),
+                Some(Service::GeoIp) => match &self.geoip {
+                    Some(database) => geoip::handle(database, &request),
+                    None => Err("meta.geoip is not available: the host runs without a GeoLite2-City database".into()),
+                },
                 None => Err(format!("unknown host service {service}")),
             },
         };
