@@ -1,3 +1,17 @@
+// The seed's composeWebhook, with the URL (and, optionally, a body template) from config.
+
+// `{{path.to.value}}` placeholders filled from the event; objects become JSON.
+function render(template, event) {
+    return template.replace(/\{\{\s*([\w$.]+)\s*\}\}/g, (_, path) => {
+        let value = event
+        for (const key of path.split('.')) {
+            value = value === null || value === undefined ? undefined : value[key]
+        }
+        if (value === undefined || value === null) return ''
+        return typeof value === 'object' ? JSON.stringify(value) : String(value)
+    })
+}
+
 /* Runs on every event */
 function composeWebhook(event, meta) {
     if (event.event == '$autocapture') {
@@ -5,7 +19,7 @@ function composeWebhook(event, meta) {
     }
     return {
         url: meta.config.url,
-        body: JSON.stringify(event),
+        body: meta.config.bodyTemplate ? render(meta.config.bodyTemplate, event) : JSON.stringify(event),
         headers: {
             'Content-Type': 'application/json',
         },
