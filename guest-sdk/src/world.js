@@ -439,6 +439,70 @@
     const STORAGE = 2;
     const CAPTURE = 3;
     const GEOIP = 4;
+    const FETCH = 5;
+
+    // fetch: HTTP through the host, which enforces the operator's policy.
+    class Headers {
+        constructor(init) {
+            this._map = {};
+            if (init === undefined || init === null) return;
+            const pairs = init instanceof Headers ? init.entries()
+                : typeof init[Symbol.iterator] === 'function' ? init : Object.entries(init);
+            for (const [name, value] of pairs) this.append(name, value);
+        }
+        get(name) { const value = this._map[String(name).toLowerCase()]; return value === undefined ? null : value; }
+        set(name, value) { this._map[String(name).toLowerCase()] = String(value); }
+        append(name, value) {
+            const key = String(name).toLowerCase();
+            this._map[key] = key in this._map ? `${this._map[key]}, ${value}` : String(value);
+        }
+        has(name) { return String(name).toLowerCase() in this._map; }
+        delete(name) { delete this._map[String(name).toLowerCase()]; }
+        entries() { return Object.entries(this._map)[Symbol.iterator](); }
+        keys() { return Object.keys(this._map)[Symbol.iterator](); }
+        values() { return Object.values(this._map)[Symbol.iterator](); }
+        forEach(callback, thisArg) { for (const [k, v] of Object.entries(this._map)) callback.call(thisArg, v, k, this); }
+        [Symbol.iterator]() { return this.entries(); }
+    }
+    class Response {
+        constructor(body, init) {
+            init = init || {};
+            this._body = body instanceof Uint8ArrayCtor ? Buffer.from(body) : Buffer.from(body === undefined || body === null ? '' : String(body));
+            this.status = init.status === undefined ? 200 : init.status;
+            this.statusText = init.statusText || '';
+            this.headers = new Headers(init.headers);
+            this.url = init.url || '';
+            this.redirected = false;
+            this.bodyUsed = false;
+        }
+        get ok() { return this.status >= 200 && this.status < 300; }
+        async text() { this.bodyUsed = true; return this._body.toString('utf8'); }
+        async json() { return parse(await this.text()); }
+        async arrayBuffer() {
+            this.bodyUsed = true;
+            return this._body.buffer.slice(this._body.byteOffset, this._body.byteOffset + this._body.byteLength);
+        }
+        clone() { return new Response(this._body, this); }
+    }
+    global.Headers = Headers;
+    global.Response = Response;
+    global.fetch = async function fetch(input, init) {
+        init = init || {};
+        const url = typeof input === 'string' ? input : input instanceof URL ? input.href : String(input && input.url ? input.url : input);
+        const headers = {};
+        new Headers(init.headers).forEach((value, name) => { headers[name] = value; });
+        let body = init.body;
+        if (body !== undefined && body !== null && typeof body !== 'string') {
+            body = body instanceof Uint8ArrayCtor || body instanceof ArrayBuffer ? Buffer.from(body).toString() : String(body);
+        }
+        let answer;
+        try {
+            answer = hostRequest(FETCH, { url, method: init.method || 'GET', headers, body: body === undefined ? null : body });
+        } catch (error) {
+            throw new TypeError(error.message);
+        }
+        return new Response(Buffer.from(answer.body, 'base64'), answer);
+    };
     // meta.geoip: MaxMind City records shaped as the Node reader returns them, or null.
     const geoip = {
         locate: async (ip) => hostRequest(GEOIP, { op: 'locate', ip: String(ip) }),

@@ -1,10 +1,14 @@
 //! CHAIN.json: `{"connectors": [{"path": "DIR or FILE.wasm", "config": {...}, "limits": {...}}]}`.
 //! Paths are relative to the chain file. `limits` is the operator's override
 //! of the defaults for that connector. `meta.storage` of each connector is
-//! scoped to the chain file and its position in it.
+//! scoped to the chain file and its position in it. `fetch` is the operator's
+//! fetch policy for it: `{"allow_hosts": [...], "allow_private": false,
+//! "max_response_bytes": N, "timeout_ms": N}`; without it, fetch is refused.
 
 use anyhow::{Context, bail};
-use sandpipe_runtime::{Bundle, Connector, GeoIpDatabase, Limits, LogSink, Runtime, Storage};
+use sandpipe_runtime::{
+    Bundle, Connector, FetchPolicy, GeoIpDatabase, Limits, LogSink, Runtime, Storage,
+};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use std::path::{Path, PathBuf};
@@ -25,6 +29,34 @@ struct Entry {
     config: Map<String, Value>,
     #[serde(default)]
     limits: LimitsOverride,
+    #[serde(default)]
+    fetch: FetchOverride,
+}
+
+/// The operator's fetch policy for a connector; by default it may fetch nothing.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FetchOverride {
+    #[serde(default)]
+    allow_hosts: Vec<String>,
+    #[serde(default)]
+    allow_private: bool,
+    max_response_bytes: Option<usize>,
+    timeout_ms: Option<u64>,
+}
+
+impl FetchOverride {
+    fn policy(&self) -> FetchPolicy {
+        let defaults = FetchPolicy::default();
+        FetchPolicy {
+            allow_hosts: self.allow_hosts.clone(),
+            allow_private: self.allow_private,
+            max_response: self.max_response_bytes.unwrap_or(defaults.max_response),
+            timeout: self
+                .timeout_ms
+                .map_or(defaults.timeout, Duration::from_millis),
+        }
+    }
 }
 
 /// Operator overrides of [`Limits`]; absent fields keep the defaults.
@@ -131,7 +163,8 @@ pub fn load(
         connectors.push(
             connector
                 .with_storage(storage.clone(), scope)
-                .with_geoip(geoip.clone()),
+                .with_geoip(geoip.clone())
+                .with_fetch(entry.fetch.policy()),
         );
     }
     Ok(connectors)

@@ -76,6 +76,8 @@ pub enum Service {
     Capture = 3,
     /// `meta.geoip.locate(ip)`: a MaxMind City lookup.
     GeoIp = 4,
+    /// `fetch(url, init)`: HTTP, where the operator allows it.
+    Fetch = 5,
 }
 
 impl Service {
@@ -86,6 +88,7 @@ impl Service {
             2 => Some(Service::Storage),
             3 => Some(Service::Capture),
             4 => Some(Service::GeoIp),
+            5 => Some(Service::Fetch),
             _ => None,
         }
     }

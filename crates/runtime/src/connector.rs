@@ -12,9 +12,10 @@ use crate::instance::Instance;
 use crate::limits::Limits;
 use crate::log::{LogEntry, LogSink};
 use crate::runtime::Inner;
-use crate::services::ConnectorServices;
+use crate::services::fetch::FetchPolicy;
 use crate::services::geoip::GeoIpDatabase;
 use crate::services::storage::Storage;
+use crate::services::{ConnectorServices, ServiceConfig};
 use sandpipe_abi::{Call, LogLevel};
 use sandpipe_manifest::ResolvedConfig;
 use std::sync::Arc;
@@ -33,8 +34,7 @@ pub struct Connector {
     functions: Option<Vec<String>>,
     /// Cache, storage and geoip, shared by the connector's successive instances.
     services: Arc<ConnectorServices>,
-    storage: Option<(Arc<dyn Storage>, String)>,
-    geoip: Option<Arc<GeoIpDatabase>>,
+    service_config: ServiceConfig,
 }
 
 impl Connector {
@@ -61,9 +61,8 @@ impl Connector {
             logs,
             instance: None,
             functions: None,
-            services: Arc::new(ConnectorServices::new(None, None)),
-            storage: None,
-            geoip: None,
+            services: Arc::new(ConnectorServices::new(ServiceConfig::default())),
+            service_config: ServiceConfig::default(),
         }
     }
 
@@ -74,21 +73,24 @@ impl Connector {
         storage: Arc<dyn Storage>,
         scope: impl Into<String>,
     ) -> Connector {
-        self.storage = Some((storage, scope.into()));
-        self.services = Arc::new(ConnectorServices::new(
-            self.storage.clone(),
-            self.geoip.clone(),
-        ));
-        self
+        self.service_config.storage = Some((storage, scope.into()));
+        self.rebuild_services()
     }
 
     /// Gives `meta.geoip` a database. Call before the first event.
     pub fn with_geoip(mut self, database: Arc<GeoIpDatabase>) -> Connector {
-        self.geoip = Some(database);
-        self.services = Arc::new(ConnectorServices::new(
-            self.storage.clone(),
-            self.geoip.clone(),
-        ));
+        self.service_config.geoip = Some(database);
+        self.rebuild_services()
+    }
+
+    /// Lets `fetch` reach what `policy` allows (by default: nothing). Call before the first event.
+    pub fn with_fetch(mut self, policy: FetchPolicy) -> Connector {
+        self.service_config.fetch = policy;
+        self.rebuild_services()
+    }
+
+    fn rebuild_services(mut self) -> Connector {
+        self.services = Arc::new(ConnectorServices::new(self.service_config.clone()));
         self
     }
 

@@ -170,7 +170,7 @@ fn request(
     let memory = caller_memory(&mut caller)?;
     let (data, store) = memory.data_and_store_mut(&mut caller);
     let bytes = guest_bytes(data, ptr, len, "request")?;
-    store.response = store.services.handle(service, bytes);
+    store.response = store.services.handle(service, bytes, store.deadline);
     check_deadline(&caller)?;
     Ok(caller.data().response.len() as u32)
 }

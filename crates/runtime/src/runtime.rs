@@ -112,7 +112,7 @@ impl Runtime {
     pub fn compile_script(&self, file: &str, source: &str) -> Result<Vec<u8>, ScriptError> {
         let limits = compile_limits();
         let other = |e: String| ScriptError::Other(format!("{file}: {e}"));
-        let services = Arc::new(ConnectorServices::new(None, None));
+        let services = Arc::new(ConnectorServices::new(Default::default()));
         let mut store = Store::new(
             self.inner.engine.wasmtime(),
             StoreData::new(&limits, services),

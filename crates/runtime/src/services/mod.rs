@@ -1,31 +1,42 @@
 //! The host services a connector reaches through the `request` host function:
 //! `meta.cache` ([`cache`]), `meta.storage` ([`storage`]), `meta.geoip`
-//! ([`geoip`]) and `posthog.capture`.
+//! ([`geoip`]), `fetch` ([`fetch`]) and `posthog.capture`.
 //!
 //! A request is a JSON object with an `"op"`; the answer is `{"ok": value}` or
 //! `{"error": "message"}`. Requests are parsed from guest memory under a size
 //! bound; every service bounds what one connector can make the host keep.
 
 pub mod cache;
+pub mod fetch;
 pub mod geoip;
 pub mod storage;
 
 use cache::Cache;
+use fetch::FetchPolicy;
 use geoip::GeoIpDatabase;
 use sandpipe_abi::Service;
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 use storage::Storage;
 
 /// Largest request a connector may send to a service.
 pub const MAX_REQUEST: usize = 1 << 20;
 
+/// What the operator gives a connector beyond its cache: persistent storage
+/// (with the scope of its config), a GeoIP database, and a fetch policy.
+#[derive(Clone, Default)]
+pub struct ServiceConfig {
+    pub storage: Option<(Arc<dyn Storage>, String)>,
+    pub geoip: Option<Arc<GeoIpDatabase>>,
+    pub fetch: FetchPolicy,
+}
+
 /// The services of one connector, shared by all its instances (so cache and
 /// storage outlive an instance that trapped).
 pub struct ConnectorServices {
     cache: Mutex<Cache>,
-    storage: Option<(Arc<dyn Storage>, String)>,
-    geoip: Option<Arc<GeoIpDatabase>>,
+    config: ServiceConfig,
     /// Events from `posthog.capture` since the connector last took them.
     captured: Mutex<Vec<Value>>,
 }
@@ -34,15 +45,11 @@ pub struct ConnectorServices {
 pub const MAX_CAPTURED: usize = 100;
 
 impl ConnectorServices {
-    /// An empty cache and, optionally, persistent storage under `scope` and a GeoIP database.
-    pub fn new(
-        storage: Option<(Arc<dyn Storage>, String)>,
-        geoip: Option<Arc<GeoIpDatabase>>,
-    ) -> ConnectorServices {
+    /// An empty cache, and what `config` provides.
+    pub fn new(config: ServiceConfig) -> ConnectorServices {
         ConnectorServices {
             cache: Mutex::new(Cache::default()),
-            storage,
-            geoip,
+            config,
             captured: Mutex::new(Vec::new()),
         }
     }
@@ -70,7 +77,8 @@ impl ConnectorServices {
     }
 
     /// Answers one request; never panics on guest input.
-    pub fn handle(&self, service: u32, request: &[u8]) -> Vec<u8> {
+    /// `deadline` is the call's: a service that waits (fetch) stops there.
+    pub fn handle(&self, service: u32, request: &[u8], deadline: Instant) -> Vec<u8> {
         let answer = match serde_json::from_slice::<Value>(request) {
             Err(e) => Err(format!("malformed request: {e}")),
             Ok(request) => match Service::from_u32(service) {
@@ -79,7 +87,7 @@ impl ConnectorServices {
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .handle(&request),
-                Some(Service::Storage) => match &self.storage {
+                Some(Service::Storage) => match &self.config.storage {
                     Some((storage, scope)) => storage::handle(storage.as_ref(), scope, &request),
                     None => Err(
                         "meta.storage is not available: the host runs without a storage backend"
@@ -87,10 +95,11 @@ impl ConnectorServices {
                     ),
                 },
                 Some(Service::Capture) => self.capture(&request),
-                Some(Service::GeoIp) => match &self.geoip {
+                Some(Service::GeoIp) => match &self.config.geoip {
                     Some(database) => geoip::handle(database, &request),
                     None => Err("meta.geoip is not available: the host runs without a GeoLite2-City database".into()),
                 },
+                Some(Service::Fetch) => fetch::handle(&self.config.fetch, &request, deadline),
                 None => Err(format!("unknown host service {service}")),
             },
         };
