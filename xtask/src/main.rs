@@ -26,6 +26,7 @@ use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wizer::Wizer;
 
 const PLUGIN_FILE: &str = "guest-sdk/sandpipe_plugin.wasm";
+/// The raw plugin, relative to the build directory.
 const RAW_PLUGIN: &str = "guest-sdk/target/wasm32-wasip1/release/sandpipe_guest.wasm";
 
 fn main() -> anyhow::Result<()> {
@@ -132,16 +133,62 @@ fn sha256(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
+/// Where the plugin is built. Cargo hashes the absolute paths of path
+/// dependencies into symbol names, and LTO orders functions by them, so the
+/// same sources in another checkout gave other bytes. Building from one fixed
+/// directory, always from scratch, makes the plugin reproducible anywhere.
+const GUEST_BUILD_DIR: &str = "/tmp/sandpipe-guest-build";
+
+/// Copies the plugin's sources (guest-sdk and the shared ABI crate) to [`GUEST_BUILD_DIR`].
+fn stage_guest(root: &Path) -> anyhow::Result<std::path::PathBuf> {
+    let build = Path::new(GUEST_BUILD_DIR).to_path_buf();
+    if build.exists() {
+        std::fs::remove_dir_all(&build).with_context(|| format!("removing {}", build.display()))?;
+    }
+    for dir in [
+        "guest-sdk/src",
+        "guest-sdk/.cargo",
+        "guest-sdk/typings",
+        "crates/abi/src",
+    ] {
+        copy_dir(&root.join(dir), &build.join(dir))?;
+    }
+    for file in [
+        "guest-sdk/Cargo.toml",
+        "guest-sdk/Cargo.lock",
+        "crates/abi/Cargo.toml",
+    ] {
+        std::fs::copy(root.join(file), build.join(file))
+            .with_context(|| format!("copying {file}"))?;
+    }
+    Ok(build)
+}
+
+fn copy_dir(from: &Path, to: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from).with_context(|| format!("reading {}", from.display()))? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), &target)?;
+        }
+    }
+    Ok(())
+}
+
 fn plugin(root: &Path, check: bool) -> anyhow::Result<()> {
     let guest = root.join("guest-sdk");
     // Debian's rustc-web (1.96, with std sources) builds the plugin; rustup's does not have them.
     let path = format!("/usr/bin:{}", std::env::var("PATH").unwrap_or_default());
     // --check builds exactly what is committed, Cargo.lock included.
     let locked: &[&str] = if check { &["--locked"] } else { &[] };
+    let build = stage_guest(root)?;
     run(Command::new("/usr/bin/cargo")
         .args(["build", "--release"])
         .args(locked)
-        .current_dir(&guest)
+        .current_dir(build.join("guest-sdk"))
         .env("PATH", path)
         .env("RUSTC_BOOTSTRAP", "1")
         .env_remove("RUSTFLAGS")
@@ -149,11 +196,15 @@ fn plugin(root: &Path, check: bool) -> anyhow::Result<()> {
         .env_remove("RUSTUP_TOOLCHAIN")
         .env_remove("CARGO")
         .env_remove("RUSTC"))?;
+    if !check {
+        // Keep the lock file the build resolved.
+        std::fs::copy(build.join("guest-sdk/Cargo.lock"), guest.join("Cargo.lock"))?;
+    }
 
     let optimised = root.join("target").join("sandpipe_plugin.opt.wasm");
     std::fs::create_dir_all(optimised.parent().unwrap())?;
     run(Command::new("wasm-opt")
-        .arg(root.join(RAW_PLUGIN))
+        .arg(build.join(RAW_PLUGIN))
         .args(["-O3", "--strip-debug", "-o"])
         .arg(&optimised))?;
 
