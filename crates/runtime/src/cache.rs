@@ -129,3 +129,93 @@ pub fn default_dir() -> Option<PathBuf> {
         .or_else(|| env("XDG_CACHE_HOME").map(|d| d.join("sandpipe")))
         .or_else(|| env("HOME").map(|d| d.join(".cache").join("sandpipe")))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const WAT: &str = r#"(module (func (export "answer") (result i32) i32.const 42))"#;
+
+    fn engine() -> wasmtime::Engine {
+        wasmtime::Engine::default()
+    }
+
+    fn cached_files(dir: &Path) -> Vec<PathBuf> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        files
+    }
+
+    #[test]
+    fn modules_are_written_once_and_survive_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = engine();
+        let bytes = wat::parse_str(WAT).unwrap();
+        let key = ModuleCache::key(&engine, &bytes);
+        ModuleCache::new(Some(dir.path().into()))
+            .get_or_compile(&engine, &bytes)
+            .unwrap();
+        assert_eq!(
+            cached_files(dir.path()),
+            [dir.path().join(format!("{key}.cwasm"))]
+        );
+        let written = std::fs::metadata(dir.path().join(format!("{key}.cwasm")))
+            .unwrap()
+            .modified()
+            .unwrap();
+        // A new cache (a restarted process) loads the file instead of compiling and rewriting it.
+        let module = ModuleCache::new(Some(dir.path().into()))
+            .get_or_compile(&engine, &bytes)
+            .unwrap();
+        assert!(module.get_export("answer").is_some());
+        assert_eq!(
+            std::fs::metadata(dir.path().join(format!("{key}.cwasm")))
+                .unwrap()
+                .modified()
+                .unwrap(),
+            written
+        );
+    }
+
+    #[test]
+    fn a_corrupt_cache_file_is_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = engine();
+        let bytes = wat::parse_str(WAT).unwrap();
+        let path = dir
+            .path()
+            .join(format!("{}.cwasm", ModuleCache::key(&engine, &bytes)));
+        std::fs::write(&path, b"not a compiled module").unwrap();
+        let module = ModuleCache::new(Some(dir.path().into()))
+            .get_or_compile(&engine, &bytes)
+            .unwrap();
+        assert!(module.get_export("answer").is_some());
+        assert_ne!(std::fs::read(&path).unwrap(), b"not a compiled module");
+    }
+
+    #[test]
+    fn the_key_depends_on_the_module_and_the_engine_configuration() {
+        let bytes = wat::parse_str(WAT).unwrap();
+        let other = wat::parse_str(r#"(module (func (export "answer") (result i32) i32.const 7))"#)
+            .unwrap();
+        let plain = engine();
+        let mut config = wasmtime::Config::new();
+        config.consume_fuel(true);
+        let fueled = wasmtime::Engine::new(&config).unwrap();
+        assert_ne!(
+            ModuleCache::key(&plain, &bytes),
+            ModuleCache::key(&plain, &other)
+        );
+        assert_ne!(
+            ModuleCache::key(&plain, &bytes),
+            ModuleCache::key(&fueled, &bytes)
+        );
+        assert_eq!(
+            ModuleCache::key(&plain, &bytes),
+            ModuleCache::key(&engine(), &bytes)
+        );
+    }
+}
