@@ -9,6 +9,7 @@ mod chain_file;
 mod inspect;
 mod new_cmd;
 mod run;
+mod serve;
 mod test_cmd;
 
 use clap::{Parser, Subcommand};
@@ -52,6 +53,20 @@ enum Command {
     Inspect {
         /// The bundle.
         file: PathBuf,
+    },
+    /// Run the HTTP service: bundles, team chains, events, logs (SQLite, no other set-up).
+    Serve {
+        /// Address to listen on.
+        #[arg(long, env = "SANDPIPE_LISTEN", default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+        /// The SQLite database file.
+        #[arg(long, env = "SANDPIPE_DB", default_value = "sandpipe.db")]
+        db: PathBuf,
+        /// The admin token (default: the stored one, or a new one printed once).
+        #[arg(long, env = "SANDPIPE_ADMIN_TOKEN", hide_env_values = true)]
+        admin_token: Option<String>,
+        #[command(flatten)]
+        geoip: GeoIpArg,
     },
     /// Run NDJSON events through a chain of connectors; print one JSON line per event.
     Run {
@@ -100,6 +115,17 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::New { name } => new_cmd::run(&name),
+        Command::Serve {
+            listen,
+            db,
+            admin_token,
+            geoip,
+        } => serve::run(serve::ServeArgs {
+            listen,
+            db,
+            admin_token,
+            geoip: geoip.database(),
+        }),
         Command::Build { dir, output } => build::run(&dir, output),
         Command::Inspect { file } => inspect::run(&file),
         Command::Test { dir, geoip } => test_cmd::run(&dir, geoip.database()),

@@ -209,23 +209,22 @@ pub fn handle(policy: &FetchPolicy, request: &Value, deadline: Instant) -> Resul
             .send()
             .map_err(|e| format!("fetch failed: {}", describe(&e)))?;
         let status = response.status();
-        if status.is_redirection() {
-            if let Some(location) = response
-                .headers()
-                .get(reqwest::header::LOCATION)
-                .and_then(|l| l.to_str().ok())
+        let location = response
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|l| l.to_str().ok())
+            .filter(|_| status.is_redirection());
+        if let Some(location) = location {
+            url = url
+                .join(location)
+                .map_err(|e| format!("fetch: invalid redirect: {e}"))?;
+            if status == reqwest::StatusCode::SEE_OTHER
+                || ((status.as_u16() == 301 || status.as_u16() == 302) && method == "POST")
             {
-                url = url
-                    .join(location)
-                    .map_err(|e| format!("fetch: invalid redirect: {e}"))?;
-                if status == reqwest::StatusCode::SEE_OTHER
-                    || ((status.as_u16() == 301 || status.as_u16() == 302) && method == "POST")
-                {
-                    method = "GET".into();
-                    body = None;
-                }
-                continue;
+                method = "GET".into();
+                body = None;
             }
+            continue;
         }
         let mut bytes = Vec::new();
         use std::io::Read;

@@ -1,0 +1,392 @@
+//! The `/v1` HTTP API (JSON). Every route but `/healthz` needs a bearer
+//! token; a team token reaches only its own team (other teams are 404).
+
+use super::auth::{self, Caller};
+use super::store::{ChainRow, Store};
+use super::teams::{ConnectorSpec, Services, TeamChain, Teams};
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use sandpipe_manifest::ConfigEntry;
+use sandpipe_runtime::{Bundle, ChainOutput};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use std::sync::Arc;
+
+/// Shared by every handler.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<Store>,
+    pub teams: Arc<Teams>,
+    pub services: Services,
+    pub admin_hash: Arc<String>,
+}
+
+/// An error response: a status and a one-line message, as `{"error": message}`.
+#[derive(Debug)]
+pub struct ApiError(StatusCode, String);
+
+impl ApiError {
+    fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
+        ApiError(status, message.into())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(json!({ "error": self.1 }))).into_response()
+    }
+}
+
+fn internal(message: String) -> ApiError {
+    tracing::error!(%message, "internal error");
+    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+}
+
+/// Runs blocking work (the store, the runtime) off the async threads.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| internal(e.to_string()))?
+}
+
+fn caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, ApiError> {
+    let token = auth::bearer(
+        headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok()),
+    )
+    .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "missing bearer token"))?;
+    if auth::matches(token, &state.admin_hash) {
+        return Ok(Caller::Admin);
+    }
+    match state
+        .store
+        .team_by_token_hash(&auth::hash(token))
+        .map_err(internal)?
+    {
+        Some(team) => Ok(Caller::Team(team)),
+        None => Err(ApiError::new(StatusCode::UNAUTHORIZED, "unknown token")),
+    }
+}
+
+/// The caller, if it may act on `team` (404 otherwise, so other teams stay invisible).
+fn team_caller(state: &AppState, headers: &HeaderMap, team: i64) -> Result<Caller, ApiError> {
+    let caller = caller(state, headers)?;
+    if !caller.may_access(team) || !state.store.team_exists(team).map_err(internal)? {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("no team {team}"),
+        ));
+    }
+    Ok(caller)
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/v1/teams", post(create_team))
+        .route("/v1/bundles", post(upload_bundle))
+        .route("/v1/teams/{team}/chain", get(get_chain).put(put_chain))
+        .route("/v1/teams/{team}/events", post(post_events))
+        .route("/v1/teams/{team}/logs", get(get_logs))
+        .layer(axum::extract::DefaultBodyLimit::max(
+            sandpipe_runtime::bundle::MAX_BUNDLE_SIZE + 1,
+        ))
+        .with_state(state)
+}
+
+#[derive(Deserialize)]
+struct NewTeam {
+    name: String,
+}
+
+async fn create_team(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Json(body): Json<NewTeam>,
+) -> Result<Json<Value>, ApiError> {
+    if caller(&state, &headers)? != Caller::Admin {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "creating teams needs the admin token",
+        ));
+    }
+    let name = body.name.trim().to_string();
+    if name.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "name must not be empty",
+        ));
+    }
+    let token = auth::generate("sp_team_");
+    let id = state
+        .store
+        .create_team(&name, &auth::hash(&token))
+        .map_err(internal)?;
+    Ok(Json(json!({ "id": id, "name": name, "token": token })))
+}
+
+/// What a bundle's manifest looks like in responses.
+fn manifest_json(bundle: &Bundle) -> Value {
+    let manifest = bundle.manifest();
+    let fields: Vec<Value> = manifest
+        .config
+        .iter()
+        .filter_map(|entry| match entry {
+            ConfigEntry::Field(f) => Some(json!({
+                "key": f.key, "name": f.name, "type": f.kind.as_str(), "required": f.required,
+                "secret": f.secret, "default": f.default, "choices": f.choices,
+            })),
+            ConfigEntry::Markdown(_) => None,
+        })
+        .collect();
+    json!({
+        "name": manifest.name,
+        "description": manifest.description,
+        "abi_version": bundle.section().abi_version,
+        "source_sha256": bundle.section().source_sha256,
+        "config": fields,
+    })
+}
+
+async fn upload_bundle(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    caller(&state, &headers)?;
+    blocking(move || {
+        let bundle = state
+            .services
+            .runtime
+            .admit(&body)
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.to_string()))?;
+        state
+            .store
+            .put_bundle(bundle.sha256(), &body, &bundle.manifest().name)
+            .map_err(internal)?;
+        Ok(Json(
+            json!({ "id": bundle.sha256(), "manifest": manifest_json(&bundle) }),
+        ))
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChainRequest {
+    connectors: Vec<ConnectorRequest>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConnectorRequest {
+    bundle: String,
+    #[serde(default)]
+    config: Map<String, Value>,
+    #[serde(default = "enabled_by_default")]
+    enabled: bool,
+}
+
+fn enabled_by_default() -> bool {
+    true
+}
+
+/// Admits a stored bundle (compiled modules come from the cache).
+fn stored_bundle(state: &AppState, position: usize, sha256: &str) -> Result<Arc<Bundle>, ApiError> {
+    let bytes = state
+        .store
+        .bundle(sha256)
+        .map_err(internal)?
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!("connector {position}: bundle {sha256} is not uploaded"),
+            )
+        })?;
+    state
+        .services
+        .runtime
+        .admit(bytes)
+        .map_err(|e| internal(e.to_string()))
+}
+
+/// Validated specs for stored rows; errors name the connector and the field.
+fn specs(state: &AppState, rows: &[ChainRow]) -> Result<Vec<ConnectorSpec>, ApiError> {
+    rows.iter()
+        .enumerate()
+        .map(|(position, row)| {
+            let bundle = stored_bundle(state, position, &row.bundle)?;
+            let config = bundle.manifest().resolve_config(&row.config).map_err(|e| {
+                ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    format!("connector {position} ({}): {e}", bundle.manifest().name),
+                )
+            })?;
+            Ok(ConnectorSpec {
+                bundle,
+                config,
+                enabled: row.enabled,
+            })
+        })
+        .collect()
+}
+
+/// Loads a team's stored chain into the running service (at start-up).
+pub fn load_chain(state: &AppState, team: i64) -> Result<(), String> {
+    let rows = state.store.chain(team)?;
+    let specs = specs(state, &rows).map_err(|e| e.1)?;
+    state.teams.set(TeamChain::new(team, specs));
+    Ok(())
+}
+
+fn chain_json(team: &TeamChain) -> Value {
+    let connectors: Vec<Value> = team
+        .specs
+        .iter()
+        .map(|spec| {
+            json!({
+                "bundle": spec.bundle.sha256(),
+                "name": spec.bundle.manifest().name,
+                "config": spec.config.redacted(),
+                "enabled": spec.enabled,
+            })
+        })
+        .collect();
+    json!({ "connectors": connectors })
+}
+
+async fn put_chain(
+    State(state): State<AppState>,
+    Path(team): Path<i64>,
+    headers: HeaderMap,
+    Json(body): Json<ChainRequest>,
+) -> Result<Json<Value>, ApiError> {
+    blocking(move || {
+        team_caller(&state, &headers, team)?;
+        let rows: Vec<ChainRow> = body
+            .connectors
+            .into_iter()
+            .map(|c| ChainRow {
+                bundle: c.bundle,
+                config: c.config,
+                enabled: c.enabled,
+            })
+            .collect();
+        let specs = specs(&state, &rows)?;
+        state.store.set_chain(team, &rows).map_err(internal)?;
+        let chain = TeamChain::new(team, specs);
+        let response = chain_json(&chain);
+        state.teams.set(chain);
+        Ok(Json(response))
+    })
+    .await
+}
+
+async fn get_chain(
+    State(state): State<AppState>,
+    Path(team): Path<i64>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    team_caller(&state, &headers, team)?;
+    Ok(Json(state.teams.get(team).map_or_else(
+        || json!({ "connectors": [] }),
+        |chain| chain_json(&chain),
+    )))
+}
+
+async fn post_events(
+    State(state): State<AppState>,
+    Path(team): Path<i64>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Result<Json<Value>, ApiError> {
+    team_caller(&state, &headers, team)?;
+    let events = match body {
+        Value::Array(events) => events,
+        event => vec![event],
+    };
+    if let Some(index) = events.iter().position(|e| !e.is_object()) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("event {index} is not a JSON object"),
+        ));
+    }
+    let chain = state.teams.get(team).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            format!("team {team} has no chain: PUT /v1/teams/{team}/chain first"),
+        )
+    })?;
+    blocking(move || {
+        let mut running = chain.checkout(&state.services);
+        let outputs: Vec<ChainOutput> = events
+            .into_iter()
+            .map(|event| running.process(event))
+            .collect();
+        chain.checkin(running);
+        let lines: Vec<(String, String, String, String)> = chain
+            .logs
+            .take()
+            .into_iter()
+            .map(|entry| {
+                let time = humantime::format_rfc3339_millis(entry.time).to_string();
+                (
+                    entry.connector,
+                    entry.level.as_str().to_string(),
+                    chain.redact(&entry.message),
+                    time,
+                )
+            })
+            .collect();
+        state.store.append_logs(team, &lines).map_err(internal)?;
+        let mut results = Vec::with_capacity(outputs.len());
+        let mut failures = Vec::new();
+        for (index, output) in outputs.into_iter().enumerate() {
+            results.push(output.event.unwrap_or(Value::Null));
+            for failure in output.failures {
+                failures.push(json!({
+                    "event": index,
+                    "connector": failure.connector,
+                    "stage": failure.stage,
+                    "error": chain.redact(&failure.error.to_string()),
+                }));
+            }
+        }
+        Ok(Json(json!({ "results": results, "failures": failures })))
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+struct LogQuery {
+    connector: Option<String>,
+    level: Option<String>,
+    #[serde(default)]
+    since: i64,
+}
+
+async fn get_logs(
+    State(state): State<AppState>,
+    Path(team): Path<i64>,
+    headers: HeaderMap,
+    Query(query): Query<LogQuery>,
+) -> Result<Json<Value>, ApiError> {
+    team_caller(&state, &headers, team)?;
+    let logs = state
+        .store
+        .logs(
+            team,
+            query.connector.as_deref(),
+            query.level.as_deref(),
+            query.since,
+        )
+        .map_err(internal)?;
+    Ok(Json(json!({ "logs": logs })))
+}

@@ -1,0 +1,98 @@
+//! `sandpipe serve`: the HTTP service. Operators upload bundles, configure each
+//! team's chain, and their services POST events; state lives in one SQLite
+//! file. Modules: [`store`] (database and migrations), [`auth`] (tokens),
+//! [`teams`] (each team's running chains), [`api`] (the `/v1` routes).
+
+mod api;
+mod auth;
+mod store;
+mod teams;
+
+use anyhow::Context;
+use sandpipe_runtime::{GeoIpDatabase, SqliteStorage};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// `sandpipe serve` options.
+pub struct ServeArgs {
+    pub listen: SocketAddr,
+    pub db: PathBuf,
+    pub admin_token: Option<String>,
+    pub geoip: Arc<GeoIpDatabase>,
+}
+
+const ADMIN_HASH: &str = "admin_token_sha256";
+
+/// The admin token's hash: the given token, or the one stored, or a new one printed once.
+fn admin_hash(store: &store::Store, given: Option<String>) -> anyhow::Result<String> {
+    if let Some(token) = given.filter(|t| !t.is_empty()) {
+        return Ok(auth::hash(&token));
+    }
+    if let Some(hash) = store.setting(ADMIN_HASH).map_err(anyhow::Error::msg)? {
+        return Ok(hash);
+    }
+    let token = auth::generate("sp_admin_");
+    store
+        .set_setting(ADMIN_HASH, &auth::hash(&token))
+        .map_err(anyhow::Error::msg)?;
+    eprintln!("sandpipe: generated admin token (shown once, store it): {token}");
+    Ok(auth::hash(&token))
+}
+
+pub fn run(args: ServeArgs) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(tracing::Level::INFO)
+        .init();
+    let store = Arc::new(store::Store::open(&args.db).map_err(anyhow::Error::msg)?);
+    let admin_hash = admin_hash(&store, args.admin_token)?;
+    let storage = Arc::new(SqliteStorage::open(&args.db).map_err(anyhow::Error::msg)?);
+    let state = api::AppState {
+        store: store.clone(),
+        teams: Arc::new(teams::Teams::default()),
+        services: teams::Services {
+            runtime: crate::runtime()?,
+            storage,
+            geoip: args.geoip,
+        },
+        admin_hash: Arc::new(admin_hash),
+    };
+    for team in store.teams_with_chains().map_err(anyhow::Error::msg)? {
+        api::load_chain(&state, team)
+            .map_err(|e| anyhow::anyhow!("team {team}'s stored chain: {e}"))?;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("listening on {}", args.listen))?;
+        eprintln!("sandpipe: listening on http://{}", listener.local_addr()?);
+        axum::serve(listener, api::router(state))
+            .with_graceful_shutdown(shutdown())
+            .await
+            .context("serving")
+    })
+}
+
+/// Resolves on SIGINT or SIGTERM: the server stops accepting and finishes in-flight requests.
+async fn shutdown() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = interrupt => {},
+        _ = terminate => {},
+    }
+    eprintln!("sandpipe: shutting down");
+}

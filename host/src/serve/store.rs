@@ -1,0 +1,232 @@
+//! The service's store: an embedded SQLite database (WAL mode) with versioned
+//! migrations (`host/migrations/`). Teams, content-addressed bundles, team
+//! chains, connector logs and settings. One connection behind a mutex; calls
+//! are short and run on blocking threads.
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde_json::Value;
+use std::path::Path;
+use std::sync::Mutex;
+
+/// Migrations in order; `PRAGMA user_version` records how many ran.
+const MIGRATIONS: [&str; 1] = [include_str!("../../migrations/0001_init.sql")];
+
+/// Log lines kept per team (older ones are deleted).
+pub const LOG_RETENTION: i64 = 10_000;
+
+pub struct Store {
+    connection: Mutex<Connection>,
+}
+
+/// One connector of a stored chain.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChainRow {
+    pub bundle: String,
+    pub config: serde_json::Map<String, Value>,
+    pub enabled: bool,
+}
+
+/// One stored log line.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct LogRow {
+    pub id: i64,
+    pub connector: String,
+    pub level: String,
+    pub message: String,
+    pub time: String,
+}
+
+type Result<T> = std::result::Result<T, String>;
+
+fn fail(e: rusqlite::Error) -> String {
+    format!("store: {e}")
+}
+
+impl Store {
+    /// Opens (creating and migrating if needed) the database at `path`.
+    pub fn open(path: &Path) -> Result<Store> {
+        let connection = Connection::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        connection
+            .execute_batch(
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+            )
+            .map_err(fail)?;
+        let version: i64 = connection
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(fail)?;
+        let version = usize::try_from(version).unwrap_or(usize::MAX);
+        if version > MIGRATIONS.len() {
+            return Err(format!(
+                "{}: database schema version {version} is newer than this sandpipe ({})",
+                path.display(),
+                MIGRATIONS.len()
+            ));
+        }
+        for (index, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+            connection
+                .execute_batch(&format!(
+                    "BEGIN; {sql}; PRAGMA user_version = {}; COMMIT;",
+                    index + 1
+                ))
+                .map_err(fail)?;
+        }
+        Ok(Store {
+            connection: Mutex::new(connection),
+        })
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<R>) -> Result<R> {
+        let mut connection = self.connection.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut connection).map_err(fail)
+    }
+
+    pub fn setting(&self, key: &str) -> Result<Option<String>> {
+        self.with(|c| {
+            c.query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
+                r.get(0)
+            })
+            .optional()
+        })
+    }
+
+    pub fn set_setting(&self, key: &str, value: &str) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                params![key, value],
+            )
+        })?;
+        Ok(())
+    }
+
+    pub fn create_team(&self, name: &str, token_hash: &str) -> Result<i64> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO teams (name, token_hash) VALUES (?1, ?2)",
+                params![name, token_hash],
+            )?;
+            Ok(c.last_insert_rowid())
+        })
+    }
+
+    pub fn team_by_token_hash(&self, token_hash: &str) -> Result<Option<i64>> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT id FROM teams WHERE token_hash = ?1",
+                [token_hash],
+                |r| r.get(0),
+            )
+            .optional()
+        })
+    }
+
+    pub fn team_exists(&self, team: i64) -> Result<bool> {
+        self.with(|c| {
+            c.query_row("SELECT 1 FROM teams WHERE id = ?1", [team], |_| Ok(()))
+                .optional()
+                .map(|r| r.is_some())
+        })
+    }
+
+    pub fn put_bundle(&self, sha256: &str, bytes: &[u8], name: &str) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO bundles (sha256, bytes, name) VALUES (?1, ?2, ?3) ON CONFLICT (sha256) DO NOTHING",
+                params![sha256, bytes, name],
+            )
+        })?;
+        Ok(())
+    }
+
+    pub fn bundle(&self, sha256: &str) -> Result<Option<Vec<u8>>> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT bytes FROM bundles WHERE sha256 = ?1",
+                [sha256],
+                |r| r.get(0),
+            )
+            .optional()
+        })
+    }
+
+    pub fn set_chain(&self, team: i64, rows: &[ChainRow]) -> Result<()> {
+        self.with(|c| {
+            let tx = c.transaction()?;
+            tx.execute("DELETE FROM chain_connectors WHERE team_id = ?1", [team])?;
+            for (position, row) in rows.iter().enumerate() {
+                tx.execute(
+                    "INSERT INTO chain_connectors (team_id, position, bundle, config, enabled) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![team, position as i64, row.bundle, Value::Object(row.config.clone()).to_string(), row.enabled],
+                )?;
+            }
+            tx.commit()
+        })
+    }
+
+    pub fn chain(&self, team: i64) -> Result<Vec<ChainRow>> {
+        self.with(|c| {
+            let mut statement = c.prepare(
+                "SELECT bundle, config, enabled FROM chain_connectors WHERE team_id = ?1 ORDER BY position",
+            )?;
+            let rows = statement.query_map([team], |r| {
+                let config: String = r.get(1)?;
+                Ok(ChainRow {
+                    bundle: r.get(0)?,
+                    config: serde_json::from_str::<serde_json::Map<String, Value>>(&config).unwrap_or_default(),
+                    enabled: r.get(2)?,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
+    /// Teams that have a chain.
+    pub fn teams_with_chains(&self) -> Result<Vec<i64>> {
+        self.with(|c| {
+            let mut statement = c.prepare("SELECT DISTINCT team_id FROM chain_connectors")?;
+            let rows = statement.query_map([], |r| r.get(0))?;
+            rows.collect()
+        })
+    }
+
+    /// Appends log lines `(connector, level, message, time)` and trims to [`LOG_RETENTION`].
+    pub fn append_logs(&self, team: i64, lines: &[(String, String, String, String)]) -> Result<()> {
+        if lines.is_empty() {
+            return Ok(());
+        }
+        self.with(|c| {
+            let tx = c.transaction()?;
+            for (connector, level, message, time) in lines {
+                tx.execute(
+                    "INSERT INTO logs (team_id, connector, level, message, time) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![team, connector, level, message, time],
+                )?;
+            }
+            tx.execute(
+                "DELETE FROM logs WHERE team_id = ?1 AND id <= (SELECT id FROM logs WHERE team_id = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)",
+                params![team, LOG_RETENTION],
+            )?;
+            tx.commit()
+        })
+    }
+
+    pub fn logs(
+        &self,
+        team: i64,
+        connector: Option<&str>,
+        level: Option<&str>,
+        since: i64,
+    ) -> Result<Vec<LogRow>> {
+        self.with(|c| {
+            let mut statement = c.prepare(
+                "SELECT id, connector, level, message, time FROM logs
+                 WHERE team_id = ?1 AND id > ?2 AND (?3 IS NULL OR connector = ?3) AND (?4 IS NULL OR level = ?4)
+                 ORDER BY id LIMIT 1000",
+            )?;
+            let rows = statement.query_map(params![team, since, connector, level], |r| {
+                Ok(LogRow { id: r.get(0)?, connector: r.get(1)?, level: r.get(2)?, message: r.get(3)?, time: r.get(4)? })
+            })?;
+            rows.collect()
+        })
+    }
+}

@@ -1,0 +1,448 @@
+//! `sandpipe serve` end to end: the real server on 127.0.0.1 with an ephemeral
+//! port and a temporary database, spoken to over HTTP.
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const ADMIN: &str = "test-admin-token";
+
+struct Server {
+    child: Child,
+    base: String,
+    stderr: Arc<Mutex<String>>,
+    client: reqwest::blocking::Client,
+}
+
+impl Server {
+    fn start(db: &Path) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_sandpipe"))
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--db",
+                db.to_str().unwrap(),
+                "--admin-token",
+                ADMIN,
+            ])
+            .env(
+                "SANDPIPE_CACHE_DIR",
+                Path::new(env!("CARGO_TARGET_TMPDIR")).join("module-cache"),
+            )
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let base = loop {
+            let line = lines
+                .next()
+                .expect("the server prints its address")
+                .unwrap();
+            stderr.lock().unwrap().push_str(&format!("{line}\n"));
+            if let Some(address) = line.strip_prefix("sandpipe: listening on ") {
+                break address.to_string();
+            }
+        };
+        let sink = stderr.clone();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                sink.lock().unwrap().push_str(&format!("{line}\n"));
+            }
+        });
+        let client = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap();
+        Server {
+            child,
+            base,
+            stderr,
+            client,
+        }
+    }
+
+    fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut request = self
+            .client
+            .request(method.parse().unwrap(), format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    fn upload(&self, token: &str, bytes: Vec<u8>) -> (u16, Value) {
+        let response = self
+            .client
+            .post(format!("{}/v1/bundles", self.base))
+            .bearer_auth(token)
+            .body(bytes)
+            .send()
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().unwrap())
+    }
+
+    fn team(&self, name: &str) -> (i64, String) {
+        let (status, body) = self.call(
+            "POST",
+            "/v1/teams",
+            Some(ADMIN),
+            Some(json!({"name": name})),
+        );
+        assert_eq!(status, 200, "{body}");
+        (
+            body["id"].as_i64().unwrap(),
+            body["token"].as_str().unwrap().to_string(),
+        )
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn built(dir: &Path) -> Vec<u8> {
+    sandpipe_compiler::build(runtime(), dir).unwrap().bytes
+}
+
+fn inline(name: &str, js: &str, fields: &str) -> Vec<u8> {
+    let dir = connector_dir(name, js, fields);
+    built(dir.path())
+}
+
+#[test]
+fn upload_configure_and_process_events() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(&tmp.path().join("sandpipe.db"));
+    assert_eq!(
+        server.call("GET", "/healthz", None, None),
+        (200, Value::String("ok".into()))
+    );
+    let (team, token) = server.team("acme");
+    let (status, hello) = server.upload(&token, built(&root().join("examples/hello-world")));
+    assert_eq!(status, 200, "{hello}");
+    assert_eq!(hello["manifest"]["name"], "Hello World");
+    // The same bytes give the same id.
+    assert_eq!(
+        server
+            .upload(&token, built(&root().join("examples/hello-world")))
+            .1["id"],
+        hello["id"]
+    );
+    let (_, secretive) = server.upload(
+        &token,
+        inline(
+            "Secretive",
+            "function processEvent(e, { config }) { console.log(`using key ${config.apiKey}`); if (e.properties) e.properties.signed = config.apiKey.length; return e }",
+            r#"{"key": "apiKey", "secret": true, "required": true}"#,
+        ),
+    );
+    let chain = json!({"connectors": [
+        {"bundle": hello["id"], "config": {"name": "Ada"}},
+        {"bundle": secretive["id"], "config": {"apiKey": "s3cr3t-value"}}
+    ]});
+    let (status, shown) = server.call(
+        "PUT",
+        &format!("/v1/teams/{team}/chain"),
+        Some(&token),
+        Some(chain),
+    );
+    assert_eq!(status, 200, "{shown}");
+    assert_eq!(
+        shown["connectors"][1]["config"],
+        json!({"apiKey": "**********"})
+    );
+    let (status, results) = server.call(
+        "POST",
+        &format!("/v1/teams/{team}/events"),
+        Some(&token),
+        Some(json!([{"event": "pageview", "properties": {}}, {"event": "$identify"}])),
+    );
+    assert_eq!(status, 200);
+    assert_eq!(
+        results,
+        json!({"results": [
+            {"event": "pageview", "properties": {"hello": "Hello Ada", "signed": 12,
+                "$plugins_succeeded": ["Hello World (0)", "Secretive (1)"], "$plugins_failed": []}},
+            {"event": "$identify", "properties": {"$plugins_succeeded": ["Hello World (0)", "Secretive (1)"], "$plugins_failed": []}}
+        ], "failures": []})
+    );
+    let (_, got) = server.call(
+        "GET",
+        &format!("/v1/teams/{team}/chain"),
+        Some(&token),
+        None,
+    );
+    assert_eq!(got, shown);
+    let (_, logs) = server.call(
+        "GET",
+        &format!("/v1/teams/{team}/logs?connector=Secretive%20(1)"),
+        Some(&token),
+        None,
+    );
+    let messages: Vec<&str> = logs["logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(messages, ["using key **********", "using key **********"]);
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(
+        !server.stderr.lock().unwrap().contains("s3cr3t-value"),
+        "a secret reached the server's log"
+    );
+}
+
+#[test]
+fn tokens_reach_only_their_own_team() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(&tmp.path().join("sandpipe.db"));
+    let (a, token_a) = server.team("a");
+    let (b, _) = server.team("b");
+    assert_eq!(
+        server
+            .call("GET", &format!("/v1/teams/{a}/chain"), None, None)
+            .0,
+        401
+    );
+    assert_eq!(
+        server
+            .call("GET", &format!("/v1/teams/{a}/chain"), Some("wrong"), None)
+            .0,
+        401
+    );
+    for (method, path, body) in [
+        ("GET", format!("/v1/teams/{b}/chain"), None),
+        (
+            "PUT",
+            format!("/v1/teams/{b}/chain"),
+            Some(json!({"connectors": []})),
+        ),
+        (
+            "POST",
+            format!("/v1/teams/{b}/events"),
+            Some(json!({"event": "x"})),
+        ),
+        ("GET", format!("/v1/teams/{b}/logs"), None),
+    ] {
+        let (status, body) = server.call(method, &path, Some(&token_a), body);
+        assert_eq!(status, 404, "{method} {path}: {body}");
+        assert_eq!(body, json!({"error": format!("no team {b}")}));
+    }
+    assert_eq!(
+        server
+            .call(
+                "POST",
+                "/v1/teams",
+                Some(&token_a),
+                Some(json!({"name": "c"}))
+            )
+            .0,
+        403
+    );
+    assert_eq!(
+        server.call("GET", &format!("/v1/teams/{a}/chain"), Some(&token_a), None),
+        (200, json!({"connectors": []}))
+    );
+}
+
+#[test]
+fn bad_bundles_and_bad_config_are_refused_with_reasons() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(&tmp.path().join("sandpipe.db"));
+    let (team, token) = server.team("t");
+    let (status, body) = server.upload(&token, b"\0asm\x01\0\0\0garbage".to_vec());
+    assert_eq!(status, 400);
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("bundle is not a valid WebAssembly module: "),
+        "{body}"
+    );
+    let (_, webhook) = server.upload(&token, built(&root().join("examples/webhook")));
+    let (status, body) = server.call(
+        "PUT",
+        &format!("/v1/teams/{team}/chain"),
+        Some(&token),
+        Some(json!({"connectors": [{"bundle": webhook["id"], "config": {}}]})),
+    );
+    assert_eq!(
+        (status, body),
+        (
+            422,
+            json!({"error": "connector 0 (Webhook): config field \"url\" is required but has no value"})
+        )
+    );
+    let (status, body) = server.call(
+        "PUT",
+        &format!("/v1/teams/{team}/chain"),
+        Some(&token),
+        Some(json!({"connectors": [{"bundle": "0".repeat(64)}]})),
+    );
+    assert_eq!(status, 422);
+    assert_eq!(
+        body["error"],
+        format!("connector 0: bundle {} is not uploaded", "0".repeat(64))
+    );
+}
+
+#[test]
+fn a_looping_connector_is_contained_and_the_request_returns() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(&tmp.path().join("sandpipe.db"));
+    let (team, token) = server.team("t");
+    let (_, spinner) = server.upload(
+        &token,
+        inline(
+            "Spinner",
+            "function processEvent(e) { while (true) {} }",
+            "",
+        ),
+    );
+    let (_, hello) = server.upload(&token, built(&root().join("examples/hello-world")));
+    let chain = json!({"connectors": [{"bundle": spinner["id"]}, {"bundle": hello["id"]}]});
+    assert_eq!(
+        server
+            .call(
+                "PUT",
+                &format!("/v1/teams/{team}/chain"),
+                Some(&token),
+                Some(chain)
+            )
+            .0,
+        200
+    );
+    let started = Instant::now();
+    let (status, body) = server.call(
+        "POST",
+        &format!("/v1/teams/{team}/events"),
+        Some(&token),
+        Some(json!({"event": "e", "properties": {}})),
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(status, 200);
+    assert_eq!(
+        body["results"][0]["properties"]["$plugins_failed"],
+        json!(["Spinner (0)"])
+    );
+    assert_eq!(body["results"][0]["properties"]["hello"], "Hello world");
+    assert_eq!(body["failures"][0]["connector"], "Spinner (0)");
+    assert!(
+        body["failures"][0]["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("ran out of fuel")
+    );
+}
+
+#[test]
+fn concurrent_requests_do_not_mix() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Arc::new(Server::start(&tmp.path().join("sandpipe.db")));
+    let (team, token) = server.team("t");
+    let (_, tagger) = server.upload(
+        &token,
+        inline("Tagger", "let n = 0; function processEvent(e) { n += 1; e.properties.copy = e.properties.id; return e }", ""),
+    );
+    let chain = json!({"connectors": [{"bundle": tagger["id"]}]});
+    assert_eq!(
+        server
+            .call(
+                "PUT",
+                &format!("/v1/teams/{team}/chain"),
+                Some(&token),
+                Some(chain)
+            )
+            .0,
+        200
+    );
+    let handles: Vec<_> = (0..200)
+        .map(|i| {
+            let (server, token) = (server.clone(), token.clone());
+            std::thread::spawn(move || {
+                let (status, body) = server.call(
+                    "POST",
+                    &format!("/v1/teams/{team}/events"),
+                    Some(&token),
+                    Some(json!({"event": "e", "properties": {"id": i}})),
+                );
+                assert_eq!(status, 200);
+                assert_eq!(
+                    body["results"][0]["properties"]["copy"],
+                    json!(i),
+                    "request {i} got another's event"
+                );
+            })
+        })
+        .collect();
+    for handle in handles {
+        handle.join().unwrap();
+    }
+}
+
+#[test]
+fn chains_survive_a_restart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("sandpipe.db");
+    let (team, token) = {
+        let server = Server::start(&db);
+        let (team, token) = server.team("t");
+        let (_, hello) = server.upload(&token, built(&root().join("examples/hello-world")));
+        let chain = json!({"connectors": [{"bundle": hello["id"], "config": {"name": "again"}}]});
+        assert_eq!(
+            server
+                .call(
+                    "PUT",
+                    &format!("/v1/teams/{team}/chain"),
+                    Some(&token),
+                    Some(chain)
+                )
+                .0,
+            200
+        );
+        (team, token)
+    };
+    let server = Server::start(&db);
+    let (status, body) = server.call(
+        "POST",
+        &format!("/v1/teams/{team}/events"),
+        Some(&token),
+        Some(json!({"properties": {}})),
+    );
+    assert_eq!(status, 200);
+    assert_eq!(body["results"][0]["properties"]["hello"], "Hello again");
+}
