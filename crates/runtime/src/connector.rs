@@ -159,10 +159,13 @@ impl Connector {
     /// each `{event, distinct_id, properties}` with `properties.$sandpipe_connector`
     /// naming this connector.
     pub fn take_captured(&self) -> Vec<serde_json::Value> {
+        let captured = self.services.take_captured();
+        if captured.is_empty() {
+            return captured;
+        }
         let origin = serde_json::Value::from(self.label.clone());
         let fallback_id = format!("connector-{}", self.bundle.manifest().name);
-        self.services
-            .take_captured()
+        captured
             .into_iter()
             .map(|mut captured| {
                 let properties = captured["properties"]
