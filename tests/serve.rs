@@ -22,6 +22,10 @@ struct Server {
 
 impl Server {
     fn start(db: &Path) -> Server {
+        Server::start_with(db, &[])
+    }
+
+    fn start_with(db: &Path, extra: &[&str]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_sandpipe"))
             .args([
                 "serve",
@@ -32,6 +36,7 @@ impl Server {
                 "--admin-token",
                 ADMIN,
             ])
+            .args(extra)
             .env(
                 "SANDPIPE_CACHE_DIR",
                 Path::new(env!("CARGO_TARGET_TMPDIR")).join("module-cache"),
@@ -193,7 +198,7 @@ fn upload_configure_and_process_events() {
             {"event": "pageview", "properties": {"hello": "Hello Ada", "signed": 12,
                 "$plugins_succeeded": ["Hello World (0)", "Secretive (1)"], "$plugins_failed": []}},
             {"event": "$identify", "properties": {"$plugins_succeeded": ["Hello World (0)", "Secretive (1)"], "$plugins_failed": []}}
-        ], "failures": []})
+        ], "failures": [], "webhooks": 0})
     );
     let (_, got) = server.call(
         "GET",
@@ -445,4 +450,283 @@ fn chains_survive_a_restart() {
     );
     assert_eq!(status, 200);
     assert_eq!(body["results"][0]["properties"]["hello"], "Hello again");
+}
+
+/// A webhook receiver on 127.0.0.1: `/flaky` fails its first two requests,
+/// `/down` always fails, anything else succeeds. Records the bodies it accepted.
+struct Receiver {
+    port: u16,
+    accepted: Arc<Mutex<Vec<String>>>,
+}
+
+fn receiver() -> Receiver {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accepted = Arc::new(Mutex::new(Vec::new()));
+    let record = accepted.clone();
+    std::thread::spawn(move || {
+        let mut flaky_seen = 0;
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut request_line = String::new();
+            if reader.read_line(&mut request_line).is_err() {
+                continue;
+            }
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).is_err() || line == "\r\n" || line.is_empty() {
+                    break;
+                }
+                if let Some(value) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = value.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; length];
+            let _ = reader.read_exact(&mut body);
+            let path = request_line
+                .split_whitespace()
+                .nth(1)
+                .unwrap_or("/")
+                .to_string();
+            let ok = match path.as_str() {
+                "/flaky" => {
+                    flaky_seen += 1;
+                    flaky_seen > 2
+                }
+                "/down" => false,
+                _ => true,
+            };
+            if ok {
+                record
+                    .lock()
+                    .unwrap()
+                    .push(String::from_utf8_lossy(&body).into_owned());
+            }
+            let status = if ok {
+                "200 OK"
+            } else {
+                "500 Internal Server Error"
+            };
+            let _ = stream.write_all(
+                format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                    .as_bytes(),
+            );
+        }
+    });
+    Receiver { port, accepted }
+}
+
+/// Polls the team's webhooks until `done` holds (or 20 s pass).
+fn wait_for(server: &Server, team: i64, token: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let started = Instant::now();
+    loop {
+        let (_, body) = server.call(
+            "GET",
+            &format!("/v1/teams/{team}/webhooks"),
+            Some(token),
+            None,
+        );
+        if done(&body) || started.elapsed() > Duration::from_secs(20) {
+            return body;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn webhook_chain(server: &Server, token: &str, team: i64, url: &str) {
+    let (_, webhook) = server.upload(token, built(&root().join("examples/webhook")));
+    let chain = json!({"connectors": [{"bundle": webhook["id"], "config": {"url": url}}]});
+    assert_eq!(
+        server
+            .call(
+                "PUT",
+                &format!("/v1/teams/{team}/chain"),
+                Some(token),
+                Some(chain)
+            )
+            .0,
+        200
+    );
+}
+
+const FAST_RETRIES: [&str; 5] = [
+    "--allow-private-webhooks",
+    "--webhook-retry-base-ms",
+    "50",
+    "--webhook-max-attempts",
+    "3",
+];
+
+#[test]
+fn webhooks_are_retried_until_delivered_or_dead() {
+    let tmp = tempfile::tempdir().unwrap();
+    let receiver = receiver();
+    let server = Server::start_with(&tmp.path().join("sandpipe.db"), &FAST_RETRIES);
+    let (team, token) = server.team("t");
+    webhook_chain(
+        &server,
+        &token,
+        team,
+        &format!("http://127.0.0.1:{}/flaky", receiver.port),
+    );
+    let (status, body) = server.call(
+        "POST",
+        &format!("/v1/teams/{team}/events"),
+        Some(&token),
+        Some(json!({"event": "signup", "uuid": "u-1", "properties": {"plan": "pro"}})),
+    );
+    assert_eq!((status, body["webhooks"].clone()), (200, json!(1)));
+    let listed = wait_for(&server, team, &token, |b| {
+        b["webhooks"][0]["status"] == "delivered"
+    });
+    assert_eq!(listed["webhooks"][0]["status"], "delivered", "{listed}");
+    assert_eq!(
+        listed["webhooks"][0]["attempts"], 3,
+        "two failures, then success"
+    );
+    let accepted = receiver.accepted.lock().unwrap().clone();
+    assert_eq!(accepted.len(), 1);
+    assert_eq!(
+        serde_json::from_str::<Value>(&accepted[0]).unwrap()["properties"]["plan"],
+        "pro"
+    );
+
+    // A destination that keeps failing is dead after the last attempt, with its error.
+    webhook_chain(
+        &server,
+        &token,
+        team,
+        &format!("http://127.0.0.1:{}/down", receiver.port),
+    );
+    server.call(
+        "POST",
+        &format!("/v1/teams/{team}/events"),
+        Some(&token),
+        Some(json!({"event": "x"})),
+    );
+    let listed = wait_for(&server, team, &token, |b| {
+        b["webhooks"][1]["status"] == "dead"
+    });
+    assert_eq!(listed["webhooks"][1]["status"], "dead", "{listed}");
+    assert_eq!(listed["webhooks"][1]["attempts"], 3);
+    assert_eq!(
+        listed["webhooks"][1]["last_error"],
+        "HTTP 500 Internal Server Error"
+    );
+    let (_, dead) = server.call(
+        "GET",
+        &format!("/v1/teams/{team}/webhooks?status=dead"),
+        Some(&token),
+        None,
+    );
+    assert_eq!(dead["webhooks"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn private_destinations_are_refused_without_the_flag() {
+    let tmp = tempfile::tempdir().unwrap();
+    let receiver = receiver();
+    let server = Server::start_with(
+        &tmp.path().join("sandpipe.db"),
+        &["--webhook-max-attempts", "1"],
+    );
+    let (team, token) = server.team("t");
+    webhook_chain(
+        &server,
+        &token,
+        team,
+        &format!("http://127.0.0.1:{}/ok", receiver.port),
+    );
+    server.call(
+        "POST",
+        &format!("/v1/teams/{team}/events"),
+        Some(&token),
+        Some(json!({"event": "x"})),
+    );
+    let listed = wait_for(&server, team, &token, |b| {
+        b["webhooks"][0]["status"] == "dead"
+    });
+    assert_eq!(
+        listed["webhooks"][0]["last_error"],
+        "127.0.0.1 resolves to 127.0.0.1, a loopback address; refused (see --allow-private-webhooks)"
+    );
+    assert!(receiver.accepted.lock().unwrap().is_empty());
+}
+
+#[test]
+fn pending_webhooks_survive_a_restart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("sandpipe.db");
+    // Nothing listens on this port yet: attempts fail and stay pending (slow retries).
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let (team, token) = {
+        let server = Server::start_with(
+            &db,
+            &[
+                "--allow-private-webhooks",
+                "--webhook-retry-base-ms",
+                "60000",
+            ],
+        );
+        let (team, token) = server.team("t");
+        webhook_chain(
+            &server,
+            &token,
+            team,
+            &format!("http://127.0.0.1:{port}/ok"),
+        );
+        let (_, body) = server.call(
+            "POST",
+            &format!("/v1/teams/{team}/events"),
+            Some(&token),
+            Some(json!({"event": "kept"})),
+        );
+        assert_eq!(body["webhooks"], 1);
+        let listed = wait_for(&server, team, &token, |b| b["webhooks"][0]["attempts"] == 1);
+        assert_eq!(listed["webhooks"][0]["status"], "pending", "{listed}");
+        (team, token)
+    };
+    // The receiver comes up on that port; a restarted service (retrying at once) delivers.
+    let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    drop(listener);
+    let receiver_port = port;
+    let accepted = Arc::new(Mutex::new(0));
+    let count = accepted.clone();
+    let listener = std::net::TcpListener::bind(("127.0.0.1", receiver_port)).unwrap();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut buffer = [0u8; 4096];
+            let _ = stream.read(&mut buffer);
+            *count.lock().unwrap() += 1;
+            let _ = stream.write_all(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n");
+        }
+    });
+    let server = Server::start_with(
+        &db,
+        &[
+            "--allow-private-webhooks",
+            "--webhook-retry-base-ms",
+            "60000",
+        ],
+    );
+    // The stored retry time is a minute away: make it due now, as a restart after a long outage would find it.
+    {
+        let connection = rusqlite::Connection::open(&db).unwrap();
+        connection
+            .execute("UPDATE webhooks SET next_attempt_ms = 0", [])
+            .unwrap();
+    }
+    let listed = wait_for(&server, team, &token, |b| {
+        b["webhooks"][0]["status"] == "delivered"
+    });
+    assert_eq!(listed["webhooks"][0]["status"], "delivered", "{listed}");
+    assert_eq!(*accepted.lock().unwrap(), 1);
 }

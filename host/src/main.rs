@@ -65,6 +65,15 @@ enum Command {
         /// The admin token (default: the stored one, or a new one printed once).
         #[arg(long, env = "SANDPIPE_ADMIN_TOKEN", hide_env_values = true)]
         admin_token: Option<String>,
+        /// Deliver webhooks to private, loopback and link-local addresses too.
+        #[arg(long, env = "SANDPIPE_ALLOW_PRIVATE_WEBHOOKS")]
+        allow_private_webhooks: bool,
+        /// First retry delay of a failed webhook (doubles per attempt, plus jitter).
+        #[arg(long, env = "SANDPIPE_WEBHOOK_RETRY_BASE_MS", default_value_t = 1_000)]
+        webhook_retry_base_ms: u64,
+        /// Attempts before a webhook is marked dead.
+        #[arg(long, env = "SANDPIPE_WEBHOOK_MAX_ATTEMPTS", default_value_t = 5)]
+        webhook_max_attempts: i64,
         #[command(flatten)]
         geoip: GeoIpArg,
     },
@@ -119,12 +128,20 @@ fn main() -> ExitCode {
             listen,
             db,
             admin_token,
+            allow_private_webhooks,
+            webhook_retry_base_ms,
+            webhook_max_attempts,
             geoip,
         } => serve::run(serve::ServeArgs {
             listen,
             db,
             admin_token,
             geoip: geoip.database(),
+            delivery: serve::DeliveryOptions {
+                allow_private: allow_private_webhooks,
+                retry_base: std::time::Duration::from_millis(webhook_retry_base_ms),
+                max_attempts: webhook_max_attempts.max(1),
+            },
         }),
         Command::Build { dir, output } => build::run(&dir, output),
         Command::Inspect { file } => inspect::run(&file),

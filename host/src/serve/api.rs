@@ -20,6 +20,7 @@ use std::sync::Arc;
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<Store>,
+    pub delivery: Arc<super::webhooks::Delivery>,
     pub teams: Arc<Teams>,
     pub services: Services,
     pub admin_hash: Arc<String>,
@@ -95,6 +96,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/teams/{team}/chain", get(get_chain).put(put_chain))
         .route("/v1/teams/{team}/events", post(post_events))
         .route("/v1/teams/{team}/logs", get(get_logs))
+        .route("/v1/teams/{team}/webhooks", get(get_webhooks))
         .layer(axum::extract::DefaultBodyLimit::max(
             sandpipe_runtime::bundle::MAX_BUNDLE_SIZE + 1,
         ))
@@ -346,6 +348,18 @@ async fn post_events(
             })
             .collect();
         state.store.append_logs(team, &lines).map_err(internal)?;
+        // Stored before the response returns: an acknowledged event's webhooks are durable.
+        let webhooks: Vec<_> = outputs
+            .iter()
+            .flat_map(|o| o.webhooks.iter().cloned())
+            .collect();
+        state
+            .store
+            .enqueue_webhooks(team, &webhooks)
+            .map_err(internal)?;
+        if !webhooks.is_empty() {
+            state.delivery.wake.notify_one();
+        }
         let mut results = Vec::with_capacity(outputs.len());
         let mut failures = Vec::new();
         for (index, output) in outputs.into_iter().enumerate() {
@@ -359,7 +373,9 @@ async fn post_events(
                 }));
             }
         }
-        Ok(Json(json!({ "results": results, "failures": failures })))
+        Ok(Json(
+            json!({ "results": results, "failures": failures, "webhooks": webhooks.len() }),
+        ))
     })
     .await
 }
@@ -389,4 +405,23 @@ async fn get_logs(
         )
         .map_err(internal)?;
     Ok(Json(json!({ "logs": logs })))
+}
+
+#[derive(Deserialize)]
+struct WebhookQuery {
+    status: Option<String>,
+}
+
+async fn get_webhooks(
+    State(state): State<AppState>,
+    Path(team): Path<i64>,
+    headers: HeaderMap,
+    Query(query): Query<WebhookQuery>,
+) -> Result<Json<Value>, ApiError> {
+    team_caller(&state, &headers, team)?;
+    let webhooks = state
+        .store
+        .webhooks(team, query.status.as_deref())
+        .map_err(internal)?;
+    Ok(Json(json!({ "webhooks": webhooks })))
 }

@@ -1,12 +1,16 @@
 //! `sandpipe serve`: the HTTP service. Operators upload bundles, configure each
 //! team's chain, and their services POST events; state lives in one SQLite
 //! file. Modules: [`store`] (database and migrations), [`auth`] (tokens),
-//! [`teams`] (each team's running chains), [`api`] (the `/v1` routes).
+//! [`teams`] (each team's running chains), [`webhooks`] (durable delivery),
+//! [`api`] (the `/v1` routes).
 
 mod api;
 mod auth;
 mod store;
 mod teams;
+mod webhooks;
+
+pub use webhooks::DeliveryOptions;
 
 use anyhow::Context;
 use sandpipe_runtime::{GeoIpDatabase, SqliteStorage};
@@ -20,6 +24,7 @@ pub struct ServeArgs {
     pub db: PathBuf,
     pub admin_token: Option<String>,
     pub geoip: Arc<GeoIpDatabase>,
+    pub delivery: webhooks::DeliveryOptions,
 }
 
 const ADMIN_HASH: &str = "admin_token_sha256";
@@ -48,8 +53,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let store = Arc::new(store::Store::open(&args.db).map_err(anyhow::Error::msg)?);
     let admin_hash = admin_hash(&store, args.admin_token)?;
     let storage = Arc::new(SqliteStorage::open(&args.db).map_err(anyhow::Error::msg)?);
+    let delivery = Arc::new(webhooks::Delivery::new(store.clone(), args.delivery));
     let state = api::AppState {
         store: store.clone(),
+        delivery: delivery.clone(),
         teams: Arc::new(teams::Teams::default()),
         services: teams::Services {
             runtime: crate::runtime()?,
@@ -70,6 +77,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("listening on {}", args.listen))?;
         eprintln!("sandpipe: listening on http://{}", listener.local_addr()?);
+        tokio::spawn(delivery.run());
         axum::serve(listener, api::router(state))
             .with_graceful_shutdown(shutdown())
             .await

@@ -9,7 +9,10 @@ use std::path::Path;
 use std::sync::Mutex;
 
 /// Migrations in order; `PRAGMA user_version` records how many ran.
-const MIGRATIONS: [&str; 1] = [include_str!("../../migrations/0001_init.sql")];
+const MIGRATIONS: [&str; 2] = [
+    include_str!("../../migrations/0001_init.sql"),
+    include_str!("../../migrations/0002_webhooks.sql"),
+];
 
 /// Log lines kept per team (older ones are deleted).
 pub const LOG_RETENTION: i64 = 10_000;
@@ -35,6 +38,42 @@ pub struct LogRow {
     pub message: String,
     pub time: String,
 }
+
+/// One stored webhook request.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct WebhookRow {
+    pub id: i64,
+    pub connector: String,
+    pub url: String,
+    pub method: String,
+    #[serde(skip)]
+    pub headers: serde_json::Map<String, Value>,
+    #[serde(skip)]
+    pub body: Option<String>,
+    pub status: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub created_at: String,
+}
+
+fn webhook_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<WebhookRow> {
+    let headers: String = r.get(4)?;
+    Ok(WebhookRow {
+        id: r.get(0)?,
+        connector: r.get(1)?,
+        url: r.get(2)?,
+        method: r.get(3)?,
+        headers: serde_json::from_str(&headers).unwrap_or_default(),
+        body: r.get(5)?,
+        status: r.get(6)?,
+        attempts: r.get(7)?,
+        last_error: r.get(8)?,
+        created_at: r.get(9)?,
+    })
+}
+
+const WEBHOOK_COLUMNS: &str =
+    "id, connector, url, method, headers, body, status, attempts, last_error, created_at";
 
 type Result<T> = std::result::Result<T, String>;
 
@@ -207,6 +246,98 @@ impl Store {
                 params![team, LOG_RETENTION],
             )?;
             tx.commit()
+        })
+    }
+
+    /// Stores composed requests as pending, in one transaction.
+    pub fn enqueue_webhooks(
+        &self,
+        team: i64,
+        requests: &[sandpipe_runtime::WebhookRequest],
+    ) -> Result<()> {
+        if requests.is_empty() {
+            return Ok(());
+        }
+        self.with(|c| {
+            let tx = c.transaction()?;
+            for request in requests {
+                tx.execute(
+                    "INSERT INTO webhooks (team_id, connector, url, method, headers, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![
+                        team,
+                        request.connector,
+                        request.url,
+                        request.method,
+                        Value::Object(request.headers.clone()).to_string(),
+                        request.body
+                    ],
+                )?;
+            }
+            tx.commit()
+        })
+    }
+
+    /// Pending requests due at `now_ms`, leased until `lease_until_ms` so the
+    /// next poll does not pick them again while they are in flight.
+    pub fn lease_due_webhooks(
+        &self,
+        now_ms: i64,
+        lease_until_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<WebhookRow>> {
+        self.with(|c| {
+            let tx = c.transaction()?;
+            let rows: Vec<WebhookRow> = {
+                let mut statement = tx.prepare(&format!(
+                    "SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE status = 'pending' AND next_attempt_ms <= ?1 ORDER BY id LIMIT ?2"
+                ))?;
+                statement.query_map(params![now_ms, limit], webhook_row)?.collect::<rusqlite::Result<_>>()?
+            };
+            for row in &rows {
+                tx.execute("UPDATE webhooks SET next_attempt_ms = ?2 WHERE id = ?1", params![row.id, lease_until_ms])?;
+            }
+            tx.commit()?;
+            Ok(rows)
+        })
+    }
+
+    pub fn webhook_delivered(&self, id: i64, attempts: i64) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE webhooks SET status = 'delivered', attempts = ?2, last_error = NULL WHERE id = ?1",
+                params![id, attempts],
+            )
+        })?;
+        Ok(())
+    }
+
+    /// Records a failed attempt: retry at `next_attempt_ms`, or `dead` when there is none.
+    pub fn webhook_failed(
+        &self,
+        id: i64,
+        attempts: i64,
+        error: &str,
+        next_attempt_ms: Option<i64>,
+    ) -> Result<()> {
+        self.with(|c| match next_attempt_ms {
+            Some(next) => c.execute(
+                "UPDATE webhooks SET attempts = ?2, last_error = ?3, next_attempt_ms = ?4 WHERE id = ?1",
+                params![id, attempts, error, next],
+            ),
+            None => c.execute(
+                "UPDATE webhooks SET status = 'dead', attempts = ?2, last_error = ?3 WHERE id = ?1",
+                params![id, attempts, error],
+            ),
+        })?;
+        Ok(())
+    }
+
+    pub fn webhooks(&self, team: i64, status: Option<&str>) -> Result<Vec<WebhookRow>> {
+        self.with(|c| {
+            let mut statement = c.prepare(&format!(
+                "SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE team_id = ?1 AND (?2 IS NULL OR status = ?2) ORDER BY id LIMIT 1000"
+            ))?;
+            statement.query_map(params![team, status], webhook_row)?.collect()
         })
     }
 

@@ -1,0 +1,186 @@
+//! Durable webhook delivery. Composed requests are stored (pending) before the
+//! events response returns; this worker sends them with a 10 s timeout,
+//! retries failures with exponential backoff and jitter, and marks a request
+//! `dead` after the last attempt. Destinations that resolve to private,
+//! loopback, link-local or metadata addresses are refused unless the operator
+//! allows them; at most [`PER_DESTINATION`] requests go to one host at once.
+//! Pending requests survive a restart: they are in the database.
+
+use super::store::{Store, WebhookRow};
+use sandpipe_runtime::services::fetch::non_public;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::sync::{Notify, Semaphore};
+
+/// Requests in flight to one host.
+pub const PER_DESTINATION: usize = 4;
+/// Timeout of one attempt (PostHog's).
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Delivery settings, from `sandpipe serve` flags.
+#[derive(Debug, Clone)]
+pub struct DeliveryOptions {
+    pub allow_private: bool,
+    pub retry_base: Duration,
+    pub max_attempts: i64,
+}
+
+pub struct Delivery {
+    store: Arc<Store>,
+    options: DeliveryOptions,
+    per_host: Mutex<HashMap<String, Arc<Semaphore>>>,
+    /// Woken when new requests are stored.
+    pub wake: Notify,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis() as i64
+}
+
+impl Delivery {
+    pub fn new(store: Arc<Store>, options: DeliveryOptions) -> Delivery {
+        Delivery {
+            store,
+            options,
+            per_host: Mutex::new(HashMap::new()),
+            wake: Notify::new(),
+        }
+    }
+
+    /// Delay before attempt `attempts + 1`: base × 2^(attempts−1), plus up to 50 % jitter.
+    fn backoff(&self, attempts: i64) -> Duration {
+        let exponential = self
+            .options
+            .retry_base
+            .saturating_mul(1 << (attempts - 1).clamp(0, 16));
+        let mut random = [0u8; 2];
+        let _ = getrandom::fill(&mut random);
+        let jitter =
+            exponential.mul_f64(f64::from(u16::from_le_bytes(random)) / f64::from(u16::MAX) / 2.0);
+        exponential + jitter
+    }
+
+    fn limit_for(&self, host: &str) -> Arc<Semaphore> {
+        let mut per_host = self.per_host.lock().unwrap_or_else(|e| e.into_inner());
+        per_host
+            .entry(host.to_string())
+            .or_insert_with(|| Arc::new(Semaphore::new(PER_DESTINATION)))
+            .clone()
+    }
+
+    /// Polls for due requests and delivers them, forever.
+    pub async fn run(self: Arc<Self>) {
+        loop {
+            let store = self.store.clone();
+            let now = now_ms();
+            let lease = now + (ATTEMPT_TIMEOUT.as_millis() as i64) * 2;
+            let due =
+                tokio::task::spawn_blocking(move || store.lease_due_webhooks(now, lease, 64)).await;
+            match due {
+                Ok(Ok(rows)) if !rows.is_empty() => {
+                    for row in rows {
+                        tokio::spawn(self.clone().deliver(row));
+                    }
+                    continue;
+                }
+                Ok(Err(error)) => tracing::error!(%error, "reading due webhooks"),
+                _ => {}
+            }
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+            }
+        }
+    }
+
+    async fn deliver(self: Arc<Self>, row: WebhookRow) {
+        let host = reqwest::Url::parse(&row.url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_string))
+            .unwrap_or_default();
+        let limit = self.limit_for(&host);
+        let _permit = limit.acquire().await;
+        let attempts = row.attempts + 1;
+        let outcome = self.send(&row).await;
+        let store = self.store.clone();
+        let next = match &outcome {
+            Err(_) if attempts < self.options.max_attempts => {
+                Some(now_ms() + self.backoff(attempts).as_millis() as i64)
+            }
+            _ => None,
+        };
+        let id = row.id;
+        let saved = tokio::task::spawn_blocking(move || match outcome {
+            Ok(()) => store.webhook_delivered(id, attempts),
+            Err(error) => store.webhook_failed(id, attempts, &error, next),
+        })
+        .await;
+        if let Ok(Err(error)) = saved {
+            tracing::error!(%error, id, "recording a webhook attempt");
+        }
+    }
+
+    /// One attempt: the destination is checked after resolution and the
+    /// connection pinned to the checked address.
+    async fn send(&self, row: &WebhookRow) -> Result<(), String> {
+        let url = reqwest::Url::parse(&row.url).map_err(|e| format!("invalid URL: {e}"))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(format!("{} URLs are not allowed", url.scheme()));
+        }
+        let host = url
+            .host_str()
+            .ok_or("the URL has no host")?
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
+        let port = url.port_or_known_default().ok_or("the URL has no port")?;
+        let addresses: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host.as_str(), port))
+            .await
+            .map_err(|e| format!("cannot resolve {host}: {e}"))?
+            .collect();
+        let address = *addresses
+            .first()
+            .ok_or_else(|| format!("{host} has no address"))?;
+        if !self.options.allow_private {
+            for candidate in &addresses {
+                if let Some(why) = non_public(candidate.ip()) {
+                    return Err(format!(
+                        "{host} resolves to {}, {why}; refused (see --allow-private-webhooks)",
+                        candidate.ip()
+                    ));
+                }
+            }
+        }
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .resolve(&host, address)
+            .timeout(ATTEMPT_TIMEOUT)
+            .build()
+            .map_err(|e| e.to_string())?;
+        let method = reqwest::Method::from_bytes(row.method.as_bytes())
+            .map_err(|_| format!("invalid method {}", row.method))?;
+        let mut request = client.request(method, url);
+        for (name, value) in &row.headers {
+            request = request.header(name, value.as_str().unwrap_or_default());
+        }
+        if let Some(body) = &row.body {
+            request = request.body(body.clone());
+        }
+        let response = request.send().await.map_err(|e| {
+            if e.is_timeout() {
+                "timed out".into()
+            } else {
+                e.to_string()
+            }
+        })?;
+        if response.status().is_success() {
+            Ok(())
+        } else {
+            Err(format!("HTTP {}", response.status()))
+        }
+    }
+}
