@@ -372,6 +372,71 @@ fn a_looping_connector_is_contained_and_the_request_returns() {
             .unwrap()
             .starts_with("ran out of fuel")
     );
+
+    // Repeated failures: degraded after 5 errors in its window, disabled 10 calls later.
+    let events: Vec<Value> = (0..14)
+        .map(|_| json!({"event": "e", "properties": {}}))
+        .collect();
+    let (status, _) = server.call(
+        "POST",
+        &format!("/v1/teams/{team}/events"),
+        Some(&token),
+        Some(Value::Array(events)),
+    );
+    assert_eq!(status, 200);
+    let (_, chain) = server.call(
+        "GET",
+        &format!("/v1/teams/{team}/chain"),
+        Some(&token),
+        None,
+    );
+    assert_eq!(chain["connectors"][0]["status"], "disabled", "{chain}");
+    assert_eq!(chain["connectors"][1]["status"], "healthy");
+    let (_, body) = server.call(
+        "POST",
+        &format!("/v1/teams/{team}/events"),
+        Some(&token),
+        Some(json!({"event": "e", "properties": {}})),
+    );
+    assert_eq!(body["failures"], json!([]));
+    assert_eq!(
+        body["results"][0]["properties"]["$plugins_succeeded"],
+        json!(["Hello World (1)"])
+    );
+    assert_eq!(
+        body["results"][0]["properties"]["$plugins_failed"],
+        json!([])
+    );
+    let (_, logs) = server.call(
+        "GET",
+        &format!("/v1/teams/{team}/logs?connector=Spinner%20(0)&level=warn"),
+        Some(&token),
+        None,
+    );
+    let messages: Vec<&str> = logs["logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(messages.len(), 2, "{messages:?}");
+    assert!(
+        messages[0].starts_with("quarantine: now degraded (5 errors"),
+        "{messages:?}"
+    );
+    assert!(
+        messages[1].starts_with("quarantine: now disabled (15 errors"),
+        "{messages:?}"
+    );
+    // A PUT of the chain re-enables it.
+    let chain = json!({"connectors": [{"bundle": spinner["id"]}, {"bundle": hello["id"]}]});
+    let (_, shown) = server.call(
+        "PUT",
+        &format!("/v1/teams/{team}/chain"),
+        Some(&token),
+        Some(chain),
+    );
+    assert_eq!(shown["connectors"][0]["status"], "healthy");
 }
 
 #[test]

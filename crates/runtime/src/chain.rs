@@ -10,7 +10,7 @@
 //! - `$snapshot` events skip the connectors entirely.
 //! - `composeWebhook` of every connector runs on the final event; it cannot change it.
 
-use crate::connector::Connector;
+use crate::connector::{CallRecord, Connector};
 use crate::error::CallError;
 use crate::webhook::WebhookRequest;
 use sandpipe_abi::Call;
@@ -27,6 +27,8 @@ pub struct ChainOutput {
     pub failures: Vec<Failure>,
     /// Events connectors emitted with `posthog.capture`, in chain order.
     pub captured: Vec<Value>,
+    /// Every call made for this event, with its cost.
+    pub calls: Vec<CallRecord>,
 }
 
 /// One connector error.
@@ -70,6 +72,7 @@ impl Chain {
             webhooks: Vec::new(),
             failures: Vec::new(),
             captured: Vec::new(),
+            calls: Vec::new(),
         };
         if event.get("event").and_then(Value::as_str) == Some("$snapshot") {
             out.event = Some(event);
@@ -78,7 +81,9 @@ impl Chain {
         let mut event = event;
         let (mut succeeded, mut failed) = (Vec::new(), Vec::new());
         for connector in &mut self.connectors {
-            match process_one(connector, &event) {
+            let outcome = process_one(connector, &event);
+            out.calls.extend(connector.take_last_call());
+            match outcome {
                 Ok(Outcome::Skipped) => {}
                 Ok(Outcome::Dropped) => return self.with_captured(out),
                 Ok(Outcome::Kept(next)) => {
@@ -99,7 +104,9 @@ impl Chain {
             record_plugins(&mut event, succeeded, failed);
         }
         for connector in &mut self.connectors {
-            match compose_one(connector, &event) {
+            let outcome = compose_one(connector, &event);
+            out.calls.extend(connector.take_last_call());
+            match outcome {
                 Ok(Some(request)) => out.webhooks.push(request),
                 Ok(None) => {}
                 Err(error) => out.failures.push(Failure {

@@ -19,12 +19,13 @@ use crate::services::{ConnectorServices, ServiceConfig};
 use sandpipe_abi::{Call, LogLevel};
 use sandpipe_manifest::ResolvedConfig;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 /// One connector of a chain.
 pub struct Connector {
     runtime: Arc<Inner>,
     bundle: Arc<Bundle>,
+    position: usize,
     label: String,
     setup_input: Vec<u8>,
     limits: Limits,
@@ -32,6 +33,8 @@ pub struct Connector {
     instance: Option<Instance>,
     /// The special functions, known once an instance has loaded.
     functions: Option<Vec<String>>,
+    /// The last call's record, until the chain takes it.
+    last_call: Option<CallRecord>,
     /// Cache, storage and geoip, shared by the connector's successive instances.
     services: Arc<ConnectorServices>,
     service_config: ServiceConfig,
@@ -55,12 +58,14 @@ impl Connector {
         Connector {
             runtime,
             bundle,
+            position,
             label,
             setup_input,
             limits,
             logs,
             instance: None,
             functions: None,
+            last_call: None,
             services: Arc::new(ConnectorServices::new(ServiceConfig::default())),
             service_config: ServiceConfig::default(),
         }
@@ -226,10 +231,43 @@ impl Connector {
 
     /// Calls into the connector; `what` names the call in logs. Errors are
     /// logged for this connector; an error that poisons the instance drops it.
-    pub fn call(&mut self, call: Call, input: &[u8], what: &str) -> Result<Vec<u8>, CallError> {
+    pub fn call(
+        &mut self,
+        call: Call,
+        input: &[u8],
+        what: &'static str,
+    ) -> Result<Vec<u8>, CallError> {
+        let started = Instant::now();
+        let (result, fuel) = self.call_instance(call, input, what);
+        self.last_call = Some(CallRecord {
+            connector: self.label.clone(),
+            position: self.position,
+            stage: what,
+            duration: started.elapsed(),
+            fuel,
+            ok: result.is_ok(),
+        });
+        result
+    }
+
+    /// Takes the record of the last call (for metrics and quarantine).
+    pub fn take_last_call(&mut self) -> Option<CallRecord> {
+        self.last_call.take()
+    }
+
+    fn call_instance(
+        &mut self,
+        call: Call,
+        input: &[u8],
+        what: &str,
+    ) -> (Result<Vec<u8>, CallError>, u64) {
         let limits = self.limits.clone();
-        let instance = self.instance()?;
+        let instance = match self.instance() {
+            Ok(instance) => instance,
+            Err(error) => return (Err(error), 0),
+        };
         let result = instance.call(call, input, &limits);
+        let fuel = instance.fuel_used(&limits);
         let mut instance = self.instance.take().expect("instance() made one");
         self.forward_console(&mut instance);
         match &result {
@@ -241,8 +279,24 @@ impl Connector {
             }
             Ok(_) => self.instance = Some(instance),
         }
-        result
+        (result, fuel)
     }
+}
+
+/// What one call into a connector cost, and whether it succeeded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallRecord {
+    /// `"<name> (<position>)"`.
+    pub connector: String,
+    /// The connector's position in its chain.
+    pub position: usize,
+    /// `processEvent`, `composeWebhook`, …
+    pub stage: &'static str,
+    /// Wall time, instance set-up included when the call made one.
+    pub duration: Duration,
+    /// Fuel the call used.
+    pub fuel: u64,
+    pub ok: bool,
 }
 
 /// An error with its JS stack, when it has one.

@@ -47,7 +47,7 @@ pub mod webhook;
 
 pub use bundle::{AdmissionError, Bundle, BundleManifest};
 pub use chain::{Chain, ChainOutput, Failure};
-pub use connector::Connector;
+pub use connector::{CallRecord, Connector};
 pub use error::{CallError, JsError, ScriptError};
 pub use limits::Limits;
 pub use log::{LogEntry, LogSink, MemoryLogs, StderrLogs};

@@ -2,6 +2,7 @@
 //! token; a team token reaches only its own team (other teams are 404).
 
 use super::auth::{self, Caller};
+use super::quarantine::Health;
 use super::store::{ChainRow, Store};
 use super::teams::{ConnectorSpec, Services, TeamChain, Teams};
 use axum::body::Bytes;
@@ -235,6 +236,7 @@ fn specs(state: &AppState, rows: &[ChainRow]) -> Result<Vec<ConnectorSpec>, ApiE
                 bundle,
                 config,
                 enabled: row.enabled,
+                health: Health::parse(&row.status),
             })
         })
         .collect()
@@ -258,6 +260,7 @@ fn chain_json(team: &TeamChain) -> Value {
                 "name": spec.bundle.manifest().name,
                 "config": spec.config.redacted(),
                 "enabled": spec.enabled,
+                "status": spec.health.as_str(),
             })
         })
         .collect();
@@ -279,6 +282,7 @@ async fn put_chain(
                 bundle: c.bundle,
                 config: c.config,
                 enabled: c.enabled,
+                status: Health::Healthy.as_str().into(),
             })
             .collect();
         let specs = specs(&state, &rows)?;
@@ -333,7 +337,7 @@ async fn post_events(
             .map(|event| running.process(event))
             .collect();
         chain.checkin(running);
-        let lines: Vec<(String, String, String, String)> = chain
+        let mut lines: Vec<(String, String, String, String)> = chain
             .logs
             .take()
             .into_iter()
@@ -347,7 +351,11 @@ async fn post_events(
                 )
             })
             .collect();
-        state.store.append_logs(team, &lines).map_err(internal)?;
+        let calls: Vec<_> = outputs
+            .iter()
+            .flat_map(|o| o.calls.iter().cloned())
+            .collect();
+        quarantine(&state, &chain, &calls, &mut lines)?;
         // Stored before the response returns: an acknowledged event's webhooks are durable.
         let webhooks: Vec<_> = outputs
             .iter()
@@ -424,4 +432,48 @@ async fn get_webhooks(
         .webhooks(team, query.status.as_deref())
         .map_err(internal)?;
     Ok(Json(json!({ "webhooks": webhooks })))
+}
+
+/// Applies quarantine transitions: persisted, logged for the connector, and a
+/// disabled (or re-enabled) connector gets a rebuilt chain without (or with) it.
+fn quarantine(
+    state: &AppState,
+    chain: &TeamChain,
+    calls: &[sandpipe_runtime::CallRecord],
+    lines: &mut Vec<(String, String, String, String)>,
+) -> Result<(), ApiError> {
+    let changes = chain.observe(calls);
+    let mut current: Option<TeamChain> = None;
+    for (position, health, reason) in changes {
+        state
+            .store
+            .set_connector_status(chain.team, position, health.as_str())
+            .map_err(internal)?;
+        let label = format!(
+            "{} ({position})",
+            chain.specs[position].bundle.manifest().name
+        );
+        let level = if health == Health::Healthy {
+            "info"
+        } else {
+            "warn"
+        };
+        let time = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
+        lines.push((
+            label,
+            level.into(),
+            format!("quarantine: now {} ({reason})", health.as_str()),
+            time,
+        ));
+        let base = current.as_ref().unwrap_or(chain);
+        current = Some(base.with_health(position, health));
+    }
+    state
+        .store
+        .append_logs(chain.team, &std::mem::take(lines))
+        .map_err(internal)?;
+    if let Some(updated) = current {
+        state.teams.set(updated);
+    }
+    Ok(())
 }

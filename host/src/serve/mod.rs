@@ -6,6 +6,7 @@
 
 mod api;
 mod auth;
+mod quarantine;
 mod store;
 mod teams;
 mod webhooks;

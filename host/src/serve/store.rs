@@ -9,9 +9,10 @@ use std::path::Path;
 use std::sync::Mutex;
 
 /// Migrations in order; `PRAGMA user_version` records how many ran.
-const MIGRATIONS: [&str; 2] = [
+const MIGRATIONS: [&str; 3] = [
     include_str!("../../migrations/0001_init.sql"),
     include_str!("../../migrations/0002_webhooks.sql"),
+    include_str!("../../migrations/0003_quarantine.sql"),
 ];
 
 /// Log lines kept per team (older ones are deleted).
@@ -27,6 +28,8 @@ pub struct ChainRow {
     pub bundle: String,
     pub config: serde_json::Map<String, Value>,
     pub enabled: bool,
+    /// Quarantine state: `healthy`, `degraded` or `disabled`.
+    pub status: String,
 }
 
 /// One stored log line.
@@ -194,8 +197,8 @@ impl Store {
             tx.execute("DELETE FROM chain_connectors WHERE team_id = ?1", [team])?;
             for (position, row) in rows.iter().enumerate() {
                 tx.execute(
-                    "INSERT INTO chain_connectors (team_id, position, bundle, config, enabled) VALUES (?1, ?2, ?3, ?4, ?5)",
-                    params![team, position as i64, row.bundle, Value::Object(row.config.clone()).to_string(), row.enabled],
+                    "INSERT INTO chain_connectors (team_id, position, bundle, config, enabled, status) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![team, position as i64, row.bundle, Value::Object(row.config.clone()).to_string(), row.enabled, row.status],
                 )?;
             }
             tx.commit()
@@ -205,7 +208,7 @@ impl Store {
     pub fn chain(&self, team: i64) -> Result<Vec<ChainRow>> {
         self.with(|c| {
             let mut statement = c.prepare(
-                "SELECT bundle, config, enabled FROM chain_connectors WHERE team_id = ?1 ORDER BY position",
+                "SELECT bundle, config, enabled, status FROM chain_connectors WHERE team_id = ?1 ORDER BY position",
             )?;
             let rows = statement.query_map([team], |r| {
                 let config: String = r.get(1)?;
@@ -213,10 +216,22 @@ impl Store {
                     bundle: r.get(0)?,
                     config: serde_json::from_str::<serde_json::Map<String, Value>>(&config).unwrap_or_default(),
                     enabled: r.get(2)?,
+                    status: r.get(3)?,
                 })
             })?;
             rows.collect()
         })
+    }
+
+    /// Records a connector's quarantine state.
+    pub fn set_connector_status(&self, team: i64, position: usize, status: &str) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE chain_connectors SET status = ?3 WHERE team_id = ?1 AND position = ?2",
+                params![team, position as i64, status],
+            )
+        })?;
+        Ok(())
     }
 
     /// Teams that have a chain.

@@ -4,8 +4,11 @@
 //! configuration replaces the whole entry; requests in flight finish on the
 //! chains they hold.
 
+use super::quarantine::{Health, Watcher};
 use sandpipe_manifest::ResolvedConfig;
-use sandpipe_runtime::{Bundle, Chain, GeoIpDatabase, Limits, LogEntry, LogSink, Runtime, Storage};
+use sandpipe_runtime::{
+    Bundle, CallRecord, Chain, GeoIpDatabase, Limits, LogEntry, LogSink, Runtime, Storage,
+};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -15,6 +18,14 @@ pub struct ConnectorSpec {
     pub bundle: Arc<Bundle>,
     pub config: ResolvedConfig,
     pub enabled: bool,
+    pub health: Health,
+}
+
+impl ConnectorSpec {
+    /// Whether the chain runs it: enabled by the team and not disabled by quarantine.
+    pub fn runs(&self) -> bool {
+        self.enabled && self.health != Health::Disabled
+    }
 }
 
 /// Log entries of a team's chains, buffered until the request flushes them.
@@ -41,6 +52,8 @@ pub struct TeamChain {
     pub logs: Arc<TeamLogs>,
     /// Secret config values, to redact from log lines.
     pub secrets: Vec<String>,
+    /// Quarantine windows, by position.
+    watchers: Mutex<Vec<Watcher>>,
 }
 
 /// What every chain's connectors are given.
@@ -67,12 +80,14 @@ impl TeamChain {
                     })
             })
             .collect();
+        let watchers = specs.iter().map(|spec| Watcher::new(spec.health)).collect();
         TeamChain {
             team,
             specs,
             pool: Mutex::new(Vec::new()),
             logs: Arc::new(TeamLogs::default()),
             secrets,
+            watchers: Mutex::new(watchers),
         }
     }
 
@@ -81,7 +96,7 @@ impl TeamChain {
             .specs
             .iter()
             .enumerate()
-            .filter(|(_, spec)| spec.enabled)
+            .filter(|(_, spec)| spec.runs())
             .map(|(position, spec)| {
                 let scope = format!("team:{}#{position}:{}", self.team, spec.bundle.sha256());
                 services
@@ -112,6 +127,30 @@ impl TeamChain {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push(chain);
+    }
+
+    /// Feeds the calls of a request to the quarantine windows; returns the
+    /// connectors whose health changed, with the reason.
+    pub fn observe(&self, calls: &[CallRecord]) -> Vec<(usize, Health, String)> {
+        let mut watchers = self.watchers.lock().unwrap_or_else(|e| e.into_inner());
+        let mut changes = Vec::new();
+        for call in calls {
+            if let Some(watcher) = watchers.get_mut(call.position)
+                && let Some(health) = watcher.observe(call.ok, call.duration)
+            {
+                changes.push((call.position, health, watcher.reason()));
+            }
+        }
+        changes
+    }
+
+    /// This chain with one connector's health changed (a new pool; in-flight requests keep theirs).
+    pub fn with_health(&self, position: usize, health: Health) -> TeamChain {
+        let mut specs = self.specs.clone();
+        if let Some(spec) = specs.get_mut(position) {
+            spec.health = health;
+        }
+        TeamChain::new(self.team, specs)
     }
 
     /// `message` with every secret config value replaced.
