@@ -225,6 +225,27 @@ fn upload_configure_and_process_events() {
         !server.stderr.lock().unwrap().contains("s3cr3t-value"),
         "a secret reached the server's log"
     );
+    // Metrics need no token.
+    let (status, metrics) = server.call("GET", "/metrics", None, None);
+    assert_eq!(status, 200);
+    let metrics = metrics.as_str().unwrap().to_string();
+    for line in [
+        format!(
+            "sandpipe_connector_calls_total{{connector=\"Hello World (0)\",stage=\"processEvent\",team=\"{team}\"}} 2"
+        ),
+        format!(
+            "sandpipe_connector_errors_total{{connector=\"Secretive (1)\",stage=\"processEvent\",team=\"{team}\"}} 0"
+        ),
+        format!("sandpipe_events_total{{team=\"{team}\"}} 2"),
+        format!(
+            "sandpipe_connector_wall_seconds_count{{connector=\"Hello World (0)\",stage=\"processEvent\",team=\"{team}\"}} 2"
+        ),
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "missing {line} in\n{metrics}"
+        );
+    }
 }
 
 #[test]
@@ -657,6 +678,20 @@ fn webhooks_are_retried_until_delivered_or_dead() {
     assert_eq!(
         serde_json::from_str::<Value>(&accepted[0]).unwrap()["properties"]["plan"],
         "pro"
+    );
+    let (_, metrics) = server.call("GET", "/metrics", None, None);
+    let metrics = metrics.as_str().unwrap().to_string();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "sandpipe_webhook_attempts_total{outcome=\"retry\"} 2"),
+        "{metrics}"
+    );
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "sandpipe_webhook_attempts_total{outcome=\"delivered\"} 1"),
+        "{metrics}"
     );
 
     // A destination that keeps failing is dead after the last attempt, with its error.

@@ -22,6 +22,7 @@ use std::sync::Arc;
 pub struct AppState {
     pub store: Arc<Store>,
     pub delivery: Arc<super::webhooks::Delivery>,
+    pub metrics: Arc<super::metrics::Metrics>,
     pub teams: Arc<Teams>,
     pub services: Services,
     pub admin_hash: Arc<String>,
@@ -92,6 +93,7 @@ fn team_caller(state: &AppState, headers: &HeaderMap, team: i64) -> Result<Calle
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(metrics))
         .route("/v1/teams", post(create_team))
         .route("/v1/bundles", post(upload_bundle))
         .route("/v1/teams/{team}/chain", get(get_chain).put(put_chain))
@@ -351,6 +353,9 @@ async fn post_events(
                 )
             })
             .collect();
+        for output in &outputs {
+            state.metrics.record(team, output);
+        }
         let calls: Vec<_> = outputs
             .iter()
             .flat_map(|o| o.calls.iter().cloned())
@@ -476,4 +481,11 @@ fn quarantine(
         state.teams.set(updated);
     }
     Ok(())
+}
+
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
 }

@@ -6,6 +6,7 @@
 
 mod api;
 mod auth;
+mod metrics;
 mod quarantine;
 mod store;
 mod teams;
@@ -54,10 +55,16 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let store = Arc::new(store::Store::open(&args.db).map_err(anyhow::Error::msg)?);
     let admin_hash = admin_hash(&store, args.admin_token)?;
     let storage = Arc::new(SqliteStorage::open(&args.db).map_err(anyhow::Error::msg)?);
-    let delivery = Arc::new(webhooks::Delivery::new(store.clone(), args.delivery));
+    let metrics = Arc::new(metrics::Metrics::new());
+    let delivery = Arc::new(webhooks::Delivery::new(
+        store.clone(),
+        args.delivery,
+        metrics.clone(),
+    ));
     let state = api::AppState {
         store: store.clone(),
         delivery: delivery.clone(),
+        metrics,
         teams: Arc::new(teams::Teams::default()),
         services: teams::Services {
             runtime: crate::runtime()?,

@@ -6,6 +6,7 @@
 //! allows them; at most [`PER_DESTINATION`] requests go to one host at once.
 //! Pending requests survive a restart: they are in the database.
 
+use super::metrics::Metrics;
 use super::store::{Store, WebhookRow};
 use sandpipe_runtime::services::fetch::non_public;
 use std::collections::HashMap;
@@ -28,6 +29,7 @@ pub struct DeliveryOptions {
 
 pub struct Delivery {
     store: Arc<Store>,
+    metrics: Arc<Metrics>,
     options: DeliveryOptions,
     per_host: Mutex<HashMap<String, Arc<Semaphore>>>,
     /// Woken when new requests are stored.
@@ -42,9 +44,10 @@ fn now_ms() -> i64 {
 }
 
 impl Delivery {
-    pub fn new(store: Arc<Store>, options: DeliveryOptions) -> Delivery {
+    pub fn new(store: Arc<Store>, options: DeliveryOptions, metrics: Arc<Metrics>) -> Delivery {
         Delivery {
             store,
+            metrics,
             options,
             per_host: Mutex::new(HashMap::new()),
             wake: Notify::new(),
@@ -113,6 +116,15 @@ impl Delivery {
             }
             _ => None,
         };
+        let outcome_label = match (&outcome, next) {
+            (Ok(()), _) => "delivered",
+            (Err(_), Some(_)) => "retry",
+            (Err(_), None) => "dead",
+        };
+        self.metrics
+            .webhooks
+            .with_label_values(&[outcome_label])
+            .inc();
         let id = row.id;
         let saved = tokio::task::spawn_blocking(move || match outcome {
             Ok(()) => store.webhook_delivered(id, attempts),
