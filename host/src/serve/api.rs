@@ -94,6 +94,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics))
+        .route("/v1/openapi.json", get(openapi))
         .route("/v1/teams", post(create_team))
         .route("/v1/bundles", post(upload_bundle))
         .route("/v1/teams/{team}/chain", get(get_chain).put(put_chain))
@@ -488,4 +489,15 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render(),
     )
+}
+
+/// The OpenAPI document of these routes.
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+async fn openapi(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, ApiError> {
+    caller(&state, &headers)?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], OPENAPI))
 }
