@@ -20,7 +20,7 @@ use std::sync::Arc;
 /// Shared by every handler.
 #[derive(Clone)]
 pub struct AppState {
-    pub store: Arc<Store>,
+    pub store: Arc<dyn Store>,
     pub delivery: Arc<super::webhooks::Delivery>,
     pub metrics: Arc<super::metrics::Metrics>,
     pub teams: Arc<Teams>,

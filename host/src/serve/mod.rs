@@ -32,7 +32,7 @@ pub struct ServeArgs {
 const ADMIN_HASH: &str = "admin_token_sha256";
 
 /// The admin token's hash: the given token, or the one stored, or a new one printed once.
-fn admin_hash(store: &store::Store, given: Option<String>) -> anyhow::Result<String> {
+fn admin_hash(store: &dyn store::Store, given: Option<String>) -> anyhow::Result<String> {
     if let Some(token) = given.filter(|t| !t.is_empty()) {
         return Ok(auth::hash(&token));
     }
@@ -52,8 +52,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .with_max_level(tracing::Level::INFO)
         .init();
-    let store = Arc::new(store::Store::open(&args.db).map_err(anyhow::Error::msg)?);
-    let admin_hash = admin_hash(&store, args.admin_token)?;
+    let store: Arc<dyn store::Store> =
+        Arc::new(store::SqliteStore::open(&args.db).map_err(anyhow::Error::msg)?);
+    let admin_hash = admin_hash(store.as_ref(), args.admin_token)?;
     let storage = Arc::new(SqliteStorage::open(&args.db).map_err(anyhow::Error::msg)?);
     let metrics = Arc::new(metrics::Metrics::new());
     let delivery = Arc::new(webhooks::Delivery::new(

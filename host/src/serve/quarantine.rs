@@ -2,7 +2,7 @@
 //! connector of a team's chain has a rolling window of its last [`WINDOW`]
 //! calls. Over budget ([`ERROR_BUDGET`] errors, or [`TIME_BUDGET`] of wall
 //! time, in the window) a healthy connector becomes `degraded` (logged,
-//! visible); still over budget after [`GRACE`] more calls it becomes
+//! visible); [`GRACE`] more failing (or slow) calls while over budget make it
 //! `disabled` and the chain skips it until a PUT of the chain re-enables it.
 
 use std::collections::VecDeque;
@@ -88,7 +88,11 @@ impl Watcher {
                 Health::Degraded
             }
             (Health::Degraded, true) => {
-                self.over_budget_calls += 1;
+                // Only calls that fail (or are slow) count towards disabling: a
+                // connector that recovers is not disabled for errors still in its window.
+                if !ok || duration >= TIME_BUDGET / WINDOW as u32 {
+                    self.over_budget_calls += 1;
+                }
                 if self.over_budget_calls >= GRACE {
                     Health::Disabled
                 } else {

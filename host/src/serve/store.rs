@@ -1,5 +1,6 @@
-//! The service's store: an embedded SQLite database (WAL mode) with versioned
-//! migrations (`host/migrations/`). Teams, content-addressed bundles, team
+//! The service's store, behind the [`Store`] trait: [`SqliteStore`] is an
+//! embedded SQLite database (WAL mode) with versioned migrations
+//! (`host/migrations/`). Teams, content-addressed bundles, team
 //! chains, connector logs and settings. One connection behind a mutex; calls
 //! are short and run on blocking threads.
 
@@ -18,7 +19,7 @@ const MIGRATIONS: [&str; 3] = [
 /// Log lines kept per team (older ones are deleted).
 pub const LOG_RETENTION: i64 = 10_000;
 
-pub struct Store {
+pub struct SqliteStore {
     connection: Mutex<Connection>,
 }
 
@@ -78,15 +79,15 @@ fn webhook_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<WebhookRow> {
 const WEBHOOK_COLUMNS: &str =
     "id, connector, url, method, headers, body, status, attempts, last_error, created_at";
 
-type Result<T> = std::result::Result<T, String>;
+pub type Result<T> = std::result::Result<T, String>;
 
 fn fail(e: rusqlite::Error) -> String {
     format!("store: {e}")
 }
 
-impl Store {
+impl SqliteStore {
     /// Opens (creating and migrating if needed) the database at `path`.
-    pub fn open(path: &Path) -> Result<Store> {
+    pub fn open(path: &Path) -> Result<SqliteStore> {
         let connection = Connection::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
         connection
             .execute_batch(
@@ -112,7 +113,7 @@ impl Store {
                 ))
                 .map_err(fail)?;
         }
-        Ok(Store {
+        Ok(SqliteStore {
             connection: Mutex::new(connection),
         })
     }
@@ -121,8 +122,61 @@ impl Store {
         let mut connection = self.connection.lock().unwrap_or_else(|e| e.into_inner());
         f(&mut connection).map_err(fail)
     }
+}
 
-    pub fn setting(&self, key: &str) -> Result<Option<String>> {
+/// What the service keeps. [`SqliteStore`] is the embedded implementation; a
+/// PostgreSQL store implements the same trait.
+pub trait Store: Send + Sync {
+    fn setting(&self, key: &str) -> Result<Option<String>>;
+    fn set_setting(&self, key: &str, value: &str) -> Result<()>;
+    fn create_team(&self, name: &str, token_hash: &str) -> Result<i64>;
+    fn team_by_token_hash(&self, token_hash: &str) -> Result<Option<i64>>;
+    fn team_exists(&self, team: i64) -> Result<bool>;
+    fn put_bundle(&self, sha256: &str, bytes: &[u8], name: &str) -> Result<()>;
+    fn bundle(&self, sha256: &str) -> Result<Option<Vec<u8>>>;
+    fn set_chain(&self, team: i64, rows: &[ChainRow]) -> Result<()>;
+    fn chain(&self, team: i64) -> Result<Vec<ChainRow>>;
+    /// Records a connector's quarantine state.
+    fn set_connector_status(&self, team: i64, position: usize, status: &str) -> Result<()>;
+    /// Teams that have a chain.
+    fn teams_with_chains(&self) -> Result<Vec<i64>>;
+    /// Appends log lines `(connector, level, message, time)` and trims to [`LOG_RETENTION`].
+    fn append_logs(&self, team: i64, lines: &[(String, String, String, String)]) -> Result<()>;
+    fn logs(
+        &self,
+        team: i64,
+        connector: Option<&str>,
+        level: Option<&str>,
+        since: i64,
+    ) -> Result<Vec<LogRow>>;
+    /// Stores composed requests as pending, in one transaction.
+    fn enqueue_webhooks(
+        &self,
+        team: i64,
+        requests: &[sandpipe_runtime::WebhookRequest],
+    ) -> Result<()>;
+    /// Pending requests due at `now_ms`, leased until `lease_until_ms` so the
+    /// next poll does not pick them again while they are in flight.
+    fn lease_due_webhooks(
+        &self,
+        now_ms: i64,
+        lease_until_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<WebhookRow>>;
+    fn webhook_delivered(&self, id: i64, attempts: i64) -> Result<()>;
+    /// Records a failed attempt: retry at `next_attempt_ms`, or `dead` when there is none.
+    fn webhook_failed(
+        &self,
+        id: i64,
+        attempts: i64,
+        error: &str,
+        next_attempt_ms: Option<i64>,
+    ) -> Result<()>;
+    fn webhooks(&self, team: i64, status: Option<&str>) -> Result<Vec<WebhookRow>>;
+}
+
+impl Store for SqliteStore {
+    fn setting(&self, key: &str) -> Result<Option<String>> {
         self.with(|c| {
             c.query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
                 r.get(0)
@@ -131,7 +185,7 @@ impl Store {
         })
     }
 
-    pub fn set_setting(&self, key: &str, value: &str) -> Result<()> {
+    fn set_setting(&self, key: &str, value: &str) -> Result<()> {
         self.with(|c| {
             c.execute(
                 "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -141,7 +195,7 @@ impl Store {
         Ok(())
     }
 
-    pub fn create_team(&self, name: &str, token_hash: &str) -> Result<i64> {
+    fn create_team(&self, name: &str, token_hash: &str) -> Result<i64> {
         self.with(|c| {
             c.execute(
                 "INSERT INTO teams (name, token_hash) VALUES (?1, ?2)",
@@ -151,7 +205,7 @@ impl Store {
         })
     }
 
-    pub fn team_by_token_hash(&self, token_hash: &str) -> Result<Option<i64>> {
+    fn team_by_token_hash(&self, token_hash: &str) -> Result<Option<i64>> {
         self.with(|c| {
             c.query_row(
                 "SELECT id FROM teams WHERE token_hash = ?1",
@@ -162,7 +216,7 @@ impl Store {
         })
     }
 
-    pub fn team_exists(&self, team: i64) -> Result<bool> {
+    fn team_exists(&self, team: i64) -> Result<bool> {
         self.with(|c| {
             c.query_row("SELECT 1 FROM teams WHERE id = ?1", [team], |_| Ok(()))
                 .optional()
@@ -170,7 +224,7 @@ impl Store {
         })
     }
 
-    pub fn put_bundle(&self, sha256: &str, bytes: &[u8], name: &str) -> Result<()> {
+    fn put_bundle(&self, sha256: &str, bytes: &[u8], name: &str) -> Result<()> {
         self.with(|c| {
             c.execute(
                 "INSERT INTO bundles (sha256, bytes, name) VALUES (?1, ?2, ?3) ON CONFLICT (sha256) DO NOTHING",
@@ -180,7 +234,7 @@ impl Store {
         Ok(())
     }
 
-    pub fn bundle(&self, sha256: &str) -> Result<Option<Vec<u8>>> {
+    fn bundle(&self, sha256: &str) -> Result<Option<Vec<u8>>> {
         self.with(|c| {
             c.query_row(
                 "SELECT bytes FROM bundles WHERE sha256 = ?1",
@@ -191,7 +245,7 @@ impl Store {
         })
     }
 
-    pub fn set_chain(&self, team: i64, rows: &[ChainRow]) -> Result<()> {
+    fn set_chain(&self, team: i64, rows: &[ChainRow]) -> Result<()> {
         self.with(|c| {
             let tx = c.transaction()?;
             tx.execute("DELETE FROM chain_connectors WHERE team_id = ?1", [team])?;
@@ -205,7 +259,7 @@ impl Store {
         })
     }
 
-    pub fn chain(&self, team: i64) -> Result<Vec<ChainRow>> {
+    fn chain(&self, team: i64) -> Result<Vec<ChainRow>> {
         self.with(|c| {
             let mut statement = c.prepare(
                 "SELECT bundle, config, enabled, status FROM chain_connectors WHERE team_id = ?1 ORDER BY position",
@@ -224,7 +278,7 @@ impl Store {
     }
 
     /// Records a connector's quarantine state.
-    pub fn set_connector_status(&self, team: i64, position: usize, status: &str) -> Result<()> {
+    fn set_connector_status(&self, team: i64, position: usize, status: &str) -> Result<()> {
         self.with(|c| {
             c.execute(
                 "UPDATE chain_connectors SET status = ?3 WHERE team_id = ?1 AND position = ?2",
@@ -235,7 +289,7 @@ impl Store {
     }
 
     /// Teams that have a chain.
-    pub fn teams_with_chains(&self) -> Result<Vec<i64>> {
+    fn teams_with_chains(&self) -> Result<Vec<i64>> {
         self.with(|c| {
             let mut statement = c.prepare("SELECT DISTINCT team_id FROM chain_connectors")?;
             let rows = statement.query_map([], |r| r.get(0))?;
@@ -244,7 +298,7 @@ impl Store {
     }
 
     /// Appends log lines `(connector, level, message, time)` and trims to [`LOG_RETENTION`].
-    pub fn append_logs(&self, team: i64, lines: &[(String, String, String, String)]) -> Result<()> {
+    fn append_logs(&self, team: i64, lines: &[(String, String, String, String)]) -> Result<()> {
         if lines.is_empty() {
             return Ok(());
         }
@@ -265,7 +319,7 @@ impl Store {
     }
 
     /// Stores composed requests as pending, in one transaction.
-    pub fn enqueue_webhooks(
+    fn enqueue_webhooks(
         &self,
         team: i64,
         requests: &[sandpipe_runtime::WebhookRequest],
@@ -294,7 +348,7 @@ impl Store {
 
     /// Pending requests due at `now_ms`, leased until `lease_until_ms` so the
     /// next poll does not pick them again while they are in flight.
-    pub fn lease_due_webhooks(
+    fn lease_due_webhooks(
         &self,
         now_ms: i64,
         lease_until_ms: i64,
@@ -316,7 +370,7 @@ impl Store {
         })
     }
 
-    pub fn webhook_delivered(&self, id: i64, attempts: i64) -> Result<()> {
+    fn webhook_delivered(&self, id: i64, attempts: i64) -> Result<()> {
         self.with(|c| {
             c.execute(
                 "UPDATE webhooks SET status = 'delivered', attempts = ?2, last_error = NULL WHERE id = ?1",
@@ -327,7 +381,7 @@ impl Store {
     }
 
     /// Records a failed attempt: retry at `next_attempt_ms`, or `dead` when there is none.
-    pub fn webhook_failed(
+    fn webhook_failed(
         &self,
         id: i64,
         attempts: i64,
@@ -347,7 +401,7 @@ impl Store {
         Ok(())
     }
 
-    pub fn webhooks(&self, team: i64, status: Option<&str>) -> Result<Vec<WebhookRow>> {
+    fn webhooks(&self, team: i64, status: Option<&str>) -> Result<Vec<WebhookRow>> {
         self.with(|c| {
             let mut statement = c.prepare(&format!(
                 "SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE team_id = ?1 AND (?2 IS NULL OR status = ?2) ORDER BY id LIMIT 1000"
@@ -356,7 +410,7 @@ impl Store {
         })
     }
 
-    pub fn logs(
+    fn logs(
         &self,
         team: i64,
         connector: Option<&str>,

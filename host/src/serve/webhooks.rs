@@ -28,7 +28,7 @@ pub struct DeliveryOptions {
 }
 
 pub struct Delivery {
-    store: Arc<Store>,
+    store: Arc<dyn Store>,
     metrics: Arc<Metrics>,
     options: DeliveryOptions,
     per_host: Mutex<HashMap<String, Arc<Semaphore>>>,
@@ -44,7 +44,7 @@ fn now_ms() -> i64 {
 }
 
 impl Delivery {
-    pub fn new(store: Arc<Store>, options: DeliveryOptions, metrics: Arc<Metrics>) -> Delivery {
+    pub fn new(store: Arc<dyn Store>, options: DeliveryOptions, metrics: Arc<Metrics>) -> Delivery {
         Delivery {
             store,
             metrics,
