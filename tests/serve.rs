@@ -237,6 +237,7 @@ fn upload_configure_and_process_events() {
             "sandpipe_connector_errors_total{{connector=\"Secretive (1)\",stage=\"processEvent\",team=\"{team}\"}} 0"
         ),
         format!("sandpipe_events_total{{team=\"{team}\"}} 2"),
+        "sandpipe_instances 2".to_string(),
         format!(
             "sandpipe_connector_wall_seconds_count{{connector=\"Hello World (0)\",stage=\"processEvent\",team=\"{team}\"}} 2"
         ),

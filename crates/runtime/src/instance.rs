@@ -13,6 +13,7 @@ use crate::limits::Limits;
 use crate::services::ConnectorServices;
 use sandpipe_abi::{BUNDLE_ENTRY, Call, Packed, export};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 use wasmtime::{Extern, InstancePre, Memory, Store, Trap, TypedFunc};
 
@@ -25,6 +26,20 @@ pub struct Instance {
     max_output: usize,
     /// The special functions the connector defines (`processEvent`, ...).
     functions: Vec<String>,
+}
+
+/// Connector instances alive in this process.
+static LIVE_INSTANCES: AtomicUsize = AtomicUsize::new(0);
+
+/// How many connector instances are alive in this process (for metrics).
+pub fn live_instances() -> usize {
+    LIVE_INSTANCES.load(Ordering::Relaxed)
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        LIVE_INSTANCES.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// Describes a wasmtime error from a guest call in one line.
@@ -121,6 +136,7 @@ impl Instance {
         let functions: Vec<String> = serde_json::from_slice(&names).map_err(|e| {
             CallError::InvalidResult(format!("plugin returned unreadable function names: {e}"))
         })?;
+        LIVE_INSTANCES.fetch_add(1, Ordering::Relaxed);
         Ok(Instance {
             store,
             memory,

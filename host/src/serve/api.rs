@@ -28,6 +28,9 @@ pub struct AppState {
     pub admin_hash: Arc<String>,
 }
 
+/// Longest an upload waits for admission (checks and compilation).
+const ADMISSION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// An error response: a status and a one-line message, as `{"error": message}`.
 #[derive(Debug)]
 pub struct ApiError(StatusCode, String);
@@ -167,7 +170,7 @@ async fn upload_bundle(
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     caller(&state, &headers)?;
-    blocking(move || {
+    let admission = blocking(move || {
         let bundle = state
             .services
             .runtime
@@ -180,8 +183,19 @@ async fn upload_bundle(
         Ok(Json(
             json!({ "id": bundle.sha256(), "manifest": manifest_json(&bundle) }),
         ))
-    })
-    .await
+    });
+    // Compilation runs on a blocking thread; the request waits at most this long.
+    tokio::time::timeout(ADMISSION_TIMEOUT, admission)
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "bundle did not compile within {} s",
+                    ADMISSION_TIMEOUT.as_secs()
+                ),
+            )
+        })?
 }
 
 #[derive(Deserialize)]

@@ -1,9 +1,9 @@
 //! `GET /metrics`: Prometheus text. Per connector: calls, errors, wall time and
 //! fuel histograms; per team: events and drops; webhook delivery outcomes;
-//! connector instances made.
+//! connector instances alive.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
 };
 use sandpipe_runtime::ChainOutput;
 
@@ -16,6 +16,7 @@ pub struct Metrics {
     events: IntCounterVec,
     dropped: IntCounterVec,
     pub webhooks: IntCounterVec,
+    instances: IntGauge,
 }
 
 fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -85,6 +86,14 @@ impl Metrics {
                 "Webhook delivery attempts by outcome (delivered, retry, dead).",
                 &["outcome"],
             ),
+            instances: {
+                let gauge = IntGauge::new("sandpipe_instances", "Connector instances alive.")
+                    .expect("a valid metric");
+                registry
+                    .register(Box::new(gauge.clone()))
+                    .expect("metric names are unique");
+                gauge
+            },
             registry,
         }
     }
@@ -115,6 +124,8 @@ impl Metrics {
 
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
+        self.instances
+            .set(sandpipe_runtime::instance::live_instances() as i64);
         let mut out = Vec::new();
         TextEncoder::new()
             .encode(&self.registry.gather(), &mut out)
