@@ -3,21 +3,9 @@
 
 mod common;
 
-use common::root;
+use common::{root, sandpipe};
 use std::path::Path;
-use std::process::{Command, Output};
-
-fn sandpipe(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sandpipe"))
-        .args(args)
-        .current_dir(cwd)
-        .env(
-            "SANDPIPE_CACHE_DIR",
-            Path::new(env!("CARGO_TARGET_TMPDIR")).join("module-cache"),
-        )
-        .output()
-        .expect("sandpipe runs")
-}
+use std::process::Output;
 
 fn stdout(output: &Output) -> String {
     String::from_utf8(output.stdout.clone()).unwrap()

@@ -76,6 +76,8 @@ enum Command {
         webhook_max_attempts: i64,
         #[command(flatten)]
         geoip: GeoIpArg,
+        #[command(flatten)]
+        limits: LimitsArgs,
     },
     /// Run NDJSON events through a chain of connectors; print one JSON line per event.
     Run {
@@ -99,6 +101,33 @@ enum Command {
         #[arg(long)]
         summary: bool,
     },
+}
+
+/// The operator's limits for every connector the service runs.
+#[derive(clap::Args)]
+struct LimitsArgs {
+    /// Fuel per call (about 11–15 M is a millisecond of QuickJS work).
+    #[arg(long, env = "SANDPIPE_FUEL", default_value_t = sandpipe_runtime::Limits::default().fuel)]
+    fuel: u64,
+    /// Wall-clock deadline per call, host calls included.
+    #[arg(long, env = "SANDPIPE_DEADLINE_MS", default_value_t = 1_000)]
+    deadline_ms: u64,
+    /// Linear memory cap per connector instance.
+    #[arg(long, env = "SANDPIPE_MEMORY_MIB", default_value_t = 64)]
+    memory_mib: usize,
+}
+
+impl LimitsArgs {
+    fn limits(&self) -> sandpipe_runtime::Limits {
+        sandpipe_runtime::Limits {
+            fuel: self.fuel,
+            deadline: std::time::Duration::from_millis(self.deadline_ms),
+            memory: self
+                .memory_mib
+                .saturating_mul(sandpipe_runtime::limits::MIB),
+            ..sandpipe_runtime::Limits::default()
+        }
+    }
 }
 
 /// Where `meta.geoip` reads its database.
@@ -132,7 +161,9 @@ fn main() -> ExitCode {
             webhook_retry_base_ms,
             webhook_max_attempts,
             geoip,
+            limits,
         } => serve::run(serve::ServeArgs {
+            limits: limits.limits(),
             listen,
             db,
             admin_token,

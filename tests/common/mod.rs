@@ -2,8 +2,12 @@
 //! connectors built from inline sources.
 #![allow(dead_code)]
 
+pub mod server;
+
 use sandpipe_runtime::{Bundle, Connector, Limits, MemoryLogs, Runtime, RuntimeOptions};
 use serde_json::{Map, Value};
+#[allow(unused_imports)]
+pub use server::*;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
@@ -80,4 +84,17 @@ pub fn connector(name: &str, js: &str, position: usize, logs: &Arc<MemoryLogs>) 
         Limits::default(),
         logs,
     )
+}
+
+/// Runs the `sandpipe` binary in `cwd` with this test binary's module cache.
+pub fn sandpipe<S: AsRef<std::ffi::OsStr>>(args: &[S], cwd: &Path) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_sandpipe"))
+        .args(args)
+        .current_dir(cwd)
+        .env(
+            "SANDPIPE_CACHE_DIR",
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join("module-cache"),
+        )
+        .output()
+        .expect("sandpipe runs")
 }

@@ -78,6 +78,10 @@ pub enum AdmissionError {
     ForbiddenImport { module: String, name: String },
     #[error("bundle defines {0}, which a bundle may not (it runs in the plugin's memory)")]
     ForbiddenDefinition(&'static str),
+    #[error(
+        "bundle imports {PLUGIN_MODULE}'s memory as {0}; a bundle must import it with no minimum, no maximum, 32-bit and unshared"
+    )]
+    MemoryImport(String),
     #[error("bundle does not export `{BUNDLE_ENTRY}`")]
     NoEntry,
     #[error("bundle failed to compile: {0}")]
@@ -127,6 +131,12 @@ impl Bundle {
     }
 }
 
+/// `text` with every run of whitespace (newlines included) as one space: some
+/// parser messages are pretty-printed, and a refusal is one line.
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 /// What the static checks find in a bundle, before compilation.
 #[derive(Debug)]
 pub struct Inspection {
@@ -141,7 +151,8 @@ pub fn inspect(bytes: &[u8]) -> Result<Inspection, AdmissionError> {
     if bytes.len() > MAX_BUNDLE_SIZE {
         return Err(AdmissionError::TooLarge { size: bytes.len() });
     }
-    let malformed = |e: wasmparser::BinaryReaderError| AdmissionError::Malformed(e.to_string());
+    let malformed =
+        |e: wasmparser::BinaryReaderError| AdmissionError::Malformed(one_line(&e.to_string()));
     let mut section = None;
     let mut imports = Vec::new();
     let mut has_entry = false;
@@ -170,6 +181,18 @@ pub fn inspect(bytes: &[u8]) -> Result<Inspection, AdmissionError> {
                             name: import.name.to_string(),
                         });
                     }
+                    // The plugin's memory satisfies only the type `sandpipe build` writes.
+                    if let TypeRef::Memory(ty) = import.ty
+                        && (ty.initial != 0 || ty.maximum.is_some() || ty.memory64 || ty.shared)
+                    {
+                        return Err(AdmissionError::MemoryImport(format!(
+                            "{} pages minimum, maximum {:?}{}{}",
+                            ty.initial,
+                            ty.maximum,
+                            if ty.memory64 { ", 64-bit" } else { "" },
+                            if ty.shared { ", shared" } else { "" }
+                        )));
+                    }
                     imports.push((import.module.to_string(), import.name.to_string()));
                 }
             }
@@ -178,6 +201,30 @@ pub fn inspect(bytes: &[u8]) -> Result<Inspection, AdmissionError> {
             }
             Payload::TableSection(reader) if reader.count() > 0 => {
                 return Err(AdmissionError::ForbiddenDefinition("a table"));
+            }
+            // Code that would run, or bytes that would land in the plugin's
+            // memory, at instantiation, outside any call's limits.
+            Payload::StartSection { .. } => {
+                return Err(AdmissionError::ForbiddenDefinition("a start function"));
+            }
+            Payload::DataSection(reader) => {
+                for data in reader {
+                    if let wasmparser::DataKind::Active { .. } = data.map_err(malformed)?.kind {
+                        return Err(AdmissionError::ForbiddenDefinition(
+                            "an active data segment",
+                        ));
+                    }
+                }
+            }
+            Payload::ElementSection(reader) => {
+                for element in reader {
+                    if let wasmparser::ElementKind::Active { .. } = element.map_err(malformed)?.kind
+                    {
+                        return Err(AdmissionError::ForbiddenDefinition(
+                            "an active element segment",
+                        ));
+                    }
+                }
             }
             Payload::ExportSection(reader) => {
                 for export in reader {
@@ -232,7 +279,8 @@ pub(crate) fn admit(
         manifest,
         imports,
     } = inspect(bytes)?;
-    let module = compile(bytes).map_err(|e| AdmissionError::Compile(format!("{e:#}")))?;
+    let module =
+        compile(bytes).map_err(|e| AdmissionError::Compile(one_line(&format!("{e:#}"))))?;
     use sha2::Digest;
     Ok(Bundle {
         module,

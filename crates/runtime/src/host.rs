@@ -7,7 +7,7 @@
 //! host function can panic on guest input.
 
 use crate::limits::Limits;
-use crate::services::{ConnectorServices, MAX_REQUEST};
+use crate::services::{ConnectorServices, MAX_REQUEST, encode_answer};
 use sandpipe_abi::{HOST_MODULE, LogLevel, import};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
@@ -170,7 +170,13 @@ fn request(
     let memory = caller_memory(&mut caller)?;
     let (data, store) = memory.data_and_store_mut(&mut caller);
     let bytes = guest_bytes(data, ptr, len, "request")?;
-    store.response = store.services.handle(service, bytes, store.deadline);
+    let answer = store.services.answer(service, bytes, store.deadline);
+    if let Err(reason) = &answer {
+        // A refusal (policy, bound, malformed request) is logged for the
+        // connector even when its code catches the error.
+        store.push_line(LogLevel::Warn, format!("host refused: {reason}").as_bytes());
+    }
+    store.response = encode_answer(&answer);
     check_deadline(&caller)?;
     Ok(caller.data().response.len() as u32)
 }

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use sandpipe_manifest::ConfigEntry;
-use sandpipe_runtime::{Bundle, ChainOutput};
+use sandpipe_runtime::{AdmissionError, Bundle, ChainOutput};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
@@ -167,9 +167,29 @@ fn manifest_json(bundle: &Bundle) -> Value {
 async fn upload_bundle(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
     caller(&state, &headers)?;
+    // The body limit is the bundle limit: an oversized upload is refused
+    // before it is read, with the same reason admission would give.
+    let body = body.map_err(|rejection| match rejection {
+        axum::extract::rejection::BytesRejection::FailedToBufferBody(
+            axum::extract::rejection::FailedToBufferBody::LengthLimitError(_),
+        ) => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            match headers
+                .get(axum::http::header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
+            {
+                Some(size) => AdmissionError::TooLarge { size }.to_string(),
+                None => format!(
+                    "bundle is over the {}-byte limit",
+                    sandpipe_runtime::bundle::MAX_BUNDLE_SIZE
+                ),
+            },
+        ),
+        other => ApiError::new(StatusCode::BAD_REQUEST, other.body_text()),
+    })?;
     let admission = blocking(move || {
         let bundle = state
             .services

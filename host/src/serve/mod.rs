@@ -26,6 +26,8 @@ pub struct ServeArgs {
     pub db: PathBuf,
     pub admin_token: Option<String>,
     pub geoip: Arc<GeoIpDatabase>,
+    /// Limits for every connector call.
+    pub limits: sandpipe_runtime::Limits,
     pub delivery: webhooks::DeliveryOptions,
 }
 
@@ -71,6 +73,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             runtime: crate::runtime()?,
             storage,
             geoip: args.geoip,
+            limits: args.limits,
         },
         admin_hash: Arc::new(admin_hash),
     };

@@ -47,6 +47,8 @@ pub struct LogRow {
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct WebhookRow {
     pub id: i64,
+    #[serde(skip)]
+    pub team: i64,
     pub connector: String,
     pub url: String,
     pub method: String,
@@ -73,11 +75,12 @@ fn webhook_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<WebhookRow> {
         attempts: r.get(7)?,
         last_error: r.get(8)?,
         created_at: r.get(9)?,
+        team: r.get(10)?,
     })
 }
 
 const WEBHOOK_COLUMNS: &str =
-    "id, connector, url, method, headers, body, status, attempts, last_error, created_at";
+    "id, connector, url, method, headers, body, status, attempts, last_error, created_at, team_id";
 
 pub type Result<T> = std::result::Result<T, String>;
 

@@ -62,6 +62,7 @@ pub struct Services {
     pub runtime: Runtime,
     pub storage: Arc<dyn Storage>,
     pub geoip: Arc<GeoIpDatabase>,
+    pub limits: Limits,
 }
 
 impl TeamChain {
@@ -105,7 +106,7 @@ impl TeamChain {
                         spec.bundle.clone(),
                         position,
                         spec.config.clone(),
-                        Limits::default(),
+                        services.limits.clone(),
                         self.logs.clone(),
                     )
                     .with_storage(services.storage.clone(), scope)

@@ -8,7 +8,7 @@
 
 use super::metrics::Metrics;
 use super::store::{Store, WebhookRow};
-use sandpipe_runtime::services::fetch::non_public;
+use sandpipe_runtime::services::fetch::refused_address;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -18,6 +18,14 @@ use tokio::sync::{Notify, Semaphore};
 pub const PER_DESTINATION: usize = 4;
 /// Timeout of one attempt (PostHog's).
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why an attempt did not deliver.
+enum Failure {
+    /// The destination is not allowed (policy): dead at once, logged for the connector.
+    Refused(String),
+    /// The attempt failed (network, timeout, HTTP status): retried with backoff.
+    Failed(String),
+}
 
 /// Delivery settings, from `sandpipe serve` flags.
 #[derive(Debug, Clone)]
@@ -111,6 +119,8 @@ impl Delivery {
         let outcome = self.send(&row).await;
         let store = self.store.clone();
         let next = match &outcome {
+            // A destination the policy refuses stays refused: no retries.
+            Err(Failure::Refused(_)) => None,
             Err(_) if attempts < self.options.max_attempts => {
                 Some(now_ms() + self.backoff(attempts).as_millis() as i64)
             }
@@ -128,7 +138,18 @@ impl Delivery {
         let id = row.id;
         let saved = tokio::task::spawn_blocking(move || match outcome {
             Ok(()) => store.webhook_delivered(id, attempts),
-            Err(error) => store.webhook_failed(id, attempts, &error, next),
+            Err(Failure::Refused(reason)) => {
+                // Logged for the connector that composed it, as its other errors are.
+                let line = (
+                    row.connector.clone(),
+                    "warn".to_string(),
+                    format!("webhook to {} refused: {reason}", row.url),
+                    humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
+                );
+                store.append_logs(row.team, &[line])?;
+                store.webhook_failed(id, attempts, &reason, None)
+            }
+            Err(Failure::Failed(error)) => store.webhook_failed(id, attempts, &error, next),
         })
         .await;
         if let Ok(Err(error)) = saved {
@@ -138,38 +159,54 @@ impl Delivery {
 
     /// One attempt: the destination is checked after resolution and the
     /// connection pinned to the checked address.
-    async fn send(&self, row: &WebhookRow) -> Result<(), String> {
-        let url = reqwest::Url::parse(&row.url).map_err(|e| format!("invalid URL: {e}"))?;
+    async fn send(&self, row: &WebhookRow) -> Result<(), Failure> {
+        let url = reqwest::Url::parse(&row.url)
+            .map_err(|e| Failure::Refused(format!("invalid URL: {e}")))?;
         if !matches!(url.scheme(), "http" | "https") {
-            return Err(format!("{} URLs are not allowed", url.scheme()));
+            return Err(Failure::Refused(format!(
+                "{} URLs are not allowed",
+                url.scheme()
+            )));
         }
         let host = url
             .host_str()
-            .ok_or("the URL has no host")?
+            .ok_or(Failure::Refused("the URL has no host".into()))?
             .trim_start_matches('[')
             .trim_end_matches(']')
             .to_string();
-        let port = url.port_or_known_default().ok_or("the URL has no port")?;
+        let port = url
+            .port_or_known_default()
+            .ok_or(Failure::Refused("the URL has no port".into()))?;
         let addresses: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host.as_str(), port))
             .await
-            .map_err(|e| format!("cannot resolve {host}: {e}"))?
+            .map_err(|e| Failure::Failed(format!("cannot resolve {host}: {e}")))?
             .collect();
         let address = *addresses
             .first()
-            .ok_or_else(|| format!("{host} has no address"))?;
-        if !self.options.allow_private {
-            for candidate in &addresses {
-                if let Some(why) = non_public(candidate.ip()) {
-                    return Err(format!(
-                        "{host} resolves to {}, {why}; refused (see --allow-private-webhooks)",
-                        candidate.ip()
-                    ));
-                }
+            .ok_or_else(|| Failure::Failed(format!("{host} has no address")))?;
+        for candidate in &addresses {
+            if let Some(why) = refused_address(candidate.ip(), self.options.allow_private) {
+                return Err(Failure::Refused(format!(
+                    "{host} resolves to {}, {why}; refused (see --allow-private-webhooks)",
+                    candidate.ip()
+                )));
             }
         }
+        self.post(url, &host, address, row)
+            .await
+            .map_err(Failure::Failed)
+    }
+
+    async fn post(
+        &self,
+        url: reqwest::Url,
+        host: &str,
+        address: std::net::SocketAddr,
+        row: &WebhookRow,
+    ) -> Result<(), String> {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
-            .resolve(&host, address)
+            .resolve(host, address)
             .timeout(ATTEMPT_TIMEOUT)
             .build()
             .map_err(|e| e.to_string())?;

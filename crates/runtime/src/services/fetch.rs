@@ -5,7 +5,8 @@
 //!   exact names or `*.suffix`);
 //! - the name is resolved here and every address checked: loopback, private,
 //!   link-local (cloud metadata included), unique-local, CGNAT, multicast and
-//!   unspecified addresses are refused unless the operator sets `allow_private`;
+//!   unspecified addresses are refused unless the operator sets `allow_private`,
+//!   and cloud metadata endpoints are refused always;
 //!   the connection goes to the address that was checked (no second lookup);
 //! - redirects are followed by hand (at most [`MAX_REDIRECTS`]), each hop checked;
 //! - the response is read up to `max_response` bytes, within the call's deadline.
@@ -43,8 +44,39 @@ impl Default for FetchPolicy {
     }
 }
 
+/// A cloud metadata endpoint (AWS/GCP/Azure 169.254.169.254, AWS fd00:ec2::254,
+/// Alibaba 100.100.100.200): refused even where private addresses are allowed.
+pub fn is_metadata(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => is_metadata_v4(v4),
+        IpAddr::V6(v6) => {
+            v6.to_ipv4_mapped().is_some_and(is_metadata_v4)
+                || v6 == Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254)
+        }
+    }
+}
+
+fn is_metadata_v4(ip: Ipv4Addr) -> bool {
+    ip == Ipv4Addr::new(169, 254, 169, 254) || ip == Ipv4Addr::new(100, 100, 100, 200)
+}
+
+/// Why the host refuses to connect to `ip`, if it does: any non-public
+/// address unless `allow_private`, and metadata endpoints always.
+pub fn refused_address(ip: IpAddr, allow_private: bool) -> Option<&'static str> {
+    if is_metadata(ip) {
+        return Some("a cloud metadata address");
+    }
+    if allow_private {
+        return None;
+    }
+    non_public(ip)
+}
+
 /// Why an address is not public, if it is not.
 pub fn non_public(ip: IpAddr) -> Option<&'static str> {
+    if is_metadata(ip) {
+        return Some("a cloud metadata address");
+    }
     match ip {
         IpAddr::V4(v4) => non_public_v4(v4),
         IpAddr::V6(v6) => {
@@ -62,8 +94,6 @@ pub fn non_public(ip: IpAddr) -> Option<&'static str> {
                 Some("a unique-local (private) address")
             } else if v6.is_multicast() {
                 Some("a multicast address")
-            } else if v6 == Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254) {
-                Some("a cloud metadata address")
             } else {
                 None
             }
@@ -75,8 +105,6 @@ fn non_public_v4(ip: Ipv4Addr) -> Option<&'static str> {
     let [a, b, ..] = ip.octets();
     if ip.is_loopback() {
         Some("a loopback address")
-    } else if ip == Ipv4Addr::new(169, 254, 169, 254) {
-        Some("a cloud metadata address")
     } else if ip.is_link_local() {
         Some("a link-local address")
     } else if ip.is_private() {
@@ -136,14 +164,12 @@ fn vet(policy: &FetchPolicy, url: &reqwest::Url) -> Result<SocketAddr, String> {
     let first = *addresses
         .first()
         .ok_or_else(|| format!("fetch: {host} has no address"))?;
-    if !policy.allow_private {
-        for address in &addresses {
-            if let Some(why) = non_public(address.ip()) {
-                return Err(format!(
-                    "fetch: {host} resolves to {}, {why}, which connectors may not reach",
-                    address.ip()
-                ));
-            }
+    for address in &addresses {
+        if let Some(why) = refused_address(address.ip(), policy.allow_private) {
+            return Err(format!(
+                "fetch: {host} resolves to {}, {why}, which connectors may not reach",
+                address.ip()
+            ));
         }
     }
     Ok(first)

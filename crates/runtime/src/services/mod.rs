@@ -76,10 +76,11 @@ impl ConnectorServices {
         Ok(Value::Null)
     }
 
-    /// Answers one request; never panics on guest input.
-    /// `deadline` is the call's: a service that waits (fetch) stops there.
-    pub fn handle(&self, service: u32, request: &[u8], deadline: Instant) -> Vec<u8> {
-        let answer = match serde_json::from_slice::<Value>(request) {
+    /// Answers one request: a value, or why the host refused it. Never panics
+    /// on guest input. `deadline` is the call's: a service that waits (fetch)
+    /// stops there.
+    pub fn answer(&self, service: u32, request: &[u8], deadline: Instant) -> Result<Value, String> {
+        match serde_json::from_slice::<Value>(request) {
             Err(e) => Err(format!("malformed request: {e}")),
             Ok(request) => match Service::from_u32(service) {
                 Some(Service::Cache) => self
@@ -102,13 +103,17 @@ impl ConnectorServices {
                 Some(Service::Fetch) => fetch::handle(&self.config.fetch, &request, deadline),
                 None => Err(format!("unknown host service {service}")),
             },
-        };
-        let response = match answer {
-            Ok(value) => json!({ "ok": value }),
-            Err(message) => json!({ "error": message }),
-        };
-        serde_json::to_vec(&response).expect("a JSON value serialises")
+        }
     }
+}
+
+/// The bytes the guest reads back for an answer: `{"ok": value}` or `{"error": message}`.
+pub fn encode_answer(answer: &Result<Value, String>) -> Vec<u8> {
+    let response = match answer {
+        Ok(value) => json!({ "ok": value }),
+        Err(message) => json!({ "error": message }),
+    };
+    serde_json::to_vec(&response).expect("a JSON value serialises")
 }
 
 /// The string field `name` of a request.

@@ -1,0 +1,265 @@
+//! A `sandpipe serve` child process on 127.0.0.1 with an ephemeral port and
+//! its own database, spoken to over HTTP; and a webhook receiver.
+
+use super::*;
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub const ADMIN: &str = "test-admin-token";
+
+pub struct Server {
+    pub child: Child,
+    pub base: String,
+    pub stderr: Arc<Mutex<String>>,
+    pub client: reqwest::blocking::Client,
+}
+
+impl Server {
+    pub fn start(db: &Path) -> Server {
+        Server::start_with(db, &[])
+    }
+
+    pub fn start_with(db: &Path, extra: &[&str]) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_sandpipe"))
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--db",
+                db.to_str().unwrap(),
+                "--admin-token",
+                ADMIN,
+            ])
+            .args(extra)
+            .env(
+                "SANDPIPE_CACHE_DIR",
+                Path::new(env!("CARGO_TARGET_TMPDIR")).join("module-cache"),
+            )
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let base = loop {
+            let line = lines
+                .next()
+                .expect("the server prints its address")
+                .unwrap();
+            stderr.lock().unwrap().push_str(&format!("{line}\n"));
+            if let Some(address) = line.strip_prefix("sandpipe: listening on ") {
+                break address.to_string();
+            }
+        };
+        let sink = stderr.clone();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                sink.lock().unwrap().push_str(&format!("{line}\n"));
+            }
+        });
+        let client = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap();
+        Server {
+            child,
+            base,
+            stderr,
+            client,
+        }
+    }
+
+    pub fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut request = self
+            .client
+            .request(method.parse().unwrap(), format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    pub fn upload(&self, token: &str, bytes: Vec<u8>) -> (u16, Value) {
+        let response = self
+            .client
+            .post(format!("{}/v1/bundles", self.base))
+            .bearer_auth(token)
+            .body(bytes)
+            .send()
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().unwrap())
+    }
+
+    pub fn team(&self, name: &str) -> (i64, String) {
+        let (status, body) = self.call(
+            "POST",
+            "/v1/teams",
+            Some(ADMIN),
+            Some(json!({"name": name})),
+        );
+        assert_eq!(status, 200, "{body}");
+        (
+            body["id"].as_i64().unwrap(),
+            body["token"].as_str().unwrap().to_string(),
+        )
+    }
+}
+
+impl Server {
+    /// `PUT /v1/teams/{team}/chain`.
+    pub fn put_chain(&self, team: i64, token: &str, chain: Value) -> (u16, Value) {
+        self.call(
+            "PUT",
+            &format!("/v1/teams/{team}/chain"),
+            Some(token),
+            Some(chain),
+        )
+    }
+
+    /// `POST /v1/teams/{team}/events`.
+    pub fn events(&self, team: i64, token: &str, events: Value) -> (u16, Value) {
+        self.call(
+            "POST",
+            &format!("/v1/teams/{team}/events"),
+            Some(token),
+            Some(events),
+        )
+    }
+
+    /// The messages of `GET /v1/teams/{team}/logs?{query}`, oldest first.
+    pub fn log_messages(&self, team: i64, token: &str, query: &str) -> Vec<String> {
+        let (status, logs) = self.call(
+            "GET",
+            &format!("/v1/teams/{team}/logs?{query}"),
+            Some(token),
+            None,
+        );
+        assert_eq!(status, 200, "{logs}");
+        logs["logs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["message"].as_str().unwrap().to_string())
+            .collect()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn built(dir: &Path) -> Vec<u8> {
+    sandpipe_compiler::build(runtime(), dir).unwrap().bytes
+}
+
+pub fn inline(name: &str, js: &str, fields: &str) -> Vec<u8> {
+    let dir = connector_dir(name, js, fields);
+    built(dir.path())
+}
+
+/// A webhook receiver on 127.0.0.1: `/flaky` fails its first two requests,
+/// `/down` always fails, anything else succeeds. Records the bodies it accepted.
+pub struct Receiver {
+    pub port: u16,
+    pub accepted: Arc<Mutex<Vec<String>>>,
+}
+
+pub fn receiver() -> Receiver {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accepted = Arc::new(Mutex::new(Vec::new()));
+    let record = accepted.clone();
+    std::thread::spawn(move || {
+        let mut flaky_seen = 0;
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut request_line = String::new();
+            if reader.read_line(&mut request_line).is_err() {
+                continue;
+            }
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).is_err() || line == "\r\n" || line.is_empty() {
+                    break;
+                }
+                if let Some(value) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = value.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; length];
+            let _ = reader.read_exact(&mut body);
+            let path = request_line
+                .split_whitespace()
+                .nth(1)
+                .unwrap_or("/")
+                .to_string();
+            let ok = match path.as_str() {
+                "/flaky" => {
+                    flaky_seen += 1;
+                    flaky_seen > 2
+                }
+                "/down" => false,
+                _ => true,
+            };
+            if ok {
+                record
+                    .lock()
+                    .unwrap()
+                    .push(String::from_utf8_lossy(&body).into_owned());
+            }
+            let status = if ok {
+                "200 OK"
+            } else {
+                "500 Internal Server Error"
+            };
+            let _ = stream.write_all(
+                format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                    .as_bytes(),
+            );
+        }
+    });
+    Receiver { port, accepted }
+}
+
+/// Polls the team's webhooks until `done` holds (or 20 s pass).
+pub fn wait_for(server: &Server, team: i64, token: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let started = Instant::now();
+    loop {
+        let (_, body) = server.call(
+            "GET",
+            &format!("/v1/teams/{team}/webhooks"),
+            Some(token),
+            None,
+        );
+        if done(&body) || started.elapsed() > Duration::from_secs(20) {
+            return body;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -1,0 +1,4 @@
+export function processEvent(event) {
+    if (event.event === 'attack') event.properties.self = event
+    return event
+}

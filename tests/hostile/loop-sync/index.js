@@ -1,0 +1,4 @@
+export function processEvent(event) {
+    if (event.event === 'attack') while (true) {}
+    return event
+}

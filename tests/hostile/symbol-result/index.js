@@ -1,0 +1,3 @@
+export function processEvent(event) {
+    return event.event === 'attack' ? Symbol('event') : event
+}

@@ -1,0 +1,7 @@
+export async function processEvent(event) {
+    if (event.event === 'attack') {
+        await null
+        throw 42
+    }
+    return event
+}
