@@ -78,6 +78,9 @@ enum Command {
         geoip: GeoIpArg,
         #[command(flatten)]
         limits: LimitsArgs,
+        /// Event requests one team may run at once (default: half the cores, at least 1).
+        #[arg(long, env = "SANDPIPE_TEAM_CONCURRENCY")]
+        team_concurrency: Option<usize>,
     },
     /// Run NDJSON events through a chain of connectors; print one JSON line per event.
     Run {
@@ -162,8 +165,10 @@ fn main() -> ExitCode {
             webhook_max_attempts,
             geoip,
             limits,
+            team_concurrency,
         } => serve::run(serve::ServeArgs {
             limits: limits.limits(),
+            team_concurrency: team_concurrency.unwrap_or_else(serve::TeamGates::default_per_team),
             listen,
             db,
             admin_token,

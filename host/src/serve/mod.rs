@@ -6,12 +6,14 @@
 
 mod api;
 mod auth;
+mod fairness;
 mod metrics;
 mod quarantine;
 mod store;
 mod teams;
 mod webhooks;
 
+pub use fairness::TeamGates;
 pub use webhooks::DeliveryOptions;
 
 use anyhow::Context;
@@ -28,6 +30,8 @@ pub struct ServeArgs {
     pub geoip: Arc<GeoIpDatabase>,
     /// Limits for every connector call.
     pub limits: sandpipe_runtime::Limits,
+    /// Event requests one team may run at once.
+    pub team_concurrency: usize,
     pub delivery: webhooks::DeliveryOptions,
 }
 
@@ -76,6 +80,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             limits: args.limits,
         },
         admin_hash: Arc::new(admin_hash),
+        gates: Arc::new(fairness::TeamGates::new(args.team_concurrency)),
     };
     for team in store.teams_with_chains().map_err(anyhow::Error::msg)? {
         api::load_chain(&state, team)

@@ -1,0 +1,242 @@
+//! Crash safety: the service under load is killed with SIGKILL while webhooks
+//! are pending and storage writes are happening, then restarted on the same
+//! database, five times in a row. Every event the service acknowledged must
+//! have its webhook delivered at least once and its storage write present, and
+//! the database must pass SQLite's integrity check.
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Writes each event's sequence number to `meta.storage`, and composes one
+/// webhook per event carrying its uuid.
+const RECORDER: &str = r#"
+async function processEvent(event, { storage }) {
+    if (event.event === 'check') {
+        const missing = []
+        for (const uuid of event.properties.uuids) {
+            if ((await storage.get(`seen:${uuid}`)) !== event.properties.expected[uuid]) missing.push(uuid)
+        }
+        event.properties = { missing }
+        return event
+    }
+    await storage.set(`seen:${event.uuid}`, event.properties.n)
+    return event
+}
+function composeWebhook(event, { config }) {
+    if (event.event === 'check') return null
+    return { url: config.url, body: JSON.stringify({ uuid: event.uuid }) }
+}
+"#;
+
+const LOAD_THREADS: usize = 4;
+const BATCH: usize = 5;
+const ROUNDS: usize = 5;
+
+/// A webhook receiver that answers slowly (so deliveries are pending when the
+/// service dies) and records every uuid it was sent.
+fn slow_receiver(delay: Duration) -> (u16, Arc<Mutex<BTreeSet<String>>>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let received = Arc::new(Mutex::new(BTreeSet::new()));
+    let record = received.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            let record = record.clone();
+            std::thread::spawn(move || serve_one(stream, delay, &record));
+        }
+    });
+    (port, received)
+}
+
+fn serve_one(mut stream: std::net::TcpStream, delay: Duration, record: &Mutex<BTreeSet<String>>) {
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut length = 0;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+            break;
+        }
+        if let Some(value) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+            length = value.trim().parse().unwrap_or(0);
+        }
+    }
+    let mut body = vec![0; length];
+    if reader.read_exact(&mut body).is_err() {
+        return;
+    }
+    std::thread::sleep(delay);
+    if let Ok(body) = serde_json::from_slice::<Value>(&body) {
+        record
+            .lock()
+            .unwrap()
+            .insert(body["uuid"].as_str().unwrap_or_default().to_string());
+    }
+    let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+}
+
+/// Sends batches from several threads until `stop`; returns the uuids (with
+/// their sequence numbers) of every batch the service acknowledged with 200.
+fn load(base: &str, team: i64, token: &str, round: usize, stop: &AtomicBool) -> Vec<(String, u64)> {
+    let acknowledged = Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for thread in 0..LOAD_THREADS {
+            let acknowledged = &acknowledged;
+            let client = reqwest::blocking::Client::builder()
+                .timeout(Duration::from_secs(5))
+                .build()
+                .unwrap();
+            let url = format!("{base}/v1/teams/{team}/events");
+            scope.spawn(move || {
+                let mut n = 0u64;
+                while !stop.load(Ordering::SeqCst) {
+                    let batch: Vec<(String, u64)> = (0..BATCH)
+                        .map(|_| {
+                            n += 1;
+                            (format!("r{round}-t{thread}-{n}"), n)
+                        })
+                        .collect();
+                    let events: Vec<Value> = batch
+                        .iter()
+                        .map(
+                            |(uuid, n)| json!({"event": "e", "uuid": uuid, "properties": {"n": n}}),
+                        )
+                        .collect();
+                    let response = client.post(&url).bearer_auth(token).json(&events).send();
+                    // Acknowledged only once the whole 200 response arrived.
+                    if response.is_ok_and(|r| r.status() == 200 && r.bytes().is_ok()) {
+                        acknowledged.lock().unwrap().extend(batch);
+                    }
+                    // Bounded: about 200 events a second per thread.
+                    std::thread::sleep(Duration::from_millis(25));
+                }
+            });
+        }
+    });
+    acknowledged.into_inner().unwrap()
+}
+
+/// Asks the recorder, through the restarted service, which writes are missing.
+fn missing_writes(
+    server: &Server,
+    team: i64,
+    token: &str,
+    acknowledged: &[(String, u64)],
+) -> Vec<String> {
+    let mut missing = Vec::new();
+    for chunk in acknowledged.chunks(200) {
+        let uuids: Vec<&str> = chunk.iter().map(|(uuid, _)| uuid.as_str()).collect();
+        let expected: serde_json::Map<String, Value> = chunk
+            .iter()
+            .map(|(uuid, n)| (uuid.clone(), json!(n)))
+            .collect();
+        let (status, body) = server.events(
+            team,
+            token,
+            json!({"event": "check", "properties": {"uuids": uuids, "expected": expected}}),
+        );
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["failures"], json!([]), "{body}");
+        for uuid in body["results"][0]["properties"]["missing"]
+            .as_array()
+            .unwrap()
+        {
+            missing.push(uuid.as_str().unwrap().to_string());
+        }
+    }
+    missing
+}
+
+fn integrity(db: &Path) -> String {
+    let connection = rusqlite::Connection::open(db).unwrap();
+    connection
+        .query_row("PRAGMA integrity_check", [], |row| row.get(0))
+        .unwrap()
+}
+
+#[test]
+fn acknowledged_events_survive_sigkill_five_times_in_a_row() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("sandpipe.db");
+    let (port, received) = slow_receiver(Duration::from_millis(5));
+    let flags = [
+        "--allow-private-webhooks",
+        "--webhook-retry-base-ms",
+        "50",
+        "--webhook-max-attempts",
+        "1000",
+        "--team-concurrency",
+        "4",
+    ];
+    let (team, token) = {
+        let server = Server::start_with(&db, &flags);
+        let (team, token) = server.team("t");
+        let url_field = r#"{"key": "url", "type": "string", "required": true}"#;
+        let (_, recorder) = server.upload(&token, inline("Recorder", RECORDER, url_field));
+        let url = format!("http://127.0.0.1:{port}/hook");
+        let chain = json!({"connectors": [{"bundle": recorder["id"], "config": {"url": url}}]});
+        assert_eq!(server.put_chain(team, &token, chain).0, 200);
+        (team, token)
+    };
+    let mut acknowledged = Vec::new();
+    for round in 0..ROUNDS {
+        let mut server = Server::start_with(&db, &flags);
+        let stop = AtomicBool::new(false);
+        let killed_after = Duration::from_millis(700 + 150 * round as u64);
+        let base = server.base.clone();
+        let acked = std::thread::scope(|scope| {
+            let loader = scope.spawn(|| load(&base, team, &token, round, &stop));
+            std::thread::sleep(killed_after);
+            // SIGKILL, mid-request, with deliveries pending.
+            server.child.kill().unwrap();
+            server.child.wait().unwrap();
+            stop.store(true, Ordering::SeqCst);
+            loader.join().unwrap()
+        });
+        assert!(!acked.is_empty(), "round {round}: nothing was acknowledged");
+        let delivered_before_restart = received.lock().unwrap().len();
+        acknowledged.extend(acked);
+        assert!(
+            delivered_before_restart < acknowledged.len(),
+            "round {round}: no delivery was pending at the kill ({delivered_before_restart} of {})",
+            acknowledged.len()
+        );
+        assert_eq!(integrity(&db), "ok", "round {round}");
+    }
+    // Restarted on the same database: everything acknowledged is delivered and written.
+    let server = Server::start_with(&db, &flags);
+    let started = Instant::now();
+    let undelivered = loop {
+        let received = received.lock().unwrap();
+        let undelivered: Vec<&String> = acknowledged
+            .iter()
+            .map(|(uuid, _)| uuid)
+            .filter(|uuid| !received.contains(*uuid))
+            .collect();
+        if undelivered.is_empty() || started.elapsed() > Duration::from_secs(60) {
+            break undelivered.len();
+        }
+        drop(received);
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(
+        undelivered,
+        0,
+        "acknowledged events without a delivered webhook (of {})",
+        acknowledged.len()
+    );
+    assert_eq!(
+        missing_writes(&server, team, &token, &acknowledged),
+        Vec::<String>::new()
+    );
+    drop(server);
+    assert_eq!(integrity(&db), "ok");
+}

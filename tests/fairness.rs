@@ -1,0 +1,150 @@
+//! Fairness under load: a connector of team A that computes until just before
+//! its deadline, hammered by 50 concurrent requests, does not raise team B's
+//! p99 latency (50 concurrent requests of its own) by more than 2×; and the
+//! server's resident memory stays within what its configured caps allow.
+
+mod common;
+
+use common::*;
+use serde_json::json;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+const CONCURRENCY: usize = 50;
+const REQUESTS_PER_CLIENT: usize = 20;
+/// The connector memory cap the server runs with (`--memory-mib`).
+const MEMORY_MIB: u64 = 16;
+const TEAM_CONCURRENCY: u64 = 1;
+
+/// Spins until 250 ms have passed: near its 300 ms deadline, every time.
+const SLOW: &str = "function processEvent(e) { const end = Date.now() + 250; while (Date.now() < end) {} return e }";
+
+fn p99(mut latencies: Vec<Duration>) -> Duration {
+    latencies.sort();
+    latencies[(latencies.len() * 99 / 100).min(latencies.len() - 1)]
+}
+
+/// `CONCURRENCY` clients each send `REQUESTS_PER_CLIENT` single-event requests to team B.
+fn team_b_latencies(base: &str, team: i64, token: &str) -> Vec<Duration> {
+    let latencies = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..CONCURRENCY {
+            scope.spawn(|| {
+                let client = reqwest::blocking::Client::new();
+                let url = format!("{base}/v1/teams/{team}/events");
+                for i in 0..REQUESTS_PER_CLIENT {
+                    let started = Instant::now();
+                    let response = client
+                        .post(&url)
+                        .bearer_auth(token)
+                        .json(&json!({"event": "pageview", "properties": {"i": i}}))
+                        .send()
+                        .unwrap();
+                    assert_eq!(response.status(), 200);
+                    response.bytes().unwrap();
+                    latencies.lock().unwrap().push(started.elapsed());
+                }
+            });
+        }
+    });
+    latencies.into_inner().unwrap()
+}
+
+/// Kilobytes of a process's resident set: now (`VmRSS`) or at its peak (`VmHWM`).
+fn rss_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(field))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+#[test]
+fn a_slow_team_does_not_slow_another_and_memory_stays_capped() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start_with(
+        &tmp.path().join("sandpipe.db"),
+        &[
+            "--fuel",
+            "1000000000000000",
+            "--deadline-ms",
+            "300",
+            "--memory-mib",
+            &MEMORY_MIB.to_string(),
+            "--team-concurrency",
+            &TEAM_CONCURRENCY.to_string(),
+        ],
+    );
+    let (a, token_a) = server.team("a");
+    let (b, token_b) = server.team("b");
+    let (_, slow) = server.upload(&token_a, inline("Slow", SLOW, ""));
+    let (_, hello) = server.upload(&token_b, built(&root().join("examples/hello-world")));
+    let chain = |bundle: &serde_json::Value| json!({"connectors": [{"bundle": bundle["id"]}]});
+    assert_eq!(server.put_chain(a, &token_a, chain(&slow)).0, 200);
+    assert_eq!(server.put_chain(b, &token_b, chain(&hello)).0, 200);
+    // Warm both chains, then take the resident baseline.
+    let (_, out) = server.events(a, &token_a, json!({"event": "warm", "properties": {}}));
+    assert_eq!(
+        out["failures"],
+        json!([]),
+        "the slow connector fits its deadline: {out}"
+    );
+    server.events(b, &token_b, json!({"event": "warm", "properties": {}}));
+    let pid = server.child.id();
+    let warm_rss = rss_kib(pid, "VmRSS:");
+
+    let alone = p99(team_b_latencies(&server.base, b, &token_b));
+
+    // Team A floods its slow chain while team B runs the same load again.
+    let stop = AtomicBool::new(false);
+    let (contended, slow_served) = std::thread::scope(|scope| {
+        let flooders: Vec<_> = (0..CONCURRENCY)
+            .map(|_| {
+                scope.spawn(|| {
+                    let client = reqwest::blocking::Client::builder()
+                        .timeout(Duration::from_secs(60))
+                        .build()
+                        .unwrap();
+                    let url = format!("{}/v1/teams/{a}/events", server.base);
+                    let mut served = 0;
+                    while !stop.load(Ordering::SeqCst) {
+                        let response = client
+                            .post(&url)
+                            .bearer_auth(&token_a)
+                            .json(&json!({"event": "slow", "properties": {}}))
+                            .send();
+                        if response.is_ok_and(|r| r.status() == 200) {
+                            served += 1;
+                        }
+                    }
+                    served
+                })
+            })
+            .collect();
+        // Let team A's queue fill and its slot start spinning.
+        std::thread::sleep(Duration::from_millis(500));
+        let contended = p99(team_b_latencies(&server.base, b, &token_b));
+        stop.store(true, Ordering::SeqCst);
+        let served: u32 = flooders.into_iter().map(|f| f.join().unwrap()).sum();
+        (contended, served)
+    });
+    assert!(slow_served > 0, "team A was served too");
+    assert!(
+        contended <= alone * 2,
+        "team B's p99 went from {alone:?} alone to {contended:?} beside team A"
+    );
+
+    // Resident memory: at most the warm baseline plus every instance that may
+    // be live at once at its memory cap (one chain per team slot, one connector each).
+    let peak = rss_kib(pid, "VmHWM:");
+    let instances = 2 * TEAM_CONCURRENCY;
+    let allowed = warm_rss + instances * MEMORY_MIB * 1024 + 32 * 1024;
+    assert!(
+        peak <= allowed,
+        "peak RSS {peak} KiB over {allowed} KiB (warm {warm_rss} KiB + {instances} × {MEMORY_MIB} MiB + 32 MiB)"
+    );
+    eprintln!(
+        "fairness: team B p99 {alone:?} alone, {contended:?} beside team A; team A served {slow_served}; RSS warm {warm_rss} KiB, peak {peak} KiB"
+    );
+}
