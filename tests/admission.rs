@@ -5,6 +5,7 @@ mod common;
 
 use common::*;
 use sandpipe_abi::ABI_VERSION;
+use sandpipe_manifest::Manifest;
 use sandpipe_runtime::{AdmissionError, BundleManifest};
 
 /// Appends a custom section `name` holding `payload` to a module's bytes.
@@ -175,4 +176,23 @@ fn a_bundle_without_the_entry_export_is_refused() {
         &section(ABI_VERSION, r#"{"name": "x"}"#).encode(),
     );
     assert_eq!(refusal(wasm), "bundle does not export `sandpipe_start`");
+}
+
+#[test]
+fn names_with_control_characters_are_escaped_into_one_line() {
+    // Found by the admission fuzz target: an import name with a newline and
+    // NULs made a two-line refusal (and could forge log lines).
+    let wasm =
+        wat::parse_str(r#"(module (import "sandpipe_plugin_v1" "sandpi6\00\0cB\n\00" (func)))"#)
+            .unwrap();
+    assert_eq!(
+        refusal(wasm),
+        "bundle imports \"sandpipe_plugin_v1\".\"sandpi6\\0\\u{c}B\\n\\0\", which is not allowed (a bundle may import only sandpipe_plugin_v1's memory, sandpipe_reserve and sandpipe_load)"
+    );
+    let manifest = r#"{"name": "N", "config": [{"key": "a\nb", "type": "nonsense"}]}"#;
+    let error = Manifest::parse(manifest).unwrap_err().to_string();
+    assert_eq!(
+        error,
+        "config[0] (key \"a\\nb\"): unknown type \"nonsense\" (expected string, json, attachment or choice)"
+    );
 }

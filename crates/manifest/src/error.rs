@@ -18,12 +18,14 @@ pub enum ManifestError {
 }
 
 /// A user's config values do not fit the manifest. The message names the field.
+/// Names from the manifest or the user are shown escaped (`{:?}`), so every
+/// message is one line whatever they contain.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum ConfigError {
-    #[error("config field \"{key}\" is required but has no value")]
+    #[error("config field {key:?} is required but has no value")]
     Missing { key: String },
-    #[error("config field \"{key}\": {reason}")]
+    #[error("config field {key:?}: {reason}")]
     Invalid { key: String, reason: String },
-    #[error("config field \"{key}\" is not declared in plugin.json (declared: {declared})")]
+    #[error("config field {key:?} is not declared in plugin.json (declared: {declared})")]
     Undeclared { key: String, declared: String },
 }

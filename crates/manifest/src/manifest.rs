@@ -122,7 +122,7 @@ fn parse_config(entries: &[Value]) -> Result<Vec<ConfigEntry>, ManifestError> {
             && !seen.insert(field.key.clone())
         {
             return Err(ManifestError::Field {
-                field: format!("config[{index}] (key \"{}\")", field.key),
+                field: format!("config[{index}] (key {:?})", field.key),
                 reason: "duplicates the key of an earlier field".into(),
             });
         }
@@ -161,7 +161,7 @@ fn parse_entry(index: usize, entry: &Value) -> Result<ConfigEntry, ManifestError
         }
     };
     let field = |reason: String| ManifestError::Field {
-        field: format!("config[{index}] (key \"{key}\")"),
+        field: format!("config[{index}] (key {key:?})"),
         reason,
     };
     let text = |name: &str| -> Result<Option<String>, ManifestError> {
@@ -188,7 +188,7 @@ fn parse_entry(index: usize, entry: &Value) -> Result<ConfigEntry, ManifestError
         None | Some(Value::Null) => FieldType::String,
         Some(Value::String(name)) => FieldType::parse(name).ok_or_else(|| {
             field(format!(
-                "unknown type \"{name}\" (expected string, json, attachment or choice)"
+                "unknown type {name:?} (expected string, json, attachment or choice)"
             ))
         })?,
         Some(other) => {

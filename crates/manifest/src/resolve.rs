@@ -42,7 +42,10 @@ impl Manifest {
     /// Resolves `user` (the values from a chain file or the API) against this manifest.
     pub fn resolve_config(&self, user: &Map<String, Value>) -> Result<ResolvedConfig, ConfigError> {
         if let Some(key) = user.keys().find(|key| self.field(key).is_none()) {
-            let declared: Vec<&str> = self.fields().map(|f| f.key.as_str()).collect();
+            let declared: Vec<String> = self
+                .fields()
+                .map(|f| f.key.escape_debug().to_string())
+                .collect();
             return Err(ConfigError::Undeclared {
                 key: key.clone(),
                 declared: if declared.is_empty() {
@@ -87,7 +90,7 @@ impl Manifest {
                     Some("") => {}
                     _ => {
                         let choices: Vec<String> =
-                            field.choices.iter().map(|c| format!("\"{c}\"")).collect();
+                            field.choices.iter().map(|c| format!("{c:?}")).collect();
                         return Err(invalid(format!(
                             "{value} is not one of {}",
                             choices.join(", ")

@@ -73,7 +73,7 @@ pub enum AdmissionError {
     #[error("bundle's plugin.json: {0}")]
     PluginJson(#[from] ManifestError),
     #[error(
-        "bundle imports \"{module}\".\"{name}\", which is not allowed (a bundle may import only {PLUGIN_MODULE}'s memory, sandpipe_reserve and sandpipe_load)"
+        "bundle imports {module:?}.{name:?}, which is not allowed (a bundle may import only {PLUGIN_MODULE}'s memory, sandpipe_reserve and sandpipe_load)"
     )]
     ForbiddenImport { module: String, name: String },
     #[error("bundle defines {0}, which a bundle may not (it runs in the plugin's memory)")]

@@ -1,0 +1,244 @@
+//! sandpipe's side of the benchmark: the chain on 1 and N threads (each
+//! thread its own chain of instances, as the service runs them), and the
+//! micro-benchmarks of the runtime.
+
+use sandpipe_runtime::{
+    Bundle, Chain, Connector, GeoIpDatabase, Limits, MemoryLogs, Runtime, RuntimeOptions,
+};
+use serde_json::{Map, Value, json};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The benchmark chain's connectors and their config (`examples/geoip-chain.json`).
+pub fn chain_spec() -> [(&'static str, Value); 3] {
+    [
+        ("geoip-enricher", json!({})),
+        ("hello-world", json!({"name": "Ada"})),
+        (
+            "property-filter",
+            json!({"properties": "$ip, $geoip_latitude, $geoip_longitude"}),
+        ),
+    ]
+}
+
+pub fn build(runtime: &Runtime, dir: &Path) -> anyhow::Result<Arc<Bundle>> {
+    let built = sandpipe_compiler::build(runtime, dir)?;
+    Ok(runtime.admit(built.bytes)?)
+}
+
+/// A built bundle from inline JavaScript (for the micro-benchmarks).
+pub fn inline(runtime: &Runtime, js: &str) -> anyhow::Result<Arc<Bundle>> {
+    let dir = tempfile::tempdir()?;
+    std::fs::write(dir.path().join("index.js"), js)?;
+    std::fs::write(
+        dir.path().join("plugin.json"),
+        r#"{"name": "Bench", "config": []}"#,
+    )?;
+    build(runtime, dir.path())
+}
+
+pub fn connector(
+    runtime: &Runtime,
+    bundle: &Arc<Bundle>,
+    position: usize,
+    config: &Value,
+) -> Connector {
+    let config: Map<String, Value> = config.as_object().cloned().unwrap_or_default();
+    let resolved = bundle
+        .manifest()
+        .resolve_config(&config)
+        .expect("bench config resolves");
+    runtime.connector(
+        bundle.clone(),
+        position,
+        resolved,
+        Limits::default(),
+        Arc::new(MemoryLogs::default()),
+    )
+}
+
+/// Runs `lines` through the chain on `threads` threads (contiguous shares);
+/// returns the outputs in input order and the processing time.
+pub fn run_chain(
+    runtime: &Runtime,
+    examples: &Path,
+    geoip: &Path,
+    lines: &[String],
+    threads: usize,
+) -> anyhow::Result<(Vec<String>, Duration)> {
+    let bundles: Vec<(Arc<Bundle>, Value)> = chain_spec()
+        .into_iter()
+        .map(|(name, config)| Ok((build(runtime, &examples.join(name))?, config)))
+        .collect::<anyhow::Result<_>>()?;
+    let database = Arc::new(GeoIpDatabase::new(geoip));
+    let make_chain = || {
+        let connectors = bundles
+            .iter()
+            .enumerate()
+            .map(|(position, (bundle, config))| {
+                connector(runtime, bundle, position, config).with_geoip(database.clone())
+            })
+            .collect();
+        let mut chain = Chain::new(connectors);
+        // Warm: instances made and set up before the clock starts.
+        chain.process(json!({"event": "warm", "properties": {}}));
+        chain
+    };
+    let share = lines.len().div_ceil(threads.max(1));
+    let mut chains: Vec<Chain> = (0..threads.max(1)).map(|_| make_chain()).collect();
+    let started = Instant::now();
+    let outputs: Vec<Vec<String>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = chains
+            .iter_mut()
+            .zip(lines.chunks(share))
+            .map(|(chain, lines)| {
+                scope.spawn(move || {
+                    lines
+                        .iter()
+                        .map(|line| {
+                            let event: Value = serde_json::from_str(line).expect("valid JSON");
+                            match chain.process(event).event {
+                                Some(event) => event.to_string(),
+                                None => "null".into(),
+                            }
+                        })
+                        .collect::<Vec<String>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("a worker"))
+            .collect()
+    });
+    let took = started.elapsed();
+    Ok((outputs.concat(), took))
+}
+
+/// The micro-benchmarks' figures.
+pub struct Micro {
+    /// Instantiating a cached module from the pool (plugin + bundle + top level).
+    pub instantiate: Duration,
+    /// Upload (admission, Cranelift compile) to first event out.
+    pub first_event_cold: Duration,
+    /// The same with the compiled module in the disk cache (a restarted host).
+    pub first_event_cached: Duration,
+    /// An empty connector call on events of these sizes (bytes, time per call).
+    pub boundary: Vec<(usize, Duration)>,
+    /// Resident bytes per warm instance (1,000 instances of one connector).
+    pub rss_per_instance: u64,
+    /// Time per event for chains of hello-world of these lengths.
+    pub chain_length: Vec<(usize, Duration)>,
+}
+
+fn median(mut samples: Vec<Duration>) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+fn rss_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .unwrap_or(0)
+        * 1024
+}
+
+/// An event of about `size` bytes of JSON.
+fn event_of(size: usize) -> Value {
+    let pad = size.saturating_sub(60);
+    json!({"event": "$pageview", "distinct_id": "user-1", "properties": {"pad": "x".repeat(pad)}})
+}
+
+/// Runs the micro-benchmarks. `cache_dir` is a fresh directory for the cold/cached pair.
+pub fn micro(examples: &Path, cache_dir: PathBuf) -> anyhow::Result<Micro> {
+    let runtime = Runtime::new(RuntimeOptions {
+        cache_dir: None,
+        engine: sandpipe_runtime::engine::EngineOptions {
+            max_instances: 1_100,
+            ..Default::default()
+        },
+    })?;
+    let hello = build(&runtime, &examples.join("hello-world"))?;
+    let config = json!({"name": "Ada"});
+
+    // Instantiation from the pool: a connector's first use makes its instance.
+    let mut samples = Vec::new();
+    for _ in 0..200 {
+        let mut connector = connector(&runtime, &hello, 0, &config);
+        let started = Instant::now();
+        connector.defines("processEvent")?;
+        samples.push(started.elapsed());
+    }
+    let instantiate = median(samples);
+
+    // Upload to first event: cold compile, then the disk cache of a restarted host.
+    let bytes = sandpipe_compiler::build(&runtime, &examples.join("hello-world"))?.bytes;
+    let first_event = |dir: &PathBuf| -> anyhow::Result<Duration> {
+        let runtime = Runtime::new(RuntimeOptions {
+            cache_dir: Some(dir.clone()),
+            ..Default::default()
+        })?;
+        let started = Instant::now();
+        let bundle = runtime.admit(&bytes)?;
+        let mut chain = Chain::new(vec![connector(&runtime, &bundle, 0, &config)]);
+        chain.process(json!({"event": "first", "properties": {}}));
+        Ok(started.elapsed())
+    };
+    let first_event_cold = first_event(&cache_dir)?;
+    let first_event_cached = first_event(&cache_dir)?;
+
+    // The boundary: a connector that returns its event, on growing events.
+    let empty = inline(&runtime, "function processEvent(event) { return event }")?;
+    let mut boundary = Vec::new();
+    for size in [100, 1_000, 10_000, 100_000] {
+        let mut chain = Chain::new(vec![connector(&runtime, &empty, 0, &json!({}))]);
+        let event = event_of(size);
+        chain.process(event.clone());
+        let rounds = (2_000_000 / size).clamp(200, 5_000);
+        let started = Instant::now();
+        for _ in 0..rounds {
+            chain.process(event.clone());
+        }
+        boundary.push((size, started.elapsed() / rounds as u32));
+    }
+
+    // Resident memory per warm instance.
+    let before = rss_bytes();
+    let mut warm = Vec::with_capacity(1_000);
+    for _ in 0..1_000 {
+        let mut chain = Chain::new(vec![connector(&runtime, &hello, 0, &config)]);
+        chain.process(json!({"event": "warm", "properties": {}}));
+        warm.push(chain);
+    }
+    let rss_per_instance = rss_bytes().saturating_sub(before) / 1_000;
+    drop(warm);
+
+    // Chain length.
+    let mut chain_length = Vec::new();
+    let event = event_of(1_000);
+    for length in [1, 3, 10] {
+        let connectors = (0..length)
+            .map(|i| connector(&runtime, &hello, i, &config))
+            .collect();
+        let mut chain = Chain::new(connectors);
+        chain.process(event.clone());
+        let rounds = 2_000;
+        let started = Instant::now();
+        for _ in 0..rounds {
+            chain.process(event.clone());
+        }
+        chain_length.push((length, started.elapsed() / rounds));
+    }
+    Ok(Micro {
+        instantiate,
+        first_event_cold,
+        first_event_cached,
+        boundary,
+        rss_per_instance,
+        chain_length,
+    })
+}
