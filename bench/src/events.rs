@@ -87,7 +87,7 @@ pub fn generate(count: usize, reader: &Reader<Vec<u8>>) -> Vec<String> {
                 .map(|k| {
                     // Whole prices as integers: JavaScript prints 5, not 5.0.
                     let cents = rng.below(10_000);
-                    let price = if cents % 100 == 0 { json!(cents / 100) } else { json!(cents as f64 / 100.0) };
+                    let price = if cents.is_multiple_of(100) { json!(cents / 100) } else { json!(cents as f64 / 100.0) };
                     json!({"sku": format!("SKU-{}-{k}", rng.below(900)), "quantity": 1 + rng.below(4), "price": price})
                 })
                 .collect();
