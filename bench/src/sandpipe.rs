@@ -118,7 +118,9 @@ pub fn run_chain(
 
 /// The micro-benchmarks' figures.
 pub struct Micro {
-    /// Instantiating a cached module from the pool (plugin + bundle + top level).
+    /// Instantiating the cached plugin module from the pool (copy-on-write memory), alone.
+    pub instantiate_module: Duration,
+    /// A connector ready to call: plugin instance, bundle linked, connector top level run.
     pub instantiate: Duration,
     /// Upload (admission, Cranelift compile) to first event out.
     pub first_event_cold: Duration,
@@ -130,6 +132,27 @@ pub struct Micro {
     pub rss_per_instance: u64,
     /// Time per event for chains of hello-world of these lengths.
     pub chain_length: Vec<(usize, Duration)>,
+}
+
+/// The plugin module alone, instantiated from the runtime's pooling engine
+/// the way every connector instance starts (median of 500).
+fn instantiate_module(runtime: &Runtime) -> anyhow::Result<Duration> {
+    use sandpipe_runtime::host::{StoreData, linker};
+    use sandpipe_runtime::services::{ConnectorServices, ServiceConfig};
+    let engine = runtime.engine().wasmtime();
+    let module = wasmtime::Module::new(engine, sandpipe_runtime::plugin::PLUGIN_WASM)?;
+    let pre = linker(engine)?.instantiate_pre(&module)?;
+    let limits = Limits::default();
+    let services = Arc::new(ConnectorServices::new(ServiceConfig::default()));
+    let mut samples = Vec::new();
+    for _ in 0..500 {
+        let started = Instant::now();
+        let mut store = wasmtime::Store::new(engine, StoreData::new(&limits, services.clone()));
+        store.set_fuel(limits.fuel)?;
+        pre.instantiate(&mut store)?;
+        samples.push(started.elapsed());
+    }
+    Ok(median(samples))
 }
 
 fn median(mut samples: Vec<Duration>) -> Duration {
@@ -174,6 +197,7 @@ pub fn micro(examples: &Path, cache_dir: PathBuf) -> anyhow::Result<Micro> {
         samples.push(started.elapsed());
     }
     let instantiate = median(samples);
+    let instantiate_module = instantiate_module(&runtime)?;
 
     // Upload to first event: cold compile, then the disk cache of a restarted host.
     let bytes = sandpipe_compiler::build(&runtime, &examples.join("hello-world"))?.bytes;
@@ -234,6 +258,7 @@ pub fn micro(examples: &Path, cache_dir: PathBuf) -> anyhow::Result<Micro> {
         chain_length.push((length, started.elapsed() / rounds));
     }
     Ok(Micro {
+        instantiate_module,
         instantiate,
         first_event_cold,
         first_event_cached,

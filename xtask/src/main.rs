@@ -12,6 +12,10 @@
 //! - `fuzz [--seconds N] [TARGET...]`: build the cargo-fuzz targets in
 //!   `fuzz/` (nightly toolchain, `cargo-fuzz` installed) and run each for N
 //!   seconds (default 60) from a copy of its committed seed corpus.
+//! - `bench [--events N]`: the benchmark (`bench/`): fetches the GeoIP
+//!   database, installs the Node baselines' packages (`npm ci`, building
+//!   isolated-vm against the machine's Node headers), then runs
+//!   `sandpipe-bench`, which writes `BENCHMARKS.md` and `bench/throughput.svg`.
 //! - `test`: everything CI checks: the plugin is reproducible
 //!   (`guest-sdk/build.sh --check`, which installs the Debian packages it
 //!   needs), formatting, clippy with warnings denied, every test, and a
@@ -49,6 +53,7 @@ fn main() -> anyhow::Result<()> {
         ["plugin", "--check"] => plugin(&root, true),
         ["geoip"] => geoip(&root),
         ["test"] => test(&root),
+        ["bench", rest @ ..] => bench(&root, rest),
         ["fuzz", rest @ ..] => {
             let (seconds, targets) = match rest {
                 ["--seconds", n, targets @ ..] => (
@@ -60,7 +65,7 @@ fn main() -> anyhow::Result<()> {
             fuzz(&root, seconds, targets)
         }
         _ => bail!(
-            "usage: cargo xtask plugin [--check] | geoip | test | fuzz [--seconds N] [TARGET...]"
+            "usage: cargo xtask plugin [--check] | geoip | test | fuzz [--seconds N] [TARGET...] | bench [--events N]"
         ),
     }
 }
@@ -144,6 +149,26 @@ fn test(root: &Path) -> anyhow::Result<()> {
     fuzz(root, SMOKE_SECONDS, &[])?;
     println!("all checks passed");
     Ok(())
+}
+
+fn bench(root: &Path, args: &[&str]) -> anyhow::Result<()> {
+    geoip(root)?;
+    let node = root.join("bench/node");
+    if !node.join("node_modules/isolated-vm/out").exists() {
+        let mut npm = Command::new("npm");
+        npm.args(["ci", "--no-audit", "--no-fund"])
+            .current_dir(&node);
+        // isolated-vm compiles against Node's headers: Debian's nodejs ships them.
+        if Path::new("/usr/include/node/node.h").exists() {
+            npm.env("npm_config_nodedir", "/usr");
+        }
+        run(&mut npm)?;
+    }
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    run(Command::new(cargo)
+        .args(["run", "--release", "--locked", "-p", "sandpipe-bench", "--"])
+        .args(args)
+        .current_dir(root))
 }
 
 /// The cargo-fuzz targets in `fuzz/`, each seeded from `fuzz/corpus/<target>`.
