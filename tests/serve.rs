@@ -636,3 +636,34 @@ fn the_openapi_document_describes_every_route() {
         assert_ne!(status, 404, "{method} {concrete}: {body}");
     }
 }
+
+#[test]
+fn replacing_a_chain_does_not_disturb_requests_in_flight() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Arc::new(Server::start_with(
+        &tmp.path().join("sandpipe.db"),
+        &["--fuel", "1000000000000000", "--team-concurrency", "4"],
+    ));
+    let (team, token) = server.team("t");
+    let slow = "function processEvent(e) { const end = Date.now() + 400; while (Date.now() < end) {} e.properties.version = 'old'; return e }";
+    let (_, old) = server.upload(&token, inline("Tagger", slow, ""));
+    let fresh = "function processEvent(e) { e.properties.version = 'new'; return e }";
+    let (_, new) = server.upload(&token, inline("Tagger", fresh, ""));
+    let chain = |bundle: &Value| json!({"connectors": [{"bundle": bundle["id"]}]});
+    assert_eq!(server.put_chain(team, &token, chain(&old)).0, 200);
+    let in_flight = {
+        let (server, token) = (server.clone(), token.clone());
+        std::thread::spawn(move || {
+            server.events(team, &token, json!({"event": "e", "properties": {}}))
+        })
+    };
+    // Replace the chain while the request above is running its slow connector.
+    std::thread::sleep(Duration::from_millis(150));
+    assert_eq!(server.put_chain(team, &token, chain(&new)).0, 200);
+    let (status, body) = in_flight.join().unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(body["failures"], json!([]));
+    assert_eq!(body["results"][0]["properties"]["version"], "old");
+    let (_, body) = server.events(team, &token, json!({"event": "e", "properties": {}}));
+    assert_eq!(body["results"][0]["properties"]["version"], "new");
+}

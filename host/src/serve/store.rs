@@ -125,6 +125,11 @@ impl SqliteStore {
         let mut connection = self.connection.lock().unwrap_or_else(|e| e.into_inner());
         f(&mut connection).map_err(fail)
     }
+
+    /// Runs one statement that returns no rows.
+    fn execute(&self, sql: &str, params: impl rusqlite::Params) -> Result<()> {
+        self.with(|c| c.execute(sql, params)).map(|_| ())
+    }
 }
 
 /// What the service keeps. [`SqliteStore`] is the embedded implementation; a
@@ -189,13 +194,10 @@ impl Store for SqliteStore {
     }
 
     fn set_setting(&self, key: &str, value: &str) -> Result<()> {
-        self.with(|c| {
-            c.execute(
-                "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                params![key, value],
-            )
-        })?;
-        Ok(())
+        self.execute(
+            "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            params![key, value],
+        )
     }
 
     fn create_team(&self, name: &str, token_hash: &str) -> Result<i64> {
@@ -228,13 +230,10 @@ impl Store for SqliteStore {
     }
 
     fn put_bundle(&self, sha256: &str, bytes: &[u8], name: &str) -> Result<()> {
-        self.with(|c| {
-            c.execute(
-                "INSERT INTO bundles (sha256, bytes, name) VALUES (?1, ?2, ?3) ON CONFLICT (sha256) DO NOTHING",
-                params![sha256, bytes, name],
-            )
-        })?;
-        Ok(())
+        self.execute(
+            "INSERT INTO bundles (sha256, bytes, name) VALUES (?1, ?2, ?3) ON CONFLICT (sha256) DO NOTHING",
+            params![sha256, bytes, name],
+        )
     }
 
     fn bundle(&self, sha256: &str) -> Result<Option<Vec<u8>>> {
@@ -282,13 +281,10 @@ impl Store for SqliteStore {
 
     /// Records a connector's quarantine state.
     fn set_connector_status(&self, team: i64, position: usize, status: &str) -> Result<()> {
-        self.with(|c| {
-            c.execute(
-                "UPDATE chain_connectors SET status = ?3 WHERE team_id = ?1 AND position = ?2",
-                params![team, position as i64, status],
-            )
-        })?;
-        Ok(())
+        self.execute(
+            "UPDATE chain_connectors SET status = ?3 WHERE team_id = ?1 AND position = ?2",
+            params![team, position as i64, status],
+        )
     }
 
     /// Teams that have a chain.
@@ -374,13 +370,10 @@ impl Store for SqliteStore {
     }
 
     fn webhook_delivered(&self, id: i64, attempts: i64) -> Result<()> {
-        self.with(|c| {
-            c.execute(
-                "UPDATE webhooks SET status = 'delivered', attempts = ?2, last_error = NULL WHERE id = ?1",
-                params![id, attempts],
-            )
-        })?;
-        Ok(())
+        self.execute(
+            "UPDATE webhooks SET status = 'delivered', attempts = ?2, last_error = NULL WHERE id = ?1",
+            params![id, attempts],
+        )
     }
 
     /// Records a failed attempt: retry at `next_attempt_ms`, or `dead` when there is none.
@@ -391,17 +384,16 @@ impl Store for SqliteStore {
         error: &str,
         next_attempt_ms: Option<i64>,
     ) -> Result<()> {
-        self.with(|c| match next_attempt_ms {
-            Some(next) => c.execute(
+        match next_attempt_ms {
+            Some(next) => self.execute(
                 "UPDATE webhooks SET attempts = ?2, last_error = ?3, next_attempt_ms = ?4 WHERE id = ?1",
                 params![id, attempts, error, next],
             ),
-            None => c.execute(
+            None => self.execute(
                 "UPDATE webhooks SET status = 'dead', attempts = ?2, last_error = ?3 WHERE id = ?1",
                 params![id, attempts, error],
             ),
-        })?;
-        Ok(())
+        }
     }
 
     fn webhooks(&self, team: i64, status: Option<&str>) -> Result<Vec<WebhookRow>> {
