@@ -134,13 +134,13 @@ impl Case {
     }
 
     /// Through `sandpipe run`.
-    fn run_cli(&self, extra: Option<&Value>) {
+    fn run_cli(&self) {
         let tmp = tempfile::tempdir().unwrap();
         let mut hostile = json!({"path": dir(self.name), "config": self.config});
         if let Some((fuel, deadline_ms)) = self.limits {
             hostile["limits"] = json!({"fuel": fuel, "deadline_ms": deadline_ms});
         }
-        if let Some(fetch) = self.fetch.as_ref().or(extra) {
+        if let Some(fetch) = &self.fetch {
             hostile["fetch"] = fetch.clone();
         }
         let chain = json!({"connectors": [
@@ -293,7 +293,7 @@ impl Case {
     }
 
     fn run(&self) {
-        self.run_cli(None);
+        self.run_cli();
         self.run_service();
     }
 }
