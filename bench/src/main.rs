@@ -56,10 +56,8 @@ fn main() -> anyhow::Result<()> {
     let mut outputs: Vec<(String, Vec<String>)> = Vec::new();
     let mut record =
         |name: &str, threads: usize, (out, took): (Vec<String>, std::time::Duration)| {
-            eprintln!(
-                "bench: {name} on {threads} thread(s): {:.2} s",
-                took.as_secs_f64()
-            );
+            // Times are shown only once every output has been checked.
+            eprintln!("bench: ran {name} on {threads} thread(s)");
             runs.push(Run {
                 name: name.into(),
                 threads,
@@ -141,10 +139,15 @@ fn main() -> anyhow::Result<()> {
             );
         }
     }
-    eprintln!(
-        "bench: all {} implementations gave identical outputs",
-        outputs.len()
-    );
+    eprintln!("bench: all {} runs gave identical outputs", outputs.len());
+    for run in &runs {
+        eprintln!(
+            "bench: {} on {} thread(s): {:.0} events/s",
+            run.name,
+            run.threads,
+            run.per_second()
+        );
+    }
 
     eprintln!("bench: micro-benchmarks");
     let cache = tempfile::tempdir()?;
