@@ -6,7 +6,7 @@
 //! controls may ever write there; only this module does, atomically.
 
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -15,10 +15,39 @@ use wasmtime::Module;
 /// Part of every key, so a change of cache layout cannot read old entries.
 const CACHE_FORMAT: &str = "sandpipe-module-cache-1 wasmtime-42";
 
+/// Compiled modules kept in memory; the oldest is forgotten beyond this (it
+/// stays alive while a bundle uses it, and on disk), so uploads of ever new
+/// bundles cannot grow the process without bound.
+pub const MAX_IN_MEMORY: usize = 256;
+
 /// Compiled modules by key.
 pub struct ModuleCache {
     dir: Option<PathBuf>,
-    modules: Mutex<HashMap<String, Module>>,
+    modules: Mutex<InMemory>,
+}
+
+/// The in-memory entries and their insertion order.
+#[derive(Default)]
+struct InMemory {
+    modules: HashMap<String, Module>,
+    order: VecDeque<String>,
+}
+
+impl InMemory {
+    fn insert(&mut self, key: String, module: Module) {
+        if self.modules.insert(key.clone(), module).is_none() {
+            self.order.push_back(key);
+        }
+        while self.order.len() > MAX_IN_MEMORY {
+            if let Some(oldest) = self.order.pop_front() {
+                self.modules.remove(&oldest);
+            }
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.modules.len()
+    }
 }
 
 impl ModuleCache {
@@ -26,8 +55,13 @@ impl ModuleCache {
     pub fn new(dir: Option<PathBuf>) -> ModuleCache {
         ModuleCache {
             dir,
-            modules: Mutex::new(HashMap::new()),
+            modules: Mutex::new(InMemory::default()),
         }
+    }
+
+    /// How many compiled modules are held in memory.
+    pub fn in_memory(&self) -> usize {
+        self.modules.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
 
     /// The directory used, if any.
@@ -59,6 +93,7 @@ impl ModuleCache {
             .modules
             .lock()
             .unwrap_or_else(|e| e.into_inner())
+            .modules
             .get(&key)
         {
             return Ok(module.clone());
@@ -147,6 +182,28 @@ mod tests {
             .collect();
         files.sort();
         files
+    }
+
+    #[test]
+    fn memory_holds_at_most_the_newest_modules() {
+        let engine = engine();
+        let cache = ModuleCache::new(None);
+        for n in 0..MAX_IN_MEMORY + 10 {
+            let wat = format!(r#"(module (func (export "answer") (result i32) i32.const {n}))"#);
+            cache
+                .get_or_compile(&engine, &wat::parse_str(wat).unwrap())
+                .unwrap();
+        }
+        assert_eq!(cache.in_memory(), MAX_IN_MEMORY);
+        // The newest is still there: compiling it again is a memory hit.
+        let newest = format!(
+            r#"(module (func (export "answer") (result i32) i32.const {}))"#,
+            MAX_IN_MEMORY + 9
+        );
+        cache
+            .get_or_compile(&engine, &wat::parse_str(newest).unwrap())
+            .unwrap();
+        assert_eq!(cache.in_memory(), MAX_IN_MEMORY);
     }
 
     #[test]
