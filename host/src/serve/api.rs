@@ -27,6 +27,7 @@ pub struct AppState {
     pub services: Services,
     pub admin_hash: Arc<String>,
     pub gates: Arc<super::fairness::TeamGates>,
+    pub background: Arc<super::fairness::BackgroundPool>,
 }
 
 /// Longest an upload waits for admission (checks and compilation).
@@ -375,14 +376,19 @@ async fn post_events(
             format!("team {team} has too many event requests waiting; retry later"),
         )
     })?;
-    blocking(move || {
+    // A team whose events have been slow runs at background priority.
+    let background = state.gates.is_slow(team).then(|| state.background.clone());
+    let count = events.len();
+    let work = move || {
         let _slot = slot;
+        let started = std::time::Instant::now();
         let mut running = chain.checkout(&state.services);
         let outputs: Vec<ChainOutput> = events
             .into_iter()
             .map(|event| running.process(event))
             .collect();
         chain.checkin(running);
+        state.gates.record(team, started.elapsed(), count);
         let mut lines: Vec<(String, String, String, String)> = chain
             .logs
             .take()
@@ -433,8 +439,14 @@ async fn post_events(
         Ok(Json(
             json!({ "results": results, "failures": failures, "webhooks": webhooks.len() }),
         ))
-    })
-    .await
+    };
+    match background {
+        Some(pool) => pool
+            .run(work)
+            .await
+            .unwrap_or_else(|| Err(internal("the background pool stopped".into()))),
+        None => blocking(work).await,
+    }
 }
 
 #[derive(Deserialize)]

@@ -81,6 +81,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         },
         admin_hash: Arc::new(admin_hash),
         gates: Arc::new(fairness::TeamGates::new(args.team_concurrency)),
+        background: Arc::new(fairness::BackgroundPool::new(
+            std::thread::available_parallelism().map_or(1, |n| n.get()),
+        )?),
     };
     for team in store.teams_with_chains().map_err(anyhow::Error::msg)? {
         api::load_chain(&state, team)
