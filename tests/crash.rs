@@ -9,7 +9,7 @@ mod common;
 use common::*;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::Write;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -58,21 +58,9 @@ fn slow_receiver(delay: Duration) -> (u16, Arc<Mutex<BTreeSet<String>>>) {
 }
 
 fn serve_one(mut stream: std::net::TcpStream, delay: Duration, record: &Mutex<BTreeSet<String>>) {
-    let mut reader = BufReader::new(stream.try_clone().unwrap());
-    let mut length = 0;
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-            break;
-        }
-        if let Some(value) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-            length = value.trim().parse().unwrap_or(0);
-        }
-    }
-    let mut body = vec![0; length];
-    if reader.read_exact(&mut body).is_err() {
+    let Some((_, body)) = read_request(&stream) else {
         return;
-    }
+    };
     std::thread::sleep(delay);
     if let Ok(body) = serde_json::from_slice::<Value>(&body) {
         record

@@ -28,12 +28,21 @@ fn dir(name: &str) -> PathBuf {
     root().join("tests/hostile").join(name)
 }
 
-fn events() -> Vec<Value> {
-    std::fs::read_to_string(dir("events.ndjson"))
-        .unwrap()
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap())
-        .collect()
+/// The suite's events, read once.
+fn events() -> &'static [Value] {
+    static EVENTS: OnceLock<Vec<Value>> = OnceLock::new();
+    EVENTS.get_or_init(|| {
+        std::fs::read_to_string(dir("events.ndjson"))
+            .unwrap()
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect()
+    })
+}
+
+/// The events as one request body.
+fn events_body() -> Value {
+    Value::Array(events().to_vec())
 }
 
 /// Index of the event the hostile connectors attack.
@@ -216,14 +225,12 @@ impl Case {
         }
         let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
         let server = Server::start_with(&tmp.path().join("sandpipe.db"), &flags);
-        let (before, after) = (
-            upload(&server, "polite-before"),
-            upload(&server, "polite-after"),
-        );
-        let hostile = upload(&server, self.name);
         let (clean_team, clean_token) = server.team("clean");
         let (team, token) = server.team("attacked");
-        let stand_in = upload(&server, "pass-through");
+        // Bundles are shared across teams; any team's token may upload.
+        let [before, after, hostile, stand_in] =
+            ["polite-before", "polite-after", self.name, "pass-through"]
+                .map(|name| upload(&server, &token, name));
         let clean_chain =
             json!({"connectors": [{"bundle": before}, {"bundle": stand_in}, {"bundle": after}]});
         assert_eq!(
@@ -235,10 +242,10 @@ impl Case {
         ]});
         assert_eq!(server.put_chain(team, &token, chain).0, 200);
 
-        let (status, clean) = server.events(clean_team, &clean_token, Value::Array(events()));
+        let (status, clean) = server.events(clean_team, &clean_token, events_body());
         assert_eq!(status, 200, "{clean}");
         let started = Instant::now();
-        let (status, attacked) = server.events(team, &token, Value::Array(events()));
+        let (status, attacked) = server.events(team, &token, events_body());
         let took = started.elapsed();
         assert_eq!(status, 200, "{}: {attacked}", self.name);
         assert!(took < REQUEST_BOUND, "{}: took {took:?}", self.name);
@@ -274,7 +281,7 @@ impl Case {
         }
         // The host keeps serving, and the clean team sees exactly what it saw.
         assert_eq!(server.call("GET", "/healthz", None, None).0, 200);
-        let (_, again) = server.events(clean_team, &clean_token, Value::Array(events()));
+        let (_, again) = server.events(clean_team, &clean_token, events_body());
         assert_eq!(again, clean, "{}", self.name);
         let query = format!("connector={}", HOSTILE.replace(' ', "%20"));
         let messages = wait_for_log(&server, team, &token, &query, logged);
@@ -329,8 +336,8 @@ fn built_bytes(dir: &Path) -> Vec<u8> {
     sandpipe_compiler::build(runtime(), dir).unwrap().bytes
 }
 
-fn upload(server: &Server, name: &str) -> String {
-    let (status, body) = server.upload(&server_token(server), bundle_bytes(name));
+fn upload(server: &Server, token: &str, name: &str) -> String {
+    let (status, body) = server.upload(token, bundle_bytes(name));
     assert_eq!(status, 200, "{name}: {body}");
     body["id"].as_str().unwrap().to_string()
 }
@@ -367,12 +374,6 @@ fn upload_raw(server: &Server, token: &str, bytes: &[u8]) -> (u16, Value) {
     )
 }
 
-/// Bundles are shared across teams; any team's token may upload.
-fn server_token(server: &Server) -> String {
-    server.team("uploads").1
-}
-
-/// The clean run: the two well-behaved connectors alone, through `sandpipe run`.
 /// `sandpipe run` over the suite's events, composed webhooks to a file.
 fn run_args() -> Vec<String> {
     let events = dir("events.ndjson");
@@ -388,7 +389,8 @@ fn run_args() -> Vec<String> {
     .to_vec()
 }
 
-/// The clean run's events and composed webhooks.
+/// The clean run (the well-behaved connectors around the pass-through stand-in),
+/// through `sandpipe run`: its events and composed webhooks.
 fn clean_cli() -> (Vec<Value>, String) {
     static CLEAN: OnceLock<(Vec<Value>, String)> = OnceLock::new();
     CLEAN
@@ -754,13 +756,12 @@ fn bundles_that_must_not_load_are_refused_by_run_and_by_the_service() {
     let tmp = tempfile::tempdir().unwrap();
     let server = Server::start(&tmp.path().join("sandpipe.db"));
     let (team, token) = server.team("t");
-    let before = upload(&server, "polite-before");
-    let stand_in = upload(&server, "pass-through");
-    let after = upload(&server, "polite-after");
+    let [before, stand_in, after] =
+        ["polite-before", "pass-through", "polite-after"].map(|name| upload(&server, &token, name));
     let chain =
         json!({"connectors": [{"bundle": before}, {"bundle": stand_in}, {"bundle": after}]});
     assert_eq!(server.put_chain(team, &token, chain).0, 200);
-    let (_, clean) = server.events(team, &token, Value::Array(events()));
+    let (_, clean) = server.events(team, &token, events_body());
     for (name, bytes, reason) in refused_bundles() {
         // `sandpipe run`: the chain does not start; one line names the file and the reason.
         std::fs::write(tmp.path().join(name), &bytes).unwrap();
@@ -791,7 +792,7 @@ fn bundles_that_must_not_load_are_refused_by_run_and_by_the_service() {
             assert_eq!(line, format!("{prefix}{reason}"), "{name}");
             assert_eq!(message, reason, "{name}");
         }
-        let (_, again) = server.events(team, &token, Value::Array(events()));
+        let (_, again) = server.events(team, &token, events_body());
         assert_eq!(again, clean, "{name}");
     }
 }

@@ -39,22 +39,16 @@ fn upload_configure_and_process_events() {
         {"bundle": hello["id"], "config": {"name": "Ada"}},
         {"bundle": secretive["id"], "config": {"apiKey": "s3cr3t-value"}}
     ]});
-    let (status, shown) = server.call(
-        "PUT",
-        &format!("/v1/teams/{team}/chain"),
-        Some(&token),
-        Some(chain),
-    );
+    let (status, shown) = server.put_chain(team, &token, chain);
     assert_eq!(status, 200, "{shown}");
     assert_eq!(
         shown["connectors"][1]["config"],
         json!({"apiKey": "**********"})
     );
-    let (status, results) = server.call(
-        "POST",
-        &format!("/v1/teams/{team}/events"),
-        Some(&token),
-        Some(json!([{"event": "pageview", "properties": {}}, {"event": "$identify"}])),
+    let (status, results) = server.events(
+        team,
+        &token,
+        json!([{"event": "pageview", "properties": {}}, {"event": "$identify"}]),
     );
     assert_eq!(status, 200);
     assert_eq!(
@@ -72,18 +66,7 @@ fn upload_configure_and_process_events() {
         None,
     );
     assert_eq!(got, shown);
-    let (_, logs) = server.call(
-        "GET",
-        &format!("/v1/teams/{team}/logs?connector=Secretive%20(1)"),
-        Some(&token),
-        None,
-    );
-    let messages: Vec<&str> = logs["logs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| l["message"].as_str().unwrap())
-        .collect();
+    let messages = server.log_messages(team, &token, "connector=Secretive%20(1)");
     assert_eq!(messages, ["using key **********", "using key **********"]);
     std::thread::sleep(Duration::from_millis(100));
     assert!(
@@ -182,11 +165,10 @@ fn bad_bundles_and_bad_config_are_refused_with_reasons() {
         "{body}"
     );
     let (_, webhook) = server.upload(&token, built(&root().join("examples/webhook")));
-    let (status, body) = server.call(
-        "PUT",
-        &format!("/v1/teams/{team}/chain"),
-        Some(&token),
-        Some(json!({"connectors": [{"bundle": webhook["id"], "config": {}}]})),
+    let (status, body) = server.put_chain(
+        team,
+        &token,
+        json!({"connectors": [{"bundle": webhook["id"], "config": {}}]}),
     );
     assert_eq!(
         (status, body),
@@ -195,11 +177,10 @@ fn bad_bundles_and_bad_config_are_refused_with_reasons() {
             json!({"error": "connector 0 (Webhook): config field \"url\" is required but has no value"})
         )
     );
-    let (status, body) = server.call(
-        "PUT",
-        &format!("/v1/teams/{team}/chain"),
-        Some(&token),
-        Some(json!({"connectors": [{"bundle": "0".repeat(64)}]})),
+    let (status, body) = server.put_chain(
+        team,
+        &token,
+        json!({"connectors": [{"bundle": "0".repeat(64)}]}),
     );
     assert_eq!(status, 422);
     assert_eq!(
@@ -223,24 +204,9 @@ fn a_looping_connector_is_contained_and_the_request_returns() {
     );
     let (_, hello) = server.upload(&token, built(&root().join("examples/hello-world")));
     let chain = json!({"connectors": [{"bundle": spinner["id"]}, {"bundle": hello["id"]}]});
-    assert_eq!(
-        server
-            .call(
-                "PUT",
-                &format!("/v1/teams/{team}/chain"),
-                Some(&token),
-                Some(chain)
-            )
-            .0,
-        200
-    );
+    assert_eq!(server.put_chain(team, &token, chain).0, 200);
     let started = Instant::now();
-    let (status, body) = server.call(
-        "POST",
-        &format!("/v1/teams/{team}/events"),
-        Some(&token),
-        Some(json!({"event": "e", "properties": {}})),
-    );
+    let (status, body) = server.events(team, &token, json!({"event": "e", "properties": {}}));
     assert!(
         started.elapsed() < Duration::from_secs(3),
         "took {:?}",
@@ -264,12 +230,7 @@ fn a_looping_connector_is_contained_and_the_request_returns() {
     let events: Vec<Value> = (0..14)
         .map(|_| json!({"event": "e", "properties": {}}))
         .collect();
-    let (status, _) = server.call(
-        "POST",
-        &format!("/v1/teams/{team}/events"),
-        Some(&token),
-        Some(Value::Array(events)),
-    );
+    let (status, _) = server.events(team, &token, Value::Array(events));
     assert_eq!(status, 200);
     let (_, chain) = server.call(
         "GET",
@@ -279,12 +240,7 @@ fn a_looping_connector_is_contained_and_the_request_returns() {
     );
     assert_eq!(chain["connectors"][0]["status"], "disabled", "{chain}");
     assert_eq!(chain["connectors"][1]["status"], "healthy");
-    let (_, body) = server.call(
-        "POST",
-        &format!("/v1/teams/{team}/events"),
-        Some(&token),
-        Some(json!({"event": "e", "properties": {}})),
-    );
+    let (_, body) = server.events(team, &token, json!({"event": "e", "properties": {}}));
     assert_eq!(body["failures"], json!([]));
     assert_eq!(
         body["results"][0]["properties"]["$plugins_succeeded"],
@@ -294,18 +250,7 @@ fn a_looping_connector_is_contained_and_the_request_returns() {
         body["results"][0]["properties"]["$plugins_failed"],
         json!([])
     );
-    let (_, logs) = server.call(
-        "GET",
-        &format!("/v1/teams/{team}/logs?connector=Spinner%20(0)&level=warn"),
-        Some(&token),
-        None,
-    );
-    let messages: Vec<&str> = logs["logs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| l["message"].as_str().unwrap())
-        .collect();
+    let messages = server.log_messages(team, &token, "connector=Spinner%20(0)&level=warn");
     assert_eq!(messages.len(), 2, "{messages:?}");
     assert!(
         messages[0].starts_with("quarantine: now degraded (5 errors"),
@@ -317,12 +262,7 @@ fn a_looping_connector_is_contained_and_the_request_returns() {
     );
     // A PUT of the chain re-enables it.
     let chain = json!({"connectors": [{"bundle": spinner["id"]}, {"bundle": hello["id"]}]});
-    let (_, shown) = server.call(
-        "PUT",
-        &format!("/v1/teams/{team}/chain"),
-        Some(&token),
-        Some(chain),
-    );
+    let (_, shown) = server.put_chain(team, &token, chain);
     assert_eq!(shown["connectors"][0]["status"], "healthy");
 }
 
@@ -336,27 +276,13 @@ fn concurrent_requests_do_not_mix() {
         inline("Tagger", "let n = 0; function processEvent(e) { n += 1; e.properties.copy = e.properties.id; return e }", ""),
     );
     let chain = json!({"connectors": [{"bundle": tagger["id"]}]});
-    assert_eq!(
-        server
-            .call(
-                "PUT",
-                &format!("/v1/teams/{team}/chain"),
-                Some(&token),
-                Some(chain)
-            )
-            .0,
-        200
-    );
+    assert_eq!(server.put_chain(team, &token, chain).0, 200);
     let handles: Vec<_> = (0..200)
         .map(|i| {
             let (server, token) = (server.clone(), token.clone());
             std::thread::spawn(move || {
-                let (status, body) = server.call(
-                    "POST",
-                    &format!("/v1/teams/{team}/events"),
-                    Some(&token),
-                    Some(json!({"event": "e", "properties": {"id": i}})),
-                );
+                let (status, body) =
+                    server.events(team, &token, json!({"event": "e", "properties": {"id": i}}));
                 assert_eq!(status, 200);
                 assert_eq!(
                     body["results"][0]["properties"]["copy"],
@@ -380,26 +306,11 @@ fn chains_survive_a_restart() {
         let (team, token) = server.team("t");
         let (_, hello) = server.upload(&token, built(&root().join("examples/hello-world")));
         let chain = json!({"connectors": [{"bundle": hello["id"], "config": {"name": "again"}}]});
-        assert_eq!(
-            server
-                .call(
-                    "PUT",
-                    &format!("/v1/teams/{team}/chain"),
-                    Some(&token),
-                    Some(chain)
-                )
-                .0,
-            200
-        );
+        assert_eq!(server.put_chain(team, &token, chain).0, 200);
         (team, token)
     };
     let server = Server::start(&db);
-    let (status, body) = server.call(
-        "POST",
-        &format!("/v1/teams/{team}/events"),
-        Some(&token),
-        Some(json!({"properties": {}})),
-    );
+    let (status, body) = server.events(team, &token, json!({"properties": {}}));
     assert_eq!(status, 200);
     assert_eq!(body["results"][0]["properties"]["hello"], "Hello again");
 }
@@ -440,11 +351,10 @@ fn webhooks_are_retried_until_delivered_or_dead() {
         team,
         &format!("http://127.0.0.1:{}/flaky", receiver.port),
     );
-    let (status, body) = server.call(
-        "POST",
-        &format!("/v1/teams/{team}/events"),
-        Some(&token),
-        Some(json!({"event": "signup", "uuid": "u-1", "properties": {"plan": "pro"}})),
+    let (status, body) = server.events(
+        team,
+        &token,
+        json!({"event": "signup", "uuid": "u-1", "properties": {"plan": "pro"}}),
     );
     assert_eq!((status, body["webhooks"].clone()), (200, json!(1)));
     let listed = wait_for(&server, team, &token, |b| {
@@ -483,12 +393,7 @@ fn webhooks_are_retried_until_delivered_or_dead() {
         team,
         &format!("http://127.0.0.1:{}/down", receiver.port),
     );
-    server.call(
-        "POST",
-        &format!("/v1/teams/{team}/events"),
-        Some(&token),
-        Some(json!({"event": "x"})),
-    );
+    server.events(team, &token, json!({"event": "x"}));
     let listed = wait_for(&server, team, &token, |b| {
         b["webhooks"][1]["status"] == "dead"
     });
@@ -522,12 +427,7 @@ fn private_destinations_are_refused_without_the_flag() {
         team,
         &format!("http://127.0.0.1:{}/ok", receiver.port),
     );
-    server.call(
-        "POST",
-        &format!("/v1/teams/{team}/events"),
-        Some(&token),
-        Some(json!({"event": "x"})),
-    );
+    server.events(team, &token, json!({"event": "x"}));
     let listed = wait_for(&server, team, &token, |b| {
         b["webhooks"][0]["status"] == "dead"
     });
@@ -564,12 +464,7 @@ fn pending_webhooks_survive_a_restart() {
             team,
             &format!("http://127.0.0.1:{port}/ok"),
         );
-        let (_, body) = server.call(
-            "POST",
-            &format!("/v1/teams/{team}/events"),
-            Some(&token),
-            Some(json!({"event": "kept"})),
-        );
+        let (_, body) = server.events(team, &token, json!({"event": "kept"}));
         assert_eq!(body["webhooks"], 1);
         let listed = wait_for(&server, team, &token, |b| {
             b["webhooks"][0]["attempts"].as_i64() >= Some(1)

@@ -104,7 +104,7 @@ type Job = Box<dyn FnOnce() + Send>;
 
 /// Threads at a lower CPU priority for slow teams' chains.
 pub struct BackgroundPool {
-    jobs: Mutex<mpsc::Sender<Job>>,
+    jobs: mpsc::Sender<Job>,
 }
 
 impl BackgroundPool {
@@ -131,9 +131,7 @@ impl BackgroundPool {
                     }
                 })?;
         }
-        Ok(BackgroundPool {
-            jobs: Mutex::new(sender),
-        })
+        Ok(BackgroundPool { jobs: sender })
     }
 
     /// Runs `f` on a background thread and waits for its result.
@@ -145,11 +143,7 @@ impl BackgroundPool {
         let job: Job = Box::new(move || {
             let _ = done.send(f());
         });
-        self.jobs
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .send(job)
-            .ok()?;
+        self.jobs.send(job).ok()?;
         result.await.ok()
     }
 }

@@ -126,6 +126,15 @@ impl SqliteStore {
         f(&mut connection).map_err(fail)
     }
 
+    /// The first column of the one row `sql` selects, if there is a row.
+    fn value<T: rusqlite::types::FromSql>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+    ) -> Result<Option<T>> {
+        self.with(|c| c.query_row(sql, params, |r| r.get(0)).optional())
+    }
+
     /// Runs one statement that returns no rows.
     fn execute(&self, sql: &str, params: impl rusqlite::Params) -> Result<()> {
         self.with(|c| c.execute(sql, params)).map(|_| ())
@@ -185,12 +194,7 @@ pub trait Store: Send + Sync {
 
 impl Store for SqliteStore {
     fn setting(&self, key: &str) -> Result<Option<String>> {
-        self.with(|c| {
-            c.query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
-                r.get(0)
-            })
-            .optional()
-        })
+        self.value("SELECT value FROM settings WHERE key = ?1", [key])
     }
 
     fn set_setting(&self, key: &str, value: &str) -> Result<()> {
@@ -211,22 +215,13 @@ impl Store for SqliteStore {
     }
 
     fn team_by_token_hash(&self, token_hash: &str) -> Result<Option<i64>> {
-        self.with(|c| {
-            c.query_row(
-                "SELECT id FROM teams WHERE token_hash = ?1",
-                [token_hash],
-                |r| r.get(0),
-            )
-            .optional()
-        })
+        self.value("SELECT id FROM teams WHERE token_hash = ?1", [token_hash])
     }
 
     fn team_exists(&self, team: i64) -> Result<bool> {
-        self.with(|c| {
-            c.query_row("SELECT 1 FROM teams WHERE id = ?1", [team], |_| Ok(()))
-                .optional()
-                .map(|r| r.is_some())
-        })
+        Ok(self
+            .value::<i64>("SELECT 1 FROM teams WHERE id = ?1", [team])?
+            .is_some())
     }
 
     fn put_bundle(&self, sha256: &str, bytes: &[u8], name: &str) -> Result<()> {
@@ -237,14 +232,7 @@ impl Store for SqliteStore {
     }
 
     fn bundle(&self, sha256: &str) -> Result<Option<Vec<u8>>> {
-        self.with(|c| {
-            c.query_row(
-                "SELECT bytes FROM bundles WHERE sha256 = ?1",
-                [sha256],
-                |r| r.get(0),
-            )
-            .optional()
-        })
+        self.value("SELECT bytes FROM bundles WHERE sha256 = ?1", [sha256])
     }
 
     fn set_chain(&self, team: i64, rows: &[ChainRow]) -> Result<()> {

@@ -197,6 +197,7 @@ impl Delivery {
             .map_err(Failure::Failed)
     }
 
+    /// Sends the request to the checked address; a failure here is retried.
     async fn post(
         &self,
         url: reqwest::Url,

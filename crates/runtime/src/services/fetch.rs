@@ -63,16 +63,14 @@ fn is_metadata_v4(ip: Ipv4Addr) -> bool {
 /// Why the host refuses to connect to `ip`, if it does: any non-public
 /// address unless `allow_private`, and metadata endpoints always.
 pub fn refused_address(ip: IpAddr, allow_private: bool) -> Option<&'static str> {
-    if is_metadata(ip) {
-        return Some("a cloud metadata address");
-    }
     if allow_private {
-        return None;
+        is_metadata(ip).then_some("a cloud metadata address")
+    } else {
+        non_public(ip)
     }
-    non_public(ip)
 }
 
-/// Why an address is not public, if it is not.
+/// Why an address is not public, if it is not (metadata endpoints included).
 pub fn non_public(ip: IpAddr) -> Option<&'static str> {
     if is_metadata(ip) {
         return Some("a cloud metadata address");
