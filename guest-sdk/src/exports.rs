@@ -81,7 +81,7 @@ pub extern "C" fn load(len: u32) -> i64 {
 #[unsafe(export_name = "sandpipe_call")]
 pub extern "C" fn call(call: u32, len: u32) -> i64 {
     with_input(len, |input| match Call::from_u32(call) {
-        Some(call) => world::call(call, input).map(String::into_bytes),
+        Some(call) => world::call(call, input),
         None => Err(format!(
             r#"{{"name":"Error","message":"unknown call {call}","stack":""}}"#
         )),

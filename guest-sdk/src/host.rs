@@ -19,7 +19,7 @@ unsafe extern "C" {
 }
 
 /// Sends a JSON request to a host service and returns its JSON response.
-pub fn request(service: u32, payload: &str) -> Vec<u8> {
+pub fn request(service: u32, payload: &[u8]) -> Vec<u8> {
     let len = unsafe { host_request(service, payload.as_ptr(), payload.len()) } as usize;
     let mut response = vec![0u8; len];
     unsafe { host_response(response.as_mut_ptr(), len) };

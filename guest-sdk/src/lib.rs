@@ -19,6 +19,7 @@
 
 mod exports;
 mod host;
+mod json;
 mod natives;
 mod script;
 mod world;

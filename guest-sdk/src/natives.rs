@@ -197,9 +197,13 @@ pub fn object<'js>(ctx: &Ctx<'js>) -> Result<Object<'js>> {
     )?;
     natives.set(
         "request",
-        Func::from(|service: u32, payload: String| -> String {
-            String::from_utf8_lossy(&crate::host::request(service, &payload)).into_owned()
-        }),
+        Func::from(
+            |ctx: Ctx<'js>, service: u32, payload: Value<'js>| -> Result<Value<'js>> {
+                let payload =
+                    crate::json::stringify(&ctx, &payload)?.unwrap_or_else(|| b"null".to_vec());
+                crate::json::parse(&ctx, &crate::host::request(service, &payload))
+            },
+        ),
     )?;
     natives.set(
         "formEncode",

@@ -431,7 +431,7 @@
 
     // Host services (numbers as in sandpipe-abi Service): JSON request, {ok} or {error} back.
     function hostRequest(service, payload) {
-        const response = parse(natives.request(service, stringify(payload)));
+        const response = natives.request(service, payload);
         if (response.error !== undefined) throw new ErrorCtor(response.error);
         return response.ok;
     }
@@ -614,19 +614,18 @@
         }
     }
 
-    // Turns a settled call's value into the JSON text the host reads.
+    // Checks a settled call's value and returns what the host reads, as JSON:
+    // the event or request object, or null (the plugin stringifies it).
     function output(kind, value) {
         if (kind === 2 || kind === 3) {
             const what = kind === 2 ? 'processEvent' : 'composeWebhook';
-            if (!value) return 'null';
+            if (!value) return null;
             if (typeof value !== 'object' || isArray(value)) {
                 throw new TypeError(`${what} returned ${describeType(value)}, expected ${kind === 2 ? 'an event object' : 'a request object'} or null`);
             }
-            const text = stringify(value);
-            if (typeof text !== 'string') throw new TypeError(`${what} returned a value that is not JSON`);
-            return text;
+            return value;
         }
-        return 'null';
+        return null;
     }
 
     // A stack without the frames of this file (and the native `apply` that calls into the connector).

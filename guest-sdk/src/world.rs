@@ -4,7 +4,7 @@
 //! Every operation returns `Ok(json)` or `Err(json)` where the error JSON is
 //! `{"name", "message", "stack"}` as `world.js`'s `describe` builds it.
 
-use crate::{host, script};
+use crate::{host, json, script};
 use javy_plugin_api::javy::{
     Runtime,
     quickjs::{
@@ -157,12 +157,12 @@ pub fn load(bytecode: &[u8]) -> Result<String, String> {
 }
 
 /// One call into the connector: JSON in, JSON out.
-pub fn call(call: Call, input: &[u8]) -> Result<String, String> {
+pub fn call(call: Call, input: &[u8]) -> Result<Vec<u8>, String> {
     with(|ctx, world| {
-        let run = || -> Result<String, Error> {
+        let run = || -> Result<Vec<u8>, Error> {
             let input = match call {
                 Call::Teardown => Value::new_undefined(ctx.clone()),
-                _ => ctx.json_parse(input)?,
+                _ => json::parse(ctx, input)?,
             };
             let started: Value = world
                 .call
@@ -170,12 +170,21 @@ pub fn call(call: Call, input: &[u8]) -> Result<String, String> {
                 .restore(ctx)?
                 .call((call as u32, input))?;
             let settled = settle(ctx, started)?;
-            let text: JsString = world
+            let result: Value = world
                 .output
                 .clone()
                 .restore(ctx)?
                 .call((call as u32, settled))?;
-            text.to_string()
+            if result.is_null() {
+                return Ok(b"null".to_vec());
+            }
+            match json::stringify(ctx, &result)? {
+                Some(text) => Ok(text),
+                None => Err(Exception::throw_type(
+                    ctx,
+                    &format!("{} returned a value that is not JSON", call.function()),
+                )),
+            }
         };
         run().map_err(|e| failure(ctx, world, e))
     })

@@ -120,6 +120,16 @@ impl Call {
             _ => None,
         }
     }
+
+    /// The connector function this call runs.
+    pub const fn function(self) -> &'static str {
+        match self {
+            Call::Setup => "setupPlugin",
+            Call::ProcessEvent => "processEvent",
+            Call::ComposeWebhook => "composeWebhook",
+            Call::Teardown => "teardownPlugin",
+        }
+    }
 }
 
 /// Severity of a console line.

@@ -1,0 +1,640 @@
+//! JSON text ↔ QuickJS values, in Rust, at the guest boundary: the event the
+//! host sends in, the result it reads back, and host-service requests and answers.
+//!
+//! The results are exactly those of QuickJS's own `JSON.parse` and of
+//! `JSON.stringify` without replacer or indent, which is what the world used
+//! before; this is only the fast path. Whatever it does not handle goes to
+//! QuickJS's implementation, decided before anything observable has happened:
+//!
+//! - parsing: any text serde_json refuses (syntax errors, nesting deeper than
+//!   128, lone surrogate escapes, numbers beyond `f64`) is parsed again by QuickJS,
+//!   which gives the same value or its own `SyntaxError`;
+//! - stringifying: the fast path reads only plain data — objects whose prototype is
+//!   `Object.prototype` or null, arrays without holes, data properties (no
+//!   getters), no `toJSON` anywhere, no cycle, at most 128 levels. Reading those
+//!   runs no JavaScript, so on meeting anything else (a `Date`, a class instance,
+//!   a `Buffer`, a proxy, a BigInt …) it drops what it wrote and asks QuickJS
+//!   for the whole value.
+//!
+//! Every `JSValue` here is owned by exactly one [`Owned`] or handed to a QuickJS
+//! call that takes ownership; nothing the connector controls is trusted as a
+//! length or pointer.
+
+use javy_plugin_api::javy::quickjs::{Ctx, Error, Result, Value, qjs};
+use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
+use std::ffi::c_char;
+use std::fmt;
+
+/// Nesting deeper than this is stringified by QuickJS, which checks its own stack.
+const MAX_DEPTH: usize = 128;
+
+/// `JSON.parse(text)`.
+pub fn parse<'js>(ctx: &Ctx<'js>, text: &[u8]) -> Result<Value<'js>> {
+    let raw = ctx.as_raw().as_ptr();
+    let mut deserializer = serde_json::Deserializer::from_slice(text);
+    let parsed = Seed { ctx: raw }
+        .deserialize(&mut deserializer)
+        .and_then(|value| deserializer.end().map(|()| value));
+    match parsed {
+        // SAFETY: the value was made in this context and is owned.
+        Ok(value) => Ok(unsafe { Value::from_raw(ctx.clone(), value.into_raw()) }),
+        Err(_) => {
+            // A QuickJS exception raised while building (out of memory) is
+            // dropped; QuickJS's own parse raises it again or its SyntaxError.
+            unsafe { qjs::JS_FreeValue(raw, qjs::JS_GetException(raw)) };
+            ctx.json_parse(text)
+        }
+    }
+}
+
+/// Appends `JSON.stringify(value)` to `out`; `Ok(false)` (nothing appended)
+/// when the result is `undefined`.
+pub fn stringify_into<'js>(ctx: &Ctx<'js>, value: &Value<'js>, out: &mut Vec<u8>) -> Result<bool> {
+    let start = out.len();
+    let mut writer = match Writer::new(ctx, out) {
+        Some(writer) => writer,
+        None => return native(ctx, value, out),
+    };
+    match writer.value(value.as_raw(), 0) {
+        Ok(written) => Ok(written),
+        Err(Fallback::Exception) => Err(Error::Exception),
+        Err(Fallback::Native) => {
+            out.truncate(start);
+            native(ctx, value, out)
+        }
+    }
+}
+
+/// `JSON.stringify(value)` as text, or `None` for `undefined`.
+pub fn stringify<'js>(ctx: &Ctx<'js>, value: &Value<'js>) -> Result<Option<Vec<u8>>> {
+    let mut out = Vec::new();
+    Ok(stringify_into(ctx, value, &mut out)?.then_some(out))
+}
+
+fn native<'js>(ctx: &Ctx<'js>, value: &Value<'js>, out: &mut Vec<u8>) -> Result<bool> {
+    match ctx.json_stringify(value.clone())? {
+        Some(text) => {
+            out.extend_from_slice(text.to_string()?.as_bytes());
+            Ok(true)
+        }
+        None => Ok(false),
+    }
+}
+
+/// An owned `JSValue`, freed on drop unless released with [`Owned::into_raw`].
+struct Owned {
+    ctx: *mut qjs::JSContext,
+    value: qjs::JSValue,
+}
+
+impl Owned {
+    /// Takes ownership of `value`; a QuickJS exception becomes `Err`.
+    fn new(ctx: *mut qjs::JSContext, value: qjs::JSValue) -> std::result::Result<Self, Error> {
+        if unsafe { qjs::JS_IsException(value) } {
+            return Err(Error::Exception);
+        }
+        Ok(Owned { ctx, value })
+    }
+
+    fn into_raw(self) -> qjs::JSValue {
+        let value = self.value;
+        std::mem::forget(self);
+        value
+    }
+}
+
+impl Drop for Owned {
+    fn drop(&mut self) {
+        unsafe { qjs::JS_FreeValue(self.ctx, self.value) }
+    }
+}
+
+/// Builds QuickJS values straight from serde_json's tokens.
+#[derive(Clone, Copy)]
+struct Seed {
+    ctx: *mut qjs::JSContext,
+}
+
+fn quickjs_failed<E: de::Error>(_: Error) -> E {
+    E::custom("QuickJS raised an exception")
+}
+
+impl Seed {
+    fn number(self, n: f64) -> Owned {
+        let fits_int = n.fract() == 0.0
+            && n >= f64::from(i32::MIN)
+            && n <= f64::from(i32::MAX)
+            && !(n == 0.0 && n.is_sign_negative());
+        let value = if fits_int {
+            qjs::JS_MKVAL(qjs::JS_TAG_INT, n as i32)
+        } else {
+            qjs::JS_NewFloat64(n)
+        };
+        Owned {
+            ctx: self.ctx,
+            value,
+        }
+    }
+
+    fn plain(self, value: qjs::JSValue) -> Owned {
+        Owned {
+            ctx: self.ctx,
+            value,
+        }
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for Seed {
+    type Value = Owned;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> std::result::Result<Owned, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Seed {
+    type Value = Owned;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_unit<E: de::Error>(self) -> std::result::Result<Owned, E> {
+        Ok(self.plain(qjs::JS_NULL))
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> std::result::Result<Owned, E> {
+        Ok(self.plain(if v { qjs::JS_TRUE } else { qjs::JS_FALSE }))
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> std::result::Result<Owned, E> {
+        Ok(match i32::try_from(v) {
+            Ok(small) => self.plain(qjs::JS_MKVAL(qjs::JS_TAG_INT, small)),
+            // Rounds to nearest, as JS does with the decimal digits.
+            Err(_) => self.number(v as f64),
+        })
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> std::result::Result<Owned, E> {
+        Ok(match i32::try_from(v) {
+            Ok(small) => self.plain(qjs::JS_MKVAL(qjs::JS_TAG_INT, small)),
+            Err(_) => self.number(v as f64),
+        })
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> std::result::Result<Owned, E> {
+        Ok(self.number(v))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<Owned, E> {
+        let value =
+            unsafe { qjs::JS_NewStringLen(self.ctx, v.as_ptr() as *const c_char, v.len() as _) };
+        Owned::new(self.ctx, value).map_err(quickjs_failed)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Owned, A::Error> {
+        let mut items: Vec<Owned> = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(item) = seq.next_element_seed(self)? {
+            items.push(item);
+        }
+        let count = i32::try_from(items.len()).map_err(|_| de::Error::custom("array too long"))?;
+        let raws: Vec<qjs::JSValue> = items.into_iter().map(Owned::into_raw).collect();
+        // Takes ownership of the elements whether it succeeds or not.
+        let array = unsafe { qjs::JS_NewArrayFrom(self.ctx, count, raws.as_ptr()) };
+        Owned::new(self.ctx, array).map_err(quickjs_failed)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Owned, A::Error> {
+        let object =
+            Owned::new(self.ctx, unsafe { qjs::JS_NewObject(self.ctx) }).map_err(quickjs_failed)?;
+        while let Some(key) = map.next_key_seed(KeySeed { ctx: self.ctx })? {
+            let value = map.next_value_seed(self)?;
+            // CreateDataProperty, as JSON.parse does: `__proto__` is an own
+            // property, and a repeated key keeps its place with the last value.
+            let defined = unsafe {
+                qjs::JS_DefinePropertyValue(
+                    self.ctx,
+                    object.value,
+                    key.atom,
+                    value.into_raw(),
+                    qjs::JS_PROP_C_W_E as _,
+                )
+            };
+            if defined < 0 {
+                return Err(de::Error::custom("QuickJS raised an exception"));
+            }
+        }
+        Ok(object)
+    }
+}
+
+/// An owned atom for an object key.
+struct Key {
+    ctx: *mut qjs::JSContext,
+    atom: qjs::JSAtom,
+}
+
+impl Drop for Key {
+    fn drop(&mut self) {
+        unsafe { qjs::JS_FreeAtom(self.ctx, self.atom) }
+    }
+}
+
+struct KeySeed {
+    ctx: *mut qjs::JSContext,
+}
+
+impl<'de> DeserializeSeed<'de> for KeySeed {
+    type Value = Key;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> std::result::Result<Key, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeySeed {
+    type Value = Key;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an object key")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<Key, E> {
+        let atom =
+            unsafe { qjs::JS_NewAtomLen(self.ctx, v.as_ptr() as *const c_char, v.len() as _) };
+        if atom == qjs::JS_ATOM_NULL {
+            return Err(E::custom("QuickJS raised an exception"));
+        }
+        Ok(Key {
+            ctx: self.ctx,
+            atom,
+        })
+    }
+}
+
+/// Why the fast path stopped.
+enum Fallback {
+    /// Something only QuickJS's stringify handles exactly: start again there.
+    Native,
+    /// QuickJS raised an exception (out of memory); it is pending.
+    Exception,
+}
+
+/// Writes plain data as JSON; everything else is a [`Fallback::Native`].
+struct Writer<'o> {
+    ctx: *mut qjs::JSContext,
+    out: &'o mut Vec<u8>,
+    /// The objects being written, outermost first: a cycle goes to QuickJS for its TypeError.
+    open: Vec<*mut std::ffi::c_void>,
+    object_prototype: *mut std::ffi::c_void,
+    array_prototype: *mut std::ffi::c_void,
+    /// Atoms are interned: a key is `toJSON` exactly when its atom is this one.
+    to_json: Key,
+}
+
+const TO_JSON: &str = "toJSON";
+
+impl<'o> Writer<'o> {
+    /// A writer for this context, or `None` when the intrinsic prototypes have been
+    /// given a `toJSON` or rewired (then every value takes QuickJS's path).
+    fn new(ctx: &Ctx<'_>, out: &'o mut Vec<u8>) -> Option<Self> {
+        let raw = ctx.as_raw().as_ptr();
+        let object = Owned::new(raw, unsafe { qjs::JS_NewObject(raw) }).ok()?;
+        let array = Owned::new(raw, unsafe { qjs::JS_NewArray(raw) }).ok()?;
+        let object_prototype =
+            Owned::new(raw, unsafe { qjs::JS_GetPrototype(raw, object.value) }).ok()?;
+        let array_prototype =
+            Owned::new(raw, unsafe { qjs::JS_GetPrototype(raw, array.value) }).ok()?;
+        let above_array = Owned::new(raw, unsafe {
+            qjs::JS_GetPrototype(raw, array_prototype.value)
+        })
+        .ok()?;
+        if above_array.value != object_prototype.value {
+            return None;
+        }
+        let atom = unsafe {
+            qjs::JS_NewAtomLen(raw, TO_JSON.as_ptr() as *const c_char, TO_JSON.len() as _)
+        };
+        if atom == qjs::JS_ATOM_NULL {
+            return None;
+        }
+        let to_json = Key { ctx: raw, atom };
+        for prototype in [&object_prototype, &array_prototype] {
+            let has = unsafe {
+                qjs::JS_GetOwnProperty(raw, std::ptr::null_mut(), prototype.value, to_json.atom)
+            };
+            if has != 0 {
+                return None;
+            }
+        }
+        // The intrinsic prototypes live as long as the context; pointers compare identity.
+        Some(Writer {
+            ctx: raw,
+            out,
+            open: Vec::new(),
+            object_prototype: unsafe { qjs::JS_VALUE_GET_PTR(object_prototype.value) },
+            array_prototype: unsafe { qjs::JS_VALUE_GET_PTR(array_prototype.value) },
+            to_json,
+        })
+    }
+
+    /// Writes one value; `Ok(false)` when it serialises to nothing (`undefined`,
+    /// a symbol), which an object skips and an array writes as `null`.
+    fn value(&mut self, value: qjs::JSValue, depth: usize) -> std::result::Result<bool, Fallback> {
+        let tag = unsafe { qjs::JS_VALUE_GET_NORM_TAG(value) };
+        match tag {
+            qjs::JS_TAG_NULL => self.out.extend_from_slice(b"null"),
+            qjs::JS_TAG_BOOL => {
+                let v = unsafe { qjs::JS_VALUE_GET_BOOL(value) };
+                self.out
+                    .extend_from_slice(if v { b"true" } else { b"false" });
+            }
+            qjs::JS_TAG_INT => {
+                let v = unsafe { qjs::JS_VALUE_GET_INT(value) };
+                self.out
+                    .extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+            }
+            qjs::JS_TAG_FLOAT64 => self.float(value)?,
+            qjs::JS_TAG_STRING | qjs::JS_TAG_STRING_ROPE => self.string(value)?,
+            qjs::JS_TAG_UNDEFINED | qjs::JS_TAG_SYMBOL => return Ok(false),
+            qjs::JS_TAG_OBJECT => return self.object(value, depth),
+            _ => return Err(Fallback::Native),
+        }
+        Ok(true)
+    }
+
+    fn float(&mut self, value: qjs::JSValue) -> std::result::Result<(), Fallback> {
+        let n = unsafe { qjs::JS_VALUE_GET_FLOAT64(value) };
+        if !n.is_finite() {
+            self.out.extend_from_slice(b"null");
+        } else if n == 0.0 {
+            // -0 included.
+            self.out.push(b'0');
+        } else if n.fract() == 0.0 && n.abs() < 9_007_199_254_740_992.0 {
+            self.out
+                .extend_from_slice(itoa::Buffer::new().format(n as i64).as_bytes());
+        } else {
+            // QuickJS's Number::toString: the shortest digits, JS's exponent rules.
+            self.text(value, false)?;
+        }
+        Ok(())
+    }
+
+    fn string(&mut self, value: qjs::JSValue) -> std::result::Result<(), Fallback> {
+        self.text(value, true)
+    }
+
+    /// Writes `ToString(value)`, quoted and escaped when `quote`.
+    fn text(&mut self, value: qjs::JSValue, quote: bool) -> std::result::Result<(), Fallback> {
+        let mut len = 0;
+        // Lone surrogates come back as their 3-byte WTF-8 forms (not U+FFFD).
+        let text = unsafe { qjs::JS_ToCStringLen2(self.ctx, &mut len, value, false) };
+        if text.is_null() {
+            return Err(Fallback::Exception);
+        }
+        let bytes = unsafe { std::slice::from_raw_parts(text as *const u8, len as usize) };
+        if quote {
+            quote_into(self.out, bytes);
+        } else {
+            self.out.extend_from_slice(bytes);
+        }
+        unsafe { qjs::JS_FreeCString(self.ctx, text) };
+        Ok(())
+    }
+
+    fn object(&mut self, value: qjs::JSValue, depth: usize) -> std::result::Result<bool, Fallback> {
+        if depth >= MAX_DEPTH {
+            return Err(Fallback::Native);
+        }
+        let pointer = unsafe { qjs::JS_VALUE_GET_PTR(value) };
+        if self.open.contains(&pointer) {
+            return Err(Fallback::Native);
+        }
+        // Functions, proxies, dates, boxed primitives, typed arrays … are not plain data.
+        let class = unsafe { qjs::JS_GetClassID(value) };
+        if class != CLASS_OBJECT && class != CLASS_ARRAY {
+            return Err(Fallback::Native);
+        }
+        // Not a proxy (its class would differ), so this runs no trap.
+        let prototype = Owned::new(self.ctx, unsafe { qjs::JS_GetPrototype(self.ctx, value) })
+            .map_err(|_| Fallback::Exception)?;
+        let proto = if unsafe { qjs::JS_IsNull(prototype.value) } {
+            std::ptr::null_mut()
+        } else {
+            unsafe { qjs::JS_VALUE_GET_PTR(prototype.value) }
+        };
+        drop(prototype);
+        self.open.push(pointer);
+        let written = match class {
+            CLASS_OBJECT if proto == self.object_prototype || proto.is_null() => {
+                self.plain_object(value, depth)
+            }
+            CLASS_ARRAY if proto == self.array_prototype => self.array(value, depth),
+            _ => Err(Fallback::Native),
+        };
+        self.open.pop();
+        written.map(|()| true)
+    }
+
+    fn plain_object(
+        &mut self,
+        object: qjs::JSValue,
+        depth: usize,
+    ) -> std::result::Result<(), Fallback> {
+        let mut names: *mut qjs::JSPropertyEnum = std::ptr::null_mut();
+        let mut count: u32 = 0;
+        let listed = unsafe {
+            qjs::JS_GetOwnPropertyNames(
+                self.ctx,
+                &mut names,
+                &mut count,
+                object,
+                (qjs::JS_GPN_STRING_MASK | qjs::JS_GPN_ENUM_ONLY) as _,
+            )
+        };
+        if listed < 0 {
+            return Err(Fallback::Exception);
+        }
+        let entries: &[qjs::JSPropertyEnum] = if names.is_null() || count == 0 {
+            &[]
+        } else {
+            unsafe { std::slice::from_raw_parts(names, count as usize) }
+        };
+        let written = self.members(object, entries, depth);
+        unsafe { qjs::JS_FreePropertyEnum(self.ctx, names, count) };
+        written
+    }
+
+    fn members(
+        &mut self,
+        object: qjs::JSValue,
+        entries: &[qjs::JSPropertyEnum],
+        depth: usize,
+    ) -> std::result::Result<(), Fallback> {
+        self.out.push(b'{');
+        let mut first = true;
+        for entry in entries {
+            if entry.atom == self.to_json.atom {
+                return Err(Fallback::Native);
+            }
+            let member = self.own_data(object, entry.atom)?;
+            let Some(member) = member else { continue };
+            let mark = self.out.len();
+            if !first {
+                self.out.push(b',');
+            }
+            self.key(entry.atom)?;
+            self.out.push(b':');
+            if self.value(member.value, depth + 1)? {
+                first = false;
+            } else {
+                // undefined, a symbol: the member is left out.
+                self.out.truncate(mark);
+            }
+        }
+        self.out.push(b'}');
+        Ok(())
+    }
+
+    fn array(&mut self, array: qjs::JSValue, depth: usize) -> std::result::Result<(), Fallback> {
+        let mut length: i64 = 0;
+        if unsafe { qjs::JS_GetLength(self.ctx, array, &mut length) } < 0 {
+            return Err(Fallback::Exception);
+        }
+        self.out.push(b'[');
+        for index in 0..length {
+            if index > 0 {
+                self.out.push(b',');
+            }
+            let atom = unsafe { qjs::JS_NewAtomUInt32(self.ctx, index as u32) };
+            if atom == qjs::JS_ATOM_NULL {
+                return Err(Fallback::Exception);
+            }
+            let key = Key {
+                ctx: self.ctx,
+                atom,
+            };
+            // A hole would be looked up on the prototype chain: QuickJS's path.
+            let element = self.own_data(array, key.atom)?.ok_or(Fallback::Native)?;
+            if !self.value(element.value, depth + 1)? {
+                self.out.extend_from_slice(b"null");
+            }
+        }
+        self.out.push(b']');
+        Ok(())
+    }
+
+    /// The value of an own data property; `None` when there is none; a getter
+    /// (which would run code) is [`Fallback::Native`].
+    fn own_data(
+        &self,
+        object: qjs::JSValue,
+        atom: qjs::JSAtom,
+    ) -> std::result::Result<Option<Owned>, Fallback> {
+        let mut descriptor = qjs::JSPropertyDescriptor {
+            flags: 0,
+            value: qjs::JS_UNDEFINED,
+            getter: qjs::JS_UNDEFINED,
+            setter: qjs::JS_UNDEFINED,
+        };
+        let found = unsafe { qjs::JS_GetOwnProperty(self.ctx, &mut descriptor, object, atom) };
+        if found < 0 {
+            return Err(Fallback::Exception);
+        }
+        if found == 0 {
+            return Ok(None);
+        }
+        let value = Owned {
+            ctx: self.ctx,
+            value: descriptor.value,
+        };
+        let getter = Owned {
+            ctx: self.ctx,
+            value: descriptor.getter,
+        };
+        let setter = Owned {
+            ctx: self.ctx,
+            value: descriptor.setter,
+        };
+        drop((getter, setter));
+        if descriptor.flags & qjs::JS_PROP_GETSET as i32 != 0 {
+            return Err(Fallback::Native);
+        }
+        Ok(Some(value))
+    }
+
+    fn key(&mut self, atom: qjs::JSAtom) -> std::result::Result<(), Fallback> {
+        let mut len = 0;
+        let name = unsafe { qjs::JS_AtomToCStringLen(self.ctx, &mut len, atom) };
+        if name.is_null() {
+            return Err(Fallback::Exception);
+        }
+        quote_into(self.out, unsafe {
+            std::slice::from_raw_parts(name as *const u8, len as usize)
+        });
+        unsafe { qjs::JS_FreeCString(self.ctx, name) };
+        Ok(())
+    }
+}
+
+/// QuickJS's class ids for plain objects and arrays (the first two of its class enum).
+const CLASS_OBJECT: qjs::JSClassID = 1;
+const CLASS_ARRAY: qjs::JSClassID = 2;
+
+/// Appends `text` (UTF-8, lone surrogates as WTF-8) as a JSON string the way
+/// `JSON.stringify` writes it: `"` `\` and control characters escaped (the short
+/// forms where JSON has them, else `\u00xx`), lone surrogates as `\udxxx`,
+/// everything else as is.
+pub fn quote_into(out: &mut Vec<u8>, text: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.reserve(text.len() + 2);
+    out.push(b'"');
+    let mut run = 0;
+    let mut i = 0;
+    while i < text.len() {
+        let b = text[i];
+        let escape: Option<&[u8]> = match b {
+            b'"' => Some(b"\\\""),
+            b'\\' => Some(b"\\\\"),
+            b'\n' => Some(b"\\n"),
+            b'\r' => Some(b"\\r"),
+            b'\t' => Some(b"\\t"),
+            0x08 => Some(b"\\b"),
+            0x0c => Some(b"\\f"),
+            _ => None,
+        };
+        if let Some(escape) = escape {
+            out.extend_from_slice(&text[run..i]);
+            out.extend_from_slice(escape);
+            i += 1;
+            run = i;
+        } else if b < 0x20 {
+            out.extend_from_slice(&text[run..i]);
+            out.extend_from_slice(&[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[(b >> 4) as usize],
+                HEX[(b & 15) as usize],
+            ]);
+            i += 1;
+            run = i;
+        } else if b == 0xED && i + 2 < text.len() && text[i + 1] >= 0xA0 {
+            // U+D800..U+DFFF: a surrogate without its pair.
+            let unit =
+                0xD000 | (u32::from(text[i + 1] & 0x3F) << 6) | u32::from(text[i + 2] & 0x3F);
+            out.extend_from_slice(&text[run..i]);
+            out.extend_from_slice(b"\\u");
+            for shift in [12, 8, 4, 0] {
+                out.push(HEX[((unit >> shift) & 15) as usize]);
+            }
+            i += 3;
+            run = i;
+        } else {
+            i += 1;
+        }
+    }
+    out.extend_from_slice(&text[run..]);
+    out.push(b'"');
+}
