@@ -22,8 +22,11 @@
 
 use javy_plugin_api::javy::quickjs::{Ctx, Error, Result, Value, qjs};
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::ffi::c_char;
 use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
 
 /// Nesting deeper than this is stringified by QuickJS, which checks its own stack.
 const MAX_DEPTH: usize = 128;
@@ -205,6 +208,8 @@ impl<'de> Visitor<'de> for Seed {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Owned, A::Error> {
+        // (Not JS_NewObjectFrom: it rewrites the shape of the new object in
+        // place, and that shape is shared with every other empty object.)
         let object =
             Owned::new(self.ctx, unsafe { qjs::JS_NewObject(self.ctx) }).map_err(quickjs_failed)?;
         while let Some(key) = map.next_key_seed(KeySeed { ctx: self.ctx })? {
@@ -564,16 +569,76 @@ impl<'o> Writer<'o> {
     }
 
     fn key(&mut self, atom: qjs::JSAtom) -> std::result::Result<(), Fallback> {
+        if KEYS.with_borrow(|keys| keys.write(atom, self.out)) {
+            return Ok(());
+        }
         let mut len = 0;
         let name = unsafe { qjs::JS_AtomToCStringLen(self.ctx, &mut len, atom) };
         if name.is_null() {
             return Err(Fallback::Exception);
         }
+        let start = self.out.len();
         quote_into(self.out, unsafe {
             std::slice::from_raw_parts(name as *const u8, len as usize)
         });
         unsafe { qjs::JS_FreeCString(self.ctx, name) };
+        KEYS.with_borrow_mut(|keys| keys.remember(self.ctx, atom, &self.out[start..]));
         Ok(())
+    }
+}
+
+thread_local! {
+    static KEYS: RefCell<KeyCache> = RefCell::new(KeyCache::default());
+}
+
+/// Quoted keys by atom, so the property names every event repeats are not
+/// converted and escaped again on every call. Each entry holds a reference to
+/// its atom, so the number cannot be reused for another name; the cache is
+/// bounded in entries and key length and never evicts.
+#[derive(Default)]
+struct KeyCache {
+    quoted: HashMap<qjs::JSAtom, Box<[u8]>, BuildHasherDefault<AtomHasher>>,
+}
+
+impl KeyCache {
+    const MAX_KEYS: usize = 4096;
+    const MAX_QUOTED_LEN: usize = 130;
+
+    fn write(&self, atom: qjs::JSAtom, out: &mut Vec<u8>) -> bool {
+        match self.quoted.get(&atom) {
+            Some(quoted) => {
+                out.extend_from_slice(quoted);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn remember(&mut self, ctx: *mut qjs::JSContext, atom: qjs::JSAtom, quoted: &[u8]) {
+        if self.quoted.len() < Self::MAX_KEYS && quoted.len() <= Self::MAX_QUOTED_LEN {
+            unsafe { qjs::JS_DupAtom(ctx, atom) };
+            self.quoted.insert(atom, quoted.into());
+        }
+    }
+}
+
+/// Atoms are small distinct integers: a multiplicative hash spreads them.
+#[derive(Default)]
+struct AtomHasher(u64);
+
+impl Hasher for AtomHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.0 = u64::from(n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     }
 }
 
@@ -592,6 +657,14 @@ pub fn quote_into(out: &mut Vec<u8>, text: &[u8]) {
     let mut run = 0;
     let mut i = 0;
     while i < text.len() {
+        // Eight bytes at a time while none of them needs a look.
+        if let Some(word) = text.get(i..i + 8) {
+            let word = u64::from_le_bytes(word.try_into().expect("eight bytes"));
+            if !may_need_escape(word) {
+                i += 8;
+                continue;
+            }
+        }
         let b = text[i];
         let escape: Option<&[u8]> = match b {
             b'"' => Some(b"\\\""),
@@ -637,4 +710,16 @@ pub fn quote_into(out: &mut Vec<u8>, text: &[u8]) {
     }
     out.extend_from_slice(&text[run..]);
     out.push(b'"');
+}
+
+/// Whether any byte of `word` is below 0x20, `"`, `\` or 0xED (a surrogate's lead byte).
+fn may_need_escape(word: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS != 0;
+    let below_space = word.wrapping_sub(ONES * 0x20) & !word & HIGHS != 0;
+    below_space
+        || has_zero(word ^ (ONES * u64::from(b'"')))
+        || has_zero(word ^ (ONES * u64::from(b'\\')))
+        || has_zero(word ^ (ONES * 0xED))
 }

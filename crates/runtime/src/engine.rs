@@ -6,7 +6,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
-use wasmtime::{Config, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig, Strategy};
+use wasmtime::{
+    Config, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig, ProfilingStrategy,
+    Strategy,
+};
 
 /// How often the epoch advances; deadlines are counted in these ticks.
 pub const EPOCH_TICK: Duration = Duration::from_millis(1);
@@ -51,6 +54,11 @@ impl Engine {
             .epoch_interruption(true)
             .max_wasm_stack(MAX_WASM_STACK)
             .memory_init_cow(true);
+        // For profiling only: `SANDPIPE_PERF_MAP=1` names compiled wasm functions
+        // for `perf` (/tmp/perf-PID.map); see BENCHMARKS.md.
+        if std::env::var_os("SANDPIPE_PERF_MAP").is_some_and(|v| v == "1") {
+            config.profiler(ProfilingStrategy::PerfMap);
+        }
         let mut pool = PoolingAllocationConfig::default();
         pool.total_core_instances(options.max_instances * 2)
             .total_memories(options.max_instances)
