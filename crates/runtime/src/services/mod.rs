@@ -15,6 +15,7 @@ use cache::Cache;
 use fetch::FetchPolicy;
 use geoip::GeoIpDatabase;
 use sandpipe_abi::Service;
+use serde::Serialize;
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -109,9 +110,16 @@ impl ConnectorServices {
 
 /// The bytes the guest reads back for an answer: `{"ok": value}` or `{"error": message}`.
 pub fn encode_answer(answer: &Result<Value, String>) -> Vec<u8> {
+    /// Borrows the answer, so a large value (a GeoIP record) is not copied first.
+    #[derive(Serialize)]
+    #[serde(rename_all = "lowercase")]
+    enum Response<'a> {
+        Ok(&'a Value),
+        Error(&'a str),
+    }
     let response = match answer {
-        Ok(value) => json!({ "ok": value }),
-        Err(message) => json!({ "error": message }),
+        Ok(value) => Response::Ok(value),
+        Err(message) => Response::Error(message),
     };
     serde_json::to_vec(&response).expect("a JSON value serialises")
 }
