@@ -34,10 +34,16 @@ const MAX_DEPTH: usize = 128;
 /// `JSON.parse(text)`.
 pub fn parse<'js>(ctx: &Ctx<'js>, text: &[u8]) -> Result<Value<'js>> {
     let raw = ctx.as_raw().as_ptr();
-    let mut deserializer = serde_json::Deserializer::from_slice(text);
-    let parsed = Seed { ctx: raw }
-        .deserialize(&mut deserializer)
-        .and_then(|value| deserializer.end().map(|()| value));
+    // Checked once as a whole (the fast ASCII path), not string by string.
+    let parsed = match std::str::from_utf8(text) {
+        Ok(text) => {
+            let mut deserializer = serde_json::Deserializer::from_str(text);
+            Seed { ctx: raw }
+                .deserialize(&mut deserializer)
+                .and_then(|value| deserializer.end().map(|()| value))
+        }
+        Err(_) => Err(de::Error::custom("not UTF-8")),
+    };
     match parsed {
         // SAFETY: the value was made in this context and is owned.
         Ok(value) => Ok(unsafe { Value::from_raw(ctx.clone(), value.into_raw()) }),
