@@ -14,6 +14,11 @@ use std::sync::Arc;
 
 /// (JavaScript expression, V8's `JSON.stringify({ v: expression })`).
 const STRINGIFY: &[(&str, &str)] = &[
+    // Ties between two shortest forms go to the even digit, as V8 does.
+    (
+        "[565126552712172.25, 0.1 + 0.2, 1 / 3]",
+        "{\"v\":[565126552712172.2,0.30000000000000004,0.3333333333333333]}",
+    ),
     (
         "{ a: 1, b: 'x', c: true, d: null, e: [1, 'two', false, null], f: { g: { h: [] } }, i: {} }",
         "{\"v\":{\"a\":1,\"b\":\"x\",\"c\":true,\"d\":null,\"e\":[1,\"two\",false,null],\"f\":{\"g\":{\"h\":[]}},\"i\":{}}}",
@@ -237,4 +242,51 @@ fn a_to_json_on_the_intrinsic_prototypes_is_honoured() {
         raw_call(&mut connector, br#"{"set":false}"#).unwrap(),
         r#"{"v":[1,{"a":1}]}"#
     );
+}
+
+#[test]
+fn numbers_are_written_as_number_to_string_writes_them() {
+    // Doubles from random bit patterns (every exponent) and from everyday
+    // magnitudes; each is written by the transcoder and by QuickJS's String().
+    let logs = Arc::new(MemoryLogs::default());
+    let mut connector = connector(
+        "numbers",
+        r#"
+        let state = 0x9e3779b9
+        function next() { state ^= state << 13; state ^= state >>> 17; state ^= state << 5; return state >>> 0 }
+        export function processEvent(e) {
+            const words = new Uint32Array(2)
+            const doubles = new Float64Array(words.buffer)
+            const v = []
+            while (v.length < 6000) {
+                words[0] = next(); words[1] = next()
+                const bits = doubles[0]
+                if (Number.isFinite(bits)) v.push(bits)
+                v.push((next() / 4294967296) * 10 ** ((next() % 40) - 20))
+                v.push(Math.round(next() / 43) / 100)
+            }
+            return { v, s: v.map(String) }
+        }"#,
+        0,
+        &logs,
+    );
+    let text = raw_call(&mut connector, b"{}").unwrap();
+    let written = text
+        .strip_prefix(r#"{"v":["#)
+        .and_then(|rest| rest.split_once(r#"],"s":"#))
+        .map(|(numbers, _)| numbers)
+        .expect("the result has v then s");
+    let result: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let expected: Vec<&str> = result["s"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    let written: Vec<&str> = written.split(',').collect();
+    assert_eq!(written.len(), expected.len());
+    assert!(written.len() >= 6_000);
+    for (written, expected) in written.iter().zip(&expected) {
+        assert_eq!(written, expected);
+    }
 }

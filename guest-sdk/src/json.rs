@@ -385,7 +385,8 @@ impl<'o> Writer<'o> {
             self.out
                 .extend_from_slice(itoa::Buffer::new().format(n as i64).as_bytes());
         } else {
-            // QuickJS's Number::toString: the shortest digits, JS's exponent rules.
+            // QuickJS's Number::toString, exactly: Rust's shortest digits break
+            // ties the other way (565126552712172.25 → …172.3; JS says …172.2).
             self.text(value, false)?;
         }
         Ok(())
@@ -398,7 +399,8 @@ impl<'o> Writer<'o> {
     /// Writes `ToString(value)`, quoted and escaped when `quote`.
     fn text(&mut self, value: qjs::JSValue, quote: bool) -> std::result::Result<(), Fallback> {
         let mut len = 0;
-        // Lone surrogates come back as their 3-byte WTF-8 forms (not U+FFFD).
+        // Lone surrogates come back as their 3-byte WTF-8 forms (not U+FFFD);
+        // an ASCII string comes back without a copy.
         let text = unsafe { qjs::JS_ToCStringLen2(self.ctx, &mut len, value, false) };
         if text.is_null() {
             return Err(Fallback::Exception);
