@@ -327,3 +327,39 @@ fn global_and_top_level_state_persist_and_setup_reruns_after_a_trap() {
     let setups = logs.lines().iter().filter(|l| *l == "log: setup").count();
     assert_eq!(setups, 2);
 }
+
+#[test]
+fn a_result_the_host_cannot_read_fails_that_connector_only() {
+    // A lone surrogate is written as `\ud800` (as JSON.stringify does), which
+    // is not JSON the host accepts: that connector fails, the next one runs on
+    // the event as it was.
+    let logs = Arc::new(MemoryLogs::default());
+    let mut chain = Chain::new(vec![
+        connector(
+            "lone",
+            "function processEvent(e) { e.s = '\\ud800'; return e }",
+            0,
+            &logs,
+        ),
+        connector(
+            "after",
+            "function processEvent(e) { e.after = true; return e }",
+            1,
+            &logs,
+        ),
+    ]);
+    let out = chain.process(json!({"event": "e", "properties": {}}));
+    assert_eq!(
+        out.event.unwrap(),
+        json!({"event": "e", "after": true, "properties": {
+            "$plugins_succeeded": ["after (1)"], "$plugins_failed": ["lone (0)"]
+        }})
+    );
+    let CallError::InvalidResult(reason) = &out.failures[0].error else {
+        panic!("{:?}", out.failures)
+    };
+    assert_eq!(
+        reason,
+        "processEvent returned invalid JSON: unexpected end of hex escape at line 1 column 41"
+    );
+}

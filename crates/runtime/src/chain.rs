@@ -10,16 +10,15 @@
 //! - `$snapshot` events skip the connectors entirely.
 //! - `composeWebhook` of every connector runs on the final event; it cannot change it.
 //!
-//! Between connectors the event stays the JSON text the last one wrote: each
-//! result is checked (an object or null, `team_id` unchanged) without being
-//! built into a `Value`, and only the final event is.
+//! Each result is read back into a `Value` (the check that it is JSON the host
+//! accepts, an object or null, with `team_id` unchanged), and the text the
+//! connector wrote is what the next connector is given: the event is not
+//! serialised again between connectors.
 
 use crate::connector::{CallRecord, Connector};
 use crate::error::CallError;
 use crate::webhook::WebhookRequest;
 use sandpipe_abi::Call;
-use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
-use serde_json::error::Category;
 use serde_json::{Map, Value};
 
 /// What happened to one event.
@@ -57,8 +56,8 @@ const COMPOSE_WEBHOOK: &str = Call::ComposeWebhook.function();
 
 enum Outcome {
     Skipped,
-    /// The event as the connector wrote it (checked to be an object).
-    Kept(Vec<u8>),
+    /// The event the connector returned, and the JSON text it wrote.
+    Kept(Value, Vec<u8>),
     Dropped,
 }
 
@@ -85,19 +84,18 @@ impl Chain {
             out.event = Some(event);
             return out;
         }
-        let team_id = event.get("team_id").cloned();
+        let mut event = event;
         let mut text = serde_json::to_vec(&event).expect("a JSON value serialises");
-        let mut changed = false;
         let (mut succeeded, mut failed) = (Vec::new(), Vec::new());
         for connector in &mut self.connectors {
-            let outcome = process_one(connector, &text, team_id.as_ref());
+            let outcome = process_one(connector, &text, &event);
             out.calls.extend(connector.take_last_call());
             match outcome {
                 Ok(Outcome::Skipped) => {}
                 Ok(Outcome::Dropped) => return self.with_captured(out),
-                Ok(Outcome::Kept(next)) => {
-                    text = next;
-                    changed = true;
+                Ok(Outcome::Kept(next, next_text)) => {
+                    event = next;
+                    text = next_text;
                     succeeded.push(connector.label().to_string());
                 }
                 Err(error) => {
@@ -110,11 +108,6 @@ impl Chain {
                 }
             }
         }
-        let mut event = if changed {
-            serde_json::from_slice(&text).expect("checked to be a JSON object")
-        } else {
-            event
-        };
         if !succeeded.is_empty() || !failed.is_empty() {
             record_plugins(&mut event, succeeded, failed);
             text = serde_json::to_vec(&event).expect("a JSON value serialises");
@@ -168,73 +161,26 @@ fn result_object(
     }
 }
 
-/// What the chain reads of a `processEvent` result: that it is an object (not
-/// an array, a number …) and its `team_id`; every other member is skipped
-/// over, not built.
-struct EventHead {
-    /// `Some(Value::Null)` for `"team_id": null`, `None` when absent.
-    team_id: Option<Value>,
-}
-
-impl<'de> Deserialize<'de> for EventHead {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<EventHead, D::Error> {
-        deserializer.deserialize_map(EventHeadVisitor)
-    }
-}
-
-struct EventHeadVisitor;
-
-impl<'de> Visitor<'de> for EventHeadVisitor {
-    type Value = EventHead;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("an event object")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<EventHead, A::Error> {
-        let mut team_id = None;
-        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-            if key == "team_id" {
-                team_id = Some(map.next_value::<Value>()?);
-            } else {
-                map.next_value::<IgnoredAny>()?;
-            }
-        }
-        Ok(EventHead { team_id })
-    }
-}
-
 fn process_one(
     connector: &mut Connector,
-    event: &[u8],
-    team_id: Option<&Value>,
+    text: &[u8],
+    event: &Value,
 ) -> Result<Outcome, CallError> {
     if !connector.defines(PROCESS_EVENT)? {
         return Ok(Outcome::Skipped);
     }
-    let output = connector.call(Call::ProcessEvent, event, PROCESS_EVENT)?;
-    let head = match serde_json::from_slice::<Option<EventHead>>(&output) {
-        Ok(Some(head)) => head,
-        Ok(None) => return Ok(Outcome::Dropped),
-        Err(e) => {
-            let reason = if e.classify() == Category::Data {
-                format!("{PROCESS_EVENT} returned something other than an object or null")
-            } else {
-                format!("{PROCESS_EVENT} returned invalid JSON: {e}")
-            };
-            let error = CallError::InvalidResult(reason);
-            connector.report(PROCESS_EVENT, &error);
-            return Err(error);
-        }
+    let output = connector.call(Call::ProcessEvent, text, PROCESS_EVENT)?;
+    let Some(next) = result_object(connector, &output, PROCESS_EVENT)? else {
+        return Ok(Outcome::Dropped);
     };
-    if head.team_id.as_ref() != team_id {
+    if next.get("team_id") != event.get("team_id") {
         let error = CallError::InvalidResult(
             "processEvent changed team_id, which a connector may not do".into(),
         );
         connector.report(PROCESS_EVENT, &error);
         return Err(error);
     }
-    Ok(Outcome::Kept(output))
+    Ok(Outcome::Kept(Value::Object(next), output))
 }
 
 fn compose_one(
@@ -283,34 +229,5 @@ fn record_plugins(event: &mut Value, succeeded: Vec<String>, failed: Vec<String>
         if let Value::Array(list) = list {
             list.extend(names.into_iter().map(Value::from));
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn head(text: &str) -> Result<Option<Option<Value>>, Category> {
-        serde_json::from_slice::<Option<EventHead>>(text.as_bytes())
-            .map(|head| head.map(|head| head.team_id))
-            .map_err(|e| e.classify())
-    }
-
-    #[test]
-    fn a_result_head_is_an_object_or_null_with_its_team_id() {
-        assert_eq!(
-            head(r#"{"event":"e","team_id":2,"p":{"team_id":3}}"#),
-            Ok(Some(Some(json!(2))))
-        );
-        assert_eq!(head(r#"{"team_id":null}"#), Ok(Some(Some(Value::Null))));
-        assert_eq!(head(r#"{"event":"e"}"#), Ok(Some(None)));
-        assert_eq!(head("null"), Ok(None));
-        // An array is not read as a struct's fields in order.
-        assert_eq!(head("[5]"), Err(Category::Data));
-        assert_eq!(head("42"), Err(Category::Data));
-        assert_eq!(head(r#""text""#), Err(Category::Data));
-        assert_eq!(head(r#"{"team_id":1"#), Err(Category::Eof));
-        assert_eq!(head(r#"{"a":1} x"#), Err(Category::Syntax));
     }
 }
