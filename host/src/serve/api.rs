@@ -83,6 +83,23 @@ fn caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, ApiError> {
     }
 }
 
+/// [`caller`] from an async handler: the token lookup reads the store, so it
+/// runs on a blocking thread.
+async fn identify(state: &AppState, headers: &HeaderMap) -> Result<Caller, ApiError> {
+    let (state, headers) = (state.clone(), headers.clone());
+    blocking(move || caller(&state, &headers)).await
+}
+
+/// [`team_caller`] from an async handler, on a blocking thread.
+async fn identify_for_team(
+    state: &AppState,
+    headers: &HeaderMap,
+    team: i64,
+) -> Result<Caller, ApiError> {
+    let (state, headers) = (state.clone(), headers.clone());
+    blocking(move || team_caller(&state, &headers, team)).await
+}
+
 /// The caller, if it may act on `team` (404 otherwise, so other teams stay invisible).
 fn team_caller(state: &AppState, headers: &HeaderMap, team: i64) -> Result<Caller, ApiError> {
     let caller = caller(state, headers)?;
@@ -122,7 +139,7 @@ async fn create_team(
     headers: HeaderMap,
     Json(body): Json<NewTeam>,
 ) -> Result<Json<Value>, ApiError> {
-    if caller(&state, &headers)? != Caller::Admin {
+    if identify(&state, &headers).await? != Caller::Admin {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "creating teams needs the admin token",
@@ -136,10 +153,11 @@ async fn create_team(
         ));
     }
     let token = auth::generate("sp_team_");
-    let id = state
-        .store
-        .create_team(&name, &auth::hash(&token))
-        .map_err(internal)?;
+    let hash = auth::hash(&token);
+    let id = {
+        let (state, name) = (state.clone(), name.clone());
+        blocking(move || state.store.create_team(&name, &hash).map_err(internal)).await?
+    };
     Ok(Json(json!({ "id": id, "name": name, "token": token })))
 }
 
@@ -171,7 +189,7 @@ async fn upload_bundle(
     headers: HeaderMap,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    caller(&state, &headers)?;
+    identify(&state, &headers).await?;
     // The body limit is the bundle limit: an oversized upload is refused
     // before it is read, with the same reason admission would give.
     let body = body.map_err(|rejection| match rejection {
@@ -339,7 +357,7 @@ async fn get_chain(
     Path(team): Path<i64>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
-    team_caller(&state, &headers, team)?;
+    identify_for_team(&state, &headers, team).await?;
     Ok(Json(state.teams.get(team).map_or_else(
         || json!({ "connectors": [] }),
         |chain| chain_json(&chain),
@@ -352,7 +370,7 @@ async fn post_events(
     headers: HeaderMap,
     Json(body): Json<Value>,
 ) -> Result<Json<Value>, ApiError> {
-    team_caller(&state, &headers, team)?;
+    identify_for_team(&state, &headers, team).await?;
     let events = match body {
         Value::Array(events) => events,
         event => vec![event],
@@ -463,17 +481,20 @@ async fn get_logs(
     headers: HeaderMap,
     Query(query): Query<LogQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    team_caller(&state, &headers, team)?;
-    let logs = state
-        .store
-        .logs(
-            team,
-            query.connector.as_deref(),
-            query.level.as_deref(),
-            query.since,
-        )
-        .map_err(internal)?;
-    Ok(Json(json!({ "logs": logs })))
+    blocking(move || {
+        team_caller(&state, &headers, team)?;
+        let logs = state
+            .store
+            .logs(
+                team,
+                query.connector.as_deref(),
+                query.level.as_deref(),
+                query.since,
+            )
+            .map_err(internal)?;
+        Ok(Json(json!({ "logs": logs })))
+    })
+    .await
 }
 
 #[derive(Deserialize)]
@@ -487,12 +508,15 @@ async fn get_webhooks(
     headers: HeaderMap,
     Query(query): Query<WebhookQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    team_caller(&state, &headers, team)?;
-    let webhooks = state
-        .store
-        .webhooks(team, query.status.as_deref())
-        .map_err(internal)?;
-    Ok(Json(json!({ "webhooks": webhooks })))
+    blocking(move || {
+        team_caller(&state, &headers, team)?;
+        let webhooks = state
+            .store
+            .webhooks(team, query.status.as_deref())
+            .map_err(internal)?;
+        Ok(Json(json!({ "webhooks": webhooks })))
+    })
+    .await
 }
 
 /// Applies quarantine transitions: persisted, logged for the connector, and a
@@ -553,6 +577,6 @@ async fn openapi(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, ApiError> {
-    caller(&state, &headers)?;
+    identify(&state, &headers).await?;
     Ok(([(header::CONTENT_TYPE, "application/json")], OPENAPI))
 }
