@@ -11,6 +11,7 @@ mod native;
 mod node;
 mod report;
 mod sandpipe;
+mod shares;
 
 use anyhow::{Context, bail};
 use report::Run;
@@ -67,26 +68,9 @@ fn main() -> anyhow::Result<()> {
             outputs.push((format!("{name} ({threads} thread)"), out));
         };
     let native_run = |threads: usize| {
-        let share = lines.len().div_ceil(threads);
-        let started = Instant::now();
-        let out: Vec<String> = std::thread::scope(|scope| {
-            let workers: Vec<_> = lines
-                .chunks(share)
-                .map(|chunk| {
-                    scope.spawn(|| {
-                        chunk
-                            .iter()
-                            .map(|l| native::process(l, &reader))
-                            .collect::<Vec<_>>()
-                    })
-                })
-                .collect();
-            workers
-                .into_iter()
-                .flat_map(|w| w.join().expect("a worker"))
-                .collect()
-        });
-        (out, started.elapsed())
+        shares::run(&lines, vec![(); threads], |(), line| {
+            native::process(line, &reader)
+        })
     };
     for threads in [1, 2] {
         record("native Rust", threads, native_run(threads));

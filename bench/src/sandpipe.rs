@@ -85,35 +85,14 @@ pub fn run_chain(
         chain.process(json!({"event": "warm", "properties": {}}));
         chain
     };
-    let share = lines.len().div_ceil(threads.max(1));
-    let mut chains: Vec<Chain> = (0..threads.max(1)).map(|_| make_chain()).collect();
-    let started = Instant::now();
-    let outputs: Vec<Vec<String>> = std::thread::scope(|scope| {
-        let workers: Vec<_> = chains
-            .iter_mut()
-            .zip(lines.chunks(share))
-            .map(|(chain, lines)| {
-                scope.spawn(move || {
-                    lines
-                        .iter()
-                        .map(|line| {
-                            let event: Value = serde_json::from_str(line).expect("valid JSON");
-                            match chain.process(event).event {
-                                Some(event) => event.to_string(),
-                                None => "null".into(),
-                            }
-                        })
-                        .collect::<Vec<String>>()
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .map(|w| w.join().expect("a worker"))
-            .collect()
-    });
-    let took = started.elapsed();
-    Ok((outputs.concat(), took))
+    let chains: Vec<Chain> = (0..threads.max(1)).map(|_| make_chain()).collect();
+    Ok(crate::shares::run(lines, chains, |chain, line| {
+        let event: Value = serde_json::from_str(line).expect("valid JSON");
+        match chain.process(event).event {
+            Some(event) => event.to_string(),
+            None => "null".into(),
+        }
+    }))
 }
 
 /// The micro-benchmarks' figures.
