@@ -24,7 +24,7 @@ use oxc_ast::ast::{
 use oxc_ast_visit::{Visit, walk};
 use oxc_diagnostics::OxcDiagnostic;
 use oxc_parser::Parser;
-use oxc_span::{GetSpan, SourceType};
+use oxc_span::{GetSpan, SourceType, Span};
 
 /// A `require("m")` in a script, and where it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -129,6 +129,21 @@ impl<'a> Visit<'a> for RequireFinder {
 
 /// Parses `source` (a script or an ES module) and returns a script with the
 /// same behaviour whose exports land on `module.exports`.
+/// Records the `require` a static import or re-export becomes; returns the
+/// quoted specifier and the statement's span, which the caller rewrites.
+fn record_require(
+    requires: &mut Vec<Require>,
+    specifier: &str,
+    span: Span,
+) -> (String, usize, usize) {
+    let start = span.start as usize;
+    requires.push(Require {
+        specifier: specifier.to_string(),
+        offset: start,
+    });
+    (quoted(specifier), start, span.end as usize)
+}
+
 pub fn to_script(file: &str, source: &str) -> Result<Script, BuildError> {
     let allocator = Allocator::default();
     let parsed = Parser::new(&allocator, source, SourceType::unambiguous()).parse();
@@ -159,14 +174,10 @@ pub fn to_script(file: &str, source: &str) -> Result<Script, BuildError> {
         match statement {
             Statement::ImportDeclaration(import) => {
                 is_module = true;
-                let specifier = import.source.value.to_string();
-                let (start, end) = (import.span.start as usize, import.span.end as usize);
-                requires.push(Require {
-                    specifier: specifier.clone(),
-                    offset: start,
-                });
+                let (specifier, start, end) =
+                    record_require(&mut requires, &import.source.value, import.span);
                 let module = temporary();
-                let mut bindings = vec![format!("{module} = require({})", quoted(&specifier))];
+                let mut bindings = vec![format!("{module} = require({specifier})")];
                 for item in import.specifiers.iter().flatten() {
                     bindings.push(match item {
                         ImportDeclarationSpecifier::ImportDefaultSpecifier(s) => {
@@ -193,33 +204,24 @@ pub fn to_script(file: &str, source: &str) -> Result<Script, BuildError> {
             }
             Statement::ExportAllDeclaration(export) => {
                 is_module = true;
-                let specifier = export.source.value.to_string();
-                let (start, end) = (export.span.start as usize, export.span.end as usize);
-                requires.push(Require {
-                    specifier: specifier.clone(),
-                    offset: start,
-                });
+                let (specifier, start, end) =
+                    record_require(&mut requires, &export.source.value, export.span);
                 let text = match &export.exported {
                     Some(name) => {
                         let module = temporary();
                         exports.push((name.name().to_string(), module.clone()));
-                        format!("var {module} = require({});", quoted(&specifier))
+                        format!("var {module} = require({specifier});")
                     }
-                    None => format!(
-                        "__sandpipe_export_all(module.exports, require({}));",
-                        quoted(&specifier)
-                    ),
+                    None => {
+                        format!("__sandpipe_export_all(module.exports, require({specifier}));")
+                    }
                 };
                 edits.push(replace(source, start, end, text));
             }
             Statement::ExportFromDeclaration(export) => {
                 is_module = true;
-                let specifier = export.source.value.to_string();
-                let (start, end) = (export.span.start as usize, export.span.end as usize);
-                requires.push(Require {
-                    specifier: specifier.clone(),
-                    offset: start,
-                });
+                let (specifier, start, end) =
+                    record_require(&mut requires, &export.source.value, export.span);
                 let module = temporary();
                 for item in &export.specifiers {
                     exports.push((
@@ -231,7 +233,7 @@ pub fn to_script(file: &str, source: &str) -> Result<Script, BuildError> {
                     source,
                     start,
                     end,
-                    format!("var {module} = require({});", quoted(&specifier)),
+                    format!("var {module} = require({specifier});"),
                 ));
             }
             Statement::ExportDeclaration(export) => {
