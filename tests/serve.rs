@@ -298,6 +298,52 @@ fn concurrent_requests_do_not_mix() {
 }
 
 #[test]
+fn meta_cache_is_shared_by_every_chain_of_the_pool() {
+    // Four requests at once make four chains in the team's pool; they are
+    // instances of one configured connector, so they count in one meta.cache.
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Arc::new(Server::start_with(
+        &tmp.path().join("sandpipe.db"),
+        &["--team-concurrency", "4"],
+    ));
+    let (team, token) = server.team("t");
+    let (_, counter) = server.upload(
+        &token,
+        inline(
+            "Counter",
+            "async function processEvent(e, { cache }) { e.properties.n = await cache.incr('n'); const t = Date.now(); while (Date.now() - t < 10) {} return e }",
+            "",
+        ),
+    );
+    let chain = json!({"connectors": [{"bundle": counter["id"]}]});
+    assert_eq!(server.put_chain(team, &token, chain).0, 200);
+    let batch: Vec<Value> = (0..5)
+        .map(|_| json!({"event": "e", "properties": {}}))
+        .collect();
+    let handles: Vec<_> = (0..4)
+        .map(|_| {
+            let (server, token, batch) = (server.clone(), token.clone(), batch.clone());
+            std::thread::spawn(move || {
+                let (status, body) = server.events(team, &token, Value::Array(batch));
+                assert_eq!(status, 200, "{body}");
+                body["results"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|event| event["properties"]["n"].as_i64().unwrap())
+                    .collect::<Vec<i64>>()
+            })
+        })
+        .collect();
+    let mut counts: Vec<i64> = handles
+        .into_iter()
+        .flat_map(|handle| handle.join().unwrap())
+        .collect();
+    counts.sort_unstable();
+    assert_eq!(counts, (1..=20).collect::<Vec<i64>>());
+}
+
+#[test]
 fn chains_survive_a_restart() {
     let tmp = tempfile::tempdir().unwrap();
     let db = tmp.path().join("sandpipe.db");

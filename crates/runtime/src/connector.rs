@@ -15,7 +15,7 @@ use crate::runtime::Inner;
 use crate::services::fetch::FetchPolicy;
 use crate::services::geoip::GeoIpDatabase;
 use crate::services::storage::Storage;
-use crate::services::{ConnectorServices, ServiceConfig};
+use crate::services::{ConnectorCache, ConnectorServices, ServiceConfig};
 use sandpipe_abi::{Call, LogLevel};
 use sandpipe_manifest::ResolvedConfig;
 use std::sync::Arc;
@@ -79,6 +79,13 @@ impl Connector {
         scope: impl Into<String>,
     ) -> Connector {
         self.service_config.storage = Some((storage, scope.into()));
+        self.rebuild_services()
+    }
+
+    /// Makes `meta.cache` the one `cache` other connectors (instances of the
+    /// same configured connector, elsewhere) share. Call before the first event.
+    pub fn with_cache(mut self, cache: ConnectorCache) -> Connector {
+        self.service_config.cache = cache;
         self.rebuild_services()
     }
 

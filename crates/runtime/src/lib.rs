@@ -52,6 +52,7 @@ pub use error::{CallError, JsError, ScriptError};
 pub use limits::Limits;
 pub use log::{LogEntry, LogSink, MemoryLogs, StderrLogs};
 pub use runtime::{Runtime, RuntimeOptions};
+pub use services::ConnectorCache;
 pub use services::fetch::FetchPolicy;
 pub use services::geoip::GeoIpDatabase;
 pub use services::storage::{LazySqliteStorage, SqliteStorage, Storage};

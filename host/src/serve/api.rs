@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use sandpipe_manifest::ConfigEntry;
-use sandpipe_runtime::{AdmissionError, Bundle, ChainOutput};
+use sandpipe_runtime::{AdmissionError, Bundle, ChainOutput, ConnectorCache};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
@@ -294,6 +294,7 @@ fn specs(state: &AppState, rows: &[ChainRow]) -> Result<Vec<ConnectorSpec>, ApiE
                 config,
                 enabled: row.enabled,
                 health: Health::parse(&row.status),
+                cache: ConnectorCache::default(),
             })
         })
         .collect()

@@ -7,7 +7,8 @@
 use super::quarantine::{Health, Watcher};
 use sandpipe_manifest::ResolvedConfig;
 use sandpipe_runtime::{
-    Bundle, CallRecord, Chain, GeoIpDatabase, Limits, LogEntry, LogSink, Runtime, Storage,
+    Bundle, CallRecord, Chain, ConnectorCache, GeoIpDatabase, Limits, LogEntry, LogSink, Runtime,
+    Storage,
 };
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -19,6 +20,9 @@ pub struct ConnectorSpec {
     pub config: ResolvedConfig,
     pub enabled: bool,
     pub health: Health,
+    /// Its `meta.cache`, shared by every chain of the pool; a new configuration
+    /// (PUT) starts empty, a quarantine change keeps it.
+    pub cache: ConnectorCache,
 }
 
 impl ConnectorSpec {
@@ -111,6 +115,7 @@ impl TeamChain {
                     )
                     .with_storage(services.storage.clone(), scope)
                     .with_geoip(services.geoip.clone())
+                    .with_cache(spec.cache.clone())
             })
             .collect();
         Chain::new(connectors)

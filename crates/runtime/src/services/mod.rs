@@ -24,19 +24,25 @@ use storage::Storage;
 /// Largest request a connector may send to a service.
 pub const MAX_REQUEST: usize = 1 << 20;
 
-/// What the operator gives a connector beyond its cache: persistent storage
-/// (with the scope of its config), a GeoIP database, and a fetch policy.
+/// What a connector's services are made of: its `meta.cache`, persistent
+/// storage (with the scope of its config), a GeoIP database, and a fetch policy.
 #[derive(Clone, Default)]
 pub struct ServiceConfig {
+    pub cache: ConnectorCache,
     pub storage: Option<(Arc<dyn Storage>, String)>,
     pub geoip: Option<Arc<GeoIpDatabase>>,
     pub fetch: FetchPolicy,
 }
 
+/// One configured connector's `meta.cache`, shared by every instance of it: a
+/// fresh instance after a trap, and in the service every chain of a team's pool
+/// (as PostHog's Redis-backed cache is shared by all its workers).
+#[derive(Clone, Default)]
+pub struct ConnectorCache(Arc<Mutex<Cache>>);
+
 /// The services of one connector, shared by all its instances (so cache and
 /// storage outlive an instance that trapped).
 pub struct ConnectorServices {
-    cache: Mutex<Cache>,
     config: ServiceConfig,
     /// Events from `posthog.capture` since the connector last took them.
     captured: Mutex<Vec<Value>>,
@@ -46,10 +52,9 @@ pub struct ConnectorServices {
 pub const MAX_CAPTURED: usize = 100;
 
 impl ConnectorServices {
-    /// An empty cache, and what `config` provides.
+    /// What `config` provides.
     pub fn new(config: ServiceConfig) -> ConnectorServices {
         ConnectorServices {
-            cache: Mutex::new(Cache::default()),
             config,
             captured: Mutex::new(Vec::new()),
         }
@@ -85,7 +90,9 @@ impl ConnectorServices {
             Err(e) => Err(format!("malformed request: {e}")),
             Ok(request) => match Service::from_u32(service) {
                 Some(Service::Cache) => self
+                    .config
                     .cache
+                    .0
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .handle(&request),
