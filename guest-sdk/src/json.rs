@@ -56,28 +56,19 @@ pub fn parse<'js>(ctx: &Ctx<'js>, text: &[u8]) -> Result<Value<'js>> {
     }
 }
 
-/// Appends `JSON.stringify(value)` to `out`; `Ok(false)` (nothing appended)
-/// when the result is `undefined`.
-pub fn stringify_into<'js>(ctx: &Ctx<'js>, value: &Value<'js>, out: &mut Vec<u8>) -> Result<bool> {
-    let start = out.len();
-    let mut writer = match Writer::new(ctx, out) {
-        Some(writer) => writer,
-        None => return native(ctx, value, out),
-    };
-    match writer.value(value.as_raw(), 0) {
-        Ok(written) => Ok(written),
-        Err(Fallback::Exception) => Err(Error::Exception),
-        Err(Fallback::Native) => {
-            out.truncate(start);
-            native(ctx, value, out)
-        }
-    }
-}
-
 /// `JSON.stringify(value)` as text, or `None` for `undefined`.
 pub fn stringify<'js>(ctx: &Ctx<'js>, value: &Value<'js>) -> Result<Option<Vec<u8>>> {
     let mut out = Vec::new();
-    Ok(stringify_into(ctx, value, &mut out)?.then_some(out))
+    let written = match Writer::new(ctx, &mut out).map(|mut w| w.value(value.as_raw(), 0)) {
+        Some(Ok(written)) => written,
+        Some(Err(Fallback::Exception)) => return Err(Error::Exception),
+        // Anything but plain data (or rewired prototypes): QuickJS's stringify, whole.
+        Some(Err(Fallback::Native)) | None => {
+            out.clear();
+            native(ctx, value, &mut out)?
+        }
+    };
+    Ok(written.then_some(out))
 }
 
 fn native<'js>(ctx: &Ctx<'js>, value: &Value<'js>, out: &mut Vec<u8>) -> Result<bool> {

@@ -81,16 +81,10 @@ fn with<R>(f: impl FnOnce(&Ctx<'_>, &World) -> Result<R, String>) -> Result<R, S
 
 /// An error JSON for failures that have no JS value.
 fn plain_error(message: &str) -> String {
-    let mut escaped = String::with_capacity(message.len() + 2);
-    for c in message.chars() {
-        match c {
-            '"' => escaped.push_str("\\\""),
-            '\\' => escaped.push_str("\\\\"),
-            c if (c as u32) < 0x20 => escaped.push_str(&format!("\\u{:04x}", c as u32)),
-            c => escaped.push(c),
-        }
-    }
-    format!("{{\"name\":\"Error\",\"message\":\"{escaped}\",\"stack\":\"\"}}")
+    let mut quoted = Vec::with_capacity(message.len() + 2);
+    json::quote_into(&mut quoted, message.as_bytes());
+    let quoted = String::from_utf8(quoted).expect("quoting UTF-8 keeps it UTF-8");
+    format!("{{\"name\":\"Error\",\"message\":{quoted},\"stack\":\"\"}}")
 }
 
 /// Turns a failed rquickjs operation into error JSON, describing the pending

@@ -108,12 +108,15 @@ impl Chain {
                 }
             }
         }
+        // The text composeWebhook reads: serialised again only if the
+        // bookkeeping changed the event and some connector composes.
+        let mut composed_from = Some(text);
         if !succeeded.is_empty() || !failed.is_empty() {
             record_plugins(&mut event, succeeded, failed);
-            text = serde_json::to_vec(&event).expect("a JSON value serialises");
+            composed_from = None;
         }
         for connector in &mut self.connectors {
-            let outcome = compose_one(connector, &text);
+            let outcome = compose_one(connector, &event, &mut composed_from);
             out.calls.extend(connector.take_last_call());
             match outcome {
                 Ok(Some(request)) => out.webhooks.push(request),
@@ -183,14 +186,18 @@ fn process_one(
     Ok(Outcome::Kept(Value::Object(next), output))
 }
 
+/// `text` is `event` as JSON, made on first need.
 fn compose_one(
     connector: &mut Connector,
-    event: &[u8],
+    event: &Value,
+    text: &mut Option<Vec<u8>>,
 ) -> Result<Option<WebhookRequest>, CallError> {
     if !connector.defines(COMPOSE_WEBHOOK)? {
         return Ok(None);
     }
-    let output = connector.call(Call::ComposeWebhook, event, COMPOSE_WEBHOOK)?;
+    let input =
+        text.get_or_insert_with(|| serde_json::to_vec(event).expect("a JSON value serialises"));
+    let output = connector.call(Call::ComposeWebhook, input, COMPOSE_WEBHOOK)?;
     let Some(request) = result_object(connector, &output, COMPOSE_WEBHOOK)? else {
         return Ok(None);
     };
