@@ -196,3 +196,42 @@ fn names_with_control_characters_are_escaped_into_one_line() {
         "config[0] (key \"a\\nb\"): unknown type \"nonsense\" (expected string, json, attachment or choice)"
     );
 }
+
+#[test]
+fn wasm_proposals_the_plugin_does_not_use_are_refused() {
+    // Each is valid WebAssembly that wasmtime 48 would compile by default; the
+    // engine turns the proposal off, so the bundle is refused at admission.
+    for (proposal, item, reason) in [
+        ("exceptions", "(tag)", "exceptions proposal not enabled"),
+        (
+            "gc",
+            "(type (struct (field i32)))",
+            "struct indexed types not supported without the gc feature",
+        ),
+        (
+            "function references",
+            "(func (param (ref func)))",
+            "function references required for non-nullable types",
+        ),
+        (
+            "threads",
+            "(func atomic.fence)",
+            "threads support is not enabled",
+        ),
+    ] {
+        let mut wasm = wat::parse_str(format!(
+            r#"(module {item} (func (export "sandpipe_start")))"#
+        ))
+        .unwrap();
+        push_custom_section(
+            &mut wasm,
+            "sandpipe.manifest",
+            &section(ABI_VERSION, r#"{"name": "x"}"#).encode(),
+        );
+        let refused = refusal(wasm);
+        assert!(
+            refused.starts_with("bundle failed to compile: ") && refused.contains(reason),
+            "{proposal}: {refused}"
+        );
+    }
+}

@@ -43,7 +43,7 @@ impl NdjsonFile {
 
     fn write_all<T: serde::Serialize>(&mut self, items: &[T]) -> anyhow::Result<()> {
         for item in items {
-            serde_json::to_writer(&mut self.out, item)?;
+            sandpipe_runtime::json::to_writer(&mut self.out, item)?;
             self.out
                 .write_all(b"\n")
                 .with_context(|| format!("writing {}", self.path.display()))?;
@@ -135,7 +135,7 @@ pub fn run(args: RunArgs<'_>) -> anyhow::Result<()> {
         match &result.event {
             Some(event) => {
                 tally.events_out += 1;
-                serde_json::to_writer(&mut out, event)?;
+                sandpipe_runtime::json::to_writer(&mut out, event)?;
             }
             None => {
                 tally.dropped += 1;

@@ -33,7 +33,13 @@ fn events(value: Value) -> Vec<Value> {
     }
 }
 
+/// `value` as JavaScript writes it.
+fn shown(value: &Value) -> String {
+    sandpipe_runtime::json::to_string(value).expect("a JSON value serialises")
+}
+
 /// The first difference between `expected` and `actual`, as `path: expected X, got Y`.
+/// Numbers compare as JavaScript's doubles (`1.0` is `1`).
 pub fn first_difference(path: &str, expected: &Value, actual: &Value) -> Option<String> {
     let at = |key: &str| {
         if path.is_empty() {
@@ -52,13 +58,17 @@ pub fn first_difference(path: &str, expected: &Value, actual: &Value) -> Option<
                         }
                     }
                     None => {
-                        return Some(format!("{}: expected {value}, but it is missing", at(key)));
+                        return Some(format!(
+                            "{}: expected {}, but it is missing",
+                            at(key),
+                            shown(value)
+                        ));
                     }
                 }
             }
             a.iter()
                 .find(|(key, _)| !e.contains_key(*key))
-                .map(|(key, value)| format!("{}: not expected, got {value}", at(key)))
+                .map(|(key, value)| format!("{}: not expected, got {}", at(key), shown(value)))
         }
         (Value::Array(e), Value::Array(a)) => {
             for (i, (x, y)) in e.iter().zip(a).enumerate() {
@@ -69,10 +79,13 @@ pub fn first_difference(path: &str, expected: &Value, actual: &Value) -> Option<
             (e.len() != a.len())
                 .then(|| format!("{path}: expected {} items, got {}", e.len(), a.len()))
         }
+        (Value::Number(e), Value::Number(a)) if e.as_f64() == a.as_f64() => None,
         _ if expected == actual => None,
         _ => Some(format!(
-            "{}: expected {expected}, got {actual}",
-            if path.is_empty() { "event" } else { path }
+            "{}: expected {}, got {}",
+            if path.is_empty() { "event" } else { path },
+            shown(expected),
+            shown(actual)
         )),
     }
 }
@@ -83,7 +96,7 @@ fn process(connector: &mut Connector, event: Value) -> anyhow::Result<Value> {
     }
     let out = connector.call(
         Call::ProcessEvent,
-        &serde_json::to_vec(&event)?,
+        &sandpipe_runtime::json::to_vec(&event)?,
         "processEvent",
     )?;
     Ok(serde_json::from_slice(&out)?)
@@ -95,7 +108,7 @@ fn compose(connector: &mut Connector, event: &Value) -> anyhow::Result<Option<Va
     }
     let out = connector.call(
         Call::ComposeWebhook,
-        &serde_json::to_vec(event)?,
+        &sandpipe_runtime::json::to_vec(event)?,
         "composeWebhook",
     )?;
     match serde_json::from_slice::<Value>(&out)? {

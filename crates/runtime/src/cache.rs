@@ -254,6 +254,39 @@ mod tests {
     }
 
     #[test]
+    fn a_module_compiled_by_another_wasmtime_is_recompiled_not_loaded() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = engine();
+        let bytes = wat::parse_str(WAT).unwrap();
+        // An artifact as wasmtime 42 would have written it: the engine section
+        // names the major version that compiled it (here "48", the LTS line
+        // of `tests/wasmtime_line.rs`), which becomes "42".
+        let mut artifact = Module::new(&engine, &bytes).unwrap().serialize().unwrap();
+        let at = artifact
+            .windows(3)
+            .position(|w| w == b"\x0248")
+            .expect("the engine section names wasmtime's major version, 48");
+        artifact[at + 1..at + 3].copy_from_slice(b"42");
+        // SAFETY: this engine serialised the artifact; only the version it
+        // names changed, and wasmtime checks that before using anything else.
+        let refused = unsafe { Module::deserialize(&engine, &artifact) }.unwrap_err();
+        assert!(
+            format!("{refused:#}").contains("compiled with incompatible version '42'"),
+            "{refused:#}"
+        );
+        // Even under this engine's own key, the cache compiles anew and replaces it.
+        let path = dir
+            .path()
+            .join(format!("{}.cwasm", ModuleCache::key(&engine, &bytes)));
+        std::fs::write(&path, &artifact).unwrap();
+        let module = ModuleCache::new(Some(dir.path().into()))
+            .get_or_compile(&engine, &bytes)
+            .unwrap();
+        assert!(module.get_export("answer").is_some());
+        assert_ne!(std::fs::read(&path).unwrap(), artifact);
+    }
+
+    #[test]
     fn the_key_depends_on_the_module_and_the_engine_configuration() {
         let bytes = wat::parse_str(WAT).unwrap();
         let other = wat::parse_str(r#"(module (func (export "answer") (result i32) i32.const 7))"#)

@@ -85,7 +85,7 @@ impl Chain {
             return out;
         }
         let mut event = event;
-        let mut text = serde_json::to_vec(&event).expect("a JSON value serialises");
+        let mut text = crate::json::to_vec(&event).expect("a JSON value serialises");
         let (mut succeeded, mut failed) = (Vec::new(), Vec::new());
         for connector in &mut self.connectors {
             let outcome = process_one(connector, &text, &event);
@@ -196,7 +196,7 @@ fn compose_one(
         return Ok(None);
     }
     let input =
-        text.get_or_insert_with(|| serde_json::to_vec(event).expect("a JSON value serialises"));
+        text.get_or_insert_with(|| crate::json::to_vec(event).expect("a JSON value serialises"));
     let output = connector.call(Call::ComposeWebhook, input, COMPOSE_WEBHOOK)?;
     let Some(request) = result_object(connector, &output, COMPOSE_WEBHOOK)? else {
         return Ok(None);

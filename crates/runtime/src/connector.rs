@@ -50,7 +50,7 @@ impl Connector {
         logs: Arc<dyn LogSink>,
     ) -> Connector {
         let label = format!("{} ({position})", bundle.manifest().name);
-        let setup_input = serde_json::to_vec(&serde_json::json!({
+        let setup_input = crate::json::to_vec(&serde_json::json!({
             "config": config.config,
             "attachments": config.attachments,
         }))

@@ -1,6 +1,8 @@
 //! The one wasmtime `Engine` of a process: Cranelift, fuel metering, epoch
 //! interruption driven by a ticker thread, a pooling instance allocator with
-//! copy-on-write memory images, and a bounded wasm stack.
+//! copy-on-write memory images, a bounded wasm stack, and only the wasm
+//! proposals the plugin uses (a bundle that needs another is refused when it
+//! is compiled at admission).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -53,7 +55,19 @@ impl Engine {
             .consume_fuel(true)
             .epoch_interruption(true)
             .max_wasm_stack(MAX_WASM_STACK)
-            .memory_init_cow(true);
+            .memory_init_cow(true)
+            // Proposals wasmtime 48 enables by default that neither the plugin
+            // nor `sandpipe build` uses: each is compiler and runtime surface a
+            // hostile bundle could reach (GC heaps, typed function references,
+            // exception handling, shared memories, 64-bit memories and tables).
+            .wasm_gc(false)
+            .wasm_function_references(false)
+            .wasm_exceptions(false)
+            .wasm_threads(false)
+            .shared_memory(false)
+            .wasm_memory64(false)
+            .wasm_stack_switching(false)
+            .wasm_component_model(false);
         // For profiling only: `SANDPIPE_PERF_MAP=1` names compiled wasm functions
         // for `perf` (/tmp/perf-PID.map); see BENCHMARKS.md.
         if std::env::var_os("SANDPIPE_PERF_MAP").is_some_and(|v| v == "1") {

@@ -28,6 +28,7 @@
 //! - [`chain`]: PostHog's chain rules over a list of connectors;
 //! - [`services`]: `meta.cache` and `meta.storage`, answered on the host;
 //! - [`webhook`]: the requests `composeWebhook` returns, checked and with defaults;
+//! - [`json`]: JSON text with JavaScript's numbers, for everything the host writes;
 //! - [`log`]: console lines and errors, per connector.
 
 pub mod bundle;
@@ -38,6 +39,7 @@ pub mod engine;
 mod error;
 pub mod host;
 pub mod instance;
+pub mod json;
 pub mod limits;
 pub mod log;
 pub mod plugin;

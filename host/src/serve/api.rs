@@ -2,15 +2,16 @@
 //! token; a team token reaches only its own team (other teams are 404).
 
 use super::auth::{self, Caller};
+use super::json::Json;
 use super::quarantine::Health;
 use super::store::{ChainRow, Store};
 use super::teams::{ConnectorSpec, Services, TeamChain, Teams};
+use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
 use sandpipe_manifest::ConfigEntry;
 use sandpipe_runtime::{AdmissionError, Bundle, ChainOutput, ConnectorCache};
 use serde::Deserialize;

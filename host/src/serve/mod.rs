@@ -7,6 +7,7 @@
 mod api;
 mod auth;
 mod fairness;
+mod json;
 mod metrics;
 mod quarantine;
 mod store;

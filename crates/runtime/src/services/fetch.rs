@@ -15,6 +15,7 @@ use super::string;
 use base64::Engine as _;
 use serde_json::{Map, Value, json};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// Redirect hops followed.
@@ -45,12 +46,13 @@ impl Default for FetchPolicy {
 }
 
 /// A cloud metadata endpoint (AWS/GCP/Azure 169.254.169.254, AWS fd00:ec2::254,
-/// Alibaba 100.100.100.200): refused even where private addresses are allowed.
+/// Alibaba 100.100.100.200), also inside any IPv6 form that carries an IPv4
+/// address: refused even where private addresses are allowed.
 pub fn is_metadata(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => is_metadata_v4(v4),
         IpAddr::V6(v6) => {
-            v6.to_ipv4_mapped().is_some_and(is_metadata_v4)
+            embedded_v4(v6).is_some_and(is_metadata_v4)
                 || v6 == Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254)
         }
     }
@@ -58,6 +60,28 @@ pub fn is_metadata(ip: IpAddr) -> bool {
 
 fn is_metadata_v4(ip: Ipv4Addr) -> bool {
     ip == Ipv4Addr::new(169, 254, 169, 254) || ip == Ipv4Addr::new(100, 100, 100, 200)
+}
+
+/// The IPv4 address an IPv6 address reaches, where the IPv6 form is a way to
+/// an IPv4 host: IPv4-mapped (`::ffff:a.b.c.d`), IPv4-compatible
+/// (`::a.b.c.d`, deprecated), NAT64 (`64:ff9b::/96`), 6to4 (`2002::/16`, the
+/// relay's IPv4 in bits 16–47) and Teredo (`2001::/32`, the client's IPv4
+/// inverted in the last 32 bits).
+fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
+    let s = ip.segments();
+    let v4 = |high: u16, low: u16| Ipv4Addr::from((u32::from(high) << 16) | u32::from(low));
+    if let Some(mapped) = ip.to_ipv4_mapped() {
+        return Some(mapped);
+    }
+    match s {
+        // `::` and `::1` are IPv6's own unspecified and loopback addresses.
+        [0, 0, 0, 0, 0, 0, 0, 0 | 1] => None,
+        [0, 0, 0, 0, 0, 0, high, low] => Some(v4(high, low)),
+        [0x64, 0xff9b, 0, 0, 0, 0, high, low] => Some(v4(high, low)),
+        [0x2002, high, low, ..] => Some(v4(high, low)),
+        [0x2001, 0, .., high, low] => Some(v4(!high, !low)),
+        _ => None,
+    }
 }
 
 /// Why the host refuses to connect to `ip`, if it does: any non-public
@@ -78,10 +102,10 @@ pub fn non_public(ip: IpAddr) -> Option<&'static str> {
     match ip {
         IpAddr::V4(v4) => non_public_v4(v4),
         IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
+            if let Some(v4) = embedded_v4(v6) {
                 return non_public_v4(v4);
             }
-            let first = v6.segments()[0];
+            let [first, second, ..] = v6.segments();
             if v6.is_loopback() {
                 Some("a loopback address")
             } else if v6.is_unspecified() {
@@ -92,6 +116,9 @@ pub fn non_public(ip: IpAddr) -> Option<&'static str> {
                 Some("a unique-local (private) address")
             } else if v6.is_multicast() {
                 Some("a multicast address")
+            } else if first == 0x64 && second == 0xff9b {
+                // 64:ff9b:1::/48, NAT64 for local use (RFC 8215).
+                Some("a local-use NAT64 address")
             } else {
                 None
             }
@@ -135,8 +162,62 @@ fn host_allowed(policy: &FetchPolicy, host: &str) -> bool {
     })
 }
 
+/// DNS lookups in flight at once, process-wide. A lookup the call's deadline
+/// gave up on still holds its thread until the system resolver returns, so a
+/// resolver that hangs cannot make connectors pile up threads past this.
+const MAX_LOOKUPS_IN_FLIGHT: usize = 64;
+
+static LOOKUPS_IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
+
+/// The addresses of `host`, looked up within `wait` (an IP literal is its own).
+fn resolve(host: &str, port: u16, wait: Duration) -> Result<Vec<SocketAddr>, String> {
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Ok(vec![SocketAddr::new(ip, port)]);
+    }
+    let name = host.to_string();
+    lookup_within(host, wait, move || {
+        (name.as_str(), port)
+            .to_socket_addrs()
+            .map(Iterator::collect)
+    })
+}
+
+/// Runs `lookup` on its own thread and waits at most `wait` for it: the
+/// system resolver has no timeout of ours, so the call's deadline bounds it here.
+fn lookup_within(
+    host: &str,
+    wait: Duration,
+    lookup: impl FnOnce() -> std::io::Result<Vec<SocketAddr>> + Send + 'static,
+) -> Result<Vec<SocketAddr>, String> {
+    if LOOKUPS_IN_FLIGHT.fetch_add(1, Ordering::AcqRel) >= MAX_LOOKUPS_IN_FLIGHT {
+        LOOKUPS_IN_FLIGHT.fetch_sub(1, Ordering::AcqRel);
+        return Err(format!(
+            "fetch: cannot resolve {host}: {MAX_LOOKUPS_IN_FLIGHT} lookups are already waiting on DNS"
+        ));
+    }
+    let (answer, answered) = std::sync::mpsc::sync_channel(1);
+    let spawned = std::thread::Builder::new()
+        .name("sandpipe-dns".into())
+        .spawn(move || {
+            let addresses = lookup();
+            LOOKUPS_IN_FLIGHT.fetch_sub(1, Ordering::AcqRel);
+            let _ = answer.send(addresses);
+        });
+    if let Err(e) = spawned {
+        LOOKUPS_IN_FLIGHT.fetch_sub(1, Ordering::AcqRel);
+        return Err(format!("fetch: cannot resolve {host}: {e}"));
+    }
+    match answered.recv_timeout(wait) {
+        Ok(Ok(addresses)) => Ok(addresses),
+        Ok(Err(e)) => Err(format!("fetch: cannot resolve {host}: {e}")),
+        Err(_) => Err(format!(
+            "fetch: resolving {host} took longer than the call's deadline allows"
+        )),
+    }
+}
+
 /// Checks a URL against the policy and returns the one address to connect to.
-fn vet(policy: &FetchPolicy, url: &reqwest::Url) -> Result<SocketAddr, String> {
+fn vet(policy: &FetchPolicy, url: &reqwest::Url, deadline: Instant) -> Result<SocketAddr, String> {
     if !matches!(url.scheme(), "http" | "https") {
         return Err(format!("fetch: {} URLs are not allowed", url.scheme()));
     }
@@ -155,10 +236,7 @@ fn vet(policy: &FetchPolicy, url: &reqwest::Url) -> Result<SocketAddr, String> {
         .port_or_known_default()
         .ok_or("fetch: the URL has no port")?;
     let bare = host.trim_start_matches('[').trim_end_matches(']');
-    let addresses: Vec<SocketAddr> = (bare, port)
-        .to_socket_addrs()
-        .map_err(|e| format!("fetch: cannot resolve {host}: {e}"))?
-        .collect();
+    let addresses = resolve(bare, port, remaining(deadline, policy.timeout)?)?;
     let first = *addresses
         .first()
         .ok_or_else(|| format!("fetch: {host} has no address"))?;
@@ -207,7 +285,7 @@ pub fn handle(policy: &FetchPolicy, request: &Value, deadline: Instant) -> Resul
         .and_then(Value::as_str)
         .map(str::to_string);
     for _hop in 0..=MAX_REDIRECTS {
-        let address = vet(policy, &url)?;
+        let address = vet(policy, &url, deadline)?;
         let host = url
             .host_str()
             .unwrap_or_default()
@@ -314,12 +392,65 @@ mod tests {
             ("::ffff:127.0.0.1", "a loopback address"),
             ("fe80::1", "a link-local address"),
             ("fd00::1", "a unique-local (private) address"),
+            // IPv6 forms that reach an IPv4 host are judged by that host.
+            ("::127.0.0.1", "a loopback address"),
+            ("::a9fe:a9fe", "a cloud metadata address"),
+            ("64:ff9b::7f00:1", "a loopback address"),
+            ("64:ff9b::a9fe:a9fe", "a cloud metadata address"),
+            ("64:ff9b::10.0.0.8", "a private address"),
+            ("64:ff9b:1::808:808", "a local-use NAT64 address"),
+            ("2002:7f00:1::", "a loopback address"),
+            ("2002:a9fe:a9fe::1", "a cloud metadata address"),
+            ("2002:c0a8:101::", "a private address"),
+            ("2001:0:4136:e378:8000:63bf:80ff:fffe", "a loopback address"),
+            ("::", "an unspecified address"),
         ] {
             assert_eq!(non_public(ip.parse().unwrap()), Some(why), "{ip}");
         }
-        for ip in ["93.184.216.34", "8.8.8.8", "2606:4700::1111"] {
+        for ip in [
+            "93.184.216.34",
+            "8.8.8.8",
+            "2606:4700::1111",
+            "64:ff9b::808:808",
+            "2002:808:808::1",
+        ] {
             assert_eq!(non_public(ip.parse().unwrap()), None, "{ip}");
         }
+    }
+
+    #[test]
+    fn metadata_is_refused_in_every_form_even_with_private_allowed() {
+        for ip in [
+            "169.254.169.254",
+            "::ffff:169.254.169.254",
+            "::169.254.169.254",
+            "64:ff9b::169.254.169.254",
+            "2002:a9fe:a9fe::",
+            "2001:0:4136:e378:8000:63bf:5601:5601",
+            "fd00:ec2::254",
+            "100.100.100.200",
+        ] {
+            assert_eq!(
+                refused_address(ip.parse().unwrap(), true),
+                Some("a cloud metadata address"),
+                "{ip}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_hanging_lookup_ends_at_the_deadline() {
+        let (release, hang) = std::sync::mpsc::channel::<()>();
+        let error = lookup_within("slow.example", Duration::from_millis(50), move || {
+            let _ = hang.recv();
+            Ok(Vec::new())
+        })
+        .unwrap_err();
+        assert_eq!(
+            error,
+            "fetch: resolving slow.example took longer than the call's deadline allows"
+        );
+        drop(release);
     }
 
     #[test]

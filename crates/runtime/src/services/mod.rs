@@ -128,7 +128,7 @@ pub fn encode_answer(answer: &Result<Value, String>) -> Vec<u8> {
         Ok(value) => Response::Ok(value),
         Err(message) => Response::Error(message),
     };
-    serde_json::to_vec(&response).expect("a JSON value serialises")
+    crate::json::to_vec(&response).expect("a JSON value serialises")
 }
 
 /// The string field `name` of a request.

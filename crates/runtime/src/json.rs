@@ -1,0 +1,127 @@
+//! JSON text as JavaScript writes it. Every event, webhook, captured event and
+//! service answer the host writes goes through here, so a number leaves the
+//! host as the text `JSON.stringify` gives for the double `JSON.parse` reads:
+//!
+//! - reading is exact: serde_json's `float_roundtrip` feature (workspace-wide)
+//!   rounds every decimal to the nearest double, as `JSON.parse` does;
+//! - writing uses ECMAScript's Number::toString (`ryu-js`): shortest digits,
+//!   `1e+21`, `1e-7`, `0` for `-0`;
+//! - an integer serde_json kept exactly but JavaScript cannot hold (beyond
+//!   ±2^53) is written as the double JavaScript would have read, as Node does
+//!   (`12345678901234567890` → `12345678901234567000`).
+
+use serde::Serialize;
+use serde_json::ser::{CompactFormatter, Formatter};
+use std::io::{self, Write};
+
+/// The largest integer every smaller one of which a double holds exactly.
+const MAX_SAFE: u64 = 1 << 53;
+
+/// serde_json's compact output with JavaScript's numbers.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct JsFormatter;
+
+impl JsFormatter {
+    fn double<W: ?Sized + Write>(writer: &mut W, value: f64) -> io::Result<()> {
+        if value.is_finite() {
+            writer.write_all(ryu_js::Buffer::new().format_finite(value).as_bytes())
+        } else {
+            // JSON.stringify writes NaN and ±Infinity as null.
+            writer.write_all(b"null")
+        }
+    }
+}
+
+impl Formatter for JsFormatter {
+    fn write_f64<W: ?Sized + Write>(&mut self, writer: &mut W, value: f64) -> io::Result<()> {
+        Self::double(writer, value)
+    }
+
+    fn write_f32<W: ?Sized + Write>(&mut self, writer: &mut W, value: f32) -> io::Result<()> {
+        Self::double(writer, f64::from(value))
+    }
+
+    fn write_u64<W: ?Sized + Write>(&mut self, writer: &mut W, value: u64) -> io::Result<()> {
+        if value <= MAX_SAFE {
+            CompactFormatter.write_u64(writer, value)
+        } else {
+            Self::double(writer, value as f64)
+        }
+    }
+
+    fn write_i64<W: ?Sized + Write>(&mut self, writer: &mut W, value: i64) -> io::Result<()> {
+        if value.unsigned_abs() <= MAX_SAFE {
+            CompactFormatter.write_i64(writer, value)
+        } else {
+            Self::double(writer, value as f64)
+        }
+    }
+
+    fn write_u128<W: ?Sized + Write>(&mut self, writer: &mut W, value: u128) -> io::Result<()> {
+        match u64::try_from(value) {
+            Ok(value) => self.write_u64(writer, value),
+            Err(_) => Self::double(writer, value as f64),
+        }
+    }
+
+    fn write_i128<W: ?Sized + Write>(&mut self, writer: &mut W, value: i128) -> io::Result<()> {
+        match i64::try_from(value) {
+            Ok(value) => self.write_i64(writer, value),
+            Err(_) => Self::double(writer, value as f64),
+        }
+    }
+}
+
+/// Writes `value` as compact JSON with JavaScript's numbers.
+pub fn to_writer<W: Write, T: ?Sized + Serialize>(writer: W, value: &T) -> serde_json::Result<()> {
+    let mut serializer = serde_json::Serializer::with_formatter(writer, JsFormatter);
+    value.serialize(&mut serializer)
+}
+
+/// `value` as compact JSON bytes with JavaScript's numbers.
+pub fn to_vec<T: ?Sized + Serialize>(value: &T) -> serde_json::Result<Vec<u8>> {
+    let mut bytes = Vec::with_capacity(128);
+    to_writer(&mut bytes, value)?;
+    Ok(bytes)
+}
+
+/// `value` as a compact JSON string with JavaScript's numbers.
+pub fn to_string<T: ?Sized + Serialize>(value: &T) -> serde_json::Result<String> {
+    let bytes = to_vec(value)?;
+    Ok(String::from_utf8(bytes).expect("serde_json writes UTF-8"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    fn round(text: &str) -> String {
+        to_string(&serde_json::from_str::<Value>(text).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn numbers_leave_as_javascript_writes_them() {
+        for (input, output) in [
+            ("23.308445025757262", "23.308445025757262"),
+            ("1.0", "1"),
+            ("-0", "0"),
+            ("-0.0", "0"),
+            ("1e21", "1e+21"),
+            ("0.0000001", "1e-7"),
+            ("0.000001", "0.000001"),
+            ("1e16", "10000000000000000"),
+            ("123e-20", "1.23e-18"),
+            ("5e-324", "5e-324"),
+            ("565126552712172.25", "565126552712172.2"),
+            ("9007199254740992", "9007199254740992"),
+            ("9007199254740993", "9007199254740992"),
+            ("-9007199254740993", "-9007199254740992"),
+            ("12345678901234567890", "12345678901234567000"),
+            ("123456789012345678901234567890", "1.2345678901234568e+29"),
+            ("[1,2.5,{\"a\":-3}]", "[1,2.5,{\"a\":-3}]"),
+        ] {
+            assert_eq!(round(input), output, "{input}");
+        }
+    }
+}
