@@ -75,6 +75,11 @@ struct Case {
     logged: &'static str,
     /// The same two for the service when they differ from `sandpipe run`.
     serve: Option<(Option<&'static str>, &'static str)>,
+    /// Lines (`level: message`) the hostile connector must log, each exactly:
+    /// one per thing it tried, so each is asserted on its own.
+    lines: Vec<String>,
+    /// The same for the service, when it differs from `sandpipe run`.
+    serve_lines: Option<Vec<String>>,
     /// Webhooks the hostile connector composes (the service stores, then refuses them).
     composes: u64,
     /// The hostile connector's `composeWebhook` error on the attack event.
@@ -92,6 +97,8 @@ impl Case {
             name,
             failure,
             logged,
+            lines: Vec::new(),
+            serve_lines: None,
             serve: None,
             compose_failure: None,
             composes: 0,
@@ -199,6 +206,13 @@ impl Case {
             self.name,
             self.logged
         );
+        for line in &self.lines {
+            assert!(
+                lines.contains(&line.as_str()),
+                "{}: no line {line:?} in {stderr}",
+                self.name
+            );
+        }
         if let Some(error) = self.compose_failure {
             let expected = format!("error: composeWebhook: {error}");
             assert!(
@@ -290,6 +304,14 @@ impl Case {
             "{}: no {logged:?} in {messages:?}",
             self.name
         );
+        let lines = log_lines(&server, team, &token, &query);
+        for line in self.serve_lines.as_ref().unwrap_or(&self.lines) {
+            assert!(
+                lines.contains(line),
+                "{}: no line {line:?} in {lines:?}",
+                self.name
+            );
+        }
         for polite in ["Polite%20Before%20(0)", "Polite%20After%20(2)"] {
             let query = format!("connector={polite}");
             assert_eq!(
@@ -318,6 +340,29 @@ fn wait_for_log(server: &Server, team: i64, token: &str, query: &str, logged: &s
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// The lines of `GET /v1/teams/{team}/logs?{query}` as `level: message`, oldest first.
+fn log_lines(server: &Server, team: i64, token: &str, query: &str) -> Vec<String> {
+    let (status, logs) = server.call(
+        "GET",
+        &format!("/v1/teams/{team}/logs?{query}"),
+        Some(token),
+        None,
+    );
+    assert_eq!(status, 200, "{logs}");
+    logs["logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            format!(
+                "{}: {}",
+                l["level"].as_str().unwrap(),
+                l["message"].as_str().unwrap()
+            )
+        })
+        .collect()
 }
 
 /// Builds a connector of the suite once per test binary.
@@ -549,24 +594,168 @@ fn polluting_prototypes_does_not_reach_other_connectors() {
 
 #[test]
 fn reading_files_and_env() {
-    // Nothing it probed exists; the last door, `require('fs')`, throws.
+    // Nothing it probed exists; the last door, `require('fs')`, throws. Each
+    // probe logs what it found, and each line is expected on its own.
     let error = "Error: Cannot find module 'fs'";
-    Case::new("wasi-files-env", Some(error), error).run();
+    let mut case = Case::new("wasi-files-env", Some(error), error);
+    case.lines = [
+        "probe process.env: no process",
+        "probe Javy.IO: no Javy",
+        "probe quickjs std/os: no std; no os; no scriptArgs",
+        "probe WebAssembly: no WebAssembly",
+        "probe other runtime: no Deno; no Bun",
+        "probe fs: threw Error: Cannot find module 'fs'",
+    ]
+    .map(|probe| format!("log: {probe}"))
+    .to_vec();
+    case.run();
+}
+
+/// The fetch-private case for one of its lists of `targets`: (URL, host as the
+/// host names it, the address it resolves to, why that address is refused).
+fn fetch_private(targets: &str, refusals: &[(&str, &str, String, &str)]) -> Case {
+    let mut case = Case::new("fetch-private", None, "");
+    case.config = json!({ "targets": targets });
+    case.fetch = Some(json!({
+        "allow_hosts": refusals.iter().map(|(_, host, _, _)| *host).collect::<Vec<_>>()
+    }));
+    // Each target refused on its own, with its reason: the error the connector
+    // caught, and the host's line for the connector.
+    for (url, host, address, why) in refusals {
+        let reason =
+            format!("fetch: {host} resolves to {address}, {why}, which connectors may not reach");
+        case.lines
+            .push(format!("log: refused {url}: TypeError: {reason}"));
+        case.lines.push(format!("warn: host refused: {reason}"));
+    }
+    // The service gives connectors no fetch at all.
+    let no_fetch = NO_FETCH.trim_start_matches("host refused: ");
+    let mut serve_lines: Vec<String> = refusals
+        .iter()
+        .map(|(url, ..)| format!("log: refused {url}: TypeError: {no_fetch}"))
+        .collect();
+    serve_lines.push(format!("warn: {NO_FETCH}"));
+    case.serve = Some((None, NO_FETCH));
+    case.serve_lines = Some(serve_lines);
+    case
 }
 
 #[test]
 fn fetching_private_addresses() {
-    let mut case = Case::new(
-        "fetch-private",
-        None,
-        "host refused: fetch: 169.254.169.254 resolves to 169.254.169.254, a cloud metadata address",
+    use std::net::ToSocketAddrs;
+    // `localhost` is refused at the first address it resolves to (127.0.0.1 or ::1).
+    let localhost = ("localhost", 9)
+        .to_socket_addrs()
+        .unwrap()
+        .next()
+        .unwrap()
+        .ip()
+        .to_string();
+    let loopback = "a loopback address";
+    let metadata = "a cloud metadata address";
+    let mut case = fetch_private(
+        "direct",
+        &[
+            (
+                "http://127.0.0.1:9/",
+                "127.0.0.1",
+                "127.0.0.1".into(),
+                loopback,
+            ),
+            ("http://localhost:9/", "localhost", localhost, loopback),
+            ("http://[::1]:9/", "[::1]", "::1".into(), loopback),
+            (
+                "http://0.0.0.0:9/",
+                "0.0.0.0",
+                "0.0.0.0".into(),
+                "an unspecified address",
+            ),
+            (
+                "http://169.254.169.254/latest/meta-data/iam/security-credentials/",
+                "169.254.169.254",
+                "169.254.169.254".into(),
+                metadata,
+            ),
+            (
+                "http://169.254.10.10/",
+                "169.254.10.10",
+                "169.254.10.10".into(),
+                "a link-local address",
+            ),
+            (
+                "http://100.100.100.200/latest/meta-data/",
+                "100.100.100.200",
+                "100.100.100.200".into(),
+                metadata,
+            ),
+            (
+                "http://10.0.0.8/",
+                "10.0.0.8",
+                "10.0.0.8".into(),
+                "a private address",
+            ),
+            (
+                "http://192.168.1.1/admin",
+                "192.168.1.1",
+                "192.168.1.1".into(),
+                "a private address",
+            ),
+            (
+                "http://[fd00:ec2::254]/",
+                "[fd00:ec2::254]",
+                "fd00:ec2::254".into(),
+                metadata,
+            ),
+            // IPv4-mapped: the URL parser writes the host in hex.
+            (
+                "http://[::ffff:127.0.0.1]:9/",
+                "[::ffff:7f00:1]",
+                "::ffff:127.0.0.1".into(),
+                loopback,
+            ),
+            (
+                "http://[::ffff:169.254.169.254]/",
+                "[::ffff:a9fe:a9fe]",
+                "::ffff:169.254.169.254".into(),
+                metadata,
+            ),
+        ],
     );
-    case.fetch = Some(json!({"allow_hosts": [
-        "127.0.0.1", "localhost", "[::1]", "169.254.169.254", "169.254.10.10",
-        "10.0.0.8", "192.168.1.1", "[fd00:ec2::254]"
-    ]}));
-    // The service gives connectors no fetch at all.
-    case.serve = Some((None, NO_FETCH));
+    case.logged = "host refused: fetch: 169.254.169.254 resolves to 169.254.169.254, a cloud metadata address";
+    case.run();
+}
+
+#[test]
+fn fetching_private_addresses_inside_ipv6_translations() {
+    // NAT64 (64:ff9b::/96), 6to4 (2002::/16) and IPv4-compatible (::/96)
+    // addresses carry an IPv4 address the host must check as such.
+    // These refusals come with fetch.rs's checks of the embedded address;
+    // without them the host takes these for public addresses and connects
+    // (the first attempt then runs out the call's deadline).
+    let case = fetch_private(
+        "translated",
+        &[
+            (
+                "http://[64:ff9b::a9fe:a9fe]/",
+                "[64:ff9b::a9fe:a9fe]",
+                "64:ff9b::a9fe:a9fe".into(),
+                "a cloud metadata address",
+            ),
+            (
+                "http://[2002:7f00:1::]:9/",
+                "[2002:7f00:1::]",
+                "2002:7f00:1::".into(),
+                "a loopback address",
+            ),
+            // The URL parser writes ::127.0.0.1 in hex.
+            (
+                "http://[::127.0.0.1]:9/",
+                "[::7f00:1]",
+                "::7f00:1".into(),
+                "a loopback address",
+            ),
+        ],
+    );
     case.run();
 }
 

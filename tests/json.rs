@@ -3,13 +3,14 @@
 //! and what the host sends in is read exactly as Node's `JSON.parse` reads it,
 //! on the fast path and on every value it hands to QuickJS instead.
 //!
-//! The expected texts were produced by Node 20 (V8) from the same expressions.
+//! The expected texts were produced by Node 20 (V8) from the same expressions;
+//! for numbers the test runs `node` itself (on PATH, as in CI) on the same doubles.
 
 mod common;
 
 use common::*;
 use sandpipe_abi::Call;
-use sandpipe_runtime::{CallError, Connector, MemoryLogs};
+use sandpipe_runtime::{CallError, Connector, Limits, MemoryLogs};
 use std::sync::Arc;
 
 /// (JavaScript expression, V8's `JSON.stringify({ v: expression })`).
@@ -244,49 +245,128 @@ fn a_to_json_on_the_intrinsic_prototypes_is_honoured() {
     );
 }
 
+/// Makes doubles from their bits (16 hex digits each, read from stdin as a JSON
+/// array) and writes them as V8 does: `JSON.stringify({ v: doubles })`.
+const NODE_NUMBERS: &str = r#"
+    const bits = JSON.parse(require('fs').readFileSync(0, 'utf8'));
+    const view = new DataView(new ArrayBuffer(8));
+    const v = bits.map((hex) => {
+        view.setUint32(0, parseInt(hex.slice(0, 8), 16));
+        view.setUint32(4, parseInt(hex.slice(8), 16));
+        return view.getFloat64(0);
+    });
+    process.stdout.write(JSON.stringify({ v }));
+"#;
+
+/// What Node 20 (V8) writes for `NODE_NUMBERS` given `stdin`.
+fn node(script: &str, stdin: &str) -> String {
+    use std::io::Write;
+    let mut child = std::process::Command::new("node")
+        .args(["-e", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("node (Node.js 20, as in CI) is on PATH");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "node failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
 #[test]
-fn numbers_are_written_as_number_to_string_writes_them() {
-    // Doubles from random bit patterns (every exponent) and from everyday
-    // magnitudes; each is written by the transcoder and by QuickJS's String().
+fn numbers_are_written_as_v8_writes_them() {
+    // Doubles from random bit patterns (every exponent), from everyday
+    // magnitudes, around every power of ten and of two (where the notation
+    // changes) and around 2^53; the transcoder writes them, and Node writes
+    // the same doubles (rebuilt from their bits) for comparison byte for byte.
     let logs = Arc::new(MemoryLogs::default());
-    let mut connector = connector(
-        "numbers",
-        r#"
+    // Ten thousand doubles, their bits in hex, and the text of both: more
+    // than one default call's fuel.
+    let limits = Limits {
+        fuel: 5_000_000_000,
+        ..Limits::default()
+    };
+    let mut connector = connector_with(
+        bundle(
+            "numbers",
+            r#"
         let state = 0x9e3779b9
         function next() { state ^= state << 13; state ^= state >>> 17; state ^= state << 5; return state >>> 0 }
+        const words = new Uint32Array(2)
+        const doubles = new Float64Array(words.buffer)
+        const hex = (word) => word.toString(16).padStart(8, '0')
         export function processEvent(e) {
-            const words = new Uint32Array(2)
-            const doubles = new Float64Array(words.buffer)
             const v = []
+            // x and the doubles up to two steps either side of it.
+            const around = (x) => {
+                for (const step of [-2, -1, 0, 1, 2]) {
+                    doubles[0] = x
+                    words[0] += step
+                    if (Number.isFinite(doubles[0])) v.push(doubles[0])
+                }
+            }
             while (v.length < 6000) {
                 words[0] = next(); words[1] = next()
-                const bits = doubles[0]
-                if (Number.isFinite(bits)) v.push(bits)
+                if (Number.isFinite(doubles[0])) v.push(doubles[0])
                 v.push((next() / 4294967296) * 10 ** ((next() % 40) - 20))
                 v.push(Math.round(next() / 43) / 100)
             }
-            return { v, s: v.map(String) }
+            for (let k = -324; k <= 308; k++) around(Number(`1e${k}`))
+            for (let k = -1074; k <= 1023; k += 7) around(2 ** k)
+            for (const x of [2 ** 53, -(2 ** 53), 2 ** 31, -(2 ** 31), 2 ** 32, 1e21 - 65536, 123e-20, 5e-324, 1.7976931348623157e308]) around(x)
+            const bits = v.map((x) => { doubles[0] = x; return hex(words[1]) + hex(words[0]) })
+            return { v, bits }
         }"#,
+        ),
         0,
+        serde_json::Value::Null,
+        limits,
         &logs,
     );
     let text = raw_call(&mut connector, b"{}").unwrap();
     let written = text
         .strip_prefix(r#"{"v":["#)
-        .and_then(|rest| rest.split_once(r#"],"s":"#))
+        .and_then(|rest| rest.split_once(r#"],"bits":"#))
         .map(|(numbers, _)| numbers)
-        .expect("the result has v then s");
+        .expect("the result has v then bits");
     let result: serde_json::Value = serde_json::from_str(&text).unwrap();
-    let expected: Vec<&str> = result["s"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s.as_str().unwrap())
-        .collect();
+    let bits = &result["bits"];
+    let v8 = node(NODE_NUMBERS, &bits.to_string());
+    let expected = v8
+        .strip_prefix(r#"{"v":["#)
+        .and_then(|rest| rest.strip_suffix("]}"))
+        .expect("node wrote {\"v\":[...]}");
     let written: Vec<&str> = written.split(',').collect();
+    let expected: Vec<&str> = expected.split(',').collect();
     assert_eq!(written.len(), expected.len());
-    assert!(written.len() >= 6_000);
-    for (written, expected) in written.iter().zip(&expected) {
-        assert_eq!(written, expected);
-    }
+    assert_eq!(written.len(), bits.as_array().unwrap().len());
+    assert!(written.len() >= 9_000, "{}", written.len());
+    let differ: Vec<String> = written
+        .iter()
+        .zip(&expected)
+        .enumerate()
+        .filter(|(_, (written, expected))| written != expected)
+        .map(|(i, (written, expected))| {
+            format!("bits {}: wrote {written}, V8 writes {expected}", bits[i])
+        })
+        .collect();
+    assert!(
+        differ.is_empty(),
+        "{} of {} doubles are not written as V8 writes them:\n{}",
+        differ.len(),
+        written.len(),
+        differ.join("\n")
+    );
+    assert_eq!(format!(r#"{{"v":[{}]}}"#, written.join(",")), v8);
+    assert!(logs.lines().is_empty(), "{:?}", logs.lines());
 }

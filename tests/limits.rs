@@ -214,3 +214,178 @@ fn oversized_output_is_refused() {
     );
     assert_eq!(out.event.unwrap()["properties"].get("pad"), None);
 }
+
+// The deadline check in each host function, on its own. The engine below has
+// neither fuel nor epoch interruption, so nothing but a host function's
+// `check_deadline` can stop a call, and its error reaches the test unmapped
+// (through a connector both give "exceeded its N ms deadline").
+
+/// What a host function's deadline check answers once the call's deadline has passed.
+const HOST_CALL_DEADLINE: &str = "deadline exceeded during a host call";
+
+/// A guest that makes one host call per export: `log()` logs the line at 1024,
+/// `request(service, len)` sends the request at 0, `response(len)` fetches the
+/// answer to 4096.
+const HOST_CALLER: &str = r#"(module
+    (import "sandpipe_host_v1" "log" (func $log (param i32 i32 i32)))
+    (import "sandpipe_host_v1" "request" (func $request (param i32 i32 i32) (result i32)))
+    (import "sandpipe_host_v1" "response" (func $response (param i32 i32)))
+    (memory (export "memory") 1)
+    (data (i32.const 1024) "a console line")
+    (func (export "log") (call $log (i32.const 2) (i32.const 1024) (i32.const 14)))
+    (func (export "request") (param i32 i32) (result i32)
+        (call $request (local.get 0) (i32.const 0) (local.get 1)))
+    (func (export "response") (param i32) (call $response (i32.const 4096) (local.get 0))))"#;
+
+/// One instance of [`HOST_CALLER`] linked to the real host functions, in a
+/// store whose deadline is `deadline` from now.
+struct HostCaller {
+    store: wasmtime::Store<sandpipe_runtime::host::StoreData>,
+    instance: wasmtime::Instance,
+    services: Arc<sandpipe_runtime::services::ConnectorServices>,
+}
+
+impl HostCaller {
+    fn new(deadline: Duration, fetch: sandpipe_runtime::FetchPolicy) -> HostCaller {
+        use sandpipe_runtime::host::{StoreData, linker};
+        use sandpipe_runtime::services::{ConnectorServices, ServiceConfig};
+        // Neither fuel nor epochs: only the host functions' own checks.
+        let engine = wasmtime::Engine::default();
+        let module = wasmtime::Module::new(&engine, wat::parse_str(HOST_CALLER).unwrap()).unwrap();
+        let linker = linker(&engine).unwrap();
+        let services = Arc::new(ConnectorServices::new(ServiceConfig {
+            fetch,
+            ..ServiceConfig::default()
+        }));
+        let limits = Limits {
+            deadline,
+            ..Limits::default()
+        };
+        let mut store = wasmtime::Store::new(&engine, StoreData::new(&limits, services.clone()));
+        let instance = linker.instantiate(&mut store, &module).unwrap();
+        HostCaller {
+            store,
+            instance,
+            services,
+        }
+    }
+
+    fn log(&mut self) -> wasmtime::Result<()> {
+        let log = self
+            .instance
+            .get_typed_func::<(), ()>(&mut self.store, "log")
+            .unwrap();
+        log.call(&mut self.store, ())
+    }
+
+    /// `request(service, body)`: the answer's length.
+    fn request(&mut self, service: sandpipe_abi::Service, body: &str) -> wasmtime::Result<u32> {
+        let memory = self.instance.get_memory(&mut self.store, "memory").unwrap();
+        memory.write(&mut self.store, 0, body.as_bytes()).unwrap();
+        let request = self
+            .instance
+            .get_typed_func::<(u32, u32), u32>(&mut self.store, "request")
+            .unwrap();
+        request.call(&mut self.store, (service as u32, body.len() as u32))
+    }
+
+    /// `response(len)`: the answer.
+    fn response(&mut self, len: u32) -> wasmtime::Result<String> {
+        let response = self
+            .instance
+            .get_typed_func::<u32, ()>(&mut self.store, "response")
+            .unwrap();
+        response.call(&mut self.store, len)?;
+        let memory = self.instance.get_memory(&mut self.store, "memory").unwrap();
+        let answer = &memory.data(&self.store)[4096..4096 + len as usize];
+        Ok(String::from_utf8(answer.to_vec()).unwrap())
+    }
+}
+
+/// The root cause of a host call's error: the host function's own message.
+fn root_cause(error: wasmtime::Error) -> String {
+    error.root_cause().to_string()
+}
+
+#[test]
+fn log_checks_the_deadline_before_logging() {
+    let mut guest = HostCaller::new(Duration::from_millis(100), Default::default());
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(root_cause(guest.log().unwrap_err()), HOST_CALL_DEADLINE);
+}
+
+#[test]
+fn request_checks_the_deadline_before_the_service_runs() {
+    let mut guest = HostCaller::new(Duration::from_millis(100), Default::default());
+    std::thread::sleep(Duration::from_millis(200));
+    let error = guest
+        .request(sandpipe_abi::Service::Capture, r#"{"event":"late"}"#)
+        .unwrap_err();
+    assert_eq!(root_cause(error), HOST_CALL_DEADLINE);
+    // The check comes before the service: nothing was captured.
+    assert_eq!(guest.services.take_captured(), Vec::<Value>::new());
+}
+
+#[test]
+fn request_checks_the_deadline_after_a_service_that_outlasts_it() {
+    // A local HTTP server that reads the request and never answers; fetch gives
+    // up at the call's deadline, and the check after the service stops the call.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let requests = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = requests.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            let Some((path, _)) = read_request(&stream) else {
+                continue;
+            };
+            seen.lock().unwrap().push(path);
+            // Hold the connection without answering until the client gives up.
+            let _ = std::io::copy(&mut &stream, &mut std::io::sink());
+        }
+    });
+    let policy = sandpipe_runtime::FetchPolicy {
+        allow_hosts: vec!["127.0.0.1".into()],
+        allow_private: true,
+        ..Default::default()
+    };
+    let mut guest = HostCaller::new(Duration::from_millis(300), policy);
+    let error = guest
+        .request(
+            sandpipe_abi::Service::Fetch,
+            &format!(r#"{{"url":"http://127.0.0.1:{port}/slow"}}"#),
+        )
+        .unwrap_err();
+    assert_eq!(root_cause(error), HOST_CALL_DEADLINE);
+    // The check before the service passed: the request reached the server.
+    assert_eq!(*requests.lock().unwrap(), ["/slow"]);
+}
+
+#[test]
+fn response_checks_the_deadline() {
+    let mut guest = HostCaller::new(Duration::from_millis(1_000), Default::default());
+    let len = guest
+        .request(sandpipe_abi::Service::Capture, r#"{"event":"in time"}"#)
+        .unwrap();
+    assert_eq!(
+        guest.services.take_captured(),
+        [json!({"event": "in time", "properties": {}})]
+    );
+    std::thread::sleep(Duration::from_millis(1_100));
+    assert_eq!(
+        root_cause(guest.response(len).unwrap_err()),
+        HOST_CALL_DEADLINE
+    );
+}
+
+#[test]
+fn host_calls_within_the_deadline_are_answered() {
+    // The same guest and calls as the deadline tests above, in time: each answers.
+    let mut guest = HostCaller::new(Duration::from_secs(30), Default::default());
+    guest.log().unwrap();
+    let len = guest
+        .request(sandpipe_abi::Service::Capture, r#"{"event":"in time"}"#)
+        .unwrap();
+    assert_eq!(guest.response(len).unwrap(), r#"{"ok":null}"#);
+}

@@ -183,6 +183,7 @@ fn request(
 
 /// `response(ptr, len)`: copies the pending answer into guest memory.
 fn response(mut caller: Caller<'_, StoreData>, ptr: u32, len: u32) -> wasmtime::Result<()> {
+    check_deadline(&caller)?;
     let pending = std::mem::take(&mut caller.data_mut().response);
     if pending.len() != len as usize {
         wasmtime::bail!(
