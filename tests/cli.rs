@@ -442,6 +442,8 @@ fn every_example_passes_its_fixtures() {
         "webhook",
         "property-filter",
         "schema-enforcer",
+        // Reads data/GeoLite2-City.mmdb, which `cargo xtask test` fetches first.
+        "geoip-enricher",
     ] {
         let dir = root().join("examples").join(example);
         let output = sandpipe(&["test", dir.to_str().unwrap()], &root());
