@@ -376,9 +376,13 @@ impl<'o> Writer<'o> {
             self.out
                 .extend_from_slice(itoa::Buffer::new().format(n as i64).as_bytes());
         } else {
-            // QuickJS's Number::toString, exactly: Rust's shortest digits break
-            // ties the other way (565126552712172.25 → …172.3; JS says …172.2).
-            self.text(value, false)?;
+            // ECMAScript's Number::toString as V8 writes it (ryu-js). Neither
+            // QuickJS's own (not shortest where the gap below a power of two is
+            // half the gap above: 2^-24 → 5.9604644775390625e-8, V8
+            // 5.960464477539063e-8) nor Rust's (ties broken the other way:
+            // 565126552712172.25 → …172.3, V8 …172.2) gives V8's text.
+            self.out
+                .extend_from_slice(ryu_js::Buffer::new().format_finite(n).as_bytes());
         }
         Ok(())
     }
