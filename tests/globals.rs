@@ -168,3 +168,104 @@ fn structured_clone_text_encoding_and_require() {
         })
     );
 }
+
+/// What `crypto` gives a connector that has replaced `Math.random` with a constant.
+const RANDOM_JS: &str = r#"
+    Math.random = () => 0
+    function attempt(f) {
+        try { const out = f(); return out } catch (err) { return `${err.name}: ${err.message}` }
+    }
+    function processEvent(e) {
+        const bytes = new Uint8Array(32)
+        const words = new Uint32Array(8)
+        const big = new BigUint64Array(2)
+        const clamped = new Uint8ClampedArray(16)
+        const backing = new Uint8Array(48)
+        const view = new Uint8Array(backing.buffer, 16, 16)
+        const quota = new Uint8Array(65536)
+        e.properties.r = {
+            uuid: crypto.randomUUID(),
+            uuid2: require('crypto').randomUUID(),
+            sameArray: crypto.getRandomValues(bytes) === bytes && crypto.getRandomValues(words) === words
+                && crypto.getRandomValues(big) === big && crypto.getRandomValues(clamped) === clamped,
+            bytes: Array.from(bytes),
+            words: Array.from(words),
+            big: Array.from(big, String),
+            clamped: Array.from(clamped),
+            view: crypto.getRandomValues(view) === view,
+            backing: Array.from(backing),
+            quota: crypto.getRandomValues(quota) === quota,
+            empty: crypto.getRandomValues(new Int16Array(0)).length,
+            float: attempt(() => crypto.getRandomValues(new Float64Array(4))),
+            float32: attempt(() => crypto.getRandomValues(new Float32Array(4))),
+            array: attempt(() => crypto.getRandomValues([1, 2, 3])),
+            dataView: attempt(() => crypto.getRandomValues(new DataView(new ArrayBuffer(4)))),
+            nothing: attempt(() => crypto.getRandomValues()),
+            overQuota: attempt(() => crypto.getRandomValues(new Uint8Array(65537))),
+            overQuotaWords: attempt(() => crypto.getRandomValues(new Uint32Array(16385))),
+        }
+        return e
+    }"#;
+
+fn is_v4_uuid(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    bytes.len() == 36
+        && text.char_indices().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => c == '-',
+            14 => c == '4',
+            19 => matches!(c, '8' | '9' | 'a' | 'b'),
+            _ => c.is_ascii_hexdigit() && !c.is_ascii_uppercase(),
+        })
+}
+
+/// Some bytes are nonzero: all zero has probability 2^-(8 × len).
+fn not_all_zero(values: &serde_json::Value) -> bool {
+    values
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|v| v != &json!(0) && v != &json!("0"))
+}
+
+#[test]
+fn crypto_randomness_comes_from_the_host_not_math_random() {
+    let r = run(RANDOM_JS);
+    let uuid = r["uuid"].as_str().unwrap();
+    let uuid2 = r["uuid2"].as_str().unwrap();
+    assert!(is_v4_uuid(uuid), "{uuid}");
+    assert!(is_v4_uuid(uuid2), "{uuid2}");
+    // With Math.random returning 0 the old UUID was 00000000-0000-4000-8000-000000000000.
+    assert_ne!(uuid, "00000000-0000-4000-8000-000000000000");
+    assert_ne!(uuid, uuid2);
+    assert_eq!(r["sameArray"], json!(true));
+    for key in ["bytes", "words", "big", "clamped"] {
+        assert!(not_all_zero(&r[key]), "{key}: {}", r[key]);
+    }
+    // A view over part of a buffer gets exactly its own bytes filled.
+    assert_eq!(r["view"], json!(true));
+    let backing = r["backing"].as_array().unwrap();
+    assert!(backing[..16].iter().all(|v| v == &json!(0)));
+    assert!(not_all_zero(&json!(backing[16..32])));
+    assert!(backing[32..].iter().all(|v| v == &json!(0)));
+    // The Web Crypto contract: integer typed arrays only, at most 65,536 bytes.
+    assert_eq!(r["quota"], json!(true));
+    assert_eq!(r["empty"], json!(0));
+    let mismatch = "TypeMismatchError: The data argument must be an integer-type TypedArray";
+    for key in ["float", "float32", "array", "dataView", "nothing"] {
+        assert_eq!(r[key], json!(mismatch), "{key}");
+    }
+    let quota = "QuotaExceededError: The requested length exceeds 65,536 bytes";
+    assert_eq!(r["overQuota"], json!(quota));
+    assert_eq!(r["overQuotaWords"], json!(quota));
+}
+
+#[test]
+fn two_instances_draw_different_randomness() {
+    // The plugin is one pre-initialised snapshot: nothing random may be baked into it.
+    let js = "function processEvent(e) { e.properties.r = [crypto.randomUUID(), Array.from(crypto.getRandomValues(new Uint8Array(16)))]; return e }";
+    let first = run(js);
+    let second = run(js);
+    assert!(is_v4_uuid(first[0].as_str().unwrap()));
+    assert_ne!(first[0], second[0]);
+    assert_ne!(first[1], second[1]);
+}

@@ -389,3 +389,49 @@ fn host_calls_within_the_deadline_are_answered() {
         .unwrap();
     assert_eq!(guest.response(len).unwrap(), r#"{"ok":null}"#);
 }
+
+#[test]
+fn an_oversized_error_result_is_cut_before_it_is_read() {
+    // A bundle's entry returns what it likes: here a well-formed error JSON of
+    // 2 MiB (the plugin itself bounds the errors it describes to a few KiB).
+    let section = json!({"abi_version": sandpipe_abi::ABI_VERSION, "main": "index.js",
+        "source_sha256": "0".repeat(64), "plugin_json": r#"{"name": "huge-error"}"#});
+    let len: u64 = 27 + (2 << 20) + 2;
+    let wat = format!(
+        r#"(module
+            (import "sandpipe_plugin_v1" "memory" (memory 0))
+            (data $prefix "{{\"name\":\"Error\",\"message\":\"")
+            (func (export "sandpipe_start") (result i64) (local $base i32)
+                (local.set $base (i32.mul (memory.grow (i32.const 48)) (i32.const 65536)))
+                (memory.init $prefix (local.get $base) (i32.const 0) (i32.const 27))
+                (memory.fill (i32.add (local.get $base) (i32.const 27)) (i32.const 120) (i32.const {x}))
+                (i32.store16 (i32.add (local.get $base) (i32.const {end})) (i32.const 0x7d22))
+                (i64.or (i64.shl (i64.extend_i32_u (local.get $base)) (i64.const 32)) (i64.const {low})))
+            (@custom "sandpipe.manifest" "{section}"))"#,
+        x = 2 << 20,
+        end = 27 + (2 << 20),
+        low = len | (1 << 31),
+        section = section
+            .to_string()
+            .replace('\\', "\\\\")
+            .replace('"', "\\\""),
+    );
+    let bundle = runtime().admit(wat::parse_str(wat).unwrap()).unwrap();
+    let logs = Arc::new(MemoryLogs::default());
+    let mut c = connector_with(bundle, 0, Value::Null, Limits::default(), &logs);
+    let error = c
+        .call(sandpipe_abi::Call::ProcessEvent, b"{}", "processEvent")
+        .unwrap_err();
+    let message = format!(
+        r#"{{"name":"Error","message":"{}… [truncated 2,093,085 bytes]"#,
+        "x".repeat(4096 - 27)
+    );
+    assert_eq!(
+        error,
+        CallError::Setup(Box::new(CallError::Threw(sandpipe_runtime::JsError {
+            name: Some("Error".into()),
+            message,
+            stack: String::new(),
+        })))
+    );
+}

@@ -247,3 +247,105 @@ fn console_levels_reach_the_log_sink() {
     assert_eq!(lines[..3], ["debug: d 1", "info: {\"a\":[1]}", "warn: w"]);
     assert!(lines[3].starts_with("error: Error: boom\n"), "{}", lines[3]);
 }
+
+/// The error a connector's `processEvent` throws for `{"kind": kind}`.
+fn thrown(c: &mut sandpipe_runtime::Connector, kind: &str) -> sandpipe_runtime::JsError {
+    match process(c, json!({"kind": kind})) {
+        Err(CallError::Threw(e)) => e,
+        other => panic!("{kind}: expected a JS error, got {other:?}"),
+    }
+}
+
+#[test]
+fn thrown_values_are_bounded_with_a_marker() {
+    let logs = Arc::new(MemoryLogs::default());
+    // Building a 50 MB string takes more than the default fuel; the point here
+    // is what happens to it once thrown.
+    let limits = sandpipe_runtime::Limits {
+        fuel: u64::MAX,
+        deadline: std::time::Duration::from_secs(10),
+        ..sandpipe_runtime::Limits::default()
+    };
+    let mut c = connector_with(
+        bundle(
+            "huge-errors",
+            r#"
+        function processEvent(e) {
+            switch (e.kind) {
+                case 'error': throw new Error('x'.repeat(50e6))
+                case 'string': throw 'y'.repeat(5e6)
+                case 'object': throw { big: 'z'.repeat(1e6) }
+                case 'name': { const err = new TypeError('short'); err.name = 'N'.repeat(10000); throw err }
+                case 'stack': { const err = new Error('short'); err.stack = 's'.repeat(1e6); throw err }
+                case 'surrogate': throw new Error('a'.repeat(4095) + '\u{1F600}b')
+                case 'lone': throw new Error('lone \ud800 surrogate')
+                case 'slice': {
+                    // Replacing the methods the plugin cuts with changes nothing.
+                    String.prototype.slice = function () { return String(this) }
+                    String.prototype.substring = String.prototype.slice
+                    throw new RangeError('w'.repeat(10000))
+                }
+            }
+        }"#,
+        ),
+        0,
+        Value::Null,
+        limits,
+        &logs,
+    );
+    let error = thrown(&mut c, "error");
+    assert_eq!(error.name.as_deref(), Some("Error"));
+    assert_eq!(
+        error.message,
+        format!("{}… [truncated 49,995,904 characters]", "x".repeat(4096))
+    );
+    assert!(error.stack.contains("index.js:4"), "{}", error.stack);
+    assert!(error.stack.len() < 200, "{}", error.stack);
+
+    let error = thrown(&mut c, "string");
+    assert_eq!(error.name, None);
+    assert_eq!(
+        error.message,
+        format!("{}… [truncated 4,995,904 characters]", "y".repeat(4096))
+    );
+
+    let error = thrown(&mut c, "object");
+    assert_eq!(error.name, None);
+    assert_eq!(
+        error.message,
+        format!(
+            "{{\"big\":\"{}… [truncated 995,914 characters]",
+            "z".repeat(4088)
+        )
+    );
+
+    let error = thrown(&mut c, "name");
+    assert_eq!(
+        error.name.as_deref(),
+        Some(format!("{}… [truncated 9,744 characters]", "N".repeat(256)).as_str())
+    );
+    assert_eq!(error.message, "short");
+
+    let error = thrown(&mut c, "stack");
+    assert_eq!(
+        error.stack,
+        format!("{}… [truncated 995,904 characters]", "s".repeat(4096))
+    );
+
+    // Never cut inside a surrogate pair; lone surrogates become U+FFFD.
+    let error = thrown(&mut c, "surrogate");
+    assert_eq!(
+        error.message,
+        format!("{}… [truncated 3 characters]", "a".repeat(4095))
+    );
+    assert_eq!(thrown(&mut c, "lone").message, "lone \u{FFFD} surrogate");
+
+    let error = thrown(&mut c, "slice");
+    assert_eq!(error.name.as_deref(), Some("RangeError"));
+    assert_eq!(
+        error.message,
+        format!("{}… [truncated 5,904 characters]", "w".repeat(4096))
+    );
+    // Each was a throw: the instance lives on.
+    assert!(c.is_live());
+}

@@ -1,13 +1,14 @@
 //! Native functions behind the Node-style globals of `world.js`: hashes
 //! (`crypto.createHash`), base64 (`Buffer`, `atob`/`btoa`), WHATWG URL parsing
 //! and form encoding (`URL`, `URLSearchParams`), computed inside the guest;
-//! and `request`, the one door to the host's services (`meta.cache`, `meta.storage`).
+//! randomness for `crypto` from the host's CSPRNG (WASI `random_get`); and
+//! `request`, the one door to the host's services (`meta.cache`, `meta.storage`).
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use javy_plugin_api::javy::quickjs::{
-    Array, Ctx, Exception, Object, Result, TypedArray, Value, prelude::Func,
+    Array, Ctx, Exception, Object, Result, TypedArray, Value, prelude::Func, qjs,
 };
 use sha2::Digest;
 
@@ -35,6 +36,82 @@ fn decode_base64(text: &str) -> Vec<u8> {
     let body = &cleaned[..end];
     let usable = body.len() - usize::from(body.len() % 4 == 1);
     LENIENT.decode(&body[..usable]).unwrap_or_default()
+}
+
+#[link(wasm_import_module = "wasi_snapshot_preview1")]
+unsafe extern "C" {
+    /// WASI preview 1 `random_get(buf, len) -> errno`, answered by the host's CSPRNG.
+    #[link_name = "random_get"]
+    fn wasi_random_get(buf: *mut u8, len: usize) -> u16;
+}
+
+/// Fills `bytes` from the host's CSPRNG, at the moment of the call (nothing
+/// is drawn at pre-initialisation, so no random state is in the snapshot).
+fn fill_random(bytes: &mut [u8]) {
+    if bytes.is_empty() {
+        return;
+    }
+    let errno = unsafe { wasi_random_get(bytes.as_mut_ptr(), bytes.len()) };
+    // The host never fails random_get; should it, a trap beats predictable bytes.
+    if errno != 0 {
+        std::process::abort();
+    }
+}
+
+/// Most bytes `crypto.getRandomValues` fills at once (the Web Crypto quota).
+const MAX_RANDOM_VALUES: usize = 65_536;
+
+/// `crypto.getRandomValues`: 0 when `value` was filled, 1 when it is not an
+/// integer typed array, 2 when it is over the quota.
+fn random_fill(value: &Value<'_>) -> u32 {
+    let Some(object) = value.as_object() else {
+        return 1;
+    };
+    // The class of the object itself, not its (replaceable) prototype.
+    let kind = unsafe { qjs::JS_GetTypedArrayType(object.as_raw()) };
+    let integer = [
+        qjs::JSTypedArrayEnum_JS_TYPED_ARRAY_UINT8C,
+        qjs::JSTypedArrayEnum_JS_TYPED_ARRAY_INT8,
+        qjs::JSTypedArrayEnum_JS_TYPED_ARRAY_UINT8,
+        qjs::JSTypedArrayEnum_JS_TYPED_ARRAY_INT16,
+        qjs::JSTypedArrayEnum_JS_TYPED_ARRAY_UINT16,
+        qjs::JSTypedArrayEnum_JS_TYPED_ARRAY_INT32,
+        qjs::JSTypedArrayEnum_JS_TYPED_ARRAY_UINT32,
+        qjs::JSTypedArrayEnum_JS_TYPED_ARRAY_BIG_INT64,
+        qjs::JSTypedArrayEnum_JS_TYPED_ARRAY_BIG_UINT64,
+    ];
+    if kind < 0 || !integer.iter().any(|&k| k as i32 == kind) {
+        return 1;
+    }
+    // SAFETY: `object` is a typed array (checked above); `as_raw` reads the byte
+    // offset and length of its view whatever its element type, and gives None
+    // for a detached buffer. Nothing else touches the buffer during this call.
+    let Some(raw) = unsafe { object.ref_typed_array::<u8>() }.as_raw() else {
+        return 0;
+    };
+    if raw.len > MAX_RANDOM_VALUES {
+        return 2;
+    }
+    fill_random(unsafe { std::slice::from_raw_parts_mut(raw.ptr.as_ptr(), raw.len) });
+    0
+}
+
+/// A version 4 UUID from 16 random bytes, lower-case hex.
+fn random_uuid() -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut bytes = [0u8; 16];
+    fill_random(&mut bytes);
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    let mut out = String::with_capacity(36);
+    for (i, byte) in bytes.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            out.push('-');
+        }
+        out.push(HEX[usize::from(byte >> 4)] as char);
+        out.push(HEX[usize::from(byte & 15)] as char);
+    }
+    out
 }
 
 fn digest(algorithm: &str, data: &[u8]) -> Option<Vec<u8>> {
@@ -205,6 +282,11 @@ pub fn object<'js>(ctx: &Ctx<'js>) -> Result<Object<'js>> {
             },
         ),
     )?;
+    natives.set(
+        "randomFill",
+        Func::from(|value: Value<'js>| -> u32 { random_fill(&value) }),
+    )?;
+    natives.set("randomUUID", Func::from(random_uuid))?;
     natives.set(
         "formEncode",
         Func::from(|text: String| -> String {

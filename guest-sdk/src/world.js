@@ -16,6 +16,13 @@
     const ErrorCtor = Error;
     const ProxyCtor = Proxy;
     const Uint8ArrayCtor = Uint8Array;
+    const StringCtor = String;
+    // Uncurried: a connector that replaces String.prototype.slice cannot unbound an error.
+    const uncurry = (fn) => Function.prototype.call.bind(fn);
+    const sliceString = uncurry(String.prototype.slice);
+    const charCodeAt = uncurry(String.prototype.charCodeAt);
+    const toWellFormed = uncurry(String.prototype.toWellFormed);
+    const describeObject = uncurry(Object.prototype.toString);
     const textEncoder = new TextEncoder();
     const textDecoder = new TextDecoder();
 
@@ -226,20 +233,24 @@
             return encoding === undefined ? out : out.toString(encoding);
         }
     }
-    function randomUUID() {
-        const bytes = new Uint8ArrayCtor(16);
-        for (let i = 0; i < 16; i++) bytes[i] = Math.floor(Math.random() * 256);
-        bytes[6] = (bytes[6] & 0x0f) | 0x40;
-        bytes[8] = (bytes[8] & 0x3f) | 0x80;
-        const hex = Buffer.from(bytes).toString('hex');
-        return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+    // Randomness comes from the host's CSPRNG (WASI random_get, drawn per call in
+    // natives.rs), never from Math.random, which a connector may replace.
+    class DOMException extends ErrorCtor {
+        constructor(message, name) {
+            super(message);
+            this.name = name;
+        }
     }
     const crypto = {
         createHash: (algorithm) => new Hash(algorithm),
-        randomUUID,
+        randomUUID: () => natives.randomUUID(),
+        // Web Crypto: integer typed arrays only, at most 65,536 bytes, filled in place.
         getRandomValues(array) {
-            for (let i = 0; i < array.length; i++) array[i] = Math.floor(Math.random() * 256);
-            return array;
+            switch (natives.randomFill(array)) {
+                case 0: return array;
+                case 1: throw new DOMException('The data argument must be an integer-type TypedArray', 'TypeMismatchError');
+                default: throw new DOMException('The requested length exceeds 65,536 bytes', 'QuotaExceededError');
+            }
         },
     };
     global.crypto = crypto;
@@ -640,26 +651,59 @@
         return kept.join('\n');
     }
 
-    // Any thrown value → JSON {name, message, stack}; name is null for non-Error values.
+    // Thrown values are described within these bounds (UTF-16 code units), so an
+    // error costs the host a few KiB however large the thrown value was.
+    const MAX_ERROR_NAME = 256;
+    const MAX_ERROR_MESSAGE = 4096;
+    const MAX_ERROR_STACK = 4096;
+
+    // 49995904 → '49,995,904'.
+    function grouped(n) {
+        const digits = `${n}`;
+        let out = '';
+        for (let i = 0; i < digits.length; i++) out += (i > 0 && (digits.length - i) % 3 === 0 ? ',' : '') + digits[i];
+        return out;
+    }
+
+    // `text` (a string) cut to `max` code units (never inside a surrogate pair),
+    // with a marker saying how many were cut; lone surrogates become U+FFFD.
+    function clip(text, max) {
+        const length = text.length;
+        if (length <= max) return toWellFormed(text);
+        let end = max;
+        const last = charCodeAt(text, end - 1);
+        if (last >= 0xd800 && last <= 0xdbff) end -= 1;
+        return `${toWellFormed(sliceString(text, 0, end))}… [truncated ${grouped(length - end)} characters]`;
+    }
+
+    // Any thrown value → [name, message, stack], each a bounded string (name
+    // null for non-Error values); the plugin writes them as the error JSON.
     function describe(error) {
         let name = null, message, stack = '';
         try {
             if (error instanceof ErrorCtor) {
-                name = String(error.name);
-                message = String(error.message);
-                stack = error.stack === undefined ? '' : authorFrames(String(error.stack));
+                name = StringCtor(error.name);
+                message = StringCtor(error.message);
+                const raw = error.stack === undefined ? '' : StringCtor(error.stack);
+                // Cut before filtering, so the filtering's work is bounded too.
+                stack = authorFrames(clip(raw, MAX_ERROR_STACK));
             } else if (typeof error === 'symbol') {
-                message = error.toString();
+                const description = error.description;
+                message = typeof description === 'string' ? `Symbol(${clip(description, MAX_ERROR_MESSAGE)})` : 'Symbol()';
             } else if (error !== null && typeof error === 'object') {
                 message = stringify(error);
-                if (typeof message !== 'string') message = objectToString.call(error);
+                if (typeof message !== 'string') message = describeObject(error);
             } else {
-                message = String(error);
+                message = StringCtor(error);
             }
+            if (typeof message !== 'string') message = '';
         } catch (_) {
-            message = objectToString.call(error);
+            try { message = describeObject(error); } catch (_) { message = '[unknown]'; }
         }
-        return stringify({ name, message, stack });
+        // Cut again whatever connector code (getters, toJSON, a replaced Array.prototype.join) returned.
+        if (typeof name === 'string') name = clip(name, MAX_ERROR_NAME);
+        if (typeof stack !== 'string') stack = '';
+        return [name, clip(message, MAX_ERROR_MESSAGE), clip(stack, 2 * MAX_ERROR_STACK)];
     }
 
     return { resolve, call, output, describe };

@@ -2,14 +2,14 @@
 //! dispatcher, and runs loads and calls through it.
 //!
 //! Every operation returns `Ok(json)` or `Err(json)` where the error JSON is
-//! `{"name", "message", "stack"}` as `world.js`'s `describe` builds it.
+//! `{"name", "message", "stack"}`, built from the bounded parts `describe` gives.
 
 use crate::{host, json, script};
 use javy_plugin_api::javy::{
     Runtime,
     quickjs::{
-        Array, Context, Ctx, Error, Exception, Function, Object, Persistent, String as JsString,
-        Value, context::EvalOptions, prelude::Func,
+        Array, Context, Ctx, Error, Exception, Function, Object, Persistent, Value,
+        context::EvalOptions, prelude::Func,
     },
 };
 use sandpipe_abi::{Call, LogLevel};
@@ -79,16 +79,59 @@ fn with<R>(f: impl FnOnce(&Ctx<'_>, &World) -> Result<R, String>) -> Result<R, S
     })
 }
 
+/// Longest message (in bytes) of an error that has no JS value; `world.js`
+/// bounds the errors that do.
+const MAX_PLAIN_MESSAGE: usize = 4096;
+
 /// An error JSON for failures that have no JS value.
 fn plain_error(message: &str) -> String {
-    let mut quoted = Vec::with_capacity(message.len() + 2);
-    json::quote_into(&mut quoted, message.as_bytes());
-    let quoted = String::from_utf8(quoted).expect("quoting UTF-8 keeps it UTF-8");
-    format!("{{\"name\":\"Error\",\"message\":{quoted},\"stack\":\"\"}}")
+    let mut end = message.len().min(MAX_PLAIN_MESSAGE);
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    if end == message.len() {
+        return error_json(Some("Error"), message, "");
+    }
+    let cut = message.len() - end;
+    error_json(
+        Some("Error"),
+        &format!("{}… [truncated {} bytes]", &message[..end], thousands(cut)),
+        "",
+    )
+}
+
+/// 49995904 → "49,995,904".
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
+/// `{"name", "message", "stack"}` as the host reads it (`name` null for non-Error values).
+fn error_json(name: Option<&str>, message: &str, stack: &str) -> String {
+    let mut out = Vec::with_capacity(message.len() + stack.len() + 48);
+    out.extend_from_slice(b"{\"name\":");
+    match name {
+        Some(name) => json::quote_into(&mut out, name.as_bytes()),
+        None => out.extend_from_slice(b"null"),
+    }
+    out.extend_from_slice(b",\"message\":");
+    json::quote_into(&mut out, message.as_bytes());
+    out.extend_from_slice(b",\"stack\":");
+    json::quote_into(&mut out, stack.as_bytes());
+    out.push(b'}');
+    String::from_utf8(out).expect("quoting UTF-8 keeps it UTF-8")
 }
 
 /// Turns a failed rquickjs operation into error JSON, describing the pending
-/// exception (whatever value was thrown) when there is one.
+/// exception (whatever value was thrown) when there is one. `describe` gives
+/// `[name, message, stack]`, each bounded and well-formed.
 fn failure(ctx: &Ctx<'_>, world: &World, error: Error) -> String {
     if !matches!(error, Error::Exception) {
         return plain_error(&error.to_string());
@@ -98,10 +141,16 @@ fn failure(ctx: &Ctx<'_>, world: &World, error: Error) -> String {
         .describe
         .clone()
         .restore(ctx)
-        .and_then(|describe| describe.call::<_, JsString>((thrown,)))
-        .and_then(|text| text.to_string());
+        .and_then(|describe| describe.call::<_, Array>((thrown,)))
+        .and_then(|parts| {
+            Ok((
+                parts.get::<Option<String>>(0)?,
+                parts.get::<String>(1)?,
+                parts.get::<String>(2)?,
+            ))
+        });
     match described {
-        Ok(json) => json,
+        Ok((name, message, stack)) => error_json(name.as_deref(), &message, &stack),
         Err(_) => {
             let _ = ctx.catch();
             plain_error("the connector threw a value that cannot be described")

@@ -8,6 +8,7 @@
 
 use crate::limits::Limits;
 use crate::services::{ConnectorServices, MAX_REQUEST, encode_answer};
+use rand::SeedableRng as _;
 use sandpipe_abi::{HOST_MODULE, LogLevel, import};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
@@ -18,6 +19,15 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 
 /// Bytes of guest stdout/stderr kept per instance (the plugin writes there only when it aborts).
 const STDIO_CAPACITY: usize = 64 * 1024;
+
+/// The generator behind WASI `random_get`, where the guest's `crypto.randomUUID`
+/// and `crypto.getRandomValues` draw their bytes: ChaCha12 (`StdRng`), seeded for
+/// each store from rand's thread generator, which the OS (`getrandom`) seeds and
+/// reseeds. Set explicitly rather than left to wasmtime-wasi's default, and
+/// required to be a `CryptoRng` by type.
+fn secure_random() -> impl rand::CryptoRng + Send + 'static {
+    rand::rngs::StdRng::from_rng(&mut rand::rng())
+}
 
 /// A console line as the guest produced it, before it is attributed to a connector.
 #[derive(Debug, Clone, PartialEq)]
@@ -54,6 +64,7 @@ impl StoreData {
         let wasi = WasiCtxBuilder::new()
             .stdout(stdout.clone())
             .stderr(stderr.clone())
+            .secure_random(secure_random())
             .allow_blocking_current_thread(true)
             .build_p1();
         StoreData {

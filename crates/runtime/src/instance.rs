@@ -3,7 +3,8 @@
 //!
 //! Every call is armed first: fuel reset, epoch deadline set, console cleared.
 //! Results are read through [`read_result`], which bounds-checks the packed
-//! pointer and length the guest returned.
+//! pointer and length the guest returned and holds results and errors alike
+//! to the output limit before copying them.
 
 use crate::bundle::Bundle;
 use crate::engine::Engine;
@@ -63,7 +64,13 @@ pub(crate) fn trap_reason(error: &wasmtime::Error, limits: &Limits) -> String {
     }
 }
 
-/// Reads the bytes a packed result points at, within `max` bytes.
+/// Bytes of an error result shown when it cannot be read as error JSON.
+const SHOWN_UNREADABLE_ERROR: usize = 4096;
+
+/// Reads the bytes a packed result points at, within `max` bytes. An error
+/// result over `max` (which the plugin never makes: it bounds what it
+/// describes, but a bundle's entry returns what it likes) is not parsed: a
+/// prefix of it becomes the message, with a marker.
 fn read_result(memory: &[u8], raw: i64, max: usize) -> Result<Result<Vec<u8>, JsError>, CallError> {
     let packed = Packed::decode(raw);
     if packed.len as usize > max && !packed.is_error {
@@ -72,17 +79,54 @@ fn read_result(memory: &[u8], raw: i64, max: usize) -> Result<Result<Vec<u8>, Js
             limit: max,
         });
     }
+    // Bounds only: nothing is copied yet.
     let bytes = guest_bytes(memory, packed.ptr, packed.len, "result")
         .map_err(|e| CallError::Trapped(e.to_string()))?;
     if !packed.is_error {
         return Ok(Ok(bytes.to_vec()));
     }
-    let error = serde_json::from_slice::<JsError>(bytes).unwrap_or_else(|_| JsError {
+    let parsed = match bytes.len() <= max {
+        true => serde_json::from_slice::<JsError>(bytes).ok(),
+        false => None,
+    };
+    Ok(Err(parsed.unwrap_or_else(|| unreadable_error(bytes))))
+}
+
+/// An error result that is not error JSON (or is over the limit): its first
+/// bytes, cut at a character boundary, and how many more there were.
+fn unreadable_error(bytes: &[u8]) -> JsError {
+    let mut end = bytes.len().min(SHOWN_UNREADABLE_ERROR);
+    // Back off a cut UTF-8 sequence (at most three continuation bytes).
+    for _ in 0..3 {
+        if end < bytes.len() && end > 0 && bytes[end] & 0xC0 == 0x80 {
+            end -= 1;
+        }
+    }
+    let mut message = String::from_utf8_lossy(&bytes[..end]).into_owned();
+    if end < bytes.len() {
+        message.push_str(&format!(
+            "… [truncated {} bytes]",
+            thousands(bytes.len() - end)
+        ));
+    }
+    JsError {
         name: Some("Error".into()),
-        message: String::from_utf8_lossy(&bytes[..bytes.len().min(4096)]).into_owned(),
+        message,
         stack: String::new(),
-    });
-    Ok(Err(error))
+    }
+}
+
+/// 49995904 → "49,995,904".
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
 }
 
 impl Instance {
@@ -216,4 +260,90 @@ pub(crate) fn arm(store: &mut Store<StoreData>, limits: &Limits) {
     store.set_epoch_deadline(Engine::ticks(limits.deadline));
     store.epoch_deadline_trap();
     store.data_mut().deadline = Instant::now() + limits.deadline;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn packed(ptr: u32, len: usize, is_error: bool) -> i64 {
+        Packed {
+            ptr,
+            len: len as u32,
+            is_error,
+        }
+        .encode()
+    }
+
+    #[test]
+    fn an_error_result_is_parsed_within_the_limit() {
+        let memory = br#"..{"name":"TypeError","message":"bad","stack":"at f"}"#;
+        let error = read_result(memory, packed(2, memory.len() - 2, true), 100)
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(
+            error,
+            JsError {
+                name: Some("TypeError".into()),
+                message: "bad".into(),
+                stack: "at f".into()
+            }
+        );
+    }
+
+    #[test]
+    fn an_error_result_over_the_limit_is_cut_not_parsed() {
+        // Valid error JSON, but over the limit: only its first bytes are shown.
+        let mut memory = br#"{"name":"Error","message":""#.to_vec();
+        memory.extend(std::iter::repeat_n(b'x', 10_000));
+        memory.extend_from_slice(br#"","stack":""}"#);
+        let error = read_result(&memory, packed(0, memory.len(), true), 9_000)
+            .unwrap()
+            .unwrap_err();
+        let shown = format!(
+            r#"{{"name":"Error","message":"{}"#,
+            "x".repeat(SHOWN_UNREADABLE_ERROR - 27)
+        );
+        assert_eq!(error.name.as_deref(), Some("Error"));
+        assert_eq!(error.message, format!("{shown}… [truncated 5,944 bytes]"));
+        assert_eq!(error.stack, "");
+        // An ordinary result over the limit is refused, as before.
+        assert_eq!(
+            read_result(&memory, packed(0, memory.len(), false), 9_000).unwrap_err(),
+            CallError::OutputTooLarge {
+                size: memory.len(),
+                limit: 9_000
+            }
+        );
+    }
+
+    #[test]
+    fn an_unreadable_error_is_cut_at_a_character_boundary() {
+        // 4,095 ASCII bytes, then 'é' (two bytes) straddling the cut.
+        let mut memory = vec![b'a'; SHOWN_UNREADABLE_ERROR - 1];
+        memory.extend_from_slice("é!".as_bytes());
+        let error = read_result(&memory, packed(0, memory.len(), true), 1 << 20)
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(
+            error.message,
+            format!(
+                "{}… [truncated 3 bytes]",
+                "a".repeat(SHOWN_UNREADABLE_ERROR - 1)
+            )
+        );
+        // A short unreadable error is shown whole.
+        let error = read_result(b"oops", packed(0, 4, true), 1 << 20)
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(error.message, "oops");
+    }
+
+    #[test]
+    fn thousands_are_grouped() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1_000), "1,000");
+        assert_eq!(thousands(49_995_904), "49,995,904");
+    }
 }
