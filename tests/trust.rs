@@ -400,9 +400,28 @@ fn finished_webhooks_are_pruned_after_the_retention_period() {
     assert_eq!(*receiver.accepted.lock().unwrap(), ["ok"]);
 }
 
-/// `sandpipe` with `args` in `dir`: (exit code, stderr).
+/// `sandpipe` with `args` in `dir`: (exit code, stderr). A command that has not
+/// stopped after 20 s (a service that started despite its flags) is killed, so
+/// the assertion fails instead of the test hanging.
 fn fails(args: &[&str], dir: &std::path::Path) -> (Option<i32>, String) {
-    let out = sandpipe(args, dir);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sandpipe"))
+        .args(args)
+        .current_dir(dir)
+        .env(
+            "SANDPIPE_CACHE_DIR",
+            std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("module-cache"),
+        )
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() && started.elapsed().as_secs() < 20 {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
     (out.status.code(), String::from_utf8(out.stderr).unwrap())
 }
 
