@@ -57,7 +57,7 @@ fn upload_configure_and_process_events() {
             {"event": "pageview", "properties": {"hello": "Hello Ada", "signed": 12,
                 "$plugins_succeeded": ["Hello World (0)", "Secretive (1)"], "$plugins_failed": []}},
             {"event": "$identify", "properties": {"$plugins_succeeded": ["Hello World (0)", "Secretive (1)"], "$plugins_failed": []}}
-        ], "failures": [], "webhooks": 0})
+        ], "failures": [], "webhooks": 0, "captured": []})
     );
     let (_, got) = server.call(
         "GET",
@@ -73,8 +73,8 @@ fn upload_configure_and_process_events() {
         !server.stderr.lock().unwrap().contains("s3cr3t-value"),
         "a secret reached the server's log"
     );
-    // Metrics need no token.
-    let (status, metrics) = server.call("GET", "/metrics", None, None);
+    // Metrics need the admin token (tests/trust.rs checks the others).
+    let (status, metrics) = server.call("GET", "/metrics", Some(ADMIN), None);
     assert_eq!(status, 200);
     let metrics = metrics.as_str().unwrap().to_string();
     for line in [
@@ -417,7 +417,7 @@ fn webhooks_are_retried_until_delivered_or_dead() {
         serde_json::from_str::<Value>(&accepted[0]).unwrap()["properties"]["plan"],
         "pro"
     );
-    let (_, metrics) = server.call("GET", "/metrics", None, None);
+    let (_, metrics) = server.call("GET", "/metrics", Some(ADMIN), None);
     let metrics = metrics.as_str().unwrap().to_string();
     assert!(
         metrics

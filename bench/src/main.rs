@@ -5,7 +5,10 @@
 //!
 //! Run it with `cargo xtask bench` (which fetches the GeoIP database and the
 //! Node packages first); `--events N` changes the event count.
+//! `sandpipe-bench durability [--requests N]` only measures what
+//! `synchronous = FULL` costs the service's commits ([`durability`]).
 
+mod durability;
 mod events;
 mod native;
 mod node;
@@ -21,6 +24,13 @@ use std::time::Instant;
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.as_slice() {
+        [command] if command == "durability" => return durability::run(500),
+        [command, flag, n] if command == "durability" && flag == "--requests" => {
+            return durability::run(n.parse().context("--requests takes a number")?);
+        }
+        _ => {}
+    }
     let count = match args.as_slice() {
         [] => 100_000,
         [flag, n] if flag == "--events" => n.parse().context("--events takes a number")?,

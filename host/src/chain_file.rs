@@ -6,6 +6,7 @@
 //! "max_response_bytes": N, "timeout_ms": N}`; without it, fetch is refused.
 
 use anyhow::{Context, bail};
+use sandpipe_runtime::limits::{LimitError, OperatorLimits};
 use sandpipe_runtime::{
     Bundle, Connector, FetchPolicy, GeoIpDatabase, Limits, LogSink, Runtime, Storage,
 };
@@ -65,29 +66,28 @@ impl FetchOverride {
 struct LimitsOverride {
     fuel: Option<u64>,
     deadline_ms: Option<u64>,
-    memory_mib: Option<usize>,
-    max_input_bytes: Option<usize>,
-    max_output_bytes: Option<usize>,
+    memory_mib: Option<u64>,
+    max_input_bytes: Option<u64>,
+    max_output_bytes: Option<u64>,
+    storage_max_keys: Option<u64>,
+    storage_max_bytes: Option<u64>,
 }
 
 impl LimitsOverride {
-    fn apply(&self, mut limits: Limits) -> Limits {
-        if let Some(fuel) = self.fuel {
-            limits.fuel = fuel;
+    /// The defaults with these overrides, each checked against its maximum.
+    fn apply(&self, max_memory: usize) -> Result<Limits, LimitError> {
+        OperatorLimits {
+            fuel: self.fuel,
+            deadline_ms: self.deadline_ms,
+            memory_mib: self.memory_mib,
+            max_input_bytes: self.max_input_bytes,
+            max_output_bytes: self.max_output_bytes,
+            storage_max_keys: self.storage_max_keys,
+            storage_max_bytes: self.storage_max_bytes,
         }
-        if let Some(ms) = self.deadline_ms {
-            limits.deadline = Duration::from_millis(ms);
-        }
-        if let Some(mib) = self.memory_mib {
-            limits.memory = mib << 20;
-        }
-        if let Some(bytes) = self.max_input_bytes {
-            limits.max_input = bytes;
-        }
-        if let Some(bytes) = self.max_output_bytes {
-            limits.max_output = bytes;
-        }
-        limits
+        .apply(Limits::default(), max_memory, |field| {
+            format!("limits.{field}")
+        })
     }
 }
 
@@ -144,14 +144,7 @@ pub fn load(
             .with_context(|| at.clone())?;
         config.attachments =
             crate::attachments::load(&config.attachments, base).with_context(|| at.clone())?;
-        let limits = entry.limits.apply(Limits::default());
-        if limits.memory > engine_max {
-            bail!(
-                "{at}: memory limit {} MiB is over the engine's {} MiB",
-                limits.memory >> 20,
-                engine_max >> 20
-            );
-        }
+        let limits = entry.limits.apply(engine_max).with_context(|| at.clone())?;
         // One storage scope per connector config: the chain file and the connector's place in it.
         let chain_id = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf());
         let scope = format!(

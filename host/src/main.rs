@@ -74,6 +74,12 @@ enum Command {
         /// Attempts before a webhook is marked dead.
         #[arg(long, env = "SANDPIPE_WEBHOOK_MAX_ATTEMPTS", default_value_t = 5)]
         webhook_max_attempts: i64,
+        /// Hours delivered and dead webhook rows are kept (0: removed once finished).
+        #[arg(long, env = "SANDPIPE_WEBHOOK_RETENTION_HOURS", default_value_t = 168)]
+        webhook_retention_hours: u64,
+        /// A token that may read `GET /metrics` (besides the admin token).
+        #[arg(long, env = "SANDPIPE_METRICS_TOKEN", hide_env_values = true)]
+        metrics_token: Option<String>,
         #[command(flatten)]
         geoip: GeoIpArg,
         #[command(flatten)]
@@ -117,19 +123,34 @@ struct LimitsArgs {
     deadline_ms: u64,
     /// Linear memory cap per connector instance.
     #[arg(long, env = "SANDPIPE_MEMORY_MIB", default_value_t = 64)]
-    memory_mib: usize,
+    memory_mib: u64,
+    /// Keys `meta.storage` may hold per connector.
+    #[arg(long, env = "SANDPIPE_STORAGE_MAX_KEYS", default_value_t = sandpipe_runtime::Limits::default().storage_max_keys as u64)]
+    storage_max_keys: u64,
+    /// Bytes (keys and JSON values) `meta.storage` may hold per connector.
+    #[arg(long, env = "SANDPIPE_STORAGE_MAX_BYTES", default_value_t = sandpipe_runtime::Limits::default().storage_max_bytes as u64)]
+    storage_max_bytes: u64,
 }
 
 impl LimitsArgs {
-    fn limits(&self) -> sandpipe_runtime::Limits {
-        sandpipe_runtime::Limits {
-            fuel: self.fuel,
-            deadline: std::time::Duration::from_millis(self.deadline_ms),
-            memory: self
-                .memory_mib
-                .saturating_mul(sandpipe_runtime::limits::MIB),
-            ..sandpipe_runtime::Limits::default()
+    /// The limits, each checked against its maximum (an error names the flag).
+    fn limits(&self) -> anyhow::Result<sandpipe_runtime::Limits> {
+        let limits = sandpipe_runtime::limits::OperatorLimits {
+            fuel: Some(self.fuel),
+            deadline_ms: Some(self.deadline_ms),
+            memory_mib: Some(self.memory_mib),
+            storage_max_keys: Some(self.storage_max_keys),
+            storage_max_bytes: Some(self.storage_max_bytes),
+            ..Default::default()
         }
+        .apply(
+            sandpipe_runtime::Limits::default(),
+            sandpipe_runtime::RuntimeOptions::default()
+                .engine
+                .max_memory,
+            |field| format!("--{}", field.replace('_', "-")),
+        )?;
+        Ok(limits)
     }
 }
 
@@ -163,11 +184,20 @@ fn main() -> ExitCode {
             allow_private_webhooks,
             webhook_retry_base_ms,
             webhook_max_attempts,
+            webhook_retention_hours,
+            metrics_token,
             geoip,
             limits,
             team_concurrency,
-        } => serve::run(serve::ServeArgs {
-            limits: limits.limits(),
+        } => limits.limits().and_then(|limits| {
+            if webhook_retention_hours > MAX_RETENTION_HOURS {
+                anyhow::bail!(
+                    "--webhook-retention-hours {webhook_retention_hours} is over the maximum of {MAX_RETENTION_HOURS}"
+                );
+            }
+            serve::run(serve::ServeArgs {
+            limits,
+            metrics_token,
             team_concurrency: team_concurrency.unwrap_or_else(serve::TeamGates::default_per_team),
             listen,
             db,
@@ -177,7 +207,9 @@ fn main() -> ExitCode {
                 allow_private: allow_private_webhooks,
                 retry_base: std::time::Duration::from_millis(webhook_retry_base_ms),
                 max_attempts: webhook_max_attempts.max(1),
+                retention: std::time::Duration::from_secs(webhook_retention_hours * 3600),
             },
+        })
         }),
         Command::Build { dir, output } => build::run(&dir, output),
         Command::Inspect { file } => inspect::run(&file),
@@ -208,6 +240,9 @@ fn main() -> ExitCode {
         }
     }
 }
+
+/// Longest `--webhook-retention-hours`: ten years.
+const MAX_RETENTION_HOURS: u64 = 87_600;
 
 /// Errors are one line: any newline in a message becomes a space.
 fn one_line(text: &str) -> String {

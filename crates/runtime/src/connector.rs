@@ -79,6 +79,7 @@ impl Connector {
         scope: impl Into<String>,
     ) -> Connector {
         self.service_config.storage = Some((storage, scope.into()));
+        self.service_config.storage_quota = (&self.limits).into();
         self.rebuild_services()
     }
 

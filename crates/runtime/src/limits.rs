@@ -20,6 +20,10 @@ pub struct Limits {
     pub max_log_lines: usize,
     /// Bytes kept per console line.
     pub max_log_line: usize,
+    /// Keys `meta.storage` may hold for the connector.
+    pub storage_max_keys: usize,
+    /// Bytes (keys and JSON values) `meta.storage` may hold for the connector.
+    pub storage_max_bytes: usize,
 }
 
 /// 1 MiB.
@@ -35,6 +39,142 @@ impl Default for Limits {
             max_output: MIB,
             max_log_lines: 1_000,
             max_log_line: 16 * 1024,
+            storage_max_keys: 100_000,
+            storage_max_bytes: 64 * MIB,
         }
+    }
+}
+
+/// Largest fuel per call an operator may set (days of QuickJS work).
+pub const MAX_FUEL: u64 = 10_000_000_000_000_000;
+/// Longest deadline per call an operator may set: one hour.
+pub const MAX_DEADLINE_MS: u64 = 3_600_000;
+
+/// An operator's limit over what the host can honour.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field} {value} is over the maximum of {max}")]
+pub struct LimitError {
+    /// The flag or field, as the operator wrote it (`--fuel`, `limits.fuel`).
+    pub field: String,
+    pub value: u64,
+    pub max: u64,
+}
+
+/// What an operator may override (a `sandpipe serve` flag, a chain file's
+/// `limits`); absent fields keep the base value. Field names are the chain
+/// file's; [`OperatorLimits::apply`] checks each against its maximum.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OperatorLimits {
+    pub fuel: Option<u64>,
+    pub deadline_ms: Option<u64>,
+    pub memory_mib: Option<u64>,
+    pub max_input_bytes: Option<u64>,
+    pub max_output_bytes: Option<u64>,
+    pub storage_max_keys: Option<u64>,
+    pub storage_max_bytes: Option<u64>,
+}
+
+impl OperatorLimits {
+    /// `base` with these overrides, each checked: fuel up to [`MAX_FUEL`], the
+    /// deadline up to [`MAX_DEADLINE_MS`], memory up to `max_memory` (the
+    /// engine's). `name` turns a field name (`deadline_ms`) into what the
+    /// operator wrote (`--deadline-ms`), for the error.
+    pub fn apply(
+        &self,
+        mut limits: Limits,
+        max_memory: usize,
+        name: impl Fn(&str) -> String,
+    ) -> Result<Limits, LimitError> {
+        let check = |field: &str, value: Option<u64>, max: u64| match value {
+            Some(value) if value > max => Err(LimitError {
+                field: name(field),
+                value,
+                max,
+            }),
+            other => Ok(other),
+        };
+        let size = |value: u64| usize::try_from(value).unwrap_or(usize::MAX);
+        let unbounded = usize::MAX as u64;
+        if let Some(fuel) = check("fuel", self.fuel, MAX_FUEL)? {
+            limits.fuel = fuel;
+        }
+        if let Some(ms) = check("deadline_ms", self.deadline_ms, MAX_DEADLINE_MS)? {
+            limits.deadline = Duration::from_millis(ms);
+        }
+        if let Some(mib) = check("memory_mib", self.memory_mib, (max_memory / MIB) as u64)? {
+            limits.memory = size(mib) * MIB;
+        }
+        if let Some(bytes) = check("max_input_bytes", self.max_input_bytes, unbounded)? {
+            limits.max_input = size(bytes);
+        }
+        if let Some(bytes) = check("max_output_bytes", self.max_output_bytes, unbounded)? {
+            limits.max_output = size(bytes);
+        }
+        if let Some(keys) = check("storage_max_keys", self.storage_max_keys, unbounded)? {
+            limits.storage_max_keys = size(keys);
+        }
+        if let Some(bytes) = check("storage_max_bytes", self.storage_max_bytes, unbounded)? {
+            limits.storage_max_bytes = size(bytes);
+        }
+        Ok(limits)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flag(field: &str) -> String {
+        format!("--{}", field.replace('_', "-"))
+    }
+
+    #[test]
+    fn huge_operator_limits_are_refused_with_the_maximum() {
+        let max_memory = 256 * MIB;
+        let apply = |over: OperatorLimits| over.apply(Limits::default(), max_memory, flag);
+        assert_eq!(
+            apply(OperatorLimits {
+                deadline_ms: Some(u64::MAX),
+                ..OperatorLimits::default()
+            })
+            .unwrap_err()
+            .to_string(),
+            "--deadline-ms 18446744073709551615 is over the maximum of 3600000"
+        );
+        assert_eq!(
+            apply(OperatorLimits {
+                memory_mib: Some(99_999_999_999),
+                ..OperatorLimits::default()
+            })
+            .unwrap_err()
+            .to_string(),
+            "--memory-mib 99999999999 is over the maximum of 256"
+        );
+        assert_eq!(
+            apply(OperatorLimits {
+                fuel: Some(u64::MAX),
+                ..OperatorLimits::default()
+            })
+            .unwrap_err()
+            .to_string(),
+            "--fuel 18446744073709551615 is over the maximum of 10000000000000000"
+        );
+        let limits = apply(OperatorLimits {
+            fuel: Some(MAX_FUEL),
+            deadline_ms: Some(MAX_DEADLINE_MS),
+            memory_mib: Some(256),
+            storage_max_keys: Some(3),
+            ..OperatorLimits::default()
+        })
+        .unwrap();
+        assert_eq!(
+            (
+                limits.fuel,
+                limits.deadline,
+                limits.memory,
+                limits.storage_max_keys
+            ),
+            (MAX_FUEL, Duration::from_secs(3600), 256 * MIB, 3)
+        );
     }
 }

@@ -27,6 +27,8 @@ pub struct AppState {
     pub teams: Arc<Teams>,
     pub services: Services,
     pub admin_hash: Arc<String>,
+    /// The hash of `--metrics-token`, if one was given.
+    pub metrics_hash: Option<Arc<String>>,
     pub gates: Arc<super::fairness::TeamGates>,
     pub background: Arc<super::fairness::BackgroundPool>,
 }
@@ -305,8 +307,9 @@ fn specs(state: &AppState, rows: &[ChainRow]) -> Result<Vec<ConnectorSpec>, ApiE
 pub fn load_chain(state: &AppState, team: i64) -> Result<(), String> {
     let rows = state.store.chain(team)?;
     let specs = specs(state, &rows).map_err(|e| e.1)?;
-    state.teams.set(TeamChain::new(team, specs));
-    Ok(())
+    state
+        .teams
+        .replace(TeamChain::new(team, specs), || Ok::<_, String>(()))
 }
 
 fn chain_json(team: &TeamChain) -> Value {
@@ -345,10 +348,12 @@ async fn put_chain(
             })
             .collect();
         let specs = specs(&state, &rows)?;
-        state.store.set_chain(team, &rows).map_err(internal)?;
         let chain = TeamChain::new(team, specs);
         let response = chain_json(&chain);
-        state.teams.set(chain);
+        state
+            .teams
+            .replace(chain, || state.store.set_chain(team, &rows))
+            .map_err(internal)?;
         Ok(Json(response))
     })
     .await
@@ -445,8 +450,10 @@ async fn post_events(
         }
         let mut results = Vec::with_capacity(outputs.len());
         let mut failures = Vec::new();
+        let mut captured = Vec::new();
         for (index, output) in outputs.into_iter().enumerate() {
             results.push(output.event.unwrap_or(Value::Null));
+            captured.extend(output.captured);
             for failure in output.failures {
                 failures.push(json!({
                     "event": index,
@@ -456,9 +463,12 @@ async fn post_events(
                 }));
             }
         }
-        Ok(Json(
-            json!({ "results": results, "failures": failures, "webhooks": webhooks.len() }),
-        ))
+        Ok(Json(json!({
+            "results": results,
+            "failures": failures,
+            "webhooks": webhooks.len(),
+            "captured": captured,
+        })))
     };
     match background {
         Some(pool) => pool
@@ -521,8 +531,10 @@ async fn get_webhooks(
     .await
 }
 
-/// Applies quarantine transitions: persisted, logged for the connector, and a
-/// disabled (or re-enabled) connector gets a rebuilt chain without (or with) it.
+/// Applies quarantine transitions: logged for the connector, persisted, and
+/// the team's chain rebuilt without (or with) a disabled (or re-enabled)
+/// connector. The windows are the configuration's, so they carry on across the
+/// rebuild; a PUT made since `chain` was taken is never undone.
 fn quarantine(
     state: &AppState,
     chain: &TeamChain,
@@ -530,17 +542,12 @@ fn quarantine(
     lines: &mut Vec<(String, String, String, String)>,
 ) -> Result<(), ApiError> {
     let changes = chain.observe(calls);
-    let mut current: Option<TeamChain> = None;
-    for (position, health, reason) in changes {
-        state
-            .store
-            .set_connector_status(chain.team, position, health.as_str())
-            .map_err(internal)?;
+    for (position, health, reason) in &changes {
         let label = format!(
             "{} ({position})",
-            chain.specs[position].bundle.manifest().name
+            chain.specs[*position].bundle.manifest().name
         );
-        let level = if health == Health::Healthy {
+        let level = if *health == Health::Healthy {
             "info"
         } else {
             "warn"
@@ -552,24 +559,51 @@ fn quarantine(
             format!("quarantine: now {} ({reason})", health.as_str()),
             time,
         ));
-        let base = current.as_ref().unwrap_or(chain);
-        current = Some(base.with_health(position, health));
     }
     state
         .store
         .append_logs(chain.team, &std::mem::take(lines))
         .map_err(internal)?;
-    if let Some(updated) = current {
-        state.teams.set(updated);
+    if !changes.is_empty() {
+        state
+            .teams
+            .apply_health(chain, |position, health| {
+                state
+                    .store
+                    .set_connector_status(chain.team, position, health.as_str())
+            })
+            .map_err(internal)?;
     }
     Ok(())
 }
 
-async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    (
+/// `GET /metrics`: every team's figures, so only for the admin token or the
+/// `--metrics-token` (compared in constant time, without the store).
+async fn metrics(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, ApiError> {
+    let token = auth::bearer(
+        headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok()),
+    )
+    .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "missing bearer token"))?;
+    let allowed = auth::matches(token, &state.admin_hash)
+        | state
+            .metrics_hash
+            .as_ref()
+            .is_some_and(|hash| auth::matches(token, hash));
+    if !allowed {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "metrics need the admin token or the metrics token",
+        ));
+    }
+    Ok((
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render(),
-    )
+    ))
 }
 
 /// The OpenAPI document of these routes.

@@ -1,5 +1,5 @@
 //! `GET /metrics`: Prometheus text. Per connector: calls, errors, wall time and
-//! fuel histograms; per team: events and drops; webhook delivery outcomes;
+//! fuel histograms; per team: events, drops and `posthog.capture` events; webhook delivery outcomes;
 //! connector instances alive.
 
 use prometheus::{
@@ -15,6 +15,7 @@ pub struct Metrics {
     fuel: HistogramVec,
     events: IntCounterVec,
     dropped: IntCounterVec,
+    captured: IntCounterVec,
     pub webhooks: IntCounterVec,
     instances: IntGauge,
 }
@@ -80,6 +81,12 @@ impl Metrics {
                 "Events a connector dropped.",
                 &["team"],
             ),
+            captured: counter(
+                &registry,
+                "sandpipe_captured_events_total",
+                "Events connectors emitted with posthog.capture.",
+                &["team"],
+            ),
             webhooks: counter(
                 &registry,
                 "sandpipe_webhook_attempts_total",
@@ -105,6 +112,10 @@ impl Metrics {
         if output.event.is_none() {
             self.dropped.with_label_values(&[team.as_str()]).inc();
         }
+        // Touched for every event, so a team that captures nothing shows 0.
+        self.captured
+            .with_label_values(&[team.as_str()])
+            .inc_by(output.captured.len() as u64);
         for call in &output.calls {
             let labels = [team.as_str(), call.connector.as_str(), call.stage];
             self.calls.with_label_values(&labels).inc();

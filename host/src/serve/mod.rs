@@ -18,6 +18,7 @@ pub use fairness::TeamGates;
 pub use webhooks::DeliveryOptions;
 
 use anyhow::Context;
+use sandpipe_runtime::services::storage::Durability;
 use sandpipe_runtime::{GeoIpDatabase, SqliteStorage};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -28,6 +29,8 @@ pub struct ServeArgs {
     pub listen: SocketAddr,
     pub db: PathBuf,
     pub admin_token: Option<String>,
+    /// A token that may read `/metrics` besides the admin token.
+    pub metrics_token: Option<String>,
     pub geoip: Arc<GeoIpDatabase>,
     /// Limits for every connector call.
     pub limits: sandpipe_runtime::Limits,
@@ -54,6 +57,12 @@ fn admin_hash(store: &dyn store::Store, given: Option<String>) -> anyhow::Result
     Ok(auth::hash(&token))
 }
 
+/// `meta.storage` of the service: in its database, and `synchronous = FULL`, so
+/// an acknowledged event's storage writes survive power loss.
+fn open_storage(db: &std::path::Path) -> Result<SqliteStorage, String> {
+    SqliteStorage::open_with(db, Durability::Full)
+}
+
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
@@ -62,7 +71,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let store: Arc<dyn store::Store> =
         Arc::new(store::SqliteStore::open(&args.db).map_err(anyhow::Error::msg)?);
     let admin_hash = admin_hash(store.as_ref(), args.admin_token)?;
-    let storage = Arc::new(SqliteStorage::open(&args.db).map_err(anyhow::Error::msg)?);
+    let storage = Arc::new(open_storage(&args.db).map_err(anyhow::Error::msg)?);
     let metrics = Arc::new(metrics::Metrics::new());
     let delivery = Arc::new(webhooks::Delivery::new(
         store.clone(),
@@ -81,6 +90,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             limits: args.limits,
         },
         admin_hash: Arc::new(admin_hash),
+        metrics_hash: args
+            .metrics_token
+            .filter(|t| !t.is_empty())
+            .map(|t| Arc::new(auth::hash(&t))),
         gates: Arc::new(fairness::TeamGates::new(args.team_concurrency)),
         background: Arc::new(fairness::BackgroundPool::new(
             std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -124,4 +137,14 @@ async fn shutdown() {
         _ = terminate => {},
     }
     eprintln!("sandpipe: shutting down");
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn storage_commits_are_synchronous_full() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = super::open_storage(&dir.path().join("s.db")).unwrap();
+        assert_eq!(storage.synchronous(), Ok(2));
+    }
 }

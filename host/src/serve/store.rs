@@ -2,7 +2,8 @@
 //! embedded SQLite database (WAL mode) with versioned migrations
 //! (`host/migrations/`). Teams, content-addressed bundles, team
 //! chains, connector logs and settings. One connection behind a mutex; calls
-//! are short and run on blocking threads.
+//! are short and run on blocking threads. Commits are `synchronous = FULL`:
+//! the webhooks of an acknowledged event survive power loss, not only a crash.
 
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
@@ -10,10 +11,11 @@ use std::path::Path;
 use std::sync::Mutex;
 
 /// Migrations in order; `PRAGMA user_version` records how many ran.
-const MIGRATIONS: [&str; 3] = [
+const MIGRATIONS: [&str; 4] = [
     include_str!("../../migrations/0001_init.sql"),
     include_str!("../../migrations/0002_webhooks.sql"),
     include_str!("../../migrations/0003_quarantine.sql"),
+    include_str!("../../migrations/0004_retention.sql"),
 ];
 
 /// Log lines kept per team (older ones are deleted).
@@ -84,6 +86,14 @@ const WEBHOOK_COLUMNS: &str =
 
 pub type Result<T> = std::result::Result<T, String>;
 
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis() as i64
+}
+
 fn fail(e: rusqlite::Error) -> String {
     format!("store: {e}")
 }
@@ -94,7 +104,7 @@ impl SqliteStore {
         let connection = Connection::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
         connection
             .execute_batch(
-                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
             )
             .map_err(fail)?;
         let version: i64 = connection
@@ -190,6 +200,9 @@ pub trait Store: Send + Sync {
         next_attempt_ms: Option<i64>,
     ) -> Result<()>;
     fn webhooks(&self, team: i64, status: Option<&str>) -> Result<Vec<WebhookRow>>;
+    /// Deletes delivered and dead rows that finished at or before `before_ms`;
+    /// returns how many.
+    fn prune_webhooks(&self, before_ms: i64) -> Result<usize>;
 }
 
 impl Store for SqliteStore {
@@ -359,8 +372,8 @@ impl Store for SqliteStore {
 
     fn webhook_delivered(&self, id: i64, attempts: i64) -> Result<()> {
         self.execute(
-            "UPDATE webhooks SET status = 'delivered', attempts = ?2, last_error = NULL WHERE id = ?1",
-            params![id, attempts],
+            "UPDATE webhooks SET status = 'delivered', attempts = ?2, last_error = NULL, finished_ms = ?3 WHERE id = ?1",
+            params![id, attempts, now_ms()],
         )
     }
 
@@ -378,8 +391,8 @@ impl Store for SqliteStore {
                 params![id, attempts, error, next],
             ),
             None => self.execute(
-                "UPDATE webhooks SET status = 'dead', attempts = ?2, last_error = ?3 WHERE id = ?1",
-                params![id, attempts, error],
+                "UPDATE webhooks SET status = 'dead', attempts = ?2, last_error = ?3, finished_ms = ?4 WHERE id = ?1",
+                params![id, attempts, error, now_ms()],
             ),
         }
     }
@@ -390,6 +403,15 @@ impl Store for SqliteStore {
                 "SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE team_id = ?1 AND (?2 IS NULL OR status = ?2) ORDER BY id LIMIT 1000"
             ))?;
             statement.query_map(params![team, status], webhook_row)?.collect()
+        })
+    }
+
+    fn prune_webhooks(&self, before_ms: i64) -> Result<usize> {
+        self.with(|c| {
+            c.execute(
+                "DELETE FROM webhooks WHERE status != 'pending' AND finished_ms <= ?1",
+                [before_ms],
+            )
         })
     }
 
@@ -411,5 +433,57 @@ impl Store for SqliteStore {
             })?;
             rows.collect()
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The connection that commits an events request's webhooks syncs at every
+    /// commit: they survive power loss, not only a crash.
+    #[test]
+    fn commits_are_synchronous_full() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("s.db")).unwrap();
+        assert_eq!(
+            store.value::<i64>("PRAGMA synchronous", []).unwrap(),
+            Some(2)
+        );
+    }
+
+    #[test]
+    fn finished_webhooks_are_pruned_after_retention() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("s.db")).unwrap();
+        let request = |url: &str| sandpipe_runtime::WebhookRequest {
+            connector: "c (0)".into(),
+            url: url.into(),
+            method: "POST".into(),
+            headers: serde_json::Map::new(),
+            body: None,
+        };
+        store
+            .enqueue_webhooks(
+                1,
+                &[
+                    request("http://a/"),
+                    request("http://b/"),
+                    request("http://c/"),
+                ],
+            )
+            .unwrap();
+        let rows = store.webhooks(1, None).unwrap();
+        store.webhook_delivered(rows[0].id, 1).unwrap();
+        store.webhook_failed(rows[1].id, 1, "down", None).unwrap();
+        assert_eq!(store.prune_webhooks(now_ms() - 60_000).unwrap(), 0);
+        assert_eq!(store.prune_webhooks(now_ms()).unwrap(), 2);
+        let left: Vec<String> = store
+            .webhooks(1, None)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.status)
+            .collect();
+        assert_eq!(left, ["pending"]);
     }
 }

@@ -3,6 +3,14 @@
 //! requests run in parallel, each on its own chain and instances. A new chain
 //! configuration replaces the whole entry; requests in flight finish on the
 //! chains they hold.
+//!
+//! Quarantine windows belong to a configuration, not to an entry: a health
+//! change installs a new entry (a new pool, without or with the connector) that
+//! shares the windows of the one it replaces, so a connector's count of failing
+//! calls goes on across the change. Configuration changes (a PUT, a health
+//! change) are serialised by [`Teams::change`], and a health change applies to
+//! the team's current entry only while it still has the same configuration: a
+//! PUT always wins.
 
 use super::quarantine::{Health, Watcher};
 use sandpipe_manifest::ResolvedConfig;
@@ -11,6 +19,7 @@ use sandpipe_runtime::{
     Storage,
 };
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 /// One configured connector of a team's chain.
@@ -56,9 +65,16 @@ pub struct TeamChain {
     pub logs: Arc<TeamLogs>,
     /// Secret config values, to redact from log lines.
     pub secrets: Vec<String>,
-    /// Quarantine windows, by position.
-    watchers: Mutex<Vec<Watcher>>,
+    /// Which configuration this is: new for every PUT (and at start-up), kept
+    /// by health changes.
+    pub generation: u64,
+    /// Quarantine windows, by position: one set per configuration, shared by
+    /// the entries its health changes install.
+    watchers: Arc<Mutex<Vec<Watcher>>>,
 }
+
+/// Configuration generations, unique in the process.
+static GENERATIONS: AtomicU64 = AtomicU64::new(1);
 
 /// What every chain's connectors are given.
 #[derive(Clone)]
@@ -70,7 +86,23 @@ pub struct Services {
 }
 
 impl TeamChain {
+    /// A new configuration: fresh quarantine windows (from each spec's health).
     pub fn new(team: i64, specs: Vec<ConnectorSpec>) -> TeamChain {
+        let watchers = specs.iter().map(|spec| Watcher::new(spec.health)).collect();
+        TeamChain::with_watchers(
+            team,
+            specs,
+            GENERATIONS.fetch_add(1, Ordering::Relaxed),
+            Arc::new(Mutex::new(watchers)),
+        )
+    }
+
+    fn with_watchers(
+        team: i64,
+        specs: Vec<ConnectorSpec>,
+        generation: u64,
+        watchers: Arc<Mutex<Vec<Watcher>>>,
+    ) -> TeamChain {
         let secrets = specs
             .iter()
             .flat_map(|s| {
@@ -85,14 +117,14 @@ impl TeamChain {
                     })
             })
             .collect();
-        let watchers = specs.iter().map(|spec| Watcher::new(spec.health)).collect();
         TeamChain {
             team,
             specs,
             pool: Mutex::new(Vec::new()),
             logs: Arc::new(TeamLogs::default()),
             secrets,
-            watchers: Mutex::new(watchers),
+            generation,
+            watchers,
         }
     }
 
@@ -150,13 +182,20 @@ impl TeamChain {
         changes
     }
 
-    /// This chain with one connector's health changed (a new pool; in-flight requests keep theirs).
-    pub fn with_health(&self, position: usize, health: Health) -> TeamChain {
+    /// The health each connector's window gives now.
+    fn healths(&self) -> Vec<Health> {
+        let watchers = self.watchers.lock().unwrap_or_else(|e| e.into_inner());
+        watchers.iter().map(|watcher| watcher.health).collect()
+    }
+
+    /// This configuration with its connectors' health as their windows give
+    /// it (a new pool; in-flight requests keep theirs; the windows are shared).
+    fn with_healths(&self, healths: &[Health]) -> TeamChain {
         let mut specs = self.specs.clone();
-        if let Some(spec) = specs.get_mut(position) {
-            spec.health = health;
+        for (spec, health) in specs.iter_mut().zip(healths) {
+            spec.health = *health;
         }
-        TeamChain::new(self.team, specs)
+        TeamChain::with_watchers(self.team, specs, self.generation, self.watchers.clone())
     }
 
     /// `message` with every secret config value replaced.
@@ -171,21 +210,150 @@ impl TeamChain {
 
 /// Every team's current chain.
 #[derive(Default)]
-pub struct Teams(RwLock<HashMap<i64, Arc<TeamChain>>>);
+pub struct Teams {
+    current: RwLock<HashMap<i64, Arc<TeamChain>>>,
+    /// Held while a configuration change is stored and installed, so the store
+    /// and the running chains change in the same order.
+    change: Mutex<()>,
+}
 
 impl Teams {
     pub fn get(&self, team: i64) -> Option<Arc<TeamChain>> {
-        self.0
+        self.current
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .get(&team)
             .cloned()
     }
 
-    pub fn set(&self, chain: TeamChain) {
-        self.0
+    fn install(&self, chain: TeamChain) {
+        self.current
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .insert(chain.team, Arc::new(chain));
+    }
+
+    /// Installs a new configuration once `persist` has stored it.
+    pub fn replace<E>(
+        &self,
+        chain: TeamChain,
+        persist: impl FnOnce() -> Result<(), E>,
+    ) -> Result<(), E> {
+        let _change = self.change.lock().unwrap_or_else(|e| e.into_inner());
+        persist()?;
+        self.install(chain);
+        Ok(())
+    }
+
+    /// Brings the team's current entry in line with the health the windows of
+    /// `snapshot`'s configuration give now: `persist` is called for each
+    /// connector whose health differs from the entry's, then the entry is
+    /// replaced. Nothing happens when the team's current entry is another
+    /// configuration (a PUT replaced it): the PUT wins. Returns whether it applied.
+    pub fn apply_health<E>(
+        &self,
+        snapshot: &TeamChain,
+        mut persist: impl FnMut(usize, Health) -> Result<(), E>,
+    ) -> Result<bool, E> {
+        let _change = self.change.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(current) = self
+            .get(snapshot.team)
+            .filter(|current| current.generation == snapshot.generation)
+        else {
+            return Ok(false);
+        };
+        let healths = current.healths();
+        let changed: Vec<usize> = (0..current.specs.len())
+            .filter(|&position| current.specs[position].health != healths[position])
+            .collect();
+        if changed.is_empty() {
+            return Ok(true);
+        }
+        for &position in &changed {
+            persist(position, healths[position])?;
+        }
+        self.install(current.with_healths(&healths));
+        Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// Feeds `n` failing calls of connector 0 through `chain`'s windows.
+    fn fail(chain: &TeamChain, n: usize) -> Vec<(usize, Health, String)> {
+        let calls: Vec<CallRecord> = (0..n)
+            .map(|_| CallRecord {
+                connector: "c (0)".into(),
+                position: 0,
+                stage: "processEvent",
+                ok: false,
+                duration: Duration::from_millis(1),
+                fuel: 0,
+            })
+            .collect();
+        chain.observe(&calls)
+    }
+
+    fn chain(team: i64) -> TeamChain {
+        let runtime = crate::runtime().expect("the runtime starts");
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/hello-world");
+        let built = sandpipe_compiler::build(&runtime, &dir).expect("hello-world builds");
+        let spec = ConnectorSpec {
+            bundle: runtime.admit(built.bytes).expect("admitted"),
+            config: ResolvedConfig::default(),
+            enabled: true,
+            health: Health::Healthy,
+            cache: ConnectorCache::default(),
+        };
+        TeamChain::new(team, vec![spec])
+    }
+
+    /// Every failing call counts, across the entries health changes install:
+    /// one call per request, degraded on the 5th, disabled on the 15th.
+    #[test]
+    fn windows_outlive_health_changes() {
+        let teams = Teams::default();
+        teams.replace(chain(7), || Ok::<_, ()>(())).unwrap();
+        let mut persisted = Vec::new();
+        for call in 1..=20 {
+            let snapshot = teams.get(7).unwrap();
+            if !fail(&snapshot, 1).is_empty() {
+                let applied = teams.apply_health(&snapshot, |position, health| {
+                    persisted.push((call, position, health));
+                    Ok::<_, ()>(())
+                });
+                assert_eq!(applied, Ok(true));
+            }
+        }
+        assert_eq!(
+            persisted,
+            [(5, 0, Health::Degraded), (15, 0, Health::Disabled)]
+        );
+        assert_eq!(teams.get(7).unwrap().specs[0].health, Health::Disabled);
+        assert!(!teams.get(7).unwrap().specs[0].runs());
+    }
+
+    /// A health change decided on a snapshot never undoes a PUT made since.
+    #[test]
+    fn a_put_wins_over_a_health_change() {
+        let teams = Teams::default();
+        teams.replace(chain(7), || Ok::<_, ()>(())).unwrap();
+        let snapshot = teams.get(7).unwrap();
+        assert_eq!(fail(&snapshot, 5).len(), 1);
+        // A PUT lands between the calls and the health change.
+        teams.replace(chain(7), || Ok::<_, ()>(())).unwrap();
+        let put = teams.get(7).unwrap();
+        let mut persisted = Vec::new();
+        let applied = teams.apply_health(&snapshot, |position, health| {
+            persisted.push((position, health));
+            Ok::<_, ()>(())
+        });
+        assert_eq!(applied, Ok(false));
+        assert!(persisted.is_empty());
+        assert!(Arc::ptr_eq(&teams.get(7).unwrap(), &put));
+        assert_eq!(put.specs[0].health, Health::Healthy);
     }
 }

@@ -4,20 +4,24 @@
 //! `dead` after the last attempt. Destinations that resolve to private,
 //! loopback, link-local or metadata addresses are refused unless the operator
 //! allows them; at most [`PER_DESTINATION`] requests go to one host at once.
-//! Pending requests survive a restart: they are in the database.
+//! Pending requests survive a restart: they are in the database. Delivered
+//! and dead rows are deleted once they are older than the retention period
+//! (checked every [`PRUNE_EVERY`]).
 
 use super::metrics::Metrics;
-use super::store::{Store, WebhookRow};
+use super::store::{Store, WebhookRow, now_ms};
 use sandpipe_runtime::services::fetch::refused_address;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 use tokio::sync::{Notify, Semaphore};
 
 /// Requests in flight to one host.
 pub const PER_DESTINATION: usize = 4;
 /// Timeout of one attempt (PostHog's).
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often finished rows past their retention are deleted.
+pub const PRUNE_EVERY: Duration = Duration::from_secs(1);
 
 /// Why an attempt did not deliver.
 enum Failure {
@@ -33,6 +37,8 @@ pub struct DeliveryOptions {
     pub allow_private: bool,
     pub retry_base: Duration,
     pub max_attempts: i64,
+    /// How long delivered and dead rows are kept once finished.
+    pub retention: Duration,
 }
 
 pub struct Delivery {
@@ -42,13 +48,6 @@ pub struct Delivery {
     per_host: Mutex<HashMap<String, Arc<Semaphore>>>,
     /// Woken when new requests are stored.
     pub wake: Notify,
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_millis() as i64
 }
 
 impl Delivery {
@@ -85,9 +84,20 @@ impl Delivery {
 
     /// Polls for due requests and delivers them, forever.
     pub async fn run(self: Arc<Self>) {
+        let mut pruned_at = i64::MIN;
         loop {
             let store = self.store.clone();
             let now = now_ms();
+            if now.saturating_sub(pruned_at) >= PRUNE_EVERY.as_millis() as i64 {
+                pruned_at = now;
+                let before = now.saturating_sub(self.options.retention.as_millis() as i64);
+                let store = self.store.clone();
+                match tokio::task::spawn_blocking(move || store.prune_webhooks(before)).await {
+                    Ok(Err(error)) => tracing::error!(%error, "pruning finished webhooks"),
+                    Ok(Ok(0)) | Err(_) => {}
+                    Ok(Ok(count)) => tracing::info!(count, "pruned finished webhooks"),
+                }
+            }
             let lease = now + (ATTEMPT_TIMEOUT.as_millis() as i64) * 2;
             let due =
                 tokio::task::spawn_blocking(move || store.lease_due_webhooks(now, lease, 64)).await;

@@ -30,6 +30,8 @@ pub const MAX_REQUEST: usize = 1 << 20;
 pub struct ServiceConfig {
     pub cache: ConnectorCache,
     pub storage: Option<(Arc<dyn Storage>, String)>,
+    /// What `meta.storage` may hold for this connector (its limits').
+    pub storage_quota: storage::Quota,
     pub geoip: Option<Arc<GeoIpDatabase>>,
     pub fetch: FetchPolicy,
 }
@@ -97,7 +99,12 @@ impl ConnectorServices {
                     .unwrap_or_else(|e| e.into_inner())
                     .handle(&request),
                 Some(Service::Storage) => match &self.config.storage {
-                    Some((storage, scope)) => storage::handle(storage.as_ref(), scope, &request),
+                    Some((storage, scope)) => storage::handle(
+                        storage.as_ref(),
+                        scope,
+                        self.config.storage_quota,
+                        &request,
+                    ),
                     None => Err(
                         "meta.storage is not available: the host runs without a storage backend"
                             .into(),

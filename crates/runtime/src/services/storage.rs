@@ -1,6 +1,7 @@
 //! `meta.storage`: a persistent key/value store per connector config, behind
 //! the [`Storage`] trait. [`SqliteStorage`] keeps it in an embedded SQLite
-//! file (WAL mode); the HTTP service will provide its own implementation.
+//! file (WAL mode). Each scope (connector config) is held to the operator's
+//! [`Quota`] of keys and bytes, checked in the transaction that writes.
 
 use super::string;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -11,15 +12,73 @@ use std::sync::Mutex;
 /// Largest value one key may hold (JSON bytes).
 pub const MAX_VALUE: usize = 1 << 20;
 
+/// What one scope (a connector config) may hold: keys, and bytes of keys and
+/// JSON values together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quota {
+    pub keys: usize,
+    pub bytes: usize,
+}
+
+impl Default for Quota {
+    fn default() -> Self {
+        Quota::from(&crate::Limits::default())
+    }
+}
+
+impl From<&crate::Limits> for Quota {
+    fn from(limits: &crate::Limits) -> Self {
+        Quota {
+            keys: limits.storage_max_keys,
+            bytes: limits.storage_max_bytes,
+        }
+    }
+}
+
 /// A persistent JSON key/value store, partitioned by scope.
 pub trait Storage: Send + Sync {
     fn get(&self, scope: &str, key: &str) -> Result<Option<Value>, String>;
-    fn set(&self, scope: &str, key: &str, value: &Value) -> Result<(), String>;
+    /// Stores `value` unless the scope would then hold more than `quota`
+    /// allows (the error says which bound).
+    fn set(&self, scope: &str, key: &str, value: &Value, quota: Quota) -> Result<(), String>;
     fn del(&self, scope: &str, key: &str) -> Result<(), String>;
 }
 
-/// Answers one storage request for `scope`.
-pub fn handle(storage: &dyn Storage, scope: &str, request: &Value) -> Result<Value, String> {
+/// Whether a scope holding `keys` keys and `bytes` bytes fits `quota`.
+fn within(quota: Quota, keys: u64, bytes: u64) -> Result<(), String> {
+    if keys > quota.keys as u64 {
+        return Err(format!(
+            "storage quota exceeded: at most {} keys per connector",
+            quota.keys
+        ));
+    }
+    if bytes > quota.bytes as u64 {
+        return Err(format!(
+            "storage quota exceeded: at most {} bytes of keys and values per connector",
+            quota.bytes
+        ));
+    }
+    Ok(())
+}
+
+/// How SQLite commits reach the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// `synchronous = NORMAL`: a commit survives a process crash; the last
+    /// ones may be lost to power loss (`sandpipe run`).
+    Normal,
+    /// `synchronous = FULL`: the WAL is synced at every commit, so a commit
+    /// survives power loss (the service, which acknowledges writes).
+    Full,
+}
+
+/// Answers one storage request for `scope`, holding it to `quota`.
+pub fn handle(
+    storage: &dyn Storage,
+    scope: &str,
+    quota: Quota,
+    request: &Value,
+) -> Result<Value, String> {
     let key = string(request, "key")?;
     match string(request, "op")? {
         "get" => Ok(storage
@@ -33,7 +92,7 @@ pub fn handle(storage: &dyn Storage, scope: &str, request: &Value) -> Result<Val
                     MAX_VALUE >> 20
                 ));
             }
-            storage.set(scope, key, &value)?;
+            storage.set(scope, key, &value, quota)?;
             Ok(Value::Null)
         }
         "del" => {
@@ -49,35 +108,125 @@ pub struct SqliteStorage {
     connection: Mutex<Connection>,
 }
 
+/// The usage table: one row per scope, kept in step with `connector_storage`
+/// in every write's transaction; filled from the values when it is created.
+const USAGE: &str = "
+    CREATE TABLE IF NOT EXISTS connector_storage_usage (
+        scope TEXT PRIMARY KEY,
+        keys INTEGER NOT NULL,
+        bytes INTEGER NOT NULL
+    );";
+
+/// Bytes a row holds (SQLite's `length` of TEXT counts characters).
+const ROW_BYTES: &str = "length(CAST(key AS BLOB)) + length(CAST(value AS BLOB))";
+
 impl SqliteStorage {
-    /// Opens (creating if needed) the database at `path`.
+    /// Opens (creating if needed) the database at `path`, `synchronous = NORMAL`.
     pub fn open(path: &Path) -> Result<SqliteStorage, String> {
+        SqliteStorage::open_with(path, Durability::Normal)
+    }
+
+    /// Opens (creating if needed) the database at `path`, committing as `durability` says.
+    pub fn open_with(path: &Path, durability: Durability) -> Result<SqliteStorage, String> {
         let fail = |e: rusqlite::Error| format!("{}: {e}", path.display());
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         }
-        let connection = Connection::open(path).map_err(fail)?;
+        let mut connection = Connection::open(path).map_err(fail)?;
+        let synchronous = match durability {
+            Durability::Normal => "NORMAL",
+            Durability::Full => "FULL",
+        };
         connection
-            .execute_batch(
+            .execute_batch(&format!(
                 "PRAGMA journal_mode = WAL;
-                 PRAGMA synchronous = NORMAL;
+                 PRAGMA synchronous = {synchronous};
+                 PRAGMA busy_timeout = 5000;
                  CREATE TABLE IF NOT EXISTS connector_storage (
                      scope TEXT NOT NULL,
                      key TEXT NOT NULL,
                      value TEXT NOT NULL,
                      PRIMARY KEY (scope, key)
-                 );",
-            )
+                 );"
+            ))
             .map_err(fail)?;
+        let tx = connection
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(fail)?;
+        let has_usage = tx
+            .query_row(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'connector_storage_usage'",
+                [],
+                |_| Ok(()),
+            )
+            .optional()
+            .map_err(fail)?
+            .is_some();
+        if !has_usage {
+            tx.execute_batch(&format!(
+                "{USAGE}
+                 INSERT INTO connector_storage_usage (scope, keys, bytes)
+                 SELECT scope, count(*), sum({ROW_BYTES}) FROM connector_storage GROUP BY scope;"
+            ))
+            .map_err(fail)?;
+        }
+        tx.commit().map_err(fail)?;
         Ok(SqliteStorage {
             connection: Mutex::new(connection),
         })
     }
 
-    fn with<R>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<R>) -> Result<R, String> {
-        let connection = self.connection.lock().unwrap_or_else(|e| e.into_inner());
-        f(&connection).map_err(|e| format!("storage: {e}"))
+    fn with<R>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<R>) -> Result<R, String> {
+        let mut connection = self.connection.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut connection).map_err(|e| format!("storage: {e}"))
     }
+
+    /// `PRAGMA synchronous` on the connection that commits writes (2 is FULL).
+    pub fn synchronous(&self) -> Result<i64, String> {
+        self.with(|c| c.query_row("PRAGMA synchronous", [], |r| r.get(0)))
+    }
+
+    /// Keys and bytes `scope` holds.
+    pub fn usage(&self, scope: &str) -> Result<(i64, i64), String> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT keys, bytes FROM connector_storage_usage WHERE scope = ?1",
+                [scope],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+        })
+        .map(Option::unwrap_or_default)
+    }
+}
+
+/// Adds `keys` and `bytes` (either may be negative) to `scope`'s usage.
+fn add_usage(
+    tx: &rusqlite::Transaction<'_>,
+    scope: &str,
+    keys: i64,
+    bytes: i64,
+) -> rusqlite::Result<()> {
+    tx.execute(
+        "INSERT INTO connector_storage_usage (scope, keys, bytes) VALUES (?1, ?2, ?3)
+         ON CONFLICT (scope) DO UPDATE SET keys = keys + excluded.keys, bytes = bytes + excluded.bytes",
+        params![scope, keys, bytes],
+    )?;
+    Ok(())
+}
+
+/// Bytes the row `(scope, key)` holds now, if there is one.
+fn row_bytes(
+    tx: &rusqlite::Transaction<'_>,
+    scope: &str,
+    key: &str,
+) -> rusqlite::Result<Option<i64>> {
+    tx.query_row(
+        &format!("SELECT {ROW_BYTES} FROM connector_storage WHERE scope = ?1 AND key = ?2"),
+        params![scope, key],
+        |r| r.get(0),
+    )
+    .optional()
 }
 
 impl Storage for SqliteStorage {
@@ -97,26 +246,52 @@ impl Storage for SqliteStorage {
         .transpose()
     }
 
-    fn set(&self, scope: &str, key: &str, value: &Value) -> Result<(), String> {
+    fn set(&self, scope: &str, key: &str, value: &Value, quota: Quota) -> Result<(), String> {
         let text = serde_json::to_string(value).expect("a JSON value serialises");
+        let bytes = (key.len() + text.len()) as i64;
         self.with(|c| {
-            c.execute(
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let old = row_bytes(&tx, scope, key)?;
+            let (keys_now, bytes_now): (i64, i64) = tx
+                .query_row(
+                    "SELECT keys, bytes FROM connector_storage_usage WHERE scope = ?1",
+                    [scope],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?
+                .unwrap_or_default();
+            let added_keys = i64::from(old.is_none());
+            let added_bytes = bytes - old.unwrap_or(0);
+            if let Err(refusal) = within(
+                quota,
+                (keys_now + added_keys).max(0) as u64,
+                (bytes_now + added_bytes).max(0) as u64,
+            ) {
+                return Ok(Err(refusal));
+            }
+            tx.execute(
                 "INSERT INTO connector_storage (scope, key, value) VALUES (?1, ?2, ?3)
                  ON CONFLICT (scope, key) DO UPDATE SET value = excluded.value",
                 params![scope, key, text],
-            )
-        })?;
-        Ok(())
+            )?;
+            add_usage(&tx, scope, added_keys, added_bytes)?;
+            tx.commit()?;
+            Ok(Ok(()))
+        })?
     }
 
     fn del(&self, scope: &str, key: &str) -> Result<(), String> {
         self.with(|c| {
-            c.execute(
-                "DELETE FROM connector_storage WHERE scope = ?1 AND key = ?2",
-                params![scope, key],
-            )
-        })?;
-        Ok(())
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            if let Some(old) = row_bytes(&tx, scope, key)? {
+                tx.execute(
+                    "DELETE FROM connector_storage WHERE scope = ?1 AND key = ?2",
+                    params![scope, key],
+                )?;
+                add_usage(&tx, scope, -1, -old)?;
+            }
+            tx.commit()
+        })
     }
 }
 
@@ -147,8 +322,8 @@ impl Storage for LazySqliteStorage {
     fn get(&self, scope: &str, key: &str) -> Result<Option<Value>, String> {
         self.storage()?.get(scope, key)
     }
-    fn set(&self, scope: &str, key: &str, value: &Value) -> Result<(), String> {
-        self.storage()?.set(scope, key, value)
+    fn set(&self, scope: &str, key: &str, value: &Value, quota: Quota) -> Result<(), String> {
+        self.storage()?.set(scope, key, value, quota)
     }
     fn del(&self, scope: &str, key: &str) -> Result<(), String> {
         self.storage()?.del(scope, key)
@@ -165,9 +340,10 @@ mod tests {
         let path = dir.path().join("storage.db");
         {
             let s = SqliteStorage::open(&path).unwrap();
-            s.set("a", "k", &json!({"n": 1})).unwrap();
-            s.set("b", "k", &json!("other")).unwrap();
-            s.set("a", "gone", &json!(true)).unwrap();
+            let q = Quota::default();
+            s.set("a", "k", &json!({"n": 1}), q).unwrap();
+            s.set("b", "k", &json!("other"), q).unwrap();
+            s.set("a", "gone", &json!(true), q).unwrap();
             s.del("a", "gone").unwrap();
         }
         let s = SqliteStorage::open(&path).unwrap();
@@ -175,12 +351,64 @@ mod tests {
         assert_eq!(s.get("b", "k").unwrap(), Some(json!("other")));
         assert_eq!(s.get("a", "gone").unwrap(), None);
         assert_eq!(
-            handle(&s, "a", &json!({"op": "get", "key": "k"})),
+            handle(&s, "a", Quota::default(), &json!({"op": "get", "key": "k"})),
             Ok(json!({"value": {"n": 1}}))
         );
         assert_eq!(
-            handle(&s, "a", &json!({"op": "drop", "key": "k"})),
+            handle(
+                &s,
+                "a",
+                Quota::default(),
+                &json!({"op": "drop", "key": "k"})
+            ),
             Err("unknown storage operation \"drop\"".into())
         );
+    }
+
+    #[test]
+    fn each_scope_is_held_to_its_quota_of_keys_and_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("storage.db");
+        let s = SqliteStorage::open(&path).unwrap();
+        let quota = Quota { keys: 2, bytes: 20 };
+        s.set("a", "k1", &json!(1), quota).unwrap();
+        s.set("a", "k2", &json!(2), quota).unwrap();
+        // Overwriting a key adds no key.
+        s.set("a", "k2", &json!(22), quota).unwrap();
+        assert_eq!(
+            s.set("a", "k3", &json!(3), quota),
+            Err("storage quota exceeded: at most 2 keys per connector".into())
+        );
+        // Another scope has its own quota.
+        s.set("b", "k3", &json!(3), quota).unwrap();
+        assert_eq!(
+            s.set("a", "k2", &json!("a longer value"), quota),
+            Err("storage quota exceeded: at most 20 bytes of keys and values per connector".into())
+        );
+        assert_eq!(s.usage("a").unwrap(), (2, 7));
+        s.del("a", "k1").unwrap();
+        s.del("a", "never-set").unwrap();
+        assert_eq!(s.usage("a").unwrap(), (1, 4));
+        s.set("a", "k3", &json!(3), quota).unwrap();
+        assert_eq!(s.get("a", "k2").unwrap(), Some(json!(22)));
+        drop(s);
+        // Usage survives a reopen, and is computed for a database written before it was kept.
+        let s = SqliteStorage::open(&path).unwrap();
+        assert_eq!(s.usage("a").unwrap(), (2, 7));
+        s.with(|c| c.execute_batch("DROP TABLE connector_storage_usage"))
+            .unwrap();
+        drop(s);
+        let s = SqliteStorage::open(&path).unwrap();
+        assert_eq!(s.usage("a").unwrap(), (2, 7));
+        assert_eq!(s.usage("b").unwrap(), (1, 3));
+    }
+
+    #[test]
+    fn durability_sets_the_synchronous_pragma() {
+        let dir = tempfile::tempdir().unwrap();
+        let normal = SqliteStorage::open(&dir.path().join("a.db")).unwrap();
+        assert_eq!(normal.synchronous(), Ok(1));
+        let full = SqliteStorage::open_with(&dir.path().join("b.db"), Durability::Full).unwrap();
+        assert_eq!(full.synchronous(), Ok(2));
     }
 }
