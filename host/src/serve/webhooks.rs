@@ -187,8 +187,11 @@ impl Delivery {
         let port = url
             .port_or_known_default()
             .ok_or(Failure::Refused("the URL has no port".into()))?;
-        let addresses: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host.as_str(), port))
+        // The system resolver has no timeout of ours: the attempt's bounds it.
+        let lookup = tokio::net::lookup_host((host.as_str(), port));
+        let addresses: Vec<std::net::SocketAddr> = tokio::time::timeout(ATTEMPT_TIMEOUT, lookup)
             .await
+            .map_err(|_| Failure::Failed(format!("resolving {host} timed out")))?
             .map_err(|e| Failure::Failed(format!("cannot resolve {host}: {e}")))?
             .collect();
         let address = *addresses
