@@ -95,6 +95,8 @@ impl OperatorLimits {
         };
         let size = |value: u64| usize::try_from(value).unwrap_or(usize::MAX);
         let unbounded = usize::MAX as u64;
+        // A guest addresses 32 bits: no input or result can be larger.
+        let guest_span = u64::from(u32::MAX);
         if let Some(fuel) = check("fuel", self.fuel, MAX_FUEL)? {
             limits.fuel = fuel;
         }
@@ -104,10 +106,10 @@ impl OperatorLimits {
         if let Some(mib) = check("memory_mib", self.memory_mib, (max_memory / MIB) as u64)? {
             limits.memory = size(mib) * MIB;
         }
-        if let Some(bytes) = check("max_input_bytes", self.max_input_bytes, unbounded)? {
+        if let Some(bytes) = check("max_input_bytes", self.max_input_bytes, guest_span)? {
             limits.max_input = size(bytes);
         }
-        if let Some(bytes) = check("max_output_bytes", self.max_output_bytes, unbounded)? {
+        if let Some(bytes) = check("max_output_bytes", self.max_output_bytes, guest_span)? {
             limits.max_output = size(bytes);
         }
         if let Some(keys) = check("storage_max_keys", self.storage_max_keys, unbounded)? {
@@ -158,6 +160,15 @@ mod tests {
             .unwrap_err()
             .to_string(),
             "--fuel 18446744073709551615 is over the maximum of 10000000000000000"
+        );
+        assert_eq!(
+            apply(OperatorLimits {
+                max_output_bytes: Some(1 << 32),
+                ..OperatorLimits::default()
+            })
+            .unwrap_err()
+            .to_string(),
+            "--max-output-bytes 4294967296 is over the maximum of 4294967295"
         );
         let limits = apply(OperatorLimits {
             fuel: Some(MAX_FUEL),

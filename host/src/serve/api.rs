@@ -542,30 +542,10 @@ fn quarantine(
     lines: &mut Vec<(String, String, String, String)>,
 ) -> Result<(), ApiError> {
     let changes = chain.observe(calls);
-    for (position, health, reason) in &changes {
-        let label = format!(
-            "{} ({position})",
-            chain.specs[*position].bundle.manifest().name
-        );
-        let level = if *health == Health::Healthy {
-            "info"
-        } else {
-            "warn"
-        };
-        let time = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
-        lines.push((
-            label,
-            level.into(),
-            format!("quarantine: now {} ({reason})", health.as_str()),
-            time,
-        ));
-    }
-    state
-        .store
-        .append_logs(chain.team, &std::mem::take(lines))
-        .map_err(internal)?;
-    if !changes.is_empty() {
-        state
+    // Logged only when installed: a PUT made since `chain` was taken wins,
+    // and then nothing changed.
+    let applied = !changes.is_empty()
+        && state
             .teams
             .apply_health(chain, |position, health| {
                 state
@@ -573,7 +553,30 @@ fn quarantine(
                     .set_connector_status(chain.team, position, health.as_str())
             })
             .map_err(internal)?;
+    if applied {
+        for (position, health, reason) in &changes {
+            let label = format!(
+                "{} ({position})",
+                chain.specs[*position].bundle.manifest().name
+            );
+            let level = if *health == Health::Healthy {
+                "info"
+            } else {
+                "warn"
+            };
+            let time = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
+            lines.push((
+                label,
+                level.into(),
+                format!("quarantine: now {} ({reason})", health.as_str()),
+                time,
+            ));
+        }
     }
+    state
+        .store
+        .append_logs(chain.team, &std::mem::take(lines))
+        .map_err(internal)?;
     Ok(())
 }
 

@@ -407,12 +407,23 @@ impl Store for SqliteStore {
     }
 
     fn prune_webhooks(&self, before_ms: i64) -> Result<usize> {
-        self.with(|c| {
-            c.execute(
-                "DELETE FROM webhooks WHERE status != 'pending' AND finished_ms <= ?1",
-                [before_ms],
-            )
-        })
+        // In batches, each its own statement, so a large backlog (the first
+        // prune after an upgrade) never holds the connection for long.
+        const BATCH: i64 = 5_000;
+        let mut pruned = 0;
+        loop {
+            let deleted = self.with(|c| {
+                c.execute(
+                    "DELETE FROM webhooks WHERE id IN (SELECT id FROM webhooks \
+                     WHERE status != 'pending' AND finished_ms <= ?1 LIMIT ?2)",
+                    [before_ms, BATCH],
+                )
+            })?;
+            pruned += deleted;
+            if deleted < BATCH as usize {
+                return Ok(pruned);
+            }
+        }
     }
 
     fn logs(

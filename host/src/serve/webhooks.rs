@@ -126,7 +126,11 @@ impl Delivery {
         let limit = self.limit_for(&host);
         let _permit = limit.acquire().await;
         let attempts = row.attempts + 1;
-        let outcome = self.send(&row).await;
+        // One budget for the whole attempt (lookup, connection, response), well
+        // inside the row's lease, so a slow attempt is never leased twice.
+        let outcome = tokio::time::timeout(ATTEMPT_TIMEOUT, self.send(&row))
+            .await
+            .unwrap_or_else(|_| Err(Failure::Failed("timed out".into())));
         let store = self.store.clone();
         let next = match &outcome {
             // A destination the policy refuses stays refused: no retries.
@@ -187,11 +191,8 @@ impl Delivery {
         let port = url
             .port_or_known_default()
             .ok_or(Failure::Refused("the URL has no port".into()))?;
-        // The system resolver has no timeout of ours: the attempt's bounds it.
-        let lookup = tokio::net::lookup_host((host.as_str(), port));
-        let addresses: Vec<std::net::SocketAddr> = tokio::time::timeout(ATTEMPT_TIMEOUT, lookup)
+        let addresses: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host.as_str(), port))
             .await
-            .map_err(|_| Failure::Failed(format!("resolving {host} timed out")))?
             .map_err(|e| Failure::Failed(format!("cannot resolve {host}: {e}")))?
             .collect();
         let address = *addresses

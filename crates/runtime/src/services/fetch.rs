@@ -88,10 +88,23 @@ fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
 /// address unless `allow_private`, and metadata endpoints always.
 pub fn refused_address(ip: IpAddr, allow_private: bool) -> Option<&'static str> {
     if allow_private {
-        is_metadata(ip).then_some("a cloud metadata address")
+        if is_metadata(ip) {
+            Some("a cloud metadata address")
+        } else {
+            is_local_use_nat64(ip).then_some(LOCAL_USE_NAT64)
+        }
     } else {
         non_public(ip)
     }
+}
+
+const LOCAL_USE_NAT64: &str = "a local-use NAT64 address";
+
+/// `64:ff9b:1::/48`, NAT64 for local use (RFC 8215): where the IPv4 host sits
+/// inside it depends on the operator's translator, so it cannot be checked
+/// (it may be a metadata address) and is refused even with `allow_private`.
+fn is_local_use_nat64(ip: IpAddr) -> bool {
+    matches!(ip, IpAddr::V6(v6) if matches!(v6.segments(), [0x64, 0xff9b, 1, ..]))
 }
 
 /// Why an address is not public, if it is not (metadata endpoints included).
@@ -105,8 +118,10 @@ pub fn non_public(ip: IpAddr) -> Option<&'static str> {
             if let Some(v4) = embedded_v4(v6) {
                 return non_public_v4(v4);
             }
-            let [first, second, ..] = v6.segments();
-            if v6.is_loopback() {
+            let first = v6.segments()[0];
+            if is_local_use_nat64(ip) {
+                Some(LOCAL_USE_NAT64)
+            } else if v6.is_loopback() {
                 Some("a loopback address")
             } else if v6.is_unspecified() {
                 Some("an unspecified address")
@@ -116,9 +131,6 @@ pub fn non_public(ip: IpAddr) -> Option<&'static str> {
                 Some("a unique-local (private) address")
             } else if v6.is_multicast() {
                 Some("a multicast address")
-            } else if first == 0x64 && second == 0xff9b {
-                // 64:ff9b:1::/48, NAT64 for local use (RFC 8215).
-                Some("a local-use NAT64 address")
             } else {
                 None
             }
@@ -195,23 +207,27 @@ fn lookup_within(
             "fetch: cannot resolve {host}: {MAX_LOOKUPS_IN_FLIGHT} lookups are already waiting on DNS"
         ));
     }
+    /// Gives the lookup's slot back however the lookup ends (a panic included).
+    struct InFlight;
+    impl Drop for InFlight {
+        fn drop(&mut self) {
+            LOOKUPS_IN_FLIGHT.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+    let slot = InFlight;
     let (answer, answered) = std::sync::mpsc::sync_channel(1);
-    let spawned = std::thread::Builder::new()
+    std::thread::Builder::new()
         .name("sandpipe-dns".into())
         .spawn(move || {
-            let addresses = lookup();
-            LOOKUPS_IN_FLIGHT.fetch_sub(1, Ordering::AcqRel);
-            let _ = answer.send(addresses);
-        });
-    if let Err(e) = spawned {
-        LOOKUPS_IN_FLIGHT.fetch_sub(1, Ordering::AcqRel);
-        return Err(format!("fetch: cannot resolve {host}: {e}"));
-    }
+            let _slot = slot;
+            let _ = answer.send(lookup());
+        })
+        .map_err(|e| format!("fetch: cannot resolve {host}: {e}"))?;
     match answered.recv_timeout(wait) {
         Ok(Ok(addresses)) => Ok(addresses),
         Ok(Err(e)) => Err(format!("fetch: cannot resolve {host}: {e}")),
         Err(_) => Err(format!(
-            "fetch: resolving {host} took longer than the call's deadline allows"
+            "fetch: resolving {host} took longer than the call may wait"
         )),
     }
 }
@@ -399,6 +415,7 @@ mod tests {
             ("64:ff9b::a9fe:a9fe", "a cloud metadata address"),
             ("64:ff9b::10.0.0.8", "a private address"),
             ("64:ff9b:1::808:808", "a local-use NAT64 address"),
+            ("64:ff9b:1:a9fe:a9fe::", "a local-use NAT64 address"),
             ("2002:7f00:1::", "a loopback address"),
             ("2002:a9fe:a9fe::1", "a cloud metadata address"),
             ("2002:c0a8:101::", "a private address"),
@@ -436,6 +453,13 @@ mod tests {
                 "{ip}"
             );
         }
+        // Where a local-use NAT64 prefix carries its IPv4 host is the
+        // translator's choice: it may hide a metadata address, so it is refused too.
+        assert_eq!(
+            refused_address("64:ff9b:1:a9fe:a9fe::".parse().unwrap(), true),
+            Some("a local-use NAT64 address")
+        );
+        assert_eq!(refused_address("64:ff9b:2::1".parse().unwrap(), true), None);
     }
 
     #[test]
@@ -448,7 +472,7 @@ mod tests {
         .unwrap_err();
         assert_eq!(
             error,
-            "fetch: resolving slow.example took longer than the call's deadline allows"
+            "fetch: resolving slow.example took longer than the call may wait"
         );
         drop(release);
     }
