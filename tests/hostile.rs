@@ -344,24 +344,10 @@ fn wait_for_log(server: &Server, team: i64, token: &str, query: &str, logged: &s
 
 /// The lines of `GET /v1/teams/{team}/logs?{query}` as `level: message`, oldest first.
 fn log_lines(server: &Server, team: i64, token: &str, query: &str) -> Vec<String> {
-    let (status, logs) = server.call(
-        "GET",
-        &format!("/v1/teams/{team}/logs?{query}"),
-        Some(token),
-        None,
-    );
-    assert_eq!(status, 200, "{logs}");
-    logs["logs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| {
-            format!(
-                "{}: {}",
-                l["level"].as_str().unwrap(),
-                l["message"].as_str().unwrap()
-            )
-        })
+    server
+        .log_entries(team, token, query)
+        .into_iter()
+        .map(|(level, message)| format!("{level}: {message}"))
         .collect()
 }
 

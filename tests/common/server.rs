@@ -146,8 +146,8 @@ impl Server {
         )
     }
 
-    /// The messages of `GET /v1/teams/{team}/logs?{query}`, oldest first.
-    pub fn log_messages(&self, team: i64, token: &str, query: &str) -> Vec<String> {
+    /// `(level, message)` of each line of `GET /v1/teams/{team}/logs?{query}`, oldest first.
+    pub fn log_entries(&self, team: i64, token: &str, query: &str) -> Vec<(String, String)> {
         let (status, logs) = self.call(
             "GET",
             &format!("/v1/teams/{team}/logs?{query}"),
@@ -159,7 +159,20 @@ impl Server {
             .as_array()
             .unwrap()
             .iter()
-            .map(|l| l["message"].as_str().unwrap().to_string())
+            .map(|l| {
+                (
+                    l["level"].as_str().unwrap().to_string(),
+                    l["message"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    }
+
+    /// The messages of `GET /v1/teams/{team}/logs?{query}`, oldest first.
+    pub fn log_messages(&self, team: i64, token: &str, query: &str) -> Vec<String> {
+        self.log_entries(team, token, query)
+            .into_iter()
+            .map(|(_, message)| message)
             .collect()
     }
 }
