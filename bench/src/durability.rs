@@ -1,9 +1,12 @@
-//! `sandpipe-bench durability [--requests N]`: what `synchronous = FULL` costs
-//! the service's events-request commit path, against `NORMAL`. Each request is
-//! what an acknowledged request of 5 events commits in `sandpipe serve`: 5
-//! `meta.storage` writes (one transaction each, on the storage connection) and
-//! one transaction on the store's connection holding the 5 composed webhooks
-//! and 5 log lines. Prints the time per request in each mode and the ratio.
+//! `sandpipe-bench durability [--requests N]`: what durability costs the
+//! service's events-request commit path. Each request is what an acknowledged
+//! request of 5 events commits in `sandpipe serve`: 5 `meta.storage` writes
+//! (one transaction each, on the storage connection) and one transaction on
+//! the store's connection holding the 5 composed webhooks and 5 log lines.
+//! Three modes: everything `NORMAL` (survives a process kill only), everything
+//! `FULL` (a sync per commit), and what the service does — storage writes
+//! group-committed (one sync per request) and the store's commit `FULL`.
+//! Prints the time per request in each mode and the ratios to `NORMAL`.
 
 use sandpipe_runtime::Storage;
 use sandpipe_runtime::services::storage::{Durability, Quota, SqliteStorage};
@@ -19,7 +22,7 @@ fn measure(durability: Durability, requests: usize) -> anyhow::Result<Duration> 
     let store = rusqlite::Connection::open(&path)?;
     let synchronous = match durability {
         Durability::Normal => "NORMAL",
-        Durability::Full => "FULL",
+        Durability::Full | Durability::Group => "FULL",
     };
     store.execute_batch(&format!(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = {synchronous};
@@ -42,6 +45,7 @@ fn measure(durability: Durability, requests: usize) -> anyhow::Result<Duration> 
                 )
                 .map_err(anyhow::Error::msg)?;
         }
+        storage.sync_writes().map_err(anyhow::Error::msg)?;
         let tx = store.unchecked_transaction()?;
         for _ in 0..EVENTS_PER_REQUEST {
             tx.execute(
@@ -62,11 +66,14 @@ pub fn run(requests: usize) -> anyhow::Result<()> {
     // A warm-up of each mode, then the measured runs, alternated.
     measure(Durability::Normal, requests / 10 + 1)?;
     measure(Durability::Full, requests / 10 + 1)?;
+    measure(Durability::Group, requests / 10 + 1)?;
     let mut normal = Duration::ZERO;
     let mut full = Duration::ZERO;
+    let mut group = Duration::ZERO;
     for _ in 0..3 {
         normal += measure(Durability::Normal, requests)?;
         full += measure(Durability::Full, requests)?;
+        group += measure(Durability::Group, requests)?;
     }
     let per = |total: Duration| total.as_secs_f64() * 1e6 / (3 * requests) as f64;
     println!(
@@ -74,9 +81,11 @@ pub fn run(requests: usize) -> anyhow::Result<()> {
     );
     println!("  synchronous = NORMAL: {:.0} µs per request", per(normal));
     println!("  synchronous = FULL:   {:.0} µs per request", per(full));
+    println!("  group commit (serve): {:.0} µs per request", per(group));
     println!(
-        "  FULL / NORMAL: {:.2}×",
-        full.as_secs_f64() / normal.as_secs_f64()
+        "  FULL / NORMAL: {:.2}×; group commit / NORMAL: {:.2}×",
+        full.as_secs_f64() / normal.as_secs_f64(),
+        group.as_secs_f64() / normal.as_secs_f64()
     );
     Ok(())
 }

@@ -436,6 +436,8 @@ async fn post_events(
             .flat_map(|o| o.calls.iter().cloned())
             .collect();
         quarantine(&state, &chain, &calls, &mut lines)?;
+        // The storage writes of these events, synced once (group commit) before the answer.
+        state.services.storage.sync().map_err(internal)?;
         // Stored before the response returns: an acknowledged event's webhooks are durable.
         let webhooks: Vec<_> = outputs
             .iter()

@@ -6,8 +6,9 @@
 use super::string;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Value, json};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Largest value one key may hold (JSON bytes).
 pub const MAX_VALUE: usize = 1 << 20;
@@ -42,6 +43,11 @@ pub trait Storage: Send + Sync {
     /// allows (the error says which bound).
     fn set(&self, scope: &str, key: &str, value: &Value, quota: Quota) -> Result<(), String>;
     fn del(&self, scope: &str, key: &str) -> Result<(), String>;
+    /// Makes every write made before it durable. A no-op where each commit
+    /// already is ([`Durability::Full`]) or need not be ([`Durability::Normal`]).
+    fn sync(&self) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// Whether a scope holding `keys` keys and `bytes` bytes fits `quota`.
@@ -68,8 +74,25 @@ pub enum Durability {
     /// ones may be lost to power loss (`sandpipe run`).
     Normal,
     /// `synchronous = FULL`: the WAL is synced at every commit, so a commit
-    /// survives power loss (the service, which acknowledges writes).
+    /// survives power loss.
     Full,
+    /// Group commit (the service): commits at `NORMAL`, and
+    /// [`Storage::sync`] syncs the WAL once for every write before it, shared
+    /// by the requests that call it at the same time. Every write a request
+    /// made survives power loss once its `sync` returns, and the connection
+    /// all teams share is never held for a disk sync.
+    Group,
+}
+
+/// The writes a [`Durability::Group`] storage has committed and synced.
+struct GroupCommit {
+    /// The database's write-ahead log, which holds every commit not yet checkpointed.
+    wal: PathBuf,
+    /// Commits so far.
+    written: AtomicU64,
+    /// Commits made durable so far; held while syncing, so callers queue
+    /// behind one sync instead of each running their own.
+    synced: Mutex<u64>,
 }
 
 /// Answers one storage request for `scope`, holding it to `quota`.
@@ -106,6 +129,7 @@ pub fn handle(
 /// Storage in an embedded SQLite database.
 pub struct SqliteStorage {
     connection: Mutex<Connection>,
+    group: Option<GroupCommit>,
 }
 
 /// The usage table: one row per scope, kept in step with `connector_storage`
@@ -134,7 +158,7 @@ impl SqliteStorage {
         }
         let mut connection = Connection::open(path).map_err(fail)?;
         let synchronous = match durability {
-            Durability::Normal => "NORMAL",
+            Durability::Normal | Durability::Group => "NORMAL",
             Durability::Full => "FULL",
         };
         connection
@@ -171,9 +195,44 @@ impl SqliteStorage {
             .map_err(fail)?;
         }
         tx.commit().map_err(fail)?;
+        let group = (durability == Durability::Group).then(|| GroupCommit {
+            wal: PathBuf::from(format!("{}-wal", path.display())),
+            written: AtomicU64::new(0),
+            synced: Mutex::new(0),
+        });
         Ok(SqliteStorage {
             connection: Mutex::new(connection),
+            group,
         })
+    }
+
+    /// Counts a commit for [`Durability::Group`].
+    fn committed(&self) {
+        if let Some(group) = &self.group {
+            group.written.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+
+    /// [`Durability::Group`]'s sync: one `fsync` of the WAL for every commit
+    /// made before it, unless another caller's sync already covered them.
+    /// Whether this call synced.
+    pub fn sync_writes(&self) -> Result<bool, String> {
+        let Some(group) = &self.group else {
+            return Ok(false);
+        };
+        let wanted = group.written.load(Ordering::Acquire);
+        let mut synced = group.synced.lock().unwrap_or_else(|e| e.into_inner());
+        if *synced >= wanted {
+            return Ok(false);
+        }
+        // Every commit counted by now has its frames in the WAL (a commit is
+        // counted after it returns); syncing the file makes them all durable.
+        let covered = group.written.load(Ordering::Acquire);
+        std::fs::File::open(&group.wal)
+            .and_then(|wal| wal.sync_all())
+            .map_err(|e| format!("storage: syncing {}: {e}", group.wal.display()))?;
+        *synced = covered;
+        Ok(true)
     }
 
     fn with<R>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<R>) -> Result<R, String> {
@@ -277,7 +336,9 @@ impl Storage for SqliteStorage {
             add_usage(&tx, scope, added_keys, added_bytes)?;
             tx.commit()?;
             Ok(Ok(()))
-        })?
+        })??;
+        self.committed();
+        Ok(())
     }
 
     fn del(&self, scope: &str, key: &str) -> Result<(), String> {
@@ -291,7 +352,13 @@ impl Storage for SqliteStorage {
                 add_usage(&tx, scope, -1, -old)?;
             }
             tx.commit()
-        })
+        })?;
+        self.committed();
+        Ok(())
+    }
+
+    fn sync(&self) -> Result<(), String> {
+        self.sync_writes().map(drop)
     }
 }
 
@@ -410,5 +477,25 @@ mod tests {
         assert_eq!(normal.synchronous(), Ok(1));
         let full = SqliteStorage::open_with(&dir.path().join("b.db"), Durability::Full).unwrap();
         assert_eq!(full.synchronous(), Ok(2));
+        let group = SqliteStorage::open_with(&dir.path().join("c.db"), Durability::Group).unwrap();
+        assert_eq!(group.synchronous(), Ok(1));
+    }
+
+    #[test]
+    fn group_commit_syncs_once_for_the_writes_before_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage =
+            SqliteStorage::open_with(&dir.path().join("g.db"), Durability::Group).unwrap();
+        assert_eq!(storage.sync_writes(), Ok(false), "nothing written yet");
+        storage.set("s", "a", &json!(1), Quota::default()).unwrap();
+        storage.set("s", "b", &json!(2), Quota::default()).unwrap();
+        assert_eq!(storage.sync_writes(), Ok(true), "two writes, one sync");
+        assert_eq!(storage.sync_writes(), Ok(false), "already durable");
+        storage.del("s", "a").unwrap();
+        assert_eq!(storage.sync_writes(), Ok(true));
+        // Without group commit there is nothing to sync.
+        let normal = SqliteStorage::open(&dir.path().join("n.db")).unwrap();
+        normal.set("s", "a", &json!(1), Quota::default()).unwrap();
+        assert_eq!(normal.sync_writes(), Ok(false));
     }
 }
