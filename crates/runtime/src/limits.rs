@@ -50,14 +50,16 @@ pub const MAX_FUEL: u64 = 10_000_000_000_000_000;
 /// Longest deadline per call an operator may set: one hour.
 pub const MAX_DEADLINE_MS: u64 = 3_600_000;
 
-/// An operator's limit over what the host can honour.
+/// An operator's limit the host cannot honour.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{field} {value} is over the maximum of {max}")]
-pub struct LimitError {
-    /// The flag or field, as the operator wrote it (`--fuel`, `limits.fuel`).
-    pub field: String,
-    pub value: u64,
-    pub max: u64,
+pub enum LimitError {
+    /// Over what the host can give (`field` as the operator wrote it:
+    /// `--fuel`, `limits.fuel`).
+    #[error("{field} {value} is over the maximum of {max}")]
+    OverMaximum { field: String, value: u64, max: u64 },
+    /// Zero fuel, time, memory or event size: every call would fail.
+    #[error("{field} 0 leaves no room for any call: give at least 1")]
+    Zero { field: String },
 }
 
 /// What an operator may override (a `sandpipe serve` flag, a chain file's
@@ -85,13 +87,18 @@ impl OperatorLimits {
         max_memory: usize,
         name: impl Fn(&str) -> String,
     ) -> Result<Limits, LimitError> {
-        let check = |field: &str, value: Option<u64>, max: u64| match value {
-            Some(value) if value > max => Err(LimitError {
+        let within = |field: &str, value: Option<u64>, max: u64| match value {
+            Some(value) if value > max => Err(LimitError::OverMaximum {
                 field: name(field),
                 value,
                 max,
             }),
             other => Ok(other),
+        };
+        // What every call needs some of; a storage quota of 0 is a choice (no storage).
+        let check = |field: &str, value: Option<u64>, max: u64| match value {
+            Some(0) => Err(LimitError::Zero { field: name(field) }),
+            other => within(field, other, max),
         };
         let size = |value: u64| usize::try_from(value).unwrap_or(usize::MAX);
         let unbounded = usize::MAX as u64;
@@ -112,10 +119,10 @@ impl OperatorLimits {
         if let Some(bytes) = check("max_output_bytes", self.max_output_bytes, guest_span)? {
             limits.max_output = size(bytes);
         }
-        if let Some(keys) = check("storage_max_keys", self.storage_max_keys, unbounded)? {
+        if let Some(keys) = within("storage_max_keys", self.storage_max_keys, unbounded)? {
             limits.storage_max_keys = size(keys);
         }
-        if let Some(bytes) = check("storage_max_bytes", self.storage_max_bytes, unbounded)? {
+        if let Some(bytes) = within("storage_max_bytes", self.storage_max_bytes, unbounded)? {
             limits.storage_max_bytes = size(bytes);
         }
         Ok(limits)
@@ -161,6 +168,34 @@ mod tests {
             .to_string(),
             "--fuel 18446744073709551615 is over the maximum of 10000000000000000"
         );
+        for (field, zero) in [
+            (
+                "--fuel",
+                OperatorLimits {
+                    fuel: Some(0),
+                    ..OperatorLimits::default()
+                },
+            ),
+            (
+                "--deadline-ms",
+                OperatorLimits {
+                    deadline_ms: Some(0),
+                    ..OperatorLimits::default()
+                },
+            ),
+            (
+                "--memory-mib",
+                OperatorLimits {
+                    memory_mib: Some(0),
+                    ..OperatorLimits::default()
+                },
+            ),
+        ] {
+            assert_eq!(
+                apply(zero).unwrap_err().to_string(),
+                format!("{field} 0 leaves no room for any call: give at least 1")
+            );
+        }
         assert_eq!(
             apply(OperatorLimits {
                 max_output_bytes: Some(1 << 32),
