@@ -20,11 +20,13 @@ fn spinning_team(extra: &[&str]) -> (tempfile::TempDir, Arc<Server>, i64, String
     let mut args = vec!["--fuel", "20000000"];
     args.extend_from_slice(extra);
     let server = Arc::new(Server::start_with(&tmp.path().join("sandpipe.db"), &args));
-    let (team, token) = server.team("t");
-    let (_, spinner) = server.upload(&token, inline("Spinner", SPINNER, ""));
-    let (_, hello) = server.upload(&token, built(&root().join("examples/hello-world")));
-    let chain = json!({"connectors": [{"bundle": spinner["id"]}, {"bundle": hello["id"]}]});
-    assert_eq!(server.put_chain(team, &token, chain).0, 200);
+    let (team, token) = server.team_with_chain(
+        "t",
+        vec![
+            inline("Spinner", SPINNER, ""),
+            built(&root().join("examples/hello-world")),
+        ],
+    );
     (tmp, server, team, token)
 }
 
@@ -184,24 +186,13 @@ fn a_put_during_health_changes_is_never_undone() {
 fn captured_events_are_returned_and_counted() {
     let tmp = tempfile::tempdir().unwrap();
     let server = Server::start(&tmp.path().join("sandpipe.db"));
-    let (team, token) = server.team("t");
-    let (_, capturer) = server.upload(
-        &token,
-        inline(
+    let (team, token) = server.team_with_chain(
+        "t",
+        vec![inline(
             "Capturer",
             "function processEvent(e) { posthog.capture('seen', { n: e.properties.n }); return e }",
             "",
-        ),
-    );
-    assert_eq!(
-        server
-            .put_chain(
-                team,
-                &token,
-                json!({"connectors": [{"bundle": capturer["id"]}]})
-            )
-            .0,
-        200
+        )],
     );
     let (status, body) = server.events(
         team,
@@ -276,18 +267,7 @@ fn storage_quota_from_serve_flags() {
         &tmp.path().join("sandpipe.db"),
         &["--storage-max-keys", "2", "--storage-max-bytes", "100"],
     );
-    let (team, token) = server.team("t");
-    let (_, keeper) = server.upload(&token, inline("Keeper", KEEPER, ""));
-    assert_eq!(
-        server
-            .put_chain(
-                team,
-                &token,
-                json!({"connectors": [{"bundle": keeper["id"]}]})
-            )
-            .0,
-        200
-    );
+    let (team, token) = server.team_with_chain("t", vec![inline("Keeper", KEEPER, "")]);
     let events = json!([
         {"event": "e", "properties": {"n": 1}},
         {"event": "e", "properties": {"n": 2}},
@@ -367,28 +347,11 @@ fn finished_webhooks_are_pruned_after_the_retention_period() {
             "0",
         ],
     );
-    let (team, token) = server.team("t");
-    let (_, hook) = server.upload(
-        &token,
-        inline(
-            "Hook",
-            &format!(
-                "function composeWebhook(e) {{ return {{ url: 'http://127.0.0.1:{}/' + e.properties.path, body: e.properties.path }} }}",
-                receiver.port
-            ),
-            "",
-        ),
+    let hook = format!(
+        "function composeWebhook(e) {{ return {{ url: 'http://127.0.0.1:{}/' + e.properties.path, body: e.properties.path }} }}",
+        receiver.port
     );
-    assert_eq!(
-        server
-            .put_chain(
-                team,
-                &token,
-                json!({"connectors": [{"bundle": hook["id"]}]})
-            )
-            .0,
-        200
-    );
+    let (team, token) = server.team_with_chain("t", vec![inline("Hook", &hook, "")]);
     let (status, body) = server.events(
         team,
         &token,

@@ -136,6 +136,22 @@ impl Server {
         )
     }
 
+    /// A new team whose chain is `bundles`, uploaded in order (default config).
+    pub fn team_with_chain(&self, name: &str, bundles: Vec<Vec<u8>>) -> (i64, String) {
+        let (team, token) = self.team(name);
+        let connectors: Vec<Value> = bundles
+            .into_iter()
+            .map(|bytes| {
+                let (status, bundle) = self.upload(&token, bytes);
+                assert_eq!(status, 200, "{bundle}");
+                json!({"bundle": bundle["id"]})
+            })
+            .collect();
+        let (status, body) = self.put_chain(team, &token, json!({ "connectors": connectors }));
+        assert_eq!(status, 200, "{body}");
+        (team, token)
+    }
+
     /// `POST /v1/teams/{team}/events`.
     pub fn events(&self, team: i64, token: &str, events: Value) -> (u16, Value) {
         self.call(
