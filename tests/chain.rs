@@ -130,7 +130,7 @@ fn a_throwing_connector_leaves_the_event_as_it_was_and_the_chain_goes_on() {
     );
     assert_eq!(out.failures.len(), 1);
     assert_eq!(out.failures[0].connector, "flaky (1)");
-    assert_eq!(out.failures[0].stage, "processEvent");
+    assert_eq!(out.failures[0].call, Call::ProcessEvent);
     assert!(
         logs.lines()[0].starts_with("error: processEvent: Error: flaky failed\n"),
         "{:?}",

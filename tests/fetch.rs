@@ -82,14 +82,16 @@ const FETCHER: &str = r#"
 
 fn chain(policy: FetchPolicy) -> Chain {
     let logs = Arc::new(MemoryLogs::default());
-    let connector = connector_with(
+    let connector = connector_with_options(
         bundle("fetcher", FETCHER),
         0,
-        Value::Null,
-        Limits::default(),
-        &logs,
-    )
-    .with_fetch(policy);
+        Default::default(),
+        ConnectorOptions {
+            logs: logs.clone(),
+            fetch: policy,
+            ..ConnectorOptions::default()
+        },
+    );
     Chain::new(vec![connector])
 }
 

@@ -7,7 +7,7 @@ mod common;
 
 use common::*;
 use maxminddb::{Reader, geoip2};
-use sandpipe_runtime::{Chain, GeoIpDatabase, Limits, MemoryLogs};
+use sandpipe_runtime::{Chain, GeoIpDatabase, MemoryLogs};
 use serde_json::{Value, json};
 use std::sync::Arc;
 
@@ -100,14 +100,19 @@ fn fixture_expectations_match_the_database() {
 #[test]
 fn locate_returns_the_node_reader_shape() {
     let logs = Arc::new(MemoryLogs::default());
-    let connector = connector_with(
-        bundle("locate", "async function processEvent(e, { geoip }) { e.geo = await geoip.locate(e.ip); return e }"),
+    let connector = connector_with_options(
+        bundle(
+            "locate",
+            "async function processEvent(e, { geoip }) { e.geo = await geoip.locate(e.ip); return e }",
+        ),
         0,
-        Value::Null,
-        Limits::default(),
-        &logs,
-    )
-    .with_geoip(Arc::new(GeoIpDatabase::new(database_path())));
+        Default::default(),
+        ConnectorOptions {
+            logs: logs.clone(),
+            geoip: Some(Arc::new(GeoIpDatabase::new(database_path()))),
+            ..ConnectorOptions::default()
+        },
+    );
     let mut chain = Chain::new(vec![connector]);
     let geo = chain.process(json!({"ip": "89.160.20.128"})).event.unwrap()["geo"].clone();
     let reader = reader();

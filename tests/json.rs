@@ -9,7 +9,6 @@
 mod common;
 
 use common::*;
-use sandpipe_abi::Call;
 use sandpipe_runtime::{CallError, Connector, Limits, MemoryLogs};
 use std::sync::Arc;
 
@@ -145,7 +144,7 @@ const INSPECT: &str = r#"
 "#;
 
 fn raw_call(connector: &mut Connector, input: &[u8]) -> Result<String, CallError> {
-    let bytes = connector.call(Call::ProcessEvent, input, "processEvent")?;
+    let bytes = connector.call_raw(Call::ProcessEvent, input)?;
     Ok(String::from_utf8(bytes).expect("the plugin writes UTF-8"))
 }
 

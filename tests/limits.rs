@@ -84,7 +84,7 @@ fn a_loop_of_host_calls_is_stopped_by_the_deadline() {
     let logs = Arc::new(MemoryLogs::default());
     // Fuel is effectively unlimited here, so only the wall-clock deadline can stop it.
     let limits = Limits {
-        fuel: u64::MAX / 2,
+        fuel: sandpipe_runtime::limits::MAX_FUEL,
         deadline: Duration::from_millis(200),
         ..Limits::default()
     };
@@ -114,7 +114,7 @@ fn a_loop_of_host_calls_is_stopped_by_the_deadline() {
 fn unbounded_allocation_is_stopped_at_the_memory_cap() {
     let logs = Arc::new(MemoryLogs::default());
     let limits = Limits {
-        fuel: u64::MAX / 2,
+        fuel: sandpipe_runtime::limits::MAX_FUEL,
         memory: 32 << 20,
         ..Limits::default()
     };
@@ -419,9 +419,7 @@ fn an_oversized_error_result_is_cut_before_it_is_read() {
     let bundle = runtime().admit(wat::parse_str(wat).unwrap()).unwrap();
     let logs = Arc::new(MemoryLogs::default());
     let mut c = connector_with(bundle, 0, Value::Null, Limits::default(), &logs);
-    let error = c
-        .call(sandpipe_abi::Call::ProcessEvent, b"{}", "processEvent")
-        .unwrap_err();
+    let error = c.process_event(b"{}").unwrap_err();
     let message = format!(
         r#"{{"name":"Error","message":"{}… [truncated 2,093,085 bytes]"#,
         "x".repeat(4096 - 27)

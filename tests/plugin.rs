@@ -4,18 +4,18 @@
 mod common;
 
 use common::*;
-use sandpipe_abi::Call;
 use sandpipe_runtime::{CallError, MemoryLogs};
 use serde_json::{Value, json};
 use std::sync::Arc;
 
 fn process(connector: &mut sandpipe_runtime::Connector, event: Value) -> Result<Value, CallError> {
-    let bytes = connector.call(
-        Call::ProcessEvent,
-        &serde_json::to_vec(&event).unwrap(),
-        "processEvent",
-    )?;
-    Ok(serde_json::from_slice(&bytes).unwrap())
+    Ok(
+        match connector.process_event(&serde_json::to_vec(&event).unwrap())? {
+            Processed::Kept(kept, _) => Value::Object(kept),
+            Processed::Dropped => Value::Null,
+            Processed::Skipped => panic!("the connector defines no processEvent"),
+        },
+    )
 }
 
 #[test]
@@ -47,7 +47,7 @@ fn exports_process_event(js: &str) {
     let logs = Arc::new(MemoryLogs::default());
     let mut c = connector("style", js, 0, &logs);
     assert!(
-        c.defines("processEvent").unwrap(),
+        c.defines(Call::ProcessEvent).unwrap(),
         "processEvent not found in:\n{js}"
     );
     assert_eq!(
@@ -262,7 +262,7 @@ fn thrown_values_are_bounded_with_a_marker() {
     // Building a 50 MB string takes more than the default fuel; the point here
     // is what happens to it once thrown.
     let limits = sandpipe_runtime::Limits {
-        fuel: u64::MAX,
+        fuel: sandpipe_runtime::limits::MAX_FUEL,
         deadline: std::time::Duration::from_secs(10),
         ..sandpipe_runtime::Limits::default()
     };

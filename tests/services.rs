@@ -107,8 +107,20 @@ fn a_posthog_style_connector_runs_unchanged() {
     let storage_dir = tempfile::tempdir().unwrap();
     let storage = Arc::new(SqliteStorage::open(&storage_dir.path().join("s.db")).unwrap());
     let logs = Arc::new(MemoryLogs::default());
-    let connector = connector_with(bundle, 0, json!({}), Limits::default(), &logs)
-        .with_storage(storage, "scope");
+    let config = bundle
+        .manifest()
+        .resolve_config(&Default::default())
+        .unwrap();
+    let connector = connector_with_options(
+        bundle,
+        0,
+        config,
+        ConnectorOptions {
+            logs: logs.clone(),
+            storage: Some((storage, "scope".into())),
+            ..ConnectorOptions::default()
+        },
+    );
     let mut chain = Chain::new(vec![connector]);
     let outputs: Vec<Value> = ["pageview", "click", "pageview"]
         .iter()
@@ -158,7 +170,7 @@ fn storage_without_a_backend_rejects_with_a_clear_message() {
 fn a_loop_of_cache_calls_is_stopped_by_the_deadline() {
     let logs = Arc::new(MemoryLogs::default());
     let limits = Limits {
-        fuel: u64::MAX / 2,
+        fuel: sandpipe_runtime::limits::MAX_FUEL,
         deadline: Duration::from_millis(200),
         ..Limits::default()
     };

@@ -3,7 +3,8 @@
 //! micro-benchmarks of the runtime.
 
 use sandpipe_runtime::{
-    Bundle, Chain, Connector, GeoIpDatabase, Limits, MemoryLogs, Runtime, RuntimeOptions,
+    Bundle, Call, Chain, Connector, ConnectorOptions, GeoIpDatabase, Limits, MemoryLogs, Runtime,
+    RuntimeOptions,
 };
 use serde_json::{Map, Value, json};
 use std::path::{Path, PathBuf};
@@ -38,24 +39,28 @@ pub fn inline(runtime: &Runtime, js: &str) -> anyhow::Result<Arc<Bundle>> {
     build(runtime, dir.path())
 }
 
+/// The benchmark's one construction site: `bundle` at `position` with
+/// `config`, default limits, logs kept in memory, `meta.geoip` from `geoip`.
 pub fn connector(
     runtime: &Runtime,
     bundle: &Arc<Bundle>,
     position: usize,
     config: &Value,
+    geoip: Option<Arc<GeoIpDatabase>>,
 ) -> Connector {
     let config: Map<String, Value> = config.as_object().cloned().unwrap_or_default();
     let resolved = bundle
         .manifest()
         .resolve_config(&config)
         .expect("bench config resolves");
-    runtime.connector(
-        bundle.clone(),
-        position,
-        resolved,
-        Limits::default(),
-        Arc::new(MemoryLogs::default()),
-    )
+    let options = ConnectorOptions {
+        logs: Arc::new(MemoryLogs::default()),
+        geoip,
+        ..ConnectorOptions::default()
+    };
+    runtime
+        .connector(bundle.clone(), position, resolved, options)
+        .expect("default limits are within the engine's")
 }
 
 /// Runs `lines` through the chain on `threads` threads (contiguous shares);
@@ -77,7 +82,7 @@ pub fn run_chain(
             .iter()
             .enumerate()
             .map(|(position, (bundle, config))| {
-                connector(runtime, bundle, position, config).with_geoip(database.clone())
+                connector(runtime, bundle, position, config, Some(database.clone()))
             })
             .collect();
         let mut chain = Chain::new(connectors);
@@ -170,9 +175,9 @@ pub fn micro(examples: &Path, cache_dir: PathBuf) -> anyhow::Result<Micro> {
     // Instantiation from the pool: a connector's first use makes its instance.
     let mut samples = Vec::new();
     for _ in 0..200 {
-        let mut connector = connector(&runtime, &hello, 0, &config);
+        let mut connector = connector(&runtime, &hello, 0, &config, None);
         let started = Instant::now();
-        connector.defines("processEvent")?;
+        connector.defines(Call::ProcessEvent)?;
         samples.push(started.elapsed());
     }
     let instantiate = median(samples);
@@ -187,7 +192,7 @@ pub fn micro(examples: &Path, cache_dir: PathBuf) -> anyhow::Result<Micro> {
         })?;
         let started = Instant::now();
         let bundle = runtime.admit(&bytes)?;
-        let mut chain = Chain::new(vec![connector(&runtime, &bundle, 0, &config)]);
+        let mut chain = Chain::new(vec![connector(&runtime, &bundle, 0, &config, None)]);
         chain.process(json!({"event": "first", "properties": {}}));
         Ok(started.elapsed())
     };
@@ -198,7 +203,7 @@ pub fn micro(examples: &Path, cache_dir: PathBuf) -> anyhow::Result<Micro> {
     let empty = inline(&runtime, "function processEvent(event) { return event }")?;
     let mut boundary = Vec::new();
     for size in [100, 1_000, 10_000, 100_000] {
-        let mut chain = Chain::new(vec![connector(&runtime, &empty, 0, &json!({}))]);
+        let mut chain = Chain::new(vec![connector(&runtime, &empty, 0, &json!({}), None)]);
         let event = event_of(size);
         chain.process(event.clone());
         let rounds = (2_000_000 / size).clamp(200, 5_000);
@@ -213,7 +218,7 @@ pub fn micro(examples: &Path, cache_dir: PathBuf) -> anyhow::Result<Micro> {
     let before = rss_bytes();
     let mut warm = Vec::with_capacity(1_000);
     for _ in 0..1_000 {
-        let mut chain = Chain::new(vec![connector(&runtime, &hello, 0, &config)]);
+        let mut chain = Chain::new(vec![connector(&runtime, &hello, 0, &config, None)]);
         chain.process(json!({"event": "warm", "properties": {}}));
         warm.push(chain);
     }
@@ -225,7 +230,7 @@ pub fn micro(examples: &Path, cache_dir: PathBuf) -> anyhow::Result<Micro> {
     let event = event_of(1_000);
     for length in [1, 3, 10] {
         let connectors = (0..length)
-            .map(|i| connector(&runtime, &hello, i, &config))
+            .map(|i| connector(&runtime, &hello, i, &config, None))
             .collect();
         let mut chain = Chain::new(connectors);
         chain.process(event.clone());

@@ -6,7 +6,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sandpipe_runtime::{Chain, Connector, Limits, MemoryLogs, Runtime, RuntimeOptions};
+use sandpipe_runtime::{Chain, Connector, ConnectorOptions, MemoryLogs, Runtime, RuntimeOptions};
 use serde_json::{Value, json};
 use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -22,7 +22,13 @@ fn connector(runtime: &Runtime, name: &str, position: usize, config: Value) -> C
         .resolve_config(config.as_object().unwrap())
         .expect("its config resolves");
     let logs = Arc::new(MemoryLogs::default());
-    runtime.connector(bundle, position, config, Limits::default(), logs)
+    let options = ConnectorOptions {
+        logs,
+        ..ConnectorOptions::default()
+    };
+    runtime
+        .connector(bundle, position, config, options)
+        .expect("default limits are within the engine's")
 }
 
 fn chain() -> &'static Mutex<Chain> {

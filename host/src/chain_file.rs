@@ -6,9 +6,9 @@
 //! "max_response_bytes": N, "timeout_ms": N}`; without it, fetch is refused.
 
 use anyhow::{Context, bail};
-use sandpipe_runtime::limits::{LimitError, OperatorLimits};
 use sandpipe_runtime::{
-    Bundle, Connector, FetchPolicy, GeoIpDatabase, Limits, LogSink, Runtime, Storage,
+    Bundle, Connector, ConnectorOptions, FetchPolicy, GeoIpDatabase, LogSink, OperatorLimits,
+    Runtime, Storage,
 };
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -29,7 +29,7 @@ struct Entry {
     #[serde(default)]
     config: Map<String, Value>,
     #[serde(default)]
-    limits: LimitsOverride,
+    limits: OperatorLimits,
     #[serde(default)]
     fetch: FetchOverride,
 }
@@ -60,37 +60,6 @@ impl FetchOverride {
     }
 }
 
-/// Operator overrides of [`Limits`]; absent fields keep the defaults.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct LimitsOverride {
-    fuel: Option<u64>,
-    deadline_ms: Option<u64>,
-    memory_mib: Option<u64>,
-    max_input_bytes: Option<u64>,
-    max_output_bytes: Option<u64>,
-    storage_max_keys: Option<u64>,
-    storage_max_bytes: Option<u64>,
-}
-
-impl LimitsOverride {
-    /// The defaults with these overrides, each checked against its maximum.
-    fn apply(&self, max_memory: usize) -> Result<Limits, LimitError> {
-        OperatorLimits {
-            fuel: self.fuel,
-            deadline_ms: self.deadline_ms,
-            memory_mib: self.memory_mib,
-            max_input_bytes: self.max_input_bytes,
-            max_output_bytes: self.max_output_bytes,
-            storage_max_keys: self.storage_max_keys,
-            storage_max_bytes: self.storage_max_bytes,
-        }
-        .apply(Limits::default(), max_memory, |field| {
-            format!("limits.{field}")
-        })
-    }
-}
-
 /// Loads a bundle from a `.wasm` file, or builds one from a connector directory.
 fn load_bundle(runtime: &Runtime, path: &Path) -> anyhow::Result<Arc<Bundle>> {
     let bytes = if path.is_dir() {
@@ -103,8 +72,6 @@ fn load_bundle(runtime: &Runtime, path: &Path) -> anyhow::Result<Arc<Bundle>> {
         .with_context(|| path.display().to_string())
 }
 
-/// Reads the chain file and makes its connectors, config resolved and checked
-/// before any event runs.
 /// Where `meta.storage` lives for a chain file unless `--storage` says otherwise.
 pub fn default_storage(file: &Path) -> std::path::PathBuf {
     file.parent()
@@ -113,6 +80,8 @@ pub fn default_storage(file: &Path) -> std::path::PathBuf {
         .join("storage.db")
 }
 
+/// Reads the chain file and makes its connectors, config resolved and checked
+/// before any event runs.
 pub fn load(
     runtime: &Runtime,
     file: &Path,
@@ -128,7 +97,6 @@ pub fn load(
         bail!("{}: the chain has no connectors", file.display());
     }
     let base = file.parent().unwrap_or(Path::new("."));
-    let engine_max = runtime.engine().options().max_memory;
     let mut connectors = Vec::with_capacity(chain.connectors.len());
     for (position, entry) in chain.connectors.into_iter().enumerate() {
         let path = base.join(&entry.path);
@@ -144,7 +112,9 @@ pub fn load(
             .with_context(|| at.clone())?;
         config.attachments =
             crate::attachments::load(&config.attachments, base).with_context(|| at.clone())?;
-        let limits = entry.limits.apply(engine_max).with_context(|| at.clone())?;
+        let limits = runtime
+            .operator_limits(&entry.limits, |field| format!("limits.{field}"))
+            .with_context(|| at.clone())?;
         // One storage scope per connector config: the chain file and the connector's place in it.
         let chain_id = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf());
         let scope = format!(
@@ -152,12 +122,18 @@ pub fn load(
             chain_id.display(),
             bundle.manifest().name
         );
-        let connector = runtime.connector(bundle, position, config, limits, logs.clone());
+        let options = ConnectorOptions {
+            limits,
+            logs: logs.clone(),
+            storage: Some((storage.clone(), scope)),
+            cache: None,
+            geoip: Some(geoip.clone()),
+            fetch: entry.fetch.policy(),
+        };
         connectors.push(
-            connector
-                .with_storage(storage.clone(), scope)
-                .with_geoip(geoip.clone())
-                .with_fetch(entry.fetch.policy()),
+            runtime
+                .connector(bundle, position, config, options)
+                .with_context(|| at.clone())?,
         );
     }
     Ok(connectors)

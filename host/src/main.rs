@@ -254,5 +254,7 @@ fn one_line(text: &str) -> String {
 
 /// The runtime every command shares (the module cache makes it cheap).
 fn runtime() -> anyhow::Result<sandpipe_runtime::Runtime> {
-    sandpipe_runtime::Runtime::new(sandpipe_runtime::RuntimeOptions::default())
+    Ok(sandpipe_runtime::Runtime::new(
+        sandpipe_runtime::RuntimeOptions::default(),
+    )?)
 }

@@ -5,8 +5,7 @@
 //! without the chain's bookkeeping), then `composeWebhook` on what it kept.
 
 use anyhow::{Context, bail};
-use sandpipe_abi::Call;
-use sandpipe_runtime::{Connector, GeoIpDatabase, Limits, LogSink, WebhookRequest};
+use sandpipe_runtime::{Connector, ConnectorOptions, GeoIpDatabase, LogSink, Processed};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use std::path::{Path, PathBuf};
@@ -90,41 +89,29 @@ pub fn first_difference(path: &str, expected: &Value, actual: &Value) -> Option<
     }
 }
 
+/// `processEvent` on `event` as PostHog's test harness calls it: the event it
+/// returned, `null` when it dropped it, the event itself when it defines none.
 fn process(connector: &mut Connector, event: Value) -> anyhow::Result<Value> {
-    if !connector.defines("processEvent")? {
-        return Ok(event);
-    }
-    let out = connector.call(
-        Call::ProcessEvent,
-        &sandpipe_runtime::json::to_vec(&event)?,
-        "processEvent",
-    )?;
-    Ok(serde_json::from_slice(&out)?)
+    Ok(
+        match connector.process_event(&sandpipe_runtime::json::to_vec(&event)?)? {
+            Processed::Skipped => event,
+            Processed::Kept(kept, _) => Value::Object(kept),
+            Processed::Dropped => Value::Null,
+        },
+    )
 }
 
+/// The request `composeWebhook` returns for `event` (without its `connector`).
 fn compose(connector: &mut Connector, event: &Value) -> anyhow::Result<Option<Value>> {
-    if !connector.defines("composeWebhook")? {
+    let Some(request) = connector.compose_webhook(&sandpipe_runtime::json::to_vec(event)?)? else {
         return Ok(None);
-    }
-    let out = connector.call(
-        Call::ComposeWebhook,
-        &sandpipe_runtime::json::to_vec(event)?,
-        "composeWebhook",
-    )?;
-    match serde_json::from_slice::<Value>(&out)? {
-        Value::Null => Ok(None),
-        Value::Object(request) => {
-            let request = WebhookRequest::from_result(connector.label(), request)
-                .map_err(anyhow::Error::msg)?;
-            let mut value = serde_json::to_value(request)?;
-            value
-                .as_object_mut()
-                .expect("a request is an object")
-                .remove("connector");
-            Ok(Some(value))
-        }
-        other => bail!("composeWebhook returned {other}"),
-    }
+    };
+    let mut value = serde_json::to_value(request)?;
+    value
+        .as_object_mut()
+        .expect("a request is an object")
+        .remove("connector");
+    Ok(Some(value))
 }
 
 /// Runs one fixture; `Ok(None)` when it passes, `Ok(Some(why))` when it fails.
@@ -138,9 +125,12 @@ fn run_fixture(
 ) -> anyhow::Result<Option<String>> {
     let mut config = bundle.manifest().resolve_config(&fixture.config)?;
     config.attachments = crate::attachments::load(&config.attachments, base)?;
-    let mut connector = runtime
-        .connector(bundle.clone(), 0, config, Limits::default(), logs)
-        .with_geoip(geoip);
+    let options = ConnectorOptions {
+        logs,
+        geoip: Some(geoip),
+        ..ConnectorOptions::default()
+    };
+    let mut connector = runtime.connector(bundle.clone(), 0, config, options)?;
     let (inputs, expected) = (events(fixture.input), events(fixture.expected));
     if inputs.len() != expected.len() {
         bail!(
@@ -155,8 +145,7 @@ fn run_fixture(
             Ok(actual) => actual,
             Err(error) => return Ok(Some(format!("event {i}: {error}"))),
         };
-        let kept = !matches!(actual, Value::Null | Value::Bool(false));
-        let actual = if kept { actual } else { Value::Null };
+        let kept = !actual.is_null();
         if let Some(diff) = first_difference("", &expected, &actual) {
             return Ok(Some(format!("event {i}: {diff}")));
         }

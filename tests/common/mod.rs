@@ -5,6 +5,8 @@
 pub mod server;
 
 use sandpipe_runtime::{Bundle, Connector, Limits, MemoryLogs, Runtime, RuntimeOptions};
+#[allow(unused_imports)]
+pub use sandpipe_runtime::{Call, ConnectorOptions, Processed};
 use serde_json::{Map, Value};
 #[allow(unused_imports)]
 pub use server::*;
@@ -72,7 +74,28 @@ pub fn connector_with(
         .manifest()
         .resolve_config(&config)
         .expect("config resolves");
-    runtime().connector(bundle, position, resolved, limits, logs.clone())
+    connector_with_options(
+        bundle,
+        position,
+        resolved,
+        ConnectorOptions {
+            limits,
+            logs: logs.clone(),
+            ..ConnectorOptions::default()
+        },
+    )
+}
+
+/// A connector at `position`, its config already resolved, made with `options`.
+pub fn connector_with_options(
+    bundle: Arc<Bundle>,
+    position: usize,
+    config: sandpipe_manifest::ResolvedConfig,
+    options: ConnectorOptions,
+) -> Connector {
+    runtime()
+        .connector(bundle, position, config, options)
+        .expect("the limits are within the engine's")
 }
 
 /// A connector from inline JavaScript, default limits, no config.

@@ -3,7 +3,9 @@
 //! making a connector's instance from the pool.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use sandpipe_runtime::{Bundle, Chain, Connector, Limits, MemoryLogs, Runtime, RuntimeOptions};
+use sandpipe_runtime::{
+    Bundle, Call, Chain, Connector, ConnectorOptions, MemoryLogs, Runtime, RuntimeOptions,
+};
 use serde_json::{Value, json};
 use std::path::Path;
 use std::sync::Arc;
@@ -34,13 +36,13 @@ fn connector(runtime: &Runtime, bundle: &Arc<Bundle>, position: usize) -> Connec
         .manifest()
         .resolve_config(&Default::default())
         .unwrap();
-    runtime.connector(
-        bundle.clone(),
-        position,
-        config,
-        Limits::default(),
-        Arc::new(MemoryLogs::default()),
-    )
+    let options = ConnectorOptions {
+        logs: Arc::new(MemoryLogs::default()),
+        ..ConnectorOptions::default()
+    };
+    runtime
+        .connector(bundle.clone(), position, config, options)
+        .unwrap()
 }
 
 /// A PostHog-like event of about `size` bytes, with many small properties.
@@ -94,7 +96,7 @@ fn instantiate(c: &mut Criterion) {
     c.bench_function("instantiate from the pool", |b| {
         b.iter(|| {
             let mut connector = connector(&runtime, &identity, 0);
-            connector.defines("processEvent").unwrap()
+            connector.defines(Call::ProcessEvent).unwrap()
         })
     });
 }

@@ -15,7 +15,7 @@
 //! connector wrote is what the next connector is given: the event is not
 //! serialised again between connectors.
 
-use crate::connector::{CallRecord, Connector};
+use crate::connector::{CallRecord, Connector, Processed};
 use crate::error::CallError;
 use crate::webhook::WebhookRequest;
 use sandpipe_abi::Call;
@@ -41,8 +41,8 @@ pub struct ChainOutput {
 pub struct Failure {
     /// `"<name> (<position>)"`.
     pub connector: String,
-    /// `processEvent` or `composeWebhook`.
-    pub stage: &'static str,
+    /// Which function failed: `processEvent` or `composeWebhook`.
+    pub call: Call,
     pub error: CallError,
 }
 
@@ -50,9 +50,6 @@ pub struct Failure {
 pub struct Chain {
     connectors: Vec<Connector>,
 }
-
-const PROCESS_EVENT: &str = Call::ProcessEvent.function();
-const COMPOSE_WEBHOOK: &str = Call::ComposeWebhook.function();
 
 enum Outcome {
     Skipped,
@@ -102,7 +99,7 @@ impl Chain {
                     failed.push(connector.label().to_string());
                     out.failures.push(Failure {
                         connector: connector.label().to_string(),
-                        stage: PROCESS_EVENT,
+                        call: Call::ProcessEvent,
                         error,
                     });
                 }
@@ -123,7 +120,7 @@ impl Chain {
                 Ok(None) => {}
                 Err(error) => out.failures.push(Failure {
                     connector: connector.label().to_string(),
-                    stage: COMPOSE_WEBHOOK,
+                    call: Call::ComposeWebhook,
                     error,
                 }),
             }
@@ -143,71 +140,36 @@ impl Chain {
     }
 }
 
-/// Parses a call's JSON result: `None` for `null`, the object otherwise.
-fn result_object(
-    connector: &mut Connector,
-    bytes: &[u8],
-    what: &str,
-) -> Result<Option<Map<String, Value>>, CallError> {
-    let invalid = |reason: String| {
-        let error = CallError::InvalidResult(reason);
-        connector.report(what, &error);
-        error
-    };
-    match serde_json::from_slice::<Value>(bytes) {
-        Ok(Value::Null) => Ok(None),
-        Ok(Value::Object(object)) => Ok(Some(object)),
-        Ok(_) => Err(invalid(format!(
-            "{what} returned something other than an object or null"
-        ))),
-        Err(e) => Err(invalid(format!("{what} returned invalid JSON: {e}"))),
-    }
-}
-
 fn process_one(
     connector: &mut Connector,
     text: &[u8],
     event: &Value,
 ) -> Result<Outcome, CallError> {
-    if !connector.defines(PROCESS_EVENT)? {
-        return Ok(Outcome::Skipped);
-    }
-    let output = connector.call(Call::ProcessEvent, text, PROCESS_EVENT)?;
-    let Some(next) = result_object(connector, &output, PROCESS_EVENT)? else {
-        return Ok(Outcome::Dropped);
-    };
-    if next.get("team_id") != event.get("team_id") {
-        let error = CallError::InvalidResult(
-            "processEvent changed team_id, which a connector may not do".into(),
-        );
-        connector.report(PROCESS_EVENT, &error);
-        return Err(error);
-    }
-    Ok(Outcome::Kept(Value::Object(next), output))
+    Ok(match connector.process_event(text)? {
+        Processed::Skipped => Outcome::Skipped,
+        Processed::Dropped => Outcome::Dropped,
+        Processed::Kept(next, _) if next.get("team_id") != event.get("team_id") => {
+            return Err(connector.invalid(
+                Call::ProcessEvent,
+                "processEvent changed team_id, which a connector may not do".into(),
+            ));
+        }
+        Processed::Kept(next, output) => Outcome::Kept(Value::Object(next), output),
+    })
 }
 
-/// `text` is `event` as JSON, made on first need.
+/// `text` is `event` as JSON, made on first need (only for a connector that composes).
 fn compose_one(
     connector: &mut Connector,
     event: &Value,
     text: &mut Option<Vec<u8>>,
 ) -> Result<Option<WebhookRequest>, CallError> {
-    if !connector.defines(COMPOSE_WEBHOOK)? {
+    if !connector.defines(Call::ComposeWebhook)? {
         return Ok(None);
     }
     let input =
         text.get_or_insert_with(|| crate::json::to_vec(event).expect("a JSON value serialises"));
-    let output = connector.call(Call::ComposeWebhook, input, COMPOSE_WEBHOOK)?;
-    let Some(request) = result_object(connector, &output, COMPOSE_WEBHOOK)? else {
-        return Ok(None);
-    };
-    WebhookRequest::from_result(connector.label(), request)
-        .map(Some)
-        .map_err(|reason| {
-            let error = CallError::InvalidResult(reason);
-            connector.report(COMPOSE_WEBHOOK, &error);
-            error
-        })
+    connector.compose_webhook(input)
 }
 
 /// Appends to `properties.$plugins_succeeded` / `$plugins_failed`, creating

@@ -10,20 +10,71 @@ use crate::bundle::Bundle;
 use crate::error::CallError;
 use crate::instance::Instance;
 use crate::limits::Limits;
-use crate::log::{LogEntry, LogSink};
-use crate::runtime::Inner;
+use crate::log::{LogEntry, LogSink, StderrLogs};
+use crate::plugin::Plugin;
 use crate::services::fetch::FetchPolicy;
 use crate::services::geoip::GeoIpDatabase;
 use crate::services::storage::Storage;
 use crate::services::{ConnectorCache, ConnectorServices, ServiceConfig};
+use crate::webhook::WebhookRequest;
 use sandpipe_abi::{Call, LogLevel};
 use sandpipe_manifest::ResolvedConfig;
+use serde_json::{Map, Value};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+/// `"<name> (<position>)"`: how PostHog names a connector of a chain in
+/// `$plugins_failed`, and how logs and metrics name it.
+pub fn label(name: &str, position: usize) -> String {
+    format!("{name} ({position})")
+}
+
+/// What a configured connector is given besides its bundle and config: the
+/// operator's limits, where its logs go, and its host services.
+#[derive(Clone)]
+pub struct ConnectorOptions {
+    /// Checked against the engine when the connector is made.
+    pub limits: Limits,
+    pub logs: Arc<dyn LogSink>,
+    /// `meta.storage`: the backend and this connector's scope in it (one scope
+    /// per connector config). Without it, `meta.storage` is refused.
+    pub storage: Option<(Arc<dyn Storage>, String)>,
+    /// `meta.cache`, when it is shared with other instances of the same
+    /// configured connector; without it the connector gets its own.
+    pub cache: Option<ConnectorCache>,
+    /// `meta.geoip`'s database; without it, lookups are refused.
+    pub geoip: Option<Arc<GeoIpDatabase>>,
+    /// What `fetch` may reach (by default: nothing).
+    pub fetch: FetchPolicy,
+}
+
+impl Default for ConnectorOptions {
+    fn default() -> Self {
+        ConnectorOptions {
+            limits: Limits::default(),
+            logs: Arc::new(StderrLogs),
+            storage: None,
+            cache: None,
+            geoip: None,
+            fetch: FetchPolicy::default(),
+        }
+    }
+}
+
+/// What `processEvent` did with an event.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Processed {
+    /// The connector defines no `processEvent`: the event passes unchanged.
+    Skipped,
+    /// It returned an event: the object, and the JSON text it wrote.
+    Kept(Map<String, Value>, Vec<u8>),
+    /// It returned a falsy value.
+    Dropped,
+}
+
 /// One connector of a chain.
 pub struct Connector {
-    runtime: Arc<Inner>,
+    plugin: Arc<Plugin>,
     bundle: Arc<Bundle>,
     position: usize,
     label: String,
@@ -35,76 +86,46 @@ pub struct Connector {
     functions: Option<Vec<String>>,
     /// The last call's record, until the chain takes it.
     last_call: Option<CallRecord>,
-    /// Cache, storage and geoip, shared by the connector's successive instances.
+    /// Cache, storage, geoip and fetch, shared by the connector's successive instances.
     services: Arc<ConnectorServices>,
-    service_config: ServiceConfig,
 }
 
 impl Connector {
+    /// Made by [`Runtime::connector`](crate::Runtime::connector), which checks
+    /// the limits first.
     pub(crate) fn new(
-        runtime: Arc<Inner>,
+        plugin: Arc<Plugin>,
         bundle: Arc<Bundle>,
         position: usize,
         config: ResolvedConfig,
-        limits: Limits,
-        logs: Arc<dyn LogSink>,
+        options: ConnectorOptions,
     ) -> Connector {
-        let label = format!("{} ({position})", bundle.manifest().name);
+        let label = label(&bundle.manifest().name, position);
         let setup_input = crate::json::to_vec(&serde_json::json!({
             "config": config.config,
             "attachments": config.attachments,
         }))
         .expect("config values serialise");
+        let services = ConnectorServices::new(ServiceConfig {
+            cache: options.cache.unwrap_or_default(),
+            storage: options.storage,
+            storage_quota: (&options.limits).into(),
+            geoip: options.geoip,
+            fetch: options.fetch,
+        });
         Connector {
-            runtime,
+            plugin,
             bundle,
             position,
             label,
             setup_input,
-            limits,
-            logs,
+            limits: options.limits,
+            logs: options.logs,
             instance: None,
             functions: None,
             last_call: None,
-            services: Arc::new(ConnectorServices::new(ServiceConfig::default())),
-            service_config: ServiceConfig::default(),
+            services: Arc::new(services),
         }
-    }
-
-    /// Gives `meta.storage` a persistent backend, partitioned by `scope`
-    /// (one scope per connector config). Call before the first event.
-    pub fn with_storage(
-        mut self,
-        storage: Arc<dyn Storage>,
-        scope: impl Into<String>,
-    ) -> Connector {
-        self.service_config.storage = Some((storage, scope.into()));
-        self.service_config.storage_quota = (&self.limits).into();
-        self.rebuild_services()
-    }
-
-    /// Makes `meta.cache` the one `cache` other connectors (instances of the
-    /// same configured connector, elsewhere) share. Call before the first event.
-    pub fn with_cache(mut self, cache: ConnectorCache) -> Connector {
-        self.service_config.cache = cache;
-        self.rebuild_services()
-    }
-
-    /// Gives `meta.geoip` a database. Call before the first event.
-    pub fn with_geoip(mut self, database: Arc<GeoIpDatabase>) -> Connector {
-        self.service_config.geoip = Some(database);
-        self.rebuild_services()
-    }
-
-    /// Lets `fetch` reach what `policy` allows (by default: nothing). Call before the first event.
-    pub fn with_fetch(mut self, policy: FetchPolicy) -> Connector {
-        self.service_config.fetch = policy;
-        self.rebuild_services()
-    }
-
-    fn rebuild_services(mut self) -> Connector {
-        self.services = Arc::new(ConnectorServices::new(self.service_config.clone()));
-        self
     }
 
     /// `"<name> (<position>)"`, as PostHog lists connectors in `$plugins_failed`.
@@ -122,15 +143,69 @@ impl Connector {
         &self.limits
     }
 
-    /// Whether the connector defines the special function `name` (instantiating it if needed).
-    pub fn defines(&mut self, name: &str) -> Result<bool, CallError> {
+    /// Whether the connector defines the function `call` runs (instantiating it if needed).
+    pub fn defines(&mut self, call: Call) -> Result<bool, CallError> {
         if self.functions.is_none() {
             self.instance()?;
         }
         Ok(self
             .functions
             .as_ref()
-            .is_some_and(|f| f.iter().any(|n| n == name)))
+            .is_some_and(|f| f.iter().any(|n| n == call.function())))
+    }
+
+    /// Runs `processEvent` on `event` (its JSON text). The result must be an
+    /// object or null; anything else is an error, logged for this connector.
+    pub fn process_event(&mut self, event: &[u8]) -> Result<Processed, CallError> {
+        if !self.defines(Call::ProcessEvent)? {
+            return Ok(Processed::Skipped);
+        }
+        let output = self.call(Call::ProcessEvent, event)?;
+        Ok(match self.result_object(Call::ProcessEvent, &output)? {
+            Some(event) => Processed::Kept(event, output),
+            None => Processed::Dropped,
+        })
+    }
+
+    /// Runs `composeWebhook` on `event` (its JSON text): the request it
+    /// returned, checked and with defaults, or `None` when it returned null or
+    /// is not defined. An invalid request is an error, logged for this connector.
+    pub fn compose_webhook(&mut self, event: &[u8]) -> Result<Option<WebhookRequest>, CallError> {
+        if !self.defines(Call::ComposeWebhook)? {
+            return Ok(None);
+        }
+        let output = self.call(Call::ComposeWebhook, event)?;
+        let Some(request) = self.result_object(Call::ComposeWebhook, &output)? else {
+            return Ok(None);
+        };
+        WebhookRequest::from_result(&self.label, request)
+            .map(Some)
+            .map_err(|reason| self.invalid(Call::ComposeWebhook, reason))
+    }
+
+    /// Parses a call's JSON result: `None` for `null`, the object otherwise.
+    fn result_object(
+        &self,
+        call: Call,
+        bytes: &[u8],
+    ) -> Result<Option<Map<String, Value>>, CallError> {
+        let what = call.function();
+        match serde_json::from_slice::<Value>(bytes) {
+            Ok(Value::Null) => Ok(None),
+            Ok(Value::Object(object)) => Ok(Some(object)),
+            Ok(_) => Err(self.invalid(
+                call,
+                format!("{what} returned something other than an object or null"),
+            )),
+            Err(e) => Err(self.invalid(call, format!("{what} returned invalid JSON: {e}"))),
+        }
+    }
+
+    /// An [`CallError::InvalidResult`] of `call`, logged for this connector.
+    pub fn invalid(&self, call: Call, reason: String) -> CallError {
+        let error = CallError::InvalidResult(reason);
+        self.report(call, &error);
+        error
     }
 
     /// Whether an instance is alive now.
@@ -195,17 +270,19 @@ impl Connector {
             .collect()
     }
 
-    /// Logs an error of `what` for this connector.
-    pub fn report(&self, what: &str, error: &CallError) {
-        self.log(LogLevel::Error, format!("{what}: {}", describe(error)));
+    /// Logs an error of `call` for this connector.
+    pub fn report(&self, call: Call, error: &CallError) {
+        self.log(
+            LogLevel::Error,
+            format!("{}: {}", call.function(), describe(error)),
+        );
     }
 
     /// The live instance, made (and set up) if there is none.
     fn instance(&mut self) -> Result<&mut Instance, CallError> {
         if self.instance.is_none() {
             let made = Instance::new(
-                &self.runtime.engine,
-                &self.runtime.plugin,
+                &self.plugin,
                 &self.bundle,
                 &self.limits,
                 self.services.clone(),
@@ -237,20 +314,15 @@ impl Connector {
         Ok(self.instance.as_mut().expect("just made"))
     }
 
-    /// Calls into the connector; `what` names the call in logs. Errors are
-    /// logged for this connector; an error that poisons the instance drops it.
-    pub fn call(
-        &mut self,
-        call: Call,
-        input: &[u8],
-        what: &'static str,
-    ) -> Result<Vec<u8>, CallError> {
+    /// Calls into the connector. Errors are logged for this connector; an
+    /// error that poisons the instance drops it.
+    pub(crate) fn call(&mut self, call: Call, input: &[u8]) -> Result<Vec<u8>, CallError> {
         let started = Instant::now();
-        let (result, fuel) = self.call_instance(call, input, what);
+        let (result, fuel) = self.call_instance(call, input);
         self.last_call = Some(CallRecord {
             connector: self.label.clone(),
             position: self.position,
-            stage: what,
+            call,
             duration: started.elapsed(),
             fuel,
             ok: result.is_ok(),
@@ -258,17 +330,19 @@ impl Connector {
         result
     }
 
+    /// `call` on `input`, its result text returned as the guest wrote it,
+    /// unchecked: only for tests of the boundary itself.
+    #[cfg(feature = "raw-calls")]
+    pub fn call_raw(&mut self, call: Call, input: &[u8]) -> Result<Vec<u8>, CallError> {
+        self.call(call, input)
+    }
+
     /// Takes the record of the last call (for metrics and quarantine).
     pub fn take_last_call(&mut self) -> Option<CallRecord> {
         self.last_call.take()
     }
 
-    fn call_instance(
-        &mut self,
-        call: Call,
-        input: &[u8],
-        what: &str,
-    ) -> (Result<Vec<u8>, CallError>, u64) {
+    fn call_instance(&mut self, call: Call, input: &[u8]) -> (Result<Vec<u8>, CallError>, u64) {
         let limits = self.limits.clone();
         let instance = match self.instance() {
             Ok(instance) => instance,
@@ -280,7 +354,7 @@ impl Connector {
         self.forward_console(&mut instance);
         match &result {
             Err(error) => {
-                self.report(what, error);
+                self.report(call, error);
                 if !error.poisons_instance() {
                     self.instance = Some(instance);
                 }
@@ -298,8 +372,8 @@ pub struct CallRecord {
     pub connector: String,
     /// The connector's position in its chain.
     pub position: usize,
-    /// `processEvent`, `composeWebhook`, …
-    pub stage: &'static str,
+    /// Which function ran: `processEvent`, `composeWebhook`, …
+    pub call: Call,
     /// Wall time, instance set-up included when the call made one.
     pub duration: Duration,
     /// Fuel the call used.
@@ -328,9 +402,9 @@ impl Drop for Connector {
         let defines_teardown = self
             .instance
             .as_ref()
-            .is_some_and(|i| i.defines("teardownPlugin"));
+            .is_some_and(|i| i.defines(Call::Teardown));
         if defines_teardown {
-            let _ = self.call(Call::Teardown, b"null", "teardownPlugin");
+            let _ = self.call(Call::Teardown, b"null");
         }
     }
 }

@@ -71,3 +71,14 @@ pub enum ScriptError {
     #[error("{0}")]
     Other(String),
 }
+
+/// The runtime could not start.
+#[derive(Debug, Error)]
+pub enum RuntimeError {
+    /// The engine could not be configured (an option this platform lacks).
+    #[error("configuring the wasm engine: {0:#}")]
+    Engine(#[source] wasmtime::Error),
+    /// The embedded plugin did not compile or link against the host functions.
+    #[error("preparing the plugin: {0:#}")]
+    Plugin(#[source] wasmtime::Error),
+}

@@ -12,7 +12,7 @@ use rand::SeedableRng as _;
 use sandpipe_abi::{HOST_MODULE, LogLevel, import};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
-use wasmtime::{Caller, Engine, Extern, Linker, Memory, StoreLimits, StoreLimitsBuilder};
+use wasmtime::{Caller, Engine, Extern, Linker, Memory, ResourceLimiter};
 use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
@@ -41,7 +41,7 @@ pub struct ConsoleLine {
 /// limits, the current call's deadline and the console lines it produced.
 pub struct StoreData {
     wasi: WasiP1Ctx,
-    pub(crate) limits: StoreLimits,
+    pub(crate) limits: StoreCap,
     stdout: MemoryOutputPipe,
     stderr: MemoryOutputPipe,
     stdio_seen: usize,
@@ -69,13 +69,9 @@ impl StoreData {
             .build_p1();
         StoreData {
             wasi,
-            limits: StoreLimitsBuilder::new()
-                .memory_size(limits.memory)
-                .memories(1)
-                .instances(2)
-                .tables(2)
-                .trap_on_grow_failure(true)
-                .build(),
+            limits: StoreCap {
+                memory: limits.memory,
+            },
             stdout,
             stderr,
             stdio_seen: 0,
@@ -124,6 +120,77 @@ impl StoreData {
     }
 }
 
+/// A host call found the call's deadline passed (the trap the epoch ticker
+/// would raise, raised at the host boundary instead).
+#[derive(Debug, thiserror::Error)]
+#[error("deadline exceeded during a host call")]
+pub struct DeadlineExceeded;
+
+/// The guest tried to grow its memory past the connector's limit.
+#[derive(Debug, thiserror::Error)]
+#[error("memory growth to {desired} bytes is over the {limit}-byte limit")]
+pub struct MemoryLimitReached {
+    pub desired: usize,
+    pub limit: usize,
+}
+
+/// What a store may hold: the plugin's one memory (up to the connector's
+/// limit) and the bundle instance linked against it. Growing past the limit
+/// traps with [`MemoryLimitReached`] rather than failing softly, so a
+/// connector that runs out of memory ends the call instead of limping on.
+pub(crate) struct StoreCap {
+    memory: usize,
+}
+
+impl ResourceLimiter for StoreCap {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let limit = maximum.map_or(self.memory, |max| max.min(self.memory));
+        if desired > limit {
+            return Err(wasmtime::Error::new(MemoryLimitReached { desired, limit }));
+        }
+        Ok(true)
+    }
+
+    fn memory_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        Err(error.context("the host could not grow the guest's memory"))
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        match maximum {
+            Some(max) if desired > max => {
+                wasmtime::bail!("table growth to {desired} elements is over its maximum of {max}")
+            }
+            _ => Ok(true),
+        }
+    }
+
+    fn table_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        Err(error.context("the host could not grow a guest table"))
+    }
+
+    fn instances(&self) -> usize {
+        2
+    }
+
+    fn tables(&self) -> usize {
+        2
+    }
+
+    fn memories(&self) -> usize {
+        1
+    }
+}
+
 /// The bytes `[ptr, ptr + len)` of `memory`, or a trap error naming `what`.
 pub fn guest_bytes<'a>(
     memory: &'a [u8],
@@ -152,7 +219,7 @@ fn caller_memory(caller: &mut Caller<'_, StoreData>) -> wasmtime::Result<Memory>
 
 fn check_deadline(caller: &Caller<'_, StoreData>) -> wasmtime::Result<()> {
     if Instant::now() > caller.data().deadline {
-        wasmtime::bail!("deadline exceeded during a host call");
+        return Err(wasmtime::Error::new(DeadlineExceeded));
     }
     Ok(())
 }

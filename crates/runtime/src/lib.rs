@@ -3,13 +3,12 @@
 //! chained in order the way PostHog's plugin server chains them.
 //!
 //! ```no_run
-//! use sandpipe_runtime::{Chain, Limits, Runtime, RuntimeOptions, StderrLogs};
-//! use std::sync::Arc;
+//! use sandpipe_runtime::{Chain, ConnectorOptions, Runtime, RuntimeOptions};
 //!
 //! let runtime = Runtime::new(RuntimeOptions::default())?;
 //! let bundle = runtime.admit(std::fs::read("hello.wasm")?)?;
 //! let config = bundle.manifest().resolve_config(&Default::default())?;
-//! let connector = runtime.connector(bundle, 0, config, Limits::default(), Arc::new(StderrLogs));
+//! let connector = runtime.connector(bundle, 0, config, ConnectorOptions::default())?;
 //! let mut chain = Chain::new(vec![connector]);
 //! let out = chain.process(serde_json::json!({"event": "pageview", "properties": {}}));
 //! println!("{}", out.event.unwrap());
@@ -18,13 +17,16 @@
 //!
 //! Map of the crate, in data-flow order:
 //! - [`engine`]: the one wasmtime `Engine` (fuel, epochs, pooling, CoW) and its epoch ticker;
-//! - [`cache`]: compiled modules on disk, keyed by engine and module hash;
-//! - [`plugin`]: the embedded guest plugin, compiled once per process;
+//! - [`module_cache`]: compiled modules in memory and on disk, keyed by engine and module hash;
+//! - [`plugin`]: the embedded guest plugin, compiled once per process, and the
+//!   one copy of the code that crosses its boundary (every guest pointer is read there);
 //! - [`bundle`]: the bundle format's manifest section, and admission of untrusted bundles;
 //! - [`limits`]: per-connector limits, set by the operator;
 //! - [`host`]: the functions the guest imports, and the per-store state they see;
-//! - [`instance`]: one live plugin + bundle pair, and the calls across the boundary;
-//! - [`connector`]: a configured connector that keeps an instance alive and replaces it after a trap;
+//! - [`instance`]: one live plugin + bundle pair, and the functions the connector defines;
+//! - [`connector`]: a configured connector (made by [`Runtime::connector`] from
+//!   [`ConnectorOptions`]) with typed calls, that keeps an instance alive and
+//!   replaces it after a trap;
 //! - [`chain`]: PostHog's chain rules over a list of connectors;
 //! - [`services`]: `meta.cache` and `meta.storage`, answered on the host;
 //! - [`webhook`]: the requests `composeWebhook` returns, checked and with defaults;
@@ -32,7 +34,6 @@
 //! - [`log`]: console lines and errors, per connector.
 
 pub mod bundle;
-pub mod cache;
 pub mod chain;
 pub mod connector;
 pub mod engine;
@@ -42,6 +43,7 @@ pub mod instance;
 pub mod json;
 pub mod limits;
 pub mod log;
+pub mod module_cache;
 pub mod plugin;
 mod runtime;
 pub mod services;
@@ -49,11 +51,12 @@ pub mod webhook;
 
 pub use bundle::{AdmissionError, Bundle, BundleManifest};
 pub use chain::{Chain, ChainOutput, Failure};
-pub use connector::{CallRecord, Connector};
-pub use error::{CallError, JsError, ScriptError};
-pub use limits::Limits;
+pub use connector::{CallRecord, Connector, ConnectorOptions, Processed};
+pub use error::{CallError, JsError, RuntimeError, ScriptError};
+pub use limits::{LimitError, Limits, OperatorLimits};
 pub use log::{LogEntry, LogSink, MemoryLogs, StderrLogs};
 pub use runtime::{Runtime, RuntimeOptions};
+pub use sandpipe_abi::Call;
 pub use services::ConnectorCache;
 pub use services::fetch::FetchPolicy;
 pub use services::geoip::GeoIpDatabase;

@@ -45,6 +45,36 @@ impl Default for Limits {
     }
 }
 
+impl Limits {
+    /// Checks these limits against what the host can give: every field the
+    /// [`OperatorLimits`] rules bound, by its name here (`limits.memory`),
+    /// with memory up to `max_memory` (the engine's).
+    pub fn check(&self, max_memory: usize) -> Result<(), LimitError> {
+        let deadline_ms = u64::try_from(self.deadline.as_millis()).unwrap_or(u64::MAX);
+        let guest_span = u64::from(u32::MAX);
+        for (field, value, max) in [
+            ("fuel", self.fuel, MAX_FUEL),
+            ("deadline_ms", deadline_ms, MAX_DEADLINE_MS),
+            ("memory", self.memory as u64, max_memory as u64),
+            ("max_input", self.max_input as u64, guest_span),
+            ("max_output", self.max_output as u64, guest_span),
+        ] {
+            let field = || format!("limits.{field}");
+            if value == 0 {
+                return Err(LimitError::Zero { field: field() });
+            }
+            if value > max {
+                return Err(LimitError::OverMaximum {
+                    field: field(),
+                    value,
+                    max,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Largest fuel per call an operator may set (days of QuickJS work).
 pub const MAX_FUEL: u64 = 10_000_000_000_000_000;
 /// Longest deadline per call an operator may set: one hour.
@@ -65,7 +95,8 @@ pub enum LimitError {
 /// What an operator may override (a `sandpipe serve` flag, a chain file's
 /// `limits`); absent fields keep the base value. Field names are the chain
 /// file's; [`OperatorLimits::apply`] checks each against its maximum.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct OperatorLimits {
     pub fuel: Option<u64>,
     pub deadline_ms: Option<u64>,
@@ -221,6 +252,36 @@ mod tests {
                 limits.storage_max_keys
             ),
             (MAX_FUEL, Duration::from_secs(3600), 256 * MIB, 3)
+        );
+    }
+
+    #[test]
+    fn limits_are_checked_against_the_engine() {
+        let max_memory = 256 * MIB;
+        assert_eq!(Limits::default().check(max_memory), Ok(()));
+        let over = Limits {
+            memory: 512 * MIB,
+            ..Limits::default()
+        };
+        assert_eq!(
+            over.check(max_memory).unwrap_err().to_string(),
+            "limits.memory 536870912 is over the maximum of 268435456"
+        );
+        let no_fuel = Limits {
+            fuel: 0,
+            ..Limits::default()
+        };
+        assert_eq!(
+            no_fuel.check(max_memory).unwrap_err().to_string(),
+            "limits.fuel 0 leaves no room for any call: give at least 1"
+        );
+        let long = Limits {
+            deadline: Duration::from_secs(7_200),
+            ..Limits::default()
+        };
+        assert_eq!(
+            long.check(max_memory).unwrap_err().to_string(),
+            "limits.deadline_ms 7200000 is over the maximum of 3600000"
         );
     }
 }

@@ -1,7 +1,31 @@
-//! The guest plugin: sandpipe's pre-initialised Javy plugin, embedded in the
-//! host (users never build it), compiled once per process.
+//! The guest plugin and the one copy of the code that crosses its boundary.
+//!
+//! [`Plugin`] is sandpipe's pre-initialised Javy plugin (embedded in the host;
+//! users never build it), compiled once per process and pre-linked against the
+//! host functions. [`Guest`] is one instance of it in its own store, and every
+//! read and write of guest memory the host makes happens here: arming fuel and
+//! deadline, reserving and writing the input, calling an export, and reading
+//! the packed result it returns. This is the file to audit for guest pointers.
+//!
+//! Invariant: nothing the guest returns is trusted. A packed result's pointer
+//! and length are bounds-checked ([`guest_bytes`]) and held to the output limit
+//! *before* anything is copied; an input buffer the guest reserved is written
+//! through wasmtime's checked [`Memory::write`].
 
+use crate::bundle::Bundle;
+use crate::engine::Engine;
+use crate::error::{CallError, JsError, RuntimeError};
+use crate::host::{
+    self, ConsoleLine, DeadlineExceeded, MemoryLimitReached, StoreData, guest_bytes,
+};
+use crate::limits::Limits;
+use crate::module_cache::ModuleCache;
+use crate::services::ConnectorServices;
+use sandpipe_abi::{BUNDLE_ENTRY, Call, Packed, export};
 use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use std::time::Instant;
+use wasmtime::{Extern, InstancePre, Memory, Store, Trap, TypedFunc};
 
 /// The committed, pre-initialised plugin (`guest-sdk/build.sh` writes it).
 pub const PLUGIN_WASM: &[u8] = include_bytes!("../../../guest-sdk/sandpipe_plugin.wasm");
@@ -9,4 +33,365 @@ pub const PLUGIN_WASM: &[u8] = include_bytes!("../../../guest-sdk/sandpipe_plugi
 /// sha256 (hex) of [`PLUGIN_WASM`].
 pub fn sha256() -> String {
     hex::encode(Sha256::digest(PLUGIN_WASM))
+}
+
+/// The plugin, compiled and linked against the host functions: every
+/// [`Guest`] of the process is instantiated from it.
+pub struct Plugin {
+    engine: Engine,
+    pre: InstancePre<StoreData>,
+}
+
+impl Plugin {
+    /// Compiles (or loads from `cache`) the embedded plugin for `engine`.
+    pub(crate) fn new(engine: Engine, cache: &ModuleCache) -> Result<Plugin, RuntimeError> {
+        let module = cache
+            .get_or_compile(engine.wasmtime(), PLUGIN_WASM)
+            .map_err(RuntimeError::Plugin)?;
+        let pre = host::linker(engine.wasmtime())
+            .and_then(|linker| linker.instantiate_pre(&module))
+            .map_err(RuntimeError::Plugin)?;
+        Ok(Plugin { engine, pre })
+    }
+
+    /// The engine the plugin was compiled for.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// A fresh instance in its own store, under `limits`, answering service
+    /// requests from `services`.
+    pub(crate) fn instantiate(
+        &self,
+        limits: &Limits,
+        services: Arc<ConnectorServices>,
+    ) -> Result<Guest, CallError> {
+        let mut store = Store::new(self.engine.wasmtime(), StoreData::new(limits, services));
+        store.limiter(|data| &mut data.limits);
+        arm(&mut store, limits);
+        let trapped = |e: wasmtime::Error| CallError::Trapped(trap_reason(&e, limits));
+        let instance = self.pre.instantiate(&mut store).map_err(trapped)?;
+        let memory = instance
+            .get_memory(&mut store, export::MEMORY)
+            .ok_or_else(|| CallError::Trapped("plugin exports no memory".into()))?;
+        let reserve = instance
+            .get_typed_func(&mut store, export::RESERVE)
+            .map_err(trapped)?;
+        let call = instance
+            .get_typed_func(&mut store, export::CALL)
+            .map_err(trapped)?;
+        Ok(Guest {
+            store,
+            instance,
+            memory,
+            reserve,
+            call,
+        })
+    }
+}
+
+/// One plugin instance in its own store.
+pub(crate) struct Guest {
+    store: Store<StoreData>,
+    instance: wasmtime::Instance,
+    memory: Memory,
+    reserve: TypedFunc<u32, u32>,
+    /// `sandpipe_call`: one connector function call.
+    call: TypedFunc<(u32, u32), i64>,
+}
+
+impl Guest {
+    /// Links `bundle` against this instance (its imports are plugin exports,
+    /// by name: admission allowed nothing else) and runs its entry, which
+    /// loads the connector's bytecode and runs its top level. Returns the
+    /// entry's result: the JSON list of special functions the connector defines.
+    pub(crate) fn link(&mut self, bundle: &Bundle, limits: &Limits) -> Result<Vec<u8>, CallError> {
+        let mut imports: Vec<Extern> = Vec::new();
+        for import in bundle.module.imports() {
+            let found = self
+                .instance
+                .get_export(&mut self.store, import.name())
+                .ok_or_else(|| {
+                    CallError::Trapped(format!(
+                        "plugin has no export `{}` for the bundle",
+                        import.name()
+                    ))
+                })?;
+            imports.push(found);
+        }
+        let linked =
+            wasmtime::Instance::new(&mut self.store, &bundle.module, &imports).map_err(|e| {
+                CallError::Trapped(format!("bundle does not link against the plugin: {e}"))
+            })?;
+        let entry = linked
+            .get_typed_func::<(), i64>(&mut self.store, BUNDLE_ENTRY)
+            .map_err(|e| CallError::Trapped(format!("bundle entry `{BUNDLE_ENTRY}`: {e}")))?;
+        arm(&mut self.store, limits);
+        let raw = entry
+            .call(&mut self.store, ())
+            .map_err(|e| CallError::Trapped(trap_reason(&e, limits)))?;
+        self.read(raw, limits.max_output)?.map_err(CallError::Threw)
+    }
+
+    /// One call of a connector function: JSON in, JSON out (`null` for "nothing").
+    pub(crate) fn call(
+        &mut self,
+        call: Call,
+        input: &[u8],
+        limits: &Limits,
+    ) -> Result<Vec<u8>, CallError> {
+        if input.len() > limits.max_input {
+            return Err(CallError::InputTooLarge {
+                size: input.len(),
+                limit: limits.max_input,
+            });
+        }
+        let trapped = |e: wasmtime::Error| CallError::Trapped(trap_reason(&e, limits));
+        arm(&mut self.store, limits);
+        let len = self.write_input(input, limits)?;
+        let raw = self
+            .call
+            .call(&mut self.store, (call as u32, len))
+            .map_err(trapped)?;
+        self.read(raw, limits.max_output)?.map_err(CallError::Threw)
+    }
+
+    /// Runs the plugin's compile export on `input` (`file\nsource`): script
+    /// bytecode, or the error QuickJS's compiler threw.
+    pub(crate) fn compile(
+        &mut self,
+        input: &[u8],
+        limits: &Limits,
+    ) -> Result<Result<Vec<u8>, JsError>, CallError> {
+        let trapped = |e: wasmtime::Error| CallError::Trapped(trap_reason(&e, limits));
+        let compile = self
+            .instance
+            .get_typed_func::<u32, i64>(&mut self.store, export::COMPILE)
+            .map_err(trapped)?;
+        arm(&mut self.store, limits);
+        let len = self.write_input(input, limits)?;
+        let raw = compile.call(&mut self.store, len).map_err(trapped)?;
+        self.read(raw, limits.max_output)
+    }
+
+    /// Writes `input` into a buffer the guest reserves for it; its length.
+    fn write_input(&mut self, input: &[u8], limits: &Limits) -> Result<u32, CallError> {
+        let len = u32::try_from(input.len()).map_err(|_| CallError::InputTooLarge {
+            size: input.len(),
+            limit: u32::MAX as usize,
+        })?;
+        let ptr = self
+            .reserve
+            .call(&mut self.store, len)
+            .map_err(|e| CallError::Trapped(trap_reason(&e, limits)))?;
+        self.memory
+            .write(&mut self.store, ptr as usize, input)
+            .map_err(|_| {
+                CallError::Trapped("plugin reserved an input buffer outside its memory".into())
+            })?;
+        Ok(len)
+    }
+
+    /// The bytes the packed result `raw` points at (see [`read_result`]).
+    fn read(&self, raw: i64, max: usize) -> Result<Result<Vec<u8>, JsError>, CallError> {
+        read_result(self.memory.data(&self.store), raw, max)
+    }
+
+    /// Fuel used since the last call was armed.
+    pub(crate) fn fuel_used(&self, limits: &Limits) -> u64 {
+        limits
+            .fuel
+            .saturating_sub(self.store.get_fuel().unwrap_or(0))
+    }
+
+    /// Takes the console lines of the last call (and a count of lines dropped over the limit).
+    pub(crate) fn take_console(&mut self) -> (Vec<ConsoleLine>, usize) {
+        let data = self.store.data_mut();
+        data.collect_stdio();
+        (
+            std::mem::take(&mut data.lines),
+            std::mem::take(&mut data.dropped_lines),
+        )
+    }
+}
+
+/// Resets fuel and deadline before a call.
+fn arm(store: &mut Store<StoreData>, limits: &Limits) {
+    store
+        .set_fuel(limits.fuel)
+        .expect("fuel metering is enabled on the engine");
+    store.set_epoch_deadline(Engine::ticks(limits.deadline));
+    store.epoch_deadline_trap();
+    store.data_mut().deadline = Instant::now() + limits.deadline;
+}
+
+/// Describes a wasmtime error from a guest call in one line, by its kind.
+fn trap_reason(error: &wasmtime::Error, limits: &Limits) -> String {
+    let deadline = || format!("exceeded its {} ms deadline", limits.deadline.as_millis());
+    if let Some(trap) = error.downcast_ref::<Trap>() {
+        return match trap {
+            Trap::OutOfFuel => format!("ran out of fuel ({} units per call)", limits.fuel),
+            Trap::Interrupt => deadline(),
+            Trap::StackOverflow => "overflowed the wasm stack".into(),
+            other => format!("trapped: {other}"),
+        };
+    }
+    if error.downcast_ref::<MemoryLimitReached>().is_some() {
+        return format!("reached its memory limit of {} MiB", limits.memory >> 20);
+    }
+    if error.downcast_ref::<DeadlineExceeded>().is_some() {
+        return deadline();
+    }
+    let text = format!("{error:#}");
+    format!("trapped: {}", text.lines().next().unwrap_or("unknown trap"))
+}
+
+/// Bytes of an error result shown when it cannot be read as error JSON.
+const SHOWN_UNREADABLE_ERROR: usize = 4096;
+
+/// Reads the bytes a packed result points at, within `max` bytes. An error
+/// result over `max` (which the plugin never makes: it bounds what it
+/// describes, but a bundle's entry returns what it likes) is not parsed: a
+/// prefix of it becomes the message, with a marker.
+fn read_result(memory: &[u8], raw: i64, max: usize) -> Result<Result<Vec<u8>, JsError>, CallError> {
+    let packed = Packed::decode(raw);
+    if packed.len as usize > max && !packed.is_error {
+        return Err(CallError::OutputTooLarge {
+            size: packed.len as usize,
+            limit: max,
+        });
+    }
+    // Bounds only: nothing is copied yet.
+    let bytes = guest_bytes(memory, packed.ptr, packed.len, "result")
+        .map_err(|e| CallError::Trapped(e.to_string()))?;
+    if !packed.is_error {
+        return Ok(Ok(bytes.to_vec()));
+    }
+    let parsed = match bytes.len() <= max {
+        true => serde_json::from_slice::<JsError>(bytes).ok(),
+        false => None,
+    };
+    Ok(Err(parsed.unwrap_or_else(|| unreadable_error(bytes))))
+}
+
+/// An error result that is not error JSON (or is over the limit): its first
+/// bytes, cut at a character boundary, and how many more there were.
+fn unreadable_error(bytes: &[u8]) -> JsError {
+    let mut end = bytes.len().min(SHOWN_UNREADABLE_ERROR);
+    // Back off a cut UTF-8 sequence (at most three continuation bytes).
+    for _ in 0..3 {
+        if end < bytes.len() && end > 0 && bytes[end] & 0xC0 == 0x80 {
+            end -= 1;
+        }
+    }
+    let mut message = String::from_utf8_lossy(&bytes[..end]).into_owned();
+    if end < bytes.len() {
+        message.push_str(&format!(
+            "… [truncated {} bytes]",
+            thousands(bytes.len() - end)
+        ));
+    }
+    JsError {
+        name: Some("Error".into()),
+        message,
+        stack: String::new(),
+    }
+}
+
+/// 49995904 → "49,995,904".
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn packed(ptr: u32, len: usize, is_error: bool) -> i64 {
+        Packed {
+            ptr,
+            len: len as u32,
+            is_error,
+        }
+        .encode()
+    }
+
+    #[test]
+    fn an_error_result_is_parsed_within_the_limit() {
+        let memory = br#"..{"name":"TypeError","message":"bad","stack":"at f"}"#;
+        let error = read_result(memory, packed(2, memory.len() - 2, true), 100)
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(
+            error,
+            JsError {
+                name: Some("TypeError".into()),
+                message: "bad".into(),
+                stack: "at f".into()
+            }
+        );
+    }
+
+    #[test]
+    fn an_error_result_over_the_limit_is_cut_not_parsed() {
+        // Valid error JSON, but over the limit: only its first bytes are shown.
+        let mut memory = br#"{"name":"Error","message":""#.to_vec();
+        memory.extend(std::iter::repeat_n(b'x', 10_000));
+        memory.extend_from_slice(br#"","stack":""}"#);
+        let error = read_result(&memory, packed(0, memory.len(), true), 9_000)
+            .unwrap()
+            .unwrap_err();
+        let shown = format!(
+            r#"{{"name":"Error","message":"{}"#,
+            "x".repeat(SHOWN_UNREADABLE_ERROR - 27)
+        );
+        assert_eq!(error.name.as_deref(), Some("Error"));
+        assert_eq!(error.message, format!("{shown}… [truncated 5,944 bytes]"));
+        assert_eq!(error.stack, "");
+        // An ordinary result over the limit is refused, as before.
+        assert_eq!(
+            read_result(&memory, packed(0, memory.len(), false), 9_000).unwrap_err(),
+            CallError::OutputTooLarge {
+                size: memory.len(),
+                limit: 9_000
+            }
+        );
+    }
+
+    #[test]
+    fn an_unreadable_error_is_cut_at_a_character_boundary() {
+        // 4,095 ASCII bytes, then 'é' (two bytes) straddling the cut.
+        let mut memory = vec![b'a'; SHOWN_UNREADABLE_ERROR - 1];
+        memory.extend_from_slice("é!".as_bytes());
+        let error = read_result(&memory, packed(0, memory.len(), true), 1 << 20)
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(
+            error.message,
+            format!(
+                "{}… [truncated 3 bytes]",
+                "a".repeat(SHOWN_UNREADABLE_ERROR - 1)
+            )
+        );
+        // A short unreadable error is shown whole.
+        let error = read_result(b"oops", packed(0, 4, true), 1 << 20)
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(error.message, "oops");
+    }
+
+    #[test]
+    fn thousands_are_grouped() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1_000), "1,000");
+        assert_eq!(thousands(49_995_904), "49,995,904");
+    }
 }

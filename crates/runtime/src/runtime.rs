@@ -2,22 +2,17 @@
 //! every connector of a process.
 
 use crate::bundle::{self, AdmissionError, Bundle};
-use crate::cache::{self, ModuleCache};
-use crate::connector::Connector;
+use crate::connector::{Connector, ConnectorOptions};
 use crate::engine::{Engine, EngineOptions};
-use crate::error::{JsError, ScriptError};
-use crate::host::{self, StoreData};
-use crate::instance::{arm, trap_reason};
-use crate::limits::{Limits, MIB};
-use crate::log::LogSink;
-use crate::plugin::PLUGIN_WASM;
+use crate::error::{JsError, RuntimeError, ScriptError};
+use crate::limits::{LimitError, Limits, MIB, OperatorLimits};
+use crate::module_cache::{self, ModuleCache};
+use crate::plugin::Plugin;
 use crate::services::ConnectorServices;
-use sandpipe_abi::{Packed, export};
 use sandpipe_manifest::ResolvedConfig;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use wasmtime::{InstancePre, Store};
 
 /// How to build a [`Runtime`].
 #[derive(Debug, Clone)]
@@ -30,7 +25,7 @@ pub struct RuntimeOptions {
 impl Default for RuntimeOptions {
     fn default() -> Self {
         RuntimeOptions {
-            cache_dir: cache::default_dir(),
+            cache_dir: module_cache::default_dir(),
             engine: EngineOptions::default(),
         }
     }
@@ -39,13 +34,8 @@ impl Default for RuntimeOptions {
 /// Shared by all connectors; cheap to clone.
 #[derive(Clone)]
 pub struct Runtime {
-    inner: Arc<Inner>,
-}
-
-pub(crate) struct Inner {
-    pub(crate) engine: Engine,
-    cache: ModuleCache,
-    pub(crate) plugin: InstancePre<StoreData>,
+    cache: Arc<ModuleCache>,
+    plugin: Arc<Plugin>,
 }
 
 /// Limits for the sandboxed compile step: generous, but bounded.
@@ -62,49 +52,61 @@ fn compile_limits() -> Limits {
 
 impl Runtime {
     /// Builds the engine and compiles (or loads from cache) the plugin.
-    pub fn new(options: RuntimeOptions) -> anyhow::Result<Runtime> {
-        let engine = Engine::new(options.engine)?;
+    pub fn new(options: RuntimeOptions) -> Result<Runtime, RuntimeError> {
+        let engine = Engine::new(options.engine).map_err(RuntimeError::Engine)?;
         let cache = ModuleCache::new(options.cache_dir);
-        let plugin = cache.get_or_compile(engine.wasmtime(), PLUGIN_WASM)?;
-        let plugin = host::linker(engine.wasmtime())?.instantiate_pre(&plugin)?;
+        let plugin = Plugin::new(engine, &cache)?;
         Ok(Runtime {
-            inner: Arc::new(Inner {
-                engine,
-                cache,
-                plugin,
-            }),
+            cache: Arc::new(cache),
+            plugin: Arc::new(plugin),
         })
     }
 
     /// The engine.
     pub fn engine(&self) -> &Engine {
-        &self.inner.engine
+        self.plugin.engine()
     }
 
     /// The module cache.
     pub fn cache(&self) -> &ModuleCache {
-        &self.inner.cache
+        &self.cache
     }
 
     /// Checks and compiles an untrusted bundle.
     pub fn admit(&self, bytes: impl AsRef<[u8]>) -> Result<Arc<Bundle>, AdmissionError> {
-        let engine = self.inner.engine.wasmtime();
-        bundle::admit(bytes.as_ref(), |b| {
-            self.inner.cache.get_or_compile(engine, b)
-        })
-        .map(Arc::new)
+        let engine = self.engine().wasmtime();
+        bundle::admit(bytes.as_ref(), |b| self.cache.get_or_compile(engine, b)).map(Arc::new)
     }
 
-    /// A configured connector at `position` in a chain (no instance yet).
+    /// The default limits with the operator's `overrides`, each checked
+    /// against what this runtime can give; `name` turns a field name
+    /// (`deadline_ms`) into what the operator wrote (`--deadline-ms`).
+    pub fn operator_limits(
+        &self,
+        overrides: &OperatorLimits,
+        name: impl Fn(&str) -> String,
+    ) -> Result<Limits, LimitError> {
+        overrides.apply(Limits::default(), self.engine().options().max_memory, name)
+    }
+
+    /// A configured connector at `position` in a chain (no instance yet):
+    /// the one place connectors are made, for `run`, `test` and the service.
+    /// Its limits are checked against the engine first.
     pub fn connector(
         &self,
         bundle: Arc<Bundle>,
         position: usize,
         config: ResolvedConfig,
-        limits: Limits,
-        logs: Arc<dyn LogSink>,
-    ) -> Connector {
-        Connector::new(self.inner.clone(), bundle, position, config, limits, logs)
+        options: ConnectorOptions,
+    ) -> Result<Connector, LimitError> {
+        options.limits.check(self.engine().options().max_memory)?;
+        Ok(Connector::new(
+            self.plugin.clone(),
+            bundle,
+            position,
+            config,
+            options,
+        ))
     }
 
     /// Compiles connector source to QuickJS script bytecode inside a fresh,
@@ -112,24 +114,6 @@ impl Runtime {
     pub fn compile_script(&self, file: &str, source: &str) -> Result<Vec<u8>, ScriptError> {
         let limits = compile_limits();
         let other = |e: String| ScriptError::Other(format!("{file}: {e}"));
-        let services = Arc::new(ConnectorServices::new(Default::default()));
-        let mut store = Store::new(
-            self.inner.engine.wasmtime(),
-            StoreData::new(&limits, services),
-        );
-        store.limiter(|data| &mut data.limits);
-        arm(&mut store, &limits);
-        let trapped = |e: wasmtime::Error| other(format!("compiler {}", trap_reason(&e, &limits)));
-        let instance = self.inner.plugin.instantiate(&mut store).map_err(trapped)?;
-        let memory = instance
-            .get_memory(&mut store, export::MEMORY)
-            .ok_or_else(|| other("plugin exports no memory".into()))?;
-        let reserve = instance
-            .get_typed_func::<u32, u32>(&mut store, export::RESERVE)
-            .map_err(trapped)?;
-        let compile = instance
-            .get_typed_func::<u32, i64>(&mut store, export::COMPILE)
-            .map_err(trapped)?;
         let mut input = Vec::with_capacity(file.len() + 1 + source.len());
         input.extend_from_slice(file.replace('\n', " ").as_bytes());
         input.push(b'\n');
@@ -140,24 +124,13 @@ impl Runtime {
                 limits.max_input >> 20
             )));
         }
-        let ptr = reserve
-            .call(&mut store, input.len() as u32)
-            .map_err(trapped)?;
-        memory
-            .write(&mut store, ptr as usize, &input)
-            .map_err(|e| other(format!("writing the source: {e}")))?;
-        let raw = compile
-            .call(&mut store, input.len() as u32)
-            .map_err(trapped)?;
-        let packed = Packed::decode(raw);
-        let bytes = host::guest_bytes(memory.data(&store), packed.ptr, packed.len, "compile")
-            .map_err(|e| other(e.to_string()))?;
-        if !packed.is_error {
-            return Ok(bytes.to_vec());
-        }
-        let error: JsError = serde_json::from_slice(bytes)
-            .map_err(|_| other(String::from_utf8_lossy(bytes).into_owned()))?;
-        Err(locate(file, &error).unwrap_or_else(|| other(error.to_string())))
+        let services = Arc::new(ConnectorServices::new(Default::default()));
+        let compiled = self
+            .plugin
+            .instantiate(&limits, services)
+            .and_then(|mut guest| guest.compile(&input, &limits))
+            .map_err(|e| other(format!("compiler {e}")))?;
+        compiled.map_err(|error| locate(file, &error).unwrap_or_else(|| other(error.to_string())))
     }
 }
 

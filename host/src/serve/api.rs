@@ -407,7 +407,9 @@ async fn post_events(
     let work = move || {
         let _slot = slot;
         let started = std::time::Instant::now();
-        let mut running = chain.checkout(&state.services);
+        let mut running = chain
+            .checkout(&state.services)
+            .map_err(|e| internal(e.to_string()))?;
         let outputs: Vec<ChainOutput> = events
             .into_iter()
             .map(|event| running.process(event))
@@ -460,7 +462,7 @@ async fn post_events(
                 failures.push(json!({
                     "event": index,
                     "connector": failure.connector,
-                    "stage": failure.stage,
+                    "stage": failure.call.function(),
                     "error": chain.redact(&failure.error.to_string()),
                 }));
             }
@@ -557,9 +559,9 @@ fn quarantine(
             .map_err(internal)?;
     if applied {
         for (position, health, reason) in &changes {
-            let label = format!(
-                "{} ({position})",
-                chain.specs[*position].bundle.manifest().name
+            let label = sandpipe_runtime::connector::label(
+                &chain.specs[*position].bundle.manifest().name,
+                *position,
             );
             let level = if *health == Health::Healthy {
                 "info"

@@ -117,7 +117,7 @@ impl Metrics {
             .with_label_values(&[team.as_str()])
             .inc_by(output.captured.len() as u64);
         for call in &output.calls {
-            let labels = [team.as_str(), call.connector.as_str(), call.stage];
+            let labels = [team.as_str(), call.connector.as_str(), call.call.function()];
             self.calls.with_label_values(&labels).inc();
             // Touched on every call, so a connector without errors shows 0.
             let errors = self.errors.with_label_values(&labels);

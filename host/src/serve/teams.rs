@@ -15,8 +15,8 @@
 use super::quarantine::{Health, Watcher};
 use sandpipe_manifest::ResolvedConfig;
 use sandpipe_runtime::{
-    Bundle, CallRecord, Chain, ConnectorCache, GeoIpDatabase, Limits, LogEntry, LogSink, Runtime,
-    Storage,
+    Bundle, CallRecord, Chain, ConnectorCache, ConnectorOptions, FetchPolicy, GeoIpDatabase,
+    LimitError, Limits, LogEntry, LogSink, Runtime, Storage,
 };
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -128,7 +128,7 @@ impl TeamChain {
         }
     }
 
-    fn build(&self, services: &Services) -> Chain {
+    fn build(&self, services: &Services) -> Result<Chain, LimitError> {
         let connectors = self
             .specs
             .iter()
@@ -136,27 +136,29 @@ impl TeamChain {
             .filter(|(_, spec)| spec.runs())
             .map(|(position, spec)| {
                 let scope = format!("team:{}#{position}:{}", self.team, spec.bundle.sha256());
-                services
-                    .runtime
-                    .connector(
-                        spec.bundle.clone(),
-                        position,
-                        spec.config.clone(),
-                        services.limits.clone(),
-                        self.logs.clone(),
-                    )
-                    .with_storage(services.storage.clone(), scope)
-                    .with_geoip(services.geoip.clone())
-                    .with_cache(spec.cache.clone())
+                let options = ConnectorOptions {
+                    limits: services.limits.clone(),
+                    logs: self.logs.clone(),
+                    storage: Some((services.storage.clone(), scope)),
+                    cache: Some(spec.cache.clone()),
+                    geoip: Some(services.geoip.clone()),
+                    fetch: FetchPolicy::default(),
+                };
+                services.runtime.connector(
+                    spec.bundle.clone(),
+                    position,
+                    spec.config.clone(),
+                    options,
+                )
             })
-            .collect();
-        Chain::new(connectors)
+            .collect::<Result<_, _>>()?;
+        Ok(Chain::new(connectors))
     }
 
     /// A chain for one request: from the pool, or new.
-    pub fn checkout(&self, services: &Services) -> Chain {
+    pub fn checkout(&self, services: &Services) -> Result<Chain, LimitError> {
         let pooled = self.pool.lock().unwrap_or_else(|e| e.into_inner()).pop();
-        pooled.unwrap_or_else(|| self.build(services))
+        pooled.map_or_else(|| self.build(services), Ok)
     }
 
     /// Returns a chain to the pool.
@@ -288,7 +290,7 @@ mod tests {
             .map(|_| CallRecord {
                 connector: "c (0)".into(),
                 position: 0,
-                stage: "processEvent",
+                call: sandpipe_runtime::Call::ProcessEvent,
                 ok: false,
                 duration: Duration::from_millis(1),
                 fuel: 0,

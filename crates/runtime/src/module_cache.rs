@@ -13,7 +13,7 @@ use std::sync::Mutex;
 use wasmtime::Module;
 
 /// Part of every key, so a change of cache layout cannot read old entries.
-const CACHE_FORMAT: &str = "sandpipe-module-cache-1 wasmtime-42";
+const CACHE_FORMAT: &str = "sandpipe-module-cache-2";
 
 /// Compiled modules kept in memory; the oldest is forgotten beyond this (it
 /// stays alive while a bundle uses it, and on disk), so uploads of ever new
