@@ -38,6 +38,8 @@ pub fn inline(runtime: &Runtime, js: &str) -> anyhow::Result<Arc<Bundle>> {
     build(runtime, dir.path())
 }
 
+/// A connector at `position` with `config` resolved against its manifest,
+/// default limits and discarded logs: the one place the benchmark constructs one.
 pub fn connector(
     runtime: &Runtime,
     bundle: &Arc<Bundle>,
