@@ -3,7 +3,8 @@
 
 mod common;
 
-use common::{root, sandpipe};
+use common::{root, sandpipe, write_connector};
+use serde_json::json;
 use std::path::Path;
 use std::process::Output;
 
@@ -29,10 +30,13 @@ fn one_line_error(output: &Output) -> String {
     text.trim_end().to_string()
 }
 
-fn write_connector(dir: &Path, js: &str, plugin_json: &str) {
-    std::fs::create_dir_all(dir).unwrap();
-    std::fs::write(dir.join("index.js"), js).unwrap();
-    std::fs::write(dir.join("plugin.json"), plugin_json).unwrap();
+/// Writes `chain` to `dir/chain.json` and `events` to `dir/events.ndjson`, then
+/// runs `sandpipe run chain.json --events events.ndjson` and `flags` in `dir`.
+fn run_chain(dir: &Path, chain: serde_json::Value, events: &str, flags: &[&str]) -> Output {
+    std::fs::write(dir.join("chain.json"), chain.to_string()).unwrap();
+    std::fs::write(dir.join("events.ndjson"), events).unwrap();
+    let run = ["run", "chain.json", "--events", "events.ndjson"];
+    sandpipe(&[&run[..], flags].concat(), dir)
 }
 
 #[test]
@@ -181,22 +185,11 @@ fn run_processes_the_example_chain() {
 fn malformed_lines_are_reported_and_skipped() {
     let tmp = tempfile::tempdir().unwrap();
     let hello = root().join("examples/hello-world");
-    std::fs::write(
-        tmp.path().join("chain.json"),
-        format!(
-            r#"{{"connectors": [{{"path": {:?}}}]}}"#,
-            hello.to_str().unwrap()
-        ),
-    )
-    .unwrap();
-    std::fs::write(
-        tmp.path().join("events.ndjson"),
-        "{\"event\":\"a\",\"properties\":{}}\n{not json\n\n[1,2]\n{\"event\":\"b\"}\n",
-    )
-    .unwrap();
-    let output = sandpipe(
-        &["run", "chain.json", "--events", "events.ndjson"],
+    let output = run_chain(
         tmp.path(),
+        json!({"connectors": [{"path": hello}]}),
+        "{\"event\":\"a\",\"properties\":{}}\n{not json\n\n[1,2]\n{\"event\":\"b\"}\n",
+        &[],
     );
     assert!(output.status.success(), "{}", stderr(&output));
     let events: Vec<serde_json::Value> = stdout(&output)
@@ -224,15 +217,11 @@ fn console_output_goes_to_stderr_prefixed_by_connector() {
         "function processEvent(e) { console.warn('saw', e.event); return e }",
         r#"{"name": "Talker"}"#,
     );
-    std::fs::write(
-        tmp.path().join("chain.json"),
-        r#"{"connectors": [{"path": "talker"}]}"#,
-    )
-    .unwrap();
-    std::fs::write(tmp.path().join("events.ndjson"), "{\"event\":\"e1\"}\n").unwrap();
-    let output = sandpipe(
-        &["run", "chain.json", "--events", "events.ndjson"],
+    let output = run_chain(
         tmp.path(),
+        json!({"connectors": [{"path": "talker"}]}),
+        "{\"event\":\"e1\"}\n",
+        &[],
     );
     assert!(output.status.success());
     assert_eq!(stderr(&output), "[Talker (0)] warn: saw e1\n");
@@ -243,14 +232,11 @@ fn a_forbidden_import_is_refused_at_load() {
     let tmp = tempfile::tempdir().unwrap();
     let wasm = wat::parse_str(r#"(module (import "env" "system" (func (param i32))))"#).unwrap();
     std::fs::write(tmp.path().join("evil.wasm"), wasm).unwrap();
-    std::fs::write(
-        tmp.path().join("chain.json"),
-        r#"{"connectors": [{"path": "evil.wasm"}]}"#,
-    )
-    .unwrap();
-    let error = one_line_error(&sandpipe(
-        &["run", "chain.json", "--events", "/dev/null"],
+    let error = one_line_error(&run_chain(
         tmp.path(),
+        json!({"connectors": [{"path": "evil.wasm"}]}),
+        "",
+        &[],
     ));
     assert_eq!(
         error,
@@ -262,17 +248,11 @@ fn a_forbidden_import_is_refused_at_load() {
 fn config_errors_are_reported_before_any_event_runs() {
     let examples = root().join("examples");
     let tmp = tempfile::tempdir().unwrap();
-    std::fs::write(
-        tmp.path().join("chain.json"),
-        format!(
-            r#"{{"connectors": [{{"path": {:?}, "config": {{}}}}]}}"#,
-            examples.join("webhook").to_str().unwrap()
-        ),
-    )
-    .unwrap();
-    let error = one_line_error(&sandpipe(
-        &["run", "chain.json", "--events", "/dev/null"],
+    let error = one_line_error(&run_chain(
         tmp.path(),
+        json!({"connectors": [{"path": examples.join("webhook"), "config": {}}]}),
+        "",
+        &[],
     ));
     assert_eq!(
         error,
@@ -288,27 +268,17 @@ fn a_memory_hog_is_contained_and_the_host_stays_small() {
         "const keep = []; function processEvent(e) { while (true) keep.push(new ArrayBuffer(1 << 20)) }",
         r#"{"name": "Hog"}"#,
     );
-    std::fs::write(
-        tmp.path().join("chain.json"),
-        format!(
-            r#"{{"connectors": [{{"path": "hog", "limits": {{"fuel": 100000000000}}}}, {{"path": {:?}}}]}}"#,
-            root().join("examples/hello-world").to_str().unwrap()
-        ),
-    )
-    .unwrap();
     let events: String = (0..20)
         .map(|i| format!("{{\"event\":\"e{i}\",\"properties\":{{}}}}\n"))
         .collect();
-    std::fs::write(tmp.path().join("events.ndjson"), events).unwrap();
-    let output = sandpipe(
-        &[
-            "run",
-            "chain.json",
-            "--events",
-            "events.ndjson",
-            "--summary",
-        ],
+    let output = run_chain(
         tmp.path(),
+        json!({"connectors": [
+            {"path": "hog", "limits": {"fuel": 100_000_000_000_u64}},
+            {"path": root().join("examples/hello-world")}
+        ]}),
+        &events,
+        &["--summary"],
     );
     assert!(output.status.success(), "{}", stderr(&output));
     let out = stdout(&output);
@@ -388,16 +358,14 @@ fn storage_survives_a_second_run() {
         "async function processEvent(e, { storage }) { const n = (await storage.get('visits', 0)) + 1; await storage.set('visits', n); e.visits = n; return e }",
         r#"{"name": "Visits"}"#,
     );
-    std::fs::write(
-        tmp.path().join("chain.json"),
-        r#"{"connectors": [{"path": "visits"}]}"#,
-    )
-    .unwrap();
-    std::fs::write(
-        tmp.path().join("events.ndjson"),
-        "{\"event\":\"a\"}\n{\"event\":\"b\"}\n",
-    )
-    .unwrap();
+    let run = |flags: &[&str]| {
+        run_chain(
+            tmp.path(),
+            json!({"connectors": [{"path": "visits"}]}),
+            "{\"event\":\"a\"}\n{\"event\":\"b\"}\n",
+            flags,
+        )
+    };
     let visits = |output: &Output| -> Vec<u64> {
         stdout(output)
             .lines()
@@ -408,30 +376,14 @@ fn storage_survives_a_second_run() {
             })
             .collect()
     };
-    let first = sandpipe(
-        &["run", "chain.json", "--events", "events.ndjson"],
-        tmp.path(),
-    );
+    let first = run(&[]);
     assert!(first.status.success(), "{}", stderr(&first));
     assert_eq!(visits(&first), [1, 2]);
-    let second = sandpipe(
-        &["run", "chain.json", "--events", "events.ndjson"],
-        tmp.path(),
-    );
+    let second = run(&[]);
     assert_eq!(visits(&second), [3, 4]);
     assert!(tmp.path().join(".sandpipe/storage.db").is_file());
     // Another storage file starts empty.
-    let other = sandpipe(
-        &[
-            "run",
-            "chain.json",
-            "--events",
-            "events.ndjson",
-            "--storage",
-            "other.db",
-        ],
-        tmp.path(),
-    );
+    let other = run(&["--storage", "other.db"]);
     assert_eq!(visits(&other), [1, 2]);
 }
 
@@ -517,19 +469,11 @@ fn attachments_reach_the_connector_as_buffers() {
         r#"{"name": "Blocklist", "config": [{"key": "blocked", "type": "attachment", "required": true}]}"#,
     );
     std::fs::write(tmp.path().join("blocked.csv"), "bot-1\nbot-2\n").unwrap();
-    std::fs::write(
-        tmp.path().join("chain.json"),
-        r#"{"connectors": [{"path": "blocklist", "config": {"blocked": "blocked.csv"}}]}"#,
-    )
-    .unwrap();
-    std::fs::write(
-        tmp.path().join("events.ndjson"),
-        "{\"distinct_id\":\"bot-2\"}\n{\"distinct_id\":\"human\"}\n",
-    )
-    .unwrap();
-    let output = sandpipe(
-        &["run", "chain.json", "--events", "events.ndjson"],
+    let output = run_chain(
         tmp.path(),
+        json!({"connectors": [{"path": "blocklist", "config": {"blocked": "blocked.csv"}}]}),
+        "{\"distinct_id\":\"bot-2\"}\n{\"distinct_id\":\"human\"}\n",
+        &[],
     );
     assert!(output.status.success(), "{}", stderr(&output));
     let lines: Vec<String> = stdout(&output).lines().map(str::to_string).collect();

@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use sandpipe_runtime::{Chain, MemoryLogs};
+use sandpipe_runtime::MemoryLogs;
 use serde_json::json;
 use std::path::Path;
 use std::sync::Arc;
@@ -95,16 +95,8 @@ export function processEvent(event: Event, { config }: Meta): Event {
             ),
         ],
     );
-    let built = sandpipe_compiler::build(runtime(), dir.path()).unwrap();
-    let bundle = runtime().admit(built.bytes).unwrap();
     let logs = Arc::new(MemoryLogs::default());
-    let mut chain = Chain::new(vec![connector_with(
-        bundle,
-        0,
-        json!({}),
-        Default::default(),
-        &logs,
-    )]);
+    let mut chain = chain_of(dir.path(), &logs);
     let out = chain.process(json!({"event": "pageview"}));
     assert!(
         out.failures.is_empty(),
@@ -144,16 +136,8 @@ fn a_commonjs_connector_requires_packages_and_provided_builtins() {
             ),
         ],
     );
-    let built = sandpipe_compiler::build(runtime(), dir.path()).unwrap();
-    let bundle = runtime().admit(built.bytes).unwrap();
     let logs = Arc::new(MemoryLogs::default());
-    let mut chain = Chain::new(vec![connector_with(
-        bundle,
-        0,
-        json!({}),
-        Default::default(),
-        &logs,
-    )]);
+    let mut chain = chain_of(dir.path(), &logs);
     let out = chain.process(json!({"event": "Sign Up"}));
     assert_eq!(out.event.unwrap()["id"], json!("sign-up:d67850"));
 }

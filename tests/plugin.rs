@@ -192,8 +192,7 @@ fn setup_plugin_runs_once_with_meta_config() {
         export function processEvent(event, { global }) { event.greeting = global.greeting; return event }"#,
         r#"{"key": "greeting", "default": "hi"}"#,
     );
-    let built = sandpipe_compiler::build(runtime(), dir.path()).unwrap();
-    let bundle = runtime().admit(built.bytes).unwrap();
+    let bundle = bundle_at(dir.path());
     let mut c = connector_with(
         bundle,
         0,

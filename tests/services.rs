@@ -102,8 +102,7 @@ fn a_posthog_style_connector_runs_unchanged() {
         "#,
         r#"{"key": "threshold", "type": "string", "default": "2"}"#,
     );
-    let built = sandpipe_compiler::build(runtime(), dir.path()).unwrap();
-    let bundle = runtime().admit(built.bytes).unwrap();
+    let bundle = bundle_at(dir.path());
     let storage_dir = tempfile::tempdir().unwrap();
     let storage = Arc::new(SqliteStorage::open(&storage_dir.path().join("s.db")).unwrap());
     let logs = Arc::new(MemoryLogs::default());

@@ -3,7 +3,18 @@
 use anyhow::Context;
 use std::path::{Path, PathBuf};
 
-pub fn run(dir: &Path, output: Option<PathBuf>) -> anyhow::Result<()> {
+/// `sandpipe build`'s arguments.
+#[derive(clap::Args)]
+pub struct Args {
+    /// The connector directory.
+    dir: PathBuf,
+    /// Where to write the bundle (default: `<dir name>.wasm`).
+    #[arg(short, long)]
+    output: Option<PathBuf>,
+}
+
+pub fn run(Args { dir, output }: Args) -> anyhow::Result<()> {
+    let dir = dir.as_path();
     let runtime = crate::runtime()?;
     let built = sandpipe_compiler::build(&runtime, dir)?;
     let output = output.unwrap_or_else(|| default_output(dir));

@@ -4,9 +4,17 @@ use anyhow::Context;
 use sandpipe_manifest::ConfigEntry;
 use sandpipe_runtime::bundle;
 use sha2::{Digest, Sha256};
-use std::path::Path;
+use std::path::PathBuf;
 
-pub fn run(file: &Path) -> anyhow::Result<()> {
+/// `sandpipe inspect`'s arguments.
+#[derive(clap::Args)]
+pub struct Args {
+    /// The bundle.
+    file: PathBuf,
+}
+
+pub fn run(Args { file }: Args) -> anyhow::Result<()> {
+    let file = file.as_path();
     let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
     let inspection = bundle::inspect(&bytes).with_context(|| file.display().to_string())?;
     let manifest = &inspection.manifest;

@@ -3,11 +3,19 @@
 //! that `sandpipe test NAME` passes.
 
 use anyhow::{Context, bail};
-use std::path::Path;
+use std::path::PathBuf;
 
 const TYPINGS: &str = include_str!("../../guest-sdk/typings/sandpipe.d.ts");
 
-pub fn run(dir: &Path) -> anyhow::Result<()> {
+/// `sandpipe new`'s arguments.
+#[derive(clap::Args)]
+pub struct Args {
+    /// The directory to create.
+    name: PathBuf,
+}
+
+pub fn run(Args { name }: Args) -> anyhow::Result<()> {
+    let dir = name.as_path();
     if dir.exists() {
         bail!("{}: already exists", dir.display());
     }

@@ -4,12 +4,12 @@
 
 use crate::chain_file;
 use anyhow::Context;
-use sandpipe_runtime::{Chain, GeoIpDatabase, LazySqliteStorage, StderrLogs};
+use sandpipe_runtime::{Chain, LazySqliteStorage, StderrLogs};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -58,26 +58,38 @@ impl NdjsonFile {
     }
 }
 
-pub struct RunArgs<'a> {
-    pub chain: &'a Path,
-    pub events: Option<&'a Path>,
-    pub webhooks: Option<&'a Path>,
-    pub storage: Option<&'a Path>,
-    pub geoip: Arc<GeoIpDatabase>,
-    pub captured: Option<&'a Path>,
-    pub always_summarise: bool,
+/// `sandpipe run`'s arguments.
+#[derive(clap::Args)]
+pub struct Args {
+    /// The chain file: {"connectors": [{"path": "DIR or FILE.wasm", "config": {...}}, ...]}.
+    chain: PathBuf,
+    /// Read events from this file instead of stdin.
+    #[arg(long)]
+    events: Option<PathBuf>,
+    /// Write composed webhook requests to this file as NDJSON.
+    #[arg(long)]
+    webhooks: Option<PathBuf>,
+    /// The SQLite file behind `meta.storage` (default: `.sandpipe/storage.db` next to CHAIN.json).
+    #[arg(long)]
+    storage: Option<PathBuf>,
+    #[command(flatten)]
+    geoip: crate::GeoIpArg,
+    /// Write events connectors emit with `posthog.capture` to this file as NDJSON.
+    #[arg(long)]
+    captured: Option<PathBuf>,
+    /// Print the summary even when the run takes under a second.
+    #[arg(long)]
+    summary: bool,
 }
 
-pub fn run(args: RunArgs<'_>) -> anyhow::Result<()> {
-    let RunArgs {
-        chain,
-        events,
-        webhooks,
-        storage,
-        geoip,
-        captured,
-        always_summarise,
-    } = args;
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let chain = args.chain.as_path();
+    let events = args.events.as_deref();
+    let webhooks = args.webhooks.as_deref();
+    let storage = args.storage.as_deref();
+    let geoip = args.geoip.database();
+    let captured = args.captured.as_deref();
+    let always_summarise = args.summary;
     let runtime = crate::runtime()?;
     let storage_path =
         storage.map_or_else(|| chain_file::default_storage(chain), Path::to_path_buf);

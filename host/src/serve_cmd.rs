@@ -1,0 +1,115 @@
+//! `sandpipe serve`'s flags (each also from a `SANDPIPE_*` variable), checked
+//! and turned into the service's [`serve::ServeArgs`].
+
+use crate::serve;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// `sandpipe serve`'s flags.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Address to listen on.
+    #[arg(long, env = "SANDPIPE_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// The SQLite database file.
+    #[arg(long, env = "SANDPIPE_DB", default_value = "sandpipe.db")]
+    db: PathBuf,
+    /// The admin token (default: the stored one, or a new one printed once).
+    #[arg(long, env = "SANDPIPE_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+    /// Deliver webhooks to private, loopback and link-local addresses too.
+    #[arg(long, env = "SANDPIPE_ALLOW_PRIVATE_WEBHOOKS")]
+    allow_private_webhooks: bool,
+    /// First retry delay of a failed webhook (doubles per attempt, plus jitter).
+    #[arg(long, env = "SANDPIPE_WEBHOOK_RETRY_BASE_MS", default_value_t = 1_000)]
+    webhook_retry_base_ms: u64,
+    /// Attempts before a webhook is marked dead.
+    #[arg(long, env = "SANDPIPE_WEBHOOK_MAX_ATTEMPTS", default_value_t = 5)]
+    webhook_max_attempts: i64,
+    /// Hours delivered and dead webhook rows are kept (0: removed once finished).
+    #[arg(long, env = "SANDPIPE_WEBHOOK_RETENTION_HOURS", default_value_t = 168)]
+    webhook_retention_hours: u64,
+    /// A token that may read `GET /metrics` (besides the admin token).
+    #[arg(long, env = "SANDPIPE_METRICS_TOKEN", hide_env_values = true)]
+    metrics_token: Option<String>,
+    #[command(flatten)]
+    geoip: crate::GeoIpArg,
+    #[command(flatten)]
+    limits: LimitsArgs,
+    /// Event requests one team may run at once (default: half the cores, at least 1).
+    #[arg(long, env = "SANDPIPE_TEAM_CONCURRENCY")]
+    team_concurrency: Option<usize>,
+}
+
+/// The operator's limits for every connector the service runs.
+#[derive(clap::Args)]
+struct LimitsArgs {
+    /// Fuel per call (about 11–15 M is a millisecond of QuickJS work).
+    #[arg(long, env = "SANDPIPE_FUEL", default_value_t = sandpipe_runtime::Limits::default().fuel)]
+    fuel: u64,
+    /// Wall-clock deadline per call, host calls included.
+    #[arg(long, env = "SANDPIPE_DEADLINE_MS", default_value_t = 1_000)]
+    deadline_ms: u64,
+    /// Linear memory cap per connector instance.
+    #[arg(long, env = "SANDPIPE_MEMORY_MIB", default_value_t = 64)]
+    memory_mib: u64,
+    /// Keys `meta.storage` may hold per connector.
+    #[arg(long, env = "SANDPIPE_STORAGE_MAX_KEYS", default_value_t = sandpipe_runtime::Limits::default().storage_max_keys as u64)]
+    storage_max_keys: u64,
+    /// Bytes (keys and JSON values) `meta.storage` may hold per connector.
+    #[arg(long, env = "SANDPIPE_STORAGE_MAX_BYTES", default_value_t = sandpipe_runtime::Limits::default().storage_max_bytes as u64)]
+    storage_max_bytes: u64,
+}
+
+impl LimitsArgs {
+    /// The limits, each checked against its maximum (an error names the flag).
+    fn limits(&self) -> anyhow::Result<sandpipe_runtime::Limits> {
+        let limits = sandpipe_runtime::limits::OperatorLimits {
+            fuel: Some(self.fuel),
+            deadline_ms: Some(self.deadline_ms),
+            memory_mib: Some(self.memory_mib),
+            storage_max_keys: Some(self.storage_max_keys),
+            storage_max_bytes: Some(self.storage_max_bytes),
+            ..Default::default()
+        }
+        .apply(
+            sandpipe_runtime::Limits::default(),
+            sandpipe_runtime::RuntimeOptions::default()
+                .engine
+                .max_memory,
+            |field| format!("--{}", field.replace('_', "-")),
+        )?;
+        Ok(limits)
+    }
+}
+
+/// Longest `--webhook-retention-hours`: ten years.
+const MAX_RETENTION_HOURS: u64 = 87_600;
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let limits = args.limits.limits()?;
+    if args.webhook_retention_hours > MAX_RETENTION_HOURS {
+        anyhow::bail!(
+            "--webhook-retention-hours {} is over the maximum of {MAX_RETENTION_HOURS}",
+            args.webhook_retention_hours
+        );
+    }
+    serve::run(serve::ServeArgs {
+        limits,
+        metrics_token: args.metrics_token,
+        team_concurrency: args
+            .team_concurrency
+            .unwrap_or_else(serve::TeamGates::default_per_team),
+        listen: args.listen,
+        db: args.db,
+        admin_token: args.admin_token,
+        geoip: args.geoip.database(),
+        delivery: serve::DeliveryOptions {
+            allow_private: args.allow_private_webhooks,
+            retry_base: Duration::from_millis(args.webhook_retry_base_ms),
+            max_attempts: args.webhook_max_attempts.max(1),
+            retention: Duration::from_secs(args.webhook_retention_hours * 3600),
+        },
+    })
+}
