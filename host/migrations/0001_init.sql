@@ -35,12 +35,10 @@ CREATE TABLE logs (
 );
 CREATE INDEX logs_by_team ON logs (team_id, id);
 
-CREATE TABLE connector_storage (
-    scope TEXT NOT NULL,
-    key TEXT NOT NULL,
-    value TEXT NOT NULL,
-    PRIMARY KEY (scope, key)
-);
+-- meta.storage's tables (connector_storage, connector_storage_usage) live in this
+-- file too, but their schema has one owner: sandpipe-runtime's SqliteStorage,
+-- which creates them when the service opens it. (Databases made before this
+-- note already have connector_storage from here, with the same definition.)
 
 -- Service settings, e.g. the hash of a generated admin token.
 CREATE TABLE settings (
