@@ -553,3 +553,39 @@ fn the_geoip_chain_enriches_greets_and_filters() {
     assert_eq!(events[2]["properties"]["$geoip_country_code"], "SE");
     assert_eq!(events[2]["properties"].get("$ip"), None);
 }
+
+#[test]
+fn without_fuel_a_loop_is_stopped_by_the_deadline() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_connector(
+        &tmp.path().join("looper"),
+        "function processEvent(e) { if (e.event === 'spin') while (true) {} return e }",
+        r#"{"name": "Looper"}"#,
+    );
+    let chain = json!({"connectors": [{"path": "looper", "limits": {"fuel": 1_000_000, "deadline_ms": 100}}]});
+    let events = "{\"event\":\"spin\"}\n{\"event\":\"after\"}\n";
+    // Metered: the loop runs out of fuel long before its deadline.
+    let metered = run_chain(tmp.path(), chain.clone(), events, &[]);
+    assert!(metered.status.success(), "{}", stderr(&metered));
+    assert!(
+        stderr(&metered).contains(
+            "[Looper (0)] error: processEvent: ran out of fuel (1000000 units per call)\n"
+        ),
+        "{}",
+        stderr(&metered)
+    );
+    // --no-fuel: the same loop is stopped by the wall-clock deadline, and the chain goes on.
+    let unmetered = run_chain(tmp.path(), chain, events, &["--no-fuel"]);
+    assert!(unmetered.status.success(), "{}", stderr(&unmetered));
+    assert!(
+        stderr(&unmetered)
+            .contains("[Looper (0)] error: processEvent: exceeded its 100 ms deadline\n"),
+        "{}",
+        stderr(&unmetered)
+    );
+    let names: Vec<String> = stdout(&unmetered)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["event"].to_string())
+        .collect();
+    assert_eq!(names, ["\"spin\"", "\"after\""]);
+}

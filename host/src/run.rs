@@ -80,6 +80,8 @@ pub struct Args {
     /// Print the summary even when the run takes under a second.
     #[arg(long)]
     summary: bool,
+    #[command(flatten)]
+    metering: crate::MeteringArg,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -90,7 +92,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let geoip = args.geoip.database();
     let captured = args.captured.as_deref();
     let always_summarise = args.summary;
-    let runtime = crate::runtime()?;
+    let runtime = args.metering.runtime()?;
     let storage_path =
         storage.map_or_else(|| chain_file::default_storage(chain), Path::to_path_buf);
     let storage = Arc::new(LazySqliteStorage::new(storage_path));

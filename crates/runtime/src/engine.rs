@@ -1,5 +1,5 @@
-//! The one wasmtime `Engine` of a process: Cranelift, fuel metering, epoch
-//! interruption driven by a ticker thread, a pooling instance allocator with
+//! The one wasmtime `Engine` of a process: Cranelift, fuel metering (the
+//! operator may turn it off), epoch interruption driven by a ticker thread, a pooling instance allocator with
 //! copy-on-write memory images, a bounded wasm stack, and only the wasm
 //! proposals the plugin uses (a bundle that needs another is refused when it
 //! is compiled at admission).
@@ -26,6 +26,12 @@ pub struct EngineOptions {
     pub max_instances: u32,
     /// Largest linear memory any connector may be given.
     pub max_memory: usize,
+    /// Whether calls are metered with fuel as well as bounded by the deadline.
+    /// Fuel counts a call's work deterministically (the same event costs the
+    /// same fuel on any machine, under any load) and costs 10–15 % of the
+    /// speed of guest code; without it, a call is bounded by its wall-clock
+    /// deadline, its memory cap and its stack, and `Limits::fuel` is not used.
+    pub fuel: bool,
 }
 
 impl Default for EngineOptions {
@@ -33,6 +39,7 @@ impl Default for EngineOptions {
         EngineOptions {
             max_instances: 1_000,
             max_memory: 256 << 20,
+            fuel: true,
         }
     }
 }
@@ -52,7 +59,7 @@ impl Engine {
         config
             .strategy(Strategy::Cranelift)
             .cranelift_opt_level(OptLevel::Speed)
-            .consume_fuel(true)
+            .consume_fuel(options.fuel)
             .epoch_interruption(true)
             .max_wasm_stack(MAX_WASM_STACK)
             .memory_init_cow(true)

@@ -68,7 +68,8 @@ impl Plugin {
     ) -> Result<Guest, CallError> {
         let mut store = Store::new(self.engine.wasmtime(), StoreData::new(limits, services));
         store.limiter(|data| &mut data.limits);
-        arm(&mut store, limits);
+        let metered = self.engine.options().fuel;
+        arm(&mut store, limits, metered);
         let trapped = |e: wasmtime::Error| CallError::Trapped(trap_reason(&e, limits));
         let instance = self.pre.instantiate(&mut store).map_err(trapped)?;
         let memory = instance
@@ -86,6 +87,7 @@ impl Plugin {
             memory,
             reserve,
             call,
+            metered,
         })
     }
 }
@@ -98,6 +100,8 @@ pub(crate) struct Guest {
     reserve: TypedFunc<u32, u32>,
     /// `sandpipe_call`: one connector function call.
     call: TypedFunc<(u32, u32), i64>,
+    /// Whether the engine meters fuel.
+    metered: bool,
 }
 
 impl Guest {
@@ -126,7 +130,7 @@ impl Guest {
         let entry = linked
             .get_typed_func::<(), i64>(&mut self.store, BUNDLE_ENTRY)
             .map_err(|e| CallError::Trapped(format!("bundle entry `{BUNDLE_ENTRY}`: {e}")))?;
-        arm(&mut self.store, limits);
+        arm(&mut self.store, limits, self.metered);
         let raw = entry
             .call(&mut self.store, ())
             .map_err(|e| CallError::Trapped(trap_reason(&e, limits)))?;
@@ -147,7 +151,7 @@ impl Guest {
             });
         }
         let trapped = |e: wasmtime::Error| CallError::Trapped(trap_reason(&e, limits));
-        arm(&mut self.store, limits);
+        arm(&mut self.store, limits, self.metered);
         let len = self.write_input(input, limits)?;
         let raw = self
             .call
@@ -168,7 +172,7 @@ impl Guest {
             .instance
             .get_typed_func::<u32, i64>(&mut self.store, export::COMPILE)
             .map_err(trapped)?;
-        arm(&mut self.store, limits);
+        arm(&mut self.store, limits, self.metered);
         let len = self.write_input(input, limits)?;
         let raw = compile.call(&mut self.store, len).map_err(trapped)?;
         self.read(raw, limits.max_output)
@@ -197,11 +201,14 @@ impl Guest {
         read_result(self.memory.data(&self.store), raw, max)
     }
 
-    /// Fuel used since the last call was armed.
+    /// Fuel used since the last call was armed (0 when the engine meters none).
     pub(crate) fn fuel_used(&self, limits: &Limits) -> u64 {
-        limits
-            .fuel
-            .saturating_sub(self.store.get_fuel().unwrap_or(0))
+        match self.metered {
+            true => limits
+                .fuel
+                .saturating_sub(self.store.get_fuel().unwrap_or(0)),
+            false => 0,
+        }
     }
 
     /// Takes the console lines of the last call (and a count of lines dropped over the limit).
@@ -215,11 +222,13 @@ impl Guest {
     }
 }
 
-/// Resets fuel and deadline before a call.
-fn arm(store: &mut Store<StoreData>, limits: &Limits) {
-    store
-        .set_fuel(limits.fuel)
-        .expect("fuel metering is enabled on the engine");
+/// Resets fuel (when `metered`) and deadline before a call.
+fn arm(store: &mut Store<StoreData>, limits: &Limits, metered: bool) {
+    if metered {
+        store
+            .set_fuel(limits.fuel)
+            .expect("fuel metering is enabled on the engine");
+    }
     store.set_epoch_deadline(Engine::ticks(limits.deadline));
     store.epoch_deadline_trap();
     store.data_mut().deadline = Instant::now() + limits.deadline;
