@@ -437,7 +437,11 @@ async fn post_events(
             .collect();
         quarantine(&state, &chain, &calls, &mut lines)?;
         // The storage writes of these events, synced once (group commit) before the answer.
-        state.services.storage.sync().map_err(internal)?;
+        state
+            .services
+            .storage
+            .sync()
+            .map_err(|e| internal(e.to_string()))?;
         // Stored before the response returns: an acknowledged event's webhooks are durable.
         let webhooks: Vec<_> = outputs
             .iter()

@@ -60,7 +60,9 @@ fn admin_hash(store: &dyn store::Store, given: Option<String>) -> anyhow::Result
 /// `meta.storage` of the service: in its database, with group commit — each
 /// events request syncs its writes once before it answers, so an acknowledged
 /// event's storage writes survive power loss.
-fn open_storage(db: &std::path::Path) -> Result<SqliteStorage, String> {
+fn open_storage(
+    db: &std::path::Path,
+) -> Result<SqliteStorage, sandpipe_runtime::services::storage::StorageError> {
     SqliteStorage::open_with(db, Durability::Group)
 }
 
@@ -154,6 +156,6 @@ mod tests {
             Default::default(),
         )
         .unwrap();
-        assert_eq!(storage.sync_writes(), Ok(true));
+        assert!(storage.sync_writes().unwrap());
     }
 }
