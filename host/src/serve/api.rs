@@ -42,6 +42,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/teams/{team}/logs", get(get_logs))
         .route("/v1/teams/{team}/webhooks", get(get_webhooks))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BUNDLE_SIZE + 1))
+        .layer(axum::middleware::from_fn(super::trace::request_span))
         .with_state(state)
 }
 

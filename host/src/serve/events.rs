@@ -77,9 +77,10 @@ pub async fn process(state: AppState, team: i64, body: Value) -> Result<Batch, E
         .ok_or(EventsError::TooManyWaiting { team })?;
     // A team whose events have been slow runs at background priority.
     let background = state.gates.is_slow(team).then(|| state.background.clone());
+    let span = tracing::Span::current();
     let work = move || {
         let _slot = slot;
-        run(&state, &chain, events)
+        span.in_scope(|| run(&state, &chain, events))
     };
     match background {
         Some(pool) => pool
@@ -102,6 +103,7 @@ fn run(state: &AppState, chain: &Arc<TeamChain>, events: Vec<Value>) -> Result<B
         .collect();
     chain.checkin(running);
     state.gates.record(team, started.elapsed(), count);
+    super::trace::connector_calls(outputs.iter().flat_map(|o| &o.calls));
     let mut lines: Vec<LogLine> = chain
         .logs
         .take()
@@ -151,6 +153,13 @@ fn run(state: &AppState, chain: &Arc<TeamChain>, events: Vec<Value>) -> Result<B
                 error: chain.redact(&failure.error.to_string()),
             }));
     }
+    tracing::debug!(
+        events = count,
+        failures = batch.failures.len(),
+        webhooks = batch.webhooks,
+        micros = super::trace::micros(started),
+        "batch"
+    );
     Ok(batch)
 }
 

@@ -94,11 +94,13 @@ impl From<EventsError> for ApiError {
     }
 }
 
-/// Runs blocking work (the store, the runtime) off the async threads.
+/// Runs blocking work (the store, the runtime) off the async threads, in
+/// the request's span.
 pub async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f)
+    let span = tracing::Span::current();
+    tokio::task::spawn_blocking(move || span.in_scope(f))
         .await
         .map_err(ApiError::internal)?
 }
@@ -133,7 +135,10 @@ impl FromRequestParts<AppState> for Caller {
         let store = state.store.clone();
         let team = blocking(move || Ok(store.team_by_token_hash(&auth::hash(&token))?)).await?;
         match team {
-            Some(team) => Ok(Caller::Team(team)),
+            Some(team) => {
+                super::trace::record_team(team);
+                Ok(Caller::Team(team))
+            }
             None => Err(ApiError::new(StatusCode::UNAUTHORIZED, "unknown token")),
         }
     }
@@ -167,6 +172,7 @@ impl FromRequestParts<AppState> for TeamAccess {
                 ApiError::new(StatusCode::NOT_FOUND, format!("no team {team}")).into_response(),
             );
         }
+        super::trace::record_team(team);
         Ok(TeamAccess(team))
     }
 }

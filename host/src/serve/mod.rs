@@ -18,6 +18,7 @@ mod quarantine;
 mod registry;
 mod store;
 mod teams;
+mod trace;
 mod webhooks;
 
 pub use fairness::TeamGates;
@@ -57,7 +58,9 @@ fn admin_hash(store: &dyn store::Store, given: Option<String>) -> anyhow::Result
     }
     let token = auth::generate("sp_admin_");
     store.set_setting(ADMIN_HASH, &auth::hash(&token))?;
-    eprintln!("sandpipe: generated admin token (shown once, store it): {token}");
+    announce(format_args!(
+        "generated admin token (shown once, store it): {token}"
+    ));
     Ok(auth::hash(&token))
 }
 
@@ -69,10 +72,7 @@ fn open_storage(db: &std::path::Path) -> Result<SqliteStorage, StorageError> {
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_max_level(tracing::Level::INFO)
-        .init();
+    trace::init();
     let store: Arc<dyn store::Store> = Arc::new(store::SqliteStore::open(&args.db)?);
     let admin_hash = admin_hash(store.as_ref(), args.admin_token)?;
     let storage = Arc::new(open_storage(&args.db)?);
@@ -113,7 +113,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
             .with_context(|| format!("listening on {}", args.listen))?;
-        eprintln!("sandpipe: listening on http://{}", listener.local_addr()?);
+        announce(format_args!(
+            "listening on http://{}",
+            listener.local_addr()?
+        ));
         tokio::spawn(delivery.run());
         axum::serve(listener, api::router(state))
             .with_graceful_shutdown(shutdown())
@@ -139,7 +142,15 @@ async fn shutdown() {
         _ = interrupt => {},
         _ = terminate => {},
     }
-    eprintln!("sandpipe: shutting down");
+    tracing::info!("shutting down");
+}
+
+/// One line for the operator on stderr, outside the log: the address the
+/// service listens on (scripts and tests read it, and no `RUST_LOG` may hide
+/// it) and a generated admin token (a secret, so never a log event, which
+/// may be shipped and kept).
+fn announce(line: std::fmt::Arguments<'_>) {
+    eprintln!("sandpipe: {line}");
 }
 
 #[cfg(test)]

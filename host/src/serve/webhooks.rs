@@ -17,6 +17,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 use tokio::sync::{Notify, Semaphore};
+use tracing::Instrument;
 
 /// Requests in flight to one host.
 pub const PER_DESTINATION: usize = 4;
@@ -150,7 +151,14 @@ impl Delivery {
             match due {
                 Ok(Ok(rows)) if !rows.is_empty() => {
                     for row in rows {
-                        tokio::spawn(self.clone().deliver(row));
+                        // No URL: it may carry a secret (a token in its path).
+                        let span = tracing::info_span!(
+                            "webhook",
+                            id = row.id,
+                            team = row.team,
+                            connector = ?row.connector
+                        );
+                        tokio::spawn(self.clone().deliver(row).instrument(span));
                     }
                     continue;
                 }
@@ -172,6 +180,7 @@ impl Delivery {
         let limit = self.limit_for(&host);
         let _permit = limit.acquire().await;
         let attempts = row.attempts + 1;
+        let started = std::time::Instant::now();
         // One budget for the whole attempt (lookup, connection, response), well
         // inside the row's lease, so a slow attempt is never leased twice.
         let outcome = tokio::time::timeout(ATTEMPT_TIMEOUT, self.send(&row))
@@ -195,6 +204,12 @@ impl Delivery {
             .webhooks
             .with_label_values(&[outcome_label])
             .inc();
+        tracing::debug!(
+            attempt = attempts,
+            outcome = outcome_label,
+            micros = super::trace::micros(started),
+            "attempt"
+        );
         let id = row.id;
         let saved = tokio::task::spawn_blocking(move || match outcome {
             Ok(()) => store.webhook_delivered(id, attempts),
