@@ -1,24 +1,31 @@
 //! `sandpipe serve`: the HTTP service. Operators upload bundles, configure each
 //! team's chain, and their services POST events; state lives in one SQLite
-//! file. Modules: [`store`] (database and migrations), [`auth`] (tokens),
-//! [`teams`] (each team's running chains), [`webhooks`] (durable delivery),
-//! [`api`] (the `/v1` routes).
+//! file. Modules: [`api`] (the `/v1` routes), [`http`] (state, callers, error
+//! responses), [`chains`] (configuring a team's chain), [`events`] (a team's
+//! batch), [`store`] (database and migrations), [`auth`] (tokens), [`teams`]
+//! and [`registry`] (each team's running chains), [`quarantine`],
+//! [`fairness`], [`metrics`], [`webhooks`] (durable delivery).
 
 mod api;
 mod auth;
+mod chains;
+mod events;
 mod fairness;
+mod http;
 mod json;
 mod metrics;
 mod quarantine;
+mod registry;
 mod store;
 mod teams;
+mod trace;
 mod webhooks;
 
 pub use fairness::TeamGates;
 pub use webhooks::DeliveryOptions;
 
 use anyhow::Context;
-use sandpipe_runtime::services::storage::Durability;
+use sandpipe_runtime::services::storage::{Durability, StorageError};
 use sandpipe_runtime::{GeoIpDatabase, SqliteStorage};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -46,44 +53,40 @@ fn admin_hash(store: &dyn store::Store, given: Option<String>) -> anyhow::Result
     if let Some(token) = given.filter(|t| !t.is_empty()) {
         return Ok(auth::hash(&token));
     }
-    if let Some(hash) = store.setting(ADMIN_HASH).map_err(anyhow::Error::msg)? {
+    if let Some(hash) = store.setting(ADMIN_HASH)? {
         return Ok(hash);
     }
     let token = auth::generate("sp_admin_");
-    store
-        .set_setting(ADMIN_HASH, &auth::hash(&token))
-        .map_err(anyhow::Error::msg)?;
-    eprintln!("sandpipe: generated admin token (shown once, store it): {token}");
+    store.set_setting(ADMIN_HASH, &auth::hash(&token))?;
+    announce(format_args!(
+        "generated admin token (shown once, store it): {token}"
+    ));
     Ok(auth::hash(&token))
 }
 
 /// `meta.storage` of the service: in its database, with group commit — each
 /// events request syncs its writes once before it answers, so an acknowledged
 /// event's storage writes survive power loss.
-fn open_storage(db: &std::path::Path) -> Result<SqliteStorage, String> {
+fn open_storage(db: &std::path::Path) -> Result<SqliteStorage, StorageError> {
     SqliteStorage::open_with(db, Durability::Group)
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_max_level(tracing::Level::INFO)
-        .init();
-    let store: Arc<dyn store::Store> =
-        Arc::new(store::SqliteStore::open(&args.db).map_err(anyhow::Error::msg)?);
+    trace::init();
+    let store: Arc<dyn store::Store> = Arc::new(store::SqliteStore::open(&args.db)?);
     let admin_hash = admin_hash(store.as_ref(), args.admin_token)?;
-    let storage = Arc::new(open_storage(&args.db).map_err(anyhow::Error::msg)?);
+    let storage = Arc::new(open_storage(&args.db)?);
     let metrics = Arc::new(metrics::Metrics::new());
     let delivery = Arc::new(webhooks::Delivery::new(
         store.clone(),
         args.delivery,
         metrics.clone(),
     ));
-    let state = api::AppState {
+    let state = http::AppState {
         store: store.clone(),
         delivery: delivery.clone(),
         metrics,
-        teams: Arc::new(teams::Teams::default()),
+        teams: Arc::new(registry::Teams::default()),
         services: teams::Services {
             runtime: crate::runtime()?,
             storage,
@@ -100,9 +103,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             std::thread::available_parallelism().map_or(1, |n| n.get()),
         )?),
     };
-    for team in store.teams_with_chains().map_err(anyhow::Error::msg)? {
-        api::load_chain(&state, team)
-            .map_err(|e| anyhow::anyhow!("team {team}'s stored chain: {e}"))?;
+    for team in store.teams_with_chains()? {
+        chains::load(&state, team).with_context(|| format!("team {team}'s stored chain"))?;
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -111,7 +113,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
             .with_context(|| format!("listening on {}", args.listen))?;
-        eprintln!("sandpipe: listening on http://{}", listener.local_addr()?);
+        announce(format_args!(
+            "listening on http://{}",
+            listener.local_addr()?
+        ));
         tokio::spawn(delivery.run());
         axum::serve(listener, api::router(state))
             .with_graceful_shutdown(shutdown())
@@ -137,7 +142,15 @@ async fn shutdown() {
         _ = interrupt => {},
         _ = terminate => {},
     }
-    eprintln!("sandpipe: shutting down");
+    tracing::info!("shutting down");
+}
+
+/// One line for the operator on stderr, outside the log: the address the
+/// service listens on (scripts and tests read it, and no `RUST_LOG` may hide
+/// it) and a generated admin token (a secret, so never a log event, which
+/// may be shipped and kept).
+fn announce(line: std::fmt::Arguments<'_>) {
+    eprintln!("sandpipe: {line}");
 }
 
 #[cfg(test)]
@@ -154,6 +167,6 @@ mod tests {
             Default::default(),
         )
         .unwrap();
-        assert_eq!(storage.sync_writes(), Ok(true));
+        assert!(storage.sync_writes().unwrap());
     }
 }

@@ -29,14 +29,21 @@ impl Health {
         }
     }
 
-    pub fn parse(text: &str) -> Health {
+    /// The state `as_str` spells `text`; anything else is an error.
+    pub fn parse(text: &str) -> Result<Health, UnknownHealth> {
         match text {
-            "degraded" => Health::Degraded,
-            "disabled" => Health::Disabled,
-            _ => Health::Healthy,
+            "healthy" => Ok(Health::Healthy),
+            "degraded" => Ok(Health::Degraded),
+            "disabled" => Ok(Health::Disabled),
+            other => Err(UnknownHealth(other.to_string())),
         }
     }
 }
+
+/// A stored quarantine state that is none of [`Health`]'s.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown health {0:?}: expected healthy, degraded or disabled")]
+pub struct UnknownHealth(pub String);
 
 /// One connector's window and state.
 #[derive(Debug, Clone)]
@@ -137,6 +144,24 @@ mod tests {
             healed = healed.or(watcher.observe(true, fast));
         }
         assert_eq!(healed, Some(Health::Healthy));
+    }
+
+    #[test]
+    fn health_parses_its_own_names_only() {
+        for health in [Health::Healthy, Health::Degraded, Health::Disabled] {
+            assert_eq!(Health::parse(health.as_str()), Ok(health));
+        }
+        for text in ["", "Healthy", "sleeping"] {
+            assert_eq!(
+                Health::parse(text),
+                Err(UnknownHealth(text.into())),
+                "{text:?}"
+            );
+        }
+        assert_eq!(
+            UnknownHealth("sleeping".into()).to_string(),
+            "unknown health \"sleeping\": expected healthy, degraded or disabled"
+        );
     }
 
     #[test]

@@ -1,16 +1,12 @@
 //! Each team's chain as the service runs it: the connectors' specs (bundle,
-//! resolved config, enabled) and a pool of ready chains, so concurrent
-//! requests run in parallel, each on its own chain and instances. A new chain
-//! configuration replaces the whole entry; requests in flight finish on the
-//! chains they hold.
+//! resolved config, enabled, health) and a pool of ready chains, so concurrent
+//! requests run in parallel, each on its own chain and instances.
+//! [`super::registry::Teams`] holds every team's current entry.
 //!
 //! Quarantine windows belong to a configuration, not to an entry: a health
 //! change installs a new entry (a new pool, without or with the connector) that
 //! shares the windows of the one it replaces, so a connector's count of failing
-//! calls goes on across the change. Configuration changes (a PUT, a health
-//! change) are serialised by [`Teams::change`], and a health change applies to
-//! the team's current entry only while it still has the same configuration: a
-//! PUT always wins.
+//! calls goes on across the change.
 
 use super::quarantine::{Health, Watcher};
 use sandpipe_manifest::ResolvedConfig;
@@ -18,9 +14,8 @@ use sandpipe_runtime::{
     Bundle, CallRecord, Chain, ConnectorCache, ConnectorOptions, FetchPolicy, GeoIpDatabase,
     LimitError, Limits, LogEntry, LogSink, Runtime, Storage,
 };
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 
 /// One configured connector of a team's chain.
 #[derive(Clone)]
@@ -55,6 +50,16 @@ impl LogSink for TeamLogs {
     fn record(&self, entry: LogEntry) {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).push(entry);
     }
+}
+
+/// A connector whose quarantine window moved it to another health.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthChange {
+    /// Its position in the chain.
+    pub position: usize,
+    pub health: Health,
+    /// Why, for its log: the errors and time in its window.
+    pub reason: String,
 }
 
 /// A team's chain configuration and its pool of chains.
@@ -171,28 +176,32 @@ impl TeamChain {
 
     /// Feeds the calls of a request to the quarantine windows; returns the
     /// connectors whose health changed, with the reason.
-    pub fn observe(&self, calls: &[CallRecord]) -> Vec<(usize, Health, String)> {
+    pub fn observe(&self, calls: &[CallRecord]) -> Vec<HealthChange> {
         let mut watchers = self.watchers.lock().unwrap_or_else(|e| e.into_inner());
         let mut changes = Vec::new();
         for call in calls {
             if let Some(watcher) = watchers.get_mut(call.position)
                 && let Some(health) = watcher.observe(call.ok, call.duration)
             {
-                changes.push((call.position, health, watcher.reason()));
+                changes.push(HealthChange {
+                    position: call.position,
+                    health,
+                    reason: watcher.reason(),
+                });
             }
         }
         changes
     }
 
     /// The health each connector's window gives now.
-    fn healths(&self) -> Vec<Health> {
+    pub(super) fn healths(&self) -> Vec<Health> {
         let watchers = self.watchers.lock().unwrap_or_else(|e| e.into_inner());
         watchers.iter().map(|watcher| watcher.health).collect()
     }
 
     /// This configuration with its connectors' health as their windows give
     /// it (a new pool; in-flight requests keep theirs; the windows are shared).
-    fn with_healths(&self, healths: &[Health]) -> TeamChain {
+    pub(super) fn with_healths(&self, healths: &[Health]) -> TeamChain {
         let mut specs = self.specs.clone();
         for (spec, health) in specs.iter_mut().zip(healths) {
             spec.health = *health;
@@ -207,155 +216,5 @@ impl TeamChain {
             .fold(message.to_string(), |text, secret| {
                 text.replace(secret.as_str(), sandpipe_manifest::REDACTED)
             })
-    }
-}
-
-/// Every team's current chain.
-#[derive(Default)]
-pub struct Teams {
-    current: RwLock<HashMap<i64, Arc<TeamChain>>>,
-    /// Held while a configuration change is stored and installed, so the store
-    /// and the running chains change in the same order.
-    change: Mutex<()>,
-}
-
-impl Teams {
-    pub fn get(&self, team: i64) -> Option<Arc<TeamChain>> {
-        self.current
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&team)
-            .cloned()
-    }
-
-    fn install(&self, chain: TeamChain) {
-        self.current
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(chain.team, Arc::new(chain));
-    }
-
-    /// Installs a new configuration once `persist` has stored it.
-    pub fn replace<E>(
-        &self,
-        chain: TeamChain,
-        persist: impl FnOnce() -> Result<(), E>,
-    ) -> Result<(), E> {
-        let _change = self.change.lock().unwrap_or_else(|e| e.into_inner());
-        persist()?;
-        self.install(chain);
-        Ok(())
-    }
-
-    /// Brings the team's current entry in line with the health the windows of
-    /// `snapshot`'s configuration give now: `persist` is called for each
-    /// connector whose health differs from the entry's, then the entry is
-    /// replaced. Nothing happens when the team's current entry is another
-    /// configuration (a PUT replaced it): the PUT wins. Returns whether it applied.
-    pub fn apply_health<E>(
-        &self,
-        snapshot: &TeamChain,
-        mut persist: impl FnMut(usize, Health) -> Result<(), E>,
-    ) -> Result<bool, E> {
-        let _change = self.change.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(current) = self
-            .get(snapshot.team)
-            .filter(|current| current.generation == snapshot.generation)
-        else {
-            return Ok(false);
-        };
-        let healths = current.healths();
-        let changed: Vec<usize> = (0..current.specs.len())
-            .filter(|&position| current.specs[position].health != healths[position])
-            .collect();
-        if changed.is_empty() {
-            return Ok(true);
-        }
-        for &position in &changed {
-            persist(position, healths[position])?;
-        }
-        self.install(current.with_healths(&healths));
-        Ok(true)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::time::Duration;
-
-    /// Feeds `n` failing calls of connector 0 through `chain`'s windows.
-    fn fail(chain: &TeamChain, n: usize) -> Vec<(usize, Health, String)> {
-        let calls: Vec<CallRecord> = (0..n)
-            .map(|_| CallRecord {
-                connector: "c (0)".into(),
-                position: 0,
-                call: sandpipe_runtime::Call::ProcessEvent,
-                ok: false,
-                duration: Duration::from_millis(1),
-                fuel: 0,
-            })
-            .collect();
-        chain.observe(&calls)
-    }
-
-    fn chain(team: i64) -> TeamChain {
-        let runtime = crate::runtime().expect("the runtime starts");
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/hello-world");
-        let built = sandpipe_compiler::build(&runtime, &dir).expect("hello-world builds");
-        let spec = ConnectorSpec {
-            bundle: runtime.admit(built.bytes).expect("admitted"),
-            config: ResolvedConfig::default(),
-            enabled: true,
-            health: Health::Healthy,
-            cache: ConnectorCache::default(),
-        };
-        TeamChain::new(team, vec![spec])
-    }
-
-    /// Every failing call counts, across the entries health changes install:
-    /// one call per request, degraded on the 5th, disabled on the 15th.
-    #[test]
-    fn windows_outlive_health_changes() {
-        let teams = Teams::default();
-        teams.replace(chain(7), || Ok::<_, ()>(())).unwrap();
-        let mut persisted = Vec::new();
-        for call in 1..=20 {
-            let snapshot = teams.get(7).unwrap();
-            if !fail(&snapshot, 1).is_empty() {
-                let applied = teams.apply_health(&snapshot, |position, health| {
-                    persisted.push((call, position, health));
-                    Ok::<_, ()>(())
-                });
-                assert_eq!(applied, Ok(true));
-            }
-        }
-        assert_eq!(
-            persisted,
-            [(5, 0, Health::Degraded), (15, 0, Health::Disabled)]
-        );
-        assert_eq!(teams.get(7).unwrap().specs[0].health, Health::Disabled);
-        assert!(!teams.get(7).unwrap().specs[0].runs());
-    }
-
-    /// A health change decided on a snapshot never undoes a PUT made since.
-    #[test]
-    fn a_put_wins_over_a_health_change() {
-        let teams = Teams::default();
-        teams.replace(chain(7), || Ok::<_, ()>(())).unwrap();
-        let snapshot = teams.get(7).unwrap();
-        assert_eq!(fail(&snapshot, 5).len(), 1);
-        // A PUT lands between the calls and the health change.
-        teams.replace(chain(7), || Ok::<_, ()>(())).unwrap();
-        let put = teams.get(7).unwrap();
-        let mut persisted = Vec::new();
-        let applied = teams.apply_health(&snapshot, |position, health| {
-            persisted.push((position, health));
-            Ok::<_, ()>(())
-        });
-        assert_eq!(applied, Ok(false));
-        assert!(persisted.is_empty());
-        assert!(Arc::ptr_eq(&teams.get(7).unwrap(), &put));
-        assert_eq!(put.specs[0].health, Health::Healthy);
     }
 }

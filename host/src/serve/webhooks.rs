@@ -9,12 +9,15 @@
 //! (checked every [`PRUNE_EVERY`]).
 
 use super::metrics::Metrics;
-use super::store::{Store, WebhookRow, now_ms};
+use super::store::{LogLine, Store, WebhookRow, now_ms};
+use sandpipe_abi::LogLevel;
 use sandpipe_runtime::services::fetch::refused_address;
 use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 use tokio::sync::{Notify, Semaphore};
+use tracing::Instrument;
 
 /// Requests in flight to one host.
 pub const PER_DESTINATION: usize = 4;
@@ -23,12 +26,56 @@ pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often finished rows past their retention are deleted.
 pub const PRUNE_EVERY: Duration = Duration::from_secs(1);
 
-/// Why an attempt did not deliver.
-enum Failure {
-    /// The destination is not allowed (policy): dead at once, logged for the connector.
-    Refused(String),
-    /// The attempt failed (network, timeout, HTTP status): retried with backoff.
-    Failed(String),
+/// Why an attempt did not deliver. The message is the row's `last_error`.
+#[derive(Debug, thiserror::Error)]
+enum AttemptError {
+    // Refused by policy: dead at once, logged for the connector.
+    #[error("invalid URL: {0}")]
+    InvalidUrl(url::ParseError),
+    #[error("{0} URLs are not allowed")]
+    Scheme(String),
+    #[error("the URL has no host")]
+    NoHost,
+    #[error("the URL has no port")]
+    NoPort,
+    #[error("{host} resolves to {ip}, {why}; refused (see --allow-private-webhooks)")]
+    RefusedAddress {
+        host: String,
+        ip: IpAddr,
+        why: &'static str,
+    },
+    // Failed: retried with backoff.
+    #[error("cannot resolve {host}: {source}")]
+    Resolve {
+        host: String,
+        source: std::io::Error,
+    },
+    #[error("{0} has no address")]
+    NoAddress(String),
+    #[error("{0}")]
+    Client(reqwest::Error),
+    #[error("invalid method {0}")]
+    InvalidMethod(String),
+    #[error("timed out")]
+    TimedOut,
+    #[error("{0}")]
+    Send(reqwest::Error),
+    #[error("HTTP {0}")]
+    Status(reqwest::StatusCode),
+}
+
+impl AttemptError {
+    /// Whether the destination is one the policy refuses: no retries.
+    fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            AttemptError::InvalidUrl(_)
+                | AttemptError::Scheme(_)
+                | AttemptError::NoHost
+                | AttemptError::NoPort
+                | AttemptError::RefusedAddress { .. }
+        )
+    }
 }
 
 /// Delivery settings, from `sandpipe serve` flags.
@@ -104,7 +151,14 @@ impl Delivery {
             match due {
                 Ok(Ok(rows)) if !rows.is_empty() => {
                     for row in rows {
-                        tokio::spawn(self.clone().deliver(row));
+                        // No URL: it may carry a secret (a token in its path).
+                        let span = tracing::info_span!(
+                            "webhook",
+                            id = row.id,
+                            team = row.team,
+                            connector = ?row.connector
+                        );
+                        tokio::spawn(self.clone().deliver(row).instrument(span));
                     }
                     continue;
                 }
@@ -126,15 +180,16 @@ impl Delivery {
         let limit = self.limit_for(&host);
         let _permit = limit.acquire().await;
         let attempts = row.attempts + 1;
+        let started = std::time::Instant::now();
         // One budget for the whole attempt (lookup, connection, response), well
         // inside the row's lease, so a slow attempt is never leased twice.
         let outcome = tokio::time::timeout(ATTEMPT_TIMEOUT, self.send(&row))
             .await
-            .unwrap_or_else(|_| Err(Failure::Failed("timed out".into())));
+            .unwrap_or(Err(AttemptError::TimedOut));
         let store = self.store.clone();
         let next = match &outcome {
             // A destination the policy refuses stays refused: no retries.
-            Err(Failure::Refused(_)) => None,
+            Err(error) if error.is_refusal() => None,
             Err(_) if attempts < self.options.max_attempts => {
                 Some(now_ms() + self.backoff(attempts).as_millis() as i64)
             }
@@ -149,21 +204,27 @@ impl Delivery {
             .webhooks
             .with_label_values(&[outcome_label])
             .inc();
+        tracing::debug!(
+            attempt = attempts,
+            outcome = outcome_label,
+            micros = super::trace::micros(started),
+            "attempt"
+        );
         let id = row.id;
         let saved = tokio::task::spawn_blocking(move || match outcome {
             Ok(()) => store.webhook_delivered(id, attempts),
-            Err(Failure::Refused(reason)) => {
+            Err(error) if error.is_refusal() => {
                 // Logged for the connector that composed it, as its other errors are.
-                let line = (
-                    row.connector.clone(),
-                    "warn".to_string(),
-                    format!("webhook to {} refused: {reason}", row.url),
-                    humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
-                );
+                let line = LogLine {
+                    connector: row.connector.clone(),
+                    level: LogLevel::Warn,
+                    message: format!("webhook to {} refused: {error}", row.url),
+                    time: SystemTime::now(),
+                };
                 store.append_logs(row.team, &[line])?;
-                store.webhook_failed(id, attempts, &reason, None)
+                store.webhook_failed(id, attempts, &error.to_string(), None)
             }
-            Err(Failure::Failed(error)) => store.webhook_failed(id, attempts, &error, next),
+            Err(error) => store.webhook_failed(id, attempts, &error.to_string(), next),
         })
         .await;
         if let Ok(Err(error)) = saved {
@@ -173,42 +234,38 @@ impl Delivery {
 
     /// One attempt: the destination is checked after resolution and the
     /// connection pinned to the checked address.
-    async fn send(&self, row: &WebhookRow) -> Result<(), Failure> {
-        let url = reqwest::Url::parse(&row.url)
-            .map_err(|e| Failure::Refused(format!("invalid URL: {e}")))?;
+    async fn send(&self, row: &WebhookRow) -> Result<(), AttemptError> {
+        let url = reqwest::Url::parse(&row.url).map_err(AttemptError::InvalidUrl)?;
         if !matches!(url.scheme(), "http" | "https") {
-            return Err(Failure::Refused(format!(
-                "{} URLs are not allowed",
-                url.scheme()
-            )));
+            return Err(AttemptError::Scheme(url.scheme().to_string()));
         }
         let host = url
             .host_str()
-            .ok_or(Failure::Refused("the URL has no host".into()))?
+            .ok_or(AttemptError::NoHost)?
             .trim_start_matches('[')
             .trim_end_matches(']')
             .to_string();
-        let port = url
-            .port_or_known_default()
-            .ok_or(Failure::Refused("the URL has no port".into()))?;
-        let addresses: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host.as_str(), port))
+        let port = url.port_or_known_default().ok_or(AttemptError::NoPort)?;
+        let addresses: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), port))
             .await
-            .map_err(|e| Failure::Failed(format!("cannot resolve {host}: {e}")))?
+            .map_err(|source| AttemptError::Resolve {
+                host: host.clone(),
+                source,
+            })?
             .collect();
         let address = *addresses
             .first()
-            .ok_or_else(|| Failure::Failed(format!("{host} has no address")))?;
+            .ok_or_else(|| AttemptError::NoAddress(host.clone()))?;
         for candidate in &addresses {
             if let Some(why) = refused_address(candidate.ip(), self.options.allow_private) {
-                return Err(Failure::Refused(format!(
-                    "{host} resolves to {}, {why}; refused (see --allow-private-webhooks)",
-                    candidate.ip()
-                )));
+                return Err(AttemptError::RefusedAddress {
+                    host,
+                    ip: candidate.ip(),
+                    why,
+                });
             }
         }
-        self.post(url, &host, address, row)
-            .await
-            .map_err(Failure::Failed)
+        self.post(url, &host, address, row).await
     }
 
     /// Sends the request to the checked address; a failure here is retried.
@@ -216,17 +273,17 @@ impl Delivery {
         &self,
         url: reqwest::Url,
         host: &str,
-        address: std::net::SocketAddr,
+        address: SocketAddr,
         row: &WebhookRow,
-    ) -> Result<(), String> {
+    ) -> Result<(), AttemptError> {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .resolve(host, address)
             .timeout(ATTEMPT_TIMEOUT)
             .build()
-            .map_err(|e| e.to_string())?;
+            .map_err(AttemptError::Client)?;
         let method = reqwest::Method::from_bytes(row.method.as_bytes())
-            .map_err(|_| format!("invalid method {}", row.method))?;
+            .map_err(|_| AttemptError::InvalidMethod(row.method.clone()))?;
         let mut request = client.request(method, url);
         for (name, value) in &row.headers {
             request = request.header(name, value.as_str().unwrap_or_default());
@@ -236,15 +293,15 @@ impl Delivery {
         }
         let response = request.send().await.map_err(|e| {
             if e.is_timeout() {
-                "timed out".into()
+                AttemptError::TimedOut
             } else {
-                e.to_string()
+                AttemptError::Send(e)
             }
         })?;
         if response.status().is_success() {
             Ok(())
         } else {
-            Err(format!("HTTP {}", response.status()))
+            Err(AttemptError::Status(response.status()))
         }
     }
 }

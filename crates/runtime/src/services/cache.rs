@@ -2,15 +2,43 @@
 //! Keys hold a JSON value or a list of strings, optionally with a TTL.
 //! Bounded: at most [`MAX_KEYS`] keys and [`MAX_BYTES`] of values in all.
 
-use super::string;
+use super::{RequestError, string};
 use serde_json::{Value, json};
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
+use thiserror::Error;
 
 /// Keys one connector's cache may hold.
 pub const MAX_KEYS: usize = 10_000;
 /// Bytes of keys and values one connector's cache may hold.
 pub const MAX_BYTES: usize = 16 << 20;
+
+/// Why the cache refused a request.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum CacheError {
+    #[error(transparent)]
+    Request(#[from] RequestError),
+    #[error("unknown cache operation \"{0}\"")]
+    UnknownOperation(String),
+    #[error("ttl must be a non-negative number of seconds")]
+    InvalidTtl,
+    #[error("expire needs a ttl")]
+    ExpireWithoutTtl,
+    #[error("lpush needs elements")]
+    NoElements,
+    #[error("list elements must be strings")]
+    ElementNotString,
+    #[error("key \"{0}\" does not hold a list")]
+    NotAList(String),
+    #[error("value of \"{0}\" is not an integer")]
+    NotAnInteger(String),
+    #[error("increment would overflow")]
+    Overflow,
+    #[error("cache is full ({MAX_KEYS} keys)")]
+    TooManyKeys,
+    #[error("cache is full ({} MiB)", MAX_BYTES >> 20)]
+    TooManyBytes,
+}
 
 #[derive(Debug, Clone)]
 enum Item {
@@ -40,14 +68,14 @@ fn size_of(key: &str, item: &Item) -> usize {
         }
 }
 
-fn ttl(request: &Value) -> Result<Option<Duration>, String> {
+fn ttl(request: &Value) -> Result<Option<Duration>, CacheError> {
     match request.get("ttl") {
         None | Some(Value::Null) => Ok(None),
         Some(value) => match value.as_f64() {
             Some(seconds) if seconds.is_finite() && seconds >= 0.0 => {
                 Ok(Some(Duration::from_secs_f64(seconds.min(1e9))))
             }
-            _ => Err("ttl must be a non-negative number of seconds".into()),
+            _ => Err(CacheError::InvalidTtl),
         },
     }
 }
@@ -83,20 +111,20 @@ impl Cache {
         }
     }
 
-    fn put(&mut self, key: &str, item: Item, expires: Option<Instant>) -> Result<(), String> {
+    fn put(&mut self, key: &str, item: Item, expires: Option<Instant>) -> Result<(), CacheError> {
         let bytes = size_of(key, &item);
         let old = self.entries.get(key).map_or(0, |e| e.bytes);
         if !self.entries.contains_key(key) && self.entries.len() >= MAX_KEYS {
             self.purge_expired();
             if self.entries.len() >= MAX_KEYS {
-                return Err(format!("cache is full ({MAX_KEYS} keys)"));
+                return Err(CacheError::TooManyKeys);
             }
         }
         if self.bytes - old + bytes > MAX_BYTES {
             self.purge_expired();
             let old = self.entries.get(key).map_or(0, |e| e.bytes);
             if self.bytes - old + bytes > MAX_BYTES {
-                return Err(format!("cache is full ({} MiB)", MAX_BYTES >> 20));
+                return Err(CacheError::TooManyBytes);
             }
         }
         self.remove(key);
@@ -112,19 +140,19 @@ impl Cache {
         Ok(())
     }
 
-    fn list(&mut self, key: &str) -> Result<Option<&mut VecDeque<String>>, String> {
+    fn list(&mut self, key: &str) -> Result<Option<&mut VecDeque<String>>, CacheError> {
         match self.live(key) {
             None => Ok(None),
             Some(Entry {
                 item: Item::List(list),
                 ..
             }) => Ok(Some(list)),
-            Some(_) => Err(format!("key \"{key}\" does not hold a list")),
+            Some(_) => Err(CacheError::NotAList(key.to_string())),
         }
     }
 
     /// Answers one cache request.
-    pub fn handle(&mut self, request: &Value) -> Result<Value, String> {
+    pub fn handle(&mut self, request: &Value) -> Result<Value, CacheError> {
         let op = string(request, "op")?;
         let key = string(request, "key")?;
         match op {
@@ -159,18 +187,18 @@ impl Cache {
                             _ => None,
                         };
                         (
-                            n.ok_or_else(|| format!("value of \"{key}\" is not an integer"))?,
+                            n.ok_or_else(|| CacheError::NotAnInteger(key.to_string()))?,
                             *expires,
                         )
                     }
-                    Some(_) => return Err(format!("value of \"{key}\" is not an integer")),
+                    Some(_) => return Err(CacheError::NotAnInteger(key.to_string())),
                 };
-                let next = current.checked_add(1).ok_or("increment would overflow")?;
+                let next = current.checked_add(1).ok_or(CacheError::Overflow)?;
                 self.put(key, Item::Value(json!(next)), expires)?;
                 Ok(json!(next))
             }
             "expire" => {
-                let after = ttl(request)?.ok_or("expire needs a ttl")?;
+                let after = ttl(request)?.ok_or(CacheError::ExpireWithoutTtl)?;
                 Ok(match self.live(key) {
                     Some(entry) => {
                         entry.expires = Some(Instant::now() + after);
@@ -183,12 +211,12 @@ impl Cache {
                 let elements: Vec<String> = request
                     .get("elements")
                     .and_then(Value::as_array)
-                    .ok_or("lpush needs elements")?
+                    .ok_or(CacheError::NoElements)?
                     .iter()
                     .map(|e| {
                         e.as_str()
                             .map(str::to_string)
-                            .ok_or("list elements must be strings")
+                            .ok_or(CacheError::ElementNotString)
                     })
                     .collect::<Result<_, _>>()?;
                 let (mut list, expires) = match self.live(key) {
@@ -198,7 +226,7 @@ impl Cache {
                         expires,
                         ..
                     }) => (list.clone(), *expires),
-                    Some(_) => return Err(format!("key \"{key}\" does not hold a list")),
+                    Some(_) => return Err(CacheError::NotAList(key.to_string())),
                 };
                 for element in elements {
                     list.push_front(element);
@@ -254,18 +282,18 @@ impl Cache {
                 self.put(key, remaining, expires)?;
                 Ok(json!(popped))
             }
-            other => Err(format!("unknown cache operation \"{other}\"")),
+            other => Err(CacheError::UnknownOperation(other.to_string())),
         }
     }
 }
 
-fn index(request: &Value, name: &str) -> Result<i64, String> {
+fn index(request: &Value, name: &'static str) -> Result<i64, RequestError> {
     request
         .get(name)
         .and_then(Value::as_f64)
         .filter(|n| n.is_finite())
         .map(|n| n as i64)
-        .ok_or_else(|| format!("request needs a number \"{name}\""))
+        .ok_or(RequestError::Number(name))
 }
 
 /// Redis LRANGE semantics: inclusive, negative indices from the end.
@@ -283,8 +311,9 @@ fn redis_range(list: &[String], start: i64, stop: i64) -> Vec<String> {
 mod tests {
     use super::*;
 
+    /// The answer, or the message the connector would see.
     fn call(cache: &mut Cache, request: Value) -> Result<Value, String> {
-        cache.handle(&request)
+        cache.handle(&request).map_err(|e| e.to_string())
     }
 
     #[test]

@@ -11,15 +11,70 @@
 //! - redirects are followed by hand (at most [`MAX_REDIRECTS`]), each hop checked;
 //! - the response is read up to `max_response` bytes, within the call's deadline.
 
-use super::string;
+use super::{RequestError, string};
 use base64::Engine as _;
 use serde_json::{Map, Value, json};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+use thiserror::Error;
 
 /// Redirect hops followed.
 pub const MAX_REDIRECTS: usize = 5;
+
+/// Why a fetch was refused or failed.
+#[derive(Debug, Error)]
+pub enum FetchError {
+    #[error(transparent)]
+    Request(#[from] RequestError),
+    #[error("fetch: invalid URL: {0}")]
+    InvalidUrl(url::ParseError),
+    #[error("fetch: {0} URLs are not allowed")]
+    Scheme(String),
+    #[error("fetch: the URL has no host")]
+    NoHost,
+    #[error("fetch: the URL has no port")]
+    NoPort,
+    #[error("fetch is not allowed for this connector (the operator allows no hosts)")]
+    NoHostsAllowed,
+    #[error("fetch: {0} is not an allowed host for this connector")]
+    HostNotAllowed(String),
+    #[error("fetch: {0} has no address")]
+    NoAddress(String),
+    #[error("fetch: {host} resolves to {ip}, {why}, which connectors may not reach")]
+    RefusedAddress {
+        host: String,
+        ip: IpAddr,
+        why: &'static str,
+    },
+    #[error(
+        "fetch: cannot resolve {0}: {MAX_LOOKUPS_IN_FLIGHT} lookups are already waiting on DNS"
+    )]
+    LookupsBusy(String),
+    #[error("fetch: cannot resolve {host}: {source}")]
+    Resolve {
+        host: String,
+        source: std::io::Error,
+    },
+    #[error("fetch: resolving {0} took longer than the call may wait")]
+    ResolveTimedOut(String),
+    #[error("fetch: the call's deadline has passed")]
+    DeadlinePassed,
+    #[error("fetch: {0}")]
+    Client(reqwest::Error),
+    #[error("fetch: invalid method {0}")]
+    InvalidMethod(String),
+    #[error("fetch failed: {}", describe(.0))]
+    Send(reqwest::Error),
+    #[error("fetch: invalid redirect: {0}")]
+    InvalidRedirect(url::ParseError),
+    #[error("fetch: more than {MAX_REDIRECTS} redirects")]
+    TooManyRedirects,
+    #[error("fetch: reading the response: {0}")]
+    Read(std::io::Error),
+    #[error("fetch: the response is over the {0}-byte limit")]
+    TooLarge(usize),
+}
 
 /// What a connector may fetch. Set by the operator, never by a bundle.
 #[derive(Debug, Clone, PartialEq)]
@@ -182,7 +237,7 @@ const MAX_LOOKUPS_IN_FLIGHT: usize = 64;
 static LOOKUPS_IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
 
 /// The addresses of `host`, looked up within `wait` (an IP literal is its own).
-fn resolve(host: &str, port: u16, wait: Duration) -> Result<Vec<SocketAddr>, String> {
+fn resolve(host: &str, port: u16, wait: Duration) -> Result<Vec<SocketAddr>, FetchError> {
     if let Ok(ip) = host.parse::<IpAddr>() {
         return Ok(vec![SocketAddr::new(ip, port)]);
     }
@@ -200,12 +255,10 @@ fn lookup_within(
     host: &str,
     wait: Duration,
     lookup: impl FnOnce() -> std::io::Result<Vec<SocketAddr>> + Send + 'static,
-) -> Result<Vec<SocketAddr>, String> {
+) -> Result<Vec<SocketAddr>, FetchError> {
     if LOOKUPS_IN_FLIGHT.fetch_add(1, Ordering::AcqRel) >= MAX_LOOKUPS_IN_FLIGHT {
         LOOKUPS_IN_FLIGHT.fetch_sub(1, Ordering::AcqRel);
-        return Err(format!(
-            "fetch: cannot resolve {host}: {MAX_LOOKUPS_IN_FLIGHT} lookups are already waiting on DNS"
-        ));
+        return Err(FetchError::LookupsBusy(host.to_string()));
     }
     /// Gives the lookup's slot back however the lookup ends (a panic included).
     struct InFlight;
@@ -222,63 +275,69 @@ fn lookup_within(
             let _slot = slot;
             let _ = answer.send(lookup());
         })
-        .map_err(|e| format!("fetch: cannot resolve {host}: {e}"))?;
+        .map_err(|source| FetchError::Resolve {
+            host: host.to_string(),
+            source,
+        })?;
     match answered.recv_timeout(wait) {
         Ok(Ok(addresses)) => Ok(addresses),
-        Ok(Err(e)) => Err(format!("fetch: cannot resolve {host}: {e}")),
-        Err(_) => Err(format!(
-            "fetch: resolving {host} took longer than the call may wait"
-        )),
+        Ok(Err(source)) => Err(FetchError::Resolve {
+            host: host.to_string(),
+            source,
+        }),
+        Err(_) => Err(FetchError::ResolveTimedOut(host.to_string())),
     }
 }
 
 /// Checks a URL against the policy and returns the one address to connect to.
-fn vet(policy: &FetchPolicy, url: &reqwest::Url, deadline: Instant) -> Result<SocketAddr, String> {
+fn vet(
+    policy: &FetchPolicy,
+    url: &reqwest::Url,
+    deadline: Instant,
+) -> Result<SocketAddr, FetchError> {
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(format!("fetch: {} URLs are not allowed", url.scheme()));
+        return Err(FetchError::Scheme(url.scheme().to_string()));
     }
-    let host = url.host_str().ok_or("fetch: the URL has no host")?;
+    let host = url.host_str().ok_or(FetchError::NoHost)?;
     if policy.allow_hosts.is_empty() {
-        return Err(
-            "fetch is not allowed for this connector (the operator allows no hosts)".into(),
-        );
+        return Err(FetchError::NoHostsAllowed);
     }
     if !host_allowed(policy, host) {
-        return Err(format!(
-            "fetch: {host} is not an allowed host for this connector"
-        ));
+        return Err(FetchError::HostNotAllowed(host.to_string()));
     }
-    let port = url
-        .port_or_known_default()
-        .ok_or("fetch: the URL has no port")?;
+    let port = url.port_or_known_default().ok_or(FetchError::NoPort)?;
     let bare = host.trim_start_matches('[').trim_end_matches(']');
     let addresses = resolve(bare, port, remaining(deadline, policy.timeout)?)?;
     let first = *addresses
         .first()
-        .ok_or_else(|| format!("fetch: {host} has no address"))?;
+        .ok_or_else(|| FetchError::NoAddress(host.to_string()))?;
     for address in &addresses {
         if let Some(why) = refused_address(address.ip(), policy.allow_private) {
-            return Err(format!(
-                "fetch: {host} resolves to {}, {why}, which connectors may not reach",
-                address.ip()
-            ));
+            return Err(FetchError::RefusedAddress {
+                host: host.to_string(),
+                ip: address.ip(),
+                why,
+            });
         }
     }
     Ok(first)
 }
 
-fn remaining(deadline: Instant, cap: Duration) -> Result<Duration, String> {
+fn remaining(deadline: Instant, cap: Duration) -> Result<Duration, FetchError> {
     let left = deadline.saturating_duration_since(Instant::now());
     if left.is_zero() {
-        return Err("fetch: the call's deadline has passed".into());
+        return Err(FetchError::DeadlinePassed);
     }
     Ok(left.min(cap))
 }
 
 /// Performs one fetch request.
-pub fn handle(policy: &FetchPolicy, request: &Value, deadline: Instant) -> Result<Value, String> {
-    let mut url = reqwest::Url::parse(string(request, "url")?)
-        .map_err(|e| format!("fetch: invalid URL: {e}"))?;
+pub fn handle(
+    policy: &FetchPolicy,
+    request: &Value,
+    deadline: Instant,
+) -> Result<Value, FetchError> {
+    let mut url = reqwest::Url::parse(string(request, "url")?).map_err(FetchError::InvalidUrl)?;
     let mut method = request
         .get("method")
         .and_then(Value::as_str)
@@ -313,9 +372,9 @@ pub fn handle(policy: &FetchPolicy, request: &Value, deadline: Instant) -> Resul
             .resolve(&host, address)
             .timeout(remaining(deadline, policy.timeout)?)
             .build()
-            .map_err(|e| format!("fetch: {e}"))?;
+            .map_err(FetchError::Client)?;
         let method_value = reqwest::Method::from_bytes(method.as_bytes())
-            .map_err(|_| format!("fetch: invalid method {method}"))?;
+            .map_err(|_| FetchError::InvalidMethod(method.clone()))?;
         let mut builder = client.request(method_value, url.clone());
         for (name, value) in &headers {
             builder = builder.header(name, value);
@@ -323,9 +382,7 @@ pub fn handle(policy: &FetchPolicy, request: &Value, deadline: Instant) -> Resul
         if let Some(body) = &body {
             builder = builder.body(body.clone());
         }
-        let mut response = builder
-            .send()
-            .map_err(|e| format!("fetch failed: {}", describe(&e)))?;
+        let mut response = builder.send().map_err(FetchError::Send)?;
         let status = response.status();
         let location = response
             .headers()
@@ -333,9 +390,7 @@ pub fn handle(policy: &FetchPolicy, request: &Value, deadline: Instant) -> Resul
             .and_then(|l| l.to_str().ok())
             .filter(|_| status.is_redirection());
         if let Some(location) = location {
-            url = url
-                .join(location)
-                .map_err(|e| format!("fetch: invalid redirect: {e}"))?;
+            url = url.join(location).map_err(FetchError::InvalidRedirect)?;
             if status == reqwest::StatusCode::SEE_OTHER
                 || ((status.as_u16() == 301 || status.as_u16() == 302) && method == "POST")
             {
@@ -349,12 +404,9 @@ pub fn handle(policy: &FetchPolicy, request: &Value, deadline: Instant) -> Resul
         (&mut response)
             .take(policy.max_response as u64 + 1)
             .read_to_end(&mut bytes)
-            .map_err(|e| format!("fetch: reading the response: {e}"))?;
+            .map_err(FetchError::Read)?;
         if bytes.len() > policy.max_response {
-            return Err(format!(
-                "fetch: the response is over the {}-byte limit",
-                policy.max_response
-            ));
+            return Err(FetchError::TooLarge(policy.max_response));
         }
         let headers: Map<String, Value> = response
             .headers()
@@ -374,7 +426,7 @@ pub fn handle(policy: &FetchPolicy, request: &Value, deadline: Instant) -> Resul
             "body": base64::engine::general_purpose::STANDARD.encode(&bytes),
         }));
     }
-    Err(format!("fetch: more than {MAX_REDIRECTS} redirects"))
+    Err(FetchError::TooManyRedirects)
 }
 
 /// One line for a failed request: "timed out", or the innermost cause.
@@ -471,7 +523,7 @@ mod tests {
         })
         .unwrap_err();
         assert_eq!(
-            error,
+            error.to_string(),
             "fetch: resolving slow.example took longer than the call may wait"
         );
         drop(release);

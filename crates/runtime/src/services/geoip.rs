@@ -3,17 +3,40 @@
 //! snake_case ones: `country.isoCode`, `location.timeZone`, …), which is what
 //! PostHog's enrichers read. An address not in the database gives `null`.
 
-use super::string;
-use maxminddb::Reader;
+use super::{RequestError, string};
+use maxminddb::{MaxMindDbError, Reader};
 use serde_json::{Map, Value};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
+use thiserror::Error;
 
 /// A GeoLite2/GeoIP2 City database, opened on first use.
 pub struct GeoIpDatabase {
     path: PathBuf,
-    reader: OnceLock<Result<Reader<Vec<u8>>, String>>,
+    /// The reader, or why it could not be opened (kept: every lookup reports it).
+    reader: OnceLock<Result<Reader<Vec<u8>>, Arc<MaxMindDbError>>>,
+}
+
+/// Why a geoip request has no answer.
+#[derive(Debug, Error)]
+pub enum GeoIpError {
+    #[error(transparent)]
+    Request(#[from] RequestError),
+    #[error("unknown geoip operation \"{0}\"")]
+    UnknownOperation(String),
+    #[error(
+        "meta.geoip is not available: cannot read the GeoLite2-City database {} ({source}); pass --geoip FILE, set SANDPIPE_GEOIP_DB, or run `cargo xtask geoip`",
+        path.display()
+    )]
+    Unavailable {
+        path: PathBuf,
+        source: Arc<MaxMindDbError>,
+    },
+    #[error("meta.geoip.locate: \"{0}\" is not an IP address")]
+    NotAnAddress(String),
+    #[error("meta.geoip.locate: {0}")]
+    Lookup(MaxMindDbError),
 }
 
 /// `snake_case` → `camelCase`.
@@ -67,42 +90,38 @@ impl GeoIpDatabase {
         &self.path
     }
 
-    fn reader(&self) -> Result<&Reader<Vec<u8>>, String> {
+    fn reader(&self) -> Result<&Reader<Vec<u8>>, GeoIpError> {
         self.reader
-            .get_or_init(|| {
-                Reader::open_readfile(&self.path).map_err(|e| {
-                    format!(
-                        "meta.geoip is not available: cannot read the GeoLite2-City database {} ({e}); pass --geoip FILE, set SANDPIPE_GEOIP_DB, or run `cargo xtask geoip`",
-                        self.path.display()
-                    )
-                })
-            })
+            .get_or_init(|| Reader::open_readfile(&self.path).map_err(Arc::new))
             .as_ref()
-            .map_err(Clone::clone)
+            .map_err(|source| GeoIpError::Unavailable {
+                path: self.path.clone(),
+                source: source.clone(),
+            })
     }
 
     /// The City record for `ip`, camelCased, or `None` when the database has none.
-    pub fn locate(&self, ip: &str) -> Result<Option<Value>, String> {
+    pub fn locate(&self, ip: &str) -> Result<Option<Value>, GeoIpError> {
         let address: IpAddr = ip
             .trim()
             .parse()
-            .map_err(|_| format!("meta.geoip.locate: \"{ip}\" is not an IP address"))?;
+            .map_err(|_| GeoIpError::NotAnAddress(ip.to_string()))?;
         let record = self
             .reader()?
             .lookup(address)
             .and_then(|result| result.decode::<Value>())
-            .map_err(|e| format!("meta.geoip.locate: {e}"))?;
+            .map_err(GeoIpError::Lookup)?;
         Ok(record.map(camel_case))
     }
 }
 
 /// Answers one geoip request.
-pub fn handle(database: &GeoIpDatabase, request: &Value) -> Result<Value, String> {
+pub fn handle(database: &GeoIpDatabase, request: &Value) -> Result<Value, GeoIpError> {
     match string(request, "op")? {
         "locate" => Ok(database
             .locate(string(request, "ip")?)?
             .unwrap_or(Value::Null)),
-        other => Err(format!("unknown geoip operation \"{other}\"")),
+        other => Err(GeoIpError::UnknownOperation(other.to_string())),
     }
 }
 
@@ -127,10 +146,10 @@ mod tests {
     #[test]
     fn a_missing_database_is_a_clear_error() {
         let db = GeoIpDatabase::new("/nonexistent/GeoLite2-City.mmdb");
-        let error = db.locate("1.2.3.4").unwrap_err();
+        let error = db.locate("1.2.3.4").unwrap_err().to_string();
         assert!(error.starts_with("meta.geoip is not available: cannot read the GeoLite2-City database /nonexistent/GeoLite2-City.mmdb"), "{error}");
         assert_eq!(
-            db.locate("not-an-ip").unwrap_err(),
+            db.locate("not-an-ip").unwrap_err().to_string(),
             "meta.geoip.locate: \"not-an-ip\" is not an IP address"
         );
     }

@@ -3,26 +3,74 @@
 //! ([`geoip`]), `fetch` ([`fetch`]) and `posthog.capture`.
 //!
 //! A request is a JSON object with an `"op"`; the answer is `{"ok": value}` or
-//! `{"error": "message"}`. Requests are parsed from guest memory under a size
-//! bound; every service bounds what one connector can make the host keep.
+//! `{"error": "message"}`, the message a [`ServiceError`]'s. Requests are
+//! parsed from guest memory under a size bound; every service bounds what one
+//! connector can make the host keep.
 
 pub mod cache;
 pub mod fetch;
 pub mod geoip;
 pub mod storage;
 
-use cache::Cache;
-use fetch::FetchPolicy;
-use geoip::GeoIpDatabase;
+use cache::{Cache, CacheError};
+use fetch::{FetchError, FetchPolicy};
+use geoip::{GeoIpDatabase, GeoIpError};
 use sandpipe_abi::Service;
 use serde::Serialize;
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
-use storage::Storage;
+use storage::{Storage, StorageError};
+use thiserror::Error;
 
 /// Largest request a connector may send to a service.
 pub const MAX_REQUEST: usize = 1 << 20;
+
+/// Why the host refused a service request. The message is what the
+/// connector's code sees (and what is logged for the connector).
+#[derive(Debug, Error)]
+pub enum ServiceError {
+    #[error("malformed request: {0}")]
+    Malformed(serde_json::Error),
+    #[error("unknown host service {0}")]
+    UnknownService(u32),
+    #[error("meta.storage is not available: the host runs without a storage backend")]
+    NoStorage,
+    #[error("meta.geoip is not available: the host runs without a GeoLite2-City database")]
+    NoGeoIp,
+    #[error(transparent)]
+    Request(#[from] RequestError),
+    #[error(transparent)]
+    Capture(#[from] CaptureError),
+    #[error(transparent)]
+    Cache(#[from] CacheError),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error(transparent)]
+    GeoIp(#[from] GeoIpError),
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
+}
+
+/// A request without a field its operation needs.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum RequestError {
+    #[error("request needs a string \"{0}\"")]
+    String(&'static str),
+    #[error("request needs a number \"{0}\"")]
+    Number(&'static str),
+}
+
+/// Why `posthog.capture` refused an event.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum CaptureError {
+    #[error(transparent)]
+    Request(#[from] RequestError),
+    #[error("posthog.capture: properties must be an object")]
+    Properties,
+    #[error("posthog.capture: at most {MAX_CAPTURED} events per processed event")]
+    TooMany,
+}
 
 /// What a connector's services are made of: its `meta.cache`, persistent
 /// storage (with the scope of its config), a GeoIP database, and a fetch policy.
@@ -67,18 +115,16 @@ impl ConnectorServices {
         std::mem::take(&mut *self.captured.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
-    fn capture(&self, request: &Value) -> Result<Value, String> {
+    fn capture(&self, request: &Value) -> Result<Value, CaptureError> {
         let event = string(request, "event")?;
         let properties = match request.get("properties") {
             None | Some(Value::Null) => serde_json::Map::new(),
             Some(Value::Object(properties)) => properties.clone(),
-            Some(_) => return Err("posthog.capture: properties must be an object".into()),
+            Some(_) => return Err(CaptureError::Properties),
         };
         let mut captured = self.captured.lock().unwrap_or_else(|e| e.into_inner());
         if captured.len() >= MAX_CAPTURED {
-            return Err(format!(
-                "posthog.capture: at most {MAX_CAPTURED} events per processed event"
-            ));
+            return Err(CaptureError::TooMany);
         }
         captured.push(json!({ "event": event, "properties": properties }));
         Ok(Value::Null)
@@ -87,61 +133,61 @@ impl ConnectorServices {
     /// Answers one request: a value, or why the host refused it. Never panics
     /// on guest input. `deadline` is the call's: a service that waits (fetch)
     /// stops there.
-    pub fn answer(&self, service: u32, request: &[u8], deadline: Instant) -> Result<Value, String> {
-        match serde_json::from_slice::<Value>(request) {
-            Err(e) => Err(format!("malformed request: {e}")),
-            Ok(request) => match Service::from_u32(service) {
-                Some(Service::Cache) => self
-                    .config
-                    .cache
-                    .0
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .handle(&request),
-                Some(Service::Storage) => match &self.config.storage {
-                    Some((storage, scope)) => storage::handle(
-                        storage.as_ref(),
-                        scope,
-                        self.config.storage_quota,
-                        &request,
-                    ),
-                    None => Err(
-                        "meta.storage is not available: the host runs without a storage backend"
-                            .into(),
-                    ),
-                },
-                Some(Service::Capture) => self.capture(&request),
-                Some(Service::GeoIp) => match &self.config.geoip {
-                    Some(database) => geoip::handle(database, &request),
-                    None => Err("meta.geoip is not available: the host runs without a GeoLite2-City database".into()),
-                },
-                Some(Service::Fetch) => fetch::handle(&self.config.fetch, &request, deadline),
-                None => Err(format!("unknown host service {service}")),
+    pub fn answer(
+        &self,
+        service: u32,
+        request: &[u8],
+        deadline: Instant,
+    ) -> Result<Value, ServiceError> {
+        let request = serde_json::from_slice::<Value>(request).map_err(ServiceError::Malformed)?;
+        match Service::from_u32(service) {
+            Some(Service::Cache) => Ok(self
+                .config
+                .cache
+                .0
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .handle(&request)?),
+            Some(Service::Storage) => match &self.config.storage {
+                Some((storage, scope)) => Ok(storage::handle(
+                    storage.as_ref(),
+                    scope,
+                    self.config.storage_quota,
+                    &request,
+                )?),
+                None => Err(ServiceError::NoStorage),
             },
+            Some(Service::Capture) => Ok(self.capture(&request)?),
+            Some(Service::GeoIp) => match &self.config.geoip {
+                Some(database) => Ok(geoip::handle(database, &request)?),
+                None => Err(ServiceError::NoGeoIp),
+            },
+            Some(Service::Fetch) => Ok(fetch::handle(&self.config.fetch, &request, deadline)?),
+            None => Err(ServiceError::UnknownService(service)),
         }
     }
 }
 
 /// The bytes the guest reads back for an answer: `{"ok": value}` or `{"error": message}`.
-pub fn encode_answer(answer: &Result<Value, String>) -> Vec<u8> {
+pub fn encode_answer(answer: &Result<Value, ServiceError>) -> Vec<u8> {
     /// Borrows the answer, so a large value (a GeoIP record) is not copied first.
     #[derive(Serialize)]
     #[serde(rename_all = "lowercase")]
     enum Response<'a> {
         Ok(&'a Value),
-        Error(&'a str),
+        Error(String),
     }
     let response = match answer {
         Ok(value) => Response::Ok(value),
-        Err(message) => Response::Error(message),
+        Err(error) => Response::Error(error.to_string()),
     };
     crate::json::to_vec(&response).expect("a JSON value serialises")
 }
 
 /// The string field `name` of a request.
-pub(crate) fn string<'a>(request: &'a Value, name: &str) -> Result<&'a str, String> {
+pub(crate) fn string<'a>(request: &'a Value, name: &'static str) -> Result<&'a str, RequestError> {
     request
         .get(name)
         .and_then(Value::as_str)
-        .ok_or_else(|| format!("request needs a string \"{name}\""))
+        .ok_or(RequestError::String(name))
 }

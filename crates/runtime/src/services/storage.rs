@@ -3,12 +3,13 @@
 //! file (WAL mode). Each scope (connector config) is held to the operator's
 //! [`Quota`] of keys and bytes, checked in the transaction that writes.
 
-use super::string;
+use super::{RequestError, string};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use thiserror::Error;
 
 /// Largest value one key may hold (JSON bytes).
 pub const MAX_VALUE: usize = 1 << 20;
@@ -36,33 +37,64 @@ impl From<&crate::Limits> for Quota {
     }
 }
 
+/// Why a storage request or operation failed. The messages of the first
+/// five are the connector's to see; the others are the host's.
+#[derive(Debug, Error)]
+pub enum StorageError {
+    #[error(transparent)]
+    Request(#[from] RequestError),
+    #[error("unknown storage operation \"{0}\"")]
+    UnknownOperation(String),
+    #[error("storage values are limited to {} MiB", MAX_VALUE >> 20)]
+    ValueTooLarge,
+    #[error("storage quota exceeded: at most {0} keys per connector")]
+    TooManyKeys(usize),
+    #[error("storage quota exceeded: at most {0} bytes of keys and values per connector")]
+    TooManyBytes(usize),
+    #[error("storage: corrupt value for \"{key}\": {source}")]
+    Corrupt {
+        key: String,
+        source: serde_json::Error,
+    },
+    /// The database could not be opened (or its directory created).
+    #[error("{}: {source}", path.display())]
+    Open {
+        path: PathBuf,
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The database of a [`LazySqliteStorage`] could not be opened (each use says so).
+    #[error(transparent)]
+    Unavailable(Arc<StorageError>),
+    #[error("storage: syncing {}: {source}", wal.display())]
+    Sync {
+        wal: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("storage: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+}
+
 /// A persistent JSON key/value store, partitioned by scope.
 pub trait Storage: Send + Sync {
-    fn get(&self, scope: &str, key: &str) -> Result<Option<Value>, String>;
+    fn get(&self, scope: &str, key: &str) -> Result<Option<Value>, StorageError>;
     /// Stores `value` unless the scope would then hold more than `quota`
     /// allows (the error says which bound).
-    fn set(&self, scope: &str, key: &str, value: &Value, quota: Quota) -> Result<(), String>;
-    fn del(&self, scope: &str, key: &str) -> Result<(), String>;
+    fn set(&self, scope: &str, key: &str, value: &Value, quota: Quota) -> Result<(), StorageError>;
+    fn del(&self, scope: &str, key: &str) -> Result<(), StorageError>;
     /// Makes every write made before it durable. A no-op where each commit
     /// already is ([`Durability::Full`]) or need not be ([`Durability::Normal`]).
-    fn sync(&self) -> Result<(), String> {
+    fn sync(&self) -> Result<(), StorageError> {
         Ok(())
     }
 }
 
 /// Whether a scope holding `keys` keys and `bytes` bytes fits `quota`.
-fn within(quota: Quota, keys: u64, bytes: u64) -> Result<(), String> {
+fn within(quota: Quota, keys: u64, bytes: u64) -> Result<(), StorageError> {
     if keys > quota.keys as u64 {
-        return Err(format!(
-            "storage quota exceeded: at most {} keys per connector",
-            quota.keys
-        ));
+        return Err(StorageError::TooManyKeys(quota.keys));
     }
     if bytes > quota.bytes as u64 {
-        return Err(format!(
-            "storage quota exceeded: at most {} bytes of keys and values per connector",
-            quota.bytes
-        ));
+        return Err(StorageError::TooManyBytes(quota.bytes));
     }
     Ok(())
 }
@@ -101,7 +133,7 @@ pub fn handle(
     scope: &str,
     quota: Quota,
     request: &Value,
-) -> Result<Value, String> {
+) -> Result<Value, StorageError> {
     let key = string(request, "key")?;
     match string(request, "op")? {
         "get" => Ok(storage
@@ -110,10 +142,7 @@ pub fn handle(
         "set" => {
             let value = request.get("value").cloned().unwrap_or(Value::Null);
             if serde_json::to_string(&value).map_or(0, |s| s.len()) > MAX_VALUE {
-                return Err(format!(
-                    "storage values are limited to {} MiB",
-                    MAX_VALUE >> 20
-                ));
+                return Err(StorageError::ValueTooLarge);
             }
             storage.set(scope, key, &value, quota)?;
             Ok(Value::Null)
@@ -122,7 +151,7 @@ pub fn handle(
             storage.del(scope, key)?;
             Ok(Value::Null)
         }
-        other => Err(format!("unknown storage operation \"{other}\"")),
+        other => Err(StorageError::UnknownOperation(other.to_string())),
     }
 }
 
@@ -146,15 +175,21 @@ const ROW_BYTES: &str = "length(CAST(key AS BLOB)) + length(CAST(value AS BLOB))
 
 impl SqliteStorage {
     /// Opens (creating if needed) the database at `path`, `synchronous = NORMAL`.
-    pub fn open(path: &Path) -> Result<SqliteStorage, String> {
+    pub fn open(path: &Path) -> Result<SqliteStorage, StorageError> {
         SqliteStorage::open_with(path, Durability::Normal)
     }
 
     /// Opens (creating if needed) the database at `path`, committing as `durability` says.
-    pub fn open_with(path: &Path, durability: Durability) -> Result<SqliteStorage, String> {
-        let fail = |e: rusqlite::Error| format!("{}: {e}", path.display());
+    pub fn open_with(path: &Path, durability: Durability) -> Result<SqliteStorage, StorageError> {
+        let fail = |e: rusqlite::Error| StorageError::Open {
+            path: path.to_path_buf(),
+            source: Box::new(e),
+        };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            std::fs::create_dir_all(dir).map_err(|e| StorageError::Open {
+                path: dir.to_path_buf(),
+                source: Box::new(e),
+            })?;
         }
         let mut connection = Connection::open(path).map_err(fail)?;
         let synchronous = match durability {
@@ -216,7 +251,7 @@ impl SqliteStorage {
     /// [`Durability::Group`]'s sync: one `fsync` of the WAL for every commit
     /// made before it, unless another caller's sync already covered them.
     /// Whether this call synced.
-    pub fn sync_writes(&self) -> Result<bool, String> {
+    pub fn sync_writes(&self) -> Result<bool, StorageError> {
         let Some(group) = &self.group else {
             return Ok(false);
         };
@@ -230,23 +265,29 @@ impl SqliteStorage {
         let covered = group.written.load(Ordering::Acquire);
         std::fs::File::open(&group.wal)
             .and_then(|wal| wal.sync_all())
-            .map_err(|e| format!("storage: syncing {}: {e}", group.wal.display()))?;
+            .map_err(|source| StorageError::Sync {
+                wal: group.wal.clone(),
+                source,
+            })?;
         *synced = covered;
         Ok(true)
     }
 
-    fn with<R>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<R>) -> Result<R, String> {
+    fn with<R>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> rusqlite::Result<R>,
+    ) -> Result<R, StorageError> {
         let mut connection = self.connection.lock().unwrap_or_else(|e| e.into_inner());
-        f(&mut connection).map_err(|e| format!("storage: {e}"))
+        Ok(f(&mut connection)?)
     }
 
     /// `PRAGMA synchronous` on the connection that commits writes (2 is FULL).
-    pub fn synchronous(&self) -> Result<i64, String> {
+    pub fn synchronous(&self) -> Result<i64, StorageError> {
         self.with(|c| c.query_row("PRAGMA synchronous", [], |r| r.get(0)))
     }
 
     /// Keys and bytes `scope` holds.
-    pub fn usage(&self, scope: &str) -> Result<(i64, i64), String> {
+    pub fn usage(&self, scope: &str) -> Result<(i64, i64), StorageError> {
         self.with(|c| {
             c.query_row(
                 "SELECT keys, bytes FROM connector_storage_usage WHERE scope = ?1",
@@ -289,7 +330,7 @@ fn row_bytes(
 }
 
 impl Storage for SqliteStorage {
-    fn get(&self, scope: &str, key: &str) -> Result<Option<Value>, String> {
+    fn get(&self, scope: &str, key: &str) -> Result<Option<Value>, StorageError> {
         let text: Option<String> = self.with(|c| {
             c.query_row(
                 "SELECT value FROM connector_storage WHERE scope = ?1 AND key = ?2",
@@ -299,13 +340,15 @@ impl Storage for SqliteStorage {
             .optional()
         })?;
         text.map(|t| {
-            serde_json::from_str(&t)
-                .map_err(|e| format!("storage: corrupt value for \"{key}\": {e}"))
+            serde_json::from_str(&t).map_err(|source| StorageError::Corrupt {
+                key: key.to_string(),
+                source,
+            })
         })
         .transpose()
     }
 
-    fn set(&self, scope: &str, key: &str, value: &Value, quota: Quota) -> Result<(), String> {
+    fn set(&self, scope: &str, key: &str, value: &Value, quota: Quota) -> Result<(), StorageError> {
         let text = serde_json::to_string(value).expect("a JSON value serialises");
         let bytes = (key.len() + text.len()) as i64;
         self.with(|c| {
@@ -341,7 +384,7 @@ impl Storage for SqliteStorage {
         Ok(())
     }
 
-    fn del(&self, scope: &str, key: &str) -> Result<(), String> {
+    fn del(&self, scope: &str, key: &str) -> Result<(), StorageError> {
         self.with(|c| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             if let Some(old) = row_bytes(&tx, scope, key)? {
@@ -357,7 +400,7 @@ impl Storage for SqliteStorage {
         Ok(())
     }
 
-    fn sync(&self) -> Result<(), String> {
+    fn sync(&self) -> Result<(), StorageError> {
         self.sync_writes().map(drop)
     }
 }
@@ -365,34 +408,34 @@ impl Storage for SqliteStorage {
 /// A [`SqliteStorage`] opened on first use, so a run whose connectors never
 /// touch `meta.storage` creates no file.
 pub struct LazySqliteStorage {
-    path: std::path::PathBuf,
-    opened: std::sync::OnceLock<Result<SqliteStorage, String>>,
+    path: PathBuf,
+    opened: OnceLock<Result<SqliteStorage, Arc<StorageError>>>,
 }
 
 impl LazySqliteStorage {
-    pub fn new(path: impl Into<std::path::PathBuf>) -> LazySqliteStorage {
+    pub fn new(path: impl Into<PathBuf>) -> LazySqliteStorage {
         LazySqliteStorage {
             path: path.into(),
-            opened: std::sync::OnceLock::new(),
+            opened: OnceLock::new(),
         }
     }
 
-    fn storage(&self) -> Result<&SqliteStorage, String> {
+    fn storage(&self) -> Result<&SqliteStorage, StorageError> {
         self.opened
-            .get_or_init(|| SqliteStorage::open(&self.path))
+            .get_or_init(|| SqliteStorage::open(&self.path).map_err(Arc::new))
             .as_ref()
-            .map_err(Clone::clone)
+            .map_err(|error| StorageError::Unavailable(error.clone()))
     }
 }
 
 impl Storage for LazySqliteStorage {
-    fn get(&self, scope: &str, key: &str) -> Result<Option<Value>, String> {
+    fn get(&self, scope: &str, key: &str) -> Result<Option<Value>, StorageError> {
         self.storage()?.get(scope, key)
     }
-    fn set(&self, scope: &str, key: &str, value: &Value, quota: Quota) -> Result<(), String> {
+    fn set(&self, scope: &str, key: &str, value: &Value, quota: Quota) -> Result<(), StorageError> {
         self.storage()?.set(scope, key, value, quota)
     }
-    fn del(&self, scope: &str, key: &str) -> Result<(), String> {
+    fn del(&self, scope: &str, key: &str) -> Result<(), StorageError> {
         self.storage()?.del(scope, key)
     }
 }
@@ -418,8 +461,8 @@ mod tests {
         assert_eq!(s.get("b", "k").unwrap(), Some(json!("other")));
         assert_eq!(s.get("a", "gone").unwrap(), None);
         assert_eq!(
-            handle(&s, "a", Quota::default(), &json!({"op": "get", "key": "k"})),
-            Ok(json!({"value": {"n": 1}}))
+            handle(&s, "a", Quota::default(), &json!({"op": "get", "key": "k"})).unwrap(),
+            json!({"value": {"n": 1}})
         );
         assert_eq!(
             handle(
@@ -427,8 +470,10 @@ mod tests {
                 "a",
                 Quota::default(),
                 &json!({"op": "drop", "key": "k"})
-            ),
-            Err("unknown storage operation \"drop\"".into())
+            )
+            .unwrap_err()
+            .to_string(),
+            "unknown storage operation \"drop\""
         );
     }
 
@@ -443,14 +488,16 @@ mod tests {
         // Overwriting a key adds no key.
         s.set("a", "k2", &json!(22), quota).unwrap();
         assert_eq!(
-            s.set("a", "k3", &json!(3), quota),
-            Err("storage quota exceeded: at most 2 keys per connector".into())
+            s.set("a", "k3", &json!(3), quota).unwrap_err().to_string(),
+            "storage quota exceeded: at most 2 keys per connector"
         );
         // Another scope has its own quota.
         s.set("b", "k3", &json!(3), quota).unwrap();
         assert_eq!(
-            s.set("a", "k2", &json!("a longer value"), quota),
-            Err("storage quota exceeded: at most 20 bytes of keys and values per connector".into())
+            s.set("a", "k2", &json!("a longer value"), quota)
+                .unwrap_err()
+                .to_string(),
+            "storage quota exceeded: at most 20 bytes of keys and values per connector"
         );
         assert_eq!(s.usage("a").unwrap(), (2, 7));
         s.del("a", "k1").unwrap();
@@ -474,11 +521,11 @@ mod tests {
     fn durability_sets_the_synchronous_pragma() {
         let dir = tempfile::tempdir().unwrap();
         let normal = SqliteStorage::open(&dir.path().join("a.db")).unwrap();
-        assert_eq!(normal.synchronous(), Ok(1));
+        assert_eq!(normal.synchronous().unwrap(), 1);
         let full = SqliteStorage::open_with(&dir.path().join("b.db"), Durability::Full).unwrap();
-        assert_eq!(full.synchronous(), Ok(2));
+        assert_eq!(full.synchronous().unwrap(), 2);
         let group = SqliteStorage::open_with(&dir.path().join("c.db"), Durability::Group).unwrap();
-        assert_eq!(group.synchronous(), Ok(1));
+        assert_eq!(group.synchronous().unwrap(), 1);
     }
 
     #[test]
@@ -486,16 +533,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let storage =
             SqliteStorage::open_with(&dir.path().join("g.db"), Durability::Group).unwrap();
-        assert_eq!(storage.sync_writes(), Ok(false), "nothing written yet");
+        assert!(!storage.sync_writes().unwrap(), "nothing written yet");
         storage.set("s", "a", &json!(1), Quota::default()).unwrap();
         storage.set("s", "b", &json!(2), Quota::default()).unwrap();
-        assert_eq!(storage.sync_writes(), Ok(true), "two writes, one sync");
-        assert_eq!(storage.sync_writes(), Ok(false), "already durable");
+        assert!(storage.sync_writes().unwrap(), "two writes, one sync");
+        assert!(!storage.sync_writes().unwrap(), "already durable");
         storage.del("s", "a").unwrap();
-        assert_eq!(storage.sync_writes(), Ok(true));
+        assert!(storage.sync_writes().unwrap());
         // Without group commit there is nothing to sync.
         let normal = SqliteStorage::open(&dir.path().join("n.db")).unwrap();
         normal.set("s", "a", &json!(1), Quota::default()).unwrap();
-        assert_eq!(normal.sync_writes(), Ok(false));
+        assert!(!normal.sync_writes().unwrap());
     }
 }

@@ -1,0 +1,211 @@
+//! A team's batch of events: wait for one of the team's slots, check out a
+//! chain from its pool, run every event, then — before the answer — record
+//! metrics, store the connectors' log lines, apply quarantine changes, sync
+//! the batch's storage writes and store its composed webhooks, so whatever an
+//! acknowledged event did survives power loss.
+
+use super::http::AppState;
+use super::quarantine::Health;
+use super::store::{LogLine, StoreError};
+use super::teams::TeamChain;
+use sandpipe_abi::LogLevel;
+use sandpipe_runtime::services::storage::StorageError;
+use sandpipe_runtime::{CallRecord, ChainOutput, LimitError, WebhookRequest};
+use serde::Serialize;
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+/// Why a batch was not processed.
+#[derive(Debug, thiserror::Error)]
+pub enum EventsError {
+    #[error("event {index} is not a JSON object")]
+    NotAnObject { index: usize },
+    #[error("team {team} has no chain: PUT /v1/teams/{team}/chain first")]
+    NoChain { team: i64 },
+    #[error("team {team} has too many event requests waiting; retry later")]
+    TooManyWaiting { team: i64 },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The batch's storage writes could not be made durable.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// The operator's limits do not fit the engine (checked at start, so never expected here).
+    #[error(transparent)]
+    Limits(#[from] LimitError),
+    #[error("the background pool stopped")]
+    BackgroundStopped,
+    #[error("the batch's task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+/// What a batch did: the body of the events response.
+#[derive(Debug, Serialize)]
+pub struct Batch {
+    /// Each event as the chain left it, or null where a connector dropped it.
+    pub results: Vec<Value>,
+    pub failures: Vec<EventFailure>,
+    /// How many webhook requests were composed (and stored).
+    pub webhooks: usize,
+    /// Events the connectors emitted with `posthog.capture`, in order.
+    pub captured: Vec<Value>,
+}
+
+/// A connector call that failed on one event.
+#[derive(Debug, Serialize)]
+pub struct EventFailure {
+    /// The event's index in the batch.
+    pub event: usize,
+    pub connector: String,
+    pub stage: &'static str,
+    /// Secret config values redacted.
+    pub error: String,
+}
+
+/// Processes `body` (an event or a list of events) for `team`.
+pub async fn process(state: AppState, team: i64, body: Value) -> Result<Batch, EventsError> {
+    let events = match body {
+        Value::Array(events) => events,
+        event => vec![event],
+    };
+    if let Some(index) = events.iter().position(|e| !e.is_object()) {
+        return Err(EventsError::NotAnObject { index });
+    }
+    let chain = state.teams.get(team).ok_or(EventsError::NoChain { team })?;
+    // The team's share of the machine: wait for one of its slots.
+    let slot = state
+        .gates
+        .enter(team)
+        .await
+        .ok_or(EventsError::TooManyWaiting { team })?;
+    // A team whose events have been slow runs at background priority.
+    let background = state.gates.is_slow(team).then(|| state.background.clone());
+    let span = tracing::Span::current();
+    let work = move || {
+        let _slot = slot;
+        span.in_scope(|| run(&state, &chain, events))
+    };
+    match background {
+        Some(pool) => pool
+            .run(work)
+            .await
+            .unwrap_or(Err(EventsError::BackgroundStopped)),
+        None => tokio::task::spawn_blocking(work).await?,
+    }
+}
+
+/// Runs `events` through one of `chain`'s pooled chains and makes what they did durable.
+fn run(state: &AppState, chain: &Arc<TeamChain>, events: Vec<Value>) -> Result<Batch, EventsError> {
+    let team = chain.team;
+    let count = events.len();
+    let started = Instant::now();
+    let mut running = chain.checkout(&state.services)?;
+    let outputs: Vec<ChainOutput> = events
+        .into_iter()
+        .map(|event| running.process(event))
+        .collect();
+    chain.checkin(running);
+    state.gates.record(team, started.elapsed(), count);
+    super::trace::connector_calls(outputs.iter().flat_map(|o| &o.calls));
+    let mut lines: Vec<LogLine> = chain
+        .logs
+        .take()
+        .into_iter()
+        .map(|entry| LogLine {
+            message: chain.redact(&entry.message),
+            connector: entry.connector,
+            level: entry.level,
+            time: entry.time,
+        })
+        .collect();
+    for output in &outputs {
+        state.metrics.record(team, output);
+    }
+    let calls: Vec<CallRecord> = outputs
+        .iter()
+        .flat_map(|o| o.calls.iter().cloned())
+        .collect();
+    lines.extend(quarantine(state, chain, &calls)?);
+    state.store.append_logs(team, &lines)?;
+    // The storage writes of these events, synced once (group commit) before the answer.
+    state.services.storage.sync()?;
+    // Stored before the response returns: an acknowledged event's webhooks are durable.
+    let webhooks: Vec<WebhookRequest> = outputs
+        .iter()
+        .flat_map(|o| o.webhooks.iter().cloned())
+        .collect();
+    state.store.enqueue_webhooks(team, &webhooks)?;
+    if !webhooks.is_empty() {
+        state.delivery.wake.notify_one();
+    }
+    let mut batch = Batch {
+        results: Vec::with_capacity(outputs.len()),
+        failures: Vec::new(),
+        webhooks: webhooks.len(),
+        captured: Vec::new(),
+    };
+    for (index, output) in outputs.into_iter().enumerate() {
+        batch.results.push(output.event.unwrap_or(Value::Null));
+        batch.captured.extend(output.captured);
+        batch
+            .failures
+            .extend(output.failures.into_iter().map(|failure| EventFailure {
+                event: index,
+                connector: failure.connector,
+                stage: failure.call.function(),
+                error: chain.redact(&failure.error.to_string()),
+            }));
+    }
+    tracing::debug!(
+        events = count,
+        failures = batch.failures.len(),
+        webhooks = batch.webhooks,
+        micros = super::trace::micros(started),
+        "batch"
+    );
+    Ok(batch)
+}
+
+/// Applies quarantine transitions: persisted, and the team's chain rebuilt
+/// without (or with) a disabled (or re-enabled) connector; returns their log
+/// lines. The windows are the configuration's, so they carry on across the
+/// rebuild; a PUT made since `chain` was taken is never undone.
+fn quarantine(
+    state: &AppState,
+    chain: &TeamChain,
+    calls: &[CallRecord],
+) -> Result<Vec<LogLine>, StoreError> {
+    let changes = chain.observe(calls);
+    // Logged only when installed: a PUT made since `chain` was taken wins,
+    // and then nothing changed.
+    let applied = !changes.is_empty()
+        && state.teams.apply_health(chain, |position, health| {
+            state
+                .store
+                .set_connector_health(chain.team, position, health)
+        })?;
+    if !applied {
+        return Ok(Vec::new());
+    }
+    let time = SystemTime::now();
+    Ok(changes
+        .into_iter()
+        .map(|change| LogLine {
+            connector: sandpipe_runtime::connector::label(
+                &chain.specs[change.position].bundle.manifest().name,
+                change.position,
+            ),
+            level: if change.health == Health::Healthy {
+                LogLevel::Info
+            } else {
+                LogLevel::Warn
+            },
+            message: format!(
+                "quarantine: now {} ({})",
+                change.health.as_str(),
+                change.reason
+            ),
+            time,
+        })
+        .collect())
+}

@@ -1,0 +1,179 @@
+//! The service's HTTP layer under the routes: the state every handler
+//! shares ([`AppState`]), who a request is from ([`Bearer`], [`Caller`],
+//! [`TeamAccess`], axum extractors), error responses ([`ApiError`], and the
+//! status each domain error answers with), and running blocking work.
+
+use super::auth::{self, Caller};
+use super::chains::ChainError;
+use super::events::EventsError;
+use super::json::Json;
+use super::store::{Store, StoreError};
+use super::teams::Services;
+use axum::extract::{FromRequestParts, Path};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use std::sync::Arc;
+
+/// Shared by every handler.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub delivery: Arc<super::webhooks::Delivery>,
+    pub metrics: Arc<super::metrics::Metrics>,
+    pub teams: Arc<super::registry::Teams>,
+    pub services: Services,
+    pub admin_hash: Arc<String>,
+    /// The hash of `--metrics-token`, if one was given.
+    pub metrics_hash: Option<Arc<String>>,
+    pub gates: Arc<super::fairness::TeamGates>,
+    pub background: Arc<super::fairness::BackgroundPool>,
+}
+
+/// An error response: a status and a one-line message, as `{"error": message}`.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            message: message.into(),
+        }
+    }
+
+    /// A failure of the service itself: logged, and answered as a bare 500.
+    pub fn internal(error: impl std::fmt::Display) -> ApiError {
+        tracing::error!(%error, "internal error");
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(json!({ "error": self.message }))).into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> ApiError {
+        ApiError::internal(error)
+    }
+}
+
+impl From<ChainError> for ApiError {
+    fn from(error: ChainError) -> ApiError {
+        let status = match &error {
+            ChainError::NotUploaded { .. } | ChainError::InvalidConfig { .. } => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            ChainError::StoredBundle { .. } | ChainError::Store(_) => {
+                return ApiError::internal(error);
+            }
+        };
+        ApiError::new(status, error.to_string())
+    }
+}
+
+impl From<EventsError> for ApiError {
+    fn from(error: EventsError) -> ApiError {
+        let status = match &error {
+            EventsError::NotAnObject { .. } => StatusCode::BAD_REQUEST,
+            EventsError::NoChain { .. } => StatusCode::CONFLICT,
+            EventsError::TooManyWaiting { .. } => StatusCode::TOO_MANY_REQUESTS,
+            EventsError::Store(_)
+            | EventsError::Storage(_)
+            | EventsError::Limits(_)
+            | EventsError::BackgroundStopped
+            | EventsError::Task(_) => return ApiError::internal(error),
+        };
+        ApiError::new(status, error.to_string())
+    }
+}
+
+/// Runs blocking work (the store, the runtime) off the async threads, in
+/// the request's span.
+pub async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let span = tracing::Span::current();
+    tokio::task::spawn_blocking(move || span.in_scope(f))
+        .await
+        .map_err(ApiError::internal)?
+}
+
+/// The token of the request's `Authorization: Bearer …` header (401 without one).
+pub struct Bearer(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for Bearer {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Bearer, ApiError> {
+        let header = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        auth::bearer(header)
+            .map(|token| Bearer(token.to_string()))
+            .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "missing bearer token"))
+    }
+}
+
+/// Who the request is from: the admin token (compared in constant time), or
+/// a team's token (looked up by its hash in the store); 401 otherwise.
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Caller, ApiError> {
+        let Bearer(token) = Bearer::from_request_parts(parts, state).await?;
+        if auth::matches(&token, &state.admin_hash) {
+            return Ok(Caller::Admin);
+        }
+        let store = state.store.clone();
+        let team = blocking(move || Ok(store.team_by_token_hash(&auth::hash(&token))?)).await?;
+        match team {
+            Some(team) => {
+                super::trace::record_team(team);
+                Ok(Caller::Team(team))
+            }
+            None => Err(ApiError::new(StatusCode::UNAUTHORIZED, "unknown token")),
+        }
+    }
+}
+
+/// The team of a `/v1/teams/{team}/…` route, which the caller may act on:
+/// its own team, or any team for the admin. Any other team answers 404, as
+/// one that does not exist, so other teams stay invisible.
+pub struct TeamAccess(pub i64);
+
+impl FromRequestParts<AppState> for TeamAccess {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<TeamAccess, Response> {
+        let Path(team) = Path::<i64>::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let caller = Caller::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let store = state.store.clone();
+        let visible = caller.may_access(team)
+            && blocking(move || Ok(store.team_exists(team)?))
+                .await
+                .map_err(IntoResponse::into_response)?;
+        if !visible {
+            return Err(
+                ApiError::new(StatusCode::NOT_FOUND, format!("no team {team}")).into_response(),
+            );
+        }
+        super::trace::record_team(team);
+        Ok(TeamAccess(team))
+    }
+}

@@ -1,0 +1,164 @@
+//! Every team's current chain entry ([`TeamChain`]). A new chain
+//! configuration replaces the team's whole entry; requests in flight finish on
+//! the chains they hold. Configuration changes (a PUT, a health change) are
+//! serialised by [`Teams::change`], and a health change applies to the team's
+//! current entry only while it still has the same configuration: a PUT always
+//! wins.
+
+use super::quarantine::Health;
+use super::teams::TeamChain;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+
+/// Every team's current chain.
+#[derive(Default)]
+pub struct Teams {
+    current: RwLock<HashMap<i64, Arc<TeamChain>>>,
+    /// Held while a configuration change is stored and installed, so the store
+    /// and the running chains change in the same order.
+    change: Mutex<()>,
+}
+
+impl Teams {
+    pub fn get(&self, team: i64) -> Option<Arc<TeamChain>> {
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&team)
+            .cloned()
+    }
+
+    fn install(&self, chain: Arc<TeamChain>) {
+        self.current
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(chain.team, chain);
+    }
+
+    /// Installs a new configuration once `persist` has stored it.
+    pub fn replace<E>(
+        &self,
+        chain: impl Into<Arc<TeamChain>>,
+        persist: impl FnOnce() -> Result<(), E>,
+    ) -> Result<(), E> {
+        let _change = self.change.lock().unwrap_or_else(|e| e.into_inner());
+        persist()?;
+        self.install(chain.into());
+        Ok(())
+    }
+
+    /// Brings the team's current entry in line with the health the windows of
+    /// `snapshot`'s configuration give now: `persist` is called for each
+    /// connector whose health differs from the entry's, then the entry is
+    /// replaced. Nothing happens when the team's current entry is another
+    /// configuration (a PUT replaced it): the PUT wins. Returns whether it applied.
+    pub fn apply_health<E>(
+        &self,
+        snapshot: &TeamChain,
+        mut persist: impl FnMut(usize, Health) -> Result<(), E>,
+    ) -> Result<bool, E> {
+        let _change = self.change.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(current) = self
+            .get(snapshot.team)
+            .filter(|current| current.generation == snapshot.generation)
+        else {
+            return Ok(false);
+        };
+        let healths = current.healths();
+        let changed: Vec<usize> = (0..current.specs.len())
+            .filter(|&position| current.specs[position].health != healths[position])
+            .collect();
+        if changed.is_empty() {
+            return Ok(true);
+        }
+        for &position in &changed {
+            persist(position, healths[position])?;
+        }
+        self.install(Arc::new(current.with_healths(&healths)));
+        Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::serve::teams::{ConnectorSpec, HealthChange};
+    use sandpipe_manifest::ResolvedConfig;
+    use sandpipe_runtime::{CallRecord, ConnectorCache};
+    use std::time::Duration;
+
+    /// Feeds `n` failing calls of connector 0 through `chain`'s windows.
+    fn fail(chain: &TeamChain, n: usize) -> Vec<HealthChange> {
+        let calls: Vec<CallRecord> = (0..n)
+            .map(|_| CallRecord {
+                connector: "c (0)".into(),
+                position: 0,
+                call: sandpipe_runtime::Call::ProcessEvent,
+                ok: false,
+                duration: Duration::from_millis(1),
+                fuel: 0,
+            })
+            .collect();
+        chain.observe(&calls)
+    }
+
+    fn chain(team: i64) -> TeamChain {
+        let runtime = crate::runtime().expect("the runtime starts");
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/hello-world");
+        let built = sandpipe_compiler::build(&runtime, &dir).expect("hello-world builds");
+        let spec = ConnectorSpec {
+            bundle: runtime.admit(built.bytes).expect("admitted"),
+            config: ResolvedConfig::default(),
+            enabled: true,
+            health: Health::Healthy,
+            cache: ConnectorCache::default(),
+        };
+        TeamChain::new(team, vec![spec])
+    }
+
+    /// Every failing call counts, across the entries health changes install:
+    /// one call per request, degraded on the 5th, disabled on the 15th.
+    #[test]
+    fn windows_outlive_health_changes() {
+        let teams = Teams::default();
+        teams.replace(chain(7), || Ok::<_, ()>(())).unwrap();
+        let mut persisted = Vec::new();
+        for call in 1..=20 {
+            let snapshot = teams.get(7).unwrap();
+            if !fail(&snapshot, 1).is_empty() {
+                let applied = teams.apply_health(&snapshot, |position, health| {
+                    persisted.push((call, position, health));
+                    Ok::<_, ()>(())
+                });
+                assert_eq!(applied, Ok(true));
+            }
+        }
+        assert_eq!(
+            persisted,
+            [(5, 0, Health::Degraded), (15, 0, Health::Disabled)]
+        );
+        assert_eq!(teams.get(7).unwrap().specs[0].health, Health::Disabled);
+        assert!(!teams.get(7).unwrap().specs[0].runs());
+    }
+
+    /// A health change decided on a snapshot never undoes a PUT made since.
+    #[test]
+    fn a_put_wins_over_a_health_change() {
+        let teams = Teams::default();
+        teams.replace(chain(7), || Ok::<_, ()>(())).unwrap();
+        let snapshot = teams.get(7).unwrap();
+        assert_eq!(fail(&snapshot, 5).len(), 1);
+        // A PUT lands between the calls and the health change.
+        teams.replace(chain(7), || Ok::<_, ()>(())).unwrap();
+        let put = teams.get(7).unwrap();
+        let mut persisted = Vec::new();
+        let applied = teams.apply_health(&snapshot, |position, health| {
+            persisted.push((position, health));
+            Ok::<_, ()>(())
+        });
+        assert_eq!(applied, Ok(false));
+        assert!(persisted.is_empty());
+        assert!(Arc::ptr_eq(&teams.get(7).unwrap(), &put));
+        assert_eq!(put.specs[0].health, Health::Healthy);
+    }
+}

@@ -1,0 +1,116 @@
+//! The service's store, behind the [`Store`] trait: [`SqliteStore`] is an
+//! embedded SQLite database (WAL mode) with versioned migrations
+//! ([`migrations`], `host/migrations/`). One connection behind a mutex; calls
+//! are short and run on blocking threads. Commits are `synchronous = FULL`:
+//! the webhooks of an acknowledged event survive power loss, not only a crash.
+//!
+//! What it keeps is split by owner, one trait (and its SQLite implementation)
+//! each: [`TeamStore`] (settings, teams and their token hashes), [`ChainStore`]
+//! (content-addressed bundles and each team's chain), [`LogStore`] (connector
+//! log lines) and [`WebhookStore`] (composed requests and their delivery).
+
+mod chains;
+mod logs;
+mod migrations;
+mod teams;
+mod webhooks;
+
+pub use chains::{ChainRow, ChainStore};
+pub use logs::{LogLine, LogStore};
+pub use teams::TeamStore;
+pub use webhooks::{WebhookRow, WebhookStore};
+
+use rusqlite::{Connection, OptionalExtension};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// Everything the service keeps. [`SqliteStore`] is the embedded
+/// implementation; a PostgreSQL store implements the same traits.
+pub trait Store: TeamStore + ChainStore + LogStore + WebhookStore {}
+
+impl<T: TeamStore + ChainStore + LogStore + WebhookStore> Store for T {}
+
+/// Why the store could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{}: {source}", path.display())]
+    Open {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("{}: database schema version {found} is newer than this sandpipe ({known})", path.display())]
+    NewerSchema {
+        path: PathBuf,
+        found: i64,
+        known: usize,
+    },
+    #[error("store: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis() as i64
+}
+
+pub struct SqliteStore {
+    connection: Mutex<Connection>,
+}
+
+impl SqliteStore {
+    /// Opens (creating and migrating if needed) the database at `path`.
+    pub fn open(path: &Path) -> Result<SqliteStore> {
+        let connection = Connection::open(path).map_err(|source| StoreError::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        connection.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
+        )?;
+        migrations::migrate(&connection, path)?;
+        Ok(SqliteStore {
+            connection: Mutex::new(connection),
+        })
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<R>) -> Result<R> {
+        let mut connection = self.connection.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(f(&mut connection)?)
+    }
+
+    /// The first column of the one row `sql` selects, if there is a row.
+    fn value<T: rusqlite::types::FromSql>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+    ) -> Result<Option<T>> {
+        self.with(|c| c.query_row(sql, params, |r| r.get(0)).optional())
+    }
+
+    /// Runs one statement that returns no rows.
+    fn execute(&self, sql: &str, params: impl rusqlite::Params) -> Result<()> {
+        self.with(|c| c.execute(sql, params)).map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The connection that commits an events request's webhooks syncs at every
+    /// commit: they survive power loss, not only a crash.
+    #[test]
+    fn commits_are_synchronous_full() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("s.db")).unwrap();
+        assert_eq!(
+            store.value::<i64>("PRAGMA synchronous", []).unwrap(),
+            Some(2)
+        );
+    }
+}

@@ -1,0 +1,46 @@
+//! Settings, teams and their token hashes.
+
+use super::{Result, SqliteStore};
+use rusqlite::params;
+
+/// Service settings and the teams, found by their token's hash.
+pub trait TeamStore: Send + Sync {
+    fn setting(&self, key: &str) -> Result<Option<String>>;
+    fn set_setting(&self, key: &str, value: &str) -> Result<()>;
+    fn create_team(&self, name: &str, token_hash: &str) -> Result<i64>;
+    fn team_by_token_hash(&self, token_hash: &str) -> Result<Option<i64>>;
+    fn team_exists(&self, team: i64) -> Result<bool>;
+}
+
+impl TeamStore for SqliteStore {
+    fn setting(&self, key: &str) -> Result<Option<String>> {
+        self.value("SELECT value FROM settings WHERE key = ?1", [key])
+    }
+
+    fn set_setting(&self, key: &str, value: &str) -> Result<()> {
+        self.execute(
+            "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            params![key, value],
+        )
+    }
+
+    fn create_team(&self, name: &str, token_hash: &str) -> Result<i64> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO teams (name, token_hash) VALUES (?1, ?2)",
+                params![name, token_hash],
+            )?;
+            Ok(c.last_insert_rowid())
+        })
+    }
+
+    fn team_by_token_hash(&self, token_hash: &str) -> Result<Option<i64>> {
+        self.value("SELECT id FROM teams WHERE token_hash = ?1", [token_hash])
+    }
+
+    fn team_exists(&self, team: i64) -> Result<bool> {
+        Ok(self
+            .value::<i64>("SELECT 1 FROM teams WHERE id = ?1", [team])?
+            .is_some())
+    }
+}

@@ -1,0 +1,225 @@
+//! Composed webhook requests: stored pending before the events response
+//! returns, leased by the delivery worker, finished as delivered or dead, and
+//! pruned once finished rows are past their retention.
+
+use super::{Result, SqliteStore, now_ms};
+use rusqlite::params;
+use serde_json::{Map, Value};
+
+/// One stored webhook request.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct WebhookRow {
+    pub id: i64,
+    #[serde(skip)]
+    pub team: i64,
+    pub connector: String,
+    pub url: String,
+    pub method: String,
+    #[serde(skip)]
+    pub headers: Map<String, Value>,
+    #[serde(skip)]
+    pub body: Option<String>,
+    /// `pending`, `delivered` or `dead`.
+    pub status: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub created_at: String,
+}
+
+const WEBHOOK_COLUMNS: &str =
+    "id, connector, url, method, headers, body, status, attempts, last_error, created_at, team_id";
+
+fn webhook_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<WebhookRow> {
+    let headers: String = r.get(4)?;
+    Ok(WebhookRow {
+        id: r.get(0)?,
+        connector: r.get(1)?,
+        url: r.get(2)?,
+        method: r.get(3)?,
+        headers: serde_json::from_str(&headers).unwrap_or_default(),
+        body: r.get(5)?,
+        status: r.get(6)?,
+        attempts: r.get(7)?,
+        last_error: r.get(8)?,
+        created_at: r.get(9)?,
+        team: r.get(10)?,
+    })
+}
+
+/// Webhook requests and their delivery state.
+pub trait WebhookStore: Send + Sync {
+    /// Stores composed requests as pending, in one transaction.
+    fn enqueue_webhooks(
+        &self,
+        team: i64,
+        requests: &[sandpipe_runtime::WebhookRequest],
+    ) -> Result<()>;
+    /// Pending requests due at `now_ms`, leased until `lease_until_ms` so the
+    /// next poll does not pick them again while they are in flight.
+    fn lease_due_webhooks(
+        &self,
+        now_ms: i64,
+        lease_until_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<WebhookRow>>;
+    fn webhook_delivered(&self, id: i64, attempts: i64) -> Result<()>;
+    /// Records a failed attempt: retry at `next_attempt_ms`, or `dead` when there is none.
+    fn webhook_failed(
+        &self,
+        id: i64,
+        attempts: i64,
+        error: &str,
+        next_attempt_ms: Option<i64>,
+    ) -> Result<()>;
+    /// Up to 1,000 of the team's requests, optionally in one status.
+    fn webhooks(&self, team: i64, status: Option<&str>) -> Result<Vec<WebhookRow>>;
+    /// Deletes delivered and dead rows that finished at or before `before_ms`;
+    /// returns how many.
+    fn prune_webhooks(&self, before_ms: i64) -> Result<usize>;
+}
+
+impl WebhookStore for SqliteStore {
+    fn enqueue_webhooks(
+        &self,
+        team: i64,
+        requests: &[sandpipe_runtime::WebhookRequest],
+    ) -> Result<()> {
+        if requests.is_empty() {
+            return Ok(());
+        }
+        self.with(|c| {
+            let tx = c.transaction()?;
+            for request in requests {
+                tx.execute(
+                    "INSERT INTO webhooks (team_id, connector, url, method, headers, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![
+                        team,
+                        request.connector,
+                        request.url,
+                        request.method,
+                        Value::Object(request.headers.clone()).to_string(),
+                        request.body
+                    ],
+                )?;
+            }
+            tx.commit()
+        })
+    }
+
+    fn lease_due_webhooks(
+        &self,
+        now_ms: i64,
+        lease_until_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<WebhookRow>> {
+        self.with(|c| {
+            let tx = c.transaction()?;
+            let rows: Vec<WebhookRow> = {
+                let mut statement = tx.prepare(&format!(
+                    "SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE status = 'pending' AND next_attempt_ms <= ?1 ORDER BY id LIMIT ?2"
+                ))?;
+                statement.query_map(params![now_ms, limit], webhook_row)?.collect::<rusqlite::Result<_>>()?
+            };
+            for row in &rows {
+                tx.execute("UPDATE webhooks SET next_attempt_ms = ?2 WHERE id = ?1", params![row.id, lease_until_ms])?;
+            }
+            tx.commit()?;
+            Ok(rows)
+        })
+    }
+
+    fn webhook_delivered(&self, id: i64, attempts: i64) -> Result<()> {
+        self.execute(
+            "UPDATE webhooks SET status = 'delivered', attempts = ?2, last_error = NULL, finished_ms = ?3 WHERE id = ?1",
+            params![id, attempts, now_ms()],
+        )
+    }
+
+    fn webhook_failed(
+        &self,
+        id: i64,
+        attempts: i64,
+        error: &str,
+        next_attempt_ms: Option<i64>,
+    ) -> Result<()> {
+        match next_attempt_ms {
+            Some(next) => self.execute(
+                "UPDATE webhooks SET attempts = ?2, last_error = ?3, next_attempt_ms = ?4 WHERE id = ?1",
+                params![id, attempts, error, next],
+            ),
+            None => self.execute(
+                "UPDATE webhooks SET status = 'dead', attempts = ?2, last_error = ?3, finished_ms = ?4 WHERE id = ?1",
+                params![id, attempts, error, now_ms()],
+            ),
+        }
+    }
+
+    fn webhooks(&self, team: i64, status: Option<&str>) -> Result<Vec<WebhookRow>> {
+        self.with(|c| {
+            let mut statement = c.prepare(&format!(
+                "SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE team_id = ?1 AND (?2 IS NULL OR status = ?2) ORDER BY id LIMIT 1000"
+            ))?;
+            statement.query_map(params![team, status], webhook_row)?.collect()
+        })
+    }
+
+    fn prune_webhooks(&self, before_ms: i64) -> Result<usize> {
+        // In batches, each its own statement, so a large backlog (the first
+        // prune after an upgrade) never holds the connection for long.
+        const BATCH: i64 = 5_000;
+        let mut pruned = 0;
+        loop {
+            let deleted = self.with(|c| {
+                c.execute(
+                    "DELETE FROM webhooks WHERE id IN (SELECT id FROM webhooks \
+                     WHERE status != 'pending' AND finished_ms <= ?1 LIMIT ?2)",
+                    [before_ms, BATCH],
+                )
+            })?;
+            pruned += deleted;
+            if deleted < BATCH as usize {
+                return Ok(pruned);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finished_webhooks_are_pruned_after_retention() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("s.db")).unwrap();
+        let request = |url: &str| sandpipe_runtime::WebhookRequest {
+            connector: "c (0)".into(),
+            url: url.into(),
+            method: "POST".into(),
+            headers: Map::new(),
+            body: None,
+        };
+        store
+            .enqueue_webhooks(
+                1,
+                &[
+                    request("http://a/"),
+                    request("http://b/"),
+                    request("http://c/"),
+                ],
+            )
+            .unwrap();
+        let rows = store.webhooks(1, None).unwrap();
+        store.webhook_delivered(rows[0].id, 1).unwrap();
+        store.webhook_failed(rows[1].id, 1, "down", None).unwrap();
+        assert_eq!(store.prune_webhooks(now_ms() - 60_000).unwrap(), 0);
+        assert_eq!(store.prune_webhooks(now_ms()).unwrap(), 2);
+        let left: Vec<String> = store
+            .webhooks(1, None)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.status)
+            .collect();
+        assert_eq!(left, ["pending"]);
+    }
+}
