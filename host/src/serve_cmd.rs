@@ -2,6 +2,7 @@
 //! and turned into the service's [`serve::ServeArgs`].
 
 use crate::serve;
+use sandpipe_runtime::{OperatorLimits, Runtime};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -40,6 +41,8 @@ pub struct Args {
     /// Event requests one team may run at once (default: half the cores, at least 1).
     #[arg(long, env = "SANDPIPE_TEAM_CONCURRENCY")]
     team_concurrency: Option<usize>,
+    #[command(flatten)]
+    metering: crate::MeteringArg,
 }
 
 /// The operator's limits for every connector the service runs.
@@ -63,24 +66,20 @@ struct LimitsArgs {
 }
 
 impl LimitsArgs {
-    /// The limits, each checked against its maximum (an error names the flag).
-    fn limits(&self) -> anyhow::Result<sandpipe_runtime::Limits> {
-        let limits = sandpipe_runtime::limits::OperatorLimits {
+    /// The limits, each checked against what `runtime` can give (an error names the flag).
+    fn limits(&self, runtime: &Runtime) -> anyhow::Result<sandpipe_runtime::Limits> {
+        let overrides = OperatorLimits {
             fuel: Some(self.fuel),
             deadline_ms: Some(self.deadline_ms),
             memory_mib: Some(self.memory_mib),
             storage_max_keys: Some(self.storage_max_keys),
             storage_max_bytes: Some(self.storage_max_bytes),
             ..Default::default()
-        }
-        .apply(
-            sandpipe_runtime::Limits::default(),
-            sandpipe_runtime::RuntimeOptions::default()
-                .engine
-                .max_memory,
-            |field| format!("--{}", field.replace('_', "-")),
-        )?;
-        Ok(limits)
+        };
+        Ok(
+            runtime
+                .operator_limits(&overrides, |field| format!("--{}", field.replace('_', "-")))?,
+        )
     }
 }
 
@@ -88,7 +87,8 @@ impl LimitsArgs {
 const MAX_RETENTION_HOURS: u64 = 87_600;
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let limits = args.limits.limits()?;
+    let runtime = args.metering.runtime()?;
+    let limits = args.limits.limits(&runtime)?;
     if args.webhook_retention_hours > MAX_RETENTION_HOURS {
         anyhow::bail!(
             "--webhook-retention-hours {} is over the maximum of {MAX_RETENTION_HOURS}",
@@ -96,6 +96,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         );
     }
     serve::run(serve::ServeArgs {
+        runtime,
         limits,
         metrics_token: args.metrics_token,
         team_concurrency: args

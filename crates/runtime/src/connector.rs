@@ -180,7 +180,7 @@ impl Connector {
         };
         WebhookRequest::from_result(&self.label, request)
             .map(Some)
-            .map_err(|reason| self.invalid(Call::ComposeWebhook, reason))
+            .map_err(|reason| self.invalid(Call::ComposeWebhook, reason.to_string()))
     }
 
     /// Parses a call's JSON result: `None` for `null`, the object otherwise.

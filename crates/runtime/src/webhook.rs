@@ -4,6 +4,21 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+/// Why what `composeWebhook` returned is not a request.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidWebhook {
+    #[error("composeWebhook returned a request without a url")]
+    NoUrl,
+    #[error("composeWebhook returned a method that is not a string")]
+    Method,
+    #[error("composeWebhook returned header {0:?} whose value is not a string")]
+    HeaderValue(String),
+    #[error("composeWebhook returned headers that are not an object")]
+    Headers,
+    #[error("composeWebhook returned a body that is not a string (use JSON.stringify)")]
+    Body,
+}
+
 /// One request to deliver, as `sandpipe run --webhooks` writes it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct WebhookRequest {
@@ -20,15 +35,15 @@ impl WebhookRequest {
     pub fn from_result(
         connector: &str,
         result: Map<String, Value>,
-    ) -> Result<WebhookRequest, String> {
+    ) -> Result<WebhookRequest, InvalidWebhook> {
         let url = match result.get("url") {
             Some(Value::String(url)) if !url.is_empty() => url.clone(),
-            _ => return Err("composeWebhook returned a request without a url".into()),
+            _ => return Err(InvalidWebhook::NoUrl),
         };
         let method = match result.get("method") {
             None | Some(Value::Null) => "POST".to_string(),
             Some(Value::String(method)) if !method.is_empty() => method.to_ascii_uppercase(),
-            Some(_) => return Err("composeWebhook returned a method that is not a string".into()),
+            Some(_) => return Err(InvalidWebhook::Method),
         };
         let headers = match result.get("headers") {
             None | Some(Value::Null) => {
@@ -38,23 +53,16 @@ impl WebhookRequest {
             }
             Some(Value::Object(headers)) => {
                 if let Some((name, _)) = headers.iter().find(|(_, v)| !v.is_string()) {
-                    return Err(format!(
-                        "composeWebhook returned header \"{name}\" whose value is not a string"
-                    ));
+                    return Err(InvalidWebhook::HeaderValue(name.clone()));
                 }
                 headers.clone()
             }
-            Some(_) => return Err("composeWebhook returned headers that are not an object".into()),
+            Some(_) => return Err(InvalidWebhook::Headers),
         };
         let body = match result.get("body") {
             None | Some(Value::Null) => None,
             Some(Value::String(body)) => Some(body.clone()),
-            Some(_) => {
-                return Err(
-                    "composeWebhook returned a body that is not a string (use JSON.stringify)"
-                        .into(),
-                );
-            }
+            Some(_) => return Err(InvalidWebhook::Body),
         };
         Ok(WebhookRequest {
             connector: connector.to_string(),

@@ -126,7 +126,7 @@ async fn upload_bundle(
     })?;
     let admission = blocking(move || {
         let bundle = state
-            .services
+            .connectors
             .runtime
             .admit(&body)
             .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.to_string()))?;

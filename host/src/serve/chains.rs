@@ -45,7 +45,7 @@ fn stored_bundle(
             sha256: sha256.to_string(),
         })?;
     state
-        .services
+        .connectors
         .runtime
         .admit(bytes)
         .map_err(|source| ChainError::StoredBundle {

@@ -99,7 +99,7 @@ fn run(state: &AppState, chain: &Arc<TeamChain>, events: Vec<Value>) -> Result<B
     let team = chain.team;
     let count = events.len();
     let started = Instant::now();
-    let mut running = chain.checkout(&state.services)?;
+    let mut running = chain.checkout(&state.connectors)?;
     let outputs: Vec<ChainOutput> = events
         .into_iter()
         .map(|event| running.process(event))
@@ -128,7 +128,7 @@ fn run(state: &AppState, chain: &Arc<TeamChain>, events: Vec<Value>) -> Result<B
     lines.extend(quarantine(state, chain, &calls)?);
     state.store.append_logs(team, &lines)?;
     // The storage writes of these events, synced once (group commit) before the answer.
-    state.services.storage.sync()?;
+    state.connectors.storage.sync()?;
     // Stored before the response returns: an acknowledged event's webhooks are durable.
     let webhooks: Vec<WebhookRequest> = outputs
         .iter()

@@ -8,7 +8,7 @@ use super::chains::ChainError;
 use super::events::EventsError;
 use super::json::Json;
 use super::store::{Store, StoreError};
-use super::teams::Services;
+use super::teams::ConnectorDefaults;
 use axum::extract::{FromRequestParts, Path};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
@@ -23,7 +23,7 @@ pub struct AppState {
     pub delivery: Arc<super::webhooks::Delivery>,
     pub metrics: Arc<super::metrics::Metrics>,
     pub teams: Arc<super::registry::Teams>,
-    pub services: Services,
+    pub connectors: ConnectorDefaults,
     pub admin_hash: Arc<String>,
     /// The hash of `--metrics-token`, if one was given.
     pub metrics_hash: Option<Arc<String>>,

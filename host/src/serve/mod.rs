@@ -39,7 +39,9 @@ pub struct ServeArgs {
     /// A token that may read `/metrics` besides the admin token.
     pub metrics_token: Option<String>,
     pub geoip: Arc<GeoIpDatabase>,
-    /// Limits for every connector call.
+    /// The engine and plugin every connector runs on (with or without fuel).
+    pub runtime: sandpipe_runtime::Runtime,
+    /// Limits for every connector call, checked against `runtime`.
     pub limits: sandpipe_runtime::Limits,
     /// Event requests one team may run at once.
     pub team_concurrency: usize,
@@ -87,8 +89,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         delivery: delivery.clone(),
         metrics,
         teams: Arc::new(registry::Teams::default()),
-        services: teams::Services {
-            runtime: crate::runtime()?,
+        connectors: teams::ConnectorDefaults {
+            runtime: args.runtime,
             storage,
             geoip: args.geoip,
             limits: args.limits,

@@ -81,9 +81,11 @@ pub struct TeamChain {
 /// Configuration generations, unique in the process.
 static GENERATIONS: AtomicU64 = AtomicU64::new(1);
 
-/// What every chain's connectors are given.
+/// What every connector the service makes is given, besides its own bundle,
+/// config and `meta.cache`: the runtime, `meta.storage`'s backend, the GeoIP
+/// database and the operator's limits.
 #[derive(Clone)]
-pub struct Services {
+pub struct ConnectorDefaults {
     pub runtime: Runtime,
     pub storage: Arc<dyn Storage>,
     pub geoip: Arc<GeoIpDatabase>,
@@ -133,7 +135,7 @@ impl TeamChain {
         }
     }
 
-    fn build(&self, services: &Services) -> Result<Chain, LimitError> {
+    fn build(&self, defaults: &ConnectorDefaults) -> Result<Chain, LimitError> {
         let connectors = self
             .specs
             .iter()
@@ -142,14 +144,14 @@ impl TeamChain {
             .map(|(position, spec)| {
                 let scope = format!("team:{}#{position}:{}", self.team, spec.bundle.sha256());
                 let options = ConnectorOptions {
-                    limits: services.limits.clone(),
+                    limits: defaults.limits.clone(),
                     logs: self.logs.clone(),
-                    storage: Some((services.storage.clone(), scope)),
+                    storage: Some((defaults.storage.clone(), scope)),
                     cache: Some(spec.cache.clone()),
-                    geoip: Some(services.geoip.clone()),
+                    geoip: Some(defaults.geoip.clone()),
                     fetch: FetchPolicy::default(),
                 };
-                services.runtime.connector(
+                defaults.runtime.connector(
                     spec.bundle.clone(),
                     position,
                     spec.config.clone(),
@@ -161,9 +163,9 @@ impl TeamChain {
     }
 
     /// A chain for one request: from the pool, or new.
-    pub fn checkout(&self, services: &Services) -> Result<Chain, LimitError> {
+    pub fn checkout(&self, defaults: &ConnectorDefaults) -> Result<Chain, LimitError> {
         let pooled = self.pool.lock().unwrap_or_else(|e| e.into_inner()).pop();
-        pooled.map_or_else(|| self.build(services), Ok)
+        pooled.map_or_else(|| self.build(defaults), Ok)
     }
 
     /// Returns a chain to the pool.
