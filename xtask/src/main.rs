@@ -253,6 +253,7 @@ fn stage_guest(root: &Path) -> anyhow::Result<std::path::PathBuf> {
         "guest-sdk/src",
         "guest-sdk/.cargo",
         "guest-sdk/typings",
+        "guest-sdk/vendor",
         "crates/abi/src",
     ] {
         copy_dir(&root.join(dir), &build.join(dir))?;
