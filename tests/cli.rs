@@ -60,7 +60,10 @@ fn build_is_deterministic_small_and_inspectable() {
     assert!(output.status.success(), "{}", stderr(&output));
     let report = stdout(&output);
     assert!(report.contains("name:          Hello World\n"), "{report}");
-    assert!(report.contains("abi version:   1\n"), "{report}");
+    assert!(
+        report.contains(&format!("abi version:   {}\n", sandpipe_abi::ABI_VERSION)),
+        "{report}"
+    );
     assert!(
         report.contains(&format!("size:          {} bytes\n", a.len())),
         "{report}"

@@ -269,3 +269,38 @@ fn two_instances_draw_different_randomness() {
     assert_ne!(first[0], second[0]);
     assert_ne!(first[1], second[1]);
 }
+
+#[test]
+fn buffers_the_plugin_makes_transfer_to_any_length() {
+    // TextEncoder, Buffer.from(base64) and digests are made in Rust (their
+    // bytes are a Rust vector the engine resizes through the plugin):
+    // `transfer` grows, shrinks and moves them as it does any ArrayBuffer.
+    let r = run(r#"
+        function processEvent(e) {
+            const encoded = new TextEncoder().encode('abcd')
+            const grown = encoded.buffer.transfer(4096)
+            const shrunk = Buffer.from('aGVsbG8=', 'base64').buffer.transfer(2)
+            const digest = crypto.createHash('sha256').update('x').digest()
+            const moved = digest.buffer.transfer()
+            e.properties.r = {
+                grown: [grown.byteLength, ...new Uint8Array(grown, 0, 6)],
+                grownTail: new Uint8Array(grown).slice(4).every((b) => b === 0),
+                detached: [encoded.buffer.detached, encoded.length],
+                shrunk: [...new Uint8Array(shrunk)],
+                moved: [moved.byteLength, new Uint8Array(moved)[0], digest.length],
+                again: new Uint8Array(grown.transfer(3)).join(','),
+            }
+            return e
+        }"#);
+    assert_eq!(
+        r,
+        json!({
+            "grown": [4096, 97, 98, 99, 100, 0, 0],
+            "grownTail": true,
+            "detached": [true, 0],
+            "shrunk": [104, 101],
+            "moved": [32, 45, 0],
+            "again": "97,98,99",
+        })
+    );
+}

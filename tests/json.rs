@@ -369,3 +369,100 @@ fn numbers_are_written_as_v8_writes_them() {
     assert_eq!(format!(r#"{{"v":[{}]}}"#, written.join(",")), v8);
     assert!(logs.lines().is_empty(), "{:?}", logs.lines());
 }
+
+/// Every way a connector turns a number into text: `String`, `toString` (in
+/// base 10 and 16), template literals, concatenation, `JSON.stringify` (the
+/// connector's own, not the boundary's), and `toExponential`, `toPrecision`,
+/// `toFixed` with and without digits. The connector and Node run this same
+/// source on the same doubles.
+const PRINTS: &str = r#"
+    const prints = (x) => [
+        String(x), x.toString(), `${x}`, '' + x, JSON.stringify([x]), x.toString(16),
+        x.toExponential(), x.toExponential(3), x.toPrecision(), x.toPrecision(5), x.toFixed(2),
+    ]
+    const fromBits = (hex) => {
+        const view = new DataView(new ArrayBuffer(8))
+        view.setUint32(0, parseInt(hex.slice(0, 8), 16))
+        view.setUint32(4, parseInt(hex.slice(8), 16))
+        return view.getFloat64(0)
+    }
+"#;
+
+/// The bits (16 hex digits) of every power of two, the doubles either side of
+/// each, and pseudo-random doubles of every exponent.
+fn doubles_to_print() -> Vec<String> {
+    let mut bits: Vec<u64> = Vec::new();
+    for exponent in -1074..=1023 {
+        let power = 2f64.powi(exponent).to_bits();
+        bits.extend([power - 1, power, power + 1]);
+    }
+    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+    while bits.len() < 9_000 {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        if f64::from_bits(state).is_finite() {
+            bits.push(state);
+        }
+    }
+    bits.iter()
+        .flat_map(|&b| [b, b | 1 << 63])
+        .map(|b| format!("{b:016x}"))
+        .collect()
+}
+
+#[test]
+fn numbers_print_inside_a_connector_as_v8_prints_them() {
+    let bits = doubles_to_print();
+    let logs = Arc::new(MemoryLogs::default());
+    let limits = Limits {
+        fuel: 20_000_000_000,
+        deadline: std::time::Duration::from_secs(60),
+        max_input: 4 << 20,
+        max_output: 16 << 20,
+        ..Limits::default()
+    };
+    let js = format!(
+        "{PRINTS}\nexport function processEvent(e) {{ return {{ texts: e.bits.map((hex) => prints(fromBits(hex))) }} }}"
+    );
+    let mut connector = connector_with(
+        bundle("prints", &js),
+        0,
+        serde_json::Value::Null,
+        limits,
+        &logs,
+    );
+    let input = serde_json::json!({ "bits": bits }).to_string();
+    let written: serde_json::Value =
+        serde_json::from_str(&raw_call(&mut connector, input.as_bytes()).unwrap()).unwrap();
+    let v8: serde_json::Value = serde_json::from_str(&node(
+        &format!(
+            "{PRINTS}\nconst bits = JSON.parse(require('fs').readFileSync(0, 'utf8'))\nprocess.stdout.write(JSON.stringify({{ texts: bits.map((hex) => prints(fromBits(hex))) }}))"
+        ),
+        &serde_json::to_string(&bits).unwrap(),
+    ))
+    .unwrap();
+    let (written, v8) = (
+        written["texts"].as_array().unwrap(),
+        v8["texts"].as_array().unwrap(),
+    );
+    assert_eq!(written.len(), bits.len());
+    assert_eq!(v8.len(), bits.len());
+    let differ: Vec<String> = (0..bits.len())
+        .filter(|&i| written[i] != v8[i])
+        .map(|i| {
+            format!(
+                "bits {}: wrote {}, V8 writes {}",
+                bits[i], written[i], v8[i]
+            )
+        })
+        .collect();
+    assert!(
+        differ.is_empty(),
+        "{} of {} doubles are not printed as V8 prints them; the first:\n{}",
+        differ.len(),
+        bits.len(),
+        differ[..differ.len().min(20)].join("\n")
+    );
+    assert!(logs.lines().is_empty(), "{:?}", logs.lines());
+}

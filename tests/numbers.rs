@@ -1,6 +1,6 @@
 //! Numbers pass through exactly: 100,000 doubles written by Node's
 //! `JSON.stringify` (random bit patterns, 17-digit decimals, integers around
-//! 2^53, subnormals, every exponent) go through an identity connector by
+//! 2^53, subnormals, every exponent, powers of two) go through an identity connector by
 //! `sandpipe run` and by the service; each reaches the connector as the double
 //! Node's `JSON.parse` gives, and every event leaves — as output, as the
 //! service's result and as the webhook body the connector writes — byte for

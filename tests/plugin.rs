@@ -348,3 +348,39 @@ fn thrown_values_are_bounded_with_a_marker() {
     // Each was a throw: the instance lives on.
     assert!(c.is_live());
 }
+
+#[test]
+fn the_cycle_collector_counts_large_allocations() {
+    // Each call leaves a cycle (only the cycle collector frees it) holding a
+    // 256 KiB buffer, an allocation QuickJS takes from the C allocator rather
+    // than its small-block arenas. QuickJS books such a block at the size
+    // malloc_usable_size reports; if that were 0 (as it was on WASI), each
+    // would count as 8 bytes, the collector would wait for thousands of calls
+    // and the instance would reach its 16 MiB cap in about 60 (seen: 6 traps in
+    // these 400 calls).
+    let logs = Arc::new(MemoryLogs::default());
+    let mut c = connector_with(
+        bundle(
+            "cycles",
+            r#"
+            export function processEvent(event) {
+                const holder = { bytes: new ArrayBuffer(256 * 1024) }
+                holder.self = holder
+                return event
+            }"#,
+        ),
+        0,
+        Value::Null,
+        sandpipe_runtime::Limits {
+            memory: 16 << 20,
+            ..sandpipe_runtime::Limits::default()
+        },
+        &logs,
+    );
+    for call in 0..400 {
+        if let Err(e) = process(&mut c, json!({"event": "e"})) {
+            panic!("call {call}: {e}");
+        }
+    }
+    assert!(logs.lines().is_empty(), "{:?}", logs.lines());
+}

@@ -36,6 +36,10 @@ const kinds = [
     () => fromBits(((next() % 2047) << 20) | (next() & 0xfffff), next()),
     // Everyday magnitudes: prices, coordinates, ratios.
     () => (next() % 1e7) / 10 ** (next() % 9),
+    // Powers of two, subnormal to the largest: the double below one is half as
+    // far as the double above, so the shortest digits that read back are not
+    // always the nearest (2 ** -24 is 5.960464477539063e-8).
+    () => 2 ** ((next() % 2098) - 1074),
 ]
 const events = [], expected = []
 for (let i = 0; i < count / PER_EVENT; i++) {

@@ -286,6 +286,7 @@ fn stage_guest(root: &Path) -> anyhow::Result<PathBuf> {
         "guest-sdk/src",
         "guest-sdk/.cargo",
         "guest-sdk/typings",
+        "guest-sdk/vendor",
         "crates/abi/src",
     ] {
         copy_dir(&root.join(dir), &build.join(dir))?;

@@ -20,8 +20,10 @@
 #![no_std]
 
 /// Version of the call protocol and bundle format. A bundle records the version
-/// it was built for; the host refuses any other.
-pub const ABI_VERSION: u32 = 1;
+/// it was built for; the host refuses any other. The bytecode a bundle carries
+/// is QuickJS's own format, so this changes whenever the plugin's engine
+/// changes it: 2 is quickjs-ng 0.16 (its bytecode version 28; 1 was 0.15.1's 26).
+pub const ABI_VERSION: u32 = 2;
 
 /// Import module name under which the plugin's exports are offered to bundles.
 pub const PLUGIN_MODULE: &str = "sandpipe_plugin_v1";

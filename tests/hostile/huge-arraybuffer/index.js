@@ -1,6 +1,6 @@
 export function processEvent(event) {
     if (event.event === 'attack') {
-        const buffer = new ArrayBuffer(2 ** 31 - 1)
+        const buffer = new ArrayBuffer(2 ** 30)
         new Uint8Array(buffer).fill(1)
         event.properties.size = buffer.byteLength
     }
