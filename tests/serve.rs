@@ -361,6 +361,64 @@ fn chains_survive_a_restart() {
     assert_eq!(body["results"][0]["properties"]["hello"], "Hello again");
 }
 
+#[test]
+fn a_stored_chain_this_sandpipe_cannot_run_does_not_stop_the_others() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("sandpipe.db");
+    let (good, broken) = {
+        let server = Server::start(&db);
+        let mut teams = Vec::new();
+        for (name, example, config) in [
+            ("good", "hello-world", json!({"name": "again"})),
+            ("broken", "property-filter", json!({"properties": "$ip"})),
+        ] {
+            let (team, token) = server.team(name);
+            let (_, bundle) = server.upload(&token, built(&root().join("examples").join(example)));
+            let chain = json!({"connectors": [{"bundle": bundle["id"], "config": config}]});
+            assert_eq!(server.put_chain(team, &token, chain).0, 200);
+            teams.push((team, token, bundle["id"].as_str().unwrap().to_string()));
+        }
+        (teams.remove(0), teams.remove(0))
+    };
+    // As after an upgrade whose engine no longer admits it: the stored bytes are refused.
+    let connection = rusqlite::Connection::open(&db).unwrap();
+    let changed = connection
+        .execute(
+            "UPDATE bundles SET bytes = ?1 WHERE sha256 = ?2",
+            rusqlite::params![b"\0asm\x01\0\0\0".to_vec(), broken.2],
+        )
+        .unwrap();
+    assert_eq!(changed, 1);
+    drop(connection);
+
+    let server = Server::start(&db);
+    let (status, body) = server.events(good.0, &good.1, json!({"properties": {}}));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["results"][0]["properties"]["hello"], "Hello again");
+    let (status, body) = server.events(broken.0, &broken.1, json!({"properties": {}}));
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(
+        body["error"],
+        format!(
+            "team {} has no chain: PUT /v1/teams/{}/chain first",
+            broken.0, broken.0
+        )
+    );
+    let logs = server.log_entries(broken.0, &broken.1, "");
+    assert_eq!(logs.len(), 1, "{logs:?}");
+    assert_eq!(logs[0].0, "error");
+    assert!(
+        logs[0].1.starts_with(&format!(
+            "the stored chain was not started: stored bundle {}: ",
+            broken.2
+        )) && logs[0]
+            .1
+            .ends_with("; upload rebuilt bundles and PUT the chain again"),
+        "{}",
+        logs[0].1
+    );
+}
+
 fn webhook_chain(server: &Server, token: &str, team: i64, url: &str) {
     let (_, webhook) = server.upload(token, built(&root().join("examples/webhook")));
     let chain = json!({"connectors": [{"bundle": webhook["id"], "config": {"url": url}}]});

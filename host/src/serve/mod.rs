@@ -106,7 +106,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         )?),
     };
     for team in store.teams_with_chains()? {
-        chains::load(&state, team).with_context(|| format!("team {team}'s stored chain"))?;
+        restore(&state, team)?;
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -125,6 +125,35 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             .await
             .context("serving")
     })
+}
+
+/// Installs `team`'s stored chain. A chain this sandpipe cannot run — a
+/// bundle refused by its admission, as after an upgrade whose engine reads
+/// other bytecode — leaves that team without a chain until it PUTs one (its
+/// events answer 409, and its logs say why); every other team is served. Only
+/// a failure of the store itself stops the start.
+fn restore(state: &http::AppState, team: i64) -> anyhow::Result<()> {
+    match chains::load(state, team) {
+        Ok(()) => Ok(()),
+        Err(chains::ChainError::Store(error)) => {
+            Err(error).with_context(|| format!("team {team}'s stored chain"))
+        }
+        Err(error) => {
+            tracing::error!(team, %error, "stored chain not started");
+            let line = store::LogLine {
+                connector: "sandpipe".into(),
+                level: sandpipe_abi::LogLevel::Error,
+                message: format!(
+                    "the stored chain was not started: {error}; upload rebuilt bundles and PUT the chain again"
+                ),
+                time: std::time::SystemTime::now(),
+            };
+            state
+                .store
+                .append_logs(team, &[line])
+                .with_context(|| format!("team {team}'s logs"))
+        }
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM: the server stops accepting and finishes in-flight requests.
