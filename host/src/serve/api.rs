@@ -7,8 +7,9 @@
 use super::auth::{self, Caller};
 use super::chains::{self, NewConnector};
 use super::events;
-use super::http::{ApiError, AppState, Bearer, TeamAccess, blocking};
+use super::http::{ApiError, Bearer, TeamAccess, blocking};
 use super::json::Json;
+use super::state::AppState;
 use super::teams::TeamChain;
 use axum::Router;
 use axum::body::Bytes;

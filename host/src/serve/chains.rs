@@ -2,8 +2,8 @@
 //! specs (each bundle admitted from the store, each config resolved against
 //! its manifest), installed in [`super::registry::Teams`] once stored.
 
-use super::http::AppState;
 use super::quarantine::Health;
+use super::state::AppState;
 use super::store::{ChainRow, StoreError};
 use super::teams::{ConnectorSpec, TeamChain};
 use sandpipe_manifest::ConfigError;

@@ -4,8 +4,8 @@
 //! the batch's storage writes and store its composed webhooks, so whatever an
 //! acknowledged event did survives power loss.
 
-use super::http::AppState;
 use super::quarantine::Health;
+use super::state::AppState;
 use super::store::{LogLine, StoreError};
 use super::teams::TeamChain;
 use sandpipe_abi::LogLevel;

@@ -1,5 +1,4 @@
-//! The service's HTTP layer under the routes: the state every handler
-//! shares ([`AppState`]), who a request is from ([`Bearer`], [`Caller`],
+//! The service's HTTP layer under the routes: who a request is from ([`Bearer`], [`Caller`],
 //! [`TeamAccess`], axum extractors), error responses ([`ApiError`], and the
 //! status each domain error answers with), and running blocking work.
 
@@ -7,29 +6,13 @@ use super::auth::{self, Caller};
 use super::chains::ChainError;
 use super::events::EventsError;
 use super::json::Json;
-use super::store::{Store, StoreError};
-use super::teams::ConnectorDefaults;
+use super::state::AppState;
+use super::store::StoreError;
 use axum::extract::{FromRequestParts, Path};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
-use std::sync::Arc;
-
-/// Shared by every handler.
-#[derive(Clone)]
-pub struct AppState {
-    pub store: Arc<dyn Store>,
-    pub delivery: Arc<super::webhooks::Delivery>,
-    pub metrics: Arc<super::metrics::Metrics>,
-    pub teams: Arc<super::registry::Teams>,
-    pub connectors: ConnectorDefaults,
-    pub admin_hash: Arc<String>,
-    /// The hash of `--metrics-token`, if one was given.
-    pub metrics_hash: Option<Arc<String>>,
-    pub gates: Arc<super::fairness::TeamGates>,
-    pub background: Arc<super::fairness::BackgroundPool>,
-}
 
 /// An error response: a status and a one-line message, as `{"error": message}`.
 #[derive(Debug)]

@@ -16,6 +16,7 @@ mod json;
 mod metrics;
 mod quarantine;
 mod registry;
+mod state;
 mod store;
 mod teams;
 mod trace;
@@ -84,7 +85,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         args.delivery,
         metrics.clone(),
     ));
-    let state = http::AppState {
+    let state = state::AppState {
         store: store.clone(),
         delivery: delivery.clone(),
         metrics,
@@ -132,7 +133,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
 /// other bytecode — leaves that team without a chain until it PUTs one (its
 /// events answer 409, and its logs say why); every other team is served. Only
 /// a failure of the store itself stops the start.
-fn restore(state: &http::AppState, team: i64) -> anyhow::Result<()> {
+fn restore(state: &state::AppState, team: i64) -> anyhow::Result<()> {
     match chains::load(state, team) {
         Ok(()) => Ok(()),
         Err(chains::ChainError::Store(error)) => {

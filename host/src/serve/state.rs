@@ -1,0 +1,22 @@
+//! [`AppState`]: what every handler and every piece of work a request starts
+//! shares — the store, the running chains, the connectors' defaults, the
+//! delivery worker, metrics, tokens and the fairness gates.
+
+use super::store::Store;
+use super::teams::ConnectorDefaults;
+use std::sync::Arc;
+
+/// Shared by every handler.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub delivery: Arc<super::webhooks::Delivery>,
+    pub metrics: Arc<super::metrics::Metrics>,
+    pub teams: Arc<super::registry::Teams>,
+    pub connectors: ConnectorDefaults,
+    pub admin_hash: Arc<String>,
+    /// The hash of `--metrics-token`, if one was given.
+    pub metrics_hash: Option<Arc<String>>,
+    pub gates: Arc<super::fairness::TeamGates>,
+    pub background: Arc<super::fairness::BackgroundPool>,
+}
