@@ -125,7 +125,11 @@ fn main() -> anyhow::Result<()> {
 
     eprintln!("bench: micro-benchmarks");
     let cache = tempfile::tempdir()?;
-    let micro = sandpipe::micro(&root.join("examples"), cache.path().to_path_buf())?;
+    let micro = sandpipe::micro(
+        &root.join("examples"),
+        cache.path().to_path_buf(),
+        &lines[..lines.len().min(2_000)],
+    )?;
 
     let report = report::Report {
         count: options.events,

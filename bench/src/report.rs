@@ -267,10 +267,16 @@ impl Report {
                 slower <= 4.0,
             ));
         }
+        let (size, generated) = m.boundary_generated;
         targets.push((
             "≤ 5 µs boundary (an empty connector call), 1 KB event".into(),
-            format!("{:.1} µs", micros(m.boundary[1].1)),
-            micros(m.boundary[1].1) <= 5.0,
+            format!(
+                "{:.1} µs on the benchmark's events ({:.2} KB); {:.1} µs on 1 KB of one string",
+                micros(generated),
+                size as f64 / 1000.0,
+                micros(m.boundary[1].1)
+            ),
+            micros(generated) <= 5.0 && micros(m.boundary[1].1) <= 5.0,
         ));
         targets.push((
             "≤ 20 µs to a connector ready to call".into(),
@@ -315,11 +321,18 @@ impl Report {
         for (size, took) in &m.boundary {
             let _ = writeln!(
                 md,
-                "| empty connector call, {:.1} KB event | {:.1} µs |",
+                "| empty connector call, {:.1} KB event (one padded string) | {:.1} µs |",
                 *size as f64 / 1000.0,
                 micros(*took)
             );
         }
+        let (size, took) = m.boundary_generated;
+        let _ = writeln!(
+            md,
+            "| empty connector call, the benchmark's events ({:.2} KB on average, nested properties) | {:.1} µs |",
+            size as f64 / 1000.0,
+            micros(took)
+        );
         let _ = writeln!(
             md,
             "| resident memory per warm instance (1,000 instances) | {:.2} MiB |",

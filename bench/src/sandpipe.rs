@@ -121,8 +121,12 @@ pub struct Micro {
     pub first_event_cold: Duration,
     /// The same with the compiled module in the disk cache (a restarted host).
     pub first_event_cached: Duration,
-    /// An empty connector call on events of these sizes (bytes, time per call).
+    /// An empty connector call on events of these sizes (bytes, time per call),
+    /// each event one padded string.
     pub boundary: Vec<(usize, Duration)>,
+    /// An empty connector call on the benchmark's own events: their average
+    /// size (bytes) and the time per call.
+    pub boundary_generated: (usize, Duration),
     /// Resident bytes per warm instance (1,000 instances of one connector).
     pub rss_per_instance: u64,
     /// Time per event for chains of hello-world of these lengths.
@@ -171,8 +175,10 @@ fn event_of(size: usize) -> Value {
     json!({"event": "$pageview", "distinct_id": "user-1", "properties": {"pad": "x".repeat(pad)}})
 }
 
-/// Runs the micro-benchmarks. `cache_dir` is a fresh directory for the cold/cached pair.
-pub fn micro(examples: &Path, cache_dir: PathBuf) -> anyhow::Result<Micro> {
+/// Runs the micro-benchmarks. `cache_dir` is a fresh directory for the
+/// cold/cached pair; `events` (JSON lines, at least one) are the benchmark's
+/// own events for the boundary.
+pub fn micro(examples: &Path, cache_dir: PathBuf, events: &[String]) -> anyhow::Result<Micro> {
     let runtime = Runtime::new(RuntimeOptions {
         cache_dir: None,
         engine: sandpipe_runtime::engine::EngineOptions {
@@ -224,6 +230,20 @@ pub fn micro(examples: &Path, cache_dir: PathBuf) -> anyhow::Result<Micro> {
         }
         boundary.push((size, started.elapsed() / rounds as u32));
     }
+    let mut chain = Chain::new(vec![connector(&runtime, &empty, 0, &json!({}), None)]);
+    let generated: Vec<Value> = events
+        .iter()
+        .map(|line| serde_json::from_str(line).expect("valid JSON"))
+        .collect();
+    chain.process(generated[0].clone());
+    let started = Instant::now();
+    for event in &generated {
+        chain.process(event.clone());
+    }
+    let boundary_generated = (
+        events.iter().map(String::len).sum::<usize>() / events.len(),
+        started.elapsed() / events.len() as u32,
+    );
 
     // Resident memory per warm instance.
     let before = rss_bytes();
@@ -258,6 +278,7 @@ pub fn micro(examples: &Path, cache_dir: PathBuf) -> anyhow::Result<Micro> {
         first_event_cold,
         first_event_cached,
         boundary,
+        boundary_generated,
         rss_per_instance,
         chain_length,
     })
