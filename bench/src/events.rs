@@ -74,9 +74,14 @@ fn known_ips(rng: &mut Rng, reader: &Reader<Vec<u8>>, count: usize) -> Vec<Strin
     found
 }
 
-/// `count` events as NDJSON lines.
-pub fn generate(count: usize, reader: &Reader<Vec<u8>>) -> Vec<String> {
-    let mut rng = Rng::new(0x5a4d_91e3);
+/// The seed of the timed events.
+pub const TIMED: u64 = 0x5a4d_91e3;
+/// The seed of the warm-up events (other events, other addresses).
+pub const WARMUP: u64 = 0x2c1b_7f05;
+
+/// `count` events as NDJSON lines, from `seed`.
+pub fn generate(count: usize, seed: u64, reader: &Reader<Vec<u8>>) -> Vec<String> {
+    let mut rng = Rng::new(seed);
     let ips = known_ips(&mut rng, reader, 2_000);
     (0..count)
         .map(|i| {

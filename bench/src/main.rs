@@ -1,26 +1,61 @@
 //! `sandpipe-bench`: sandpipe against Node's `vm` (PostHog's plugin server),
-//! isolated-vm and native Rust, on the same events and GeoIP database, in one
-//! run. Checks that every implementation computed the same outputs before it
+//! isolated-vm (called synchronously and asynchronously) and native Rust, on
+//! two chains ([`workload`]), the same events and GeoIP database, in one run.
+//! Checks that every implementation computed the same outputs before it
 //! reports any time, then writes `BENCHMARKS.md` and `bench/throughput.svg`.
 //!
 //! Run it with `cargo xtask bench` (which fetches the GeoIP database and the
-//! Node packages first); `--events N` changes the event count.
-//! `sandpipe-bench durability [--requests N]` only measures what
+//! Node packages first). `--events N` (timed events, default 100,000),
+//! `--warmup N` (events every implementation runs before the clock starts,
+//! default 2,000) and `--repetitions N` (interleaved rounds, default 3) change
+//! the run. `sandpipe-bench durability [--requests N]` only measures what
 //! `synchronous = FULL` costs the service's commits ([`durability`]).
 
 mod durability;
 mod events;
+mod measure;
 mod native;
 mod node;
 mod report;
 mod sandpipe;
 mod shares;
+mod workload;
 
 use anyhow::{Context, bail};
-use report::Run;
 use sandpipe_runtime::{Runtime, RuntimeOptions};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
+
+/// What one benchmark run does.
+struct Options {
+    events: usize,
+    warmup: usize,
+    repetitions: usize,
+}
+
+fn options(args: &[String]) -> anyhow::Result<Options> {
+    let mut options = Options {
+        events: 100_000,
+        warmup: 2_000,
+        repetitions: 3,
+    };
+    let mut args = args.iter();
+    while let Some(flag) = args.next() {
+        let value = args
+            .next()
+            .with_context(|| format!("{flag} takes a number"))?;
+        let number: usize = value
+            .parse()
+            .with_context(|| format!("{flag} takes a number, not {value}"))?;
+        match flag.as_str() {
+            "--events" if number > 0 => options.events = number,
+            "--warmup" => options.warmup = number,
+            "--repetitions" if number > 0 => options.repetitions = number,
+            _ => bail!("usage: sandpipe-bench [--events N] [--warmup N] [--repetitions N]"),
+        }
+    }
+    Ok(options)
+}
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -31,11 +66,7 @@ fn main() -> anyhow::Result<()> {
         }
         _ => {}
     }
-    let count = match args.as_slice() {
-        [] => 100_000,
-        [flag, n] if flag == "--events" => n.parse().context("--events takes a number")?,
-        _ => bail!("usage: sandpipe-bench [--events N]"),
-    };
+    let options = options(&args)?;
     let root = Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("bench/ is in the repository")
@@ -47,117 +78,73 @@ fn main() -> anyhow::Result<()> {
     std::fs::create_dir_all(&work)?;
     let started = Instant::now();
 
-    eprintln!("bench: generating {count} events");
-    let lines = events::generate(count, &reader);
+    eprintln!(
+        "bench: generating {} events and {} warm-up events",
+        options.events, options.warmup
+    );
+    let lines = events::generate(options.events, events::TIMED, &reader);
+    let warmup = events::generate(options.warmup, events::WARMUP, &reader);
     let events_file = work.join("events.ndjson");
+    let warmup_file = work.join("warmup.ndjson");
     std::fs::write(&events_file, lines.join("\n") + "\n")?;
+    std::fs::write(&warmup_file, warmup.join("\n") + "\n")?;
     let bytes: usize = lines.iter().map(String::len).sum();
 
-    let examples = root.join("examples");
-    let dirs: Vec<PathBuf> = sandpipe::chain_spec()
-        .iter()
-        .map(|(name, _)| examples.join(name))
-        .collect();
     let runtime = Runtime::new(RuntimeOptions {
         cache_dir: Some(work.join("module-cache")),
         ..Default::default()
     })?;
-
-    let mut runs: Vec<Run> = Vec::new();
-    let mut outputs: Vec<(String, Vec<String>)> = Vec::new();
-    let mut record =
-        |name: &str, threads: usize, (out, took): (Vec<String>, std::time::Duration)| {
-            // Times are shown only once every output has been checked.
-            eprintln!("bench: ran {name} on {threads} thread(s)");
-            runs.push(Run {
-                name: name.into(),
-                threads,
-                seconds: took.as_secs_f64(),
-                events: count,
-            });
-            outputs.push((format!("{name} ({threads} thread)"), out));
-        };
-    let native_run = |threads: usize| {
-        shares::run(&lines, vec![(); threads], |(), line| {
-            native::process(line, &reader)
-        })
+    let setup = measure::Setup {
+        root: &root,
+        runtime: &runtime,
+        reader: &reader,
+        lines: &lines,
+        warmup: &warmup,
+        node: node::Inputs {
+            events: &events_file,
+            warmup: &warmup_file,
+            geoip: &geoip,
+        },
     };
-    for threads in [1, 2] {
-        record("native Rust", threads, native_run(threads));
-        record(
-            "sandpipe",
-            threads,
-            sandpipe::run_chain(&runtime, &examples, &geoip, &lines, threads)?,
-        );
-        record(
-            "Node vm",
-            threads,
-            node::run(
-                &root.join("bench"),
-                "vm",
-                threads,
-                &events_file,
-                &geoip,
-                &dirs,
-            )?,
-        );
-        record(
-            "Node isolated-vm",
-            threads,
-            node::run(
-                &root.join("bench"),
-                "ivm",
-                threads,
-                &events_file,
-                &geoip,
-                &dirs,
-            )?,
-        );
-    }
-
-    // A benchmark that computes something else is void: every output must match.
-    let (reference_name, reference) = &outputs[0];
-    for (name, out) in &outputs[1..] {
-        if out.len() != reference.len() {
-            bail!(
-                "{name} gave {} outputs, {reference_name} {}",
-                out.len(),
-                reference.len()
-            );
-        }
-        if let Some(index) = (0..out.len()).find(|&i| out[i] != reference[i]) {
-            bail!(
-                "{name} differs from {reference_name} at event {index}:\n  {}\n  {}",
-                out[index],
-                reference[index]
-            );
-        }
-    }
-    eprintln!("bench: all {} runs gave identical outputs", outputs.len());
-    for run in &runs {
+    let measured = measure::run(&setup, options.repetitions)?;
+    eprintln!(
+        "bench: all {} runs gave identical outputs",
+        measured.compared
+    );
+    for m in &measured.measurements {
         eprintln!(
-            "bench: {} on {} thread(s): {:.0} events/s",
-            run.name,
-            run.threads,
-            run.per_second()
+            "bench: {} × {} thread(s), {}: {:.0} events/s (median; {:.0}–{:.0})",
+            m.workload.title(),
+            m.threads,
+            m.implementation.name(),
+            m.median(),
+            m.slowest(),
+            m.fastest()
         );
     }
 
     eprintln!("bench: micro-benchmarks");
     let cache = tempfile::tempdir()?;
-    let micro = sandpipe::micro(&examples, cache.path().to_path_buf())?;
+    let micro = sandpipe::micro(
+        &root.join("examples"),
+        cache.path().to_path_buf(),
+        &lines[..lines.len().min(2_000)],
+    )?;
 
     let report = report::Report {
-        count,
+        count: options.events,
+        warmup: options.warmup,
+        repetitions: options.repetitions,
         bytes,
-        runs,
+        measured,
         micro,
-        implementations: outputs.len(),
         node: node::version(),
         total: started.elapsed(),
     };
     std::fs::write(root.join("BENCHMARKS.md"), report.markdown())?;
     report.chart(&root.join("bench/throughput.svg"))?;
+    std::fs::remove_file(&events_file)?;
+    std::fs::remove_file(&warmup_file)?;
     eprintln!(
         "bench: wrote BENCHMARKS.md and bench/throughput.svg in {:.0} s",
         started.elapsed().as_secs_f64()

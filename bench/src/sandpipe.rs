@@ -1,4 +1,4 @@
-//! sandpipe's side of the benchmark: the chain on 1 and N threads (each
+//! sandpipe's side of the benchmark: a chain on 1 and N threads (each
 //! thread its own chain of instances, as the service runs them), and the
 //! micro-benchmarks of the runtime.
 
@@ -11,18 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// The benchmark chain's connectors and their config (`examples/geoip-chain.json`).
-pub fn chain_spec() -> [(&'static str, Value); 3] {
-    [
-        ("geoip-enricher", json!({})),
-        ("hello-world", json!({"name": "Ada"})),
-        (
-            "property-filter",
-            json!({"properties": "$ip, $geoip_latitude, $geoip_longitude"}),
-        ),
-    ]
-}
-
+/// Builds the connector in `dir` and admits it.
 pub fn build(runtime: &Runtime, dir: &Path) -> anyhow::Result<Arc<Bundle>> {
     let built = sandpipe_compiler::build(runtime, dir)?;
     Ok(runtime.admit(built.bytes)?)
@@ -63,41 +52,63 @@ pub fn connector(
         .expect("default limits are within the engine's")
 }
 
-/// Runs `lines` through the chain on `threads` threads (contiguous shares);
-/// returns the outputs in input order and the processing time.
-pub fn run_chain(
-    runtime: &Runtime,
-    examples: &Path,
-    geoip: &Path,
-    lines: &[String],
-    threads: usize,
-) -> anyhow::Result<(Vec<String>, Duration)> {
-    let bundles: Vec<(Arc<Bundle>, Value)> = chain_spec()
-        .into_iter()
-        .map(|(name, config)| Ok((build(runtime, &examples.join(name))?, config)))
-        .collect::<anyhow::Result<_>>()?;
-    let database = Arc::new(GeoIpDatabase::new(geoip));
-    let make_chain = || {
-        let connectors = bundles
+/// A chain's connectors, built and admitted once, with their config.
+pub struct ChainBundles {
+    bundles: Vec<(Arc<Bundle>, Value)>,
+    geoip: Option<Arc<GeoIpDatabase>>,
+}
+
+impl ChainBundles {
+    /// Builds the connectors (directory, config); `geoip` backs `meta.geoip`.
+    pub fn build(
+        runtime: &Runtime,
+        connectors: &[(PathBuf, Value)],
+        geoip: Option<&Path>,
+    ) -> anyhow::Result<ChainBundles> {
+        let bundles = connectors
+            .iter()
+            .map(|(dir, config)| Ok((build(runtime, dir)?, config.clone())))
+            .collect::<anyhow::Result<_>>()?;
+        Ok(ChainBundles {
+            bundles,
+            geoip: geoip.map(|path| Arc::new(GeoIpDatabase::new(path))),
+        })
+    }
+
+    /// A chain of fresh connectors (their instances are made on first use).
+    fn chain(&self, runtime: &Runtime) -> Chain {
+        let connectors = self
+            .bundles
             .iter()
             .enumerate()
             .map(|(position, (bundle, config))| {
-                connector(runtime, bundle, position, config, Some(database.clone()))
+                connector(runtime, bundle, position, config, self.geoip.clone())
             })
             .collect();
-        let mut chain = Chain::new(connectors);
-        // Warm: instances made and set up before the clock starts.
-        chain.process(json!({"event": "warm", "properties": {}}));
-        chain
-    };
-    let chains: Vec<Chain> = (0..threads.max(1)).map(|_| make_chain()).collect();
-    Ok(crate::shares::run(lines, chains, |chain, line| {
+        Chain::new(connectors)
+    }
+}
+
+/// Runs `lines` through fresh chains on `threads` threads (contiguous shares),
+/// each chain warmed up on `warmup` first; returns the outputs in input order
+/// and the processing time.
+pub fn run_chain(
+    runtime: &Runtime,
+    bundles: &ChainBundles,
+    lines: &[String],
+    warmup: &[String],
+    threads: usize,
+) -> (Vec<String>, Duration) {
+    let chains: Vec<Chain> = (0..threads.max(1))
+        .map(|_| bundles.chain(runtime))
+        .collect();
+    crate::shares::run(lines, warmup, chains, |chain, line| {
         let event: Value = serde_json::from_str(line).expect("valid JSON");
         match chain.process(event).event {
             Some(event) => event.to_string(),
             None => "null".into(),
         }
-    }))
+    })
 }
 
 /// The micro-benchmarks' figures.
@@ -110,8 +121,12 @@ pub struct Micro {
     pub first_event_cold: Duration,
     /// The same with the compiled module in the disk cache (a restarted host).
     pub first_event_cached: Duration,
-    /// An empty connector call on events of these sizes (bytes, time per call).
+    /// An empty connector call on events of these sizes (bytes, time per call),
+    /// each event one padded string.
     pub boundary: Vec<(usize, Duration)>,
+    /// An empty connector call on the benchmark's own events: their average
+    /// size (bytes) and the time per call.
+    pub boundary_generated: (usize, Duration),
     /// Resident bytes per warm instance (1,000 instances of one connector).
     pub rss_per_instance: u64,
     /// Time per event for chains of hello-world of these lengths.
@@ -160,8 +175,10 @@ fn event_of(size: usize) -> Value {
     json!({"event": "$pageview", "distinct_id": "user-1", "properties": {"pad": "x".repeat(pad)}})
 }
 
-/// Runs the micro-benchmarks. `cache_dir` is a fresh directory for the cold/cached pair.
-pub fn micro(examples: &Path, cache_dir: PathBuf) -> anyhow::Result<Micro> {
+/// Runs the micro-benchmarks. `cache_dir` is a fresh directory for the
+/// cold/cached pair; `events` (JSON lines, at least one) are the benchmark's
+/// own events for the boundary.
+pub fn micro(examples: &Path, cache_dir: PathBuf, events: &[String]) -> anyhow::Result<Micro> {
     let runtime = Runtime::new(RuntimeOptions {
         cache_dir: None,
         engine: sandpipe_runtime::engine::EngineOptions {
@@ -213,6 +230,20 @@ pub fn micro(examples: &Path, cache_dir: PathBuf) -> anyhow::Result<Micro> {
         }
         boundary.push((size, started.elapsed() / rounds as u32));
     }
+    let mut chain = Chain::new(vec![connector(&runtime, &empty, 0, &json!({}), None)]);
+    let generated: Vec<Value> = events
+        .iter()
+        .map(|line| serde_json::from_str(line).expect("valid JSON"))
+        .collect();
+    chain.process(generated[0].clone());
+    let started = Instant::now();
+    for event in &generated {
+        chain.process(event.clone());
+    }
+    let boundary_generated = (
+        events.iter().map(String::len).sum::<usize>() / events.len(),
+        started.elapsed() / events.len() as u32,
+    );
 
     // Resident memory per warm instance.
     let before = rss_bytes();
@@ -247,6 +278,7 @@ pub fn micro(examples: &Path, cache_dir: PathBuf) -> anyhow::Result<Micro> {
         first_event_cold,
         first_event_cached,
         boundary,
+        boundary_generated,
         rss_per_instance,
         chain_length,
     })

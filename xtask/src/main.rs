@@ -11,10 +11,11 @@
 //! - `fuzz [--seconds N] [TARGET...]`: build the cargo-fuzz targets in
 //!   `fuzz/` (nightly toolchain; installs `cargo-fuzz` if missing) and run each for N
 //!   seconds (default 60) from a copy of its committed seed corpus.
-//! - `bench [--events N]`: the benchmark (`bench/`): fetches the GeoIP
-//!   database, installs the Node baselines' packages (`npm ci`, building
-//!   isolated-vm against the machine's Node headers), then runs
-//!   `sandpipe-bench`, which writes `BENCHMARKS.md` and `bench/throughput.svg`.
+//! - `bench [--events N] [--warmup N] [--repetitions N]`: the benchmark
+//!   (`bench/`): fetches the GeoIP database, installs the Node baselines'
+//!   packages (`npm ci`, building isolated-vm against the machine's Node
+//!   headers), then runs `sandpipe-bench`, which writes `BENCHMARKS.md` and
+//!   `bench/throughput.svg`.
 //! - `test`: everything CI checks: the plugin is reproducible
 //!   (`guest-sdk/build.sh --check`, which installs the Debian packages it
 //!   needs), formatting, clippy with warnings denied, every test, and a
@@ -65,7 +66,7 @@ fn main() -> anyhow::Result<()> {
             fuzz(&root, seconds, targets)
         }
         _ => bail!(
-            "usage: cargo xtask plugin [--check] | geoip | test | fuzz [--seconds N] [TARGET...] | bench [--events N]"
+            "usage: cargo xtask plugin [--check] | geoip | test | fuzz [--seconds N] [TARGET...] | bench [--events N] [--warmup N] [--repetitions N]"
         ),
     }
 }

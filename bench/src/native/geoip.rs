@@ -1,10 +1,8 @@
-//! The native limit: the benchmark chain's three transformations
-//! (geoip-enricher → hello-world → property-filter) hand-written in Rust over
-//! serde_json values, with the same results byte for byte, and PostHog's
-//! `$plugins_succeeded`/`$plugins_failed` bookkeeping after them.
+//! The GeoIP chain natively: geoip-enricher → hello-world → property-filter.
 
+use super::{bookkeeping, truthy};
 use maxminddb::Reader;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use std::net::IpAddr;
 
 /// The chain's labels, as sandpipe and the Node baselines record them.
@@ -69,15 +67,6 @@ fn spread(first: Map<String, Value>, second: Option<&Value>) -> Value {
         }
     }
     Value::Object(merged)
-}
-
-fn truthy(value: Option<&Value>) -> bool {
-    match value {
-        None | Some(Value::Null) | Some(Value::Bool(false)) => false,
-        Some(Value::String(s)) => !s.is_empty(),
-        Some(Value::Number(n)) => n.as_f64().is_some_and(|f| f != 0.0),
-        Some(_) => true,
-    }
 }
 
 fn geoip_enrich(event: &mut Map<String, Value>, reader: &Reader<Vec<u8>>) {
@@ -160,12 +149,6 @@ pub fn process(line: &str, reader: &Reader<Vec<u8>>) -> String {
     geoip_enrich(event, reader);
     hello(event, "Ada");
     property_filter(event, &paths);
-    let properties = event
-        .entry("properties")
-        .or_insert_with(|| Value::Object(Map::new()));
-    if let Value::Object(properties) = properties {
-        properties.insert("$plugins_succeeded".into(), json!(LABELS));
-        properties.insert("$plugins_failed".into(), json!([]));
-    }
+    bookkeeping(event, &LABELS);
     value.to_string()
 }
