@@ -218,7 +218,7 @@ impl Delivery {
                 let line = LogLine {
                     connector: row.connector.clone(),
                     level: LogLevel::Warn,
-                    message: format!("webhook to {} refused: {error}", row.url),
+                    message: format!("webhook to {} refused: {error}", origin(&row.url)),
                     time: SystemTime::now(),
                 };
                 store.append_logs(row.team, &[line])?;
@@ -303,5 +303,41 @@ impl Delivery {
         } else {
             Err(AttemptError::Status(response.status()))
         }
+    }
+}
+
+/// The scheme, host and port of `url`, then `/…` when it has more: what a
+/// log line shows of a webhook's destination. A connector may put a secret
+/// config value in the path, query or user info (an API key); log lines never
+/// carry secrets, and the delivery worker does not know the team's.
+fn origin(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(parsed) => {
+            let host = parsed.host_str().unwrap_or_default();
+            let port = parsed.port().map(|p| format!(":{p}")).unwrap_or_default();
+            let more =
+                parsed.path() != "/" || parsed.query().is_some() || parsed.fragment().is_some();
+            format!(
+                "{}://{host}{port}{}",
+                parsed.scheme(),
+                if more { "/…" } else { "" }
+            )
+        }
+        Err(_) => "an unparsable URL".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::origin;
+
+    #[test]
+    fn a_refused_destination_is_logged_by_its_origin_only() {
+        assert_eq!(
+            origin("https://user:key@api.example.com:8443/v1/x?token=s3cret#f"),
+            "https://api.example.com:8443/…"
+        );
+        assert_eq!(origin("http://169.254.169.254/"), "http://169.254.169.254");
+        assert_eq!(origin("not a url"), "an unparsable URL");
     }
 }
