@@ -5,7 +5,7 @@
 //! reports any time, then writes `BENCHMARKS.md` and `bench/throughput.svg`.
 //!
 //! Run it with `cargo xtask bench` (which fetches the GeoIP database and the
-//! Node packages first). `--events N` (timed events, default 100,000),
+//! Node packages first). `--events N` (timed events, default 30,000),
 //! `--warmup N` (events every implementation runs before the clock starts,
 //! default 2,000) and `--repetitions N` (interleaved rounds, default 3) change
 //! the run. `sandpipe-bench durability [--requests N]` only measures what
@@ -35,7 +35,7 @@ struct Options {
 
 fn options(args: &[String]) -> anyhow::Result<Options> {
     let mut options = Options {
-        events: 100_000,
+        events: 30_000,
         warmup: 2_000,
         repetitions: 3,
     };

@@ -66,8 +66,9 @@ pub fn run(
         .context("running node (Node.js 20 is required)")?;
     if !output.status.success() {
         bail!(
-            "node chain.js {} failed: {}",
+            "node chain.js {} on {threads} thread(s) failed ({}): {}",
             host.mode(),
+            output.status,
             String::from_utf8_lossy(&output.stderr)
         );
     }
