@@ -591,4 +591,21 @@ fn without_fuel_a_loop_is_stopped_by_the_deadline() {
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["event"].to_string())
         .collect();
     assert_eq!(names, ["\"spin\"", "\"after\""]);
+    // The environment form, as SECURITY.md writes it.
+    let from_env = std::process::Command::new(env!("CARGO_BIN_EXE_sandpipe"))
+        .args(["run", "chain.json", "--events", "events.ndjson"])
+        .current_dir(tmp.path())
+        .env("SANDPIPE_NO_FUEL", "1")
+        .env(
+            "SANDPIPE_CACHE_DIR",
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join("module-cache"),
+        )
+        .output()
+        .unwrap();
+    assert!(
+        stderr(&from_env)
+            .contains("[Looper (0)] error: processEvent: exceeded its 100 ms deadline\n"),
+        "{}",
+        stderr(&from_env)
+    );
 }

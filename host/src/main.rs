@@ -103,7 +103,7 @@ struct MeteringArg {
     /// Bound calls by their deadline, memory cap and stack only, without fuel
     /// metering: guest code runs 10–15 % faster, but a call's work is no longer
     /// counted deterministically (SECURITY.md, "CPU metering").
-    #[arg(long, env = "SANDPIPE_NO_FUEL")]
+    #[arg(long, env = "SANDPIPE_NO_FUEL", value_parser = clap::builder::BoolishValueParser::new())]
     no_fuel: bool,
 }
 
