@@ -11,7 +11,7 @@ use std::sync::Arc;
 fn process(connector: &mut sandpipe_runtime::Connector, event: Value) -> Result<Value, CallError> {
     Ok(
         match connector.process_event(&serde_json::to_vec(&event).unwrap())? {
-            Processed::Kept(kept, _) => Value::Object(kept),
+            Processed::Kept(kept) => Value::Object(kept.to_object().unwrap()),
             Processed::Dropped => Value::Null,
             Processed::Skipped => panic!("the connector defines no processEvent"),
         },

@@ -10,6 +10,8 @@
 //! default 2,000) and `--repetitions N` (interleaved rounds, default 3) change
 //! the run. `sandpipe-bench durability [--requests N]` only measures what
 //! `synchronous = FULL` costs the service's commits ([`durability`]).
+//! `sandpipe-bench events N` prints the first N timed events, to profile a
+//! chain by hand (`sandpipe run bench/connectors/chain.json`).
 
 mod durability;
 mod events;
@@ -23,7 +25,8 @@ mod workload;
 
 use anyhow::{Context, bail};
 use sandpipe_runtime::{Runtime, RuntimeOptions};
-use std::path::Path;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// What one benchmark run does.
@@ -57,12 +60,33 @@ fn options(args: &[String]) -> anyhow::Result<Options> {
     Ok(options)
 }
 
+/// `sandpipe-bench events N`: the first N timed events, as NDJSON on stdout
+/// (for profiling a chain by hand with `sandpipe run`).
+fn print_events(count: usize) -> anyhow::Result<()> {
+    let reader = maxminddb::Reader::open_readfile(geoip_database())?;
+    let mut out = std::io::stdout().lock();
+    for line in events::generate(count, events::TIMED, &reader) {
+        writeln!(out, "{line}")?;
+    }
+    Ok(())
+}
+
+fn geoip_database() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("bench/ is in the repository")
+        .join("data/GeoLite2-City.mmdb")
+}
+
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.as_slice() {
         [command] if command == "durability" => return durability::run(500),
         [command, flag, n] if command == "durability" && flag == "--requests" => {
             return durability::run(n.parse().context("--requests takes a number")?);
+        }
+        [command, n] if command == "events" => {
+            return print_events(n.parse().context("events takes a number")?);
         }
         _ => {}
     }
@@ -71,7 +95,7 @@ fn main() -> anyhow::Result<()> {
         .parent()
         .expect("bench/ is in the repository")
         .to_path_buf();
-    let geoip = root.join("data/GeoLite2-City.mmdb");
+    let geoip = geoip_database();
     let reader = maxminddb::Reader::open_readfile(&geoip)
         .with_context(|| format!("{}: run `cargo xtask geoip` first", geoip.display()))?;
     let work = root.join("target/bench");

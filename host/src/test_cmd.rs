@@ -95,7 +95,7 @@ fn process(connector: &mut Connector, event: Value) -> anyhow::Result<Value> {
     Ok(
         match connector.process_event(&sandpipe_runtime::json::to_vec(&event)?)? {
             Processed::Skipped => event,
-            Processed::Kept(kept, _) => Value::Object(kept),
+            Processed::Kept(kept) => Value::Object(kept.to_object()?),
             Processed::Dropped => Value::Null,
         },
     )

@@ -206,7 +206,13 @@ fn bench(root: &Path, args: &[&str]) -> anyhow::Result<()> {
 }
 
 /// The cargo-fuzz targets in `fuzz/`, each seeded from `fuzz/corpus/<target>`.
-const FUZZ_TARGETS: [&str; 4] = ["manifest", "admission", "host_calls", "chain_events"];
+const FUZZ_TARGETS: [&str; 5] = [
+    "manifest",
+    "admission",
+    "host_calls",
+    "chain_events",
+    "result_shape",
+];
 /// How long `cargo xtask test` runs each fuzz target.
 const SMOKE_SECONDS: u64 = 20;
 

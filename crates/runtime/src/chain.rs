@@ -10,13 +10,14 @@
 //! - `$snapshot` events skip the connectors entirely.
 //! - `composeWebhook` of every connector runs on the final event; it cannot change it.
 //!
-//! Each result is read back into a `Value` (the check that it is JSON the host
-//! accepts, an object or null, with `team_id` unchanged), and the text the
-//! connector wrote is what the next connector is given: the event is not
-//! serialised again between connectors.
+//! Each result is checked as it is read ([`EventText`]: JSON the host accepts,
+//! an object or null, with `team_id` unchanged) and the text the connector
+//! wrote is what the next connector is given: between connectors the event is
+//! neither built nor serialised again. Only the final event becomes a `Value`.
 
 use crate::connector::{CallRecord, Connector, Processed};
 use crate::error::CallError;
+use crate::event_text::EventText;
 use crate::webhook::WebhookRequest;
 use sandpipe_abi::Call;
 use serde_json::{Map, Value};
@@ -53,8 +54,8 @@ pub struct Chain {
 
 enum Outcome {
     Skipped,
-    /// The event the connector returned, and the JSON text it wrote.
-    Kept(Value, Vec<u8>),
+    /// The event the connector returned, as the JSON text it wrote.
+    Kept(EventText),
     Dropped,
 }
 
@@ -83,16 +84,19 @@ impl Chain {
         }
         let mut event = event;
         let mut text = crate::json::to_vec(&event).expect("a JSON value serialises");
+        let team_id = event.get("team_id").cloned();
+        // The last connector whose result is the event now, if any.
+        let mut changed_by = None;
         let (mut succeeded, mut failed) = (Vec::new(), Vec::new());
-        for connector in &mut self.connectors {
-            let outcome = process_one(connector, &text, &event);
+        for (position, connector) in self.connectors.iter_mut().enumerate() {
+            let outcome = process_one(connector, &text, team_id.as_ref());
             out.calls.extend(connector.take_last_call());
             match outcome {
                 Ok(Outcome::Skipped) => {}
                 Ok(Outcome::Dropped) => return self.with_captured(out),
-                Ok(Outcome::Kept(next, next_text)) => {
-                    event = next;
-                    text = next_text;
+                Ok(Outcome::Kept(next)) => {
+                    text = next.into_text();
+                    changed_by = Some(position);
                     succeeded.push(connector.label().to_string());
                 }
                 Err(error) => {
@@ -102,6 +106,29 @@ impl Chain {
                         call: Call::ProcessEvent,
                         error,
                     });
+                }
+            }
+        }
+        if let Some(position) = changed_by {
+            match serde_json::from_slice::<Value>(&text) {
+                Ok(next) => event = next,
+                // EventText::check accepted this text with the parser used
+                // here, so this does not happen; if it did, the connector's
+                // result is refused as any unreadable result is.
+                Err(e) => {
+                    let connector = &self.connectors[position];
+                    let error = connector.invalid(
+                        Call::ProcessEvent,
+                        format!("processEvent returned invalid JSON: {e}"),
+                    );
+                    succeeded.retain(|label| label != connector.label());
+                    failed.push(connector.label().to_string());
+                    out.failures.push(Failure {
+                        connector: connector.label().to_string(),
+                        call: Call::ProcessEvent,
+                        error,
+                    });
+                    text = crate::json::to_vec(&event).expect("a JSON value serialises");
                 }
             }
         }
@@ -143,18 +170,18 @@ impl Chain {
 fn process_one(
     connector: &mut Connector,
     text: &[u8],
-    event: &Value,
+    team_id: Option<&Value>,
 ) -> Result<Outcome, CallError> {
     Ok(match connector.process_event(text)? {
         Processed::Skipped => Outcome::Skipped,
         Processed::Dropped => Outcome::Dropped,
-        Processed::Kept(next, _) if next.get("team_id") != event.get("team_id") => {
+        Processed::Kept(next) if next.team_id() != team_id => {
             return Err(connector.invalid(
                 Call::ProcessEvent,
                 "processEvent changed team_id, which a connector may not do".into(),
             ));
         }
-        Processed::Kept(next, output) => Outcome::Kept(Value::Object(next), output),
+        Processed::Kept(next) => Outcome::Kept(next),
     })
 }
 

@@ -8,6 +8,7 @@
 
 use crate::bundle::Bundle;
 use crate::error::CallError;
+use crate::event_text::EventText;
 use crate::instance::Instance;
 use crate::limits::Limits;
 use crate::log::{LogEntry, LogSink, StderrLogs};
@@ -66,8 +67,8 @@ impl Default for ConnectorOptions {
 pub enum Processed {
     /// The connector defines no `processEvent`: the event passes unchanged.
     Skipped,
-    /// It returned an event: the object, and the JSON text it wrote.
-    Kept(Map<String, Value>, Vec<u8>),
+    /// It returned an event: the JSON text it wrote, checked.
+    Kept(EventText),
     /// It returned a falsy value.
     Dropped,
 }
@@ -161,10 +162,19 @@ impl Connector {
             return Ok(Processed::Skipped);
         }
         let output = self.call(Call::ProcessEvent, event)?;
-        Ok(match self.result_object(Call::ProcessEvent, &output)? {
-            Some(event) => Processed::Kept(event, output),
-            None => Processed::Dropped,
-        })
+        let what = Call::ProcessEvent.function();
+        match EventText::check(output) {
+            Ok(Some(event)) => Ok(Processed::Kept(event)),
+            Ok(None) => Ok(Processed::Dropped),
+            Err(None) => Err(self.invalid(
+                Call::ProcessEvent,
+                format!("{what} returned something other than an object or null"),
+            )),
+            Err(Some(e)) => Err(self.invalid(
+                Call::ProcessEvent,
+                format!("{what} returned invalid JSON: {e}"),
+            )),
+        }
     }
 
     /// Runs `composeWebhook` on `event` (its JSON text): the request it

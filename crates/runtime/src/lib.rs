@@ -27,6 +27,8 @@
 //! - [`connector`]: a configured connector (made by [`Runtime::connector`] from
 //!   [`ConnectorOptions`]) with typed calls, that keeps an instance alive and
 //!   replaces it after a trap;
+//! - [`event_text`]: a connector's result checked as JSON without being built
+//!   (only the chain's final event becomes a `Value`);
 //! - [`chain`]: PostHog's chain rules over a list of connectors;
 //! - [`services`]: `meta.cache` and `meta.storage`, answered on the host;
 //! - [`webhook`]: the requests `composeWebhook` returns, checked and with defaults;
@@ -38,6 +40,7 @@ pub mod chain;
 pub mod connector;
 pub mod engine;
 mod error;
+pub mod event_text;
 pub mod host;
 pub mod instance;
 pub mod json;
@@ -53,6 +56,7 @@ pub use bundle::{AdmissionError, Bundle, BundleManifest};
 pub use chain::{Chain, ChainOutput, Failure};
 pub use connector::{CallRecord, Connector, ConnectorOptions, Processed};
 pub use error::{CallError, JsError, RuntimeError, ScriptError};
+pub use event_text::EventText;
 pub use limits::{LimitError, Limits, OperatorLimits};
 pub use log::{LogEntry, LogSink, MemoryLogs, StderrLogs};
 pub use runtime::{Runtime, RuntimeOptions};

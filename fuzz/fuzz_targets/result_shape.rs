@@ -1,0 +1,28 @@
+//! A connector's result read without building it (`EventText`), on arbitrary bytes.
+//!
+//! Property: `event_text::shape` accepts exactly the texts
+//! `serde_json::from_slice::<Value>` accepts, with the same error message when
+//! both refuse, and finds the same kind and `team_id`. The chain relies on it:
+//! a result it accepted between connectors must parse as the final event.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use sandpipe_runtime::event_text::{Shape, shape};
+use serde_json::Value;
+
+fuzz_target!(|data: &[u8]| {
+    match (shape(data), serde_json::from_slice::<Value>(data)) {
+        (Ok(shape), Ok(value)) => {
+            let expected = match value {
+                Value::Null => Shape::Null,
+                Value::Object(object) => Shape::Object {
+                    team_id: object.get("team_id").cloned(),
+                },
+                _ => Shape::Other,
+            };
+            assert_eq!(shape, expected);
+        }
+        (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string()),
+        (shaped, valued) => panic!("shape {shaped:?} but Value {valued:?}"),
+    }
+});
