@@ -201,6 +201,60 @@ fn non_object_results_are_errors() {
     }
 }
 
+/// Every falsy result drops the event, and every object that is not a plain
+/// one (an Error, a class instance, a promise's value) is written as
+/// JSON.stringify writes it: the plugin checks results in Rust before it
+/// hands the unusual ones to the world's `output`.
+#[test]
+fn falsy_results_drop_and_unusual_objects_are_written_as_json() {
+    let logs = Arc::new(MemoryLogs::default());
+    let mut chain = Chain::new(vec![connector(
+        "odd",
+        r#"
+        class Event { constructor(e) { this.event = e.event; this.kind = 'class' } }
+        async function processEvent(e) {
+            switch (e.event) {
+                case 'false': return false
+                case 'zero': return 0
+                case 'empty': return ''
+                case 'nan': return NaN
+                case 'undefined': return undefined
+                case 'error': return new Error('boom')
+                case 'class': return new Event(e)
+                case 'function': return () => e
+                default: return e
+            }
+        }
+        "#,
+        0,
+        &logs,
+    )]);
+    for falsy in ["false", "zero", "empty", "nan", "undefined"] {
+        let out = chain.process(json!({"event": falsy}));
+        assert_eq!(out.event, None, "{falsy}");
+        assert!(out.failures.is_empty(), "{falsy}: {:?}", out.failures);
+    }
+    fn chain_event(chain: &mut Chain, event: &str) -> Value {
+        chain.process(json!({"event": event})).event.unwrap()
+    }
+    assert_eq!(
+        chain_event(&mut chain, "error"),
+        json!({"properties": {"$plugins_succeeded": ["odd (0)"], "$plugins_failed": []}})
+    );
+    assert_eq!(
+        chain_event(&mut chain, "class"),
+        json!({"event": "class", "kind": "class", "properties": {"$plugins_succeeded": ["odd (0)"], "$plugins_failed": []}})
+    );
+    let out = chain.process(json!({"event": "function"}));
+    let CallError::Threw(error) = &out.failures[0].error else {
+        panic!("{:?}", out.failures)
+    };
+    assert_eq!(
+        error.message,
+        "processEvent returned a function, expected an event object or null"
+    );
+}
+
 #[test]
 fn snapshot_events_skip_the_chain() {
     let logs = Arc::new(MemoryLogs::default());

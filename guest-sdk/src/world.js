@@ -706,5 +706,13 @@
         return [name, clip(message, MAX_ERROR_MESSAGE), clip(stack, 2 * MAX_ERROR_STACK)];
     }
 
-    return { resolve, call, output, describe };
+    // What the plugin calls `name` with when it calls it itself (processEvent,
+    // without going through `call`): [function, this, meta], once setupPlugin's
+    // call has made meta; null otherwise.
+    function direct(name) {
+        const entry = connector[name];
+        return entry && meta !== null ? [entry[0], entry[1], meta] : null;
+    }
+
+    return { resolve, call, output, describe, direct };
 })

@@ -8,12 +8,14 @@ use crate::{host, json, script};
 use javy_plugin_api::javy::{
     Runtime,
     quickjs::{
-        Array, Context, Ctx, Error, Exception, Function, Object, Persistent, Value,
-        context::EvalOptions, prelude::Func,
+        Array, Context, Ctx, Error, Exception, Function, Object, Persistent, Type, Value,
+        context::EvalOptions,
+        function::This,
+        prelude::Func,
     },
 };
 use sandpipe_abi::{Call, LogLevel};
-use std::cell::OnceCell;
+use std::cell::{OnceCell, RefCell};
 
 const WORLD_JS: &str = include_str!("world.js");
 
@@ -24,6 +26,18 @@ struct World {
     call: Persistent<Function<'static>>,
     output: Persistent<Function<'static>>,
     describe: Persistent<Function<'static>>,
+    direct: Persistent<Function<'static>>,
+    /// `processEvent`, its `this` and `meta`, called without the dispatcher
+    /// (known after the setup call; `None` before it or when not defined).
+    process_event: RefCell<Option<Direct>>,
+}
+
+/// A connector function the plugin calls itself.
+#[derive(Clone)]
+struct Direct {
+    function: Persistent<Function<'static>>,
+    this: Persistent<Value<'static>>,
+    meta: Persistent<Value<'static>>,
 }
 
 thread_local! {
@@ -57,6 +71,8 @@ pub fn install(runtime: Runtime) -> Runtime {
             call: save("call")?,
             output: save("output")?,
             describe: save("describe")?,
+            direct: save("direct")?,
+            process_event: RefCell::new(None),
         })
     });
     let world = match world {
@@ -200,6 +216,11 @@ pub fn load(bytecode: &[u8]) -> Result<String, String> {
 }
 
 /// One call into the connector: JSON in, JSON out.
+///
+/// `processEvent` is called directly once the setup call has made `meta`;
+/// every other call goes through the dispatcher's `call`. A result that is a
+/// plain object or null is written here; anything else goes to the
+/// dispatcher's `output`, which refuses it with the author-facing message.
 pub fn call(call: Call, input: &[u8]) -> Result<Vec<u8>, String> {
     with(|ctx, world| {
         let run = || -> Result<Vec<u8>, Error> {
@@ -207,17 +228,42 @@ pub fn call(call: Call, input: &[u8]) -> Result<Vec<u8>, String> {
                 Call::Teardown => Value::new_undefined(ctx.clone()),
                 _ => json::parse(ctx, input)?,
             };
-            let started: Value = world
-                .call
-                .clone()
-                .restore(ctx)?
-                .call((call as u32, input))?;
+            let direct = match call {
+                Call::ProcessEvent => world.process_event.borrow().clone(),
+                Call::Setup => {
+                    // A new meta: forget the old one until setup has run.
+                    world.process_event.borrow_mut().take();
+                    None
+                }
+                _ => None,
+            };
+            let started: Value = match direct {
+                Some(direct) => {
+                    let function = direct.function.restore(ctx)?;
+                    let this = direct.this.restore(ctx)?;
+                    function.call((This(this), input, direct.meta.restore(ctx)?))?
+                }
+                None => world
+                    .call
+                    .clone()
+                    .restore(ctx)?
+                    .call((call as u32, input))?,
+            };
             let settled = settle(ctx, started)?;
-            let result: Value = world
-                .output
-                .clone()
-                .restore(ctx)?
-                .call((call as u32, settled))?;
+            if call == Call::Setup {
+                remember_process_event(ctx, world)?;
+            }
+            let result = match (call, settled.type_of()) {
+                (Call::Setup | Call::Teardown, _) | (_, Type::Null | Type::Undefined) => {
+                    return Ok(b"null".to_vec());
+                }
+                (_, Type::Object) => settled,
+                _ => world
+                    .output
+                    .clone()
+                    .restore(ctx)?
+                    .call((call as u32, settled))?,
+            };
             if result.is_null() {
                 return Ok(b"null".to_vec());
             }
@@ -231,4 +277,23 @@ pub fn call(call: Call, input: &[u8]) -> Result<Vec<u8>, String> {
         };
         run().map_err(|e| failure(ctx, world, e))
     })
+}
+
+/// Keeps what the dispatcher's `direct` gives for `processEvent` after a setup call.
+fn remember_process_event(ctx: &Ctx<'_>, world: &World) -> Result<(), Error> {
+    let found: Option<Array> = world
+        .direct
+        .clone()
+        .restore(ctx)?
+        .call(("processEvent",))?;
+    let direct = match found {
+        Some(parts) => Some(Direct {
+            function: Persistent::save(ctx, parts.get::<Function>(0)?),
+            this: Persistent::save(ctx, parts.get::<Value>(1)?),
+            meta: Persistent::save(ctx, parts.get::<Value>(2)?),
+        }),
+        None => None,
+    };
+    *world.process_event.borrow_mut() = direct;
+    Ok(())
 }
