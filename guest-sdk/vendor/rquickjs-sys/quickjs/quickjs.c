@@ -17389,6 +17389,50 @@ exception:
     return -1;
 }
 
+/* sandpipe: `{...source}` into a fresh object literal, without listing the
+   source's keys or looking each one up. Applies when the source is an
+   ordinary object whose own properties are all plain data properties with
+   string or symbol keys (no getter, no private field), so no JS code can run
+   and nothing can change under the copy. The properties are added in the
+   source's insertion order; the order CopyDataProperties prescribes (array
+   indexes ascending, then strings, then symbols) is not observable apart
+   from it, because QuickJS orders own keys that way whenever it lists them.
+   Returns 1 when it copied, 0 when the general path must run (nothing was
+   changed), -1 on an exception. */
+static int js_copy_plain_data_properties(JSContext *ctx, JSObject *target,
+                                         JSObject *source)
+{
+    JSShape *sh;
+    JSShapeProperty *prs;
+    JSProperty *pr;
+    uint32_t i;
+
+    if (target->class_id != JS_CLASS_OBJECT || !target->extensible ||
+        target->is_exotic || target->shape->prop_count != 0 ||
+        source->class_id != JS_CLASS_OBJECT || source->is_exotic ||
+        target == source)
+        return 0;
+    sh = source->shape;
+    for (i = 0, prs = get_shape_prop(sh); i < sh->prop_count; i++, prs++) {
+        if (prs->atom == JS_ATOM_NULL)
+            continue; /* deleted */
+        if ((prs->flags & JS_PROP_TMASK) != JS_PROP_NORMAL ||
+            JS_AtomGetKind(ctx, prs->atom) == JS_ATOM_KIND_PRIVATE)
+            return 0;
+    }
+    /* Adding to the target never changes the source's shape: a shape shared
+       with the target is cloned before the target's is extended. */
+    for (i = 0, prs = get_shape_prop(sh); i < sh->prop_count; i++, prs++) {
+        if (prs->atom == JS_ATOM_NULL || !(prs->flags & JS_PROP_ENUMERABLE))
+            continue;
+        pr = add_property(ctx, target, prs->atom, JS_PROP_C_W_E);
+        if (!pr)
+            return -1;
+        pr->u.value = js_dup(source->prop[i].u.value);
+    }
+    return 1;
+}
+
 static __exception int JS_CopyDataProperties(JSContext *ctx,
                                              JSValue target,
                                              JSValue source,
@@ -17404,6 +17448,18 @@ static __exception int JS_CopyDataProperties(JSContext *ctx,
     int desc_flags;
     bool is_enumerable;
 
+    if (JS_IsString(source)) {
+        /* sandpipe: CopyDataProperties reads ToObject(source), whose own
+           enumerable properties are the string's characters, so
+           `{...'ab'}` is {0: 'a', 1: 'b'} as in V8 (it was {}). Other
+           primitives have none. */
+        JSValue wrapped = JS_ToObject(ctx, source);
+        if (JS_IsException(wrapped))
+            return -1;
+        ret = JS_CopyDataProperties(ctx, target, wrapped, excluded, setprop);
+        JS_FreeValue(ctx, wrapped);
+        return ret;
+    }
     if (JS_VALUE_GET_TAG(source) != JS_TAG_OBJECT)
         return 0;
 
@@ -17411,6 +17467,12 @@ static __exception int JS_CopyDataProperties(JSContext *ctx,
         pexcl = JS_VALUE_GET_OBJ(excluded);
 
     p = JS_VALUE_GET_OBJ(source);
+
+    if (!pexcl && !setprop && JS_VALUE_GET_TAG(target) == JS_TAG_OBJECT) {
+        ret = js_copy_plain_data_properties(ctx, JS_VALUE_GET_OBJ(target), p);
+        if (ret != 0)
+            return ret < 0 ? -1 : 0;
+    }
 
     gpn_flags = JS_GPN_STRING_MASK | JS_GPN_SYMBOL_MASK | JS_GPN_ENUM_ONLY;
     if (p->is_exotic) {
