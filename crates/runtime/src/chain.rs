@@ -14,6 +14,10 @@
 //! accepts, an object or null, with `team_id` unchanged), and the text the
 //! connector wrote is what the next connector is given: the event is not
 //! serialised again between connectors.
+//!
+//! [`Chain::trace`] runs an event the same way and also keeps what each
+//! connector's `processEvent` did ([`Step`]), for showing one event's way
+//! through the chain.
 
 use crate::connector::{CallRecord, Connector, Processed};
 use crate::error::CallError;
@@ -46,6 +50,27 @@ pub struct Failure {
     pub error: CallError,
 }
 
+/// What one connector's `processEvent` did to an event, in a [`Chain::trace`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    /// `"<name> (<position>)"`.
+    pub connector: String,
+    pub outcome: StepOutcome,
+}
+
+/// How a connector's `processEvent` ended, in a [`Step`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum StepOutcome {
+    /// It returned this event, which the next connector is given.
+    Kept(Value),
+    /// It defines no `processEvent`: the event went on unchanged.
+    Skipped,
+    /// It returned nothing: the chain stops here.
+    Dropped,
+    /// It failed (see [`ChainOutput::failures`]): the event went on as it was before it.
+    Failed,
+}
+
 /// An ordered list of connectors.
 pub struct Chain {
     connectors: Vec<Connector>,
@@ -70,6 +95,19 @@ impl Chain {
 
     /// Runs one event through the chain.
     pub fn process(&mut self, event: Value) -> ChainOutput {
+        self.run(event, None)
+    }
+
+    /// Runs one event through the chain, as [`Chain::process`] does, and
+    /// returns what each connector that ran did to it, in order (up to the
+    /// one that dropped it).
+    pub fn trace(&mut self, event: Value) -> (ChainOutput, Vec<Step>) {
+        let mut steps = Vec::new();
+        let output = self.run(event, Some(&mut steps));
+        (output, steps)
+    }
+
+    fn run(&mut self, event: Value, mut steps: Option<&mut Vec<Step>>) -> ChainOutput {
         let mut out = ChainOutput {
             event: None,
             webhooks: Vec::new(),
@@ -87,6 +125,17 @@ impl Chain {
         for connector in &mut self.connectors {
             let outcome = process_one(connector, &text, &event);
             out.calls.extend(connector.take_last_call());
+            if let Some(steps) = steps.as_deref_mut() {
+                steps.push(Step {
+                    connector: connector.label().to_string(),
+                    outcome: match &outcome {
+                        Ok(Outcome::Skipped) => StepOutcome::Skipped,
+                        Ok(Outcome::Dropped) => StepOutcome::Dropped,
+                        Ok(Outcome::Kept(next, _)) => StepOutcome::Kept(next.clone()),
+                        Err(_) => StepOutcome::Failed,
+                    },
+                });
+            }
             match outcome {
                 Ok(Outcome::Skipped) => {}
                 Ok(Outcome::Dropped) => return self.with_captured(out),
