@@ -53,6 +53,17 @@ fn the_admin_page_works_end_to_end_in_chromium() {
         std::fs::write(&path, built(&root().join("examples").join(example))).unwrap();
         (variable, path)
     });
+    // A connector with an attachment: the page's file input, kept across saves.
+    let blocklist = tmp.path().join("blocklist.wasm");
+    std::fs::write(
+        &blocklist,
+        inline(
+            "Blocklist",
+            "function processEvent(e, { attachments }) { e.properties.blocked = attachments.list ? attachments.list.contents.toString().trim() : null; return e }",
+            r#"{"key": "list", "name": "Blocked users", "type": "attachment", "required": true}"#,
+        ),
+    )
+    .unwrap();
     let receiver = receiver();
     let server = Server::start_with(
         &tmp.path().join("sandpipe.db"),
@@ -72,6 +83,7 @@ fn the_admin_page_works_end_to_end_in_chromium() {
         .env("SCREENSHOTS", &screenshots)
         .env("CHROMIUM", CHROMIUM)
         .envs(bundles.iter().map(|(variable, path)| (variable, path)))
+        .env("BLOCKLIST_BUNDLE", &blocklist)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

@@ -99,6 +99,8 @@ try {
     }, webhookBytes);
     await page.dispatchEvent('#drop-zone', 'drop', { dataTransfer: dropped });
     await expectText(page.getByRole('status'), 'Uploaded Webhook');
+    await page.getByLabel('Upload bundle').setInputFiles(env.BLOCKLIST_BUNDLE);
+    await expectText(page.getByRole('status'), 'Uploaded Blocklist');
 
     step('add both connectors and fill the generated forms');
     await option(page.getByLabel('Bundle', { exact: true }), 'Hello World');
@@ -116,6 +118,11 @@ try {
     await webhook.getByLabel('Extra headers').fill('{"X-Source": "sandpipe"}');
     assert.equal(await webhook.locator('.field-error').filter({ hasText: 'Not valid JSON' }).count(), 0);
     await webhook.getByLabel('Authorization header').fill(SECRET);
+    await option(page.getByLabel('Bundle', { exact: true }), 'Blocklist');
+    await page.getByRole('button', { name: 'Add connector', exact: true }).click();
+    const blocklist = card('Blocklist (2)').getByLabel('Blocked users');
+    assert.equal(await blocklist.getAttribute('type'), 'file');
+    await blocklist.setInputFiles({ name: 'blocked.txt', mimeType: 'text/plain', buffer: Buffer.from('mallory\n') });
 
     step('save without the required URL: the 422 is shown next to that field');
     await page.getByRole('button', { name: 'Save chain', exact: true }).click();
@@ -132,20 +139,21 @@ try {
     await urlField.fill(env.WEBHOOK_URL);
     const secretSaved = received.length;
     await page.getByRole('button', { name: 'Save chain', exact: true }).click();
-    await expectText(page.getByRole('status'), 'Saved: 2 connector(s).');
+    await expectText(page.getByRole('status'), 'Saved: 3 connector(s).');
 
     step('reorder with the buttons and by dragging');
     const order = () => page.locator('li.connector legend').allTextContents();
     await card('Hello World (0)').getByRole('button', { name: 'Move down', exact: true }).click();
-    assert.deepEqual((await order()).map((t) => t.split(' (')[0]), ['Webhook', 'Hello World']);
+    assert.deepEqual((await order()).map((t) => t.split(' (')[0]), ['Webhook', 'Hello World', 'Blocklist']);
     const transfer = await page.evaluateHandle(() => new DataTransfer());
     await page.locator('li.connector').nth(1).dispatchEvent('dragstart', { dataTransfer: transfer });
     await page.locator('li.connector').nth(0).dispatchEvent('dragover', { dataTransfer: transfer });
     await page.locator('li.connector').nth(0).dispatchEvent('drop', { dataTransfer: transfer });
-    assert.deepEqual((await order()).map((t) => t.split(' (')[0]), ['Hello World', 'Webhook']);
-    // Saved again without retyping the secret: the stored one is kept.
+    assert.deepEqual((await order()).map((t) => t.split(' (')[0]), ['Hello World', 'Webhook', 'Blocklist']);
+    // Saved again without retyping the secret or picking the file again:
+    // the stored ones are kept (the trace below shows both).
     await page.getByRole('button', { name: 'Save chain', exact: true }).click();
-    await expectText(page.getByRole('status'), 'Saved: 2 connector(s).');
+    await expectText(page.getByRole('status'), 'Saved: 3 connector(s).');
     await screenshot('chain');
 
     step('try an event: hello added in the diff, the webhook listed');
@@ -156,6 +164,9 @@ try {
     await expectText(helloStep.locator('.diff li.added'), 'properties.hello');
     assert.equal(await helloStep.locator('.diff li.added ins').textContent(), '"Hello Ada"');
     await expectText(page.locator('li.step'), 'Webhook (1): skipped');
+    const blockStep = page.locator('li.step').filter({ hasText: 'Blocklist (2): kept' });
+    await expectText(blockStep.locator('.diff li.added'), 'properties.blocked');
+    assert.equal(await blockStep.locator('.diff li.added ins').textContent(), '"mallory"');
     const hooks = page.getByRole('table', { name: 'Webhooks it would send (not sent)' });
     await expectText(hooks.getByRole('row'), env.WEBHOOK_URL);
     await expectText(hooks.getByRole('row'), '"Authorization":"**********"');
@@ -187,7 +198,7 @@ try {
     await page.getByRole('button', { name: 'Chain', exact: true }).click();
     await card('Hello World (0)').getByLabel('Enabled').uncheck();
     await page.getByRole('button', { name: 'Save chain', exact: true }).click();
-    await expectText(page.getByRole('status'), 'Saved: 2 connector(s).');
+    await expectText(page.getByRole('status'), 'Saved: 3 connector(s).');
     await page.getByRole('button', { name: 'Logs', exact: true }).click();
     const logs = page.getByRole('table', { name: 'Log lines, newest first' });
     await expectText(logs.getByRole('row'), 'configuration: now disabled');

@@ -1,4 +1,5 @@
-//! The `/v1` routes (JSON). Every route but `/healthz` needs a bearer token;
+//! The `/v1` routes (JSON). Every route but `/healthz` (and the admin page's
+//! files) needs a bearer token;
 //! a team token reaches only its own team (other teams are 404). Handlers
 //! only read the request and shape the response: who is calling comes from
 //! [`super::http`]'s extractors, the work from [`super::chains`] and

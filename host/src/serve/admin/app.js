@@ -348,7 +348,7 @@ async function runEvent() {
             return h('li', { class: `step ${step.outcome}` }, h('h4', {}, `${step.connector}: ${step.outcome}`), body);
         });
         const composeFailures = trace.failures.filter((f) => f.stage !== 'processEvent');
-        out.replaceChildren(
+        out.replaceChildren(...[
             h('h3', {}, 'Each connector'),
             h('ol', { class: 'steps' }, steps),
             trace.result === null
@@ -364,7 +364,8 @@ async function runEvent() {
             h('h3', {}, 'Logs'),
             trace.logs.length
                 ? h('ul', { class: 'logs' }, trace.logs.map((l) => h('li', {}, `[${l.level}] ${l.connector}: ${l.message}`)))
-                : h('p', { class: 'hint' }, 'None.'));
+                : h('p', { class: 'hint' }, 'None.'),
+        ].filter(Boolean));
     } catch (error) {
         out.replaceChildren(h('p', { class: 'error', role: 'alert' }, error.message));
     }
