@@ -417,3 +417,66 @@ fn a_result_the_host_cannot_read_fails_that_connector_only() {
         "processEvent returned invalid JSON: unexpected end of hex escape at line 1 column 41"
     );
 }
+
+#[test]
+fn a_trace_keeps_each_connectors_event_and_ends_where_the_event_was_dropped() {
+    use sandpipe_runtime::{Step, StepOutcome};
+    let logs = Arc::new(MemoryLogs::default());
+    let mut chain = Chain::new(vec![
+        connector(
+            "tagger",
+            "function processEvent(e) { e.properties.tag = 1; delete e.properties.gone; return e }",
+            0,
+            &logs,
+        ),
+        connector(
+            "thrower",
+            "function processEvent(e) { throw new Error('no') }",
+            1,
+            &logs,
+        ),
+        connector(
+            "composer",
+            "function composeWebhook(e) { return null }",
+            2,
+            &logs,
+        ),
+        connector(
+            "dropper",
+            "function processEvent(e) { return null }",
+            3,
+            &logs,
+        ),
+        connector(
+            "unreached",
+            "function processEvent(e) { return e }",
+            4,
+            &logs,
+        ),
+    ]);
+    let event = json!({"event": "x", "properties": {"gone": true}});
+    let (output, steps) = chain.trace(event.clone());
+    let step = |connector: &str, outcome| Step {
+        connector: connector.into(),
+        outcome,
+    };
+    assert_eq!(
+        steps,
+        [
+            step(
+                "tagger (0)",
+                StepOutcome::Kept(json!({"event": "x", "properties": {"tag": 1}}))
+            ),
+            step("thrower (1)", StepOutcome::Failed),
+            step("composer (2)", StepOutcome::Skipped),
+            step("dropper (3)", StepOutcome::Dropped),
+        ]
+    );
+    // The same output as an untraced run.
+    let mut untraced = output.clone();
+    untraced.calls.clear();
+    let mut again = chain.process(event);
+    again.calls.clear();
+    assert_eq!(again.event, None);
+    assert_eq!(untraced, again);
+}

@@ -174,7 +174,11 @@ fn bad_bundles_and_bad_config_are_refused_with_reasons() {
         (status, body),
         (
             422,
-            json!({"error": "connector 0 (Webhook): config field \"url\" is required but has no value"})
+            json!({
+                "error": "connector 0 (Webhook): config field \"url\" is required but has no value",
+                "connector": 0,
+                "field": "url"
+            })
         )
     );
     let (status, body) = server.put_chain(
@@ -182,10 +186,15 @@ fn bad_bundles_and_bad_config_are_refused_with_reasons() {
         &token,
         json!({"connectors": [{"bundle": "0".repeat(64)}]}),
     );
-    assert_eq!(status, 422);
     assert_eq!(
-        body["error"],
-        format!("connector 0: bundle {} is not uploaded", "0".repeat(64))
+        (status, body),
+        (
+            422,
+            json!({
+                "error": format!("connector 0: bundle {} is not uploaded", "0".repeat(64)),
+                "connector": 0
+            })
+        )
     );
 }
 
@@ -611,21 +620,27 @@ fn the_openapi_document_describes_every_route() {
     assert_eq!(
         paths,
         [
+            "/",
             "/healthz",
             "/metrics",
             "/v1/openapi.json",
             "/v1/teams",
             "/v1/bundles",
+            "/v1/bundles/{id}",
             "/v1/teams/{team}/chain",
             "/v1/teams/{team}/events",
+            "/v1/teams/{team}/health",
             "/v1/teams/{team}/logs",
             "/v1/teams/{team}/webhooks"
         ]
     );
     // Every documented path answers (not 404 from the router) for the admin.
-    let (team, _) = server.team("t");
+    let (team, token) = server.team("t");
+    let (_, bundle) = server.upload(&token, built(&root().join("examples/hello-world")));
     for path in paths {
-        let concrete = path.replace("{team}", &team.to_string());
+        let concrete = path
+            .replace("{team}", &team.to_string())
+            .replace("{id}", bundle["id"].as_str().unwrap());
         let method = if path == "/v1/teams" || path == "/v1/bundles" {
             "POST"
         } else {

@@ -1,4 +1,5 @@
-// The seed's composeWebhook, with the URL (and, optionally, a body template) from config.
+// The seed's composeWebhook, with the URL (and, optionally, a body template, the
+// method, extra headers and a secret Authorization header) from config.
 
 // `{{path.to.value}}` placeholders filled from the event; objects become JSON.
 function render(template, event) {
@@ -17,13 +18,18 @@ function composeWebhook(event, meta) {
     if (event.event == '$autocapture') {
         return null
     }
+    const headers = {
+        'Content-Type': 'application/json',
+        ...(meta.config.headers ? JSON.parse(meta.config.headers) : {}),
+    }
+    if (meta.config.authorization) {
+        headers['Authorization'] = meta.config.authorization
+    }
     return {
         url: meta.config.url,
         body: meta.config.bodyTemplate ? render(meta.config.bodyTemplate, event) : JSON.stringify(event),
-        headers: {
-            'Content-Type': 'application/json',
-        },
-        method: 'POST',
+        headers,
+        method: meta.config.method || 'POST',
     }
 
     // Don't need to return event, any return value is discarded, and the event is not modified

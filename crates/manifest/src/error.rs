@@ -29,3 +29,14 @@ pub enum ConfigError {
     #[error("config field {key:?} is not declared in plugin.json (declared: {declared})")]
     Undeclared { key: String, declared: String },
 }
+
+impl ConfigError {
+    /// The config field the error is about.
+    pub fn key(&self) -> &str {
+        match self {
+            ConfigError::Missing { key }
+            | ConfigError::Invalid { key, .. }
+            | ConfigError::Undeclared { key, .. } => key,
+        }
+    }
+}

@@ -14,6 +14,10 @@
 //! an object or null, with `team_id` unchanged) and the text the connector
 //! wrote is what the next connector is given: between connectors the event is
 //! neither built nor serialised again. Only the final event becomes a `Value`.
+//!
+//! [`Chain::trace`] runs an event the same way and also keeps what each
+//! connector's `processEvent` did ([`Step`]), for showing one event's way
+//! through the chain (it builds each step's event).
 
 use crate::connector::{CallRecord, Connector, Processed};
 use crate::error::CallError;
@@ -47,6 +51,27 @@ pub struct Failure {
     pub error: CallError,
 }
 
+/// What one connector's `processEvent` did to an event, in a [`Chain::trace`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    /// `"<name> (<position>)"`.
+    pub connector: String,
+    pub outcome: StepOutcome,
+}
+
+/// How a connector's `processEvent` ended, in a [`Step`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum StepOutcome {
+    /// It returned this event, which the next connector is given.
+    Kept(Value),
+    /// It defines no `processEvent`: the event went on unchanged.
+    Skipped,
+    /// It returned nothing: the chain stops here.
+    Dropped,
+    /// It failed (see [`ChainOutput::failures`]): the event went on as it was before it.
+    Failed,
+}
+
 /// An ordered list of connectors.
 pub struct Chain {
     connectors: Vec<Connector>,
@@ -71,6 +96,19 @@ impl Chain {
 
     /// Runs one event through the chain.
     pub fn process(&mut self, event: Value) -> ChainOutput {
+        self.run(event, None)
+    }
+
+    /// Runs one event through the chain, as [`Chain::process`] does, and
+    /// returns what each connector that ran did to it, in order (up to the
+    /// one that dropped it).
+    pub fn trace(&mut self, event: Value) -> (ChainOutput, Vec<Step>) {
+        let mut steps = Vec::new();
+        let output = self.run(event, Some(&mut steps));
+        (output, steps)
+    }
+
+    fn run(&mut self, event: Value, mut steps: Option<&mut Vec<Step>>) -> ChainOutput {
         let mut out = ChainOutput {
             event: None,
             webhooks: Vec::new(),
@@ -91,6 +129,20 @@ impl Chain {
         for (position, connector) in self.connectors.iter_mut().enumerate() {
             let outcome = process_one(connector, &text, team_id.as_ref());
             out.calls.extend(connector.take_last_call());
+            if let Some(steps) = steps.as_deref_mut() {
+                steps.push(Step {
+                    connector: connector.label().to_string(),
+                    outcome: match &outcome {
+                        Ok(Outcome::Skipped) => StepOutcome::Skipped,
+                        Ok(Outcome::Dropped) => StepOutcome::Dropped,
+                        Ok(Outcome::Kept(next)) => match next.to_object() {
+                            Ok(object) => StepOutcome::Kept(Value::Object(object)),
+                            Err(_) => StepOutcome::Failed,
+                        },
+                        Err(_) => StepOutcome::Failed,
+                    },
+                });
+            }
             match outcome {
                 Ok(Outcome::Skipped) => {}
                 Ok(Outcome::Dropped) => return self.with_captured(out),

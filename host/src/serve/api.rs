@@ -1,11 +1,14 @@
-//! The `/v1` routes (JSON). Every route but `/healthz` needs a bearer token;
+//! The `/v1` routes (JSON). Every route but `/healthz` (and the admin page's
+//! files) needs a bearer token;
 //! a team token reaches only its own team (other teams are 404). Handlers
 //! only read the request and shape the response: who is calling comes from
 //! [`super::http`]'s extractors, the work from [`super::chains`] and
-//! [`super::events`].
+//! [`super::events`] and [`super::dry_run`]. The admin page
+//! ([`super::admin_page`]) is served beside them and uses only these routes.
 
 use super::auth::{self, Caller};
 use super::chains::{self, NewConnector};
+use super::dry_run;
 use super::events;
 use super::http::{ApiError, Bearer, TeamAccess, blocking};
 use super::json::Json;
@@ -14,7 +17,7 @@ use super::teams::TeamChain;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, FailedToBufferBody};
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
@@ -36,12 +39,15 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics))
         .route("/v1/openapi.json", get(openapi))
-        .route("/v1/teams", post(create_team))
+        .route("/v1/teams", get(list_teams).post(create_team))
         .route("/v1/bundles", post(upload_bundle))
+        .route("/v1/bundles/{id}", get(get_bundle))
         .route("/v1/teams/{team}/chain", get(get_chain).put(put_chain))
+        .route("/v1/teams/{team}/health", get(get_health))
         .route("/v1/teams/{team}/events", post(post_events))
         .route("/v1/teams/{team}/logs", get(get_logs))
         .route("/v1/teams/{team}/webhooks", get(get_webhooks))
+        .merge(super::admin_page::router())
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BUNDLE_SIZE + 1))
         .layer(axum::middleware::from_fn(super::trace::request_span))
         .with_state(state)
@@ -79,6 +85,40 @@ async fn create_team(
     Ok(Json(json!({ "id": id, "name": name, "token": token })))
 }
 
+/// `GET /v1/teams`: every team for the admin token; a team token sees its own.
+async fn list_teams(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Value>, ApiError> {
+    let only = match caller {
+        Caller::Admin => None,
+        Caller::Team(team) => Some(team),
+    };
+    blocking(move || Ok(Json(json!({ "teams": state.store.teams(only)? })))).await
+}
+
+/// `GET /v1/bundles/{id}`: an uploaded bundle's manifest (its id is the
+/// sha256 of its bytes, so whoever knows it has, or was shown, the bundle).
+async fn get_bundle(
+    State(state): State<AppState>,
+    _caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    blocking(move || {
+        let missing = || ApiError::new(StatusCode::NOT_FOUND, format!("no bundle {id:?}"));
+        let bytes = state.store.bundle(&id)?.ok_or_else(missing)?;
+        let bundle = state
+            .connectors
+            .runtime
+            .admit(bytes)
+            .map_err(ApiError::internal)?;
+        Ok(Json(
+            json!({ "id": bundle.sha256(), "manifest": manifest_json(&bundle) }),
+        ))
+    })
+    .await
+}
+
 /// What a bundle's manifest looks like in responses.
 fn manifest_json(bundle: &Bundle) -> Value {
     let manifest = bundle.manifest();
@@ -88,7 +128,7 @@ fn manifest_json(bundle: &Bundle) -> Value {
         .filter_map(|entry| match entry {
             ConfigEntry::Field(f) => Some(json!({
                 "key": f.key, "name": f.name, "type": f.kind.as_str(), "required": f.required,
-                "secret": f.secret, "default": f.default, "choices": f.choices,
+                "secret": f.secret, "default": f.default, "choices": f.choices, "hint": f.hint,
             })),
             ConfigEntry::Markdown(_) => None,
         })
@@ -219,12 +259,53 @@ async fn get_chain(State(state): State<AppState>, TeamAccess(team): TeamAccess) 
     )
 }
 
+#[derive(Deserialize)]
+struct EventsQuery {
+    /// A dry run of one event that answers with its trace.
+    #[serde(default)]
+    trace: bool,
+}
+
 async fn post_events(
     State(state): State<AppState>,
     TeamAccess(team): TeamAccess,
+    Query(query): Query<EventsQuery>,
     Json(body): Json<Value>,
-) -> Result<Json<events::Batch>, ApiError> {
-    Ok(Json(events::process(state, team, body).await?))
+) -> Result<axum::response::Response, ApiError> {
+    Ok(if query.trace {
+        Json(dry_run::trace(state, team, body).await?).into_response()
+    } else {
+        Json(events::process(state, team, body).await?).into_response()
+    })
+}
+
+/// `GET /v1/teams/{team}/health`: each configured connector's state, the
+/// reason from its quarantine window, and its calls, errors and p99 wall
+/// time since the service started.
+async fn get_health(State(state): State<AppState>, TeamAccess(team): TeamAccess) -> Json<Value> {
+    let Some(chain) = state.teams.get(team) else {
+        return Json(json!({ "connectors": [] }));
+    };
+    let reasons = chain.reasons();
+    let connectors: Vec<Value> = chain
+        .specs
+        .iter()
+        .enumerate()
+        .map(|(position, spec)| {
+            let label = sandpipe_runtime::connector::label(&spec.bundle.manifest().name, position);
+            let figures = state.metrics.connector(team, &label);
+            json!({
+                "connector": label,
+                "enabled": spec.enabled,
+                "status": spec.health.as_str(),
+                "reason": reasons.get(position),
+                "calls": figures.calls,
+                "errors": figures.errors,
+                "p99_ms": figures.p99_seconds.map(|s| s * 1000.0),
+            })
+        })
+        .collect();
+    Json(json!({ "connectors": connectors }))
 }
 
 #[derive(Deserialize)]

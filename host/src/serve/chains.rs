@@ -1,14 +1,24 @@
 //! A team's chain configuration: stored (or PUT) rows made into running
 //! specs (each bundle admitted from the store, each config resolved against
 //! its manifest), installed in [`super::registry::Teams`] once stored.
+//!
+//! A PUT may give a secret or attachment field as [`REDACTED`], what `GET
+//! …/chain` shows for a secret: the field keeps the value it has in the
+//! current chain's connector of the same bundle (the k-th connector of a
+//! bundle is matched with the k-th of it before), so a client that never saw
+//! a secret can save the chain without it. A connector whose `enabled` changed
+//! by the PUT gets a log line.
 
 use super::quarantine::Health;
 use super::state::AppState;
-use super::store::{ChainRow, StoreError};
+use super::store::{ChainRow, LogLine, StoreError};
 use super::teams::{ConnectorSpec, TeamChain};
-use sandpipe_manifest::ConfigError;
+use sandpipe_abi::LogLevel;
+use sandpipe_manifest::{ConfigError, FieldType, REDACTED};
 use sandpipe_runtime::{AdmissionError, Bundle, ConnectorCache};
+use serde_json::Value;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 /// Why a chain configuration was not installed.
 #[derive(Debug, thiserror::Error)]
@@ -55,11 +65,25 @@ fn stored_bundle(
 }
 
 /// Validated specs for stored rows; errors name the connector and the field.
-fn specs(state: &AppState, rows: &[ChainRow]) -> Result<Vec<ConnectorSpec>, ChainError> {
-    rows.iter()
+/// With `previous` (a PUT), a secret or attachment value given as
+/// [`REDACTED`] is first replaced by the stored one (see the module's doc).
+fn specs(
+    state: &AppState,
+    rows: &mut [ChainRow],
+    previous: Option<&TeamChain>,
+) -> Result<Vec<ConnectorSpec>, ChainError> {
+    let matches: Vec<Option<usize>> = match previous {
+        Some(previous) => counterparts(rows, &previous.specs),
+        None => vec![None; rows.len()],
+    };
+    rows.iter_mut()
         .enumerate()
         .map(|(position, row)| {
             let bundle = stored_bundle(state, position, &row.bundle)?;
+            if let Some(previous) = previous {
+                let stored = matches[position].map(|j| &previous.specs[j].config);
+                keep_stored(&bundle, &mut row.config, stored);
+            }
             let config = bundle
                 .manifest()
                 .resolve_config(&row.config)
@@ -79,10 +103,56 @@ fn specs(state: &AppState, rows: &[ChainRow]) -> Result<Vec<ConnectorSpec>, Chai
         .collect()
 }
 
+/// For each row, the position of the current connector it continues: the
+/// k-th connector of a bundle continues the k-th of that bundle before.
+fn counterparts(rows: &[ChainRow], current: &[ConnectorSpec]) -> Vec<Option<usize>> {
+    rows.iter()
+        .enumerate()
+        .map(|(position, row)| {
+            let k = rows[..position]
+                .iter()
+                .filter(|r| r.bundle == row.bundle)
+                .count();
+            current
+                .iter()
+                .enumerate()
+                .filter(|(_, spec)| spec.bundle.sha256() == row.bundle)
+                .nth(k)
+                .map(|(j, _)| j)
+        })
+        .collect()
+}
+
+/// Replaces each secret or attachment value given as [`REDACTED`] by the
+/// stored one, or removes it when nothing is stored (then a required field
+/// is reported missing).
+fn keep_stored(
+    bundle: &Bundle,
+    config: &mut serde_json::Map<String, Value>,
+    stored: Option<&sandpipe_manifest::ResolvedConfig>,
+) {
+    for field in bundle.manifest().fields() {
+        let kept = field.secret || field.kind == FieldType::Attachment;
+        if !kept || config.get(&field.key).and_then(Value::as_str) != Some(REDACTED) {
+            continue;
+        }
+        let value = stored.and_then(|stored| {
+            stored
+                .config
+                .get(&field.key)
+                .or_else(|| stored.attachments.get(&field.key))
+        });
+        match value {
+            Some(value) => config.insert(field.key.clone(), value.clone()),
+            None => config.remove(&field.key),
+        };
+    }
+}
+
 /// Loads a team's stored chain into the running service (at start-up).
 pub fn load(state: &AppState, team: i64) -> Result<(), ChainError> {
-    let rows = state.store.chain(team)?;
-    let chain = TeamChain::new(team, specs(state, &rows)?);
+    let mut rows = state.store.chain(team)?;
+    let chain = TeamChain::new(team, specs(state, &mut rows, None)?);
     state.teams.replace(chain, || Ok(()))
 }
 
@@ -100,7 +170,7 @@ pub fn put(
     team: i64,
     connectors: Vec<NewConnector>,
 ) -> Result<Arc<TeamChain>, ChainError> {
-    let rows: Vec<ChainRow> = connectors
+    let mut rows: Vec<ChainRow> = connectors
         .into_iter()
         .map(|c| ChainRow {
             bundle: c.bundle,
@@ -109,9 +179,43 @@ pub fn put(
             health: Health::Healthy,
         })
         .collect();
-    let chain = Arc::new(TeamChain::new(team, specs(state, &rows)?));
+    let previous = state.teams.get(team);
+    let chain = Arc::new(TeamChain::new(
+        team,
+        specs(state, &mut rows, previous.as_deref())?,
+    ));
     state
         .teams
         .replace(chain.clone(), || state.store.set_chain(team, &rows))?;
+    if let Some(previous) = previous {
+        state
+            .store
+            .append_logs(team, &switched(&rows, &previous, &chain))?;
+    }
     Ok(chain)
+}
+
+/// A log line for each connector the new configuration enabled or disabled.
+fn switched(rows: &[ChainRow], previous: &TeamChain, chain: &TeamChain) -> Vec<LogLine> {
+    let time = SystemTime::now();
+    counterparts(rows, &previous.specs)
+        .into_iter()
+        .enumerate()
+        .filter_map(|(position, before)| {
+            let spec = &chain.specs[position];
+            let before = &previous.specs[before?];
+            (before.enabled != spec.enabled).then(|| LogLine {
+                connector: sandpipe_runtime::connector::label(
+                    &spec.bundle.manifest().name,
+                    position,
+                ),
+                level: LogLevel::Info,
+                message: format!(
+                    "configuration: now {}",
+                    if spec.enabled { "enabled" } else { "disabled" }
+                ),
+                time,
+            })
+        })
+        .collect()
 }

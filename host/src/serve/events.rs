@@ -21,6 +21,8 @@ use std::time::{Instant, SystemTime};
 pub enum EventsError {
     #[error("event {index} is not a JSON object")]
     NotAnObject { index: usize },
+    #[error("a trace runs one event: send a JSON object, not a list")]
+    TraceOfList,
     #[error("team {team} has no chain: PUT /v1/teams/{team}/chain first")]
     NoChain { team: i64 },
     #[error("team {team} has too many event requests waiting; retry later")]
@@ -71,6 +73,17 @@ pub async fn process(state: AppState, team: i64, body: Value) -> Result<Batch, E
     if let Some(index) = events.iter().position(|e| !e.is_object()) {
         return Err(EventsError::NotAnObject { index });
     }
+    in_team_slot(state, team, move |state, chain| run(state, chain, events)).await
+}
+
+/// Runs `work` on `team`'s current chain in one of the team's slots: on a
+/// blocking thread, or on the background pool when the team's events have
+/// been slow.
+pub async fn in_team_slot<T: Send + 'static>(
+    state: AppState,
+    team: i64,
+    work: impl FnOnce(&AppState, &Arc<TeamChain>) -> Result<T, EventsError> + Send + 'static,
+) -> Result<T, EventsError> {
     let chain = state.teams.get(team).ok_or(EventsError::NoChain { team })?;
     // The team's share of the machine: wait for one of its slots.
     let slot = state
@@ -83,7 +96,7 @@ pub async fn process(state: AppState, team: i64, body: Value) -> Result<Batch, E
     let span = tracing::Span::current();
     let work = move || {
         let _slot = slot;
-        span.in_scope(|| run(&state, &chain, events))
+        span.in_scope(|| work(&state, &chain))
     };
     match background {
         Some(pool) => pool

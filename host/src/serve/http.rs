@@ -12,13 +12,16 @@ use axum::extract::{FromRequestParts, Path};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde_json::{Map, Value};
 
-/// An error response: a status and a one-line message, as `{"error": message}`.
+/// An error response: a status and a one-line message, as `{"error": message}`,
+/// with what the message names for a program to read beside it (a 422 of a
+/// chain adds `"connector"`, its position, and `"field"`, its config key).
 #[derive(Debug)]
 pub struct ApiError {
     status: StatusCode,
     message: String,
+    names: Map<String, Value>,
 }
 
 impl ApiError {
@@ -26,7 +29,14 @@ impl ApiError {
         ApiError {
             status,
             message: message.into(),
+            names: Map::new(),
         }
+    }
+
+    /// Adds `key: value` to the body beside `"error"`.
+    pub fn naming(mut self, key: &str, value: impl Into<Value>) -> ApiError {
+        self.names.insert(key.to_string(), value.into());
+        self
     }
 
     /// A failure of the service itself: logged, and answered as a bare 500.
@@ -38,7 +48,9 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(json!({ "error": self.message }))).into_response()
+        let mut body = Map::from_iter([("error".to_string(), Value::String(self.message))]);
+        body.extend(self.names);
+        (self.status, Json(Value::Object(body))).into_response()
     }
 }
 
@@ -50,22 +62,26 @@ impl From<StoreError> for ApiError {
 
 impl From<ChainError> for ApiError {
     fn from(error: ChainError) -> ApiError {
-        let status = match &error {
-            ChainError::NotUploaded { .. } | ChainError::InvalidConfig { .. } => {
-                StatusCode::UNPROCESSABLE_ENTITY
+        let message = error.to_string();
+        match error {
+            ChainError::NotUploaded { position, .. } => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, message)
+                    .naming("connector", position)
             }
-            ChainError::StoredBundle { .. } | ChainError::Store(_) => {
-                return ApiError::internal(error);
-            }
-        };
-        ApiError::new(status, error.to_string())
+            ChainError::InvalidConfig {
+                position, source, ..
+            } => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, message)
+                .naming("connector", position)
+                .naming("field", source.key()),
+            ChainError::StoredBundle { .. } | ChainError::Store(_) => ApiError::internal(error),
+        }
     }
 }
 
 impl From<EventsError> for ApiError {
     fn from(error: EventsError) -> ApiError {
         let status = match &error {
-            EventsError::NotAnObject { .. } => StatusCode::BAD_REQUEST,
+            EventsError::NotAnObject { .. } | EventsError::TraceOfList => StatusCode::BAD_REQUEST,
             EventsError::NoChain { .. } => StatusCode::CONFLICT,
             EventsError::TooManyWaiting { .. } => StatusCode::TOO_MANY_REQUESTS,
             EventsError::Store(_)

@@ -1,11 +1,47 @@
 //! `GET /metrics`: Prometheus text. Per connector: calls, errors, wall time and
 //! fuel histograms; per team: events, drops and `posthog.capture` events; webhook delivery outcomes;
-//! connector instances alive.
+//! connector instances alive. [`Metrics::connector`] reads one connector's
+//! figures back for the team's health route.
 
+use prometheus::core::Collector;
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
 };
 use sandpipe_runtime::ChainOutput;
+
+/// One connector's calls, errors and 99th percentile wall time.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ConnectorFigures {
+    pub calls: u64,
+    pub errors: u64,
+    /// Estimated from the histogram's buckets; `None` before any call.
+    pub p99_seconds: Option<f64>,
+}
+
+/// The `q` quantile of a histogram given as `(upper bound, cumulative count)`
+/// buckets, interpolated linearly within its bucket as Prometheus'
+/// `histogram_quantile` does (the last finite bound when it falls beyond);
+/// `total` counts every observation, those above the last bound too.
+fn quantile(q: f64, buckets: &[(f64, u64)], total: u64) -> Option<f64> {
+    if total == 0 {
+        return None;
+    }
+    let rank = q * total as f64;
+    let mut lower = (0.0, 0u64);
+    for &(bound, count) in buckets {
+        if count as f64 >= rank {
+            let within = (count - lower.1) as f64;
+            let fraction = if within == 0.0 {
+                1.0
+            } else {
+                (rank - lower.1 as f64) / within
+            };
+            return Some(lower.0 + (bound - lower.0) * fraction);
+        }
+        lower = (bound, count);
+    }
+    Some(lower.0)
+}
 
 pub struct Metrics {
     registry: Registry,
@@ -133,6 +169,51 @@ impl Metrics {
         }
     }
 
+    /// One connector's figures since the service started, both stages together.
+    pub fn connector(&self, team: i64, connector: &str) -> ConnectorFigures {
+        let team = team.to_string();
+        let series = |collector: &dyn Collector| -> Vec<prometheus::proto::Metric> {
+            collector
+                .collect()
+                .into_iter()
+                .flat_map(|family| family.get_metric().to_vec())
+                .filter(|metric| {
+                    let label = |name: &str| {
+                        metric
+                            .get_label()
+                            .iter()
+                            .find(|pair| pair.name() == name)
+                            .map(|pair| pair.value().to_string())
+                    };
+                    label("team").as_deref() == Some(team.as_str())
+                        && label("connector").as_deref() == Some(connector)
+                })
+                .collect()
+        };
+        let count = |collector: &dyn Collector| {
+            series(collector)
+                .iter()
+                .map(|metric| metric.get_counter().get_value() as u64)
+                .sum()
+        };
+        let mut buckets: Vec<(f64, u64)> = Vec::new();
+        let mut total = 0;
+        for metric in series(&self.wall) {
+            total += metric.get_histogram().get_sample_count();
+            for (i, bucket) in metric.get_histogram().get_bucket().iter().enumerate() {
+                match buckets.get_mut(i) {
+                    Some((_, total)) => *total += bucket.cumulative_count(),
+                    None => buckets.push((bucket.upper_bound(), bucket.cumulative_count())),
+                }
+            }
+        }
+        ConnectorFigures {
+            calls: count(&self.calls),
+            errors: count(&self.errors),
+            p99_seconds: quantile(0.99, &buckets, total),
+        }
+    }
+
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
         self.instances
@@ -142,5 +223,23 @@ impl Metrics {
             .encode(&self.registry.gather(), &mut out)
             .expect("encoding metrics");
         String::from_utf8(out).expect("the text format is UTF-8")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::quantile;
+
+    #[test]
+    fn quantiles_interpolate_within_their_bucket() {
+        let buckets = [(0.001, 50), (0.01, 90), (0.1, 100)];
+        assert_eq!(quantile(0.99, &buckets, 0), None);
+        // The 99th of 100 calls is the 9th of the 10 in (0.01, 0.1].
+        let p99 = quantile(0.99, &buckets, 100).unwrap();
+        assert!((p99 - 0.091).abs() < 1e-12, "{p99}");
+        // The 50th is the last of the first bucket: its bound.
+        assert_eq!(quantile(0.5, &buckets, 100), Some(0.001));
+        // Beyond the last bound: the last bound.
+        assert_eq!(quantile(0.99, &buckets, 200), Some(0.1));
     }
 }

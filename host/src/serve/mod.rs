@@ -4,11 +4,14 @@
 //! responses), [`chains`] (configuring a team's chain), [`events`] (a team's
 //! batch), [`store`] (database and migrations), [`auth`] (tokens), [`teams`]
 //! and [`registry`] (each team's running chains), [`quarantine`],
-//! [`fairness`], [`metrics`], [`webhooks`] (durable delivery).
+//! [`fairness`], [`metrics`], [`webhooks`] (durable delivery), [`dry_run`]
+//! (one event's trace), [`admin_page`] (the web page at `/`).
 
+mod admin_page;
 mod api;
 mod auth;
 mod chains;
+mod dry_run;
 mod events;
 mod fairness;
 mod http;

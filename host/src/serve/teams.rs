@@ -136,6 +136,16 @@ impl TeamChain {
     }
 
     fn build(&self, defaults: &ConnectorDefaults) -> Result<Chain, LimitError> {
+        self.build_logging_to(defaults, self.logs.clone())
+    }
+
+    /// A new chain of this configuration, outside the pool, whose connectors
+    /// log to `logs` (a dry run keeps its lines apart from the team's).
+    pub fn build_logging_to(
+        &self,
+        defaults: &ConnectorDefaults,
+        logs: Arc<dyn LogSink>,
+    ) -> Result<Chain, LimitError> {
         let connectors = self
             .specs
             .iter()
@@ -145,7 +155,7 @@ impl TeamChain {
                 let scope = format!("team:{}#{position}:{}", self.team, spec.bundle.sha256());
                 let options = ConnectorOptions {
                     limits: defaults.limits.clone(),
-                    logs: self.logs.clone(),
+                    logs: logs.clone(),
                     storage: Some((defaults.storage.clone(), scope)),
                     cache: Some(spec.cache.clone()),
                     geoip: Some(defaults.geoip.clone()),
@@ -193,6 +203,12 @@ impl TeamChain {
             }
         }
         changes
+    }
+
+    /// Why each connector is in its state: the errors and time in its window.
+    pub fn reasons(&self) -> Vec<String> {
+        let watchers = self.watchers.lock().unwrap_or_else(|e| e.into_inner());
+        watchers.iter().map(Watcher::reason).collect()
     }
 
     /// The health each connector's window gives now.

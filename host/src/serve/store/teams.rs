@@ -3,8 +3,19 @@
 use super::{Result, SqliteStore};
 use rusqlite::params;
 
+/// A team as `GET /v1/teams` lists it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct TeamRow {
+    pub id: i64,
+    pub name: String,
+    /// RFC 3339, milliseconds.
+    pub created_at: String,
+}
+
 /// Service settings and the teams, found by their token's hash.
 pub trait TeamStore: Send + Sync {
+    /// Every team by id, or only team `only`.
+    fn teams(&self, only: Option<i64>) -> Result<Vec<TeamRow>>;
     fn setting(&self, key: &str) -> Result<Option<String>>;
     fn set_setting(&self, key: &str, value: &str) -> Result<()>;
     fn create_team(&self, name: &str, token_hash: &str) -> Result<i64>;
@@ -13,6 +24,22 @@ pub trait TeamStore: Send + Sync {
 }
 
 impl TeamStore for SqliteStore {
+    fn teams(&self, only: Option<i64>) -> Result<Vec<TeamRow>> {
+        self.with(|c| {
+            let mut statement = c.prepare(
+                "SELECT id, name, created_at FROM teams WHERE ?1 IS NULL OR id = ?1 ORDER BY id",
+            )?;
+            let rows = statement.query_map([only], |r| {
+                Ok(TeamRow {
+                    id: r.get(0)?,
+                    name: r.get(1)?,
+                    created_at: r.get(2)?,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
     fn setting(&self, key: &str) -> Result<Option<String>> {
         self.value("SELECT value FROM settings WHERE key = ?1", [key])
     }
