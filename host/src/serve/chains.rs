@@ -55,7 +55,7 @@ fn stored_bundle(
 }
 
 /// Validated specs for stored rows; errors name the connector and the field.
-fn specs(state: &AppState, rows: &[ChainRow]) -> Result<Vec<ConnectorSpec>, ChainError> {
+fn specs(state: &AppState, team: i64, rows: &[ChainRow]) -> Result<Vec<ConnectorSpec>, ChainError> {
     rows.iter()
         .enumerate()
         .map(|(position, row)| {
@@ -68,22 +68,33 @@ fn specs(state: &AppState, rows: &[ChainRow]) -> Result<Vec<ConnectorSpec>, Chai
                     name: bundle.manifest().name.clone(),
                     source,
                 })?;
+            // In the service's Redis, shared by every process; else in this one's memory.
+            let cache = match &state.cache {
+                Some(redis) => redis.for_connector(&super::teams::scope(team, position, &bundle)),
+                None => ConnectorCache::default(),
+            };
             Ok(ConnectorSpec {
                 bundle,
                 config,
                 enabled: row.enabled,
                 health: row.health,
-                cache: ConnectorCache::default(),
+                cache,
             })
         })
         .collect()
 }
 
-/// Loads a team's stored chain into the running service (at start-up).
+/// Loads a team's stored chain into the running service: at start-up, and
+/// when another process stored a newer one. The versions are read before the
+/// rows, so the entry never claims a newer version than its rows are.
 pub fn load(state: &AppState, team: i64) -> Result<(), ChainError> {
+    let versions = state.store.chain_versions(team)?;
     let rows = state.store.chain(team)?;
-    let chain = TeamChain::new(team, specs(state, &rows)?);
-    state.teams.replace(chain, || Ok(()))
+    let chain = TeamChain::new(team, specs(state, team, &rows)?);
+    state
+        .teams
+        .replace(chain, || Ok::<_, ChainError>(versions))?;
+    Ok(())
 }
 
 /// One connector of a new configuration (a PUT).
@@ -109,9 +120,8 @@ pub fn put(
             health: Health::Healthy,
         })
         .collect();
-    let chain = Arc::new(TeamChain::new(team, specs(state, &rows)?));
-    state
-        .teams
-        .replace(chain.clone(), || state.store.set_chain(team, &rows))?;
-    Ok(chain)
+    let chain = TeamChain::new(team, specs(state, team, &rows)?);
+    Ok(state.teams.replace(chain, || {
+        Ok::<_, ChainError>(state.store.set_chain(team, &rows)?)
+    })?)
 }

@@ -12,6 +12,7 @@ use axum::extract::{FromRequestParts, Path};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use sandpipe_runtime::services::storage::StorageError;
 use serde_json::json;
 
 /// An error response: a status and a one-line message, as `{"error": message}`.
@@ -42,8 +43,20 @@ impl IntoResponse for ApiError {
     }
 }
 
+impl ApiError {
+    /// 503 with the reason: a server the service needs (its database, its
+    /// cache) cannot be reached now; retrying later may succeed.
+    pub fn unavailable(reason: impl std::fmt::Display) -> ApiError {
+        tracing::warn!(%reason, "answering 503");
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, reason.to_string())
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> ApiError {
+        if error.is_unavailable() {
+            return ApiError::unavailable(error);
+        }
         ApiError::internal(error)
     }
 }
@@ -53,6 +66,9 @@ impl From<ChainError> for ApiError {
         let status = match &error {
             ChainError::NotUploaded { .. } | ChainError::InvalidConfig { .. } => {
                 StatusCode::UNPROCESSABLE_ENTITY
+            }
+            ChainError::Store(store) if store.is_unavailable() => {
+                return ApiError::unavailable(error);
             }
             ChainError::StoredBundle { .. } | ChainError::Store(_) => {
                 return ApiError::internal(error);
@@ -68,6 +84,11 @@ impl From<EventsError> for ApiError {
             EventsError::NotAnObject { .. } => StatusCode::BAD_REQUEST,
             EventsError::NoChain { .. } => StatusCode::CONFLICT,
             EventsError::TooManyWaiting { .. } => StatusCode::TOO_MANY_REQUESTS,
+            EventsError::Store(store) if store.is_unavailable() => {
+                return ApiError::unavailable(error);
+            }
+            EventsError::Storage(StorageError::ServerUnavailable(_))
+            | EventsError::CacheUnavailable(_) => return ApiError::unavailable(error),
             EventsError::Store(_)
             | EventsError::Storage(_)
             | EventsError::Limits(_)
