@@ -252,7 +252,8 @@ impl PgServer {
                 "-c",
                 &format!("unix_socket_directories={}", self.dir.path().display()),
             ])
-            .args(["-c", "fsync=off", "-c", "synchronous_commit=off"])
+            // fsync off: the OS keeps what a killed server wrote (commits stay synchronous).
+            .args(["-c", "fsync=off"])
             .args(["-c", "full_page_writes=off", "-c", "max_connections=400"])
             .current_dir(self.dir.path())
             .stdout(Stdio::null())

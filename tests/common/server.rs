@@ -25,9 +25,14 @@ impl Server {
     }
 
     pub fn start_with(db: &Path, extra: &[&str]) -> Server {
+        Server::start_on(&store_args(db), extra)
+    }
+
+    /// A server whose state is where `store` (`--db …`, maybe `--cache …`) says.
+    pub fn start_on(store: &[String], extra: &[&str]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_sandpipe"))
             .args(["serve", "--listen", "127.0.0.1:0", "--admin-token", ADMIN])
-            .args(store_args(db))
+            .args(store)
             .args(extra)
             .env(
                 "SANDPIPE_CACHE_DIR",

@@ -121,7 +121,9 @@ impl PgStore {
             })?;
         config
             .connect_timeout(CONNECT_TIMEOUT)
-            .application_name("sandpipe");
+            .application_name("sandpipe")
+            // The server's notices ("already exists, skipping") are not the operator's news.
+            .options("-c client_min_messages=warning");
         let manager = Manager::from_config(
             config,
             NoTls,
