@@ -121,7 +121,7 @@ pub fn put(
         })
         .collect();
     let chain = TeamChain::new(team, specs(state, team, &rows)?);
-    Ok(state.teams.replace(chain, || {
+    state.teams.replace(chain, || {
         Ok::<_, ChainError>(state.store.set_chain(team, &rows)?)
-    })?)
+    })
 }

@@ -108,35 +108,41 @@ fn open_storage(db: &std::path::Path) -> Result<SqliteStorage, StorageError> {
     SqliteStorage::open_with(db, Durability::Group)
 }
 
+/// What the service keeps its state in.
+struct Opened {
+    store: Arc<dyn store::Store>,
+    storage: Arc<dyn Storage>,
+    /// Whether other processes may share it (PostgreSQL): their changes are polled.
+    shared: bool,
+}
+
 /// The store and `meta.storage` of `db`, migrated; a one-line error when the
 /// database cannot be opened or reached.
-fn open(
-    db: &Database,
-) -> anyhow::Result<(
-    Arc<dyn store::Store>,
-    Arc<dyn Storage>,
-    Option<Arc<store::PgStore>>,
-)> {
+fn open(db: &Database) -> anyhow::Result<Opened> {
     Ok(match db {
-        Database::Sqlite(path) => (
-            Arc::new(store::SqliteStore::open(path)?),
-            Arc::new(open_storage(path)?),
-            None,
-        ),
+        Database::Sqlite(path) => Opened {
+            store: Arc::new(store::SqliteStore::open(path)?),
+            storage: Arc::new(open_storage(path)?),
+            shared: false,
+        },
         Database::Postgres(url) => {
             let pg = Arc::new(store::PgStore::connect(url)?);
-            (
-                pg.clone(),
-                Arc::new(store::PgStorage::new(pg.clone())),
-                Some(pg),
-            )
+            Opened {
+                store: pg.clone(),
+                storage: Arc::new(store::PgStorage::new(pg)),
+                shared: true,
+            }
         }
     })
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     trace::init();
-    let (store, storage, shared) = open(&args.db)?;
+    let Opened {
+        store,
+        storage,
+        shared,
+    } = open(&args.db)?;
     let admin_hash = admin_hash(store.as_ref(), args.admin_token)?;
     let cache = match &args.cache {
         Some(url) => Some(redis_cache::RedisCache::connect(
@@ -190,7 +196,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         ));
         tokio::spawn(delivery.run());
         // Other processes share the database: take in what they change.
-        if shared.is_some() {
+        if shared {
             tokio::spawn(propagation::run(watched));
         }
         axum::serve(listener, api::router(state))

@@ -18,9 +18,8 @@ pub async fn run(state: AppState) {
     loop {
         tokio::time::sleep(POLL).await;
         let state = state.clone();
-        match tokio::task::spawn_blocking(move || catch_up(&state)).await {
-            Ok(Err(error)) => tracing::warn!(%error, "reading stored chain versions"),
-            Ok(Ok(())) | Err(_) => {}
+        if let Ok(Err(error)) = tokio::task::spawn_blocking(move || catch_up(&state)).await {
+            tracing::warn!(%error, "reading stored chain versions");
         }
     }
 }
