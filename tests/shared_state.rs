@@ -490,3 +490,75 @@ fn serve_throughput() {
     println!("| SQLite + in-memory meta.cache | {sqlite:.0} |");
     println!("| PostgreSQL + Redis meta.cache | {shared:.0} |");
 }
+
+/// Every `meta.cache` operation, its refusals and its bounds, as a connector sees them.
+const CACHE_SCRIPT: &str = "async function processEvent(e, { cache }) {
+    const out = [];
+    const step = async (f) => { try { out.push(await f()) } catch (err) { out.push('threw: ' + err.message) } };
+    await step(() => cache.get('missing'));
+    await step(() => cache.set('v', { a: [1, 'two'] }));
+    await step(() => cache.get('v'));
+    await step(() => cache.incr('v'));
+    await step(() => cache.set('s', '41'));
+    await step(() => cache.incr('s'));
+    await step(() => cache.incr('s'));
+    await step(() => cache.get('s'));
+    await step(() => cache.set('gone', 1, 0));
+    await step(() => cache.get('gone'));
+    await step(() => cache.expire('s', 0));
+    await step(() => cache.get('s'));
+    await step(() => cache.expire('missing', 5));
+    await step(() => cache.lpush('l', ['a', 'b']));
+    await step(() => cache.lpush('l', ['c', 'a']));
+    await step(() => cache.lrange('l', 0, -1));
+    await step(() => cache.lrange('l', 1, 2));
+    await step(() => cache.lrange('l', -2, 10));
+    await step(() => cache.llen('l'));
+    await step(() => cache.lrem('l', 1, 'a'));
+    await step(() => cache.lrange('l', 0, -1));
+    await step(() => cache.lpop('l', 2));
+    await step(() => cache.get('l'));
+    await step(() => cache.lpush('v', ['x']));
+    await step(() => cache.llen('v'));
+    await step(() => cache.incr('l'));
+    await step(() => cache.llen('missing'));
+    await step(() => cache.lpop('missing', 1));
+    let bytes = null;
+    for (let i = 0; i < 20 && bytes === null; i++) {
+        try { await cache.set('b' + i, 'x'.repeat(900000)) } catch (err) { bytes = i + ': ' + err.message }
+    }
+    out.push(bytes);
+    for (let i = 0; i < 20; i++) await cache.expire('b' + i, 0);
+    let full = null;
+    for (let i = 0; i < 10001 && full === null; i++) {
+        try { await cache.set('k' + i, i) } catch (err) { full = i + ': ' + err.message }
+    }
+    out.push(full);
+    e.properties.out = out;
+    return e
+}";
+
+#[test]
+fn redis_gives_every_cache_operation_what_the_in_memory_cache_gives() {
+    let tmp = tempfile::tempdir().unwrap();
+    let answers = |store: &[String]| {
+        let server = Server::start_on(
+            store,
+            &["--memory-mib", "256", "--no-fuel", "--deadline-ms", "60000"],
+        );
+        let (team, token) = server.team("t");
+        let (_, bundle) = server.upload(&token, inline("Cache", CACHE_SCRIPT, ""));
+        let chain = json!({"connectors": [{"bundle": bundle["id"]}]});
+        assert_eq!(server.put_chain(team, &token, chain).0, 200);
+        let (status, body) = server.events(team, &token, json!({"event": "e", "properties": {}}));
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["failures"], json!([]), "{body}");
+        body["results"][0]["properties"]["out"].clone()
+    };
+    let memory = answers(&["--db".into(), tmp.path().join("m.db").display().to_string()]);
+    let redis = answers(&shared_store("cache_semantics"));
+    assert_eq!(redis, memory);
+    assert_eq!(memory[3], "threw: value of \"v\" is not an integer");
+    assert_eq!(memory[28], "18: cache is full (16 MiB)");
+    assert_eq!(memory[29], "9998: cache is full (10000 keys)");
+}
