@@ -143,7 +143,12 @@ fn missing_writes(
     missing
 }
 
+/// SQLite's integrity check of the file; on PostgreSQL, whose server was not
+/// killed (only sandpipe was), what the store holds is checked by the counts.
 fn integrity(db: &Path) -> String {
+    if Backend::current() == Backend::Postgres {
+        return "ok".into();
+    }
     let connection = rusqlite::Connection::open(db).unwrap();
     connection
         .query_row("PRAGMA integrity_check", [], |row| row.get(0))
@@ -154,7 +159,13 @@ fn integrity(db: &Path) -> String {
 fn acknowledged_events_survive_sigkill_five_times_in_a_row() {
     let tmp = tempfile::tempdir().unwrap();
     let db = tmp.path().join("sandpipe.db");
-    let (port, received) = slow_receiver(Duration::from_millis(5));
+    // Slow enough that deliveries are pending at each kill: PostgreSQL
+    // acknowledges events faster than SQLite's synced commits do.
+    let delay = match Backend::current() {
+        Backend::Sqlite => 5,
+        Backend::Postgres => 25,
+    };
+    let (port, received) = slow_receiver(Duration::from_millis(delay));
     let flags = [
         "--allow-private-webhooks",
         "--webhook-retry-base-ms",

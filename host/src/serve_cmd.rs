@@ -4,7 +4,6 @@
 use crate::serve;
 use sandpipe_runtime::{OperatorLimits, Runtime};
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::Duration;
 
 /// `sandpipe serve`'s flags.
@@ -13,9 +12,19 @@ pub struct Args {
     /// Address to listen on.
     #[arg(long, env = "SANDPIPE_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
-    /// The SQLite database file.
-    #[arg(long, env = "SANDPIPE_DB", default_value = "sandpipe.db")]
-    db: PathBuf,
+    /// The database: a SQLite file, or a `postgres://user:password@host:port/name`
+    /// URL that several `sandpipe serve` processes share.
+    #[arg(
+        long,
+        env = "SANDPIPE_DB",
+        default_value = "sandpipe.db",
+        hide_env_values = true
+    )]
+    db: String,
+    /// `meta.cache` in Redis (`redis://host:port/`), shared by every process;
+    /// without it each process keeps its own cache in memory.
+    #[arg(long, env = "SANDPIPE_CACHE", hide_env_values = true)]
+    cache: Option<String>,
     /// The admin token (default: the stored one, or a new one printed once).
     #[arg(long, env = "SANDPIPE_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: Option<String>,
@@ -103,7 +112,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .team_concurrency
             .unwrap_or_else(serve::TeamGates::default_per_team),
         listen: args.listen,
-        db: args.db,
+        db: serve::Database::parse(&args.db),
+        cache: args.cache,
         admin_token: args.admin_token,
         geoip: args.geoip.database(),
         delivery: serve::DeliveryOptions {

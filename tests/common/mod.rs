@@ -2,8 +2,11 @@
 //! connectors built from inline sources.
 #![allow(dead_code)]
 
+pub mod backend;
 pub mod server;
 
+#[allow(unused_imports)]
+pub use backend::*;
 use sandpipe_runtime::{Bundle, Chain, Connector, Limits, MemoryLogs, Runtime, RuntimeOptions};
 #[allow(unused_imports)]
 pub use sandpipe_runtime::{Call, ConnectorOptions, Processed};

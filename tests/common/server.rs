@@ -1,5 +1,6 @@
 //! A `sandpipe serve` child process on 127.0.0.1 with an ephemeral port and
-//! its own database, spoken to over HTTP; and a webhook receiver.
+//! its own database (on the tests' back end, [`super::backend`]), spoken to
+//! over HTTP; and a webhook receiver.
 
 use super::*;
 use serde_json::{Value, json};
@@ -24,16 +25,14 @@ impl Server {
     }
 
     pub fn start_with(db: &Path, extra: &[&str]) -> Server {
+        Server::start_on(&store_args(db), extra)
+    }
+
+    /// A server whose state is where `store` (`--db …`, maybe `--cache …`) says.
+    pub fn start_on(store: &[String], extra: &[&str]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_sandpipe"))
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--db",
-                db.to_str().unwrap(),
-                "--admin-token",
-                ADMIN,
-            ])
+            .args(["serve", "--listen", "127.0.0.1:0", "--admin-token", ADMIN])
+            .args(store)
             .args(extra)
             .env(
                 "SANDPIPE_CACHE_DIR",

@@ -159,6 +159,10 @@ fn geoip(root: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The test suites that run a `sandpipe serve`, run on both back ends.
+const SHARED_STATE_SUITES: [&str; 6] =
+    ["serve", "trust", "crash", "fairness", "hostile", "numbers"];
+
 fn test(root: &Path) -> anyhow::Result<()> {
     geoip(root)?;
     run(Command::new(root.join("guest-sdk/build.sh"))
@@ -183,6 +187,15 @@ fn test(root: &Path) -> anyhow::Result<()> {
     run(Command::new(&cargo)
         .args(["test", "--release", "--workspace", "--locked"])
         .current_dir(root))?;
+    // The service's suites again on PostgreSQL + Redis (servers the tests start).
+    let mut shared = Command::new(&cargo);
+    shared
+        .args(["test", "--release", "--workspace", "--locked"])
+        .env("SANDPIPE_TEST_BACKEND", "postgres");
+    for suite in SHARED_STATE_SUITES {
+        shared.args(["--test", suite]);
+    }
+    run(shared.current_dir(root))?;
     fuzz(root, SMOKE_SECONDS, &[])?;
     println!("all checks passed");
     Ok(())

@@ -69,6 +69,7 @@ fn stored_bundle(
 /// [`REDACTED`] is first replaced by the stored one (see the module's doc).
 fn specs(
     state: &AppState,
+    team: i64,
     rows: &mut [ChainRow],
     previous: Option<&TeamChain>,
 ) -> Result<Vec<ConnectorSpec>, ChainError> {
@@ -92,12 +93,17 @@ fn specs(
                     name: bundle.manifest().name.clone(),
                     source,
                 })?;
+            // In the service's Redis, shared by every process; else in this one's memory.
+            let cache = match &state.cache {
+                Some(redis) => redis.for_connector(&super::teams::scope(team, position, &bundle)),
+                None => ConnectorCache::default(),
+            };
             Ok(ConnectorSpec {
                 bundle,
                 config,
                 enabled: row.enabled,
                 health: row.health,
-                cache: ConnectorCache::default(),
+                cache,
             })
         })
         .collect()
@@ -149,11 +155,17 @@ fn keep_stored(
     }
 }
 
-/// Loads a team's stored chain into the running service (at start-up).
+/// Loads a team's stored chain into the running service: at start-up, and
+/// when another process stored a newer one. The versions are read before the
+/// rows, so the entry never claims a newer version than its rows are.
 pub fn load(state: &AppState, team: i64) -> Result<(), ChainError> {
+    let versions = state.store.chain_versions(team)?;
     let mut rows = state.store.chain(team)?;
-    let chain = TeamChain::new(team, specs(state, &mut rows, None)?);
-    state.teams.replace(chain, || Ok(()))
+    let chain = TeamChain::new(team, specs(state, team, &mut rows, None)?);
+    state
+        .teams
+        .replace(chain, || Ok::<_, ChainError>(versions))?;
+    Ok(())
 }
 
 /// One connector of a new configuration (a PUT).
@@ -180,17 +192,17 @@ pub fn put(
         })
         .collect();
     let previous = state.teams.get(team);
-    let chain = Arc::new(TeamChain::new(
-        team,
-        specs(state, &mut rows, previous.as_deref())?,
-    ));
-    state
-        .teams
-        .replace(chain.clone(), || state.store.set_chain(team, &rows))?;
-    if let Some(previous) = previous {
-        state
-            .store
-            .append_logs(team, &switched(&rows, &previous, &chain))?;
+    let chain = TeamChain::new(team, specs(state, team, &mut rows, previous.as_deref())?);
+    // Computed before the swap: `replace` may answer with a newer chain
+    // another process stored meanwhile.
+    let switched = previous
+        .as_deref()
+        .map(|previous| switched(&rows, previous, &chain));
+    let chain = state.teams.replace(chain, || {
+        Ok::<_, ChainError>(state.store.set_chain(team, &rows)?)
+    })?;
+    if let Some(lines) = switched {
+        state.store.append_logs(team, &lines)?;
     }
     Ok(chain)
 }

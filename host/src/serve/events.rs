@@ -35,6 +35,9 @@ pub enum EventsError {
     /// The operator's limits do not fit the engine (checked at start, so never expected here).
     #[error(transparent)]
     Limits(#[from] LimitError),
+    /// The shared `meta.cache` could not be reached before or during the batch.
+    #[error("meta.cache is unavailable: {0}")]
+    CacheUnavailable(String),
     #[error("the background pool stopped")]
     BackgroundStopped,
     #[error("the batch's task failed: {0}")]
@@ -111,6 +114,17 @@ pub async fn in_team_slot<T: Send + 'static>(
 fn run(state: &AppState, chain: &Arc<TeamChain>, events: Vec<Value>) -> Result<Batch, EventsError> {
     let team = chain.team;
     let count = events.len();
+    // A lost cache answers 503 (the caller retries) rather than running
+    // connectors whose every cache call would fail; it is asked again here.
+    let cache_failures = match &state.cache {
+        Some(redis) => {
+            if redis.lost().is_some() {
+                redis.ping().map_err(EventsError::CacheUnavailable)?;
+            }
+            redis.failures()
+        }
+        None => 0,
+    };
     let started = Instant::now();
     let mut running = chain.checkout(&state.connectors)?;
     let outputs: Vec<ChainOutput> = events
@@ -118,6 +132,14 @@ fn run(state: &AppState, chain: &Arc<TeamChain>, events: Vec<Value>) -> Result<B
         .map(|event| running.process(event))
         .collect();
     chain.checkin(running);
+    // Lost during the batch: nothing of it is acknowledged, so nothing is kept
+    // but what the connectors already wrote (at-least-once, as a retry runs it again).
+    if let Some(redis) = &state.cache
+        && redis.failures() != cache_failures
+    {
+        let reason = redis.lost().unwrap_or_else(|| "a call failed".into());
+        return Err(EventsError::CacheUnavailable(reason));
+    }
     state.gates.record(team, started.elapsed(), count);
     super::trace::connector_calls(outputs.iter().flat_map(|o| &o.calls));
     let mut lines: Vec<LogLine> = chain
@@ -195,7 +217,7 @@ fn quarantine(
         && state.teams.apply_health(chain, |position, health| {
             state
                 .store
-                .set_connector_health(chain.team, position, health)
+                .set_connector_health(chain.team, chain.versions.chain, position, health)
         })?;
     if !applied {
         return Ok(Vec::new());

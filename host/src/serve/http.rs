@@ -12,6 +12,7 @@ use axum::extract::{FromRequestParts, Path};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use sandpipe_runtime::services::storage::StorageError;
 use serde_json::{Map, Value};
 
 /// An error response: a status and a one-line message, as `{"error": message}`,
@@ -54,8 +55,20 @@ impl IntoResponse for ApiError {
     }
 }
 
+impl ApiError {
+    /// 503 with the reason: a server the service needs (its database, its
+    /// cache) cannot be reached now; retrying later may succeed.
+    pub fn unavailable(reason: impl std::fmt::Display) -> ApiError {
+        tracing::warn!(%reason, "answering 503");
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, reason.to_string())
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> ApiError {
+        if error.is_unavailable() {
+            return ApiError::unavailable(error);
+        }
         ApiError::internal(error)
     }
 }
@@ -73,7 +86,8 @@ impl From<ChainError> for ApiError {
             } => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, message)
                 .naming("connector", position)
                 .naming("field", source.key()),
-            ChainError::StoredBundle { .. } | ChainError::Store(_) => ApiError::internal(error),
+            ChainError::Store(store) if store.is_unavailable() => ApiError::unavailable(message),
+            ChainError::StoredBundle { .. } | ChainError::Store(_) => ApiError::internal(message),
         }
     }
 }
@@ -84,6 +98,11 @@ impl From<EventsError> for ApiError {
             EventsError::NotAnObject { .. } | EventsError::TraceOfList => StatusCode::BAD_REQUEST,
             EventsError::NoChain { .. } => StatusCode::CONFLICT,
             EventsError::TooManyWaiting { .. } => StatusCode::TOO_MANY_REQUESTS,
+            EventsError::Store(store) if store.is_unavailable() => {
+                return ApiError::unavailable(error);
+            }
+            EventsError::Storage(StorageError::ServerUnavailable(_))
+            | EventsError::CacheUnavailable(_) => return ApiError::unavailable(error),
             EventsError::Store(_)
             | EventsError::Storage(_)
             | EventsError::Limits(_)

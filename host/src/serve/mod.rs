@@ -1,6 +1,7 @@
 //! `sandpipe serve`: the HTTP service. Operators upload bundles, configure each
 //! team's chain, and their services POST events; state lives in one SQLite
-//! file. Modules: [`api`] (the `/v1` routes), [`http`] (state, callers, error
+//! file, or in a PostgreSQL database (and `meta.cache` in Redis) that several
+//! processes share. Modules: [`api`] (the `/v1` routes), [`http`] (state, callers, error
 //! responses), [`chains`] (configuring a team's chain), [`events`] (a team's
 //! batch), [`store`] (database and migrations), [`auth`] (tokens), [`teams`]
 //! and [`registry`] (each team's running chains), [`quarantine`],
@@ -17,7 +18,9 @@ mod fairness;
 mod http;
 mod json;
 mod metrics;
+mod propagation;
 mod quarantine;
+mod redis_cache;
 mod registry;
 mod state;
 mod store;
@@ -30,15 +33,37 @@ pub use webhooks::DeliveryOptions;
 
 use anyhow::Context;
 use sandpipe_runtime::services::storage::{Durability, StorageError};
-use sandpipe_runtime::{GeoIpDatabase, SqliteStorage};
+use sandpipe_runtime::{GeoIpDatabase, SqliteStorage, Storage};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+/// Where the service keeps its state (`--db`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Database {
+    /// A SQLite file: one process.
+    Sqlite(PathBuf),
+    /// A PostgreSQL database, which several processes may share.
+    Postgres(store::PgUrl),
+}
+
+impl Database {
+    /// A `postgres://` or `postgresql://` URL, or else a SQLite path.
+    pub fn parse(text: &str) -> Database {
+        if store::PgUrl::is_postgres(text) {
+            Database::Postgres(store::PgUrl::new(text))
+        } else {
+            Database::Sqlite(PathBuf::from(text))
+        }
+    }
+}
+
 /// `sandpipe serve` options.
 pub struct ServeArgs {
     pub listen: SocketAddr,
-    pub db: PathBuf,
+    pub db: Database,
+    /// A `redis://` URL for `meta.cache` (else each process keeps its own in memory).
+    pub cache: Option<String>,
     pub admin_token: Option<String>,
     /// A token that may read `/metrics` besides the admin token.
     pub metrics_token: Option<String>,
@@ -63,11 +88,20 @@ fn admin_hash(store: &dyn store::Store, given: Option<String>) -> anyhow::Result
         return Ok(hash);
     }
     let token = auth::generate("sp_admin_");
-    store.set_setting(ADMIN_HASH, &auth::hash(&token))?;
-    announce(format_args!(
-        "generated admin token (shown once, store it): {token}"
-    ));
-    Ok(auth::hash(&token))
+    let hash = auth::hash(&token);
+    // Another process starting on the same database may have stored its own first.
+    let stored = store.insert_setting(ADMIN_HASH, &hash)?;
+    if stored == hash {
+        announce(format_args!(
+            "generated admin token (shown once, store it): {token}"
+        ));
+    }
+    Ok(stored)
+}
+
+/// This installation's id, which namespaces its keys in a shared Redis: made once, stored.
+fn installation(store: &dyn store::Store) -> anyhow::Result<String> {
+    Ok(store.insert_setting("installation_id", &auth::generate("")[..16])?)
 }
 
 /// `meta.storage` of the service: in its database, with group commit — each
@@ -77,11 +111,49 @@ fn open_storage(db: &std::path::Path) -> Result<SqliteStorage, StorageError> {
     SqliteStorage::open_with(db, Durability::Group)
 }
 
+/// What the service keeps its state in.
+struct Opened {
+    store: Arc<dyn store::Store>,
+    storage: Arc<dyn Storage>,
+    /// Whether other processes may share it (PostgreSQL): their changes are polled.
+    shared: bool,
+}
+
+/// The store and `meta.storage` of `db`, migrated; a one-line error when the
+/// database cannot be opened or reached.
+fn open(db: &Database) -> anyhow::Result<Opened> {
+    Ok(match db {
+        Database::Sqlite(path) => Opened {
+            store: Arc::new(store::SqliteStore::open(path)?),
+            storage: Arc::new(open_storage(path)?),
+            shared: false,
+        },
+        Database::Postgres(url) => {
+            let pg = Arc::new(store::PgStore::connect(url)?);
+            Opened {
+                store: pg.clone(),
+                storage: Arc::new(store::PgStorage::new(pg)),
+                shared: true,
+            }
+        }
+    })
+}
+
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     trace::init();
-    let store: Arc<dyn store::Store> = Arc::new(store::SqliteStore::open(&args.db)?);
+    let Opened {
+        store,
+        storage,
+        shared,
+    } = open(&args.db)?;
     let admin_hash = admin_hash(store.as_ref(), args.admin_token)?;
-    let storage = Arc::new(open_storage(&args.db)?);
+    let cache = match &args.cache {
+        Some(url) => Some(redis_cache::RedisCache::connect(
+            url,
+            &installation(store.as_ref())?,
+        )?),
+        None => None,
+    };
     let metrics = Arc::new(metrics::Metrics::new());
     let delivery = Arc::new(webhooks::Delivery::new(
         store.clone(),
@@ -90,6 +162,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     ));
     let state = state::AppState {
         store: store.clone(),
+        cache,
         delivery: delivery.clone(),
         metrics,
         teams: Arc::new(registry::Teams::default()),
@@ -112,6 +185,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     for team in store.teams_with_chains()? {
         restore(&state, team)?;
     }
+    let watched = state.clone();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -124,6 +198,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             listener.local_addr()?
         ));
         tokio::spawn(delivery.run());
+        // Other processes share the database: take in what they change.
+        if shared {
+            tokio::spawn(propagation::run(watched));
+        }
         axum::serve(listener, api::router(state))
             .with_graceful_shutdown(shutdown())
             .await

@@ -3,9 +3,12 @@
 //! the chains they hold. Configuration changes (a PUT, a health change) are
 //! serialised by [`Teams::change`], and a health change applies to the team's
 //! current entry only while it still has the same configuration: a PUT always
-//! wins.
+//! wins. Each entry carries the stored versions it shows, so what another
+//! process stored ([`Teams::adopt_healths`], or a newer chain) is installed
+//! once and an older one never replaces a newer.
 
 use super::quarantine::Health;
+use super::store::ChainVersions;
 use super::teams::TeamChain;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -35,27 +38,40 @@ impl Teams {
             .insert(chain.team, chain);
     }
 
-    /// Installs a new configuration once `persist` has stored it.
+    /// Installs a new configuration once `persist` has stored it (and said
+    /// which versions it is), unless the team's entry already shows a newer
+    /// chain version (another process's PUT, installed first). Returns it.
     pub fn replace<E>(
         &self,
-        chain: impl Into<Arc<TeamChain>>,
-        persist: impl FnOnce() -> Result<(), E>,
-    ) -> Result<(), E> {
+        mut chain: TeamChain,
+        persist: impl FnOnce() -> Result<ChainVersions, E>,
+    ) -> Result<Arc<TeamChain>, E> {
         let _change = self.change.lock().unwrap_or_else(|e| e.into_inner());
-        persist()?;
-        self.install(chain.into());
-        Ok(())
+        chain.versions = persist()?;
+        let chain = Arc::new(chain);
+        let newer = self
+            .get(chain.team)
+            .filter(|current| current.versions.chain > chain.versions.chain);
+        match newer {
+            Some(current) => Ok(current),
+            None => {
+                self.install(chain.clone());
+                Ok(chain)
+            }
+        }
     }
 
     /// Brings the team's current entry in line with the health the windows of
     /// `snapshot`'s configuration give now: `persist` is called for each
-    /// connector whose health differs from the entry's, then the entry is
-    /// replaced. Nothing happens when the team's current entry is another
-    /// configuration (a PUT replaced it): the PUT wins. Returns whether it applied.
+    /// connector whose health differs from the entry's, and says the health
+    /// version it stored (or `None` when the store refused: another process's
+    /// PUT made the chain another version); then the entry is replaced.
+    /// Nothing happens when the team's current entry is another configuration
+    /// (a PUT replaced it): the PUT wins. Returns whether it applied.
     pub fn apply_health<E>(
         &self,
         snapshot: &TeamChain,
-        mut persist: impl FnMut(usize, Health) -> Result<(), E>,
+        mut persist: impl FnMut(usize, Health) -> Result<Option<i64>, E>,
     ) -> Result<bool, E> {
         let _change = self.change.lock().unwrap_or_else(|e| e.into_inner());
         let Some(current) = self
@@ -71,11 +87,35 @@ impl Teams {
         if changed.is_empty() {
             return Ok(true);
         }
+        let mut versions = current.versions;
         for &position in &changed {
-            persist(position, healths[position])?;
+            match persist(position, healths[position])? {
+                Some(health) => versions.health = health,
+                None => return Ok(false),
+            }
         }
-        self.install(Arc::new(current.with_healths(&healths)));
+        let mut next = current.with_healths(&healths);
+        next.versions = versions;
+        self.install(Arc::new(next));
         Ok(true)
+    }
+
+    /// Installs the healths another process stored for the team's chain at
+    /// `versions`, when its entry is that chain version and shows an older
+    /// health version. Returns whether it did.
+    pub fn adopt_healths(&self, versions: ChainVersions, healths: &[Health]) -> bool {
+        let _change = self.change.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(current) = self.get(versions.team).filter(|current| {
+            current.versions.chain == versions.chain
+                && current.versions.health < versions.health
+                && current.specs.len() == healths.len()
+        }) else {
+            return false;
+        };
+        let mut next = current.adopt_healths(healths);
+        next.versions = versions;
+        self.install(Arc::new(next));
+        true
     }
 }
 
@@ -86,6 +126,15 @@ mod tests {
     use sandpipe_manifest::ResolvedConfig;
     use sandpipe_runtime::{CallRecord, ConnectorCache};
     use std::time::Duration;
+
+    /// A `persist` for [`Teams::replace`]: chain version 1 of team 7.
+    fn stored() -> Result<ChainVersions, ()> {
+        Ok(ChainVersions {
+            team: 7,
+            chain: 1,
+            health: 0,
+        })
+    }
 
     /// Feeds `n` failing calls of connector 0 through `chain`'s windows.
     fn fail(chain: &TeamChain, n: usize) -> Vec<HealthChange> {
@@ -121,14 +170,14 @@ mod tests {
     #[test]
     fn windows_outlive_health_changes() {
         let teams = Teams::default();
-        teams.replace(chain(7), || Ok::<_, ()>(())).unwrap();
+        teams.replace(chain(7), stored).unwrap();
         let mut persisted = Vec::new();
         for call in 1..=20 {
             let snapshot = teams.get(7).unwrap();
             if !fail(&snapshot, 1).is_empty() {
                 let applied = teams.apply_health(&snapshot, |position, health| {
                     persisted.push((call, position, health));
-                    Ok::<_, ()>(())
+                    Ok::<_, ()>(Some(call as i64))
                 });
                 assert_eq!(applied, Ok(true));
             }
@@ -145,16 +194,16 @@ mod tests {
     #[test]
     fn a_put_wins_over_a_health_change() {
         let teams = Teams::default();
-        teams.replace(chain(7), || Ok::<_, ()>(())).unwrap();
+        teams.replace(chain(7), stored).unwrap();
         let snapshot = teams.get(7).unwrap();
         assert_eq!(fail(&snapshot, 5).len(), 1);
         // A PUT lands between the calls and the health change.
-        teams.replace(chain(7), || Ok::<_, ()>(())).unwrap();
+        teams.replace(chain(7), stored).unwrap();
         let put = teams.get(7).unwrap();
         let mut persisted = Vec::new();
         let applied = teams.apply_health(&snapshot, |position, health| {
             persisted.push((position, health));
-            Ok::<_, ()>(())
+            Ok::<_, ()>(Some(1))
         });
         assert_eq!(applied, Ok(false));
         assert!(persisted.is_empty());

@@ -10,6 +10,8 @@ use std::sync::Arc;
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<dyn Store>,
+    /// `meta.cache` in Redis (`--cache`), shared by every process; else in memory.
+    pub cache: Option<Arc<super::redis_cache::RedisCache>>,
     pub delivery: Arc<super::webhooks::Delivery>,
     pub metrics: Arc<super::metrics::Metrics>,
     pub teams: Arc<super::registry::Teams>,

@@ -9,6 +9,7 @@
 //! calls goes on across the change.
 
 use super::quarantine::{Health, Watcher};
+use super::store::ChainVersions;
 use sandpipe_manifest::ResolvedConfig;
 use sandpipe_runtime::{
     Bundle, CallRecord, Chain, ConnectorCache, ConnectorOptions, FetchPolicy, GeoIpDatabase,
@@ -52,6 +53,12 @@ impl LogSink for TeamLogs {
     }
 }
 
+/// The scope of the connector at `position` of `team`'s chain: its
+/// `meta.storage` partition and its `meta.cache` namespace in a shared cache.
+pub fn scope(team: i64, position: usize, bundle: &Bundle) -> String {
+    format!("team:{team}#{position}:{}", bundle.sha256())
+}
+
 /// A connector whose quarantine window moved it to another health.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HealthChange {
@@ -73,6 +80,8 @@ pub struct TeamChain {
     /// Which configuration this is: new for every PUT (and at start-up), kept
     /// by health changes.
     pub generation: u64,
+    /// The stored chain and health versions this entry shows (set when it is installed).
+    pub versions: ChainVersions,
     /// Quarantine windows, by position: one set per configuration, shared by
     /// the entries its health changes install.
     watchers: Arc<Mutex<Vec<Watcher>>>,
@@ -131,6 +140,10 @@ impl TeamChain {
             logs: Arc::new(TeamLogs::default()),
             secrets,
             generation,
+            versions: ChainVersions {
+                team,
+                ..ChainVersions::default()
+            },
             watchers,
         }
     }
@@ -152,7 +165,7 @@ impl TeamChain {
             .enumerate()
             .filter(|(_, spec)| spec.runs())
             .map(|(position, spec)| {
-                let scope = format!("team:{}#{position}:{}", self.team, spec.bundle.sha256());
+                let scope = scope(self.team, position, &spec.bundle);
                 let options = ConnectorOptions {
                     limits: defaults.limits.clone(),
                     logs: logs.clone(),
@@ -224,7 +237,24 @@ impl TeamChain {
         for (spec, health) in specs.iter_mut().zip(healths) {
             spec.health = *health;
         }
-        TeamChain::with_watchers(self.team, specs, self.generation, self.watchers.clone())
+        let mut chain =
+            TeamChain::with_watchers(self.team, specs, self.generation, self.watchers.clone());
+        chain.versions = self.versions;
+        chain
+    }
+
+    /// This configuration with the healths another process stored: the
+    /// windows take them too, so this process goes on from there.
+    pub(super) fn adopt_healths(&self, healths: &[Health]) -> TeamChain {
+        {
+            let mut watchers = self.watchers.lock().unwrap_or_else(|e| e.into_inner());
+            for (watcher, health) in watchers.iter_mut().zip(healths) {
+                if watcher.health != *health {
+                    *watcher = Watcher::new(*health);
+                }
+            }
+        }
+        self.with_healths(healths)
     }
 
     /// `message` with every secret config value replaced.

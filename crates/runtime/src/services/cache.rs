@@ -1,6 +1,8 @@
-//! `meta.cache`: a small Redis-like store per connector, in host memory.
-//! Keys hold a JSON value or a list of strings, optionally with a TTL.
-//! Bounded: at most [`MAX_KEYS`] keys and [`MAX_BYTES`] of values in all.
+//! `meta.cache`: a small Redis-like store per connector. Keys hold a JSON
+//! value or a list of strings, optionally with a TTL. Bounded: at most
+//! [`MAX_KEYS`] keys and [`MAX_BYTES`] of values in all. [`Cache`] keeps it in
+//! host memory; a [`SharedCache`] (the service's Redis) implements the same
+//! operations, given each request parsed as a [`CacheRequest`].
 
 use super::{RequestError, string};
 use serde_json::{Value, json};
@@ -38,6 +40,113 @@ pub enum CacheError {
     TooManyKeys,
     #[error("cache is full ({} MiB)", MAX_BYTES >> 20)]
     TooManyBytes,
+    /// A shared cache's server cannot be reached.
+    #[error("meta.cache is unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// One cache request, checked: what a [`SharedCache`] is asked to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CacheRequest {
+    Set {
+        key: String,
+        value: Value,
+        ttl: Option<Duration>,
+    },
+    Get {
+        key: String,
+    },
+    Incr {
+        key: String,
+    },
+    Expire {
+        key: String,
+        ttl: Duration,
+    },
+    /// Each element pushed to the head in turn, as Redis's LPUSH.
+    Lpush {
+        key: String,
+        elements: Vec<String>,
+    },
+    Lrange {
+        key: String,
+        start: i64,
+        stop: i64,
+    },
+    Llen {
+        key: String,
+    },
+    Lrem {
+        key: String,
+        count: i64,
+        element: String,
+    },
+    Lpop {
+        key: String,
+        count: usize,
+    },
+}
+
+impl CacheRequest {
+    /// The request `request` makes, or why it is refused (the same refusals as [`Cache::handle`]).
+    pub fn parse(request: &Value) -> Result<CacheRequest, CacheError> {
+        let op = string(request, "op")?;
+        let key = string(request, "key")?.to_string();
+        Ok(match op {
+            "set" => CacheRequest::Set {
+                key,
+                value: request.get("value").cloned().unwrap_or(Value::Null),
+                ttl: ttl(request)?,
+            },
+            "get" => CacheRequest::Get { key },
+            "incr" => CacheRequest::Incr { key },
+            "expire" => CacheRequest::Expire {
+                key,
+                ttl: ttl(request)?.ok_or(CacheError::ExpireWithoutTtl)?,
+            },
+            "lpush" => CacheRequest::Lpush {
+                key,
+                elements: elements(request)?,
+            },
+            "lrange" => CacheRequest::Lrange {
+                key,
+                start: index(request, "start")?,
+                stop: index(request, "stop")?,
+            },
+            "llen" => CacheRequest::Llen { key },
+            "lrem" => CacheRequest::Lrem {
+                key,
+                count: index(request, "count")?,
+                element: string(request, "element")?.to_string(),
+            },
+            "lpop" => CacheRequest::Lpop {
+                key,
+                count: index(request, "count")?.max(0) as usize,
+            },
+            other => return Err(CacheError::UnknownOperation(other.to_string())),
+        })
+    }
+}
+
+/// A `meta.cache` outside the host's memory, shared by processes: answers
+/// each request as [`Cache::handle`] would, with the same bounds per connector.
+pub trait SharedCache: Send + Sync {
+    fn answer(&self, request: CacheRequest) -> Result<Value, CacheError>;
+}
+
+/// The `"elements"` of an lpush: strings.
+fn elements(request: &Value) -> Result<Vec<String>, CacheError> {
+    request
+        .get("elements")
+        .and_then(Value::as_array)
+        .ok_or(CacheError::NoElements)?
+        .iter()
+        .map(|e| {
+            e.as_str()
+                .map(str::to_string)
+                .ok_or(CacheError::ElementNotString)
+        })
+        .collect()
 }
 
 #[derive(Debug, Clone)]
@@ -208,17 +317,7 @@ impl Cache {
                 })
             }
             "lpush" => {
-                let elements: Vec<String> = request
-                    .get("elements")
-                    .and_then(Value::as_array)
-                    .ok_or(CacheError::NoElements)?
-                    .iter()
-                    .map(|e| {
-                        e.as_str()
-                            .map(str::to_string)
-                            .ok_or(CacheError::ElementNotString)
-                    })
-                    .collect::<Result<_, _>>()?;
+                let elements = elements(request)?;
                 let (mut list, expires) = match self.live(key) {
                     None => (VecDeque::new(), None),
                     Some(Entry {

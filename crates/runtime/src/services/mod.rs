@@ -12,7 +12,7 @@ pub mod fetch;
 pub mod geoip;
 pub mod storage;
 
-use cache::{Cache, CacheError};
+use cache::{Cache, CacheError, CacheRequest, SharedCache};
 use fetch::{FetchError, FetchPolicy};
 use geoip::{GeoIpDatabase, GeoIpError};
 use sandpipe_abi::Service;
@@ -86,9 +86,41 @@ pub struct ServiceConfig {
 
 /// One configured connector's `meta.cache`, shared by every instance of it: a
 /// fresh instance after a trap, and in the service every chain of a team's pool
-/// (as PostHog's Redis-backed cache is shared by all its workers).
-#[derive(Clone, Default)]
-pub struct ConnectorCache(Arc<Mutex<Cache>>);
+/// (as PostHog's Redis-backed cache is shared by all its workers). In host
+/// memory by default; [`ConnectorCache::shared`] puts it in a [`SharedCache`]
+/// every process reaches.
+#[derive(Clone)]
+pub struct ConnectorCache(CacheKind);
+
+#[derive(Clone)]
+enum CacheKind {
+    Memory(Arc<Mutex<Cache>>),
+    Shared(Arc<dyn SharedCache>),
+}
+
+impl Default for ConnectorCache {
+    fn default() -> Self {
+        ConnectorCache(CacheKind::Memory(Arc::default()))
+    }
+}
+
+impl ConnectorCache {
+    /// A cache kept in `cache` (a connector's namespace of the service's Redis).
+    pub fn shared(cache: Arc<dyn SharedCache>) -> ConnectorCache {
+        ConnectorCache(CacheKind::Shared(cache))
+    }
+
+    /// Answers one cache request.
+    pub fn handle(&self, request: &Value) -> Result<Value, CacheError> {
+        match &self.0 {
+            CacheKind::Memory(cache) => cache
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .handle(request),
+            CacheKind::Shared(cache) => cache.answer(CacheRequest::parse(request)?),
+        }
+    }
+}
 
 /// The services of one connector, shared by all its instances (so cache and
 /// storage outlive an instance that trapped).
@@ -141,13 +173,7 @@ impl ConnectorServices {
     ) -> Result<Value, ServiceError> {
         let request = serde_json::from_slice::<Value>(request).map_err(ServiceError::Malformed)?;
         match Service::from_u32(service) {
-            Some(Service::Cache) => Ok(self
-                .config
-                .cache
-                .0
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .handle(&request)?),
+            Some(Service::Cache) => Ok(self.config.cache.handle(&request)?),
             Some(Service::Storage) => match &self.config.storage {
                 Some((storage, scope)) => Ok(storage::handle(
                     storage.as_ref(),

@@ -72,6 +72,12 @@ pub enum StorageError {
     },
     #[error("storage: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// A storage server (the service's PostgreSQL) answered with an error.
+    #[error("storage: {0}")]
+    Server(String),
+    /// The storage server cannot be reached; the operation may succeed once it returns.
+    #[error("meta.storage is unavailable: {0}")]
+    ServerUnavailable(String),
 }
 
 /// A persistent JSON key/value store, partitioned by scope.
@@ -88,15 +94,17 @@ pub trait Storage: Send + Sync {
     }
 }
 
-/// Whether a scope holding `keys` keys and `bytes` bytes fits `quota`.
-fn within(quota: Quota, keys: u64, bytes: u64) -> Result<(), StorageError> {
-    if keys > quota.keys as u64 {
-        return Err(StorageError::TooManyKeys(quota.keys));
+impl Quota {
+    /// Whether a scope holding `keys` keys and `bytes` bytes fits: the error says which bound it passes.
+    pub fn check(self, keys: u64, bytes: u64) -> Result<(), StorageError> {
+        if keys > self.keys as u64 {
+            return Err(StorageError::TooManyKeys(self.keys));
+        }
+        if bytes > self.bytes as u64 {
+            return Err(StorageError::TooManyBytes(self.bytes));
+        }
+        Ok(())
     }
-    if bytes > quota.bytes as u64 {
-        return Err(StorageError::TooManyBytes(quota.bytes));
-    }
-    Ok(())
 }
 
 /// How SQLite commits reach the disk.
@@ -364,8 +372,7 @@ impl Storage for SqliteStorage {
                 .unwrap_or_default();
             let added_keys = i64::from(old.is_none());
             let added_bytes = bytes - old.unwrap_or(0);
-            if let Err(refusal) = within(
-                quota,
+            if let Err(refusal) = quota.check(
                 (keys_now + added_keys).max(0) as u64,
                 (bytes_now + added_bytes).max(0) as u64,
             ) {

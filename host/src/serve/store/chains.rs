@@ -1,9 +1,11 @@
 //! Content-addressed bundles and each team's chain: its connectors in order,
-//! their config as given (secrets included) and their quarantine state.
+//! their config as given (secrets included) and their quarantine state, and
+//! the team's chain and health versions, which every process polls to
+//! install what another stored.
 
 use super::{Result, SqliteStore};
 use crate::serve::quarantine::Health;
-use rusqlite::params;
+use rusqlite::{OptionalExtension, params};
 use serde_json::{Map, Value};
 
 /// One connector of a stored chain.
@@ -16,16 +18,49 @@ pub struct ChainRow {
     pub health: Health,
 }
 
+/// Which configuration of a team's chain is stored, and which of its health
+/// states: `chain` goes up with every PUT, `health` with every quarantine change.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ChainVersions {
+    pub team: i64,
+    pub chain: i64,
+    pub health: i64,
+}
+
 /// Bundles and chains.
 pub trait ChainStore: Send + Sync {
     fn put_bundle(&self, sha256: &str, bytes: &[u8], name: &str) -> Result<()>;
     fn bundle(&self, sha256: &str) -> Result<Option<Vec<u8>>>;
-    fn set_chain(&self, team: i64, rows: &[ChainRow]) -> Result<()>;
+    /// Stores a new configuration of the team's chain (a new chain version);
+    /// returns the team's versions after it.
+    fn set_chain(&self, team: i64, rows: &[ChainRow]) -> Result<ChainVersions>;
     fn chain(&self, team: i64) -> Result<Vec<ChainRow>>;
-    /// Records a connector's quarantine state.
-    fn set_connector_health(&self, team: i64, position: usize, health: Health) -> Result<()>;
+    /// Records a connector's quarantine state, decided on chain version
+    /// `version`, and returns the team's new health version; `None`, and
+    /// nothing recorded, when the team's chain is another version by now (a
+    /// PUT wins).
+    fn set_connector_health(
+        &self,
+        team: i64,
+        version: i64,
+        position: usize,
+        health: Health,
+    ) -> Result<Option<i64>>;
+    /// The team's versions (zeros for a team without a chain).
+    fn chain_versions(&self, team: i64) -> Result<ChainVersions>;
+    /// The versions of every team that has a chain.
+    fn all_chain_versions(&self) -> Result<Vec<ChainVersions>>;
     /// Teams that have a chain.
     fn teams_with_chains(&self) -> Result<Vec<i64>>;
+}
+
+/// The versions of a `teams` row: id, chain_version, health_version.
+fn versions_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ChainVersions> {
+    Ok(ChainVersions {
+        team: r.get(0)?,
+        chain: r.get(1)?,
+        health: r.get(2)?,
+    })
 }
 
 impl ChainStore for SqliteStore {
@@ -40,9 +75,14 @@ impl ChainStore for SqliteStore {
         self.value("SELECT bytes FROM bundles WHERE sha256 = ?1", [sha256])
     }
 
-    fn set_chain(&self, team: i64, rows: &[ChainRow]) -> Result<()> {
+    fn set_chain(&self, team: i64, rows: &[ChainRow]) -> Result<ChainVersions> {
         self.with(|c| {
             let tx = c.transaction()?;
+            let versions = tx.query_row(
+                "UPDATE teams SET chain_version = chain_version + 1 WHERE id = ?1 RETURNING id, chain_version, health_version",
+                [team],
+                versions_row,
+            )?;
             tx.execute("DELETE FROM chain_connectors WHERE team_id = ?1", [team])?;
             for (position, row) in rows.iter().enumerate() {
                 tx.execute(
@@ -50,7 +90,8 @@ impl ChainStore for SqliteStore {
                     params![team, position as i64, row.bundle, Value::Object(row.config.clone()).to_string(), row.enabled, row.health.as_str()],
                 )?;
             }
-            tx.commit()
+            tx.commit()?;
+            Ok(versions)
         })
     }
 
@@ -75,11 +116,59 @@ impl ChainStore for SqliteStore {
         })
     }
 
-    fn set_connector_health(&self, team: i64, position: usize, health: Health) -> Result<()> {
-        self.execute(
-            "UPDATE chain_connectors SET status = ?3 WHERE team_id = ?1 AND position = ?2",
-            params![team, position as i64, health.as_str()],
-        )
+    fn set_connector_health(
+        &self,
+        team: i64,
+        version: i64,
+        position: usize,
+        health: Health,
+    ) -> Result<Option<i64>> {
+        self.with(|c| {
+            let tx = c.transaction()?;
+            let Some(health_version) = tx
+                .query_row(
+                    "UPDATE teams SET health_version = health_version + 1 WHERE id = ?1 AND chain_version = ?2 RETURNING health_version",
+                    params![team, version],
+                    |r| r.get(0),
+                )
+                .optional()?
+            else {
+                return Ok(None);
+            };
+            tx.execute(
+                "UPDATE chain_connectors SET status = ?3 WHERE team_id = ?1 AND position = ?2",
+                params![team, position as i64, health.as_str()],
+            )?;
+            tx.commit()?;
+            Ok(Some(health_version))
+        })
+    }
+
+    fn chain_versions(&self, team: i64) -> Result<ChainVersions> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT id, chain_version, health_version FROM teams WHERE id = ?1",
+                [team],
+                versions_row,
+            )
+            .optional()
+        })
+        .map(|found| {
+            found.unwrap_or(ChainVersions {
+                team,
+                ..Default::default()
+            })
+        })
+    }
+
+    fn all_chain_versions(&self) -> Result<Vec<ChainVersions>> {
+        self.with(|c| {
+            let mut statement = c.prepare(
+                "SELECT id, chain_version, health_version FROM teams WHERE id IN (SELECT team_id FROM chain_connectors) ORDER BY id",
+            )?;
+            let rows = statement.query_map([], versions_row)?;
+            rows.collect()
+        })
     }
 
     fn teams_with_chains(&self) -> Result<Vec<i64>> {
@@ -112,12 +201,31 @@ mod tests {
             enabled,
             health: Health::Healthy,
         };
-        store
+        let versions = store
             .set_chain(team, &[row("bb", true), row("aa", false)])
             .unwrap();
-        store
-            .set_connector_health(team, 1, Health::Disabled)
-            .unwrap();
+        assert_eq!((versions.chain, versions.health), (1, 0));
+        assert_eq!(
+            store
+                .set_connector_health(team, 1, 1, Health::Disabled)
+                .unwrap(),
+            Some(1)
+        );
+        // Decided on an older chain version: a PUT won, nothing is recorded.
+        assert_eq!(
+            store
+                .set_connector_health(team, 0, 0, Health::Disabled)
+                .unwrap(),
+            None
+        );
+        assert_eq!(
+            store.chain_versions(team).unwrap(),
+            ChainVersions {
+                team,
+                chain: 1,
+                health: 1
+            }
+        );
         let mut disabled = row("aa", false);
         disabled.health = Health::Disabled;
         assert_eq!(store.chain(team).unwrap(), [row("bb", true), disabled]);

@@ -1,31 +1,36 @@
-//! The service's store, behind the [`Store`] trait: [`SqliteStore`] is an
-//! embedded SQLite database (WAL mode) with versioned migrations
-//! ([`migrations`], `host/migrations/`). One connection behind a mutex; calls
-//! are short and run on blocking threads. Commits are `synchronous = FULL`:
-//! the webhooks of an acknowledged event survive power loss, not only a crash.
+//! The service's store, behind the [`Store`] trait, on one of two back ends
+//! with one list of versioned migrations ([`migrations`]): [`SqliteStore`],
+//! an embedded SQLite database (WAL mode, one connection behind a mutex, the
+//! zero-set-up default for one process), and [`PgStore`] ([`postgres`]), a
+//! PostgreSQL server several processes share. Calls are short and run on
+//! blocking threads. Commits are durable when they return (SQLite's
+//! `synchronous = FULL`): the webhooks of an acknowledged event survive power
+//! loss, not only a crash.
 //!
-//! What it keeps is split by owner, one trait (and its SQLite implementation)
-//! each: [`TeamStore`] (settings, teams and their token hashes), [`ChainStore`]
-//! (content-addressed bundles and each team's chain), [`LogStore`] (connector
-//! log lines) and [`WebhookStore`] (composed requests and their delivery).
+//! What it keeps is split by owner, one trait (and its implementation on each
+//! back end) each: [`TeamStore`] (settings, teams and their token hashes),
+//! [`ChainStore`] (content-addressed bundles, each team's chain and its
+//! versions), [`LogStore`] (connector log lines) and [`WebhookStore`]
+//! (composed requests and their delivery).
 
 mod chains;
 mod logs;
 mod migrations;
+pub mod postgres;
 mod teams;
 mod webhooks;
 
-pub use chains::{ChainRow, ChainStore};
-pub use logs::{LogLine, LogStore};
-pub use teams::TeamStore;
+pub use chains::{ChainRow, ChainStore, ChainVersions};
+pub use logs::{LOG_RETENTION, LogLine, LogRow, LogStore};
+pub use postgres::{PgStorage, PgStore, PgUrl};
+pub use teams::{TeamRow, TeamStore};
 pub use webhooks::{WebhookRow, WebhookStore};
 
 use rusqlite::{Connection, OptionalExtension};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-/// Everything the service keeps. [`SqliteStore`] is the embedded
-/// implementation; a PostgreSQL store implements the same traits.
+/// Everything the service keeps: [`SqliteStore`] or [`PgStore`].
 pub trait Store: TeamStore + ChainStore + LogStore + WebhookStore {}
 
 impl<T: TeamStore + ChainStore + LogStore + WebhookStore> Store for T {}
@@ -38,14 +43,32 @@ pub enum StoreError {
         path: PathBuf,
         source: rusqlite::Error,
     },
-    #[error("{}: database schema version {found} is newer than this sandpipe ({known})", path.display())]
+    #[error("{location}: database schema version {found} is newer than this sandpipe ({known})")]
     NewerSchema {
-        path: PathBuf,
+        location: String,
         found: i64,
         known: usize,
     },
     #[error("store: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// The PostgreSQL server could not be used at start (a bad URL, no answer, refused).
+    #[error("--db {url}: {reason}")]
+    Connect { url: String, reason: String },
+    /// The PostgreSQL server answered a query with an error.
+    #[error("store: {0}")]
+    Postgres(String),
+    /// The database server cannot be reached now (lost or restarting):
+    /// requests answer 503 with this reason until it returns.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl StoreError {
+    /// Whether the database is unreachable (rather than refusing a query):
+    /// answered with 503, and retrying later may succeed.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, StoreError::Unavailable(_))
+    }
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;

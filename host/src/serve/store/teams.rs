@@ -17,7 +17,9 @@ pub trait TeamStore: Send + Sync {
     /// Every team by id, or only team `only`.
     fn teams(&self, only: Option<i64>) -> Result<Vec<TeamRow>>;
     fn setting(&self, key: &str) -> Result<Option<String>>;
-    fn set_setting(&self, key: &str, value: &str) -> Result<()>;
+    /// Stores `value` unless the key has one already; returns the stored value
+    /// (so processes starting together agree on one).
+    fn insert_setting(&self, key: &str, value: &str) -> Result<String>;
     fn create_team(&self, name: &str, token_hash: &str) -> Result<i64>;
     fn team_by_token_hash(&self, token_hash: &str) -> Result<Option<i64>>;
     fn team_exists(&self, team: i64) -> Result<bool>;
@@ -44,11 +46,16 @@ impl TeamStore for SqliteStore {
         self.value("SELECT value FROM settings WHERE key = ?1", [key])
     }
 
-    fn set_setting(&self, key: &str, value: &str) -> Result<()> {
-        self.execute(
-            "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            params![key, value],
-        )
+    fn insert_setting(&self, key: &str, value: &str) -> Result<String> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO NOTHING",
+                params![key, value],
+            )?;
+            c.query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
+                r.get(0)
+            })
+        })
     }
 
     fn create_team(&self, name: &str, token_hash: &str) -> Result<i64> {

@@ -1,0 +1,69 @@
+//! Chain changes made by other processes on a shared (PostgreSQL) store: every
+//! [`POLL`] each team's stored chain and health versions are read, and a team
+//! whose stored chain is newer than its entry is loaded again (as a PUT would
+//! install it), while one whose health version alone moved takes the stored
+//! quarantine states into its entry (keeping its pool's caches and windows).
+//! So a PUT or a quarantine change on one process is in force on every other
+//! within [`POLL`] plus one load.
+
+use super::state::AppState;
+use super::store::ChainVersions;
+use std::time::Duration;
+
+/// How often the stored versions are read.
+pub const POLL: Duration = Duration::from_millis(250);
+
+/// Polls forever.
+pub async fn run(state: AppState) {
+    loop {
+        tokio::time::sleep(POLL).await;
+        let state = state.clone();
+        if let Ok(Err(error)) = tokio::task::spawn_blocking(move || catch_up(&state)).await {
+            tracing::warn!(%error, "reading stored chain versions");
+        }
+    }
+}
+
+/// Brings every team's entry up to the stored versions.
+fn catch_up(state: &AppState) -> Result<(), super::store::StoreError> {
+    for stored in state.store.all_chain_versions()? {
+        let current = state.teams.get(stored.team).map(|entry| entry.versions);
+        match current {
+            Some(current) if current.chain > stored.chain => {}
+            Some(current) if current.chain == stored.chain => {
+                if current.health < stored.health {
+                    adopt_healths(state, stored)?;
+                }
+            }
+            _ => {
+                if let Err(error) = super::chains::load(state, stored.team) {
+                    tracing::warn!(team = stored.team, %error, "loading a chain another process stored");
+                } else {
+                    tracing::info!(
+                        team = stored.team,
+                        version = stored.chain,
+                        "chain changed elsewhere: installed"
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Takes the stored quarantine states of `stored.team`'s chain.
+fn adopt_healths(state: &AppState, stored: ChainVersions) -> Result<(), super::store::StoreError> {
+    let healths: Vec<_> = state
+        .store
+        .chain(stored.team)?
+        .into_iter()
+        .map(|row| row.health)
+        .collect();
+    if state.teams.adopt_healths(stored, &healths) {
+        tracing::info!(
+            team = stored.team,
+            "quarantine changed elsewhere: installed"
+        );
+    }
+    Ok(())
+}

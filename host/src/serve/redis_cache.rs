@@ -1,0 +1,269 @@
+//! `meta.cache` on Redis (`--cache redis://…`), so every process sees one cache
+//! per connector. Each operation is one Lua script (`cache.lua`), atomic on the
+//! server: `incr` from any number of processes counts without a gap or a
+//! repeat, and the per-connector bounds of the in-memory cache
+//! ([`MAX_KEYS`], [`MAX_BYTES`]) hold, with TTLs kept by Redis itself. Keys are
+//! `sandpipe:<installation>:<connector scope>:…`, the installation's id being
+//! stored in its database, so deployments sharing a Redis never meet.
+//!
+//! A Redis that cannot be reached fails the operation with
+//! [`CacheError::Unavailable`] and is remembered ([`RedisCache::lost`]): an
+//! events request answers 503 while it is lost. The connection manager
+//! reconnects when it returns.
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use sandpipe_runtime::ConnectorCache;
+use sandpipe_runtime::services::cache::{
+    CacheError, CacheRequest, MAX_BYTES, MAX_KEYS, SharedCache,
+};
+use serde_json::{Value, json};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// How long connecting, or one answer, may take.
+const TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Why `--cache` cannot be used at start.
+#[derive(Debug, thiserror::Error)]
+#[error("--cache {url}: {reason}")]
+pub struct CacheConnectError {
+    url: String,
+    reason: String,
+}
+
+/// A Redis URL without its password.
+fn shown(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// The service's Redis.
+pub struct RedisCache {
+    connection: ConnectionManager,
+    runtime: tokio::runtime::Runtime,
+    script: redis::Script,
+    /// `sandpipe:<installation>:`.
+    prefix: String,
+    /// Why the last operation could not reach Redis, until one does.
+    lost: Mutex<Option<String>>,
+    /// Operations that could not reach Redis so far.
+    failures: AtomicU64,
+}
+
+impl RedisCache {
+    /// Connects to `url` and checks the server answers.
+    pub fn connect(url: &str, installation: &str) -> Result<Arc<RedisCache>, CacheConnectError> {
+        let fail = |reason: String| CacheConnectError {
+            url: shown(url),
+            reason,
+        };
+        if !url.starts_with("redis://") && !url.starts_with("rediss://") {
+            return Err(fail("expected a redis:// URL".into()));
+        }
+        let client =
+            redis::Client::open(url).map_err(|e| fail(format!("invalid URL: {}", one_line(&e))))?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("sandpipe-redis")
+            .enable_all()
+            .build()
+            .map_err(|e| fail(e.to_string()))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(TIMEOUT))
+            .set_response_timeout(Some(TIMEOUT))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_millis(500));
+        let connection = runtime
+            .block_on(async {
+                let mut connection = ConnectionManager::new_with_config(client, config).await?;
+                redis::cmd("PING")
+                    .query_async::<String>(&mut connection)
+                    .await?;
+                Ok::<_, redis::RedisError>(connection)
+            })
+            .map_err(|e| fail(format!("cannot connect: {}", one_line(&e))))?;
+        Ok(Arc::new(RedisCache {
+            connection,
+            runtime,
+            script: redis::Script::new(include_str!("cache.lua")),
+            prefix: format!("sandpipe:{installation}:"),
+            lost: Mutex::new(None),
+            failures: AtomicU64::new(0),
+        }))
+    }
+
+    /// The `meta.cache` of the connector whose scope is `scope`.
+    pub fn for_connector(self: &Arc<Self>, scope: &str) -> ConnectorCache {
+        ConnectorCache::shared(Arc::new(Namespace {
+            redis: self.clone(),
+            prefix: format!("{}{scope}:", self.prefix),
+        }))
+    }
+
+    /// Why Redis is unreachable, if the last operation found it so.
+    pub fn lost(&self) -> Option<String> {
+        self.lost.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Operations that could not reach Redis so far (a batch compares the
+    /// count before and after it).
+    pub fn failures(&self) -> u64 {
+        self.failures.load(Ordering::Acquire)
+    }
+
+    /// Asks Redis whether it is back; `Err` with the reason while it is not.
+    pub fn ping(&self) -> Result<(), String> {
+        let mut connection = self.connection.clone();
+        let answer = self.runtime.handle().block_on(async move {
+            redis::cmd("PING")
+                .query_async::<String>(&mut connection)
+                .await
+        });
+        self.record(answer.map(drop).map_err(unreachable))
+    }
+
+    /// Remembers whether an operation reached Redis.
+    fn record<T>(&self, result: Result<T, String>) -> Result<T, String> {
+        let mut lost = self.lost.lock().unwrap_or_else(|e| e.into_inner());
+        match &result {
+            Ok(_) => *lost = None,
+            Err(reason) => {
+                self.failures.fetch_add(1, Ordering::AcqRel);
+                *lost = Some(reason.clone());
+            }
+        }
+        result
+    }
+}
+
+/// A Redis error that is not one of the script's refusals: the server is out of reach.
+fn unreachable(error: redis::RedisError) -> String {
+    one_line(&error)
+}
+
+fn one_line(error: &dyn std::error::Error) -> String {
+    error.to_string().replace('\n', " ")
+}
+
+/// One connector's keys in the service's Redis.
+struct Namespace {
+    redis: Arc<RedisCache>,
+    /// `sandpipe:<installation>:<scope>:`.
+    prefix: String,
+}
+
+/// Milliseconds of a TTL, as the script takes them.
+fn millis(ttl: Duration) -> u64 {
+    ttl.as_millis().min(u128::from(u64::MAX)) as u64
+}
+
+impl Namespace {
+    /// Runs the script for `op` on `key` with `args`.
+    fn call(&self, op: &str, key: &str, args: Vec<String>) -> Result<redis::Value, CacheError> {
+        let mut invocation = self.redis.script.prepare_invoke();
+        invocation
+            .key(format!("{}k:{key}", self.prefix))
+            .key(format!("{}index", self.prefix))
+            .key(format!("{}sizes", self.prefix))
+            .key(format!("{}bytes", self.prefix))
+            .arg(op)
+            .arg(key)
+            .arg(MAX_KEYS)
+            .arg(MAX_BYTES)
+            .arg(format!("{}k:", self.prefix));
+        for arg in args {
+            invocation.arg(arg);
+        }
+        let mut connection = self.redis.connection.clone();
+        let answer = self.redis.runtime.handle().block_on(async move {
+            invocation
+                .invoke_async::<redis::Value>(&mut connection)
+                .await
+        });
+        match answer {
+            Ok(value) => {
+                self.redis.record(Ok(())).map_err(CacheError::Unavailable)?;
+                Ok(value)
+            }
+            Err(error) => match error.code() {
+                Some("SANDPIPE_KEYS") => Err(CacheError::TooManyKeys),
+                Some("SANDPIPE_BYTES") => Err(CacheError::TooManyBytes),
+                Some("SANDPIPE_NOTLIST") => Err(CacheError::NotAList(key.to_string())),
+                Some("SANDPIPE_NOTINT") => Err(CacheError::NotAnInteger(key.to_string())),
+                Some("SANDPIPE_OVERFLOW") => Err(CacheError::Overflow),
+                _ => Err(CacheError::Unavailable(
+                    self.redis
+                        .record::<()>(Err(unreachable(error)))
+                        .unwrap_err(),
+                )),
+            },
+        }
+    }
+}
+
+/// A Redis reply as JSON: integers, strings, arrays of them, nil as null.
+fn to_json(value: redis::Value) -> Value {
+    match value {
+        redis::Value::Nil => Value::Null,
+        redis::Value::Int(n) => json!(n),
+        redis::Value::BulkString(bytes) => json!(String::from_utf8_lossy(&bytes)),
+        redis::Value::SimpleString(text) => json!(text),
+        redis::Value::Array(items) => Value::Array(items.into_iter().map(to_json).collect()),
+        _ => Value::Null,
+    }
+}
+
+impl SharedCache for Namespace {
+    fn answer(&self, request: CacheRequest) -> Result<Value, CacheError> {
+        Ok(match request {
+            CacheRequest::Set { key, value, ttl } => {
+                let ttl = ttl.map_or(-1, |ttl| millis(ttl) as i64);
+                let text = serde_json::to_string(&value).expect("a JSON value serialises");
+                self.call("set", &key, vec![text, ttl.to_string()])?;
+                Value::Null
+            }
+            CacheRequest::Get { key } => match to_json(self.call("get", &key, vec![])?) {
+                Value::Array(mut answer) if answer.len() == 2 => {
+                    let payload = answer.pop().unwrap_or_default();
+                    match (answer.pop(), payload) {
+                        (Some(kind), Value::String(text)) if kind == "value" => {
+                            json!({ "value": serde_json::from_str::<Value>(&text).unwrap_or(Value::Null) })
+                        }
+                        (_, list) => json!({ "value": list }),
+                    }
+                }
+                _ => Value::Null,
+            },
+            CacheRequest::Incr { key } => match to_json(self.call("incr", &key, vec![])?) {
+                Value::String(text) => text
+                    .parse::<i64>()
+                    .map(|n| json!(n))
+                    .map_err(|_| CacheError::NotAnInteger(key))?,
+                other => other,
+            },
+            CacheRequest::Expire { key, ttl } => {
+                let answer = self.call("expire", &key, vec![millis(ttl).to_string()])?;
+                json!(to_json(answer) == json!(1))
+            }
+            CacheRequest::Lpush { key, elements } => to_json(self.call("lpush", &key, elements)?),
+            CacheRequest::Lrange { key, start, stop } => {
+                to_json(self.call("lrange", &key, vec![start.to_string(), stop.to_string()])?)
+            }
+            CacheRequest::Llen { key } => to_json(self.call("llen", &key, vec![])?),
+            CacheRequest::Lrem {
+                key,
+                count,
+                element,
+            } => to_json(self.call("lrem", &key, vec![count.to_string(), element])?),
+            CacheRequest::Lpop { key, count } => {
+                to_json(self.call("lpop", &key, vec![count.to_string()])?)
+            }
+        })
+    }
+}

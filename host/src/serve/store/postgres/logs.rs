@@ -1,0 +1,67 @@
+//! [`LogStore`] on PostgreSQL: connector log lines, trimmed per team.
+
+use super::{PgStore, pg_error};
+use crate::serve::store::{LOG_RETENTION, LogLine, LogRow, LogStore, Result};
+
+impl LogStore for PgStore {
+    fn append_logs(&self, team: i64, lines: &[LogLine]) -> Result<()> {
+        if lines.is_empty() {
+            return Ok(());
+        }
+        self.run(|mut client| async move {
+            let tx = client.transaction().await.map_err(pg_error)?;
+            let insert = tx
+                .prepare(
+                    "INSERT INTO logs (team_id, connector, level, message, time) VALUES ($1, $2, $3, $4, $5)",
+                )
+                .await
+                .map_err(pg_error)?;
+            for line in lines {
+                let time = humantime::format_rfc3339_millis(line.time).to_string();
+                tx.execute(
+                    &insert,
+                    &[&team, &line.connector, &line.level.as_str(), &line.message, &time],
+                )
+                .await
+                .map_err(pg_error)?;
+            }
+            tx.execute(
+                "DELETE FROM logs WHERE team_id = $1 AND id <= (SELECT id FROM logs WHERE team_id = $1 ORDER BY id DESC LIMIT 1 OFFSET $2)",
+                &[&team, &LOG_RETENTION],
+            )
+            .await
+            .map_err(pg_error)?;
+            tx.commit().await.map_err(pg_error)
+        })
+    }
+
+    fn logs(
+        &self,
+        team: i64,
+        connector: Option<&str>,
+        level: Option<&str>,
+        since: i64,
+    ) -> Result<Vec<LogRow>> {
+        self.run(|client| async move {
+            let rows = client
+                .query(
+                    "SELECT id, connector, level, message, time FROM logs
+                     WHERE team_id = $1 AND id > $2 AND ($3::TEXT IS NULL OR connector = $3) AND ($4::TEXT IS NULL OR level = $4)
+                     ORDER BY id LIMIT 1000",
+                    &[&team, &since, &connector, &level],
+                )
+                .await
+                .map_err(pg_error)?;
+            Ok(rows
+                .iter()
+                .map(|r| LogRow {
+                    id: r.get(0),
+                    connector: r.get(1),
+                    level: r.get(2),
+                    message: r.get(3),
+                    time: r.get(4),
+                })
+                .collect())
+        })
+    }
+}

@@ -1,0 +1,168 @@
+//! [`WebhookStore`] on PostgreSQL: a queue any process may deliver from. A
+//! claim is one statement over `FOR UPDATE SKIP LOCKED` rows, so two processes
+//! never lease the same row; it counts the attempt and sets a lease
+//! (`next_attempt_ms`) that expires if the process dies mid-delivery, after
+//! which any process claims the row again (at-least-once; the cut attempt
+//! stays counted).
+
+use super::{PgStore, pg_error};
+use crate::serve::store::{Result, WebhookRow, WebhookStore, now_ms};
+use serde_json::Value;
+
+const WEBHOOK_COLUMNS: &str =
+    "id, connector, url, method, headers, body, status, attempts, last_error, created_at, team_id";
+
+fn webhook_row(r: &tokio_postgres::Row) -> WebhookRow {
+    let headers: String = r.get(4);
+    WebhookRow {
+        id: r.get(0),
+        connector: r.get(1),
+        url: r.get(2),
+        method: r.get(3),
+        headers: serde_json::from_str(&headers).unwrap_or_default(),
+        body: r.get(5),
+        status: r.get(6),
+        attempts: r.get(7),
+        last_error: r.get(8),
+        created_at: r.get(9),
+        team: r.get(10),
+    }
+}
+
+impl WebhookStore for PgStore {
+    fn enqueue_webhooks(
+        &self,
+        team: i64,
+        requests: &[sandpipe_runtime::WebhookRequest],
+    ) -> Result<()> {
+        if requests.is_empty() {
+            return Ok(());
+        }
+        self.run(|mut client| async move {
+            let tx = client.transaction().await.map_err(pg_error)?;
+            let insert = tx
+                .prepare(
+                    "INSERT INTO webhooks (team_id, connector, url, method, headers, body) VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .await
+                .map_err(pg_error)?;
+            for request in requests {
+                let headers = Value::Object(request.headers.clone()).to_string();
+                tx.execute(
+                    &insert,
+                    &[&team, &request.connector, &request.url, &request.method, &headers, &request.body],
+                )
+                .await
+                .map_err(pg_error)?;
+            }
+            tx.commit().await.map_err(pg_error)
+        })
+    }
+
+    fn lease_due_webhooks(
+        &self,
+        now_ms: i64,
+        lease_until_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<WebhookRow>> {
+        self.run(|client| async move {
+            let rows = client
+                .query(
+                    &format!(
+                        "UPDATE webhooks SET next_attempt_ms = $2, attempts = attempts + 1
+                         WHERE id IN (SELECT id FROM webhooks WHERE status = 'pending' AND next_attempt_ms <= $1
+                                      ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED)
+                         RETURNING {WEBHOOK_COLUMNS}"
+                    ),
+                    &[&now_ms, &lease_until_ms, &limit],
+                )
+                .await
+                .map_err(pg_error)?;
+            let mut leased: Vec<WebhookRow> = rows
+                .iter()
+                .map(|r| {
+                    let mut row = webhook_row(r);
+                    // The worker counts the attempt it makes from the ones before it.
+                    row.attempts -= 1;
+                    row
+                })
+                .collect();
+            leased.sort_by_key(|row| row.id);
+            Ok(leased)
+        })
+    }
+
+    fn webhook_delivered(&self, id: i64, attempts: i64) -> Result<()> {
+        self.run(|client| async move {
+            client
+                .execute(
+                    "UPDATE webhooks SET status = 'delivered', attempts = GREATEST(attempts, $2), last_error = NULL, finished_ms = $3 WHERE id = $1",
+                    &[&id, &attempts, &now_ms()],
+                )
+                .await
+                .map_err(pg_error)?;
+            Ok(())
+        })
+    }
+
+    fn webhook_failed(
+        &self,
+        id: i64,
+        attempts: i64,
+        error: &str,
+        next_attempt_ms: Option<i64>,
+    ) -> Result<()> {
+        // Only a pending row: another process may have delivered it since
+        // this one's lease expired.
+        self.run(|client| async move {
+            match next_attempt_ms {
+                Some(next) => client.execute(
+                    "UPDATE webhooks SET attempts = GREATEST(attempts, $2), last_error = $3, next_attempt_ms = $4 WHERE id = $1 AND status = 'pending'",
+                    &[&id, &attempts, &error, &next],
+                ).await,
+                None => client.execute(
+                    "UPDATE webhooks SET status = 'dead', attempts = GREATEST(attempts, $2), last_error = $3, finished_ms = $4 WHERE id = $1 AND status = 'pending'",
+                    &[&id, &attempts, &error, &now_ms()],
+                ).await,
+            }
+            .map_err(pg_error)?;
+            Ok(())
+        })
+    }
+
+    fn webhooks(&self, team: i64, status: Option<&str>) -> Result<Vec<WebhookRow>> {
+        self.run(|client| async move {
+            let rows = client
+                .query(
+                    &format!(
+                        "SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE team_id = $1 AND ($2::TEXT IS NULL OR status = $2) ORDER BY id LIMIT 1000"
+                    ),
+                    &[&team, &status],
+                )
+                .await
+                .map_err(pg_error)?;
+            Ok(rows.iter().map(webhook_row).collect())
+        })
+    }
+
+    fn prune_webhooks(&self, before_ms: i64) -> Result<usize> {
+        const BATCH: i64 = 5_000;
+        let mut pruned = 0;
+        loop {
+            let deleted = self.run(|client| async move {
+                client
+                    .execute(
+                        "DELETE FROM webhooks WHERE id IN (SELECT id FROM webhooks
+                         WHERE status != 'pending' AND finished_ms <= $1 LIMIT $2)",
+                        &[&before_ms, &BATCH],
+                    )
+                    .await
+                    .map_err(pg_error)
+            })?;
+            pruned += deleted as usize;
+            if deleted < BATCH as u64 {
+                return Ok(pruned);
+            }
+        }
+    }
+}

@@ -1,0 +1,564 @@
+//! Several `sandpipe serve` processes on one PostgreSQL and one Redis serve as
+//! one: what one stores, the others see (chains, bundles, `meta.storage`,
+//! `meta.cache`, quarantine, the webhook queue). Real servers, started by the
+//! tests on 127.0.0.1 random ports ([`common::backend`]).
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+use std::collections::{HashMap, HashSet};
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The flags that put a process on a new database of the shared PostgreSQL and on the shared Redis.
+fn shared_store(name: &str) -> Vec<String> {
+    let shared = Shared::get();
+    let database = format!("shared_{name}");
+    shared.pg.create_database(&database);
+    vec![
+        "--db".into(),
+        shared.pg.url(&database),
+        "--cache".into(),
+        shared.redis.url(),
+    ]
+}
+
+/// Counts with `meta.cache`, writes and reads `meta.storage`.
+const COUNTER: &str = "async function processEvent(e, { cache, storage }) {
+    e.properties.n = await cache.incr(e.properties.counter || 'n');
+    if (e.event === 'write') await storage.set('k', e.properties.value);
+    if (e.event === 'read') e.properties.stored = await storage.get('k', 'nothing');
+    return e
+}";
+
+/// The results of `events` posted one at a time, alternately to each of `servers`.
+fn alternate(servers: &[&Server], team: i64, token: &str, events: &[Value]) -> Vec<Value> {
+    events
+        .iter()
+        .enumerate()
+        .map(|(i, event)| {
+            let (status, body) = servers[i % servers.len()].events(team, token, event.clone());
+            assert_eq!(status, 200, "{body}");
+            body
+        })
+        .collect()
+}
+
+/// Waits until `server` runs `team`'s chain (answers other than 409); how long it took.
+fn until_installed(server: &Server, team: i64, token: &str) -> Duration {
+    let started = Instant::now();
+    while server.events(team, token, json!([])).0 == 409 {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "never installed"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    started.elapsed()
+}
+
+#[test]
+fn two_processes_give_what_one_gives() {
+    let store = shared_store("as_one");
+    let a = Server::start_on(&store, &["--team-concurrency", "4"]);
+    let b = Server::start_on(&store, &["--team-concurrency", "4"]);
+    let (team, token) = a.team("acme");
+    let (status, bundle) = b.upload(&token, inline("Counter", COUNTER, ""));
+    assert_eq!(status, 200, "{bundle}");
+    let chain = json!({"connectors": [{"bundle": bundle["id"]}]});
+    let (status, body) = a.put_chain(team, &token, chain.clone());
+    assert_eq!(status, 200, "{body}");
+    // The chain PUT on A is in force on B within a second.
+    let took = until_installed(&b, team, &token);
+    assert!(
+        took < Duration::from_secs(1),
+        "B ran the chain after {took:?}"
+    );
+
+    let events: Vec<Value> = (0..20)
+        .map(|i| match i {
+            4 => json!({"event": "write", "properties": {"value": {"written": "on A"}}}),
+            7 => json!({"event": "read", "properties": {}}),
+            _ => json!({"event": format!("e{i}"), "properties": {}}),
+        })
+        .collect();
+    let shared = alternate(&[&a, &b], team, &token, &events);
+    // The same steps on one process with its own SQLite file and in-memory cache.
+    let tmp = tempfile::tempdir().unwrap();
+    let one = Server::start_on(
+        &[
+            "--db".into(),
+            tmp.path().join("one.db").display().to_string(),
+        ],
+        &[],
+    );
+    let (one_team, one_token) = one.team("acme");
+    let (_, one_bundle) = one.upload(&one_token, inline("Counter", COUNTER, ""));
+    assert_eq!(one_bundle["id"], bundle["id"]);
+    assert_eq!(one.put_chain(one_team, &one_token, chain).0, 200);
+    let alone = alternate(&[&one], one_team, &one_token, &events);
+    assert_eq!(shared, alone);
+    // meta.storage written on A (event 4) was read on B (event 7).
+    assert_eq!(
+        shared[7]["results"][0]["properties"]["stored"],
+        json!({"written": "on A"})
+    );
+
+    // 200 events at once over both processes: one counter, 1..200 without a gap or a repeat.
+    let a = Arc::new(a);
+    let b = Arc::new(b);
+    let handles: Vec<_> = (0..4)
+        .map(|thread| {
+            let server = if thread % 2 == 0 {
+                a.clone()
+            } else {
+                b.clone()
+            };
+            let token = token.clone();
+            std::thread::spawn(move || {
+                let mut counts = Vec::new();
+                for _ in 0..10 {
+                    let batch: Vec<Value> = (0..5)
+                        .map(|_| json!({"event": "c", "properties": {"counter": "c"}}))
+                        .collect();
+                    let (status, body) = server.events(team, &token, Value::Array(batch));
+                    assert_eq!(status, 200, "{body}");
+                    counts.extend(
+                        body["results"]
+                            .as_array()
+                            .unwrap()
+                            .iter()
+                            .map(|e| e["properties"]["n"].as_i64().unwrap()),
+                    );
+                }
+                counts
+            })
+        })
+        .collect();
+    let mut counts: Vec<i64> = handles
+        .into_iter()
+        .flat_map(|handle| handle.join().unwrap())
+        .collect();
+    counts.sort_unstable();
+    assert_eq!(counts, (1..=200).collect::<Vec<i64>>());
+}
+
+#[test]
+fn a_connector_quarantined_on_one_process_is_skipped_by_the_other_within_a_second() {
+    let store = shared_store("quarantine");
+    let a = Server::start_on(&store, &[]);
+    let b = Server::start_on(&store, &[]);
+    let (team, token) = a.team("t");
+    let (_, thrower) = a.upload(
+        &token,
+        inline(
+            "Thrower",
+            "function processEvent(e) { throw new Error('no') }",
+            "",
+        ),
+    );
+    let chain = json!({"connectors": [{"bundle": thrower["id"]}]});
+    assert_eq!(a.put_chain(team, &token, chain).0, 200);
+    until_installed(&b, team, &token);
+    let failed = |server: &Server| {
+        let (status, body) = server.events(team, &token, json!({"event": "e", "properties": {}}));
+        assert_eq!(status, 200, "{body}");
+        // Absent when no connector ran.
+        match &body["results"][0]["properties"]["$plugins_failed"] {
+            Value::Null => json!([]),
+            failed => failed.clone(),
+        }
+    };
+    assert_eq!(failed(&b), json!(["Thrower (0)"]));
+    // 5 errors degrade it, 10 more disable it: all on A.
+    for _ in 0..15 {
+        assert_eq!(failed(&a), json!(["Thrower (0)"]));
+    }
+    let disabled_at = Instant::now();
+    assert_eq!(failed(&a), json!([]), "A skips it at once");
+    let took = loop {
+        if failed(&b) == json!([]) {
+            break disabled_at.elapsed();
+        }
+        assert!(
+            disabled_at.elapsed() < Duration::from_secs(5),
+            "B never skipped it"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(took < Duration::from_secs(1), "B skipped it after {took:?}");
+    // A PUT on B re-enables it everywhere.
+    let chain = json!({"connectors": [{"bundle": thrower["id"]}]});
+    assert_eq!(b.put_chain(team, &token, chain).0, 200);
+    let started = Instant::now();
+    while failed(&a) != json!(["Thrower (0)"]) {
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "A kept it disabled"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A webhook receiver that answers after `delay`, counting each body it got
+/// and remembering which were being answered at a moment the test chooses.
+struct SlowReceiver {
+    port: u16,
+    received: Arc<Mutex<HashMap<String, usize>>>,
+    in_flight: Arc<Mutex<HashSet<String>>>,
+}
+
+fn slow_receiver(delay: Duration) -> SlowReceiver {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let received = Arc::new(Mutex::new(HashMap::new()));
+    let in_flight = Arc::new(Mutex::new(HashSet::new()));
+    let (counts, flying) = (received.clone(), in_flight.clone());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let (counts, flying) = (counts.clone(), flying.clone());
+            std::thread::spawn(move || {
+                let Some((_, body)) = read_request(&stream) else {
+                    return;
+                };
+                let body = String::from_utf8_lossy(&body).into_owned();
+                *counts.lock().unwrap().entry(body.clone()).or_insert(0) += 1;
+                flying.lock().unwrap().insert(body.clone());
+                std::thread::sleep(delay);
+                let _ = stream.write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                );
+                flying.lock().unwrap().remove(&body);
+            });
+        }
+    });
+    SlowReceiver {
+        port,
+        received,
+        in_flight,
+    }
+}
+
+#[test]
+fn webhooks_are_delivered_when_a_process_is_killed_mid_delivery() {
+    const WEBHOOKS: usize = 500;
+    let store = shared_store("webhooks");
+    let flags = ["--allow-private-webhooks", "--webhook-retry-base-ms", "50"];
+    let mut a = Server::start_on(&store, &flags);
+    let b = Server::start_on(&store, &flags);
+    let receiver = slow_receiver(Duration::from_millis(40));
+    let (team, token) = a.team("t");
+    let (_, webhook) = a.upload(&token, built(&root().join("examples/webhook")));
+    let url = format!("http://127.0.0.1:{}/hook", receiver.port);
+    let chain = json!({"connectors": [{"bundle": webhook["id"], "config": {"url": url}}]});
+    assert_eq!(a.put_chain(team, &token, chain).0, 200);
+    until_installed(&b, team, &token);
+    // Composed across both: 20 batches of 25, alternately on A and B.
+    for batch in 0..WEBHOOKS / 25 {
+        let events: Vec<Value> = (0..25)
+            .map(|i| json!({"event": "e", "uuid": format!("u{}", batch * 25 + i)}))
+            .collect();
+        let server = if batch % 2 == 0 { &a } else { &b };
+        let (status, body) = server.events(team, &token, Value::Array(events));
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["webhooks"], 25);
+    }
+    // Mid-delivery: A dies with requests in flight.
+    while receiver.received.lock().unwrap().len() < 40 {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    a.child.kill().unwrap();
+    let cut: HashSet<String> = receiver.in_flight.lock().unwrap().clone();
+    a.child.wait().unwrap();
+    let delivered_at_kill = receiver.received.lock().unwrap().len();
+    assert!(delivered_at_kill < WEBHOOKS, "nothing was left to deliver");
+    let _restarted = Server::start_on(&store, &flags);
+    // Every webhook arrives (a cut one once its lease expires).
+    let started = Instant::now();
+    while receiver.received.lock().unwrap().len() < WEBHOOKS {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{} of {WEBHOOKS} delivered",
+            receiver.received.lock().unwrap().len()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let received = receiver.received.lock().unwrap().clone();
+    let twice: Vec<&String> = received
+        .iter()
+        .filter(|(_, count)| **count > 1)
+        .map(|(body, _)| body)
+        .collect();
+    println!(
+        "{WEBHOOKS} webhooks, {} delivered when a process was killed with {} requests in flight; \
+         {} delivered twice",
+        delivered_at_kill,
+        cut.len(),
+        twice.len()
+    );
+    assert_eq!(received.len(), WEBHOOKS);
+    assert!(received.values().all(|count| *count <= 2), "{received:?}");
+    // Only a request in flight at the kill (from either process) is sent again.
+    for body in &twice {
+        assert!(
+            cut.contains(*body),
+            "delivered twice without being cut: {body}"
+        );
+    }
+    // Every row ends delivered, the cut ones with their cut attempt counted.
+    let (_, rows) = b.call(
+        "GET",
+        &format!("/v1/teams/{team}/webhooks?status=delivered"),
+        Some(&token),
+        None,
+    );
+    let rows = rows["webhooks"].as_array().unwrap();
+    assert_eq!(rows.len(), WEBHOOKS);
+    let retried = rows.iter().filter(|row| row["attempts"] == 2).count();
+    assert!(
+        retried >= twice.len(),
+        "{retried} rows with 2 attempts, {} delivered twice",
+        twice.len()
+    );
+}
+
+#[test]
+fn bad_or_unreachable_servers_are_one_line_errors_at_start() {
+    let start = |args: &[&str]| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_sandpipe"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--admin-token", "x"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(!output.status.success());
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        stderr.trim_end().to_string()
+    };
+    let free = free_port();
+    let refused = start(&[
+        "--db",
+        &format!("postgres://sandpipe:hunter2@127.0.0.1:{free}/x"),
+    ]);
+    assert!(
+        refused.starts_with(&format!(
+            "sandpipe: error: --db postgres://sandpipe:***@127.0.0.1:{free}/x: error connecting to server: "
+        )),
+        "{refused}"
+    );
+    assert!(!refused.contains("hunter2"), "{refused}");
+    let invalid = start(&["--db", "postgres://127.0.0.1:notaport/x"]);
+    assert!(
+        invalid.starts_with("sandpipe: error: --db postgres://127.0.0.1:notaport/x: invalid URL: "),
+        "{invalid}"
+    );
+    let shared = Shared::get();
+    let db = shared.pg.url("postgres");
+    assert_eq!(
+        start(&["--db", &db, "--cache", "http://127.0.0.1:1/"]),
+        "sandpipe: error: --cache http://127.0.0.1:1/: expected a redis:// URL"
+    );
+    let unreachable = start(&[
+        "--db",
+        &db,
+        "--cache",
+        &format!("redis://127.0.0.1:{free}/"),
+    ]);
+    assert!(
+        unreachable.starts_with(&format!(
+            "sandpipe: error: --cache redis://127.0.0.1:{free}/: cannot connect: "
+        )),
+        "{unreachable}"
+    );
+}
+
+#[test]
+fn a_lost_server_answers_503_with_the_reason_until_it_returns() {
+    let pg = PgServer::start();
+    let redis = RedisServer::start();
+    pg.create_database("lost");
+    let store = vec!["--db".into(), pg.url("lost"), "--cache".into(), redis.url()];
+    let server = Server::start_on(&store, &[]);
+    let (team, token) = server.team("t");
+    let (_, counter) = server.upload(&token, inline("Counter", COUNTER, ""));
+    assert_eq!(
+        server
+            .put_chain(
+                team,
+                &token,
+                json!({"connectors": [{"bundle": counter["id"]}]})
+            )
+            .0,
+        200
+    );
+    let event = json!({"event": "e", "properties": {}});
+    assert_eq!(server.events(team, &token, event.clone()).0, 200);
+
+    pg.kill();
+    let (status, body) = server.events(team, &token, event.clone());
+    assert_eq!(status, 503, "{body}");
+    let reason = body["error"].as_str().unwrap();
+    assert!(reason.starts_with("database unavailable: "), "{reason}");
+    pg.resume();
+    let started = Instant::now();
+    loop {
+        let (status, body) = server.events(team, &token, event.clone());
+        if status == 200 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "never recovered: {status} {body} {}",
+            server.stderr.lock().unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    redis.kill();
+    let (status, body) = server.events(team, &token, event.clone());
+    assert_eq!(status, 503, "{body}");
+    let reason = body["error"].as_str().unwrap();
+    assert!(
+        reason.starts_with("meta.cache is unavailable: "),
+        "{reason}"
+    );
+    redis.resume();
+    let started = Instant::now();
+    let body = loop {
+        let (status, body) = server.events(team, &token, event.clone());
+        if status == 200 {
+            break body;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "never recovered: {body}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    // The restarted Redis kept nothing: the count starts again.
+    assert_eq!(body["results"][0]["properties"]["n"], 1);
+}
+
+/// Events per second through `serve`, one process on `store`: a one-connector
+/// chain that counts in `meta.cache`, 4,000 events in batches of 50 from two
+/// clients (warmed up first).
+fn events_per_second(store: &[String]) -> f64 {
+    let server = Arc::new(Server::start_on(store, &["--team-concurrency", "2"]));
+    let (team, token) = server.team("bench");
+    let (_, counter) = server.upload(&token, inline("Counter", COUNTER, ""));
+    let chain = json!({"connectors": [{"bundle": counter["id"]}]});
+    assert_eq!(server.put_chain(team, &token, chain).0, 200);
+    let batch = Value::Array(
+        (0..50)
+            .map(|i| json!({"event": "e", "properties": {"i": i}}))
+            .collect(),
+    );
+    let post = |requests: usize| {
+        let handles: Vec<_> = (0..2)
+            .map(|_| {
+                let (server, token, batch) = (server.clone(), token.clone(), batch.clone());
+                std::thread::spawn(move || {
+                    for _ in 0..requests {
+                        assert_eq!(server.events(team, &token, batch.clone()).0, 200);
+                    }
+                })
+            })
+            .collect();
+        handles.into_iter().for_each(|h| h.join().unwrap());
+    };
+    post(5);
+    let started = Instant::now();
+    post(40);
+    4_000.0 / started.elapsed().as_secs_f64()
+}
+
+/// The benchmark row: `cargo test --release --workspace --test shared_state --
+/// --ignored --nocapture serve_throughput` prints events/s through `serve`
+/// on SQLite (in-memory cache) and on PostgreSQL + Redis.
+#[test]
+#[ignore = "a measurement, run by hand"]
+fn serve_throughput() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sqlite = events_per_second(&["--db".into(), tmp.path().join("b.db").display().to_string()]);
+    let shared = events_per_second(&shared_store("bench"));
+    println!("| serve, Counter chain, 2 clients × 50-event batches | events/s |");
+    println!("|---|---|");
+    println!("| SQLite + in-memory meta.cache | {sqlite:.0} |");
+    println!("| PostgreSQL + Redis meta.cache | {shared:.0} |");
+}
+
+/// Every `meta.cache` operation, its refusals and its bounds, as a connector sees them.
+const CACHE_SCRIPT: &str = "async function processEvent(e, { cache }) {
+    const out = [];
+    const step = async (f) => { try { out.push(await f()) } catch (err) { out.push('threw: ' + err.message) } };
+    await step(() => cache.get('missing'));
+    await step(() => cache.set('v', { a: [1, 'two'] }));
+    await step(() => cache.get('v'));
+    await step(() => cache.incr('v'));
+    await step(() => cache.set('s', '41'));
+    await step(() => cache.incr('s'));
+    await step(() => cache.incr('s'));
+    await step(() => cache.get('s'));
+    await step(() => cache.set('gone', 1, 0));
+    await step(() => cache.get('gone'));
+    await step(() => cache.expire('s', 0));
+    await step(() => cache.get('s'));
+    await step(() => cache.expire('missing', 5));
+    await step(() => cache.lpush('l', ['a', 'b']));
+    await step(() => cache.lpush('l', ['c', 'a']));
+    await step(() => cache.lrange('l', 0, -1));
+    await step(() => cache.lrange('l', 1, 2));
+    await step(() => cache.lrange('l', -2, 10));
+    await step(() => cache.llen('l'));
+    await step(() => cache.lrem('l', 1, 'a'));
+    await step(() => cache.lrange('l', 0, -1));
+    await step(() => cache.lpop('l', 2));
+    await step(() => cache.get('l'));
+    await step(() => cache.lpush('v', ['x']));
+    await step(() => cache.llen('v'));
+    await step(() => cache.incr('l'));
+    await step(() => cache.llen('missing'));
+    await step(() => cache.lpop('missing', 1));
+    let bytes = null;
+    for (let i = 0; i < 20 && bytes === null; i++) {
+        try { await cache.set('b' + i, 'x'.repeat(900000)) } catch (err) { bytes = i + ': ' + err.message }
+    }
+    out.push(bytes);
+    for (let i = 0; i < 20; i++) await cache.expire('b' + i, 0);
+    let full = null;
+    for (let i = 0; i < 10001 && full === null; i++) {
+        try { await cache.set('k' + i, i) } catch (err) { full = i + ': ' + err.message }
+    }
+    out.push(full);
+    e.properties.out = out;
+    return e
+}";
+
+#[test]
+fn redis_gives_every_cache_operation_what_the_in_memory_cache_gives() {
+    let tmp = tempfile::tempdir().unwrap();
+    let answers = |store: &[String]| {
+        let server = Server::start_on(
+            store,
+            &["--memory-mib", "256", "--no-fuel", "--deadline-ms", "60000"],
+        );
+        let (team, token) = server.team("t");
+        let (_, bundle) = server.upload(&token, inline("Cache", CACHE_SCRIPT, ""));
+        let chain = json!({"connectors": [{"bundle": bundle["id"]}]});
+        assert_eq!(server.put_chain(team, &token, chain).0, 200);
+        let (status, body) = server.events(team, &token, json!({"event": "e", "properties": {}}));
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["failures"], json!([]), "{body}");
+        body["results"][0]["properties"]["out"].clone()
+    };
+    let memory = answers(&["--db".into(), tmp.path().join("m.db").display().to_string()]);
+    let redis = answers(&shared_store("cache_semantics"));
+    assert_eq!(redis, memory);
+    assert_eq!(memory[3], "threw: value of \"v\" is not an integer");
+    assert_eq!(memory[28], "18: cache is full (16 MiB)");
+    assert_eq!(memory[29], "9998: cache is full (10000 keys)");
+}
