@@ -388,6 +388,34 @@ fn storage_survives_a_second_run() {
     // Another storage file starts empty.
     let other = run(&["--storage", "other.db"]);
     assert_eq!(visits(&other), [1, 2]);
+    // The scope is the connector's id, not the chain file or the position: a
+    // moved, renamed and reordered chain file with the same storage file keeps it.
+    std::fs::create_dir(tmp.path().join("moved")).unwrap();
+    std::fs::write(
+        tmp.path().join("moved/events.ndjson"),
+        "{\"event\":\"c\"}\n",
+    )
+    .unwrap();
+    write_connector(
+        &tmp.path().join("moved/first"),
+        "function processEvent(e) { return e }",
+        r#"{"name": "First"}"#,
+    );
+    let chain = json!({"connectors": [{"path": "first"}, {"path": "../visits"}]});
+    std::fs::write(tmp.path().join("moved/renamed.json"), chain.to_string()).unwrap();
+    let moved = sandpipe(
+        &[
+            "run",
+            "renamed.json",
+            "--events",
+            "events.ndjson",
+            "--storage",
+            "../.sandpipe/storage.db",
+        ],
+        &tmp.path().join("moved"),
+    );
+    assert!(moved.status.success(), "{}", stderr(&moved));
+    assert_eq!(visits(&moved), [5]);
 }
 
 #[test]

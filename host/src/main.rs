@@ -7,6 +7,7 @@
 mod attachments;
 mod build;
 mod chain_file;
+mod identity;
 mod inspect;
 mod new_cmd;
 mod run;

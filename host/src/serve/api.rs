@@ -40,6 +40,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/bundles", post(upload_bundle))
         .route("/v1/teams/{team}/chain", get(get_chain).put(put_chain))
         .route("/v1/teams/{team}/events", post(post_events))
+        .route(
+            "/v1/teams/{team}/connectors/{connector}/reset",
+            post(reset_connector),
+        )
         .route("/v1/teams/{team}/logs", get(get_logs))
         .route("/v1/teams/{team}/webhooks", get(get_webhooks))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BUNDLE_SIZE + 1))
@@ -161,6 +165,9 @@ struct ChainRequest {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ConnectorRequest {
+    /// The connector's stable identity (default: its plugin's name).
+    #[serde(default)]
+    id: Option<String>,
     bundle: String,
     #[serde(default)]
     config: Map<String, Value>,
@@ -178,6 +185,7 @@ fn chain_json(team: &TeamChain) -> Value {
         .iter()
         .map(|spec| {
             json!({
+                "id": spec.id,
                 "bundle": spec.bundle.sha256(),
                 "name": spec.bundle.manifest().name,
                 "config": spec.config.redacted(),
@@ -198,6 +206,7 @@ async fn put_chain(
         .connectors
         .into_iter()
         .map(|c| NewConnector {
+            id: c.id,
             bundle: c.bundle,
             config: c.config,
             enabled: c.enabled,
@@ -217,6 +226,26 @@ async fn get_chain(State(state): State<AppState>, TeamAccess(team): TeamAccess) 
             .get(team)
             .map_or_else(|| json!({ "connectors": [] }), |chain| chain_json(&chain)),
     )
+}
+
+/// `POST /v1/teams/{team}/connectors/{connector}/reset`: empties the
+/// connector's `meta.storage` and `meta.cache` (found by its id).
+async fn reset_connector(
+    State(state): State<AppState>,
+    TeamAccess(team): TeamAccess,
+    axum::extract::Path((_, connector)): axum::extract::Path<(i64, String)>,
+) -> Result<Json<Value>, ApiError> {
+    blocking(move || {
+        if chains::reset(&state, team, &connector)? {
+            Ok(Json(json!({ "reset": connector })))
+        } else {
+            Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                format!("team {team}'s chain has no connector with id {connector:?}; GET the chain for its ids"),
+            ))
+        }
+    })
+    .await
 }
 
 async fn post_events(

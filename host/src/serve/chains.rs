@@ -7,6 +7,7 @@ use super::state::AppState;
 use super::store::{ChainRow, StoreError};
 use super::teams::{ConnectorSpec, TeamChain};
 use sandpipe_manifest::ConfigError;
+use sandpipe_runtime::services::storage::StorageError;
 use sandpipe_runtime::{AdmissionError, Bundle, ConnectorCache};
 use std::sync::Arc;
 
@@ -28,7 +29,12 @@ pub enum ChainError {
         source: AdmissionError,
     },
     #[error(transparent)]
+    Id(#[from] crate::identity::IdError),
+    #[error(transparent)]
     Store(#[from] StoreError),
+    /// A removed or reset connector's storage could not be cleared.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
 }
 
 /// Admits a stored bundle (compiled modules come from the cache).
@@ -55,63 +61,142 @@ fn stored_bundle(
 }
 
 /// Validated specs for stored rows; errors name the connector and the field.
-fn specs(state: &AppState, rows: &[ChainRow]) -> Result<Vec<ConnectorSpec>, ChainError> {
+fn specs(
+    state: &AppState,
+    rows: &[ChainRow],
+    previous: Option<&TeamChain>,
+) -> Result<Vec<ConnectorSpec>, ChainError> {
     rows.iter()
         .enumerate()
         .map(|(position, row)| {
             let bundle = stored_bundle(state, position, &row.bundle)?;
-            let config = bundle
-                .manifest()
-                .resolve_config(&row.config)
-                .map_err(|source| ChainError::InvalidConfig {
-                    position,
-                    name: bundle.manifest().name.clone(),
-                    source,
-                })?;
-            Ok(ConnectorSpec {
-                bundle,
-                config,
-                enabled: row.enabled,
-                health: row.health,
-                cache: ConnectorCache::default(),
-            })
+            spec(position, row, bundle, previous)
         })
         .collect()
+}
+
+/// The spec of `row` at `position`, its config resolved against `bundle`'s
+/// manifest. Its `meta.cache` is the one `previous` (the configuration it
+/// replaces) had under the same id, or a new one.
+fn spec(
+    position: usize,
+    row: &ChainRow,
+    bundle: Arc<Bundle>,
+    previous: Option<&TeamChain>,
+) -> Result<ConnectorSpec, ChainError> {
+    let config = bundle
+        .manifest()
+        .resolve_config(&row.config)
+        .map_err(|source| ChainError::InvalidConfig {
+            position,
+            name: bundle.manifest().name.clone(),
+            source,
+        })?;
+    let cache = previous
+        .and_then(|chain| chain.spec(&row.id))
+        .map_or_else(ConnectorCache::default, |spec| spec.cache.clone());
+    Ok(ConnectorSpec {
+        id: row.id.clone(),
+        bundle,
+        config,
+        enabled: row.enabled,
+        health: row.health,
+        cache,
+    })
 }
 
 /// Loads a team's stored chain into the running service (at start-up).
 pub fn load(state: &AppState, team: i64) -> Result<(), ChainError> {
     let rows = state.store.chain(team)?;
-    let chain = TeamChain::new(team, specs(state, &rows)?);
+    let chain = TeamChain::new(team, specs(state, &rows, None)?);
     state.teams.replace(chain, || Ok(()))
 }
 
 /// One connector of a new configuration (a PUT).
 pub struct NewConnector {
+    /// Its id, if the request gives one (otherwise from its plugin's name).
+    pub id: Option<String>,
     pub bundle: String,
     pub config: serde_json::Map<String, serde_json::Value>,
     pub enabled: bool,
 }
 
 /// Validates a new configuration of `team`'s chain, stores it and installs it
-/// (every connector healthy, every cache empty); returns what now runs.
+/// (every connector healthy); returns what now runs. Each connector's id is
+/// the one given or its plugin's name ([`crate::identity::assign`]); it keeps
+/// its `meta.storage` and `meta.cache` while its id stays in the chain, and the
+/// storage of an id the new configuration no longer has is cleared.
 pub fn put(
     state: &AppState,
     team: i64,
     connectors: Vec<NewConnector>,
 ) -> Result<Arc<TeamChain>, ChainError> {
+    let bundles = connectors
+        .iter()
+        .enumerate()
+        .map(|(position, c)| stored_bundle(state, position, &c.bundle))
+        .collect::<Result<Vec<_>, _>>()?;
+    let ids = crate::identity::assign(
+        connectors
+            .iter()
+            .zip(&bundles)
+            .map(|(c, bundle)| (c.id.as_deref(), bundle.manifest().name.as_str())),
+    )?;
     let rows: Vec<ChainRow> = connectors
         .into_iter()
-        .map(|c| ChainRow {
+        .zip(ids)
+        .map(|(c, id)| ChainRow {
+            id,
             bundle: c.bundle,
             config: c.config,
             enabled: c.enabled,
             health: Health::Healthy,
         })
         .collect();
-    let chain = Arc::new(TeamChain::new(team, specs(state, &rows)?));
-    state
-        .teams
-        .replace(chain.clone(), || state.store.set_chain(team, &rows))?;
+    let previous = state.teams.get(team);
+    let specs = rows
+        .iter()
+        .zip(bundles)
+        .enumerate()
+        .map(|(position, (row, bundle))| spec(position, row, bundle, previous.as_deref()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let chain = Arc::new(TeamChain::new(team, specs));
+    let mut removed = Vec::new();
+    state.teams.replace(chain.clone(), || {
+        // Under the registry's change lock: what the store held until now.
+        let before = state.store.chain(team)?;
+        state.store.set_chain(team, &rows)?;
+        removed = before
+            .into_iter()
+            .filter(|old| !rows.iter().any(|row| row.id == old.id))
+            .map(|old| old.id)
+            .collect();
+        Ok::<_, ChainError>(())
+    })?;
+    for id in removed {
+        clear_storage(state, team, &id)?;
+    }
     Ok(chain)
+}
+
+/// Deletes connector `id`'s `meta.storage`.
+fn clear_storage(state: &AppState, team: i64, id: &str) -> Result<(), ChainError> {
+    let scope = crate::identity::scope(Some(team), id);
+    state.connectors.storage.clear(&scope)?;
+    state.connectors.storage.sync()?;
+    tracing::info!(team, connector = id, "storage cleared");
+    Ok(())
+}
+
+/// Resets connector `id` of `team`'s chain: its `meta.storage` and
+/// `meta.cache` are emptied. Whether the chain has it.
+pub fn reset(state: &AppState, team: i64, id: &str) -> Result<bool, ChainError> {
+    if !state.store.chain(team)?.iter().any(|row| row.id == id) {
+        return Ok(false);
+    }
+    clear_storage(state, team, id)?;
+    if let Some(spec) = state.teams.get(team).as_deref().and_then(|c| c.spec(id)) {
+        spec.cache.clear();
+    }
+    Ok(true)
 }

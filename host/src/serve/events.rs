@@ -113,6 +113,7 @@ fn run(state: &AppState, chain: &Arc<TeamChain>, events: Vec<Value>) -> Result<B
         .into_iter()
         .map(|entry| LogLine {
             message: chain.redact(&entry.message),
+            connector_id: chain.id_of(&entry.connector).map(str::to_string),
             connector: entry.connector,
             level: entry.level,
             time: entry.time,
@@ -195,6 +196,7 @@ fn quarantine(
                 &chain.specs[change.position].bundle.manifest().name,
                 change.position,
             ),
+            connector_id: Some(chain.specs[change.position].id.clone()),
             level: if change.health == Health::Healthy {
                 LogLevel::Info
             } else {

@@ -8,7 +8,7 @@ use super::events::EventsError;
 use super::json::Json;
 use super::state::AppState;
 use super::store::StoreError;
-use axum::extract::{FromRequestParts, Path};
+use axum::extract::{FromRequestParts, RawPathParams};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -51,10 +51,10 @@ impl From<StoreError> for ApiError {
 impl From<ChainError> for ApiError {
     fn from(error: ChainError) -> ApiError {
         let status = match &error {
-            ChainError::NotUploaded { .. } | ChainError::InvalidConfig { .. } => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
-            ChainError::StoredBundle { .. } | ChainError::Store(_) => {
+            ChainError::NotUploaded { .. }
+            | ChainError::InvalidConfig { .. }
+            | ChainError::Id(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ChainError::StoredBundle { .. } | ChainError::Store(_) | ChainError::Storage(_) => {
                 return ApiError::internal(error);
             }
         };
@@ -140,12 +140,23 @@ impl FromRequestParts<AppState> for TeamAccess {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<TeamAccess, Response> {
-        let Path(team) = Path::<i64>::from_request_parts(parts, state)
-            .await
-            .map_err(IntoResponse::into_response)?;
         let caller = Caller::from_request_parts(parts, state)
             .await
             .map_err(IntoResponse::into_response)?;
+        let params = RawPathParams::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let given = params
+            .iter()
+            .find(|(name, _)| *name == "team")
+            .map_or("", |(_, value)| value);
+        let team: i64 = given.parse().map_err(|_| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!("team must be a team's numeric id, got {given:?}"),
+            )
+            .into_response()
+        })?;
         let store = state.store.clone();
         let visible = caller.may_access(team)
             && blocking(move || Ok(store.team_exists(team)?))

@@ -143,6 +143,7 @@ fn restore(state: &state::AppState, team: i64) -> anyhow::Result<()> {
             tracing::error!(team, %error, "stored chain not started");
             let line = store::LogLine {
                 connector: "sandpipe".into(),
+                connector_id: None,
                 level: sandpipe_abi::LogLevel::Error,
                 message: format!(
                     "the stored chain was not started: {error}; upload rebuilt bundles and PUT the chain again"

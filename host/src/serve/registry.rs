@@ -107,6 +107,7 @@ mod tests {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/hello-world");
         let built = sandpipe_compiler::build(&runtime, &dir).expect("hello-world builds");
         let spec = ConnectorSpec {
+            id: "Hello World".into(),
             bundle: runtime.admit(built.bytes).expect("admitted"),
             config: ResolvedConfig::default(),
             enabled: true,

@@ -9,6 +9,8 @@ use serde_json::{Map, Value};
 /// One connector of a stored chain.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChainRow {
+    /// The connector's stable identity in the team's chain (`crate::identity`).
+    pub id: String,
     pub bundle: String,
     pub config: Map<String, Value>,
     pub enabled: bool,
@@ -46,8 +48,8 @@ impl ChainStore for SqliteStore {
             tx.execute("DELETE FROM chain_connectors WHERE team_id = ?1", [team])?;
             for (position, row) in rows.iter().enumerate() {
                 tx.execute(
-                    "INSERT INTO chain_connectors (team_id, position, bundle, config, enabled, status) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                    params![team, position as i64, row.bundle, Value::Object(row.config.clone()).to_string(), row.enabled, row.health.as_str()],
+                    "INSERT INTO chain_connectors (team_id, position, connector_id, bundle, config, enabled, status) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    params![team, position as i64, row.id, row.bundle, Value::Object(row.config.clone()).to_string(), row.enabled, row.health.as_str()],
                 )?;
             }
             tx.commit()
@@ -57,12 +59,13 @@ impl ChainStore for SqliteStore {
     fn chain(&self, team: i64) -> Result<Vec<ChainRow>> {
         self.with(|c| {
             let mut statement = c.prepare(
-                "SELECT bundle, config, enabled, status FROM chain_connectors WHERE team_id = ?1 ORDER BY position",
+                "SELECT bundle, config, enabled, status, connector_id FROM chain_connectors WHERE team_id = ?1 ORDER BY position",
             )?;
             let rows = statement.query_map([team], |r| {
                 let config: String = r.get(1)?;
                 let status: String = r.get(3)?;
                 Ok(ChainRow {
+                    id: r.get(4)?,
                     bundle: r.get(0)?,
                     config: serde_json::from_str::<Map<String, Value>>(&config).unwrap_or_default(),
                     enabled: r.get(2)?,
@@ -104,6 +107,7 @@ mod tests {
         store.put_bundle("aa", b"wasm", "A").unwrap();
         store.put_bundle("bb", b"wasm", "B").unwrap();
         let row = |bundle: &str, enabled| ChainRow {
+            id: format!("id-{bundle}"),
             bundle: bundle.into(),
             config: serde_json::json!({"k": bundle})
                 .as_object()

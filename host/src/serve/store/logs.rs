@@ -14,6 +14,8 @@ pub const LOG_RETENTION: i64 = 10_000;
 pub struct LogLine {
     /// `"<name> (<position>)"`.
     pub connector: String,
+    /// The connector's id in the chain (none for the service's own lines).
+    pub connector_id: Option<String>,
     pub level: LogLevel,
     pub message: String,
     pub time: SystemTime,
@@ -34,7 +36,8 @@ pub struct LogRow {
 pub trait LogStore: Send + Sync {
     /// Appends `lines` and trims the team's to [`LOG_RETENTION`].
     fn append_logs(&self, team: i64, lines: &[LogLine]) -> Result<()>;
-    /// Up to 1,000 lines after id `since`, optionally of one connector and level.
+    /// Up to 1,000 lines after id `since`, optionally of one connector (its
+    /// label `"<name> (<position>)"`, its name or its id) and level.
     fn logs(
         &self,
         team: i64,
@@ -54,8 +57,8 @@ impl LogStore for SqliteStore {
             for line in lines {
                 let time = humantime::format_rfc3339_millis(line.time).to_string();
                 tx.execute(
-                    "INSERT INTO logs (team_id, connector, level, message, time) VALUES (?1, ?2, ?3, ?4, ?5)",
-                    params![team, line.connector, line.level.as_str(), line.message, time],
+                    "INSERT INTO logs (team_id, connector, connector_id, level, message, time) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![team, line.connector, line.connector_id, line.level.as_str(), line.message, time],
                 )?;
             }
             tx.execute(
@@ -76,11 +79,19 @@ impl LogStore for SqliteStore {
         self.with(|c| {
             let mut statement = c.prepare(
                 "SELECT id, connector, level, message, time FROM logs
-                 WHERE team_id = ?1 AND id > ?2 AND (?3 IS NULL OR connector = ?3) AND (?4 IS NULL OR level = ?4)
+                 WHERE team_id = ?1 AND id > ?2 AND (?4 IS NULL OR level = ?4)
+                   AND (?3 IS NULL OR connector = ?3 OR connector_id = ?3
+                        OR substr(connector, 1, length(?3) + 2) = ?3 || ' (')
                  ORDER BY id LIMIT 1000",
             )?;
             let rows = statement.query_map(params![team, since, connector, level], |r| {
-                Ok(LogRow { id: r.get(0)?, connector: r.get(1)?, level: r.get(2)?, message: r.get(3)?, time: r.get(4)? })
+                Ok(LogRow {
+                    id: r.get(0)?,
+                    connector: r.get(1)?,
+                    level: r.get(2)?,
+                    message: r.get(3)?,
+                    time: r.get(4)?,
+                })
             })?;
             rows.collect()
         })
@@ -98,6 +109,7 @@ mod tests {
         let store = SqliteStore::open(&dir.path().join("s.db")).unwrap();
         let line = |connector: &str, level, message: &str| LogLine {
             connector: connector.into(),
+            connector_id: Some(format!("{connector}-id")),
             level,
             message: message.into(),
             time: UNIX_EPOCH + Duration::from_millis(1_700_000_000_123),
@@ -123,6 +135,10 @@ mod tests {
             }]
         );
         assert_eq!(store.logs(1, Some("b (1)"), None, 0).unwrap().len(), 1);
+        // A connector is found by its label, its name or its id.
+        assert_eq!(store.logs(1, Some("b"), None, 0).unwrap().len(), 1);
+        assert_eq!(store.logs(1, Some("b (1)-id"), None, 0).unwrap().len(), 1);
+        assert!(store.logs(1, Some("b (2)"), None, 0).unwrap().is_empty());
         assert_eq!(store.logs(1, None, None, 1).unwrap()[0].message, "hello");
         assert!(store.logs(2, None, None, 0).unwrap().is_empty());
     }
