@@ -449,35 +449,136 @@ fn every_example_passes_its_fixtures() {
     }
 }
 
+/// `sandpipe test`'s report without its cost lines (their times vary),
+/// which are checked for their form.
+fn report_without_costs(output: &Output) -> String {
+    let text = stdout(output);
+    let (costs, rest): (Vec<&str>, Vec<&str>) =
+        text.lines().partition(|line| line.starts_with("cost: "));
+    for line in costs {
+        // `cost: NAME (i) FUNCTION: N calls; fuel p50 X, p99 Y; µs p50 X, p99 Y`
+        let (_, figures) = line
+            .split_once(": ")
+            .and_then(|(_, r)| r.split_once(": "))
+            .unwrap();
+        let words: Vec<&str> = figures.split(' ').collect();
+        assert_eq!(
+            words
+                .iter()
+                .filter(|w| !w
+                    .trim_end_matches([',', ';'])
+                    .chars()
+                    .all(|c| c.is_ascii_digit()))
+                .copied()
+                .collect::<Vec<_>>(),
+            ["calls;", "fuel", "p50", "p99", "µs", "p50", "p99"],
+            "{line}"
+        );
+    }
+    rest.iter().map(|line| format!("{line}\n")).collect()
+}
+
 #[test]
-fn a_failing_fixture_shows_the_first_difference() {
+fn a_failing_fixture_shows_every_difference_and_a_malformed_one_fails_alone() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("greeter");
     write_connector(
         &dir,
-        "function processEvent(e) { e.properties.hi = 'there'; return e }",
+        "function processEvent(e) { e.properties.hi = 'there'; e.properties.n = 2; return e }",
         r#"{"name": "Greeter"}"#,
     );
     std::fs::create_dir_all(dir.join("tests")).unwrap();
     std::fs::write(
         dir.join("tests/a.json"),
-        r#"{"name": "says hello", "input": {"properties": {}}, "expected": {"properties": {"hi": "hello"}}}"#,
+        r#"{"name": "says hello", "input": {"properties": {}}, "expected": {"properties": {"hi": "hello", "n": 1}}}"#,
     )
     .unwrap();
     std::fs::write(
         dir.join("tests/b.json"),
-        r#"{"name": "keeps", "input": {"properties": {}}, "expected": {"properties": {"hi": "there"}}}"#,
+        r#"{"name": "keeps", "input": {"properties": {}}, "expected": {"properties": {"hi": "there", "n": 2}}}"#,
     )
     .unwrap();
+    std::fs::write(
+        dir.join("tests/c.json"),
+        r#"{"name": "no input", "expected": null}"#,
+    )
+    .unwrap();
+    std::fs::write(dir.join("tests/d.json"), "{not json").unwrap();
     let output = sandpipe(&["test", "greeter"], tmp.path());
     assert_eq!(output.status.code(), Some(1));
     assert_eq!(
-        stdout(&output),
-        "FAIL a.json: says hello: event 0: properties.hi: expected \"hello\", got \"there\"\nPASS b.json: keeps\n1 passed, 1 failed\n"
+        report_without_costs(&output),
+        "FAIL a.json: says hello:\n  event 0: properties.hi: expected \"hello\", got \"there\"\n  event 0: properties.n: expected 1, got 2\n\
+         PASS b.json: keeps\n\
+         FAIL c.json: not a fixture: missing field `input`\n\
+         FAIL d.json: not a fixture: key must be a string at line 1 column 2\n\
+         1 passed, 3 failed\n"
     );
+    assert!(stdout(&output).contains("cost: Greeter (0) processEvent: 2 calls; fuel p50 "));
     assert_eq!(
         stderr(&output),
-        "sandpipe: error: 1 of 2 fixtures failed in greeter\n"
+        "sandpipe: error: 3 of 4 fixtures failed in greeter\n"
+    );
+}
+
+#[test]
+fn a_stateful_fixture_seeds_and_checks_storage_and_cache_and_update_rewrites_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("counter");
+    write_connector(
+        &dir,
+        "async function processEvent(e, { storage, cache }) { const n = ((await storage.get('n')) || 0) + 1; await storage.set('n', n); e.properties.n = n; e.properties.hits = await cache.incr('hits'); return e }",
+        r#"{"name": "Counter"}"#,
+    );
+    std::fs::create_dir_all(dir.join("tests")).unwrap();
+    let fixture = json!({
+        "name": "counts on from the seed",
+        "storage": {"n": 41},
+        "cache": {"hits": 9},
+        "input": [{"properties": {}}, {"properties": {}}],
+        "expected": [{"properties": {"n": 42, "hits": 10}}, {"properties": {"n": 43, "hits": 11}}],
+        "expected_storage": {"n": 43}
+    });
+    std::fs::write(dir.join("tests/count.json"), fixture.to_string()).unwrap();
+    let output = sandpipe(&["test", "counter"], tmp.path());
+    assert!(
+        output.status.success(),
+        "{}{}",
+        stdout(&output),
+        stderr(&output)
+    );
+    assert_eq!(
+        report_without_costs(&output),
+        "PASS count.json: counts on from the seed\n1 passed, 0 failed\n"
+    );
+    // The seed changes: the fixture fails with every difference, and
+    // --update writes what the connector did.
+    let mut stale = fixture.clone();
+    stale["storage"] = json!({"n": 1});
+    std::fs::write(dir.join("tests/count.json"), stale.to_string()).unwrap();
+    let output = sandpipe(&["test", "counter"], tmp.path());
+    assert_eq!(
+        report_without_costs(&output),
+        "FAIL count.json: counts on from the seed:\n  event 0: properties.n: expected 42, got 2\n  event 1: properties.n: expected 43, got 3\n  storage.n: expected 43, got 3\n0 passed, 1 failed\n"
+    );
+    let output = sandpipe(&["test", "counter", "--update"], tmp.path());
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(
+        report_without_costs(&output),
+        "UPDATED count.json: counts on from the seed\n0 passed, 1 updated, 0 failed\n"
+    );
+    let rewritten: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("tests/count.json")).unwrap())
+            .unwrap();
+    let mut expected = stale.clone();
+    expected["expected"] =
+        json!([{"properties": {"n": 2, "hits": 10}}, {"properties": {"n": 3, "hits": 11}}]);
+    expected["expected_storage"] = json!({"n": 3});
+    assert_eq!(rewritten, expected);
+    let output = sandpipe(&["test", "counter"], tmp.path());
+    assert_eq!(
+        report_without_costs(&output),
+        "PASS count.json: counts on from the seed\n1 passed, 0 failed\n"
     );
 }
 
@@ -537,7 +638,7 @@ fn new_scaffolds_a_typescript_connector_whose_fixture_passes() {
         stderr(&tested)
     );
     assert_eq!(
-        stdout(&tested),
+        report_without_costs(&tested),
         "PASS greeting.json: adds the configured greeting\n1 passed, 0 failed\n"
     );
     let again = one_line_error(&sandpipe(&["new", "my-connector"], tmp.path()));
