@@ -195,21 +195,66 @@ fn malformed_lines_are_reported_and_skipped() {
         &[],
     );
     assert!(output.status.success(), "{}", stderr(&output));
-    let events: Vec<serde_json::Value> = stdout(&output)
+    // One output line per input line: output line N answers input line N.
+    let lines: Vec<serde_json::Value> = stdout(&output)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    let names: Vec<&str> = events
-        .iter()
-        .map(|e| e["event"].as_str().unwrap())
-        .collect();
-    assert_eq!(names, ["a", "b"]);
+    assert_eq!(
+        lines,
+        [
+            json!({"event": "a", "properties": {"hello": "Hello world", "$plugins_succeeded": ["Hello World (0)"], "$plugins_failed": []}}),
+            json!({"error": "invalid JSON: key must be a string at line 1 column 2", "line": 2}),
+            json!({"error": "empty line", "line": 3}),
+            json!({"error": "an event must be a JSON object", "line": 4}),
+            json!({"event": "b", "properties": {"$plugins_succeeded": ["Hello World (0)"], "$plugins_failed": []}}),
+        ]
+    );
     let errors = stderr(&output);
     assert!(errors.contains("sandpipe: events.ndjson:2: skipped: invalid JSON: key must be a string at line 1 column 2\n"), "{errors}");
     assert!(
         errors.contains("sandpipe: events.ndjson:4: skipped: an event must be a JSON object\n"),
         "{errors}"
     );
+}
+
+#[test]
+fn strict_fails_the_run_when_a_connector_failed_and_summary_shows_costs() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_connector(
+        &tmp.path().join("picky"),
+        "function processEvent(e) { if (e.event === 'bad') throw new Error('no'); return e }",
+        r#"{"name": "Picky"}"#,
+    );
+    let chain = json!({"connectors": [{"path": "picky"}]});
+    let events = "{\"event\":\"good\"}\n{\"event\":\"bad\"}\n";
+    let lenient = run_chain(tmp.path(), chain.clone(), events, &[]);
+    assert!(lenient.status.success(), "{}", stderr(&lenient));
+    let strict = run_chain(
+        tmp.path(),
+        chain.clone(),
+        events,
+        &["--strict", "--summary"],
+    );
+    assert_eq!(strict.status.code(), Some(1));
+    // The output is complete, and the failed event carries the bookkeeping.
+    assert_eq!(
+        stdout(&strict),
+        "{\"event\":\"good\",\"properties\":{\"$plugins_succeeded\":[\"Picky (0)\"],\"$plugins_failed\":[]}}\n\
+         {\"event\":\"bad\",\"properties\":{\"$plugins_succeeded\":[],\"$plugins_failed\":[\"Picky (0)\"]}}\n"
+    );
+    let errors = stderr(&strict);
+    let last: Vec<&str> = errors.lines().rev().take(2).collect();
+    assert_eq!(
+        last[0],
+        "sandpipe: error: --strict: connector calls failed (Picky (0): 1)"
+    );
+    assert!(
+        last[1].starts_with("sandpipe: cost: Picky (0) processEvent: 2 calls; fuel p50 "),
+        "{errors}"
+    );
+    let passing = run_chain(tmp.path(), chain, "{\"event\":\"good\"}\n", &["--strict"]);
+    assert!(passing.status.success(), "{}", stderr(&passing));
 }
 
 #[test]
@@ -296,7 +341,10 @@ fn a_memory_hog_is_contained_and_the_host_stays_small() {
         20,
         "{errors}"
     );
-    let summary = errors.lines().last().unwrap();
+    let summary = errors
+        .lines()
+        .find(|l| l.starts_with("sandpipe: summary: "))
+        .unwrap();
     let rss: u64 = summary
         .rsplit("peak RSS ")
         .next()
