@@ -356,7 +356,7 @@ fn chains_survive_a_restart() {
         (team, token)
     };
     let server = Server::start(&db);
-    let (status, body) = server.events(team, &token, json!({"properties": {}}));
+    let (status, body) = server.events(team, &token, json!({"event": "e", "properties": {}}));
     assert_eq!(status, 200);
     assert_eq!(body["results"][0]["properties"]["hello"], "Hello again");
 }
@@ -392,10 +392,10 @@ fn a_stored_chain_this_sandpipe_cannot_run_does_not_stop_the_others() {
     drop(connection);
 
     let server = Server::start(&db);
-    let (status, body) = server.events(good.0, &good.1, json!({"properties": {}}));
+    let (status, body) = server.events(good.0, &good.1, json!({"event": "e", "properties": {}}));
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["results"][0]["properties"]["hello"], "Hello again");
-    let (status, body) = server.events(broken.0, &broken.1, json!({"properties": {}}));
+    let (status, body) = server.events(broken.0, &broken.1, json!({"event": "e", "properties": {}}));
     assert_eq!(status, 409, "{body}");
     assert_eq!(
         body["error"],
@@ -770,6 +770,244 @@ fn storage_belongs_to_the_connector_id_across_versions_and_reorders() {
         (
             404,
             json!({"error": format!("team {team}'s chain has no connector with id \"nope\"; GET the chain for its ids")})
+        )
+    );
+}
+
+/// `(status, body)` of a raw request: `body` sent as given, with `content_type` if any.
+fn raw(
+    server: &Server,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    content_type: Option<&str>,
+    body: &str,
+) -> (u16, Value) {
+    let mut request = server
+        .client
+        .request(method.parse().unwrap(), format!("{}{path}", server.base))
+        .body(body.to_string());
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    if let Some(content_type) = content_type {
+        request = request.header("content-type", content_type);
+    }
+    let response = request.send().unwrap();
+    let status = response.status().as_u16();
+    let is_json = response
+        .headers()
+        .get("content-type")
+        .is_some_and(|v| v.to_str().unwrap().starts_with("application/json"));
+    assert!(is_json, "{method} {path}: {status} is not JSON");
+    (status, response.json().unwrap())
+}
+
+#[test]
+fn every_error_is_json_and_says_what_to_do() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(&tmp.path().join("sandpipe.db"));
+    let (team, token) = server.team("t");
+    let error = |text: &str| json!({ "error": text });
+    let teams = "/v1/teams";
+    // Auth comes before the body: no token is 401 whatever the body.
+    assert_eq!(
+        raw(&server, "POST", teams, None, Some("text/plain"), "x"),
+        (401, error("missing bearer token"))
+    );
+    assert_eq!(
+        raw(
+            &server,
+            "POST",
+            teams,
+            Some(ADMIN),
+            Some("text/plain"),
+            "{}"
+        ),
+        (
+            415,
+            error(
+                "the body must be JSON: send it with Content-Type: application/json (got \"text/plain\")"
+            )
+        )
+    );
+    // A JSON body without a Content-Type is taken.
+    let (status, created) = raw(
+        &server,
+        "POST",
+        teams,
+        Some(ADMIN),
+        None,
+        r#"{"name": "plain"}"#,
+    );
+    assert_eq!(status, 200, "{created}");
+    assert_eq!(
+        raw(&server, "POST", teams, Some(ADMIN), None, "{\"name\": "),
+        (
+            400,
+            error("the body is not valid JSON: EOF while parsing a value at line 1 column 9")
+        )
+    );
+    assert_eq!(
+        raw(&server, "POST", teams, Some(ADMIN), None, ""),
+        (
+            400,
+            error(
+                "the body is empty: send a JSON document (the routes' bodies are in GET /v1/openapi.json)"
+            )
+        )
+    );
+    assert_eq!(
+        raw(&server, "POST", teams, Some(ADMIN), None, r#"{"name": 7}"#),
+        (
+            422,
+            error(
+                "the body is JSON but not what this route takes: invalid type: integer `7`, expected a string at line 1 column 10 (see GET /v1/openapi.json)"
+            )
+        )
+    );
+    // Unknown routes and methods.
+    assert_eq!(
+        raw(&server, "GET", "/v1/nothing", Some(ADMIN), None, ""),
+        (
+            404,
+            error("no route GET /v1/nothing; the routes are in GET /v1/openapi.json")
+        )
+    );
+    assert_eq!(
+        raw(&server, "DELETE", "/v1/bundles", Some(ADMIN), None, ""),
+        (
+            405,
+            error("/v1/bundles does not take DELETE; its methods are in GET /v1/openapi.json")
+        )
+    );
+    // Path and query.
+    assert_eq!(
+        raw(&server, "GET", "/v1/teams/abc/chain", Some(ADMIN), None, ""),
+        (400, error("team must be a team's numeric id, got \"abc\""))
+    );
+    let logs = format!("/v1/teams/{team}/logs");
+    assert_eq!(
+        raw(
+            &server,
+            "GET",
+            &format!("{logs}?level=loud"),
+            Some(&token),
+            None,
+            ""
+        ),
+        (
+            400,
+            error("level must be one of debug, info, log, warn, error; got \"loud\"")
+        )
+    );
+    assert_eq!(
+        raw(
+            &server,
+            "GET",
+            &format!("{logs}?since=yesterday"),
+            Some(&token),
+            None,
+            ""
+        ),
+        (
+            400,
+            error(
+                "since must be a log line's id or an RFC 3339 UTC time such as 2024-05-01T12:00:00Z; got \"yesterday\""
+            )
+        )
+    );
+    let (status, body) = raw(
+        &server,
+        "GET",
+        &format!("{logs}?since=2024-05-01T12:00:00Z"),
+        Some(&token),
+        None,
+        "",
+    );
+    assert_eq!((status, body), (200, json!({"logs": []})));
+    let webhooks = format!("/v1/teams/{team}/webhooks");
+    let (status, body) = raw(
+        &server,
+        "GET",
+        &format!("{webhooks}?status=lost"),
+        Some(&token),
+        None,
+        "",
+    );
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(
+        body,
+        error(
+            "Failed to deserialize query string: status: unknown variant `lost`, expected one of `pending`, `delivered`, `dead` (the route's parameters are in GET /v1/openapi.json)"
+        )
+    );
+}
+
+#[test]
+fn a_batch_reports_each_refused_item_and_runs_the_rest() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start_with(
+        &tmp.path().join("sandpipe.db"),
+        &["--max-batch-events", "3"],
+    );
+    let (team, token) =
+        server.team_with_chain("t", vec![built(&root().join("examples/hello-world"))]);
+    let (status, body) = server.events(
+        team,
+        &token,
+        json!([{"event": "a", "properties": {}}, 7, {"properties": {}}]),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body,
+        json!({
+            "results": [
+                {"event": "a", "properties": {"hello": "Hello world", "$plugins_succeeded": ["Hello World (0)"], "$plugins_failed": []}},
+                null,
+                null
+            ],
+            "failures": [
+                {"index": 1, "error": "not a JSON object; send an event object or a list of them"},
+                {"index": 2, "error": "an event needs an \"event\" name (a non-empty string), e.g. {\"event\": \"pageview\", \"properties\": {}}"}
+            ],
+            "webhooks": 0,
+            "captured": []
+        })
+    );
+    let four = json!([{"event": "a"}, {"event": "b"}, {"event": "c"}, {"event": "d"}]);
+    assert_eq!(
+        server.events(team, &token, four),
+        (
+            413,
+            json!({"error": "a batch holds at most 3 events, got 4; send it in smaller batches"})
+        )
+    );
+}
+
+#[test]
+fn every_config_error_of_a_put_is_reported_at_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(&tmp.path().join("sandpipe.db"));
+    let (team, token) = server.team("t");
+    let (_, hello) = server.upload(&token, built(&root().join("examples/hello-world")));
+    let (_, typed) = server.upload(
+        &token,
+        inline(
+            "Typed",
+            "function processEvent(e) { return e }",
+            r#"{"key": "url", "type": "string", "required": true}"#,
+        ),
+    );
+    let chain = json!({"connectors": [
+        {"bundle": hello["id"], "config": {"name": 42}},
+        {"bundle": typed["id"], "config": {}}
+    ]});
+    assert_eq!(
+        server.put_chain(team, &token, chain),
+        (
+            422,
+            json!({"error": "connector 0 (Hello World): config field \"name\": must be a string (config values are text, as in PostHog), not a number; connector 1 (Typed): config field \"url\" is required but has no value"})
         )
     );
 }

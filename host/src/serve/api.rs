@@ -7,17 +7,19 @@
 use super::auth::{self, Caller};
 use super::chains::{self, NewConnector};
 use super::events;
-use super::http::{ApiError, Bearer, TeamAccess, blocking};
+use super::http::{ApiError, Bearer, Query, TeamAccess, blocking};
 use super::json::Json;
 use super::state::AppState;
+use super::store::{LogFilter, Since};
 use super::teams::TeamChain;
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::State;
 use axum::extract::rejection::{BytesRejection, FailedToBufferBody};
-use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
+use sandpipe_abi::LogLevel;
 use sandpipe_manifest::ConfigEntry;
 use sandpipe_runtime::bundle::MAX_BUNDLE_SIZE;
 use sandpipe_runtime::{AdmissionError, Bundle};
@@ -46,7 +48,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/teams/{team}/logs", get(get_logs))
         .route("/v1/teams/{team}/webhooks", get(get_webhooks))
+        .fallback(super::http::no_route)
+        .method_not_allowed_fallback(super::http::wrong_method)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BUNDLE_SIZE + 1))
+        .layer(axum::middleware::map_response(super::http::json_errors))
         .layer(axum::middleware::from_fn(super::trace::request_span))
         .with_state(state)
 }
@@ -253,15 +258,58 @@ async fn post_events(
     TeamAccess(team): TeamAccess,
     Json(body): Json<Value>,
 ) -> Result<Json<events::Batch>, ApiError> {
-    Ok(Json(events::process(state, team, body).await?))
+    let limit = state.max_batch_events;
+    Ok(Json(events::process(state, team, body, limit).await?))
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct LogQuery {
     connector: Option<String>,
     level: Option<String>,
-    #[serde(default)]
-    since: i64,
+    since: Option<String>,
+}
+
+impl LogQuery {
+    /// The store's filter; an unknown level or an unreadable `since` is a 400.
+    fn filter(self) -> Result<LogFilter, ApiError> {
+        let bad = |message: String| ApiError::new(StatusCode::BAD_REQUEST, message);
+        let level = self
+            .level
+            .map(|given| {
+                [
+                    LogLevel::Debug,
+                    LogLevel::Info,
+                    LogLevel::Log,
+                    LogLevel::Warn,
+                    LogLevel::Error,
+                ]
+                .into_iter()
+                .find(|level| level.as_str() == given)
+                .ok_or_else(|| {
+                    bad(format!(
+                        "level must be one of debug, info, log, warn, error; got {given:?}"
+                    ))
+                })
+            })
+            .transpose()?;
+        let since = match self.since {
+            None => Since::Id(0),
+            Some(given) => match given.parse::<i64>() {
+                Ok(id) => Since::Id(id),
+                Err(_) => Since::Time(humantime::parse_rfc3339_weak(&given).map_err(|_| {
+                    bad(format!(
+                        "since must be a log line's id or an RFC 3339 UTC time such as 2024-05-01T12:00:00Z; got {given:?}"
+                    ))
+                })?),
+            },
+        };
+        Ok(LogFilter {
+            connector: self.connector.filter(|c| !c.is_empty()),
+            level,
+            since,
+        })
+    }
 }
 
 async fn get_logs(
@@ -269,21 +317,37 @@ async fn get_logs(
     TeamAccess(team): TeamAccess,
     Query(query): Query<LogQuery>,
 ) -> Result<Json<Value>, ApiError> {
+    let filter = query.filter()?;
     blocking(move || {
-        let logs = state.store.logs(
-            team,
-            query.connector.as_deref(),
-            query.level.as_deref(),
-            query.since,
-        )?;
+        let logs = state.store.logs(team, &filter)?;
         Ok(Json(json!({ "logs": logs })))
     })
     .await
 }
 
+/// A webhook's delivery state, as `?status=` names it.
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+enum WebhookStatus {
+    Pending,
+    Delivered,
+    Dead,
+}
+
+impl WebhookStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            WebhookStatus::Pending => "pending",
+            WebhookStatus::Delivered => "delivered",
+            WebhookStatus::Dead => "dead",
+        }
+    }
+}
+
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct WebhookQuery {
-    status: Option<String>,
+    status: Option<WebhookStatus>,
 }
 
 async fn get_webhooks(
@@ -292,7 +356,9 @@ async fn get_webhooks(
     Query(query): Query<WebhookQuery>,
 ) -> Result<Json<Value>, ApiError> {
     blocking(move || {
-        let webhooks = state.store.webhooks(team, query.status.as_deref())?;
+        let webhooks = state
+            .store
+            .webhooks(team, query.status.map(WebhookStatus::as_str))?;
         Ok(Json(json!({ "webhooks": webhooks })))
     })
     .await

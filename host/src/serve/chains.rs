@@ -16,12 +16,9 @@ use std::sync::Arc;
 pub enum ChainError {
     #[error("connector {position}: bundle {sha256} is not uploaded")]
     NotUploaded { position: usize, sha256: String },
-    #[error("connector {position} ({name}): {source}")]
-    InvalidConfig {
-        position: usize,
-        name: String,
-        source: ConfigError,
-    },
+    /// Every config error of the configuration, each naming its connector.
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    InvalidConfig(Vec<ConfigProblem>),
     /// A bundle in the store that admission now refuses.
     #[error("stored bundle {sha256}: {source}")]
     StoredBundle {
@@ -35,6 +32,35 @@ pub enum ChainError {
     /// A removed or reset connector's storage could not be cleared.
     #[error(transparent)]
     Storage(#[from] StorageError),
+}
+
+/// One config error of one connector.
+#[derive(Debug, thiserror::Error)]
+#[error("connector {position} ({name}): {source}")]
+pub struct ConfigProblem {
+    position: usize,
+    name: String,
+    source: ConfigError,
+}
+
+/// The specs, or every config error of them all.
+fn all_specs(
+    specs: impl Iterator<Item = Result<ConnectorSpec, ChainError>>,
+) -> Result<Vec<ConnectorSpec>, ChainError> {
+    let mut made = Vec::new();
+    let mut problems = Vec::new();
+    for spec in specs {
+        match spec {
+            Ok(spec) => made.push(spec),
+            Err(ChainError::InvalidConfig(found)) => problems.extend(found),
+            Err(other) => return Err(other),
+        }
+    }
+    if problems.is_empty() {
+        Ok(made)
+    } else {
+        Err(ChainError::InvalidConfig(problems))
+    }
 }
 
 /// Admits a stored bundle (compiled modules come from the cache).
@@ -66,13 +92,10 @@ fn specs(
     rows: &[ChainRow],
     previous: Option<&TeamChain>,
 ) -> Result<Vec<ConnectorSpec>, ChainError> {
-    rows.iter()
-        .enumerate()
-        .map(|(position, row)| {
-            let bundle = stored_bundle(state, position, &row.bundle)?;
-            spec(position, row, bundle, previous)
-        })
-        .collect()
+    all_specs(rows.iter().enumerate().map(|(position, row)| {
+        let bundle = stored_bundle(state, position, &row.bundle)?;
+        spec(position, row, bundle, previous)
+    }))
 }
 
 /// The spec of `row` at `position`, its config resolved against `bundle`'s
@@ -86,11 +109,18 @@ fn spec(
 ) -> Result<ConnectorSpec, ChainError> {
     let config = bundle
         .manifest()
-        .resolve_config(&row.config)
-        .map_err(|source| ChainError::InvalidConfig {
-            position,
-            name: bundle.manifest().name.clone(),
-            source,
+        .resolve_config_all(&row.config)
+        .map_err(|errors| {
+            ChainError::InvalidConfig(
+                errors
+                    .into_iter()
+                    .map(|source| ConfigProblem {
+                        position,
+                        name: bundle.manifest().name.clone(),
+                        source,
+                    })
+                    .collect(),
+            )
         })?;
     let cache = previous
         .and_then(|chain| chain.spec(&row.id))
@@ -154,12 +184,12 @@ pub fn put(
         })
         .collect();
     let previous = state.teams.get(team);
-    let specs = rows
-        .iter()
-        .zip(bundles)
-        .enumerate()
-        .map(|(position, (row, bundle))| spec(position, row, bundle, previous.as_deref()))
-        .collect::<Result<Vec<_>, _>>()?;
+    let specs = all_specs(
+        rows.iter()
+            .zip(bundles)
+            .enumerate()
+            .map(|(position, (row, bundle))| spec(position, row, bundle, previous.as_deref())),
+    )?;
     let chain = Arc::new(TeamChain::new(team, specs));
     let mut removed = Vec::new();
     state.teams.replace(chain.clone(), || {

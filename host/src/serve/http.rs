@@ -51,9 +51,9 @@ impl From<StoreError> for ApiError {
 impl From<ChainError> for ApiError {
     fn from(error: ChainError) -> ApiError {
         let status = match &error {
-            ChainError::NotUploaded { .. }
-            | ChainError::InvalidConfig { .. }
-            | ChainError::Id(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ChainError::NotUploaded { .. } | ChainError::InvalidConfig(_) | ChainError::Id(_) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             ChainError::StoredBundle { .. } | ChainError::Store(_) | ChainError::Storage(_) => {
                 return ApiError::internal(error);
             }
@@ -65,7 +65,7 @@ impl From<ChainError> for ApiError {
 impl From<EventsError> for ApiError {
     fn from(error: EventsError) -> ApiError {
         let status = match &error {
-            EventsError::NotAnObject { .. } => StatusCode::BAD_REQUEST,
+            EventsError::TooMany { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             EventsError::NoChain { .. } => StatusCode::CONFLICT,
             EventsError::TooManyWaiting { .. } => StatusCode::TOO_MANY_REQUESTS,
             EventsError::Store(_)
@@ -170,4 +170,82 @@ impl FromRequestParts<AppState> for TeamAccess {
         super::trace::record_team(team);
         Ok(TeamAccess(team))
     }
+}
+
+/// A route's query string, parsed; a refused one is a 400 that says which
+/// parameter and what it takes.
+pub struct Query<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Query<T>, ApiError> {
+        axum::extract::Query::<T>::try_from_uri(&parts.uri)
+            .map(|axum::extract::Query(value)| Query(value))
+            .map_err(|rejection| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    format!(
+                        "{} (the route's parameters are in GET /v1/openapi.json)",
+                        rejection.body_text()
+                    ),
+                )
+            })
+    }
+}
+
+/// A path no route has: 404, pointing at the routes.
+pub async fn no_route(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        format!(
+            "no route {method} {}; the routes are in GET /v1/openapi.json",
+            uri.path()
+        ),
+    )
+}
+
+/// A route asked with a method it does not take: 405.
+pub async fn wrong_method(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!(
+            "{} does not take {method}; its methods are in GET /v1/openapi.json",
+            uri.path()
+        ),
+    )
+}
+
+/// Every error response is `{"error": "..."}`: one that axum or a layer
+/// answered in plain text (or with no body) is rewritten, its text kept.
+pub async fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .map(|bytes| String::from_utf8_lossy(&bytes).trim().to_string())
+        .unwrap_or_default();
+    let message = if text.is_empty() {
+        status
+            .canonical_reason()
+            .unwrap_or("error")
+            .to_ascii_lowercase()
+    } else {
+        text
+    };
+    let mut rewritten = ApiError::new(status, message).into_response();
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            rewritten.headers_mut().insert(name, value.clone());
+        }
+    }
+    rewritten
 }

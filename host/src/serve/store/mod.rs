@@ -16,7 +16,7 @@ mod teams;
 mod webhooks;
 
 pub use chains::{ChainRow, ChainStore};
-pub use logs::{LogLine, LogStore};
+pub use logs::{LogFilter, LogLine, LogStore, Since};
 pub use teams::TeamStore;
 pub use webhooks::{WebhookRow, WebhookStore};
 
