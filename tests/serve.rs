@@ -395,7 +395,8 @@ fn a_stored_chain_this_sandpipe_cannot_run_does_not_stop_the_others() {
     let (status, body) = server.events(good.0, &good.1, json!({"event": "e", "properties": {}}));
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["results"][0]["properties"]["hello"], "Hello again");
-    let (status, body) = server.events(broken.0, &broken.1, json!({"event": "e", "properties": {}}));
+    let (status, body) =
+        server.events(broken.0, &broken.1, json!({"event": "e", "properties": {}}));
     assert_eq!(status, 409, "{body}");
     assert_eq!(
         body["error"],
@@ -603,8 +604,8 @@ fn pending_webhooks_survive_a_restart() {
 fn the_openapi_document_describes_every_route() {
     let tmp = tempfile::tempdir().unwrap();
     let server = Server::start(&tmp.path().join("sandpipe.db"));
-    assert_eq!(server.call("GET", "/v1/openapi.json", None, None).0, 401);
-    let (status, document) = server.call("GET", "/v1/openapi.json", Some(ADMIN), None);
+    // Readable without a token.
+    let (status, document) = server.call("GET", "/v1/openapi.json", None, None);
     assert_eq!(status, 200);
     assert_eq!(document["openapi"], "3.0.3");
     let paths: Vec<&String> = document["paths"].as_object().unwrap().keys().collect();
@@ -615,29 +616,222 @@ fn the_openapi_document_describes_every_route() {
             "/metrics",
             "/v1/openapi.json",
             "/v1/teams",
+            "/v1/teams/{team}",
+            "/v1/teams/{team}/token",
             "/v1/bundles",
             "/v1/teams/{team}/chain",
             "/v1/teams/{team}/connectors/{connector}/reset",
             "/v1/teams/{team}/events",
             "/v1/teams/{team}/logs",
-            "/v1/teams/{team}/webhooks"
+            "/v1/teams/{team}/webhooks",
+            "/v1/teams/{team}/webhooks/{webhook}/redeliver"
         ]
     );
-    // Every documented path answers (not 404 from the router) for the admin.
-    let (team, _) = server.team("t");
-    for path in paths {
-        let concrete = path.replace("{team}", &team.to_string());
-        if path.contains("{connector}") {
-            continue; // answers 404 for an id the chain does not have
+    // Every documented method of every path is a route: the router does not
+    // answer "no route" or "does not take" (a team that does not exist is
+    // the handler's 404, which names the team).
+    for (path, item) in document["paths"].as_object().unwrap() {
+        let concrete = path
+            .replace("{team}", "999")
+            .replace("{connector}", "c")
+            .replace("{webhook}", "1");
+        for method in item
+            .as_object()
+            .unwrap()
+            .keys()
+            .filter(|m| *m != "parameters")
+        {
+            let (status, body) = server.call(&method.to_uppercase(), &concrete, Some(ADMIN), None);
+            let error = body["error"].as_str().unwrap_or("");
+            assert!(
+                status != 405 && !error.starts_with("no route"),
+                "{method} {concrete}: {status} {body}"
+            );
         }
-        let method = if path == "/v1/teams" || path == "/v1/bundles" {
-            "POST"
-        } else {
-            "GET"
-        };
-        let (status, body) = server.call(method, &concrete, Some(ADMIN), None);
-        assert_ne!(status, 404, "{method} {concrete}: {body}");
     }
+}
+
+#[test]
+fn operators_list_rotate_delete_and_redeliver() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start_with(
+        &tmp.path().join("sandpipe.db"),
+        &["--webhook-max-attempts", "1", "--allow-private-webhooks"],
+    );
+    let (a, token_a) = server.team("alpha");
+    let (b, token_b) = server.team("beta");
+    // Names: unique, 1 to 200 characters.
+    assert_eq!(
+        server.call(
+            "POST",
+            "/v1/teams",
+            Some(ADMIN),
+            Some(json!({"name": "alpha"}))
+        ),
+        (
+            409,
+            json!({"error": "a team named \"alpha\" already exists; choose another name"})
+        )
+    );
+    assert_eq!(
+        server.call(
+            "POST",
+            "/v1/teams",
+            Some(ADMIN),
+            Some(json!({"name": "x".repeat(201)}))
+        ),
+        (
+            422,
+            json!({"error": "name must be 1 to 200 characters, got 201"})
+        )
+    );
+    assert_eq!(
+        server.call(
+            "POST",
+            "/v1/teams",
+            Some(ADMIN),
+            Some(json!({"name": "  "}))
+        ),
+        (
+            422,
+            json!({"error": "name must be 1 to 200 characters, got 0"})
+        )
+    );
+    // The list, exactly this shape.
+    let (status, listed) = server.call("GET", "/v1/teams", Some(ADMIN), None);
+    assert_eq!(status, 200);
+    let teams = listed["teams"].as_array().unwrap();
+    assert_eq!(teams.len(), 2);
+    for (team, (id, name)) in teams.iter().zip([(a, "alpha"), (b, "beta")]) {
+        let keys: Vec<&String> = team.as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["id", "name", "created_at"]);
+        assert_eq!(
+            (team["id"].as_i64().unwrap(), team["name"].as_str().unwrap()),
+            (id, name)
+        );
+        assert!(
+            humantime::parse_rfc3339(team["created_at"].as_str().unwrap()).is_ok(),
+            "{team}"
+        );
+    }
+    assert_eq!(
+        server.call("GET", "/v1/teams", Some(&token_a), None),
+        (403, json!({"error": "listing teams needs the admin token"}))
+    );
+    // Bundles: all for the admin, a team's own chain's for a team.
+    let hello = server
+        .upload(&token_a, built(&root().join("examples/hello-world")))
+        .1["id"]
+        .clone();
+    let receiver = receiver();
+    let (_, webhook) = server.upload(&token_b, built(&root().join("examples/webhook")));
+    let (_, all) = server.call("GET", "/v1/bundles", Some(ADMIN), None);
+    assert_eq!(all["bundles"].as_array().unwrap().len(), 2);
+    let chain = json!({"connectors": [{"bundle": hello}]});
+    assert_eq!(server.put_chain(a, &token_a, chain).0, 200);
+    let (_, own) = server.call("GET", "/v1/bundles", Some(&token_a), None);
+    let own: Vec<&Value> = own["bundles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| &b["name"])
+        .collect();
+    assert_eq!(own, ["Hello World"]);
+    // A dead webhook is delivered again on request (the receiver's /flaky
+    // fails twice, and one attempt makes a webhook dead).
+    let url = format!("http://127.0.0.1:{}/flaky", receiver.port);
+    let chain = json!({"connectors": [{"bundle": webhook["id"], "config": {"url": url}}]});
+    assert_eq!(server.put_chain(b, &token_b, chain).0, 200);
+    server.events(b, &token_b, json!({"event": "e", "properties": {}}));
+    let first = |body: &Value| body["webhooks"][0].clone();
+    let dead = first(&wait_for(&server, b, &token_b, |body| {
+        first(body)["status"] == "dead"
+    }));
+    let id = dead["id"].as_i64().unwrap();
+    let redeliver = format!("/v1/teams/{b}/webhooks/{id}/redeliver");
+    assert_eq!(
+        server.call("POST", &redeliver, Some(&token_a), None).0,
+        404,
+        "another team's webhook is invisible"
+    );
+    assert_eq!(
+        server.call("POST", &redeliver, Some(&token_b), None),
+        (200, json!({"redelivering": id}))
+    );
+    let again = first(&wait_for(&server, b, &token_b, |body| {
+        first(body)["status"] == "dead"
+    }));
+    assert_eq!(
+        (again["id"].as_i64(), again["attempts"].as_i64()),
+        (Some(id), Some(1))
+    );
+    assert_eq!(server.call("POST", &redeliver, Some(&token_b), None).0, 200);
+    let delivered = first(&wait_for(&server, b, &token_b, |body| {
+        first(body)["status"] == "delivered"
+    }));
+    assert_eq!(delivered["id"], id, "{delivered}");
+    assert_eq!(
+        server.call("POST", &redeliver, Some(&token_b), None),
+        (
+            409,
+            json!({"error": format!("webhook {id} is not dead; only dead webhooks are delivered again")})
+        )
+    );
+    // Rotating a token: the old one stops working, the new one works.
+    let (status, rotated) = server.call(
+        "POST",
+        &format!("/v1/teams/{a}/token"),
+        Some(&token_a),
+        None,
+    );
+    assert_eq!(status, 200);
+    let new_token = rotated["token"].as_str().unwrap();
+    assert_eq!(
+        server
+            .call("GET", &format!("/v1/teams/{a}/chain"), Some(&token_a), None)
+            .0,
+        401
+    );
+    assert_eq!(
+        server
+            .call(
+                "GET",
+                &format!("/v1/teams/{a}/chain"),
+                Some(new_token),
+                None
+            )
+            .0,
+        200
+    );
+    // Deleting a team: admin only; then it is gone.
+    assert_eq!(
+        server.call("DELETE", &format!("/v1/teams/{a}"), Some(new_token), None),
+        (
+            403,
+            json!({"error": "deleting a team needs the admin token"})
+        )
+    );
+    assert_eq!(
+        server.call("DELETE", &format!("/v1/teams/{a}"), Some(ADMIN), None),
+        (200, json!({"deleted": a}))
+    );
+    assert_eq!(
+        server
+            .call(
+                "GET",
+                &format!("/v1/teams/{a}/chain"),
+                Some(new_token),
+                None
+            )
+            .0,
+        401
+    );
+    assert_eq!(
+        server.call("DELETE", &format!("/v1/teams/{a}"), Some(ADMIN), None),
+        (404, json!({"error": format!("no team {a}")}))
+    );
+    let (_, listed) = server.call("GET", "/v1/teams", Some(ADMIN), None);
+    assert_eq!(listed["teams"].as_array().unwrap().len(), 1);
 }
 
 #[test]

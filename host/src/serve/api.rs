@@ -10,7 +10,7 @@ use super::events;
 use super::http::{ApiError, Bearer, Query, TeamAccess, blocking};
 use super::json::Json;
 use super::state::AppState;
-use super::store::{LogFilter, Since};
+use super::store::{LogFilter, Redelivery, Since};
 use super::teams::TeamChain;
 use axum::Router;
 use axum::body::Bytes;
@@ -18,7 +18,7 @@ use axum::extract::State;
 use axum::extract::rejection::{BytesRejection, FailedToBufferBody};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use sandpipe_abi::LogLevel;
 use sandpipe_manifest::ConfigEntry;
 use sandpipe_runtime::bundle::MAX_BUNDLE_SIZE;
@@ -38,8 +38,10 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics))
         .route("/v1/openapi.json", get(openapi))
-        .route("/v1/teams", post(create_team))
-        .route("/v1/bundles", post(upload_bundle))
+        .route("/v1/teams", get(list_teams).post(create_team))
+        .route("/v1/teams/{team}", delete(delete_team))
+        .route("/v1/teams/{team}/token", post(rotate_token))
+        .route("/v1/bundles", get(list_bundles).post(upload_bundle))
         .route("/v1/teams/{team}/chain", get(get_chain).put(put_chain))
         .route("/v1/teams/{team}/events", post(post_events))
         .route(
@@ -48,6 +50,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/teams/{team}/logs", get(get_logs))
         .route("/v1/teams/{team}/webhooks", get(get_webhooks))
+        .route(
+            "/v1/teams/{team}/webhooks/{webhook}/redeliver",
+            post(redeliver_webhook),
+        )
         .fallback(super::http::no_route)
         .method_not_allowed_fallback(super::http::wrong_method)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BUNDLE_SIZE + 1))
@@ -73,10 +79,11 @@ async fn create_team(
         ));
     }
     let name = body.name.trim().to_string();
-    if name.is_empty() {
+    let length = name.chars().count();
+    if !(1..=MAX_TEAM_NAME_CHARS).contains(&length) {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
-            "name must not be empty",
+            format!("name must be 1 to {MAX_TEAM_NAME_CHARS} characters, got {length}"),
         ));
     }
     let token = auth::generate("sp_team_");
@@ -86,6 +93,81 @@ async fn create_team(
         blocking(move || Ok(state.store.create_team(&name, &hash)?)).await?
     };
     Ok(Json(json!({ "id": id, "name": name, "token": token })))
+}
+
+/// Longest team name (characters).
+const MAX_TEAM_NAME_CHARS: usize = 200;
+
+/// `GET /v1/teams` (admin): `{"teams": [{"id", "name", "created_at"}]}`.
+async fn list_teams(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Value>, ApiError> {
+    if caller != Caller::Admin {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "listing teams needs the admin token",
+        ));
+    }
+    blocking(move || Ok(Json(json!({ "teams": state.store.teams()? })))).await
+}
+
+/// `DELETE /v1/teams/{team}` (admin): the team, its chain, its connectors'
+/// storage, its logs and webhooks.
+async fn delete_team(
+    State(state): State<AppState>,
+    TeamAccess(team): TeamAccess,
+    caller: Caller,
+) -> Result<Json<Value>, ApiError> {
+    if caller != Caller::Admin {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "deleting a team needs the admin token",
+        ));
+    }
+    blocking(move || {
+        chains::delete_team(&state, team)?;
+        Ok(Json(json!({ "deleted": team })))
+    })
+    .await
+}
+
+/// `POST /v1/teams/{team}/token`: a new token for the team (shown once); the
+/// old one stops working at once.
+async fn rotate_token(
+    State(state): State<AppState>,
+    TeamAccess(team): TeamAccess,
+) -> Result<Json<Value>, ApiError> {
+    let token = auth::generate("sp_team_");
+    let hash = auth::hash(&token);
+    blocking(move || {
+        state.store.set_team_token(team, &hash)?;
+        Ok(Json(json!({ "id": team, "token": token })))
+    })
+    .await
+}
+
+/// `GET /v1/bundles`: every uploaded bundle for the admin; for a team, the
+/// bundles its chain runs (bundles belong to no team, so a team does not
+/// see the others').
+async fn list_bundles(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Value>, ApiError> {
+    blocking(move || {
+        let mut bundles = state.store.bundles()?;
+        if let Caller::Team(team) = caller {
+            let used: Vec<String> = state
+                .store
+                .chain(team)?
+                .into_iter()
+                .map(|row| row.bundle)
+                .collect();
+            bundles.retain(|bundle| used.contains(&bundle.id));
+        }
+        Ok(Json(json!({ "bundles": bundles })))
+    })
+    .await
 }
 
 /// What a bundle's manifest looks like in responses.
@@ -364,6 +446,39 @@ async fn get_webhooks(
     .await
 }
 
+/// `POST /v1/teams/{team}/webhooks/{webhook}/redeliver`: a dead webhook is
+/// pending again, due now, with its attempts counted from 0.
+async fn redeliver_webhook(
+    State(state): State<AppState>,
+    TeamAccess(team): TeamAccess,
+    axum::extract::Path((_, webhook)): axum::extract::Path<(i64, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let id: i64 = webhook.parse().map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "webhook must be a webhook's numeric id (from GET …/webhooks), got {webhook:?}"
+            ),
+        )
+    })?;
+    let delivery = state.delivery.clone();
+    blocking(move || match state.store.redeliver_webhook(team, id)? {
+        Redelivery::Queued => {
+            delivery.wake.notify_one();
+            Ok(Json(json!({ "redelivering": id })))
+        }
+        Redelivery::NotDead => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!("webhook {id} is not dead; only dead webhooks are delivered again"),
+        )),
+        Redelivery::Missing => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("team {team} has no webhook {id}"),
+        )),
+    })
+    .await
+}
+
 /// `GET /metrics`: every team's figures, so only for the admin token or the
 /// `--metrics-token` (compared in constant time, without the store).
 async fn metrics(
@@ -387,6 +502,7 @@ async fn metrics(
     ))
 }
 
-async fn openapi(_caller: Caller) -> impl IntoResponse {
+/// The OpenAPI document, readable without a token (it describes routes, not data).
+async fn openapi() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "application/json")], OPENAPI)
 }

@@ -218,6 +218,20 @@ fn clear_storage(state: &AppState, team: i64, id: &str) -> Result<(), ChainError
     Ok(())
 }
 
+/// Deletes `team`: its chain stops, and its connectors' storage, chain, logs
+/// and webhooks are deleted. Whether it existed.
+pub fn delete_team(state: &AppState, team: i64) -> Result<bool, ChainError> {
+    let rows = state.store.chain(team)?;
+    state.teams.remove(team);
+    if !state.store.delete_team(team)? {
+        return Ok(false);
+    }
+    for row in rows {
+        clear_storage(state, team, &row.id)?;
+    }
+    Ok(true)
+}
+
 /// Resets connector `id` of `team`'s chain: its `meta.storage` and
 /// `meta.cache` are emptied. Whether the chain has it.
 pub fn reset(state: &AppState, team: i64, id: &str) -> Result<bool, ChainError> {

@@ -44,7 +44,13 @@ impl IntoResponse for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> ApiError {
-        ApiError::internal(error)
+        match error {
+            StoreError::TeamNameTaken(_) => ApiError::new(
+                StatusCode::CONFLICT,
+                format!("{error}; choose another name"),
+            ),
+            other => ApiError::internal(other),
+        }
     }
 }
 

@@ -47,6 +47,15 @@ impl Teams {
         Ok(())
     }
 
+    /// Removes the team's entry (the team was deleted); requests in flight finish.
+    pub fn remove(&self, team: i64) {
+        let _change = self.change.lock().unwrap_or_else(|e| e.into_inner());
+        self.current
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&team);
+    }
+
     /// Brings the team's current entry in line with the health the windows of
     /// `snapshot`'s configuration give now: `persist` is called for each
     /// connector whose health differs from the entry's, then the entry is

@@ -18,10 +18,25 @@ pub struct ChainRow {
     pub health: Health,
 }
 
+/// One uploaded bundle, as `GET /v1/bundles` lists it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct BundleRow {
+    /// Its sha256.
+    pub id: String,
+    /// Its plugin's name.
+    pub name: String,
+    /// Bytes.
+    pub size: i64,
+    /// RFC 3339, milliseconds.
+    pub created_at: String,
+}
+
 /// Bundles and chains.
 pub trait ChainStore: Send + Sync {
     fn put_bundle(&self, sha256: &str, bytes: &[u8], name: &str) -> Result<()>;
     fn bundle(&self, sha256: &str) -> Result<Option<Vec<u8>>>;
+    /// Every uploaded bundle, oldest first.
+    fn bundles(&self) -> Result<Vec<BundleRow>>;
     fn set_chain(&self, team: i64, rows: &[ChainRow]) -> Result<()>;
     fn chain(&self, team: i64) -> Result<Vec<ChainRow>>;
     /// Records a connector's quarantine state.
@@ -40,6 +55,23 @@ impl ChainStore for SqliteStore {
 
     fn bundle(&self, sha256: &str) -> Result<Option<Vec<u8>>> {
         self.value("SELECT bytes FROM bundles WHERE sha256 = ?1", [sha256])
+    }
+
+    fn bundles(&self) -> Result<Vec<BundleRow>> {
+        self.with(|c| {
+            let mut statement = c.prepare(
+                "SELECT sha256, name, length(bytes), created_at FROM bundles ORDER BY created_at, sha256",
+            )?;
+            let rows = statement.query_map([], |r| {
+                Ok(BundleRow {
+                    id: r.get(0)?,
+                    name: r.get(1)?,
+                    size: r.get(2)?,
+                    created_at: r.get(3)?,
+                })
+            })?;
+            rows.collect()
+        })
     }
 
     fn set_chain(&self, team: i64, rows: &[ChainRow]) -> Result<()> {
@@ -106,6 +138,16 @@ mod tests {
         let team = store.create_team("t", "hash").unwrap();
         store.put_bundle("aa", b"wasm", "A").unwrap();
         store.put_bundle("bb", b"wasm", "B").unwrap();
+        let listed: Vec<(String, String, i64)> = store
+            .bundles()
+            .unwrap()
+            .into_iter()
+            .map(|b| (b.id, b.name, b.size))
+            .collect();
+        assert_eq!(
+            listed,
+            [("aa".into(), "A".into(), 4), ("bb".into(), "B".into(), 4)]
+        );
         let row = |bundle: &str, enabled| ChainRow {
             id: format!("id-{bundle}"),
             bundle: bundle.into(),

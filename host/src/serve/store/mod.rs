@@ -18,7 +18,7 @@ mod webhooks;
 pub use chains::{ChainRow, ChainStore};
 pub use logs::{LogFilter, LogLine, LogStore, Since};
 pub use teams::TeamStore;
-pub use webhooks::{WebhookRow, WebhookStore};
+pub use webhooks::{Redelivery, WebhookRow, WebhookStore};
 
 use rusqlite::{Connection, OptionalExtension};
 use std::path::{Path, PathBuf};
@@ -44,6 +44,8 @@ pub enum StoreError {
         found: i64,
         known: usize,
     },
+    #[error("a team named {0:?} already exists")]
+    TeamNameTaken(String),
     #[error("store: {0}")]
     Sqlite(#[from] rusqlite::Error),
 }
