@@ -786,3 +786,30 @@ fn without_fuel_a_loop_is_stopped_by_the_deadline() {
         stderr(&from_env)
     );
 }
+
+#[test]
+fn a_typescript_throw_reports_its_own_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("ts");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("plugin.json"),
+        r#"{"name": "Typed", "main": "index.ts"}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("index.ts"),
+        "// A connector whose types take lines the JavaScript does not have.\ninterface Event {\n    event: string\n    properties: Record<string, unknown>\n}\n\nexport function processEvent(event: Event): Event {\n    const name: string = event.event\n    throw new Error(`no ${name}`)\n}\n",
+    )
+    .unwrap();
+    let output = run_chain(
+        tmp.path(),
+        json!({"connectors": [{"path": "ts"}]}),
+        "{\"event\":\"e\"}\n",
+        &[],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let errors = stderr(&output);
+    assert!(errors.contains("Error: no e"), "{errors}");
+    assert!(errors.contains("(index.ts:9:"), "{errors}");
+}
