@@ -672,6 +672,8 @@ fn new_scaffolds_a_typescript_connector_whose_fixture_passes() {
         "index.ts",
         "sandpipe.d.ts",
         "tests/greeting.json",
+        "tsconfig.json",
+        "package.json",
     ] {
         assert!(
             tmp.path().join("my-connector").join(file).is_file(),
@@ -691,6 +693,81 @@ fn new_scaffolds_a_typescript_connector_whose_fixture_passes() {
     );
     let again = one_line_error(&sandpipe(&["new", "my-connector"], tmp.path()));
     assert_eq!(again, "sandpipe: error: my-connector: already exists");
+    typecheck_with_tsc(&tmp.path().join("my-connector"));
+}
+
+/// `tsc --strict` (TypeScript from npm, the version `package.json` pins) on
+/// a `sandpipe new` project with a file that uses every global the typings
+/// declare, with and without the DOM library; and `sandpipe build
+/// --typecheck` refusing a type error. Skipped, saying so, when npm cannot
+/// install TypeScript (no network).
+fn typecheck_with_tsc(project: &Path) {
+    let package: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(project.join("package.json")).unwrap())
+            .unwrap();
+    let version = package["devDependencies"]["typescript"].as_str().unwrap();
+    assert_eq!(package["scripts"]["typecheck"], "tsc -p .");
+    let tools = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("typescript-{version}"));
+    let tsc = tools.join("node_modules/.bin/tsc");
+    if !tsc.is_file() {
+        std::fs::create_dir_all(&tools).unwrap();
+        let installed = std::process::Command::new("npm")
+            .args(["install", "--no-audit", "--no-fund", "--silent"])
+            .arg(format!("typescript@{version}"))
+            .current_dir(&tools)
+            .status();
+        if !matches!(installed, Ok(status) if status.success()) || !tsc.is_file() {
+            eprintln!("skipped: npm could not install typescript@{version}");
+            return;
+        }
+    }
+    std::fs::write(
+        project.join("uses.ts"),
+        "/// <reference path=\"./sandpipe.d.ts\" />\n\
+         export async function processEvent(event: PluginEvent, meta: Meta): Promise<PluginEvent> {\n\
+             const found = await meta.geoip.locate('1.2.3.4')\n\
+             const country: string | undefined = found?.country?.isoCode\n\
+             const bytes: Buffer = Buffer.from('aGk=', 'base64')\n\
+             const hex: string = crypto.createHash('sha256').update(bytes).digest('hex')\n\
+             console.log(country, hex, crypto.randomUUID(), bytes.toString('hex'))\n\
+             const response = await fetch('https://api.example.com/x', { method: 'POST', body: '{}' })\n\
+             posthog.capture('seen', { body: await response.text(), ok: response.ok })\n\
+             await meta.storage.set('k', await meta.cache.get('k', 0))\n\
+             return event\n\
+         }\n",
+    )
+    .unwrap();
+    for lib in [&[][..], &["--lib", "ES2022,DOM"][..]] {
+        let checked = std::process::Command::new(&tsc)
+            .args(["-p", "."])
+            .args(lib)
+            .current_dir(project)
+            .output()
+            .unwrap();
+        assert!(
+            checked.status.success(),
+            "tsc {lib:?}: {}{}",
+            stdout(&checked),
+            stderr(&checked)
+        );
+    }
+    // `build --typecheck` runs the project's tsc and refuses a type error.
+    std::fs::create_dir_all(project.join("node_modules/.bin")).unwrap();
+    std::os::unix::fs::symlink(&tsc, project.join("node_modules/.bin/tsc")).unwrap();
+    let built = sandpipe(&["build", "--typecheck", "."], project);
+    assert!(built.status.success(), "{}", stderr(&built));
+    std::fs::write(project.join("wrong.ts"), "export const n: number = 'one'\n").unwrap();
+    let refused = sandpipe(&["build", "--typecheck", "."], project);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        stdout(&refused).contains("wrong.ts(1,14): error TS2322"),
+        "{}",
+        stdout(&refused)
+    );
+    assert_eq!(
+        stderr(&refused),
+        "sandpipe: error: .: type errors (tsc -p .)\n"
+    );
 }
 
 #[test]
