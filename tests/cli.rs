@@ -74,6 +74,11 @@ fn build_is_deterministic_small_and_inspectable() {
         "{report}"
     );
     assert!(report.contains("source sha256: "), "{report}");
+    assert!(
+        report.contains("\nhooks:         processEvent\n"),
+        "{report}"
+    );
+    assert!(report.contains("\nnpm modules:   (none)\n"), "{report}");
 }
 
 #[test]
