@@ -39,6 +39,7 @@ fn section(abi_version: u32, plugin_json: &str) -> BundleManifest {
         main: "index.js".into(),
         source_sha256: "0".repeat(64),
         plugin_json: plugin_json.into(),
+        modules: Vec::new(),
     }
 }
 

@@ -74,6 +74,11 @@ fn build_is_deterministic_small_and_inspectable() {
         "{report}"
     );
     assert!(report.contains("source sha256: "), "{report}");
+    assert!(
+        report.contains("\nhooks:         processEvent\n"),
+        "{report}"
+    );
+    assert!(report.contains("\nnpm modules:   (none)\n"), "{report}");
 }
 
 #[test]
@@ -195,21 +200,66 @@ fn malformed_lines_are_reported_and_skipped() {
         &[],
     );
     assert!(output.status.success(), "{}", stderr(&output));
-    let events: Vec<serde_json::Value> = stdout(&output)
+    // One output line per input line: output line N answers input line N.
+    let lines: Vec<serde_json::Value> = stdout(&output)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    let names: Vec<&str> = events
-        .iter()
-        .map(|e| e["event"].as_str().unwrap())
-        .collect();
-    assert_eq!(names, ["a", "b"]);
+    assert_eq!(
+        lines,
+        [
+            json!({"event": "a", "properties": {"hello": "Hello world", "$plugins_succeeded": ["Hello World (0)"], "$plugins_failed": []}}),
+            json!({"error": "invalid JSON: key must be a string at line 1 column 2", "line": 2}),
+            json!({"error": "empty line", "line": 3}),
+            json!({"error": "an event must be a JSON object", "line": 4}),
+            json!({"event": "b", "properties": {"$plugins_succeeded": ["Hello World (0)"], "$plugins_failed": []}}),
+        ]
+    );
     let errors = stderr(&output);
     assert!(errors.contains("sandpipe: events.ndjson:2: skipped: invalid JSON: key must be a string at line 1 column 2\n"), "{errors}");
     assert!(
         errors.contains("sandpipe: events.ndjson:4: skipped: an event must be a JSON object\n"),
         "{errors}"
     );
+}
+
+#[test]
+fn strict_fails_the_run_when_a_connector_failed_and_summary_shows_costs() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_connector(
+        &tmp.path().join("picky"),
+        "function processEvent(e) { if (e.event === 'bad') throw new Error('no'); return e }",
+        r#"{"name": "Picky"}"#,
+    );
+    let chain = json!({"connectors": [{"path": "picky"}]});
+    let events = "{\"event\":\"good\"}\n{\"event\":\"bad\"}\n";
+    let lenient = run_chain(tmp.path(), chain.clone(), events, &[]);
+    assert!(lenient.status.success(), "{}", stderr(&lenient));
+    let strict = run_chain(
+        tmp.path(),
+        chain.clone(),
+        events,
+        &["--strict", "--summary"],
+    );
+    assert_eq!(strict.status.code(), Some(1));
+    // The output is complete, and the failed event carries the bookkeeping.
+    assert_eq!(
+        stdout(&strict),
+        "{\"event\":\"good\",\"properties\":{\"$plugins_succeeded\":[\"Picky (0)\"],\"$plugins_failed\":[]}}\n\
+         {\"event\":\"bad\",\"properties\":{\"$plugins_succeeded\":[],\"$plugins_failed\":[\"Picky (0)\"]}}\n"
+    );
+    let errors = stderr(&strict);
+    let last: Vec<&str> = errors.lines().rev().take(2).collect();
+    assert_eq!(
+        last[0],
+        "sandpipe: error: --strict: connector calls failed (Picky (0): 1)"
+    );
+    assert!(
+        last[1].starts_with("sandpipe: cost: Picky (0) processEvent: 2 calls; fuel p50 "),
+        "{errors}"
+    );
+    let passing = run_chain(tmp.path(), chain, "{\"event\":\"good\"}\n", &["--strict"]);
+    assert!(passing.status.success(), "{}", stderr(&passing));
 }
 
 #[test]
@@ -296,7 +346,10 @@ fn a_memory_hog_is_contained_and_the_host_stays_small() {
         20,
         "{errors}"
     );
-    let summary = errors.lines().last().unwrap();
+    let summary = errors
+        .lines()
+        .find(|l| l.starts_with("sandpipe: summary: "))
+        .unwrap();
     let rss: u64 = summary
         .rsplit("peak RSS ")
         .next()
@@ -388,6 +441,34 @@ fn storage_survives_a_second_run() {
     // Another storage file starts empty.
     let other = run(&["--storage", "other.db"]);
     assert_eq!(visits(&other), [1, 2]);
+    // The scope is the connector's id, not the chain file or the position: a
+    // moved, renamed and reordered chain file with the same storage file keeps it.
+    std::fs::create_dir(tmp.path().join("moved")).unwrap();
+    std::fs::write(
+        tmp.path().join("moved/events.ndjson"),
+        "{\"event\":\"c\"}\n",
+    )
+    .unwrap();
+    write_connector(
+        &tmp.path().join("moved/first"),
+        "function processEvent(e) { return e }",
+        r#"{"name": "First"}"#,
+    );
+    let chain = json!({"connectors": [{"path": "first"}, {"path": "../visits"}]});
+    std::fs::write(tmp.path().join("moved/renamed.json"), chain.to_string()).unwrap();
+    let moved = sandpipe(
+        &[
+            "run",
+            "renamed.json",
+            "--events",
+            "events.ndjson",
+            "--storage",
+            "../.sandpipe/storage.db",
+        ],
+        &tmp.path().join("moved"),
+    );
+    assert!(moved.status.success(), "{}", stderr(&moved));
+    assert_eq!(visits(&moved), [5]);
 }
 
 #[test]
@@ -421,35 +502,136 @@ fn every_example_passes_its_fixtures() {
     }
 }
 
+/// `sandpipe test`'s report without its cost lines (their times vary),
+/// which are checked for their form.
+fn report_without_costs(output: &Output) -> String {
+    let text = stdout(output);
+    let (costs, rest): (Vec<&str>, Vec<&str>) =
+        text.lines().partition(|line| line.starts_with("cost: "));
+    for line in costs {
+        // `cost: NAME (i) FUNCTION: N calls; fuel p50 X, p99 Y; µs p50 X, p99 Y`
+        let (_, figures) = line
+            .split_once(": ")
+            .and_then(|(_, r)| r.split_once(": "))
+            .unwrap();
+        let words: Vec<&str> = figures.split(' ').collect();
+        assert_eq!(
+            words
+                .iter()
+                .filter(|w| !w
+                    .trim_end_matches([',', ';'])
+                    .chars()
+                    .all(|c| c.is_ascii_digit()))
+                .copied()
+                .collect::<Vec<_>>(),
+            ["calls;", "fuel", "p50", "p99", "µs", "p50", "p99"],
+            "{line}"
+        );
+    }
+    rest.iter().map(|line| format!("{line}\n")).collect()
+}
+
 #[test]
-fn a_failing_fixture_shows_the_first_difference() {
+fn a_failing_fixture_shows_every_difference_and_a_malformed_one_fails_alone() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("greeter");
     write_connector(
         &dir,
-        "function processEvent(e) { e.properties.hi = 'there'; return e }",
+        "function processEvent(e) { e.properties.hi = 'there'; e.properties.n = 2; return e }",
         r#"{"name": "Greeter"}"#,
     );
     std::fs::create_dir_all(dir.join("tests")).unwrap();
     std::fs::write(
         dir.join("tests/a.json"),
-        r#"{"name": "says hello", "input": {"properties": {}}, "expected": {"properties": {"hi": "hello"}}}"#,
+        r#"{"name": "says hello", "input": {"properties": {}}, "expected": {"properties": {"hi": "hello", "n": 1}}}"#,
     )
     .unwrap();
     std::fs::write(
         dir.join("tests/b.json"),
-        r#"{"name": "keeps", "input": {"properties": {}}, "expected": {"properties": {"hi": "there"}}}"#,
+        r#"{"name": "keeps", "input": {"properties": {}}, "expected": {"properties": {"hi": "there", "n": 2}}}"#,
     )
     .unwrap();
+    std::fs::write(
+        dir.join("tests/c.json"),
+        r#"{"name": "no input", "expected": null}"#,
+    )
+    .unwrap();
+    std::fs::write(dir.join("tests/d.json"), "{not json").unwrap();
     let output = sandpipe(&["test", "greeter"], tmp.path());
     assert_eq!(output.status.code(), Some(1));
     assert_eq!(
-        stdout(&output),
-        "FAIL a.json: says hello: event 0: properties.hi: expected \"hello\", got \"there\"\nPASS b.json: keeps\n1 passed, 1 failed\n"
+        report_without_costs(&output),
+        "FAIL a.json: says hello:\n  event 0: properties.hi: expected \"hello\", got \"there\"\n  event 0: properties.n: expected 1, got 2\n\
+         PASS b.json: keeps\n\
+         FAIL c.json: not a fixture: missing field `input`\n\
+         FAIL d.json: not a fixture: key must be a string at line 1 column 2\n\
+         1 passed, 3 failed\n"
     );
+    assert!(stdout(&output).contains("cost: Greeter (0) processEvent: 2 calls; fuel p50 "));
     assert_eq!(
         stderr(&output),
-        "sandpipe: error: 1 of 2 fixtures failed in greeter\n"
+        "sandpipe: error: 3 of 4 fixtures failed in greeter\n"
+    );
+}
+
+#[test]
+fn a_stateful_fixture_seeds_and_checks_storage_and_cache_and_update_rewrites_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("counter");
+    write_connector(
+        &dir,
+        "async function processEvent(e, { storage, cache }) { const n = ((await storage.get('n')) || 0) + 1; await storage.set('n', n); e.properties.n = n; e.properties.hits = await cache.incr('hits'); return e }",
+        r#"{"name": "Counter"}"#,
+    );
+    std::fs::create_dir_all(dir.join("tests")).unwrap();
+    let fixture = json!({
+        "name": "counts on from the seed",
+        "storage": {"n": 41},
+        "cache": {"hits": 9},
+        "input": [{"properties": {}}, {"properties": {}}],
+        "expected": [{"properties": {"n": 42, "hits": 10}}, {"properties": {"n": 43, "hits": 11}}],
+        "expected_storage": {"n": 43}
+    });
+    std::fs::write(dir.join("tests/count.json"), fixture.to_string()).unwrap();
+    let output = sandpipe(&["test", "counter"], tmp.path());
+    assert!(
+        output.status.success(),
+        "{}{}",
+        stdout(&output),
+        stderr(&output)
+    );
+    assert_eq!(
+        report_without_costs(&output),
+        "PASS count.json: counts on from the seed\n1 passed, 0 failed\n"
+    );
+    // The seed changes: the fixture fails with every difference, and
+    // --update writes what the connector did.
+    let mut stale = fixture.clone();
+    stale["storage"] = json!({"n": 1});
+    std::fs::write(dir.join("tests/count.json"), stale.to_string()).unwrap();
+    let output = sandpipe(&["test", "counter"], tmp.path());
+    assert_eq!(
+        report_without_costs(&output),
+        "FAIL count.json: counts on from the seed:\n  event 0: properties.n: expected 42, got 2\n  event 1: properties.n: expected 43, got 3\n  storage.n: expected 43, got 3\n0 passed, 1 failed\n"
+    );
+    let output = sandpipe(&["test", "counter", "--update"], tmp.path());
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(
+        report_without_costs(&output),
+        "UPDATED count.json: counts on from the seed\n0 passed, 1 updated, 0 failed\n"
+    );
+    let rewritten: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("tests/count.json")).unwrap())
+            .unwrap();
+    let mut expected = stale.clone();
+    expected["expected"] =
+        json!([{"properties": {"n": 2, "hits": 10}}, {"properties": {"n": 3, "hits": 11}}]);
+    expected["expected_storage"] = json!({"n": 3});
+    assert_eq!(rewritten, expected);
+    let output = sandpipe(&["test", "counter"], tmp.path());
+    assert_eq!(
+        report_without_costs(&output),
+        "PASS count.json: counts on from the seed\n1 passed, 0 failed\n"
     );
 }
 
@@ -495,6 +677,8 @@ fn new_scaffolds_a_typescript_connector_whose_fixture_passes() {
         "index.ts",
         "sandpipe.d.ts",
         "tests/greeting.json",
+        "tsconfig.json",
+        "package.json",
     ] {
         assert!(
             tmp.path().join("my-connector").join(file).is_file(),
@@ -509,11 +693,86 @@ fn new_scaffolds_a_typescript_connector_whose_fixture_passes() {
         stderr(&tested)
     );
     assert_eq!(
-        stdout(&tested),
+        report_without_costs(&tested),
         "PASS greeting.json: adds the configured greeting\n1 passed, 0 failed\n"
     );
     let again = one_line_error(&sandpipe(&["new", "my-connector"], tmp.path()));
     assert_eq!(again, "sandpipe: error: my-connector: already exists");
+    typecheck_with_tsc(&tmp.path().join("my-connector"));
+}
+
+/// `tsc --strict` (TypeScript from npm, the version `package.json` pins) on
+/// a `sandpipe new` project with a file that uses every global the typings
+/// declare, with and without the DOM library; and `sandpipe build
+/// --typecheck` refusing a type error. Skipped, saying so, when npm cannot
+/// install TypeScript (no network).
+fn typecheck_with_tsc(project: &Path) {
+    let package: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(project.join("package.json")).unwrap())
+            .unwrap();
+    let version = package["devDependencies"]["typescript"].as_str().unwrap();
+    assert_eq!(package["scripts"]["typecheck"], "tsc -p .");
+    let tools = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("typescript-{version}"));
+    let tsc = tools.join("node_modules/.bin/tsc");
+    if !tsc.is_file() {
+        std::fs::create_dir_all(&tools).unwrap();
+        let installed = std::process::Command::new("npm")
+            .args(["install", "--no-audit", "--no-fund", "--silent"])
+            .arg(format!("typescript@{version}"))
+            .current_dir(&tools)
+            .status();
+        if !matches!(installed, Ok(status) if status.success()) || !tsc.is_file() {
+            eprintln!("skipped: npm could not install typescript@{version}");
+            return;
+        }
+    }
+    std::fs::write(
+        project.join("uses.ts"),
+        "/// <reference path=\"./sandpipe.d.ts\" />\n\
+         export async function processEvent(event: PluginEvent, meta: Meta): Promise<PluginEvent> {\n\
+             const found = await meta.geoip.locate('1.2.3.4')\n\
+             const country: string | undefined = found?.country?.isoCode\n\
+             const bytes: Buffer = Buffer.from('aGk=', 'base64')\n\
+             const hex: string = crypto.createHash('sha256').update(bytes).digest('hex')\n\
+             console.log(country, hex, crypto.randomUUID(), bytes.toString('hex'))\n\
+             const response = await fetch('https://api.example.com/x', { method: 'POST', body: '{}' })\n\
+             posthog.capture('seen', { body: await response.text(), ok: response.ok })\n\
+             await meta.storage.set('k', await meta.cache.get('k', 0))\n\
+             return event\n\
+         }\n",
+    )
+    .unwrap();
+    for lib in [&[][..], &["--lib", "ES2022,DOM"][..]] {
+        let checked = std::process::Command::new(&tsc)
+            .args(["-p", "."])
+            .args(lib)
+            .current_dir(project)
+            .output()
+            .unwrap();
+        assert!(
+            checked.status.success(),
+            "tsc {lib:?}: {}{}",
+            stdout(&checked),
+            stderr(&checked)
+        );
+    }
+    // `build --typecheck` runs the project's tsc and refuses a type error.
+    std::fs::create_dir_all(project.join("node_modules/.bin")).unwrap();
+    std::os::unix::fs::symlink(&tsc, project.join("node_modules/.bin/tsc")).unwrap();
+    let built = sandpipe(&["build", "--typecheck", "."], project);
+    assert!(built.status.success(), "{}", stderr(&built));
+    std::fs::write(project.join("wrong.ts"), "export const n: number = 'one'\n").unwrap();
+    let refused = sandpipe(&["build", "--typecheck", "."], project);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        stdout(&refused).contains("wrong.ts(1,14): error TS2322"),
+        "{}",
+        stdout(&refused)
+    );
+    assert_eq!(
+        stderr(&refused),
+        "sandpipe: error: .: type errors (tsc -p .)\n"
+    );
 }
 
 #[test]
@@ -608,4 +867,31 @@ fn without_fuel_a_loop_is_stopped_by_the_deadline() {
         "{}",
         stderr(&from_env)
     );
+}
+
+#[test]
+fn a_typescript_throw_reports_its_own_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("ts");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("plugin.json"),
+        r#"{"name": "Typed", "main": "index.ts"}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("index.ts"),
+        "// A connector whose types take lines the JavaScript does not have.\ninterface Event {\n    event: string\n    properties: Record<string, unknown>\n}\n\nexport function processEvent(event: Event): Event {\n    const name: string = event.event\n    throw new Error(`no ${name}`)\n}\n",
+    )
+    .unwrap();
+    let output = run_chain(
+        tmp.path(),
+        json!({"connectors": [{"path": "ts"}]}),
+        "{\"event\":\"e\"}\n",
+        &[],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let errors = stderr(&output);
+    assert!(errors.contains("Error: no e"), "{errors}");
+    assert!(errors.contains("(index.ts:9:"), "{errors}");
 }

@@ -95,6 +95,11 @@ export function processEvent(event: Event, { config }: Meta): Event {
             ),
         ],
     );
+    // The bundle names the npm packages it bundled (`sandpipe inspect` shows them).
+    assert_eq!(
+        bundle_at(dir.path()).section().modules,
+        ["@acme/strings", "tiny-pad"]
+    );
     let logs = Arc::new(MemoryLogs::default());
     let mut chain = chain_of(dir.path(), &logs);
     let out = chain.process(json!({"event": "pageview"}));

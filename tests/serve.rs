@@ -365,7 +365,7 @@ fn chains_survive_a_restart() {
         (team, token)
     };
     let server = Server::start(&db);
-    let (status, body) = server.events(team, &token, json!({"properties": {}}));
+    let (status, body) = server.events(team, &token, json!({"event": "e", "properties": {}}));
     assert_eq!(status, 200);
     assert_eq!(body["results"][0]["properties"]["hello"], "Hello again");
 }
@@ -393,10 +393,11 @@ fn a_stored_chain_this_sandpipe_cannot_run_does_not_stop_the_others() {
     assert_eq!(set_bundle_bytes(&db, &broken.2, b"\0asm\x01\0\0\0"), 1);
 
     let server = Server::start(&db);
-    let (status, body) = server.events(good.0, &good.1, json!({"properties": {}}));
+    let (status, body) = server.events(good.0, &good.1, json!({"event": "e", "properties": {}}));
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["results"][0]["properties"]["hello"], "Hello again");
-    let (status, body) = server.events(broken.0, &broken.1, json!({"properties": {}}));
+    let (status, body) =
+        server.events(broken.0, &broken.1, json!({"event": "e", "properties": {}}));
     assert_eq!(status, 409, "{body}");
     assert_eq!(
         body["error"],
@@ -605,8 +606,8 @@ fn pending_webhooks_survive_a_restart() {
 fn the_openapi_document_describes_every_route() {
     let tmp = tempfile::tempdir().unwrap();
     let server = Server::start(&tmp.path().join("sandpipe.db"));
-    assert_eq!(server.call("GET", "/v1/openapi.json", None, None).0, 401);
-    let (status, document) = server.call("GET", "/v1/openapi.json", Some(ADMIN), None);
+    // Readable without a token.
+    let (status, document) = server.call("GET", "/v1/openapi.json", None, None);
     assert_eq!(status, 200);
     assert_eq!(document["openapi"], "3.0.3");
     let paths: Vec<&String> = document["paths"].as_object().unwrap().keys().collect();
@@ -618,30 +619,225 @@ fn the_openapi_document_describes_every_route() {
             "/metrics",
             "/v1/openapi.json",
             "/v1/teams",
+            "/v1/teams/{team}",
+            "/v1/teams/{team}/token",
             "/v1/bundles",
             "/v1/bundles/{id}",
             "/v1/teams/{team}/chain",
+            "/v1/teams/{team}/connectors/{connector}/reset",
             "/v1/teams/{team}/events",
             "/v1/teams/{team}/health",
             "/v1/teams/{team}/logs",
-            "/v1/teams/{team}/webhooks"
+            "/v1/teams/{team}/webhooks",
+            "/v1/teams/{team}/webhooks/{webhook}/redeliver"
         ]
     );
-    // Every documented path answers (not 404 from the router) for the admin.
-    let (team, token) = server.team("t");
-    let (_, bundle) = server.upload(&token, built(&root().join("examples/hello-world")));
-    for path in paths {
+    // Every documented method of every path is a route: the router does not
+    // answer "no route" or "does not take" (a team that does not exist is
+    // the handler's 404, which names the team).
+    for (path, item) in document["paths"].as_object().unwrap() {
         let concrete = path
-            .replace("{team}", &team.to_string())
-            .replace("{id}", bundle["id"].as_str().unwrap());
-        let method = if path == "/v1/teams" || path == "/v1/bundles" {
-            "POST"
-        } else {
-            "GET"
-        };
-        let (status, body) = server.call(method, &concrete, Some(ADMIN), None);
-        assert_ne!(status, 404, "{method} {concrete}: {body}");
+            .replace("{team}", "999")
+            .replace("{connector}", "c")
+            .replace("{id}", "no-such-bundle")
+            .replace("{webhook}", "1");
+        for method in item
+            .as_object()
+            .unwrap()
+            .keys()
+            .filter(|m| *m != "parameters")
+        {
+            let (status, body) = server.call(&method.to_uppercase(), &concrete, Some(ADMIN), None);
+            let error = body["error"].as_str().unwrap_or("");
+            assert!(
+                status != 405 && !error.starts_with("no route"),
+                "{method} {concrete}: {status} {body}"
+            );
+        }
     }
+}
+
+#[test]
+fn operators_list_rotate_delete_and_redeliver() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start_with(
+        &tmp.path().join("sandpipe.db"),
+        &["--webhook-max-attempts", "1", "--allow-private-webhooks"],
+    );
+    let (a, token_a) = server.team("alpha");
+    let (b, token_b) = server.team("beta");
+    // Names: unique, 1 to 200 characters.
+    assert_eq!(
+        server.call(
+            "POST",
+            "/v1/teams",
+            Some(ADMIN),
+            Some(json!({"name": "alpha"}))
+        ),
+        (
+            409,
+            json!({"error": "a team named \"alpha\" already exists; choose another name"})
+        )
+    );
+    assert_eq!(
+        server.call(
+            "POST",
+            "/v1/teams",
+            Some(ADMIN),
+            Some(json!({"name": "x".repeat(201)}))
+        ),
+        (
+            422,
+            json!({"error": "name must be 1 to 200 characters, got 201"})
+        )
+    );
+    assert_eq!(
+        server.call(
+            "POST",
+            "/v1/teams",
+            Some(ADMIN),
+            Some(json!({"name": "  "}))
+        ),
+        (
+            422,
+            json!({"error": "name must be 1 to 200 characters, got 0"})
+        )
+    );
+    // The list, exactly this shape.
+    let (status, listed) = server.call("GET", "/v1/teams", Some(ADMIN), None);
+    assert_eq!(status, 200);
+    let teams = listed["teams"].as_array().unwrap();
+    assert_eq!(teams.len(), 2);
+    for (team, (id, name)) in teams.iter().zip([(a, "alpha"), (b, "beta")]) {
+        let keys: Vec<&String> = team.as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["id", "name", "created_at"]);
+        assert_eq!(
+            (team["id"].as_i64().unwrap(), team["name"].as_str().unwrap()),
+            (id, name)
+        );
+        assert!(
+            humantime::parse_rfc3339(team["created_at"].as_str().unwrap()).is_ok(),
+            "{team}"
+        );
+    }
+    assert_eq!(
+        server.call("GET", "/v1/teams", Some(&token_a), None),
+        (403, json!({"error": "listing teams needs the admin token"}))
+    );
+    // Bundles: all for the admin, a team's own chain's for a team.
+    let hello = server
+        .upload(&token_a, built(&root().join("examples/hello-world")))
+        .1["id"]
+        .clone();
+    let receiver = receiver();
+    let (_, webhook) = server.upload(&token_b, built(&root().join("examples/webhook")));
+    let (_, all) = server.call("GET", "/v1/bundles", Some(ADMIN), None);
+    assert_eq!(all["bundles"].as_array().unwrap().len(), 2);
+    let chain = json!({"connectors": [{"bundle": hello}]});
+    assert_eq!(server.put_chain(a, &token_a, chain).0, 200);
+    let (_, own) = server.call("GET", "/v1/bundles", Some(&token_a), None);
+    let own: Vec<&Value> = own["bundles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| &b["name"])
+        .collect();
+    assert_eq!(own, ["Hello World"]);
+    // A dead webhook is delivered again on request (the receiver's /flaky
+    // fails twice, and one attempt makes a webhook dead).
+    let url = format!("http://127.0.0.1:{}/flaky", receiver.port);
+    let chain = json!({"connectors": [{"bundle": webhook["id"], "config": {"url": url}}]});
+    assert_eq!(server.put_chain(b, &token_b, chain).0, 200);
+    server.events(b, &token_b, json!({"event": "e", "properties": {}}));
+    let first = |body: &Value| body["webhooks"][0].clone();
+    let dead = first(&wait_for(&server, b, &token_b, |body| {
+        first(body)["status"] == "dead"
+    }));
+    let id = dead["id"].as_i64().unwrap();
+    let redeliver = format!("/v1/teams/{b}/webhooks/{id}/redeliver");
+    assert_eq!(
+        server.call("POST", &redeliver, Some(&token_a), None).0,
+        404,
+        "another team's webhook is invisible"
+    );
+    assert_eq!(
+        server.call("POST", &redeliver, Some(&token_b), None),
+        (200, json!({"redelivering": id}))
+    );
+    let again = first(&wait_for(&server, b, &token_b, |body| {
+        first(body)["status"] == "dead"
+    }));
+    assert_eq!(
+        (again["id"].as_i64(), again["attempts"].as_i64()),
+        (Some(id), Some(1))
+    );
+    assert_eq!(server.call("POST", &redeliver, Some(&token_b), None).0, 200);
+    let delivered = first(&wait_for(&server, b, &token_b, |body| {
+        first(body)["status"] == "delivered"
+    }));
+    assert_eq!(delivered["id"], id, "{delivered}");
+    assert_eq!(
+        server.call("POST", &redeliver, Some(&token_b), None),
+        (
+            409,
+            json!({"error": format!("webhook {id} is not dead; only dead webhooks are delivered again")})
+        )
+    );
+    // Rotating a token: the old one stops working, the new one works.
+    let (status, rotated) = server.call(
+        "POST",
+        &format!("/v1/teams/{a}/token"),
+        Some(&token_a),
+        None,
+    );
+    assert_eq!(status, 200);
+    let new_token = rotated["token"].as_str().unwrap();
+    assert_eq!(
+        server
+            .call("GET", &format!("/v1/teams/{a}/chain"), Some(&token_a), None)
+            .0,
+        401
+    );
+    assert_eq!(
+        server
+            .call(
+                "GET",
+                &format!("/v1/teams/{a}/chain"),
+                Some(new_token),
+                None
+            )
+            .0,
+        200
+    );
+    // Deleting a team: admin only; then it is gone.
+    assert_eq!(
+        server.call("DELETE", &format!("/v1/teams/{a}"), Some(new_token), None),
+        (
+            403,
+            json!({"error": "deleting a team needs the admin token"})
+        )
+    );
+    assert_eq!(
+        server.call("DELETE", &format!("/v1/teams/{a}"), Some(ADMIN), None),
+        (200, json!({"deleted": a}))
+    );
+    assert_eq!(
+        server
+            .call(
+                "GET",
+                &format!("/v1/teams/{a}/chain"),
+                Some(new_token),
+                None
+            )
+            .0,
+        401
+    );
+    assert_eq!(
+        server.call("DELETE", &format!("/v1/teams/{a}"), Some(ADMIN), None),
+        (404, json!({"error": format!("no team {a}")}))
+    );
+    let (_, listed) = server.call("GET", "/v1/teams", Some(ADMIN), None);
+    assert_eq!(listed["teams"].as_array().unwrap().len(), 1);
 }
 
 #[test]
@@ -673,4 +869,345 @@ fn replacing_a_chain_does_not_disturb_requests_in_flight() {
     assert_eq!(body["results"][0]["properties"]["version"], "old");
     let (_, body) = server.events(team, &token, json!({"event": "e", "properties": {}}));
     assert_eq!(body["results"][0]["properties"]["version"], "new");
+}
+
+/// A connector that counts the events it saw in `meta.storage` and in
+/// `meta.cache`; `version` tells its bundles apart.
+fn counter(version: u32) -> Vec<u8> {
+    inline(
+        "Counter",
+        &format!(
+            "async function processEvent(e, {{ storage, cache }}) {{ const n = ((await storage.get('n')) || 0) + 1; await storage.set('n', n); e.properties.n = n; e.properties.cached = await cache.incr('n'); e.properties.v = {version}; return e }}"
+        ),
+        "",
+    )
+}
+
+/// `(v, n, cached)` of one event through `team`'s chain.
+fn count(server: &Server, team: i64, token: &str) -> (i64, i64, i64) {
+    let (status, body) = server.events(team, token, json!({"event": "e", "properties": {}}));
+    assert_eq!(status, 200, "{body}");
+    let p = &body["results"][0]["properties"];
+    (
+        p["v"].as_i64().unwrap(),
+        p["n"].as_i64().unwrap(),
+        p["cached"].as_i64().unwrap(),
+    )
+}
+
+#[test]
+fn storage_belongs_to_the_connector_id_across_versions_and_reorders() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(&tmp.path().join("sandpipe.db"));
+    let (team, token) = server.team("t");
+    let v1 = server.upload(&token, counter(1)).1["id"].clone();
+    let v2 = server.upload(&token, counter(2)).1["id"].clone();
+    let hello = server
+        .upload(&token, built(&root().join("examples/hello-world")))
+        .1["id"]
+        .clone();
+    let (status, shown) = server.put_chain(team, &token, json!({"connectors": [{"bundle": v1}]}));
+    assert_eq!(status, 200, "{shown}");
+    assert_eq!(shown["connectors"][0]["id"], "Counter");
+    assert_eq!(count(&server, team, &token), (1, 1, 1));
+    // A new version, now second in the chain: the same id, the same state.
+    let chain = json!({"connectors": [{"bundle": hello}, {"bundle": v2}]});
+    let (status, shown) = server.put_chain(team, &token, chain);
+    assert_eq!(status, 200, "{shown}");
+    let ids: Vec<&Value> = shown["connectors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| &c["id"])
+        .collect();
+    assert_eq!(ids, ["Hello World", "Counter"]);
+    assert_eq!(count(&server, team, &token), (2, 2, 2));
+    // Explicit ids: a second Counter is another connector with its own state.
+    let chain =
+        json!({"connectors": [{"bundle": v2, "id": "Counter"}, {"bundle": v1, "id": "second"}]});
+    assert_eq!(server.put_chain(team, &token, chain).0, 200);
+    let (_, body) = server.events(team, &token, json!({"event": "e", "properties": {}}));
+    assert_eq!(body["results"][0]["properties"]["n"], 1, "{body}");
+    assert_eq!(body["results"][0]["properties"]["v"], 1, "{body}");
+    // Two entries of one plugin without ids: Counter and Counter#2.
+    let chain = json!({"connectors": [{"bundle": v2}, {"bundle": v2}]});
+    let (_, shown) = server.put_chain(team, &token, chain);
+    assert_eq!(shown["connectors"][1]["id"], "Counter#2");
+    // Duplicate ids are refused.
+    let chain = json!({"connectors": [{"bundle": v2, "id": "x"}, {"bundle": hello, "id": "x"}]});
+    assert_eq!(
+        server.put_chain(team, &token, chain),
+        (
+            422,
+            json!({"error": "connector 1: id \"x\" is already connector 0's; give one of them another \"id\""})
+        )
+    );
+    // Removed from the chain, the connector's storage is gone.
+    let chain = json!({"connectors": [{"bundle": hello}]});
+    assert_eq!(server.put_chain(team, &token, chain).0, 200);
+    let chain = json!({"connectors": [{"bundle": v2}]});
+    assert_eq!(server.put_chain(team, &token, chain).0, 200);
+    assert_eq!(count(&server, team, &token), (2, 1, 1));
+    assert_eq!(count(&server, team, &token), (2, 2, 2));
+    // An explicit reset empties storage and cache.
+    assert_eq!(
+        server.call(
+            "POST",
+            &format!("/v1/teams/{team}/connectors/Counter/reset"),
+            Some(&token),
+            None
+        ),
+        (200, json!({"reset": "Counter"}))
+    );
+    assert_eq!(count(&server, team, &token), (2, 1, 1));
+    assert_eq!(
+        server.call(
+            "POST",
+            &format!("/v1/teams/{team}/connectors/nope/reset"),
+            Some(&token),
+            None
+        ),
+        (
+            404,
+            json!({"error": format!("team {team}'s chain has no connector with id \"nope\"; GET the chain for its ids")})
+        )
+    );
+}
+
+/// `(status, body)` of a raw request: `body` sent as given, with `content_type` if any.
+fn raw(
+    server: &Server,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    content_type: Option<&str>,
+    body: &str,
+) -> (u16, Value) {
+    let mut request = server
+        .client
+        .request(method.parse().unwrap(), format!("{}{path}", server.base))
+        .body(body.to_string());
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    if let Some(content_type) = content_type {
+        request = request.header("content-type", content_type);
+    }
+    let response = request.send().unwrap();
+    let status = response.status().as_u16();
+    let is_json = response
+        .headers()
+        .get("content-type")
+        .is_some_and(|v| v.to_str().unwrap().starts_with("application/json"));
+    assert!(is_json, "{method} {path}: {status} is not JSON");
+    (status, response.json().unwrap())
+}
+
+#[test]
+fn every_error_is_json_and_says_what_to_do() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(&tmp.path().join("sandpipe.db"));
+    let (team, token) = server.team("t");
+    let error = |text: &str| json!({ "error": text });
+    let teams = "/v1/teams";
+    // Auth comes before the body: no token is 401 whatever the body.
+    assert_eq!(
+        raw(&server, "POST", teams, None, Some("text/plain"), "x"),
+        (401, error("missing bearer token"))
+    );
+    assert_eq!(
+        raw(
+            &server,
+            "POST",
+            teams,
+            Some(ADMIN),
+            Some("text/plain"),
+            "{}"
+        ),
+        (
+            415,
+            error(
+                "the body must be JSON: send it with Content-Type: application/json (got \"text/plain\")"
+            )
+        )
+    );
+    // A JSON body without a Content-Type is taken.
+    let (status, created) = raw(
+        &server,
+        "POST",
+        teams,
+        Some(ADMIN),
+        None,
+        r#"{"name": "plain"}"#,
+    );
+    assert_eq!(status, 200, "{created}");
+    assert_eq!(
+        raw(&server, "POST", teams, Some(ADMIN), None, "{\"name\": "),
+        (
+            400,
+            error("the body is not valid JSON: EOF while parsing a value at line 1 column 9")
+        )
+    );
+    assert_eq!(
+        raw(&server, "POST", teams, Some(ADMIN), None, ""),
+        (
+            400,
+            error(
+                "the body is empty: send a JSON document (the routes' bodies are in GET /v1/openapi.json)"
+            )
+        )
+    );
+    assert_eq!(
+        raw(&server, "POST", teams, Some(ADMIN), None, r#"{"name": 7}"#),
+        (
+            422,
+            error(
+                "the body is JSON but not what this route takes: invalid type: integer `7`, expected a string at line 1 column 10 (see GET /v1/openapi.json)"
+            )
+        )
+    );
+    // Unknown routes and methods.
+    assert_eq!(
+        raw(&server, "GET", "/v1/nothing", Some(ADMIN), None, ""),
+        (
+            404,
+            error("no route GET /v1/nothing; the routes are in GET /v1/openapi.json")
+        )
+    );
+    assert_eq!(
+        raw(&server, "DELETE", "/v1/bundles", Some(ADMIN), None, ""),
+        (
+            405,
+            error("/v1/bundles does not take DELETE; its methods are in GET /v1/openapi.json")
+        )
+    );
+    // Path and query.
+    assert_eq!(
+        raw(&server, "GET", "/v1/teams/abc/chain", Some(ADMIN), None, ""),
+        (400, error("team must be a team's numeric id, got \"abc\""))
+    );
+    let logs = format!("/v1/teams/{team}/logs");
+    assert_eq!(
+        raw(
+            &server,
+            "GET",
+            &format!("{logs}?level=loud"),
+            Some(&token),
+            None,
+            ""
+        ),
+        (
+            400,
+            error("level must be one of debug, info, log, warn, error; got \"loud\"")
+        )
+    );
+    assert_eq!(
+        raw(
+            &server,
+            "GET",
+            &format!("{logs}?since=yesterday"),
+            Some(&token),
+            None,
+            ""
+        ),
+        (
+            400,
+            error(
+                "since must be a log line's id or an RFC 3339 UTC time such as 2024-05-01T12:00:00Z; got \"yesterday\""
+            )
+        )
+    );
+    let (status, body) = raw(
+        &server,
+        "GET",
+        &format!("{logs}?since=2024-05-01T12:00:00Z"),
+        Some(&token),
+        None,
+        "",
+    );
+    assert_eq!((status, body), (200, json!({"logs": []})));
+    let webhooks = format!("/v1/teams/{team}/webhooks");
+    let (status, body) = raw(
+        &server,
+        "GET",
+        &format!("{webhooks}?status=lost"),
+        Some(&token),
+        None,
+        "",
+    );
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(
+        body,
+        error(
+            "Failed to deserialize query string: status: unknown variant `lost`, expected one of `pending`, `delivered`, `dead` (the route's parameters are in GET /v1/openapi.json)"
+        )
+    );
+}
+
+#[test]
+fn a_batch_reports_each_refused_item_and_runs_the_rest() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start_with(
+        &tmp.path().join("sandpipe.db"),
+        &["--max-batch-events", "3"],
+    );
+    let (team, token) =
+        server.team_with_chain("t", vec![built(&root().join("examples/hello-world"))]);
+    let (status, body) = server.events(
+        team,
+        &token,
+        json!([{"event": "a", "properties": {}}, 7, {"properties": {}}]),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body,
+        json!({
+            "results": [
+                {"event": "a", "properties": {"hello": "Hello world", "$plugins_succeeded": ["Hello World (0)"], "$plugins_failed": []}},
+                null,
+                null
+            ],
+            "failures": [
+                {"index": 1, "error": "not a JSON object; send an event object or a list of them"},
+                {"index": 2, "error": "an event needs an \"event\" name (a non-empty string), e.g. {\"event\": \"pageview\", \"properties\": {}}"}
+            ],
+            "webhooks": 0,
+            "captured": []
+        })
+    );
+    let four = json!([{"event": "a"}, {"event": "b"}, {"event": "c"}, {"event": "d"}]);
+    assert_eq!(
+        server.events(team, &token, four),
+        (
+            413,
+            json!({"error": "a batch holds at most 3 events, got 4; send it in smaller batches"})
+        )
+    );
+}
+
+#[test]
+fn every_config_error_of_a_put_is_reported_at_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(&tmp.path().join("sandpipe.db"));
+    let (team, token) = server.team("t");
+    let (_, hello) = server.upload(&token, built(&root().join("examples/hello-world")));
+    let (_, typed) = server.upload(
+        &token,
+        inline(
+            "Typed",
+            "function processEvent(e) { return e }",
+            r#"{"key": "url", "type": "string", "required": true}"#,
+        ),
+    );
+    let chain = json!({"connectors": [
+        {"bundle": hello["id"], "config": {"name": 42}},
+        {"bundle": typed["id"], "config": {}}
+    ]});
+    assert_eq!(
+        server.put_chain(team, &token, chain),
+        (
+            422,
+            json!({"error": "connector 0 (Hello World): config field \"name\": must be a string (config values are text, as in PostHog), not a number; connector 1 (Typed): config field \"url\" is required but has no value"})
+        )
+    );
 }

@@ -1,6 +1,9 @@
 // Types for sandpipe connectors: what `processEvent`, `composeWebhook` and the
 // other special functions receive, and the globals the connector world offers.
-// `sandpipe new` copies this file next to a new connector's index.ts.
+// `sandpipe new` copies this file next to a new connector's index.ts. It
+// type-checks under `tsc --strict` with and without the DOM library: globals
+// the DOM also declares (`console`, `crypto`, `fetch`) are declared so that
+// they merge with it.
 
 /** An event as it flows through the chain. `properties` may be missing (e.g. `$identify`). */
 interface PluginEvent {
@@ -64,6 +67,27 @@ interface Meta<Config = Record<string, any>, Global = Record<string, any>> {
     global: Global
     cache: CacheExtension
     storage: StorageExtension
+    geoip: GeoIpExtension
+}
+
+/** `meta.geoip`: MaxMind City records shaped as the Node reader returns them. */
+interface GeoIpExtension {
+    /** The record for `ip`, or null when the database does not know it. */
+    locate(ip: string): Promise<GeoIpRecord | null>
+}
+
+/** Names by language (`en`, `de`, …). */
+type GeoIpNames = Record<string, string>
+
+interface GeoIpRecord {
+    city?: { geonameId?: number; names?: GeoIpNames }
+    continent?: { code?: string; geonameId?: number; names?: GeoIpNames }
+    country?: { geonameId?: number; isoCode?: string; names?: GeoIpNames; isInEuropeanUnion?: boolean }
+    location?: { accuracyRadius?: number; latitude?: number; longitude?: number; metroCode?: number; timeZone?: string }
+    postal?: { code?: string }
+    registeredCountry?: { geonameId?: number; isoCode?: string; names?: GeoIpNames }
+    subdivisions?: { geonameId?: number; isoCode?: string; names?: GeoIpNames }[]
+    [key: string]: unknown
 }
 
 /** What composeWebhook returns; method defaults to POST, headers to JSON. */
@@ -82,28 +106,77 @@ interface Plugin<M extends Meta = Meta> {
     composeWebhook?(event: WebhookEvent, meta: M): Webhook | null
 }
 
+/** The encodings `Buffer` reads and writes. */
+type BufferEncoding = 'utf8' | 'utf-8' | 'base64' | 'base64url' | 'hex' | 'latin1' | 'binary' | 'ascii' | 'utf16le'
+
 /** Node's Buffer, the subset sandpipe provides. */
-declare class Buffer extends Uint8Array {
-    static from(value: string, encoding?: 'utf8' | 'utf-8' | 'base64' | 'base64url' | 'hex' | 'latin1' | 'binary' | 'ascii' | 'utf16le'): Buffer
-    static from(value: ArrayBuffer | ArrayLike<number> | Uint8Array): Buffer
-    static alloc(size: number, fill?: number | string): Buffer
-    static isBuffer(value: unknown): value is Buffer
-    static byteLength(value: string | Uint8Array, encoding?: string): number
-    static concat(list: Uint8Array[], totalLength?: number): Buffer
-    static compare(a: Uint8Array, b: Uint8Array): number
-    toString(encoding?: string, start?: number, end?: number): string
+interface Buffer extends Uint8Array {
+    toString(encoding?: BufferEncoding, start?: number, end?: number): string
     toJSON(): { type: 'Buffer'; data: number[] }
     equals(other: Uint8Array): boolean
 }
 
-/** Node's crypto, the subset sandpipe provides. */
-declare const crypto: {
-    createHash(algorithm: 'md5' | 'sha1' | 'sha224' | 'sha256' | 'sha384' | 'sha512'): {
-        update(data: string | Uint8Array, encoding?: string): any
-        digest(): Buffer
-        digest(encoding: 'hex' | 'base64' | 'base64url' | 'latin1'): string
-    }
-    randomUUID(): string
+interface BufferConstructor {
+    readonly prototype: Buffer
+    from(value: string, encoding?: BufferEncoding): Buffer
+    from(value: ArrayBuffer | ArrayLike<number> | Uint8Array): Buffer
+    alloc(size: number, fill?: number | string): Buffer
+    isBuffer(value: unknown): value is Buffer
+    byteLength(value: string | Uint8Array, encoding?: BufferEncoding): number
+    concat(list: Uint8Array[], totalLength?: number): Buffer
+    compare(a: Uint8Array, b: Uint8Array): number
+}
+declare var Buffer: BufferConstructor
+
+/** A hash in progress (`crypto.createHash`). */
+interface SandpipeHash {
+    update(data: string | Uint8Array, encoding?: string): SandpipeHash
+    digest(): Buffer
+    digest(encoding: 'hex' | 'base64' | 'base64url' | 'latin1'): string
+}
+
+/** Node's crypto, the subset sandpipe provides (merges with the DOM's `Crypto`). */
+interface Crypto {
+    createHash(algorithm: 'md5' | 'sha1' | 'sha224' | 'sha256' | 'sha384' | 'sha512'): SandpipeHash
+    randomUUID(): `${string}-${string}-${string}-${string}-${string}`
+}
+declare var crypto: Crypto
+
+/** `console`, as the DOM declares it; lines go to the connector's log. */
+interface Console {
+    debug(...data: any[]): void
+    info(...data: any[]): void
+    log(...data: any[]): void
+    warn(...data: any[]): void
+    error(...data: any[]): void
+}
+declare var console: Console
+
+/** What `fetch` resolves to. */
+interface SandpipeResponse {
+    ok: boolean
+    status: number
+    statusText: string
+    url: string
+    headers: { get(name: string): string | null }
+    text(): Promise<string>
+    json(): Promise<any>
+    arrayBuffer(): Promise<ArrayBuffer>
+}
+
+/** `fetch`'s options. */
+interface SandpipeRequestInit {
+    method?: string
+    headers?: Record<string, string>
+    body?: string | Uint8Array
+}
+
+/** `fetch`, to the hosts the operator allows (README, "What connectors get"). */
+declare function fetch(url: string, init?: SandpipeRequestInit): Promise<SandpipeResponse>
+
+/** PostHog's `posthog` global: events captured here are emitted after the chain. */
+declare const posthog: {
+    capture(event: string, properties?: Record<string, any>): void
 }
 
 /** Thrown to ask for a retry (PostHog semantics). */

@@ -1,7 +1,8 @@
-//! CHAIN.json: `{"connectors": [{"path": "DIR or FILE.wasm", "config": {...}, "limits": {...}}]}`.
+//! CHAIN.json: `{"connectors": [{"id": "...", "path": "DIR or FILE.wasm", "config": {...}, "limits": {...}}]}`.
 //! Paths are relative to the chain file. `limits` is the operator's override
 //! of the defaults for that connector. `meta.storage` of each connector is
-//! scoped to the chain file and its position in it. `fetch` is the operator's
+//! scoped to its `id` ([`crate::identity`]: by default the plugin's name), not
+//! to the chain file's path or the connector's position. `fetch` is the operator's
 //! fetch policy for it: `{"allow_hosts": [...], "allow_private": false,
 //! "max_response_bytes": N, "timeout_ms": N}`; without it, fetch is refused.
 
@@ -25,6 +26,9 @@ struct ChainFile {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Entry {
+    /// The connector's stable identity (default: its plugin's name).
+    #[serde(default)]
+    id: Option<String>,
     path: PathBuf,
     #[serde(default)]
     config: Map<String, Value>,
@@ -97,10 +101,27 @@ pub fn load(
         bail!("{}: the chain has no connectors", file.display());
     }
     let base = file.parent().unwrap_or(Path::new("."));
+    let bundles = chain
+        .connectors
+        .iter()
+        .map(|entry| load_bundle(runtime, &base.join(&entry.path)))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let ids = crate::identity::assign(
+        chain
+            .connectors
+            .iter()
+            .zip(&bundles)
+            .map(|(entry, bundle)| (entry.id.as_deref(), bundle.manifest().name.as_str())),
+    )
+    .with_context(|| file.display().to_string())?;
     let mut connectors = Vec::with_capacity(chain.connectors.len());
-    for (position, entry) in chain.connectors.into_iter().enumerate() {
-        let path = base.join(&entry.path);
-        let bundle = load_bundle(runtime, &path)?;
+    for (position, ((entry, bundle), id)) in chain
+        .connectors
+        .into_iter()
+        .zip(bundles)
+        .zip(ids)
+        .enumerate()
+    {
         let at = format!(
             "{}: connector {position} ({})",
             file.display(),
@@ -115,17 +136,10 @@ pub fn load(
         let limits = runtime
             .operator_limits(&entry.limits, |field| format!("limits.{field}"))
             .with_context(|| at.clone())?;
-        // One storage scope per connector config: the chain file and the connector's place in it.
-        let chain_id = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf());
-        let scope = format!(
-            "{}#{position}:{}",
-            chain_id.display(),
-            bundle.manifest().name
-        );
         let options = ConnectorOptions {
             limits,
             logs: logs.clone(),
-            storage: Some((storage.clone(), scope)),
+            storage: Some((storage.clone(), crate::identity::scope(None, &id))),
             cache: None,
             geoip: Some(geoip.clone()),
             fetch: entry.fetch.policy(),

@@ -1,8 +1,10 @@
-//! `sandpipe inspect FILE.wasm`: the static admission checks, then a report.
+//! `sandpipe inspect FILE.wasm`: the static admission checks, then a report,
+//! with the hooks the bundle defines (found by loading it, with its config's
+//! defaults, in a sandboxed instance) and the npm packages it bundled.
 
 use anyhow::Context;
 use sandpipe_manifest::ConfigEntry;
-use sandpipe_runtime::bundle;
+use sandpipe_runtime::{Call, bundle};
 use sha2::{Digest, Sha256};
 use std::path::PathBuf;
 
@@ -11,6 +13,43 @@ use std::path::PathBuf;
 pub struct Args {
     /// The bundle.
     file: PathBuf,
+}
+
+/// The special functions the bundle defines, or why they could not be found.
+fn hooks(bytes: &[u8]) -> String {
+    let found = || -> anyhow::Result<Vec<&'static str>> {
+        let runtime = crate::runtime()?;
+        let bundle = runtime.admit(bytes)?;
+        let config = bundle
+            .manifest()
+            .resolve_config(&serde_json::Map::new())
+            .unwrap_or_default();
+        let options = sandpipe_runtime::ConnectorOptions {
+            logs: std::sync::Arc::new(sandpipe_runtime::MemoryLogs::default()),
+            ..Default::default()
+        };
+        let mut connector = runtime.connector(bundle, 0, config, options)?;
+        let mut hooks = Vec::new();
+        for call in [
+            Call::Setup,
+            Call::ProcessEvent,
+            Call::ComposeWebhook,
+            Call::Teardown,
+        ] {
+            if connector.defines(call)? {
+                hooks.push(call.function());
+            }
+        }
+        Ok(hooks)
+    };
+    match found() {
+        Ok(hooks) if hooks.is_empty() => "(none)".into(),
+        Ok(hooks) => hooks.join(", "),
+        Err(error) => format!(
+            "unknown (loading it failed: {})",
+            crate::one_line(&format!("{error:#}"))
+        ),
+    }
 }
 
 pub fn run(Args { file }: Args) -> anyhow::Result<()> {
@@ -33,6 +72,15 @@ pub fn run(Args { file }: Args) -> anyhow::Result<()> {
         .map(|(m, n)| format!("{m}.{n}"))
         .collect();
     println!("imports:       {}", imports.join(", "));
+    println!("hooks:         {}", hooks(&bytes));
+    println!(
+        "npm modules:   {}",
+        if inspection.section.modules.is_empty() {
+            "(none)".to_string()
+        } else {
+            inspection.section.modules.join(", ")
+        }
+    );
     println!("config:");
     if manifest.fields().next().is_none() {
         println!("  (none)");

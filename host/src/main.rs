@@ -7,7 +7,10 @@
 mod attachments;
 mod build;
 mod chain_file;
+mod cost;
+mod identity;
 mod inspect;
+mod memory_storage;
 mod new_cmd;
 mod run;
 mod serve;

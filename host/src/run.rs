@@ -1,6 +1,9 @@
 //! `sandpipe run CHAIN.json [--events FILE] [--webhooks FILE]`: NDJSON events
-//! in, one JSON line per event out (the event after the chain, or `null`).
-//! Connector console output, errors, progress and the summary go to stderr.
+//! in, one JSON line per input line out, so output line N answers input line
+//! N: the event after the chain, `null` when a connector dropped it, or
+//! `{"error": "...", "line": N}` for a line that is not an event. Connector
+//! console output, errors, progress, the summary and the cost per call go to
+//! stderr; `--strict` exits non-zero when any connector call failed.
 
 use crate::chain_file;
 use anyhow::Context;
@@ -77,14 +80,19 @@ pub struct Args {
     /// Write events connectors emit with `posthog.capture` to this file as NDJSON.
     #[arg(long)]
     captured: Option<PathBuf>,
-    /// Print the summary even when the run takes under a second.
+    /// Print the summary even when the run takes under a second, and the cost
+    /// of each connector's calls (fuel and µs per event, p50/p99).
     #[arg(long)]
     summary: bool,
+    /// Exit non-zero when any connector call failed (the output is still complete).
+    #[arg(long)]
+    strict: bool,
     #[command(flatten)]
     metering: crate::MeteringArg,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    let strict = args.strict;
     let chain = args.chain.as_path();
     let events = args.events.as_deref();
     let webhooks = args.webhooks.as_deref();
@@ -122,27 +130,27 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let mut next_progress = started + PROGRESS_EVERY;
     let mut tally = Tally::default();
 
+    let mut costs = crate::cost::Costs::default();
     for (index, line) in input.lines().enumerate() {
         let number = index + 1;
         let line = line.with_context(|| format!("{source}:{number}: reading"))?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let event: Value = match serde_json::from_str(&line) {
-            Ok(event @ Value::Object(_)) => event,
-            Ok(_) => {
-                eprintln!("sandpipe: {source}:{number}: skipped: an event must be a JSON object");
+        let event = match parse_line(&line) {
+            Ok(event) => event,
+            Err(why) => {
+                eprintln!("sandpipe: {source}:{number}: skipped: {why}");
                 tally.skipped_lines += 1;
-                continue;
-            }
-            Err(e) => {
-                eprintln!("sandpipe: {source}:{number}: skipped: invalid JSON: {e}");
-                tally.skipped_lines += 1;
+                // Still one output line, so output line N answers input line N.
+                let placeholder = serde_json::json!({ "error": why, "line": number });
+                sandpipe_runtime::json::to_writer(&mut out, &placeholder)?;
+                out.write_all(b"\n")?;
                 continue;
             }
         };
         tally.events_in += 1;
         let result = chain.process(event);
+        if always_summarise {
+            costs.add(&result.calls);
+        }
         for failure in &result.failures {
             *tally.failures.entry(failure.connector.clone()).or_default() += 1;
         }
@@ -196,20 +204,42 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if always_summarise || elapsed >= PROGRESS_EVERY {
         eprintln!("{}", summary(&tally, elapsed));
     }
+    for line in costs.lines() {
+        eprintln!("sandpipe: {line}");
+    }
+    if strict && !tally.failures.is_empty() {
+        anyhow::bail!("--strict: connector calls failed ({})", failures(&tally));
+    }
     Ok(())
 }
 
+/// One input line as an event, or why it is not one.
+fn parse_line(line: &str) -> Result<Value, String> {
+    if line.trim().is_empty() {
+        return Err("empty line".into());
+    }
+    match serde_json::from_str(line) {
+        Ok(event @ Value::Object(_)) => Ok(event),
+        Ok(_) => Err("an event must be a JSON object".into()),
+        Err(e) => Err(format!("invalid JSON: {e}")),
+    }
+}
+
+/// `NAME (i): N, …`, or `none`.
+fn failures(tally: &Tally) -> String {
+    if tally.failures.is_empty() {
+        return "none".to_string();
+    }
+    tally
+        .failures
+        .iter()
+        .map(|(c, n)| format!("{c}: {n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn summary(tally: &Tally, elapsed: Duration) -> String {
-    let failures = if tally.failures.is_empty() {
-        "none".to_string()
-    } else {
-        tally
-            .failures
-            .iter()
-            .map(|(c, n)| format!("{c}: {n}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
+    let failures = failures(tally);
     format!(
         "sandpipe: summary: {} events in, {} out, {} dropped, {} lines skipped, {} webhooks; failures: {}; {:.1} s, {:.0} events/s; peak RSS {}",
         tally.events_in,

@@ -50,6 +50,9 @@ pub struct Args {
     /// Event requests one team may run at once (default: half the cores, at least 1).
     #[arg(long, env = "SANDPIPE_TEAM_CONCURRENCY")]
     team_concurrency: Option<usize>,
+    /// Most events one `POST …/events` may carry (more: 413).
+    #[arg(long, env = "SANDPIPE_MAX_BATCH_EVENTS", default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    max_batch_events: u64,
     #[command(flatten)]
     metering: crate::MeteringArg,
 }
@@ -108,6 +111,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         runtime,
         limits,
         metrics_token: args.metrics_token,
+        max_batch_events: args.max_batch_events as usize,
         team_concurrency: args
             .team_concurrency
             .unwrap_or_else(serve::TeamGates::default_per_team),

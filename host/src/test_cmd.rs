@@ -1,11 +1,19 @@
-//! `sandpipe test DIR`: runs the connector's fixtures, `DIR/tests/*.json`:
-//! `{name, config, input, expected, webhooks?}`, where `input` and `expected`
-//! are an event or a list of events and `null` means "dropped". Each input runs
-//! through the connector's `processEvent` (as PostHog's test harness calls it,
-//! without the chain's bookkeeping), then `composeWebhook` on what it kept.
+//! `sandpipe test DIR`: runs the connector's fixtures, `DIR/tests/*.json`
+//! (README, "Fixtures"): `{name, config, input, expected, webhooks?, storage?,
+//! cache?, expected_storage?}`, where `input` and `expected` are an event or a
+//! list of events and `null` means "dropped". Each input runs through the
+//! connector's `processEvent` (as PostHog's test harness calls it, without the
+//! chain's bookkeeping), then `composeWebhook` on what it kept. Each fixture
+//! has its own in-memory `meta.storage` and `meta.cache`, seeded from
+//! `storage` and `cache`; `expected_storage` is compared with what storage
+//! holds afterwards. A FAIL lists every difference; `--update` writes what
+//! the connector did into the fixture instead.
 
+use crate::memory_storage::MemoryStorage;
 use anyhow::{Context, bail};
-use sandpipe_runtime::{Connector, ConnectorOptions, GeoIpDatabase, LogSink, Processed};
+use sandpipe_runtime::{
+    CallRecord, Connector, ConnectorCache, ConnectorOptions, GeoIpDatabase, LogSink, Processed,
+};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use std::path::{Path, PathBuf};
@@ -22,6 +30,15 @@ struct Fixture {
     /// Requests `composeWebhook` must return, in order (`connector` omitted).
     #[serde(default)]
     webhooks: Option<Vec<Value>>,
+    /// `meta.storage` before the first event: key → value.
+    #[serde(default)]
+    storage: Map<String, Value>,
+    /// `meta.cache` before the first event: key → value.
+    #[serde(default)]
+    cache: Map<String, Value>,
+    /// What `meta.storage` must hold after the last event (every key).
+    #[serde(default)]
+    expected_storage: Option<Map<String, Value>>,
 }
 
 /// A list of events, or one event as a list of one.
@@ -37,9 +54,9 @@ fn shown(value: &Value) -> String {
     sandpipe_runtime::json::to_string(value).expect("a JSON value serialises")
 }
 
-/// The first difference between `expected` and `actual`, as `path: expected X, got Y`.
-/// Numbers compare as JavaScript's doubles (`1.0` is `1`).
-pub fn first_difference(path: &str, expected: &Value, actual: &Value) -> Option<String> {
+/// Every difference between `expected` and `actual`, each as `path: expected
+/// X, got Y`, in document order. Numbers compare as JavaScript's doubles (`1.0` is `1`).
+pub fn differences(path: &str, expected: &Value, actual: &Value, out: &mut Vec<String>) {
     let at = |key: &str| {
         if path.is_empty() {
             key.to_string()
@@ -51,36 +68,33 @@ pub fn first_difference(path: &str, expected: &Value, actual: &Value) -> Option<
         (Value::Object(e), Value::Object(a)) => {
             for (key, value) in e {
                 match a.get(key) {
-                    Some(other) => {
-                        if let Some(diff) = first_difference(&at(key), value, other) {
-                            return Some(diff);
-                        }
-                    }
-                    None => {
-                        return Some(format!(
-                            "{}: expected {}, but it is missing",
-                            at(key),
-                            shown(value)
-                        ));
-                    }
+                    Some(other) => differences(&at(key), value, other, out),
+                    None => out.push(format!(
+                        "{}: expected {}, but it is missing",
+                        at(key),
+                        shown(value)
+                    )),
                 }
             }
-            a.iter()
-                .find(|(key, _)| !e.contains_key(*key))
-                .map(|(key, value)| format!("{}: not expected, got {}", at(key), shown(value)))
+            for (key, value) in a.iter().filter(|(key, _)| !e.contains_key(*key)) {
+                out.push(format!("{}: not expected, got {}", at(key), shown(value)));
+            }
         }
         (Value::Array(e), Value::Array(a)) => {
             for (i, (x, y)) in e.iter().zip(a).enumerate() {
-                if let Some(diff) = first_difference(&format!("{path}[{i}]"), x, y) {
-                    return Some(diff);
-                }
+                differences(&format!("{path}[{i}]"), x, y, out);
             }
-            (e.len() != a.len())
-                .then(|| format!("{path}: expected {} items, got {}", e.len(), a.len()))
+            if e.len() != a.len() {
+                out.push(format!(
+                    "{path}: expected {} items, got {}",
+                    e.len(),
+                    a.len()
+                ));
+            }
         }
-        (Value::Number(e), Value::Number(a)) if e.as_f64() == a.as_f64() => None,
-        _ if expected == actual => None,
-        _ => Some(format!(
+        (Value::Number(e), Value::Number(a)) if e.as_f64() == a.as_f64() => {}
+        _ if expected == actual => {}
+        _ => out.push(format!(
             "{}: expected {}, got {}",
             if path.is_empty() { "event" } else { path },
             shown(expected),
@@ -114,24 +128,61 @@ fn compose(connector: &mut Connector, event: &Value) -> anyhow::Result<Option<Va
     Ok(Some(value))
 }
 
-/// Runs one fixture; `Ok(None)` when it passes, `Ok(Some(why))` when it fails.
-fn run_fixture(
-    runtime: &sandpipe_runtime::Runtime,
-    bundle: &Arc<sandpipe_runtime::Bundle>,
-    fixture: Fixture,
-    base: &Path,
+/// What a fixture's connector did.
+struct Ran {
+    /// Each input as `processEvent` left it (`null`: dropped; an error: the input).
+    events: Vec<Value>,
+    webhooks: Vec<Value>,
+    storage: Map<String, Value>,
+    /// Why it fails: connector errors, then every difference from the fixture.
+    problems: Vec<String>,
+    /// Every call, with its cost.
+    calls: Vec<CallRecord>,
+}
+
+/// What every fixture's connector is given besides its own config and state.
+struct Bench<'a> {
+    runtime: &'a sandpipe_runtime::Runtime,
+    bundle: &'a Arc<sandpipe_runtime::Bundle>,
+    /// Where attachment paths are relative to (the tests directory).
+    base: &'a Path,
     logs: Arc<dyn LogSink>,
     geoip: Arc<GeoIpDatabase>,
-) -> anyhow::Result<Option<String>> {
-    let mut config = bundle.manifest().resolve_config(&fixture.config)?;
-    config.attachments = crate::attachments::load(&config.attachments, base)?;
+}
+
+/// The scope of the fixture connector's storage (its id is its plugin's name).
+fn scope(bundle: &sandpipe_runtime::Bundle) -> String {
+    crate::identity::scope(None, &bundle.manifest().name)
+}
+
+/// Runs one fixture; errors are what stop it before its events run
+/// (its config, attachments, seed, or its shape).
+fn run_fixture(bench: &Bench<'_>, fixture: &Fixture) -> anyhow::Result<Ran> {
+    let mut config = bench.bundle.manifest().resolve_config(&fixture.config)?;
+    config.attachments = crate::attachments::load(&config.attachments, bench.base)?;
+    let storage = Arc::new(MemoryStorage::default());
+    let scope = scope(bench.bundle);
+    storage.seed(&scope, fixture.storage.clone());
+    let cache = ConnectorCache::default();
+    for (key, value) in &fixture.cache {
+        cache
+            .handle(&serde_json::json!({"op": "set", "key": key, "value": value}))
+            .with_context(|| format!("cache.{key}"))?;
+    }
     let options = ConnectorOptions {
-        logs,
-        geoip: Some(geoip),
+        logs: bench.logs.clone(),
+        storage: Some((storage.clone(), scope.clone())),
+        cache: Some(cache),
+        geoip: Some(bench.geoip.clone()),
         ..ConnectorOptions::default()
     };
-    let mut connector = runtime.connector(bundle.clone(), 0, config, options)?;
-    let (inputs, expected) = (events(fixture.input), events(fixture.expected));
+    let mut connector = bench
+        .runtime
+        .connector(bench.bundle.clone(), 0, config, options)?;
+    let (inputs, expected) = (
+        events(fixture.input.clone()),
+        events(fixture.expected.clone()),
+    );
     if inputs.len() != expected.len() {
         bail!(
             "{} inputs but {} expected events",
@@ -139,27 +190,85 @@ fn run_fixture(
             expected.len()
         );
     }
-    let mut webhooks = Vec::new();
-    for (i, (input, expected)) in inputs.into_iter().zip(expected).enumerate() {
-        let actual = match process(&mut connector, input) {
+    let label = connector.label().to_string();
+    let mut ran = Ran {
+        events: Vec::new(),
+        webhooks: Vec::new(),
+        storage: Map::new(),
+        problems: Vec::new(),
+        calls: Vec::new(),
+    };
+    for (i, input) in inputs.into_iter().enumerate() {
+        let actual = match process(&mut connector, input.clone()) {
             Ok(actual) => actual,
-            Err(error) => return Ok(Some(format!("event {i}: {error}"))),
-        };
-        let kept = !actual.is_null();
-        if let Some(diff) = first_difference("", &expected, &actual) {
-            return Ok(Some(format!("event {i}: {diff}")));
-        }
-        if kept {
-            match compose(&mut connector, &actual) {
-                Ok(Some(request)) => webhooks.push(request),
-                Ok(None) => {}
-                Err(error) => return Ok(Some(format!("event {i}: {error}"))),
+            Err(error) => {
+                ran.problems.push(format!(
+                    "event {i}: processEvent failed: {} (run and serve pass the event on unchanged, with {label:?} in properties.$plugins_failed)",
+                    crate::one_line(&format!("{error:#}"))
+                ));
+                input
             }
+        };
+        ran.calls.extend(connector.take_last_call());
+        if !actual.is_null() {
+            match compose(&mut connector, &actual) {
+                Ok(Some(request)) => ran.webhooks.push(request),
+                Ok(None) => {}
+                Err(error) => ran.problems.push(format!(
+                    "event {i}: composeWebhook failed: {}",
+                    crate::one_line(&format!("{error:#}"))
+                )),
+            }
+            ran.calls.extend(connector.take_last_call());
         }
+        ran.events.push(actual);
     }
-    Ok(fixture.webhooks.and_then(|expected| {
-        first_difference("webhooks", &Value::Array(expected), &Value::Array(webhooks))
-    }))
+    ran.storage = storage.contents(&scope);
+    for (i, (expected, actual)) in expected.iter().zip(&ran.events).enumerate() {
+        let mut found = Vec::new();
+        differences("", expected, actual, &mut found);
+        ran.problems
+            .extend(found.into_iter().map(|d| format!("event {i}: {d}")));
+    }
+    if let Some(expected) = &fixture.webhooks {
+        differences(
+            "webhooks",
+            &Value::Array(expected.clone()),
+            &Value::Array(ran.webhooks.clone()),
+            &mut ran.problems,
+        );
+    }
+    if let Some(expected) = &fixture.expected_storage {
+        differences(
+            "storage",
+            &Value::Object(expected.clone()),
+            &Value::Object(ran.storage.clone()),
+            &mut ran.problems,
+        );
+    }
+    Ok(ran)
+}
+
+/// `fixture` (as its file holds it) with what the connector did as its
+/// expectations: `expected` in the same form (one event or a list),
+/// `webhooks` when the fixture checks them or some were composed, and
+/// `expected_storage` when it checks storage or storage holds something.
+fn updated(mut file: Map<String, Value>, ran: &Ran) -> Map<String, Value> {
+    let expected = match file.get("expected") {
+        Some(Value::Array(_)) => Value::Array(ran.events.clone()),
+        _ => ran.events.first().cloned().unwrap_or(Value::Null),
+    };
+    file.insert("expected".into(), expected);
+    if file.contains_key("webhooks") || !ran.webhooks.is_empty() {
+        file.insert("webhooks".into(), Value::Array(ran.webhooks.clone()));
+    }
+    if file.contains_key("expected_storage") || !ran.storage.is_empty() {
+        file.insert(
+            "expected_storage".into(),
+            Value::Object(ran.storage.clone()),
+        );
+    }
+    file
 }
 
 /// `sandpipe test`'s arguments.
@@ -167,12 +276,65 @@ fn run_fixture(
 pub struct Args {
     /// The connector directory.
     dir: PathBuf,
+    /// Write what the connector did into each fixture that ran (its
+    /// `expected`, `webhooks` and `expected_storage`) instead of failing.
+    #[arg(long)]
+    update: bool,
     #[command(flatten)]
     geoip: crate::GeoIpArg,
 }
 
-pub fn run(Args { dir, geoip }: Args) -> anyhow::Result<()> {
-    let (dir, geoip) = (dir.as_path(), geoip.database());
+/// How one fixture file went.
+enum Verdict {
+    Pass,
+    Updated,
+    /// The reasons, one per line.
+    Fail(Vec<String>),
+}
+
+/// Reads, runs and (with `--update`) rewrites one fixture file.
+fn check(
+    bench: &Bench<'_>,
+    file: &Path,
+    update: bool,
+    costs: &mut crate::cost::Costs,
+) -> (String, Verdict) {
+    let fail = |name: String, why: String| (name, Verdict::Fail(vec![why]));
+    let text = match std::fs::read_to_string(file) {
+        Ok(text) => text,
+        Err(error) => return fail(String::new(), format!("reading it: {error}")),
+    };
+    let raw: Map<String, Value> = match serde_json::from_str(&text) {
+        Ok(raw) => raw,
+        Err(error) => return fail(String::new(), format!("not a fixture: {error}")),
+    };
+    let fixture: Fixture = match serde_json::from_value(Value::Object(raw.clone())) {
+        Ok(fixture) => fixture,
+        Err(error) => return fail(String::new(), format!("not a fixture: {error}")),
+    };
+    let name = fixture.name.clone();
+    let ran = match run_fixture(bench, &fixture) {
+        Ok(ran) => ran,
+        Err(error) => return fail(name, crate::one_line(&format!("{error:#}"))),
+    };
+    costs.add(&ran.calls);
+    let connector_failed = ran.problems.iter().any(|p| p.contains(" failed: "));
+    if ran.problems.is_empty() {
+        return (name, Verdict::Pass);
+    }
+    if update && !connector_failed {
+        let text = serde_json::to_string_pretty(&Value::Object(updated(raw, &ran)))
+            .expect("a JSON value serialises");
+        return match std::fs::write(file, text + "\n") {
+            Ok(()) => (name, Verdict::Updated),
+            Err(error) => fail(name, format!("writing it: {error}")),
+        };
+    }
+    (name, Verdict::Fail(ran.problems))
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let (dir, geoip) = (args.dir.as_path(), args.geoip.database());
     let runtime = crate::runtime()?;
     let built = sandpipe_compiler::build(&runtime, dir)?;
     let bundle = runtime.admit(built.bytes)?;
@@ -186,47 +348,60 @@ pub fn run(Args { dir, geoip }: Args) -> anyhow::Result<()> {
     if files.is_empty() {
         bail!("{}: no fixtures (*.json)", tests.display());
     }
-    let logs: Arc<dyn LogSink> = Arc::new(sandpipe_runtime::StderrLogs);
-    let (mut passed, mut failed) = (0, 0);
+    let bench = Bench {
+        runtime: &runtime,
+        bundle: &bundle,
+        base: &tests,
+        logs: Arc::new(sandpipe_runtime::StderrLogs),
+        geoip,
+    };
+    let mut costs = crate::cost::Costs::default();
+    let (mut passed, mut updated, mut failed) = (0, 0, 0);
     for file in files {
-        let text = std::fs::read_to_string(&file)
-            .with_context(|| format!("reading {}", file.display()))?;
-        let fixture: Fixture = serde_json::from_str(&text)
-            .with_context(|| format!("{}: not a fixture", file.display()))?;
-        let name = fixture.name.clone();
         let shown = file
             .file_name()
             .map_or(String::new(), |f| f.to_string_lossy().into_owned());
-        match run_fixture(
-            &runtime,
-            &bundle,
-            fixture,
-            &tests,
-            logs.clone(),
-            geoip.clone(),
-        ) {
-            Ok(None) => {
+        let (name, verdict) = check(&bench, &file, args.update, &mut costs);
+        let titled = if name.is_empty() {
+            shown
+        } else {
+            format!("{shown}: {name}")
+        };
+        match verdict {
+            Verdict::Pass => {
                 passed += 1;
-                println!("PASS {shown}: {name}");
+                println!("PASS {titled}");
             }
-            Ok(Some(why)) => {
-                failed += 1;
-                println!("FAIL {shown}: {name}: {why}");
+            Verdict::Updated => {
+                updated += 1;
+                println!("UPDATED {titled}");
             }
-            Err(error) => {
+            Verdict::Fail(reasons) => {
                 failed += 1;
-                println!(
-                    "FAIL {shown}: {name}: {}",
-                    crate::one_line(&format!("{error:#}"))
-                );
+                match reasons.as_slice() {
+                    [one] => println!("FAIL {titled}: {one}"),
+                    many => {
+                        println!("FAIL {titled}:");
+                        for reason in many {
+                            println!("  {reason}");
+                        }
+                    }
+                }
             }
         }
     }
-    println!("{passed} passed, {failed} failed");
+    for line in costs.lines() {
+        println!("{line}");
+    }
+    if updated > 0 {
+        println!("{passed} passed, {updated} updated, {failed} failed");
+    } else {
+        println!("{passed} passed, {failed} failed");
+    }
     if failed > 0 {
         bail!(
             "{failed} of {} fixtures failed in {}",
-            passed + failed,
+            passed + updated + failed,
             dir.display()
         );
     }
@@ -235,32 +410,34 @@ pub fn run(Args { dir, geoip }: Args) -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::first_difference;
-    use serde_json::json;
+    use super::differences;
+    use serde_json::{Value, json};
+
+    fn all(expected: &Value, actual: &Value) -> Vec<String> {
+        let mut out = Vec::new();
+        differences("", expected, actual, &mut out);
+        out
+    }
 
     #[test]
-    fn the_first_difference_is_named_by_path() {
+    fn every_difference_is_named_by_path() {
         let e = json!({"properties": {"a": 1, "list": [1, 2]}});
-        assert_eq!(first_difference("", &e, &e), None);
+        assert!(all(&e, &e).is_empty());
         assert_eq!(
-            first_difference("", &e, &json!({"properties": {"a": 2, "list": [1, 2]}})),
-            Some("properties.a: expected 1, got 2".into())
-        );
-        assert_eq!(
-            first_difference("", &e, &json!({"properties": {"a": 1, "list": [1]}})),
-            Some("properties.list: expected 2 items, got 1".into())
-        );
-        assert_eq!(
-            first_difference(
-                "",
+            all(
                 &e,
-                &json!({"properties": {"a": 1, "list": [1, 2], "b": true}})
+                &json!({"properties": {"a": 2.0, "list": [1]}, "b": true})
             ),
-            Some("properties.b: not expected, got true".into())
+            [
+                "properties.a: expected 1, got 2",
+                "properties.list: expected 2 items, got 1",
+                "b: not expected, got true",
+            ]
         );
+        assert!(all(&json!({"n": 1}), &json!({"n": 1.0})).is_empty());
         assert_eq!(
-            first_difference("", &json!(null), &e),
-            Some(format!("event: expected null, got {e}"))
+            all(&json!(null), &e),
+            [format!("event: expected null, got {e}")]
         );
     }
 }

@@ -61,6 +61,7 @@ pub fn build(runtime: &Runtime, dir: &Path) -> Result<Built, BuildError> {
         main: sources.main_name.clone(),
         source_sha256: source::sha256(&sources.plugin_json, &linked.files),
         plugin_json: sources.plugin_json.clone(),
+        modules: link::npm_packages(dir, &linked.files),
     };
     let bytes = emit::bundle(&bytecode, &section);
     Ok(Built {

@@ -51,6 +51,38 @@ fn prepare(name: &str, text: &str) -> Result<(Script, String), BuildError> {
     Ok((normalize::to_script(name, &source)?, source))
 }
 
+/// The npm packages `files` (relative to `root`) come from, as
+/// `name@version` (the version from the package's package.json, if it has
+/// one), sorted and without repeats.
+pub fn npm_packages(root: &Path, files: &[(String, String)]) -> Vec<String> {
+    let mut packages: Vec<String> = files
+        .iter()
+        .filter_map(|(name, _)| {
+            let at = name.rfind("node_modules/")?;
+            let rest = &name[at + "node_modules/".len()..];
+            let segments = if rest.starts_with('@') { 2 } else { 1 };
+            let package: Vec<&str> = rest.split('/').take(segments).collect();
+            let package = package.join("/");
+            let manifest = root
+                .join(&name[..at])
+                .join("node_modules")
+                .join(&package)
+                .join("package.json");
+            let version = std::fs::read_to_string(manifest)
+                .ok()
+                .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+                .and_then(|json| json["version"].as_str().map(str::to_string));
+            Some(match version {
+                Some(version) => format!("{package}@{version}"),
+                None => package,
+            })
+        })
+        .collect();
+    packages.sort();
+    packages.dedup();
+    packages
+}
+
 fn relative_name(root: &Path, path: &Path) -> String {
     let root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
     path.strip_prefix(&root)

@@ -41,12 +41,23 @@ fn holds(condition: &Condition, values: &Map<String, Value>) -> bool {
 impl Manifest {
     /// Resolves `user` (the values from a chain file or the API) against this manifest.
     pub fn resolve_config(&self, user: &Map<String, Value>) -> Result<ResolvedConfig, ConfigError> {
-        if let Some(key) = user.keys().find(|key| self.field(key).is_none()) {
+        self.resolve_config_all(user)
+            .map_err(|mut errors| errors.remove(0))
+    }
+
+    /// [`Manifest::resolve_config`], with every error rather than the first
+    /// (never an empty list).
+    pub fn resolve_config_all(
+        &self,
+        user: &Map<String, Value>,
+    ) -> Result<ResolvedConfig, Vec<ConfigError>> {
+        let mut errors = Vec::new();
+        for key in user.keys().filter(|key| self.field(key).is_none()) {
             let declared: Vec<String> = self
                 .fields()
                 .map(|f| f.key.escape_debug().to_string())
                 .collect();
-            return Err(ConfigError::Undeclared {
+            errors.push(ConfigError::Undeclared {
                 key: key.clone(),
                 declared: if declared.is_empty() {
                     "none".into()
@@ -71,9 +82,10 @@ impl Manifest {
                     && field.required_if.iter().all(|c| holds(c, &values)));
             if is_empty(value) {
                 if required {
-                    return Err(ConfigError::Missing {
+                    errors.push(ConfigError::Missing {
                         key: field.key.clone(),
                     });
+                    continue;
                 }
                 if value.is_none() {
                     continue;
@@ -84,36 +96,46 @@ impl Manifest {
                 key: field.key.clone(),
                 reason,
             };
-            match field.kind {
+            let refused = match field.kind {
                 FieldType::Choice => match value.as_str() {
-                    Some(choice) if field.choices.iter().any(|c| c == choice) => {}
-                    Some("") => {}
+                    Some(choice) if field.choices.iter().any(|c| c == choice) => None,
+                    Some("") => None,
                     _ => {
                         let choices: Vec<String> =
                             field.choices.iter().map(|c| format!("{c:?}")).collect();
-                        return Err(invalid(format!(
+                        Some(invalid(format!(
                             "{value} is not one of {}",
                             choices.join(", ")
-                        )));
+                        )))
                     }
                 },
-                FieldType::Json => {
-                    if let Value::String(text) = value
-                        && !text.is_empty()
-                    {
-                        serde_json::from_str::<Value>(text)
-                            .map_err(|e| invalid(format!("not valid JSON: {e}")))?;
-                    }
-                }
-                FieldType::Attachment => {
-                    if !matches!(value, Value::String(_) | Value::Object(_)) {
-                        return Err(invalid(format!(
+                FieldType::Json => match value {
+                    Value::String(text) if !text.is_empty() => serde_json::from_str::<Value>(text)
+                        .err()
+                        .map(|e| invalid(format!("not valid JSON: {e}"))),
+                    _ => None,
+                },
+                FieldType::Attachment => (!matches!(value, Value::String(_) | Value::Object(_)))
+                    .then(|| {
+                        invalid(format!(
                             "an attachment must be a file path or an object, not {}",
                             kind_of(value)
-                        )));
-                    }
-                }
-                FieldType::String => {}
+                        ))
+                    }),
+                // PostHog's UI stores strings: anything else a user gives would
+                // reach the connector as a value its code does not expect (a
+                // plugin's own default is its author's choice).
+                FieldType::String => (user.get(&field.key) == Some(value) && !value.is_string())
+                    .then(|| {
+                        invalid(format!(
+                            "must be a string (config values are text, as in PostHog), not {}",
+                            kind_of(value)
+                        ))
+                    }),
+            };
+            if let Some(error) = refused {
+                errors.push(error);
+                continue;
             }
             if field.secret {
                 resolved.secrets.insert(field.key.clone());
@@ -125,7 +147,11 @@ impl Manifest {
             };
             target.insert(field.key.clone(), value.clone());
         }
-        Ok(resolved)
+        if errors.is_empty() {
+            Ok(resolved)
+        } else {
+            Err(errors)
+        }
     }
 }
 

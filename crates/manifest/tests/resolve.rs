@@ -40,10 +40,34 @@ fn values_pass_through_exactly_as_given() {
     let config = resolve(json!({"name": "Ada", "limit": "10"})).unwrap();
     assert_eq!(config["name"], json!("Ada"));
     assert_eq!(config["limit"], json!("10"));
-    // A chain file may give any JSON value: it is not coerced.
-    let config = resolve(json!({"limit": 10, "name": ["a"]})).unwrap();
-    assert_eq!(config["limit"], json!(10));
-    assert_eq!(config["name"], json!(["a"]));
+}
+
+#[test]
+fn a_string_field_refuses_other_types_and_every_error_is_reported() {
+    let errors: Vec<String> = manifest()
+        .resolve_config_all(&values(
+            json!({"limit": 10, "name": ["a"], "mode": "x", "nope": 1}),
+        ))
+        .unwrap_err()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        errors,
+        [
+            "config field \"nope\" is not declared in plugin.json (declared: name, limit, mode, schema, api_key, region, file)",
+            "config field \"name\": must be a string (config values are text, as in PostHog), not a list",
+            "config field \"limit\": must be a string (config values are text, as in PostHog), not a number",
+            "config field \"mode\": \"x\" is not one of \"drop\", \"keep\"",
+        ]
+    );
+    // The first error alone, as resolve_config gives it.
+    assert_eq!(
+        resolve(json!({"limit": 10, "name": ["a"]}))
+            .unwrap_err()
+            .to_string(),
+        "config field \"name\": must be a string (config values are text, as in PostHog), not a list"
+    );
 }
 
 #[test]

@@ -34,6 +34,10 @@ pub struct BundleManifest {
     pub source_sha256: String,
     /// `plugin.json`, exactly as written.
     pub plugin_json: String,
+    /// The npm packages bundled from `node_modules`, as `name@version`
+    /// (absent when there are none, so older bundles read the same).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub modules: Vec<String>,
 }
 
 impl BundleManifest {

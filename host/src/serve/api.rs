@@ -10,17 +10,20 @@ use super::auth::{self, Caller};
 use super::chains::{self, NewConnector};
 use super::dry_run;
 use super::events;
-use super::http::{ApiError, Bearer, TeamAccess, blocking};
+use super::http::{ApiError, Bearer, Query, TeamAccess, blocking};
 use super::json::Json;
 use super::state::AppState;
+use super::store::{LogFilter, Redelivery, Since};
 use super::teams::TeamChain;
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::State;
 use axum::extract::rejection::{BytesRejection, FailedToBufferBody};
-use axum::extract::{Path, Query, State};
+use axum::extract::Path;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
+use sandpipe_abi::LogLevel;
 use sandpipe_manifest::ConfigEntry;
 use sandpipe_runtime::bundle::MAX_BUNDLE_SIZE;
 use sandpipe_runtime::{AdmissionError, Bundle};
@@ -40,15 +43,28 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .route("/v1/openapi.json", get(openapi))
         .route("/v1/teams", get(list_teams).post(create_team))
-        .route("/v1/bundles", post(upload_bundle))
+        .route("/v1/teams/{team}", delete(delete_team))
+        .route("/v1/teams/{team}/token", post(rotate_token))
+        .route("/v1/bundles", get(list_bundles).post(upload_bundle))
         .route("/v1/bundles/{id}", get(get_bundle))
         .route("/v1/teams/{team}/chain", get(get_chain).put(put_chain))
         .route("/v1/teams/{team}/health", get(get_health))
         .route("/v1/teams/{team}/events", post(post_events))
+        .route(
+            "/v1/teams/{team}/connectors/{connector}/reset",
+            post(reset_connector),
+        )
         .route("/v1/teams/{team}/logs", get(get_logs))
         .route("/v1/teams/{team}/webhooks", get(get_webhooks))
+        .route(
+            "/v1/teams/{team}/webhooks/{webhook}/redeliver",
+            post(redeliver_webhook),
+        )
         .merge(super::admin_page::router())
+        .fallback(super::http::no_route)
+        .method_not_allowed_fallback(super::http::wrong_method)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BUNDLE_SIZE + 1))
+        .layer(axum::middleware::map_response(super::http::json_errors))
         .layer(axum::middleware::from_fn(super::trace::request_span))
         .with_state(state)
 }
@@ -70,10 +86,11 @@ async fn create_team(
         ));
     }
     let name = body.name.trim().to_string();
-    if name.is_empty() {
+    let length = name.chars().count();
+    if !(1..=MAX_TEAM_NAME_CHARS).contains(&length) {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
-            "name must not be empty",
+            format!("name must be 1 to {MAX_TEAM_NAME_CHARS} characters, got {length}"),
         ));
     }
     let token = auth::generate("sp_team_");
@@ -85,7 +102,11 @@ async fn create_team(
     Ok(Json(json!({ "id": id, "name": name, "token": token })))
 }
 
-/// `GET /v1/teams`: every team for the admin token; a team token sees its own.
+/// Longest team name (characters).
+const MAX_TEAM_NAME_CHARS: usize = 200;
+
+/// `GET /v1/teams`: every team for the admin token, `{"teams": [{"id", "name",
+/// "created_at"}]}`; a team token sees its own (the admin page learns its team so).
 async fn list_teams(
     State(state): State<AppState>,
     caller: Caller,
@@ -115,6 +136,64 @@ async fn get_bundle(
         Ok(Json(
             json!({ "id": bundle.sha256(), "manifest": manifest_json(&bundle) }),
         ))
+    })
+    .await
+}
+
+/// `DELETE /v1/teams/{team}` (admin): the team, its chain, its connectors'
+/// storage, its logs and webhooks.
+async fn delete_team(
+    State(state): State<AppState>,
+    TeamAccess(team): TeamAccess,
+    caller: Caller,
+) -> Result<Json<Value>, ApiError> {
+    if caller != Caller::Admin {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "deleting a team needs the admin token",
+        ));
+    }
+    blocking(move || {
+        chains::delete_team(&state, team)?;
+        Ok(Json(json!({ "deleted": team })))
+    })
+    .await
+}
+
+/// `POST /v1/teams/{team}/token`: a new token for the team (shown once); the
+/// old one stops working at once.
+async fn rotate_token(
+    State(state): State<AppState>,
+    TeamAccess(team): TeamAccess,
+) -> Result<Json<Value>, ApiError> {
+    let token = auth::generate("sp_team_");
+    let hash = auth::hash(&token);
+    blocking(move || {
+        state.store.set_team_token(team, &hash)?;
+        Ok(Json(json!({ "id": team, "token": token })))
+    })
+    .await
+}
+
+/// `GET /v1/bundles`: every uploaded bundle for the admin; for a team, the
+/// bundles its chain runs (bundles belong to no team, so a team does not
+/// see the others').
+async fn list_bundles(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Value>, ApiError> {
+    blocking(move || {
+        let mut bundles = state.store.bundles()?;
+        if let Caller::Team(team) = caller {
+            let used: Vec<String> = state
+                .store
+                .chain(team)?
+                .into_iter()
+                .map(|row| row.bundle)
+                .collect();
+            bundles.retain(|bundle| used.contains(&bundle.id));
+        }
+        Ok(Json(json!({ "bundles": bundles })))
     })
     .await
 }
@@ -201,6 +280,9 @@ struct ChainRequest {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ConnectorRequest {
+    /// The connector's stable identity (default: its plugin's name).
+    #[serde(default)]
+    id: Option<String>,
     bundle: String,
     #[serde(default)]
     config: Map<String, Value>,
@@ -218,6 +300,7 @@ fn chain_json(team: &TeamChain) -> Value {
         .iter()
         .map(|spec| {
             json!({
+                "id": spec.id,
                 "bundle": spec.bundle.sha256(),
                 "name": spec.bundle.manifest().name,
                 "config": spec.config.redacted(),
@@ -238,6 +321,7 @@ async fn put_chain(
         .connectors
         .into_iter()
         .map(|c| NewConnector {
+            id: c.id,
             bundle: c.bundle,
             config: c.config,
             enabled: c.enabled,
@@ -259,6 +343,26 @@ async fn get_chain(State(state): State<AppState>, TeamAccess(team): TeamAccess) 
     )
 }
 
+/// `POST /v1/teams/{team}/connectors/{connector}/reset`: empties the
+/// connector's `meta.storage` and `meta.cache` (found by its id).
+async fn reset_connector(
+    State(state): State<AppState>,
+    TeamAccess(team): TeamAccess,
+    axum::extract::Path((_, connector)): axum::extract::Path<(i64, String)>,
+) -> Result<Json<Value>, ApiError> {
+    blocking(move || {
+        if chains::reset(&state, team, &connector)? {
+            Ok(Json(json!({ "reset": connector })))
+        } else {
+            Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                format!("team {team}'s chain has no connector with id {connector:?}; GET the chain for its ids"),
+            ))
+        }
+    })
+    .await
+}
+
 #[derive(Deserialize)]
 struct EventsQuery {
     /// A dry run of one event that answers with its trace.
@@ -275,7 +379,8 @@ async fn post_events(
     Ok(if query.trace {
         Json(dry_run::trace(state, team, body).await?).into_response()
     } else {
-        Json(events::process(state, team, body).await?).into_response()
+        let limit = state.max_batch_events;
+        Json(events::process(state, team, body, limit).await?).into_response()
     })
 }
 
@@ -309,11 +414,53 @@ async fn get_health(State(state): State<AppState>, TeamAccess(team): TeamAccess)
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct LogQuery {
     connector: Option<String>,
     level: Option<String>,
-    #[serde(default)]
-    since: i64,
+    since: Option<String>,
+}
+
+impl LogQuery {
+    /// The store's filter; an unknown level or an unreadable `since` is a 400.
+    fn filter(self) -> Result<LogFilter, ApiError> {
+        let bad = |message: String| ApiError::new(StatusCode::BAD_REQUEST, message);
+        let level = self
+            .level
+            .map(|given| {
+                [
+                    LogLevel::Debug,
+                    LogLevel::Info,
+                    LogLevel::Log,
+                    LogLevel::Warn,
+                    LogLevel::Error,
+                ]
+                .into_iter()
+                .find(|level| level.as_str() == given)
+                .ok_or_else(|| {
+                    bad(format!(
+                        "level must be one of debug, info, log, warn, error; got {given:?}"
+                    ))
+                })
+            })
+            .transpose()?;
+        let since = match self.since {
+            None => Since::Id(0),
+            Some(given) => match given.parse::<i64>() {
+                Ok(id) => Since::Id(id),
+                Err(_) => Since::Time(humantime::parse_rfc3339_weak(&given).map_err(|_| {
+                    bad(format!(
+                        "since must be a log line's id or an RFC 3339 UTC time such as 2024-05-01T12:00:00Z; got {given:?}"
+                    ))
+                })?),
+            },
+        };
+        Ok(LogFilter {
+            connector: self.connector.filter(|c| !c.is_empty()),
+            level,
+            since,
+        })
+    }
 }
 
 async fn get_logs(
@@ -321,21 +468,37 @@ async fn get_logs(
     TeamAccess(team): TeamAccess,
     Query(query): Query<LogQuery>,
 ) -> Result<Json<Value>, ApiError> {
+    let filter = query.filter()?;
     blocking(move || {
-        let logs = state.store.logs(
-            team,
-            query.connector.as_deref(),
-            query.level.as_deref(),
-            query.since,
-        )?;
+        let logs = state.store.logs(team, &filter)?;
         Ok(Json(json!({ "logs": logs })))
     })
     .await
 }
 
+/// A webhook's delivery state, as `?status=` names it.
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+enum WebhookStatus {
+    Pending,
+    Delivered,
+    Dead,
+}
+
+impl WebhookStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            WebhookStatus::Pending => "pending",
+            WebhookStatus::Delivered => "delivered",
+            WebhookStatus::Dead => "dead",
+        }
+    }
+}
+
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct WebhookQuery {
-    status: Option<String>,
+    status: Option<WebhookStatus>,
 }
 
 async fn get_webhooks(
@@ -344,8 +507,43 @@ async fn get_webhooks(
     Query(query): Query<WebhookQuery>,
 ) -> Result<Json<Value>, ApiError> {
     blocking(move || {
-        let webhooks = state.store.webhooks(team, query.status.as_deref())?;
+        let webhooks = state
+            .store
+            .webhooks(team, query.status.map(WebhookStatus::as_str))?;
         Ok(Json(json!({ "webhooks": webhooks })))
+    })
+    .await
+}
+
+/// `POST /v1/teams/{team}/webhooks/{webhook}/redeliver`: a dead webhook is
+/// pending again, due now, with its attempts counted from 0.
+async fn redeliver_webhook(
+    State(state): State<AppState>,
+    TeamAccess(team): TeamAccess,
+    axum::extract::Path((_, webhook)): axum::extract::Path<(i64, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let id: i64 = webhook.parse().map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "webhook must be a webhook's numeric id (from GET …/webhooks), got {webhook:?}"
+            ),
+        )
+    })?;
+    let delivery = state.delivery.clone();
+    blocking(move || match state.store.redeliver_webhook(team, id)? {
+        Redelivery::Queued => {
+            delivery.wake.notify_one();
+            Ok(Json(json!({ "redelivering": id })))
+        }
+        Redelivery::NotDead => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!("webhook {id} is not dead; only dead webhooks are delivered again"),
+        )),
+        Redelivery::Missing => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("team {team} has no webhook {id}"),
+        )),
     })
     .await
 }
@@ -373,6 +571,7 @@ async fn metrics(
     ))
 }
 
-async fn openapi(_caller: Caller) -> impl IntoResponse {
+/// The OpenAPI document, readable without a token (it describes routes, not data).
+async fn openapi() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "application/json")], OPENAPI)
 }

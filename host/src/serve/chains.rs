@@ -15,6 +15,7 @@ use super::store::{ChainRow, LogLine, StoreError};
 use super::teams::{ConnectorSpec, TeamChain};
 use sandpipe_abi::LogLevel;
 use sandpipe_manifest::{ConfigError, FieldType, REDACTED};
+use sandpipe_runtime::services::storage::StorageError;
 use sandpipe_runtime::{AdmissionError, Bundle, ConnectorCache};
 use serde_json::Value;
 use std::sync::Arc;
@@ -25,12 +26,9 @@ use std::time::SystemTime;
 pub enum ChainError {
     #[error("connector {position}: bundle {sha256} is not uploaded")]
     NotUploaded { position: usize, sha256: String },
-    #[error("connector {position} ({name}): {source}")]
-    InvalidConfig {
-        position: usize,
-        name: String,
-        source: ConfigError,
-    },
+    /// Every config error of the configuration, each naming its connector.
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    InvalidConfig(Vec<ConfigProblem>),
     /// A bundle in the store that admission now refuses.
     #[error("stored bundle {sha256}: {source}")]
     StoredBundle {
@@ -38,7 +36,53 @@ pub enum ChainError {
         source: AdmissionError,
     },
     #[error(transparent)]
+    Id(#[from] crate::identity::IdError),
+    #[error(transparent)]
     Store(#[from] StoreError),
+    /// A removed or reset connector's storage could not be cleared.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// One config error of one connector.
+#[derive(Debug, thiserror::Error)]
+#[error("connector {position} ({name}): {source}")]
+pub struct ConfigProblem {
+    position: usize,
+    name: String,
+    source: ConfigError,
+}
+
+impl ConfigProblem {
+    /// The connector's position in the chain.
+    pub fn position(&self) -> usize {
+        self.position
+    }
+
+    /// The config key the error is about.
+    pub fn field(&self) -> &str {
+        self.source.key()
+    }
+}
+
+/// The specs, or every config error of them all.
+fn all_specs(
+    specs: impl Iterator<Item = Result<ConnectorSpec, ChainError>>,
+) -> Result<Vec<ConnectorSpec>, ChainError> {
+    let mut made = Vec::new();
+    let mut problems = Vec::new();
+    for spec in specs {
+        match spec {
+            Ok(spec) => made.push(spec),
+            Err(ChainError::InvalidConfig(found)) => problems.extend(found),
+            Err(other) => return Err(other),
+        }
+    }
+    if problems.is_empty() {
+        Ok(made)
+    } else {
+        Err(ChainError::InvalidConfig(problems))
+    }
 }
 
 /// Admits a stored bundle (compiled modules come from the cache).
@@ -65,48 +109,192 @@ fn stored_bundle(
 }
 
 /// Validated specs for stored rows; errors name the connector and the field.
-/// With `previous` (a PUT), a secret or attachment value given as
-/// [`REDACTED`] is first replaced by the stored one (see the module's doc).
 fn specs(
     state: &AppState,
     team: i64,
-    rows: &mut [ChainRow],
+    rows: &[ChainRow],
     previous: Option<&TeamChain>,
 ) -> Result<Vec<ConnectorSpec>, ChainError> {
-    let matches: Vec<Option<usize>> = match previous {
-        Some(previous) => counterparts(rows, &previous.specs),
-        None => vec![None; rows.len()],
+    all_specs(rows.iter().enumerate().map(|(position, row)| {
+        let bundle = stored_bundle(state, position, &row.bundle)?;
+        spec(state, team, position, row, bundle, previous)
+    }))
+}
+
+/// The spec of `row` at `position`, its config resolved against `bundle`'s
+/// manifest. Its `meta.cache` is the service's Redis under the connector's
+/// id when there is one; else the one `previous` (the configuration it
+/// replaces) had under the same id, or a new one.
+fn spec(
+    state: &AppState,
+    team: i64,
+    position: usize,
+    row: &ChainRow,
+    bundle: Arc<Bundle>,
+    previous: Option<&TeamChain>,
+) -> Result<ConnectorSpec, ChainError> {
+    let config = bundle
+        .manifest()
+        .resolve_config_all(&row.config)
+        .map_err(|errors| {
+            ChainError::InvalidConfig(
+                errors
+                    .into_iter()
+                    .map(|source| ConfigProblem {
+                        position,
+                        name: bundle.manifest().name.clone(),
+                        source,
+                    })
+                    .collect(),
+            )
+        })?;
+    let cache = match &state.cache {
+        Some(redis) => redis.for_connector(&crate::identity::scope(Some(team), &row.id)),
+        None => previous
+            .and_then(|chain| chain.spec(&row.id))
+            .map_or_else(ConnectorCache::default, |spec| spec.cache.clone()),
     };
-    rows.iter_mut()
+    Ok(ConnectorSpec {
+        id: row.id.clone(),
+        bundle,
+        config,
+        enabled: row.enabled,
+        health: row.health,
+        cache,
+    })
+}
+
+/// Loads a team's stored chain into the running service: at start-up, and
+/// when another process stored a newer one. The versions are read before the
+/// rows, so the entry never claims a newer version than its rows are.
+pub fn load(state: &AppState, team: i64) -> Result<(), ChainError> {
+    let versions = state.store.chain_versions(team)?;
+    let rows = state.store.chain(team)?;
+    let chain = TeamChain::new(team, specs(state, team, &rows, None)?);
+    state
+        .teams
+        .replace(chain, || Ok::<_, ChainError>(versions))?;
+    Ok(())
+}
+
+/// One connector of a new configuration (a PUT).
+pub struct NewConnector {
+    /// Its id, if the request gives one (otherwise from its plugin's name).
+    pub id: Option<String>,
+    pub bundle: String,
+    pub config: serde_json::Map<String, serde_json::Value>,
+    pub enabled: bool,
+}
+
+/// Validates a new configuration of `team`'s chain, stores it and installs it
+/// (every connector healthy); returns what now runs. Each connector's id is
+/// the one given or its plugin's name ([`crate::identity::assign`]); it keeps
+/// its `meta.storage` and `meta.cache` while its id stays in the chain, and the
+/// storage of an id the new configuration no longer has is cleared.
+pub fn put(
+    state: &AppState,
+    team: i64,
+    connectors: Vec<NewConnector>,
+) -> Result<Arc<TeamChain>, ChainError> {
+    let bundles = connectors
+        .iter()
         .enumerate()
-        .map(|(position, row)| {
-            let bundle = stored_bundle(state, position, &row.bundle)?;
-            if let Some(previous) = previous {
-                let stored = matches[position].map(|j| &previous.specs[j].config);
-                keep_stored(&bundle, &mut row.config, stored);
-            }
-            let config = bundle
-                .manifest()
-                .resolve_config(&row.config)
-                .map_err(|source| ChainError::InvalidConfig {
-                    position,
-                    name: bundle.manifest().name.clone(),
-                    source,
-                })?;
-            // In the service's Redis, shared by every process; else in this one's memory.
-            let cache = match &state.cache {
-                Some(redis) => redis.for_connector(&super::teams::scope(team, position, &bundle)),
-                None => ConnectorCache::default(),
-            };
-            Ok(ConnectorSpec {
-                bundle,
-                config,
-                enabled: row.enabled,
-                health: row.health,
-                cache,
-            })
+        .map(|(position, c)| stored_bundle(state, position, &c.bundle))
+        .collect::<Result<Vec<_>, _>>()?;
+    let ids = crate::identity::assign(
+        connectors
+            .iter()
+            .zip(&bundles)
+            .map(|(c, bundle)| (c.id.as_deref(), bundle.manifest().name.as_str())),
+    )?;
+    let mut rows: Vec<ChainRow> = connectors
+        .into_iter()
+        .zip(ids)
+        .map(|(c, id)| ChainRow {
+            id,
+            bundle: c.bundle,
+            config: c.config,
+            enabled: c.enabled,
+            health: Health::Healthy,
         })
-        .collect()
+        .collect();
+    let previous = state.teams.get(team);
+    if let Some(previous) = previous.as_deref() {
+        let matches = counterparts(&rows, &previous.specs);
+        for ((row, bundle), stored) in rows.iter_mut().zip(&bundles).zip(matches) {
+            let stored = stored.map(|j| &previous.specs[j].config);
+            keep_stored(bundle, &mut row.config, stored);
+        }
+    }
+    let specs = all_specs(
+        rows.iter()
+            .zip(bundles)
+            .enumerate()
+            .map(|(position, (row, bundle))| {
+                spec(state, team, position, row, bundle, previous.as_deref())
+            }),
+    )?;
+    let chain = TeamChain::new(team, specs);
+    // Computed before the swap: `replace` may answer with a newer chain
+    // another process stored meanwhile.
+    let switched = previous
+        .as_deref()
+        .map(|previous| switched(&rows, previous, &chain));
+    let mut removed = Vec::new();
+    let chain = state.teams.replace(chain, || {
+        // Under the registry's change lock: what the store held until now.
+        let before = state.store.chain(team)?;
+        let versions = state.store.set_chain(team, &rows)?;
+        removed = before
+            .into_iter()
+            .filter(|old| !rows.iter().any(|row| row.id == old.id))
+            .map(|old| old.id)
+            .collect();
+        Ok::<_, ChainError>(versions)
+    })?;
+    for id in removed {
+        clear_storage(state, team, &id)?;
+    }
+    if let Some(lines) = switched {
+        state.store.append_logs(team, &lines)?;
+    }
+    Ok(chain)
+}
+
+/// Deletes connector `id`'s `meta.storage`.
+fn clear_storage(state: &AppState, team: i64, id: &str) -> Result<(), ChainError> {
+    let scope = crate::identity::scope(Some(team), id);
+    state.connectors.storage.clear(&scope)?;
+    state.connectors.storage.sync()?;
+    tracing::info!(team, connector = id, "storage cleared");
+    Ok(())
+}
+
+/// Deletes `team`: its chain stops, and its connectors' storage, chain, logs
+/// and webhooks are deleted. Whether it existed.
+pub fn delete_team(state: &AppState, team: i64) -> Result<bool, ChainError> {
+    let rows = state.store.chain(team)?;
+    state.teams.remove(team);
+    if !state.store.delete_team(team)? {
+        return Ok(false);
+    }
+    for row in rows {
+        clear_storage(state, team, &row.id)?;
+    }
+    Ok(true)
+}
+
+/// Resets connector `id` of `team`'s chain: its `meta.storage` and
+/// `meta.cache` are emptied. Whether the chain has it.
+pub fn reset(state: &AppState, team: i64, id: &str) -> Result<bool, ChainError> {
+    if !state.store.chain(team)?.iter().any(|row| row.id == id) {
+        return Ok(false);
+    }
+    clear_storage(state, team, id)?;
+    if let Some(spec) = state.teams.get(team).as_deref().and_then(|c| c.spec(id)) {
+        spec.cache.clear();
+    }
+    Ok(true)
 }
 
 /// For each row, the position of the current connector it continues: the
@@ -153,58 +341,6 @@ fn keep_stored(
             None => config.remove(&field.key),
         };
     }
-}
-
-/// Loads a team's stored chain into the running service: at start-up, and
-/// when another process stored a newer one. The versions are read before the
-/// rows, so the entry never claims a newer version than its rows are.
-pub fn load(state: &AppState, team: i64) -> Result<(), ChainError> {
-    let versions = state.store.chain_versions(team)?;
-    let mut rows = state.store.chain(team)?;
-    let chain = TeamChain::new(team, specs(state, team, &mut rows, None)?);
-    state
-        .teams
-        .replace(chain, || Ok::<_, ChainError>(versions))?;
-    Ok(())
-}
-
-/// One connector of a new configuration (a PUT).
-pub struct NewConnector {
-    pub bundle: String,
-    pub config: serde_json::Map<String, serde_json::Value>,
-    pub enabled: bool,
-}
-
-/// Validates a new configuration of `team`'s chain, stores it and installs it
-/// (every connector healthy, every cache empty); returns what now runs.
-pub fn put(
-    state: &AppState,
-    team: i64,
-    connectors: Vec<NewConnector>,
-) -> Result<Arc<TeamChain>, ChainError> {
-    let mut rows: Vec<ChainRow> = connectors
-        .into_iter()
-        .map(|c| ChainRow {
-            bundle: c.bundle,
-            config: c.config,
-            enabled: c.enabled,
-            health: Health::Healthy,
-        })
-        .collect();
-    let previous = state.teams.get(team);
-    let chain = TeamChain::new(team, specs(state, team, &mut rows, previous.as_deref())?);
-    // Computed before the swap: `replace` may answer with a newer chain
-    // another process stored meanwhile.
-    let switched = previous
-        .as_deref()
-        .map(|previous| switched(&rows, previous, &chain));
-    let chain = state.teams.replace(chain, || {
-        Ok::<_, ChainError>(state.store.set_chain(team, &rows)?)
-    })?;
-    if let Some(lines) = switched {
-        state.store.append_logs(team, &lines)?;
-    }
-    Ok(chain)
 }
 
 /// A log line for each connector the new configuration enabled or disabled.

@@ -23,6 +23,8 @@ pub enum EventsError {
     NotAnObject { index: usize },
     #[error("a trace runs one event: send a JSON object, not a list")]
     TraceOfList,
+    #[error("a batch holds at most {limit} events, got {got}; send it in smaller batches")]
+    TooMany { limit: usize, got: usize },
     #[error("team {team} has no chain: PUT /v1/teams/{team}/chain first")]
     NoChain { team: i64 },
     #[error("team {team} has too many event requests waiting; retry later")]
@@ -47,13 +49,43 @@ pub enum EventsError {
 /// What a batch did: the body of the events response.
 #[derive(Debug, Serialize)]
 pub struct Batch {
-    /// Each event as the chain left it, or null where a connector dropped it.
+    /// Each event as the chain left it, or null where a connector dropped it
+    /// (or the item was refused: see `failures`).
     pub results: Vec<Value>,
-    pub failures: Vec<EventFailure>,
+    pub failures: Vec<Failure>,
     /// How many webhook requests were composed (and stored).
     pub webhooks: usize,
     /// Events the connectors emitted with `posthog.capture`, in order.
     pub captured: Vec<Value>,
+}
+
+/// What failed in a batch: an item that is not an event, or a connector call.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum Failure {
+    Item(ItemFailure),
+    Connector(EventFailure),
+}
+
+/// An item of the batch that is not an event; the rest are processed.
+#[derive(Debug, Serialize)]
+pub struct ItemFailure {
+    /// Its index in the batch.
+    pub index: usize,
+    pub error: String,
+}
+
+/// Why an item is not an event, if it is not.
+fn refusal(item: &Value) -> Option<String> {
+    match item {
+        Value::Object(event) => match event.get("event") {
+            Some(Value::String(name)) if !name.is_empty() => None,
+            _ => Some(
+                "an event needs an \"event\" name (a non-empty string), e.g. {\"event\": \"pageview\", \"properties\": {}}".into(),
+            ),
+        },
+        _ => Some("not a JSON object; send an event object or a list of them".into()),
+    }
 }
 
 /// A connector call that failed on one event.
@@ -67,14 +99,23 @@ pub struct EventFailure {
     pub error: String,
 }
 
-/// Processes `body` (an event or a list of events) for `team`.
-pub async fn process(state: AppState, team: i64, body: Value) -> Result<Batch, EventsError> {
+/// Processes `body` (an event or a list of at most `limit` events) for `team`.
+/// Items that are not events fail alone; the others run.
+pub async fn process(
+    state: AppState,
+    team: i64,
+    body: Value,
+    limit: usize,
+) -> Result<Batch, EventsError> {
     let events = match body {
         Value::Array(events) => events,
         event => vec![event],
     };
-    if let Some(index) = events.iter().position(|e| !e.is_object()) {
-        return Err(EventsError::NotAnObject { index });
+    if events.len() > limit {
+        return Err(EventsError::TooMany {
+            limit,
+            got: events.len(),
+        });
     }
     in_team_slot(state, team, move |state, chain| run(state, chain, events)).await
 }
@@ -127,9 +168,17 @@ fn run(state: &AppState, chain: &Arc<TeamChain>, events: Vec<Value>) -> Result<B
     };
     let started = Instant::now();
     let mut running = chain.checkout(&state.connectors)?;
-    let outputs: Vec<ChainOutput> = events
+    let mut refused = Vec::new();
+    let outputs: Vec<Option<ChainOutput>> = events
         .into_iter()
-        .map(|event| running.process(event))
+        .enumerate()
+        .map(|(index, event)| match refusal(&event) {
+            None => Some(running.process(event)),
+            Some(error) => {
+                refused.push(ItemFailure { index, error });
+                None
+            }
+        })
         .collect();
     chain.checkin(running);
     // Lost during the batch: nothing of it is acknowledged, so nothing is kept
@@ -141,23 +190,25 @@ fn run(state: &AppState, chain: &Arc<TeamChain>, events: Vec<Value>) -> Result<B
         return Err(EventsError::CacheUnavailable(reason));
     }
     state.gates.record(team, started.elapsed(), count);
-    super::trace::connector_calls(outputs.iter().flat_map(|o| &o.calls));
+    super::trace::connector_calls(outputs.iter().flatten().flat_map(|o| &o.calls));
     let mut lines: Vec<LogLine> = chain
         .logs
         .take()
         .into_iter()
         .map(|entry| LogLine {
             message: chain.redact(&entry.message),
+            connector_id: chain.id_of(&entry.connector).map(str::to_string),
             connector: entry.connector,
             level: entry.level,
             time: entry.time,
         })
         .collect();
-    for output in &outputs {
+    for output in outputs.iter().flatten() {
         state.metrics.record(team, output);
     }
     let calls: Vec<CallRecord> = outputs
         .iter()
+        .flatten()
         .flat_map(|o| o.calls.iter().cloned())
         .collect();
     lines.extend(quarantine(state, chain, &calls)?);
@@ -167,6 +218,7 @@ fn run(state: &AppState, chain: &Arc<TeamChain>, events: Vec<Value>) -> Result<B
     // Stored before the response returns: an acknowledged event's webhooks are durable.
     let webhooks: Vec<WebhookRequest> = outputs
         .iter()
+        .flatten()
         .flat_map(|o| o.webhooks.iter().cloned())
         .collect();
     state.store.enqueue_webhooks(team, &webhooks)?;
@@ -175,20 +227,26 @@ fn run(state: &AppState, chain: &Arc<TeamChain>, events: Vec<Value>) -> Result<B
     }
     let mut batch = Batch {
         results: Vec::with_capacity(outputs.len()),
-        failures: Vec::new(),
+        failures: refused.into_iter().map(Failure::Item).collect(),
         webhooks: webhooks.len(),
         captured: Vec::new(),
     };
     for (index, output) in outputs.into_iter().enumerate() {
+        let Some(output) = output else {
+            batch.results.push(Value::Null);
+            continue;
+        };
         batch.results.push(output.event.unwrap_or(Value::Null));
         batch.captured.extend(output.captured);
         batch
             .failures
-            .extend(output.failures.into_iter().map(|failure| EventFailure {
-                event: index,
-                connector: failure.connector,
-                stage: failure.call.function(),
-                error: chain.redact(&failure.error.to_string()),
+            .extend(output.failures.into_iter().map(|failure| {
+                Failure::Connector(EventFailure {
+                    event: index,
+                    connector: failure.connector,
+                    stage: failure.call.function(),
+                    error: chain.redact(&failure.error.to_string()),
+                })
             }));
     }
     tracing::debug!(
@@ -230,6 +288,7 @@ fn quarantine(
                 &chain.specs[change.position].bundle.manifest().name,
                 change.position,
             ),
+            connector_id: Some(chain.specs[change.position].id.clone()),
             level: if change.health == Health::Healthy {
                 LogLevel::Info
             } else {

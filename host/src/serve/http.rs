@@ -8,7 +8,7 @@ use super::events::EventsError;
 use super::json::Json;
 use super::state::AppState;
 use super::store::StoreError;
-use axum::extract::{FromRequestParts, Path};
+use axum::extract::{FromRequestParts, RawPathParams};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -66,10 +66,14 @@ impl ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> ApiError {
-        if error.is_unavailable() {
-            return ApiError::unavailable(error);
+        match error {
+            StoreError::TeamNameTaken(_) => ApiError::new(
+                StatusCode::CONFLICT,
+                format!("{error}; choose another name"),
+            ),
+            other if other.is_unavailable() => ApiError::unavailable(other),
+            other => ApiError::internal(other),
         }
-        ApiError::internal(error)
     }
 }
 
@@ -81,13 +85,24 @@ impl From<ChainError> for ApiError {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, message)
                     .naming("connector", position)
             }
-            ChainError::InvalidConfig {
-                position, source, ..
-            } => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, message)
-                .naming("connector", position)
-                .naming("field", source.key()),
+            // Every problem is in the message; the first is named for a program.
+            ChainError::InvalidConfig(problems) => {
+                let error = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, message);
+                match problems.first() {
+                    Some(first) => error
+                        .naming("connector", first.position())
+                        .naming("field", first.field()),
+                    None => error,
+                }
+            }
+            ChainError::Id(_) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, message),
             ChainError::Store(store) if store.is_unavailable() => ApiError::unavailable(message),
-            ChainError::StoredBundle { .. } | ChainError::Store(_) => ApiError::internal(message),
+            ChainError::Storage(StorageError::ServerUnavailable(_)) => {
+                ApiError::unavailable(message)
+            }
+            ChainError::StoredBundle { .. } | ChainError::Store(_) | ChainError::Storage(_) => {
+                ApiError::internal(message)
+            }
         }
     }
 }
@@ -96,6 +111,7 @@ impl From<EventsError> for ApiError {
     fn from(error: EventsError) -> ApiError {
         let status = match &error {
             EventsError::NotAnObject { .. } | EventsError::TraceOfList => StatusCode::BAD_REQUEST,
+            EventsError::TooMany { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             EventsError::NoChain { .. } => StatusCode::CONFLICT,
             EventsError::TooManyWaiting { .. } => StatusCode::TOO_MANY_REQUESTS,
             EventsError::Store(store) if store.is_unavailable() => {
@@ -175,12 +191,23 @@ impl FromRequestParts<AppState> for TeamAccess {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<TeamAccess, Response> {
-        let Path(team) = Path::<i64>::from_request_parts(parts, state)
-            .await
-            .map_err(IntoResponse::into_response)?;
         let caller = Caller::from_request_parts(parts, state)
             .await
             .map_err(IntoResponse::into_response)?;
+        let params = RawPathParams::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let given = params
+            .iter()
+            .find(|(name, _)| *name == "team")
+            .map_or("", |(_, value)| value);
+        let team: i64 = given.parse().map_err(|_| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!("team must be a team's numeric id, got {given:?}"),
+            )
+            .into_response()
+        })?;
         let store = state.store.clone();
         let visible = caller.may_access(team)
             && blocking(move || Ok(store.team_exists(team)?))
@@ -194,4 +221,82 @@ impl FromRequestParts<AppState> for TeamAccess {
         super::trace::record_team(team);
         Ok(TeamAccess(team))
     }
+}
+
+/// A route's query string, parsed; a refused one is a 400 that says which
+/// parameter and what it takes.
+pub struct Query<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Query<T>, ApiError> {
+        axum::extract::Query::<T>::try_from_uri(&parts.uri)
+            .map(|axum::extract::Query(value)| Query(value))
+            .map_err(|rejection| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    format!(
+                        "{} (the route's parameters are in GET /v1/openapi.json)",
+                        rejection.body_text()
+                    ),
+                )
+            })
+    }
+}
+
+/// A path no route has: 404, pointing at the routes.
+pub async fn no_route(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        format!(
+            "no route {method} {}; the routes are in GET /v1/openapi.json",
+            uri.path()
+        ),
+    )
+}
+
+/// A route asked with a method it does not take: 405.
+pub async fn wrong_method(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!(
+            "{} does not take {method}; its methods are in GET /v1/openapi.json",
+            uri.path()
+        ),
+    )
+}
+
+/// Every error response is `{"error": "..."}`: one that axum or a layer
+/// answered in plain text (or with no body) is rewritten, its text kept.
+pub async fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .map(|bytes| String::from_utf8_lossy(&bytes).trim().to_string())
+        .unwrap_or_default();
+    let message = if text.is_empty() {
+        status
+            .canonical_reason()
+            .unwrap_or("error")
+            .to_ascii_lowercase()
+    } else {
+        text
+    };
+    let mut rewritten = ApiError::new(status, message).into_response();
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            rewritten.headers_mut().insert(name, value.clone());
+        }
+    }
+    rewritten
 }

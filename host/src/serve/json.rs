@@ -1,7 +1,13 @@
-//! The service's JSON bodies: read with axum's extractor (exact numbers, as
-//! the workspace's serde_json reads them), written with JavaScript's numbers
-//! (`sandpipe_runtime::json`), so an event leaves the service as Node writes it.
+//! The service's JSON bodies: read with serde_json (exact numbers, as the
+//! workspace's serde_json reads them), written with JavaScript's numbers
+//! (`sandpipe_runtime::json`), so an event leaves the service as Node writes
+//! it. A body is JSON when it says so (`Content-Type: application/json` or
+//! `…+json`) or says nothing; a refused body is an [`ApiError`] that says what
+//! to send.
 
+use super::http::ApiError;
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, FailedToBufferBody};
 use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -12,17 +18,77 @@ use serde::de::DeserializeOwned;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Json<T>(pub T);
 
+/// Whether a `Content-Type` names JSON.
+fn is_json(content_type: &str) -> bool {
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
 impl<T, S> FromRequest<S> for Json<T>
 where
     T: DeserializeOwned,
     S: Send + Sync,
 {
-    type Rejection = <axum::Json<T> as FromRequest<S>>::Rejection;
+    type Rejection = ApiError;
 
-    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let axum::Json(value) = axum::Json::<T>::from_request(request, state).await?;
-        Ok(Json(value))
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        if let Some(given) = request.headers().get(header::CONTENT_TYPE) {
+            let given = given.to_str().unwrap_or("");
+            if !is_json(given) {
+                return Err(ApiError::new(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    format!(
+                        "the body must be JSON: send it with Content-Type: application/json (got {given:?})"
+                    ),
+                ));
+            }
+        }
+        let bytes =
+            Bytes::from_request(request, state)
+                .await
+                .map_err(|rejection| match rejection {
+                    BytesRejection::FailedToBufferBody(FailedToBufferBody::LengthLimitError(_)) => {
+                        ApiError::new(
+                            StatusCode::PAYLOAD_TOO_LARGE,
+                            "the body is too large; send less per request",
+                        )
+                    }
+                    other => ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        format!("reading the body: {}", other.body_text()),
+                    ),
+                })?;
+        parse(&bytes).map(Json)
     }
+}
+
+/// `bytes` as a `T`: 400 when they are not JSON, 422 when the JSON is not
+/// what the route takes.
+fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "the body is empty: send a JSON document (the routes' bodies are in GET /v1/openapi.json)",
+        ));
+    }
+    serde_json::from_slice(bytes).map_err(|error| match error.classify() {
+        serde_json::error::Category::Data => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!(
+                "the body is JSON but not what this route takes: {error} (see GET /v1/openapi.json)"
+            ),
+        ),
+        _ => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("the body is not valid JSON: {error}"),
+        ),
+    })
 }
 
 impl<T: Serialize> IntoResponse for Json<T> {

@@ -74,6 +74,8 @@ pub struct ServeArgs {
     pub limits: sandpipe_runtime::Limits,
     /// Event requests one team may run at once.
     pub team_concurrency: usize,
+    /// Most events one events request may carry.
+    pub max_batch_events: usize,
     pub delivery: webhooks::DeliveryOptions,
 }
 
@@ -178,6 +180,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             .filter(|t| !t.is_empty())
             .map(|t| Arc::new(auth::hash(&t))),
         gates: Arc::new(fairness::TeamGates::new(args.team_concurrency)),
+        max_batch_events: args.max_batch_events,
         background: Arc::new(fairness::BackgroundPool::new(
             std::thread::available_parallelism().map_or(1, |n| n.get()),
         )?),
@@ -224,6 +227,7 @@ fn restore(state: &state::AppState, team: i64) -> anyhow::Result<()> {
             tracing::error!(team, %error, "stored chain not started");
             let line = store::LogLine {
                 connector: "sandpipe".into(),
+                connector_id: None,
                 level: sandpipe_abi::LogLevel::Error,
                 message: format!(
                     "the stored chain was not started: {error}; upload rebuilt bundles and PUT the chain again"

@@ -61,6 +61,15 @@ impl Teams {
         }
     }
 
+    /// Removes the team's entry (the team was deleted); requests in flight finish.
+    pub fn remove(&self, team: i64) {
+        let _change = self.change.lock().unwrap_or_else(|e| e.into_inner());
+        self.current
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&team);
+    }
+
     /// Brings the team's current entry in line with the health the windows of
     /// `snapshot`'s configuration give now: `persist` is called for each
     /// connector whose health differs from the entry's, and says the health
@@ -156,6 +165,7 @@ mod tests {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/hello-world");
         let built = sandpipe_compiler::build(&runtime, &dir).expect("hello-world builds");
         let spec = ConnectorSpec {
+            id: "Hello World".into(),
             bundle: runtime.admit(built.bytes).expect("admitted"),
             config: ResolvedConfig::default(),
             enabled: true,

@@ -20,5 +20,7 @@ pub struct AppState {
     /// The hash of `--metrics-token`, if one was given.
     pub metrics_hash: Option<Arc<String>>,
     pub gates: Arc<super::fairness::TeamGates>,
+    /// Most events one events request may carry (`--max-batch-events`).
+    pub max_batch_events: usize,
     pub background: Arc<super::fairness::BackgroundPool>,
 }

@@ -21,12 +21,15 @@ use std::sync::{Arc, Mutex};
 /// One configured connector of a team's chain.
 #[derive(Clone)]
 pub struct ConnectorSpec {
+    /// Its stable identity in the team's chain ([`crate::identity`]), which
+    /// `meta.storage` and `meta.cache` are scoped to.
+    pub id: String,
     pub bundle: Arc<Bundle>,
     pub config: ResolvedConfig,
     pub enabled: bool,
     pub health: Health,
-    /// Its `meta.cache`, shared by every chain of the pool; a new configuration
-    /// (PUT) starts empty, a quarantine change keeps it.
+    /// Its `meta.cache`, shared by every chain of the pool; kept by a new
+    /// configuration (PUT) that keeps the connector's id, and by a quarantine change.
     pub cache: ConnectorCache,
 }
 
@@ -165,7 +168,7 @@ impl TeamChain {
             .enumerate()
             .filter(|(_, spec)| spec.runs())
             .map(|(position, spec)| {
-                let scope = scope(self.team, position, &spec.bundle);
+                let scope = crate::identity::scope(Some(self.team), &spec.id);
                 let options = ConnectorOptions {
                     limits: defaults.limits.clone(),
                     logs: logs.clone(),
@@ -255,6 +258,22 @@ impl TeamChain {
             }
         }
         self.with_healths(healths)
+    }
+
+    /// The id of the connector labelled `label` (`"<name> (<position>)"`).
+    pub fn id_of(&self, label: &str) -> Option<&str> {
+        self.specs
+            .iter()
+            .enumerate()
+            .find(|(position, spec)| {
+                sandpipe_runtime::connector::label(&spec.bundle.manifest().name, *position) == label
+            })
+            .map(|(_, spec)| spec.id.as_str())
+    }
+
+    /// The spec of the connector with `id`.
+    pub fn spec(&self, id: &str) -> Option<&ConnectorSpec> {
+        self.specs.iter().find(|spec| spec.id == id)
     }
 
     /// `message` with every secret config value replaced.

@@ -217,6 +217,7 @@ impl Delivery {
                 // Logged for the connector that composed it, as its other errors are.
                 let line = LogLine {
                     connector: row.connector.clone(),
+                    connector_id: None,
                     level: LogLevel::Warn,
                     message: format!("webhook to {} refused: {error}", origin(&row.url)),
                     time: SystemTime::now(),

@@ -122,6 +122,22 @@ impl ConnectorCache {
     }
 }
 
+impl ConnectorCache {
+    /// Answers one cache request as the connector's `meta.cache` would (the
+    /// host seeding or reading it, as `sandpipe test` fixtures do).
+    pub fn handle(&self, request: &Value) -> Result<Value, cache::CacheError> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .handle(request)
+    }
+
+    /// Empties it (the connector's state was reset).
+    pub fn clear(&self) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Cache::default();
+    }
+}
+
 /// The services of one connector, shared by all its instances (so cache and
 /// storage outlive an instance that trapped).
 pub struct ConnectorServices {

@@ -87,6 +87,8 @@ pub trait Storage: Send + Sync {
     /// allows (the error says which bound).
     fn set(&self, scope: &str, key: &str, value: &Value, quota: Quota) -> Result<(), StorageError>;
     fn del(&self, scope: &str, key: &str) -> Result<(), StorageError>;
+    /// Deletes every key of `scope` (a connector removed from its chain, or reset).
+    fn clear(&self, scope: &str) -> Result<(), StorageError>;
     /// Makes every write made before it durable. A no-op where each commit
     /// already is ([`Durability::Full`]) or need not be ([`Durability::Normal`]).
     fn sync(&self) -> Result<(), StorageError> {
@@ -407,6 +409,20 @@ impl Storage for SqliteStorage {
         Ok(())
     }
 
+    fn clear(&self, scope: &str) -> Result<(), StorageError> {
+        self.with(|c| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            tx.execute("DELETE FROM connector_storage WHERE scope = ?1", [scope])?;
+            tx.execute(
+                "DELETE FROM connector_storage_usage WHERE scope = ?1",
+                [scope],
+            )?;
+            tx.commit()
+        })?;
+        self.committed();
+        Ok(())
+    }
+
     fn sync(&self) -> Result<(), StorageError> {
         self.sync_writes().map(drop)
     }
@@ -445,6 +461,9 @@ impl Storage for LazySqliteStorage {
     fn del(&self, scope: &str, key: &str) -> Result<(), StorageError> {
         self.storage()?.del(scope, key)
     }
+    fn clear(&self, scope: &str) -> Result<(), StorageError> {
+        self.storage()?.clear(scope)
+    }
 }
 
 #[cfg(test)]
@@ -467,6 +486,12 @@ mod tests {
         assert_eq!(s.get("a", "k").unwrap(), Some(json!({"n": 1})));
         assert_eq!(s.get("b", "k").unwrap(), Some(json!("other")));
         assert_eq!(s.get("a", "gone").unwrap(), None);
+        // Clearing a scope empties it and its usage, and only it.
+        s.set("c", "k", &json!(1), Quota::default()).unwrap();
+        s.clear("c").unwrap();
+        assert_eq!(s.get("c", "k").unwrap(), None);
+        assert_eq!(s.usage("c").unwrap(), (0, 0));
+        assert_eq!(s.get("b", "k").unwrap(), Some(json!("other")));
         assert_eq!(
             handle(&s, "a", Quota::default(), &json!({"op": "get", "key": "k"})).unwrap(),
             json!({"value": {"n": 1}})

@@ -11,6 +11,8 @@ use serde_json::{Map, Value};
 /// One connector of a stored chain.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChainRow {
+    /// The connector's stable identity in the team's chain (`crate::identity`).
+    pub id: String,
     pub bundle: String,
     pub config: Map<String, Value>,
     pub enabled: bool,
@@ -27,10 +29,25 @@ pub struct ChainVersions {
     pub health: i64,
 }
 
+/// One uploaded bundle, as `GET /v1/bundles` lists it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct BundleRow {
+    /// Its sha256.
+    pub id: String,
+    /// Its plugin's name.
+    pub name: String,
+    /// Bytes.
+    pub size: i64,
+    /// RFC 3339, milliseconds.
+    pub created_at: String,
+}
+
 /// Bundles and chains.
 pub trait ChainStore: Send + Sync {
     fn put_bundle(&self, sha256: &str, bytes: &[u8], name: &str) -> Result<()>;
     fn bundle(&self, sha256: &str) -> Result<Option<Vec<u8>>>;
+    /// Every uploaded bundle, oldest first.
+    fn bundles(&self) -> Result<Vec<BundleRow>>;
     /// Stores a new configuration of the team's chain (a new chain version);
     /// returns the team's versions after it.
     fn set_chain(&self, team: i64, rows: &[ChainRow]) -> Result<ChainVersions>;
@@ -75,6 +92,23 @@ impl ChainStore for SqliteStore {
         self.value("SELECT bytes FROM bundles WHERE sha256 = ?1", [sha256])
     }
 
+    fn bundles(&self) -> Result<Vec<BundleRow>> {
+        self.with(|c| {
+            let mut statement = c.prepare(
+                "SELECT sha256, name, length(bytes), created_at FROM bundles ORDER BY created_at, sha256",
+            )?;
+            let rows = statement.query_map([], |r| {
+                Ok(BundleRow {
+                    id: r.get(0)?,
+                    name: r.get(1)?,
+                    size: r.get(2)?,
+                    created_at: r.get(3)?,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
     fn set_chain(&self, team: i64, rows: &[ChainRow]) -> Result<ChainVersions> {
         self.with(|c| {
             let tx = c.transaction()?;
@@ -86,8 +120,8 @@ impl ChainStore for SqliteStore {
             tx.execute("DELETE FROM chain_connectors WHERE team_id = ?1", [team])?;
             for (position, row) in rows.iter().enumerate() {
                 tx.execute(
-                    "INSERT INTO chain_connectors (team_id, position, bundle, config, enabled, status) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                    params![team, position as i64, row.bundle, Value::Object(row.config.clone()).to_string(), row.enabled, row.health.as_str()],
+                    "INSERT INTO chain_connectors (team_id, position, connector_id, bundle, config, enabled, status) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    params![team, position as i64, row.id, row.bundle, Value::Object(row.config.clone()).to_string(), row.enabled, row.health.as_str()],
                 )?;
             }
             tx.commit()?;
@@ -98,12 +132,13 @@ impl ChainStore for SqliteStore {
     fn chain(&self, team: i64) -> Result<Vec<ChainRow>> {
         self.with(|c| {
             let mut statement = c.prepare(
-                "SELECT bundle, config, enabled, status FROM chain_connectors WHERE team_id = ?1 ORDER BY position",
+                "SELECT bundle, config, enabled, status, connector_id FROM chain_connectors WHERE team_id = ?1 ORDER BY position",
             )?;
             let rows = statement.query_map([team], |r| {
                 let config: String = r.get(1)?;
                 let status: String = r.get(3)?;
                 Ok(ChainRow {
+                    id: r.get(4)?,
                     bundle: r.get(0)?,
                     config: serde_json::from_str::<Map<String, Value>>(&config).unwrap_or_default(),
                     enabled: r.get(2)?,
@@ -192,7 +227,18 @@ mod tests {
         let team = store.create_team("t", "hash").unwrap();
         store.put_bundle("aa", b"wasm", "A").unwrap();
         store.put_bundle("bb", b"wasm", "B").unwrap();
+        let listed: Vec<(String, String, i64)> = store
+            .bundles()
+            .unwrap()
+            .into_iter()
+            .map(|b| (b.id, b.name, b.size))
+            .collect();
+        assert_eq!(
+            listed,
+            [("aa".into(), "A".into(), 4), ("bb".into(), "B".into(), 4)]
+        );
         let row = |bundle: &str, enabled| ChainRow {
+            id: format!("id-{bundle}"),
             bundle: bundle.into(),
             config: serde_json::json!({"k": bundle})
                 .as_object()

@@ -14,6 +14,8 @@ pub const LOG_RETENTION: i64 = 10_000;
 pub struct LogLine {
     /// `"<name> (<position>)"`.
     pub connector: String,
+    /// The connector's id in the chain (none for the service's own lines).
+    pub connector_id: Option<String>,
     pub level: LogLevel,
     pub message: String,
     pub time: SystemTime,
@@ -30,18 +32,38 @@ pub struct LogRow {
     pub time: String,
 }
 
+/// Which of a team's log lines to read.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LogFilter {
+    /// A connector's label `"<name> (<position>)"`, its name or its id.
+    pub connector: Option<String>,
+    /// `debug`, `info`, `log`, `warn` or `error`.
+    pub level: Option<LogLevel>,
+    /// Only lines after this one.
+    pub since: Since,
+}
+
+/// Where reading starts.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Since {
+    /// After the line with this id (0: from the oldest kept).
+    Id(i64),
+    /// Lines logged at or after this time.
+    Time(SystemTime),
+}
+
+impl Default for Since {
+    fn default() -> Self {
+        Since::Id(0)
+    }
+}
+
 /// Log lines.
 pub trait LogStore: Send + Sync {
     /// Appends `lines` and trims the team's to [`LOG_RETENTION`].
     fn append_logs(&self, team: i64, lines: &[LogLine]) -> Result<()>;
-    /// Up to 1,000 lines after id `since`, optionally of one connector and level.
-    fn logs(
-        &self,
-        team: i64,
-        connector: Option<&str>,
-        level: Option<&str>,
-        since: i64,
-    ) -> Result<Vec<LogRow>>;
+    /// Up to 1,000 of the team's lines `filter` selects, oldest first.
+    fn logs(&self, team: i64, filter: &LogFilter) -> Result<Vec<LogRow>>;
 }
 
 impl LogStore for SqliteStore {
@@ -54,8 +76,8 @@ impl LogStore for SqliteStore {
             for line in lines {
                 let time = humantime::format_rfc3339_millis(line.time).to_string();
                 tx.execute(
-                    "INSERT INTO logs (team_id, connector, level, message, time) VALUES (?1, ?2, ?3, ?4, ?5)",
-                    params![team, line.connector, line.level.as_str(), line.message, time],
+                    "INSERT INTO logs (team_id, connector, connector_id, level, message, time) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![team, line.connector, line.connector_id, line.level.as_str(), line.message, time],
                 )?;
             }
             tx.execute(
@@ -66,22 +88,32 @@ impl LogStore for SqliteStore {
         })
     }
 
-    fn logs(
-        &self,
-        team: i64,
-        connector: Option<&str>,
-        level: Option<&str>,
-        since: i64,
-    ) -> Result<Vec<LogRow>> {
+    fn logs(&self, team: i64, filter: &LogFilter) -> Result<Vec<LogRow>> {
+        let (after, from) = match &filter.since {
+            Since::Id(id) => (*id, None),
+            // Times are stored as RFC 3339 with milliseconds, which sort as text.
+            Since::Time(time) => (0, Some(humantime::format_rfc3339_millis(*time).to_string())),
+        };
+        let level = filter.level.map(LogLevel::as_str);
         self.with(|c| {
             let mut statement = c.prepare(
                 "SELECT id, connector, level, message, time FROM logs
-                 WHERE team_id = ?1 AND id > ?2 AND (?3 IS NULL OR connector = ?3) AND (?4 IS NULL OR level = ?4)
+                 WHERE team_id = ?1 AND id > ?2 AND (?4 IS NULL OR level = ?4)
+                   AND (?3 IS NULL OR connector = ?3 OR connector_id = ?3
+                        OR substr(connector, 1, length(?3) + 2) = ?3 || ' (')
+                   AND (?5 IS NULL OR time >= ?5)
                  ORDER BY id LIMIT 1000",
             )?;
-            let rows = statement.query_map(params![team, since, connector, level], |r| {
-                Ok(LogRow { id: r.get(0)?, connector: r.get(1)?, level: r.get(2)?, message: r.get(3)?, time: r.get(4)? })
-            })?;
+            let rows =
+                statement.query_map(params![team, after, filter.connector, level, from], |r| {
+                    Ok(LogRow {
+                        id: r.get(0)?,
+                        connector: r.get(1)?,
+                        level: r.get(2)?,
+                        message: r.get(3)?,
+                        time: r.get(4)?,
+                    })
+                })?;
             rows.collect()
         })
     }
@@ -98,6 +130,7 @@ mod tests {
         let store = SqliteStore::open(&dir.path().join("s.db")).unwrap();
         let line = |connector: &str, level, message: &str| LogLine {
             connector: connector.into(),
+            connector_id: Some(format!("{connector}-id")),
             level,
             message: message.into(),
             time: UNIX_EPOCH + Duration::from_millis(1_700_000_000_123),
@@ -111,7 +144,14 @@ mod tests {
                 ],
             )
             .unwrap();
-        let warnings = store.logs(1, None, Some("warn"), 0).unwrap();
+        let filter = |connector: Option<&str>, level, since| LogFilter {
+            connector: connector.map(str::to_string),
+            level,
+            since,
+        };
+        let warnings = store
+            .logs(1, &filter(None, Some(LogLevel::Warn), Since::Id(0)))
+            .unwrap();
         assert_eq!(
             warnings,
             [LogRow {
@@ -122,8 +162,26 @@ mod tests {
                 time: "2023-11-14T22:13:20.123Z".into(),
             }]
         );
-        assert_eq!(store.logs(1, Some("b (1)"), None, 0).unwrap().len(), 1);
-        assert_eq!(store.logs(1, None, None, 1).unwrap()[0].message, "hello");
-        assert!(store.logs(2, None, None, 0).unwrap().is_empty());
+        let count = |team, f: LogFilter| store.logs(team, &f).unwrap().len();
+        assert_eq!(count(1, filter(Some("b (1)"), None, Since::Id(0))), 1);
+        // A connector is found by its label, its name or its id.
+        assert_eq!(count(1, filter(Some("b"), None, Since::Id(0))), 1);
+        assert_eq!(count(1, filter(Some("b (1)-id"), None, Since::Id(0))), 1);
+        assert_eq!(count(1, filter(Some("b (2)"), None, Since::Id(0))), 0);
+        assert_eq!(
+            store.logs(1, &filter(None, None, Since::Id(1))).unwrap()[0].message,
+            "hello"
+        );
+        assert_eq!(count(2, LogFilter::default()), 0);
+        // Since a time: lines at or after it.
+        let at = UNIX_EPOCH + Duration::from_millis(1_700_000_000_123);
+        assert_eq!(count(1, filter(None, None, Since::Time(at))), 2);
+        assert_eq!(
+            count(
+                1,
+                filter(None, None, Since::Time(at + Duration::from_millis(1)))
+            ),
+            0
+        );
     }
 }

@@ -27,12 +27,13 @@ macro_rules! migration {
 }
 
 /// Migrations in order: version N is `MIGRATIONS[N - 1]`.
-pub const MIGRATIONS: [Migration; 5] = [
+pub const MIGRATIONS: [Migration; 6] = [
     migration!("0001_init"),
     migration!("0002_webhooks"),
     migration!("0003_quarantine"),
     migration!("0004_retention"),
     migration!("0005_chain_versions"),
+    migration!("0006_identity"),
 ];
 
 /// Runs the migrations `connection` (the database at `path`) has not had;
@@ -78,5 +79,57 @@ mod tests {
                 path.display()
             )
         );
+    }
+
+    /// A version-4 database: chain connectors get ids (the plugin's name,
+    /// numbered for repeats) and their meta.storage moves from the old
+    /// bundle-and-position scope to the id's.
+    #[test]
+    fn version_5_gives_ids_and_moves_storage_to_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let connection = Connection::open(&path).unwrap();
+        for (index, sql) in MIGRATIONS[..4].iter().enumerate() {
+            connection
+                .execute_batch(&format!("{sql}; PRAGMA user_version = {}", index + 1))
+                .unwrap();
+        }
+        connection
+            .execute_batch(
+                "INSERT INTO teams (id, name, token_hash) VALUES (1, 't', 'h');
+                 INSERT INTO bundles (sha256, bytes, name) VALUES ('aa', x'00', 'A'), ('bb', x'00', 'B');
+                 INSERT INTO chain_connectors (team_id, position, bundle, config, enabled)
+                     VALUES (1, 0, 'aa', '{}', 1), (1, 1, 'bb', '{}', 1), (1, 2, 'aa', '{}', 1);
+                 CREATE TABLE connector_storage (scope TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (scope, key));
+                 CREATE TABLE connector_storage_usage (scope TEXT PRIMARY KEY, keys INTEGER NOT NULL, bytes INTEGER NOT NULL);
+                 INSERT INTO connector_storage VALUES ('team:1#2:aa', 'k', '1'), ('team:1#0:zz', 'k', '2');",
+            )
+            .unwrap();
+        migrate(&connection, &path).unwrap();
+        let ids: Vec<String> = connection
+            .prepare("SELECT connector_id FROM chain_connectors ORDER BY position")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(ids, ["A", "B", "A#2"]);
+        let scopes: Vec<String> = connection
+            .prepare("SELECT scope FROM connector_storage ORDER BY scope")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        // A scope of no current connector stays where it was.
+        assert_eq!(scopes, ["team:1#0:zz", "team:1/A#2"]);
+        let usage: i64 = connection
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name = 'connector_storage_usage'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(usage, 0, "the usage table is rebuilt by SqliteStorage");
     }
 }

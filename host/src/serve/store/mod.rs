@@ -20,11 +20,11 @@ pub mod postgres;
 mod teams;
 mod webhooks;
 
-pub use chains::{ChainRow, ChainStore, ChainVersions};
-pub use logs::{LOG_RETENTION, LogLine, LogRow, LogStore};
+pub use chains::{BundleRow, ChainRow, ChainStore, ChainVersions};
+pub use logs::{LOG_RETENTION, LogFilter, LogLine, LogRow, LogStore, Since};
 pub use postgres::{PgStorage, PgStore, PgUrl};
 pub use teams::{TeamRow, TeamStore};
-pub use webhooks::{WebhookRow, WebhookStore};
+pub use webhooks::{Redelivery, WebhookRow, WebhookStore};
 
 use rusqlite::{Connection, OptionalExtension};
 use std::path::{Path, PathBuf};
@@ -49,6 +49,8 @@ pub enum StoreError {
         found: i64,
         known: usize,
     },
+    #[error("a team named {0:?} already exists")]
+    TeamNameTaken(String),
     #[error("store: {0}")]
     Sqlite(#[from] rusqlite::Error),
     /// The PostgreSQL server could not be used at start (a bad URL, no answer, refused).

@@ -3,7 +3,7 @@
 //! pruned once finished rows are past their retention.
 
 use super::{Result, SqliteStore, now_ms};
-use rusqlite::params;
+use rusqlite::{OptionalExtension, params};
 use serde_json::{Map, Value};
 
 /// One stored webhook request.
@@ -46,8 +46,21 @@ fn webhook_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<WebhookRow> {
     })
 }
 
+/// What asking to deliver a webhook again did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Redelivery {
+    /// It was dead and is pending again, due now, its attempts counted from 0.
+    Queued,
+    /// It is not dead (pending or delivered): nothing changed.
+    NotDead,
+    /// The team has no webhook with that id.
+    Missing,
+}
+
 /// Webhook requests and their delivery state.
 pub trait WebhookStore: Send + Sync {
+    /// Makes the team's dead webhook `id` pending again.
+    fn redeliver_webhook(&self, team: i64, id: i64) -> Result<Redelivery>;
     /// Stores composed requests as pending, in one transaction.
     fn enqueue_webhooks(
         &self,
@@ -79,6 +92,32 @@ pub trait WebhookStore: Send + Sync {
 }
 
 impl WebhookStore for SqliteStore {
+    fn redeliver_webhook(&self, team: i64, id: i64) -> Result<Redelivery> {
+        self.with(|c| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let status: Option<String> = tx
+                .query_row(
+                    "SELECT status FROM webhooks WHERE id = ?1 AND team_id = ?2",
+                    params![id, team],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let outcome = match status.as_deref() {
+                None => Redelivery::Missing,
+                Some("dead") => {
+                    tx.execute(
+                        "UPDATE webhooks SET status = 'pending', attempts = 0, next_attempt_ms = 0, finished_ms = NULL WHERE id = ?1",
+                        [id],
+                    )?;
+                    Redelivery::Queued
+                }
+                Some(_) => Redelivery::NotDead,
+            };
+            tx.commit()?;
+            Ok(outcome)
+        })
+    }
+
     fn enqueue_webhooks(
         &self,
         team: i64,
@@ -211,6 +250,20 @@ mod tests {
             .unwrap();
         let rows = store.webhooks(1, None).unwrap();
         store.webhook_delivered(rows[0].id, 1).unwrap();
+        store.webhook_failed(rows[1].id, 1, "down", None).unwrap();
+        assert_eq!(
+            store.redeliver_webhook(2, rows[1].id).unwrap(),
+            Redelivery::Missing
+        );
+        assert_eq!(
+            store.redeliver_webhook(1, rows[0].id).unwrap(),
+            Redelivery::NotDead
+        );
+        assert_eq!(
+            store.redeliver_webhook(1, rows[1].id).unwrap(),
+            Redelivery::Queued
+        );
+        assert_eq!(store.webhooks(1, Some("pending")).unwrap().len(), 2);
         store.webhook_failed(rows[1].id, 1, "down", None).unwrap();
         assert_eq!(store.prune_webhooks(now_ms() - 60_000).unwrap(), 0);
         assert_eq!(store.prune_webhooks(now_ms()).unwrap(), 2);

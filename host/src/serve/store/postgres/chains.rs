@@ -6,7 +6,7 @@
 
 use super::{PgStore, pg_error};
 use crate::serve::quarantine::Health;
-use crate::serve::store::{ChainRow, ChainStore, ChainVersions, Result, StoreError};
+use crate::serve::store::{BundleRow, ChainRow, ChainStore, ChainVersions, Result, StoreError};
 use serde_json::{Map, Value};
 
 fn versions(row: &tokio_postgres::Row) -> ChainVersions {
@@ -41,6 +41,27 @@ impl ChainStore for PgStore {
         })
     }
 
+    fn bundles(&self) -> Result<Vec<BundleRow>> {
+        self.run(|client| async move {
+            let rows = client
+                .query(
+                    "SELECT sha256, name, octet_length(bytes)::BIGINT, created_at FROM bundles ORDER BY created_at, sha256",
+                    &[],
+                )
+                .await
+                .map_err(pg_error)?;
+            Ok(rows
+                .iter()
+                .map(|r| BundleRow {
+                    id: r.get(0),
+                    name: r.get(1),
+                    size: r.get(2),
+                    created_at: r.get(3),
+                })
+                .collect())
+        })
+    }
+
     fn set_chain(&self, team: i64, rows: &[ChainRow]) -> Result<ChainVersions> {
         self.run(|mut client| async move {
             let tx = client.transaction().await.map_err(pg_error)?;
@@ -58,8 +79,8 @@ impl ChainStore for PgStore {
             for (position, row) in rows.iter().enumerate() {
                 let config = Value::Object(row.config.clone()).to_string();
                 tx.execute(
-                    "INSERT INTO chain_connectors (team_id, position, bundle, config, enabled, status) VALUES ($1, $2, $3, $4, $5, $6)",
-                    &[&team, &(position as i64), &row.bundle, &config, &row.enabled, &row.health.as_str()],
+                    "INSERT INTO chain_connectors (team_id, position, connector_id, bundle, config, enabled, status) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    &[&team, &(position as i64), &row.id, &row.bundle, &config, &row.enabled, &row.health.as_str()],
                 )
                 .await
                 .map_err(pg_error)?;
@@ -73,7 +94,7 @@ impl ChainStore for PgStore {
         self.run(|client| async move {
             let rows = client
                 .query(
-                    "SELECT bundle, config, enabled, status FROM chain_connectors WHERE team_id = $1 ORDER BY position",
+                    "SELECT bundle, config, enabled, status, connector_id FROM chain_connectors WHERE team_id = $1 ORDER BY position",
                     &[&team],
                 )
                 .await
@@ -83,6 +104,7 @@ impl ChainStore for PgStore {
                     let config: String = r.get(1);
                     let status: String = r.get(3);
                     Ok(ChainRow {
+                        id: r.get(4),
                         bundle: r.get(0),
                         config: serde_json::from_str::<Map<String, Value>>(&config)
                             .unwrap_or_default(),

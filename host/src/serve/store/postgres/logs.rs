@@ -1,7 +1,8 @@
 //! [`LogStore`] on PostgreSQL: connector log lines, trimmed per team.
 
 use super::{PgStore, pg_error};
-use crate::serve::store::{LOG_RETENTION, LogLine, LogRow, LogStore, Result};
+use crate::serve::store::{LOG_RETENTION, LogFilter, LogLine, LogRow, LogStore, Result, Since};
+use sandpipe_abi::LogLevel;
 
 impl LogStore for PgStore {
     fn append_logs(&self, team: i64, lines: &[LogLine]) -> Result<()> {
@@ -12,7 +13,7 @@ impl LogStore for PgStore {
             let tx = client.transaction().await.map_err(pg_error)?;
             let insert = tx
                 .prepare(
-                    "INSERT INTO logs (team_id, connector, level, message, time) VALUES ($1, $2, $3, $4, $5)",
+                    "INSERT INTO logs (team_id, connector, connector_id, level, message, time) VALUES ($1, $2, $3, $4, $5, $6)",
                 )
                 .await
                 .map_err(pg_error)?;
@@ -20,7 +21,14 @@ impl LogStore for PgStore {
                 let time = humantime::format_rfc3339_millis(line.time).to_string();
                 tx.execute(
                     &insert,
-                    &[&team, &line.connector, &line.level.as_str(), &line.message, &time],
+                    &[
+                        &team,
+                        &line.connector,
+                        &line.connector_id,
+                        &line.level.as_str(),
+                        &line.message,
+                        &time,
+                    ],
                 )
                 .await
                 .map_err(pg_error)?;
@@ -35,20 +43,24 @@ impl LogStore for PgStore {
         })
     }
 
-    fn logs(
-        &self,
-        team: i64,
-        connector: Option<&str>,
-        level: Option<&str>,
-        since: i64,
-    ) -> Result<Vec<LogRow>> {
+    fn logs(&self, team: i64, filter: &LogFilter) -> Result<Vec<LogRow>> {
+        let (after, from) = match &filter.since {
+            Since::Id(id) => (*id, None),
+            // Times are stored as RFC 3339 with milliseconds, which sort as text.
+            Since::Time(time) => (0, Some(humantime::format_rfc3339_millis(*time).to_string())),
+        };
+        let level = filter.level.map(LogLevel::as_str);
+        let connector = filter.connector.clone();
         self.run(|client| async move {
             let rows = client
                 .query(
                     "SELECT id, connector, level, message, time FROM logs
-                     WHERE team_id = $1 AND id > $2 AND ($3::TEXT IS NULL OR connector = $3) AND ($4::TEXT IS NULL OR level = $4)
+                     WHERE team_id = $1 AND id > $2 AND ($4::TEXT IS NULL OR level = $4)
+                       AND ($3::TEXT IS NULL OR connector = $3 OR connector_id = $3
+                            OR left(connector, length($3) + 2) = $3 || ' (')
+                       AND ($5::TEXT IS NULL OR time >= $5)
                      ORDER BY id LIMIT 1000",
-                    &[&team, &since, &connector, &level],
+                    &[&team, &after, &connector, &level, &from],
                 )
                 .await
                 .map_err(pg_error)?;

@@ -1,7 +1,7 @@
 //! [`TeamStore`] on PostgreSQL: settings, teams and their token hashes.
 
 use super::{PgStore, pg_error};
-use crate::serve::store::{Result, TeamRow, TeamStore};
+use crate::serve::store::{Result, StoreError, TeamRow, TeamStore};
 
 impl TeamStore for PgStore {
     fn teams(&self, only: Option<i64>) -> Result<Vec<TeamRow>> {
@@ -52,15 +52,60 @@ impl TeamStore for PgStore {
     }
 
     fn create_team(&self, name: &str, token_hash: &str) -> Result<i64> {
-        self.run(|client| async move {
-            let row = client
+        let created = self.run(|mut client| async move {
+            let tx = client.transaction().await.map_err(pg_error)?;
+            // One creator at a time, so two processes cannot both take a name.
+            tx.execute("SELECT pg_advisory_xact_lock(7301266)", &[])
+                .await
+                .map_err(pg_error)?;
+            let taken = tx
+                .query_opt("SELECT 1 FROM teams WHERE name = $1", &[&name])
+                .await
+                .map_err(pg_error)?
+                .is_some();
+            if taken {
+                return Ok(None);
+            }
+            let row = tx
                 .query_one(
                     "INSERT INTO teams (name, token_hash) VALUES ($1, $2) RETURNING id",
                     &[&name, &token_hash],
                 )
                 .await
                 .map_err(pg_error)?;
-            Ok(row.get(0))
+            tx.commit().await.map_err(pg_error)?;
+            Ok(Some(row.get(0)))
+        })?;
+        created.ok_or_else(|| StoreError::TeamNameTaken(name.to_string()))
+    }
+
+    fn set_team_token(&self, team: i64, token_hash: &str) -> Result<bool> {
+        self.run(|client| async move {
+            let changed = client
+                .execute(
+                    "UPDATE teams SET token_hash = $2 WHERE id = $1",
+                    &[&team, &token_hash],
+                )
+                .await
+                .map_err(pg_error)?;
+            Ok(changed == 1)
+        })
+    }
+
+    fn delete_team(&self, team: i64) -> Result<bool> {
+        self.run(|mut client| async move {
+            let tx = client.transaction().await.map_err(pg_error)?;
+            for table in ["chain_connectors", "logs", "webhooks"] {
+                tx.execute(&format!("DELETE FROM {table} WHERE team_id = $1"), &[&team])
+                    .await
+                    .map_err(pg_error)?;
+            }
+            let deleted = tx
+                .execute("DELETE FROM teams WHERE id = $1", &[&team])
+                .await
+                .map_err(pg_error)?;
+            tx.commit().await.map_err(pg_error)?;
+            Ok(deleted == 1)
         })
     }
 

@@ -6,7 +6,7 @@
 //! stays counted).
 
 use super::{PgStore, pg_error};
-use crate::serve::store::{Result, WebhookRow, WebhookStore, now_ms};
+use crate::serve::store::{Redelivery, Result, WebhookRow, WebhookStore, now_ms};
 use serde_json::Value;
 
 const WEBHOOK_COLUMNS: &str =
@@ -30,6 +30,35 @@ fn webhook_row(r: &tokio_postgres::Row) -> WebhookRow {
 }
 
 impl WebhookStore for PgStore {
+    fn redeliver_webhook(&self, team: i64, id: i64) -> Result<Redelivery> {
+        self.run(|mut client| async move {
+            let tx = client.transaction().await.map_err(pg_error)?;
+            let status: Option<String> = tx
+                .query_opt(
+                    "SELECT status FROM webhooks WHERE id = $1 AND team_id = $2 FOR UPDATE",
+                    &[&id, &team],
+                )
+                .await
+                .map_err(pg_error)?
+                .map(|r| r.get(0));
+            let outcome = match status.as_deref() {
+                None => Redelivery::Missing,
+                Some("dead") => {
+                    tx.execute(
+                        "UPDATE webhooks SET status = 'pending', attempts = 0, next_attempt_ms = 0, finished_ms = NULL WHERE id = $1",
+                        &[&id],
+                    )
+                    .await
+                    .map_err(pg_error)?;
+                    Redelivery::Queued
+                }
+                Some(_) => Redelivery::NotDead,
+            };
+            tx.commit().await.map_err(pg_error)?;
+            Ok(outcome)
+        })
+    }
+
     fn enqueue_webhooks(
         &self,
         team: i64,
