@@ -156,5 +156,10 @@ elseif op == 'lpop' then
   local old = size_of(name)
   if redis.call('EXISTS', data) == 0 then forget(name) else keep(old - freed, old, nil) end
   return popped
+elseif op == 'clear' then
+  -- The connector was reset: every key and the bookkeeping go.
+  for _, member in ipairs(redis.call('ZRANGE', index, 0, -1)) do forget(member) end
+  redis.call('DEL', index, sizes, total)
+  return 1
 end
 refuse('SANDPIPE_UNKNOWN')

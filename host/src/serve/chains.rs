@@ -42,6 +42,9 @@ pub enum ChainError {
     /// A removed or reset connector's storage could not be cleared.
     #[error(transparent)]
     Storage(#[from] StorageError),
+    /// A reset connector's `meta.cache` could not be cleared.
+    #[error("meta.cache: {0}")]
+    Cache(#[from] sandpipe_runtime::services::cache::CacheError),
 }
 
 /// One config error of one connector.
@@ -226,14 +229,9 @@ pub fn put(
             keep_stored(bundle, &mut row.config, stored);
         }
     }
-    let specs = all_specs(
-        rows.iter()
-            .zip(bundles)
-            .enumerate()
-            .map(|(position, (row, bundle))| {
-                spec(state, team, position, row, bundle, previous.as_deref())
-            }),
-    )?;
+    let specs = all_specs(rows.iter().zip(bundles).enumerate().map(
+        |(position, (row, bundle))| spec(state, team, position, row, bundle, previous.as_deref()),
+    ))?;
     let chain = TeamChain::new(team, specs);
     // Computed before the swap: `replace` may answer with a newer chain
     // another process stored meanwhile.
@@ -292,7 +290,7 @@ pub fn reset(state: &AppState, team: i64, id: &str) -> Result<bool, ChainError> 
     }
     clear_storage(state, team, id)?;
     if let Some(spec) = state.teams.get(team).as_deref().and_then(|c| c.spec(id)) {
-        spec.cache.clear();
+        spec.cache.clear()?;
     }
     Ok(true)
 }
@@ -357,6 +355,7 @@ fn switched(rows: &[ChainRow], previous: &TeamChain, chain: &TeamChain) -> Vec<L
                     &spec.bundle.manifest().name,
                     position,
                 ),
+                connector_id: Some(spec.id.clone()),
                 level: LogLevel::Info,
                 message: format!(
                     "configuration: now {}",

@@ -97,12 +97,14 @@ impl From<ChainError> for ApiError {
             }
             ChainError::Id(_) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, message),
             ChainError::Store(store) if store.is_unavailable() => ApiError::unavailable(message),
-            ChainError::Storage(StorageError::ServerUnavailable(_)) => {
+            ChainError::Storage(StorageError::ServerUnavailable(_))
+            | ChainError::Cache(sandpipe_runtime::services::cache::CacheError::Unavailable(_)) => {
                 ApiError::unavailable(message)
             }
-            ChainError::StoredBundle { .. } | ChainError::Store(_) | ChainError::Storage(_) => {
-                ApiError::internal(message)
-            }
+            ChainError::StoredBundle { .. }
+            | ChainError::Store(_)
+            | ChainError::Storage(_)
+            | ChainError::Cache(_) => ApiError::internal(message),
         }
     }
 }

@@ -220,6 +220,11 @@ fn to_json(value: redis::Value) -> Value {
 }
 
 impl SharedCache for Namespace {
+    fn clear(&self) -> Result<(), CacheError> {
+        self.call("clear", "", vec![])?;
+        Ok(())
+    }
+
     fn answer(&self, request: CacheRequest) -> Result<Value, CacheError> {
         Ok(match request {
             CacheRequest::Set { key, value, ttl } => {

@@ -56,12 +56,6 @@ impl LogSink for TeamLogs {
     }
 }
 
-/// The scope of the connector at `position` of `team`'s chain: its
-/// `meta.storage` partition and its `meta.cache` namespace in a shared cache.
-pub fn scope(team: i64, position: usize, bundle: &Bundle) -> String {
-    format!("team:{team}#{position}:{}", bundle.sha256())
-}
-
 /// A connector whose quarantine window moved it to another health.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HealthChange {

@@ -132,6 +132,8 @@ impl CacheRequest {
 /// each request as [`Cache::handle`] would, with the same bounds per connector.
 pub trait SharedCache: Send + Sync {
     fn answer(&self, request: CacheRequest) -> Result<Value, CacheError>;
+    /// Deletes every key (the connector was reset).
+    fn clear(&self) -> Result<(), CacheError>;
 }
 
 /// The `"elements"` of an lpush: strings.

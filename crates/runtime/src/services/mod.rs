@@ -110,7 +110,8 @@ impl ConnectorCache {
         ConnectorCache(CacheKind::Shared(cache))
     }
 
-    /// Answers one cache request.
+    /// Answers one cache request as the connector's `meta.cache` would (also
+    /// the host seeding or reading it, as `sandpipe test` fixtures do).
     pub fn handle(&self, request: &Value) -> Result<Value, CacheError> {
         match &self.0 {
             CacheKind::Memory(cache) => cache
@@ -123,18 +124,15 @@ impl ConnectorCache {
 }
 
 impl ConnectorCache {
-    /// Answers one cache request as the connector's `meta.cache` would (the
-    /// host seeding or reading it, as `sandpipe test` fixtures do).
-    pub fn handle(&self, request: &Value) -> Result<Value, cache::CacheError> {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .handle(request)
-    }
-
     /// Empties it (the connector's state was reset).
-    pub fn clear(&self) {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Cache::default();
+    pub fn clear(&self) -> Result<(), CacheError> {
+        match &self.0 {
+            CacheKind::Memory(cache) => {
+                *cache.lock().unwrap_or_else(|e| e.into_inner()) = Cache::default();
+                Ok(())
+            }
+            CacheKind::Shared(cache) => cache.clear(),
+        }
     }
 }
 

@@ -75,23 +75,27 @@ mod tests {
         assert_eq!(
             migrate(&connection, &path).unwrap_err().to_string(),
             format!(
-                "{}: database schema version 6 is newer than this sandpipe (5)",
+                "{}: database schema version 7 is newer than this sandpipe (6)",
                 path.display()
             )
         );
     }
 
-    /// A version-4 database: chain connectors get ids (the plugin's name,
+    /// A version-5 database: chain connectors get ids (the plugin's name,
     /// numbered for repeats) and their meta.storage moves from the old
     /// bundle-and-position scope to the id's.
     #[test]
-    fn version_5_gives_ids_and_moves_storage_to_them() {
+    fn version_6_gives_ids_and_moves_storage_to_them() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.db");
         let connection = Connection::open(&path).unwrap();
-        for (index, sql) in MIGRATIONS[..4].iter().enumerate() {
+        for (index, migration) in MIGRATIONS[..5].iter().enumerate() {
             connection
-                .execute_batch(&format!("{sql}; PRAGMA user_version = {}", index + 1))
+                .execute_batch(&format!(
+                    "{}; PRAGMA user_version = {}",
+                    migration.sqlite,
+                    index + 1
+                ))
                 .unwrap();
         }
         connection

@@ -12,15 +12,6 @@ pub struct TeamRow {
     pub created_at: String,
 }
 
-/// A team as `GET /v1/teams` lists it.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct TeamRow {
-    pub id: i64,
-    pub name: String,
-    /// RFC 3339, milliseconds.
-    pub created_at: String,
-}
-
 /// Service settings and the teams, found by their token's hash.
 pub trait TeamStore: Send + Sync {
     /// Every team, oldest first, or only team `only`.

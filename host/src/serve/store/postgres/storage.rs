@@ -134,4 +134,22 @@ impl Storage for PgStorage {
             })
             .map_err(storage_error)
     }
+
+    fn clear(&self, scope: &str) -> Result<(), StorageError> {
+        self.store
+            .run(|mut client| async move {
+                let tx = client.transaction().await.map_err(pg_error)?;
+                tx.execute("DELETE FROM connector_storage WHERE scope = $1", &[&scope])
+                    .await
+                    .map_err(pg_error)?;
+                tx.execute(
+                    "DELETE FROM connector_storage_usage WHERE scope = $1",
+                    &[&scope],
+                )
+                .await
+                .map_err(pg_error)?;
+                tx.commit().await.map_err(pg_error)
+            })
+            .map_err(storage_error)
+    }
 }
