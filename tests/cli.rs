@@ -895,3 +895,81 @@ fn a_typescript_throw_reports_its_own_line() {
     assert!(errors.contains("Error: no e"), "{errors}");
     assert!(errors.contains("(index.ts:9:"), "{errors}");
 }
+
+#[test]
+fn dev_reruns_the_fixtures_when_a_file_changes() {
+    use std::io::BufRead;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("greeter");
+    write_connector(
+        &dir,
+        "function processEvent(e) { e.properties.hi = 'there'; return e }",
+        r#"{"name": "Greeter"}"#,
+    );
+    std::fs::create_dir_all(dir.join("tests")).unwrap();
+    std::fs::write(
+        dir.join("tests/a.json"),
+        r#"{"name": "greets", "input": {"properties": {}}, "expected": {"properties": {"hi": "there"}}}"#,
+    )
+    .unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sandpipe"))
+        .args(["dev", "greeter"])
+        .current_dir(tmp.path())
+        .env(
+            "SANDPIPE_CACHE_DIR",
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join("module-cache"),
+        )
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let (lines, received) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // Lines until one that starts with `until` (at most 20 s), cost lines left out.
+    let read_until = |until: &str| -> Vec<String> {
+        let mut seen = Vec::new();
+        loop {
+            let line = received
+                .recv_timeout(std::time::Duration::from_secs(20))
+                .unwrap_or_else(|_| panic!("no {until:?} after {seen:?}"));
+            if line.starts_with("cost: ") {
+                continue;
+            }
+            let done = line.starts_with(until);
+            seen.push(line);
+            if done {
+                return seen;
+            }
+        }
+    };
+    let first = read_until("sandpipe: watching ");
+    assert_eq!(first[..2], ["PASS a.json: greets", "1 passed, 0 failed"]);
+    std::fs::write(
+        dir.join("index.js"),
+        "function processEvent(e) { e.properties.hi = 'hello'; e.properties.n = 1; return e }",
+    )
+    .unwrap();
+    let second = read_until("sandpipe: watching ");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(
+        second[..second.len() - 1],
+        [
+            "sandpipe: changed: index.js",
+            "FAIL a.json: greets:",
+            "  event 0: properties.hi: expected \"there\", got \"hello\"",
+            "  event 0: properties.n: not expected, got 1",
+            "0 passed, 1 failed"
+        ]
+    );
+}
