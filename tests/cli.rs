@@ -633,6 +633,25 @@ fn a_stateful_fixture_seeds_and_checks_storage_and_cache_and_update_rewrites_it(
         report_without_costs(&output),
         "PASS count.json: counts on from the seed\n1 passed, 0 failed\n"
     );
+    // A connector that throws: --update writes nothing, the FAIL says what
+    // run would do with the event.
+    let before = std::fs::read_to_string(dir.join("tests/count.json")).unwrap();
+    std::fs::write(
+        dir.join("index.js"),
+        "function processEvent(e) { throw new Error('broken') }",
+    )
+    .unwrap();
+    let output = sandpipe(&["test", "counter", "--update"], tmp.path());
+    assert_eq!(output.status.code(), Some(1));
+    let report = report_without_costs(&output);
+    assert!(
+        report.starts_with("FAIL count.json: counts on from the seed:\n  event 0: processEvent failed: Error: broken (run and serve pass the event on unchanged, with \"Counter (0)\" in properties.$plugins_failed)\n"),
+        "{report}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("tests/count.json")).unwrap(),
+        before
+    );
 }
 
 #[test]
