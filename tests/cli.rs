@@ -633,6 +633,25 @@ fn a_stateful_fixture_seeds_and_checks_storage_and_cache_and_update_rewrites_it(
         report_without_costs(&output),
         "PASS count.json: counts on from the seed\n1 passed, 0 failed\n"
     );
+    // A connector that throws: --update writes nothing, the FAIL says what
+    // run would do with the event.
+    let before = std::fs::read_to_string(dir.join("tests/count.json")).unwrap();
+    std::fs::write(
+        dir.join("index.js"),
+        "function processEvent(e) { throw new Error('broken') }",
+    )
+    .unwrap();
+    let output = sandpipe(&["test", "counter", "--update"], tmp.path());
+    assert_eq!(output.status.code(), Some(1));
+    let report = report_without_costs(&output);
+    assert!(
+        report.starts_with("FAIL count.json: counts on from the seed:\n  event 0: processEvent failed: Error: broken (run and serve pass the event on unchanged, with \"Counter (0)\" in properties.$plugins_failed)\n"),
+        "{report}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("tests/count.json")).unwrap(),
+        before
+    );
 }
 
 #[test]
@@ -894,4 +913,82 @@ fn a_typescript_throw_reports_its_own_line() {
     let errors = stderr(&output);
     assert!(errors.contains("Error: no e"), "{errors}");
     assert!(errors.contains("(index.ts:9:"), "{errors}");
+}
+
+#[test]
+fn dev_reruns_the_fixtures_when_a_file_changes() {
+    use std::io::BufRead;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("greeter");
+    write_connector(
+        &dir,
+        "function processEvent(e) { e.properties.hi = 'there'; return e }",
+        r#"{"name": "Greeter"}"#,
+    );
+    std::fs::create_dir_all(dir.join("tests")).unwrap();
+    std::fs::write(
+        dir.join("tests/a.json"),
+        r#"{"name": "greets", "input": {"properties": {}}, "expected": {"properties": {"hi": "there"}}}"#,
+    )
+    .unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sandpipe"))
+        .args(["dev", "greeter"])
+        .current_dir(tmp.path())
+        .env(
+            "SANDPIPE_CACHE_DIR",
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join("module-cache"),
+        )
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let (lines, received) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // Lines until one that starts with `until` (at most 20 s), cost lines left out.
+    let read_until = |until: &str| -> Vec<String> {
+        let mut seen = Vec::new();
+        loop {
+            let line = received
+                .recv_timeout(std::time::Duration::from_secs(20))
+                .unwrap_or_else(|_| panic!("no {until:?} after {seen:?}"));
+            if line.starts_with("cost: ") {
+                continue;
+            }
+            let done = line.starts_with(until);
+            seen.push(line);
+            if done {
+                return seen;
+            }
+        }
+    };
+    let first = read_until("sandpipe: watching ");
+    assert_eq!(first[..2], ["PASS a.json: greets", "1 passed, 0 failed"]);
+    std::fs::write(
+        dir.join("index.js"),
+        "function processEvent(e) { e.properties.hi = 'hello'; e.properties.n = 1; return e }",
+    )
+    .unwrap();
+    let second = read_until("sandpipe: watching ");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(
+        second[..second.len() - 1],
+        [
+            "sandpipe: changed: index.js",
+            "FAIL a.json: greets:",
+            "  event 0: properties.hi: expected \"there\", got \"hello\"",
+            "  event 0: properties.n: not expected, got 1",
+            "0 passed, 1 failed"
+        ]
+    );
 }

@@ -8,6 +8,7 @@ mod attachments;
 mod build;
 mod chain_file;
 mod cost;
+mod dev;
 mod identity;
 mod inspect;
 mod memory_storage;
@@ -46,6 +47,8 @@ enum Command {
     Build(build::Args),
     /// Run a connector's fixtures (DIR/tests/*.json) and report pass/fail.
     Test(test_cmd::Args),
+    /// Watch a connector directory: rebuild and rerun its fixtures on every change.
+    Dev(dev::Args),
     /// Show a bundle's manifest, ABI version, source hash, imports and size.
     Inspect(inspect::Args),
     /// Run the HTTP service: bundles, team chains, events, logs (SQLite, no other set-up).
@@ -78,6 +81,7 @@ fn main() -> ExitCode {
         Command::New(args) => new_cmd::run(args),
         Command::Build(args) => build::run(args),
         Command::Test(args) => test_cmd::run(args),
+        Command::Dev(args) => dev::run(args),
         Command::Inspect(args) => inspect::run(args),
         Command::Serve(args) => serve_cmd::run(args),
         Command::Run(args) => run::run(args),

@@ -138,6 +138,8 @@ struct Ran {
     problems: Vec<String>,
     /// Every call, with its cost.
     calls: Vec<CallRecord>,
+    /// Whether a call failed (then `--update` writes nothing).
+    threw: bool,
 }
 
 /// What every fixture's connector is given besides its own config and state.
@@ -197,11 +199,13 @@ fn run_fixture(bench: &Bench<'_>, fixture: &Fixture) -> anyhow::Result<Ran> {
         storage: Map::new(),
         problems: Vec::new(),
         calls: Vec::new(),
+        threw: false,
     };
     for (i, input) in inputs.into_iter().enumerate() {
         let actual = match process(&mut connector, input.clone()) {
             Ok(actual) => actual,
             Err(error) => {
+                ran.threw = true;
                 ran.problems.push(format!(
                     "event {i}: processEvent failed: {} (run and serve pass the event on unchanged, with {label:?} in properties.$plugins_failed)",
                     crate::one_line(&format!("{error:#}"))
@@ -214,10 +218,13 @@ fn run_fixture(bench: &Bench<'_>, fixture: &Fixture) -> anyhow::Result<Ran> {
             match compose(&mut connector, &actual) {
                 Ok(Some(request)) => ran.webhooks.push(request),
                 Ok(None) => {}
-                Err(error) => ran.problems.push(format!(
-                    "event {i}: composeWebhook failed: {}",
-                    crate::one_line(&format!("{error:#}"))
-                )),
+                Err(error) => {
+                    ran.threw = true;
+                    ran.problems.push(format!(
+                        "event {i}: composeWebhook failed: {}",
+                        crate::one_line(&format!("{error:#}"))
+                    ));
+                }
             }
             ran.calls.extend(connector.take_last_call());
         }
@@ -293,7 +300,7 @@ enum Verdict {
 }
 
 /// Reads, runs and (with `--update`) rewrites one fixture file.
-fn check(
+fn check_file(
     bench: &Bench<'_>,
     file: &Path,
     update: bool,
@@ -318,11 +325,10 @@ fn check(
         Err(error) => return fail(name, crate::one_line(&format!("{error:#}"))),
     };
     costs.add(&ran.calls);
-    let connector_failed = ran.problems.iter().any(|p| p.contains(" failed: "));
     if ran.problems.is_empty() {
         return (name, Verdict::Pass);
     }
-    if update && !connector_failed {
+    if update && !ran.threw {
         let text = serde_json::to_string_pretty(&Value::Object(updated(raw, &ran)))
             .expect("a JSON value serialises");
         return match std::fs::write(file, text + "\n") {
@@ -334,9 +340,36 @@ fn check(
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let (dir, geoip) = (args.dir.as_path(), args.geoip.database());
     let runtime = crate::runtime()?;
-    let built = sandpipe_compiler::build(&runtime, dir)?;
+    let tally = check(&runtime, &args.dir, args.geoip.database(), args.update)?;
+    if tally.failed > 0 {
+        bail!(
+            "{} of {} fixtures failed in {}",
+            tally.failed,
+            tally.passed + tally.updated + tally.failed,
+            args.dir.display()
+        );
+    }
+    Ok(())
+}
+
+/// How a directory's fixtures went.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Tally {
+    pub passed: usize,
+    pub updated: usize,
+    pub failed: usize,
+}
+
+/// Builds `dir` and runs (with `update`, rewrites) its fixtures, printing the
+/// report; an error when the connector does not build or has no fixtures.
+pub fn check(
+    runtime: &sandpipe_runtime::Runtime,
+    dir: &Path,
+    geoip: Arc<GeoIpDatabase>,
+    update: bool,
+) -> anyhow::Result<Tally> {
+    let built = sandpipe_compiler::build(runtime, dir)?;
     let bundle = runtime.admit(built.bytes)?;
     let tests = dir.join("tests");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&tests)
@@ -349,19 +382,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         bail!("{}: no fixtures (*.json)", tests.display());
     }
     let bench = Bench {
-        runtime: &runtime,
+        runtime,
         bundle: &bundle,
         base: &tests,
         logs: Arc::new(sandpipe_runtime::StderrLogs),
         geoip,
     };
     let mut costs = crate::cost::Costs::default();
-    let (mut passed, mut updated, mut failed) = (0, 0, 0);
+    let mut tally = Tally::default();
     for file in files {
         let shown = file
             .file_name()
             .map_or(String::new(), |f| f.to_string_lossy().into_owned());
-        let (name, verdict) = check(&bench, &file, args.update, &mut costs);
+        let (name, verdict) = check_file(&bench, &file, update, &mut costs);
         let titled = if name.is_empty() {
             shown
         } else {
@@ -369,15 +402,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         };
         match verdict {
             Verdict::Pass => {
-                passed += 1;
+                tally.passed += 1;
                 println!("PASS {titled}");
             }
             Verdict::Updated => {
-                updated += 1;
+                tally.updated += 1;
                 println!("UPDATED {titled}");
             }
             Verdict::Fail(reasons) => {
-                failed += 1;
+                tally.failed += 1;
                 match reasons.as_slice() {
                     [one] => println!("FAIL {titled}: {one}"),
                     many => {
@@ -393,19 +426,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     for line in costs.lines() {
         println!("{line}");
     }
+    let Tally {
+        passed,
+        updated,
+        failed,
+    } = tally;
     if updated > 0 {
         println!("{passed} passed, {updated} updated, {failed} failed");
     } else {
         println!("{passed} passed, {failed} failed");
     }
-    if failed > 0 {
-        bail!(
-            "{failed} of {} fixtures failed in {}",
-            passed + updated + failed,
-            dir.display()
-        );
-    }
-    Ok(())
+    Ok(tally)
 }
 
 #[cfg(test)]
