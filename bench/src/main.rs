@@ -29,11 +29,6 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-/// The allocator `sandpipe run` and `serve` use (host/src/main.rs), for every
-/// implementation measured in this process.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// What one benchmark run does.
 struct Options {
     events: usize,

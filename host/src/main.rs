@@ -20,11 +20,6 @@ mod test_cmd;
 
 use clap::{Parser, Subcommand};
 
-/// mimalloc instead of the system allocator: the host builds and drops a JSON
-/// value per connector result, and glibc's malloc was ~13 % of the cycles of a
-/// chain of small connectors (BENCHMARKS.md, "Where the time goes").
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
