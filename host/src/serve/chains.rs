@@ -252,11 +252,23 @@ pub fn put(
     })?;
     for id in removed {
         clear_storage(state, team, &id)?;
+        clear_shared_cache(state, team, &id)?;
     }
     if let Some(lines) = switched {
         state.store.append_logs(team, &lines)?;
     }
     Ok(chain)
+}
+
+/// Empties connector `id`'s `meta.cache` in the service's Redis, if there is
+/// one (a cache in this process's memory goes with the connector's spec).
+fn clear_shared_cache(state: &AppState, team: i64, id: &str) -> Result<(), ChainError> {
+    if let Some(redis) = &state.cache {
+        redis
+            .for_connector(&crate::identity::scope(Some(team), id))
+            .clear()?;
+    }
+    Ok(())
 }
 
 /// Deletes connector `id`'s `meta.storage`.
@@ -278,6 +290,7 @@ pub fn delete_team(state: &AppState, team: i64) -> Result<bool, ChainError> {
     }
     for row in rows {
         clear_storage(state, team, &row.id)?;
+        clear_shared_cache(state, team, &row.id)?;
     }
     Ok(true)
 }
