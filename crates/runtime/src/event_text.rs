@@ -25,6 +25,19 @@ pub enum Shape {
     Other,
 }
 
+impl Shape {
+    /// The shape of a value serde_json built: what [`shape`] finds in its text.
+    pub fn of(value: &Value) -> Shape {
+        match value {
+            Value::Null => Shape::Null,
+            Value::Object(object) => Shape::Object {
+                team_id: object.get("team_id").cloned(),
+            },
+            _ => Shape::Other,
+        }
+    }
+}
+
 /// Reads `bytes` as one JSON value (whitespace around it allowed), building
 /// nothing but the top-level `team_id`.
 pub fn shape(bytes: &[u8]) -> serde_json::Result<Shape> {
@@ -215,14 +228,12 @@ mod tests {
         let valued = serde_json::from_slice::<Value>(text);
         match (&shaped, &valued) {
             (Ok(shape), Ok(value)) => {
-                let expected = match value {
-                    Value::Null => Shape::Null,
-                    Value::Object(object) => Shape::Object {
-                        team_id: object.get("team_id").cloned(),
-                    },
-                    _ => Shape::Other,
-                };
-                assert_eq!(shape, &expected, "{}", String::from_utf8_lossy(text));
+                assert_eq!(
+                    shape,
+                    &Shape::of(value),
+                    "{}",
+                    String::from_utf8_lossy(text)
+                );
             }
             (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string()),
             _ => panic!(
