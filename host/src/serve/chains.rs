@@ -4,9 +4,8 @@
 //!
 //! A PUT may give a secret or attachment field as [`REDACTED`], what `GET
 //! …/chain` shows for a secret: the field keeps the value it has in the
-//! current chain's connector of the same bundle (the k-th connector of a
-//! bundle is matched with the k-th of it before), so a client that never saw
-//! a secret can save the chain without it. A connector whose `enabled` changed
+//! current chain's connector with the same id (see [`crate::identity`]), so a
+//! client that never saw a secret can save the chain without it. A connector whose `enabled` changed
 //! by the PUT gets a log line.
 
 use super::quarantine::Health;
@@ -223,9 +222,8 @@ pub fn put(
         .collect();
     let previous = state.teams.get(team);
     if let Some(previous) = previous.as_deref() {
-        let matches = counterparts(&rows, &previous.specs);
-        for ((row, bundle), stored) in rows.iter_mut().zip(&bundles).zip(matches) {
-            let stored = stored.map(|j| &previous.specs[j].config);
+        for (row, bundle) in rows.iter_mut().zip(&bundles) {
+            let stored = previous.spec(&row.id).map(|spec| &spec.config);
             keep_stored(bundle, &mut row.config, stored);
         }
     }
@@ -237,7 +235,7 @@ pub fn put(
     // another process stored meanwhile.
     let switched = previous
         .as_deref()
-        .map(|previous| switched(&rows, previous, &chain));
+        .map(|previous| switched(previous, &chain));
     let mut removed = Vec::new();
     let chain = state.teams.replace(chain, || {
         // Under the registry's change lock: what the store held until now.
@@ -308,26 +306,6 @@ pub fn reset(state: &AppState, team: i64, id: &str) -> Result<bool, ChainError> 
     Ok(true)
 }
 
-/// For each row, the position of the current connector it continues: the
-/// k-th connector of a bundle continues the k-th of that bundle before.
-fn counterparts(rows: &[ChainRow], current: &[ConnectorSpec]) -> Vec<Option<usize>> {
-    rows.iter()
-        .enumerate()
-        .map(|(position, row)| {
-            let k = rows[..position]
-                .iter()
-                .filter(|r| r.bundle == row.bundle)
-                .count();
-            current
-                .iter()
-                .enumerate()
-                .filter(|(_, spec)| spec.bundle.sha256() == row.bundle)
-                .nth(k)
-                .map(|(j, _)| j)
-        })
-        .collect()
-}
-
 /// Replaces each secret or attachment value given as [`REDACTED`] by the
 /// stored one, or removes it when nothing is stored (then a required field
 /// is reported missing).
@@ -355,14 +333,14 @@ fn keep_stored(
 }
 
 /// A log line for each connector the new configuration enabled or disabled.
-fn switched(rows: &[ChainRow], previous: &TeamChain, chain: &TeamChain) -> Vec<LogLine> {
+fn switched(previous: &TeamChain, chain: &TeamChain) -> Vec<LogLine> {
     let time = SystemTime::now();
-    counterparts(rows, &previous.specs)
-        .into_iter()
+    chain
+        .specs
+        .iter()
         .enumerate()
-        .filter_map(|(position, before)| {
-            let spec = &chain.specs[position];
-            let before = &previous.specs[before?];
+        .filter_map(|(position, spec)| {
+            let before = previous.spec(&spec.id)?;
             (before.enabled != spec.enabled).then(|| LogLine {
                 connector: sandpipe_runtime::connector::label(
                     &spec.bundle.manifest().name,
