@@ -655,6 +655,71 @@ fn a_stateful_fixture_seeds_and_checks_storage_and_cache_and_update_rewrites_it(
 }
 
 #[test]
+fn a_fixture_that_states_the_bookkeeping_gets_the_event_as_run_writes_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("picky");
+    write_connector(
+        &dir,
+        "function processEvent(e) { if (e.properties.bad) throw new Error('bad event'); e.properties.seen = true; return e }\n\
+         function composeWebhook(e) { return { url: 'https://hooks.example.com/in', body: JSON.stringify(e.properties) } }",
+        r#"{"name": "Picky"}"#,
+    );
+    std::fs::create_dir_all(dir.join("tests")).unwrap();
+    // Stated: compared with run's output, bookkeeping and all; the webhook is
+    // composed on that event, as run composes it.
+    let stated = json!({
+        "name": "as run writes it",
+        "input": [{"properties": {}}, {"properties": {"bad": 1}}],
+        "expected": [
+            {"properties": {"seen": true, "$plugins_succeeded": ["Picky (0)"], "$plugins_failed": []}},
+            {"properties": {"bad": 1, "$plugins_succeeded": [], "$plugins_failed": ["Picky (0)"]}}
+        ],
+        "webhooks": [
+            {"url": "https://hooks.example.com/in", "method": "POST", "headers": {"Content-Type": "application/json"},
+             "body": "{\"seen\":true,\"$plugins_succeeded\":[\"Picky (0)\"],\"$plugins_failed\":[]}"},
+            {"url": "https://hooks.example.com/in", "method": "POST", "headers": {"Content-Type": "application/json"},
+             "body": "{\"bad\":1,\"$plugins_succeeded\":[],\"$plugins_failed\":[\"Picky (0)\"]}"}
+        ]
+    });
+    std::fs::write(dir.join("tests/a.json"), stated.to_string()).unwrap();
+    // Not stated: what processEvent returned, as PostHog's harness gives it.
+    std::fs::write(
+        dir.join("tests/b.json"),
+        json!({"name": "as processEvent returns it", "input": {"properties": {}}, "expected": {"properties": {"seen": true}}}).to_string(),
+    )
+    .unwrap();
+    // Stated wrongly: the failure is a difference like any other.
+    let mut wrong = stated.clone();
+    wrong["name"] = json!("says it succeeded");
+    wrong["expected"][1]["properties"] =
+        json!({"bad": 1, "$plugins_succeeded": ["Picky (0)"], "$plugins_failed": []});
+    wrong.as_object_mut().unwrap().remove("webhooks");
+    std::fs::write(dir.join("tests/c.json"), wrong.to_string()).unwrap();
+    let output = sandpipe(&["test", "picky"], tmp.path());
+    assert_eq!(
+        report_without_costs(&output),
+        "PASS a.json: as run writes it
+\
+         PASS b.json: as processEvent returns it
+\
+         FAIL c.json: says it succeeded:
+  \
+         event 1: properties.$plugins_succeeded: expected 1 items, got 0
+  \
+         event 1: properties.$plugins_failed: expected 0 items, got 1
+\
+         2 passed, 1 failed
+"
+    );
+    // --update keeps each event's form: c.json is rewritten to what run wrote.
+    let output = sandpipe(&["test", "picky", "--update"], tmp.path());
+    assert!(output.status.success(), "{}", stderr(&output));
+    let rewritten: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("tests/c.json")).unwrap()).unwrap();
+    assert_eq!(rewritten["expected"], stated["expected"]);
+}
+
+#[test]
 fn attachments_reach_the_connector_as_buffers() {
     let tmp = tempfile::tempdir().unwrap();
     write_connector(

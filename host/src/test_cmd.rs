@@ -12,7 +12,7 @@
 use crate::memory_storage::MemoryStorage;
 use anyhow::{Context, bail};
 use sandpipe_runtime::{
-    CallRecord, Connector, ConnectorCache, ConnectorOptions, GeoIpDatabase, LogSink, Processed,
+    Call, CallRecord, Chain, ConnectorCache, ConnectorOptions, GeoIpDatabase, LogSink, StepOutcome,
 };
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -103,29 +103,25 @@ pub fn differences(path: &str, expected: &Value, actual: &Value, out: &mut Vec<S
     }
 }
 
-/// `processEvent` on `event` as PostHog's test harness calls it: the event it
-/// returned, `null` when it dropped it, the event itself when it defines none.
-fn process(connector: &mut Connector, event: Value) -> anyhow::Result<Value> {
-    Ok(
-        match connector.process_event(&sandpipe_runtime::json::to_vec(&event)?)? {
-            Processed::Skipped => event,
-            Processed::Kept(kept) => Value::Object(kept.to_object()?),
-            Processed::Dropped => Value::Null,
-        },
-    )
+/// Whether `expected` (one fixture event) checks the chain's bookkeeping:
+/// its `properties` name `$plugins_succeeded` or `$plugins_failed`. Then it is
+/// compared with the event as `run` writes it; otherwise with what the
+/// connector's `processEvent` returned, as PostHog's test harness gives it.
+fn checks_bookkeeping(expected: &Value) -> bool {
+    expected
+        .get("properties")
+        .and_then(Value::as_object)
+        .is_some_and(|p| p.contains_key("$plugins_succeeded") || p.contains_key("$plugins_failed"))
 }
 
-/// The request `composeWebhook` returns for `event` (without its `connector`).
-fn compose(connector: &mut Connector, event: &Value) -> anyhow::Result<Option<Value>> {
-    let Some(request) = connector.compose_webhook(&sandpipe_runtime::json::to_vec(event)?)? else {
-        return Ok(None);
-    };
+/// A composed request as a fixture states it (without its `connector`).
+fn stated(request: &sandpipe_runtime::WebhookRequest) -> anyhow::Result<Value> {
     let mut value = serde_json::to_value(request)?;
     value
         .as_object_mut()
         .expect("a request is an object")
         .remove("connector");
-    Ok(Some(value))
+    Ok(value)
 }
 
 /// What a fixture's connector did.
@@ -178,7 +174,7 @@ fn run_fixture(bench: &Bench<'_>, fixture: &Fixture) -> anyhow::Result<Ran> {
         geoip: Some(bench.geoip.clone()),
         ..ConnectorOptions::default()
     };
-    let mut connector = bench
+    let connector = bench
         .runtime
         .connector(bench.bundle.clone(), 0, config, options)?;
     let (inputs, expected) = (
@@ -193,6 +189,7 @@ fn run_fixture(bench: &Bench<'_>, fixture: &Fixture) -> anyhow::Result<Ran> {
         );
     }
     let label = connector.label().to_string();
+    let mut chain = Chain::new(vec![connector]);
     let mut ran = Ran {
         events: Vec::new(),
         webhooks: Vec::new(),
@@ -201,33 +198,44 @@ fn run_fixture(bench: &Bench<'_>, fixture: &Fixture) -> anyhow::Result<Ran> {
         calls: Vec::new(),
         threw: false,
     };
-    for (i, input) in inputs.into_iter().enumerate() {
-        let actual = match process(&mut connector, input.clone()) {
-            Ok(actual) => actual,
-            Err(error) => {
-                ran.threw = true;
-                ran.problems.push(format!(
-                    "event {i}: processEvent failed: {} (run and serve pass the event on unchanged, with {label:?} in properties.$plugins_failed)",
-                    crate::one_line(&format!("{error:#}"))
-                ));
-                input
-            }
-        };
-        ran.calls.extend(connector.take_last_call());
-        if !actual.is_null() {
-            match compose(&mut connector, &actual) {
-                Ok(Some(request)) => ran.webhooks.push(request),
-                Ok(None) => {}
-                Err(error) => {
+    for (i, (input, expected)) in inputs.into_iter().zip(&expected).enumerate() {
+        let bookkept = checks_bookkeeping(expected);
+        let (output, steps) = chain.trace(input.clone());
+        for failure in &output.failures {
+            let error =
+                crate::one_line(&format!("{:#}", anyhow::Error::new(failure.error.clone())));
+            match failure.call {
+                // A fixture that states the bookkeeping states whether it failed.
+                Call::ProcessEvent if bookkept => {}
+                Call::ProcessEvent => {
                     ran.threw = true;
                     ran.problems.push(format!(
-                        "event {i}: composeWebhook failed: {}",
-                        crate::one_line(&format!("{error:#}"))
+                        "event {i}: processEvent failed: {error} (run and serve pass the event on unchanged, with {label:?} in properties.$plugins_failed)"
+                    ));
+                }
+                _ => {
+                    ran.threw = true;
+                    ran.problems.push(format!(
+                        "event {i}: {} failed: {error}",
+                        failure.call.function()
                     ));
                 }
             }
-            ran.calls.extend(connector.take_last_call());
         }
+        for request in &output.webhooks {
+            ran.webhooks.push(stated(request)?);
+        }
+        ran.calls.extend(output.calls);
+        let actual = if bookkept {
+            output.event.unwrap_or(Value::Null)
+        } else {
+            match steps.into_iter().next().map(|step| step.outcome) {
+                Some(StepOutcome::Kept(event)) => event,
+                Some(StepOutcome::Dropped) => Value::Null,
+                // No processEvent, or it failed: the event as it came.
+                Some(StepOutcome::Skipped | StepOutcome::Failed) | None => input,
+            }
+        };
         ran.events.push(actual);
     }
     ran.storage = storage.contents(&scope);
