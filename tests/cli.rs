@@ -980,6 +980,75 @@ fn a_typescript_throw_reports_its_own_line() {
     assert!(errors.contains("(index.ts:9:"), "{errors}");
 }
 
+/// `marked` with its ⟨marked⟩ parts kept (TypeScript) or blanked (the same
+/// program as JavaScript, every other character in its column).
+fn typed_and_blanked(marked: &str) -> (String, String) {
+    let (mut typed, mut blanked, mut inside) = (String::new(), String::new(), false);
+    for c in marked.chars() {
+        match c {
+            '⟨' => inside = true,
+            '⟩' => inside = false,
+            c => {
+                typed.push(c);
+                blanked.push(if inside { ' ' } else { c });
+            }
+        }
+    }
+    (typed, blanked)
+}
+
+#[test]
+fn a_typescript_throw_reports_the_line_and_column_its_javascript_twin_reports() {
+    let marked = "⟨interface Ev { event: string; properties: Record<string, number> }⟩\n\
+        function check⟨<T>⟩(value⟨: T | undefined⟩, name⟨: string⟩)⟨: T⟩ { if (!value) throw new Error(`missing ${name}`); return value }\n\
+        \n\
+        export function processEvent(event⟨: Ev⟩)⟨: Ev⟩ {\n\
+        \x20   const n⟨: number⟩ = check(event.properties.n, 'n'); const m⟨: number⟩ = n * 2; if (event.event === 'b') throw new TypeError('b ' + m)\n\
+        \x20   const o⟨: { x: number }⟩ = { x: m }; if (event.event === 'c') (o.x ⟨as any⟩).go()\n\
+        \x20   return event\n\
+        }\n";
+    let (typed, blanked) = typed_and_blanked(marked);
+    let tmp = tempfile::tempdir().unwrap();
+    for (dir, main, source) in [("ts", "index.ts", &typed), ("js", "index.js", &blanked)] {
+        std::fs::create_dir_all(tmp.path().join(dir)).unwrap();
+        std::fs::write(
+            tmp.path().join(dir).join("plugin.json"),
+            format!(r#"{{"name": "Twin", "main": "{main}"}}"#),
+        )
+        .unwrap();
+        std::fs::write(tmp.path().join(dir).join(main), source).unwrap();
+    }
+    let events = "{\"event\":\"a\",\"properties\":{}}\n{\"event\":\"b\",\"properties\":{\"n\":2}}\n{\"event\":\"c\",\"properties\":{\"n\":3}}\n";
+    let positions = |dir: &str, main: &str| {
+        let output = run_chain(
+            tmp.path(),
+            json!({"connectors": [{"path": dir}]}),
+            events,
+            &[],
+        );
+        assert!(output.status.success(), "{}", stderr(&output));
+        let errors = stderr(&output);
+        let found: Vec<String> = errors
+            .split(&format!("{main}:"))
+            .skip(1)
+            .map(|rest| rest.split(')').next().unwrap().to_string())
+            .collect();
+        (errors, found)
+    };
+    let (ts_errors, ts) = positions("ts", "index.ts");
+    let (js_errors, js) = positions("js", "index.js");
+    // Three throws, each with at least the processEvent frame.
+    assert!(ts.len() >= 4, "{ts_errors}");
+    assert_eq!(ts, js, "{ts_errors}\n{js_errors}");
+    for message in [
+        "Error: missing n",
+        "TypeError: b 4",
+        "TypeError: not a function",
+    ] {
+        assert!(ts_errors.contains(message), "{message}: {ts_errors}");
+    }
+}
+
 #[test]
 fn dev_reruns_the_fixtures_when_a_file_changes() {
     use std::io::BufRead;

@@ -214,6 +214,7 @@ pub struct PgServer {
 impl PgServer {
     /// `initdb` in a new directory, then the server on a random port.
     pub fn start() -> PgServer {
+        remove_abandoned_servers();
         let dir = tempfile::Builder::new()
             .prefix("sandpipe-test-pg-")
             .tempdir()
@@ -326,6 +327,35 @@ impl PgServer {
             .status
             .success()
             .then(|| String::from_utf8_lossy(&output.stdout).into_owned())
+    }
+}
+
+/// Removes the directories of test servers whose process has gone: a shared
+/// server lives in a `static` for its test binary and is never dropped, so its
+/// directory is left behind when the binary exits. A directory is abandoned
+/// when it has no `postmaster.pid` naming a live process and is more than a
+/// minute old (younger ones may still be in `initdb`).
+fn remove_abandoned_servers() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let is_ours = entry
+            .file_name()
+            .to_str()
+            .is_some_and(|name| name.starts_with("sandpipe-test-pg-"));
+        let old = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t.elapsed().unwrap_or_default() > Duration::from_secs(60));
+        let running = std::fs::read_to_string(path.join("data/postmaster.pid"))
+            .ok()
+            .and_then(|pid| pid.lines().next().map(str::to_owned))
+            .is_some_and(|pid| Path::new("/proc").join(pid.trim()).exists());
+        if is_ours && old && !running {
+            let _ = std::fs::remove_dir_all(&path);
+        }
     }
 }
 

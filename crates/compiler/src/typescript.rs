@@ -6,12 +6,18 @@
 //!
 //! The printed code is then laid out again by its source map ([`relayout`]):
 //! each printed line that starts with a mapped token moves to the line (and
-//! column) of the TypeScript it came from, so a stack trace's `index.ts:9:5`
-//! names the `.ts` source's own line, as in `index.js`.
+//! column) of the TypeScript it came from, and the tokens after it on that
+//! line move right to their own columns (where the types were, there are
+//! blanks), so a stack trace's `index.ts:9:23` names the `.ts` source's own
+//! line and column, as in `index.js`. The layout is the source map applied once,
+//! at build: the bundle needs no map, and `error.stack` read inside the
+//! connector is right too.
 
 use crate::error::BuildError;
 use crate::normalize::diagnostic_error;
 use oxc_allocator::Allocator;
+use oxc_ast::ast::{RegExpLiteral, StringLiteral, TemplateLiteral};
+use oxc_ast_visit::Visit;
 use oxc_codegen::{Codegen, CodegenOptions, CommentOptions};
 use oxc_parser::Parser;
 use oxc_semantic::SemanticBuilder;
@@ -58,77 +64,210 @@ pub fn strip_types(file: &str, source: &str) -> Result<String, BuildError> {
         ..CodegenOptions::default()
     };
     let printed = Codegen::new().with_options(options).build(&program);
-    let anchors = printed.map.as_ref().map_or_else(HashMap::new, |map| {
-        line_anchors(
+    let literals = literal_spans(&printed.code);
+    let tokens = printed.map.as_ref().map_or_else(LineTokens::new, |map| {
+        line_tokens(
             &printed.code,
-            map.get_tokens().map(|t| {
-                (
-                    t.get_dst_line(),
-                    t.get_dst_col(),
-                    t.get_src_line(),
-                    t.get_src_col(),
-                )
+            literals.as_deref(),
+            map.get_tokens().map(|t| Mapped {
+                dst_line: t.get_dst_line() as usize,
+                dst_col: t.get_dst_col() as usize,
+                src_line: t.get_src_line() as usize,
+                src_col: t.get_src_col() as usize,
             }),
         )
     });
-    Ok(relayout(&printed.code, &anchors))
+    Ok(relayout(&printed.code, &tokens))
 }
 
-/// For each printed line whose first non-blank character starts a mapped
-/// token: the source line and column (0-based) that token came from.
-fn line_anchors(
+/// One source-map token: where a printed token starts and where its
+/// TypeScript was (0-based lines; columns in UTF-16 units, as source maps count).
+#[derive(Clone, Copy, Debug)]
+struct Mapped {
+    dst_line: usize,
+    dst_col: usize,
+    src_line: usize,
+    src_col: usize,
+}
+
+/// A printed token that may be moved to its source column: its byte offset in
+/// its printed line, and its source line and column.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Movable {
+    at: usize,
+    src_line: usize,
+    src_col: usize,
+}
+
+/// For each printed line that starts with a mapped token: its tokens, in
+/// order, the first being the one at the line's start. A token inside a
+/// string, template or regular expression literal is never moved (a blank
+/// there would be part of the value); anywhere else blanks may be widened
+/// between two tokens without changing what the program means.
+type LineTokens = HashMap<usize, Vec<Movable>>;
+
+fn line_tokens(
     code: &str,
-    tokens: impl Iterator<Item = (u32, u32, u32, u32)>,
-) -> HashMap<usize, (usize, usize)> {
-    let indents: Vec<usize> = code
-        .split('\n')
-        .map(|line| line.len() - line.trim_start().len())
+    literals: Option<&[(usize, usize)]>,
+    tokens: impl Iterator<Item = Mapped>,
+) -> LineTokens {
+    let lines: Vec<&str> = code.split('\n').collect();
+    let starts: Vec<usize> = lines
+        .iter()
+        .scan(0, |next, line| {
+            let start = *next;
+            *next += line.len() + 1;
+            Some(start)
+        })
         .collect();
-    let mut anchors = HashMap::new();
-    for (dst_line, dst_col, src_line, src_col) in tokens {
-        let line = dst_line as usize;
-        if indents.get(line) == Some(&(dst_col as usize)) {
-            anchors
-                .entry(line)
-                .or_insert((src_line as usize, src_col as usize));
+    // Whether a token at this offset must stay where it is (any token but a
+    // line's first, when the literals are not known).
+    let fixed = |offset: usize, first: bool| match literals {
+        Some(literals) => {
+            let after = literals.partition_point(|&(start, _)| start < offset);
+            after > 0 && literals[after - 1].1 > offset
+        }
+        None => !first,
+    };
+    let mut found: LineTokens = HashMap::new();
+    for token in tokens {
+        let Some(line) = lines.get(token.dst_line) else {
+            continue;
+        };
+        let Some(at) = byte_offset(line, token.dst_col) else {
+            continue;
+        };
+        // The code generator may map a statement at the blank it prints before it.
+        let at = at + (line[at..].len() - line[at..].trim_start_matches([' ', '\t']).len());
+        let indent = line.len() - line.trim_start().len();
+        if at == line.len() || fixed(starts[token.dst_line] + at, at == indent) {
+            continue;
+        }
+        found.entry(token.dst_line).or_default().push(Movable {
+            at,
+            src_line: token.src_line,
+            src_col: token.src_col,
+        });
+    }
+    found.retain(|&line, tokens| {
+        tokens.sort_by_key(|t| t.at);
+        tokens.dedup_by_key(|t| t.at);
+        let indent = lines[line].len() - lines[line].trim_start().len();
+        tokens.first().is_some_and(|t| t.at == indent)
+    });
+    found
+}
+
+/// The byte spans of every string, template and regular expression literal in
+/// printed JavaScript `code`, in order (a template's `${…}` parts included:
+/// whole templates are left alone); `None` if the printed code does not parse
+/// again, and then only line starts move.
+fn literal_spans(code: &str) -> Option<Vec<(usize, usize)>> {
+    struct Literals(Vec<(usize, usize)>);
+    impl<'a> Visit<'a> for Literals {
+        fn visit_string_literal(&mut self, it: &StringLiteral<'a>) {
+            self.0.push((it.span.start as usize, it.span.end as usize));
+        }
+        fn visit_template_literal(&mut self, it: &TemplateLiteral<'a>) {
+            self.0.push((it.span.start as usize, it.span.end as usize));
+        }
+        fn visit_reg_exp_literal(&mut self, it: &RegExpLiteral<'a>) {
+            self.0.push((it.span.start as usize, it.span.end as usize));
         }
     }
-    anchors
+    let allocator = Allocator::default();
+    let parsed = [SourceType::mjs(), SourceType::cjs()]
+        .into_iter()
+        .map(|source_type| Parser::new(&allocator, code, source_type).parse())
+        .find(|parsed| !parsed.panicked && parsed.diagnostics.errors().next().is_none())?;
+    let mut literals = Literals(Vec::new());
+    literals.visit_program(&parsed.program);
+    literals.0.sort_unstable();
+    // Outermost spans only (a string inside a template's `${…}` is inside the template).
+    let mut outer: Vec<(usize, usize)> = Vec::with_capacity(literals.0.len());
+    for (start, end) in literals.0 {
+        match outer.last_mut() {
+            Some(last) if start < last.1 => last.1 = last.1.max(end),
+            _ => outer.push((start, end)),
+        }
+    }
+    Some(outer)
 }
 
-/// `code` with each anchored line moved down to its source line and column;
-/// a line anchored to the line already being written is appended to it. Other
-/// lines (template literal continuations, lines whose source is above) keep
-/// their place after the line before, so no string changes.
-fn relayout(code: &str, anchors: &HashMap<usize, (usize, usize)>) -> String {
+/// The byte offset of UTF-16 column `column` in `line`, if it starts a character there.
+fn byte_offset(line: &str, column: usize) -> Option<usize> {
+    let mut units = 0;
+    for (at, c) in line.char_indices() {
+        if units == column {
+            return Some(at);
+        }
+        if units > column {
+            return None;
+        }
+        units += c.len_utf16();
+    }
+    (units == column).then_some(line.len())
+}
+
+/// `code` with each line that starts with a mapped token moved down to its
+/// source line, each of its movable tokens from that source line pushed right
+/// to its source column; a line anchored to the line already being written is
+/// appended to it. Other lines (template literal continuations, lines whose
+/// source is above) keep their place after the line before, so no string
+/// changes. Lines are only ever added and blanks only widened, so the program
+/// means what it meant.
+fn relayout(code: &str, tokens: &LineTokens) -> String {
     let mut out = String::with_capacity(code.len() * 2);
     let (mut line, mut line_empty) = (0, true);
+    // UTF-16 column where the next character of `out` goes.
+    let mut column = 0;
     for (printed, text) in code.split('\n').enumerate() {
-        match anchors.get(&printed) {
-            Some(&(source_line, column))
-                if source_line > line || (source_line == line && line_empty) =>
-            {
-                out.extend(std::iter::repeat_n('\n', source_line - line));
-                line = source_line;
-                out.extend(std::iter::repeat_n(' ', column));
-                out.push_str(text.trim_start());
+        let first = tokens.get(&printed).and_then(|t| t.first());
+        match first {
+            Some(first) if first.src_line > line || (first.src_line == line && line_empty) => {
+                out.extend(std::iter::repeat_n('\n', first.src_line - line));
+                line = first.src_line;
+                out.extend(std::iter::repeat_n(' ', first.src_col));
+                column = first.src_col;
                 line_empty = false;
+                write_tokens(&mut out, &mut column, line, text, &tokens[&printed]);
             }
-            Some(&(source_line, _)) if source_line == line => {
-                out.push(' ');
-                out.push_str(text.trim_start());
+            Some(first) if first.src_line == line => {
+                if first.src_col <= column {
+                    out.push(' ');
+                    column += 1;
+                }
+                write_tokens(&mut out, &mut column, line, text, &tokens[&printed]);
             }
             _ => {
                 if printed > 0 {
                     out.push('\n');
                     line += 1;
+                    column = 0;
                 }
                 out.push_str(text);
+                column += text.encode_utf16().count();
                 line_empty = text.trim().is_empty();
             }
         }
     }
     out
+}
+
+/// Writes printed line `text` from its first token on, each token of source
+/// line `line` pushed right to its source column (by widening the blank before
+/// it, or the one between two statements joined on one line).
+fn write_tokens(out: &mut String, column: &mut usize, line: usize, text: &str, tokens: &[Movable]) {
+    for (i, token) in tokens.iter().enumerate() {
+        if token.src_line == line && token.src_col > *column {
+            out.extend(std::iter::repeat_n(' ', token.src_col - *column));
+            *column = token.src_col;
+        }
+        let end = tokens.get(i + 1).map_or(text.len(), |next| next.at);
+        let piece = &text[token.at..end];
+        out.push_str(piece);
+        *column += piece.encode_utf16().count();
+    }
 }
 
 #[cfg(test)]
@@ -140,10 +279,37 @@ mod tests {
         let source = "interface A { a: number }\n\n\n// a comment\nfunction f(x: number): number {\n  const o = { a: 1,\n    b: `two\n  lines` };\n\n  throw new Error('line 10')\n}\n";
         let js = strip_types("index.ts", source).unwrap();
         let lines: Vec<&str> = js.lines().collect();
-        assert_eq!(lines[4], "function f(x) {", "{js}");
+        assert_eq!(lines[4], "function f(x)                 {", "{js}");
         assert!(lines[5].starts_with("  const o = {"), "{js}");
         // The template literal keeps its line break and its text.
         assert!(js.contains("`two\n  lines`"), "{js}");
         assert_eq!(lines[9], "  throw new Error(\"line 10\");", "{js}");
+    }
+
+    #[test]
+    fn tokens_after_the_types_keep_their_source_columns() {
+        let source = "export function f(event: { event: string }, n: number): never {\n    const name: string = event.event as string; const t: string = `a ${name}  b ${ n }`; throw new Error(t + name)\n}\n";
+        let js = strip_types("index.ts", source).unwrap();
+        let (ts_line, js_line) = (source.lines().nth(1).unwrap(), js.lines().nth(1).unwrap());
+        for word in ["const t", "throw", "new Error", "t + name"] {
+            assert_eq!(js_line.find(word), ts_line.find(word), "{word}: {js_line}");
+        }
+        // Text inside the template is untouched.
+        assert!(js_line.contains("`a ${name}  b ${n}`"), "{js_line}");
+    }
+
+    #[test]
+    fn literals_keep_their_text_when_the_tokens_around_them_move() {
+        let source = "const a: number = 1; const s: string = `x ${ \"a  b\" + (a as any).y }  z` + '  c' + /d  e/.source; (s as any).go()\n";
+        let js = strip_types("index.ts", source).unwrap();
+        let line = js.lines().next().unwrap();
+        for literal in ["\"a  b\"", "\"  c\"", "/d  e/"] {
+            assert!(line.contains(literal), "{literal}: {line}");
+        }
+        // The template is left as printed, `${…}` and all.
+        assert!(line.contains("`x ${\"a  b\" + a.y}  z`"), "{line}");
+        for word in ["const s", "go()"] {
+            assert_eq!(line.find(word), source.find(word), "{word}: {line}");
+        }
     }
 }
