@@ -901,6 +901,81 @@ fn the_geoip_chain_enriches_greets_and_filters() {
 }
 
 #[test]
+fn run_on_threads_writes_what_one_thread_writes_in_input_order_and_shares_the_cache() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_connector(
+        &tmp.path().join("tagger"),
+        "function processEvent(e) { if (e.event === 'drop') return null; if (e.event === 'boom') throw new Error('boom'); e.properties = { ...e.properties, tag: e.event.toUpperCase() }; return e }\n\
+         function composeWebhook(e) { return { url: 'https://hooks.example.com/' + e.event, body: String(e.properties.n) } }",
+        r#"{"name": "Tagger"}"#,
+    );
+    let mut events = String::new();
+    for n in 0..1000 {
+        let name = ["view", "drop", "boom", "click"][n % 4];
+        if n % 97 == 0 {
+            events.push_str("{not json\n");
+        }
+        events.push_str(&format!(
+            "{{\"event\":\"{name}\",\"properties\":{{\"n\":{n}}}}}\n"
+        ));
+    }
+    let chain = json!({"connectors": [{"path": "tagger"}]});
+    let one = run_chain(
+        tmp.path(),
+        chain.clone(),
+        &events,
+        &["--webhooks", "one.ndjson"],
+    );
+    assert!(one.status.success(), "{}", stderr(&one));
+    let three = run_chain(
+        tmp.path(),
+        chain,
+        &events,
+        &["--threads", "3", "--webhooks", "three.ndjson"],
+    );
+    assert!(three.status.success(), "{}", stderr(&three));
+    assert_eq!(stdout(&three), stdout(&one));
+    assert_eq!(stdout(&one).lines().count(), events.lines().count());
+    assert_eq!(
+        std::fs::read_to_string(tmp.path().join("three.ndjson")).unwrap(),
+        std::fs::read_to_string(tmp.path().join("one.ndjson")).unwrap()
+    );
+    // Each chain has its own instances, but meta.cache is the configured
+    // connector's: every increment is seen once across the threads.
+    write_connector(
+        &tmp.path().join("counter"),
+        "async function processEvent(e, { cache }) { e.properties.seen = await cache.incr('seen'); return e }",
+        r#"{"name": "Counter"}"#,
+    );
+    let chain = json!({"connectors": [{"path": "counter"}]});
+    let events = "{\"event\":\"e\",\"properties\":{}}\n".repeat(600);
+    let output = run_chain(tmp.path(), chain, &events, &["--threads", "4"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let mut seen: Vec<u64> = stdout(&output)
+        .lines()
+        .map(|line| {
+            serde_json::from_str::<serde_json::Value>(line).unwrap()["properties"]["seen"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    seen.sort_unstable();
+    assert_eq!(seen, (1..=600).collect::<Vec<u64>>());
+    let zero = run_chain(
+        tmp.path(),
+        json!({"connectors": [{"path": "counter"}]}),
+        "",
+        &["--threads", "0"],
+    );
+    assert_eq!(zero.status.code(), Some(2));
+    assert!(
+        stderr(&zero).contains("invalid value '0' for '--threads <THREADS>'"),
+        "{}",
+        stderr(&zero)
+    );
+}
+
+#[test]
 fn without_fuel_a_loop_is_stopped_by_the_deadline() {
     let tmp = tempfile::tempdir().unwrap();
     write_connector(

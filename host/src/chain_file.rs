@@ -7,9 +7,10 @@
 //! "max_response_bytes": N, "timeout_ms": N}`; without it, fetch is refused.
 
 use anyhow::{Context, bail};
+use sandpipe_manifest::ResolvedConfig;
 use sandpipe_runtime::{
-    Bundle, Connector, ConnectorOptions, FetchPolicy, GeoIpDatabase, LogSink, OperatorLimits,
-    Runtime, Storage,
+    Bundle, Chain, ConnectorCache, ConnectorOptions, FetchPolicy, GeoIpDatabase, LogSink,
+    OperatorLimits, Runtime, Storage,
 };
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -84,7 +85,44 @@ pub fn default_storage(file: &Path) -> std::path::PathBuf {
         .join("storage.db")
 }
 
-/// Reads the chain file and makes its connectors, config resolved and checked
+/// A chain file's connectors, each admitted, configured and checked, from which
+/// any number of chains can be made: every chain's instance of a configured
+/// connector shares its `meta.cache` and `meta.storage`.
+pub struct ChainPlan {
+    connectors: Vec<Planned>,
+}
+
+struct Planned {
+    bundle: Arc<Bundle>,
+    config: ResolvedConfig,
+    options: ConnectorOptions,
+    /// Where it is, for errors: `CHAIN.json: connector N (NAME)`.
+    at: String,
+}
+
+impl ChainPlan {
+    /// A new chain of the plan's connectors (instances start on first call).
+    pub fn chain(&self, runtime: &Runtime) -> anyhow::Result<Chain> {
+        let connectors = self
+            .connectors
+            .iter()
+            .enumerate()
+            .map(|(position, planned)| {
+                runtime
+                    .connector(
+                        planned.bundle.clone(),
+                        position,
+                        planned.config.clone(),
+                        planned.options.clone(),
+                    )
+                    .with_context(|| planned.at.clone())
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        Ok(Chain::new(connectors))
+    }
+}
+
+/// Reads the chain file and plans its connectors, config resolved and checked
 /// before any event runs.
 pub fn load(
     runtime: &Runtime,
@@ -92,7 +130,7 @@ pub fn load(
     logs: Arc<dyn LogSink>,
     storage: Arc<dyn Storage>,
     geoip: Arc<GeoIpDatabase>,
-) -> anyhow::Result<Vec<Connector>> {
+) -> anyhow::Result<ChainPlan> {
     let text =
         std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
     let chain: ChainFile = serde_json::from_str(&text)
@@ -140,15 +178,20 @@ pub fn load(
             limits,
             logs: logs.clone(),
             storage: Some((storage.clone(), crate::identity::scope(None, &id))),
-            cache: None,
+            cache: Some(ConnectorCache::default()),
             geoip: Some(geoip.clone()),
             fetch: entry.fetch.policy(),
         };
-        connectors.push(
-            runtime
-                .connector(bundle, position, config, options)
-                .with_context(|| at.clone())?,
-        );
+        // Made once here, so a bad limit is an error before any event runs.
+        runtime
+            .connector(bundle.clone(), position, config.clone(), options.clone())
+            .with_context(|| at.clone())?;
+        connectors.push(Planned {
+            bundle,
+            config,
+            options,
+            at,
+        });
     }
-    Ok(connectors)
+    Ok(ChainPlan { connectors })
 }

@@ -7,13 +7,14 @@
 
 use crate::chain_file;
 use anyhow::Context;
-use sandpipe_runtime::{Chain, LazySqliteStorage, StderrLogs};
+use sandpipe_runtime::{Chain, ChainOutput, LazySqliteStorage, StderrLogs};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 const PROGRESS_EVERY: Duration = Duration::from_secs(1);
@@ -87,6 +88,10 @@ pub struct Args {
     /// Exit non-zero when any connector call failed (the output is still complete).
     #[arg(long)]
     strict: bool,
+    /// Run the chain on this many threads, each with its own instances of the
+    /// connectors (`meta.cache` and `meta.storage` shared); output stays in input order.
+    #[arg(long, default_value = "1")]
+    threads: NonZeroUsize,
     #[command(flatten)]
     metering: crate::MeteringArg,
 }
@@ -100,90 +105,50 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let geoip = args.geoip.database();
     let captured = args.captured.as_deref();
     let always_summarise = args.summary;
+    let threads = args.threads.get();
     let runtime = args.metering.runtime()?;
     let storage_path =
         storage.map_or_else(|| chain_file::default_storage(chain), Path::to_path_buf);
     let storage = Arc::new(LazySqliteStorage::new(storage_path));
-    let mut chain = Chain::new(chain_file::load(
-        &runtime,
-        chain,
-        Arc::new(StderrLogs),
-        storage,
-        geoip,
-    )?);
-    let (input, source): (Box<dyn BufRead>, String) = match events {
+    let plan = chain_file::load(&runtime, chain, Arc::new(StderrLogs), storage, geoip)?;
+    let (input, source): (Box<dyn BufRead + Send>, String) = match events {
         Some(path) => (
             Box::new(BufReader::new(
                 File::open(path).with_context(|| format!("reading {}", path.display()))?,
             )),
             path.display().to_string(),
         ),
-        None => (
-            Box::new(BufReader::new(std::io::stdin().lock())),
-            "stdin".into(),
-        ),
+        None => (Box::new(BufReader::new(std::io::stdin())), "stdin".into()),
     };
-    let mut webhook_out = webhooks.map(NdjsonFile::create).transpose()?;
-    let mut captured_out = captured.map(NdjsonFile::create).transpose()?;
-    let mut out = BufWriter::new(std::io::stdout().lock());
-    let started = Instant::now();
-    let mut next_progress = started + PROGRESS_EVERY;
-    let mut tally = Tally::default();
-
-    let mut costs = crate::cost::Costs::default();
-    for (index, line) in input.lines().enumerate() {
-        let number = index + 1;
-        let line = line.with_context(|| format!("{source}:{number}: reading"))?;
-        let event = match parse_line(&line) {
-            Ok(event) => event,
-            Err(why) => {
-                eprintln!("sandpipe: {source}:{number}: skipped: {why}");
-                tally.skipped_lines += 1;
-                // Still one output line, so output line N answers input line N.
-                let placeholder = serde_json::json!({ "error": why, "line": number });
-                sandpipe_runtime::json::to_writer(&mut out, &placeholder)?;
-                out.write_all(b"\n")?;
-                continue;
-            }
-        };
-        tally.events_in += 1;
-        let result = chain.process(event);
-        if always_summarise {
-            costs.add(&result.calls);
+    let mut output = Output {
+        out: BufWriter::new(std::io::stdout().lock()),
+        webhooks: webhooks.map(NdjsonFile::create).transpose()?,
+        captured: captured.map(NdjsonFile::create).transpose()?,
+        source,
+        started: Instant::now(),
+        next_progress: Instant::now() + PROGRESS_EVERY,
+        tally: Tally::default(),
+        costs: always_summarise.then(crate::cost::Costs::default),
+    };
+    if threads == 1 {
+        let mut chain = plan.chain(&runtime)?;
+        for (index, line) in input.lines().enumerate() {
+            let number = index + 1;
+            let line = line.with_context(|| format!("{}:{number}: reading", output.source))?;
+            output.write(run_line(&mut chain, number, &line))?;
         }
-        for failure in &result.failures {
-            *tally.failures.entry(failure.connector.clone()).or_default() += 1;
-        }
-        match &result.event {
-            Some(event) => {
-                tally.events_out += 1;
-                sandpipe_runtime::json::to_writer(&mut out, event)?;
-            }
-            None => {
-                tally.dropped += 1;
-                out.write_all(b"null")?;
-            }
-        }
-        out.write_all(b"\n")?;
-        tally.webhooks += result.webhooks.len() as u64;
-        tally.captured += result.captured.len() as u64;
-        if let Some(file) = webhook_out.as_mut() {
-            file.write_all(&result.webhooks)?;
-        }
-        if let Some(file) = captured_out.as_mut() {
-            file.write_all(&result.captured)?;
-        }
-        if Instant::now() >= next_progress {
-            out.flush()?;
-            let elapsed = started.elapsed().as_secs_f64();
-            eprintln!(
-                "sandpipe: {} events, {:.0} events/s",
-                tally.events_in,
-                tally.events_in as f64 / elapsed
-            );
-            next_progress += PROGRESS_EVERY;
-        }
+    } else {
+        run_threads(&runtime, &plan, threads, input, &mut output)?;
     }
+    let Output {
+        mut out,
+        webhooks: webhook_out,
+        captured: captured_out,
+        started,
+        tally,
+        mut costs,
+        ..
+    } = output;
     out.flush()?;
     for file in [webhook_out, captured_out].into_iter().flatten() {
         file.finish()?;
@@ -204,7 +169,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if always_summarise || elapsed >= PROGRESS_EVERY {
         eprintln!("{}", summary(&tally, elapsed));
     }
-    for line in costs.lines() {
+    for line in costs.iter_mut().flat_map(crate::cost::Costs::lines) {
         eprintln!("sandpipe: {line}");
     }
     if strict && !tally.failures.is_empty() {
@@ -213,7 +178,174 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// One input line as an event, or why it is not one.
+/// What one input line became.
+enum Ran {
+    /// Not an event: skipped, with why.
+    Skipped {
+        number: usize,
+        why: String,
+    },
+    Event(ChainOutput),
+}
+
+/// Runs input line `number` through `chain`.
+fn run_line(chain: &mut Chain, number: usize, line: &str) -> Ran {
+    match parse_line(line) {
+        Ok(event) => Ran::Event(chain.process(event)),
+        Err(why) => Ran::Skipped { number, why },
+    }
+}
+
+/// Where results go, in input order, and what is counted on the way.
+struct Output<'a> {
+    out: BufWriter<std::io::StdoutLock<'a>>,
+    webhooks: Option<NdjsonFile>,
+    captured: Option<NdjsonFile>,
+    /// The input's name, for messages.
+    source: String,
+    started: Instant,
+    next_progress: Instant,
+    tally: Tally,
+    /// With `--summary`: every call's cost.
+    costs: Option<crate::cost::Costs>,
+}
+
+impl Output<'_> {
+    /// Writes the next line's result (output line N answers input line N).
+    fn write(&mut self, ran: Ran) -> anyhow::Result<()> {
+        let tally = &mut self.tally;
+        match ran {
+            Ran::Skipped { number, why } => {
+                eprintln!("sandpipe: {}:{number}: skipped: {why}", self.source);
+                tally.skipped_lines += 1;
+                let placeholder = serde_json::json!({ "error": why, "line": number });
+                sandpipe_runtime::json::to_writer(&mut self.out, &placeholder)?;
+            }
+            Ran::Event(result) => {
+                tally.events_in += 1;
+                if let Some(costs) = self.costs.as_mut() {
+                    costs.add(&result.calls);
+                }
+                for failure in &result.failures {
+                    *tally.failures.entry(failure.connector.clone()).or_default() += 1;
+                }
+                match &result.event {
+                    Some(event) => {
+                        tally.events_out += 1;
+                        sandpipe_runtime::json::to_writer(&mut self.out, event)?;
+                    }
+                    None => {
+                        tally.dropped += 1;
+                        self.out.write_all(b"null")?;
+                    }
+                }
+                tally.webhooks += result.webhooks.len() as u64;
+                tally.captured += result.captured.len() as u64;
+                if let Some(file) = self.webhooks.as_mut() {
+                    file.write_all(&result.webhooks)?;
+                }
+                if let Some(file) = self.captured.as_mut() {
+                    file.write_all(&result.captured)?;
+                }
+            }
+        }
+        self.out.write_all(b"\n")?;
+        if Instant::now() >= self.next_progress {
+            self.out.flush()?;
+            let elapsed = self.started.elapsed().as_secs_f64();
+            eprintln!(
+                "sandpipe: {} events, {:.0} events/s",
+                tally.events_in,
+                tally.events_in as f64 / elapsed
+            );
+            self.next_progress += PROGRESS_EVERY;
+        }
+        Ok(())
+    }
+}
+
+/// Lines handed to a thread at a time: enough to make the hand-over cheap,
+/// few enough that the threads stay evenly busy.
+const LINES_PER_SHARE: usize = 64;
+
+/// `--threads N`: the input is read here in shares of lines, each share is
+/// run by whichever of the `threads` chains is free, and the results are
+/// written back in input order.
+fn run_threads(
+    runtime: &sandpipe_runtime::Runtime,
+    plan: &chain_file::ChainPlan,
+    threads: usize,
+    input: Box<dyn BufRead + Send>,
+    output: &mut Output<'_>,
+) -> anyhow::Result<()> {
+    type Share = (usize, Vec<(usize, String)>);
+    let (share_tx, share_rx) = mpsc::sync_channel::<Share>(threads * 2);
+    let share_rx = Mutex::new(share_rx);
+    let (result_tx, result_rx) = mpsc::sync_channel::<(usize, Vec<Ran>)>(threads * 2);
+    let source = output.source.clone();
+    std::thread::scope(|scope| -> anyhow::Result<()> {
+        let reader = scope.spawn(move || -> anyhow::Result<()> {
+            let mut share = Vec::with_capacity(LINES_PER_SHARE);
+            let mut next = 0;
+            for (index, line) in input.lines().enumerate() {
+                let number = index + 1;
+                let line = line.with_context(|| format!("{source}:{number}: reading"))?;
+                share.push((number, line));
+                if share.len() == LINES_PER_SHARE {
+                    let full = std::mem::replace(&mut share, Vec::with_capacity(LINES_PER_SHARE));
+                    if share_tx.send((next, full)).is_err() {
+                        return Ok(());
+                    }
+                    next += 1;
+                }
+            }
+            if !share.is_empty() {
+                let _ = share_tx.send((next, share));
+            }
+            Ok(())
+        });
+        let mut workers = Vec::with_capacity(threads);
+        for _ in 0..threads {
+            let mut chain = plan.chain(runtime)?;
+            let (share_rx, result_tx) = (&share_rx, result_tx.clone());
+            workers.push(scope.spawn(move || {
+                loop {
+                    let Ok((index, lines)) =
+                        share_rx.lock().expect("no thread panics holding it").recv()
+                    else {
+                        return;
+                    };
+                    let ran = lines
+                        .iter()
+                        .map(|(number, line)| run_line(&mut chain, *number, line))
+                        .collect();
+                    if result_tx.send((index, ran)).is_err() {
+                        return;
+                    }
+                }
+            }));
+        }
+        drop(result_tx);
+        // Results arrive in any order; each share is written when its turn comes.
+        let mut waiting = BTreeMap::new();
+        let mut next = 0;
+        for (index, ran) in result_rx {
+            waiting.insert(index, ran);
+            while let Some(ran) = waiting.remove(&next) {
+                for one in ran {
+                    output.write(one)?;
+                }
+                next += 1;
+            }
+        }
+        reader.join().expect("the reader does not panic")?;
+        for worker in workers {
+            worker.join().expect("a chain's thread does not panic");
+        }
+        Ok(())
+    })
+}
+
 fn parse_line(line: &str) -> Result<Value, String> {
     if line.trim().is_empty() {
         return Err("empty line".into());
