@@ -7,7 +7,7 @@
 
 use crate::chain_file;
 use anyhow::Context;
-use sandpipe_runtime::{Chain, LazySqliteStorage, StderrLogs};
+use sandpipe_runtime::{Chain, Export, LazySqliteStorage, StderrLogs};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -91,6 +91,31 @@ pub struct Args {
     metering: crate::MeteringArg,
 }
 
+/// Calls of one connector's `onEvent` for one event before `run` gives up
+/// (as many as `serve` makes by default, `--webhook-max-attempts`); `run`
+/// makes them at once, without serve's backoff.
+const ON_EVENT_ATTEMPTS: u32 = 5;
+
+/// The outcome of an `onEvent` that did not succeed at once, on stderr (each
+/// failed call is already logged for its connector); a final failure counts
+/// as the connector's failure.
+fn report_export(source: &str, line: usize, export: &Export, tally: &mut Tally) {
+    match &export.error {
+        None if export.attempts > 1 => eprintln!(
+            "sandpipe: {source}:{line}: onEvent of {} succeeded on attempt {}",
+            export.connector, export.attempts
+        ),
+        None => {}
+        Some(_) => {
+            eprintln!(
+                "sandpipe: {source}:{line}: onEvent of {} failed {} times; given up",
+                export.connector, export.attempts
+            );
+            *tally.failures.entry(export.connector.clone()).or_default() += 1;
+        }
+    }
+}
+
 pub fn run(args: Args) -> anyhow::Result<()> {
     let strict = args.strict;
     let chain = args.chain.as_path();
@@ -158,6 +183,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             Some(event) => {
                 tally.events_out += 1;
                 sandpipe_runtime::json::to_writer(&mut out, event)?;
+                for export in chain.export(event, ON_EVENT_ATTEMPTS) {
+                    report_export(&source, number, &export, &mut tally);
+                }
             }
             None => {
                 tally.dropped += 1;

@@ -109,6 +109,9 @@ pub enum Call {
     ComposeWebhook = 3,
     /// No input; runs `teardownPlugin(meta)`. Output `null`.
     Teardown = 4,
+    /// Input an event; runs `onEvent` on PostHog's reduced copy of it. Output
+    /// `null` (its return value is ignored); a throw is a failed delivery.
+    OnEvent = 5,
 }
 
 impl Call {
@@ -119,6 +122,7 @@ impl Call {
             2 => Some(Call::ProcessEvent),
             3 => Some(Call::ComposeWebhook),
             4 => Some(Call::Teardown),
+            5 => Some(Call::OnEvent),
             _ => None,
         }
     }
@@ -130,6 +134,17 @@ impl Call {
             Call::ProcessEvent => "processEvent",
             Call::ComposeWebhook => "composeWebhook",
             Call::Teardown => "teardownPlugin",
+            Call::OnEvent => "onEvent",
+        }
+    }
+
+    /// Another connector function that provides this call when the connector
+    /// does not define [`Call::function`]: `processEventBatch` stands in for
+    /// `processEvent` (called with a batch of one event), as PostHog wrapped it.
+    pub const fn stand_in(self) -> Option<&'static str> {
+        match self {
+            Call::ProcessEvent => Some("processEventBatch"),
+            _ => None,
         }
     }
 }
@@ -257,10 +272,12 @@ mod tests {
             Call::ProcessEvent,
             Call::ComposeWebhook,
             Call::Teardown,
+            Call::OnEvent,
         ] {
             assert_eq!(Call::from_u32(c as u32), Some(c));
         }
         assert_eq!(Call::from_u32(0), None);
+        assert_eq!(Call::from_u32(6), None);
         assert_eq!(LogLevel::from_u32(LogLevel::Warn as u32), LogLevel::Warn);
         assert_eq!(LogLevel::from_u32(99), LogLevel::Log);
     }

@@ -9,6 +9,9 @@
 //!   `properties.$plugins_succeeded`. Both lists are added once any connector ran.
 //! - `$snapshot` events skip the connectors entirely.
 //! - `composeWebhook` of every connector runs on the final event; it cannot change it.
+//! - `onEvent` is not part of [`Chain::process`]: whoever runs the chain calls
+//!   it on a kept final event, at once ([`Chain::export`], `run`) or later
+//!   from a durable queue ([`Chain::on_event`], `serve`).
 //!
 //! Each result is checked as it is read ([`EventText`]: JSON the host accepts,
 //! an object or null, with `team_id` unchanged) and the text the connector
@@ -206,6 +209,71 @@ impl Chain {
         }
         out.event = Some(event);
         self.with_captured(out)
+    }
+}
+
+/// What [`Chain::export`] did with one connector's `onEvent`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Export {
+    /// `"<name> (<position>)"`.
+    pub connector: String,
+    /// Calls made (1 when the first succeeded).
+    pub attempts: u32,
+    /// The last attempt's error, when every attempt failed.
+    pub error: Option<CallError>,
+}
+
+impl Chain {
+    /// The positions of the connectors that define `onEvent`.
+    pub fn exporters(&mut self) -> Vec<usize> {
+        let mut positions = Vec::new();
+        for (position, connector) in self.connectors.iter_mut().enumerate() {
+            // A connector that cannot load has no onEvent to run (its load error is logged).
+            if connector.defines(Call::OnEvent).unwrap_or(false) {
+                positions.push(position);
+            }
+        }
+        positions
+    }
+
+    /// One `onEvent` call of the connector at `position` on `event` (the final
+    /// event's JSON text), as a durable queue makes it: an error asks for a
+    /// retry. `Ok` when there is no such connector or it defines no `onEvent`.
+    pub fn on_event(&mut self, position: usize, event: &[u8]) -> Result<(), CallError> {
+        match self.connectors.get_mut(position) {
+            Some(connector) => connector.on_event(event),
+            None => Ok(()),
+        }
+    }
+
+    /// Runs every connector's `onEvent` on `event`, the final event of
+    /// [`Chain::process`], at once: a failed call (a `RetryError` or any other
+    /// error) is made again, up to `attempts` calls in all, without waiting.
+    pub fn export(&mut self, event: &Value, attempts: u32) -> Vec<Export> {
+        let positions = self.exporters();
+        if positions.is_empty() {
+            return Vec::new();
+        }
+        let text = crate::json::to_vec(event).expect("a JSON value serialises");
+        let mut out = Vec::with_capacity(positions.len());
+        for position in positions {
+            let connector = &mut self.connectors[position];
+            let mut made = 0;
+            let error = loop {
+                made += 1;
+                match connector.on_event(&text) {
+                    Ok(()) => break None,
+                    Err(error) if made >= attempts.max(1) => break Some(error),
+                    Err(_) => {}
+                }
+            };
+            out.push(Export {
+                connector: connector.label().to_string(),
+                attempts: made,
+                error,
+            });
+        }
+        out
     }
 }
 
