@@ -224,44 +224,43 @@ pub struct Export {
 }
 
 impl Chain {
-    /// The positions of the connectors that define `onEvent`.
-    pub fn exporters(&mut self) -> Vec<usize> {
-        let mut positions = Vec::new();
-        for (position, connector) in self.connectors.iter_mut().enumerate() {
+    /// The labels (`"<name> (<position>)"`) of the connectors that define `onEvent`.
+    pub fn exporters(&mut self) -> Vec<String> {
+        let mut labels = Vec::new();
+        for connector in &mut self.connectors {
             // A connector that cannot load has no onEvent to run (its load error is logged).
             if connector.defines(Call::OnEvent).unwrap_or(false) {
-                positions.push(position);
+                labels.push(connector.label().to_string());
             }
         }
-        positions
+        labels
     }
 
-    /// One `onEvent` call of the connector at `position` on `event` (the final
-    /// event's JSON text), as a durable queue makes it: an error asks for a
-    /// retry. `Ok` when there is no such connector or it defines no `onEvent`.
-    pub fn on_event(&mut self, position: usize, event: &[u8]) -> Result<(), CallError> {
-        match self.connectors.get_mut(position) {
-            Some(connector) => connector.on_event(event),
-            None => Ok(()),
-        }
+    /// One `onEvent` call of the connector labelled `label` on `event` (the
+    /// final event's JSON text), as a durable queue makes it: an error asks
+    /// for a retry. `None` when the chain has no such connector.
+    pub fn on_event(&mut self, label: &str, event: &[u8]) -> Option<Result<(), CallError>> {
+        let connector = self.connectors.iter_mut().find(|c| c.label() == label)?;
+        Some(connector.on_event(event))
     }
 
     /// Runs every connector's `onEvent` on `event`, the final event of
     /// [`Chain::process`], at once: a failed call (a `RetryError` or any other
     /// error) is made again, up to `attempts` calls in all, without waiting.
     pub fn export(&mut self, event: &Value, attempts: u32) -> Vec<Export> {
-        let positions = self.exporters();
-        if positions.is_empty() {
-            return Vec::new();
-        }
-        let text = crate::json::to_vec(event).expect("a JSON value serialises");
-        let mut out = Vec::with_capacity(positions.len());
-        for position in positions {
-            let connector = &mut self.connectors[position];
+        let mut text = None;
+        let mut out = Vec::new();
+        for connector in &mut self.connectors {
+            if !connector.defines(Call::OnEvent).unwrap_or(false) {
+                continue;
+            }
+            let text = text.get_or_insert_with(|| {
+                crate::json::to_vec(event).expect("a JSON value serialises")
+            });
             let mut made = 0;
             let error = loop {
                 made += 1;
-                match connector.on_event(&text) {
+                match connector.on_event(text) {
                     Ok(()) => break None,
                     Err(error) if made >= attempts.max(1) => break Some(error),
                     Err(_) => {}
