@@ -757,6 +757,11 @@ fn typecheck_with_tsc(project: &Path) {
              const response = await fetch('https://api.example.com/x', { method: 'POST', body: '{}' })\n\
              posthog.capture('seen', { body: await response.text(), ok: response.ok })\n\
              await meta.storage.set('k', await meta.cache.get('k', 0))\n\
+             await new Promise<void>((resolve) => setTimeout(resolve, 10))\n\
+             const ticking = setInterval((label: string) => console.log(label), 5, 'tick')\n\
+             clearInterval(ticking)\n\
+             clearTimeout(setTimeout(() => undefined))\n\
+             queueMicrotask(() => console.log('later'))\n\
              return event\n\
          }\n",
     )

@@ -100,7 +100,9 @@ impl Service {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u32)]
 pub enum Call {
-    /// Input `{"config": {...}, "attachments": {...}}`; builds `meta`, runs `setupPlugin(meta)`.
+    /// Input `{"config": {...}, "attachments": {...}, "deadline_ms": N}` (the
+    /// call deadline bounds the timers' virtual clock); builds `meta`, runs
+    /// `setupPlugin(meta)`.
     /// Output `null`.
     Setup = 1,
     /// Input an event; output the event `processEvent` returned, or `null` to drop it.
