@@ -200,6 +200,7 @@ impl Delivery {
             .ok()
             .and_then(|u| u.host_str().map(str::to_string))
             .unwrap_or_default();
+        // onEvent rows have no URL: together they make at most PER_DESTINATION calls at once.
         let limit = self.limit_for(&host);
         let _permit = limit.acquire().await;
         let attempts = row.attempts + 1;
