@@ -822,6 +822,11 @@ fn typecheck_with_tsc(project: &Path) {
              const response = await fetch('https://api.example.com/x', { method: 'POST', body: '{}' })\n\
              posthog.capture('seen', { body: await response.text(), ok: response.ok })\n\
              await meta.storage.set('k', await meta.cache.get('k', 0))\n\
+             await new Promise<void>((resolve) => setTimeout(resolve, 10))\n\
+             const ticking = setInterval((label: string) => console.log(label), 5, 'tick')\n\
+             clearInterval(ticking)\n\
+             clearTimeout(setTimeout(() => undefined))\n\
+             queueMicrotask(() => console.log('later'))\n\
              return event\n\
          }\n",
     )
@@ -1199,5 +1204,83 @@ fn dev_reruns_the_fixtures_when_a_file_changes() {
             "  event 0: properties.n: not expected, got 1",
             "0 passed, 1 failed"
         ]
+    );
+}
+
+/// `sandpipe run CHAIN` of the GeoIP example from `cwd`, with `HOME` and
+/// `XDG_DATA_HOME` as given and no `SANDPIPE_GEOIP_DB`.
+fn run_geoip_example(cwd: &Path, home: &Path, data_home: Option<&Path>) -> Output {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_sandpipe"));
+    command
+        .args(["run", "--strict"])
+        .arg(root().join("examples/geoip-chain.json"))
+        .arg("--events")
+        .arg(root().join("examples/events.ndjson"))
+        .current_dir(cwd)
+        .env(
+            "SANDPIPE_CACHE_DIR",
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join("module-cache"),
+        )
+        .env("HOME", home)
+        .env_remove("SANDPIPE_GEOIP_DB")
+        .env_remove("XDG_DATA_HOME");
+    if let Some(dir) = data_home {
+        command.env("XDG_DATA_HOME", dir);
+    }
+    command.output().unwrap()
+}
+
+#[test]
+fn run_from_an_unrelated_directory_reads_the_users_geoip_database() {
+    // Reads data/GeoLite2-City.mmdb, which `cargo xtask test` fetches first.
+    let checkout = root().join("data/GeoLite2-City.mmdb");
+    let expected = sandpipe(
+        &[
+            "run",
+            "examples/geoip-chain.json",
+            "--events",
+            "examples/events.ndjson",
+            "--geoip",
+            checkout.to_str().unwrap(),
+        ],
+        &root(),
+    );
+    assert!(expected.status.success(), "{}", stderr(&expected));
+    assert!(stdout(&expected).contains("\"$geoip_country_code\""));
+
+    let elsewhere = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let data_home = tempfile::tempdir().unwrap();
+    for dir in [
+        home.path().join(".local/share"),
+        data_home.path().to_path_buf(),
+    ] {
+        std::fs::create_dir_all(dir.join("sandpipe")).unwrap();
+        std::os::unix::fs::symlink(&checkout, dir.join("sandpipe/GeoLite2-City.mmdb")).unwrap();
+    }
+    // ~/.local/share/sandpipe when XDG_DATA_HOME is unset, $XDG_DATA_HOME/sandpipe when set.
+    let from_home = run_geoip_example(elsewhere.path(), home.path(), None);
+    assert!(from_home.status.success(), "{}", stderr(&from_home));
+    assert_eq!(stdout(&from_home), stdout(&expected));
+    let empty_home = tempfile::tempdir().unwrap();
+    let from_xdg = run_geoip_example(elsewhere.path(), empty_home.path(), Some(data_home.path()));
+    assert!(from_xdg.status.success(), "{}", stderr(&from_xdg));
+    assert_eq!(stdout(&from_xdg), stdout(&expected));
+}
+
+#[test]
+fn without_a_geoip_database_the_error_names_every_place_looked() {
+    let elsewhere = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let output = run_geoip_example(elsewhere.path(), home.path(), None);
+    assert_eq!(output.status.code(), Some(1));
+    let expected = format!(
+        "[GeoIP Enricher (0)] error: processEvent: Error: meta.geoip is not available: no GeoLite2-City database at {}/.local/share/sandpipe/GeoLite2-City.mmdb or data/GeoLite2-City.mmdb; pass --geoip FILE, set SANDPIPE_GEOIP_DB, or run `cargo xtask geoip`",
+        home.path().display()
+    );
+    let errors = stderr(&output);
+    assert!(
+        errors.lines().any(|line| line == expected),
+        "no line {expected:?} in:\n{errors}"
     );
 }

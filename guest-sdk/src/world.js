@@ -63,6 +63,91 @@
     }
     global.RetryError = RetryError;
 
+    // ---- Timers, on a virtual clock that starts at 0 with every call.
+    //
+    // setTimeout/setInterval callbacks run in the call's own job loop, in the
+    // order Node would fire them (earliest due first, ties in the order they
+    // were set; the promise jobs they cause run before the next timer). The
+    // clock jumps to each timer's time instead of waiting for it, so a delay
+    // orders timers but costs nothing, and `Date` does not move with it. A timer
+    // due after the call's deadline fails the call, as the deadline would have
+    // stopped it in real time; timers still pending when the call's result is
+    // ready are cancelled.
+    const MAX_TIMER_DELAY = 2147483647;
+    let timers = [];
+    let clock = 0;
+    let timerSeq = 0;
+    let nextTimerId = 1;
+    let callDeadlineMs = Infinity;
+
+    class Timeout {
+        constructor(id) { this._id = id; }
+        ref() { return this; }
+        unref() { return this; }
+        hasRef() { return true; }
+        [Symbol.toPrimitive]() { return this._id; }
+    }
+
+    function schedule(callback, delay, args, repeat) {
+        if (typeof callback !== 'function') {
+            throw new TypeError(`The "callback" argument must be of type function. Received ${describeType(callback)}`);
+        }
+        let ms = Number(delay);
+        // As Node: a delay under 1 ms, over the maximum or not a number is 1 ms.
+        if (!(ms >= 1 && ms <= MAX_TIMER_DELAY)) ms = 1;
+        ms = Math.trunc(ms);
+        const id = nextTimerId++;
+        timers.push({ id, due: clock + ms, seq: timerSeq++, callback, args, interval: repeat ? ms : 0 });
+        return new Timeout(id);
+    }
+    function cancel(handle) {
+        if (handle === undefined || handle === null) return;
+        const id = handle instanceof Timeout ? handle._id : Number(handle);
+        timers = timers.filter((timer) => timer.id !== id);
+    }
+    global.setTimeout = function setTimeout(callback, delay, ...args) { return schedule(callback, delay, args, false); };
+    global.setInterval = function setInterval(callback, delay, ...args) { return schedule(callback, delay, args, true); };
+    global.clearTimeout = cancel;
+    global.clearInterval = cancel;
+    const resolvedPromise = Promise.resolve();
+    const promiseThen = uncurry(Promise.prototype.then);
+    global.queueMicrotask = function queueMicrotask(callback) {
+        if (typeof callback !== 'function') {
+            throw new TypeError(`The "callback" argument must be of type function. Received ${describeType(callback)}`);
+        }
+        promiseThen(resolvedPromise, () => callback());
+    };
+
+    // Fires the next timer; false when none is pending. Called by the plugin's
+    // job loop while a call's promise is pending and no job is left.
+    function fireTimer() {
+        if (timers.length === 0) return false;
+        let next = 0;
+        for (let i = 1; i < timers.length; i++) {
+            const timer = timers[i];
+            if (timer.due < timers[next].due || (timer.due === timers[next].due && timer.seq < timers[next].seq)) next = i;
+        }
+        const timer = timers[next];
+        if (timer.due > callDeadlineMs) {
+            timers = [];
+            throw new ErrorCtor(`a timer set for ${timer.due} ms into the call fires after the call's deadline (${callDeadlineMs} ms)`);
+        }
+        clock = timer.due;
+        if (timer.interval) {
+            timer.due = clock + timer.interval;
+            timer.seq = timerSeq++;
+        } else {
+            timers.splice(next, 1);
+        }
+        timer.callback.apply(undefined, timer.args);
+        return true;
+    }
+    // Ends a call's timers: pending ones are cancelled, the clock goes back to 0.
+    function endTimers() {
+        timers = [];
+        clock = 0;
+    }
+
 
     // ---- Node-style globals: Buffer, atob/btoa, crypto, URL, URLSearchParams, structuredClone.
 
@@ -391,11 +476,18 @@
     global.module = module;
     global.exports = module.exports;
 
-    // Parts of `meta` that PostHog deprecated: any use fails with a clear message.
+    // Parts of `meta` that PostHog deprecated: calling any of their functions
+    // fails with a clear message. Looking at them does not: they have no own
+    // properties (so they enumerate, spread and stringify as `{}`, as PostHog's
+    // did), `toJSON` and `then` are absent (JSON.stringify and `await` see a
+    // plain object), and Object.prototype's members are the ordinary ones.
+    const objectPrototype = Object.prototype;
+    const reflectGet = Reflect.get;
     function unsupported(name, why) {
         return new ProxyCtor({}, {
-            get(_, prop) {
-                if (typeof prop === 'symbol') return undefined;
+            get(target, prop, receiver) {
+                if (typeof prop === 'symbol' || prop === 'toJSON' || prop === 'then') return undefined;
+                if (prop in objectPrototype) return reflectGet(target, prop, receiver);
                 return function () {
                     throw new ErrorCtor(`meta.${name}.${String(prop)}() is not supported by sandpipe: ${why}`);
                 };
@@ -431,7 +523,30 @@
                 found.push(name);
             }
         }
+        if (!connector.processEvent && connector.processEventBatch) {
+            connector.processEvent = [batchOfOne(connector.processEventBatch), undefined];
+        }
         return found;
+    }
+
+    // processEvent for a connector that exports only processEventBatch, as
+    // PostHog wrapped one: a batch of this one event; the first event of the
+    // array it returns goes on, and an empty array (or nothing) drops it.
+    function batchOfOne(entry) {
+        const batch = entry[0];
+        const owner = entry[1];
+        function first(events) {
+            if (!events) return null;
+            if (!isArray(events)) {
+                throw new TypeError(`processEventBatch returned ${describeType(events)}, expected an array of events`);
+            }
+            return events.length === 0 ? null : events[0];
+        }
+        return function (event, meta) {
+            const events = batch.call(owner, [event], meta);
+            return events !== null && typeof events === 'object' && typeof events.then === 'function'
+                ? events.then(first) : first(events);
+        };
     }
 
     function invoke(name, args) {
@@ -585,20 +700,30 @@
         };
     }
 
-    // PostHog hands composeWebhook a reduced copy of the event whose timestamp is a Date.
-    function webhookEvent(event) {
-        let timestamp = event.timestamp;
-        if (typeof timestamp === 'string' || typeof timestamp === 'number') {
-            const date = new DateCtor(timestamp);
-            if (date.getTime() === date.getTime()) timestamp = date;
+    // The first of `values` that makes a valid Date; else the time of the call,
+    // as PostHog's ingestion stamped an event that carried no time at all.
+    function eventTime(values) {
+        for (let i = 0; i < values.length; i++) {
+            const value = values[i];
+            if (typeof value !== 'string' && typeof value !== 'number') continue;
+            const date = new DateCtor(value);
+            if (date.getTime() === date.getTime()) return date;
         }
+        return new DateCtor();
+    }
+
+    // PostHog hands composeWebhook and onEvent a reduced copy of the event:
+    // `properties` an object (`{}` when the event has none), `timestamp` a Date
+    // from the event's `timestamp`, else its `now`, else its `sent_at`.
+    function webhookEvent(event) {
+        const properties = event.properties;
         return {
             uuid: event.uuid,
             event: event.event,
             team_id: event.team_id,
             distinct_id: event.distinct_id,
-            properties: event.properties,
-            timestamp,
+            properties: properties === undefined || properties === null ? {} : properties,
+            timestamp: eventTime([event.timestamp, event.now, event.sent_at]),
         };
     }
 
@@ -612,6 +737,7 @@
     function call(kind, input) {
         switch (kind) {
             case 1:
+                callDeadlineMs = typeof input.deadline_ms === 'number' ? input.deadline_ms : Infinity;
                 meta = makeMeta(input);
                 return invoke('setupPlugin', [meta]);
             case 2:
@@ -620,6 +746,8 @@
                 return invoke('composeWebhook', [webhookEvent(input), meta]);
             case 4:
                 return invoke('teardownPlugin', [meta]);
+            case 5:
+                return invoke('onEvent', [webhookEvent(input), meta]);
             default:
                 throw new ErrorCtor(`unknown call ${kind}`);
         }
@@ -714,5 +842,5 @@
         return entry && meta !== null ? [entry[0], entry[1], meta] : null;
     }
 
-    return { resolve, call, output, describe, direct };
+    return { resolve, call, output, describe, direct, fireTimer, endTimers };
 })

@@ -27,6 +27,10 @@ struct World {
     output: Persistent<Function<'static>>,
     describe: Persistent<Function<'static>>,
     direct: Persistent<Function<'static>>,
+    /// Fires the next pending timer (`false` when there is none).
+    fire_timer: Persistent<Function<'static>>,
+    /// Cancels the timers a call left pending and resets the timer clock.
+    end_timers: Persistent<Function<'static>>,
     /// `processEvent`, its `this` and `meta`, called without the dispatcher
     /// (known after the setup call; `None` before it or when not defined).
     process_event: RefCell<Option<Direct>>,
@@ -72,6 +76,8 @@ pub fn install(runtime: Runtime) -> Runtime {
             output: save("output")?,
             describe: save("describe")?,
             direct: save("direct")?,
+            fire_timer: save("fireTimer")?,
+            end_timers: save("endTimers")?,
             process_event: RefCell::new(None),
         })
     });
@@ -174,19 +180,40 @@ fn failure(ctx: &Ctx<'_>, world: &World, error: Error) -> String {
     }
 }
 
-/// Runs the job queue until `value` (if it is a promise) settles, then runs
-/// whatever jobs remain, so a call leaves nothing pending.
-fn settle<'js>(ctx: &Ctx<'js>, value: Value<'js>) -> Result<Value<'js>, Error> {
+/// The call's job loop: runs promise jobs until `value` (if it is a promise)
+/// settles, firing the world's timers in order whenever no job is left, then
+/// runs whatever jobs remain and cancels the timers still pending, so a call
+/// leaves nothing behind.
+fn settle<'js>(ctx: &Ctx<'js>, world: &World, value: Value<'js>) -> Result<Value<'js>, Error> {
+    let settled = run_jobs(ctx, world, value);
+    let ended = world
+        .end_timers
+        .clone()
+        .restore(ctx)
+        .and_then(|end| end.call::<_, ()>(()));
+    let settled = settled?;
+    ended?;
+    Ok(settled)
+}
+
+fn run_jobs<'js>(ctx: &Ctx<'js>, world: &World, value: Value<'js>) -> Result<Value<'js>, Error> {
     let settled = match value.as_promise() {
-        Some(promise) => match promise.finish::<Value>() {
-            Err(Error::WouldBlock) => {
-                return Err(Exception::throw_message(
-                    ctx,
-                    "the connector's promise never settled (it awaits something that cannot happen here, such as a timer)",
-                ));
+        Some(promise) => {
+            let fire_timer = world.fire_timer.clone().restore(ctx)?;
+            loop {
+                match promise.finish::<Value>() {
+                    Err(Error::WouldBlock) => {
+                        if !fire_timer.call::<_, bool>(())? {
+                            return Err(Exception::throw_message(
+                                ctx,
+                                "the connector's promise never settled (it awaits something that cannot happen here: no job or timer is pending)",
+                            ));
+                        }
+                    }
+                    other => break other?,
+                }
             }
-            other => other?,
-        },
+        }
         None => value,
     };
     while ctx.execute_pending_job() {}
@@ -203,7 +230,7 @@ pub fn load(bytecode: &[u8]) -> Result<String, String> {
     with(|ctx, world| {
         let run = || -> Result<String, Error> {
             let top_level = script::run(ctx, bytecode)?;
-            let top_level = settle(ctx, top_level)?;
+            let top_level = settle(ctx, world, top_level)?;
             let found: Value = world.resolve.clone().restore(ctx)?.call((top_level,))?;
             Ok(ctx
                 .json_stringify(found)?
@@ -249,12 +276,13 @@ pub fn call(call: Call, input: &[u8]) -> Result<Vec<u8>, String> {
                     .restore(ctx)?
                     .call((call as u32, input))?,
             };
-            let settled = settle(ctx, started)?;
+            let settled = settle(ctx, world, started)?;
             if call == Call::Setup {
                 remember_process_event(ctx, world)?;
             }
             let result = match (call, settled.type_of()) {
-                (Call::Setup | Call::Teardown, _) | (_, Type::Null | Type::Undefined) => {
+                (Call::Setup | Call::Teardown | Call::OnEvent, _)
+                | (_, Type::Null | Type::Undefined) => {
                     return Ok(b"null".to_vec());
                 }
                 (_, Type::Object) => settled,

@@ -181,3 +181,20 @@ declare const posthog: {
 
 /** Thrown to ask for a retry (PostHog semantics). */
 declare class RetryError extends Error {}
+
+/** A timer's handle, as Node's `Timeout`: give it to `clearTimeout`/`clearInterval`. */
+interface SandpipeTimeout {
+    ref(): SandpipeTimeout
+    unref(): SandpipeTimeout
+    hasRef(): boolean
+}
+/**
+ * Timers run inside the call that sets them, on a virtual clock that starts at 0 with
+ * every call: a delay orders timers but is not waited for; a timer due after the call's
+ * deadline fails the call; timers still pending when the call ends are cancelled.
+ */
+declare function setTimeout<A extends any[]>(callback: (...args: A) => void, ms?: number, ...args: A): SandpipeTimeout
+declare function setInterval<A extends any[]>(callback: (...args: A) => void, ms?: number, ...args: A): SandpipeTimeout
+declare function clearTimeout(timer?: SandpipeTimeout | number | null): void
+declare function clearInterval(timer?: SandpipeTimeout | number | null): void
+declare function queueMicrotask(callback: () => void): void

@@ -29,16 +29,17 @@ fn hooks(bytes: &[u8]) -> String {
             ..Default::default()
         };
         let mut connector = runtime.connector(bundle, 0, config, options)?;
+        let functions = connector.functions()?;
         let mut hooks = Vec::new();
         for call in [
             Call::Setup,
             Call::ProcessEvent,
             Call::ComposeWebhook,
+            Call::OnEvent,
             Call::Teardown,
         ] {
-            if connector.defines(call)? {
-                hooks.push(call.function());
-            }
+            let defined = std::iter::once(call.function()).chain(call.stand_in());
+            hooks.extend(defined.filter(|name| functions.iter().any(|f| f == name)));
         }
         Ok(hooks)
     };

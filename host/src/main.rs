@@ -55,20 +55,44 @@ enum Command {
 /// Where `meta.geoip` reads its database (`test`, `run` and `serve`).
 #[derive(clap::Args)]
 struct GeoIpArg {
-    /// The GeoLite2-City database behind `meta.geoip` (read only when a connector uses it;
-    /// `cargo xtask geoip` downloads one).
-    #[arg(
-        long = "geoip",
-        env = "SANDPIPE_GEOIP_DB",
-        default_value = "data/GeoLite2-City.mmdb"
-    )]
-    path: PathBuf,
+    /// The GeoLite2-City database behind `meta.geoip` (read only when a connector uses it).
+    /// Default: the first of `$XDG_DATA_HOME/sandpipe/GeoLite2-City.mmdb` (else
+    /// `~/.local/share/sandpipe/…`), which `cargo xtask geoip` fills, and
+    /// `data/GeoLite2-City.mmdb` in the working directory.
+    #[arg(long = "geoip", env = "SANDPIPE_GEOIP_DB")]
+    path: Option<PathBuf>,
 }
+
+/// The database's file name, in every place it is looked for.
+const GEOIP_FILE: &str = "GeoLite2-City.mmdb";
 
 impl GeoIpArg {
     fn database(&self) -> std::sync::Arc<sandpipe_runtime::GeoIpDatabase> {
-        std::sync::Arc::new(sandpipe_runtime::GeoIpDatabase::new(&self.path))
+        std::sync::Arc::new(match &self.path {
+            Some(path) => sandpipe_runtime::GeoIpDatabase::new(path),
+            None => sandpipe_runtime::GeoIpDatabase::first_of(default_geoip_paths()),
+        })
     }
+}
+
+/// Where the database is looked for without `--geoip`: the user's data
+/// directory (XDG Base Directory: `$XDG_DATA_HOME` when it is an absolute
+/// path, else `$HOME/.local/share`), then `data/` in the working directory
+/// (a checkout's, where the tests keep it).
+fn default_geoip_paths() -> Vec<PathBuf> {
+    let data_home = std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|h| !h.is_empty())
+                .map(|home| PathBuf::from(home).join(".local/share"))
+        });
+    data_home
+        .map(|dir| dir.join("sandpipe").join(GEOIP_FILE))
+        .into_iter()
+        .chain([PathBuf::from("data").join(GEOIP_FILE)])
+        .collect()
 }
 
 fn main() -> ExitCode {

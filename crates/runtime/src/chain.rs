@@ -9,6 +9,9 @@
 //!   `properties.$plugins_succeeded`. Both lists are added once any connector ran.
 //! - `$snapshot` events skip the connectors entirely.
 //! - `composeWebhook` of every connector runs on the final event; it cannot change it.
+//! - `onEvent` is not part of [`Chain::process`]: whoever runs the chain calls
+//!   it on a kept final event, at once ([`Chain::export`], `run`) or later
+//!   from a durable queue ([`Chain::on_event`], `serve`).
 //!
 //! Each result is checked as it is read ([`EventText`]: JSON the host accepts,
 //! an object or null, with `team_id` unchanged) and the text the connector
@@ -206,6 +209,70 @@ impl Chain {
         }
         out.event = Some(event);
         self.with_captured(out)
+    }
+}
+
+/// What [`Chain::export`] did with one connector's `onEvent`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Export {
+    /// `"<name> (<position>)"`.
+    pub connector: String,
+    /// Calls made (1 when the first succeeded).
+    pub attempts: u32,
+    /// The last attempt's error, when every attempt failed.
+    pub error: Option<CallError>,
+}
+
+impl Chain {
+    /// The labels (`"<name> (<position>)"`) of the connectors that define `onEvent`.
+    pub fn exporters(&mut self) -> Vec<String> {
+        let mut labels = Vec::new();
+        for connector in &mut self.connectors {
+            // A connector that cannot load has no onEvent to run (its load error is logged).
+            if connector.defines(Call::OnEvent).unwrap_or(false) {
+                labels.push(connector.label().to_string());
+            }
+        }
+        labels
+    }
+
+    /// One `onEvent` call of the connector labelled `label` on `event` (the
+    /// final event's JSON text), as a durable queue makes it: an error asks
+    /// for a retry. `None` when the chain has no such connector.
+    pub fn on_event(&mut self, label: &str, event: &[u8]) -> Option<Result<(), CallError>> {
+        let connector = self.connectors.iter_mut().find(|c| c.label() == label)?;
+        Some(connector.on_event(event))
+    }
+
+    /// Runs every connector's `onEvent` on `event`, the final event of
+    /// [`Chain::process`], at once: a failed call (a `RetryError` or any other
+    /// error) is made again, up to `attempts` calls in all, without waiting.
+    pub fn export(&mut self, event: &Value, attempts: u32) -> Vec<Export> {
+        let mut text = None;
+        let mut out = Vec::new();
+        for connector in &mut self.connectors {
+            if !connector.defines(Call::OnEvent).unwrap_or(false) {
+                continue;
+            }
+            let text = text.get_or_insert_with(|| {
+                crate::json::to_vec(event).expect("a JSON value serialises")
+            });
+            let mut made = 0;
+            let error = loop {
+                made += 1;
+                match connector.on_event(text) {
+                    Ok(()) => break None,
+                    Err(error) if made >= attempts.max(1) => break Some(error),
+                    Err(_) => {}
+                }
+            };
+            out.push(Export {
+                connector: connector.label().to_string(),
+                attempts: made,
+                error,
+            });
+        }
+        out
     }
 }
 

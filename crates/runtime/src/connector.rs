@@ -105,6 +105,7 @@ impl Connector {
         let setup_input = crate::json::to_vec(&serde_json::json!({
             "config": config.config,
             "attachments": config.attachments,
+            "deadline_ms": u64::try_from(options.limits.deadline.as_millis()).unwrap_or(u64::MAX),
         }))
         .expect("config values serialise");
         let services = ConnectorServices::new(ServiceConfig {
@@ -144,15 +145,18 @@ impl Connector {
         &self.limits
     }
 
-    /// Whether the connector defines the function `call` runs (instantiating it if needed).
+    /// Whether the connector can run `call`: it defines the function, or the
+    /// one that stands in for it (instantiating it if needed).
     pub fn defines(&mut self, call: Call) -> Result<bool, CallError> {
+        Ok(crate::instance::provides(self.functions()?, call))
+    }
+
+    /// The special functions the connector defines (instantiating it if needed).
+    pub fn functions(&mut self) -> Result<&[String], CallError> {
         if self.functions.is_none() {
             self.instance()?;
         }
-        Ok(self
-            .functions
-            .as_ref()
-            .is_some_and(|f| f.iter().any(|n| n == call.function())))
+        Ok(self.functions.as_deref().unwrap_or_default())
     }
 
     /// Runs `processEvent` on `event` (its JSON text). The result must be an
@@ -191,6 +195,17 @@ impl Connector {
         WebhookRequest::from_result(&self.label, request)
             .map(Some)
             .map_err(|reason| self.invalid(Call::ComposeWebhook, reason.to_string()))
+    }
+
+    /// Runs `onEvent` on `event` (its JSON text; the connector sees PostHog's
+    /// reduced copy of it) and ignores what it returns. A throw (a
+    /// `RetryError` included) or a trap is an error, logged for this connector.
+    /// Nothing happens when the connector defines no `onEvent`.
+    pub fn on_event(&mut self, event: &[u8]) -> Result<(), CallError> {
+        if !self.defines(Call::OnEvent)? {
+            return Ok(());
+        }
+        self.call(Call::OnEvent, event).map(drop)
     }
 
     /// Parses a call's JSON result: `None` for `null`, the object otherwise.

@@ -26,6 +26,14 @@ pub fn live_instances() -> usize {
     LIVE_INSTANCES.load(Ordering::Relaxed)
 }
 
+/// Whether a connector defining `functions` can run `call`: it defines
+/// [`Call::function`] or the function that stands in for it ([`Call::stand_in`]).
+pub(crate) fn provides(functions: &[String], call: Call) -> bool {
+    functions
+        .iter()
+        .any(|f| f == call.function() || call.stand_in() == Some(f.as_str()))
+}
+
 impl Drop for Instance {
     fn drop(&mut self) {
         LIVE_INSTANCES.fetch_sub(1, Ordering::Relaxed);
@@ -55,9 +63,10 @@ impl Instance {
         &self.functions
     }
 
-    /// Whether the connector defines the function `call` runs.
+    /// Whether the connector defines the function `call` runs, or the one
+    /// that stands in for it ([`Call::stand_in`]).
     pub fn defines(&self, call: Call) -> bool {
-        self.functions.iter().any(|f| f == call.function())
+        provides(&self.functions, call)
     }
 
     /// One call: JSON in, JSON out (`null` for "nothing").

@@ -6,7 +6,7 @@
 
 use super::quarantine::Health;
 use super::state::AppState;
-use super::store::{LogLine, StoreError};
+use super::store::{LogLine, OnEventJob, StoreError};
 use super::teams::TeamChain;
 use sandpipe_abi::LogLevel;
 use sandpipe_runtime::services::storage::StorageError;
@@ -99,6 +99,51 @@ pub struct EventFailure {
     pub error: String,
 }
 
+/// The team's buffered connector log lines, taken, as they are stored
+/// (secret config values redacted, each with its connector's id).
+pub fn log_lines(chain: &TeamChain) -> Vec<LogLine> {
+    chain
+        .logs
+        .take()
+        .into_iter()
+        .map(|entry| LogLine {
+            message: chain.redact(&entry.message),
+            connector_id: chain.id_of(&entry.connector).map(str::to_string),
+            connector: entry.connector,
+            level: entry.level,
+            time: entry.time,
+        })
+        .collect()
+}
+
+/// One `onEvent` call per connector that defines it, for every event the chain kept.
+fn on_event_jobs(
+    chain: &TeamChain,
+    exporters: &[String],
+    outputs: &[Option<ChainOutput>],
+) -> Vec<OnEventJob> {
+    if exporters.is_empty() {
+        return Vec::new();
+    }
+    let mut jobs = Vec::new();
+    for event in outputs.iter().flatten().filter_map(|o| o.event.as_ref()) {
+        let text = String::from_utf8(
+            sandpipe_runtime::json::to_vec(event).expect("a JSON value serialises"),
+        )
+        .expect("JSON text is UTF-8");
+        for label in exporters {
+            if let Some(id) = chain.id_of(label) {
+                jobs.push(OnEventJob {
+                    connector: label.clone(),
+                    connector_id: id.to_string(),
+                    event: text.clone(),
+                });
+            }
+        }
+    }
+    jobs
+}
+
 /// Processes `body` (an event or a list of at most `limit` events) for `team`.
 /// Items that are not events fail alone; the others run.
 pub async fn process(
@@ -180,6 +225,7 @@ fn run(state: &AppState, chain: &Arc<TeamChain>, events: Vec<Value>) -> Result<B
             }
         })
         .collect();
+    let exporters = running.exporters();
     chain.checkin(running);
     // Lost during the batch: nothing of it is acknowledged, so nothing is kept
     // but what the connectors already wrote (at-least-once, as a retry runs it again).
@@ -191,18 +237,7 @@ fn run(state: &AppState, chain: &Arc<TeamChain>, events: Vec<Value>) -> Result<B
     }
     state.gates.record(team, started.elapsed(), count);
     super::trace::connector_calls(outputs.iter().flatten().flat_map(|o| &o.calls));
-    let mut lines: Vec<LogLine> = chain
-        .logs
-        .take()
-        .into_iter()
-        .map(|entry| LogLine {
-            message: chain.redact(&entry.message),
-            connector_id: chain.id_of(&entry.connector).map(str::to_string),
-            connector: entry.connector,
-            level: entry.level,
-            time: entry.time,
-        })
-        .collect();
+    let mut lines = log_lines(chain);
     for output in outputs.iter().flatten() {
         state.metrics.record(team, output);
     }
@@ -222,7 +257,11 @@ fn run(state: &AppState, chain: &Arc<TeamChain>, events: Vec<Value>) -> Result<B
         .flat_map(|o| o.webhooks.iter().cloned())
         .collect();
     state.store.enqueue_webhooks(team, &webhooks)?;
-    if !webhooks.is_empty() {
+    // The onEvent calls of every kept event, stored the same way: the worker
+    // makes them, retried until they succeed or are dead.
+    let on_events = on_event_jobs(chain, &exporters, &outputs);
+    state.store.enqueue_on_events(team, &on_events)?;
+    if !webhooks.is_empty() || !on_events.is_empty() {
         state.delivery.wake.notify_one();
     }
     let mut batch = Batch {

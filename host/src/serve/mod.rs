@@ -18,6 +18,7 @@ mod fairness;
 mod http;
 mod json;
 mod metrics;
+mod on_event;
 mod propagation;
 mod quarantine;
 mod redis_cache;
@@ -200,7 +201,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             "listening on http://{}",
             listener.local_addr()?
         ));
-        tokio::spawn(delivery.run());
+        tokio::spawn(delivery.run(Arc::new(on_event::TeamExports(watched.clone()))));
         // Other processes share the database: take in what they change.
         if shared {
             tokio::spawn(propagation::run(watched));

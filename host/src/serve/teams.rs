@@ -265,6 +265,17 @@ impl TeamChain {
             .map(|(_, spec)| spec.id.as_str())
     }
 
+    /// The label (`"<name> (<position>)"`) of the connector with `id`, if the chain runs it.
+    pub fn label_of(&self, id: &str) -> Option<String> {
+        self.specs
+            .iter()
+            .enumerate()
+            .find(|(_, spec)| spec.id == id && spec.runs())
+            .map(|(position, spec)| {
+                sandpipe_runtime::connector::label(&spec.bundle.manifest().name, position)
+            })
+    }
+
     /// The spec of the connector with `id`.
     pub fn spec(&self, id: &str) -> Option<&ConnectorSpec> {
         self.specs.iter().find(|spec| spec.id == id)

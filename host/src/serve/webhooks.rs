@@ -1,5 +1,8 @@
-//! Durable webhook delivery. Composed requests are stored (pending) before the
-//! events response returns; this worker sends them with a 10 s timeout,
+//! Durable webhook delivery. Composed requests, and the `onEvent` calls of
+//! kept events, are stored (pending) before the events response returns; this
+//! worker sends the requests with a 10 s timeout and makes the `onEvent` calls
+//! through an [`OnEventRunner`] (a throw, `RetryError` included, or a trap is a
+//! failed attempt),
 //! retries failures with exponential backoff and jitter, and marks a request
 //! `dead` after the last attempt. Destinations that resolve to private,
 //! loopback, link-local or metadata addresses are refused unless the operator
@@ -9,7 +12,7 @@
 //! (checked every [`PRUNE_EVERY`]).
 
 use super::metrics::Metrics;
-use super::store::{LogLine, Store, WebhookRow, now_ms};
+use super::store::{LogLine, ON_EVENT, Store, WebhookRow, now_ms};
 use sandpipe_abi::LogLevel;
 use sandpipe_runtime::services::fetch::refused_address;
 use std::collections::HashMap;
@@ -28,7 +31,7 @@ pub const PRUNE_EVERY: Duration = Duration::from_secs(1);
 
 /// Why an attempt did not deliver. The message is the row's `last_error`.
 #[derive(Debug, thiserror::Error)]
-enum AttemptError {
+pub enum AttemptError {
     // Refused by policy: dead at once, logged for the connector.
     #[error("invalid URL: {0}")]
     InvalidUrl(url::ParseError),
@@ -62,6 +65,24 @@ enum AttemptError {
     Send(reqwest::Error),
     #[error("HTTP {0}")]
     Status(reqwest::StatusCode),
+    // onEvent calls.
+    #[error("onEvent failed: {0}")]
+    OnEvent(String),
+    /// The connector left the team's chain (or was disabled): dead at once.
+    #[error("{0}")]
+    NoConnector(String),
+}
+
+/// Makes a queued `onEvent` call: the team's connector with the stable id
+/// `connector_id`, on `event` (JSON text). `Err(NoConnector)` when the team's
+/// chain no longer runs it; `Err(OnEvent)` when the call failed.
+pub trait OnEventRunner: Send + Sync + 'static {
+    fn run(
+        &self,
+        team: i64,
+        connector_id: String,
+        event: String,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), AttemptError>> + Send>>;
 }
 
 impl AttemptError {
@@ -74,6 +95,7 @@ impl AttemptError {
                 | AttemptError::NoHost
                 | AttemptError::NoPort
                 | AttemptError::RefusedAddress { .. }
+                | AttemptError::NoConnector(_)
         )
     }
 }
@@ -129,8 +151,9 @@ impl Delivery {
             .clone()
     }
 
-    /// Polls for due requests and delivers them, forever.
-    pub async fn run(self: Arc<Self>) {
+    /// Polls for due requests and delivers them (`onEvent` calls through
+    /// `runner`), forever.
+    pub async fn run(self: Arc<Self>, runner: Arc<dyn OnEventRunner>) {
         let mut pruned_at = i64::MIN;
         loop {
             let store = self.store.clone();
@@ -158,7 +181,7 @@ impl Delivery {
                             team = row.team,
                             connector = ?row.connector
                         );
-                        tokio::spawn(self.clone().deliver(row).instrument(span));
+                        tokio::spawn(self.clone().deliver(row, runner.clone()).instrument(span));
                     }
                     continue;
                 }
@@ -172,18 +195,29 @@ impl Delivery {
         }
     }
 
-    async fn deliver(self: Arc<Self>, row: WebhookRow) {
+    async fn deliver(self: Arc<Self>, row: WebhookRow, runner: Arc<dyn OnEventRunner>) {
         let host = reqwest::Url::parse(&row.url)
             .ok()
             .and_then(|u| u.host_str().map(str::to_string))
             .unwrap_or_default();
+        // onEvent rows have no URL: together they make at most PER_DESTINATION calls at once.
         let limit = self.limit_for(&host);
         let _permit = limit.acquire().await;
         let attempts = row.attempts + 1;
         let started = std::time::Instant::now();
         // One budget for the whole attempt (lookup, connection, response), well
         // inside the row's lease, so a slow attempt is never leased twice.
-        let outcome = tokio::time::timeout(ATTEMPT_TIMEOUT, self.send(&row))
+        let attempt = async {
+            if row.kind == ON_EVENT {
+                let id = row.connector_id.clone().unwrap_or_default();
+                runner
+                    .run(row.team, id, row.body.clone().unwrap_or_default())
+                    .await
+            } else {
+                self.send(&row).await
+            }
+        };
+        let outcome = tokio::time::timeout(ATTEMPT_TIMEOUT, attempt)
             .await
             .unwrap_or(Err(AttemptError::TimedOut));
         let store = self.store.clone();
@@ -219,7 +253,11 @@ impl Delivery {
                     connector: row.connector.clone(),
                     connector_id: None,
                     level: LogLevel::Warn,
-                    message: format!("webhook to {} refused: {error}", origin(&row.url)),
+                    message: if row.kind == ON_EVENT {
+                        format!("onEvent not called: {error}")
+                    } else {
+                        format!("webhook to {} refused: {error}", origin(&row.url))
+                    },
                     time: SystemTime::now(),
                 };
                 store.append_logs(row.team, &[line])?;

@@ -7,15 +7,17 @@ use super::{RequestError, string};
 use maxminddb::{MaxMindDbError, Reader};
 use serde_json::{Map, Value};
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use thiserror::Error;
 
-/// A GeoLite2/GeoIP2 City database, opened on first use.
+/// A GeoLite2/GeoIP2 City database, opened on first use: the one file given,
+/// or the first of several places that holds one.
 pub struct GeoIpDatabase {
-    path: PathBuf,
+    /// Where to look, in order (one path when the operator named the file).
+    paths: Vec<PathBuf>,
     /// The reader, or why it could not be opened (kept: every lookup reports it).
-    reader: OnceLock<Result<Reader<Vec<u8>>, Arc<MaxMindDbError>>>,
+    reader: OnceLock<Result<Reader<Vec<u8>>, Unavailable>>,
 }
 
 /// Why a geoip request has no answer.
@@ -25,18 +27,39 @@ pub enum GeoIpError {
     Request(#[from] RequestError),
     #[error("unknown geoip operation \"{0}\"")]
     UnknownOperation(String),
-    #[error(
-        "meta.geoip is not available: cannot read the GeoLite2-City database {} ({source}); pass --geoip FILE, set SANDPIPE_GEOIP_DB, or run `cargo xtask geoip`",
-        path.display()
-    )]
-    Unavailable {
-        path: PathBuf,
-        source: Arc<MaxMindDbError>,
-    },
+    #[error(transparent)]
+    Unavailable(#[from] Unavailable),
     #[error("meta.geoip.locate: \"{0}\" is not an IP address")]
     NotAnAddress(String),
     #[error("meta.geoip.locate: {0}")]
     Lookup(MaxMindDbError),
+}
+
+/// Why there is no database to read (kept: every lookup reports it).
+#[derive(Debug, Clone, Error)]
+pub enum Unavailable {
+    #[error(
+        "meta.geoip is not available: cannot read the GeoLite2-City database {} ({source}); pass --geoip FILE, set SANDPIPE_GEOIP_DB, or run `cargo xtask geoip`",
+        path.display()
+    )]
+    Unreadable {
+        path: PathBuf,
+        source: Arc<MaxMindDbError>,
+    },
+    #[error(
+        "meta.geoip is not available: no GeoLite2-City database at {}; pass --geoip FILE, set SANDPIPE_GEOIP_DB, or run `cargo xtask geoip`",
+        places(.0)
+    )]
+    NotFound(Vec<PathBuf>),
+}
+
+/// `a, b or c`.
+fn places(paths: &[PathBuf]) -> String {
+    let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    match shown.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+        _ => shown.join(""),
+    }
 }
 
 /// `snake_case` → `camelCase`.
@@ -79,25 +102,38 @@ fn camel_case(value: Value) -> Value {
 impl GeoIpDatabase {
     /// A database at `path`, read when first needed.
     pub fn new(path: impl Into<PathBuf>) -> GeoIpDatabase {
+        GeoIpDatabase::first_of(vec![path.into()])
+    }
+
+    /// The database in the first of `paths` that holds a file, read when
+    /// first needed; when none does, every lookup names them all.
+    pub fn first_of(paths: Vec<PathBuf>) -> GeoIpDatabase {
         GeoIpDatabase {
-            path: path.into(),
+            paths,
             reader: OnceLock::new(),
         }
     }
 
-    /// Where it is read from.
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// Where it is looked for, in order.
+    pub fn paths(&self) -> &[PathBuf] {
+        &self.paths
     }
 
     fn reader(&self) -> Result<&Reader<Vec<u8>>, GeoIpError> {
-        self.reader
-            .get_or_init(|| Reader::open_readfile(&self.path).map_err(Arc::new))
-            .as_ref()
-            .map_err(|source| GeoIpError::Unavailable {
-                path: self.path.clone(),
-                source: source.clone(),
+        let opened = self.reader.get_or_init(|| {
+            let path = match &self.paths[..] {
+                [only] => only,
+                many => many
+                    .iter()
+                    .find(|p| p.is_file())
+                    .ok_or_else(|| Unavailable::NotFound(many.to_vec()))?,
+            };
+            Reader::open_readfile(path).map_err(|source| Unavailable::Unreadable {
+                path: path.clone(),
+                source: Arc::new(source),
             })
+        });
+        opened.as_ref().map_err(|why| why.clone().into())
     }
 
     /// The City record for `ip`, camelCased, or `None` when the database has none.
@@ -151,6 +187,39 @@ mod tests {
         assert_eq!(
             db.locate("not-an-ip").unwrap_err().to_string(),
             "meta.geoip.locate: \"not-an-ip\" is not an IP address"
+        );
+    }
+
+    #[test]
+    fn a_database_in_none_of_several_places_names_them_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = GeoIpDatabase::first_of(vec![
+            dir.path().join("a/GeoLite2-City.mmdb"),
+            dir.path().join("b/GeoLite2-City.mmdb"),
+            "data/GeoLite2-City.mmdb".into(),
+        ]);
+        assert_eq!(
+            db.locate("1.2.3.4").unwrap_err().to_string(),
+            format!(
+                "meta.geoip is not available: no GeoLite2-City database at {0}/a/GeoLite2-City.mmdb, {0}/b/GeoLite2-City.mmdb or data/GeoLite2-City.mmdb; pass --geoip FILE, set SANDPIPE_GEOIP_DB, or run `cargo xtask geoip`",
+                dir.path().display()
+            )
+        );
+    }
+
+    #[test]
+    fn of_several_places_the_first_that_holds_a_file_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let second = dir.path().join("GeoLite2-City.mmdb");
+        std::fs::write(&second, b"not a database").unwrap();
+        let db = GeoIpDatabase::first_of(vec![dir.path().join("missing.mmdb"), second.clone()]);
+        let error = db.locate("1.2.3.4").unwrap_err().to_string();
+        assert!(
+            error.starts_with(&format!(
+                "meta.geoip is not available: cannot read the GeoLite2-City database {} (",
+                second.display()
+            )),
+            "{error}"
         );
     }
 }

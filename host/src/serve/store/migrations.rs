@@ -27,13 +27,14 @@ macro_rules! migration {
 }
 
 /// Migrations in order: version N is `MIGRATIONS[N - 1]`.
-pub const MIGRATIONS: [Migration; 6] = [
+pub const MIGRATIONS: [Migration; 7] = [
     migration!("0001_init"),
     migration!("0002_webhooks"),
     migration!("0003_quarantine"),
     migration!("0004_retention"),
     migration!("0005_chain_versions"),
     migration!("0006_identity"),
+    migration!("0007_on_event"),
 ];
 
 /// Runs the migrations `connection` (the database at `path`) has not had;
@@ -75,7 +76,7 @@ mod tests {
         assert_eq!(
             migrate(&connection, &path).unwrap_err().to_string(),
             format!(
-                "{}: database schema version 7 is newer than this sandpipe (6)",
+                "{}: database schema version 8 is newer than this sandpipe (7)",
                 path.display()
             )
         );

@@ -24,7 +24,7 @@ pub use chains::{BundleRow, ChainRow, ChainStore, ChainVersions};
 pub use logs::{LOG_RETENTION, LogFilter, LogLine, LogRow, LogStore, Since};
 pub use postgres::{PgStorage, PgStore, PgUrl};
 pub use teams::{TeamRow, TeamStore};
-pub use webhooks::{Redelivery, WebhookRow, WebhookStore};
+pub use webhooks::{ON_EVENT, OnEventJob, Redelivery, WebhookRow, WebhookStore};
 
 use rusqlite::{Connection, OptionalExtension};
 use std::path::{Path, PathBuf};

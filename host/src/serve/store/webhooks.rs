@@ -1,17 +1,24 @@
-//! Composed webhook requests: stored pending before the events response
-//! returns, leased by the delivery worker, finished as delivered or dead, and
-//! pruned once finished rows are past their retention.
+//! The delivery queue: composed webhook requests and `onEvent` calls, stored
+//! pending before the events response returns, leased by the delivery worker,
+//! finished as delivered or dead, and pruned once finished rows are past their
+//! retention.
 
 use super::{Result, SqliteStore, now_ms};
 use rusqlite::{OptionalExtension, params};
 use serde_json::{Map, Value};
 
-/// One stored webhook request.
+/// One stored webhook request, or `onEvent` call ([`ON_EVENT`]).
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct WebhookRow {
     pub id: i64,
     #[serde(skip)]
     pub team: i64,
+    /// [`REQUEST`] or [`ON_EVENT`] (shown only for the latter).
+    #[serde(skip_serializing_if = "is_request")]
+    pub kind: String,
+    /// The stable id of the connector an `onEvent` call is for.
+    #[serde(skip)]
+    pub connector_id: Option<String>,
     pub connector: String,
     pub url: String,
     pub method: String,
@@ -26,8 +33,26 @@ pub struct WebhookRow {
     pub created_at: String,
 }
 
-const WEBHOOK_COLUMNS: &str =
-    "id, connector, url, method, headers, body, status, attempts, last_error, created_at, team_id";
+/// A row's `kind`: an HTTP request `composeWebhook` returned.
+pub const REQUEST: &str = "request";
+/// A row's `kind`: a call of the connector's `onEvent`, `body` the event
+/// (`url` and `method` empty).
+pub const ON_EVENT: &str = "on_event";
+
+fn is_request(kind: &str) -> bool {
+    kind == REQUEST
+}
+
+/// An `onEvent` call to queue: the connector (label and stable id) and the
+/// final event's JSON text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OnEventJob {
+    pub connector: String,
+    pub connector_id: String,
+    pub event: String,
+}
+
+pub(crate) const WEBHOOK_COLUMNS: &str = "id, connector, url, method, headers, body, status, attempts, last_error, created_at, team_id, kind, connector_id";
 
 fn webhook_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<WebhookRow> {
     let headers: String = r.get(4)?;
@@ -43,6 +68,8 @@ fn webhook_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<WebhookRow> {
         last_error: r.get(8)?,
         created_at: r.get(9)?,
         team: r.get(10)?,
+        kind: r.get(11)?,
+        connector_id: r.get(12)?,
     })
 }
 
@@ -67,6 +94,8 @@ pub trait WebhookStore: Send + Sync {
         team: i64,
         requests: &[sandpipe_runtime::WebhookRequest],
     ) -> Result<()>;
+    /// Stores `onEvent` calls as pending, in one transaction.
+    fn enqueue_on_events(&self, team: i64, jobs: &[OnEventJob]) -> Result<()>;
     /// Pending requests due at `now_ms`, leased until `lease_until_ms` so the
     /// next poll does not pick them again while they are in flight.
     fn lease_due_webhooks(
@@ -92,6 +121,23 @@ pub trait WebhookStore: Send + Sync {
 }
 
 impl WebhookStore for SqliteStore {
+    fn enqueue_on_events(&self, team: i64, jobs: &[OnEventJob]) -> Result<()> {
+        if jobs.is_empty() {
+            return Ok(());
+        }
+        self.with(|c| {
+            let tx = c.transaction()?;
+            for job in jobs {
+                tx.execute(
+                    "INSERT INTO webhooks (team_id, connector, url, method, headers, body, kind, connector_id) VALUES (?1, ?2, '', '', '{}', ?3, ?4, ?5)",
+                    params![team, job.connector, job.event, ON_EVENT, job.connector_id],
+                )?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
     fn redeliver_webhook(&self, team: i64, id: i64) -> Result<Redelivery> {
         self.with(|c| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;

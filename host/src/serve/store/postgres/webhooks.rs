@@ -6,11 +6,9 @@
 //! stays counted).
 
 use super::{PgStore, pg_error};
+use crate::serve::store::webhooks::{ON_EVENT, OnEventJob, WEBHOOK_COLUMNS};
 use crate::serve::store::{Redelivery, Result, WebhookRow, WebhookStore, now_ms};
 use serde_json::Value;
-
-const WEBHOOK_COLUMNS: &str =
-    "id, connector, url, method, headers, body, status, attempts, last_error, created_at, team_id";
 
 fn webhook_row(r: &tokio_postgres::Row) -> WebhookRow {
     let headers: String = r.get(4);
@@ -26,10 +24,37 @@ fn webhook_row(r: &tokio_postgres::Row) -> WebhookRow {
         last_error: r.get(8),
         created_at: r.get(9),
         team: r.get(10),
+        kind: r.get(11),
+        connector_id: r.get(12),
     }
 }
 
 impl WebhookStore for PgStore {
+    fn enqueue_on_events(&self, team: i64, jobs: &[OnEventJob]) -> Result<()> {
+        if jobs.is_empty() {
+            return Ok(());
+        }
+        self.run(|mut client| async move {
+            let tx = client.transaction().await.map_err(pg_error)?;
+            let insert = tx
+                .prepare(
+                    "INSERT INTO webhooks (team_id, connector, url, method, headers, body, kind, connector_id) VALUES ($1, $2, '', '', '{}', $3, $4, $5)",
+                )
+                .await
+                .map_err(pg_error)?;
+            for job in jobs {
+                tx.execute(
+                    &insert,
+                    &[&team, &job.connector, &job.event, &ON_EVENT, &job.connector_id],
+                )
+                .await
+                .map_err(pg_error)?;
+            }
+            tx.commit().await.map_err(pg_error)?;
+            Ok(())
+        })
+    }
+
     fn redeliver_webhook(&self, team: i64, id: i64) -> Result<Redelivery> {
         self.run(|mut client| async move {
             let tx = client.transaction().await.map_err(pg_error)?;

@@ -1,0 +1,76 @@
+//! The `onEvent` calls the delivery worker makes: a queued call runs the
+//! team's connector with that stable id, on a pooled chain of the team's
+//! current configuration and in one of the team's slots, as an events request
+//! does; its log lines and `meta.storage` writes are stored before the
+//! attempt is recorded. A connector that left the chain (or is disabled) is
+//! not called: its row is dead at once.
+
+use super::events::{EventsError, in_team_slot, log_lines};
+use super::state::AppState;
+use super::teams::TeamChain;
+use super::webhooks::{AttemptError, OnEventRunner};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+/// Runs queued `onEvent` calls on the service's team chains.
+pub struct TeamExports(pub AppState);
+
+impl OnEventRunner for TeamExports {
+    fn run(
+        &self,
+        team: i64,
+        connector_id: String,
+        event: String,
+    ) -> Pin<Box<dyn Future<Output = Result<(), AttemptError>> + Send>> {
+        let state = self.0.clone();
+        Box::pin(async move {
+            let ran = in_team_slot(state, team, move |state, chain| {
+                Ok(call(state, chain, &connector_id, &event))
+            })
+            .await;
+            match ran {
+                Ok(outcome) => outcome,
+                Err(EventsError::NoChain { .. }) => {
+                    Err(AttemptError::NoConnector("the team has no chain".into()))
+                }
+                Err(error) => Err(AttemptError::OnEvent(error.to_string())),
+            }
+        })
+    }
+}
+
+/// One `onEvent` call of the connector `id` of `chain` on `event`.
+fn call(
+    state: &AppState,
+    chain: &Arc<TeamChain>,
+    id: &str,
+    event: &str,
+) -> Result<(), AttemptError> {
+    let Some(label) = chain.label_of(id) else {
+        return Err(AttemptError::NoConnector(format!(
+            "connector {id:?} is no longer in the team's chain, or is disabled"
+        )));
+    };
+    let mut running = chain
+        .checkout(&state.connectors)
+        .map_err(|e| AttemptError::OnEvent(e.to_string()))?;
+    let outcome = running.on_event(&label, event.as_bytes());
+    chain.checkin(running);
+    let lines = log_lines(chain);
+    let kept = state
+        .store
+        .append_logs(chain.team, &lines)
+        .map_err(|e| e.to_string())
+        .and_then(|()| state.connectors.storage.sync().map_err(|e| e.to_string()));
+    match (outcome, kept) {
+        (None, _) => Err(AttemptError::NoConnector(format!(
+            "connector {id:?} is not in the team's chain"
+        ))),
+        (Some(Err(error)), _) => Err(AttemptError::OnEvent(chain.redact(&error.to_string()))),
+        (Some(Ok(())), Err(why)) => Err(AttemptError::OnEvent(format!(
+            "its log lines or storage writes could not be kept: {why}"
+        ))),
+        (Some(Ok(())), Ok(())) => Ok(()),
+    }
+}
