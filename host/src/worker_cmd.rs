@@ -65,7 +65,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(async move {
+    let ran = runtime.block_on(async move {
         let worker = Worker::connect(&args.nats, opened.state.clone(), options).await?;
         opened.spawn_background();
         if let Some(address) = args.metrics_listen {
@@ -95,5 +95,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         ));
         worker.run(stopped).await;
         Ok(())
-    })
+    });
+    // Every batch is finished and acked; a webhook attempt still running
+    // (a slow DNS answer, say) keeps its lease, which expires for another
+    // process to retry, rather than holding up the exit.
+    runtime.shutdown_timeout(SHUTDOWN_GRACE);
+    ran
 }
+
+/// How long the exit waits for background work once the batches are done.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
