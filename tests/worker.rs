@@ -625,3 +625,51 @@ fn publish_and_async_events_feed_the_workers() {
         )
     );
 }
+
+/// Events per second through `workers` workers on one PostgreSQL and Redis:
+/// the counting chain of [`events_per_second`], 20,000 small events
+/// published once the workers are ready, timed until every result is in
+/// `SANDPIPE_RESULTS`.
+fn worker_events_per_second(workers: usize) -> f64 {
+    const EVENTS: usize = 20_000;
+    let nats = NatsServer::start();
+    let (store, _) = shared_store(&format!("bench_{workers}"));
+    let serve = Server::start_on(&store, &[]);
+    let (team, _) = serve.team_with_chain("bench", vec![inline("Counter", COUNTER, "")]);
+    let _workers: Vec<WorkerProcess> = (0..workers)
+        .map(|_| WorkerProcess::start(&nats.url(), &store, &[]))
+        .collect();
+    let runtime = tokio();
+    runtime.block_on(async {
+        let js = jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+        let inputs: Vec<Input> = (0..EVENTS)
+            .map(|i| Input {
+                team,
+                payload: serde_json::to_vec(&json!({"event": "e", "properties": {"i": i}}))
+                    .unwrap(),
+                uuid: None,
+                expect: Expect::Result(Value::Null),
+            })
+            .collect();
+        let started = Instant::now();
+        let expected = publish(&js, inputs).await;
+        until_done(&js, &expected, Duration::from_secs(120)).await;
+        EVENTS as f64 / started.elapsed().as_secs_f64()
+    })
+}
+
+/// The benchmark rows: `cargo test --release --workspace --test worker --
+/// --ignored --nocapture worker_throughput` prints events/s through `serve`
+/// alone and through 1 and 2 workers, all on PostgreSQL + Redis.
+#[test]
+#[ignore = "a measurement, run by hand"]
+fn worker_throughput() {
+    let serve = events_per_second(&shared_store("bench_serve").0);
+    let one = worker_events_per_second(1);
+    let two = worker_events_per_second(2);
+    println!("| Counter chain on PostgreSQL + Redis meta.cache | events/s |");
+    println!("|---|---|");
+    println!("| serve alone, 2 clients × 50-event batches | {serve:.0} |");
+    println!("| 1 worker (NATS JetStream in and out) | {one:.0} |");
+    println!("| 2 workers | {two:.0} |");
+}
