@@ -595,7 +595,7 @@ fn publish_and_async_events_feed_the_workers() {
         "sandpipe: error: bad.ndjson:2: not a JSON object; write one event object per line\n"
     );
 
-    let _worker = WorkerProcess::start(&nats.url(), &store, &[]);
+    let worker = WorkerProcess::start(&nats.url(), &store, &["--metrics-listen", "127.0.0.1:0"]);
     let runtime = tokio();
     let js =
         runtime.block_on(async { jetstream::new(async_nats::connect(nats.url()).await.unwrap()) });
@@ -613,6 +613,26 @@ fn publish_and_async_events_feed_the_workers() {
         until_done(&js, &expected, Duration::from_secs(30)).await;
         assert_exactly_once(&js, &expected).await;
     });
+    // --metrics-listen: the worker's figures, without a token.
+    let metrics = worker
+        .stderr
+        .lock()
+        .unwrap()
+        .lines()
+        .find_map(|line| {
+            line.strip_prefix("sandpipe: metrics on ")
+                .map(str::to_string)
+        })
+        .expect("the worker prints its metrics address");
+    let text = reqwest::blocking::get(&metrics).unwrap().text().unwrap();
+    assert!(
+        text.contains("sandpipe_worker_messages_total{outcome=\"result\"} 4\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("sandpipe_events_total{{team=\"{a}\"}} 4\n")),
+        "{text}"
+    );
 
     // Without --nats the route says what it needs.
     let plain = Server::start_on(&store, &[]);
