@@ -159,6 +159,7 @@ impl Worker {
             let fate = match self.classify(&message) {
                 Ok((team, event)) => {
                     events.entry(team).or_default().push((index, event));
+                    // Until its team's batch has run: what is not decided then comes back.
                     Fate::Retry
                 }
                 Err(fate) => fate,
