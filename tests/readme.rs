@@ -82,8 +82,9 @@ fn every_sandpipe_command_in_the_readme_runs() {
             continue; // the install block: the next test
         }
         if block.contains("postgres://") {
-            // The two-process set-up on a PostgreSQL and a Redis the reader
-            // runs: tests/shared_state.rs runs it on servers it starts.
+            // The set-ups on a PostgreSQL and a Redis (and a nats-server) the
+            // reader runs: tests/shared_state.rs and tests/worker.rs run them
+            // on servers they start.
             continue;
         }
         for command in commands(&block) {

@@ -2,7 +2,8 @@
 //!
 //! The CLI only parses arguments and calls the crates: `sandpipe-compiler`
 //! builds bundles, `sandpipe-runtime` admits and runs them. Each subcommand's
-//! module owns its clap `Args` (`serve_cmd` those of `serve`); `main` dispatches.
+//! module owns its clap `Args` (`serve_cmd` those of `serve`, `worker_cmd`
+//! those of `worker`); `main` dispatches.
 
 mod attachments;
 mod build;
@@ -13,10 +14,13 @@ mod identity;
 mod inspect;
 mod memory_storage;
 mod new_cmd;
+mod publish_cmd;
 mod run;
 mod serve;
 mod serve_cmd;
 mod test_cmd;
+mod worker;
+mod worker_cmd;
 
 use clap::{Parser, Subcommand};
 
@@ -50,6 +54,10 @@ enum Command {
     Serve(serve_cmd::Args),
     /// Run NDJSON events through a chain of connectors; print one JSON line per event.
     Run(run::Args),
+    /// Run teams' chains on events from NATS JetStream, beside `serve` (PostgreSQL).
+    Worker(worker_cmd::Args),
+    /// Publish NDJSON events to NATS JetStream for `sandpipe worker`; print their ids.
+    Publish(publish_cmd::Args),
 }
 
 /// Where `meta.geoip` reads its database (`test`, `run` and `serve`).
@@ -104,6 +112,8 @@ fn main() -> ExitCode {
         Command::Inspect(args) => inspect::run(args),
         Command::Serve(args) => serve_cmd::run(args),
         Command::Run(args) => run::run(args),
+        Command::Worker(args) => worker_cmd::run(args),
+        Command::Publish(args) => publish_cmd::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

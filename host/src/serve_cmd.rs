@@ -1,5 +1,6 @@
 //! `sandpipe serve`'s flags (each also from a `SANDPIPE_*` variable), checked
-//! and turned into the service's [`serve::ServeArgs`].
+//! and turned into the service's [`serve::ServeArgs`]; [`PipelineArgs`], the
+//! ones `sandpipe worker` shares with it.
 
 use crate::serve;
 use sandpipe_runtime::{OperatorLimits, Runtime};
@@ -12,6 +13,24 @@ pub struct Args {
     /// Address to listen on.
     #[arg(long, env = "SANDPIPE_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
+    /// The admin token (default: the stored one, or a new one printed once).
+    #[arg(long, env = "SANDPIPE_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+    /// A token that may read `GET /metrics` (besides the admin token).
+    #[arg(long, env = "SANDPIPE_METRICS_TOKEN", hide_env_values = true)]
+    metrics_token: Option<String>,
+    /// NATS JetStream (`nats://host:port`): adds `POST …/events?async=true`,
+    /// which publishes the events for `sandpipe worker`s and answers 202.
+    #[arg(long, env = "SANDPIPE_NATS", hide_env_values = true)]
+    nats: Option<String>,
+    #[command(flatten)]
+    pipeline: PipelineArgs,
+}
+
+/// The flags `serve` and `worker` share: where the state is, and the
+/// operator's limits on the connectors, webhooks and batches.
+#[derive(clap::Args)]
+pub struct PipelineArgs {
     /// The database: a SQLite file, or a `postgres://user:password@host:port/name`
     /// URL that several `sandpipe serve` processes share.
     #[arg(
@@ -25,9 +44,6 @@ pub struct Args {
     /// without it each process keeps its own cache in memory.
     #[arg(long, env = "SANDPIPE_CACHE", hide_env_values = true)]
     cache: Option<String>,
-    /// The admin token (default: the stored one, or a new one printed once).
-    #[arg(long, env = "SANDPIPE_ADMIN_TOKEN", hide_env_values = true)]
-    admin_token: Option<String>,
     /// Deliver webhooks to private, loopback and link-local addresses too.
     #[arg(long, env = "SANDPIPE_ALLOW_PRIVATE_WEBHOOKS")]
     allow_private_webhooks: bool,
@@ -40,9 +56,6 @@ pub struct Args {
     /// Hours delivered and dead webhook rows are kept (0: removed once finished).
     #[arg(long, env = "SANDPIPE_WEBHOOK_RETENTION_HOURS", default_value_t = 168)]
     webhook_retention_hours: u64,
-    /// A token that may read `GET /metrics` (besides the admin token).
-    #[arg(long, env = "SANDPIPE_METRICS_TOKEN", hide_env_values = true)]
-    metrics_token: Option<String>,
     #[command(flatten)]
     geoip: crate::GeoIpArg,
     #[command(flatten)]
@@ -55,6 +68,42 @@ pub struct Args {
     max_batch_events: u64,
     #[command(flatten)]
     metering: crate::MeteringArg,
+}
+
+impl PipelineArgs {
+    /// The database `--db` names.
+    pub fn database(&self) -> serve::Database {
+        serve::Database::parse(&self.db)
+    }
+
+    /// The pipeline these flags describe, each checked (an error names the flag).
+    pub fn pipeline(self) -> anyhow::Result<serve::Pipeline> {
+        let runtime = self.metering.runtime()?;
+        let limits = self.limits.limits(&runtime)?;
+        if self.webhook_retention_hours > MAX_RETENTION_HOURS {
+            anyhow::bail!(
+                "--webhook-retention-hours {} is over the maximum of {MAX_RETENTION_HOURS}",
+                self.webhook_retention_hours
+            );
+        }
+        Ok(serve::Pipeline {
+            runtime,
+            limits,
+            max_batch_events: self.max_batch_events as usize,
+            team_concurrency: self
+                .team_concurrency
+                .unwrap_or_else(serve::TeamGates::default_per_team),
+            db: serve::Database::parse(&self.db),
+            cache: self.cache,
+            geoip: self.geoip.database(),
+            delivery: serve::DeliveryOptions {
+                allow_private: self.allow_private_webhooks,
+                retry_base: Duration::from_millis(self.webhook_retry_base_ms),
+                max_attempts: self.webhook_max_attempts.max(1),
+                retention: Duration::from_secs(self.webhook_retention_hours * 3600),
+            },
+        })
+    }
 }
 
 /// The operator's limits for every connector the service runs.
@@ -99,32 +148,11 @@ impl LimitsArgs {
 const MAX_RETENTION_HOURS: u64 = 87_600;
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let runtime = args.metering.runtime()?;
-    let limits = args.limits.limits(&runtime)?;
-    if args.webhook_retention_hours > MAX_RETENTION_HOURS {
-        anyhow::bail!(
-            "--webhook-retention-hours {} is over the maximum of {MAX_RETENTION_HOURS}",
-            args.webhook_retention_hours
-        );
-    }
     serve::run(serve::ServeArgs {
-        runtime,
-        limits,
-        metrics_token: args.metrics_token,
-        max_batch_events: args.max_batch_events as usize,
-        team_concurrency: args
-            .team_concurrency
-            .unwrap_or_else(serve::TeamGates::default_per_team),
         listen: args.listen,
-        db: serve::Database::parse(&args.db),
-        cache: args.cache,
         admin_token: args.admin_token,
-        geoip: args.geoip.database(),
-        delivery: serve::DeliveryOptions {
-            allow_private: args.allow_private_webhooks,
-            retry_base: Duration::from_millis(args.webhook_retry_base_ms),
-            max_attempts: args.webhook_max_attempts.max(1),
-            retention: Duration::from_secs(args.webhook_retention_hours * 3600),
-        },
+        metrics_token: args.metrics_token,
+        nats: args.nats,
+        pipeline: args.pipeline.pipeline()?,
     })
 }

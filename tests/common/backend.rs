@@ -4,7 +4,8 @@
 //! database (one per path the test names, so a restart finds its data) and a
 //! Redis `meta.cache`, on servers this test binary starts once on 127.0.0.1
 //! random ports in temporary directories. [`PgServer`] and [`RedisServer`]
-//! are those servers, which a test may also start for itself (to stop one).
+//! are those servers, which a test may also start for itself (to stop one);
+//! [`NatsServer`] is a JetStream server for the worker tests.
 //!
 //! Every server runs with the parent-death signal set, so it stops with the
 //! test binary even when the binary is killed.
@@ -318,6 +319,20 @@ impl PgServer {
             + &String::from_utf8_lossy(&output.stderr)
     }
 
+    /// Runs `sql` on the database at `url`; its rows, unaligned, without headers.
+    pub fn query(&self, url: &str, sql: &str) -> String {
+        let output = Command::new("psql")
+            .args([url, "-X", "-tA", "-v", "ON_ERROR_STOP=1", "-c", sql])
+            .output()
+            .expect("psql runs");
+        assert!(
+            output.status.success(),
+            "psql {sql}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).trim().to_string()
+    }
+
     fn try_psql(&self, database: &str, sql: &str) -> Option<String> {
         let output = Command::new("psql")
             .args([&self.url(database), "-X", "-tA", "-c", sql])
@@ -418,5 +433,52 @@ impl RedisServer {
 impl Drop for RedisServer {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// A nats-server (Debian's) with JetStream on 127.0.0.1, its store in a temporary directory.
+pub struct NatsServer {
+    pub port: u16,
+    _dir: tempfile::TempDir,
+    child: Child,
+}
+
+impl NatsServer {
+    pub fn start() -> NatsServer {
+        let dir = tempfile::Builder::new()
+            .prefix("sandpipe-test-nats-")
+            .tempdir()
+            .unwrap();
+        let port = free_port();
+        // Debian installs it in /usr/sbin, which a user's PATH may lack.
+        let program = if Path::new("/usr/sbin/nats-server").exists() {
+            "/usr/sbin/nats-server"
+        } else {
+            "nats-server"
+        };
+        let mut child = server_command(program, None)
+            .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string()])
+            .args(["-sd", dir.path().to_str().unwrap()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nats-server starts (apt-get install nats-server)");
+        wait_for_port(port, "nats-server", &mut child);
+        NatsServer {
+            port,
+            _dir: dir,
+            child,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }

@@ -295,3 +295,44 @@ pub fn wait_for(server: &Server, team: i64, token: &str, done: impl Fn(&Value) -
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// Counts with `meta.cache`, writes and reads `meta.storage`.
+pub const COUNTER: &str = "async function processEvent(e, { cache, storage }) {
+    e.properties.n = await cache.incr(e.properties.counter || 'n');
+    if (e.event === 'write') await storage.set('k', e.properties.value);
+    if (e.event === 'read') e.properties.stored = await storage.get('k', 'nothing');
+    return e
+}";
+
+/// Events per second through `serve`, one process on `store`: a one-connector
+/// chain that counts in `meta.cache`, 4,000 events in batches of 50 from two
+/// clients (warmed up first).
+pub fn events_per_second(store: &[String]) -> f64 {
+    let server = Arc::new(Server::start_on(store, &["--team-concurrency", "2"]));
+    let (team, token) = server.team("bench");
+    let (_, counter) = server.upload(&token, inline("Counter", COUNTER, ""));
+    let chain = json!({"connectors": [{"bundle": counter["id"]}]});
+    assert_eq!(server.put_chain(team, &token, chain).0, 200);
+    let batch = Value::Array(
+        (0..50)
+            .map(|i| json!({"event": "e", "properties": {"i": i}}))
+            .collect(),
+    );
+    let post = |requests: usize| {
+        let handles: Vec<_> = (0..2)
+            .map(|_| {
+                let (server, token, batch) = (server.clone(), token.clone(), batch.clone());
+                std::thread::spawn(move || {
+                    for _ in 0..requests {
+                        assert_eq!(server.events(team, &token, batch.clone()).0, 200);
+                    }
+                })
+            })
+            .collect();
+        handles.into_iter().for_each(|h| h.join().unwrap());
+    };
+    post(5);
+    let started = Instant::now();
+    post(40);
+    4_000.0 / started.elapsed().as_secs_f64()
+}

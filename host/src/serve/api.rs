@@ -368,6 +368,9 @@ struct EventsQuery {
     /// A dry run of one event that answers with its trace.
     #[serde(default)]
     trace: bool,
+    /// Publish to NATS JetStream for the workers and answer 202 with the ids.
+    #[serde(default, rename = "async")]
+    publish: bool,
 }
 
 async fn post_events(
@@ -378,10 +381,58 @@ async fn post_events(
 ) -> Result<axum::response::Response, ApiError> {
     Ok(if query.trace {
         Json(dry_run::trace(state, team, body).await?).into_response()
+    } else if query.publish {
+        publish_events(state, team, body).await?.into_response()
     } else {
         let limit = state.max_batch_events;
         Json(events::process(state, team, body, limit).await?).into_response()
     })
+}
+
+/// `POST …/events?async=true`: the events checked (objects with an event
+/// name, at most `--max-batch-events`, a team with a chain), published to
+/// `SANDPIPE_EVENTS` for the workers, and 202 with their ids once JetStream
+/// has them.
+async fn publish_events(
+    state: AppState,
+    team: i64,
+    body: Value,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let Some(publisher) = state.publisher.clone() else {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "?async=true needs the service started with --nats",
+        ));
+    };
+    let events = match body {
+        Value::Array(events) => events,
+        event => vec![event],
+    };
+    let limit = state.max_batch_events;
+    if events.len() > limit {
+        return Err(events::EventsError::TooMany {
+            limit,
+            got: events.len(),
+        }
+        .into());
+    }
+    if state.teams.get(team).is_none() {
+        return Err(events::EventsError::NoChain { team }.into());
+    }
+    for (index, event) in events.iter().enumerate() {
+        if let Some(reason) = events::refusal(event) {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!("event {index}: {reason}"),
+            ));
+        }
+    }
+    let outgoing = events.iter().map(crate::worker::Outgoing::event).collect();
+    let ids = publisher
+        .publish(team, outgoing)
+        .await
+        .map_err(ApiError::unavailable)?;
+    Ok((StatusCode::ACCEPTED, Json(json!({ "ids": ids }))))
 }
 
 /// `GET /v1/teams/{team}/health`: each configured connector's state, the

@@ -76,7 +76,7 @@ pub struct ItemFailure {
 }
 
 /// Why an item is not an event, if it is not.
-fn refusal(item: &Value) -> Option<String> {
+pub(crate) fn refusal(item: &Value) -> Option<String> {
     match item {
         Value::Object(event) => match event.get("event") {
             Some(Value::String(name)) if !name.is_empty() => None,

@@ -53,6 +53,10 @@ pub struct Metrics {
     dropped: IntCounterVec,
     captured: IntCounterVec,
     pub webhooks: IntCounterVec,
+    /// A worker's input messages by outcome (result, dead_letter, retry).
+    pub worker_messages: IntCounterVec,
+    /// Messages a worker pulled that had been delivered before.
+    pub worker_redelivered: prometheus::IntCounter,
     instances: IntGauge,
 }
 
@@ -129,6 +133,23 @@ impl Metrics {
                 "Webhook delivery attempts by outcome (delivered, retry, dead).",
                 &["outcome"],
             ),
+            worker_messages: counter(
+                &registry,
+                "sandpipe_worker_messages_total",
+                "Messages a worker took from SANDPIPE_EVENTS, by outcome (result, dead_letter, retry).",
+                &["outcome"],
+            ),
+            worker_redelivered: {
+                let counter = prometheus::IntCounter::new(
+                    "sandpipe_worker_redelivered_total",
+                    "Messages a worker pulled that had been delivered before.",
+                )
+                .expect("a valid metric");
+                registry
+                    .register(Box::new(counter.clone()))
+                    .expect("metric names are unique");
+                counter
+            },
             instances: {
                 let gauge = IntGauge::new("sandpipe_instances", "Connector instances alive.")
                     .expect("a valid metric");

@@ -13,20 +13,20 @@ mod api;
 mod auth;
 mod chains;
 mod dry_run;
-mod events;
+pub(crate) mod events;
 mod fairness;
 mod http;
 mod json;
-mod metrics;
+pub(crate) mod metrics;
 mod on_event;
 mod propagation;
 mod quarantine;
 mod redis_cache;
 mod registry;
-mod state;
-mod store;
+pub(crate) mod state;
+pub(crate) mod store;
 mod teams;
-mod trace;
+pub(crate) mod trace;
 mod webhooks;
 
 pub use fairness::TeamGates;
@@ -62,12 +62,20 @@ impl Database {
 /// `sandpipe serve` options.
 pub struct ServeArgs {
     pub listen: SocketAddr,
-    pub db: Database,
-    /// A `redis://` URL for `meta.cache` (else each process keeps its own in memory).
-    pub cache: Option<String>,
     pub admin_token: Option<String>,
     /// A token that may read `/metrics` besides the admin token.
     pub metrics_token: Option<String>,
+    /// A `nats://` URL: `POST …/events?async=true` publishes there.
+    pub nats: Option<String>,
+    pub pipeline: Pipeline,
+}
+
+/// What runs teams' chains, in `serve` and in `worker` alike: the state, the
+/// connectors' engine and limits, and the webhook delivery.
+pub struct Pipeline {
+    pub db: Database,
+    /// A `redis://` URL for `meta.cache` (else each process keeps its own in memory).
+    pub cache: Option<String>,
     pub geoip: Arc<GeoIpDatabase>,
     /// The engine and plugin every connector runs on (with or without fuel).
     pub runtime: sandpipe_runtime::Runtime,
@@ -115,7 +123,7 @@ fn open_storage(db: &std::path::Path) -> Result<SqliteStorage, StorageError> {
 }
 
 /// What the service keeps its state in.
-struct Opened {
+struct Backing {
     store: Arc<dyn store::Store>,
     storage: Arc<dyn Storage>,
     /// Whether other processes may share it (PostgreSQL): their changes are polled.
@@ -124,16 +132,16 @@ struct Opened {
 
 /// The store and `meta.storage` of `db`, migrated; a one-line error when the
 /// database cannot be opened or reached.
-fn open(db: &Database) -> anyhow::Result<Opened> {
+fn open_backing(db: &Database) -> anyhow::Result<Backing> {
     Ok(match db {
-        Database::Sqlite(path) => Opened {
+        Database::Sqlite(path) => Backing {
             store: Arc::new(store::SqliteStore::open(path)?),
             storage: Arc::new(open_storage(path)?),
             shared: false,
         },
         Database::Postgres(url) => {
             let pg = Arc::new(store::PgStore::connect(url)?);
-            Opened {
+            Backing {
                 store: pg.clone(),
                 storage: Arc::new(store::PgStorage::new(pg)),
                 shared: true,
@@ -142,15 +150,50 @@ fn open(db: &Database) -> anyhow::Result<Opened> {
     })
 }
 
-pub fn run(args: ServeArgs) -> anyhow::Result<()> {
-    trace::init();
-    let Opened {
+/// A pipeline opened: the state its work shares, and what runs beside it.
+pub(crate) struct Opened {
+    pub state: state::AppState,
+    /// Whether other processes share the database (PostgreSQL): their changes are polled.
+    pub shared: bool,
+}
+
+impl Opened {
+    /// Runs the webhook delivery and, on a shared database, the propagation
+    /// of other processes' changes; on the current tokio runtime.
+    pub fn spawn_background(&self) {
+        tokio::spawn(
+            self.state
+                .delivery
+                .clone()
+                .run(Arc::new(on_event::TeamExports(self.state.clone()))),
+        );
+        if self.shared {
+            tokio::spawn(propagation::run(self.state.clone()));
+        }
+    }
+}
+
+/// Who may call the admin routes: `serve`'s admin token; a worker has none.
+pub(crate) enum Admin {
+    /// The given token, or the stored one, or a new one printed once.
+    Token(Option<String>),
+    /// No admin routes are served.
+    None,
+}
+
+/// Opens `pipeline`'s database and cache and installs every stored chain.
+pub(crate) fn open(pipeline: Pipeline, admin: Admin) -> anyhow::Result<Opened> {
+    let Backing {
         store,
         storage,
         shared,
-    } = open(&args.db)?;
-    let admin_hash = admin_hash(store.as_ref(), args.admin_token)?;
-    let cache = match &args.cache {
+    } = open_backing(&pipeline.db)?;
+    let admin_hash = match admin {
+        Admin::Token(token) => admin_hash(store.as_ref(), token)?,
+        // Matches no token: every token's hash is 64 hex digits.
+        Admin::None => String::new(),
+    };
+    let cache = match &pipeline.cache {
         Some(url) => Some(redis_cache::RedisCache::connect(
             url,
             &installation(store.as_ref())?,
@@ -160,40 +203,50 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let metrics = Arc::new(metrics::Metrics::new());
     let delivery = Arc::new(webhooks::Delivery::new(
         store.clone(),
-        args.delivery,
+        pipeline.delivery,
         metrics.clone(),
     ));
     let state = state::AppState {
         store: store.clone(),
         cache,
-        delivery: delivery.clone(),
+        delivery,
         metrics,
         teams: Arc::new(registry::Teams::default()),
         connectors: teams::ConnectorDefaults {
-            runtime: args.runtime,
+            runtime: pipeline.runtime,
             storage,
-            geoip: args.geoip,
-            limits: args.limits,
+            geoip: pipeline.geoip,
+            limits: pipeline.limits,
         },
         admin_hash: Arc::new(admin_hash),
-        metrics_hash: args
-            .metrics_token
-            .filter(|t| !t.is_empty())
-            .map(|t| Arc::new(auth::hash(&t))),
-        gates: Arc::new(fairness::TeamGates::new(args.team_concurrency)),
-        max_batch_events: args.max_batch_events,
+        metrics_hash: None,
+        gates: Arc::new(fairness::TeamGates::new(pipeline.team_concurrency)),
+        max_batch_events: pipeline.max_batch_events,
         background: Arc::new(fairness::BackgroundPool::new(
             std::thread::available_parallelism().map_or(1, |n| n.get()),
         )?),
+        publisher: None,
     };
     for team in store.teams_with_chains()? {
         restore(&state, team)?;
     }
-    let watched = state.clone();
+    Ok(Opened { state, shared })
+}
+
+pub fn run(args: ServeArgs) -> anyhow::Result<()> {
+    trace::init();
+    let mut opened = open(args.pipeline, Admin::Token(args.admin_token))?;
+    opened.state.metrics_hash = args
+        .metrics_token
+        .filter(|t| !t.is_empty())
+        .map(|t| Arc::new(auth::hash(&t)));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async move {
+        if let Some(url) = &args.nats {
+            opened.state.publisher = Some(Arc::new(crate::worker::Publisher::connect(url).await?));
+        }
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
             .with_context(|| format!("listening on {}", args.listen))?;
@@ -201,12 +254,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             "listening on http://{}",
             listener.local_addr()?
         ));
-        tokio::spawn(delivery.run(Arc::new(on_event::TeamExports(watched.clone()))));
-        // Other processes share the database: take in what they change.
-        if shared {
-            tokio::spawn(propagation::run(watched));
-        }
-        axum::serve(listener, api::router(state))
+        opened.spawn_background();
+        axum::serve(listener, api::router(opened.state))
             .with_graceful_shutdown(shutdown())
             .await
             .context("serving")
@@ -243,8 +292,9 @@ fn restore(state: &state::AppState, team: i64) -> anyhow::Result<()> {
     }
 }
 
-/// Resolves on SIGINT or SIGTERM: the server stops accepting and finishes in-flight requests.
-async fn shutdown() {
+/// Resolves on SIGINT or SIGTERM: the server stops accepting and finishes
+/// in-flight requests (a worker stops pulling and finishes its batch).
+pub(crate) async fn shutdown() {
     let interrupt = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -267,7 +317,7 @@ async fn shutdown() {
 /// service listens on (scripts and tests read it, and no `RUST_LOG` may hide
 /// it) and a generated admin token (a secret, so never a log event, which
 /// may be shipped and kept).
-fn announce(line: std::fmt::Arguments<'_>) {
+pub(crate) fn announce(line: std::fmt::Arguments<'_>) {
     eprintln!("sandpipe: {line}");
 }
 

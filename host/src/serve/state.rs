@@ -23,4 +23,6 @@ pub struct AppState {
     /// Most events one events request may carry (`--max-batch-events`).
     pub max_batch_events: usize,
     pub background: Arc<super::fairness::BackgroundPool>,
+    /// `--nats`: where `POST …/events?async=true` publishes.
+    pub publisher: Option<Arc<crate::worker::Publisher>>,
 }

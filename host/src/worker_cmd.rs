@@ -1,0 +1,107 @@
+//! `sandpipe worker`'s flags (each also from a `SANDPIPE_*` variable): NATS,
+//! the pull's batch and concurrency, and every operator flag `serve` takes
+//! ([`crate::serve_cmd::PipelineArgs`]), checked and handed to
+//! [`crate::worker`].
+
+use crate::serve;
+use crate::serve_cmd::PipelineArgs;
+use crate::worker::{Worker, WorkerOptions};
+use anyhow::Context;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// `sandpipe worker`'s flags.
+#[derive(clap::Args)]
+pub struct Args {
+    /// NATS JetStream server (`nats://host:port`).
+    #[arg(long, env = "SANDPIPE_NATS", hide_env_values = true)]
+    nats: String,
+    /// Messages one pull takes at once.
+    #[arg(long, env = "SANDPIPE_WORKER_BATCH", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    batch: u64,
+    /// Batches processed at once (default: the number of cores).
+    #[arg(long, env = "SANDPIPE_WORKER_CONCURRENCY", value_parser = clap::value_parser!(u64).range(1..=1_000))]
+    concurrency: Option<u64>,
+    /// Serve Prometheus metrics at `http://ADDR/metrics` (no token: bind it privately).
+    #[arg(long, env = "SANDPIPE_METRICS_LISTEN")]
+    metrics_listen: Option<SocketAddr>,
+    /// How long JetStream waits for an ack before it redelivers (set when the
+    /// consumer `sandpipe-workers` is created; an existing one keeps its own).
+    #[arg(long, env = "SANDPIPE_ACK_WAIT", default_value = "30s", value_parser = humantime::parse_duration)]
+    ack_wait: Duration,
+    /// Largest event in bytes; a larger one goes to the dead letters.
+    #[arg(long, env = "SANDPIPE_MAX_EVENT_BYTES", default_value_t = 1_048_576)]
+    max_event_bytes: usize,
+    #[command(flatten)]
+    pipeline: PipelineArgs,
+}
+
+/// Shortest `--ack-wait`: progress acks are sent every half of it.
+const MIN_ACK_WAIT: Duration = Duration::from_secs(1);
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    if !matches!(args.pipeline.database(), serve::Database::Postgres(_)) {
+        anyhow::bail!(
+            "--db: a worker shares its state with `serve` and the other workers; give a postgres:// URL"
+        );
+    }
+    if args.ack_wait < MIN_ACK_WAIT {
+        anyhow::bail!(
+            "--ack-wait {} is under the minimum of 1s",
+            humantime::format_duration(args.ack_wait)
+        );
+    }
+    let options = WorkerOptions {
+        batch: args.batch as usize,
+        concurrency: args.concurrency.map_or_else(
+            || std::thread::available_parallelism().map_or(1, |n| n.get()),
+            |n| n as usize,
+        ),
+        ack_wait: args.ack_wait,
+        max_event_bytes: args.max_event_bytes,
+    };
+    serve::trace::init();
+    let opened = serve::open(args.pipeline.pipeline()?, serve::Admin::None)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let ran = runtime.block_on(async move {
+        let worker = Worker::connect(&args.nats, opened.state.clone(), options).await?;
+        opened.spawn_background();
+        if let Some(address) = args.metrics_listen {
+            let listener = tokio::net::TcpListener::bind(address)
+                .await
+                .with_context(|| format!("--metrics-listen {address}"))?;
+            serve::announce(format_args!(
+                "metrics on http://{}/metrics",
+                listener.local_addr()?
+            ));
+            let metrics = opened.state.metrics.clone();
+            let router = axum::Router::new().route(
+                "/metrics",
+                axum::routing::get(move || async move { metrics.render() }),
+            );
+            tokio::spawn(async move { axum::serve(listener, router).await });
+        }
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            serve::shutdown().await;
+            let _ = stop.send(true);
+        });
+        serve::announce(format_args!(
+            "worker pulling from {} through consumer {}",
+            crate::worker::EVENTS,
+            crate::worker::CONSUMER
+        ));
+        worker.run(stopped).await;
+        Ok(())
+    });
+    // Every batch is finished and acked; a webhook attempt still running
+    // (a slow DNS answer, say) keeps its lease, which expires for another
+    // process to retry, rather than holding up the exit.
+    runtime.shutdown_timeout(SHUTDOWN_GRACE);
+    ran
+}
+
+/// How long the exit waits for background work once the batches are done.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
