@@ -79,12 +79,12 @@
 
     // ECMA-402 CreateDateTimeFormat's option reading and ToDateTimeOptions's
     // defaults: `required` is 'date', 'time' or 'any'; `defaults` 'date', 'time' or 'all'.
-    function dateOptions(given, required, defaults) {
+    function dateOptions(given, required, defaults, service) {
         const options = optionsObject(given);
         const resolved = {};
         const hour12 = options.hour12;
         if (hour12 !== undefined) resolved.hour12 = !!hour12;
-        const hourCycle = stringOption(options, 'hourCycle', ['h11', 'h12', 'h23', 'h24'], DATE_SERVICE);
+        const hourCycle = stringOption(options, 'hourCycle', ['h11', 'h12', 'h23', 'h24'], service);
         if (hourCycle !== undefined && hour12 === undefined) resolved.hourCycle = hourCycle === 'h24' ? 'h23' : hourCycle;
         let timeZone = options.timeZone;
         timeZone = timeZone === undefined ? null : StringCtor(timeZone);
@@ -104,17 +104,17 @@
             if (name === 'fractionalSecondDigits') {
                 value = options.fractionalSecondDigits === undefined ? undefined : numberOption(options, name, 1, 3, undefined);
             } else if (name === 'timeZoneName') {
-                value = stringOption(options, name, ['short', 'long', 'shortOffset', 'longOffset', 'shortGeneric', 'longGeneric'], DATE_SERVICE);
+                value = stringOption(options, name, ['short', 'long', 'shortOffset', 'longOffset', 'shortGeneric', 'longGeneric'], service);
             } else {
-                value = stringOption(options, name, fields[name], DATE_SERVICE);
+                value = stringOption(options, name, fields[name], service);
             }
             if (value !== undefined) {
                 resolved[name] = value;
                 if (anyField === null) anyField = name;
             }
         }
-        const dateStyle = stringOption(options, 'dateStyle', STYLES, DATE_SERVICE);
-        const timeStyle = stringOption(options, 'timeStyle', STYLES, DATE_SERVICE);
+        const dateStyle = stringOption(options, 'dateStyle', STYLES, service);
+        const timeStyle = stringOption(options, 'timeStyle', STYLES, service);
         if (dateStyle !== undefined || timeStyle !== undefined) {
             if (anyField !== null) {
                 throw new TypeErrorCtor(`Can't set option ${anyField} when ${dateStyle !== undefined ? 'dateStyle' : 'timeStyle'} is used`);
@@ -146,6 +146,11 @@
         for (let i = 0; i < parts.length; i++) text += parts[i][1];
         return text;
     }
+    // V8 (Node 20) writes the U+202F NARROW NO-BREAK SPACE that CLDR 42+ puts
+    // before AM/PM as a plain space in a formatted date (not in formatToParts).
+    function joinDateParts(parts) {
+        return joinParts(parts).replace(/\u202f/g, ' ');
+    }
 
     // The instant `date` stands for, as DateTimeFormat's format reads it.
     function timeValue(date) {
@@ -159,7 +164,7 @@
     class DateTimeFormat {
         constructor(locales, options) {
             const locale = requestedLocale(locales);
-            const { timeZone, options: resolved } = dateOptions(options, 'any', 'date');
+            const { timeZone, options: resolved } = dateOptions(options, 'any', 'date', DATE_SERVICE);
             // Resolves locale, zone and pattern now, so a bad locale or zone throws here as in V8.
             const answer = formatDate(locale, timeZone, resolved, 0);
             dateState.set(this, { locale: answer.locale, timeZone: answer.timeZone, options: resolved, answer, bound: undefined });
@@ -168,7 +173,7 @@
         get format() {
             const state = stateOf(this);
             if (state.bound === undefined) {
-                state.bound = (date) => joinParts(formatDate(state.locale, state.timeZone, state.options, timeValue(date)).parts);
+                state.bound = (date) => joinDateParts(formatDate(state.locale, state.timeZone, state.options, timeValue(date)).parts);
             }
             return state.bound;
         }
@@ -216,19 +221,20 @@
         return state;
     }
 
-    function toLocale(required, defaults) {
+    function toLocale(name, required, defaults) {
+        const service = `Date.prototype.${name}`;
         return function (locales, options) {
             const time = timeOf(this);
             if (time !== time) return 'Invalid Date';
             const locale = requestedLocale(locales);
-            const { timeZone, options: resolved } = dateOptions(options, required, defaults);
-            return joinParts(formatDate(locale, timeZone, resolved, time).parts);
+            const { timeZone, options: resolved } = dateOptions(options, required, defaults, service);
+            return joinDateParts(formatDate(locale, timeZone, resolved, time).parts);
         };
     }
     const dateMethods = {
-        toLocaleString: toLocale('any', 'all'),
-        toLocaleDateString: toLocale('date', 'date'),
-        toLocaleTimeString: toLocale('time', 'time'),
+        toLocaleString: toLocale('toLocaleString', 'any', 'all'),
+        toLocaleDateString: toLocale('toLocaleDateString', 'date', 'date'),
+        toLocaleTimeString: toLocale('toLocaleTimeString', 'time', 'time'),
     };
     for (const name of ['toLocaleString', 'toLocaleDateString', 'toLocaleTimeString']) {
         defineProperty(Date.prototype, name, { value: dateMethods[name], writable: true, configurable: true, enumerable: false });
@@ -315,6 +321,8 @@
         if (n !== n) return 'NaN';
         if (n === Infinity) return 'Infinity';
         if (n === -Infinity) return '-Infinity';
+        // JSON has no -0, which formats as "-0".
+        if (n === 0 && 1 / n < 0) return '-0';
         return n;
     }
 

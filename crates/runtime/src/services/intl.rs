@@ -170,9 +170,7 @@ fn format_date(request: &DateRequest) -> Result<Value, IntlError> {
         .format(&input)
         .write_to_parts(&mut parts)
         .map_err(|_| IntlError::Unsupported("formatting failed".to_owned()))?;
-    // V8 (Node 20) writes U+202F NARROW NO-BREAK SPACE, which CLDR 42+ puts
-    // before AM/PM and in ranges, as a plain space in date output.
-    parts.replace_char('\u{202F}', " ");
+    unpad_numeric_fields(&mut parts, &locale, &request.options);
     Ok(json!({
         "locale": locale.to_string(),
         "timeZone": canonical_zone(zone_name, &zone),
@@ -180,6 +178,52 @@ fn format_date(request: &DateRequest) -> Result<Value, IntlError> {
         "fields": formatter.fields,
         "parts": parts.finish(),
     }))
+}
+
+/// Fields a locale writes without a leading zero when ECMA-402 asks for them
+/// `numeric`: ICU4C's skeleton match (what V8 uses) picks CLDR's
+/// `availableFormats` (de `yMd` = `d.M.y`, ja `y/M/d`, es `Hms` = `H:mm:ss`),
+/// where ICU4X's semantic skeletons give the padded `dd.MM.y`, `y/MM/dd`,
+/// `HH:mm:ss`. Checked by tests/intl.rs against Node.
+fn unpadded_fields(locale: &Locale) -> &'static [&'static str] {
+    match locale.id.language.as_str() {
+        "de" | "ja" => &["day", "month"],
+        "es" => &["hour"],
+        _ => &[],
+    }
+}
+
+fn unpad_numeric_fields(parts: &mut Parts, locale: &Locale, options: &DateOptions) {
+    if options.date_style.is_some() || options.time_style.is_some() {
+        return;
+    }
+    for field in unpadded_fields(locale) {
+        let requested = match *field {
+            "day" => options.day.as_deref(),
+            "month" => options.month.as_deref(),
+            _ => options.hour.as_deref(),
+        };
+        if requested == Some("numeric") {
+            parts.unpad(field);
+        }
+    }
+}
+
+/// [`unpadded_fields`] in a pattern's resolved widths.
+fn unpad_resolved(fields: &mut Value, locale: &Locale, options: &DateOptions) {
+    for field in unpadded_fields(locale) {
+        let requested = match *field {
+            "day" => options.day.as_deref(),
+            "month" => options.month.as_deref(),
+            _ => options.hour.as_deref(),
+        };
+        if requested == Some("numeric")
+            && let Some(width) = fields.get_mut(*field)
+            && width == "2-digit"
+        {
+            *width = Value::from("numeric");
+        }
+    }
 }
 
 /// The zone's name as `resolvedOptions().timeZone` gives it: `UTC` for the
@@ -243,10 +287,14 @@ fn date_formatter(locale: &Locale, options: &DateOptions) -> Result<DateFormatte
     let formatter = FixedCalendarDateTimeFormatter::try_new(prefs, field_set)
         .map_err(|e| IntlError::Unsupported(one_line(&e.to_string())))?;
     let pattern = formatter.pattern_text();
+    let mut fields = pattern_fields(&pattern);
+    if options.date_style.is_none() && options.time_style.is_none() {
+        unpad_resolved(&mut fields, locale, options);
+    }
     Ok(DateFormatter {
         formatter,
         hour_cycle: hour_cycle(&pattern),
-        fields: pattern_fields(&pattern),
+        fields,
     })
 }
 
@@ -474,10 +522,11 @@ impl Parts {
         }
     }
 
-    fn replace_char(&mut self, from: char, to: &str) {
-        for (_, value) in &mut self.parts {
-            if value.contains(from) {
-                *value = value.replace(from, to);
+    /// Drops the leading zero of every `kind` part of two digits.
+    fn unpad(&mut self, kind: &str) {
+        for (part, value) in &mut self.parts {
+            if *part == kind && value.len() == 2 && value.starts_with('0') {
+                value.remove(0);
             }
         }
     }

@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 use writeable::{Part, Writeable};
 
 /// `{"op": "number", …}`: a value (a number, or `"NaN"`, `"Infinity"`,
-/// `"-Infinity"`) with the options the plugin resolved.
+/// `"-Infinity"`, `"-0"`) with the options the plugin resolved.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct NumberRequest {
@@ -51,6 +51,7 @@ pub(crate) fn format(request: &NumberRequest) -> Result<Value, IntlError> {
         Value::String(s) if s == "NaN" => f64::NAN,
         Value::String(s) if s == "Infinity" => f64::INFINITY,
         Value::String(s) if s == "-Infinity" => f64::NEG_INFINITY,
+        Value::String(s) if s == "-0" => -0.0,
         _ => return Err(IntlError::Options("value must be a number".to_owned())),
     };
     let style = options.style.as_deref().unwrap_or("decimal");
