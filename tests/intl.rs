@@ -38,7 +38,11 @@ fn node_cases() -> Vec<(String, String)> {
         .env_remove("LC_ALL")
         .output()
         .expect("node (Node.js 20) is on the PATH");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     pairs(&serde_json::from_slice(&out.stdout).unwrap())
 }
 
@@ -63,7 +67,12 @@ fn sandpipe_cases() -> Vec<(String, String)> {
         &logs,
     )]);
     let out = chain.process(json!({"event": "e", "properties": {}}));
-    assert!(out.failures.is_empty(), "{:?} {:?}", out.failures, logs.lines());
+    assert!(
+        out.failures.is_empty(),
+        "{:?} {:?}",
+        out.failures,
+        logs.lines()
+    );
     pairs(&out.event.unwrap()["properties"]["cases"])
 }
 
@@ -88,7 +97,10 @@ fn known_differences() -> std::collections::HashMap<String, (String, String)> {
     table
         .into_iter()
         .map(|(label, entry)| {
-            assert!(entry["why"].as_str().is_some_and(|why| !why.is_empty()), "{label}: no why");
+            assert!(
+                entry["why"].as_str().is_some_and(|why| !why.is_empty()),
+                "{label}: no why"
+            );
             let text = |key: &str| entry[key].as_str().unwrap().to_owned();
             (label, (text("node"), text("sandpipe")))
         })
@@ -114,7 +126,10 @@ fn intl_output_is_node_20s() {
         .collect();
     let labels: std::collections::HashSet<&String> = expected.iter().map(|(l, _)| l).collect();
     for label in known.keys() {
-        assert!(labels.contains(label), "differences.json names no case {label:?}");
+        assert!(
+            labels.contains(label),
+            "differences.json names no case {label:?}"
+        );
     }
     assert!(
         differences.is_empty(),

@@ -75,14 +75,19 @@ fn one_line(text: &str) -> String {
 
 /// The locale a request names, canonicalised, or `en-US` (the host's default,
 /// as Node's under `LANG=C`) when it names none. Only the language, script
-/// and region are kept: the plugin passes the Unicode extensions it honours
-/// (`hourCycle`) as options.
+/// and region are kept (variants and Unicode extensions are dropped; the
+/// plugin passes `hourCycle` as an option).
 pub(crate) fn locale(requested: Option<&str>) -> Result<Locale, IntlError> {
     let Some(tag) = requested else {
         return Ok(icu_locale_core::locale!("en-US"));
     };
     let parsed = Locale::try_from_str(tag).map_err(|_| IntlError::Locale)?;
-    Ok(Locale::from(parsed.id))
+    // Language, script and region only: what the caches are keyed by stays a few bytes.
+    let mut id = icu_locale_core::LanguageIdentifier::UNKNOWN;
+    id.language = parsed.id.language;
+    id.script = parsed.id.script;
+    id.region = parsed.id.region;
+    Ok(Locale::from(id))
 }
 
 /// `{"op": "date", …}`: one instant, in milliseconds since the epoch, with the
@@ -126,7 +131,7 @@ struct DateFormatter {
 }
 
 /// At most this many formatters are kept; past it the cache starts again.
-const CACHED_FORMATTERS: usize = 256;
+pub(crate) const CACHED_FORMATTERS: usize = 256;
 
 type Cache = Mutex<HashMap<(String, DateOptions), Arc<DateFormatter>>>;
 static DATE_FORMATTERS: LazyLock<Cache> = LazyLock::new(Cache::default);
@@ -241,8 +246,10 @@ fn canonical_zone(requested: &str, zone: &jiff::tz::TimeZone) -> String {
 fn zoned_input(
     zoned: &jiff::Zoned,
     zone_name: &str,
-) -> Result<ZonedDateTime<Gregorian, icu_time::TimeZoneInfo<icu_time::zone::models::AtTime>>, IntlError>
-{
+) -> Result<
+    ZonedDateTime<Gregorian, icu_time::TimeZoneInfo<icu_time::zone::models::AtTime>>,
+    IntlError,
+> {
     let date = Date::try_new_gregorian(zoned.year() as i32, zoned.month() as u8, zoned.day() as u8)
         .map_err(|_| IntlError::Time)?;
     let time = Time::try_new(
@@ -252,7 +259,8 @@ fn zoned_input(
         zoned.subsec_nanosecond() as u32,
     )
     .map_err(|_| IntlError::Time)?;
-    let offset = UtcOffset::try_from_seconds(zoned.offset().seconds()).map_err(|_| IntlError::Time)?;
+    let offset =
+        UtcOffset::try_from_seconds(zoned.offset().seconds()).map_err(|_| IntlError::Time)?;
     let zone = TimeZone::from_iana_id(zone_name)
         .with_offset(Some(offset))
         .at_date_time(DateTime { date, time });
@@ -377,8 +385,18 @@ fn pattern_fields(pattern: &str) -> Value {
                 continue;
             }
             'z' => ("timeZoneName", if n == 4 { "long" } else { "short" }),
-            'O' => ("timeZoneName", if n == 4 { "longOffset" } else { "shortOffset" }),
-            'v' => ("timeZoneName", if n == 4 { "longGeneric" } else { "shortGeneric" }),
+            'O' => (
+                "timeZoneName",
+                if n == 4 { "longOffset" } else { "shortOffset" },
+            ),
+            'v' => (
+                "timeZoneName",
+                if n == 4 {
+                    "longGeneric"
+                } else {
+                    "shortGeneric"
+                },
+            ),
             _ => continue,
         };
         fields.insert(name.to_owned(), Value::from(width));
@@ -418,7 +436,8 @@ fn styles(options: &DateOptions) -> Result<FieldSetBuilder, IntlError> {
             _ => None,
         };
     }
-    if builder.date_fields == Some(DateFields::YMD) && options.date_style.as_deref() == Some("short")
+    if builder.date_fields == Some(DateFields::YMD)
+        && options.date_style.as_deref() == Some("short")
     {
         builder.year_style = Some(YearStyle::Auto);
     }
@@ -594,4 +613,80 @@ fn ecma_part(part: Part) -> Option<&'static str> {
         p if p == parts::TIME_ZONE_NAME => "timeZoneName",
         p => return number::ecma_part(p),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pattern_fields_and_hour_cycle_read_the_pattern_outside_quotes() {
+        assert_eq!(
+            pattern_fields("EEEE, d 'de' MMMM 'h' y, HH:mm:ss zzzz"),
+            json!({"weekday": "long", "day": "numeric", "month": "long", "year": "numeric",
+                   "hour": "2-digit", "minute": "2-digit", "second": "2-digit", "timeZoneName": "long"})
+        );
+        assert_eq!(hour_cycle("'h' H:mm"), Some("h23"));
+        assert_eq!(hour_cycle("h:mm a"), Some("h12"));
+        assert_eq!(hour_cycle("aK:mm"), Some("h11"));
+        assert_eq!(hour_cycle("d.M.y"), None);
+    }
+
+    #[test]
+    fn bad_zone_locale_and_op_are_refused_with_v8s_messages() {
+        let date = |locale: &str, zone: &str| {
+            handle(&json!({"op": "date", "locale": locale, "timeZone": zone, "time": 0}))
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(
+            date("en-US", "Mars/Olympus"),
+            "Invalid time zone specified: Mars/Olympus"
+        );
+        assert_eq!(
+            date("not a locale", "UTC"),
+            "Incorrect locale information provided"
+        );
+        assert_eq!(
+            handle(&json!({"op": "date", "time": 8.65e15})).unwrap_err(),
+            IntlError::Time
+        );
+        assert_eq!(
+            handle(&json!({"op": "collate"})).unwrap_err().to_string(),
+            "Intl: unknown operation \"collate\""
+        );
+    }
+
+    #[test]
+    fn a_locale_keeps_only_language_script_and_region() {
+        let variants: Vec<String> = (0..1000).map(|i| format!("v{i:04}x")).collect();
+        let long = format!("de-Latn-DE-{}-u-hc-h12", variants.join("-"));
+        assert_eq!(locale(Some(&long)).unwrap().to_string(), "de-Latn-DE");
+        assert_eq!(locale(Some("EN-gb")).unwrap().to_string(), "en-GB");
+        assert_eq!(locale(None).unwrap().to_string(), "en-US");
+    }
+
+    #[test]
+    fn a_date_in_its_zone_has_the_parts_node_gives() {
+        // 2024-03-10T07:00:00Z, the first instant of EDT.
+        let answer = handle(&json!({
+            "op": "date", "locale": "en-US", "timeZone": "america/new_york", "time": 1_710_054_000_000_i64,
+            "options": {"hour": "numeric", "minute": "2-digit", "timeZoneName": "short"},
+        }))
+        .unwrap();
+        assert_eq!(answer["timeZone"], "America/New_York");
+        assert_eq!(answer["hourCycle"], "h12");
+        assert_eq!(
+            answer["parts"],
+            json!([
+                ["hour", "3"],
+                ["literal", ":"],
+                ["minute", "00"],
+                ["literal", "\u{202F}"],
+                ["dayPeriod", "AM"],
+                ["literal", " "],
+                ["timeZoneName", "EDT"]
+            ])
+        );
+    }
 }

@@ -17,6 +17,8 @@ use icu_experimental::dimension::percent::formatter::PercentFormatter;
 use icu_locale_core::Locale;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex};
 use writeable::{Part, Writeable};
 
 /// `{"op": "number", …}`: a value (a number, or `"NaN"`, `"Infinity"`,
@@ -55,34 +57,41 @@ pub(crate) fn format(request: &NumberRequest) -> Result<Value, IntlError> {
         _ => return Err(IntlError::Options("value must be a number".to_owned())),
     };
     let style = options.style.as_deref().unwrap_or("decimal");
-    let affixes = match style {
-        "decimal" => None,
-        "percent" => Some(percent_affixes(&locale)?),
-        "currency" => Some(currency_affixes(
-            &locale,
-            options.currency.as_deref().unwrap_or(""),
-            options.currency_display.as_deref().unwrap_or("symbol"),
-        )?),
-        other => return Err(IntlError::Unsupported(format!("style {other:?}"))),
+    let key = format!(
+        "{locale} {style} {:?} {:?} {:?}",
+        options.currency, options.currency_display, options.use_grouping
+    );
+    let cached = NUMBER_FORMATTERS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&key)
+        .cloned();
+    let prepared = match cached {
+        Some(prepared) => prepared,
+        None => {
+            let prepared = Arc::new(prepare(&locale, style, options)?);
+            let mut cache = NUMBER_FORMATTERS.lock().unwrap_or_else(|e| e.into_inner());
+            if cache.len() >= super::CACHED_FORMATTERS {
+                cache.clear();
+            }
+            cache.insert(key, prepared.clone());
+            prepared
+        }
     };
-    let grouping = match &options.use_grouping {
-        None => GroupingStrategy::Auto,
-        Some(Value::Bool(false)) => GroupingStrategy::Never,
-        Some(Value::String(s)) if s == "auto" => GroupingStrategy::Auto,
-        Some(Value::String(s)) if s == "always" => GroupingStrategy::Always,
-        Some(Value::String(s)) if s == "min2" => GroupingStrategy::Min2,
-        Some(other) => return Err(IntlError::Options(format!("useGrouping {other}"))),
-    };
-    let formatter = DecimalFormatter::try_new(
-        DecimalFormatterPreferences::from(&locale),
-        DecimalFormatterOptions::from(grouping),
-    )
-    .map_err(|e| IntlError::Unsupported(e.to_string()))?;
+    let (formatter, affixes) = (&prepared.formatter, &prepared.affixes);
     // ECMA-402's signDisplay "auto": a minus for every negative number, -0 too.
     let negative = value.is_sign_negative() && !value.is_nan();
     let mut parts = Parts::default();
     if let Some(affixes) = &affixes {
-        affix_parts(&mut parts, if negative { &affixes.negative.0 } else { &affixes.positive.0 }, affixes.kind);
+        affix_parts(
+            &mut parts,
+            if negative {
+                &affixes.negative.0
+            } else {
+                &affixes.positive.0
+            },
+            affixes.kind,
+        );
     }
     if value.is_nan() {
         parts.push("nan", "NaN");
@@ -120,9 +129,53 @@ pub(crate) fn format(request: &NumberRequest) -> Result<Value, IntlError> {
             .map_err(|_| IntlError::Unsupported("formatting failed".to_owned()))?;
     }
     if let Some(affixes) = &affixes {
-        affix_parts(&mut parts, if negative { &affixes.negative.1 } else { &affixes.positive.1 }, affixes.kind);
+        affix_parts(
+            &mut parts,
+            if negative {
+                &affixes.negative.1
+            } else {
+                &affixes.positive.1
+            },
+            affixes.kind,
+        );
     }
     Ok(json!({ "locale": locale.to_string(), "parts": parts.finish() }))
+}
+
+/// A locale's decimal formatter with its grouping, and the affixes of a percent or currency style.
+struct Prepared {
+    formatter: DecimalFormatter,
+    affixes: Option<Affixes>,
+}
+
+type Cache = Mutex<HashMap<String, Arc<Prepared>>>;
+static NUMBER_FORMATTERS: LazyLock<Cache> = LazyLock::new(Cache::default);
+
+fn prepare(locale: &Locale, style: &str, options: &NumberOptions) -> Result<Prepared, IntlError> {
+    let affixes = match style {
+        "decimal" => None,
+        "percent" => Some(percent_affixes(locale)?),
+        "currency" => Some(currency_affixes(
+            locale,
+            options.currency.as_deref().unwrap_or(""),
+            options.currency_display.as_deref().unwrap_or("symbol"),
+        )?),
+        other => return Err(IntlError::Unsupported(format!("style {other:?}"))),
+    };
+    let grouping = match &options.use_grouping {
+        None => GroupingStrategy::Auto,
+        Some(Value::Bool(false)) => GroupingStrategy::Never,
+        Some(Value::String(s)) if s == "auto" => GroupingStrategy::Auto,
+        Some(Value::String(s)) if s == "always" => GroupingStrategy::Always,
+        Some(Value::String(s)) if s == "min2" => GroupingStrategy::Min2,
+        Some(other) => return Err(IntlError::Options(format!("useGrouping {other}"))),
+    };
+    let formatter = DecimalFormatter::try_new(
+        DecimalFormatterPreferences::from(locale),
+        DecimalFormatterOptions::from(grouping),
+    )
+    .map_err(|e| IntlError::Unsupported(e.to_string()))?;
+    Ok(Prepared { formatter, affixes })
 }
 
 /// What comes before and after a number's digits, for positive and negative numbers.
@@ -142,7 +195,10 @@ fn around_digit(formatted: &str) -> Result<(String, String), IntlError> {
     let last = formatted
         .rfind(|c: char| c.is_ascii_digit())
         .expect("a digit was found");
-    Ok((formatted[..first].to_owned(), formatted[last + 1..].to_owned()))
+    Ok((
+        formatted[..first].to_owned(),
+        formatted[last + 1..].to_owned(),
+    ))
 }
 
 fn probe(sign: fixed_decimal::Sign) -> Decimal {
@@ -154,7 +210,12 @@ fn probe(sign: fixed_decimal::Sign) -> Decimal {
 fn percent_affixes(locale: &Locale) -> Result<Affixes, IntlError> {
     let formatter = PercentFormatter::try_new(locale.into(), Default::default())
         .map_err(|e| IntlError::Unsupported(e.to_string()))?;
-    let write = |sign| formatter.format(&probe(sign)).write_to_string().into_owned();
+    let write = |sign| {
+        formatter
+            .format(&probe(sign))
+            .write_to_string()
+            .into_owned()
+    };
     Ok(Affixes {
         positive: around_digit(&write(fixed_decimal::Sign::None))?,
         negative: around_digit(&write(fixed_decimal::Sign::Negative))?,
@@ -163,8 +224,8 @@ fn percent_affixes(locale: &Locale) -> Result<Affixes, IntlError> {
 }
 
 fn currency_affixes(locale: &Locale, currency: &str, display: &str) -> Result<Affixes, IntlError> {
-    let code =
-        CurrencyType::try_from_str(currency).map_err(|_| IntlError::Currency(currency.to_owned()))?;
+    let code = CurrencyType::try_from_str(currency)
+        .map_err(|_| IntlError::Currency(currency.to_owned()))?;
     let formatter = match display {
         "symbol" => CurrencyFormatter::try_new_symbol(locale.into(), code, Default::default()),
         "narrowSymbol" => {
