@@ -1,4 +1,5 @@
-//! The connector world: evaluates `world.js` at initialisation, keeps its
+//! The connector world: evaluates `world.js` (and `intl.js`, which adds `Intl`
+//! and the `toLocale*String` methods) at initialisation, keeps its
 //! dispatcher, and runs loads and calls through it.
 //!
 //! Every operation returns `Ok(json)` or `Err(json)` where the error JSON is
@@ -18,6 +19,7 @@ use sandpipe_abi::{Call, LogLevel};
 use std::cell::{OnceCell, RefCell};
 
 const WORLD_JS: &str = include_str!("world.js");
+const INTL_JS: &str = include_str!("intl.js");
 
 /// The dispatcher functions `world.js` returns, saved before any connector code runs.
 struct World {
@@ -65,7 +67,14 @@ pub fn install(runtime: Runtime) -> Runtime {
             host::log(LogLevel::from_u32(level), &line)
         });
         let natives = crate::natives::object(&ctx)?;
+        let request: Function = natives.get("request")?;
         let dispatcher: Object = factory.call((ctx.globals(), log, names, natives))?;
+        options = EvalOptions::default();
+        options.global = true;
+        options.strict = false;
+        options.filename = Some("sandpipe:intl".into());
+        let intl: Function = ctx.eval_with_options(INTL_JS, options)?;
+        intl.call::<_, ()>((ctx.globals(), request))?;
         let save = |name: &str| -> Result<Persistent<Function<'static>>, Error> {
             Ok(Persistent::save(&ctx, dispatcher.get::<_, Function>(name)?))
         };

@@ -80,6 +80,8 @@ pub enum Service {
     GeoIp = 4,
     /// `fetch(url, init)`: HTTP, where the operator allows it.
     Fetch = 5,
+    /// `Intl` and `toLocale*String`: dates and numbers formatted for a locale and zone.
+    Intl = 6,
 }
 
 impl Service {
@@ -91,6 +93,7 @@ impl Service {
             3 => Some(Service::Capture),
             4 => Some(Service::GeoIp),
             5 => Some(Service::Fetch),
+            6 => Some(Service::Intl),
             _ => None,
         }
     }

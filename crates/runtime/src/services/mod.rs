@@ -1,6 +1,7 @@
 //! The host services a connector reaches through the `request` host function:
 //! `meta.cache` ([`cache`]), `meta.storage` ([`storage`]), `meta.geoip`
-//! ([`geoip`]), `fetch` ([`fetch`]) and `posthog.capture`.
+//! ([`geoip`]), `fetch` ([`fetch`]), `posthog.capture` and `Intl`'s
+//! formatting ([`intl`]).
 //!
 //! A request is a JSON object with an `"op"`; the answer is `{"ok": value}` or
 //! `{"error": "message"}`, the message a [`ServiceError`]'s. Requests are
@@ -10,11 +11,13 @@
 pub mod cache;
 pub mod fetch;
 pub mod geoip;
+pub mod intl;
 pub mod storage;
 
 use cache::{Cache, CacheError, CacheRequest, SharedCache};
 use fetch::{FetchError, FetchPolicy};
 use geoip::{GeoIpDatabase, GeoIpError};
+use intl::IntlError;
 use sandpipe_abi::Service;
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -50,6 +53,8 @@ pub enum ServiceError {
     GeoIp(#[from] GeoIpError),
     #[error(transparent)]
     Fetch(#[from] FetchError),
+    #[error(transparent)]
+    Intl(#[from] IntlError),
 }
 
 /// A request without a field its operation needs.
@@ -203,6 +208,7 @@ impl ConnectorServices {
                 None => Err(ServiceError::NoGeoIp),
             },
             Some(Service::Fetch) => Ok(fetch::handle(&self.config.fetch, &request, deadline)?),
+            Some(Service::Intl) => Ok(intl::handle(&request)?),
             None => Err(ServiceError::UnknownService(service)),
         }
     }

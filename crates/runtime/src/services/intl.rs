@@ -1,0 +1,692 @@
+//! `Intl` for connectors: the plugin's `Intl.DateTimeFormat`, `Intl.NumberFormat`
+//! and the `toLocale*String` methods send their resolved options here and get
+//! the formatted parts back.
+//!
+//! Dates are formatted by ICU4X (`icu_datetime`, compiled CLDR data) in the
+//! proleptic Gregorian calendar; the instant is placed in its IANA zone by
+//! `jiff` with its bundled tz database, so zone rules do not depend on the
+//! machine. Numbers are formatted by `icu_decimal`, with the percent and
+//! currency patterns of [`number`]. The plugin does ECMA-402's option
+//! processing (defaults, validation, the errors a connector sees); this module
+//! only formats. Formatters are kept in a small process-wide cache, since a
+//! connector formats many values with few distinct options.
+
+pub mod number;
+
+use icu_calendar::{Date, Gregorian};
+use icu_datetime::fieldbag::DateTimeFieldBag;
+use icu_datetime::fieldbag::field;
+use icu_datetime::fieldsets::builder::{DateFields, FieldSetBuilder, ZoneStyle};
+use icu_datetime::fieldsets::enums::CompositeFieldSet;
+use icu_datetime::options::{Length, TimePrecision, YearStyle};
+use icu_datetime::preferences::HourCycle;
+use icu_datetime::{DateTimeFormatterPreferences, FixedCalendarDateTimeFormatter};
+use icu_locale_core::Locale;
+use icu_time::zone::UtcOffset;
+use icu_time::{DateTime, Time, TimeZone, ZonedDateTime};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, LazyLock, Mutex};
+use thiserror::Error;
+use writeable::{Part, PartsWrite, Writeable};
+
+/// Why a format request was refused; the plugin throws the message as a `RangeError`.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum IntlError {
+    #[error("Incorrect locale information provided")]
+    Locale,
+    #[error("Invalid time zone specified: {0}")]
+    TimeZone(String),
+    #[error("Invalid time value")]
+    Time,
+    #[error("Invalid currency code : {0}")]
+    Currency(String),
+    #[error("Intl: unknown operation {0:?}")]
+    Operation(String),
+    #[error("Intl: malformed options: {0}")]
+    Options(String),
+    #[error("Intl: ICU4X cannot format these options: {0}")]
+    Unsupported(String),
+}
+
+/// Answers one `Intl` request.
+pub fn handle(request: &Value) -> Result<Value, IntlError> {
+    let op = request.get("op").and_then(Value::as_str).unwrap_or("");
+    match op {
+        "date" => {
+            let request = DateRequest::deserialize(request)
+                .map_err(|e| IntlError::Options(one_line(&e.to_string())))?;
+            format_date(&request)
+        }
+        "number" => {
+            let request = number::NumberRequest::deserialize(request)
+                .map_err(|e| IntlError::Options(one_line(&e.to_string())))?;
+            number::format(&request)
+        }
+        other => Err(IntlError::Operation(other.to_owned())),
+    }
+}
+
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The locale a request names, canonicalised, or `en-US` (the host's default,
+/// as Node's under `LANG=C`) when it names none. Only the language, script
+/// and region are kept (variants and Unicode extensions are dropped; the
+/// plugin passes `hourCycle` as an option).
+pub(crate) fn locale(requested: Option<&str>) -> Result<Locale, IntlError> {
+    let Some(tag) = requested else {
+        return Ok(icu_locale_core::locale!("en-US"));
+    };
+    let parsed = Locale::try_from_str(tag).map_err(|_| IntlError::Locale)?;
+    // Language, script and region only: what the caches are keyed by stays a few bytes.
+    let mut id = icu_locale_core::LanguageIdentifier::UNKNOWN;
+    id.language = parsed.id.language;
+    id.script = parsed.id.script;
+    id.region = parsed.id.region;
+    Ok(Locale::from(id))
+}
+
+/// `{"op": "date", …}`: one instant, in milliseconds since the epoch, with the
+/// options ECMA-402's `ToDateTimeOptions` left.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DateRequest {
+    locale: Option<String>,
+    time_zone: Option<String>,
+    time: f64,
+    #[serde(default)]
+    options: DateOptions,
+}
+
+#[derive(Debug, Default, Deserialize, Clone, PartialEq, Eq, Hash)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct DateOptions {
+    date_style: Option<String>,
+    time_style: Option<String>,
+    weekday: Option<String>,
+    era: Option<String>,
+    year: Option<String>,
+    month: Option<String>,
+    day: Option<String>,
+    hour: Option<String>,
+    minute: Option<String>,
+    second: Option<String>,
+    fractional_second_digits: Option<u8>,
+    time_zone_name: Option<String>,
+    hour12: Option<bool>,
+    hour_cycle: Option<String>,
+}
+
+/// A date formatter for one locale and one set of options.
+struct DateFormatter {
+    formatter: FixedCalendarDateTimeFormatter<Gregorian, CompositeFieldSet>,
+    /// `h11`, `h12`, `h23` or `h24`, when the pattern has an hour.
+    hour_cycle: Option<&'static str>,
+    /// The fields of the pattern with their ECMA-402 widths, as `resolvedOptions` gives them.
+    fields: Value,
+}
+
+/// At most this many formatters are kept; past it the cache starts again.
+pub(crate) const CACHED_FORMATTERS: usize = 256;
+
+type Cache = Mutex<HashMap<(String, DateOptions), Arc<DateFormatter>>>;
+static DATE_FORMATTERS: LazyLock<Cache> = LazyLock::new(Cache::default);
+
+fn format_date(request: &DateRequest) -> Result<Value, IntlError> {
+    let locale = locale(request.locale.as_deref())?;
+    let zone_name = request.time_zone.as_deref().unwrap_or("UTC");
+    let zone = jiff::tz::db()
+        .get(zone_name)
+        .map_err(|_| IntlError::TimeZone(zone_name.to_owned()))?;
+    if !request.time.is_finite() || request.time.abs() > 8.64e15 {
+        return Err(IntlError::Time);
+    }
+    let millis = request.time.trunc() as i64;
+    let zoned = jiff::Timestamp::from_millisecond(millis)
+        .map_err(|_| IntlError::Time)?
+        .to_zoned(zone.clone());
+    let input = zoned_input(&zoned, &canonical_zone(zone_name, &zone))?;
+
+    let key = (locale.to_string(), request.options.clone());
+    let cached = DATE_FORMATTERS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&key)
+        .cloned();
+    let formatter = match cached {
+        Some(formatter) => formatter,
+        None => {
+            let formatter = Arc::new(date_formatter(&locale, &request.options)?);
+            let mut cache = DATE_FORMATTERS.lock().unwrap_or_else(|e| e.into_inner());
+            if cache.len() >= CACHED_FORMATTERS {
+                cache.clear();
+            }
+            cache.insert(key, formatter.clone());
+            formatter
+        }
+    };
+    let mut parts = Parts::default();
+    formatter
+        .formatter
+        .format(&input)
+        .write_to_parts(&mut parts)
+        .map_err(|_| IntlError::Unsupported("formatting failed".to_owned()))?;
+    unpad_numeric_fields(&mut parts, &locale, &request.options);
+    Ok(json!({
+        "locale": locale.to_string(),
+        "timeZone": canonical_zone(zone_name, &zone),
+        "hourCycle": formatter.hour_cycle,
+        "fields": formatter.fields,
+        "parts": parts.finish(),
+    }))
+}
+
+/// Fields a locale writes without a leading zero when ECMA-402 asks for them
+/// `numeric`: ICU4C's skeleton match (what V8 uses) picks CLDR's
+/// `availableFormats` (de `yMd` = `d.M.y`, ja `y/M/d`, es `Hms` = `H:mm:ss`),
+/// where ICU4X's semantic skeletons give the padded `dd.MM.y`, `y/MM/dd`,
+/// `HH:mm:ss`. Checked by tests/intl.rs against Node.
+fn unpadded_fields(locale: &Locale) -> &'static [&'static str] {
+    match locale.id.language.as_str() {
+        "de" | "ja" => &["day", "month"],
+        "es" => &["hour"],
+        _ => &[],
+    }
+}
+
+fn unpad_numeric_fields(parts: &mut Parts, locale: &Locale, options: &DateOptions) {
+    if options.date_style.is_some() || options.time_style.is_some() {
+        return;
+    }
+    for field in unpadded_fields(locale) {
+        let requested = match *field {
+            "day" => options.day.as_deref(),
+            "month" => options.month.as_deref(),
+            _ => options.hour.as_deref(),
+        };
+        if requested == Some("numeric") {
+            parts.unpad(field);
+        }
+    }
+}
+
+/// [`unpadded_fields`] in a pattern's resolved widths.
+fn unpad_resolved(fields: &mut Value, locale: &Locale, options: &DateOptions) {
+    for field in unpadded_fields(locale) {
+        let requested = match *field {
+            "day" => options.day.as_deref(),
+            "month" => options.month.as_deref(),
+            _ => options.hour.as_deref(),
+        };
+        if requested == Some("numeric")
+            && let Some(width) = fields.get_mut(*field)
+            && width == "2-digit"
+        {
+            *width = Value::from("numeric");
+        }
+    }
+}
+
+/// The zone's name as `resolvedOptions().timeZone` gives it: `UTC` for the
+/// UTC aliases, else the tz database's spelling.
+fn canonical_zone(requested: &str, zone: &jiff::tz::TimeZone) -> String {
+    let name = zone.iana_name().unwrap_or(requested);
+    match name {
+        "UTC" | "Etc/UTC" | "Etc/UCT" | "UCT" | "Etc/Universal" | "Universal" | "Etc/Zulu"
+        | "Zulu" | "Etc/GMT" | "GMT" | "Etc/GMT0" | "Etc/GMT+0" | "Etc/GMT-0" | "GMT0"
+        | "GMT+0" | "GMT-0" | "Etc/Greenwich" | "Greenwich" => "UTC".to_owned(),
+        name => name.to_owned(),
+    }
+}
+
+fn zoned_input(
+    zoned: &jiff::Zoned,
+    zone_name: &str,
+) -> Result<
+    ZonedDateTime<Gregorian, icu_time::TimeZoneInfo<icu_time::zone::models::AtTime>>,
+    IntlError,
+> {
+    let date = Date::try_new_gregorian(zoned.year() as i32, zoned.month() as u8, zoned.day() as u8)
+        .map_err(|_| IntlError::Time)?;
+    let time = Time::try_new(
+        zoned.hour() as u8,
+        zoned.minute() as u8,
+        zoned.second() as u8,
+        zoned.subsec_nanosecond() as u32,
+    )
+    .map_err(|_| IntlError::Time)?;
+    let offset =
+        UtcOffset::try_from_seconds(zoned.offset().seconds()).map_err(|_| IntlError::Time)?;
+    let zone = TimeZone::from_iana_id(zone_name)
+        .with_offset(Some(offset))
+        .at_date_time(DateTime { date, time });
+    Ok(ZonedDateTime { date, time, zone })
+}
+
+fn date_formatter(locale: &Locale, options: &DateOptions) -> Result<DateFormatter, IntlError> {
+    let mut prefs = DateTimeFormatterPreferences::from(locale);
+    // hour12 picks the locale's 12- or 24-hour cycle, as ICU's `h`/`H` skeletons do.
+    if let Some(twelve) = options.hour12 {
+        prefs.hour_cycle = Some(match (twelve, locale.id.language.as_str()) {
+            (true, "ja") => HourCycle::H11,
+            (true, _) => HourCycle::H12,
+            (false, _) => HourCycle::H23,
+        });
+    } else if let Some(cycle) = options.hour_cycle.as_deref() {
+        prefs.hour_cycle = Some(match cycle {
+            "h11" => HourCycle::H11,
+            "h12" => HourCycle::H12,
+            "h23" => HourCycle::H23,
+            other => return Err(IntlError::Unsupported(format!("hourCycle {other:?}"))),
+        });
+    }
+    let builder = if options.date_style.is_some() || options.time_style.is_some() {
+        styles(options)?
+    } else {
+        field_bag(options)?.to_field_set_builder()
+    };
+    let field_set = builder
+        .build_composite()
+        .map_err(|e| IntlError::Unsupported(format!("{e:?}")))?;
+    let formatter = FixedCalendarDateTimeFormatter::try_new(prefs, field_set)
+        .map_err(|e| IntlError::Unsupported(one_line(&e.to_string())))?;
+    let pattern = formatter.pattern_text();
+    let mut fields = pattern_fields(&pattern);
+    if options.date_style.is_none() && options.time_style.is_none() {
+        unpad_resolved(&mut fields, locale, options);
+    }
+    Ok(DateFormatter {
+        formatter,
+        hour_cycle: hour_cycle(&pattern),
+        fields,
+    })
+}
+
+trait PatternText {
+    fn pattern_text(&self) -> String;
+}
+
+impl PatternText for FixedCalendarDateTimeFormatter<Gregorian, CompositeFieldSet> {
+    /// The pattern of a formatted instant (the hour field is the same for every instant).
+    fn pattern_text(&self) -> String {
+        let noon = ZonedDateTime {
+            date: Date::try_new_gregorian(2024, 1, 1).expect("a valid date"),
+            time: Time::try_new(12, 0, 0, 0).expect("a valid time"),
+            zone: TimeZone::from_iana_id("Etc/UTC")
+                .with_offset(Some(UtcOffset::zero()))
+                .at_date_time(DateTime {
+                    date: Date::try_new_gregorian(2024, 1, 1).expect("a valid date"),
+                    time: Time::try_new(12, 0, 0, 0).expect("a valid time"),
+                }),
+        };
+        self.format(&noon).pattern().to_string()
+    }
+}
+
+/// The hour cycle of a UTS 35 pattern: its hour field's letter, outside quotes.
+fn hour_cycle(pattern: &str) -> Option<&'static str> {
+    let mut quoted = false;
+    for c in pattern.chars() {
+        match c {
+            '\'' => quoted = !quoted,
+            'h' if !quoted => return Some("h12"),
+            'H' if !quoted => return Some("h23"),
+            'K' if !quoted => return Some("h11"),
+            'k' if !quoted => return Some("h24"),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// The fields of a UTS 35 pattern as ECMA-402 names them, with the widths
+/// their letter counts mean (`MMM` a `short` month, `dd` a `2-digit` day).
+fn pattern_fields(pattern: &str) -> Value {
+    let mut fields = serde_json::Map::new();
+    let mut quoted = false;
+    let chars: Vec<char> = pattern.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        let mut n = 1;
+        while i + n < chars.len() && chars[i + n] == c {
+            n += 1;
+        }
+        i += n;
+        if c == '\'' {
+            quoted = !quoted;
+            continue;
+        }
+        if quoted {
+            continue;
+        }
+        let numeric = |n: usize| if n == 2 { "2-digit" } else { "numeric" };
+        let text = |n: usize| match n {
+            4 => "long",
+            5 => "narrow",
+            _ => "short",
+        };
+        let (name, width) = match c {
+            'G' => ("era", text(n)),
+            'y' => ("year", numeric(n)),
+            'M' | 'L' if n <= 2 => ("month", numeric(n)),
+            'M' | 'L' => ("month", text(n)),
+            'd' => ("day", numeric(n)),
+            'E' | 'c' | 'e' => ("weekday", text(n)),
+            'h' | 'H' | 'k' | 'K' => ("hour", numeric(n)),
+            'm' => ("minute", numeric(n)),
+            's' => ("second", numeric(n)),
+            'S' => {
+                fields.insert("fractionalSecondDigits".to_owned(), Value::from(n));
+                continue;
+            }
+            'z' => ("timeZoneName", if n == 4 { "long" } else { "short" }),
+            'O' => (
+                "timeZoneName",
+                if n == 4 { "longOffset" } else { "shortOffset" },
+            ),
+            'v' => (
+                "timeZoneName",
+                if n == 4 {
+                    "longGeneric"
+                } else {
+                    "shortGeneric"
+                },
+            ),
+            _ => continue,
+        };
+        fields.insert(name.to_owned(), Value::from(width));
+    }
+    Value::Object(fields)
+}
+
+/// `dateStyle` / `timeStyle` as ICU4X field sets.
+fn styles(options: &DateOptions) -> Result<FieldSetBuilder, IntlError> {
+    let mut builder = FieldSetBuilder::new();
+    let length = |style: &str| match style {
+        "full" | "long" => Ok(Length::Long),
+        "medium" => Ok(Length::Medium),
+        "short" => Ok(Length::Short),
+        other => Err(IntlError::Unsupported(format!("style {other:?}"))),
+    };
+    if let Some(style) = options.date_style.as_deref() {
+        builder.length = Some(length(style)?);
+        builder.date_fields = Some(if style == "full" {
+            DateFields::YMDE
+        } else {
+            DateFields::YMD
+        });
+    }
+    if let Some(style) = options.time_style.as_deref() {
+        if builder.length.is_none() {
+            builder.length = Some(length(style)?);
+        }
+        builder.time_precision = Some(if style == "short" {
+            TimePrecision::Minute
+        } else {
+            TimePrecision::Second
+        });
+        builder.zone_style = match style {
+            "full" => Some(ZoneStyle::SpecificLong),
+            "long" => Some(ZoneStyle::SpecificShort),
+            _ => None,
+        };
+    }
+    if builder.date_fields == Some(DateFields::YMD)
+        && options.date_style.as_deref() == Some("short")
+    {
+        builder.year_style = Some(YearStyle::Auto);
+    }
+    Ok(builder)
+}
+
+/// The individual field options as ICU4X's ECMA-402 field bag.
+fn field_bag(options: &DateOptions) -> Result<DateTimeFieldBag, IntlError> {
+    fn bad(name: &str, value: &str) -> IntlError {
+        IntlError::Unsupported(format!("{name} {value:?}"))
+    }
+    let mut bag = DateTimeFieldBag::default();
+    bag.weekday = match options.weekday.as_deref() {
+        None => None,
+        Some("long") => Some(field::Weekday::Long),
+        Some("short") => Some(field::Weekday::Short),
+        Some("narrow") => Some(field::Weekday::Narrow),
+        Some(other) => return Err(bad("weekday", other)),
+    };
+    bag.era = match options.era.as_deref() {
+        None => None,
+        Some("long") => Some(field::Era::Long),
+        Some("short") => Some(field::Era::Short),
+        Some("narrow") => Some(field::Era::Narrow),
+        Some(other) => return Err(bad("era", other)),
+    };
+    bag.year = match options.year.as_deref() {
+        None => None,
+        Some("numeric") => Some(field::Year::Numeric),
+        Some("2-digit") => Some(field::Year::TwoDigit),
+        Some(other) => return Err(bad("year", other)),
+    };
+    bag.month = match options.month.as_deref() {
+        None => None,
+        Some("numeric") => Some(field::Month::Numeric),
+        Some("2-digit") => Some(field::Month::TwoDigit),
+        Some("long") => Some(field::Month::Long),
+        Some("short") => Some(field::Month::Short),
+        Some("narrow") => Some(field::Month::Narrow),
+        Some(other) => return Err(bad("month", other)),
+    };
+    bag.day = match options.day.as_deref() {
+        None => None,
+        Some("numeric") => Some(field::Day::Numeric),
+        Some("2-digit") => Some(field::Day::TwoDigit),
+        Some(other) => return Err(bad("day", other)),
+    };
+    bag.hour = match options.hour.as_deref() {
+        None => None,
+        Some("numeric") => Some(field::Hour::Numeric),
+        Some("2-digit") => Some(field::Hour::TwoDigit),
+        Some(other) => return Err(bad("hour", other)),
+    };
+    bag.minute = match options.minute.as_deref() {
+        None => None,
+        Some("numeric") => Some(field::Minute::Numeric),
+        Some("2-digit") => Some(field::Minute::TwoDigit),
+        Some(other) => return Err(bad("minute", other)),
+    };
+    bag.second = match options.second.as_deref() {
+        None => None,
+        Some("numeric") => Some(field::Second::Numeric),
+        Some("2-digit") => Some(field::Second::TwoDigit),
+        Some(other) => return Err(bad("second", other)),
+    };
+    bag.fractional_second_digits = match options.fractional_second_digits {
+        None => None,
+        Some(1) => Some(field::FractionalSecondDigits::F1),
+        Some(2) => Some(field::FractionalSecondDigits::F2),
+        Some(3) => Some(field::FractionalSecondDigits::F3),
+        Some(other) => return Err(bad("fractionalSecondDigits", &other.to_string())),
+    };
+    bag.time_zone_name = match options.time_zone_name.as_deref() {
+        None => None,
+        Some("short") => Some(field::TimeZoneName::ShortSpecific),
+        Some("long") => Some(field::TimeZoneName::LongSpecific),
+        Some("shortOffset") => Some(field::TimeZoneName::ShortOffset),
+        Some("longOffset") => Some(field::TimeZoneName::LongOffset),
+        Some("shortGeneric") => Some(field::TimeZoneName::ShortGeneric),
+        Some("longGeneric") => Some(field::TimeZoneName::LongGeneric),
+        Some(other) => return Err(bad("timeZoneName", other)),
+    };
+    Ok(bag)
+}
+
+/// Collects formatted text as ECMA-402 parts: `[type, value]` pairs, text
+/// outside any field a `literal`. A date field's digits stay that field; a
+/// number's integer, group and fraction parts are each their own.
+#[derive(Default)]
+pub(crate) struct Parts {
+    parts: Vec<(&'static str, String)>,
+    /// The ECMA-402 types of the parts being written, innermost last.
+    open: Vec<&'static str>,
+}
+
+impl Parts {
+    pub(crate) fn push(&mut self, kind: &'static str, text: &str) {
+        match self.parts.last_mut() {
+            Some((last, value)) if *last == kind => value.push_str(text),
+            _ => self.parts.push((kind, text.to_owned())),
+        }
+    }
+
+    /// Drops the leading zero of every `kind` part of two digits.
+    fn unpad(&mut self, kind: &str) {
+        for (part, value) in &mut self.parts {
+            if *part == kind && value.len() == 2 && value.starts_with('0') {
+                value.remove(0);
+            }
+        }
+    }
+
+    pub(crate) fn finish(self) -> Value {
+        Value::Array(
+            self.parts
+                .into_iter()
+                .filter(|(_, value)| !value.is_empty())
+                .map(|(kind, value)| json!([kind, value]))
+                .collect(),
+        )
+    }
+}
+
+impl fmt::Write for Parts {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        let kind = self.open.last().copied().unwrap_or("literal");
+        self.push(kind, text);
+        Ok(())
+    }
+}
+
+impl PartsWrite for Parts {
+    type SubPartsWrite = Parts;
+
+    fn with_part(
+        &mut self,
+        part: Part,
+        mut f: impl FnMut(&mut Self::SubPartsWrite) -> fmt::Result,
+    ) -> fmt::Result {
+        let inside_date_field = self
+            .open
+            .last()
+            .is_some_and(|kind| number::ecma_part_names().all(|n| n != *kind));
+        let kind = match ecma_part(part) {
+            Some(kind) if !inside_date_field => kind,
+            // A number inside a date field (a year's digits) is that field.
+            _ => return f(self),
+        };
+        // Each field starts its own part, even right after one of its type.
+        self.parts.push((kind, String::new()));
+        self.open.push(kind);
+        let result = f(self);
+        self.open.pop();
+        result
+    }
+}
+
+/// The ECMA-402 part type of an ICU4X part (`None`: not a field, a literal).
+fn ecma_part(part: Part) -> Option<&'static str> {
+    use icu_datetime::parts;
+    Some(match part {
+        p if p == parts::ERA => "era",
+        p if p == parts::YEAR => "year",
+        p if p == parts::RELATED_YEAR => "relatedYear",
+        p if p == parts::YEAR_NAME => "yearName",
+        p if p == parts::MONTH => "month",
+        p if p == parts::DAY => "day",
+        p if p == parts::WEEKDAY => "weekday",
+        p if p == parts::DAY_PERIOD => "dayPeriod",
+        p if p == parts::HOUR => "hour",
+        p if p == parts::MINUTE => "minute",
+        p if p == parts::SECOND => "second",
+        p if p == parts::TIME_ZONE_NAME => "timeZoneName",
+        p => return number::ecma_part(p),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pattern_fields_and_hour_cycle_read_the_pattern_outside_quotes() {
+        assert_eq!(
+            pattern_fields("EEEE, d 'de' MMMM 'h' y, HH:mm:ss zzzz"),
+            json!({"weekday": "long", "day": "numeric", "month": "long", "year": "numeric",
+                   "hour": "2-digit", "minute": "2-digit", "second": "2-digit", "timeZoneName": "long"})
+        );
+        assert_eq!(hour_cycle("'h' H:mm"), Some("h23"));
+        assert_eq!(hour_cycle("h:mm a"), Some("h12"));
+        assert_eq!(hour_cycle("aK:mm"), Some("h11"));
+        assert_eq!(hour_cycle("d.M.y"), None);
+    }
+
+    #[test]
+    fn bad_zone_locale_and_op_are_refused_with_v8s_messages() {
+        let date = |locale: &str, zone: &str| {
+            handle(&json!({"op": "date", "locale": locale, "timeZone": zone, "time": 0}))
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(
+            date("en-US", "Mars/Olympus"),
+            "Invalid time zone specified: Mars/Olympus"
+        );
+        assert_eq!(
+            date("not a locale", "UTC"),
+            "Incorrect locale information provided"
+        );
+        assert_eq!(
+            handle(&json!({"op": "date", "time": 8.65e15})).unwrap_err(),
+            IntlError::Time
+        );
+        assert_eq!(
+            handle(&json!({"op": "collate"})).unwrap_err().to_string(),
+            "Intl: unknown operation \"collate\""
+        );
+    }
+
+    #[test]
+    fn a_locale_keeps_only_language_script_and_region() {
+        let variants: Vec<String> = (0..1000).map(|i| format!("v{i:04}x")).collect();
+        let long = format!("de-Latn-DE-{}-u-hc-h12", variants.join("-"));
+        assert_eq!(locale(Some(&long)).unwrap().to_string(), "de-Latn-DE");
+        assert_eq!(locale(Some("EN-gb")).unwrap().to_string(), "en-GB");
+        assert_eq!(locale(None).unwrap().to_string(), "en-US");
+    }
+
+    #[test]
+    fn a_date_in_its_zone_has_the_parts_node_gives() {
+        // 2024-03-10T07:00:00Z, the first instant of EDT.
+        let answer = handle(&json!({
+            "op": "date", "locale": "en-US", "timeZone": "america/new_york", "time": 1_710_054_000_000_i64,
+            "options": {"hour": "numeric", "minute": "2-digit", "timeZoneName": "short"},
+        }))
+        .unwrap();
+        assert_eq!(answer["timeZone"], "America/New_York");
+        assert_eq!(answer["hourCycle"], "h12");
+        assert_eq!(
+            answer["parts"],
+            json!([
+                ["hour", "3"],
+                ["literal", ":"],
+                ["minute", "00"],
+                ["literal", "\u{202F}"],
+                ["dayPeriod", "AM"],
+                ["literal", " "],
+                ["timeZoneName", "EDT"]
+            ])
+        );
+    }
+}

@@ -1,0 +1,291 @@
+//! `Intl.NumberFormat`'s formatting: a double rounded as ECMA-402 rounds it
+//! (its shortest round-trip decimal, half away from zero, to the resolved
+//! fraction digits), written by `icu_decimal` with the locale's symbols and
+//! grouping. Percent and currency wrap those digits in the locale's affixes,
+//! which `icu_experimental`'s percent and currency formatters give: they
+//! write no parts and round currencies themselves, so they format a probe
+//! (1 and -1) and the text around its digit is the affix — sign, symbol or
+//! code, and the spacing CLDR puts between them.
+
+use super::{IntlError, Parts, locale};
+use fixed_decimal::{Decimal, FloatPrecision, SignedRoundingMode, UnsignedRoundingMode};
+use icu_decimal::options::{DecimalFormatterOptions, GroupingStrategy};
+use icu_decimal::{DecimalFormatter, DecimalFormatterPreferences};
+use icu_experimental::dimension::currency::CurrencyType;
+use icu_experimental::dimension::currency::formatter::CurrencyFormatter;
+use icu_experimental::dimension::percent::formatter::PercentFormatter;
+use icu_locale_core::Locale;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex};
+use writeable::{Part, Writeable};
+
+/// `{"op": "number", …}`: a value (a number, or `"NaN"`, `"Infinity"`,
+/// `"-Infinity"`, `"-0"`) with the options the plugin resolved.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct NumberRequest {
+    locale: Option<String>,
+    value: Value,
+    #[serde(default)]
+    options: NumberOptions,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct NumberOptions {
+    style: Option<String>,
+    currency: Option<String>,
+    currency_display: Option<String>,
+    minimum_integer_digits: Option<u8>,
+    minimum_fraction_digits: Option<u8>,
+    maximum_fraction_digits: Option<u8>,
+    /// `false`, `"auto"`, `"always"` or `"min2"`.
+    use_grouping: Option<Value>,
+}
+
+pub(crate) fn format(request: &NumberRequest) -> Result<Value, IntlError> {
+    let locale = locale(request.locale.as_deref())?;
+    let options = &request.options;
+    let value = match &request.value {
+        Value::Number(n) => n.as_f64().ok_or(IntlError::Options("value".to_owned()))?,
+        Value::String(s) if s == "NaN" => f64::NAN,
+        Value::String(s) if s == "Infinity" => f64::INFINITY,
+        Value::String(s) if s == "-Infinity" => f64::NEG_INFINITY,
+        Value::String(s) if s == "-0" => -0.0,
+        _ => return Err(IntlError::Options("value must be a number".to_owned())),
+    };
+    let style = options.style.as_deref().unwrap_or("decimal");
+    let key = format!(
+        "{locale} {style} {:?} {:?} {:?}",
+        options.currency, options.currency_display, options.use_grouping
+    );
+    let cached = NUMBER_FORMATTERS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&key)
+        .cloned();
+    let prepared = match cached {
+        Some(prepared) => prepared,
+        None => {
+            let prepared = Arc::new(prepare(&locale, style, options)?);
+            let mut cache = NUMBER_FORMATTERS.lock().unwrap_or_else(|e| e.into_inner());
+            if cache.len() >= super::CACHED_FORMATTERS {
+                cache.clear();
+            }
+            cache.insert(key, prepared.clone());
+            prepared
+        }
+    };
+    let (formatter, affixes) = (&prepared.formatter, &prepared.affixes);
+    // ECMA-402's signDisplay "auto": a minus for every negative number, -0 too.
+    let negative = value.is_sign_negative() && !value.is_nan();
+    let mut parts = Parts::default();
+    if let Some(affixes) = &affixes {
+        affix_parts(
+            &mut parts,
+            if negative {
+                &affixes.negative.0
+            } else {
+                &affixes.positive.0
+            },
+            affixes.kind,
+        );
+    }
+    if value.is_nan() {
+        parts.push("nan", "NaN");
+    } else if value.is_infinite() {
+        if value < 0.0 && affixes.is_none() {
+            parts.push("minusSign", "-");
+        }
+        parts.push("infinity", "∞");
+    } else {
+        let minimum = i16::from(options.minimum_fraction_digits.unwrap_or(0));
+        let maximum = i16::from(options.maximum_fraction_digits.unwrap_or(3)).max(minimum);
+        let mut decimal = Decimal::try_from_f64(value, FloatPrecision::RoundTrip)
+            .map_err(|_| IntlError::Options("value out of range".to_owned()))?;
+        if style == "percent" {
+            decimal.multiply_pow10(2);
+        }
+        decimal.round_with_mode(
+            -maximum,
+            SignedRoundingMode::Unsigned(UnsignedRoundingMode::HalfExpand),
+        );
+        decimal.absolute.trim_end();
+        decimal.absolute.pad_end(-minimum);
+        decimal
+            .absolute
+            .pad_start(i16::from(options.minimum_integer_digits.unwrap_or(1)));
+        decimal.sign = if negative && affixes.is_none() {
+            fixed_decimal::Sign::Negative
+        } else {
+            // Positive, or the sign is the affix's.
+            fixed_decimal::Sign::None
+        };
+        formatter
+            .format(&decimal)
+            .write_to_parts(&mut parts)
+            .map_err(|_| IntlError::Unsupported("formatting failed".to_owned()))?;
+    }
+    if let Some(affixes) = &affixes {
+        affix_parts(
+            &mut parts,
+            if negative {
+                &affixes.negative.1
+            } else {
+                &affixes.positive.1
+            },
+            affixes.kind,
+        );
+    }
+    Ok(json!({ "locale": locale.to_string(), "parts": parts.finish() }))
+}
+
+/// A locale's decimal formatter with its grouping, and the affixes of a percent or currency style.
+struct Prepared {
+    formatter: DecimalFormatter,
+    affixes: Option<Affixes>,
+}
+
+type Cache = Mutex<HashMap<String, Arc<Prepared>>>;
+static NUMBER_FORMATTERS: LazyLock<Cache> = LazyLock::new(Cache::default);
+
+fn prepare(locale: &Locale, style: &str, options: &NumberOptions) -> Result<Prepared, IntlError> {
+    let affixes = match style {
+        "decimal" => None,
+        "percent" => Some(percent_affixes(locale)?),
+        "currency" => Some(currency_affixes(
+            locale,
+            options.currency.as_deref().unwrap_or(""),
+            options.currency_display.as_deref().unwrap_or("symbol"),
+        )?),
+        other => return Err(IntlError::Unsupported(format!("style {other:?}"))),
+    };
+    let grouping = match &options.use_grouping {
+        None => GroupingStrategy::Auto,
+        Some(Value::Bool(false)) => GroupingStrategy::Never,
+        Some(Value::String(s)) if s == "auto" => GroupingStrategy::Auto,
+        Some(Value::String(s)) if s == "always" => GroupingStrategy::Always,
+        Some(Value::String(s)) if s == "min2" => GroupingStrategy::Min2,
+        Some(other) => return Err(IntlError::Options(format!("useGrouping {other}"))),
+    };
+    let formatter = DecimalFormatter::try_new(
+        DecimalFormatterPreferences::from(locale),
+        DecimalFormatterOptions::from(grouping),
+    )
+    .map_err(|e| IntlError::Unsupported(e.to_string()))?;
+    Ok(Prepared { formatter, affixes })
+}
+
+/// What comes before and after a number's digits, for positive and negative numbers.
+struct Affixes {
+    positive: (String, String),
+    negative: (String, String),
+    /// The part type of the affix's text that is neither sign nor space.
+    kind: &'static str,
+}
+
+/// Splits a formatted probe around its digits (`1`, or `1.00` where the
+/// formatter pads to the currency's digits): the affixes before and after.
+fn around_digit(formatted: &str) -> Result<(String, String), IntlError> {
+    let first = formatted
+        .find(|c: char| c.is_ascii_digit())
+        .ok_or_else(|| IntlError::Unsupported(format!("no digit in {formatted:?}")))?;
+    let last = formatted
+        .rfind(|c: char| c.is_ascii_digit())
+        .expect("a digit was found");
+    Ok((
+        formatted[..first].to_owned(),
+        formatted[last + 1..].to_owned(),
+    ))
+}
+
+fn probe(sign: fixed_decimal::Sign) -> Decimal {
+    let mut one = Decimal::from(1);
+    one.sign = sign;
+    one
+}
+
+fn percent_affixes(locale: &Locale) -> Result<Affixes, IntlError> {
+    let formatter = PercentFormatter::try_new(locale.into(), Default::default())
+        .map_err(|e| IntlError::Unsupported(e.to_string()))?;
+    let write = |sign| {
+        formatter
+            .format(&probe(sign))
+            .write_to_string()
+            .into_owned()
+    };
+    Ok(Affixes {
+        positive: around_digit(&write(fixed_decimal::Sign::None))?,
+        negative: around_digit(&write(fixed_decimal::Sign::Negative))?,
+        kind: "percentSign",
+    })
+}
+
+fn currency_affixes(locale: &Locale, currency: &str, display: &str) -> Result<Affixes, IntlError> {
+    let code = CurrencyType::try_from_str(currency)
+        .map_err(|_| IntlError::Currency(currency.to_owned()))?;
+    let formatter = match display {
+        "symbol" => CurrencyFormatter::try_new_symbol(locale.into(), code, Default::default()),
+        "narrowSymbol" => {
+            CurrencyFormatter::try_new_symbol_narrow(locale.into(), code, Default::default())
+        }
+        "code" => CurrencyFormatter::try_new_code(locale.into(), code, Default::default()),
+        other => return Err(IntlError::Unsupported(format!("currencyDisplay {other:?}"))),
+    }
+    .map_err(|e| IntlError::Unsupported(e.to_string()))?;
+    let write = |sign| {
+        formatter
+            .format_fixed_decimal(&probe(sign))
+            .write_to_string()
+            .into_owned()
+    };
+    Ok(Affixes {
+        positive: around_digit(&write(fixed_decimal::Sign::None))?,
+        negative: around_digit(&write(fixed_decimal::Sign::Negative))?,
+        kind: "currency",
+    })
+}
+
+/// An affix as parts: its minus or plus sign, its spaces (literals), and the rest (`kind`).
+fn affix_parts(parts: &mut Parts, affix: &str, kind: &'static str) {
+    for c in affix.chars() {
+        let mut buffer = [0; 4];
+        let text = c.encode_utf8(&mut buffer);
+        let part = match c {
+            '-' | '\u{2212}' => "minusSign",
+            '+' => "plusSign",
+            c if c.is_whitespace() || c == '\u{200E}' || c == '\u{200F}' => "literal",
+            _ => kind,
+        };
+        parts.push(part, text);
+    }
+}
+
+/// The ECMA-402 part types [`ecma_part`] gives.
+pub(crate) fn ecma_part_names() -> impl Iterator<Item = &'static str> {
+    [
+        "plusSign",
+        "minusSign",
+        "integer",
+        "fraction",
+        "group",
+        "decimal",
+    ]
+    .into_iter()
+}
+
+/// The ECMA-402 part type of an `icu_decimal` part (`None`: a literal).
+pub(crate) fn ecma_part(part: Part) -> Option<&'static str> {
+    use icu_decimal::parts;
+    Some(match part {
+        p if p == parts::PLUS_SIGN => "plusSign",
+        p if p == parts::MINUS_SIGN => "minusSign",
+        p if p == parts::INTEGER => "integer",
+        p if p == parts::FRACTION => "fraction",
+        p if p == parts::GROUP => "group",
+        p if p == parts::DECIMAL => "decimal",
+        _ => return None,
+    })
+}

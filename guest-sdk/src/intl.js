@@ -1,0 +1,417 @@
+// `Intl` and the `toLocale*String` methods, as Node 20 (full ICU) gives them.
+//
+// Evaluated once at initialisation, after world.js, as a function expression
+// the plugin calls with the global object and the native `request`. This file
+// does ECMA-402's option processing (reading, validating and defaulting the
+// options, with the errors V8 throws); the host formats (the Intl service,
+// crates/runtime/src/services/intl.rs: ICU4X with CLDR data, IANA zones from
+// jiff's tz database) and answers with the locale it resolved and the parts.
+(function (global, request) {
+    'use strict';
+
+    const INTL = 6; // sandpipe-abi Service::Intl
+    const RangeErrorCtor = RangeError;
+    const TypeErrorCtor = TypeError;
+    const ObjectCtor = Object;
+    const NumberCtor = Number;
+    const StringCtor = String;
+    const isArray = Array.isArray;
+    const dateNow = Date.now;
+    const timeOf = Function.prototype.call.bind(Date.prototype.getTime);
+    const numberValueOf = Function.prototype.call.bind(Number.prototype.valueOf);
+    const defineProperty = Object.defineProperty;
+
+    function host(payload) {
+        const response = request(INTL, payload);
+        if (response.error !== undefined) throw new RangeErrorCtor(response.error);
+        return response.ok;
+    }
+
+    // The one locale a `locales` argument asks for (the first: ICU has data for them all), or null.
+    function requestedLocale(locales) {
+        if (locales === undefined) return null;
+        if (typeof locales === 'string') return locales;
+        if (locales === null) throw new TypeErrorCtor('Cannot convert undefined or null to object');
+        const list = isArray(locales) ? locales : ObjectCtor(locales);
+        if (list.length === undefined || list.length === 0) return null;
+        const first = list[0];
+        if (typeof first !== 'string' && (typeof first !== 'object' || first === null)) {
+            throw new TypeErrorCtor('Language ID should be string or object.');
+        }
+        return StringCtor(first);
+    }
+
+    function optionsObject(options) {
+        if (options === undefined) return ObjectCtor.create(null);
+        if (options === null) throw new TypeErrorCtor('Cannot convert undefined or null to object');
+        return ObjectCtor(options);
+    }
+
+    function stringOption(options, name, allowed, service) {
+        const value = options[name];
+        if (value === undefined) return undefined;
+        const text = StringCtor(value);
+        if (allowed.indexOf(text) < 0) {
+            throw new RangeErrorCtor(`Value ${text} out of range for ${service} options property ${name}`);
+        }
+        return text;
+    }
+
+    function numberOption(options, name, minimum, maximum, fallback) {
+        const value = options[name];
+        if (value === undefined) return fallback;
+        const n = NumberCtor(value);
+        if (n !== n || n < minimum || n > maximum) throw new RangeErrorCtor(`${name} value is out of range.`);
+        return Math.floor(n);
+    }
+
+    function unsupported(name) {
+        return function () {
+            throw new TypeErrorCtor(`Intl.${name} is not supported by sandpipe (provided: DateTimeFormat, NumberFormat)`);
+        };
+    }
+
+    // ---- Dates.
+
+    const DATE_SERVICE = 'Intl.DateTimeFormat';
+    const DATE_FIELDS = ['weekday', 'era', 'year', 'month', 'day', 'hour', 'minute', 'second', 'fractionalSecondDigits', 'timeZoneName'];
+    const STYLES = ['full', 'long', 'medium', 'short'];
+
+    // ECMA-402 CreateDateTimeFormat's option reading and ToDateTimeOptions's
+    // defaults: `required` is 'date', 'time' or 'any'; `defaults` 'date', 'time' or 'all'.
+    function dateOptions(given, required, defaults, service) {
+        const options = optionsObject(given);
+        const resolved = {};
+        const hour12 = options.hour12;
+        if (hour12 !== undefined) resolved.hour12 = !!hour12;
+        const hourCycle = stringOption(options, 'hourCycle', ['h11', 'h12', 'h23', 'h24'], service);
+        if (hourCycle !== undefined && hour12 === undefined) resolved.hourCycle = hourCycle === 'h24' ? 'h23' : hourCycle;
+        let timeZone = options.timeZone;
+        timeZone = timeZone === undefined ? null : StringCtor(timeZone);
+        const fields = {
+            weekday: ['narrow', 'short', 'long'],
+            era: ['narrow', 'short', 'long'],
+            year: ['2-digit', 'numeric'],
+            month: ['2-digit', 'numeric', 'narrow', 'short', 'long'],
+            day: ['2-digit', 'numeric'],
+            hour: ['2-digit', 'numeric'],
+            minute: ['2-digit', 'numeric'],
+            second: ['2-digit', 'numeric'],
+        };
+        let anyField = null;
+        for (const name of DATE_FIELDS) {
+            let value;
+            if (name === 'fractionalSecondDigits') {
+                value = options.fractionalSecondDigits === undefined ? undefined : numberOption(options, name, 1, 3, undefined);
+            } else if (name === 'timeZoneName') {
+                value = stringOption(options, name, ['short', 'long', 'shortOffset', 'longOffset', 'shortGeneric', 'longGeneric'], service);
+            } else {
+                value = stringOption(options, name, fields[name], service);
+            }
+            if (value !== undefined) {
+                resolved[name] = value;
+                if (anyField === null) anyField = name;
+            }
+        }
+        const dateStyle = stringOption(options, 'dateStyle', STYLES, service);
+        const timeStyle = stringOption(options, 'timeStyle', STYLES, service);
+        if (dateStyle !== undefined || timeStyle !== undefined) {
+            if (anyField !== null) {
+                throw new TypeErrorCtor(`Can't set option ${anyField} when ${dateStyle !== undefined ? 'dateStyle' : 'timeStyle'} is used`);
+            }
+            if (required === 'date' && timeStyle !== undefined) throw new TypeErrorCtor('Invalid option : timeStyle');
+            if (required === 'time' && dateStyle !== undefined) throw new TypeErrorCtor('Invalid option : dateStyle');
+            if (dateStyle !== undefined) resolved.dateStyle = dateStyle;
+            if (timeStyle !== undefined) resolved.timeStyle = timeStyle;
+        } else {
+            const hasDate = resolved.weekday !== undefined || resolved.year !== undefined || resolved.month !== undefined || resolved.day !== undefined;
+            const hasTime = resolved.hour !== undefined || resolved.minute !== undefined || resolved.second !== undefined || resolved.fractionalSecondDigits !== undefined;
+            const needDefaults = !((required !== 'time' && hasDate) || (required !== 'date' && hasTime));
+            if (needDefaults && (defaults === 'date' || defaults === 'all')) {
+                resolved.year = resolved.month = resolved.day = 'numeric';
+            }
+            if (needDefaults && (defaults === 'time' || defaults === 'all')) {
+                resolved.hour = resolved.minute = resolved.second = 'numeric';
+            }
+        }
+        return { timeZone, options: resolved };
+    }
+
+    function formatDate(locale, timeZone, options, time) {
+        return host({ op: 'date', locale, timeZone, time, options });
+    }
+
+    function joinParts(parts) {
+        let text = '';
+        for (let i = 0; i < parts.length; i++) text += parts[i][1];
+        return text;
+    }
+    // V8 (Node 20) writes the U+202F NARROW NO-BREAK SPACE that CLDR 42+ puts
+    // before AM/PM as a plain space in a formatted date (not in formatToParts).
+    function joinDateParts(parts) {
+        return joinParts(parts).replace(/\u202f/g, ' ');
+    }
+
+    // The instant `date` stands for, as DateTimeFormat's format reads it.
+    function timeValue(date) {
+        const time = date === undefined ? dateNow() : NumberCtor(date);
+        if (time !== time || time === Infinity || time === -Infinity) throw new RangeErrorCtor('Invalid time value');
+        return time;
+    }
+
+    const dateState = new WeakMap();
+
+    class DateTimeFormat {
+        constructor(locales, options) {
+            const locale = requestedLocale(locales);
+            const { timeZone, options: resolved } = dateOptions(options, 'any', 'date', DATE_SERVICE);
+            // Resolves locale, zone and pattern now, so a bad locale or zone throws here as in V8.
+            const answer = formatDate(locale, timeZone, resolved, 0);
+            dateState.set(this, { locale: answer.locale, timeZone: answer.timeZone, options: resolved, answer, bound: undefined });
+        }
+
+        get format() {
+            const state = stateOf(this);
+            if (state.bound === undefined) {
+                state.bound = (date) => joinDateParts(formatDate(state.locale, state.timeZone, state.options, timeValue(date)).parts);
+            }
+            return state.bound;
+        }
+
+        formatToParts(date) {
+            const state = stateOf(this);
+            const parts = formatDate(state.locale, state.timeZone, state.options, timeValue(date)).parts;
+            return parts.map((part) => ({ type: part[0], value: part[1] }));
+        }
+
+        resolvedOptions() {
+            const state = stateOf(this);
+            const answer = state.answer;
+            const result = {
+                locale: answer.locale,
+                calendar: 'gregory',
+                numberingSystem: 'latn',
+                timeZone: answer.timeZone,
+            };
+            if (answer.hourCycle !== null) {
+                result.hourCycle = answer.hourCycle;
+                result.hour12 = answer.hourCycle === 'h11' || answer.hourCycle === 'h12';
+            }
+            if (state.options.dateStyle === undefined && state.options.timeStyle === undefined) {
+                for (const name of DATE_FIELDS) {
+                    if (answer.fields[name] !== undefined) result[name] = answer.fields[name];
+                }
+            } else {
+                if (state.options.dateStyle !== undefined) result.dateStyle = state.options.dateStyle;
+                if (state.options.timeStyle !== undefined) result.timeStyle = state.options.timeStyle;
+            }
+            return result;
+        }
+
+        static supportedLocalesOf(locales) {
+            const locale = requestedLocale(locales);
+            return locale === null ? [] : [formatDate(locale, null, {}, 0).locale];
+        }
+    }
+    defineProperty(DateTimeFormat.prototype, Symbol.toStringTag, { value: 'Intl.DateTimeFormat', configurable: true });
+
+    function stateOf(format) {
+        const state = dateState.get(format);
+        if (state === undefined) throw new TypeErrorCtor('Method Intl.DateTimeFormat.prototype.format called on incompatible receiver');
+        return state;
+    }
+
+    function toLocale(name, required, defaults) {
+        const service = `Date.prototype.${name}`;
+        return function (locales, options) {
+            const time = timeOf(this);
+            if (time !== time) return 'Invalid Date';
+            const locale = requestedLocale(locales);
+            const { timeZone, options: resolved } = dateOptions(options, required, defaults, service);
+            return joinDateParts(formatDate(locale, timeZone, resolved, time).parts);
+        };
+    }
+    const dateMethods = {
+        toLocaleString: toLocale('toLocaleString', 'any', 'all'),
+        toLocaleDateString: toLocale('toLocaleDateString', 'date', 'date'),
+        toLocaleTimeString: toLocale('toLocaleTimeString', 'time', 'time'),
+    };
+    for (const name of ['toLocaleString', 'toLocaleDateString', 'toLocaleTimeString']) {
+        defineProperty(Date.prototype, name, { value: dateMethods[name], writable: true, configurable: true, enumerable: false });
+    }
+
+    // ---- Numbers.
+
+    const NUMBER_SERVICE = 'Intl.NumberFormat';
+    // ISO 4217 minor units that are not 2 (CLDR's currencyData, which ICU uses).
+    const CURRENCY_DIGITS = {
+        BHD: 3, BIF: 0, CLP: 0, DJF: 0, GNF: 0, IQD: 0, ISK: 0, JOD: 3, JPY: 0, KMF: 0, KRW: 0, KWD: 3,
+        LYD: 3, OMR: 3, PYG: 0, RWF: 0, TND: 3, UGX: 0, UYI: 0, UYW: 4, VND: 0, VUV: 0, XAF: 0, XOF: 0, XPF: 0,
+        AFN: 0, ALL: 0, AMD: 2, COP: 2, HUF: 2, IDR: 2, IRR: 0, LAK: 0, LBP: 0, MGA: 0, MMK: 0, RSD: 0, SLE: 2,
+        SLL: 0, SOS: 0, SYP: 0, TWD: 2, UZS: 2, YER: 0, CLF: 4,
+    };
+
+    function numberOptions(given) {
+        const options = optionsObject(given);
+        const resolved = {};
+        const style = stringOption(options, 'style', ['decimal', 'percent', 'currency', 'unit'], NUMBER_SERVICE) || 'decimal';
+        if (style === 'unit') throw new TypeErrorCtor('Intl.NumberFormat style "unit" is not supported by sandpipe');
+        let currency = options.currency;
+        if (currency !== undefined) {
+            currency = StringCtor(currency);
+            if (!/^[A-Za-z]{3}$/.test(currency)) throw new RangeErrorCtor(`Invalid currency code : ${currency}`);
+            currency = currency.toUpperCase();
+        }
+        const currencyDisplay = stringOption(options, 'currencyDisplay', ['code', 'symbol', 'narrowSymbol', 'name'], NUMBER_SERVICE) || 'symbol';
+        const currencySign = stringOption(options, 'currencySign', ['standard', 'accounting'], NUMBER_SERVICE) || 'standard';
+        if (style === 'currency') {
+            if (currency === undefined) throw new TypeErrorCtor('Currency code is required with currency style.');
+            if (currencyDisplay === 'name') throw new TypeErrorCtor('Intl.NumberFormat currencyDisplay "name" is not supported by sandpipe');
+            if (currencySign !== 'standard') throw new TypeErrorCtor('Intl.NumberFormat currencySign "accounting" is not supported by sandpipe');
+        }
+        const notation = stringOption(options, 'notation', ['standard', 'scientific', 'engineering', 'compact'], NUMBER_SERVICE) || 'standard';
+        if (notation !== 'standard') throw new TypeErrorCtor(`Intl.NumberFormat notation "${notation}" is not supported by sandpipe`);
+        const minimumIntegerDigits = numberOption(options, 'minimumIntegerDigits', 1, 21, 1);
+        const digits = style === 'currency' ? (CURRENCY_DIGITS[currency] === undefined ? 2 : CURRENCY_DIGITS[currency]) : 0;
+        const minimumDefault = digits;
+        const maximumDefault = style === 'currency' ? digits : style === 'percent' ? 0 : 3;
+        if (options.minimumSignificantDigits !== undefined || options.maximumSignificantDigits !== undefined) {
+            throw new TypeErrorCtor('Intl.NumberFormat significant digits are not supported by sandpipe');
+        }
+        let minimum = numberOption(options, 'minimumFractionDigits', 0, 100, undefined);
+        let maximum = numberOption(options, 'maximumFractionDigits', 0, 100, undefined);
+        if (minimum === undefined && maximum === undefined) {
+            minimum = minimumDefault;
+            maximum = maximumDefault;
+        } else if (minimum === undefined) {
+            minimum = Math.min(minimumDefault, maximum);
+        } else if (maximum === undefined) {
+            maximum = Math.max(maximumDefault, minimum);
+        } else if (minimum > maximum) {
+            throw new RangeErrorCtor('maximumFractionDigits value is out of range.');
+        }
+        let useGrouping = options.useGrouping;
+        if (useGrouping === undefined || useGrouping === true || useGrouping === 'true' || useGrouping === 'false') {
+            useGrouping = 'auto';
+        } else if (useGrouping === false || useGrouping === null || useGrouping === 0 || useGrouping === '') {
+            useGrouping = false;
+        } else {
+            useGrouping = StringCtor(useGrouping);
+            if (useGrouping !== 'always' && useGrouping !== 'auto' && useGrouping !== 'min2') {
+                throw new RangeErrorCtor(`Value ${useGrouping} out of range for ${NUMBER_SERVICE} options property useGrouping`);
+            }
+        }
+        const signDisplay = stringOption(options, 'signDisplay', ['auto', 'never', 'always', 'exceptZero', 'negative'], NUMBER_SERVICE) || 'auto';
+        if (signDisplay !== 'auto') throw new TypeErrorCtor(`Intl.NumberFormat signDisplay "${signDisplay}" is not supported by sandpipe`);
+        resolved.style = style;
+        if (style === 'currency') {
+            resolved.currency = currency;
+            resolved.currencyDisplay = currencyDisplay;
+        }
+        resolved.minimumIntegerDigits = minimumIntegerDigits;
+        resolved.minimumFractionDigits = minimum;
+        resolved.maximumFractionDigits = maximum;
+        resolved.useGrouping = useGrouping;
+        return resolved;
+    }
+
+    function numberValue(value) {
+        if (typeof value === 'bigint') value = NumberCtor(value);
+        const n = NumberCtor(value);
+        if (n !== n) return 'NaN';
+        if (n === Infinity) return 'Infinity';
+        if (n === -Infinity) return '-Infinity';
+        // JSON has no -0, which formats as "-0".
+        if (n === 0 && 1 / n < 0) return '-0';
+        return n;
+    }
+
+    function formatNumber(locale, options, value) {
+        return host({ op: 'number', locale, value: numberValue(value), options });
+    }
+
+    const numberState = new WeakMap();
+
+    class NumberFormat {
+        constructor(locales, options) {
+            const locale = requestedLocale(locales);
+            const resolved = numberOptions(options);
+            const answer = formatNumber(locale, resolved, 0);
+            numberState.set(this, { locale: answer.locale, options: resolved, bound: undefined });
+        }
+
+        get format() {
+            const state = numberStateOf(this);
+            if (state.bound === undefined) {
+                state.bound = (value) => joinParts(formatNumber(state.locale, state.options, value).parts);
+            }
+            return state.bound;
+        }
+
+        formatToParts(value) {
+            const state = numberStateOf(this);
+            return formatNumber(state.locale, state.options, value).parts.map((part) => ({ type: part[0], value: part[1] }));
+        }
+
+        resolvedOptions() {
+            const state = numberStateOf(this);
+            const options = state.options;
+            const result = { locale: state.locale, numberingSystem: 'latn', style: options.style };
+            if (options.style === 'currency') {
+                result.currency = options.currency;
+                result.currencyDisplay = options.currencyDisplay;
+                result.currencySign = 'standard';
+            }
+            result.minimumIntegerDigits = options.minimumIntegerDigits;
+            result.minimumFractionDigits = options.minimumFractionDigits;
+            result.maximumFractionDigits = options.maximumFractionDigits;
+            result.useGrouping = options.useGrouping;
+            result.notation = 'standard';
+            result.signDisplay = 'auto';
+            result.roundingMode = 'halfExpand';
+            result.roundingIncrement = 1;
+            result.trailingZeroDisplay = 'auto';
+            result.roundingPriority = 'auto';
+            return result;
+        }
+
+        static supportedLocalesOf(locales) {
+            const locale = requestedLocale(locales);
+            return locale === null ? [] : [formatNumber(locale, {}, 0).locale];
+        }
+    }
+    defineProperty(NumberFormat.prototype, Symbol.toStringTag, { value: 'Intl.NumberFormat', configurable: true });
+
+    function numberStateOf(format) {
+        const state = numberState.get(format);
+        if (state === undefined) throw new TypeErrorCtor('Method Intl.NumberFormat.prototype.format called on incompatible receiver');
+        return state;
+    }
+
+    defineProperty(Number.prototype, 'toLocaleString', {
+        value: function toLocaleString(locales, options) {
+            const value = numberValueOf(this);
+            return joinParts(formatNumber(requestedLocale(locales), numberOptions(options), value).parts);
+        },
+        writable: true, configurable: true, enumerable: false,
+    });
+
+    const Intl = {
+        DateTimeFormat,
+        NumberFormat,
+        Collator: unsupported('Collator'),
+        PluralRules: unsupported('PluralRules'),
+        RelativeTimeFormat: unsupported('RelativeTimeFormat'),
+        ListFormat: unsupported('ListFormat'),
+        DisplayNames: unsupported('DisplayNames'),
+        Segmenter: unsupported('Segmenter'),
+        Locale: unsupported('Locale'),
+        getCanonicalLocales(locales) {
+            const locale = requestedLocale(locales);
+            return locale === null ? [] : [formatNumber(locale, {}, 0).locale];
+        },
+        supportedValuesOf: unsupported('supportedValuesOf'),
+    };
+    defineProperty(Intl, Symbol.toStringTag, { value: 'Intl', configurable: true });
+    defineProperty(global, 'Intl', { value: Intl, writable: true, configurable: true, enumerable: false });
+});

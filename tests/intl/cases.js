@@ -1,0 +1,133 @@
+// The Intl cases tests/intl.rs runs through sandpipe and through Node 20: each
+// case is [label, output], the output a string or the error it threw
+// ("Name: message"). Plain script (no require), so the same text is a
+// connector's top level and a Node program.
+function intlCases() {
+    const results = [];
+    function check(label, f) {
+        let out;
+        try {
+            out = f();
+            if (typeof out !== 'string') out = JSON.stringify(out);
+        } catch (e) {
+            out = `${e && e.name}: ${e && e.message}`;
+        }
+        results.push([label, out]);
+    }
+    const LOCALES = ['en-US', 'en-GB', 'de-DE', 'fr-FR', 'es-ES', 'pt-BR', 'ja-JP'];
+    const ZONES = ['UTC', 'America/New_York', 'Europe/Berlin', 'Asia/Tokyo', 'America/Sao_Paulo', 'Australia/Sydney'];
+    // Instants around DST transitions and year ends (milliseconds since the epoch).
+    const INSTANTS = {
+        ordinary: Date.UTC(2024, 0, 15, 13, 5, 9, 45),
+        nyBeforeSpring: Date.UTC(2024, 2, 10, 6, 59, 59), // 01:59:59 EST
+        nyAfterSpring: Date.UTC(2024, 2, 10, 7, 0, 0), // 03:00:00 EDT
+        nyBeforeFall: Date.UTC(2024, 10, 3, 5, 59, 59), // 01:59:59 EDT
+        nyAfterFall: Date.UTC(2024, 10, 3, 6, 0, 0), // 01:00:00 EST
+        berlinBeforeSpring: Date.UTC(2024, 2, 31, 0, 59, 59), // 01:59:59 CET
+        berlinAfterSpring: Date.UTC(2024, 2, 31, 1, 0, 0), // 03:00:00 CEST
+        berlinFall: Date.UTC(2024, 9, 27, 0, 30, 0), // 02:30 CEST
+        berlinFallAgain: Date.UTC(2024, 9, 27, 1, 30, 0), // 02:30 CET
+        newYear: Date.UTC(2023, 11, 31, 23, 30, 0),
+        midnight: Date.UTC(2024, 6, 4, 0, 0, 0),
+        noon: Date.UTC(2024, 6, 4, 12, 0, 0),
+        old: Date.UTC(1969, 6, 20, 20, 17, 40),
+    };
+    const DATE_OPTIONS = [
+        undefined,
+        { weekday: 'long' },
+        { weekday: 'short', year: 'numeric', month: 'short', day: 'numeric' },
+        { weekday: 'long', year: 'numeric', month: 'long', day: 'numeric' },
+        { year: 'numeric', month: '2-digit', day: '2-digit' },
+        { month: 'long', day: 'numeric' },
+        { month: 'long', year: 'numeric' },
+        { hour: '2-digit', minute: '2-digit' },
+        { hour: 'numeric', minute: '2-digit', hour12: false },
+        { hour: 'numeric', minute: '2-digit', second: '2-digit', hour12: true },
+        { hour: '2-digit', minute: '2-digit', hourCycle: 'h23' },
+        { year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', timeZoneName: 'short' },
+        { dateStyle: 'full' },
+        { dateStyle: 'long' },
+        { dateStyle: 'medium' },
+        { dateStyle: 'short' },
+        { timeStyle: 'short' },
+        { timeStyle: 'medium' },
+        { dateStyle: 'medium', timeStyle: 'short' },
+        { dateStyle: 'short', timeStyle: 'short' },
+    ];
+    for (const locale of LOCALES) {
+        for (const zone of ZONES) {
+            for (const [name, time] of Object.entries(INSTANTS)) {
+                const d = new Date(time);
+                check(`${locale} ${zone} ${name} toLocaleString`, () => d.toLocaleString(locale, { timeZone: zone }));
+            }
+        }
+        const d = new Date(INSTANTS.ordinary);
+        for (let i = 0; i < DATE_OPTIONS.length; i++) {
+            for (const zone of ['America/New_York', 'Europe/Berlin']) {
+                const options = Object.assign({ timeZone: zone }, DATE_OPTIONS[i]);
+                check(`${locale} ${zone} options ${i} format`, () => new Intl.DateTimeFormat(locale, options).format(d));
+            }
+        }
+        check(`${locale} toLocaleDateString`, () => d.toLocaleDateString(locale));
+        check(`${locale} toLocaleTimeString`, () => d.toLocaleTimeString(locale));
+        check(`${locale} weekday long Berlin`, () => d.toLocaleDateString(locale, { weekday: 'long', timeZone: 'Europe/Berlin' }));
+        check(`${locale} formatToParts`, () => new Intl.DateTimeFormat(locale, { timeZone: 'America/New_York', weekday: 'short', year: 'numeric', month: 'short', day: 'numeric', hour: 'numeric', minute: '2-digit', timeZoneName: 'short' }).formatToParts(d));
+        check(`${locale} resolvedOptions`, () => new Intl.DateTimeFormat(locale, { timeZone: 'europe/berlin' }).resolvedOptions());
+    }
+    // Weekday names through a whole week, in the connector's zone.
+    for (let day = 0; day < 7; day++) {
+        const d = new Date(Date.UTC(2024, 5, 2 + day, 23, 30));
+        for (const locale of LOCALES) {
+            check(`weekday ${locale} ${day}`, () => d.toLocaleDateString(locale, { weekday: 'long', timeZone: 'Asia/Tokyo' }));
+        }
+    }
+    // Defaults: the host's zone is UTC, its locale en-US.
+    const d = new Date(INSTANTS.nyBeforeFall);
+    check('default toLocaleString', () => d.toLocaleString());
+    check('default toLocaleDateString', () => d.toLocaleDateString());
+    check('default toLocaleTimeString', () => d.toLocaleTimeString());
+    check('default format', () => new Intl.DateTimeFormat().format(d));
+    check('default resolvedOptions', () => new Intl.DateTimeFormat().resolvedOptions());
+    check('invalid date', () => new Date(NaN).toLocaleString('de-DE'));
+    // Errors, with V8's messages.
+    check('bad zone', () => new Intl.DateTimeFormat('en-US', { timeZone: 'Mars/Olympus' }));
+    check('bad locale', () => new Date(0).toLocaleString('not a locale'));
+    check('bad option', () => new Date(0).toLocaleString('en-US', { weekday: 'longest' }));
+    check('style and field', () => new Intl.DateTimeFormat('en-US', { dateStyle: 'short', hour: 'numeric' }));
+    check('timeStyle in a date', () => new Date(0).toLocaleDateString('en-US', { timeStyle: 'short' }));
+    check('format NaN', () => new Intl.DateTimeFormat('en-US').format(NaN));
+    check('typeof Intl', () => typeof Intl);
+
+    // Numbers.
+    const NUMBERS = [0, -0, 1, -1, 0.5, 1.005, 2.5, -2.5, 1234.5, 1234567.891, -9876543.21, 0.000123, 1e21, 123456789012, NaN, Infinity, -Infinity];
+    const NUMBER_OPTIONS = [
+        undefined,
+        { maximumFractionDigits: 0 },
+        { minimumFractionDigits: 2 },
+        { minimumFractionDigits: 2, maximumFractionDigits: 2 },
+        { maximumFractionDigits: 5 },
+        { useGrouping: false },
+        { minimumIntegerDigits: 3 },
+        { style: 'percent' },
+        { style: 'percent', minimumFractionDigits: 1 },
+        { style: 'currency', currency: 'USD' },
+        { style: 'currency', currency: 'EUR' },
+        { style: 'currency', currency: 'JPY' },
+        { style: 'currency', currency: 'GBP', currencyDisplay: 'code' },
+        { style: 'currency', currency: 'BRL', maximumFractionDigits: 0 },
+    ];
+    for (const locale of LOCALES) {
+        for (let i = 0; i < NUMBER_OPTIONS.length; i++) {
+            const format = new Intl.NumberFormat(locale, NUMBER_OPTIONS[i]);
+            check(`${locale} number options ${i}`, () => NUMBERS.map((n) => format.format(n)).join(' | '));
+            check(`${locale} toLocaleString options ${i}`, () => (1234.5678).toLocaleString(locale, NUMBER_OPTIONS[i]));
+        }
+        check(`${locale} number parts`, () => new Intl.NumberFormat(locale, { style: 'currency', currency: 'EUR' }).formatToParts(-1234567.891));
+        check(`${locale} number resolvedOptions`, () => new Intl.NumberFormat(locale, { style: 'currency', currency: 'JPY' }).resolvedOptions());
+    }
+    check('default number', () => (1234567.891).toLocaleString());
+    check('number no currency', () => (1).toLocaleString('en-US', { style: 'currency' }));
+    check('number bad currency', () => (1).toLocaleString('en-US', { style: 'currency', currency: 'EURO' }));
+    check('number fraction range', () => (1).toLocaleString('en-US', { minimumFractionDigits: 3, maximumFractionDigits: 1 }));
+    return results;
+}
