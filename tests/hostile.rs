@@ -484,6 +484,25 @@ fn a_loop_of_storage_calls_that_burns_no_fuel() {
 }
 
 #[test]
+fn a_rust_infinite_loop() {
+    // The same attack written in Rust (a standalone bundle): the same fuel.
+    Case::new("rust-loop", Some(FUEL), FUEL).run();
+}
+
+#[test]
+fn rust_memory_growth() {
+    let mut case = Case::new("rust-memory-growth", Some(MEMORY), MEMORY);
+    case.limits = Some((1 << 50, 2_000));
+    case.run();
+}
+
+#[test]
+fn rust_deep_recursion() {
+    let error = "overflowed the wasm stack";
+    Case::new("rust-deep-recursion", Some(error), error).run();
+}
+
+#[test]
 fn string_doubling() {
     // QuickJS concatenates into ropes, so the length limit comes before memory.
     let error = "InternalError: string too long";

@@ -387,7 +387,9 @@ impl Layout {
             )));
         }
         if self.start {
-            return Err(AdmissionError::ForbiddenDefinition("a start function"));
+            return Err(AdmissionError::Standalone(
+                "defines a start function, which would run outside any call".into(),
+            ));
         }
         let memory_exported = self
             .exports
@@ -523,4 +525,47 @@ pub(crate) fn admit(
         size: bytes.len(),
         imports,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn standalone_bundles_may_import_exactly_the_wasi_functions_the_plugin_imports() {
+        let mut plugin_wasi = Vec::new();
+        for payload in Parser::new(0).parse_all(crate::plugin::PLUGIN_WASM) {
+            if let Payload::ImportSection(reader) = payload.unwrap() {
+                for import in reader.into_imports() {
+                    let import = import.unwrap();
+                    if import.module == WASI_MODULE {
+                        plugin_wasi.push(import.name.to_string());
+                    }
+                }
+            }
+        }
+        plugin_wasi.sort();
+        assert_eq!(plugin_wasi, STANDALONE_WASI);
+    }
+
+    #[test]
+    fn a_script_bundles_section_is_written_without_a_kind() {
+        let section = BundleManifest {
+            abi_version: ABI_VERSION,
+            main: "index.js".into(),
+            source_sha256: String::new(),
+            plugin_json: "{}".into(),
+            modules: Vec::new(),
+            kind: BundleKind::Script,
+        };
+        let text = String::from_utf8(section.encode()).unwrap();
+        assert!(!text.contains("kind"), "{text}");
+        let standalone = BundleManifest {
+            kind: BundleKind::Standalone,
+            ..section
+        };
+        let text = String::from_utf8(standalone.encode()).unwrap();
+        assert!(text.ends_with(r#","kind":"standalone"}"#), "{text}");
+        assert_eq!(BundleManifest::decode(text.as_bytes()).unwrap(), standalone);
+    }
 }

@@ -18,7 +18,7 @@ use crate::bundle::Bundle;
 use crate::engine::Engine;
 use crate::error::{CallError, JsError, RuntimeError};
 use crate::host::{
-    self, ConsoleLine, DeadlineExceeded, MemoryLimitReached, StoreData, guest_bytes,
+    self, ConsoleLine, DeadlineExceeded, GuestFault, MemoryLimitReached, StoreData, guest_bytes,
 };
 use crate::limits::Limits;
 use crate::module_cache::ModuleCache;
@@ -297,6 +297,9 @@ fn trap_reason(error: &wasmtime::Error, limits: &Limits) -> String {
     }
     if error.downcast_ref::<DeadlineExceeded>().is_some() {
         return deadline();
+    }
+    if let Some(fault) = error.downcast_ref::<GuestFault>() {
+        return format!("trapped: {fault}");
     }
     let text = format!("{error:#}");
     format!("trapped: {}", text.lines().next().unwrap_or("unknown trap"))
