@@ -149,7 +149,7 @@ fn standalone_wat(body: &str) -> Vec<u8> {
   (memory (export "memory") 1)
   (data (i32.const 0) "[\"setupPlugin\",\"processEvent\"]")
   (data (i32.const 64) "null")
-  (data (i32.const 128) "{{\"op\":\"locate\",\"ip\":\"81.2.69.142\"}}")
+  (data (i32.const 128) "{{\"op\":\"locate\",\"ip\":\"127.0.0.1\"}}")
   (func (export "sandpipe_reserve") (param i32) (result i32) i32.const 1024)
   (func (export "sandpipe_start") (result i64) i64.const 30)
   (func (export "sandpipe_call") (param $call i32) (param $len i32) (result i64)
@@ -185,8 +185,8 @@ fn bad_pointers_and_lengths_given_to_host_functions_trap_the_call_and_nothing_el
         ),
         (
             "(call $response (i32.const 0xFFFFFF00)
-               (call $request (i32.const 4) (i32.const 128) (i32.const 35)))",
-            "trapped: response: guest range 4294967040+35 is outside its memory",
+               (call $request (i32.const 4) (i32.const 128) (i32.const 32)))",
+            "trapped: response: guest range 4294967040+11 is outside its memory",
         ),
         (
             "(return (i64.const 0x0000FFFF00000100))",
@@ -296,24 +296,16 @@ fn a_standalone_bundle_is_admitted_only_with_the_guest_abi_and_allowed_imports()
         )),
         "standalone bundle does not link against the host: incompatible import type for `sandpipe_host_v1::log`: types incompatible: expected type `(func (param i64))`, found type `(func (param i32 i32 i32))`"
     );
-    // A 4 GiB initial memory: admitted (its size is the operator's business,
-    // not the bundle's), and refused by the memory cap when an instance is made.
-    let huge = wat::parse_str(format!(
-        "(module {})",
-        abi.replace(
-            r#"(memory (export "memory") 1)"#,
-            r#"(memory (export "memory") 65536)"#
-        )
-    ))
-    .unwrap();
-    let bundle = runtime()
-        .admit(sandpipe_compiler::rust::wrap(&huge, plugin).unwrap().0)
-        .unwrap();
-    let logs = Arc::new(sandpipe_runtime::MemoryLogs::default());
-    let mut connector = connector_with(bundle, 0, serde_json::json!({}), Default::default(), &logs);
+    // A 4 GiB initial memory: refused when it is compiled, by the engine's memory ceiling.
     assert_eq!(
-        connector.process_event(b"{}").unwrap_err().to_string(),
-        "RESULT"
+        refusal(&format!(
+            "(module {})",
+            abi.replace(
+                r#"(memory (export "memory") 1)"#,
+                r#"(memory (export "memory") 65536)"#
+            )
+        )),
+        "bundle failed to compile: module memory does not fit in pooling allocator requirements: memory index 0 is unsupported in this pooling allocator configuration: memory has a minimum byte size of 4294967296 which exceeds the limit of 0x10000000 bytes"
     );
 }
 
