@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use sandpipe_abi::ABI_VERSION;
 use sandpipe_manifest::Manifest;
-use sandpipe_runtime::{AdmissionError, BundleManifest};
+use sandpipe_runtime::{AdmissionError, BundleKind, BundleManifest};
 
 /// Appends a custom section `name` holding `payload` to a module's bytes.
 fn push_custom_section(wasm: &mut Vec<u8>, name: &str, payload: &[u8]) {
@@ -40,6 +40,7 @@ fn section(abi_version: u32, plugin_json: &str) -> BundleManifest {
         source_sha256: "0".repeat(64),
         plugin_json: plugin_json.into(),
         modules: Vec::new(),
+        kind: BundleKind::Script,
     }
 }
 

@@ -163,6 +163,11 @@ impl Case {
             {"path": dir("polite-before")}, hostile, {"path": dir("polite-after")}
         ]});
         std::fs::write(tmp.path().join("chain.json"), chain.to_string()).unwrap();
+        // A Rust connector is built first, untimed: the bound is the run's, not
+        // that of cargo's first build of the standard library (cold, in CI).
+        if sandpipe_compiler::rust::is_rust(&dir(self.name)) {
+            build_dir(&dir(self.name)).expect("the Rust connector builds");
+        }
         let started = Instant::now();
         let output = sandpipe(&run_args(), tmp.path());
         let took = started.elapsed();
@@ -481,6 +486,25 @@ fn a_loop_of_storage_calls_that_burns_no_fuel() {
     );
     case.limits = Some((1 << 50, 300));
     case.run();
+}
+
+#[test]
+fn a_rust_infinite_loop() {
+    // The same attack written in Rust (a standalone bundle): the same fuel.
+    Case::new("rust-loop", Some(FUEL), FUEL).run();
+}
+
+#[test]
+fn rust_memory_growth() {
+    let mut case = Case::new("rust-memory-growth", Some(MEMORY), MEMORY);
+    case.limits = Some((1 << 50, 2_000));
+    case.run();
+}
+
+#[test]
+fn rust_deep_recursion() {
+    let error = "overflowed the wasm stack";
+    Case::new("rust-deep-recursion", Some(error), error).run();
 }
 
 #[test]

@@ -10,6 +10,9 @@
 //! default 2,000) and `--repetitions N` (interleaved rounds, default 3) change
 //! the run. `sandpipe-bench durability [--requests N]` only measures what
 //! `synchronous = FULL` costs the service's commits ([`durability`]).
+//! `sandpipe-bench rust-enricher [--events N …]` measures only the GeoIP
+//! chain with the Rust enricher against the chain all in JavaScript
+//! ([`rust_enricher`]; the full run reports it too) and prints its section.
 //! `sandpipe-bench events N` prints the first N timed events, to profile a
 //! chain by hand (`sandpipe run bench/connectors/chain.json`).
 
@@ -19,6 +22,7 @@ mod measure;
 mod native;
 mod node;
 mod report;
+mod rust_enricher;
 mod sandpipe;
 mod shares;
 mod workload;
@@ -90,7 +94,10 @@ fn main() -> anyhow::Result<()> {
         }
         _ => {}
     }
-    let options = options(&args)?;
+    // `sandpipe-bench rust-enricher [--events N] …`: only the Rust-enricher rows.
+    let rust_only = args.first().is_some_and(|a| a == "rust-enricher");
+    let args = &args[usize::from(rust_only)..];
+    let options = options(args)?;
     let root = Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("bench/ is in the repository")
@@ -130,7 +137,14 @@ fn main() -> anyhow::Result<()> {
             geoip: &geoip,
         },
     };
+    if rust_only {
+        let rust = rust_enricher::measure(&setup, options.repetitions)?;
+        print!("{}", rust.markdown());
+        return Ok(());
+    }
     let measured = measure::run(&setup, options.repetitions)?;
+    eprintln!("bench: the GeoIP chain with the Rust enricher");
+    let rust = rust_enricher::measure(&setup, options.repetitions)?;
     eprintln!(
         "bench: all {} runs gave identical outputs",
         measured.compared
@@ -162,6 +176,7 @@ fn main() -> anyhow::Result<()> {
         bytes,
         measured,
         micro,
+        rust,
         node: node::version(),
         total: started.elapsed(),
     };

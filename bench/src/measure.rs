@@ -223,7 +223,7 @@ fn node_run(
     )
 }
 
-fn compare(
+pub fn compare(
     reference: &[String],
     out: &[String],
     reference_name: &str,

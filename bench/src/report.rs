@@ -18,6 +18,8 @@ pub struct Report {
     pub bytes: usize,
     pub measured: Measured,
     pub micro: Micro,
+    /// The GeoIP chain with the Rust enricher against all JavaScript.
+    pub rust: crate::rust_enricher::RustEnricher,
     pub node: String,
     pub total: Duration,
 }
@@ -123,6 +125,7 @@ impl Report {
         let _ = writeln!(md, "![throughput](bench/throughput.svg)\n");
         self.targets(&mut md);
         self.micro_table(&mut md);
+        md.push_str(&self.rust.markdown());
         md.push_str(include_str!("analysis.md"));
         md
     }

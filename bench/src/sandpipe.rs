@@ -12,8 +12,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Builds the connector in `dir` and admits it.
+/// A Rust connector is built by cargo into `target/rust-guests`, as the tests build them.
 pub fn build(runtime: &Runtime, dir: &Path) -> anyhow::Result<Arc<Bundle>> {
-    let built = sandpipe_compiler::build(runtime, dir)?;
+    let built = match sandpipe_compiler::rust::is_rust(dir) {
+        true => {
+            let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/rust-guests");
+            sandpipe_compiler::rust::build_in(dir, Some(&target))?
+        }
+        false => sandpipe_compiler::build(runtime, dir)?,
+    };
     Ok(runtime.admit(built.bytes)?)
 }
 

@@ -2,6 +2,8 @@
 //! `plugin.json` with one config field, the connector typings, a fixture
 //! that `sandpipe test NAME` passes, and `tsconfig.json` + `package.json`
 //! whose `npm run typecheck` runs `tsc --strict` on it (TypeScript pinned).
+//! `--lang rust`: the same connector in Rust instead, a Cargo project on the
+//! `sandpipe-connector` crate (`guest-rust/`, by path for now).
 
 use anyhow::{Context, bail};
 use std::path::PathBuf;
@@ -11,14 +13,33 @@ const TYPINGS: &str = include_str!("../../guest-sdk/typings/sandpipe.d.ts");
 /// The TypeScript `package.json` pins for `npm run typecheck`.
 pub const TYPESCRIPT_VERSION: &str = "5.9.3";
 
+/// The language a new connector is written in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Lang {
+    /// TypeScript (`index.ts`), run by the QuickJS plugin.
+    Ts,
+    /// Rust (a `cdylib` on `sandpipe-connector`), a standalone wasm module.
+    Rust,
+}
+
+/// The `sandpipe-connector` crate of the checkout this binary was built from.
+const SDK_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../guest-rust");
+
 /// `sandpipe new`'s arguments.
 #[derive(clap::Args)]
 pub struct Args {
     /// The directory to create.
     name: PathBuf,
+    /// The connector's language.
+    #[arg(long, value_enum, default_value = "ts")]
+    lang: Lang,
+    /// With `--lang rust`: the `sandpipe-connector` crate to depend on, by
+    /// path (default: `guest-rust/` of the checkout sandpipe was built from).
+    #[arg(long, value_name = "DIR")]
+    sdk: Option<PathBuf>,
 }
 
-pub fn run(Args { name }: Args) -> anyhow::Result<()> {
+pub fn run(Args { name, lang, sdk }: Args) -> anyhow::Result<()> {
     let dir = name.as_path();
     if dir.exists() {
         bail!("{}: already exists", dir.display());
@@ -28,6 +49,12 @@ pub fn run(Args { name }: Args) -> anyhow::Result<()> {
         .map(|n| n.to_string_lossy().into_owned())
         .filter(|n| !n.is_empty())
         .context("NAME must end in a directory name")?;
+    if lang == Lang::Rust {
+        return rust(dir, &name, sdk);
+    }
+    if sdk.is_some() {
+        bail!("--sdk is for --lang rust");
+    }
     let plugin_json = serde_json::to_string_pretty(&serde_json::json!({
         "name": name,
         "description": "Adds properties.greeting to every event.",
@@ -52,12 +79,7 @@ export function processEvent(event: PluginEvent, { global }: Meta<Config>): Plug
     return event
 }
 "#;
-    let fixture = serde_json::to_string_pretty(&serde_json::json!({
-        "name": "adds the configured greeting",
-        "config": { "greeting": " hi " },
-        "input": { "event": "pageview", "properties": { "$current_url": "https://example.com/" } },
-        "expected": { "event": "pageview", "properties": { "$current_url": "https://example.com/", "greeting": "hi" } }
-    }))?;
+    let fixture = greeting_fixture()?;
     // The connector world is not a browser, nor Node: no DOM, no @types/node;
     // sandpipe.d.ts declares what it has.
     let tsconfig = serde_json::to_string_pretty(&serde_json::json!({
@@ -94,6 +116,119 @@ export function processEvent(event: PluginEvent, { global }: Meta<Config>): Plug
     }
     eprintln!(
         "created {}: edit index.ts, then `sandpipe test {}` (`npm install && npm run typecheck` in it checks the types)",
+        dir.display(),
+        dir.display()
+    );
+    Ok(())
+}
+
+/// The greeting fixture both languages' scaffolds pass.
+fn greeting_fixture() -> anyhow::Result<String> {
+    Ok(serde_json::to_string_pretty(&serde_json::json!({
+        "name": "adds the configured greeting",
+        "config": { "greeting": " hi " },
+        "input": { "event": "pageview", "properties": { "$current_url": "https://example.com/" } },
+        "expected": { "event": "pageview", "properties": { "$current_url": "https://example.com/", "greeting": "hi" } }
+    }))?)
+}
+
+/// `sandpipe new --lang rust NAME`.
+fn rust(dir: &std::path::Path, name: &str, sdk: Option<PathBuf>) -> anyhow::Result<()> {
+    let sdk = sdk.unwrap_or_else(|| PathBuf::from(SDK_DIR));
+    let sdk = std::fs::canonicalize(&sdk).with_context(|| {
+        format!(
+            "{}: the sandpipe-connector crate (--sdk DIR)",
+            sdk.display()
+        )
+    })?;
+    if !sdk.join("Cargo.toml").is_file() {
+        bail!(
+            "{}: no Cargo.toml (--sdk names the sandpipe-connector crate's directory)",
+            sdk.display()
+        );
+    }
+    let package: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let plugin_json = serde_json::to_string_pretty(&serde_json::json!({
+        "name": name,
+        "description": "Adds properties.greeting to every event.",
+        "config": [
+            { "key": "greeting", "name": "Greeting", "type": "string", "default": "hello", "required": false }
+        ]
+    }))?;
+    let cargo_toml = format!(
+        r#"[package]
+name = "{package}"
+version = "0.1.0"
+edition = "2024"
+publish = false
+
+[lib]
+crate-type = ["cdylib"]
+
+[dependencies]
+sandpipe-connector = {{ path = {sdk:?} }}
+serde = {{ version = "1", features = ["derive"] }}
+
+[profile.release]
+lto = true
+codegen-units = 1
+panic = "abort"
+opt-level = 3
+strip = true
+
+# A connector is its own workspace.
+[workspace]
+"#,
+        sdk = sdk.display().to_string()
+    );
+    let lib = r#"//! Adds `properties.greeting` (the configured greeting, trimmed) to every event.
+
+use sandpipe_connector::{Error, Event, Meta};
+use serde::Deserialize;
+
+/// plugin.json's config, resolved by the host (defaults filled in).
+#[derive(Deserialize)]
+struct Config {
+    greeting: String,
+}
+
+fn process_event(mut event: Event, meta: &Meta) -> Result<Option<Event>, Error> {
+    let config: Config = meta.config()?;
+    let greeting = config.greeting.trim().to_string();
+    event.properties_mut().insert("greeting".into(), greeting.into());
+    Ok(Some(event))
+}
+
+sandpipe_connector::connector! {
+    process_event: process_event,
+}
+"#;
+    std::fs::create_dir_all(dir.join("tests"))
+        .with_context(|| format!("creating {}", dir.display()))?;
+    std::fs::create_dir_all(dir.join("src"))
+        .with_context(|| format!("creating {}", dir.display()))?;
+    for (file, text) in [
+        ("plugin.json", plugin_json.as_str()),
+        ("Cargo.toml", cargo_toml.as_str()),
+        ("src/lib.rs", lib),
+        (".gitignore", "/target/"),
+        ("tests/greeting.json", greeting_fixture()?.as_str()),
+    ] {
+        let path = dir.join(file);
+        std::fs::write(&path, format!("{}\n", text.trim_end()))
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    eprintln!(
+        "created {}: edit src/lib.rs, then `sandpipe test {}` (cargo builds it for wasm32-wasip1: `rustup target add wasm32-wasip1` once)",
         dir.display(),
         dir.display()
     );

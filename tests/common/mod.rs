@@ -55,9 +55,24 @@ pub fn connector_dir(name: &str, js: &str, config_fields: &str) -> tempfile::Tem
     dir
 }
 
+/// Where the tests build every Rust connector (`CARGO_TARGET_DIR` of the
+/// `sandpipe` processes they start): one target directory, so the standard
+/// library and the SDK's dependencies are compiled once.
+pub fn rust_guests_target() -> PathBuf {
+    root().join("target/rust-guests")
+}
+
+/// Builds the connector directory `dir`: JavaScript, or Rust into [`rust_guests_target`].
+pub fn build_dir(dir: &Path) -> Result<sandpipe_compiler::Built, sandpipe_compiler::BuildError> {
+    match sandpipe_compiler::rust::is_rust(dir) {
+        true => sandpipe_compiler::rust::build_in(dir, Some(&rust_guests_target())),
+        false => sandpipe_compiler::build(runtime(), dir),
+    }
+}
+
 /// Builds and admits the connector directory `dir`.
 pub fn bundle_at(dir: &Path) -> Arc<Bundle> {
-    let built = sandpipe_compiler::build(runtime(), dir).expect("the connector builds");
+    let built = build_dir(dir).unwrap_or_else(|e| panic!("the connector builds: {e}"));
     runtime()
         .admit(built.bytes)
         .expect("the bundle is admitted")
@@ -139,6 +154,7 @@ pub fn sandpipe<S: AsRef<std::ffi::OsStr>>(args: &[S], cwd: &Path) -> std::proce
     std::process::Command::new(env!("CARGO_BIN_EXE_sandpipe"))
         .args(args)
         .current_dir(cwd)
+        .env("CARGO_TARGET_DIR", rust_guests_target())
         .env(
             "SANDPIPE_CACHE_DIR",
             Path::new(env!("CARGO_TARGET_TMPDIR")).join("module-cache"),

@@ -200,7 +200,7 @@ impl Drop for Server {
 }
 
 pub fn built(dir: &Path) -> Vec<u8> {
-    sandpipe_compiler::build(runtime(), dir).unwrap().bytes
+    super::build_dir(dir).unwrap().bytes
 }
 
 pub fn inline(name: &str, js: &str, fields: &str) -> Vec<u8> {

@@ -22,6 +22,12 @@ pub enum BuildError {
     MainOutsideDir { path: PathBuf },
     #[error("{0}")]
     Script(#[from] ScriptError),
+    #[error("{dir}: {reason}")]
+    Cargo { dir: PathBuf, reason: String },
+    #[error(
+        "no cargo that builds wasm32-wasip1: run `rustup target add wasm32-wasip1`, or set SANDPIPE_CARGO to a cargo that has the target"
+    )]
+    NoRustToolchain,
     #[error("{file}:{line}:{column}: {message}")]
     Unsupported {
         file: String,

@@ -23,6 +23,9 @@
 //!   ([`sandpipe_runtime::Runtime::compile_script`]);
 //! - [`emit`]: write the bundle module (wasm-encoder) with its manifest section.
 //!
+//! A directory with a `Cargo.toml` is a connector written in Rust instead:
+//! [`rust`] builds it with cargo and wraps the module into a standalone bundle.
+//!
 //! The same directory always gives the same bytes.
 
 pub mod emit;
@@ -30,6 +33,7 @@ mod error;
 pub mod link;
 pub mod normalize;
 pub mod resolve;
+pub mod rust;
 pub mod source;
 pub mod typescript;
 
@@ -37,7 +41,7 @@ pub use error::BuildError;
 
 use sandpipe_abi::ABI_VERSION;
 use sandpipe_manifest::Manifest;
-use sandpipe_runtime::{BundleManifest, Runtime};
+use sandpipe_runtime::{BundleKind, BundleManifest, Runtime};
 use std::path::Path;
 
 /// A built bundle.
@@ -53,6 +57,9 @@ pub struct Built {
 
 /// Builds the connector in `dir`.
 pub fn build(runtime: &Runtime, dir: &Path) -> Result<Built, BuildError> {
+    if rust::is_rust(dir) {
+        return rust::build(dir);
+    }
     let sources = source::Sources::read(dir)?;
     let linked = link::link(dir, &sources.main_name, &sources.main_text)?;
     let bytecode = runtime.compile_script(&sources.main_name, &linked.script)?;
@@ -62,6 +69,7 @@ pub fn build(runtime: &Runtime, dir: &Path) -> Result<Built, BuildError> {
         source_sha256: source::sha256(&sources.plugin_json, &linked.files),
         plugin_json: sources.plugin_json.clone(),
         modules: link::npm_packages(dir, &linked.files),
+        kind: BundleKind::Script,
     };
     let bytes = emit::bundle(&bytecode, &section);
     Ok(Built {

@@ -126,6 +126,17 @@ impl StoreData {
 #[error("deadline exceeded during a host call")]
 pub struct DeadlineExceeded;
 
+/// A host function was called with arguments it refuses (a range outside the
+/// guest's memory, a length over a bound, a response of the wrong size): the
+/// call traps with this reason.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct GuestFault(pub String);
+
+fn fault(reason: String) -> wasmtime::Error {
+    wasmtime::Error::new(GuestFault(reason))
+}
+
 /// The guest tried to grow its memory past the connector's limit.
 #[derive(Debug, thiserror::Error)]
 #[error("memory growth to {desired} bytes is over the {limit}-byte limit")]
@@ -203,10 +214,10 @@ pub fn guest_bytes<'a>(
         .checked_add(len as usize)
         .and_then(|end| memory.get(start..end))
         .ok_or_else(|| {
-            wasmtime::format_err!(
+            fault(format!(
                 "{what}: guest range {ptr}+{len} is outside its {}-byte memory",
                 memory.len()
-            )
+            ))
         })
 }
 
@@ -243,7 +254,9 @@ fn request(
 ) -> wasmtime::Result<u32> {
     check_deadline(&caller)?;
     if len as usize > MAX_REQUEST {
-        wasmtime::bail!("request: {len} bytes is over the {MAX_REQUEST}-byte limit");
+        return Err(fault(format!(
+            "request: {len} bytes is over the {MAX_REQUEST}-byte limit"
+        )));
     }
     let memory = caller_memory(&mut caller)?;
     let (data, store) = memory.data_and_store_mut(&mut caller);
@@ -264,16 +277,18 @@ fn response(mut caller: Caller<'_, StoreData>, ptr: u32, len: u32) -> wasmtime::
     check_deadline(&caller)?;
     let pending = std::mem::take(&mut caller.data_mut().response);
     if pending.len() != len as usize {
-        wasmtime::bail!(
+        return Err(fault(format!(
             "response: asked for {len} bytes, {} are pending",
             pending.len()
-        );
+        )));
     }
     let memory = caller_memory(&mut caller)?;
     memory
         .write(&mut caller, ptr as usize, &pending)
         .map_err(|_| {
-            wasmtime::format_err!("response: guest range {ptr}+{len} is outside its memory")
+            fault(format!(
+                "response: guest range {ptr}+{len} is outside its memory"
+            ))
         })
 }
 

@@ -1,5 +1,6 @@
 //! One live connector instance: a [`Guest`] with the connector's bundle linked
-//! in and its top level run, and the special functions it defines.
+//! in and its top level run (a script bundle), or a standalone bundle's own
+//! instance with its entry run, and the special functions it defines.
 
 use crate::bundle::Bundle;
 use crate::error::CallError;
@@ -42,15 +43,26 @@ impl Drop for Instance {
 
 impl Instance {
     /// Instantiates the plugin and `bundle` in a fresh store and runs the
-    /// connector's top level (no `setupPlugin` yet).
+    /// connector's top level (no `setupPlugin` yet); a standalone bundle is
+    /// instantiated alone and its entry run.
     pub(crate) fn new(
         plugin: &Plugin,
         bundle: &Bundle,
         limits: &Limits,
         services: Arc<ConnectorServices>,
     ) -> Result<Instance, CallError> {
-        let mut guest = plugin.instantiate(limits, services)?;
-        let names = guest.link(bundle, limits)?;
+        let (guest, names) = match &bundle.standalone {
+            None => {
+                let mut guest = plugin.instantiate(limits, services)?;
+                let names = guest.link(bundle, limits)?;
+                (guest, names)
+            }
+            Some(pre) => {
+                let mut guest = Guest::instantiate(plugin.engine(), pre, limits, services)?;
+                let names = guest.start_standalone(limits)?;
+                (guest, names)
+            }
+        };
         let functions: Vec<String> = serde_json::from_slice(&names).map_err(|e| {
             CallError::InvalidResult(format!("plugin returned unreadable function names: {e}"))
         })?;

@@ -52,7 +52,7 @@ mod runtime;
 pub mod services;
 pub mod webhook;
 
-pub use bundle::{AdmissionError, Bundle, BundleManifest};
+pub use bundle::{AdmissionError, Bundle, BundleKind, BundleManifest};
 pub use chain::{Chain, ChainOutput, Export, Failure, Step, StepOutcome};
 pub use connector::{CallRecord, Connector, ConnectorOptions, Processed};
 pub use error::{CallError, JsError, RuntimeError, ScriptError};

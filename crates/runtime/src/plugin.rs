@@ -2,8 +2,10 @@
 //!
 //! [`Plugin`] is sandpipe's pre-initialised Javy plugin (embedded in the host;
 //! users never build it), compiled once per process and pre-linked against the
-//! host functions. [`Guest`] is one instance of it in its own store, and every
-//! read and write of guest memory the host makes happens here: arming fuel and
+//! host functions. [`Guest`] is one instance that exports the guest ABI in its
+//! own store: the plugin (a script bundle is then linked into it), or a
+//! standalone bundle, which exports the same ABI itself. Every read and write
+//! of guest memory the host makes happens here, for both: arming fuel and
 //! deadline, reserving and writing the input, calling an export, and reading
 //! the packed result it returns. This is the file to audit for guest pointers.
 //!
@@ -16,7 +18,7 @@ use crate::bundle::Bundle;
 use crate::engine::Engine;
 use crate::error::{CallError, JsError, RuntimeError};
 use crate::host::{
-    self, ConsoleLine, DeadlineExceeded, MemoryLimitReached, StoreData, guest_bytes,
+    self, ConsoleLine, DeadlineExceeded, GuestFault, MemoryLimitReached, StoreData, guest_bytes,
 };
 use crate::limits::Limits;
 use crate::module_cache::ModuleCache;
@@ -25,7 +27,7 @@ use sandpipe_abi::{BUNDLE_ENTRY, Call, Packed, export};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::time::Instant;
-use wasmtime::{Extern, InstancePre, Memory, Store, Trap, TypedFunc};
+use wasmtime::{Extern, InstancePre, Linker, Memory, Store, Trap, TypedFunc};
 
 /// The committed, pre-initialised plugin (`guest-sdk/build.sh` writes it).
 pub const PLUGIN_WASM: &[u8] = include_bytes!("../../../guest-sdk/sandpipe_plugin.wasm");
@@ -40,6 +42,8 @@ pub fn sha256() -> String {
 pub struct Plugin {
     engine: Engine,
     pre: InstancePre<StoreData>,
+    /// WASI and the host functions: what the plugin and standalone bundles link against.
+    linker: Linker<StoreData>,
 }
 
 impl Plugin {
@@ -48,10 +52,25 @@ impl Plugin {
         let module = cache
             .get_or_compile(engine.wasmtime(), PLUGIN_WASM)
             .map_err(RuntimeError::Plugin)?;
-        let pre = host::linker(engine.wasmtime())
-            .and_then(|linker| linker.instantiate_pre(&module))
+        let linker = host::linker(engine.wasmtime()).map_err(RuntimeError::Plugin)?;
+        let pre = linker
+            .instantiate_pre(&module)
             .map_err(RuntimeError::Plugin)?;
-        Ok(Plugin { engine, pre })
+        Ok(Plugin {
+            engine,
+            pre,
+            linker,
+        })
+    }
+
+    /// A standalone bundle's module pre-linked against the same host
+    /// functions and WASI context the plugin gets (fails on an import of
+    /// another type).
+    pub(crate) fn link_standalone(
+        &self,
+        module: &wasmtime::Module,
+    ) -> wasmtime::Result<InstancePre<StoreData>> {
+        self.linker.instantiate_pre(module)
     }
 
     /// The engine the plugin was compiled for.
@@ -66,15 +85,42 @@ impl Plugin {
         limits: &Limits,
         services: Arc<ConnectorServices>,
     ) -> Result<Guest, CallError> {
-        let mut store = Store::new(self.engine.wasmtime(), StoreData::new(limits, services));
+        Guest::instantiate(&self.engine, &self.pre, limits, services)
+    }
+}
+
+/// One instance that exports the guest ABI (the plugin, or a standalone
+/// bundle), in its own store.
+pub(crate) struct Guest {
+    store: Store<StoreData>,
+    instance: wasmtime::Instance,
+    memory: Memory,
+    reserve: TypedFunc<u32, u32>,
+    /// `sandpipe_call`: one connector function call.
+    call: TypedFunc<(u32, u32), i64>,
+    /// Whether the engine meters fuel.
+    metered: bool,
+}
+
+impl Guest {
+    /// A fresh instance of `pre` in its own store, under `limits`, answering
+    /// service requests from `services`. Instantiation runs under the call
+    /// limits too (a standalone bundle's active segments are copied then).
+    pub(crate) fn instantiate(
+        engine: &Engine,
+        pre: &InstancePre<StoreData>,
+        limits: &Limits,
+        services: Arc<ConnectorServices>,
+    ) -> Result<Guest, CallError> {
+        let mut store = Store::new(engine.wasmtime(), StoreData::new(limits, services));
         store.limiter(|data| &mut data.limits);
-        let metered = self.engine.options().fuel;
+        let metered = engine.options().fuel;
         arm(&mut store, limits, metered);
         let trapped = |e: wasmtime::Error| CallError::Trapped(trap_reason(&e, limits));
-        let instance = self.pre.instantiate(&mut store).map_err(trapped)?;
+        let instance = pre.instantiate(&mut store).map_err(trapped)?;
         let memory = instance
             .get_memory(&mut store, export::MEMORY)
-            .ok_or_else(|| CallError::Trapped("plugin exports no memory".into()))?;
+            .ok_or_else(|| CallError::Trapped("guest exports no memory".into()))?;
         let reserve = instance
             .get_typed_func(&mut store, export::RESERVE)
             .map_err(trapped)?;
@@ -90,21 +136,7 @@ impl Plugin {
             metered,
         })
     }
-}
 
-/// One plugin instance in its own store.
-pub(crate) struct Guest {
-    store: Store<StoreData>,
-    instance: wasmtime::Instance,
-    memory: Memory,
-    reserve: TypedFunc<u32, u32>,
-    /// `sandpipe_call`: one connector function call.
-    call: TypedFunc<(u32, u32), i64>,
-    /// Whether the engine meters fuel.
-    metered: bool,
-}
-
-impl Guest {
     /// Links `bundle` against this instance (its imports are plugin exports,
     /// by name: admission allowed nothing else) and runs its entry, which
     /// loads the connector's bytecode and runs its top level. Returns the
@@ -127,7 +159,22 @@ impl Guest {
             wasmtime::Instance::new(&mut self.store, &bundle.module, &imports).map_err(|e| {
                 CallError::Trapped(format!("bundle does not link against the plugin: {e}"))
             })?;
-        let entry = linked
+        self.start(linked, limits)
+    }
+
+    /// Runs a standalone bundle's own entry: it returns the JSON list of the
+    /// special functions the connector defines, as a script bundle's does.
+    pub(crate) fn start_standalone(&mut self, limits: &Limits) -> Result<Vec<u8>, CallError> {
+        self.start(self.instance, limits)
+    }
+
+    /// Calls `instance`'s [`BUNDLE_ENTRY`] under the call limits; the packed result.
+    fn start(
+        &mut self,
+        instance: wasmtime::Instance,
+        limits: &Limits,
+    ) -> Result<Vec<u8>, CallError> {
+        let entry = instance
             .get_typed_func::<(), i64>(&mut self.store, BUNDLE_ENTRY)
             .map_err(|e| CallError::Trapped(format!("bundle entry `{BUNDLE_ENTRY}`: {e}")))?;
         arm(&mut self.store, limits, self.metered);
@@ -250,6 +297,9 @@ fn trap_reason(error: &wasmtime::Error, limits: &Limits) -> String {
     }
     if error.downcast_ref::<DeadlineExceeded>().is_some() {
         return deadline();
+    }
+    if let Some(fault) = error.downcast_ref::<GuestFault>() {
+        return format!("trapped: {fault}");
     }
     let text = format!("{error:#}");
     format!("trapped: {}", text.lines().next().unwrap_or("unknown trap"))

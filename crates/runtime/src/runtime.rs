@@ -75,7 +75,12 @@ impl Runtime {
     /// Checks and compiles an untrusted bundle.
     pub fn admit(&self, bytes: impl AsRef<[u8]>) -> Result<Arc<Bundle>, AdmissionError> {
         let engine = self.engine().wasmtime();
-        bundle::admit(bytes.as_ref(), |b| self.cache.get_or_compile(engine, b)).map(Arc::new)
+        bundle::admit(
+            bytes.as_ref(),
+            |b| self.cache.get_or_compile(engine, b),
+            |module| self.plugin.link_standalone(module),
+        )
+        .map(Arc::new)
     }
 
     /// The default limits with the operator's `overrides`, each checked

@@ -1,0 +1,17 @@
+//! Spins forever on the attack event.
+
+use sandpipe_connector::{Error, Event, Meta};
+
+fn process_event(event: Event, _meta: &Meta) -> Result<Option<Event>, Error> {
+    if event.name() == Some("attack") {
+        let mut n: u64 = 0;
+        loop {
+            n = std::hint::black_box(n.wrapping_add(1));
+        }
+    }
+    Ok(Some(event))
+}
+
+sandpipe_connector::connector! {
+    process_event: process_event,
+}

@@ -1,0 +1,370 @@
+//! Connectors written in Rust (issue 20): standalone bundles built from
+//! `guest-rust` connectors with cargo for wasm32-wasip1 (Debian's toolchain
+//! here, as the plugin's build uses), admitted by their own rules and run in
+//! the same chains as JavaScript connectors. Every Rust connector of the tests
+//! builds into one shared target directory, `target/rust-guests`, so the
+//! standard library and the SDK's dependencies are compiled once.
+
+mod common;
+
+use common::*;
+use sandpipe_runtime::BundleKind;
+use std::path::Path;
+use std::sync::Arc;
+
+/// `sandpipe ARGS` in the repository root.
+fn sandpipe_in_root(args: &[&str]) -> std::process::Output {
+    sandpipe(args, &root())
+}
+
+#[test]
+fn the_rust_geoip_enricher_is_a_standalone_bundle_importing_only_host_functions_and_wasi() {
+    let bundle = bundle_at(&root().join("examples/rust-geoip-enricher"));
+    assert_eq!(bundle.kind(), BundleKind::Standalone);
+    // A drop-in replacement: the same name, so chains record it the same way.
+    assert_eq!(bundle.manifest().name, "GeoIP Enricher");
+    assert_eq!(bundle.section().main, "src/lib.rs");
+    let mut imports: Vec<String> = bundle
+        .imports()
+        .iter()
+        .map(|(module, name)| format!("{module}.{name}"))
+        .collect();
+    imports.sort();
+    assert_eq!(
+        imports,
+        [
+            "sandpipe_host_v1.log",
+            "sandpipe_host_v1.request",
+            "sandpipe_host_v1.response",
+            "wasi_snapshot_preview1.environ_get",
+            "wasi_snapshot_preview1.environ_sizes_get",
+            "wasi_snapshot_preview1.fd_write",
+            "wasi_snapshot_preview1.proc_exit",
+            "wasi_snapshot_preview1.random_get",
+        ]
+    );
+}
+
+#[test]
+fn the_rust_enricher_passes_the_js_enrichers_fixtures() {
+    let output = sandpipe_in_root(&["test", "examples/rust-geoip-enricher"]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // The fixtures are the JavaScript example's, byte for byte.
+    for fixture in ["enriches.json", "skips.json"] {
+        assert_eq!(
+            std::fs::read(
+                root()
+                    .join("examples/rust-geoip-enricher/tests")
+                    .join(fixture)
+            )
+            .unwrap(),
+            std::fs::read(root().join("examples/geoip-enricher/tests").join(fixture)).unwrap(),
+        );
+    }
+    let lines: Vec<&str> = stdout
+        .lines()
+        .filter(|l| !l.starts_with("cost: "))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "PASS enriches.json: enriches events from event.ip and properties.$ip with real GeoLite2 records",
+            "PASS skips.json: skips events with $geoip_disable, without an IP, or with an IP not in the database",
+            "2 passed, 0 failed",
+        ]
+    );
+}
+
+/// The benchmark's event generator (what `sandpipe-bench events N` prints).
+#[path = "../bench/src/events.rs"]
+#[allow(dead_code)]
+mod events;
+
+/// The first `count` timed events of the benchmark, as NDJSON in `file`.
+fn benchmark_events(count: usize, file: &Path) {
+    let reader = maxminddb::Reader::open_readfile(root().join("data/GeoLite2-City.mmdb"))
+        .expect("data/GeoLite2-City.mmdb (run `cargo xtask geoip`)");
+    let lines = events::generate(count, events::TIMED, &reader);
+    std::fs::write(file, lines.join("\n") + "\n").unwrap();
+}
+
+#[test]
+fn a_chain_mixing_the_rust_enricher_with_js_connectors_gives_the_all_js_chains_output() {
+    let tmp = tempfile::tempdir().unwrap();
+    let events = tmp.path().join("events.ndjson");
+    benchmark_events(2_000, &events);
+    let events = events.to_str().unwrap();
+    let run = |chain: &str| {
+        let output = sandpipe_in_root(&["run", chain, "--events", events]);
+        assert!(
+            output.status.success(),
+            "{chain}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        (
+            String::from_utf8(output.stdout).unwrap(),
+            String::from_utf8(output.stderr).unwrap(),
+        )
+    };
+    let (js, js_log) = run("examples/geoip-chain.json");
+    let (mixed, mixed_log) = run("examples/rust-geoip-chain.json");
+    assert_eq!(js.lines().count(), 2_000);
+    // Not vacuous: the enricher ran (property-filter keeps only the chain's own keys).
+    assert!(
+        js.lines()
+            .filter(|l| l.contains("\"$geoip_city_name\""))
+            .count()
+            > 1_000
+    );
+    assert!(
+        mixed == js,
+        "the mixed chain's output differs from the all-JS chain's"
+    );
+    assert_eq!(js_log, "");
+    assert_eq!(mixed_log, "");
+}
+
+/// A standalone connector in WAT: `sandpipe_call` runs `body` for
+/// `processEvent` (setup answers `null`), then echoes its input.
+fn standalone_wat(body: &str) -> Vec<u8> {
+    let wat = format!(
+        r#"(module
+  (import "sandpipe_host_v1" "log" (func $log (param i32 i32 i32)))
+  (import "sandpipe_host_v1" "request" (func $request (param i32 i32 i32) (result i32)))
+  (import "sandpipe_host_v1" "response" (func $response (param i32 i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 0) "[\"setupPlugin\",\"processEvent\"]")
+  (data (i32.const 64) "null")
+  (data (i32.const 128) "{{\"op\":\"locate\",\"ip\":\"127.0.0.1\"}}")
+  (func (export "sandpipe_reserve") (param i32) (result i32) i32.const 1024)
+  (func (export "sandpipe_start") (result i64) i64.const 30)
+  (func (export "sandpipe_call") (param $call i32) (param $len i32) (result i64)
+    (if (i32.eq (local.get $call) (i32.const 1))
+      (then (return (i64.const 0x0000004000000004))))
+    {body}
+    (i64.or (i64.shl (i64.const 1024) (i64.const 32)) (i64.extend_i32_u (local.get $len)))))"#
+    );
+    let module = wat::parse_str(wat).unwrap();
+    sandpipe_compiler::rust::wrap(&module, r#"{"name": "Bad Pointers", "config": []}"#)
+        .unwrap()
+        .0
+}
+
+#[test]
+fn bad_pointers_and_lengths_given_to_host_functions_trap_the_call_and_nothing_else() {
+    let cases = [
+        (
+            "(call $log (i32.const 2) (i32.const 0xFFFFFFF0) (i32.const 100))",
+            "trapped: console: guest range 4294967280+100 is outside its 65536-byte memory",
+        ),
+        (
+            "(drop (call $request (i32.const 4) (i32.const 65530) (i32.const 100)))",
+            "trapped: request: guest range 65530+100 is outside its 65536-byte memory",
+        ),
+        (
+            "(drop (call $request (i32.const 4) (i32.const 0) (i32.const 0x7FFFFFFF)))",
+            "trapped: request: 2147483647 bytes is over the 1048576-byte limit",
+        ),
+        (
+            "(call $response (i32.const 0) (i32.const 5))",
+            "trapped: response: asked for 5 bytes, 0 are pending",
+        ),
+        (
+            "(call $response (i32.const 0xFFFFFF00)
+               (call $request (i32.const 4) (i32.const 128) (i32.const 32)))",
+            "trapped: response: guest range 4294967040+11 is outside its memory",
+        ),
+        (
+            "(return (i64.const 0x0000FFFF00000100))",
+            "result: guest range 65535+256 is outside its 65536-byte memory",
+        ),
+    ];
+    let event =
+        serde_json::json!({"event": "pageview", "distinct_id": "d", "properties": {"a": 1}});
+    for (body, reason) in cases {
+        let logs = Arc::new(sandpipe_runtime::MemoryLogs::default());
+        let bad = runtime().admit(standalone_wat(body)).expect("admitted");
+        let bad = connector_with_options(
+            bad,
+            0,
+            Default::default(),
+            ConnectorOptions {
+                logs: logs.clone(),
+                geoip: Some(Arc::new(sandpipe_runtime::GeoIpDatabase::new(
+                    root().join("data/GeoLite2-City.mmdb"),
+                ))),
+                ..ConnectorOptions::default()
+            },
+        );
+        let hello = connector_with(
+            example("hello-world"),
+            1,
+            serde_json::json!({"name": "Ada"}),
+            Default::default(),
+            &logs,
+        );
+        let mut chain = sandpipe_runtime::Chain::new(vec![bad, hello]);
+        for _ in 0..2 {
+            // Twice: the trapped instance is dropped, and the next one traps the same way.
+            let out = chain.process(event.clone());
+            let properties = &out.event.expect("the event goes on")["properties"];
+            assert_eq!(properties["hello"], "Hello Ada", "{body}");
+            assert_eq!(
+                properties["$plugins_failed"],
+                serde_json::json!(["Bad Pointers (0)"])
+            );
+            assert_eq!(
+                properties["$plugins_succeeded"],
+                serde_json::json!(["Hello World (1)"])
+            );
+        }
+        assert_eq!(
+            logs.lines(),
+            vec![format!("error: processEvent: {reason}"); 2],
+            "{body}"
+        );
+    }
+}
+
+#[test]
+fn a_standalone_bundle_is_admitted_only_with_the_guest_abi_and_allowed_imports() {
+    let plugin = r#"{"name": "x", "config": []}"#;
+    let refusal = |wat: &str| {
+        let module = wat::parse_str(wat).unwrap();
+        let bytes = sandpipe_compiler::rust::wrap(&module, plugin).unwrap().0;
+        runtime().admit(bytes).unwrap_err().to_string()
+    };
+    let abi = r#"(memory (export "memory") 1)
+        (func (export "sandpipe_reserve") (param i32) (result i32) i32.const 0)
+        (func (export "sandpipe_call") (param i32 i32) (result i64) i64.const 0)
+        (func (export "sandpipe_start") (result i64) i64.const 0)"#;
+    let wasi_rule = "which is not allowed (a standalone bundle may import only sandpipe_host_v1's log, request and response functions and the WASI preview 1 functions the plugin imports: clock_time_get, environ_get, environ_sizes_get, fd_close, fd_fdstat_get, fd_seek, fd_write, proc_exit, random_get)";
+    assert_eq!(
+        refusal(&format!(
+            r#"(module (import "wasi_snapshot_preview1" "path_open" (func (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32))) {abi})"#
+        )),
+        format!("standalone bundle imports \"wasi_snapshot_preview1\".\"path_open\", {wasi_rule}")
+    );
+    assert_eq!(
+        refusal(&format!(
+            r#"(module (import "sandpipe_plugin_v1" "sandpipe_load" (func (param i32) (result i64))) {abi})"#
+        )),
+        format!("standalone bundle imports \"sandpipe_plugin_v1\".\"sandpipe_load\", {wasi_rule}")
+    );
+    assert_eq!(
+        refusal(&format!(
+            r#"(module (import "env" "memory" (memory 1)) {})"#,
+            abi.replace(r#"(memory (export "memory") 1)"#, "")
+        )),
+        format!("standalone bundle imports \"env\".\"memory\", {wasi_rule}")
+    );
+    assert_eq!(
+        refusal(r#"(module (func (export "sandpipe_start") (result i64) i64.const 0))"#),
+        "standalone bundle defines 0 memories; it must define exactly one (and export it as `memory`)"
+    );
+    assert_eq!(
+        refusal(&format!("(module {abi} (func $boot) (start $boot))")),
+        "standalone bundle defines a start function, which would run outside any call"
+    );
+    assert_eq!(
+        refusal(&format!(
+            "(module {})",
+            abi.replace(
+                "(param i32 i32) (result i64) i64.const 0",
+                "(param i32) (result i64) i64.const 0"
+            )
+        )),
+        "standalone bundle exports `sandpipe_call` as (i32) -> (i64); the guest ABI wants (i32, i32) -> (i64)"
+    );
+    assert_eq!(
+        refusal(&format!(
+            r#"(module (import "sandpipe_host_v1" "log" (func (param i64))) {abi})"#
+        )),
+        "standalone bundle does not link against the host: incompatible import type for `sandpipe_host_v1::log`: types incompatible: expected type `(func (param i64))`, found type `(func (param i32 i32 i32))`"
+    );
+    // A 4 GiB initial memory: refused when it is compiled, by the engine's memory ceiling.
+    assert_eq!(
+        refusal(&format!(
+            "(module {})",
+            abi.replace(
+                r#"(memory (export "memory") 1)"#,
+                r#"(memory (export "memory") 65536)"#
+            )
+        )),
+        "bundle failed to compile: module memory does not fit in pooling allocator requirements: memory index 0 is unsupported in this pooling allocator configuration: memory has a minimum byte size of 4294967296 which exceeds the limit of 0x10000000 bytes"
+    );
+}
+
+#[test]
+fn sandpipe_new_lang_rust_scaffolds_a_connector_whose_fixture_passes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let output = sandpipe(&["new", "--lang", "rust", "greeter"], tmp.path());
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let cargo_toml = std::fs::read_to_string(tmp.path().join("greeter/Cargo.toml")).unwrap();
+    let sdk = std::fs::canonicalize(root().join("guest-rust")).unwrap();
+    assert!(
+        cargo_toml.contains(&format!(
+            "sandpipe-connector = {{ path = {:?} }}",
+            sdk.display().to_string()
+        )),
+        "{cargo_toml}"
+    );
+    let output = sandpipe(&["test", "greeter"], tmp.path());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let lines: Vec<&str> = stdout
+        .lines()
+        .filter(|l| !l.starts_with("cost: "))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "PASS greeting.json: adds the configured greeting",
+            "1 passed, 0 failed"
+        ]
+    );
+    // And `sandpipe build` writes a standalone bundle.
+    let output = sandpipe(&["build", "greeter", "-o", "greeter.wasm"], tmp.path());
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let bundle = runtime()
+        .admit(std::fs::read(tmp.path().join("greeter.wasm")).unwrap())
+        .unwrap();
+    assert_eq!(bundle.kind(), BundleKind::Standalone);
+}
+
+#[test]
+fn a_rust_connector_that_reads_files_is_refused_at_admission() {
+    // std::fs pulls in WASI's file functions, which the plugin does not import.
+    let built = build_dir(&root().join("tests/hostile/rust-reads-files")).unwrap();
+    let refusal = runtime().admit(built.bytes).unwrap_err().to_string();
+    let rule = "which is not allowed (a standalone bundle may import only sandpipe_host_v1's log, request and response functions and the WASI preview 1 functions the plugin imports: clock_time_get, environ_get, environ_sizes_get, fd_close, fd_fdstat_get, fd_seek, fd_write, proc_exit, random_get)";
+    let forbidden = [
+        "path_open",
+        "fd_read",
+        "fd_prestat_get",
+        "fd_prestat_dir_name",
+        "fd_filestat_get",
+    ];
+    assert!(
+        forbidden.iter().any(|name| refusal
+            == format!("standalone bundle imports \"wasi_snapshot_preview1\".\"{name}\", {rule}")),
+        "{refusal}"
+    );
+}
