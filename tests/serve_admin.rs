@@ -30,7 +30,7 @@ fn a_trace_shows_each_step_and_the_webhooks_without_storing_or_sending_anything(
         {"bundle": webhook["id"], "config": {"url": "https://hooks.example.com/in", "authorization": "Bearer t0ps3cret"}}
     ]});
     assert_eq!(server.put_chain(team, &token, chain).0, 200);
-    let event = json!({"event": "signup", "distinct_id": "ada", "properties": {"plan": "pro"}});
+    let event = json!({"event": "signup", "distinct_id": "ada", "timestamp": "2024-05-01T12:00:00Z", "properties": {"plan": "pro"}});
     let (status, trace) = server.call(
         "POST",
         &format!("/v1/teams/{team}/events?trace=true"),
@@ -43,12 +43,12 @@ fn a_trace_shows_each_step_and_the_webhooks_without_storing_or_sending_anything(
         json!({
             "steps": [
                 {"connector": "Hello World (0)", "outcome": "kept", "event":
-                    {"event": "signup", "distinct_id": "ada", "properties": {"plan": "pro", "hello": "Hello Ada"}}},
+                    {"event": "signup", "distinct_id": "ada", "timestamp": "2024-05-01T12:00:00Z", "properties": {"plan": "pro", "hello": "Hello Ada"}}},
                 {"connector": "Secretive (1)", "outcome": "kept", "event":
-                    {"event": "signup", "distinct_id": "ada", "properties": {"plan": "pro", "hello": "Hello Ada", "key": "**********"}}},
+                    {"event": "signup", "distinct_id": "ada", "timestamp": "2024-05-01T12:00:00Z", "properties": {"plan": "pro", "hello": "Hello Ada", "key": "**********"}}},
                 {"connector": "Webhook (2)", "outcome": "skipped"}
             ],
-            "result": {"event": "signup", "distinct_id": "ada", "properties": {
+            "result": {"event": "signup", "distinct_id": "ada", "timestamp": "2024-05-01T12:00:00Z", "properties": {
                 "plan": "pro", "hello": "Hello Ada", "key": "**********",
                 "$plugins_succeeded": ["Hello World (0)", "Secretive (1)"], "$plugins_failed": []
             }},
@@ -59,7 +59,7 @@ fn a_trace_shows_each_step_and_the_webhooks_without_storing_or_sending_anything(
                 "method": "POST",
                 "url": "https://hooks.example.com/in",
                 "headers": {"Content-Type": "application/json", "Authorization": "**********"},
-                "body": "{\"event\":\"signup\",\"distinct_id\":\"ada\",\"properties\":{\"plan\":\"pro\",\"hello\":\"Hello Ada\",\"key\":\"**********\",\"$plugins_succeeded\":[\"Hello World (0)\",\"Secretive (1)\"],\"$plugins_failed\":[]}}"
+                "body": "{\"event\":\"signup\",\"distinct_id\":\"ada\",\"properties\":{\"plan\":\"pro\",\"hello\":\"Hello Ada\",\"key\":\"**********\",\"$plugins_succeeded\":[\"Hello World (0)\",\"Secretive (1)\"],\"$plugins_failed\":[]},\"timestamp\":\"2024-05-01T12:00:00.000Z\"}"
             }],
             "captured": [],
             "logs": [{"connector": "Secretive (1)", "level": "log", "message": "using key **********"}]
