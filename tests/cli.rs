@@ -981,6 +981,56 @@ fn run_on_threads_writes_what_one_thread_writes_in_input_order_and_shares_the_ca
 }
 
 #[test]
+fn run_on_threads_ends_when_its_output_is_closed() {
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+    let tmp = tempfile::tempdir().unwrap();
+    write_connector(
+        &tmp.path().join("tagger"),
+        "function processEvent(e) { e.properties.tag = 'x'.repeat(200); return e }",
+        r#"{"name": "Tagger"}"#,
+    );
+    std::fs::write(
+        tmp.path().join("chain.json"),
+        json!({"connectors": [{"path": "tagger"}]}).to_string(),
+    )
+    .unwrap();
+    let events = "{\"event\":\"e\",\"properties\":{}}\n".repeat(20_000);
+    std::fs::write(tmp.path().join("events.ndjson"), events).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sandpipe"))
+        .args([
+            "run",
+            "chain.json",
+            "--events",
+            "events.ndjson",
+            "--threads",
+            "2",
+        ])
+        .current_dir(tmp.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The reader of its output goes away, as `| head -1` does.
+    drop(child.stdout.take());
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            child.kill().unwrap();
+            panic!("sandpipe run --threads 2 hung after its output closed");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("Broken pipe"), "{stderr}");
+}
+
+#[test]
 fn without_fuel_a_loop_is_stopped_by_the_deadline() {
     let tmp = tempfile::tempdir().unwrap();
     write_connector(

@@ -182,10 +182,6 @@ pub fn load(
             geoip: Some(geoip.clone()),
             fetch: entry.fetch.policy(),
         };
-        // Made once here, so a bad limit is an error before any event runs.
-        runtime
-            .connector(bundle.clone(), position, config.clone(), options.clone())
-            .with_context(|| at.clone())?;
         connectors.push(Planned {
             bundle,
             config,

@@ -14,6 +14,7 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
@@ -325,15 +326,24 @@ fn run_threads(
     output: &mut Output<'_>,
 ) -> anyhow::Result<()> {
     type Share = (usize, Vec<(usize, String)>);
+    let chains = (0..threads)
+        .map(|_| plan.chain(runtime))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let (share_tx, share_rx) = mpsc::sync_channel::<Share>(threads * 2);
     let share_rx = Mutex::new(share_rx);
     let (result_tx, result_rx) = mpsc::sync_channel::<(usize, Vec<Ran>)>(threads * 2);
+    // Set when nothing more can be written (stdout closed): the reader stops.
+    let stop = AtomicBool::new(false);
     let source = output.source.clone();
     std::thread::scope(|scope| -> anyhow::Result<()> {
+        let stop = &stop;
         let reader = scope.spawn(move || -> anyhow::Result<()> {
             let mut share = Vec::with_capacity(LINES_PER_SHARE);
             let mut next = 0;
             for (index, line) in input.lines().enumerate() {
+                if stop.load(Ordering::Relaxed) {
+                    return Ok(());
+                }
                 let number = index + 1;
                 let line = line.with_context(|| format!("{source}:{number}: reading"))?;
                 share.push((number, line));
@@ -350,46 +360,63 @@ fn run_threads(
             }
             Ok(())
         });
-        let mut workers = Vec::with_capacity(threads);
-        for _ in 0..threads {
-            let mut chain = plan.chain(runtime)?;
-            let (share_rx, result_tx) = (&share_rx, result_tx.clone());
-            workers.push(scope.spawn(move || {
-                loop {
-                    let Ok((index, lines)) =
+        let workers: Vec<_> = chains
+            .into_iter()
+            .map(|mut chain| {
+                let (share_rx, result_tx) = (&share_rx, result_tx.clone());
+                scope.spawn(move || {
+                    while let Ok((index, lines)) =
                         share_rx.lock().expect("no thread panics holding it").recv()
-                    else {
-                        return;
-                    };
-                    let ran = lines
-                        .iter()
-                        .map(|(number, line)| run_line(&mut chain, *number, line))
-                        .collect();
-                    if result_tx.send((index, ran)).is_err() {
-                        return;
+                    {
+                        let ran = lines
+                            .iter()
+                            .map(|(number, line)| run_line(&mut chain, *number, line))
+                            .collect();
+                        if result_tx.send((index, ran)).is_err() {
+                            return;
+                        }
                     }
-                }
-            }));
-        }
+                })
+            })
+            .collect();
         drop(result_tx);
-        // Results arrive in any order; each share is written when its turn comes.
-        let mut waiting = BTreeMap::new();
-        let mut next = 0;
-        for (index, ran) in result_rx {
-            waiting.insert(index, ran);
-            while let Some(ran) = waiting.remove(&next) {
-                for one in ran {
-                    output.write(one)?;
-                }
-                next += 1;
-            }
+        let written = write_in_order(result_rx, output);
+        if written.is_err() {
+            // The chains stop as their results find no receiver; the reader
+            // stops at its next line, once what it is sending is taken.
+            stop.store(true, Ordering::Relaxed);
+            while share_rx
+                .lock()
+                .expect("no thread panics holding it")
+                .recv()
+                .is_ok()
+            {}
         }
         reader.join().expect("the reader does not panic")?;
         for worker in workers {
             worker.join().expect("a chain's thread does not panic");
         }
-        Ok(())
+        written
     })
+}
+
+/// Writes each share's results when its turn comes (they arrive in any order).
+fn write_in_order(
+    results: mpsc::Receiver<(usize, Vec<Ran>)>,
+    output: &mut Output<'_>,
+) -> anyhow::Result<()> {
+    let mut waiting = BTreeMap::new();
+    let mut next = 0;
+    for (index, ran) in results {
+        waiting.insert(index, ran);
+        while let Some(ran) = waiting.remove(&next) {
+            for one in ran {
+                output.write(one)?;
+            }
+            next += 1;
+        }
+    }
+    Ok(())
 }
 
 fn parse_line(line: &str) -> Result<Value, String> {
