@@ -12,8 +12,7 @@ use async_nats::jetstream::{self, consumer};
 use common::*;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -42,38 +41,14 @@ struct WorkerProcess {
 
 impl WorkerProcess {
     fn start(nats: &str, store: &[String], extra: &[&str]) -> WorkerProcess {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_sandpipe"))
-            .args(["worker", "--nats", nats])
-            .args(store)
-            .args(["--max-event-bytes", &MAX_EVENT_BYTES.to_string()])
-            .args(extra)
-            .env(
-                "SANDPIPE_CACHE_DIR",
-                std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("module-cache"),
-            )
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let stderr = Arc::new(Mutex::new(String::new()));
-        loop {
-            let line = lines
-                .next()
-                .unwrap_or_else(|| panic!("the worker exited: {}", stderr.lock().unwrap()))
-                .unwrap();
-            stderr.lock().unwrap().push_str(&format!("{line}\n"));
-            if line
-                == "sandpipe: worker pulling from SANDPIPE_EVENTS through consumer sandpipe-workers"
-            {
-                break;
-            }
-        }
-        let sink = stderr.clone();
-        std::thread::spawn(move || {
-            for line in lines.map_while(Result::ok) {
-                sink.lock().unwrap().push_str(&format!("{line}\n"));
-            }
+        let max_event_bytes = MAX_EVENT_BYTES.to_string();
+        let mut args = vec!["worker", "--nats", nats];
+        args.extend(store.iter().map(String::as_str));
+        args.extend(["--max-event-bytes", &max_event_bytes]);
+        args.extend(extra);
+        let (child, stderr, ()) = spawn_sandpipe(&args, "that it pulls", |line| {
+            (line == "sandpipe: worker pulling from SANDPIPE_EVENTS through consumer sandpipe-workers")
+                .then_some(())
         });
         WorkerProcess { child, stderr }
     }

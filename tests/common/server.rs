@@ -19,6 +19,52 @@ pub struct Server {
     pub client: reqwest::blocking::Client,
 }
 
+/// A `sandpipe` child process with `args`, once one of its stderr lines has
+/// given `ready`'s answer; all it writes on stderr is collected (the rest in
+/// the background). `what` names the awaited line for the panic when the
+/// process exits first.
+pub fn spawn_sandpipe<T>(
+    args: &[&str],
+    what: &str,
+    mut ready: impl FnMut(&str) -> Option<T>,
+) -> (Child, Arc<Mutex<String>>, T) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sandpipe"))
+        .args(args)
+        .env(
+            "SANDPIPE_CACHE_DIR",
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join("module-cache"),
+        )
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let stderr = Arc::new(Mutex::new(String::new()));
+    let answer = loop {
+        let line = lines
+            .next()
+            .unwrap_or_else(|| {
+                panic!(
+                    "sandpipe {} exited before printing {what}: {}",
+                    args[0],
+                    stderr.lock().unwrap()
+                )
+            })
+            .unwrap();
+        stderr.lock().unwrap().push_str(&format!("{line}\n"));
+        if let Some(answer) = ready(&line) {
+            break answer;
+        }
+    };
+    let sink = stderr.clone();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            sink.lock().unwrap().push_str(&format!("{line}\n"));
+        }
+    });
+    (child, stderr, answer)
+}
+
 impl Server {
     pub fn start(db: &Path) -> Server {
         Server::start_with(db, &[])
@@ -30,35 +76,12 @@ impl Server {
 
     /// A server whose state is where `store` (`--db …`, maybe `--cache …`) says.
     pub fn start_on(store: &[String], extra: &[&str]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_sandpipe"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--admin-token", ADMIN])
-            .args(store)
-            .args(extra)
-            .env(
-                "SANDPIPE_CACHE_DIR",
-                Path::new(env!("CARGO_TARGET_TMPDIR")).join("module-cache"),
-            )
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let base = loop {
-            let line = lines
-                .next()
-                .expect("the server prints its address")
-                .unwrap();
-            stderr.lock().unwrap().push_str(&format!("{line}\n"));
-            if let Some(address) = line.strip_prefix("sandpipe: listening on ") {
-                break address.to_string();
-            }
-        };
-        let sink = stderr.clone();
-        std::thread::spawn(move || {
-            for line in lines.map_while(Result::ok) {
-                sink.lock().unwrap().push_str(&format!("{line}\n"));
-            }
+        let mut args = vec!["serve", "--listen", "127.0.0.1:0", "--admin-token", ADMIN];
+        args.extend(store.iter().map(String::as_str));
+        args.extend(extra);
+        let (child, stderr, base) = spawn_sandpipe(&args, "its address", |line| {
+            line.strip_prefix("sandpipe: listening on ")
+                .map(str::to_string)
         });
         let client = reqwest::blocking::Client::builder()
             .timeout(Duration::from_secs(30))
