@@ -38,6 +38,10 @@ pub const MANIFEST_SECTION: &str = "sandpipe.manifest";
 pub const BUNDLE_ENTRY: &str = "sandpipe_start";
 
 /// Exports of the plugin.
+/// The host functions, as a guest imports them (wasm only).
+#[cfg(target_family = "wasm")]
+pub mod guest;
+
 pub mod export {
     /// The plugin's linear memory, shared with the bundle.
     pub const MEMORY: &str = "memory";
