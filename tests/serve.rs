@@ -1476,6 +1476,97 @@ fn a_fetch_allow_that_is_not_a_host_is_refused_at_start() {
 }
 
 #[test]
+fn failing_on_event_calls_are_counted_and_quarantine_their_connector() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start_with(
+        &tmp.path().join("sandpipe.db"),
+        &["--webhook-max-attempts", "1"],
+    );
+    let (team, token) = server.team("t");
+    let js = "function processEvent(e) { return e }\n\
+              function onEvent(e) { throw new Error(`export failed for ${e.uuid}`) }";
+    let (_, bundle) = server.upload(&token, inline("Broken Exporter", js, ""));
+    let chain = json!({"connectors": [{"id": "exporter", "bundle": bundle["id"]}]});
+    assert_eq!(server.put_chain(team, &token, chain).0, 200);
+    let send = |from: usize, to: usize| {
+        let events: Vec<Value> = (from..to)
+            .map(|i| json!({"event": "e", "uuid": format!("u-{i}")}))
+            .collect();
+        assert_eq!(server.events(team, &token, Value::Array(events)).0, 200);
+        wait_for(&server, team, &token, |b| {
+            (0..to).all(|i| b["webhooks"][i]["status"] == "dead")
+        })
+    };
+    let status = || {
+        let (_, chain) = server.call(
+            "GET",
+            &format!("/v1/teams/{team}/chain"),
+            Some(&token),
+            None,
+        );
+        chain["connectors"][0]["status"].clone()
+    };
+    let onevent_metrics = || {
+        let (_, metrics) = server.call("GET", "/metrics", Some(ADMIN), None);
+        metrics
+            .as_str()
+            .unwrap()
+            .lines()
+            .filter(|l| l.contains("stage=\"onEvent\"") && l.starts_with("sandpipe_connector_"))
+            .filter(|l| l.contains("_total{"))
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+
+    // Five failed calls: counted, and over the window's error budget.
+    let listed = send(0, 5);
+    assert_eq!(
+        listed["webhooks"][0]["last_error"], "onEvent failed: Error: export failed for u-0",
+        "{listed}"
+    );
+    assert_eq!(
+        onevent_metrics(),
+        [
+            format!(
+                "sandpipe_connector_calls_total{{connector=\"Broken Exporter (0)\",stage=\"onEvent\",team=\"{team}\"}} 5"
+            ),
+            format!(
+                "sandpipe_connector_errors_total{{connector=\"Broken Exporter (0)\",stage=\"onEvent\",team=\"{team}\"}} 5"
+            ),
+        ]
+    );
+    assert_eq!(status(), "degraded");
+
+    // Ten more failures while over budget disable it: later events skip it
+    // and queue no onEvent call for it.
+    send(5, 15);
+    assert_eq!(status(), "disabled");
+    let (_, body) = server.events(team, &token, json!({"event": "e", "uuid": "u-15"}));
+    assert_eq!(body["results"], json!([{"event": "e", "uuid": "u-15"}]));
+    let (_, listed) = server.call(
+        "GET",
+        &format!("/v1/teams/{team}/webhooks"),
+        Some(&token),
+        None,
+    );
+    assert_eq!(listed["webhooks"].as_array().unwrap().len(), 15, "{listed}");
+    let messages = server.log_messages(team, &token, "level=warn");
+    let quarantine: Vec<&String> = messages
+        .iter()
+        .filter(|m| m.starts_with("quarantine:"))
+        .collect();
+    assert_eq!(quarantine.len(), 2, "{messages:?}");
+    assert!(
+        quarantine[0].starts_with("quarantine: now degraded (5 errors and "),
+        "{messages:?}"
+    );
+    assert!(
+        quarantine[1].starts_with("quarantine: now disabled (10 errors and "),
+        "{messages:?}"
+    );
+}
+
+#[test]
 fn pending_on_event_calls_survive_a_restart() {
     let tmp = tempfile::tempdir().unwrap();
     let db = tmp.path().join("sandpipe.db");
