@@ -128,6 +128,8 @@ struct DateFormatter {
     hour_cycle: Option<&'static str>,
     /// The fields of the pattern with their ECMA-402 widths, as `resolvedOptions` gives them.
     fields: Value,
+    /// The hour is written without a leading zero ([`hour_unpadded`]).
+    unpad_hour: bool,
 }
 
 /// At most this many formatters are kept; past it the cache starts again.
@@ -176,6 +178,10 @@ fn format_date(request: &DateRequest) -> Result<Value, IntlError> {
         .write_to_parts(&mut parts)
         .map_err(|_| IntlError::Unsupported("formatting failed".to_owned()))?;
     unpad_numeric_fields(&mut parts, &locale, &request.options);
+    if formatter.unpad_hour {
+        parts.unpad("hour");
+    }
+    cldr48_zone_names(&mut parts, &locale);
     Ok(json!({
         "locale": locale.to_string(),
         "timeZone": canonical_zone(zone_name, &zone),
@@ -189,7 +195,9 @@ fn format_date(request: &DateRequest) -> Result<Value, IntlError> {
 /// `numeric`: ICU4C's skeleton match (what V8 uses) picks CLDR's
 /// `availableFormats` (de `yMd` = `d.M.y`, ja `y/M/d`, es `Hms` = `H:mm:ss`),
 /// where ICU4X's semantic skeletons give the padded `dd.MM.y`, `y/MM/dd`,
-/// `HH:mm:ss`. Checked by tests/intl.rs against Node.
+/// `HH:mm:ss`. es's `timeFormats` are unpadded too (`H:mm`, `H:mm:ss`), which
+/// ICU4X's time-style patterns for es are not (2.3 and 2.4 alike), so an es
+/// `timeStyle` unpads its hour. Checked by tests/intl.rs against Node.
 fn unpadded_fields(locale: &Locale) -> &'static [&'static str] {
     match locale.id.language.as_str() {
         "de" | "ja" => &["day", "month"],
@@ -210,6 +218,54 @@ fn unpad_numeric_fields(parts: &mut Parts, locale: &Locale, options: &DateOption
         };
         if requested == Some("numeric") {
             parts.unpad(field);
+        }
+    }
+}
+
+/// Whether V8 writes the hour of these options without its leading zero
+/// where ICU4X's pattern pads it (`HH`). V8 asks ICU4C's pattern generator
+/// for the skeleton of the options with `UDATPG_MATCH_HOUR_FIELD_LENGTH`: when
+/// no `availableFormats` skeleton matches exactly (a `2-digit` minute, `mm`,
+/// against CLDR's `Hm`), the generator gives the hour the requested length,
+/// one digit (`H:mm`, as ICU4J's own test has de `MMMddHmm` → `14. Okt 8:58`).
+/// An exact match (`numeric` minute, or a `numeric` second), a zone name, a
+/// style, or an hour cycle other than the locale's own (en-US with `hour12:
+/// false`, which V8 formats from a rewritten pattern) keep the padded hour.
+/// Checked case by case against Node by tests/intl.rs.
+fn hour_unpadded(options: &DateOptions, cycle: Option<&str>, default_cycle: Option<&str>) -> bool {
+    options.date_style.is_none()
+        && options.time_style.is_none()
+        && options.hour.as_deref() == Some("numeric")
+        && options.minute.as_deref() == Some("2-digit")
+        && matches!(options.second.as_deref(), None | Some("2-digit"))
+        && options.time_zone_name.is_none()
+        && cycle == default_cycle
+}
+
+/// Localized offsets (`GMT-5`) as ICU 78 (CLDR 48, Node 20's) writes them,
+/// where ICU4X writes them otherwise:
+/// - fr's hourFormat is `+HH:mm;−HH:mm`: its minus is U+2212, but ICU4X
+///   writes an offset's sign with the locale's number symbols (U+002D);
+/// - pt's gmtFormat is `GMT{0}` in CLDR 48 and `{0} GMT` in CLDR 49, which
+///   ICU4X 2.4's data has (ICU4X 2.3, CLDR 48.2, writes `GMT-5`).
+fn cldr48_zone_names(parts: &mut Parts, locale: &Locale) {
+    let language = locale.id.language.as_str();
+    if language != "fr" && language != "pt" {
+        return;
+    }
+    for (kind, value) in &mut parts.parts {
+        if *kind != "timeZoneName" {
+            continue;
+        }
+        if language == "fr"
+            && let Some(offset) = value.strip_prefix("UTC-")
+        {
+            *value = format!("UTC\u{2212}{offset}");
+        } else if language == "pt"
+            && let Some(offset) = value.strip_suffix(" GMT")
+            && offset.starts_with(['+', '-'])
+        {
+            *value = format!("GMT{offset}");
         }
     }
 }
@@ -292,17 +348,33 @@ fn date_formatter(locale: &Locale, options: &DateOptions) -> Result<DateFormatte
     let field_set = builder
         .build_composite()
         .map_err(|e| IntlError::Unsupported(format!("{e:?}")))?;
-    let formatter = FixedCalendarDateTimeFormatter::try_new(prefs, field_set)
+    let forced_cycle = prefs.hour_cycle.is_some();
+    let formatter = FixedCalendarDateTimeFormatter::try_new(prefs, field_set.clone())
         .map_err(|e| IntlError::Unsupported(one_line(&e.to_string())))?;
     let pattern = formatter.pattern_text();
+    let cycle = hour_cycle(&pattern);
+    // The locale's own cycle, for these fields (only built when an option overrides it).
+    let default_cycle = if forced_cycle {
+        let default = FixedCalendarDateTimeFormatter::try_new(locale.into(), field_set)
+            .map_err(|e| IntlError::Unsupported(one_line(&e.to_string())))?;
+        hour_cycle(&default.pattern_text())
+    } else {
+        cycle
+    };
+    let unpad_hour = hour_unpadded(options, cycle, default_cycle)
+        || (options.time_style.is_some() && unpadded_fields(locale).contains(&"hour"));
     let mut fields = pattern_fields(&pattern);
     if options.date_style.is_none() && options.time_style.is_none() {
         unpad_resolved(&mut fields, locale, options);
     }
+    if unpad_hour && let Some(width) = fields.get_mut("hour") {
+        *width = Value::from("numeric");
+    }
     Ok(DateFormatter {
         formatter,
-        hour_cycle: hour_cycle(&pattern),
+        hour_cycle: cycle,
         fields,
+        unpad_hour,
     })
 }
 
