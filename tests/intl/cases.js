@@ -59,6 +59,7 @@ function intlCases() {
         { day: 'numeric', hour: 'numeric', minute: '2-digit' },
         { hour: 'numeric', minute: '2-digit', hourCycle: 'h23' },
         { timeStyle: 'long' },
+        { year: 'numeric', hour: 'numeric', minute: '2-digit' },
     ];
     for (const locale of LOCALES) {
         for (const zone of ZONES) {

@@ -343,13 +343,21 @@ fn date_formatter(locale: &Locale, options: &DateOptions) -> Result<DateFormatte
     let builder = if options.date_style.is_some() || options.time_style.is_some() {
         styles(options)?
     } else {
-        field_bag(options)?.to_field_set_builder()
+        let mut builder = field_bag(options)?.to_field_set_builder();
+        // A date without month or weekday beside a time: ICU4C's pattern
+        // generator joins the two with the short dateTimeFormat (the length
+        // the date's month and weekday widths give; none: short), where
+        // ICU4X's default length would take the medium one (fr `{1}, {0}`).
+        if builder.length.is_none() && builder.date_fields.is_some() && options.hour.is_some() {
+            builder.length = Some(Length::Short);
+        }
+        builder
     };
     let field_set = builder
         .build_composite()
         .map_err(|e| IntlError::Unsupported(format!("{e:?}")))?;
     let forced_cycle = prefs.hour_cycle.is_some();
-    let formatter = FixedCalendarDateTimeFormatter::try_new(prefs, field_set.clone())
+    let formatter = FixedCalendarDateTimeFormatter::try_new(prefs, field_set)
         .map_err(|e| IntlError::Unsupported(one_line(&e.to_string())))?;
     let pattern = formatter.pattern_text();
     let cycle = hour_cycle(&pattern);
@@ -736,6 +744,50 @@ mod tests {
         assert_eq!(locale(Some(&long)).unwrap().to_string(), "de-Latn-DE");
         assert_eq!(locale(Some("EN-gb")).unwrap().to_string(), "en-GB");
         assert_eq!(locale(None).unwrap().to_string(), "en-US");
+    }
+
+    #[test]
+    fn offsets_are_written_as_cldr_48_writes_them_in_fr_and_pt_only() {
+        let zone_names = |language: &str, names: &[&str]| {
+            let mut parts = Parts::default();
+            for name in names {
+                parts.push("literal", " ");
+                parts.push("timeZoneName", name);
+            }
+            cldr48_zone_names(&mut parts, &locale(Some(language)).unwrap());
+            parts.finish()
+        };
+        assert_eq!(
+            zone_names("fr-FR", &["UTC-5", "UTC+1", "UTC"]),
+            json!([
+                ["literal", " "],
+                ["timeZoneName", "UTC\u{2212}5"],
+                ["literal", " "],
+                ["timeZoneName", "UTC+1"],
+                ["literal", " "],
+                ["timeZoneName", "UTC"]
+            ])
+        );
+        assert_eq!(
+            zone_names("pt-BR", &["-5 GMT", "+05:30 GMT", "GMT"]),
+            json!([
+                ["literal", " "],
+                ["timeZoneName", "GMT-5"],
+                ["literal", " "],
+                ["timeZoneName", "GMT+05:30"],
+                ["literal", " "],
+                ["timeZoneName", "GMT"]
+            ])
+        );
+        assert_eq!(
+            zone_names("de-DE", &["UTC-5", "-5 GMT"]),
+            json!([
+                ["literal", " "],
+                ["timeZoneName", "UTC-5"],
+                ["literal", " "],
+                ["timeZoneName", "-5 GMT"]
+            ])
+        );
     }
 
     #[test]

@@ -323,3 +323,31 @@ pub(crate) fn ecma_part(part: Part) -> Option<&'static str> {
         _ => return None,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::without_spacing;
+
+    #[test]
+    fn only_the_currency_spacing_a_symbol_of_letters_adds_is_dropped() {
+        let pair = |a: &str, b: &str| (a.to_owned(), b.to_owned());
+        // en: `GBP 1.00` against `€1.00`: the space is spacing.
+        assert_eq!(
+            without_spacing(&pair("GBP\u{a0}", ""), &pair("€", "")),
+            pair("GBP", "")
+        );
+        // pt: `GBP 1,00` against `€ 1,00`, fr: `1,00 GBP` against `1,00 €`: the pattern's.
+        assert_eq!(
+            without_spacing(&pair("GBP\u{a0}", ""), &pair("€\u{a0}", "")),
+            pair("GBP\u{a0}", "")
+        );
+        assert_eq!(
+            without_spacing(&pair("", "\u{a0}GBP"), &pair("", "\u{a0}€")),
+            pair("", "\u{a0}GBP")
+        );
+        assert_eq!(
+            without_spacing(&pair("-", "\u{a0}GBP"), &pair("-", "€")),
+            pair("-", "GBP")
+        );
+    }
+}
