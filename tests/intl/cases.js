@@ -60,6 +60,9 @@ function intlCases() {
         { hour: 'numeric', minute: '2-digit', hourCycle: 'h23' },
         { timeStyle: 'long' },
         { year: 'numeric', hour: 'numeric', minute: '2-digit' },
+        { year: 'numeric', month: 'long', hour: 'numeric', minute: '2-digit', timeZoneName: 'short' },
+        { month: 'short', hour: 'numeric' },
+        { hour: 'numeric' },
     ];
     for (const locale of LOCALES) {
         for (const zone of ZONES) {

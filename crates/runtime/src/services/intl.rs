@@ -121,9 +121,13 @@ struct DateOptions {
     hour_cycle: Option<String>,
 }
 
+type Formatter = FixedCalendarDateTimeFormatter<Gregorian, CompositeFieldSet>;
+
 /// A date formatter for one locale and one set of options.
 struct DateFormatter {
-    formatter: FixedCalendarDateTimeFormatter<Gregorian, CompositeFieldSet>,
+    formatter: Formatter,
+    /// For a year or month beside a time: the two formatted apart.
+    split: Option<PeriodBesideTime>,
     /// `h11`, `h12`, `h23` or `h24`, when the pattern has an hour.
     hour_cycle: Option<&'static str>,
     /// The fields of the pattern with their ECMA-402 widths, as `resolvedOptions` gives them.
@@ -171,12 +175,26 @@ fn format_date(request: &DateRequest) -> Result<Value, IntlError> {
             formatter
         }
     };
-    let mut parts = Parts::default();
-    formatter
-        .formatter
-        .format(&input)
-        .write_to_parts(&mut parts)
-        .map_err(|_| IntlError::Unsupported("formatting failed".to_owned()))?;
+    let mut parts = parts_of(&formatter.formatter, &input)?;
+    if let Some(split) = &formatter.split {
+        let text = |formatter: &Formatter| formatter.format(&input).write_to_string().into_owned();
+        let (date_first, glue) = glue(
+            &text(&formatter.formatter),
+            &text(&split.promoted_date),
+            &text(&split.time),
+        );
+        let period = parts_of(&split.period, &input)?;
+        let time = parts_of(&split.time, &input)?;
+        let (first, second) = if date_first {
+            (period, time)
+        } else {
+            (time, period)
+        };
+        parts = Parts::default();
+        parts.parts.extend(first.parts);
+        parts.push("literal", &glue);
+        parts.parts.extend(second.parts);
+    }
     unpad_numeric_fields(&mut parts, &locale, &request.options);
     if formatter.unpad_hour {
         parts.unpad("hour");
@@ -287,6 +305,61 @@ fn unpad_resolved(fields: &mut Value, locale: &Locale, options: &DateOptions) {
     }
 }
 
+fn parts_of(
+    formatter: &Formatter,
+    input: &ZonedDateTime<Gregorian, icu_time::TimeZoneInfo<icu_time::zone::models::AtTime>>,
+) -> Result<Parts, IntlError> {
+    let mut parts = Parts::default();
+    formatter
+        .format(input)
+        .write_to_parts(&mut parts)
+        .map_err(|_| IntlError::Unsupported("formatting failed".to_owned()))?;
+    Ok(parts)
+}
+
+/// A year, a month, or both, beside a time or zone: ICU4X's field sets
+/// cannot pair a calendar period with a time (its field bag promotes the date
+/// to year-month-day, icu_datetime's TODO #8531), where ICU4C's pattern
+/// generator formats each with its own skeleton and joins them with the
+/// locale's dateTimeFormat. So the two are formatted apart and joined with the
+/// glue of the promoted pattern ([`glue`]).
+struct PeriodBesideTime {
+    period: Formatter,
+    time: Formatter,
+    /// The promoted pattern's date alone, to find its glue.
+    promoted_date: Formatter,
+}
+
+fn is_period_beside_time(options: &DateOptions) -> bool {
+    options.date_style.is_none()
+        && options.time_style.is_none()
+        && options.day.is_none()
+        && options.weekday.is_none()
+        && (options.era.is_some() || options.year.is_some() || options.month.is_some())
+        && (options.hour.is_some()
+            || options.minute.is_some()
+            || options.second.is_some()
+            || options.fractional_second_digits.is_some()
+            || options.time_zone_name.is_some())
+}
+
+/// The text joining a date and a time in `combined` (the promoted pattern's
+/// output), given the date and the time each formatted alone, and whether the
+/// date comes first; a space when `combined` is not the two joined.
+fn glue(combined: &str, date: &str, time: &str) -> (bool, String) {
+    if let Some(rest) = combined.strip_prefix(date)
+        && let Some(glue) = rest.strip_suffix(time)
+    {
+        return (true, glue.to_owned());
+    }
+    if let Some(rest) = combined.strip_prefix(time)
+        && let Some(glue) = rest.strip_suffix(date)
+    {
+        return (false, glue.to_owned());
+    }
+    (true, " ".to_owned())
+}
+
 /// The zone's name as `resolvedOptions().timeZone` gives it: `UTC` for the
 /// UTC aliases, else the tz database's spelling.
 fn canonical_zone(requested: &str, zone: &jiff::tz::TimeZone) -> String {
@@ -354,12 +427,58 @@ fn date_formatter(locale: &Locale, options: &DateOptions) -> Result<DateFormatte
         builder
     };
     let field_set = builder
+        .clone()
         .build_composite()
         .map_err(|e| IntlError::Unsupported(format!("{e:?}")))?;
     let forced_cycle = prefs.hour_cycle.is_some();
     let formatter = FixedCalendarDateTimeFormatter::try_new(prefs, field_set)
         .map_err(|e| IntlError::Unsupported(one_line(&e.to_string())))?;
-    let pattern = formatter.pattern_text();
+    let split = if is_period_beside_time(options) {
+        let make = |options: &DateOptions| -> Result<Formatter, IntlError> {
+            let field_set = field_bag(options)?
+                .to_field_set_builder()
+                .build_composite()
+                .map_err(|e| IntlError::Unsupported(format!("{e:?}")))?;
+            Formatter::try_new(prefs, field_set)
+                .map_err(|e| IntlError::Unsupported(one_line(&e.to_string())))
+        };
+        let period = DateOptions {
+            hour: None,
+            minute: None,
+            second: None,
+            fractional_second_digits: None,
+            time_zone_name: None,
+            ..options.clone()
+        };
+        let time = DateOptions {
+            era: None,
+            year: None,
+            month: None,
+            ..options.clone()
+        };
+        let mut promoted_date = builder.clone();
+        promoted_date.time_precision = None;
+        promoted_date.zone_style = None;
+        let promoted_date = promoted_date
+            .build_composite()
+            .map_err(|e| IntlError::Unsupported(format!("{e:?}")))?;
+        Some(PeriodBesideTime {
+            period: make(&period)?,
+            time: make(&time)?,
+            promoted_date: Formatter::try_new(prefs, promoted_date)
+                .map_err(|e| IntlError::Unsupported(one_line(&e.to_string())))?,
+        })
+    } else {
+        None
+    };
+    let pattern = match &split {
+        Some(split) => format!(
+            "{} {}",
+            split.period.pattern_text(),
+            split.time.pattern_text()
+        ),
+        None => formatter.pattern_text(),
+    };
     let cycle = hour_cycle(&pattern);
     // The locale's own cycle, for these fields (only built when an option overrides it).
     let default_cycle = if forced_cycle {
@@ -380,6 +499,7 @@ fn date_formatter(locale: &Locale, options: &DateOptions) -> Result<DateFormatte
     }
     Ok(DateFormatter {
         formatter,
+        split,
         hour_cycle: cycle,
         fields,
         unpad_hour,
@@ -390,7 +510,7 @@ trait PatternText {
     fn pattern_text(&self) -> String;
 }
 
-impl PatternText for FixedCalendarDateTimeFormatter<Gregorian, CompositeFieldSet> {
+impl PatternText for Formatter {
     /// The pattern of a formatted instant (the hour field is the same for every instant).
     fn pattern_text(&self) -> String {
         let noon = ZonedDateTime {
