@@ -200,6 +200,9 @@ fn format_date(request: &DateRequest) -> Result<Value, IntlError> {
         parts.unpad("hour");
     }
     cldr48_zone_names(&mut parts, &locale);
+    if fr_hour_alone(&locale, &request.options, formatter.hour_cycle) {
+        parts.literal_after("hour", " h");
+    }
     Ok(json!({
         "locale": locale.to_string(),
         "timeZone": canonical_zone(zone_name, &zone),
@@ -258,6 +261,20 @@ fn hour_unpadded(options: &DateOptions, cycle: Option<&str>, default_cycle: Opti
         && matches!(options.second.as_deref(), None | Some("2-digit"))
         && options.time_zone_name.is_none()
         && cycle == default_cycle
+}
+
+/// Whether these options ask fr for a 24-hour hour without minutes, which
+/// CLDR writes `HH 'h'` (fr availableFormats `H`, what ICU4C matches) and
+/// ICU4X's fr data `HH` (2.3, CLDR 48.2, and 2.4 alike): the host adds the ` h`.
+fn fr_hour_alone(locale: &Locale, options: &DateOptions, cycle: Option<&str>) -> bool {
+    locale.id.language.as_str() == "fr"
+        && options.date_style.is_none()
+        && options.time_style.is_none()
+        && options.hour.is_some()
+        && options.minute.is_none()
+        && options.second.is_none()
+        && options.fractional_second_digits.is_none()
+        && matches!(cycle, Some("h23" | "h24"))
 }
 
 /// Localized offsets (`GMT-5`) as ICU 78 (CLDR 48, Node 20's) writes them,
@@ -738,6 +755,18 @@ impl Parts {
         match self.parts.last_mut() {
             Some((last, value)) if *last == kind => value.push_str(text),
             _ => self.parts.push((kind, text.to_owned())),
+        }
+    }
+
+    /// Puts `text` right after the first `kind` part, at the start of the
+    /// literal that follows it, if one does.
+    fn literal_after(&mut self, kind: &str, text: &str) {
+        let Some(at) = self.parts.iter().position(|(part, _)| *part == kind) else {
+            return;
+        };
+        match self.parts.get_mut(at + 1) {
+            Some(("literal", value)) => value.insert_str(0, text),
+            _ => self.parts.insert(at + 1, ("literal", text.to_owned())),
         }
     }
 
