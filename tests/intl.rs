@@ -6,8 +6,8 @@
 //! sandpipe and as a program in `node` with the host's zone (UTC) and locale
 //! (en-US), and every case's output must be the same string — except the
 //! cases `tests/intl/differences.json` lists, each with both outputs exactly
-//! and why they differ (CLDR 49 in ICU4X against Node's CLDR 48, ICU4X's
-//! semantic skeletons against ICU4C's pattern matching): for those, Node must
+//! and why they differ (ICU4X's semantic field sets against ICU4C's pattern
+//! generator, ICU4X's currency symbol data): for those, Node must
 //! still give the listed text and sandpipe its listed text, so any change on
 //! either side shows.
 

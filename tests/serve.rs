@@ -1329,6 +1329,243 @@ fn on_event_calls_are_retried_until_they_succeed_or_are_dead() {
     );
 }
 
+/// An export connector that posts each event's uuid to `config.url` in
+/// `onEvent`, asking for a retry while the destination answers an error.
+const FETCH_EXPORTER: &str = r#"
+async function onEvent(event, { config }) {
+    const response = await fetch(config.url, { method: 'POST', body: event.uuid })
+    if (!response.ok) {
+        throw new RetryError(`destination answered ${response.status}`)
+    }
+}
+"#;
+
+#[test]
+fn on_event_fetches_under_the_operators_allow_list() {
+    let tmp = tempfile::tempdir().unwrap();
+    let receiver = receiver();
+    let mut flags = FAST_RETRIES.to_vec();
+    flags.extend(["--fetch-allow", "127.0.0.1", "--fetch-allow-private"]);
+    let server = Server::start_with(&tmp.path().join("sandpipe.db"), &flags);
+    let (team, token) = server.team("t");
+    let (_, bundle) = server.upload(
+        &token,
+        inline(
+            "Fetch Exporter",
+            FETCH_EXPORTER,
+            r#"{"key": "url", "type": "string", "required": true}"#,
+        ),
+    );
+    let exporter = |url: String| {
+        let chain = json!({"connectors": [{"id": "exporter", "bundle": bundle["id"], "config": {"url": url}}]});
+        assert_eq!(server.put_chain(team, &token, chain).0, 200);
+    };
+
+    // `/flaky` fails its first two requests: both events arrive after retries.
+    exporter(format!("http://127.0.0.1:{}/flaky", receiver.port));
+    let (status, body) = server.events(
+        team,
+        &token,
+        json!([{"event": "a", "uuid": "u-1"}, {"event": "b", "uuid": "u-2"}]),
+    );
+    assert_eq!(status, 200, "{body}");
+    let listed = wait_for(&server, team, &token, |b| {
+        (0..2).all(|i| b["webhooks"][i]["status"] != "pending")
+    });
+    let rows = listed["webhooks"].as_array().unwrap();
+    assert_eq!(
+        rows.iter()
+            .map(|row| (row["kind"].clone(), row["status"].clone()))
+            .collect::<Vec<_>>(),
+        vec![(json!("on_event"), json!("delivered")); 2],
+        "{listed}"
+    );
+    // Two refused attempts between them, then one success each.
+    let attempts: i64 = rows
+        .iter()
+        .map(|row| row["attempts"].as_i64().unwrap())
+        .sum();
+    assert_eq!(attempts, 4, "{listed}");
+    let mut accepted = receiver.accepted.lock().unwrap().clone();
+    accepted.sort();
+    assert_eq!(accepted, ["u-1", "u-2"]);
+
+    // `localhost` is the same receiver, but not on the list: refused, then dead.
+    exporter(format!("http://localhost:{}/", receiver.port));
+    server.events(team, &token, json!({"event": "c", "uuid": "u-3"}));
+    let listed = wait_for(&server, team, &token, |b| {
+        b["webhooks"][2]["status"] == "dead"
+    });
+    assert_eq!(
+        (
+            listed["webhooks"][2]["status"].clone(),
+            listed["webhooks"][2]["attempts"].clone(),
+            listed["webhooks"][2]["last_error"].clone()
+        ),
+        (
+            json!("dead"),
+            json!(3),
+            json!(
+                "onEvent failed: TypeError: fetch: localhost is not an allowed host for this connector"
+            )
+        ),
+        "{listed}"
+    );
+    assert_eq!(receiver.accepted.lock().unwrap().len(), 2);
+}
+
+#[test]
+fn serve_refuses_fetch_without_an_allow_list_and_loopback_without_allow_private() {
+    let receiver = receiver();
+    let url = format!("http://127.0.0.1:{}/", receiver.port);
+    for (flags, error) in [
+        (
+            &[][..],
+            "onEvent failed: TypeError: fetch is not allowed for this connector (the operator allows no hosts)",
+        ),
+        (
+            &["--fetch-allow", "127.0.0.1"][..],
+            "onEvent failed: TypeError: fetch: 127.0.0.1 resolves to 127.0.0.1, a loopback address, which connectors may not reach",
+        ),
+    ] {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut flags = flags.to_vec();
+        flags.extend(FAST_RETRIES);
+        let server = Server::start_with(&tmp.path().join("sandpipe.db"), &flags);
+        let (team, token) = server.team("t");
+        let (_, bundle) = server.upload(
+            &token,
+            inline(
+                "Fetch Exporter",
+                FETCH_EXPORTER,
+                r#"{"key": "url", "type": "string", "required": true}"#,
+            ),
+        );
+        let chain = json!({"connectors": [{"id": "exporter", "bundle": bundle["id"], "config": {"url": url}}]});
+        assert_eq!(server.put_chain(team, &token, chain).0, 200);
+        server.events(team, &token, json!({"event": "a", "uuid": "u-1"}));
+        let listed = wait_for(&server, team, &token, |b| {
+            b["webhooks"][0]["status"] == "dead"
+        });
+        assert_eq!(listed["webhooks"][0]["last_error"], error, "{listed}");
+    }
+    assert!(receiver.accepted.lock().unwrap().is_empty());
+}
+
+#[test]
+fn a_fetch_allow_that_is_not_a_host_is_refused_at_start() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (value, shown) in [
+        ("https://api.example.com", "\"https://api.example.com\""),
+        ("127.0.0.1:8080", "\"127.0.0.1:8080\""),
+        ("api.*.com", "\"api.*.com\""),
+    ] {
+        let out = sandpipe(
+            &["serve", "--db", "x.db", "--fetch-allow", value],
+            tmp.path(),
+        );
+        assert_eq!(out.status.code(), Some(1), "{value}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr).trim_end(),
+            format!(
+                "sandpipe: error: --fetch-allow {shown}: not a host name (give `api.example.com`, `*.example.com`, `127.0.0.1` or `[::1]`, without scheme, port or path)"
+            )
+        );
+    }
+    assert!(!tmp.path().join("x.db").exists());
+}
+
+#[test]
+fn failing_on_event_calls_are_counted_and_quarantine_their_connector() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start_with(
+        &tmp.path().join("sandpipe.db"),
+        &["--webhook-max-attempts", "1"],
+    );
+    let (team, token) = server.team("t");
+    let js = "function processEvent(e) { return e }\n\
+              function onEvent(e) { throw new Error(`export failed for ${e.uuid}`) }";
+    let (_, bundle) = server.upload(&token, inline("Broken Exporter", js, ""));
+    let chain = json!({"connectors": [{"id": "exporter", "bundle": bundle["id"]}]});
+    assert_eq!(server.put_chain(team, &token, chain).0, 200);
+    let send = |from: usize, to: usize| {
+        let events: Vec<Value> = (from..to)
+            .map(|i| json!({"event": "e", "uuid": format!("u-{i}")}))
+            .collect();
+        assert_eq!(server.events(team, &token, Value::Array(events)).0, 200);
+        wait_for(&server, team, &token, |b| {
+            (0..to).all(|i| b["webhooks"][i]["status"] == "dead")
+        })
+    };
+    let status = || {
+        let (_, chain) = server.call(
+            "GET",
+            &format!("/v1/teams/{team}/chain"),
+            Some(&token),
+            None,
+        );
+        chain["connectors"][0]["status"].clone()
+    };
+    let onevent_metrics = || {
+        let (_, metrics) = server.call("GET", "/metrics", Some(ADMIN), None);
+        metrics
+            .as_str()
+            .unwrap()
+            .lines()
+            .filter(|l| l.contains("stage=\"onEvent\"") && l.starts_with("sandpipe_connector_"))
+            .filter(|l| l.contains("_total{"))
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+
+    // Five failed calls: counted, and over the window's error budget.
+    let listed = send(0, 5);
+    assert_eq!(
+        listed["webhooks"][0]["last_error"], "onEvent failed: Error: export failed for u-0",
+        "{listed}"
+    );
+    assert_eq!(
+        onevent_metrics(),
+        [
+            format!(
+                "sandpipe_connector_calls_total{{connector=\"Broken Exporter (0)\",stage=\"onEvent\",team=\"{team}\"}} 5"
+            ),
+            format!(
+                "sandpipe_connector_errors_total{{connector=\"Broken Exporter (0)\",stage=\"onEvent\",team=\"{team}\"}} 5"
+            ),
+        ]
+    );
+    assert_eq!(status(), "degraded");
+
+    // Ten more failures while over budget disable it: later events skip it
+    // and queue no onEvent call for it.
+    send(5, 15);
+    assert_eq!(status(), "disabled");
+    let (_, body) = server.events(team, &token, json!({"event": "e", "uuid": "u-15"}));
+    assert_eq!(body["results"], json!([{"event": "e", "uuid": "u-15"}]));
+    let (_, listed) = server.call(
+        "GET",
+        &format!("/v1/teams/{team}/webhooks"),
+        Some(&token),
+        None,
+    );
+    assert_eq!(listed["webhooks"].as_array().unwrap().len(), 15, "{listed}");
+    let messages = server.log_messages(team, &token, "level=warn");
+    let quarantine: Vec<&String> = messages
+        .iter()
+        .filter(|m| m.starts_with("quarantine:"))
+        .collect();
+    assert_eq!(quarantine.len(), 2, "{messages:?}");
+    assert!(
+        quarantine[0].starts_with("quarantine: now degraded (5 errors and "),
+        "{messages:?}"
+    );
+    assert!(
+        quarantine[1].starts_with("quarantine: now disabled (10 errors and "),
+        "{messages:?}"
+    );
+}
+
 #[test]
 fn pending_on_event_calls_survive_a_restart() {
     let tmp = tempfile::tempdir().unwrap();

@@ -3,7 +3,7 @@
 //! ones `sandpipe worker` shares with it.
 
 use crate::serve;
-use sandpipe_runtime::{OperatorLimits, Runtime};
+use sandpipe_runtime::{FetchPolicy, OperatorLimits, Runtime};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -28,7 +28,7 @@ pub struct Args {
 }
 
 /// The flags `serve` and `worker` share: where the state is, and the
-/// operator's limits on the connectors, webhooks and batches.
+/// operator's limits on the connectors, their `fetch`, webhooks and batches.
 #[derive(clap::Args)]
 pub struct PipelineArgs {
     /// The database: a SQLite file, or a `postgres://user:password@host:port/name`
@@ -60,6 +60,8 @@ pub struct PipelineArgs {
     geoip: crate::GeoIpArg,
     #[command(flatten)]
     limits: LimitsArgs,
+    #[command(flatten)]
+    fetch: FetchArgs,
     /// Event requests one team may run at once (default: half the cores, at least 1).
     #[arg(long, env = "SANDPIPE_TEAM_CONCURRENCY")]
     team_concurrency: Option<usize>,
@@ -96,6 +98,7 @@ impl PipelineArgs {
             db: serve::Database::parse(&self.db),
             cache: self.cache,
             geoip: self.geoip.database(),
+            fetch: self.fetch.policy()?,
             delivery: serve::DeliveryOptions {
                 allow_private: self.allow_private_webhooks,
                 retry_base: Duration::from_millis(self.webhook_retry_base_ms),
@@ -144,6 +147,72 @@ impl LimitsArgs {
     }
 }
 
+/// The operator's fetch policy for every connector of every team (as a chain
+/// file's `fetch` is for one connector of `sandpipe run`): by default no host.
+#[derive(clap::Args)]
+struct FetchArgs {
+    /// A host connectors may `fetch` (`api.example.com`, or `*.example.com` for
+    /// its subdomains); repeatable, or comma-separated in the variable. None: fetch is refused.
+    #[arg(
+        long = "fetch-allow",
+        value_name = "HOST",
+        env = "SANDPIPE_FETCH_ALLOW",
+        value_delimiter = ','
+    )]
+    allow: Vec<String>,
+    /// Let `fetch` reach private, loopback and link-local addresses (never cloud metadata).
+    #[arg(long, env = "SANDPIPE_FETCH_ALLOW_PRIVATE")]
+    fetch_allow_private: bool,
+    /// Largest `fetch` response body a connector may read.
+    #[arg(long, env = "SANDPIPE_FETCH_MAX_RESPONSE_BYTES", default_value_t = FetchPolicy::default().max_response as u64, value_parser = clap::value_parser!(u64).range(1..=MAX_FETCH_RESPONSE_BYTES))]
+    fetch_max_response_bytes: u64,
+    /// Longest one `fetch` may take (the call's deadline applies too).
+    #[arg(long, env = "SANDPIPE_FETCH_TIMEOUT_MS", default_value_t = FetchPolicy::default().timeout.as_millis() as u64, value_parser = clap::value_parser!(u64).range(1..=MAX_FETCH_TIMEOUT_MS))]
+    fetch_timeout_ms: u64,
+}
+
+/// Largest `--fetch-max-response-bytes`: 64 MiB.
+const MAX_FETCH_RESPONSE_BYTES: u64 = 64 << 20;
+/// Longest `--fetch-timeout-ms`: ten minutes.
+const MAX_FETCH_TIMEOUT_MS: u64 = 600_000;
+
+impl FetchArgs {
+    /// The policy, each host checked (an error names the flag and the value).
+    fn policy(&self) -> anyhow::Result<FetchPolicy> {
+        for host in &self.allow {
+            check_fetch_host(host)?;
+        }
+        Ok(FetchPolicy {
+            allow_hosts: self.allow.clone(),
+            allow_private: self.fetch_allow_private,
+            max_response: self.fetch_max_response_bytes as usize,
+            timeout: Duration::from_millis(self.fetch_timeout_ms),
+        })
+    }
+}
+
+/// A `--fetch-allow` value is a host name, an IP address (`[…]` for IPv6) or
+/// `*.` and a domain: a scheme, port, path or wildcard elsewhere would never
+/// match a URL's host, so it is refused instead of silently allowing nothing.
+fn check_fetch_host(host: &str) -> anyhow::Result<()> {
+    let name = host.strip_prefix("*.").unwrap_or(host);
+    let literal_v6 = name
+        .strip_prefix('[')
+        .and_then(|rest| rest.strip_suffix(']'))
+        .is_some_and(|inner| inner.parse::<std::net::Ipv6Addr>().is_ok());
+    let plain = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
+    if literal_v6 || plain {
+        Ok(())
+    } else {
+        anyhow::bail!(
+            "--fetch-allow {host:?}: not a host name (give `api.example.com`, `*.example.com`, `127.0.0.1` or `[::1]`, without scheme, port or path)"
+        )
+    }
+}
+
 /// Longest `--webhook-retention-hours`: ten years.
 const MAX_RETENTION_HOURS: u64 = 87_600;
 
@@ -155,4 +224,41 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         nats: args.nats,
         pipeline: args.pipeline.pipeline()?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_fetch_host;
+
+    #[test]
+    fn fetch_allow_takes_host_names_addresses_and_subdomain_wildcards_only() {
+        for host in [
+            "api.example.com",
+            "*.example.com",
+            "127.0.0.1",
+            "[::1]",
+            "localhost",
+        ] {
+            assert!(check_fetch_host(host).is_ok(), "{host}");
+        }
+        for host in [
+            "",
+            "*.",
+            "*",
+            "::1",
+            "[not-v6]",
+            "http://api.example.com",
+            "api.example.com:443",
+            "api.example.com/v1",
+            "api.*.com",
+            "user@api.example.com",
+        ] {
+            assert_eq!(
+                check_fetch_host(host).unwrap_err().to_string(),
+                format!(
+                    "--fetch-allow {host:?}: not a host name (give `api.example.com`, `*.example.com`, `127.0.0.1` or `[::1]`, without scheme, port or path)"
+                ),
+            );
+        }
+    }
 }

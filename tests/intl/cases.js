@@ -53,6 +53,16 @@ function intlCases() {
         { timeStyle: 'medium' },
         { dateStyle: 'medium', timeStyle: 'short' },
         { dateStyle: 'short', timeStyle: 'short' },
+        // Where V8 drops the hour's leading zero, and where it keeps it.
+        { hour: 'numeric', minute: '2-digit', second: 'numeric' },
+        { hour: 'numeric', minute: '2-digit', timeZoneName: 'short' },
+        { day: 'numeric', hour: 'numeric', minute: '2-digit' },
+        { hour: 'numeric', minute: '2-digit', hourCycle: 'h23' },
+        { timeStyle: 'long' },
+        { year: 'numeric', hour: 'numeric', minute: '2-digit' },
+        { year: 'numeric', month: 'long', hour: 'numeric', minute: '2-digit', timeZoneName: 'short' },
+        { month: 'short', hour: 'numeric' },
+        { hour: 'numeric' },
     ];
     for (const locale of LOCALES) {
         for (const zone of ZONES) {
@@ -115,6 +125,8 @@ function intlCases() {
         { style: 'currency', currency: 'JPY' },
         { style: 'currency', currency: 'GBP', currencyDisplay: 'code' },
         { style: 'currency', currency: 'BRL', maximumFractionDigits: 0 },
+        // A symbol of letters: spaced from digits, not from NaN and ∞.
+        { style: 'currency', currency: 'CHF' },
     ];
     for (const locale of LOCALES) {
         for (let i = 0; i < NUMBER_OPTIONS.length; i++) {

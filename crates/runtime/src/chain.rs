@@ -223,6 +223,16 @@ pub struct Export {
     pub error: Option<CallError>,
 }
 
+/// What one [`Chain::on_event`] call did.
+#[derive(Debug)]
+pub struct OnEventCall {
+    pub result: Result<(), CallError>,
+    /// What the call cost and whether it succeeded, for metrics and
+    /// quarantine; `None` when nothing ran (the connector defines no
+    /// `onEvent`, or could not load).
+    pub record: Option<CallRecord>,
+}
+
 impl Chain {
     /// The labels (`"<name> (<position>)"`) of the connectors that define `onEvent`.
     pub fn exporters(&mut self) -> Vec<String> {
@@ -239,9 +249,15 @@ impl Chain {
     /// One `onEvent` call of the connector labelled `label` on `event` (the
     /// final event's JSON text), as a durable queue makes it: an error asks
     /// for a retry. `None` when the chain has no such connector.
-    pub fn on_event(&mut self, label: &str, event: &[u8]) -> Option<Result<(), CallError>> {
+    pub fn on_event(&mut self, label: &str, event: &[u8]) -> Option<OnEventCall> {
         let connector = self.connectors.iter_mut().find(|c| c.label() == label)?;
-        Some(connector.on_event(event))
+        // A record left by an earlier call is not this call's.
+        connector.take_last_call();
+        let result = connector.on_event(event);
+        Some(OnEventCall {
+            result,
+            record: connector.take_last_call(),
+        })
     }
 
     /// Runs every connector's `onEvent` on `event`, the final event of

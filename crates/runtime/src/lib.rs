@@ -53,7 +53,7 @@ pub mod services;
 pub mod webhook;
 
 pub use bundle::{AdmissionError, Bundle, BundleKind, BundleManifest};
-pub use chain::{Chain, ChainOutput, Export, Failure, Step, StepOutcome};
+pub use chain::{Chain, ChainOutput, Export, Failure, OnEventCall, Step, StepOutcome};
 pub use connector::{CallRecord, Connector, ConnectorOptions, Processed};
 pub use error::{CallError, JsError, RuntimeError, ScriptError};
 pub use event_text::EventText;

@@ -302,7 +302,7 @@ fn run(state: &AppState, chain: &Arc<TeamChain>, events: Vec<Value>) -> Result<B
 /// without (or with) a disabled (or re-enabled) connector; returns their log
 /// lines. The windows are the configuration's, so they carry on across the
 /// rebuild; a PUT made since `chain` was taken is never undone.
-fn quarantine(
+pub(super) fn quarantine(
     state: &AppState,
     chain: &TeamChain,
     calls: &[CallRecord],

@@ -7,7 +7,7 @@ use prometheus::core::Collector;
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
 };
-use sandpipe_runtime::ChainOutput;
+use sandpipe_runtime::{CallRecord, ChainOutput};
 
 /// One connector's calls, errors and 99th percentile wall time.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -174,20 +174,26 @@ impl Metrics {
             .with_label_values(&[team.as_str()])
             .inc_by(output.captured.len() as u64);
         for call in &output.calls {
-            let labels = [team.as_str(), call.connector.as_str(), call.call.function()];
-            self.calls.with_label_values(&labels).inc();
-            // Touched on every call, so a connector without errors shows 0.
-            let errors = self.errors.with_label_values(&labels);
-            if !call.ok {
-                errors.inc();
-            }
-            self.wall
-                .with_label_values(&labels)
-                .observe(call.duration.as_secs_f64());
-            self.fuel
-                .with_label_values(&labels)
-                .observe(call.fuel as f64);
+            self.record_call(&team, call);
         }
+    }
+
+    /// Records one connector call (of an event's chain, or an `onEvent` call
+    /// the delivery worker made).
+    pub fn record_call(&self, team: &str, call: &CallRecord) {
+        let labels = [team, call.connector.as_str(), call.call.function()];
+        self.calls.with_label_values(&labels).inc();
+        // Touched on every call, so a connector without errors shows 0.
+        let errors = self.errors.with_label_values(&labels);
+        if !call.ok {
+            errors.inc();
+        }
+        self.wall
+            .with_label_values(&labels)
+            .observe(call.duration.as_secs_f64());
+        self.fuel
+            .with_label_values(&labels)
+            .observe(call.fuel as f64);
     }
 
     /// One connector's figures since the service started, both stages together.

@@ -81,6 +81,8 @@ pub struct Pipeline {
     pub runtime: sandpipe_runtime::Runtime,
     /// Limits for every connector call, checked against `runtime`.
     pub limits: sandpipe_runtime::Limits,
+    /// What every connector may `fetch` (processEvent, composeWebhook and onEvent calls alike).
+    pub fetch: sandpipe_runtime::FetchPolicy,
     /// Event requests one team may run at once.
     pub team_concurrency: usize,
     /// Most events one events request may carry.
@@ -217,6 +219,7 @@ pub(crate) fn open(pipeline: Pipeline, admin: Admin) -> anyhow::Result<Opened> {
             storage,
             geoip: pipeline.geoip,
             limits: pipeline.limits,
+            fetch: pipeline.fetch,
         },
         admin_hash: Arc::new(admin_hash),
         metrics_hash: None,

@@ -1,11 +1,13 @@
 //! The `onEvent` calls the delivery worker makes: a queued call runs the
 //! team's connector with that stable id, on a pooled chain of the team's
 //! current configuration and in one of the team's slots, as an events request
-//! does; its log lines and `meta.storage` writes are stored before the
-//! attempt is recorded. A connector that left the chain (or is disabled) is
-//! not called: its row is dead at once.
+//! does; the call is counted in the connector metrics and fed to its
+//! quarantine window as an event's calls are, and its log lines (quarantine's
+//! included) and `meta.storage` writes are stored before the attempt is
+//! recorded. A connector that left the chain (or is disabled, by the operator
+//! or by quarantine) is not called: its row is dead at once.
 
-use super::events::{EventsError, in_team_slot, log_lines};
+use super::events::{EventsError, in_team_slot, log_lines, quarantine};
 use super::state::AppState;
 use super::teams::TeamChain;
 use super::webhooks::{AttemptError, OnEventRunner};
@@ -57,13 +59,22 @@ fn call(
         .map_err(|e| AttemptError::OnEvent(e.to_string()))?;
     let outcome = running.on_event(&label, event.as_bytes());
     chain.checkin(running);
-    let lines = log_lines(chain);
-    let kept = state
-        .store
-        .append_logs(chain.team, &lines)
+    let calls: Vec<_> = outcome
+        .as_ref()
+        .and_then(|call| call.record.clone())
+        .into_iter()
+        .collect();
+    super::trace::connector_calls(&calls);
+    for call in &calls {
+        state.metrics.record_call(&chain.team.to_string(), call);
+    }
+    let mut lines = log_lines(chain);
+    let kept = quarantine(state, chain, &calls)
+        .map(|changes| lines.extend(changes))
+        .and_then(|()| state.store.append_logs(chain.team, &lines))
         .map_err(|e| e.to_string())
         .and_then(|()| state.connectors.storage.sync().map_err(|e| e.to_string()));
-    match (outcome, kept) {
+    match (outcome.map(|call| call.result), kept) {
         (None, _) => Err(AttemptError::NoConnector(format!(
             "connector {id:?} is not in the team's chain"
         ))),

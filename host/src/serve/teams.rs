@@ -89,13 +89,15 @@ static GENERATIONS: AtomicU64 = AtomicU64::new(1);
 
 /// What every connector the service makes is given, besides its own bundle,
 /// config and `meta.cache`: the runtime, `meta.storage`'s backend, the GeoIP
-/// database and the operator's limits.
+/// database, the operator's limits and fetch policy.
 #[derive(Clone)]
 pub struct ConnectorDefaults {
     pub runtime: Runtime,
     pub storage: Arc<dyn Storage>,
     pub geoip: Arc<GeoIpDatabase>,
     pub limits: Limits,
+    /// The operator's fetch policy, the same for every connector.
+    pub fetch: FetchPolicy,
 }
 
 impl TeamChain {
@@ -169,7 +171,7 @@ impl TeamChain {
                     storage: Some((defaults.storage.clone(), scope)),
                     cache: Some(spec.cache.clone()),
                     geoip: Some(defaults.geoip.clone()),
-                    fetch: FetchPolicy::default(),
+                    fetch: defaults.fetch.clone(),
                 };
                 defaults.runtime.connector(
                     spec.bundle.clone(),

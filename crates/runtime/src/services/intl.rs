@@ -121,13 +121,19 @@ struct DateOptions {
     hour_cycle: Option<String>,
 }
 
+type Formatter = FixedCalendarDateTimeFormatter<Gregorian, CompositeFieldSet>;
+
 /// A date formatter for one locale and one set of options.
 struct DateFormatter {
-    formatter: FixedCalendarDateTimeFormatter<Gregorian, CompositeFieldSet>,
+    formatter: Formatter,
+    /// For a year or month beside a time: the two formatted apart.
+    split: Option<PeriodBesideTime>,
     /// `h11`, `h12`, `h23` or `h24`, when the pattern has an hour.
     hour_cycle: Option<&'static str>,
     /// The fields of the pattern with their ECMA-402 widths, as `resolvedOptions` gives them.
     fields: Value,
+    /// The hour is written without a leading zero ([`hour_unpadded`]).
+    unpad_hour: bool,
 }
 
 /// At most this many formatters are kept; past it the cache starts again.
@@ -169,13 +175,34 @@ fn format_date(request: &DateRequest) -> Result<Value, IntlError> {
             formatter
         }
     };
-    let mut parts = Parts::default();
-    formatter
-        .formatter
-        .format(&input)
-        .write_to_parts(&mut parts)
-        .map_err(|_| IntlError::Unsupported("formatting failed".to_owned()))?;
+    let mut parts = parts_of(&formatter.formatter, &input)?;
+    if let Some(split) = &formatter.split {
+        let text = |formatter: &Formatter| formatter.format(&input).write_to_string().into_owned();
+        let (date_first, glue) = glue(
+            &text(&formatter.formatter),
+            &text(&split.promoted_date),
+            &text(&split.time),
+        );
+        let period = parts_of(&split.period, &input)?;
+        let time = parts_of(&split.time, &input)?;
+        let (first, second) = if date_first {
+            (period, time)
+        } else {
+            (time, period)
+        };
+        parts = Parts::default();
+        parts.parts.extend(first.parts);
+        parts.push("literal", &glue);
+        parts.parts.extend(second.parts);
+    }
     unpad_numeric_fields(&mut parts, &locale, &request.options);
+    if formatter.unpad_hour {
+        parts.unpad("hour");
+    }
+    cldr48_zone_names(&mut parts, &locale);
+    if fr_hour_alone(&locale, &request.options, formatter.hour_cycle) {
+        parts.literal_after("hour", " h");
+    }
     Ok(json!({
         "locale": locale.to_string(),
         "timeZone": canonical_zone(zone_name, &zone),
@@ -189,7 +216,9 @@ fn format_date(request: &DateRequest) -> Result<Value, IntlError> {
 /// `numeric`: ICU4C's skeleton match (what V8 uses) picks CLDR's
 /// `availableFormats` (de `yMd` = `d.M.y`, ja `y/M/d`, es `Hms` = `H:mm:ss`),
 /// where ICU4X's semantic skeletons give the padded `dd.MM.y`, `y/MM/dd`,
-/// `HH:mm:ss`. Checked by tests/intl.rs against Node.
+/// `HH:mm:ss`. es's `timeFormats` are unpadded too (`H:mm`, `H:mm:ss`), which
+/// ICU4X's time-style patterns for es are not (2.3 and 2.4 alike), so an es
+/// `timeStyle` unpads its hour. Checked by tests/intl.rs against Node.
 fn unpadded_fields(locale: &Locale) -> &'static [&'static str] {
     match locale.id.language.as_str() {
         "de" | "ja" => &["day", "month"],
@@ -214,6 +243,68 @@ fn unpad_numeric_fields(parts: &mut Parts, locale: &Locale, options: &DateOption
     }
 }
 
+/// Whether V8 writes the hour of these options without its leading zero
+/// where ICU4X's pattern pads it (`HH`). V8 asks ICU4C's pattern generator
+/// for the skeleton of the options with `UDATPG_MATCH_HOUR_FIELD_LENGTH`: when
+/// no `availableFormats` skeleton matches exactly (a `2-digit` minute, `mm`,
+/// against CLDR's `Hm`), the generator gives the hour the requested length,
+/// one digit (`H:mm`, as ICU4J's own test has de `MMMddHmm` → `14. Okt 8:58`).
+/// An exact match (`numeric` minute, or a `numeric` second), a zone name, a
+/// style, or an hour cycle other than the locale's own (en-US with `hour12:
+/// false`, which V8 formats from a rewritten pattern) keep the padded hour.
+/// Checked case by case against Node by tests/intl.rs.
+fn hour_unpadded(options: &DateOptions, cycle: Option<&str>, default_cycle: Option<&str>) -> bool {
+    options.date_style.is_none()
+        && options.time_style.is_none()
+        && options.hour.as_deref() == Some("numeric")
+        && options.minute.as_deref() == Some("2-digit")
+        && matches!(options.second.as_deref(), None | Some("2-digit"))
+        && options.time_zone_name.is_none()
+        && cycle == default_cycle
+}
+
+/// Whether these options ask fr for a 24-hour hour without minutes, which
+/// CLDR writes `HH 'h'` (fr availableFormats `H`, what ICU4C matches) and
+/// ICU4X's fr data `HH` (2.3, CLDR 48.2, and 2.4 alike): the host adds the ` h`.
+fn fr_hour_alone(locale: &Locale, options: &DateOptions, cycle: Option<&str>) -> bool {
+    locale.id.language.as_str() == "fr"
+        && options.date_style.is_none()
+        && options.time_style.is_none()
+        && options.hour.is_some()
+        && options.minute.is_none()
+        && options.second.is_none()
+        && options.fractional_second_digits.is_none()
+        && matches!(cycle, Some("h23" | "h24"))
+}
+
+/// Localized offsets (`GMT-5`) as ICU 78 (CLDR 48, Node 20's) writes them,
+/// where ICU4X writes them otherwise:
+/// - fr's hourFormat is `+HH:mm;−HH:mm`: its minus is U+2212, but ICU4X
+///   writes an offset's sign with the locale's number symbols (U+002D);
+/// - pt's gmtFormat is `GMT{0}` in CLDR 48 and `{0} GMT` in CLDR 49, which
+///   ICU4X 2.4's data has (ICU4X 2.3, CLDR 48.2, writes `GMT-5`).
+fn cldr48_zone_names(parts: &mut Parts, locale: &Locale) {
+    let language = locale.id.language.as_str();
+    if language != "fr" && language != "pt" {
+        return;
+    }
+    for (kind, value) in &mut parts.parts {
+        if *kind != "timeZoneName" {
+            continue;
+        }
+        if language == "fr"
+            && let Some(offset) = value.strip_prefix("UTC-")
+        {
+            *value = format!("UTC\u{2212}{offset}");
+        } else if language == "pt"
+            && let Some(offset) = value.strip_suffix(" GMT")
+            && offset.starts_with(['+', '-'])
+        {
+            *value = format!("GMT{offset}");
+        }
+    }
+}
+
 /// [`unpadded_fields`] in a pattern's resolved widths.
 fn unpad_resolved(fields: &mut Value, locale: &Locale, options: &DateOptions) {
     for field in unpadded_fields(locale) {
@@ -229,6 +320,61 @@ fn unpad_resolved(fields: &mut Value, locale: &Locale, options: &DateOptions) {
             *width = Value::from("numeric");
         }
     }
+}
+
+fn parts_of(
+    formatter: &Formatter,
+    input: &ZonedDateTime<Gregorian, icu_time::TimeZoneInfo<icu_time::zone::models::AtTime>>,
+) -> Result<Parts, IntlError> {
+    let mut parts = Parts::default();
+    formatter
+        .format(input)
+        .write_to_parts(&mut parts)
+        .map_err(|_| IntlError::Unsupported("formatting failed".to_owned()))?;
+    Ok(parts)
+}
+
+/// A year, a month, or both, beside a time or zone: ICU4X's field sets
+/// cannot pair a calendar period with a time (its field bag promotes the date
+/// to year-month-day, icu_datetime's TODO #8531), where ICU4C's pattern
+/// generator formats each with its own skeleton and joins them with the
+/// locale's dateTimeFormat. So the two are formatted apart and joined with the
+/// glue of the promoted pattern ([`glue`]).
+struct PeriodBesideTime {
+    period: Formatter,
+    time: Formatter,
+    /// The promoted pattern's date alone, to find its glue.
+    promoted_date: Formatter,
+}
+
+fn is_period_beside_time(options: &DateOptions) -> bool {
+    options.date_style.is_none()
+        && options.time_style.is_none()
+        && options.day.is_none()
+        && options.weekday.is_none()
+        && (options.era.is_some() || options.year.is_some() || options.month.is_some())
+        && (options.hour.is_some()
+            || options.minute.is_some()
+            || options.second.is_some()
+            || options.fractional_second_digits.is_some()
+            || options.time_zone_name.is_some())
+}
+
+/// The text joining a date and a time in `combined` (the promoted pattern's
+/// output), given the date and the time each formatted alone, and whether the
+/// date comes first; a space when `combined` is not the two joined.
+fn glue(combined: &str, date: &str, time: &str) -> (bool, String) {
+    if let Some(rest) = combined.strip_prefix(date)
+        && let Some(glue) = rest.strip_suffix(time)
+    {
+        return (true, glue.to_owned());
+    }
+    if let Some(rest) = combined.strip_prefix(time)
+        && let Some(glue) = rest.strip_suffix(date)
+    {
+        return (false, glue.to_owned());
+    }
+    (true, " ".to_owned())
 }
 
 /// The zone's name as `resolvedOptions().timeZone` gives it: `UTC` for the
@@ -287,22 +433,93 @@ fn date_formatter(locale: &Locale, options: &DateOptions) -> Result<DateFormatte
     let builder = if options.date_style.is_some() || options.time_style.is_some() {
         styles(options)?
     } else {
-        field_bag(options)?.to_field_set_builder()
+        let mut builder = field_bag(options)?.to_field_set_builder();
+        // A date without month or weekday beside a time: ICU4C's pattern
+        // generator joins the two with the short dateTimeFormat (the length
+        // the date's month and weekday widths give; none: short), where
+        // ICU4X's default length would take the medium one (fr `{1}, {0}`).
+        if builder.length.is_none() && builder.date_fields.is_some() && options.hour.is_some() {
+            builder.length = Some(Length::Short);
+        }
+        builder
     };
     let field_set = builder
+        .clone()
         .build_composite()
         .map_err(|e| IntlError::Unsupported(format!("{e:?}")))?;
+    let forced_cycle = prefs.hour_cycle.is_some();
     let formatter = FixedCalendarDateTimeFormatter::try_new(prefs, field_set)
         .map_err(|e| IntlError::Unsupported(one_line(&e.to_string())))?;
-    let pattern = formatter.pattern_text();
+    let split = if is_period_beside_time(options) {
+        let make = |options: &DateOptions| -> Result<Formatter, IntlError> {
+            let field_set = field_bag(options)?
+                .to_field_set_builder()
+                .build_composite()
+                .map_err(|e| IntlError::Unsupported(format!("{e:?}")))?;
+            Formatter::try_new(prefs, field_set)
+                .map_err(|e| IntlError::Unsupported(one_line(&e.to_string())))
+        };
+        let period = DateOptions {
+            hour: None,
+            minute: None,
+            second: None,
+            fractional_second_digits: None,
+            time_zone_name: None,
+            ..options.clone()
+        };
+        let time = DateOptions {
+            era: None,
+            year: None,
+            month: None,
+            ..options.clone()
+        };
+        let mut promoted_date = builder.clone();
+        promoted_date.time_precision = None;
+        promoted_date.zone_style = None;
+        let promoted_date = promoted_date
+            .build_composite()
+            .map_err(|e| IntlError::Unsupported(format!("{e:?}")))?;
+        Some(PeriodBesideTime {
+            period: make(&period)?,
+            time: make(&time)?,
+            promoted_date: Formatter::try_new(prefs, promoted_date)
+                .map_err(|e| IntlError::Unsupported(one_line(&e.to_string())))?,
+        })
+    } else {
+        None
+    };
+    let pattern = match &split {
+        Some(split) => format!(
+            "{} {}",
+            split.period.pattern_text(),
+            split.time.pattern_text()
+        ),
+        None => formatter.pattern_text(),
+    };
+    let cycle = hour_cycle(&pattern);
+    // The locale's own cycle, for these fields (only built when an option overrides it).
+    let default_cycle = if forced_cycle {
+        let default = FixedCalendarDateTimeFormatter::try_new(locale.into(), field_set)
+            .map_err(|e| IntlError::Unsupported(one_line(&e.to_string())))?;
+        hour_cycle(&default.pattern_text())
+    } else {
+        cycle
+    };
+    let unpad_hour = hour_unpadded(options, cycle, default_cycle)
+        || (options.time_style.is_some() && unpadded_fields(locale).contains(&"hour"));
     let mut fields = pattern_fields(&pattern);
     if options.date_style.is_none() && options.time_style.is_none() {
         unpad_resolved(&mut fields, locale, options);
     }
+    if unpad_hour && let Some(width) = fields.get_mut("hour") {
+        *width = Value::from("numeric");
+    }
     Ok(DateFormatter {
         formatter,
-        hour_cycle: hour_cycle(&pattern),
+        split,
+        hour_cycle: cycle,
         fields,
+        unpad_hour,
     })
 }
 
@@ -310,7 +527,7 @@ trait PatternText {
     fn pattern_text(&self) -> String;
 }
 
-impl PatternText for FixedCalendarDateTimeFormatter<Gregorian, CompositeFieldSet> {
+impl PatternText for Formatter {
     /// The pattern of a formatted instant (the hour field is the same for every instant).
     fn pattern_text(&self) -> String {
         let noon = ZonedDateTime {
@@ -541,6 +758,18 @@ impl Parts {
         }
     }
 
+    /// Puts `text` right after the first `kind` part, at the start of the
+    /// literal that follows it, if one does.
+    fn literal_after(&mut self, kind: &str, text: &str) {
+        let Some(at) = self.parts.iter().position(|(part, _)| *part == kind) else {
+            return;
+        };
+        match self.parts.get_mut(at + 1) {
+            Some(("literal", value)) => value.insert_str(0, text),
+            _ => self.parts.insert(at + 1, ("literal", text.to_owned())),
+        }
+    }
+
     /// Drops the leading zero of every `kind` part of two digits.
     fn unpad(&mut self, kind: &str) {
         for (part, value) in &mut self.parts {
@@ -664,6 +893,50 @@ mod tests {
         assert_eq!(locale(Some(&long)).unwrap().to_string(), "de-Latn-DE");
         assert_eq!(locale(Some("EN-gb")).unwrap().to_string(), "en-GB");
         assert_eq!(locale(None).unwrap().to_string(), "en-US");
+    }
+
+    #[test]
+    fn offsets_are_written_as_cldr_48_writes_them_in_fr_and_pt_only() {
+        let zone_names = |language: &str, names: &[&str]| {
+            let mut parts = Parts::default();
+            for name in names {
+                parts.push("literal", " ");
+                parts.push("timeZoneName", name);
+            }
+            cldr48_zone_names(&mut parts, &locale(Some(language)).unwrap());
+            parts.finish()
+        };
+        assert_eq!(
+            zone_names("fr-FR", &["UTC-5", "UTC+1", "UTC"]),
+            json!([
+                ["literal", " "],
+                ["timeZoneName", "UTC\u{2212}5"],
+                ["literal", " "],
+                ["timeZoneName", "UTC+1"],
+                ["literal", " "],
+                ["timeZoneName", "UTC"]
+            ])
+        );
+        assert_eq!(
+            zone_names("pt-BR", &["-5 GMT", "+05:30 GMT", "GMT"]),
+            json!([
+                ["literal", " "],
+                ["timeZoneName", "GMT-5"],
+                ["literal", " "],
+                ["timeZoneName", "GMT+05:30"],
+                ["literal", " "],
+                ["timeZoneName", "GMT"]
+            ])
+        );
+        assert_eq!(
+            zone_names("de-DE", &["UTC-5", "-5 GMT"]),
+            json!([
+                ["literal", " "],
+                ["timeZoneName", "UTC-5"],
+                ["literal", " "],
+                ["timeZoneName", "-5 GMT"]
+            ])
+        );
     }
 
     #[test]

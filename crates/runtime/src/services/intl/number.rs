@@ -5,7 +5,7 @@
 //! which `icu_experimental`'s percent and currency formatters give: they
 //! write no parts and round currencies themselves, so they format a probe
 //! (1 and -1) and the text around its digit is the affix — sign, symbol or
-//! code, and the spacing CLDR puts between them.
+//! code, and the spacing CLDR puts between them (which NaN and ∞ do not get).
 
 use super::{IntlError, Parts, locale};
 use fixed_decimal::{Decimal, FloatPrecision, SignedRoundingMode, UnsignedRoundingMode};
@@ -82,16 +82,16 @@ pub(crate) fn format(request: &NumberRequest) -> Result<Value, IntlError> {
     // ECMA-402's signDisplay "auto": a minus for every negative number, -0 too.
     let negative = value.is_sign_negative() && !value.is_nan();
     let mut parts = Parts::default();
-    if let Some(affixes) = &affixes {
-        affix_parts(
-            &mut parts,
-            if negative {
-                &affixes.negative.0
-            } else {
-                &affixes.positive.0
-            },
-            affixes.kind,
-        );
+    let around = affixes
+        .as_ref()
+        .map(|affixes| match (value.is_finite(), negative) {
+            (true, false) => &affixes.positive,
+            (true, true) => &affixes.negative,
+            (false, false) => &affixes.nonfinite_positive,
+            (false, true) => &affixes.nonfinite_negative,
+        });
+    if let (Some(affixes), Some((prefix, _))) = (&affixes, around) {
+        affix_parts(&mut parts, prefix, affixes.kind);
     }
     if value.is_nan() {
         parts.push("nan", "NaN");
@@ -128,16 +128,8 @@ pub(crate) fn format(request: &NumberRequest) -> Result<Value, IntlError> {
             .write_to_parts(&mut parts)
             .map_err(|_| IntlError::Unsupported("formatting failed".to_owned()))?;
     }
-    if let Some(affixes) = &affixes {
-        affix_parts(
-            &mut parts,
-            if negative {
-                &affixes.negative.1
-            } else {
-                &affixes.positive.1
-            },
-            affixes.kind,
-        );
+    if let (Some(affixes), Some((_, suffix))) = (&affixes, around) {
+        affix_parts(&mut parts, suffix, affixes.kind);
     }
     Ok(json!({ "locale": locale.to_string(), "parts": parts.finish() }))
 }
@@ -182,6 +174,10 @@ fn prepare(locale: &Locale, style: &str, options: &NumberOptions) -> Result<Prep
 struct Affixes {
     positive: (String, String),
     negative: (String, String),
+    /// Around NaN and ∞: the same, less a space that is only CLDR's
+    /// currencySpacing ([`without_spacing`]).
+    nonfinite_positive: (String, String),
+    nonfinite_negative: (String, String),
     /// The part type of the affix's text that is neither sign nor space.
     kind: &'static str,
 }
@@ -216,9 +212,13 @@ fn percent_affixes(locale: &Locale) -> Result<Affixes, IntlError> {
             .write_to_string()
             .into_owned()
     };
+    let positive = around_digit(&write(fixed_decimal::Sign::None))?;
+    let negative = around_digit(&write(fixed_decimal::Sign::Negative))?;
     Ok(Affixes {
-        positive: around_digit(&write(fixed_decimal::Sign::None))?,
-        negative: around_digit(&write(fixed_decimal::Sign::Negative))?,
+        nonfinite_positive: positive.clone(),
+        nonfinite_negative: negative.clone(),
+        positive,
+        negative,
         kind: "percentSign",
     })
 }
@@ -235,17 +235,51 @@ fn currency_affixes(locale: &Locale, currency: &str, display: &str) -> Result<Af
         other => return Err(IntlError::Unsupported(format!("currencyDisplay {other:?}"))),
     }
     .map_err(|e| IntlError::Unsupported(e.to_string()))?;
-    let write = |sign| {
-        formatter
-            .format_fixed_decimal(&probe(sign))
-            .write_to_string()
-            .into_owned()
+    let affixes = |formatter: &CurrencyFormatter<DecimalFormatter>| -> Result<_, IntlError> {
+        let write = |sign| {
+            formatter
+                .format_fixed_decimal(&probe(sign))
+                .write_to_string()
+                .into_owned()
+        };
+        Ok((
+            around_digit(&write(fixed_decimal::Sign::None))?,
+            around_digit(&write(fixed_decimal::Sign::Negative))?,
+        ))
     };
+    let (positive, negative) = affixes(&formatter)?;
+    // The euro's symbol is no letter: its affixes have only the pattern's own spaces.
+    let euro = CurrencyType::try_from_str("EUR").expect("a currency code");
+    let (euro_positive, euro_negative) =
+        match CurrencyFormatter::try_new_symbol(locale.into(), euro, Default::default()) {
+            Ok(formatter) => affixes(&formatter)?,
+            Err(_) => (positive.clone(), negative.clone()),
+        };
     Ok(Affixes {
-        positive: around_digit(&write(fixed_decimal::Sign::None))?,
-        negative: around_digit(&write(fixed_decimal::Sign::Negative))?,
+        nonfinite_positive: without_spacing(&positive, &euro_positive),
+        nonfinite_negative: without_spacing(&negative, &euro_negative),
+        positive,
+        negative,
         kind: "currency",
     })
+}
+
+/// `affixes` less the space next to the number that `reference` (the same
+/// locale's affixes around a symbol that is no letter) does not have: that
+/// space is CLDR's currencySpacing, which ICU4C (so Node) inserts only
+/// between a currency and a digit, never before NaN or ∞ (`GBPNaN`, where a
+/// pattern's own space stays: pt `GBP NaN`, fr `NaN GBP`).
+fn without_spacing(affixes: &(String, String), reference: &(String, String)) -> (String, String) {
+    let (prefix, suffix) = affixes;
+    let prefix = match prefix.strip_suffix(char::is_whitespace) {
+        Some(bare) if !reference.0.ends_with(char::is_whitespace) => bare,
+        _ => prefix,
+    };
+    let suffix = match suffix.strip_prefix(char::is_whitespace) {
+        Some(bare) if !reference.1.starts_with(char::is_whitespace) => bare,
+        _ => suffix,
+    };
+    (prefix.to_owned(), suffix.to_owned())
 }
 
 /// An affix as parts: its minus or plus sign, its spaces (literals), and the rest (`kind`).
@@ -288,4 +322,32 @@ pub(crate) fn ecma_part(part: Part) -> Option<&'static str> {
         p if p == parts::DECIMAL => "decimal",
         _ => return None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_spacing;
+
+    #[test]
+    fn only_the_currency_spacing_a_symbol_of_letters_adds_is_dropped() {
+        let pair = |a: &str, b: &str| (a.to_owned(), b.to_owned());
+        // en: `GBP 1.00` against `€1.00`: the space is spacing.
+        assert_eq!(
+            without_spacing(&pair("GBP\u{a0}", ""), &pair("€", "")),
+            pair("GBP", "")
+        );
+        // pt: `GBP 1,00` against `€ 1,00`, fr: `1,00 GBP` against `1,00 €`: the pattern's.
+        assert_eq!(
+            without_spacing(&pair("GBP\u{a0}", ""), &pair("€\u{a0}", "")),
+            pair("GBP\u{a0}", "")
+        );
+        assert_eq!(
+            without_spacing(&pair("", "\u{a0}GBP"), &pair("", "\u{a0}€")),
+            pair("", "\u{a0}GBP")
+        );
+        assert_eq!(
+            without_spacing(&pair("-", "\u{a0}GBP"), &pair("-", "€")),
+            pair("-", "GBP")
+        );
+    }
 }
