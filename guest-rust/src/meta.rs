@@ -64,7 +64,9 @@ fn request(service: Service, payload: Value) -> Result<Value, Error> {
             Some(other) => Err(Error::new(other.to_string())),
             None => Ok(answer.remove("ok").unwrap_or(Value::Null)),
         },
-        _ => Err(Error::new("the host answered something other than an object")),
+        _ => Err(Error::new(
+            "the host answered something other than an object",
+        )),
     }
 }
 
@@ -78,9 +80,17 @@ pub struct Cache(());
 
 impl Cache {
     /// Stores `value` (as JSON) under `key`, for `ttl_seconds` if given.
-    pub fn set(&self, key: &str, value: &impl Serialize, ttl_seconds: Option<f64>) -> Result<(), Error> {
+    pub fn set(
+        &self,
+        key: &str,
+        value: &impl Serialize,
+        ttl_seconds: Option<f64>,
+    ) -> Result<(), Error> {
         let value = serde_json::to_value(value)?;
-        request(Service::Cache, json!({"op": "set", "key": key, "value": value, "ttl": ttl_seconds}))?;
+        request(
+            Service::Cache,
+            json!({"op": "set", "key": key, "value": value, "ttl": ttl_seconds}),
+        )?;
         Ok(())
     }
 
@@ -99,17 +109,26 @@ impl Cache {
 
     /// Sets `key` to expire in `ttl_seconds`; whether it existed.
     pub fn expire(&self, key: &str, ttl_seconds: f64) -> Result<bool, Error> {
-        value(request(Service::Cache, json!({"op": "expire", "key": key, "ttl": ttl_seconds}))?)
+        value(request(
+            Service::Cache,
+            json!({"op": "expire", "key": key, "ttl": ttl_seconds}),
+        )?)
     }
 
     /// Pushes `elements` on the front of the list under `key`; its new length.
     pub fn lpush(&self, key: &str, elements: &[&str]) -> Result<u64, Error> {
-        value(request(Service::Cache, json!({"op": "lpush", "key": key, "elements": elements}))?)
+        value(request(
+            Service::Cache,
+            json!({"op": "lpush", "key": key, "elements": elements}),
+        )?)
     }
 
     /// Elements `start..=stop` of the list under `key` (negative counts from the end).
     pub fn lrange(&self, key: &str, start: i64, stop: i64) -> Result<Vec<String>, Error> {
-        value(request(Service::Cache, json!({"op": "lrange", "key": key, "start": start, "stop": stop}))?)
+        value(request(
+            Service::Cache,
+            json!({"op": "lrange", "key": key, "start": start, "stop": stop}),
+        )?)
     }
 
     /// The length of the list under `key`.
@@ -134,7 +153,10 @@ impl Storage {
     /// Stores `value` (as JSON) under `key`.
     pub fn set(&self, key: &str, value: &impl Serialize) -> Result<(), Error> {
         let value = serde_json::to_value(value)?;
-        request(Service::Storage, json!({"op": "set", "key": key, "value": value}))?;
+        request(
+            Service::Storage,
+            json!({"op": "set", "key": key, "value": value}),
+        )?;
         Ok(())
     }
 

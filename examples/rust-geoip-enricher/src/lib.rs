@@ -76,6 +76,7 @@ fn spread(first: Map<String, Value>, second: Option<&Value>) -> Value {
     Value::Object(merged)
 }
 
+#[sandpipe_connector::process_event]
 fn process_event(mut event: Event, meta: &Meta) -> Result<Option<Event>, Error> {
     let properties = event.properties().cloned().unwrap_or_default();
     if truthy(properties.get("$geoip_disable")) {
@@ -108,6 +109,4 @@ fn process_event(mut event: Event, meta: &Meta) -> Result<Option<Event>, Error> 
     Ok(Some(event))
 }
 
-sandpipe_connector::connector! {
-    process_event: process_event,
-}
+sandpipe_connector::export!();
