@@ -254,10 +254,11 @@ fn bench(root: &Path, args: &[&str]) -> anyhow::Result<()> {
 }
 
 /// The cargo-fuzz targets in `fuzz/`, each seeded from `fuzz/corpus/<target>`.
-const FUZZ_TARGETS: [&str; 5] = [
+const FUZZ_TARGETS: [&str; 6] = [
     "manifest",
     "admission",
     "host_calls",
+    "standalone_calls",
     "chain_events",
     "result_shape",
 ];
