@@ -70,6 +70,23 @@ fn request(service: Service, payload: Value) -> Result<Value, Error> {
     }
 }
 
+/// A service's answer read straight into `T` (`None` for `{"ok": null}`):
+/// what `T` does not name is skipped by the parser, never built.
+fn request_as<T: DeserializeOwned>(service: Service, payload: Value) -> Result<Option<T>, Error> {
+    #[derive(serde::Deserialize)]
+    struct Answer<T> {
+        ok: Option<T>,
+        error: Option<Value>,
+    }
+    let bytes = serde_json::to_vec(&payload)?;
+    let answer: Answer<T> = serde_json::from_slice(&host::request(service, &bytes))?;
+    match answer.error {
+        Some(Value::String(error)) => Err(Error::new(error)),
+        Some(other) => Err(Error::new(other.to_string())),
+        None => Ok(answer.ok),
+    }
+}
+
 fn value<T: DeserializeOwned>(value: Value) -> Result<T, Error> {
     serde_json::from_value(value).map_err(Error::from)
 }
@@ -179,6 +196,14 @@ impl GeoIp {
             Value::Null => Ok(None),
             record => Ok(Some(record)),
         }
+    }
+
+    /// The record for `ip` read straight into `T`, or `None`: a type naming
+    /// only the fields a connector uses (`#[derive(Deserialize)]`, with
+    /// `#[serde(rename_all = "camelCase")]`) skips the rest of the record's
+    /// ~2.5 KB (names in eight languages) without building it.
+    pub fn locate_as<T: DeserializeOwned>(&self, ip: &str) -> Result<Option<T>, Error> {
+        request_as(Service::GeoIp, json!({"op": "locate", "ip": ip}))
     }
 }
 
