@@ -25,11 +25,24 @@ use wasm_encoder::{
 
 #[derive(Arbitrary, Debug)]
 enum HostCall {
-    Log { level: u32, ptr: u32, len: u32 },
-    Request { service: u32, ptr: u32, len: u32 },
-    Response { ptr: u32, len: u32 },
+    Log {
+        level: u32,
+        ptr: u32,
+        len: u32,
+    },
+    Request {
+        service: u32,
+        ptr: u32,
+        len: u32,
+    },
+    Response {
+        ptr: u32,
+        len: u32,
+    },
     /// `response` with the length `request` just returned, at `ptr`.
-    ResponseExact { ptr: u32 },
+    ResponseExact {
+        ptr: u32,
+    },
 }
 
 #[derive(Arbitrary, Debug)]
@@ -183,7 +196,11 @@ fn module(program: &Program) -> Vec<u8> {
 
     let mut data = DataSection::new();
     let kept = program.data.len().min(hooks_at as usize);
-    data.active(0, &ConstExpr::i32_const(0), program.data[..kept].iter().copied());
+    data.active(
+        0,
+        &ConstExpr::i32_const(0),
+        program.data[..kept].iter().copied(),
+    );
     data.active(
         0,
         &ConstExpr::i32_const(hooks_at as i32),
@@ -208,11 +225,9 @@ fn one_line(error: impl std::fmt::Display) {
 
 fuzz_target!(|program: Program| {
     let runtime = runtime();
-    let (bytes, _) = sandpipe_compiler::rust::wrap(
-        &module(&program),
-        r#"{"name": "Fuzzed", "config": []}"#,
-    )
-    .expect("a generated module wraps");
+    let (bytes, _) =
+        sandpipe_compiler::rust::wrap(&module(&program), r#"{"name": "Fuzzed", "config": []}"#)
+            .expect("a generated module wraps");
     let bundle = runtime
         .admit(bytes)
         .expect("a module with the ABI and only host imports is admitted");
@@ -230,8 +245,16 @@ fuzz_target!(|program: Program| {
     let event = serde_json::to_vec(&event).unwrap();
     for hook in program.hooks.iter().take(4) {
         match hook % 3 {
-            0 => connector.process_event(&event).map(drop).err().map(one_line),
-            1 => connector.compose_webhook(&event).map(drop).err().map(one_line),
+            0 => connector
+                .process_event(&event)
+                .map(drop)
+                .err()
+                .map(one_line),
+            1 => connector
+                .compose_webhook(&event)
+                .map(drop)
+                .err()
+                .map(one_line),
             _ => connector.on_event(&event).err().map(one_line),
         };
     }

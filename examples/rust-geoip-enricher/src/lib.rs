@@ -67,20 +67,35 @@ fn location_of(mut city: City) -> Vec<(String, Value)> {
     let mut out: Vec<(String, Option<Value>)> = vec![
         ("city_name".into(), english_name(&mut city.city)),
         ("country_name".into(), english_name(&mut city.country)),
-        ("country_code".into(), city.country.as_mut().and_then(|c| c.iso_code.take())),
+        (
+            "country_code".into(),
+            city.country.as_mut().and_then(|c| c.iso_code.take()),
+        ),
         ("continent_name".into(), english_name(&mut city.continent)),
-        ("continent_code".into(), city.continent.as_mut().and_then(|c| c.code.take())),
-        ("postal_code".into(), city.postal.as_mut().and_then(|p| p.code.take())),
+        (
+            "continent_code".into(),
+            city.continent.as_mut().and_then(|c| c.code.take()),
+        ),
+        (
+            "postal_code".into(),
+            city.postal.as_mut().and_then(|p| p.code.take()),
+        ),
         ("latitude".into(), field(|l| l.latitude.take())),
         ("longitude".into(), field(|l| l.longitude.take())),
-        ("accuracy_radius".into(), field(|l| l.accuracy_radius.take())),
+        (
+            "accuracy_radius".into(),
+            field(|l| l.accuracy_radius.take()),
+        ),
         ("time_zone".into(), field(|l| l.time_zone.take())),
     ];
     for (index, subdivision) in city.subdivisions.into_iter().flatten().enumerate() {
         let n = index + 1;
         let mut subdivision = Some(subdivision);
         let name = english_name(&mut subdivision);
-        out.push((format!("subdivision_{n}_code"), subdivision.and_then(|s| s.iso_code)));
+        out.push((
+            format!("subdivision_{n}_code"),
+            subdivision.and_then(|s| s.iso_code),
+        ));
         out.push((format!("subdivision_{n}_name"), name));
     }
     out.into_iter()

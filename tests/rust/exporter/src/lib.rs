@@ -31,7 +31,11 @@ fn compose_webhook(event: Event, _meta: &Meta) -> Result<Option<Webhook>, Error>
 
 #[sandpipe_connector::on_event]
 fn on_event(event: Event, meta: &Meta) -> Result<(), Error> {
-    let id = event.get("distinct_id").and_then(|id| id.as_str()).unwrap_or_default().to_string();
+    let id = event
+        .get("distinct_id")
+        .and_then(|id| id.as_str())
+        .unwrap_or_default()
+        .to_string();
     let attempt = ATTEMPTS.with_borrow_mut(|attempts| {
         let attempt = attempts.entry(id.clone()).or_default();
         *attempt += 1;
