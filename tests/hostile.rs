@@ -890,7 +890,18 @@ fn refused_bundles() -> Vec<(&'static str, Vec<u8>, String)> {
         &vec![b' '; 100 << 20],
     );
     let import_rule = "which is not allowed (a bundle may import only sandpipe_plugin_v1's memory, sandpipe_reserve and sandpipe_load)";
+    let standalone_rule = "which is not allowed (a standalone bundle may import only sandpipe_host_v1's log, request and response functions and the WASI preview 1 functions the plugin imports: clock_time_get, environ_get, environ_sizes_get, fd_close, fd_fdstat_get, fd_seek, fd_write, proc_exit, random_get)";
+    // The Rust connector that reads /etc/passwd: std::fs makes its module
+    // import WASI's file functions, the first of which is refused.
+    let reads_files = build_dir(&dir("rust-reads-files"))
+        .expect("the Rust connector builds")
+        .bytes;
     vec![
+        (
+            "rust-reads-files.wasm",
+            reads_files,
+            format!("standalone bundle imports \"wasi_snapshot_preview1\".\"fd_filestat_get\", {standalone_rule}"),
+        ),
         (
             "wasi-path-open.wasm",
             bundle_with(plugin, r#"(import "wasi_snapshot_preview1" "path_open" (func (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))"#),

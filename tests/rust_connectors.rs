@@ -368,3 +368,139 @@ fn a_rust_connector_that_reads_files_is_refused_at_admission() {
         "{refusal}"
     );
 }
+
+/// `sandpipe run` of a chain of the one connector in `dir` on `events`, with
+/// the webhooks it composes: (stdout, stderr, webhooks).
+fn run_one(dir: &Path, events: &Path) -> (String, String, String) {
+    let tmp = tempfile::tempdir().unwrap();
+    let chain = serde_json::json!({"connectors": [{"path": dir}]});
+    std::fs::write(tmp.path().join("chain.json"), chain.to_string()).unwrap();
+    std::fs::copy(events, tmp.path().join("events.ndjson")).unwrap();
+    let output = sandpipe(
+        &[
+            "run",
+            "chain.json",
+            "--events",
+            "events.ndjson",
+            "--webhooks",
+            "webhooks.ndjson",
+        ],
+        tmp.path(),
+    );
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(output.status.success(), "{}: {stderr}", dir.display());
+    let webhooks = std::fs::read_to_string(tmp.path().join("webhooks.ndjson")).unwrap();
+    (String::from_utf8(output.stdout).unwrap(), stderr, webhooks)
+}
+
+#[test]
+fn a_rust_on_event_is_handed_the_reduced_event_and_retried_as_the_javascript_one_is() {
+    let case = root().join("tests/compat/cases/on-event-retry");
+    let events = case.join("events.ndjson");
+    let (js, js_log, js_webhooks) = run_one(&case.join("exporter"), &events);
+    let (rust, rust_log, rust_webhooks) = run_one(&root().join("tests/rust/exporter"), &events);
+    assert_eq!(rust, js);
+    // The JavaScript exporter composes no webhooks; the Rust one's get the reduced event.
+    assert_eq!(js_webhooks, "");
+    let hook = |body: &str| {
+        let body = serde_json::to_string(body).unwrap();
+        format!(
+            r#"{{"connector":"exporter (0)","url":"https://example.com/hook","method":"POST","headers":{{"Content-Type":"application/json"}},"body":{body}}}"#
+        )
+    };
+    assert_eq!(
+        rust_webhooks.lines().collect::<Vec<_>>(),
+        [
+            hook(
+                r#"{"event":"pageview","team_id":4,"distinct_id":"a","properties":{"path":"/","$plugins_succeeded":["exporter (0)"],"$plugins_failed":[]},"timestamp":"2024-10-27T00:59:59.999Z"}"#
+            ),
+            hook(
+                r#"{"event":"always","team_id":4,"distinct_id":"c","properties":{"$plugins_succeeded":["exporter (0)"],"$plugins_failed":[]},"timestamp":"2024-10-27T01:00:00.000Z"}"#
+            ),
+        ]
+    );
+    // Its setup ran once (one instance); every other line is the JavaScript
+    // one's, but for the stack frames JavaScript's errors carry.
+    let setup = "[exporter (0)] debug: set up";
+    assert_eq!(rust_log.lines().filter(|l| *l == setup).count(), 1);
+    let rust_log: Vec<&str> = rust_log.lines().filter(|l| *l != setup).collect();
+    let js_log: Vec<&str> = js_log
+        .lines()
+        .filter(|l| !l.starts_with("    at "))
+        .collect();
+    assert_eq!(rust_log, js_log);
+    // Not vacuous: the retries and their outcomes are there.
+    for line in [
+        r#"[exporter (0)] log: attempt 1 {"event":"pageview","team_id":4,"distinct_id":"a","properties":{"path":"/","$plugins_succeeded":["exporter (0)"],"$plugins_failed":[]},"timestamp":"2024-10-27T00:59:59.999Z"}"#,
+        "[exporter (0)] error: onEvent: RetryError: destination busy (1)",
+        "[exporter (0)] log: exported a",
+        "sandpipe: events.ndjson:1: onEvent of exporter (0) succeeded on attempt 3",
+        "sandpipe: events.ndjson:3: onEvent of exporter (0) failed 5 times; given up",
+    ] {
+        assert!(rust_log.contains(&line), "no {line:?} in {rust_log:#?}");
+    }
+}
+
+#[test]
+fn a_hook_of_the_wrong_shape_is_refused_at_compile_time_naming_what_is_wrong() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("wrong");
+    std::fs::create_dir_all(dir.join("src")).unwrap();
+    let sdk = root().join("guest-rust");
+    std::fs::write(
+        dir.join("Cargo.toml"),
+        format!(
+            "[package]\nname = \"wrong\"\nversion = \"0.1.0\"\nedition = \"2024\"\n\n\
+             [lib]\ncrate-type = [\"cdylib\"]\n\n\
+             [dependencies]\nsandpipe-connector = {{ path = {:?} }}\n\n[workspace]\n",
+            sdk.display().to_string()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("plugin.json"),
+        r#"{"name": "Wrong", "config": []}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("src/lib.rs"),
+        r#"use sandpipe_connector::{Error, Event, Meta};
+
+#[sandpipe_connector::process_event]
+fn one_parameter(event: Event) -> Result<Option<Event>, Error> {
+    Ok(Some(event))
+}
+
+#[sandpipe_connector::setup]
+async fn asynchronous(_meta: &Meta) -> Result<(), Error> {
+    Ok(())
+}
+
+#[sandpipe_connector::on_event]
+fn returns_an_event(event: Event, _meta: &Meta) -> Result<Option<Event>, Error> {
+    Ok(Some(event))
+}
+
+sandpipe_connector::export!();
+"#,
+    )
+    .unwrap();
+    // Copied from the enricher, so the build resolves the same (offline) versions.
+    std::fs::copy(
+        root().join("examples/rust-geoip-enricher/Cargo.lock"),
+        dir.join("Cargo.lock"),
+    )
+    .unwrap();
+    let output = sandpipe(&["build", "wrong", "-o", "wrong.wasm"], tmp.path());
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    for expected in [
+        "error: #[sandpipe_connector::process_event] takes 2 parameters, not 1; a process_event hook is `fn(event: Event, meta: &Meta) -> Result<Option<Event>, Error>`",
+        "error: #[sandpipe_connector::setup] cannot be async; a setup hook is `fn(meta: &Meta) -> Result<(), Error>`",
+        // rustc's own, at the hook's name, naming the type the hook must have.
+        "error[E0308]: mismatched types\n   --> src/lib.rs:14:4\n",
+        "= note: expected fn pointer `for<'a> fn(Event, &'a Meta) -> Result<(), _>`",
+    ] {
+        assert!(stderr.contains(expected), "no {expected:?} in {stderr}");
+    }
+}

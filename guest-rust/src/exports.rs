@@ -3,11 +3,11 @@
 //! (`sandpipe_reserve`), the list of hooks the connector defines
 //! (`sandpipe_start`), and one hook call with JSON in and out
 //! (`sandpipe_call`), whose result stays in a reusable output buffer until
-//! the next call. [`connector!`](crate::connector) exports these.
+//! the next call. [`export!`](crate::export) exports these.
 
 use crate::event::{Event, Webhook};
 use crate::meta::Meta;
-use crate::{ComposeWebhook, Error, ProcessEvent, Setup};
+use crate::{ComposeWebhook, Error, OnEvent, ProcessEvent, Setup};
 use sandpipe_abi::{Call, LogLevel, MAX_PACKED_LEN, Packed};
 use serde_json::Value;
 use std::cell::RefCell;
@@ -17,16 +17,10 @@ pub struct Hooks {
     pub setup: Option<Setup>,
     pub process_event: Option<ProcessEvent>,
     pub compose_webhook: Option<ComposeWebhook>,
+    pub on_event: Option<OnEvent>,
 }
 
 impl Hooks {
-    /// No hooks: the base [`connector!`](crate::connector) fills in.
-    pub const NONE: Hooks = Hooks {
-        setup: None,
-        process_event: None,
-        compose_webhook: None,
-    };
-
     /// The names the host knows the hooks by (`sandpipe_abi::Call::function`).
     fn names(&self) -> Vec<&'static str> {
         let mut names = vec![Call::Setup.function()];
@@ -35,6 +29,9 @@ impl Hooks {
         }
         if self.compose_webhook.is_some() {
             names.push(Call::ComposeWebhook.function());
+        }
+        if self.on_event.is_some() {
+            names.push(Call::OnEvent.function());
         }
         names
     }
@@ -63,7 +60,9 @@ pub fn start(hooks: &Hooks) -> i64 {
     std::panic::set_hook(Box::new(|info| {
         crate::host::log(LogLevel::Error, &format!("panicked: {info}"));
     }));
-    pack(Ok(serde_json::to_vec(&hooks.names()).expect("names serialise")))
+    pack(Ok(
+        serde_json::to_vec(&hooks.names()).expect("names serialise")
+    ))
 }
 
 /// One hook call (`sandpipe_abi::Call` number `call`) on the first `len` bytes of input.
@@ -74,7 +73,7 @@ pub fn call(hooks: &Hooks, call: u32, len: u32) -> i64 {
     });
     pack(result.map_err(|error| {
         serde_json::to_vec(&serde_json::json!({
-            "name": "Error",
+            "name": error.name(),
             "message": error.message,
             "stack": "",
         }))
@@ -109,13 +108,20 @@ fn run(hooks: &Hooks, call: u32, input: &[u8]) -> Result<Vec<u8>, Error> {
             let Some(compose_webhook) = hooks.compose_webhook else {
                 return Ok(null());
             };
-            let event = Event::from_json(input)?;
+            let event = Event::from_json(input)?.reduced();
             let request: Option<Webhook> = with_meta(|meta| compose_webhook(event, meta))?;
             Ok(serde_json::to_vec(&request)?)
         }
         Call::Teardown => Ok(null()),
-        // Not in `defined`'s list, so the host never asks for it.
-        Call::OnEvent => Err(Error::new("this connector defines no onEvent")),
+        Call::OnEvent => {
+            // Not in the hook list without one, so the host never asks.
+            let Some(on_event) = hooks.on_event else {
+                return Ok(null());
+            };
+            let event = Event::from_json(input)?.reduced();
+            with_meta(|meta| on_event(event, meta))?;
+            Ok(null())
+        }
     }
 }
 

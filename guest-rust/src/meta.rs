@@ -64,7 +64,26 @@ fn request(service: Service, payload: Value) -> Result<Value, Error> {
             Some(other) => Err(Error::new(other.to_string())),
             None => Ok(answer.remove("ok").unwrap_or(Value::Null)),
         },
-        _ => Err(Error::new("the host answered something other than an object")),
+        _ => Err(Error::new(
+            "the host answered something other than an object",
+        )),
+    }
+}
+
+/// A service's answer read straight into `T` (`None` for `{"ok": null}`):
+/// what `T` does not name is skipped by the parser, never built.
+fn request_as<T: DeserializeOwned>(service: Service, payload: Value) -> Result<Option<T>, Error> {
+    #[derive(serde::Deserialize)]
+    struct Answer<T> {
+        ok: Option<T>,
+        error: Option<Value>,
+    }
+    let bytes = serde_json::to_vec(&payload)?;
+    let answer: Answer<T> = serde_json::from_slice(&host::request(service, &bytes))?;
+    match answer.error {
+        Some(Value::String(error)) => Err(Error::new(error)),
+        Some(other) => Err(Error::new(other.to_string())),
+        None => Ok(answer.ok),
     }
 }
 
@@ -78,9 +97,17 @@ pub struct Cache(());
 
 impl Cache {
     /// Stores `value` (as JSON) under `key`, for `ttl_seconds` if given.
-    pub fn set(&self, key: &str, value: &impl Serialize, ttl_seconds: Option<f64>) -> Result<(), Error> {
+    pub fn set(
+        &self,
+        key: &str,
+        value: &impl Serialize,
+        ttl_seconds: Option<f64>,
+    ) -> Result<(), Error> {
         let value = serde_json::to_value(value)?;
-        request(Service::Cache, json!({"op": "set", "key": key, "value": value, "ttl": ttl_seconds}))?;
+        request(
+            Service::Cache,
+            json!({"op": "set", "key": key, "value": value, "ttl": ttl_seconds}),
+        )?;
         Ok(())
     }
 
@@ -99,17 +126,26 @@ impl Cache {
 
     /// Sets `key` to expire in `ttl_seconds`; whether it existed.
     pub fn expire(&self, key: &str, ttl_seconds: f64) -> Result<bool, Error> {
-        value(request(Service::Cache, json!({"op": "expire", "key": key, "ttl": ttl_seconds}))?)
+        value(request(
+            Service::Cache,
+            json!({"op": "expire", "key": key, "ttl": ttl_seconds}),
+        )?)
     }
 
     /// Pushes `elements` on the front of the list under `key`; its new length.
     pub fn lpush(&self, key: &str, elements: &[&str]) -> Result<u64, Error> {
-        value(request(Service::Cache, json!({"op": "lpush", "key": key, "elements": elements}))?)
+        value(request(
+            Service::Cache,
+            json!({"op": "lpush", "key": key, "elements": elements}),
+        )?)
     }
 
     /// Elements `start..=stop` of the list under `key` (negative counts from the end).
     pub fn lrange(&self, key: &str, start: i64, stop: i64) -> Result<Vec<String>, Error> {
-        value(request(Service::Cache, json!({"op": "lrange", "key": key, "start": start, "stop": stop}))?)
+        value(request(
+            Service::Cache,
+            json!({"op": "lrange", "key": key, "start": start, "stop": stop}),
+        )?)
     }
 
     /// The length of the list under `key`.
@@ -134,7 +170,10 @@ impl Storage {
     /// Stores `value` (as JSON) under `key`.
     pub fn set(&self, key: &str, value: &impl Serialize) -> Result<(), Error> {
         let value = serde_json::to_value(value)?;
-        request(Service::Storage, json!({"op": "set", "key": key, "value": value}))?;
+        request(
+            Service::Storage,
+            json!({"op": "set", "key": key, "value": value}),
+        )?;
         Ok(())
     }
 
@@ -157,6 +196,14 @@ impl GeoIp {
             Value::Null => Ok(None),
             record => Ok(Some(record)),
         }
+    }
+
+    /// The record for `ip` read straight into `T`, or `None`: a type naming
+    /// only the fields a connector uses (`#[derive(Deserialize)]`, with
+    /// `#[serde(rename_all = "camelCase")]`) skips the rest of the record's
+    /// ~2.5 KB (names in eight languages) without building it.
+    pub fn locate_as<T: DeserializeOwned>(&self, ip: &str) -> Result<Option<T>, Error> {
+        request_as(Service::GeoIp, json!({"op": "locate", "ip": ip}))
     }
 }
 

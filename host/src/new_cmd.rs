@@ -201,16 +201,16 @@ struct Config {
     greeting: String,
 }
 
-fn process_event(mut event: Event, meta: &Meta) -> Result<Option<Event>, Error> {
+#[sandpipe_connector::process_event]
+fn greet(mut event: Event, meta: &Meta) -> Result<Option<Event>, Error> {
     let config: Config = meta.config()?;
     let greeting = config.greeting.trim().to_string();
     event.properties_mut().insert("greeting".into(), greeting.into());
     Ok(Some(event))
 }
 
-sandpipe_connector::connector! {
-    process_event: process_event,
-}
+// Exports the hooks above (also #[setup], #[compose_webhook], #[on_event]).
+sandpipe_connector::export!();
 "#;
     std::fs::create_dir_all(dir.join("tests"))
         .with_context(|| format!("creating {}", dir.display()))?;

@@ -20,8 +20,8 @@
 //!   `bench/throughput.svg`.
 //! - `test`: everything CI checks: the plugin is reproducible
 //!   (`guest-sdk/build.sh --check`, which installs the Debian packages it
-//!   needs), formatting, clippy with warnings denied, every test, and a
-//!   short run of every fuzz target.
+//!   needs), formatting, clippy with warnings denied, every test (the Rust
+//!   connector SDK's, `guest-rust/`, too), and a short run of every fuzz target.
 //!
 //! `guest-sdk/build.sh` installs the Debian packages the plugin build needs
 //! and then runs `cargo xtask plugin`.
@@ -213,6 +213,15 @@ fn test(root: &Path) -> anyhow::Result<()> {
     run(Command::new(&cargo)
         .args(["test", "--release", "--workspace", "--locked"])
         .current_dir(root))?;
+    // The Rust connector SDK's own unit tests (its workspace, with its
+    // attributes' crate, built for this machine).
+    run(Command::new(&cargo)
+        .args(["test", "--release", "--workspace", "--locked"])
+        .arg("--manifest-path")
+        .arg(root.join("guest-rust/Cargo.toml"))
+        .arg("--target-dir")
+        .arg(root.join("target/guest-rust"))
+        .current_dir(root))?;
     // The service's suites again on PostgreSQL + Redis (servers the tests start).
     let mut shared = Command::new(&cargo);
     shared
@@ -245,10 +254,11 @@ fn bench(root: &Path, args: &[&str]) -> anyhow::Result<()> {
 }
 
 /// The cargo-fuzz targets in `fuzz/`, each seeded from `fuzz/corpus/<target>`.
-const FUZZ_TARGETS: [&str; 5] = [
+const FUZZ_TARGETS: [&str; 6] = [
     "manifest",
     "admission",
     "host_calls",
+    "standalone_calls",
     "chain_events",
     "result_shape",
 ];

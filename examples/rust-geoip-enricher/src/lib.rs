@@ -2,8 +2,47 @@
 //! GeoIP enricher does, and exactly as `examples/geoip-enricher/index.js`
 //! does: `$geoip_*` on the event, the same on the person with `$set`, and
 //! `$initial_geoip_*` with `$set_once`.
+//!
+//! The MaxMind record is read into [`City`], which names only the fields
+//! used: the parser skips the rest (names in eight languages) unbuilt.
 
 use sandpipe_connector::{Error, Event, Map, Meta, Value};
+use serde::Deserialize;
+
+/// The fields of a MaxMind City record this connector uses (the host
+/// camelCases the record's keys, as Node's reader does).
+#[derive(Deserialize)]
+struct City {
+    city: Option<Place>,
+    country: Option<Place>,
+    continent: Option<Place>,
+    postal: Option<Place>,
+    location: Option<Location>,
+    subdivisions: Option<Vec<Place>>,
+}
+
+/// A city, country, continent, postcode or subdivision.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Place {
+    names: Option<Names>,
+    iso_code: Option<Value>,
+    code: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct Names {
+    en: Option<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Location {
+    latitude: Option<Value>,
+    longitude: Option<Value>,
+    accuracy_radius: Option<Value>,
+    time_zone: Option<Value>,
+}
 
 /// JavaScript's truthiness of a JSON value.
 fn truthy(value: Option<&Value>) -> bool {
@@ -15,43 +54,54 @@ fn truthy(value: Option<&Value>) -> bool {
     }
 }
 
-/// `record.names.en` when the record and its names exist.
-fn english_name(record: Option<&Value>) -> Option<&Value> {
-    let names = record.filter(|r| truthy(Some(r)))?.get("names");
-    names.filter(|n| truthy(Some(n)))?.get("en")
+/// `place.names.en` when the place and its names exist.
+fn english_name(place: &mut Option<Place>) -> Option<Value> {
+    place.as_mut()?.names.as_mut()?.en.take()
 }
 
-/// `record.field` when the record exists.
-fn field<'a>(record: Option<&'a Value>, name: &str) -> Option<&'a Value> {
-    record.filter(|r| truthy(Some(r)))?.get(name)
-}
-
-/// The `$geoip_*` properties (without the prefix) of a MaxMind City record.
-fn location_of(response: &Value) -> Map<String, Value> {
-    let location = response.get("location");
-    let mut out: Vec<(String, Option<&Value>)> = vec![
-        ("city_name".into(), english_name(response.get("city"))),
-        ("country_name".into(), english_name(response.get("country"))),
-        ("country_code".into(), field(response.get("country"), "isoCode")),
-        ("continent_name".into(), english_name(response.get("continent"))),
-        ("continent_code".into(), field(response.get("continent"), "code")),
-        ("postal_code".into(), field(response.get("postal"), "code")),
-        ("latitude".into(), field(location, "latitude")),
-        ("longitude".into(), field(location, "longitude")),
-        ("accuracy_radius".into(), field(location, "accuracyRadius")),
-        ("time_zone".into(), field(location, "timeZone")),
+/// The `$geoip_*` properties (without the prefix) of a City record, in the
+/// JavaScript enricher's order; missing and null values left out.
+fn location_of(mut city: City) -> Vec<(String, Value)> {
+    let mut location = city.location.take();
+    let mut field = |pick: fn(&mut Location) -> Option<Value>| location.as_mut().and_then(pick);
+    let mut out: Vec<(String, Option<Value>)> = vec![
+        ("city_name".into(), english_name(&mut city.city)),
+        ("country_name".into(), english_name(&mut city.country)),
+        (
+            "country_code".into(),
+            city.country.as_mut().and_then(|c| c.iso_code.take()),
+        ),
+        ("continent_name".into(), english_name(&mut city.continent)),
+        (
+            "continent_code".into(),
+            city.continent.as_mut().and_then(|c| c.code.take()),
+        ),
+        (
+            "postal_code".into(),
+            city.postal.as_mut().and_then(|p| p.code.take()),
+        ),
+        ("latitude".into(), field(|l| l.latitude.take())),
+        ("longitude".into(), field(|l| l.longitude.take())),
+        (
+            "accuracy_radius".into(),
+            field(|l| l.accuracy_radius.take()),
+        ),
+        ("time_zone".into(), field(|l| l.time_zone.take())),
     ];
-    if let Some(subdivisions) = response.get("subdivisions").and_then(Value::as_array) {
-        for (index, subdivision) in subdivisions.iter().enumerate() {
-            let n = index + 1;
-            out.push((format!("subdivision_{n}_code"), subdivision.get("isoCode")));
-            out.push((format!("subdivision_{n}_name"), english_name(Some(subdivision))));
-        }
+    for (index, subdivision) in city.subdivisions.into_iter().flatten().enumerate() {
+        let n = index + 1;
+        let mut subdivision = Some(subdivision);
+        let name = english_name(&mut subdivision);
+        out.push((
+            format!("subdivision_{n}_code"),
+            subdivision.and_then(|s| s.iso_code),
+        ));
+        out.push((format!("subdivision_{n}_name"), name));
     }
     out.into_iter()
         .filter_map(|(key, value)| match value {
             None | Some(Value::Null) => None,
-            Some(value) => Some((key, value.clone())),
+            Some(value) => Some((key, value)),
         })
         .collect()
 }
@@ -66,18 +116,18 @@ fn js_string(value: &Value) -> String {
 
 /// `{ ...first, ...second }` for objects: `first`'s keys in order, values from
 /// `second` where it has them, then `second`'s other keys.
-fn spread(first: Map<String, Value>, second: Option<&Value>) -> Value {
+fn spread(first: Map<String, Value>, second: Option<Value>) -> Value {
     let mut merged = first;
     if let Some(Value::Object(second)) = second {
-        for (key, value) in second {
-            merged.insert(key.clone(), value.clone());
-        }
+        merged.extend(second);
     }
     Value::Object(merged)
 }
 
+#[sandpipe_connector::process_event]
 fn process_event(mut event: Event, meta: &Meta) -> Result<Option<Event>, Error> {
-    let properties = event.properties().cloned().unwrap_or_default();
+    let none = Map::new();
+    let properties = event.properties().unwrap_or(&none);
     if truthy(properties.get("$geoip_disable")) {
         return Ok(Some(event));
     }
@@ -85,29 +135,26 @@ fn process_event(mut event: Event, meta: &Meta) -> Result<Option<Event>, Error> 
         ip if truthy(ip) => ip,
         _ => properties.get("$ip"),
     };
-    let Some(ip) = ip.filter(|ip| truthy(Some(ip))) else {
+    let Some(ip) = ip.filter(|ip| truthy(Some(ip))).map(js_string) else {
         return Ok(Some(event));
     };
-    let Some(response) = meta.geoip.locate(&js_string(ip))? else {
+    let Some(city) = meta.geoip.locate_as::<City>(&ip)? else {
         return Ok(Some(event));
     };
-    let location = location_of(&response);
-    let mut properties = properties;
+    let properties = event.properties_mut();
     let mut set = Map::new();
     let mut set_once = Map::new();
-    for (key, value) in location {
+    for (key, value) in location_of(city) {
         properties.insert(format!("$geoip_{key}"), value.clone());
         set.insert(format!("$geoip_{key}"), value.clone());
         set_once.insert(format!("$initial_geoip_{key}"), value);
     }
-    let merged_set = spread(set, properties.get("$set"));
+    // `{ ...set, ...properties.$set }`, put back in `$set`'s place (or last).
+    let merged_set = spread(set, properties.get_mut("$set").map(Value::take));
     properties.insert("$set".into(), merged_set);
-    let merged_set_once = spread(set_once, properties.get("$set_once"));
+    let merged_set_once = spread(set_once, properties.get_mut("$set_once").map(Value::take));
     properties.insert("$set_once".into(), merged_set_once);
-    event.set("properties", properties);
     Ok(Some(event))
 }
 
-sandpipe_connector::connector! {
-    process_event: process_event,
-}
+sandpipe_connector::export!();

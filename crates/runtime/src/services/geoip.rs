@@ -5,6 +5,8 @@
 
 use super::{RequestError, string};
 use maxminddb::{MaxMindDbError, Reader};
+use serde::Deserialize;
+use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -79,23 +81,99 @@ fn camel(key: &str) -> String {
     out
 }
 
-/// The record with every object key camelCased (name maps keep their language tags).
-fn camel_case(value: Value) -> Value {
-    match value {
-        Value::Object(map) => Value::Object(
-            map.into_iter()
-                .map(|(key, value)| {
-                    let value = if key == "names" {
-                        value
-                    } else {
-                        camel_case(value)
-                    };
-                    (camel(&key), value)
-                })
-                .collect::<Map<_, _>>(),
-        ),
-        Value::Array(items) => Value::Array(items.into_iter().map(camel_case).collect()),
-        other => other,
+/// A record decoded with every object key camelCased as it is read (name
+/// maps keep their language tags): one pass, the tree built once.
+struct CamelCased(Value);
+
+impl<'de> Deserialize<'de> for CamelCased {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Camel { keep_keys: false }
+            .deserialize(deserializer)
+            .map(CamelCased)
+    }
+}
+
+/// Reads one value as `serde_json::Value` reads it, its object keys
+/// camelCased unless `keep_keys` (inside a `names` map).
+#[derive(Clone, Copy)]
+struct Camel {
+    keep_keys: bool,
+}
+
+impl<'de> DeserializeSeed<'de> for Camel {
+    type Value = Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Camel {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a MaxMind record value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_u128<E: serde::de::Error>(self, v: u128) -> Result<Value, E> {
+        u64::try_from(v)
+            .map(Value::from)
+            .map_err(|_| E::custom(format!("{v} does not fit a JSON number")))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_string()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        self.deserialize(deserializer)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(item) = seq.next_element_seed(self)? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let keep_keys = self.keep_keys || key == "names";
+            let value = map.next_value_seed(Camel { keep_keys })?;
+            let key = if self.keep_keys { key } else { camel(&key) };
+            out.insert(key, value);
+        }
+        Ok(Value::Object(out))
     }
 }
 
@@ -145,9 +223,9 @@ impl GeoIpDatabase {
         let record = self
             .reader()?
             .lookup(address)
-            .and_then(|result| result.decode::<Value>())
+            .and_then(|result| result.decode::<CamelCased>())
             .map_err(GeoIpError::Lookup)?;
-        Ok(record.map(camel_case))
+        Ok(record.map(|CamelCased(record)| record))
     }
 }
 
@@ -172,7 +250,7 @@ mod tests {
                             "location": {"time_zone": "Europe/London", "accuracy_radius": 10},
                             "subdivisions": [{"iso_code": "ENG"}]});
         assert_eq!(
-            camel_case(record),
+            serde_json::from_value::<CamelCased>(record).unwrap().0,
             json!({"country": {"isoCode": "GB", "names": {"zh-CN": "英国", "pt-BR": "Reino Unido"}},
                    "location": {"timeZone": "Europe/London", "accuracyRadius": 10},
                    "subdivisions": [{"isoCode": "ENG"}]})

@@ -9,6 +9,7 @@ fn deeper(n: u64) -> u64 {
     std::hint::black_box(deeper(std::hint::black_box(n - 1))) + 1
 }
 
+#[sandpipe_connector::process_event]
 fn process_event(mut event: Event, _meta: &Meta) -> Result<Option<Event>, Error> {
     if event.name() == Some("attack") {
         event.set("depth", deeper(u64::MAX));
@@ -16,6 +17,4 @@ fn process_event(mut event: Event, _meta: &Meta) -> Result<Option<Event>, Error>
     Ok(Some(event))
 }
 
-sandpipe_connector::connector! {
-    process_event: process_event,
-}
+sandpipe_connector::export!();

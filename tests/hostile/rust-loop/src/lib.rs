@@ -2,6 +2,7 @@
 
 use sandpipe_connector::{Error, Event, Meta};
 
+#[sandpipe_connector::process_event]
 fn process_event(event: Event, _meta: &Meta) -> Result<Option<Event>, Error> {
     if event.name() == Some("attack") {
         let mut n: u64 = 0;
@@ -12,6 +13,4 @@ fn process_event(event: Event, _meta: &Meta) -> Result<Option<Event>, Error> {
     Ok(Some(event))
 }
 
-sandpipe_connector::connector! {
-    process_event: process_event,
-}
+sandpipe_connector::export!();
