@@ -137,6 +137,26 @@ function intlCases() {
         check(`${locale} number parts`, () => new Intl.NumberFormat(locale, { style: 'currency', currency: 'EUR' }).formatToParts(-1234567.891));
         check(`${locale} number resolvedOptions`, () => new Intl.NumberFormat(locale, { style: 'currency', currency: 'JPY' }).resolvedOptions());
     }
+    // Every ISO currency Node 20 knows (Intl.supportedValuesOf('currency'), written
+    // out: the guest has no supportedValuesOf) as symbol and narrowSymbol: where a
+    // locale's CLDR symbol is the code itself (es and fr JPY), ICU4X's data falls
+    // back to root's (crates/runtime/src/services/intl/currency_codes.rs).
+    const CURRENCIES = (
+        'AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BRL BSD BTN BWP BYN ' +
+        'BZD CAD CDF CHF CLP CNY COP CRC CUC CUP CVE CZK DJF DKK DOP DZD EGP ERN ETB EUR FJD FKP GBP GEL ' +
+        'GHS GIP GMD GNF GTQ GYD HKD HNL HRK HTG HUF IDR ILS INR IQD IRR ISK JMD JOD JPY KES KGS KHR KMF ' +
+        'KPW KRW KWD KYD KZT LAK LBP LKR LRD LSL LYD MAD MDL MGA MKD MMK MNT MOP MRU MUR MVR MWK MXN MYR ' +
+        'MZN NAD NGN NIO NOK NPR NZD OMR PAB PEN PGK PHP PKR PLN PYG QAR RON RSD RUB RWF SAR SBD SCR SDG ' +
+        'SEK SGD SHP SLE SLL SOS SRD SSP STN SVC SYP SZL THB TJS TMT TND TOP TRY TTD TWD TZS UAH UGX USD ' +
+        'UYU UZS VES VND VUV WST XAF XCD XCG XDR XOF XPF XSU YER ZAR ZMW ZWG ZWL '
+    ).trim().split(' ');
+    for (const locale of LOCALES) {
+        for (const currency of CURRENCIES) {
+            check(`${locale} currency ${currency}`, () => ['symbol', 'narrowSymbol']
+                .map((currencyDisplay) => new Intl.NumberFormat(locale, { style: 'currency', currency, currencyDisplay }).format(-1234.5))
+                .join(' | '));
+        }
+    }
     check('default number', () => (1234567.891).toLocaleString());
     check('number no currency', () => (1).toLocaleString('en-US', { style: 'currency' }));
     check('number bad currency', () => (1).toLocaleString('en-US', { style: 'currency', currency: 'EURO' }));

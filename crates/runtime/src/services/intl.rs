@@ -11,6 +11,7 @@
 //! only formats. Formatters are kept in a small process-wide cache, since a
 //! connector formats many values with few distinct options.
 
+mod currency_codes;
 pub mod number;
 
 use icu_calendar::{Date, Gregorian};

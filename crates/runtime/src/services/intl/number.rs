@@ -7,7 +7,7 @@
 //! (1 and -1) and the text around its digit is the affix — sign, symbol or
 //! code, and the spacing CLDR puts between them (which NaN and ∞ do not get).
 
-use super::{IntlError, Parts, locale};
+use super::{IntlError, Parts, currency_codes, locale};
 use fixed_decimal::{Decimal, FloatPrecision, SignedRoundingMode, UnsignedRoundingMode};
 use icu_decimal::options::{DecimalFormatterOptions, GroupingStrategy};
 use icu_decimal::{DecimalFormatter, DecimalFormatterPreferences};
@@ -226,6 +226,13 @@ fn percent_affixes(locale: &Locale) -> Result<Affixes, IntlError> {
 fn currency_affixes(locale: &Locale, currency: &str, display: &str) -> Result<Affixes, IntlError> {
     let code = CurrencyType::try_from_str(currency)
         .map_err(|_| IntlError::Currency(currency.to_owned()))?;
+    // Where CLDR's symbol is the code itself, ICU4X's data has root's instead.
+    let display = match display {
+        "symbol" | "narrowSymbol" if symbol_is_code(locale, code, display == "narrowSymbol") => {
+            "code"
+        }
+        other => other,
+    };
     let formatter = match display {
         "symbol" => CurrencyFormatter::try_new_symbol(locale.into(), code, Default::default()),
         "narrowSymbol" => {
@@ -262,6 +269,39 @@ fn currency_affixes(locale: &Locale, currency: &str, display: &str) -> Result<Af
         negative,
         kind: "currency",
     })
+}
+
+/// Whether CLDR writes `currency` in `locale` (with `currencyDisplay:
+/// 'narrowSymbol'` if `narrow`) as its ISO code, which ICU4X's data does not
+/// ([`currency_codes`]): the first of the locale's tag, the tag less its
+/// region, less its script too, that the table lists decides.
+fn symbol_is_code(locale: &Locale, currency: CurrencyType, narrow: bool) -> bool {
+    let id = &locale.id;
+    let language = id.language.as_str();
+    let mut chain = Vec::with_capacity(3);
+    match (id.script, id.region) {
+        (Some(script), Some(region)) => {
+            chain.push(format!("{language}-{script}-{region}"));
+            chain.push(format!("{language}-{script}"));
+        }
+        (Some(script), None) => chain.push(format!("{language}-{script}")),
+        (None, Some(region)) => chain.push(format!("{language}-{region}")),
+        (None, None) => {}
+    }
+    chain.push(language.to_owned());
+    let currency = currency.iso_code();
+    chain
+        .iter()
+        .find_map(|tag| {
+            currency_codes::CODE_SYMBOLS
+                .binary_search_by(|(listed, _, _)| listed.cmp(&tag.as_str()))
+                .ok()
+        })
+        .is_some_and(|row| {
+            let (_, symbol, narrow_symbol) = currency_codes::CODE_SYMBOLS[row];
+            let codes = if narrow { narrow_symbol } else { symbol };
+            codes.split(' ').any(|listed| listed == currency.as_str())
+        })
 }
 
 /// `affixes` less the space next to the number that `reference` (the same
@@ -326,7 +366,72 @@ pub(crate) fn ecma_part(part: Part) -> Option<&'static str> {
 
 #[cfg(test)]
 mod tests {
-    use super::without_spacing;
+    use super::{CurrencyFormatter, CurrencyType, Locale, around_digit, probe, without_spacing};
+    use super::{Writeable, symbol_is_code};
+
+    #[test]
+    fn cldr_symbols_that_are_the_code_are_the_code() {
+        let locale = |tag: &str| Locale::try_from_str(tag).unwrap();
+        let code = |code: &str| CurrencyType::try_from_str(code).unwrap();
+        assert!(symbol_is_code(&locale("es-ES"), code("JPY"), false));
+        assert!(symbol_is_code(&locale("es-MX"), code("JPY"), false));
+        assert!(symbol_is_code(&locale("fr-FR"), code("JPY"), false));
+        assert!(!symbol_is_code(&locale("fr-CA"), code("JPY"), false));
+        assert!(!symbol_is_code(&locale("es-ES"), code("JPY"), true));
+        assert!(!symbol_is_code(&locale("en-US"), code("JPY"), false));
+        assert!(symbol_is_code(&locale("en-US"), code("CHF"), true));
+    }
+
+    /// Writes `tests/intl/icu4x_root_symbols.json`, which
+    /// `tests/intl/currency_codes.js` reads: every currency code for which
+    /// ICU4X's root data (what its fallback ends at) has a symbol or narrow
+    /// symbol other than the code. Run it again when ICU4X's data changes:
+    /// `cargo test --release --workspace --lib icu4x_root_symbols -- --ignored`.
+    #[test]
+    #[ignore = "regenerates tests/intl/icu4x_root_symbols.json"]
+    fn icu4x_root_symbols() {
+        let root = Locale::UNKNOWN;
+        let mut out = serde_json::Map::new();
+        for a in b'A'..=b'Z' {
+            for b in b'A'..=b'Z' {
+                for c in b'A'..=b'Z' {
+                    let text = String::from_utf8(vec![a, b, c]).unwrap();
+                    let currency = CurrencyType::try_from_str(&text).unwrap();
+                    let symbol = |formatter: Result<CurrencyFormatter<_>, _>| {
+                        let formatter = formatter.ok()?;
+                        let written = formatter
+                            .format_fixed_decimal(&probe(fixed_decimal::Sign::None))
+                            .write_to_string()
+                            .into_owned();
+                        let (prefix, suffix) = around_digit(&written).ok()?;
+                        let symbol = format!("{prefix}{suffix}").trim().to_owned();
+                        (symbol != text).then_some(symbol)
+                    };
+                    let mut entry = serde_json::Map::new();
+                    let options = Default::default();
+                    let regular =
+                        CurrencyFormatter::try_new_symbol((&root).into(), currency, options);
+                    if let Some(found) = symbol(regular) {
+                        entry.insert("symbol".to_owned(), found.into());
+                    }
+                    let narrow =
+                        CurrencyFormatter::try_new_symbol_narrow((&root).into(), currency, options);
+                    if let Some(found) = symbol(narrow) {
+                        entry.insert("narrow".to_owned(), found.into());
+                    }
+                    if !entry.is_empty() {
+                        out.insert(text, entry.into());
+                    }
+                }
+            }
+        }
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../tests/intl/icu4x_root_symbols.json"
+        );
+        let text = serde_json::to_string_pretty(&serde_json::Value::Object(out)).unwrap();
+        std::fs::write(path, text + "\n").unwrap();
+    }
 
     #[test]
     fn only_the_currency_spacing_a_symbol_of_letters_adds_is_dropped() {
