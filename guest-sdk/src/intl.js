@@ -243,12 +243,13 @@
     // ---- Numbers.
 
     const NUMBER_SERVICE = 'Intl.NumberFormat';
-    // ISO 4217 minor units that are not 2 (CLDR's currencyData, which ICU uses).
+    // Fraction digits of the currencies whose digits are not 2: CLDR 48's currencyData
+    // `digits` (not ISO 4217's minor units: CLDR gives COP, HUF, IDR, PKR 0 and RSD 2), as ICU uses them.
     const CURRENCY_DIGITS = {
-        BHD: 3, BIF: 0, CLP: 0, DJF: 0, GNF: 0, IQD: 0, ISK: 0, JOD: 3, JPY: 0, KMF: 0, KRW: 0, KWD: 3,
-        LYD: 3, OMR: 3, PYG: 0, RWF: 0, TND: 3, UGX: 0, UYI: 0, UYW: 4, VND: 0, VUV: 0, XAF: 0, XOF: 0, XPF: 0,
-        AFN: 0, ALL: 0, AMD: 2, COP: 2, HUF: 2, IDR: 2, IRR: 0, LAK: 0, LBP: 0, MGA: 0, MMK: 0, RSD: 0, SLE: 2,
-        SLL: 0, SOS: 0, SYP: 0, TWD: 2, UZS: 2, YER: 0, CLF: 4,
+        AFN: 0, ALL: 0, BHD: 3, BIF: 0, CLF: 4, CLP: 0, COP: 0, DJF: 0, GNF: 0, HUF: 0, IDR: 0,
+        IQD: 0, IRR: 0, ISK: 0, JOD: 3, JPY: 0, KMF: 0, KPW: 0, KRW: 0, KWD: 3, LAK: 0, LBP: 0,
+        LYD: 3, MGA: 0, MMK: 0, OMR: 3, PKR: 0, PYG: 0, RWF: 0, SLL: 0, SOS: 0, SYP: 0, TND: 3,
+        UGX: 0, UYI: 0, UYW: 4, VND: 0, VUV: 0, XAF: 0, XOF: 0, XPF: 0, YER: 0,
     };
 
     function numberOptions(given) {
