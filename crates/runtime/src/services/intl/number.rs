@@ -15,6 +15,8 @@ use icu_experimental::dimension::currency::CurrencyType;
 use icu_experimental::dimension::currency::formatter::CurrencyFormatter;
 use icu_experimental::dimension::percent::formatter::PercentFormatter;
 use icu_locale_core::Locale;
+use icu_properties::CodePointMapData;
+use icu_properties::props::{GeneralCategory, GeneralCategoryGroup};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -255,6 +257,7 @@ fn currency_affixes(locale: &Locale, currency: &str, display: &str) -> Result<Af
         ))
     };
     let (positive, negative) = affixes(&formatter)?;
+    let (positive, negative) = with_spacing(positive, negative);
     // The euro's symbol is no letter: its affixes have only the pattern's own spaces.
     let euro = CurrencyType::try_from_str("EUR").expect("a currency code");
     let (euro_positive, euro_negative) =
@@ -302,6 +305,45 @@ fn symbol_is_code(locale: &Locale, currency: CurrencyType, narrow: bool) -> bool
             let codes = if narrow { narrow_symbol } else { symbol };
             codes.split(' ').any(|listed| listed == currency.as_str())
         })
+}
+
+/// The affixes with CLDR's currencySpacing where ICU4X leaves it out: ICU4C
+/// (so Node) puts a no-break space between a digit and a currency symbol
+/// whose character next to it is neither a symbol (`S*`) nor a space
+/// (`[[:^S:]&[:^Z:]]`), and ICU4X does so for letters only, not for a symbol
+/// ending in a full stop (en XCG `Cg.`, ja's narrow BYN `р.`). The symbol is
+/// what the positive affixes hold besides spaces; a sign between it and the
+/// number (`Cg.-`) gets none.
+fn with_spacing(
+    positive: (String, String),
+    negative: (String, String),
+) -> ((String, String), (String, String)) {
+    let symbol = match positive.0.trim() {
+        "" => positive.1.trim().to_owned(),
+        prefix => prefix.to_owned(),
+    };
+    let categories = CodePointMapData::<GeneralCategory>::new();
+    let spaced = |c: char| {
+        !GeneralCategoryGroup::Symbol.contains(categories.get(c))
+            && !GeneralCategoryGroup::Separator.contains(categories.get(c))
+            && !c.is_whitespace()
+    };
+    let space = |(prefix, suffix): (String, String)| {
+        let prefix = match symbol.chars().last() {
+            Some(last) if prefix.ends_with(symbol.as_str()) && spaced(last) => {
+                format!("{prefix}\u{a0}")
+            }
+            _ => prefix,
+        };
+        let suffix = match symbol.chars().next() {
+            Some(first) if suffix.starts_with(symbol.as_str()) && spaced(first) => {
+                format!("\u{a0}{suffix}")
+            }
+            _ => suffix,
+        };
+        (prefix, suffix)
+    };
+    (space(positive), space(negative))
 }
 
 /// `affixes` less the space next to the number that `reference` (the same
@@ -366,7 +408,9 @@ pub(crate) fn ecma_part(part: Part) -> Option<&'static str> {
 
 #[cfg(test)]
 mod tests {
-    use super::{CurrencyFormatter, CurrencyType, Locale, around_digit, probe, without_spacing};
+    use super::{
+        CurrencyFormatter, CurrencyType, Locale, around_digit, probe, with_spacing, without_spacing,
+    };
     use super::{Writeable, symbol_is_code};
 
     #[test]
@@ -431,6 +475,39 @@ mod tests {
         );
         let text = serde_json::to_string_pretty(&serde_json::Value::Object(out)).unwrap();
         std::fs::write(path, text + "\n").unwrap();
+    }
+
+    #[test]
+    fn a_symbol_ending_in_punctuation_is_spaced_from_the_digits() {
+        let pair = |a: &str, b: &str| (a.to_owned(), b.to_owned());
+        // en XCG: `Cg.` before the digits gets the space ICU4X leaves out.
+        assert_eq!(
+            with_spacing(pair("Cg.", ""), pair("-Cg.", "")),
+            (pair("Cg.\u{a0}", ""), pair("-Cg.\u{a0}", ""))
+        );
+        // After the digits, on the other side.
+        assert_eq!(
+            with_spacing(pair("", "р."), pair("-", "р.")),
+            (pair("", "\u{a0}р."), pair("-", "\u{a0}р."))
+        );
+        // Letters ICU4X already spaced, a symbol character and a pattern's own
+        // space stay as they are; so does a sign between symbol and digits.
+        assert_eq!(
+            with_spacing(pair("GBP\u{a0}", ""), pair("-GBP\u{a0}", "")),
+            (pair("GBP\u{a0}", ""), pair("-GBP\u{a0}", ""))
+        );
+        assert_eq!(
+            with_spacing(pair("", "\u{a0}€"), pair("-", "\u{a0}€")),
+            (pair("", "\u{a0}€"), pair("-", "\u{a0}€"))
+        );
+        assert_eq!(
+            with_spacing(pair("$", ""), pair("-$", "")),
+            (pair("$", ""), pair("-$", ""))
+        );
+        assert_eq!(
+            with_spacing(pair("Cg.", ""), pair("Cg.-", "")),
+            (pair("Cg.\u{a0}", ""), pair("Cg.-", ""))
+        );
     }
 
     #[test]
