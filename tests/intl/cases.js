@@ -63,6 +63,11 @@ function intlCases() {
         { year: 'numeric', month: 'long', hour: 'numeric', minute: '2-digit', timeZoneName: 'short' },
         { month: 'short', hour: 'numeric' },
         { hour: 'numeric' },
+        // CLDR's availableFormats Hv and Eh, EHm (en-GB `08h GMT-5`, ja `8:05 (月曜日)`).
+        { hour: 'numeric', timeZoneName: 'short' },
+        { hour: '2-digit', timeZoneName: 'long' },
+        { weekday: 'long', hour: 'numeric' },
+        { weekday: 'short', hour: 'numeric', minute: '2-digit' },
     ];
     for (const locale of LOCALES) {
         for (const zone of ZONES) {

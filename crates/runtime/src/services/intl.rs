@@ -12,6 +12,7 @@
 //! connector formats many values with few distinct options.
 
 mod currency_codes;
+mod date_patterns;
 pub mod number;
 
 use icu_calendar::{Date, Gregorian};
@@ -20,6 +21,7 @@ use icu_datetime::fieldbag::field;
 use icu_datetime::fieldsets::builder::{DateFields, FieldSetBuilder, ZoneStyle};
 use icu_datetime::fieldsets::enums::CompositeFieldSet;
 use icu_datetime::options::{Length, TimePrecision, YearStyle};
+use icu_datetime::pattern::{DateTimePattern, FixedCalendarDateTimeNames};
 use icu_datetime::preferences::HourCycle;
 use icu_datetime::{DateTimeFormatterPreferences, FixedCalendarDateTimeFormatter};
 use icu_locale_core::Locale;
@@ -31,7 +33,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, LazyLock, Mutex};
 use thiserror::Error;
-use writeable::{Part, PartsWrite, Writeable};
+use writeable::{Part, PartsWrite, TryWriteable, Writeable};
 
 /// Why a format request was refused; the plugin throws the message as a `RangeError`.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -127,6 +129,8 @@ type Formatter = FixedCalendarDateTimeFormatter<Gregorian, CompositeFieldSet>;
 /// A date formatter for one locale and one set of options.
 struct DateFormatter {
     formatter: Formatter,
+    /// A CLDR pattern written in place of the formatter's ([`cldr_format`]).
+    whole: Option<CldrFormat>,
     /// For a year or month beside a time: the two formatted apart.
     split: Option<PeriodBesideTime>,
     /// `h11`, `h12`, `h23` or `h24`, when the pattern has an hour.
@@ -176,7 +180,10 @@ fn format_date(request: &DateRequest) -> Result<Value, IntlError> {
             formatter
         }
     };
-    let mut parts = parts_of(&formatter.formatter, &input)?;
+    let mut parts = match &formatter.whole {
+        Some(whole) => whole.parts(&input)?,
+        None => parts_of(&formatter.formatter, &input)?,
+    };
     if let Some(split) = &formatter.split {
         let text = |formatter: &Formatter| formatter.format(&input).write_to_string().into_owned();
         let (date_first, glue) = glue(
@@ -184,7 +191,7 @@ fn format_date(request: &DateRequest) -> Result<Value, IntlError> {
             &text(&split.promoted_date),
             &text(&split.time),
         );
-        let period = parts_of(&split.period, &input)?;
+        let period = split.period.parts(&input)?;
         let time = parts_of(&split.time, &input)?;
         let (first, second) = if date_first {
             (period, time)
@@ -201,7 +208,7 @@ fn format_date(request: &DateRequest) -> Result<Value, IntlError> {
         parts.unpad("hour");
     }
     cldr48_zone_names(&mut parts, &locale);
-    if fr_hour_alone(&locale, &request.options, formatter.hour_cycle) {
+    if formatter.whole.is_none() && fr_hour_alone(&locale, &request.options, formatter.hour_cycle) {
         parts.literal_after("hour", " h");
     }
     Ok(json!({
@@ -342,7 +349,7 @@ fn parts_of(
 /// locale's dateTimeFormat. So the two are formatted apart and joined with the
 /// glue of the promoted pattern ([`glue`]).
 struct PeriodBesideTime {
-    period: Formatter,
+    period: Piece,
     time: Formatter,
     /// The promoted pattern's date alone, to find its glue.
     promoted_date: Formatter,
@@ -451,15 +458,16 @@ fn date_formatter(locale: &Locale, options: &DateOptions) -> Result<DateFormatte
     let forced_cycle = prefs.hour_cycle.is_some();
     let formatter = FixedCalendarDateTimeFormatter::try_new(prefs, field_set)
         .map_err(|e| IntlError::Unsupported(one_line(&e.to_string())))?;
-    let split = if is_period_beside_time(options) {
-        let make = |options: &DateOptions| -> Result<Formatter, IntlError> {
-            let field_set = field_bag(options)?
-                .to_field_set_builder()
-                .build_composite()
-                .map_err(|e| IntlError::Unsupported(format!("{e:?}")))?;
-            Formatter::try_new(prefs, field_set)
-                .map_err(|e| IntlError::Unsupported(one_line(&e.to_string())))
-        };
+    let make = |options: &DateOptions| -> Result<Formatter, IntlError> {
+        let field_set = field_bag(options)?
+            .to_field_set_builder()
+            .build_composite()
+            .map_err(|e| IntlError::Unsupported(format!("{e:?}")))?;
+        Formatter::try_new(prefs, field_set)
+            .map_err(|e| IntlError::Unsupported(one_line(&e.to_string())))
+    };
+    let abbreviated = abbreviated_date(locale, options);
+    let split = if is_period_beside_time(options) || (abbreviated.is_some() && has_time(options)) {
         let period = DateOptions {
             hour: None,
             minute: None,
@@ -472,6 +480,8 @@ fn date_formatter(locale: &Locale, options: &DateOptions) -> Result<DateFormatte
             era: None,
             year: None,
             month: None,
+            weekday: None,
+            day: None,
             ..options.clone()
         };
         let mut promoted_date = builder.clone();
@@ -481,7 +491,10 @@ fn date_formatter(locale: &Locale, options: &DateOptions) -> Result<DateFormatte
             .build_composite()
             .map_err(|e| IntlError::Unsupported(format!("{e:?}")))?;
         Some(PeriodBesideTime {
-            period: make(&period)?,
+            period: match &abbreviated {
+                Some(pattern) => Piece::Cldr(CldrFormat::new(prefs, pattern)?),
+                None => Piece::Icu(make(&period)?),
+            },
             time: make(&time)?,
             promoted_date: Formatter::try_new(prefs, promoted_date)
                 .map_err(|e| IntlError::Unsupported(one_line(&e.to_string())))?,
@@ -489,13 +502,21 @@ fn date_formatter(locale: &Locale, options: &DateOptions) -> Result<DateFormatte
     } else {
         None
     };
-    let pattern = match &split {
-        Some(split) => format!(
+    let whole = match (&split, abbreviated) {
+        (None, Some(pattern)) => Some(pattern),
+        (None, None) => cldr_time_pattern(locale, options, hour_cycle(&formatter.pattern_text())),
+        (Some(_), _) => None,
+    }
+    .map(|pattern| CldrFormat::new(prefs, &pattern))
+    .transpose()?;
+    let pattern = match (&whole, &split) {
+        (Some(whole), _) => whole.text.clone(),
+        (None, Some(split)) => format!(
             "{} {}",
             split.period.pattern_text(),
             split.time.pattern_text()
         ),
-        None => formatter.pattern_text(),
+        (None, None) => formatter.pattern_text(),
     };
     let cycle = hour_cycle(&pattern);
     // The locale's own cycle, for these fields (only built when an option overrides it).
@@ -517,11 +538,236 @@ fn date_formatter(locale: &Locale, options: &DateOptions) -> Result<DateFormatte
     }
     Ok(DateFormatter {
         formatter,
+        whole,
         split,
         hour_cycle: cycle,
         fields,
         unpad_hour,
     })
+}
+
+/// A date or time ICU4X formats ([`Formatter`]) or the host formats with a
+/// CLDR pattern ([`CldrFormat`]).
+enum Piece {
+    Icu(Formatter),
+    Cldr(CldrFormat),
+}
+
+impl Piece {
+    fn parts(
+        &self,
+        input: &ZonedDateTime<Gregorian, icu_time::TimeZoneInfo<icu_time::zone::models::AtTime>>,
+    ) -> Result<Parts, IntlError> {
+        match self {
+            Piece::Icu(formatter) => parts_of(formatter, input),
+            Piece::Cldr(format) => format.parts(input),
+        }
+    }
+
+    fn pattern_text(&self) -> String {
+        match self {
+            Piece::Icu(formatter) => formatter.pattern_text(),
+            Piece::Cldr(format) => format.text.clone(),
+        }
+    }
+}
+
+/// A CLDR 48 `availableFormats` pattern ([`date_patterns`]), its fields'
+/// widths adjusted to the options as ICU4C's pattern generator adjusts them,
+/// formatted with ICU4X's names for its fields.
+struct CldrFormat {
+    names: FixedCalendarDateTimeNames<Gregorian, CompositeFieldSet>,
+    pattern: DateTimePattern,
+    text: String,
+}
+
+impl CldrFormat {
+    fn new(prefs: DateTimeFormatterPreferences, text: &str) -> Result<Self, IntlError> {
+        let unsupported = |e: &dyn fmt::Debug| IntlError::Unsupported(format!("{text:?}: {e:?}"));
+        let pattern: DateTimePattern = text.parse().map_err(|e| unsupported(&e))?;
+        let mut names = FixedCalendarDateTimeNames::try_new(prefs).map_err(|e| unsupported(&e))?;
+        names
+            .include_for_pattern(&pattern)
+            .map_err(|e| unsupported(&e))?;
+        Ok(CldrFormat {
+            names,
+            pattern,
+            text: text.to_owned(),
+        })
+    }
+
+    fn parts(
+        &self,
+        input: &ZonedDateTime<Gregorian, icu_time::TimeZoneInfo<icu_time::zone::models::AtTime>>,
+    ) -> Result<Parts, IntlError> {
+        let mut parts = Parts::default();
+        self.names
+            .with_pattern_unchecked(&self.pattern)
+            .format(input)
+            .try_write_to_parts(&mut parts)
+            .map_err(|_| IntlError::Unsupported("formatting failed".to_owned()))?
+            .map_err(|e| IntlError::Unsupported(format!("{e:?}")))?;
+        Ok(parts)
+    }
+}
+
+/// CLDR 48's `availableFormats` pattern of `skeleton` in `locale`: its row
+/// in [`date_patterns`], else that of its tag less the last subtag, down to
+/// `und`; `None` where CLDR has none.
+fn cldr_pattern(locale: &Locale, skeleton: &str) -> Option<&'static str> {
+    let column = date_patterns::SKELETONS
+        .iter()
+        .position(|s| *s == skeleton)?;
+    let mut tag = locale.to_string();
+    loop {
+        if let Ok(row) = date_patterns::PATTERNS.binary_search_by(|(l, _)| (*l).cmp(tag.as_str())) {
+            let pattern = date_patterns::PATTERNS[row].1[column];
+            return (!pattern.is_empty()).then_some(pattern);
+        }
+        match tag.rfind('-') {
+            Some(cut) => tag.truncate(cut),
+            None if tag != "und" => tag = "und".to_owned(),
+            None => return None,
+        }
+    }
+}
+
+/// `pattern` with each run of a field letter outside quotes replaced by what
+/// `replace` gives for its letter and length (`None`: kept).
+fn adjust_pattern(pattern: &str, replace: impl Fn(char, usize) -> Option<String>) -> String {
+    let mut out = String::new();
+    let chars: Vec<char> = pattern.chars().collect();
+    let mut quoted = false;
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c == '\'' {
+            quoted = !quoted;
+            out.push(c);
+            i += 1;
+            continue;
+        }
+        let mut n = 1;
+        while !quoted && c.is_ascii_alphabetic() && i + n < chars.len() && chars[i + n] == c {
+            n += 1;
+        }
+        match (!quoted && c.is_ascii_alphabetic())
+            .then(|| replace(c, n))
+            .flatten()
+        {
+            Some(text) => out.push_str(&text),
+            None => out.extend(&chars[i..i + n]),
+        }
+        i += n;
+    }
+    out
+}
+
+/// The weekday's letters for its requested width, in place of a pattern's `E`s.
+fn weekday_letters(options: &DateOptions, n: usize) -> String {
+    match options.weekday.as_deref() {
+        Some("long") => "EEEE".to_owned(),
+        Some("narrow") => "EEEEE".to_owned(),
+        _ => "E".repeat(n.min(3)),
+    }
+}
+
+/// The hour's letters for the hour cycle, at least two for a `2-digit` hour,
+/// in place of a pattern's hour (ICU4C's generator widens a field asked longer).
+fn hour_letters(options: &DateOptions, cycle: &str, n: usize) -> String {
+    let letter = match cycle {
+        "h11" => "K",
+        "h12" => "h",
+        "h24" => "k",
+        _ => "H",
+    };
+    let n = if options.hour.as_deref() == Some("2-digit") {
+        n.max(2)
+    } else {
+        n
+    };
+    letter.repeat(n)
+}
+
+fn has_time(options: &DateOptions) -> bool {
+    options.hour.is_some()
+        || options.minute.is_some()
+        || options.second.is_some()
+        || options.fractional_second_digits.is_some()
+        || options.time_zone_name.is_some()
+}
+
+/// A weekday with a numeric year, a `short` month and a numeric day: V8 has
+/// ICU4C's pattern generator match CLDR's skeleton `yMMMEd` (de `E, d. MMM y`,
+/// ja `y年M月d日(E)`), where ICU4X's field bag maps the options to one field
+/// set (YMDE) whose single length applies to every field, and no length gives
+/// an abbreviated month beside an abbreviated weekday in some locales (de and
+/// ja medium `E, dd.MM.y`, `y/MM/dd(E)`; long `EEEE, d. MMMM y`). The date is
+/// CLDR 48's `yMMMEd` with the weekday's width; beside a time it is joined to
+/// it as a period is ([`PeriodBesideTime`]).
+fn abbreviated_date(locale: &Locale, options: &DateOptions) -> Option<String> {
+    let asked = options.date_style.is_none()
+        && options.time_style.is_none()
+        && options.era.is_none()
+        && options.weekday.is_some()
+        && options.year.as_deref() == Some("numeric")
+        && options.month.as_deref() == Some("short")
+        && options.day.as_deref() == Some("numeric");
+    if !asked {
+        return None;
+    }
+    let pattern = cldr_pattern(locale, "yMMMEd")?;
+    Some(adjust_pattern(pattern, |c, n| {
+        (c == 'E').then(|| weekday_letters(options, n))
+    }))
+}
+
+/// An hour alone beside a zone name, which V8 has ICU4C's pattern generator
+/// match to CLDR's `availableFormats` skeleton `Hv` or `hv` (en-GB `HH'h' v`,
+/// es `H 'h' v`, de `HH 'Uhr' v`, pt `HH'h', v`), where ICU4X's semantic
+/// skeletons write the hour and the zone apart (`08 GMT-5`): CLDR 48's
+/// pattern, its zone at the requested width, its hour in the formatter's cycle.
+fn cldr_time_pattern(
+    locale: &Locale,
+    options: &DateOptions,
+    cycle: Option<&str>,
+) -> Option<String> {
+    let cycle = cycle?;
+    if options.date_style.is_some()
+        || options.time_style.is_some()
+        || options.era.is_some()
+        || options.year.is_some()
+        || options.month.is_some()
+        || options.day.is_some()
+        || options.fractional_second_digits.is_some()
+        || options.hour.is_none()
+    {
+        return None;
+    }
+    let twelve = matches!(cycle, "h11" | "h12");
+    let hour = if twelve { "h" } else { "H" };
+    if options.weekday.is_some()
+        || options.time_zone_name.is_none()
+        || options.minute.is_some()
+        || options.second.is_some()
+    {
+        return None;
+    }
+    let skeleton = format!("{hour}v");
+    let pattern = cldr_pattern(locale, &skeleton)?;
+    let zone = match options.time_zone_name.as_deref() {
+        Some("long") => "zzzz",
+        Some("shortOffset") => "O",
+        Some("longOffset") => "OOOO",
+        Some("shortGeneric") => "v",
+        Some("longGeneric") => "vvvv",
+        _ => "z",
+    };
+    Some(adjust_pattern(pattern, |c, n| match c {
+        'h' | 'H' | 'k' | 'K' => Some(hour_letters(options, cycle, n)),
+        'v' => Some(zone.to_owned()),
+        _ => None,
+    }))
 }
 
 trait PatternText {
@@ -860,6 +1106,39 @@ mod tests {
         assert_eq!(hour_cycle("h:mm a"), Some("h12"));
         assert_eq!(hour_cycle("aK:mm"), Some("h11"));
         assert_eq!(hour_cycle("d.M.y"), None);
+    }
+
+    #[test]
+    fn cldr_patterns_are_found_through_the_tag_and_take_the_options_widths() {
+        let de_at = locale(Some("de-AT")).unwrap();
+        assert_eq!(cldr_pattern(&de_at, "yMMMEd"), Some("E, d. MMM y"));
+        assert_eq!(cldr_pattern(&de_at, "EH"), None);
+        assert_eq!(
+            cldr_pattern(&locale(Some("xx-YY")).unwrap(), "Hv"),
+            Some("HH'h' v")
+        );
+        let options = DateOptions {
+            weekday: Some("long".to_owned()),
+            hour: Some("2-digit".to_owned()),
+            time_zone_name: Some("long".to_owned()),
+            ..DateOptions::default()
+        };
+        assert_eq!(
+            cldr_time_pattern(&locale(Some("es-ES")).unwrap(), &options, Some("h23")),
+            None
+        );
+        let options = DateOptions {
+            weekday: None,
+            ..options
+        };
+        assert_eq!(
+            cldr_time_pattern(&locale(Some("es-ES")).unwrap(), &options, Some("h23")).as_deref(),
+            Some("HH 'h' zzzz")
+        );
+        assert_eq!(
+            cldr_time_pattern(&locale(Some("ja-JP")).unwrap(), &options, Some("h12")).as_deref(),
+            Some("ahh時 zzzz")
+        );
     }
 
     #[test]
