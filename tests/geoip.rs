@@ -158,3 +158,28 @@ fn locate_returns_the_node_reader_shape() {
     let out = chain.process(json!({"ip": "not an ip"}));
     assert_eq!(out.failures.len(), 1);
 }
+
+/// Lookups are answered from the record cache after the first: each answer
+/// must still be its own address's record, as a database that never saw the
+/// others gives it.
+#[test]
+fn records_read_again_are_the_records_of_their_addresses() {
+    let shared = GeoIpDatabase::new(database_path());
+    let ips = [
+        "89.160.20.128",
+        "89.160.20.129",
+        "81.2.69.142",
+        "89.160.20.128",
+        "81.2.69.142",
+    ];
+    let mut answers = Vec::new();
+    for ip in ips {
+        let alone = GeoIpDatabase::new(database_path()).locate(ip).unwrap();
+        let answer = shared.locate(ip).unwrap();
+        assert_eq!(answer, alone, "{ip}");
+        answers.push(answer.expect("in the database"));
+    }
+    assert_ne!(answers[0], answers[2], "two cities, two records");
+    let record: Value = serde_json::from_slice(&answers[2]).unwrap();
+    assert_eq!(record["country"]["isoCode"], json!("GB"));
+}

@@ -177,7 +177,9 @@ async function runLines(chain, lines) {
 // share, note the time it finished, then send the outputs.
 async function runShare({ mode, lines, warmup, geoip, connectors }) {
     const { Reader } = require('@maxmind/geoip2-node')
-    const reader = Reader.openBuffer(fs.readFileSync(geoip))
+    // `Reader.open`, as MaxMind documents it: it keeps an LRU of 10,000 decoded
+    // records (sandpipe's host keeps its records too, services/geoip.rs).
+    const reader = await Reader.open(geoip)
     const loaded = connectors.map(loadConnector)
     const chain =
         mode === 'vm'

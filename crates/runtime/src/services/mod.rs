@@ -189,34 +189,41 @@ impl ConnectorServices {
         service: u32,
         request: &[u8],
         deadline: Instant,
-    ) -> Result<Value, ServiceError> {
+    ) -> Result<Answer, ServiceError> {
         let request = serde_json::from_slice::<Value>(request).map_err(ServiceError::Malformed)?;
-        match Service::from_u32(service) {
-            Some(Service::Cache) => Ok(self.config.cache.handle(&request)?),
+        let value = match Service::from_u32(service) {
+            Some(Service::Cache) => self.config.cache.handle(&request)?,
             Some(Service::Storage) => match &self.config.storage {
-                Some((storage, scope)) => Ok(storage::handle(
-                    storage.as_ref(),
-                    scope,
-                    self.config.storage_quota,
-                    &request,
-                )?),
-                None => Err(ServiceError::NoStorage),
+                Some((storage, scope)) => {
+                    storage::handle(storage.as_ref(), scope, self.config.storage_quota, &request)?
+                }
+                None => return Err(ServiceError::NoStorage),
             },
-            Some(Service::Capture) => Ok(self.capture(&request)?),
+            Some(Service::Capture) => self.capture(&request)?,
             Some(Service::GeoIp) => match &self.config.geoip {
-                Some(database) => Ok(geoip::handle(database, &request)?),
-                None => Err(ServiceError::NoGeoIp),
+                Some(database) => return Ok(geoip::handle(database, &request)?),
+                None => return Err(ServiceError::NoGeoIp),
             },
-            Some(Service::Fetch) => Ok(fetch::handle(&self.config.fetch, &request, deadline)?),
-            Some(Service::Intl) => Ok(intl::handle(&request)?),
-            None => Err(ServiceError::UnknownService(service)),
-        }
+            Some(Service::Fetch) => fetch::handle(&self.config.fetch, &request, deadline)?,
+            Some(Service::Intl) => intl::handle(&request)?,
+            None => return Err(ServiceError::UnknownService(service)),
+        };
+        Ok(Answer::Value(value))
     }
 }
 
+/// What a service answers: a value, or (GeoIP's record) JSON text the
+/// service wrote as it read its source, so no tree is built for it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Answer {
+    Value(Value),
+    /// One JSON value, written by [`crate::json`].
+    Json(Arc<[u8]>),
+}
+
 /// The bytes the guest reads back for an answer: `{"ok": value}` or `{"error": message}`.
-pub fn encode_answer(answer: &Result<Value, ServiceError>) -> Vec<u8> {
-    /// Borrows the answer, so a large value (a GeoIP record) is not copied first.
+pub fn encode_answer(answer: &Result<Answer, ServiceError>) -> Vec<u8> {
+    /// Borrows the answer, so a value is not copied first.
     #[derive(Serialize)]
     #[serde(rename_all = "lowercase")]
     enum Response<'a> {
@@ -224,7 +231,8 @@ pub fn encode_answer(answer: &Result<Value, ServiceError>) -> Vec<u8> {
         Error(String),
     }
     let response = match answer {
-        Ok(value) => Response::Ok(value),
+        Ok(Answer::Json(json)) => return [&b"{\"ok\":"[..], &json[..], b"}"].concat(),
+        Ok(Answer::Value(value)) => Response::Ok(value),
         Err(error) => Response::Error(error.to_string()),
     };
     crate::json::to_vec(&response).expect("a JSON value serialises")
