@@ -68,6 +68,15 @@ function intlCases() {
         { hour: '2-digit', timeZoneName: 'long' },
         { weekday: 'long', hour: 'numeric' },
         { weekday: 'short', hour: 'numeric', minute: '2-digit' },
+        // A weekday beside an hour: CLDR's E and H joined by the short atTime
+        // dateTimeFormat, in the requested or the locale's cycle; EHm's padding.
+        { weekday: 'short', hour: 'numeric' },
+        { weekday: 'narrow', hour: '2-digit' },
+        { weekday: 'long', hour: 'numeric', hour12: false },
+        { weekday: 'long', hour: 'numeric', hourCycle: 'h23' },
+        { weekday: 'long', hour: 'numeric', hour12: true },
+        { weekday: 'long', hour: 'numeric', minute: '2-digit', hour12: false },
+        { weekday: 'short', hour: 'numeric', minute: '2-digit', second: '2-digit' },
     ];
     for (const locale of LOCALES) {
         for (const zone of ZONES) {
@@ -88,6 +97,12 @@ function intlCases() {
         check(`${locale} weekday long Berlin`, () => d.toLocaleDateString(locale, { weekday: 'long', timeZone: 'Europe/Berlin' }));
         check(`${locale} formatToParts`, () => new Intl.DateTimeFormat(locale, { timeZone: 'America/New_York', weekday: 'short', year: 'numeric', month: 'short', day: 'numeric', hour: 'numeric', minute: '2-digit', timeZoneName: 'short' }).formatToParts(d));
         check(`${locale} resolvedOptions`, () => new Intl.DateTimeFormat(locale, { timeZone: 'europe/berlin' }).resolvedOptions());
+        // A weekday beside an hour, formatted by the host from CLDR's E, H, Eh and EHm.
+        for (const options of [{ weekday: 'long', hour: 'numeric' }, { weekday: 'short', hour: 'numeric', minute: '2-digit' }]) {
+            const format = new Intl.DateTimeFormat(locale, Object.assign({ timeZone: 'Europe/Berlin' }, options));
+            check(`${locale} ${JSON.stringify(options)} formatToParts`, () => format.formatToParts(d));
+            check(`${locale} ${JSON.stringify(options)} resolvedOptions`, () => format.resolvedOptions());
+        }
     }
     // Weekday names through a whole week, in the connector's zone.
     for (let day = 0; day < 7; day++) {

@@ -502,10 +502,29 @@ fn date_formatter(locale: &Locale, options: &DateOptions) -> Result<DateFormatte
     } else {
         None
     };
-    let whole = match (&split, abbreviated) {
-        (None, Some(pattern)) => Some(pattern),
-        (None, None) => cldr_time_pattern(locale, options, hour_cycle(&formatter.pattern_text())),
-        (Some(_), _) => None,
+    // The cycle of the hour alone, for a weekday beside a time.
+    let hour_alone = DateOptions {
+        hour: options.hour.clone(),
+        hour12: options.hour12,
+        hour_cycle: options.hour_cycle.clone(),
+        ..DateOptions::default()
+    };
+    let weekday_time = match (&split, &abbreviated) {
+        (None, None) if options.weekday.is_some() && options.hour.is_some() => {
+            let cycle = hour_cycle(&make(&hour_alone)?.pattern_text());
+            weekday_time_pattern(locale, options, cycle)
+        }
+        _ => None,
+    };
+    // Its pattern writes the hour as CLDR does: no unpadding.
+    let cldr_hour = weekday_time.is_some();
+    let whole = match (&split, abbreviated, weekday_time) {
+        (None, Some(pattern), _) => Some(pattern),
+        (None, None, Some(pattern)) => Some(pattern),
+        (None, None, None) => {
+            cldr_time_pattern(locale, options, hour_cycle(&formatter.pattern_text()))
+        }
+        (Some(_), _, _) => None,
     }
     .map(|pattern| CldrFormat::new(prefs, &pattern))
     .transpose()?;
@@ -527,8 +546,9 @@ fn date_formatter(locale: &Locale, options: &DateOptions) -> Result<DateFormatte
     } else {
         cycle
     };
-    let unpad_hour = hour_unpadded(options, cycle, default_cycle)
-        || (options.time_style.is_some() && unpadded_fields(locale).contains(&"hour"));
+    let unpad_hour = !cldr_hour
+        && (hour_unpadded(options, cycle, default_cycle)
+            || (options.time_style.is_some() && unpadded_fields(locale).contains(&"hour")));
     let mut fields = pattern_fields(&pattern);
     if options.date_style.is_none() && options.time_style.is_none() {
         unpad_resolved(&mut fields, locale, options);
@@ -611,18 +631,24 @@ impl CldrFormat {
     }
 }
 
-/// CLDR 48's `availableFormats` pattern of `skeleton` in `locale`: its row
-/// in [`date_patterns`], else that of its tag less the last subtag, down to
-/// `und`; `None` where CLDR has none.
+/// CLDR 48's `availableFormats` pattern of `skeleton` in `locale` ([`cldr_row`]);
+/// `None` where CLDR has none.
 fn cldr_pattern(locale: &Locale, skeleton: &str) -> Option<&'static str> {
     let column = date_patterns::SKELETONS
         .iter()
         .position(|s| *s == skeleton)?;
+    let pattern = cldr_row(locale)?.1[column];
+    (!pattern.is_empty()).then_some(pattern)
+}
+
+/// The row of `locale` in [`date_patterns`], else that of its tag less the
+/// last subtag, down to `und` (which the generated table always has).
+fn cldr_row(locale: &Locale) -> Option<&'static date_patterns::Row> {
     let mut tag = locale.to_string();
     loop {
-        if let Ok(row) = date_patterns::PATTERNS.binary_search_by(|(l, _)| (*l).cmp(tag.as_str())) {
-            let pattern = date_patterns::PATTERNS[row].1[column];
-            return (!pattern.is_empty()).then_some(pattern);
+        if let Ok(row) = date_patterns::PATTERNS.binary_search_by(|(l, ..)| (*l).cmp(tag.as_str()))
+        {
+            return Some(&date_patterns::PATTERNS[row]);
         }
         match tag.rfind('-') {
             Some(cut) => tag.truncate(cut),
@@ -663,13 +689,15 @@ fn adjust_pattern(pattern: &str, replace: impl Fn(char, usize) -> Option<String>
     out
 }
 
-/// The weekday's letters for its requested width, in place of a pattern's `E`s.
-fn weekday_letters(options: &DateOptions, n: usize) -> String {
-    match options.weekday.as_deref() {
-        Some("long") => "EEEE".to_owned(),
-        Some("narrow") => "EEEEE".to_owned(),
-        _ => "E".repeat(n.min(3)),
-    }
+/// The weekday's letters for its requested width, in place of a pattern's
+/// `E`s or `c`s (`letter`, kept: `c` is the stand-alone form).
+fn weekday_letters(options: &DateOptions, letter: char, n: usize) -> String {
+    let n = match options.weekday.as_deref() {
+        Some("long") => 4,
+        Some("narrow") => 5,
+        _ => n.min(3),
+    };
+    letter.to_string().repeat(n)
 }
 
 /// The hour's letters for the hour cycle, at least two for a `2-digit` hour,
@@ -718,7 +746,7 @@ fn abbreviated_date(locale: &Locale, options: &DateOptions) -> Option<String> {
     }
     let pattern = cldr_pattern(locale, "yMMMEd")?;
     Some(adjust_pattern(pattern, |c, n| {
-        (c == 'E').then(|| weekday_letters(options, n))
+        (c == 'E').then(|| weekday_letters(options, c, n))
     }))
 }
 
@@ -768,6 +796,73 @@ fn cldr_time_pattern(
         'v' => Some(zone.to_owned()),
         _ => None,
     }))
+}
+
+/// A weekday beside a time of hours (and minutes, and seconds), no date, zone
+/// or fraction. V8 asks ICU4C's pattern generator for the skeleton `Ej`,
+/// `Ejm` or `Ejms` (`j` the hour cycle's letter), which CLDR's
+/// `availableFormats` has for 12-hour cycles (en `Eh` = `E h a`, ja `Eh` =
+/// `aK時 (E)`) and for 24-hour ones with minutes (en-GB `EHm` = `E HH:mm`, de
+/// `E, HH:mm`, ja `H:mm (E)`): the generator writes that pattern, its weekday
+/// at the requested width and its hour as the pattern writes it (the
+/// skeleton's `H` is the requested numeric hour, so `HH` stays) unless asked
+/// `2-digit`. CLDR 48 has no `EH` (tests/intl/date_patterns.js checks), and
+/// `Eh` does not match it (its `h` brings a day period, a field not asked for),
+/// so for a 24-hour hour alone the generator formats the weekday with CLDR's
+/// `E` (`ccc`) and the hour with its `H` (de `HH 'Uhr'`, fr `HH 'h'`, ja `H時`)
+/// and joins them with the short atTime dateTimeFormat (de `{1}, {0}`, fr and
+/// ja `{1} {0}`): `Montag, 08 Uhr`. ICU4X 2.4's field bag writes these
+/// options otherwise: a 12-hour hour with a day period for `{weekday, hour}`
+/// in every locale (`Montag, 8 AM`), the hour without `HH`'s zero once the
+/// host's [`hour_unpadded`] applies (`Mon 8:05`), the long atTime glue beside
+/// a long weekday with an hour cycle option (`Monday at 8 AM`). `cycle` is that of
+/// the hour alone (the locale's, or hour12's or hourCycle's), which ICU4X
+/// gets right.
+fn weekday_time_pattern(
+    locale: &Locale,
+    options: &DateOptions,
+    cycle: Option<&str>,
+) -> Option<String> {
+    let asked = options.date_style.is_none()
+        && options.time_style.is_none()
+        && options.weekday.is_some()
+        && options.hour.is_some()
+        && (options.minute.is_some() || options.second.is_none())
+        && options.era.is_none()
+        && options.year.is_none()
+        && options.month.is_none()
+        && options.day.is_none()
+        && options.fractional_second_digits.is_none()
+        && options.time_zone_name.is_none();
+    let cycle = cycle.filter(|_| asked)?;
+    let mut skeleton = String::from(if matches!(cycle, "h11" | "h12") {
+        "Eh"
+    } else {
+        "EH"
+    });
+    if options.minute.is_some() {
+        skeleton.push('m');
+    }
+    if options.second.is_some() {
+        skeleton.push('s');
+    }
+    let adjust = |pattern: &str| {
+        adjust_pattern(pattern, |c, n| match c {
+            'E' | 'c' => Some(weekday_letters(options, c, n)),
+            'h' | 'H' | 'k' | 'K' => Some(hour_letters(options, cycle, n)),
+            _ => None,
+        })
+    };
+    match cldr_pattern(locale, &skeleton) {
+        Some(pattern) => Some(adjust(pattern)),
+        None if skeleton == "EH" => {
+            let (_, _, glue) = cldr_row(locale)?;
+            let weekday = adjust(cldr_pattern(locale, "E")?);
+            let hour = adjust(cldr_pattern(locale, "H")?);
+            Some(glue.replace("{1}", &weekday).replace("{0}", &hour))
+        }
+        None => None,
+    }
 }
 
 trait PatternText {
@@ -1139,6 +1234,58 @@ mod tests {
             cldr_time_pattern(&locale(Some("ja-JP")).unwrap(), &options, Some("h12")).as_deref(),
             Some("ahh時 zzzz")
         );
+    }
+
+    #[test]
+    fn a_weekday_beside_a_time_takes_cldrs_pattern_or_its_e_and_h_joined() {
+        let at = |tag: &str, options: &DateOptions, cycle: &str| {
+            weekday_time_pattern(&locale(Some(tag)).unwrap(), options, Some(cycle))
+        };
+        let long_hour = DateOptions {
+            weekday: Some("long".to_owned()),
+            hour: Some("numeric".to_owned()),
+            ..DateOptions::default()
+        };
+        // No `EH`: `E` and `H` joined by the short atTime dateTimeFormat.
+        assert_eq!(
+            at("de-AT", &long_hour, "h23").as_deref(),
+            Some("cccc, HH 'Uhr'")
+        );
+        assert_eq!(
+            at("fr-FR", &long_hour, "h23").as_deref(),
+            Some("EEEE HH 'h'")
+        );
+        assert_eq!(at("pt-BR", &long_hour, "h24").as_deref(), Some("cccc, kk"));
+        // `Eh`, in the cycle's letter.
+        assert_eq!(
+            at("ja-JP", &long_hour, "h11").as_deref(),
+            Some("aK時 (EEEE)")
+        );
+        let short_minutes = DateOptions {
+            weekday: Some("short".to_owned()),
+            hour: Some("2-digit".to_owned()),
+            minute: Some("2-digit".to_owned()),
+            ..DateOptions::default()
+        };
+        // `EHm`, its hour widened for a 2-digit hour.
+        assert_eq!(
+            at("es-ES", &short_minutes, "h23").as_deref(),
+            Some("E, HH:mm")
+        );
+        assert_eq!(
+            at("en-US", &short_minutes, "h12").as_deref(),
+            Some("E hh:mm\u{202f}a")
+        );
+        let with_day = DateOptions {
+            day: Some("numeric".to_owned()),
+            ..long_hour.clone()
+        };
+        assert_eq!(at("de-DE", &with_day, "h23"), None);
+        let seconds_alone = DateOptions {
+            second: Some("numeric".to_owned()),
+            ..long_hour
+        };
+        assert_eq!(at("de-DE", &seconds_alone, "h23"), None);
     }
 
     #[test]
