@@ -104,6 +104,31 @@ function intlCases() {
             check(`${locale} ${JSON.stringify(options)} resolvedOptions`, () => format.resolvedOptions());
         }
     }
+    // hour12 and hourCycle at midnight, where the cycles differ (0, 12 or 24):
+    // hour12 picks h11/h12 or h23/h24 by the locale's own cycle, as in V8.
+    const CYCLE_OPTIONS = [
+        { hour12: true },
+        { hour12: false },
+        { hour: 'numeric', minute: '2-digit', hourCycle: 'h11' },
+        { hour: 'numeric', minute: '2-digit', hourCycle: 'h12' },
+        { hour: 'numeric', minute: '2-digit', hourCycle: 'h23' },
+        { hour: 'numeric', minute: '2-digit', hourCycle: 'h24' },
+        { timeStyle: 'short', hour12: true },
+        { timeStyle: 'medium', hour12: false },
+        { timeStyle: 'medium', hourCycle: 'h12' },
+        { dateStyle: 'short', timeStyle: 'full', hourCycle: 'h11' },
+        { timeStyle: 'medium', hourCycle: 'h23' },
+        { weekday: 'short', hour: 'numeric', hour12: true },
+        { weekday: 'short', hour: 'numeric', minute: '2-digit', hour12: false },
+    ];
+    for (const locale of LOCALES) {
+        const times = [0.5, 1.1, 13.1].map((hours) => new Date(INSTANTS.midnight + hours * 3600 * 1000));
+        for (let i = 0; i < CYCLE_OPTIONS.length; i++) {
+            const options = Object.assign({ timeZone: 'UTC' }, CYCLE_OPTIONS[i]);
+            check(`${locale} cycle ${i} toLocaleTimeString`, () => times.map((t) => t.toLocaleTimeString(locale, options)).join(' | '));
+            check(`${locale} cycle ${i} hourCycle`, () => String(new Intl.DateTimeFormat(locale, options).resolvedOptions().hourCycle));
+        }
+    }
     // Weekday names through a whole week, in the connector's zone.
     for (let day = 0; day < 7; day++) {
         const d = new Date(Date.UTC(2024, 5, 2 + day, 23, 30));

@@ -139,6 +139,10 @@ struct DateFormatter {
     fields: Value,
     /// The hour is written without a leading zero ([`hour_unpadded`]).
     unpad_hour: bool,
+    /// The hour is written with two digits ([`style_pads_hour`]).
+    pad_hour: bool,
+    /// The cycle is h24, which ICU4X formats as h23: hour 0 is written 24.
+    midnight_as_24: bool,
 }
 
 /// At most this many formatters are kept; past it the cache starts again.
@@ -204,8 +208,14 @@ fn format_date(request: &DateRequest) -> Result<Value, IntlError> {
         parts.parts.extend(second.parts);
     }
     unpad_numeric_fields(&mut parts, &locale, &request.options);
+    if formatter.pad_hour {
+        parts.pad("hour");
+    }
     if formatter.unpad_hour {
         parts.unpad("hour");
+    }
+    if formatter.midnight_as_24 {
+        parts.midnight_as_24();
     }
     cldr48_zone_names(&mut parts, &locale);
     if formatter.whole.is_none() && fr_hour_alone(&locale, &request.options, formatter.hour_cycle) {
@@ -423,19 +433,12 @@ fn zoned_input(
 
 fn date_formatter(locale: &Locale, options: &DateOptions) -> Result<DateFormatter, IntlError> {
     let mut prefs = DateTimeFormatterPreferences::from(locale);
-    // hour12 picks the locale's 12- or 24-hour cycle, as ICU's `h`/`H` skeletons do.
-    if let Some(twelve) = options.hour12 {
-        prefs.hour_cycle = Some(match (twelve, locale.id.language.as_str()) {
-            (true, "ja") => HourCycle::H11,
-            (true, _) => HourCycle::H12,
-            (false, _) => HourCycle::H23,
-        });
-    } else if let Some(cycle) = options.hour_cycle.as_deref() {
+    let requested_cycle = requested_cycle(locale, options)?;
+    if let Some(cycle) = requested_cycle {
         prefs.hour_cycle = Some(match cycle {
             "h11" => HourCycle::H11,
             "h12" => HourCycle::H12,
-            "h23" => HourCycle::H23,
-            other => return Err(IntlError::Unsupported(format!("hourCycle {other:?}"))),
+            _ => HourCycle::H23,
         });
     }
     let builder = if options.date_style.is_some() || options.time_style.is_some() {
@@ -538,14 +541,16 @@ fn date_formatter(locale: &Locale, options: &DateOptions) -> Result<DateFormatte
         (None, None) => formatter.pattern_text(),
     };
     let cycle = hour_cycle(&pattern);
-    // The locale's own cycle, for these fields (only built when an option overrides it).
-    let default_cycle = if forced_cycle {
+    let midnight_as_24 = requested_cycle == Some("h24") && cycle == Some("h23");
+    // The locale's own pattern for these fields (only built when an option overrides its cycle).
+    let default_pattern = if forced_cycle {
         let default = FixedCalendarDateTimeFormatter::try_new(locale.into(), field_set)
             .map_err(|e| IntlError::Unsupported(one_line(&e.to_string())))?;
-        hour_cycle(&default.pattern_text())
+        default.pattern_text()
     } else {
-        cycle
+        pattern.clone()
     };
+    let default_cycle = hour_cycle(&default_pattern);
     let unpad_hour = !cldr_hour
         && (hour_unpadded(options, cycle, default_cycle)
             || (options.time_style.is_some() && unpadded_fields(locale).contains(&"hour")));
@@ -556,14 +561,76 @@ fn date_formatter(locale: &Locale, options: &DateOptions) -> Result<DateFormatte
     if unpad_hour && let Some(width) = fields.get_mut("hour") {
         *width = Value::from("numeric");
     }
+    let pad_hour = !unpad_hour && style_pads_hour(options, cycle, &pattern, &default_pattern);
     Ok(DateFormatter {
         formatter,
         whole,
         split,
-        hour_cycle: cycle,
+        hour_cycle: if midnight_as_24 { Some("h24") } else { cycle },
         fields,
         unpad_hour,
+        pad_hour,
+        midnight_as_24,
     })
+}
+
+/// Whether a `timeStyle` in another cycle than the locale's writes its hour
+/// with two digits where ICU4X's pattern has one. V8 rewrites the style's
+/// pattern for the cycle by asking ICU4C's pattern generator for its skeleton
+/// with the hour letter replaced, matching the hour's length: the locale's
+/// `HH:mm` asked in h11 is `KK:mm a` (de `00:30 AM`, `01:05 PM`), where
+/// ICU4X's h11 pattern is `K:mm a` (`0:30 AM`). A one-letter style hour (es,
+/// ja `H:mm`, en-US `h:mm a`) gives what ICU4X gives.
+fn style_pads_hour(
+    options: &DateOptions,
+    cycle: Option<&str>,
+    pattern: &str,
+    default_pattern: &str,
+) -> bool {
+    let hour_width = |pattern: &str| pattern_fields(pattern).get("hour").cloned();
+    options.time_style.is_some()
+        && cycle != hour_cycle(default_pattern)
+        && hour_width(default_pattern) == Some(Value::from("2-digit"))
+        && hour_width(pattern) == Some(Value::from("numeric"))
+}
+
+/// The hour cycle the options ask for, as ECMA-402 (2023, Node 20's V8)
+/// resolves it: `hour12` picks by the locale's own cycle, `true` h11 where
+/// that is h11 or h23 (de, en-GB, ja: `0:30 AM`) and h12 where it is h12
+/// (en-US: `12:30 AM`), `false` h23 or h24 likewise (en-US: `24:30`); else
+/// `hourCycle`; else none (the locale's). The locale's cycle is that of its
+/// pattern for an hour alone.
+fn requested_cycle(
+    locale: &Locale,
+    options: &DateOptions,
+) -> Result<Option<&'static str>, IntlError> {
+    let Some(twelve) = options.hour12 else {
+        return match options.hour_cycle.as_deref() {
+            None => Ok(None),
+            Some("h11") => Ok(Some("h11")),
+            Some("h12") => Ok(Some("h12")),
+            Some("h23") => Ok(Some("h23")),
+            Some("h24") => Ok(Some("h24")),
+            Some(other) => Err(IntlError::Unsupported(format!("hourCycle {other:?}"))),
+        };
+    };
+    let hour_alone = DateOptions {
+        hour: Some("numeric".to_owned()),
+        ..DateOptions::default()
+    };
+    let field_set = field_bag(&hour_alone)?
+        .to_field_set_builder()
+        .build_composite()
+        .map_err(|e| IntlError::Unsupported(format!("{e:?}")))?;
+    let own = FixedCalendarDateTimeFormatter::try_new(locale.into(), field_set)
+        .map_err(|e| IntlError::Unsupported(one_line(&e.to_string())))?;
+    let zero_based = matches!(hour_cycle(&own.pattern_text()), Some("h11" | "h23"));
+    Ok(Some(match (twelve, zero_based) {
+        (true, true) => "h11",
+        (true, false) => "h12",
+        (false, true) => "h23",
+        (false, false) => "h24",
+    }))
 }
 
 /// A date or time ICU4X formats ([`Formatter`]) or the host formats with a
@@ -1121,6 +1188,24 @@ impl Parts {
         }
     }
 
+    /// Gives every one-digit `kind` part a leading zero.
+    fn pad(&mut self, kind: &str) {
+        for (part, value) in &mut self.parts {
+            if *part == kind && value.len() == 1 {
+                value.insert(0, '0');
+            }
+        }
+    }
+
+    /// Writes an hour 0 (`0`, `00`) as 24, the h24 cycle's (`k`) midnight.
+    fn midnight_as_24(&mut self) {
+        for (part, value) in &mut self.parts {
+            if *part == "hour" && !value.is_empty() && value.chars().all(|c| c == '0') {
+                *value = "24".to_owned();
+            }
+        }
+    }
+
     pub(crate) fn finish(self) -> Value {
         Value::Array(
             self.parts
@@ -1286,6 +1371,40 @@ mod tests {
             ..long_hour
         };
         assert_eq!(at("de-DE", &seconds_alone, "h23"), None);
+    }
+
+    #[test]
+    fn hour12_picks_the_cycle_by_the_locales_own_as_v8_does() {
+        let cycle = |tag: &str, hour12: Option<bool>, hour_cycle: Option<&str>| {
+            let options = DateOptions {
+                hour12,
+                hour_cycle: hour_cycle.map(str::to_owned),
+                ..DateOptions::default()
+            };
+            requested_cycle(&locale(Some(tag)).unwrap(), &options)
+        };
+        assert_eq!(cycle("en-US", Some(true), None), Ok(Some("h12")));
+        assert_eq!(cycle("en-US", Some(false), None), Ok(Some("h24")));
+        assert_eq!(cycle("de-DE", Some(true), None), Ok(Some("h11")));
+        assert_eq!(cycle("ja-JP", Some(false), None), Ok(Some("h23")));
+        // hour12 wins over hourCycle; hourCycle alone is taken as asked.
+        assert_eq!(cycle("de-DE", Some(true), Some("h23")), Ok(Some("h11")));
+        assert_eq!(cycle("de-DE", None, Some("h24")), Ok(Some("h24")));
+        assert_eq!(cycle("de-DE", None, None), Ok(None));
+        assert_eq!(
+            cycle("de-DE", None, Some("h13")),
+            Err(IntlError::Unsupported("hourCycle \"h13\"".to_owned()))
+        );
+        let mut parts = Parts::default();
+        parts.push("hour", "0");
+        parts.push("literal", ":");
+        parts.push("minute", "00");
+        parts.midnight_as_24();
+        parts.pad("minute");
+        assert_eq!(
+            parts.finish(),
+            json!([["hour", "24"], ["literal", ":"], ["minute", "00"]])
+        );
     }
 
     #[test]
