@@ -85,7 +85,7 @@
         const hour12 = options.hour12;
         if (hour12 !== undefined) resolved.hour12 = !!hour12;
         const hourCycle = stringOption(options, 'hourCycle', ['h11', 'h12', 'h23', 'h24'], service);
-        if (hourCycle !== undefined && hour12 === undefined) resolved.hourCycle = hourCycle === 'h24' ? 'h23' : hourCycle;
+        if (hourCycle !== undefined && hour12 === undefined) resolved.hourCycle = hourCycle;
         let timeZone = options.timeZone;
         timeZone = timeZone === undefined ? null : StringCtor(timeZone);
         const fields = {

@@ -68,6 +68,15 @@ function intlCases() {
         { hour: '2-digit', timeZoneName: 'long' },
         { weekday: 'long', hour: 'numeric' },
         { weekday: 'short', hour: 'numeric', minute: '2-digit' },
+        // A weekday beside an hour: CLDR's E and H joined by the short atTime
+        // dateTimeFormat, in the requested or the locale's cycle; EHm's padding.
+        { weekday: 'short', hour: 'numeric' },
+        { weekday: 'narrow', hour: '2-digit' },
+        { weekday: 'long', hour: 'numeric', hour12: false },
+        { weekday: 'long', hour: 'numeric', hourCycle: 'h23' },
+        { weekday: 'long', hour: 'numeric', hour12: true },
+        { weekday: 'long', hour: 'numeric', minute: '2-digit', hour12: false },
+        { weekday: 'short', hour: 'numeric', minute: '2-digit', second: '2-digit' },
     ];
     for (const locale of LOCALES) {
         for (const zone of ZONES) {
@@ -88,6 +97,37 @@ function intlCases() {
         check(`${locale} weekday long Berlin`, () => d.toLocaleDateString(locale, { weekday: 'long', timeZone: 'Europe/Berlin' }));
         check(`${locale} formatToParts`, () => new Intl.DateTimeFormat(locale, { timeZone: 'America/New_York', weekday: 'short', year: 'numeric', month: 'short', day: 'numeric', hour: 'numeric', minute: '2-digit', timeZoneName: 'short' }).formatToParts(d));
         check(`${locale} resolvedOptions`, () => new Intl.DateTimeFormat(locale, { timeZone: 'europe/berlin' }).resolvedOptions());
+        // A weekday beside an hour, formatted by the host from CLDR's E, H, Eh and EHm.
+        for (const options of [{ weekday: 'long', hour: 'numeric' }, { weekday: 'short', hour: 'numeric', minute: '2-digit' }]) {
+            const format = new Intl.DateTimeFormat(locale, Object.assign({ timeZone: 'Europe/Berlin' }, options));
+            check(`${locale} ${JSON.stringify(options)} formatToParts`, () => format.formatToParts(d));
+            check(`${locale} ${JSON.stringify(options)} resolvedOptions`, () => format.resolvedOptions());
+        }
+    }
+    // hour12 and hourCycle at midnight, where the cycles differ (0, 12 or 24):
+    // hour12 picks h11/h12 or h23/h24 by the locale's own cycle, as in V8.
+    const CYCLE_OPTIONS = [
+        { hour12: true },
+        { hour12: false },
+        { hour: 'numeric', minute: '2-digit', hourCycle: 'h11' },
+        { hour: 'numeric', minute: '2-digit', hourCycle: 'h12' },
+        { hour: 'numeric', minute: '2-digit', hourCycle: 'h23' },
+        { hour: 'numeric', minute: '2-digit', hourCycle: 'h24' },
+        { timeStyle: 'short', hour12: true },
+        { timeStyle: 'medium', hour12: false },
+        { timeStyle: 'medium', hourCycle: 'h12' },
+        { dateStyle: 'short', timeStyle: 'full', hourCycle: 'h11' },
+        { timeStyle: 'medium', hourCycle: 'h23' },
+        { weekday: 'short', hour: 'numeric', hour12: true },
+        { weekday: 'short', hour: 'numeric', minute: '2-digit', hour12: false },
+    ];
+    for (const locale of LOCALES) {
+        const times = [0.5, 1.1, 13.1].map((hours) => new Date(INSTANTS.midnight + hours * 3600 * 1000));
+        for (let i = 0; i < CYCLE_OPTIONS.length; i++) {
+            const options = Object.assign({ timeZone: 'UTC' }, CYCLE_OPTIONS[i]);
+            check(`${locale} cycle ${i} toLocaleTimeString`, () => times.map((t) => t.toLocaleTimeString(locale, options)).join(' | '));
+            check(`${locale} cycle ${i} hourCycle`, () => String(new Intl.DateTimeFormat(locale, options).resolvedOptions().hourCycle));
+        }
     }
     // Weekday names through a whole week, in the connector's zone.
     for (let day = 0; day < 7; day++) {

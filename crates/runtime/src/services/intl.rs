@@ -139,6 +139,10 @@ struct DateFormatter {
     fields: Value,
     /// The hour is written without a leading zero ([`hour_unpadded`]).
     unpad_hour: bool,
+    /// The hour is written with two digits ([`style_pads_hour`]).
+    pad_hour: bool,
+    /// The cycle is h24, which ICU4X formats as h23: hour 0 is written 24.
+    midnight_as_24: bool,
 }
 
 /// At most this many formatters are kept; past it the cache starts again.
@@ -204,8 +208,14 @@ fn format_date(request: &DateRequest) -> Result<Value, IntlError> {
         parts.parts.extend(second.parts);
     }
     unpad_numeric_fields(&mut parts, &locale, &request.options);
+    if formatter.pad_hour {
+        parts.pad("hour");
+    }
     if formatter.unpad_hour {
         parts.unpad("hour");
+    }
+    if formatter.midnight_as_24 {
+        parts.midnight_as_24();
     }
     cldr48_zone_names(&mut parts, &locale);
     if formatter.whole.is_none() && fr_hour_alone(&locale, &request.options, formatter.hour_cycle) {
@@ -423,19 +433,12 @@ fn zoned_input(
 
 fn date_formatter(locale: &Locale, options: &DateOptions) -> Result<DateFormatter, IntlError> {
     let mut prefs = DateTimeFormatterPreferences::from(locale);
-    // hour12 picks the locale's 12- or 24-hour cycle, as ICU's `h`/`H` skeletons do.
-    if let Some(twelve) = options.hour12 {
-        prefs.hour_cycle = Some(match (twelve, locale.id.language.as_str()) {
-            (true, "ja") => HourCycle::H11,
-            (true, _) => HourCycle::H12,
-            (false, _) => HourCycle::H23,
-        });
-    } else if let Some(cycle) = options.hour_cycle.as_deref() {
+    let requested_cycle = requested_cycle(locale, options)?;
+    if let Some(cycle) = requested_cycle {
         prefs.hour_cycle = Some(match cycle {
             "h11" => HourCycle::H11,
             "h12" => HourCycle::H12,
-            "h23" => HourCycle::H23,
-            other => return Err(IntlError::Unsupported(format!("hourCycle {other:?}"))),
+            _ => HourCycle::H23,
         });
     }
     let builder = if options.date_style.is_some() || options.time_style.is_some() {
@@ -502,10 +505,29 @@ fn date_formatter(locale: &Locale, options: &DateOptions) -> Result<DateFormatte
     } else {
         None
     };
-    let whole = match (&split, abbreviated) {
-        (None, Some(pattern)) => Some(pattern),
-        (None, None) => cldr_time_pattern(locale, options, hour_cycle(&formatter.pattern_text())),
-        (Some(_), _) => None,
+    // The cycle of the hour alone, for a weekday beside a time.
+    let hour_alone = DateOptions {
+        hour: options.hour.clone(),
+        hour12: options.hour12,
+        hour_cycle: options.hour_cycle.clone(),
+        ..DateOptions::default()
+    };
+    let weekday_time = match (&split, &abbreviated) {
+        (None, None) if options.weekday.is_some() && options.hour.is_some() => {
+            let cycle = hour_cycle(&make(&hour_alone)?.pattern_text());
+            weekday_time_pattern(locale, options, cycle)
+        }
+        _ => None,
+    };
+    // Its pattern writes the hour as CLDR does: no unpadding.
+    let cldr_hour = weekday_time.is_some();
+    let whole = match (&split, abbreviated, weekday_time) {
+        (None, Some(pattern), _) => Some(pattern),
+        (None, None, Some(pattern)) => Some(pattern),
+        (None, None, None) => {
+            cldr_time_pattern(locale, options, hour_cycle(&formatter.pattern_text()))
+        }
+        (Some(_), _, _) => None,
     }
     .map(|pattern| CldrFormat::new(prefs, &pattern))
     .transpose()?;
@@ -519,16 +541,19 @@ fn date_formatter(locale: &Locale, options: &DateOptions) -> Result<DateFormatte
         (None, None) => formatter.pattern_text(),
     };
     let cycle = hour_cycle(&pattern);
-    // The locale's own cycle, for these fields (only built when an option overrides it).
-    let default_cycle = if forced_cycle {
+    let midnight_as_24 = requested_cycle == Some("h24") && cycle == Some("h23");
+    // The locale's own pattern for these fields (only built when an option overrides its cycle).
+    let default_pattern = if forced_cycle {
         let default = FixedCalendarDateTimeFormatter::try_new(locale.into(), field_set)
             .map_err(|e| IntlError::Unsupported(one_line(&e.to_string())))?;
-        hour_cycle(&default.pattern_text())
+        default.pattern_text()
     } else {
-        cycle
+        pattern.clone()
     };
-    let unpad_hour = hour_unpadded(options, cycle, default_cycle)
-        || (options.time_style.is_some() && unpadded_fields(locale).contains(&"hour"));
+    let default_cycle = hour_cycle(&default_pattern);
+    let unpad_hour = !cldr_hour
+        && (hour_unpadded(options, cycle, default_cycle)
+            || (options.time_style.is_some() && unpadded_fields(locale).contains(&"hour")));
     let mut fields = pattern_fields(&pattern);
     if options.date_style.is_none() && options.time_style.is_none() {
         unpad_resolved(&mut fields, locale, options);
@@ -536,14 +561,76 @@ fn date_formatter(locale: &Locale, options: &DateOptions) -> Result<DateFormatte
     if unpad_hour && let Some(width) = fields.get_mut("hour") {
         *width = Value::from("numeric");
     }
+    let pad_hour = !unpad_hour && style_pads_hour(options, cycle, &pattern, &default_pattern);
     Ok(DateFormatter {
         formatter,
         whole,
         split,
-        hour_cycle: cycle,
+        hour_cycle: if midnight_as_24 { Some("h24") } else { cycle },
         fields,
         unpad_hour,
+        pad_hour,
+        midnight_as_24,
     })
+}
+
+/// Whether a `timeStyle` in another cycle than the locale's writes its hour
+/// with two digits where ICU4X's pattern has one. V8 rewrites the style's
+/// pattern for the cycle by asking ICU4C's pattern generator for its skeleton
+/// with the hour letter replaced, matching the hour's length: the locale's
+/// `HH:mm` asked in h11 is `KK:mm a` (de `00:30 AM`, `01:05 PM`), where
+/// ICU4X's h11 pattern is `K:mm a` (`0:30 AM`). A one-letter style hour (es,
+/// ja `H:mm`, en-US `h:mm a`) gives what ICU4X gives.
+fn style_pads_hour(
+    options: &DateOptions,
+    cycle: Option<&str>,
+    pattern: &str,
+    default_pattern: &str,
+) -> bool {
+    let hour_width = |pattern: &str| pattern_fields(pattern).get("hour").cloned();
+    options.time_style.is_some()
+        && cycle != hour_cycle(default_pattern)
+        && hour_width(default_pattern) == Some(Value::from("2-digit"))
+        && hour_width(pattern) == Some(Value::from("numeric"))
+}
+
+/// The hour cycle the options ask for, as ECMA-402 (2023, Node 20's V8)
+/// resolves it: `hour12` picks by the locale's own cycle, `true` h11 where
+/// that is h11 or h23 (de, en-GB, ja: `0:30 AM`) and h12 where it is h12
+/// (en-US: `12:30 AM`), `false` h23 or h24 likewise (en-US: `24:30`); else
+/// `hourCycle`; else none (the locale's). The locale's cycle is that of its
+/// pattern for an hour alone.
+fn requested_cycle(
+    locale: &Locale,
+    options: &DateOptions,
+) -> Result<Option<&'static str>, IntlError> {
+    let Some(twelve) = options.hour12 else {
+        return match options.hour_cycle.as_deref() {
+            None => Ok(None),
+            Some("h11") => Ok(Some("h11")),
+            Some("h12") => Ok(Some("h12")),
+            Some("h23") => Ok(Some("h23")),
+            Some("h24") => Ok(Some("h24")),
+            Some(other) => Err(IntlError::Unsupported(format!("hourCycle {other:?}"))),
+        };
+    };
+    let hour_alone = DateOptions {
+        hour: Some("numeric".to_owned()),
+        ..DateOptions::default()
+    };
+    let field_set = field_bag(&hour_alone)?
+        .to_field_set_builder()
+        .build_composite()
+        .map_err(|e| IntlError::Unsupported(format!("{e:?}")))?;
+    let own = FixedCalendarDateTimeFormatter::try_new(locale.into(), field_set)
+        .map_err(|e| IntlError::Unsupported(one_line(&e.to_string())))?;
+    let zero_based = matches!(hour_cycle(&own.pattern_text()), Some("h11" | "h23"));
+    Ok(Some(match (twelve, zero_based) {
+        (true, true) => "h11",
+        (true, false) => "h12",
+        (false, true) => "h23",
+        (false, false) => "h24",
+    }))
 }
 
 /// A date or time ICU4X formats ([`Formatter`]) or the host formats with a
@@ -611,18 +698,24 @@ impl CldrFormat {
     }
 }
 
-/// CLDR 48's `availableFormats` pattern of `skeleton` in `locale`: its row
-/// in [`date_patterns`], else that of its tag less the last subtag, down to
-/// `und`; `None` where CLDR has none.
+/// CLDR 48's `availableFormats` pattern of `skeleton` in `locale` ([`cldr_row`]);
+/// `None` where CLDR has none.
 fn cldr_pattern(locale: &Locale, skeleton: &str) -> Option<&'static str> {
     let column = date_patterns::SKELETONS
         .iter()
         .position(|s| *s == skeleton)?;
+    let pattern = cldr_row(locale)?.1[column];
+    (!pattern.is_empty()).then_some(pattern)
+}
+
+/// The row of `locale` in [`date_patterns`], else that of its tag less the
+/// last subtag, down to `und` (which the generated table always has).
+fn cldr_row(locale: &Locale) -> Option<&'static date_patterns::Row> {
     let mut tag = locale.to_string();
     loop {
-        if let Ok(row) = date_patterns::PATTERNS.binary_search_by(|(l, _)| (*l).cmp(tag.as_str())) {
-            let pattern = date_patterns::PATTERNS[row].1[column];
-            return (!pattern.is_empty()).then_some(pattern);
+        if let Ok(row) = date_patterns::PATTERNS.binary_search_by(|(l, ..)| (*l).cmp(tag.as_str()))
+        {
+            return Some(&date_patterns::PATTERNS[row]);
         }
         match tag.rfind('-') {
             Some(cut) => tag.truncate(cut),
@@ -663,13 +756,15 @@ fn adjust_pattern(pattern: &str, replace: impl Fn(char, usize) -> Option<String>
     out
 }
 
-/// The weekday's letters for its requested width, in place of a pattern's `E`s.
-fn weekday_letters(options: &DateOptions, n: usize) -> String {
-    match options.weekday.as_deref() {
-        Some("long") => "EEEE".to_owned(),
-        Some("narrow") => "EEEEE".to_owned(),
-        _ => "E".repeat(n.min(3)),
-    }
+/// The weekday's letters for its requested width, in place of a pattern's
+/// `E`s or `c`s (`letter`, kept: `c` is the stand-alone form).
+fn weekday_letters(options: &DateOptions, letter: char, n: usize) -> String {
+    let n = match options.weekday.as_deref() {
+        Some("long") => 4,
+        Some("narrow") => 5,
+        _ => n.min(3),
+    };
+    letter.to_string().repeat(n)
 }
 
 /// The hour's letters for the hour cycle, at least two for a `2-digit` hour,
@@ -718,7 +813,7 @@ fn abbreviated_date(locale: &Locale, options: &DateOptions) -> Option<String> {
     }
     let pattern = cldr_pattern(locale, "yMMMEd")?;
     Some(adjust_pattern(pattern, |c, n| {
-        (c == 'E').then(|| weekday_letters(options, n))
+        (c == 'E').then(|| weekday_letters(options, c, n))
     }))
 }
 
@@ -768,6 +863,73 @@ fn cldr_time_pattern(
         'v' => Some(zone.to_owned()),
         _ => None,
     }))
+}
+
+/// A weekday beside a time of hours (and minutes, and seconds), no date, zone
+/// or fraction. V8 asks ICU4C's pattern generator for the skeleton `Ej`,
+/// `Ejm` or `Ejms` (`j` the hour cycle's letter), which CLDR's
+/// `availableFormats` has for 12-hour cycles (en `Eh` = `E h a`, ja `Eh` =
+/// `aK時 (E)`) and for 24-hour ones with minutes (en-GB `EHm` = `E HH:mm`, de
+/// `E, HH:mm`, ja `H:mm (E)`): the generator writes that pattern, its weekday
+/// at the requested width and its hour as the pattern writes it (the
+/// skeleton's `H` is the requested numeric hour, so `HH` stays) unless asked
+/// `2-digit`. CLDR 48 has no `EH` (tests/intl/date_patterns.js checks), and
+/// `Eh` does not match it (its `h` brings a day period, a field not asked for),
+/// so for a 24-hour hour alone the generator formats the weekday with CLDR's
+/// `E` (`ccc`) and the hour with its `H` (de `HH 'Uhr'`, fr `HH 'h'`, ja `H時`)
+/// and joins them with the short atTime dateTimeFormat (de `{1}, {0}`, fr and
+/// ja `{1} {0}`): `Montag, 08 Uhr`. ICU4X 2.4's field bag writes these
+/// options otherwise: a 12-hour hour with a day period for `{weekday, hour}`
+/// in every locale (`Montag, 8 AM`), the hour without `HH`'s zero once the
+/// host's [`hour_unpadded`] applies (`Mon 8:05`), the long atTime glue beside
+/// a long weekday with an hour cycle option (`Monday at 8 AM`). `cycle` is that of
+/// the hour alone (the locale's, or hour12's or hourCycle's), which ICU4X
+/// gets right.
+fn weekday_time_pattern(
+    locale: &Locale,
+    options: &DateOptions,
+    cycle: Option<&str>,
+) -> Option<String> {
+    let asked = options.date_style.is_none()
+        && options.time_style.is_none()
+        && options.weekday.is_some()
+        && options.hour.is_some()
+        && (options.minute.is_some() || options.second.is_none())
+        && options.era.is_none()
+        && options.year.is_none()
+        && options.month.is_none()
+        && options.day.is_none()
+        && options.fractional_second_digits.is_none()
+        && options.time_zone_name.is_none();
+    let cycle = cycle.filter(|_| asked)?;
+    let mut skeleton = String::from(if matches!(cycle, "h11" | "h12") {
+        "Eh"
+    } else {
+        "EH"
+    });
+    if options.minute.is_some() {
+        skeleton.push('m');
+    }
+    if options.second.is_some() {
+        skeleton.push('s');
+    }
+    let adjust = |pattern: &str| {
+        adjust_pattern(pattern, |c, n| match c {
+            'E' | 'c' => Some(weekday_letters(options, c, n)),
+            'h' | 'H' | 'k' | 'K' => Some(hour_letters(options, cycle, n)),
+            _ => None,
+        })
+    };
+    match cldr_pattern(locale, &skeleton) {
+        Some(pattern) => Some(adjust(pattern)),
+        None if skeleton == "EH" => {
+            let (_, _, glue) = cldr_row(locale)?;
+            let weekday = adjust(cldr_pattern(locale, "E")?);
+            let hour = adjust(cldr_pattern(locale, "H")?);
+            Some(glue.replace("{1}", &weekday).replace("{0}", &hour))
+        }
+        None => None,
+    }
 }
 
 trait PatternText {
@@ -1026,6 +1188,24 @@ impl Parts {
         }
     }
 
+    /// Gives every one-digit `kind` part a leading zero.
+    fn pad(&mut self, kind: &str) {
+        for (part, value) in &mut self.parts {
+            if *part == kind && value.len() == 1 {
+                value.insert(0, '0');
+            }
+        }
+    }
+
+    /// Writes an hour 0 (`0`, `00`) as 24, the h24 cycle's (`k`) midnight.
+    fn midnight_as_24(&mut self) {
+        for (part, value) in &mut self.parts {
+            if *part == "hour" && !value.is_empty() && value.chars().all(|c| c == '0') {
+                *value = "24".to_owned();
+            }
+        }
+    }
+
     pub(crate) fn finish(self) -> Value {
         Value::Array(
             self.parts
@@ -1138,6 +1318,92 @@ mod tests {
         assert_eq!(
             cldr_time_pattern(&locale(Some("ja-JP")).unwrap(), &options, Some("h12")).as_deref(),
             Some("ahh時 zzzz")
+        );
+    }
+
+    #[test]
+    fn a_weekday_beside_a_time_takes_cldrs_pattern_or_its_e_and_h_joined() {
+        let at = |tag: &str, options: &DateOptions, cycle: &str| {
+            weekday_time_pattern(&locale(Some(tag)).unwrap(), options, Some(cycle))
+        };
+        let long_hour = DateOptions {
+            weekday: Some("long".to_owned()),
+            hour: Some("numeric".to_owned()),
+            ..DateOptions::default()
+        };
+        // No `EH`: `E` and `H` joined by the short atTime dateTimeFormat.
+        assert_eq!(
+            at("de-AT", &long_hour, "h23").as_deref(),
+            Some("cccc, HH 'Uhr'")
+        );
+        assert_eq!(
+            at("fr-FR", &long_hour, "h23").as_deref(),
+            Some("EEEE HH 'h'")
+        );
+        assert_eq!(at("pt-BR", &long_hour, "h24").as_deref(), Some("cccc, kk"));
+        // `Eh`, in the cycle's letter.
+        assert_eq!(
+            at("ja-JP", &long_hour, "h11").as_deref(),
+            Some("aK時 (EEEE)")
+        );
+        let short_minutes = DateOptions {
+            weekday: Some("short".to_owned()),
+            hour: Some("2-digit".to_owned()),
+            minute: Some("2-digit".to_owned()),
+            ..DateOptions::default()
+        };
+        // `EHm`, its hour widened for a 2-digit hour.
+        assert_eq!(
+            at("es-ES", &short_minutes, "h23").as_deref(),
+            Some("E, HH:mm")
+        );
+        assert_eq!(
+            at("en-US", &short_minutes, "h12").as_deref(),
+            Some("E hh:mm\u{202f}a")
+        );
+        let with_day = DateOptions {
+            day: Some("numeric".to_owned()),
+            ..long_hour.clone()
+        };
+        assert_eq!(at("de-DE", &with_day, "h23"), None);
+        let seconds_alone = DateOptions {
+            second: Some("numeric".to_owned()),
+            ..long_hour
+        };
+        assert_eq!(at("de-DE", &seconds_alone, "h23"), None);
+    }
+
+    #[test]
+    fn hour12_picks_the_cycle_by_the_locales_own_as_v8_does() {
+        let cycle = |tag: &str, hour12: Option<bool>, hour_cycle: Option<&str>| {
+            let options = DateOptions {
+                hour12,
+                hour_cycle: hour_cycle.map(str::to_owned),
+                ..DateOptions::default()
+            };
+            requested_cycle(&locale(Some(tag)).unwrap(), &options)
+        };
+        assert_eq!(cycle("en-US", Some(true), None), Ok(Some("h12")));
+        assert_eq!(cycle("en-US", Some(false), None), Ok(Some("h24")));
+        assert_eq!(cycle("de-DE", Some(true), None), Ok(Some("h11")));
+        assert_eq!(cycle("ja-JP", Some(false), None), Ok(Some("h23")));
+        // hour12 wins over hourCycle; hourCycle alone is taken as asked.
+        assert_eq!(cycle("de-DE", Some(true), Some("h23")), Ok(Some("h11")));
+        assert_eq!(cycle("de-DE", None, Some("h24")), Ok(Some("h24")));
+        assert_eq!(cycle("de-DE", None, None), Ok(None));
+        assert_eq!(
+            cycle("de-DE", None, Some("h13")),
+            Err(IntlError::Unsupported("hourCycle \"h13\"".to_owned()))
+        );
+        let mut parts = Parts::default();
+        parts.push("hour", "0");
+        parts.push("literal", ":");
+        parts.push("minute", "00");
+        parts.midnight_as_24();
+        parts.pad("minute");
+        assert_eq!(
+            parts.finish(),
+            json!([["hour", "24"], ["literal", ":"], ["minute", "00"]])
         );
     }
 
