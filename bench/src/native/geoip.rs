@@ -3,7 +3,35 @@
 use super::{bookkeeping, truthy};
 use maxminddb::Reader;
 use serde_json::{Map, Value};
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::net::IpAddr;
+
+/// Decoded records kept between lookups, as sandpipe's host and MaxMind's
+/// Node reader keep theirs.
+const CACHED_RECORDS: usize = 10_000;
+
+thread_local! {
+    /// Each thread's decoded records by their offset in the database.
+    static RECORDS: RefCell<HashMap<usize, Value>> = RefCell::new(HashMap::new());
+}
+
+/// The City record for `address`, from the cache when it was decoded before.
+fn city(reader: &Reader<Vec<u8>>, address: IpAddr) -> Option<Value> {
+    let found = reader.lookup(address).ok()?;
+    let offset = found.offset()?;
+    RECORDS.with_borrow_mut(|records| {
+        if let Some(record) = records.get(&offset) {
+            return Some(record.clone());
+        }
+        let record = found.decode::<Value>().ok().flatten()?;
+        if records.len() >= CACHED_RECORDS {
+            records.clear();
+        }
+        records.insert(offset, record.clone());
+        Some(record)
+    })
+}
 
 /// The chain's labels, as sandpipe and the Node baselines record them.
 pub const LABELS: [&str; 3] = [
@@ -88,12 +116,7 @@ fn geoip_enrich(event: &mut Map<String, Value>, reader: &Reader<Vec<u8>>) {
     let Ok(address) = ip.trim().parse::<IpAddr>() else {
         return;
     };
-    let Some(city) = reader
-        .lookup(address)
-        .and_then(|r| r.decode::<Value>())
-        .ok()
-        .flatten()
-    else {
+    let Some(city) = city(reader, address) else {
         return;
     };
     let (mut set, mut set_once) = (Map::new(), Map::new());
