@@ -4,19 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sandpipe_runtime::{Runtime, RuntimeOptions};
-use std::sync::OnceLock;
-
-fn runtime() -> &'static Runtime {
-    static RUNTIME: OnceLock<Runtime> = OnceLock::new();
-    RUNTIME.get_or_init(|| {
-        Runtime::new(RuntimeOptions {
-            cache_dir: None,
-            ..RuntimeOptions::default()
-        })
-        .expect("the runtime starts")
-    })
-}
+use sandpipe_fuzz::runtime;
 
 fuzz_target!(|data: &[u8]| {
     match runtime().admit(data) {

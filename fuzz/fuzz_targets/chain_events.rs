@@ -6,7 +6,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sandpipe_runtime::{Chain, Connector, ConnectorOptions, MemoryLogs, Runtime, RuntimeOptions};
+use sandpipe_fuzz::runtime;
+use sandpipe_runtime::{Chain, Connector, ConnectorOptions, MemoryLogs, Runtime};
 use serde_json::{Value, json};
 use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -34,23 +35,19 @@ fn connector(runtime: &Runtime, name: &str, position: usize, config: Value) -> C
 fn chain() -> &'static Mutex<Chain> {
     static CHAIN: OnceLock<Mutex<Chain>> = OnceLock::new();
     CHAIN.get_or_init(|| {
-        let runtime = Runtime::new(RuntimeOptions {
-            cache_dir: None,
-            ..RuntimeOptions::default()
-        })
-        .expect("the runtime starts");
+        let runtime = runtime();
         let schemas = json!({"signup": {"type": "object", "required": ["plan"],
             "properties": {"plan": {"enum": ["free", "pro"]}}}});
         Mutex::new(Chain::new(vec![
-            connector(&runtime, "hello-world", 0, json!({"name": "fuzz"})),
+            connector(runtime, "hello-world", 0, json!({"name": "fuzz"})),
             connector(
-                &runtime,
+                runtime,
                 "schema-enforcer",
                 1,
                 json!({"eventSchemas": schemas.to_string()}),
             ),
             connector(
-                &runtime,
+                runtime,
                 "property-filter",
                 2,
                 json!({"properties": "$ip, a.b, $set.email"}),

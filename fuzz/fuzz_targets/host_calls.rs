@@ -7,39 +7,17 @@
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use sandpipe_abi::{HOST_MODULE, export, import};
+use sandpipe_abi::export;
+use sandpipe_fuzz::{HostCall, emit_host_calls, import_host_functions};
 use sandpipe_runtime::Limits;
 use sandpipe_runtime::host::{StoreData, linker};
 use sandpipe_runtime::services::{ConnectorServices, ServiceConfig};
 use std::sync::{Arc, OnceLock};
 use wasm_encoder::{
-    CodeSection, ConstExpr, DataSection, EntityType, ExportKind, ExportSection, Function,
-    FunctionSection, ImportSection, Instruction, MemorySection, MemoryType, Module, TypeSection,
-    ValType,
+    CodeSection, ConstExpr, DataSection, ExportKind, ExportSection, Function, FunctionSection,
+    ImportSection, Instruction, MemorySection, MemoryType, Module, TypeSection, ValType,
 };
 use wasmtime::{Config, Engine, Linker, Store};
-
-#[derive(Arbitrary, Debug)]
-enum HostCall {
-    Log {
-        level: u32,
-        ptr: u32,
-        len: u32,
-    },
-    Request {
-        service: u32,
-        ptr: u32,
-        len: u32,
-    },
-    Response {
-        ptr: u32,
-        len: u32,
-    },
-    /// `response` with the length `request` just returned, at `ptr`.
-    ResponseExact {
-        ptr: u32,
-    },
-}
 
 #[derive(Arbitrary, Debug)]
 struct Program {
@@ -63,14 +41,9 @@ fn engine() -> &'static (Engine, Linker<StoreData>) {
 /// A module exporting `memory` and `run`, whose body is the call sequence.
 fn module(program: &Program) -> Vec<u8> {
     let mut types = TypeSection::new();
-    types.ty().function([ValType::I32; 3], []); // 0: log
-    types.ty().function([ValType::I32; 3], [ValType::I32]); // 1: request
-    types.ty().function([ValType::I32; 2], []); // 2: response
-    types.ty().function([], []); // 3: run
     let mut imports = ImportSection::new();
-    imports.import(HOST_MODULE, import::LOG, EntityType::Function(0));
-    imports.import(HOST_MODULE, import::REQUEST, EntityType::Function(1));
-    imports.import(HOST_MODULE, import::RESPONSE, EntityType::Function(2));
+    import_host_functions(&mut types, &mut imports);
+    types.ty().function([], []); // 3: run
     let mut functions = FunctionSection::new();
     functions.function(3);
     let pages = u64::from(program.pages % 4) + 1;
@@ -85,34 +58,9 @@ fn module(program: &Program) -> Vec<u8> {
     let mut exports = ExportSection::new();
     exports.export(export::MEMORY, ExportKind::Memory, 0);
     exports.export("run", ExportKind::Func, 3);
-    let mut body = Function::new([(1, ValType::I32)]);
-    let i32c = |n: u32| Instruction::I32Const(n as i32);
-    for call in program.calls.iter().take(64) {
-        match *call {
-            HostCall::Log { level, ptr, len } => {
-                body.instruction(&i32c(level))
-                    .instruction(&i32c(ptr))
-                    .instruction(&i32c(len));
-                body.instruction(&Instruction::Call(0));
-            }
-            HostCall::Request { service, ptr, len } => {
-                body.instruction(&i32c(service))
-                    .instruction(&i32c(ptr))
-                    .instruction(&i32c(len));
-                body.instruction(&Instruction::Call(1));
-                body.instruction(&Instruction::LocalSet(0));
-            }
-            HostCall::Response { ptr, len } => {
-                body.instruction(&i32c(ptr)).instruction(&i32c(len));
-                body.instruction(&Instruction::Call(2));
-            }
-            HostCall::ResponseExact { ptr } => {
-                body.instruction(&i32c(ptr))
-                    .instruction(&Instruction::LocalGet(0));
-                body.instruction(&Instruction::Call(2));
-            }
-        }
-    }
+    let mut body = Function::new([(1, ValType::I32)]); // local 0: request's answer length
+    let calls = &program.calls[..program.calls.len().min(64)];
+    emit_host_calls(&mut body, calls, 0);
     body.instruction(&Instruction::End);
     let mut code = CodeSection::new();
     code.function(&body);

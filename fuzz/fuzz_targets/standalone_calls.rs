@@ -14,36 +14,14 @@
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use sandpipe_abi::{BUNDLE_ENTRY, HOST_MODULE, Packed, export, import};
-use sandpipe_runtime::{ConnectorOptions, MemoryLogs, Runtime, RuntimeOptions};
-use std::sync::{Arc, OnceLock};
+use sandpipe_abi::{BUNDLE_ENTRY, Packed, export};
+use sandpipe_fuzz::{HostCall, emit_host_calls, import_host_functions, runtime};
+use sandpipe_runtime::{ConnectorOptions, MemoryLogs};
+use std::sync::Arc;
 use wasm_encoder::{
-    CodeSection, ConstExpr, DataSection, EntityType, ExportKind, ExportSection, Function,
-    FunctionSection, ImportSection, Instruction, MemorySection, MemoryType, Module, TypeSection,
-    ValType,
+    CodeSection, ConstExpr, DataSection, ExportKind, ExportSection, Function, FunctionSection,
+    ImportSection, Instruction, MemorySection, MemoryType, Module, TypeSection, ValType,
 };
-
-#[derive(Arbitrary, Debug)]
-enum HostCall {
-    Log {
-        level: u32,
-        ptr: u32,
-        len: u32,
-    },
-    Request {
-        service: u32,
-        ptr: u32,
-        len: u32,
-    },
-    Response {
-        ptr: u32,
-        len: u32,
-    },
-    /// `response` with the length `request` just returned, at `ptr`.
-    ResponseExact {
-        ptr: u32,
-    },
-}
 
 #[derive(Arbitrary, Debug)]
 struct Answer {
@@ -86,30 +64,14 @@ struct Program {
 /// The hook list `sandpipe_start` answers when the program asks for a valid one.
 const HOOKS: &[u8] = br#"["setupPlugin","processEvent","composeWebhook","onEvent"]"#;
 
-fn runtime() -> &'static Runtime {
-    static RUNTIME: OnceLock<Runtime> = OnceLock::new();
-    RUNTIME.get_or_init(|| {
-        Runtime::new(RuntimeOptions {
-            cache_dir: None,
-            ..RuntimeOptions::default()
-        })
-        .expect("the runtime starts")
-    })
-}
-
 /// The standalone module: host imports, one memory, the guest ABI's exports.
 fn module(program: &Program) -> Vec<u8> {
     let mut types = TypeSection::new();
-    types.ty().function([ValType::I32; 3], []); // 0: log
-    types.ty().function([ValType::I32; 3], [ValType::I32]); // 1: request
-    types.ty().function([ValType::I32; 2], []); // 2: response
+    let mut imports = ImportSection::new();
+    import_host_functions(&mut types, &mut imports);
     types.ty().function([ValType::I32], [ValType::I32]); // 3: reserve
     types.ty().function([], [ValType::I64]); // 4: start
     types.ty().function([ValType::I32; 2], [ValType::I64]); // 5: call
-    let mut imports = ImportSection::new();
-    imports.import(HOST_MODULE, import::LOG, EntityType::Function(0));
-    imports.import(HOST_MODULE, import::REQUEST, EntityType::Function(1));
-    imports.import(HOST_MODULE, import::RESPONSE, EntityType::Function(2));
     let mut functions = FunctionSection::new();
     functions.function(3).function(4).function(5);
     let pages = u64::from(program.pages % 4) + 1;
@@ -149,35 +111,9 @@ fn module(program: &Program) -> Vec<u8> {
         .instruction(&Instruction::I64Const(start_result))
         .instruction(&Instruction::End);
 
-    let i32c = |n: u32| Instruction::I32Const(n as i32);
     let mut call = Function::new([(1, ValType::I32)]); // local 2: request's answer length
-    for host_call in program.calls.iter().take(32) {
-        match *host_call {
-            HostCall::Log { level, ptr, len } => {
-                call.instruction(&i32c(level))
-                    .instruction(&i32c(ptr))
-                    .instruction(&i32c(len))
-                    .instruction(&Instruction::Call(0));
-            }
-            HostCall::Request { service, ptr, len } => {
-                call.instruction(&i32c(service))
-                    .instruction(&i32c(ptr))
-                    .instruction(&i32c(len))
-                    .instruction(&Instruction::Call(1))
-                    .instruction(&Instruction::LocalSet(2));
-            }
-            HostCall::Response { ptr, len } => {
-                call.instruction(&i32c(ptr))
-                    .instruction(&i32c(len))
-                    .instruction(&Instruction::Call(2));
-            }
-            HostCall::ResponseExact { ptr } => {
-                call.instruction(&i32c(ptr))
-                    .instruction(&Instruction::LocalGet(2))
-                    .instruction(&Instruction::Call(2));
-            }
-        }
-    }
+    let calls = &program.calls[..program.calls.len().min(32)];
+    emit_host_calls(&mut call, calls, 2);
     match &program.result {
         Some(answer) => {
             call.instruction(&Instruction::I64Const(answer.packed()));
