@@ -2,11 +2,14 @@
 //! a standalone bundle) against the same chain all in JavaScript, and the
 //! enricher alone in each language, all in sandpipe on the same events, 1 and
 //! 2 threads, rounds interleaved; every round's outputs must be byte-identical
-//! to the all-JavaScript chain's.
+//! to the all-JavaScript chain's. Then each connector's own cost per event
+//! in each language (its `processEvent` call's fuel and wall time, median),
+//! next to a pass-through connector's: what crossing the boundary costs.
 
 use crate::measure::{Setup, THREADS, compare};
 use crate::sandpipe::{self, ChainBundles};
 use crate::workload::Workload;
+use sandpipe_runtime::Call;
 use std::fmt::Write as _;
 
 /// Events per second (median of the rounds) of both chains at one thread count.
@@ -18,9 +21,48 @@ pub struct Row {
     pub rust_enricher: f64,
 }
 
+/// One connector's `processEvent` call, median over the events.
+pub struct CallCost {
+    pub fuel: u64,
+    pub micros: f64,
+}
+
+/// The same connector's call in each language.
+pub struct CallRow {
+    pub connector: &'static str,
+    pub javascript: CallCost,
+    pub rust: CallCost,
+}
+
 /// The measured rows.
 pub struct RustEnricher {
     pub rows: Vec<Row>,
+    pub calls: Vec<CallRow>,
+}
+
+/// Median fuel and µs of the one connector's `processEvent` calls over
+/// `lines` (after `warmup`), in a chain of one on this thread.
+fn call_cost(setup: &Setup, bundles: &ChainBundles) -> CallCost {
+    let mut chain = bundles.chain(setup.runtime);
+    let event = |line: &String| serde_json::from_str(line).expect("valid JSON");
+    for line in setup.warmup {
+        chain.process(event(line));
+    }
+    let (mut fuel, mut micros) = (Vec::new(), Vec::new());
+    for line in setup.lines {
+        for call in chain.process(event(line)).calls {
+            if call.call == Call::ProcessEvent {
+                fuel.push(call.fuel);
+                micros.push(call.duration.as_secs_f64() * 1e6);
+            }
+        }
+    }
+    fuel.sort_unstable();
+    micros.sort_by(f64::total_cmp);
+    CallCost {
+        fuel: fuel[fuel.len() / 2],
+        micros: micros[micros.len() / 2],
+    }
 }
 
 type Connectors = Vec<(std::path::PathBuf, serde_json::Value)>;
@@ -78,7 +120,31 @@ pub fn measure(setup: &Setup, repetitions: usize) -> anyhow::Result<RustEnricher
             });
         }
     }
-    Ok(RustEnricher { rows })
+    let mut calls = Vec::new();
+    for (connector, javascript, rust) in [
+        (
+            "GeoIP enricher",
+            setup.root.join("examples/geoip-enricher"),
+            setup.root.join("examples/rust-geoip-enricher"),
+        ),
+        (
+            "pass-through (the boundary alone)",
+            setup.root.join("bench/connectors/pass-through"),
+            setup.root.join("bench/connectors/rust-pass-through"),
+        ),
+    ] {
+        let cost = |dir: std::path::PathBuf| -> anyhow::Result<CallCost> {
+            let bundles =
+                ChainBundles::build(setup.runtime, &[(dir, serde_json::json!({}))], geoip)?;
+            Ok(call_cost(setup, &bundles))
+        };
+        calls.push(CallRow {
+            connector,
+            javascript: cost(javascript)?,
+            rust: cost(rust)?,
+        });
+    }
+    Ok(RustEnricher { rows, calls })
 }
 
 impl RustEnricher {
@@ -108,6 +174,27 @@ impl RustEnricher {
                 row.all_js,
                 row.rust_enricher,
                 row.rust_enricher / row.all_js
+            );
+        }
+        let _ = writeln!(
+            md,
+            "\nEach connector's own cost per event: its `processEvent` call (fuel, and wall time with the host's work inside the call, such as the GeoIP lookup), median over the same events, one thread, in a chain of one. The pass-through connector returns the event it is given, so its call is the boundary alone: the host writing the event into the instance, the guest reading it into its own values and writing it back, the host checking the result.\n"
+        );
+        let _ = writeln!(
+            md,
+            "| connector | JavaScript fuel | Rust fuel | JavaScript µs | Rust µs | speed-up (µs) |"
+        );
+        let _ = writeln!(md, "|---|---:|---:|---:|---:|---:|");
+        for row in &self.calls {
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {:.1} | {:.1} | {:.2}× |",
+                row.connector,
+                row.javascript.fuel,
+                row.rust.fuel,
+                row.javascript.micros,
+                row.rust.micros,
+                row.javascript.micros / row.rust.micros
             );
         }
         md

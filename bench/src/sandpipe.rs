@@ -83,7 +83,7 @@ impl ChainBundles {
     }
 
     /// A chain of fresh connectors (their instances are made on first use).
-    fn chain(&self, runtime: &Runtime) -> Chain {
+    pub fn chain(&self, runtime: &Runtime) -> Chain {
         let connectors = self
             .bundles
             .iter()
