@@ -88,7 +88,7 @@ fn run_case(case: &Path) -> (Outcome, Outcome) {
 #[test]
 fn every_case_gives_what_node_with_posthogs_semantics_gives() {
     let cases = cases();
-    assert!(cases.len() >= 5, "{cases:?}");
+    assert!(cases.len() >= 6, "{cases:?}");
     let mut differ = Vec::new();
     for case in &cases {
         let (sandpipe, node) = run_case(case);
@@ -180,6 +180,32 @@ fn the_cases_exercise_what_they_are_for() {
             "[exporter (0)] log: attempt 4",
             "[exporter (0)] log: attempt 5",
         ]
+    );
+
+    let exported = case("export-events");
+    let calls: Vec<String> = exported
+        .logs
+        .iter()
+        .map(|line| line.split(' ').take(9).collect::<Vec<_>>().join(" "))
+        .collect();
+    assert_eq!(
+        calls,
+        [
+            "[batch exporter (0)] log: exportEvents attempt 1: 1 event(s)",
+            "[batch exporter (0)] log: onEvent pageview a",
+            "[batch exporter (0)] log: onEvent skipped b",
+            "[batch exporter (0)] log: exportEvents attempt 1: 1 event(s)",
+            "[batch exporter (0)] log: exportEvents attempt 2: 1 event(s)",
+            "[batch exporter (0)] log: onEvent retry-me c",
+            "[batch exporter (0)] log: onEvent $feature_flag_called d",
+        ]
+    );
+    assert!(
+        exported.logs[0].ends_with(
+            r#"[{"uuid":"u-1","event":"pageview","team_id":4,"distinct_id":"a","properties":{"path":"/","n":1.5e+21},"timestamp":"2024-10-27T00:59:59.999Z"}]"#
+        ),
+        "{}",
+        exported.logs[0]
     );
 
     let timers = case("timers");

@@ -21,6 +21,8 @@
     const uncurry = (fn) => Function.prototype.call.bind(fn);
     const sliceString = uncurry(String.prototype.slice);
     const charCodeAt = uncurry(String.prototype.charCodeAt);
+    const splitString = uncurry(String.prototype.split);
+    const trimString = uncurry(String.prototype.trim);
     const toWellFormed = uncurry(String.prototype.toWellFormed);
     const describeObject = uncurry(Object.prototype.toString);
     const textEncoder = new TextEncoder();
@@ -526,7 +528,37 @@
         if (!connector.processEvent && connector.processEventBatch) {
             connector.processEvent = [batchOfOne(connector.processEventBatch), undefined];
         }
+        if (connector.exportEvents) {
+            connector.onEvent = [exportingOnEvent(connector.exportEvents, connector.onEvent), undefined];
+        }
         return found;
+    }
+
+    // onEvent for a connector that exports exportEvents, as PostHog patched
+    // it: the event goes to exportEvents (in a batch of one; PostHog buffered
+    // events by size and time before each batch), unless the connector's
+    // `exportEventsToIgnore` config lists its name (comma-separated), and then
+    // to the connector's own onEvent, if any. A RetryError from exportEvents
+    // retries the whole call, as a throwing onEvent is retried.
+    function exportingOnEvent(exportEntry, onEventEntry) {
+        const exportEvents = exportEntry[0];
+        const owner = exportEntry[1];
+        function ignored(event, meta) {
+            const list = meta.config.exportEventsToIgnore;
+            if (!list) return false;
+            const names = splitString(StringCtor(list), ',');
+            for (let i = 0; i < names.length; i++) {
+                if (trimString(names[i]) === event.event) return true;
+            }
+            return false;
+        }
+        return function (event, meta) {
+            const then = () => (onEventEntry ? onEventEntry[0].call(onEventEntry[1], event, meta) : undefined);
+            if (ignored(event, meta)) return then();
+            const exported = exportEvents.call(owner, [event], meta);
+            return exported !== null && typeof exported === 'object' && typeof exported.then === 'function'
+                ? exported.then(then) : then();
+        };
     }
 
     // processEvent for a connector that exports only processEventBatch, as

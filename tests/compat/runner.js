@@ -24,6 +24,10 @@
 //   `{}` when missing, timestamp a Date from `timestamp`, `now` or `sent_at`,
 //   else the time of the call); an onEvent that throws is called again, up to
 //   5 calls in all.
+// - `exportEvents`, as PostHog's export upgrade patched `onEvent`: each event
+//   goes to `exportEvents([event], meta)` (PostHog's buffer flushed at 1 byte)
+//   unless `config.exportEventsToIgnore` (comma-separated) names it, then to
+//   the connector's own `onEvent`; a throw retries the whole call as above.
 'use strict'
 
 const fs = require('fs')
@@ -31,7 +35,7 @@ const path = require('path')
 const vm = require('vm')
 
 const ON_EVENT_ATTEMPTS = 5
-const SPECIAL = ['setupPlugin', 'processEvent', 'processEventBatch', 'composeWebhook', 'onEvent']
+const SPECIAL = ['setupPlugin', 'processEvent', 'processEventBatch', 'composeWebhook', 'onEvent', 'exportEvents']
 
 function format(value) {
     if (typeof value === 'string') return value
@@ -127,6 +131,16 @@ function load(chainFile, entry, position) {
             if (!events) return null
             if (!Array.isArray(events)) throw new TypeError('processEventBatch did not return an array')
             return events.length === 0 ? null : events[0]
+        }
+    }
+    if (functions.exportEvents) {
+        const exportEvents = functions.exportEvents
+        const onEvent = functions.onEvent
+        functions.onEvent = async (event, meta) => {
+            const list = meta.config.exportEventsToIgnore
+            const ignored = new Set(list ? list.split(',').map((name) => name.trim()) : null)
+            if (!ignored.has(event.event)) await exportEvents([event], meta)
+            if (onEvent) await onEvent(event, meta)
         }
     }
     const config = {}

@@ -148,11 +148,13 @@ impl Call {
     }
 
     /// Another connector function that provides this call when the connector
-    /// does not define [`Call::function`]: `processEventBatch` stands in for
-    /// `processEvent` (called with a batch of one event), as PostHog wrapped it.
+    /// does not define [`Call::function`], as PostHog wrapped them:
+    /// `processEventBatch` stands in for `processEvent` and `exportEvents` for
+    /// `onEvent` (each called with a batch of one event).
     pub const fn stand_in(self) -> Option<&'static str> {
         match self {
             Call::ProcessEvent => Some("processEventBatch"),
+            Call::OnEvent => Some("exportEvents"),
             _ => None,
         }
     }
