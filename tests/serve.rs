@@ -5,6 +5,7 @@ mod common;
 
 use common::*;
 use serde_json::{Value, json};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -422,19 +423,8 @@ fn a_stored_chain_this_sandpipe_cannot_run_does_not_stop_the_others() {
 }
 
 fn webhook_chain(server: &Server, token: &str, team: i64, url: &str) {
-    let (_, webhook) = server.upload(token, built(&root().join("examples/webhook")));
-    let chain = json!({"connectors": [{"bundle": webhook["id"], "config": {"url": url}}]});
-    assert_eq!(
-        server
-            .call(
-                "PUT",
-                &format!("/v1/teams/{team}/chain"),
-                Some(token),
-                Some(chain)
-            )
-            .0,
-        200
-    );
+    let webhook = built(&root().join("examples/webhook"));
+    server.chain_of_one(team, token, webhook, json!({"config": {"url": url}}));
 }
 
 const FAST_RETRIES: [&str; 5] = [
@@ -1240,28 +1230,31 @@ async function onEvent(event, { storage }) {
 }
 "#;
 
-fn exporter_chain(server: &Server, token: &str, team: i64) {
-    let (_, bundle) = server.upload(token, inline("Exporter", EXPORTER, ""));
-    let chain = json!({"connectors": [{"id": "exporter", "bundle": bundle["id"], "config": {}}]});
-    assert_eq!(
-        server
-            .call(
-                "PUT",
-                &format!("/v1/teams/{team}/chain"),
-                Some(token),
-                Some(chain)
-            )
-            .0,
-        200
-    );
+/// A server on `db` started with `flags`, and its team `t` whose whole chain
+/// is one connector, `exporter`: `bytes` uploaded, with `config`. Answers the
+/// server, the team, its token and the bundle's id.
+fn exporter_team(
+    db: &Path,
+    flags: &[&str],
+    bytes: Vec<u8>,
+    config: Value,
+) -> (Server, i64, String, Value) {
+    let server = Server::start_with(db, flags);
+    let (team, token) = server.team("t");
+    let fields = json!({"id": "exporter", "config": config});
+    let bundle = server.chain_of_one(team, &token, bytes, fields);
+    (server, team, token, bundle)
 }
 
 #[test]
 fn on_event_calls_are_retried_until_they_succeed_or_are_dead() {
     let tmp = tempfile::tempdir().unwrap();
-    let server = Server::start_with(&tmp.path().join("sandpipe.db"), &FAST_RETRIES);
-    let (team, token) = server.team("t");
-    exporter_chain(&server, &token, team);
+    let (server, team, token, _) = exporter_team(
+        &tmp.path().join("sandpipe.db"),
+        &FAST_RETRIES,
+        inline("Exporter", EXPORTER, ""),
+        json!({}),
+    );
     let (status, body) = server.events(
         team,
         &token,
@@ -1333,7 +1326,8 @@ fn on_event_calls_are_retried_until_they_succeed_or_are_dead() {
 
 /// An export connector that posts each event's uuid to `config.url` in
 /// `onEvent`, asking for a retry while the destination answers an error.
-const FETCH_EXPORTER: &str = r#"
+fn fetch_exporter() -> Vec<u8> {
+    let js = r#"
 async function onEvent(event, { config }) {
     const response = await fetch(config.url, { method: 'POST', body: event.uuid })
     if (!response.ok) {
@@ -1341,6 +1335,9 @@ async function onEvent(event, { config }) {
     }
 }
 "#;
+    let fields = r#"{"key": "url", "type": "string", "required": true}"#;
+    inline("Fetch Exporter", js, fields)
+}
 
 #[test]
 fn on_event_fetches_under_the_operators_allow_list() {
@@ -1348,23 +1345,13 @@ fn on_event_fetches_under_the_operators_allow_list() {
     let receiver = receiver();
     let mut flags = FAST_RETRIES.to_vec();
     flags.extend(["--fetch-allow", "127.0.0.1", "--fetch-allow-private"]);
-    let server = Server::start_with(&tmp.path().join("sandpipe.db"), &flags);
-    let (team, token) = server.team("t");
-    let (_, bundle) = server.upload(
-        &token,
-        inline(
-            "Fetch Exporter",
-            FETCH_EXPORTER,
-            r#"{"key": "url", "type": "string", "required": true}"#,
-        ),
-    );
-    let exporter = |url: String| {
-        let chain = json!({"connectors": [{"id": "exporter", "bundle": bundle["id"], "config": {"url": url}}]});
-        assert_eq!(server.put_chain(team, &token, chain).0, 200);
-    };
-
     // `/flaky` fails its first two requests: both events arrive after retries.
-    exporter(format!("http://127.0.0.1:{}/flaky", receiver.port));
+    let (server, team, token, bundle) = exporter_team(
+        &tmp.path().join("sandpipe.db"),
+        &flags,
+        fetch_exporter(),
+        json!({"url": format!("http://127.0.0.1:{}/flaky", receiver.port)}),
+    );
     let (status, body) = server.events(
         team,
         &token,
@@ -1393,7 +1380,10 @@ fn on_event_fetches_under_the_operators_allow_list() {
     assert_eq!(accepted, ["u-1", "u-2"]);
 
     // `localhost` is the same receiver, but not on the list: refused, then dead.
-    exporter(format!("http://localhost:{}/", receiver.port));
+    let url = format!("http://localhost:{}/", receiver.port);
+    let chain =
+        json!({"connectors": [{"id": "exporter", "bundle": bundle, "config": {"url": url}}]});
+    assert_eq!(server.put_chain(team, &token, chain).0, 200);
     server.events(team, &token, json!({"event": "c", "uuid": "u-3"}));
     let listed = wait_for(&server, team, &token, |b| {
         b["webhooks"][2]["status"] == "dead"
@@ -1433,18 +1423,12 @@ fn serve_refuses_fetch_without_an_allow_list_and_loopback_without_allow_private(
         let tmp = tempfile::tempdir().unwrap();
         let mut flags = flags.to_vec();
         flags.extend(FAST_RETRIES);
-        let server = Server::start_with(&tmp.path().join("sandpipe.db"), &flags);
-        let (team, token) = server.team("t");
-        let (_, bundle) = server.upload(
-            &token,
-            inline(
-                "Fetch Exporter",
-                FETCH_EXPORTER,
-                r#"{"key": "url", "type": "string", "required": true}"#,
-            ),
+        let (server, team, token, _) = exporter_team(
+            &tmp.path().join("sandpipe.db"),
+            &flags,
+            fetch_exporter(),
+            json!({"url": url}),
         );
-        let chain = json!({"connectors": [{"id": "exporter", "bundle": bundle["id"], "config": {"url": url}}]});
-        assert_eq!(server.put_chain(team, &token, chain).0, 200);
         server.events(team, &token, json!({"event": "a", "uuid": "u-1"}));
         let listed = wait_for(&server, team, &token, |b| {
             b["webhooks"][0]["status"] == "dead"
@@ -1480,16 +1464,14 @@ fn a_fetch_allow_that_is_not_a_host_is_refused_at_start() {
 #[test]
 fn failing_on_event_calls_are_counted_and_quarantine_their_connector() {
     let tmp = tempfile::tempdir().unwrap();
-    let server = Server::start_with(
-        &tmp.path().join("sandpipe.db"),
-        &["--webhook-max-attempts", "1"],
-    );
-    let (team, token) = server.team("t");
     let js = "function processEvent(e) { return e }\n\
               function onEvent(e) { throw new Error(`export failed for ${e.uuid}`) }";
-    let (_, bundle) = server.upload(&token, inline("Broken Exporter", js, ""));
-    let chain = json!({"connectors": [{"id": "exporter", "bundle": bundle["id"]}]});
-    assert_eq!(server.put_chain(team, &token, chain).0, 200);
+    let (server, team, token, _) = exporter_team(
+        &tmp.path().join("sandpipe.db"),
+        &["--webhook-max-attempts", "1"],
+        inline("Broken Exporter", js, ""),
+        json!({}),
+    );
     let send = |from: usize, to: usize| {
         let events: Vec<Value> = (from..to)
             .map(|i| json!({"event": "e", "uuid": format!("u-{i}")}))
@@ -1579,9 +1561,8 @@ fn pending_on_event_calls_survive_a_restart() {
         "50",
     ];
     let (team, token) = {
-        let server = Server::start_with(&db, &options);
-        let (team, token) = server.team("t");
-        exporter_chain(&server, &token, team);
+        let (server, team, token, _) =
+            exporter_team(&db, &options, inline("Exporter", EXPORTER, ""), json!({}));
         let (status, _) = server.events(team, &token, json!({"event": "kept", "uuid": "u-1"}));
         assert_eq!(status, 200);
         let listed = wait_for(&server, team, &token, |b| {

@@ -158,6 +158,18 @@ impl Server {
         )
     }
 
+    /// Uploads `bytes` for the team and makes it the team's whole chain: one
+    /// connector with `fields` (`id`, `config`, …) beside the bundle's id,
+    /// which it answers.
+    pub fn chain_of_one(&self, team: i64, token: &str, bytes: Vec<u8>, fields: Value) -> Value {
+        let (_, bundle) = self.upload(token, bytes);
+        let mut connector = fields;
+        connector["bundle"] = bundle["id"].clone();
+        let (status, body) = self.put_chain(team, token, json!({ "connectors": [connector] }));
+        assert_eq!(status, 200, "{body}");
+        bundle["id"].clone()
+    }
+
     /// A new team whose chain is `bundles`, uploaded in order (default config).
     pub fn team_with_chain(&self, name: &str, bundles: Vec<Vec<u8>>) -> (i64, String) {
         let (team, token) = self.team(name);
