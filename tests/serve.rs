@@ -281,12 +281,12 @@ fn concurrent_requests_do_not_mix() {
     let tmp = tempfile::tempdir().unwrap();
     let server = Arc::new(Server::start(&tmp.path().join("sandpipe.db")));
     let (team, token) = server.team("t");
-    let (_, tagger) = server.upload(
-        &token,
-        inline("Tagger", "let n = 0; function processEvent(e) { n += 1; e.properties.copy = e.properties.id; return e }", ""),
+    let tagger = inline(
+        "Tagger",
+        "let n = 0; function processEvent(e) { n += 1; e.properties.copy = e.properties.id; return e }",
+        "",
     );
-    let chain = json!({"connectors": [{"bundle": tagger["id"]}]});
-    assert_eq!(server.put_chain(team, &token, chain).0, 200);
+    server.chain_of_one(team, &token, tagger, json!({}));
     let handles: Vec<_> = (0..200)
         .map(|i| {
             let (server, token) = (server.clone(), token.clone());
@@ -317,16 +317,12 @@ fn meta_cache_is_shared_by_every_chain_of_the_pool() {
         &["--team-concurrency", "4"],
     ));
     let (team, token) = server.team("t");
-    let (_, counter) = server.upload(
-        &token,
-        inline(
-            "Counter",
-            "async function processEvent(e, { cache }) { e.properties.n = await cache.incr('n'); const t = Date.now(); while (Date.now() - t < 10) {} return e }",
-            "",
-        ),
+    let counter = inline(
+        "Counter",
+        "async function processEvent(e, { cache }) { e.properties.n = await cache.incr('n'); const t = Date.now(); while (Date.now() - t < 10) {} return e }",
+        "",
     );
-    let chain = json!({"connectors": [{"bundle": counter["id"]}]});
-    assert_eq!(server.put_chain(team, &token, chain).0, 200);
+    server.chain_of_one(team, &token, counter, json!({}));
     let batch: Vec<Value> = (0..5)
         .map(|_| json!({"event": "e", "properties": {}}))
         .collect();
@@ -360,9 +356,8 @@ fn chains_survive_a_restart() {
     let (team, token) = {
         let server = Server::start(&db);
         let (team, token) = server.team("t");
-        let (_, hello) = server.upload(&token, built(&root().join("examples/hello-world")));
-        let chain = json!({"connectors": [{"bundle": hello["id"], "config": {"name": "again"}}]});
-        assert_eq!(server.put_chain(team, &token, chain).0, 200);
+        let hello = built(&root().join("examples/hello-world"));
+        server.chain_of_one(team, &token, hello, json!({"config": {"name": "again"}}));
         (team, token)
     };
     let server = Server::start(&db);
@@ -383,10 +378,9 @@ fn a_stored_chain_this_sandpipe_cannot_run_does_not_stop_the_others() {
             ("broken", "property-filter", json!({"properties": "$ip"})),
         ] {
             let (team, token) = server.team(name);
-            let (_, bundle) = server.upload(&token, built(&root().join("examples").join(example)));
-            let chain = json!({"connectors": [{"bundle": bundle["id"], "config": config}]});
-            assert_eq!(server.put_chain(team, &token, chain).0, 200);
-            teams.push((team, token, bundle["id"].as_str().unwrap().to_string()));
+            let bytes = built(&root().join("examples").join(example));
+            let bundle = server.chain_of_one(team, &token, bytes, json!({"config": config}));
+            teams.push((team, token, bundle.as_str().unwrap().to_string()));
         }
         (teams.remove(0), teams.remove(0))
     };

@@ -345,9 +345,7 @@ pub const COUNTER: &str = "async function processEvent(e, { cache, storage }) {
 pub fn events_per_second(store: &[String]) -> f64 {
     let server = Arc::new(Server::start_on(store, &["--team-concurrency", "2"]));
     let (team, token) = server.team("bench");
-    let (_, counter) = server.upload(&token, inline("Counter", COUNTER, ""));
-    let chain = json!({"connectors": [{"bundle": counter["id"]}]});
-    assert_eq!(server.put_chain(team, &token, chain).0, 200);
+    server.chain_of_one(team, &token, inline("Counter", COUNTER, ""), json!({}));
     let batch = Value::Array(
         (0..50)
             .map(|i| json!({"event": "e", "properties": {"i": i}}))
