@@ -59,6 +59,21 @@ fn quarantine_lines(server: &Server, team: i64, token: &str) -> Vec<String> {
         .collect()
 }
 
+/// The spinner is disabled (hello-world healthy), an event skips it, and it
+/// was logged degraded, then disabled.
+fn assert_spinner_disabled_and_skipped(server: &Server, team: i64, token: &str) {
+    assert_eq!(
+        statuses(server, team, token),
+        ["Spinner disabled", "Hello World healthy"]
+    );
+    let (_, body) = server.events(team, token, event());
+    assert_eq!(body["failures"], json!([]));
+    assert_eq!(
+        quarantine_lines(server, team, token),
+        ["quarantine: now degraded", "quarantine: now disabled"]
+    );
+}
+
 #[test]
 fn a_connector_failing_every_call_is_disabled_one_call_per_request() {
     let (_tmp, server, team, token) = spinning_team(&[]);
@@ -92,16 +107,7 @@ fn a_connector_failing_every_call_is_disabled_in_batches() {
         })
         .collect();
     assert_eq!(failures, [3, 3, 3, 3, 3]);
-    assert_eq!(
-        statuses(&server, team, &token),
-        ["Spinner disabled", "Hello World healthy"]
-    );
-    let (_, body) = server.events(team, &token, event());
-    assert_eq!(body["failures"], json!([]));
-    assert_eq!(
-        quarantine_lines(&server, team, &token),
-        ["quarantine: now degraded", "quarantine: now disabled"]
-    );
+    assert_spinner_disabled_and_skipped(&server, team, &token);
 }
 
 #[test]
@@ -127,16 +133,7 @@ fn a_connector_failing_every_call_is_disabled_under_8_concurrent_clients() {
     }
     // 20 calls at most; disabled at the 15th that finished.
     assert!((15..=20).contains(&failed.load(Ordering::SeqCst)));
-    assert_eq!(
-        statuses(&server, team, &token),
-        ["Spinner disabled", "Hello World healthy"]
-    );
-    let (_, body) = server.events(team, &token, event());
-    assert_eq!(body["failures"], json!([]));
-    assert_eq!(
-        quarantine_lines(&server, team, &token),
-        ["quarantine: now degraded", "quarantine: now disabled"]
-    );
+    assert_spinner_disabled_and_skipped(&server, team, &token);
 }
 
 #[test]
