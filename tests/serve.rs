@@ -11,8 +11,7 @@ use std::time::{Duration, Instant};
 
 #[test]
 fn upload_configure_and_process_events() {
-    let tmp = tempfile::tempdir().unwrap();
-    let server = Server::start(&tmp.path().join("sandpipe.db"));
+    let (_tmp, server) = Server::fresh(&[]);
     assert_eq!(
         server.call("GET", "/healthz", None, None),
         (200, Value::String("ok".into()))
@@ -100,8 +99,7 @@ fn upload_configure_and_process_events() {
 
 #[test]
 fn tokens_reach_only_their_own_team() {
-    let tmp = tempfile::tempdir().unwrap();
-    let server = Server::start(&tmp.path().join("sandpipe.db"));
+    let (_tmp, server) = Server::fresh(&[]);
     let (a, token_a) = server.team("a");
     let (b, _) = server.team("b");
     assert_eq!(
@@ -153,8 +151,7 @@ fn tokens_reach_only_their_own_team() {
 
 #[test]
 fn bad_bundles_and_bad_config_are_refused_with_reasons() {
-    let tmp = tempfile::tempdir().unwrap();
-    let server = Server::start(&tmp.path().join("sandpipe.db"));
+    let (_tmp, server) = Server::fresh(&[]);
     let (team, token) = server.team("t");
     let (status, body) = server.upload(&token, b"\0asm\x01\0\0\0garbage".to_vec());
     assert_eq!(status, 400);
@@ -201,8 +198,7 @@ fn bad_bundles_and_bad_config_are_refused_with_reasons() {
 
 #[test]
 fn a_looping_connector_is_contained_and_the_request_returns() {
-    let tmp = tempfile::tempdir().unwrap();
-    let server = Server::start(&tmp.path().join("sandpipe.db"));
+    let (_tmp, server) = Server::fresh(&[]);
     let (team, token) = server.team("t");
     let (_, spinner) = server.upload(
         &token,
@@ -278,8 +274,8 @@ fn a_looping_connector_is_contained_and_the_request_returns() {
 
 #[test]
 fn concurrent_requests_do_not_mix() {
-    let tmp = tempfile::tempdir().unwrap();
-    let server = Arc::new(Server::start(&tmp.path().join("sandpipe.db")));
+    let (_tmp, server) = Server::fresh(&[]);
+    let server = Arc::new(server);
     let (team, token) = server.team("t");
     let tagger = inline(
         "Tagger",
@@ -311,11 +307,8 @@ fn concurrent_requests_do_not_mix() {
 fn meta_cache_is_shared_by_every_chain_of_the_pool() {
     // Four requests at once make four chains in the team's pool; they are
     // instances of one configured connector, so they count in one meta.cache.
-    let tmp = tempfile::tempdir().unwrap();
-    let server = Arc::new(Server::start_with(
-        &tmp.path().join("sandpipe.db"),
-        &["--team-concurrency", "4"],
-    ));
+    let (_tmp, server) = Server::fresh(&["--team-concurrency", "4"]);
+    let server = Arc::new(server);
     let (team, token) = server.team("t");
     let counter = inline(
         "Counter",
@@ -431,9 +424,8 @@ const FAST_RETRIES: [&str; 5] = [
 
 #[test]
 fn webhooks_are_retried_until_delivered_or_dead() {
-    let tmp = tempfile::tempdir().unwrap();
     let receiver = receiver();
-    let server = Server::start_with(&tmp.path().join("sandpipe.db"), &FAST_RETRIES);
+    let (_tmp, server) = Server::fresh(&FAST_RETRIES);
     let (team, token) = server.team("t");
     webhook_chain(
         &server,
@@ -504,12 +496,8 @@ fn webhooks_are_retried_until_delivered_or_dead() {
 
 #[test]
 fn private_destinations_are_refused_without_the_flag() {
-    let tmp = tempfile::tempdir().unwrap();
     let receiver = receiver();
-    let server = Server::start_with(
-        &tmp.path().join("sandpipe.db"),
-        &["--webhook-max-attempts", "1"],
-    );
+    let (_tmp, server) = Server::fresh(&["--webhook-max-attempts", "1"]);
     let (team, token) = server.team("t");
     webhook_chain(
         &server,
@@ -588,8 +576,7 @@ fn pending_webhooks_survive_a_restart() {
 
 #[test]
 fn the_openapi_document_describes_every_route() {
-    let tmp = tempfile::tempdir().unwrap();
-    let server = Server::start(&tmp.path().join("sandpipe.db"));
+    let (_tmp, server) = Server::fresh(&[]);
     // Readable without a token.
     let (status, document) = server.call("GET", "/v1/openapi.json", None, None);
     assert_eq!(status, 200);
@@ -643,11 +630,8 @@ fn the_openapi_document_describes_every_route() {
 
 #[test]
 fn operators_list_rotate_delete_and_redeliver() {
-    let tmp = tempfile::tempdir().unwrap();
-    let server = Server::start_with(
-        &tmp.path().join("sandpipe.db"),
-        &["--webhook-max-attempts", "1", "--allow-private-webhooks"],
-    );
+    let (_tmp, server) =
+        Server::fresh(&["--webhook-max-attempts", "1", "--allow-private-webhooks"]);
     let (a, token_a) = server.team("alpha");
     let (b, token_b) = server.team("beta");
     // Names: unique, 1 to 200 characters.
@@ -828,11 +812,8 @@ fn operators_list_rotate_delete_and_redeliver() {
 
 #[test]
 fn replacing_a_chain_does_not_disturb_requests_in_flight() {
-    let tmp = tempfile::tempdir().unwrap();
-    let server = Arc::new(Server::start_with(
-        &tmp.path().join("sandpipe.db"),
-        &["--fuel", "1000000000000000", "--team-concurrency", "4"],
-    ));
+    let (_tmp, server) = Server::fresh(&["--fuel", "1000000000000000", "--team-concurrency", "4"]);
+    let server = Arc::new(server);
     let (team, token) = server.team("t");
     let slow = "function processEvent(e) { const end = Date.now() + 400; while (Date.now() < end) {} e.properties.version = 'old'; return e }";
     let (_, old) = server.upload(&token, inline("Tagger", slow, ""));
@@ -883,8 +864,7 @@ fn count(server: &Server, team: i64, token: &str) -> (i64, i64, i64) {
 
 #[test]
 fn storage_belongs_to_the_connector_id_across_versions_and_reorders() {
-    let tmp = tempfile::tempdir().unwrap();
-    let server = Server::start(&tmp.path().join("sandpipe.db"));
+    let (_tmp, server) = Server::fresh(&[]);
     let (team, token) = server.team("t");
     let v1 = server.upload(&token, counter(1)).1["id"].clone();
     let v2 = server.upload(&token, counter(2)).1["id"].clone();
@@ -991,8 +971,7 @@ fn raw(
 
 #[test]
 fn every_error_is_json_and_says_what_to_do() {
-    let tmp = tempfile::tempdir().unwrap();
-    let server = Server::start(&tmp.path().join("sandpipe.db"));
+    let (_tmp, server) = Server::fresh(&[]);
     let (team, token) = server.team("t");
     let error = |text: &str| json!({ "error": text });
     let teams = "/v1/teams";
@@ -1132,11 +1111,7 @@ fn every_error_is_json_and_says_what_to_do() {
 
 #[test]
 fn a_batch_reports_each_refused_item_and_runs_the_rest() {
-    let tmp = tempfile::tempdir().unwrap();
-    let server = Server::start_with(
-        &tmp.path().join("sandpipe.db"),
-        &["--max-batch-events", "3"],
-    );
+    let (_tmp, server) = Server::fresh(&["--max-batch-events", "3"]);
     let (team, token) =
         server.team_with_chain("t", vec![built(&root().join("examples/hello-world"))]);
     let (status, body) = server.events(
@@ -1173,8 +1148,7 @@ fn a_batch_reports_each_refused_item_and_runs_the_rest() {
 
 #[test]
 fn every_config_error_of_a_put_is_reported_at_once() {
-    let tmp = tempfile::tempdir().unwrap();
-    let server = Server::start(&tmp.path().join("sandpipe.db"));
+    let (_tmp, server) = Server::fresh(&[]);
     let (team, token) = server.team("t");
     let (_, hello) = server.upload(&token, built(&root().join("examples/hello-world")));
     let (_, typed) = server.upload(

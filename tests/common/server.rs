@@ -74,6 +74,14 @@ impl Server {
         Server::start_on(&store_args(db), extra)
     }
 
+    /// A server started with `flags` on a new database in its own temporary
+    /// directory, which lives as long as the answer's first half.
+    pub fn fresh(flags: &[&str]) -> (tempfile::TempDir, Server) {
+        let tmp = tempfile::tempdir().unwrap();
+        let server = Server::start_with(&tmp.path().join("sandpipe.db"), flags);
+        (tmp, server)
+    }
+
     /// A server whose state is where `store` (`--db …`, maybe `--cache …`) says.
     pub fn start_on(store: &[String], extra: &[&str]) -> Server {
         let mut args = vec!["serve", "--listen", "127.0.0.1:0", "--admin-token", ADMIN];
