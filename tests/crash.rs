@@ -179,10 +179,9 @@ fn acknowledged_events_survive_sigkill_five_times_in_a_row() {
         let server = Server::start_with(&db, &flags);
         let (team, token) = server.team("t");
         let url_field = r#"{"key": "url", "type": "string", "required": true}"#;
-        let (_, recorder) = server.upload(&token, inline("Recorder", RECORDER, url_field));
+        let recorder = inline("Recorder", RECORDER, url_field);
         let url = format!("http://127.0.0.1:{port}/hook");
-        let chain = json!({"connectors": [{"bundle": recorder["id"], "config": {"url": url}}]});
-        assert_eq!(server.put_chain(team, &token, chain).0, 200);
+        server.chain_of_one(team, &token, recorder, json!({"config": {"url": url}}));
         (team, token)
     };
     let mut acknowledged = Vec::new();

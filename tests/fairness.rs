@@ -108,20 +108,16 @@ fn rss_kib(pid: u32, field: &str) -> u64 {
 
 #[test]
 fn a_slow_team_does_not_slow_another_and_memory_stays_capped() {
-    let tmp = tempfile::tempdir().unwrap();
-    let server = Server::start_with(
-        &tmp.path().join("sandpipe.db"),
-        &[
-            "--fuel",
-            "1000000000000000",
-            "--deadline-ms",
-            "300",
-            "--memory-mib",
-            &MEMORY_MIB.to_string(),
-            "--team-concurrency",
-            &TEAM_CONCURRENCY.to_string(),
-        ],
-    );
+    let (_tmp, server) = Server::fresh(&[
+        "--fuel",
+        "1000000000000000",
+        "--deadline-ms",
+        "300",
+        "--memory-mib",
+        &MEMORY_MIB.to_string(),
+        "--team-concurrency",
+        &TEAM_CONCURRENCY.to_string(),
+    ]);
     let (a, token_a) = server.team("a");
     let (b, token_b) = server.team("b");
     let (_, slow) = server.upload(&token_a, inline("Slow", SLOW, ""));

@@ -11,14 +11,8 @@ use std::sync::Arc;
 fn run(js: &str) -> serde_json::Value {
     let logs = Arc::new(MemoryLogs::default());
     let mut chain = Chain::new(vec![connector("globals", js, 0, &logs)]);
-    let out = chain.process(json!({"event": "e", "properties": {}}));
-    assert!(
-        out.failures.is_empty(),
-        "{:?} {:?}",
-        out.failures,
-        logs.lines()
-    );
-    out.event.unwrap()["properties"]["r"].clone()
+    let event = processed_cleanly(&mut chain, json!({"event": "e", "properties": {}}), &logs);
+    event["properties"]["r"].clone()
 }
 
 #[test]

@@ -963,8 +963,7 @@ fn refused_bundles() -> Vec<(&'static str, Vec<u8>, String)> {
 
 #[test]
 fn bundles_that_must_not_load_are_refused_by_run_and_by_the_service() {
-    let tmp = tempfile::tempdir().unwrap();
-    let server = Server::start(&tmp.path().join("sandpipe.db"));
+    let (tmp, server) = Server::fresh(&[]);
     let (team, token) = server.team("t");
     let [before, stand_in, after] =
         ["polite-before", "pass-through", "polite-after"].map(|name| upload(&server, &token, name));

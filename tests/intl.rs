@@ -66,14 +66,8 @@ fn sandpipe_cases() -> Vec<(String, String)> {
         limits,
         &logs,
     )]);
-    let out = chain.process(json!({"event": "e", "properties": {}}));
-    assert!(
-        out.failures.is_empty(),
-        "{:?} {:?}",
-        out.failures,
-        logs.lines()
-    );
-    pairs(&out.event.unwrap()["properties"]["cases"])
+    let event = processed_cleanly(&mut chain, json!({"event": "e", "properties": {}}), &logs);
+    pairs(&event["properties"]["cases"])
 }
 
 fn pairs(value: &Value) -> Vec<(String, String)> {

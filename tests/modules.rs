@@ -102,15 +102,9 @@ export function processEvent(event: Event, { config }: Meta): Event {
     );
     let logs = Arc::new(MemoryLogs::default());
     let mut chain = chain_of(dir.path(), &logs);
-    let out = chain.process(json!({"event": "pageview"}));
-    assert!(
-        out.failures.is_empty(),
-        "{:?} {:?}",
-        out.failures,
-        logs.lines()
-    );
+    let event = processed_cleanly(&mut chain, json!({"event": "pageview"}), &logs);
     assert_eq!(
-        out.event.unwrap()["properties"],
+        event["properties"],
         json!({
             "padded": "**pageview",
             "version": "1.2.3",

@@ -54,24 +54,7 @@ fn assert_lines(what: &str, actual: &[String], expected: &[String]) {
 fn doubles_leave_sandpipe_run_as_node_writes_them() {
     let dir = tempfile::tempdir().unwrap();
     let (_, expected) = node_lines(dir.path());
-    let chain = dir.path().join("chain.json");
-    let connector = root().join("tests/numbers/identity");
-    std::fs::write(
-        &chain,
-        json!({"connectors": [{"path": connector}]}).to_string(),
-    )
-    .unwrap();
-    let out = sandpipe(
-        &[
-            "run",
-            "chain.json",
-            "--events",
-            "events.ndjson",
-            "--webhooks",
-            "webhooks.ndjson",
-        ],
-        dir.path(),
-    );
+    let out = run_one_connector(dir.path(), &root().join("tests/numbers/identity"));
     assert!(
         out.status.success(),
         "{}",

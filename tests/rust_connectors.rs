@@ -17,6 +17,22 @@ fn sandpipe_in_root(args: &[&str]) -> std::process::Output {
     sandpipe(args, &root())
 }
 
+/// The lines a `sandpipe test` that succeeded printed on stdout, but its
+/// `cost:` lines (its stdout and stderr are the panic's message on failure).
+fn test_report(output: &std::process::Output) -> Vec<String> {
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+        .lines()
+        .filter(|l| !l.starts_with("cost: "))
+        .map(str::to_string)
+        .collect()
+}
+
 #[test]
 fn the_rust_geoip_enricher_is_a_standalone_bundle_importing_only_host_functions_and_wasi() {
     let bundle = bundle_at(&root().join("examples/rust-geoip-enricher"));
@@ -47,13 +63,7 @@ fn the_rust_geoip_enricher_is_a_standalone_bundle_importing_only_host_functions_
 
 #[test]
 fn the_rust_enricher_passes_the_js_enrichers_fixtures() {
-    let output = sandpipe_in_root(&["test", "examples/rust-geoip-enricher"]);
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let lines = test_report(&sandpipe_in_root(&["test", "examples/rust-geoip-enricher"]));
     // The fixtures are the JavaScript example's, byte for byte.
     for fixture in ["enriches.json", "skips.json"] {
         assert_eq!(
@@ -66,10 +76,6 @@ fn the_rust_enricher_passes_the_js_enrichers_fixtures() {
             std::fs::read(root().join("examples/geoip-enricher/tests").join(fixture)).unwrap(),
         );
     }
-    let lines: Vec<&str> = stdout
-        .lines()
-        .filter(|l| !l.starts_with("cost: "))
-        .collect();
     assert_eq!(
         lines,
         [
@@ -318,19 +324,8 @@ fn sandpipe_new_lang_rust_scaffolds_a_connector_whose_fixture_passes() {
         )),
         "{cargo_toml}"
     );
-    let output = sandpipe(&["test", "greeter"], tmp.path());
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let lines: Vec<&str> = stdout
-        .lines()
-        .filter(|l| !l.starts_with("cost: "))
-        .collect();
     assert_eq!(
-        lines,
+        test_report(&sandpipe(&["test", "greeter"], tmp.path())),
         [
             "PASS greeting.json: adds the configured greeting",
             "1 passed, 0 failed"
@@ -373,20 +368,8 @@ fn a_rust_connector_that_reads_files_is_refused_at_admission() {
 /// the webhooks it composes: (stdout, stderr, webhooks).
 fn run_one(dir: &Path, events: &Path) -> (String, String, String) {
     let tmp = tempfile::tempdir().unwrap();
-    let chain = serde_json::json!({"connectors": [{"path": dir}]});
-    std::fs::write(tmp.path().join("chain.json"), chain.to_string()).unwrap();
     std::fs::copy(events, tmp.path().join("events.ndjson")).unwrap();
-    let output = sandpipe(
-        &[
-            "run",
-            "chain.json",
-            "--events",
-            "events.ndjson",
-            "--webhooks",
-            "webhooks.ndjson",
-        ],
-        tmp.path(),
-    );
+    let output = run_one_connector(tmp.path(), dir);
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert!(output.status.success(), "{}: {stderr}", dir.display());
     let webhooks = std::fs::read_to_string(tmp.path().join("webhooks.ndjson")).unwrap();

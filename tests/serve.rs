@@ -5,13 +5,13 @@ mod common;
 
 use common::*;
 use serde_json::{Value, json};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 #[test]
 fn upload_configure_and_process_events() {
-    let tmp = tempfile::tempdir().unwrap();
-    let server = Server::start(&tmp.path().join("sandpipe.db"));
+    let (_tmp, server) = Server::fresh(&[]);
     assert_eq!(
         server.call("GET", "/healthz", None, None),
         (200, Value::String("ok".into()))
@@ -99,8 +99,7 @@ fn upload_configure_and_process_events() {
 
 #[test]
 fn tokens_reach_only_their_own_team() {
-    let tmp = tempfile::tempdir().unwrap();
-    let server = Server::start(&tmp.path().join("sandpipe.db"));
+    let (_tmp, server) = Server::fresh(&[]);
     let (a, token_a) = server.team("a");
     let (b, _) = server.team("b");
     assert_eq!(
@@ -152,8 +151,7 @@ fn tokens_reach_only_their_own_team() {
 
 #[test]
 fn bad_bundles_and_bad_config_are_refused_with_reasons() {
-    let tmp = tempfile::tempdir().unwrap();
-    let server = Server::start(&tmp.path().join("sandpipe.db"));
+    let (_tmp, server) = Server::fresh(&[]);
     let (team, token) = server.team("t");
     let (status, body) = server.upload(&token, b"\0asm\x01\0\0\0garbage".to_vec());
     assert_eq!(status, 400);
@@ -200,8 +198,7 @@ fn bad_bundles_and_bad_config_are_refused_with_reasons() {
 
 #[test]
 fn a_looping_connector_is_contained_and_the_request_returns() {
-    let tmp = tempfile::tempdir().unwrap();
-    let server = Server::start(&tmp.path().join("sandpipe.db"));
+    let (_tmp, server) = Server::fresh(&[]);
     let (team, token) = server.team("t");
     let (_, spinner) = server.upload(
         &token,
@@ -277,15 +274,15 @@ fn a_looping_connector_is_contained_and_the_request_returns() {
 
 #[test]
 fn concurrent_requests_do_not_mix() {
-    let tmp = tempfile::tempdir().unwrap();
-    let server = Arc::new(Server::start(&tmp.path().join("sandpipe.db")));
+    let (_tmp, server) = Server::fresh(&[]);
+    let server = Arc::new(server);
     let (team, token) = server.team("t");
-    let (_, tagger) = server.upload(
-        &token,
-        inline("Tagger", "let n = 0; function processEvent(e) { n += 1; e.properties.copy = e.properties.id; return e }", ""),
+    let tagger = inline(
+        "Tagger",
+        "let n = 0; function processEvent(e) { n += 1; e.properties.copy = e.properties.id; return e }",
+        "",
     );
-    let chain = json!({"connectors": [{"bundle": tagger["id"]}]});
-    assert_eq!(server.put_chain(team, &token, chain).0, 200);
+    server.chain_of_one(team, &token, tagger, json!({}));
     let handles: Vec<_> = (0..200)
         .map(|i| {
             let (server, token) = (server.clone(), token.clone());
@@ -310,22 +307,15 @@ fn concurrent_requests_do_not_mix() {
 fn meta_cache_is_shared_by_every_chain_of_the_pool() {
     // Four requests at once make four chains in the team's pool; they are
     // instances of one configured connector, so they count in one meta.cache.
-    let tmp = tempfile::tempdir().unwrap();
-    let server = Arc::new(Server::start_with(
-        &tmp.path().join("sandpipe.db"),
-        &["--team-concurrency", "4"],
-    ));
+    let (_tmp, server) = Server::fresh(&["--team-concurrency", "4"]);
+    let server = Arc::new(server);
     let (team, token) = server.team("t");
-    let (_, counter) = server.upload(
-        &token,
-        inline(
-            "Counter",
-            "async function processEvent(e, { cache }) { e.properties.n = await cache.incr('n'); const t = Date.now(); while (Date.now() - t < 10) {} return e }",
-            "",
-        ),
+    let counter = inline(
+        "Counter",
+        "async function processEvent(e, { cache }) { e.properties.n = await cache.incr('n'); const t = Date.now(); while (Date.now() - t < 10) {} return e }",
+        "",
     );
-    let chain = json!({"connectors": [{"bundle": counter["id"]}]});
-    assert_eq!(server.put_chain(team, &token, chain).0, 200);
+    server.chain_of_one(team, &token, counter, json!({}));
     let batch: Vec<Value> = (0..5)
         .map(|_| json!({"event": "e", "properties": {}}))
         .collect();
@@ -359,9 +349,8 @@ fn chains_survive_a_restart() {
     let (team, token) = {
         let server = Server::start(&db);
         let (team, token) = server.team("t");
-        let (_, hello) = server.upload(&token, built(&root().join("examples/hello-world")));
-        let chain = json!({"connectors": [{"bundle": hello["id"], "config": {"name": "again"}}]});
-        assert_eq!(server.put_chain(team, &token, chain).0, 200);
+        let hello = built(&root().join("examples/hello-world"));
+        server.chain_of_one(team, &token, hello, json!({"config": {"name": "again"}}));
         (team, token)
     };
     let server = Server::start(&db);
@@ -382,10 +371,9 @@ fn a_stored_chain_this_sandpipe_cannot_run_does_not_stop_the_others() {
             ("broken", "property-filter", json!({"properties": "$ip"})),
         ] {
             let (team, token) = server.team(name);
-            let (_, bundle) = server.upload(&token, built(&root().join("examples").join(example)));
-            let chain = json!({"connectors": [{"bundle": bundle["id"], "config": config}]});
-            assert_eq!(server.put_chain(team, &token, chain).0, 200);
-            teams.push((team, token, bundle["id"].as_str().unwrap().to_string()));
+            let bytes = built(&root().join("examples").join(example));
+            let bundle = server.chain_of_one(team, &token, bytes, json!({"config": config}));
+            teams.push((team, token, bundle.as_str().unwrap().to_string()));
         }
         (teams.remove(0), teams.remove(0))
     };
@@ -422,19 +410,8 @@ fn a_stored_chain_this_sandpipe_cannot_run_does_not_stop_the_others() {
 }
 
 fn webhook_chain(server: &Server, token: &str, team: i64, url: &str) {
-    let (_, webhook) = server.upload(token, built(&root().join("examples/webhook")));
-    let chain = json!({"connectors": [{"bundle": webhook["id"], "config": {"url": url}}]});
-    assert_eq!(
-        server
-            .call(
-                "PUT",
-                &format!("/v1/teams/{team}/chain"),
-                Some(token),
-                Some(chain)
-            )
-            .0,
-        200
-    );
+    let webhook = built(&root().join("examples/webhook"));
+    server.chain_of_one(team, token, webhook, json!({"config": {"url": url}}));
 }
 
 const FAST_RETRIES: [&str; 5] = [
@@ -447,9 +424,8 @@ const FAST_RETRIES: [&str; 5] = [
 
 #[test]
 fn webhooks_are_retried_until_delivered_or_dead() {
-    let tmp = tempfile::tempdir().unwrap();
     let receiver = receiver();
-    let server = Server::start_with(&tmp.path().join("sandpipe.db"), &FAST_RETRIES);
+    let (_tmp, server) = Server::fresh(&FAST_RETRIES);
     let (team, token) = server.team("t");
     webhook_chain(
         &server,
@@ -520,12 +496,8 @@ fn webhooks_are_retried_until_delivered_or_dead() {
 
 #[test]
 fn private_destinations_are_refused_without_the_flag() {
-    let tmp = tempfile::tempdir().unwrap();
     let receiver = receiver();
-    let server = Server::start_with(
-        &tmp.path().join("sandpipe.db"),
-        &["--webhook-max-attempts", "1"],
-    );
+    let (_tmp, server) = Server::fresh(&["--webhook-max-attempts", "1"]);
     let (team, token) = server.team("t");
     webhook_chain(
         &server,
@@ -604,8 +576,7 @@ fn pending_webhooks_survive_a_restart() {
 
 #[test]
 fn the_openapi_document_describes_every_route() {
-    let tmp = tempfile::tempdir().unwrap();
-    let server = Server::start(&tmp.path().join("sandpipe.db"));
+    let (_tmp, server) = Server::fresh(&[]);
     // Readable without a token.
     let (status, document) = server.call("GET", "/v1/openapi.json", None, None);
     assert_eq!(status, 200);
@@ -659,11 +630,8 @@ fn the_openapi_document_describes_every_route() {
 
 #[test]
 fn operators_list_rotate_delete_and_redeliver() {
-    let tmp = tempfile::tempdir().unwrap();
-    let server = Server::start_with(
-        &tmp.path().join("sandpipe.db"),
-        &["--webhook-max-attempts", "1", "--allow-private-webhooks"],
-    );
+    let (_tmp, server) =
+        Server::fresh(&["--webhook-max-attempts", "1", "--allow-private-webhooks"]);
     let (a, token_a) = server.team("alpha");
     let (b, token_b) = server.team("beta");
     // Names: unique, 1 to 200 characters.
@@ -844,11 +812,8 @@ fn operators_list_rotate_delete_and_redeliver() {
 
 #[test]
 fn replacing_a_chain_does_not_disturb_requests_in_flight() {
-    let tmp = tempfile::tempdir().unwrap();
-    let server = Arc::new(Server::start_with(
-        &tmp.path().join("sandpipe.db"),
-        &["--fuel", "1000000000000000", "--team-concurrency", "4"],
-    ));
+    let (_tmp, server) = Server::fresh(&["--fuel", "1000000000000000", "--team-concurrency", "4"]);
+    let server = Arc::new(server);
     let (team, token) = server.team("t");
     let slow = "function processEvent(e) { const end = Date.now() + 400; while (Date.now() < end) {} e.properties.version = 'old'; return e }";
     let (_, old) = server.upload(&token, inline("Tagger", slow, ""));
@@ -899,8 +864,7 @@ fn count(server: &Server, team: i64, token: &str) -> (i64, i64, i64) {
 
 #[test]
 fn storage_belongs_to_the_connector_id_across_versions_and_reorders() {
-    let tmp = tempfile::tempdir().unwrap();
-    let server = Server::start(&tmp.path().join("sandpipe.db"));
+    let (_tmp, server) = Server::fresh(&[]);
     let (team, token) = server.team("t");
     let v1 = server.upload(&token, counter(1)).1["id"].clone();
     let v2 = server.upload(&token, counter(2)).1["id"].clone();
@@ -1007,8 +971,7 @@ fn raw(
 
 #[test]
 fn every_error_is_json_and_says_what_to_do() {
-    let tmp = tempfile::tempdir().unwrap();
-    let server = Server::start(&tmp.path().join("sandpipe.db"));
+    let (_tmp, server) = Server::fresh(&[]);
     let (team, token) = server.team("t");
     let error = |text: &str| json!({ "error": text });
     let teams = "/v1/teams";
@@ -1148,11 +1111,7 @@ fn every_error_is_json_and_says_what_to_do() {
 
 #[test]
 fn a_batch_reports_each_refused_item_and_runs_the_rest() {
-    let tmp = tempfile::tempdir().unwrap();
-    let server = Server::start_with(
-        &tmp.path().join("sandpipe.db"),
-        &["--max-batch-events", "3"],
-    );
+    let (_tmp, server) = Server::fresh(&["--max-batch-events", "3"]);
     let (team, token) =
         server.team_with_chain("t", vec![built(&root().join("examples/hello-world"))]);
     let (status, body) = server.events(
@@ -1189,8 +1148,7 @@ fn a_batch_reports_each_refused_item_and_runs_the_rest() {
 
 #[test]
 fn every_config_error_of_a_put_is_reported_at_once() {
-    let tmp = tempfile::tempdir().unwrap();
-    let server = Server::start(&tmp.path().join("sandpipe.db"));
+    let (_tmp, server) = Server::fresh(&[]);
     let (team, token) = server.team("t");
     let (_, hello) = server.upload(&token, built(&root().join("examples/hello-world")));
     let (_, typed) = server.upload(
@@ -1240,28 +1198,31 @@ async function onEvent(event, { storage }) {
 }
 "#;
 
-fn exporter_chain(server: &Server, token: &str, team: i64) {
-    let (_, bundle) = server.upload(token, inline("Exporter", EXPORTER, ""));
-    let chain = json!({"connectors": [{"id": "exporter", "bundle": bundle["id"], "config": {}}]});
-    assert_eq!(
-        server
-            .call(
-                "PUT",
-                &format!("/v1/teams/{team}/chain"),
-                Some(token),
-                Some(chain)
-            )
-            .0,
-        200
-    );
+/// A server on `db` started with `flags`, and its team `t` whose whole chain
+/// is one connector, `exporter`: `bytes` uploaded, with `config`. Answers the
+/// server, the team, its token and the bundle's id.
+fn exporter_team(
+    db: &Path,
+    flags: &[&str],
+    bytes: Vec<u8>,
+    config: Value,
+) -> (Server, i64, String, Value) {
+    let server = Server::start_with(db, flags);
+    let (team, token) = server.team("t");
+    let fields = json!({"id": "exporter", "config": config});
+    let bundle = server.chain_of_one(team, &token, bytes, fields);
+    (server, team, token, bundle)
 }
 
 #[test]
 fn on_event_calls_are_retried_until_they_succeed_or_are_dead() {
     let tmp = tempfile::tempdir().unwrap();
-    let server = Server::start_with(&tmp.path().join("sandpipe.db"), &FAST_RETRIES);
-    let (team, token) = server.team("t");
-    exporter_chain(&server, &token, team);
+    let (server, team, token, _) = exporter_team(
+        &tmp.path().join("sandpipe.db"),
+        &FAST_RETRIES,
+        inline("Exporter", EXPORTER, ""),
+        json!({}),
+    );
     let (status, body) = server.events(
         team,
         &token,
@@ -1333,7 +1294,8 @@ fn on_event_calls_are_retried_until_they_succeed_or_are_dead() {
 
 /// An export connector that posts each event's uuid to `config.url` in
 /// `onEvent`, asking for a retry while the destination answers an error.
-const FETCH_EXPORTER: &str = r#"
+fn fetch_exporter() -> Vec<u8> {
+    let js = r#"
 async function onEvent(event, { config }) {
     const response = await fetch(config.url, { method: 'POST', body: event.uuid })
     if (!response.ok) {
@@ -1341,6 +1303,9 @@ async function onEvent(event, { config }) {
     }
 }
 "#;
+    let fields = r#"{"key": "url", "type": "string", "required": true}"#;
+    inline("Fetch Exporter", js, fields)
+}
 
 #[test]
 fn on_event_fetches_under_the_operators_allow_list() {
@@ -1348,23 +1313,13 @@ fn on_event_fetches_under_the_operators_allow_list() {
     let receiver = receiver();
     let mut flags = FAST_RETRIES.to_vec();
     flags.extend(["--fetch-allow", "127.0.0.1", "--fetch-allow-private"]);
-    let server = Server::start_with(&tmp.path().join("sandpipe.db"), &flags);
-    let (team, token) = server.team("t");
-    let (_, bundle) = server.upload(
-        &token,
-        inline(
-            "Fetch Exporter",
-            FETCH_EXPORTER,
-            r#"{"key": "url", "type": "string", "required": true}"#,
-        ),
-    );
-    let exporter = |url: String| {
-        let chain = json!({"connectors": [{"id": "exporter", "bundle": bundle["id"], "config": {"url": url}}]});
-        assert_eq!(server.put_chain(team, &token, chain).0, 200);
-    };
-
     // `/flaky` fails its first two requests: both events arrive after retries.
-    exporter(format!("http://127.0.0.1:{}/flaky", receiver.port));
+    let (server, team, token, bundle) = exporter_team(
+        &tmp.path().join("sandpipe.db"),
+        &flags,
+        fetch_exporter(),
+        json!({"url": format!("http://127.0.0.1:{}/flaky", receiver.port)}),
+    );
     let (status, body) = server.events(
         team,
         &token,
@@ -1393,7 +1348,10 @@ fn on_event_fetches_under_the_operators_allow_list() {
     assert_eq!(accepted, ["u-1", "u-2"]);
 
     // `localhost` is the same receiver, but not on the list: refused, then dead.
-    exporter(format!("http://localhost:{}/", receiver.port));
+    let url = format!("http://localhost:{}/", receiver.port);
+    let chain =
+        json!({"connectors": [{"id": "exporter", "bundle": bundle, "config": {"url": url}}]});
+    assert_eq!(server.put_chain(team, &token, chain).0, 200);
     server.events(team, &token, json!({"event": "c", "uuid": "u-3"}));
     let listed = wait_for(&server, team, &token, |b| {
         b["webhooks"][2]["status"] == "dead"
@@ -1433,18 +1391,12 @@ fn serve_refuses_fetch_without_an_allow_list_and_loopback_without_allow_private(
         let tmp = tempfile::tempdir().unwrap();
         let mut flags = flags.to_vec();
         flags.extend(FAST_RETRIES);
-        let server = Server::start_with(&tmp.path().join("sandpipe.db"), &flags);
-        let (team, token) = server.team("t");
-        let (_, bundle) = server.upload(
-            &token,
-            inline(
-                "Fetch Exporter",
-                FETCH_EXPORTER,
-                r#"{"key": "url", "type": "string", "required": true}"#,
-            ),
+        let (server, team, token, _) = exporter_team(
+            &tmp.path().join("sandpipe.db"),
+            &flags,
+            fetch_exporter(),
+            json!({"url": url}),
         );
-        let chain = json!({"connectors": [{"id": "exporter", "bundle": bundle["id"], "config": {"url": url}}]});
-        assert_eq!(server.put_chain(team, &token, chain).0, 200);
         server.events(team, &token, json!({"event": "a", "uuid": "u-1"}));
         let listed = wait_for(&server, team, &token, |b| {
             b["webhooks"][0]["status"] == "dead"
@@ -1480,16 +1432,14 @@ fn a_fetch_allow_that_is_not_a_host_is_refused_at_start() {
 #[test]
 fn failing_on_event_calls_are_counted_and_quarantine_their_connector() {
     let tmp = tempfile::tempdir().unwrap();
-    let server = Server::start_with(
-        &tmp.path().join("sandpipe.db"),
-        &["--webhook-max-attempts", "1"],
-    );
-    let (team, token) = server.team("t");
     let js = "function processEvent(e) { return e }\n\
               function onEvent(e) { throw new Error(`export failed for ${e.uuid}`) }";
-    let (_, bundle) = server.upload(&token, inline("Broken Exporter", js, ""));
-    let chain = json!({"connectors": [{"id": "exporter", "bundle": bundle["id"]}]});
-    assert_eq!(server.put_chain(team, &token, chain).0, 200);
+    let (server, team, token, _) = exporter_team(
+        &tmp.path().join("sandpipe.db"),
+        &["--webhook-max-attempts", "1"],
+        inline("Broken Exporter", js, ""),
+        json!({}),
+    );
     let send = |from: usize, to: usize| {
         let events: Vec<Value> = (from..to)
             .map(|i| json!({"event": "e", "uuid": format!("u-{i}")}))
@@ -1579,9 +1529,8 @@ fn pending_on_event_calls_survive_a_restart() {
         "50",
     ];
     let (team, token) = {
-        let server = Server::start_with(&db, &options);
-        let (team, token) = server.team("t");
-        exporter_chain(&server, &token, team);
+        let (server, team, token, _) =
+            exporter_team(&db, &options, inline("Exporter", EXPORTER, ""), json!({}));
         let (status, _) = server.events(team, &token, json!({"event": "kept", "uuid": "u-1"}));
         assert_eq!(status, 200);
         let listed = wait_for(&server, team, &token, |b| {

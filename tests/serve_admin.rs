@@ -18,8 +18,7 @@ fn secretive() -> Vec<u8> {
 
 #[test]
 fn a_trace_shows_each_step_and_the_webhooks_without_storing_or_sending_anything() {
-    let tmp = tempfile::tempdir().unwrap();
-    let server = Server::start(&tmp.path().join("sandpipe.db"));
+    let (_tmp, server) = Server::fresh(&[]);
     let (team, token) = server.team("acme");
     let (_, hello) = server.upload(&token, built(&root().join("examples/hello-world")));
     let (_, secretive) = server.upload(&token, secretive());
@@ -86,8 +85,7 @@ fn a_trace_shows_each_step_and_the_webhooks_without_storing_or_sending_anything(
 
 #[test]
 fn a_trace_names_the_connector_that_dropped_the_event_and_the_failures() {
-    let tmp = tempfile::tempdir().unwrap();
-    let server = Server::start(&tmp.path().join("sandpipe.db"));
+    let (_tmp, server) = Server::fresh(&[]);
     let (team, token) = server.team_with_chain(
         "t",
         vec![
@@ -146,8 +144,7 @@ fn a_trace_names_the_connector_that_dropped_the_event_and_the_failures() {
 
 #[test]
 fn the_redacted_placeholder_keeps_a_stored_secret_across_a_reorder() {
-    let tmp = tempfile::tempdir().unwrap();
-    let server = Server::start(&tmp.path().join("sandpipe.db"));
+    let (_tmp, server) = Server::fresh(&[]);
     let (team, token) = server.team("acme");
     let (_, hello) = server.upload(&token, built(&root().join("examples/hello-world")));
     let (_, secretive) = server.upload(&token, secretive());
@@ -194,8 +191,7 @@ fn the_redacted_placeholder_keeps_a_stored_secret_across_a_reorder() {
 
 #[test]
 fn enabling_or_disabling_a_connector_is_logged() {
-    let tmp = tempfile::tempdir().unwrap();
-    let server = Server::start(&tmp.path().join("sandpipe.db"));
+    let (_tmp, server) = Server::fresh(&[]);
     let (team, token) = server.team("acme");
     let (_, hello) = server.upload(&token, built(&root().join("examples/hello-world")));
     let put = |enabled: bool| {
@@ -226,8 +222,7 @@ fn enabling_or_disabling_a_connector_is_logged() {
 
 #[test]
 fn teams_are_listed_for_the_admin_and_a_team_sees_its_own() {
-    let tmp = tempfile::tempdir().unwrap();
-    let server = Server::start(&tmp.path().join("sandpipe.db"));
+    let (_tmp, server) = Server::fresh(&[]);
     let (a, token_a) = server.team("a");
     let (b, _) = server.team("b");
     let (status, all) = server.call("GET", "/v1/teams", Some(ADMIN), None);
@@ -258,8 +253,7 @@ fn teams_are_listed_for_the_admin_and_a_team_sees_its_own() {
 
 #[test]
 fn a_bundle_s_manifest_is_read_back_by_its_id() {
-    let tmp = tempfile::tempdir().unwrap();
-    let server = Server::start(&tmp.path().join("sandpipe.db"));
+    let (_tmp, server) = Server::fresh(&[]);
     let (_, token) = server.team("acme");
     let (_, uploaded) = server.upload(&token, built(&root().join("examples/webhook")));
     let id = uploaded["id"].as_str().unwrap();
@@ -299,8 +293,7 @@ fn a_bundle_s_manifest_is_read_back_by_its_id() {
 
 #[test]
 fn health_shows_each_connector_s_state_and_figures() {
-    let tmp = tempfile::tempdir().unwrap();
-    let server = Server::start(&tmp.path().join("sandpipe.db"));
+    let (_tmp, server) = Server::fresh(&[]);
     let (team, token) = server.team_with_chain(
         "t",
         vec![
@@ -355,8 +348,7 @@ fn health_shows_each_connector_s_state_and_figures() {
 
 #[test]
 fn the_page_is_served_with_a_strict_content_security_policy() {
-    let tmp = tempfile::tempdir().unwrap();
-    let server = Server::start(&tmp.path().join("sandpipe.db"));
+    let (_tmp, server) = Server::fresh(&[]);
     let policy = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; \
                   img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
     for (path, kind) in [

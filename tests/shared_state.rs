@@ -143,16 +143,8 @@ fn a_connector_quarantined_on_one_process_is_skipped_by_the_other_within_a_secon
     let a = Server::start_on(&store, &[]);
     let b = Server::start_on(&store, &[]);
     let (team, token) = a.team("t");
-    let (_, thrower) = a.upload(
-        &token,
-        inline(
-            "Thrower",
-            "function processEvent(e) { throw new Error('no') }",
-            "",
-        ),
-    );
-    let chain = json!({"connectors": [{"bundle": thrower["id"]}]});
-    assert_eq!(a.put_chain(team, &token, chain).0, 200);
+    let js = "function processEvent(e) { throw new Error('no') }";
+    let thrower = a.chain_of_one(team, &token, inline("Thrower", js, ""), json!({}));
     until_installed(&b, team, &token);
     let failed = |server: &Server| {
         let (status, body) = server.events(team, &token, json!({"event": "e", "properties": {}}));
@@ -182,7 +174,7 @@ fn a_connector_quarantined_on_one_process_is_skipped_by_the_other_within_a_secon
     };
     assert!(took < Duration::from_secs(1), "B skipped it after {took:?}");
     // A PUT on B re-enables it everywhere.
-    let chain = json!({"connectors": [{"bundle": thrower["id"]}]});
+    let chain = json!({"connectors": [{"bundle": thrower}]});
     assert_eq!(b.put_chain(team, &token, chain).0, 200);
     let started = Instant::now();
     while failed(&a) != json!(["Thrower (0)"]) {
@@ -243,10 +235,9 @@ fn webhooks_are_delivered_when_a_process_is_killed_mid_delivery() {
     let b = Server::start_on(&store, &flags);
     let receiver = slow_receiver(Duration::from_millis(40));
     let (team, token) = a.team("t");
-    let (_, webhook) = a.upload(&token, built(&root().join("examples/webhook")));
+    let webhook = built(&root().join("examples/webhook"));
     let url = format!("http://127.0.0.1:{}/hook", receiver.port);
-    let chain = json!({"connectors": [{"bundle": webhook["id"], "config": {"url": url}}]});
-    assert_eq!(a.put_chain(team, &token, chain).0, 200);
+    a.chain_of_one(team, &token, webhook, json!({"config": {"url": url}}));
     until_installed(&b, team, &token);
     // Composed across both: 20 batches of 25, alternately on A and B.
     for batch in 0..WEBHOOKS / 25 {
@@ -506,9 +497,7 @@ fn redis_gives_every_cache_operation_what_the_in_memory_cache_gives() {
             &["--memory-mib", "256", "--no-fuel", "--deadline-ms", "60000"],
         );
         let (team, token) = server.team("t");
-        let (_, bundle) = server.upload(&token, inline("Cache", CACHE_SCRIPT, ""));
-        let chain = json!({"connectors": [{"bundle": bundle["id"]}]});
-        assert_eq!(server.put_chain(team, &token, chain).0, 200);
+        server.chain_of_one(team, &token, inline("Cache", CACHE_SCRIPT, ""), json!({}));
         let (status, body) = server.events(team, &token, json!({"event": "e", "properties": {}}));
         assert_eq!(status, 200, "{body}");
         assert_eq!(body["failures"], json!([]), "{body}");

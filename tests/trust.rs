@@ -59,6 +59,21 @@ fn quarantine_lines(server: &Server, team: i64, token: &str) -> Vec<String> {
         .collect()
 }
 
+/// The spinner is disabled (hello-world healthy), an event skips it, and it
+/// was logged degraded, then disabled.
+fn assert_spinner_disabled_and_skipped(server: &Server, team: i64, token: &str) {
+    assert_eq!(
+        statuses(server, team, token),
+        ["Spinner disabled", "Hello World healthy"]
+    );
+    let (_, body) = server.events(team, token, event());
+    assert_eq!(body["failures"], json!([]));
+    assert_eq!(
+        quarantine_lines(server, team, token),
+        ["quarantine: now degraded", "quarantine: now disabled"]
+    );
+}
+
 #[test]
 fn a_connector_failing_every_call_is_disabled_one_call_per_request() {
     let (_tmp, server, team, token) = spinning_team(&[]);
@@ -92,16 +107,7 @@ fn a_connector_failing_every_call_is_disabled_in_batches() {
         })
         .collect();
     assert_eq!(failures, [3, 3, 3, 3, 3]);
-    assert_eq!(
-        statuses(&server, team, &token),
-        ["Spinner disabled", "Hello World healthy"]
-    );
-    let (_, body) = server.events(team, &token, event());
-    assert_eq!(body["failures"], json!([]));
-    assert_eq!(
-        quarantine_lines(&server, team, &token),
-        ["quarantine: now degraded", "quarantine: now disabled"]
-    );
+    assert_spinner_disabled_and_skipped(&server, team, &token);
 }
 
 #[test]
@@ -127,16 +133,7 @@ fn a_connector_failing_every_call_is_disabled_under_8_concurrent_clients() {
     }
     // 20 calls at most; disabled at the 15th that finished.
     assert!((15..=20).contains(&failed.load(Ordering::SeqCst)));
-    assert_eq!(
-        statuses(&server, team, &token),
-        ["Spinner disabled", "Hello World healthy"]
-    );
-    let (_, body) = server.events(team, &token, event());
-    assert_eq!(body["failures"], json!([]));
-    assert_eq!(
-        quarantine_lines(&server, team, &token),
-        ["quarantine: now degraded", "quarantine: now disabled"]
-    );
+    assert_spinner_disabled_and_skipped(&server, team, &token);
 }
 
 #[test]
@@ -184,8 +181,7 @@ fn a_put_during_health_changes_is_never_undone() {
 
 #[test]
 fn captured_events_are_returned_and_counted() {
-    let tmp = tempfile::tempdir().unwrap();
-    let server = Server::start(&tmp.path().join("sandpipe.db"));
+    let (_tmp, server) = Server::fresh(&[]);
     let (team, token) = server.team_with_chain(
         "t",
         vec![inline(
@@ -217,11 +213,7 @@ fn captured_events_are_returned_and_counted() {
 
 #[test]
 fn metrics_need_the_admin_or_the_metrics_token() {
-    let tmp = tempfile::tempdir().unwrap();
-    let server = Server::start_with(
-        &tmp.path().join("sandpipe.db"),
-        &["--metrics-token", "scrape-me"],
-    );
+    let (_tmp, server) = Server::fresh(&["--metrics-token", "scrape-me"]);
     let (_, team_token) = server.team("t");
     assert_eq!(
         server.call("GET", "/metrics", None, None),
@@ -262,11 +254,7 @@ const KEEPER: &str = "async function processEvent(e, { storage }) { await storag
 
 #[test]
 fn storage_quota_from_serve_flags() {
-    let tmp = tempfile::tempdir().unwrap();
-    let server = Server::start_with(
-        &tmp.path().join("sandpipe.db"),
-        &["--storage-max-keys", "2", "--storage-max-bytes", "100"],
-    );
+    let (_tmp, server) = Server::fresh(&["--storage-max-keys", "2", "--storage-max-bytes", "100"]);
     let (team, token) = server.team_with_chain("t", vec![inline("Keeper", KEEPER, "")]);
     let events = json!([
         {"event": "e", "properties": {"n": 1}},
@@ -335,18 +323,14 @@ fn storage_quota_from_the_chain_file() {
 
 #[test]
 fn finished_webhooks_are_pruned_after_the_retention_period() {
-    let tmp = tempfile::tempdir().unwrap();
     let receiver = receiver();
-    let server = Server::start_with(
-        &tmp.path().join("sandpipe.db"),
-        &[
-            "--allow-private-webhooks",
-            "--webhook-max-attempts",
-            "1",
-            "--webhook-retention-hours",
-            "0",
-        ],
-    );
+    let (_tmp, server) = Server::fresh(&[
+        "--allow-private-webhooks",
+        "--webhook-max-attempts",
+        "1",
+        "--webhook-retention-hours",
+        "0",
+    ]);
     let hook = format!(
         "function composeWebhook(e) {{ return {{ url: 'http://127.0.0.1:{}/' + e.properties.path, body: e.properties.path }} }}",
         receiver.port

@@ -529,17 +529,13 @@ fn publish_and_async_events_feed_the_workers() {
     )
     .unwrap();
     let team = a.to_string();
-    let out = sandpipe(
-        &[
-            "publish",
-            "--nats",
-            &nats_url,
-            "--team",
-            &team,
-            "events.ndjson",
-        ],
-        dir.path(),
-    );
+    let publish = |file: &str| {
+        sandpipe(
+            &["publish", "--nats", &nats_url, "--team", &team, file],
+            dir.path(),
+        )
+    };
+    let out = publish("events.ndjson");
     assert_eq!(
         (
             out.status.code(),
@@ -553,17 +549,7 @@ fn publish_and_async_events_feed_the_workers() {
         )
     );
     std::fs::write(dir.path().join("bad.ndjson"), "{\"event\":\"e\"}\n[1]\n").unwrap();
-    let out = sandpipe(
-        &[
-            "publish",
-            "--nats",
-            &nats_url,
-            "--team",
-            &team,
-            "bad.ndjson",
-        ],
-        dir.path(),
-    );
+    let out = publish("bad.ndjson");
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         String::from_utf8_lossy(&out.stderr),

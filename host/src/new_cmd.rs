@@ -100,22 +100,41 @@ export function processEvent(event: PluginEvent, { global }: Meta<Config>): Plug
         "scripts": { "typecheck": "tsc -p ." },
         "devDependencies": { "typescript": TYPESCRIPT_VERSION }
     }))?;
-    std::fs::create_dir_all(dir.join("tests"))
-        .with_context(|| format!("creating {}", dir.display()))?;
-    for (file, text) in [
-        ("plugin.json", plugin_json.as_str()),
-        ("index.ts", index),
-        ("sandpipe.d.ts", TYPINGS),
-        ("tsconfig.json", tsconfig.as_str()),
-        ("package.json", package_json.as_str()),
-        ("tests/greeting.json", fixture.as_str()),
-    ] {
+    write_scaffold(
+        dir,
+        &[
+            ("plugin.json", plugin_json.as_str()),
+            ("index.ts", index),
+            ("sandpipe.d.ts", TYPINGS),
+            ("tsconfig.json", tsconfig.as_str()),
+            ("package.json", package_json.as_str()),
+            ("tests/greeting.json", fixture.as_str()),
+        ],
+        "index.ts",
+        "`npm install && npm run typecheck` in it checks the types",
+    )
+}
+
+/// Writes `files` (a path in `dir` and its text, which ends in one newline),
+/// making `dir` and its subdirectories, then says what to do next: edit
+/// `main`, run `sandpipe test` on it (`hint` in parentheses).
+fn write_scaffold(
+    dir: &std::path::Path,
+    files: &[(&str, &str)],
+    main: &str,
+    hint: &str,
+) -> anyhow::Result<()> {
+    for (file, text) in files {
         let path = dir.join(file);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("creating {}", dir.display()))?;
+        }
         std::fs::write(&path, format!("{}\n", text.trim_end()))
             .with_context(|| format!("writing {}", path.display()))?;
     }
     eprintln!(
-        "created {}: edit index.ts, then `sandpipe test {}` (`npm install && npm run typecheck` in it checks the types)",
+        "created {}: edit {main}, then `sandpipe test {}` ({hint})",
         dir.display(),
         dir.display()
     );
@@ -212,25 +231,16 @@ fn greet(mut event: Event, meta: &Meta) -> Result<Option<Event>, Error> {
 // Exports the hooks above (also #[setup], #[compose_webhook], #[on_event]).
 sandpipe_connector::export!();
 "#;
-    std::fs::create_dir_all(dir.join("tests"))
-        .with_context(|| format!("creating {}", dir.display()))?;
-    std::fs::create_dir_all(dir.join("src"))
-        .with_context(|| format!("creating {}", dir.display()))?;
-    for (file, text) in [
-        ("plugin.json", plugin_json.as_str()),
-        ("Cargo.toml", cargo_toml.as_str()),
-        ("src/lib.rs", lib),
-        (".gitignore", "/target/"),
-        ("tests/greeting.json", greeting_fixture()?.as_str()),
-    ] {
-        let path = dir.join(file);
-        std::fs::write(&path, format!("{}\n", text.trim_end()))
-            .with_context(|| format!("writing {}", path.display()))?;
-    }
-    eprintln!(
-        "created {}: edit src/lib.rs, then `sandpipe test {}` (cargo builds it for wasm32-wasip1: `rustup target add wasm32-wasip1` once)",
-        dir.display(),
-        dir.display()
-    );
-    Ok(())
+    write_scaffold(
+        dir,
+        &[
+            ("plugin.json", plugin_json.as_str()),
+            ("Cargo.toml", cargo_toml.as_str()),
+            ("src/lib.rs", lib),
+            (".gitignore", "/target/"),
+            ("tests/greeting.json", greeting_fixture()?.as_str()),
+        ],
+        "src/lib.rs",
+        "cargo builds it for wasm32-wasip1: `rustup target add wasm32-wasip1` once",
+    )
 }

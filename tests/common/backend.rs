@@ -306,30 +306,14 @@ impl PgServer {
 
     /// Runs `sql` with psql on the database at `url`; its output.
     pub fn psql(&self, url: &str, sql: &str) -> String {
-        let output = Command::new("psql")
-            .args([url, "-X", "-v", "ON_ERROR_STOP=1", "-c", sql])
-            .output()
-            .expect("psql runs");
-        assert!(
-            output.status.success(),
-            "psql {sql}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        let output = psql_succeeding(url, &[], sql);
         String::from_utf8_lossy(&output.stdout).into_owned()
             + &String::from_utf8_lossy(&output.stderr)
     }
 
     /// Runs `sql` on the database at `url`; its rows, unaligned, without headers.
     pub fn query(&self, url: &str, sql: &str) -> String {
-        let output = Command::new("psql")
-            .args([url, "-X", "-tA", "-v", "ON_ERROR_STOP=1", "-c", sql])
-            .output()
-            .expect("psql runs");
-        assert!(
-            output.status.success(),
-            "psql {sql}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        let output = psql_succeeding(url, &["-tA"], sql);
         String::from_utf8_lossy(&output.stdout).trim().to_string()
     }
 
@@ -343,6 +327,23 @@ impl PgServer {
             .success()
             .then(|| String::from_utf8_lossy(&output.stdout).into_owned())
     }
+}
+
+/// psql with `options` running `sql` on the database at `url`, stopping at
+/// the first error; it must succeed (its stderr is the panic's message).
+fn psql_succeeding(url: &str, options: &[&str], sql: &str) -> std::process::Output {
+    let output = Command::new("psql")
+        .args([url, "-X", "-v", "ON_ERROR_STOP=1"])
+        .args(options)
+        .args(["-c", sql])
+        .output()
+        .expect("psql runs");
+    assert!(
+        output.status.success(),
+        "psql {sql}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
 }
 
 /// Removes the directories of test servers whose process has gone: a shared

@@ -149,6 +149,38 @@ pub fn chain_of(dir: &Path, logs: &Arc<MemoryLogs>) -> Chain {
     )])
 }
 
+/// The event `chain` makes of `event`, which no connector may fail: the
+/// failures and `logs`' lines are the panic's message.
+pub fn processed_cleanly(chain: &mut Chain, event: Value, logs: &MemoryLogs) -> Value {
+    let out = chain.process(event);
+    assert!(
+        out.failures.is_empty(),
+        "{:?} {:?}",
+        out.failures,
+        logs.lines()
+    );
+    out.event.expect("the chain keeps the event")
+}
+
+/// `sandpipe run` in `dir` of a chain of the one connector at `connector`
+/// (written to `dir/chain.json`) on `dir/events.ndjson`, its webhooks written
+/// to `dir/webhooks.ndjson`.
+pub fn run_one_connector(dir: &Path, connector: &Path) -> std::process::Output {
+    let chain = serde_json::json!({"connectors": [{"path": connector}]});
+    std::fs::write(dir.join("chain.json"), chain.to_string()).unwrap();
+    sandpipe(
+        &[
+            "run",
+            "chain.json",
+            "--events",
+            "events.ndjson",
+            "--webhooks",
+            "webhooks.ndjson",
+        ],
+        dir,
+    )
+}
+
 /// Runs the `sandpipe` binary in `cwd` with this test binary's module cache.
 pub fn sandpipe<S: AsRef<std::ffi::OsStr>>(args: &[S], cwd: &Path) -> std::process::Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_sandpipe"))

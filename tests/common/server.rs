@@ -74,6 +74,14 @@ impl Server {
         Server::start_on(&store_args(db), extra)
     }
 
+    /// A server started with `flags` on a new database in its own temporary
+    /// directory, which lives as long as the answer's first half.
+    pub fn fresh(flags: &[&str]) -> (tempfile::TempDir, Server) {
+        let tmp = tempfile::tempdir().unwrap();
+        let server = Server::start_with(&tmp.path().join("sandpipe.db"), flags);
+        (tmp, server)
+    }
+
     /// A server whose state is where `store` (`--db …`, maybe `--cache …`) says.
     pub fn start_on(store: &[String], extra: &[&str]) -> Server {
         let mut args = vec!["serve", "--listen", "127.0.0.1:0", "--admin-token", ADMIN];
@@ -156,6 +164,18 @@ impl Server {
             Some(token),
             Some(chain),
         )
+    }
+
+    /// Uploads `bytes` for the team and makes it the team's whole chain: one
+    /// connector with `fields` (`id`, `config`, …) beside the bundle's id,
+    /// which it answers.
+    pub fn chain_of_one(&self, team: i64, token: &str, bytes: Vec<u8>, fields: Value) -> Value {
+        let (_, bundle) = self.upload(token, bytes);
+        let mut connector = fields;
+        connector["bundle"] = bundle["id"].clone();
+        let (status, body) = self.put_chain(team, token, json!({ "connectors": [connector] }));
+        assert_eq!(status, 200, "{body}");
+        bundle["id"].clone()
     }
 
     /// A new team whose chain is `bundles`, uploaded in order (default config).
@@ -333,9 +353,7 @@ pub const COUNTER: &str = "async function processEvent(e, { cache, storage }) {
 pub fn events_per_second(store: &[String]) -> f64 {
     let server = Arc::new(Server::start_on(store, &["--team-concurrency", "2"]));
     let (team, token) = server.team("bench");
-    let (_, counter) = server.upload(&token, inline("Counter", COUNTER, ""));
-    let chain = json!({"connectors": [{"bundle": counter["id"]}]});
-    assert_eq!(server.put_chain(team, &token, chain).0, 200);
+    server.chain_of_one(team, &token, inline("Counter", COUNTER, ""), json!({}));
     let batch = Value::Array(
         (0..50)
             .map(|i| json!({"event": "e", "properties": {"i": i}}))
