@@ -1,14 +1,12 @@
 // `Intl` and the `toLocale*String` methods, as Node 20 (full ICU) gives them.
 //
-// Not evaluated at initialisation: the plugin compiles it to bytecode then,
-// and intl_lazy.js evaluates it on first use of `Intl` or a `toLocale*String`
-// method, calling the function expression with the native `request`; it
-// returns `Intl` and the methods, which intl_lazy.js installs. This file
+// Evaluated once at initialisation, after world.js, as a function expression
+// the plugin calls with the global object and the native `request`. This file
 // does ECMA-402's option processing (reading, validating and defaulting the
 // options, with the errors V8 throws); the host formats (the Intl service,
 // crates/runtime/src/services/intl.rs: ICU4X with CLDR data, IANA zones from
 // jiff's tz database) and answers with the locale it resolved and the parts.
-(function (request) {
+(function (global, request) {
     'use strict';
 
     const INTL = 6; // sandpipe-abi Service::Intl
@@ -238,6 +236,9 @@
         toLocaleDateString: toLocale('toLocaleDateString', 'date', 'date'),
         toLocaleTimeString: toLocale('toLocaleTimeString', 'time', 'time'),
     };
+    for (const name of ['toLocaleString', 'toLocaleDateString', 'toLocaleTimeString']) {
+        defineProperty(Date.prototype, name, { value: dateMethods[name], writable: true, configurable: true, enumerable: false });
+    }
 
     // ---- Numbers.
 
@@ -388,10 +389,13 @@
         return state;
     }
 
-    const numberToLocaleString = function toLocaleString(locales, options) {
-        const value = numberValueOf(this);
-        return joinParts(formatNumber(requestedLocale(locales), numberOptions(options), value).parts);
-    };
+    defineProperty(Number.prototype, 'toLocaleString', {
+        value: function toLocaleString(locales, options) {
+            const value = numberValueOf(this);
+            return joinParts(formatNumber(requestedLocale(locales), numberOptions(options), value).parts);
+        },
+        writable: true, configurable: true, enumerable: false,
+    });
 
     const Intl = {
         DateTimeFormat,
@@ -410,5 +414,5 @@
         supportedValuesOf: unsupported('supportedValuesOf'),
     };
     defineProperty(Intl, Symbol.toStringTag, { value: 'Intl', configurable: true });
-    return { Intl, dateMethods, numberToLocaleString };
+    defineProperty(global, 'Intl', { value: Intl, writable: true, configurable: true, enumerable: false });
 });

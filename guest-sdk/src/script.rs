@@ -1,5 +1,4 @@
-//! Connector code as a sloppy-mode global script: compile to bytecode, load
-//! bytecode (also used for the plugin's own `intl.js`, compiled at initialisation).
+//! Connector code as a sloppy-mode global script: compile to bytecode, load bytecode.
 //!
 //! PostHog ran connector code non-strict, so it is never compiled as an ES
 //! module (always strict). The compiler has already rewritten ES module syntax
@@ -48,22 +47,6 @@ pub fn compile(ctx: &Ctx<'_>, file: &str, source: &str) -> Result<Vec<u8>> {
     let mut text = Vec::with_capacity(source.len() + 512);
     text.extend_from_slice(source.as_bytes());
     text.extend_from_slice(footer().as_bytes());
-    to_bytecode(ctx, file, text, Source::Strip)
-}
-
-/// Compiles one of the plugin's own scripts as it is (no footer), keeping its
-/// source so its functions' `toString` is what evaluating the text gives.
-pub fn compile_own(ctx: &Ctx<'_>, file: &str, source: &str) -> Result<Vec<u8>> {
-    to_bytecode(ctx, file, source.as_bytes().to_vec(), Source::Keep)
-}
-
-/// Whether bytecode carries the functions' source text.
-enum Source {
-    Strip,
-    Keep,
-}
-
-fn to_bytecode(ctx: &Ctx<'_>, file: &str, mut text: Vec<u8>, source: Source) -> Result<Vec<u8>> {
     let len = text.len();
     text.push(0); // QuickJS's parser reads one byte past the end.
     let file = file_name(file);
@@ -81,10 +64,7 @@ fn to_bytecode(ctx: &Ctx<'_>, file: &str, mut text: Vec<u8>, source: Source) -> 
         }
         let function = Value::from_raw(ctx.clone(), compiled);
         let mut size = 0;
-        let flags = match source {
-            Source::Strip => qjs::JS_WRITE_OBJ_BYTECODE | qjs::JS_WRITE_OBJ_STRIP_SOURCE,
-            Source::Keep => qjs::JS_WRITE_OBJ_BYTECODE,
-        };
+        let flags = qjs::JS_WRITE_OBJ_BYTECODE | qjs::JS_WRITE_OBJ_STRIP_SOURCE;
         let bytes = qjs::JS_WriteObject(raw, &mut size, function.as_raw(), flags as i32);
         if bytes.is_null() {
             return Err(Error::Exception);
@@ -95,8 +75,7 @@ fn to_bytecode(ctx: &Ctx<'_>, file: &str, mut text: Vec<u8>, source: Source) -> 
     }
 }
 
-/// Reads script bytecode and runs its top level; returns its completion value
-/// (for a connector, the footer's object).
+/// Reads script bytecode and runs its top level; returns the footer's object.
 pub fn run<'js>(ctx: &Ctx<'js>, bytecode: &[u8]) -> Result<Value<'js>> {
     let raw = ctx.as_raw().as_ptr();
     unsafe {

@@ -1,8 +1,6 @@
-//! The connector world: evaluates `world.js` at initialisation, keeps its
-//! dispatcher, and runs loads and calls through it. `Intl` and the
-//! `toLocale*String` methods are installed on first use: at initialisation
-//! `intl.js` is only compiled to bytecode, and `intl_lazy.js` puts stand-ins
-//! in place that evaluate it when first touched.
+//! The connector world: evaluates `world.js` (and `intl.js`, which adds `Intl`
+//! and the `toLocale*String` methods) at initialisation, keeps its
+//! dispatcher, and runs loads and calls through it.
 //!
 //! Every operation returns `Ok(json)` or `Err(json)` where the error JSON is
 //! `{"name", "message", "stack"}`, built from the bounded parts `describe` gives.
@@ -22,7 +20,6 @@ use std::cell::{OnceCell, RefCell};
 
 const WORLD_JS: &str = include_str!("world.js");
 const INTL_JS: &str = include_str!("intl.js");
-const INTL_LAZY_JS: &str = include_str!("intl_lazy.js");
 
 /// The dispatcher functions `world.js` returns, saved before any connector code runs.
 struct World {
@@ -72,13 +69,12 @@ pub fn install(runtime: Runtime) -> Runtime {
         let natives = crate::natives::object(&ctx)?;
         let request: Function = natives.get("request")?;
         let dispatcher: Object = factory.call((ctx.globals(), log, names, natives))?;
-        let intl = script::compile_own(&ctx, "sandpipe:intl", INTL_JS)?;
         options = EvalOptions::default();
         options.global = true;
         options.strict = false;
-        options.filename = Some("sandpipe:intl-lazy".into());
-        let install_intl: Function = ctx.eval_with_options(INTL_LAZY_JS, options)?;
-        install_intl.call::<_, ()>((ctx.globals(), intl_loader(&ctx, intl)?, request))?;
+        options.filename = Some("sandpipe:intl".into());
+        let intl: Function = ctx.eval_with_options(INTL_JS, options)?;
+        intl.call::<_, ()>((ctx.globals(), request))?;
         let save = |name: &str| -> Result<Persistent<Function<'static>>, Error> {
             Ok(Persistent::save(&ctx, dispatcher.get::<_, Function>(name)?))
         };
@@ -104,12 +100,6 @@ pub fn install(runtime: Runtime) -> Runtime {
         }
     });
     runtime
-}
-
-/// `load()` for `intl_lazy.js`: evaluates `intl.js`'s bytecode and returns
-/// its completion value, the function that makes `Intl` and the methods.
-fn intl_loader<'js>(ctx: &Ctx<'js>, bytecode: Vec<u8>) -> Result<Function<'js>, Error> {
-    Function::new(ctx.clone(), move |ctx: Ctx<'js>| script::run(&ctx, &bytecode))
 }
 
 /// Runs `f` inside the world's context.
