@@ -15,6 +15,8 @@
 //! ([`rust_enricher`]; the full run reports it too) and prints its section.
 //! `sandpipe-bench events N` prints the first N timed events, to profile a
 //! chain by hand (`sandpipe run bench/connectors/chain.json`).
+//! `sandpipe-bench ready` only measures a connector's time to ready and the
+//! resident memory per warm instance, as the full run's micro-benchmarks do.
 
 mod durability;
 mod events;
@@ -75,11 +77,15 @@ fn print_events(count: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn geoip_database() -> PathBuf {
+fn repository() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("bench/ is in the repository")
-        .join("data/GeoLite2-City.mmdb")
+        .to_path_buf()
+}
+
+fn geoip_database() -> PathBuf {
+    repository().join("data/GeoLite2-City.mmdb")
 }
 
 fn main() -> anyhow::Result<()> {
@@ -88,6 +94,9 @@ fn main() -> anyhow::Result<()> {
         [command] if command == "durability" => return durability::run(500),
         [command, flag, n] if command == "durability" && flag == "--requests" => {
             return durability::run(n.parse().context("--requests takes a number")?);
+        }
+        [command] if command == "ready" => {
+            return sandpipe::ready_only(&repository().join("examples"));
         }
         [command, n] if command == "events" => {
             return print_events(n.parse().context("events takes a number")?);
@@ -98,10 +107,7 @@ fn main() -> anyhow::Result<()> {
     let rust_only = args.first().is_some_and(|a| a == "rust-enricher");
     let args = &args[usize::from(rust_only)..];
     let options = options(args)?;
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("bench/ is in the repository")
-        .to_path_buf();
+    let root = repository();
     let geoip = geoip_database();
     let reader = maxminddb::Reader::open_readfile(&geoip)
         .with_context(|| format!("{}: run `cargo xtask geoip` first", geoip.display()))?;

@@ -161,6 +161,60 @@ fn instantiate_module(runtime: &Runtime) -> anyhow::Result<Duration> {
     Ok(median(samples))
 }
 
+/// A connector ready to call: instantiation from the pool, the bundle linked
+/// and its top level run, which a connector's first use does (median of 200).
+fn ready(runtime: &Runtime, bundle: &Arc<Bundle>, config: &Value) -> anyhow::Result<Duration> {
+    let mut samples = Vec::new();
+    for _ in 0..200 {
+        let mut connector = connector(runtime, bundle, 0, config, None);
+        let started = Instant::now();
+        connector.defines(Call::ProcessEvent)?;
+        samples.push(started.elapsed());
+    }
+    Ok(median(samples))
+}
+
+/// Resident bytes per warm instance: 1,000 chains of one connector, each
+/// having processed one event, against the process's resident set before.
+fn resident_per_instance(runtime: &Runtime, bundle: &Arc<Bundle>, config: &Value) -> u64 {
+    let before = rss_bytes();
+    let mut warm = Vec::with_capacity(1_000);
+    for _ in 0..1_000 {
+        let mut chain = Chain::new(vec![connector(runtime, bundle, 0, config, None)]);
+        chain.process(json!({"event": "warm", "properties": {}}));
+        warm.push(chain);
+    }
+    rss_bytes().saturating_sub(before) / 1_000
+}
+
+/// `sandpipe-bench ready`: only the micro-benchmarks' time to a connector
+/// ready to call and resident memory per warm instance (hello-world), as
+/// the full run measures them, on one line.
+pub fn ready_only(examples: &Path) -> anyhow::Result<()> {
+    let runtime = micro_runtime()?;
+    let hello = build(&runtime, &examples.join("hello-world"))?;
+    let config = json!({"name": "Ada"});
+    let ready = ready(&runtime, &hello, &config)?;
+    let resident = resident_per_instance(&runtime, &hello, &config);
+    println!(
+        "ready {:.1} µs, resident {:.3} MiB per warm instance",
+        ready.as_secs_f64() * 1e6,
+        resident as f64 / (1024.0 * 1024.0)
+    );
+    Ok(())
+}
+
+/// The runtime the micro-benchmarks run on: no disk cache, room for 1,000 warm instances.
+fn micro_runtime() -> anyhow::Result<Runtime> {
+    Ok(Runtime::new(RuntimeOptions {
+        cache_dir: None,
+        engine: sandpipe_runtime::engine::EngineOptions {
+            max_instances: 1_100,
+            ..Default::default()
+        },
+    })?)
+}
+
 fn median(mut samples: Vec<Duration>) -> Duration {
     samples.sort();
     samples[samples.len() / 2]
@@ -186,25 +240,11 @@ fn event_of(size: usize) -> Value {
 /// cold/cached pair; `events` (JSON lines, at least one) are the benchmark's
 /// own events for the boundary.
 pub fn micro(examples: &Path, cache_dir: PathBuf, events: &[String]) -> anyhow::Result<Micro> {
-    let runtime = Runtime::new(RuntimeOptions {
-        cache_dir: None,
-        engine: sandpipe_runtime::engine::EngineOptions {
-            max_instances: 1_100,
-            ..Default::default()
-        },
-    })?;
+    let runtime = micro_runtime()?;
     let hello = build(&runtime, &examples.join("hello-world"))?;
     let config = json!({"name": "Ada"});
 
-    // Instantiation from the pool: a connector's first use makes its instance.
-    let mut samples = Vec::new();
-    for _ in 0..200 {
-        let mut connector = connector(&runtime, &hello, 0, &config, None);
-        let started = Instant::now();
-        connector.defines(Call::ProcessEvent)?;
-        samples.push(started.elapsed());
-    }
-    let instantiate = median(samples);
+    let instantiate = ready(&runtime, &hello, &config)?;
     let instantiate_module = instantiate_module(&runtime)?;
 
     // Upload to first event: cold compile, then the disk cache of a restarted host.
@@ -252,16 +292,7 @@ pub fn micro(examples: &Path, cache_dir: PathBuf, events: &[String]) -> anyhow::
         started.elapsed() / events.len() as u32,
     );
 
-    // Resident memory per warm instance.
-    let before = rss_bytes();
-    let mut warm = Vec::with_capacity(1_000);
-    for _ in 0..1_000 {
-        let mut chain = Chain::new(vec![connector(&runtime, &hello, 0, &config, None)]);
-        chain.process(json!({"event": "warm", "properties": {}}));
-        warm.push(chain);
-    }
-    let rss_per_instance = rss_bytes().saturating_sub(before) / 1_000;
-    drop(warm);
+    let rss_per_instance = resident_per_instance(&runtime, &hello, &config);
 
     // Chain length.
     let mut chain_length = Vec::new();
