@@ -480,3 +480,112 @@ fn a_trace_keeps_each_connectors_event_and_ends_where_the_event_was_dropped() {
     assert_eq!(again.event, None);
     assert_eq!(untraced, again);
 }
+
+/// `process_json` writes, without building the event, exactly what `process`
+/// returns, written as the host writes events: kept, changed, failed, dropped
+/// and refused results, the bookkeeping wherever `properties` stands or is
+/// not, numbers as JavaScript writes them, repeated keys, snapshots, and
+/// input that is not an event.
+#[test]
+fn process_json_writes_exactly_what_process_returns() {
+    let chain = || {
+        let logs = Arc::new(MemoryLogs::default());
+        Chain::new(vec![
+            connector(
+                "shape",
+                r#"
+                function processEvent(e) {
+                    switch (e.event) {
+                        case 'drop': return null
+                        case 'throw': throw new Error('no')
+                        case 'team': e.team_id = 99; return e
+                        case 'array': return [e]
+                        case 'lone': e.s = '\ud800'; return e
+                        case 'keep': return e
+                        default: e.properties = e.properties || {}; e.properties.seen = 1.50; return e
+                    }
+                }
+                "#,
+                0,
+                &logs,
+            ),
+            connector(
+                "compose",
+                r#"
+                function processEvent(e) { if (e.event === 'skip-second') throw 1; return e }
+                function composeWebhook(e) { return { url: 'https://example.com/' + e.event, body: JSON.stringify(e.properties) } }
+                "#,
+                1,
+                &logs,
+            ),
+        ])
+    };
+    let (mut by_value, mut by_text) = (chain(), chain());
+    let lines = [
+        r#"{"event":"pageview","team_id":2,"properties":{"a":1e2,"b":-0,"c":12345678901234567890,"d":"\u00e9\ud83d\ude00"}}"#,
+        r#"{"event":"keep","team_id":2.0,"properties":{"$plugins_succeeded":["earlier (0)"],"x":[]}}"#,
+        r#"{"event":"keep","properties":null}"#,
+        r#"{"event":"keep","properties":"text","$plugins_failed":1}"#,
+        r#"{"event":"keep","properties":{"$plugins_failed":{"not":"a list"}}}"#,
+        r#"{"event":"new"}"#,
+        r#"{"event":"drop","properties":{}}"#,
+        r#"{"event":"throw","properties":{"k":true}}"#,
+        r#"{"event":"skip-second","properties":{"k":false}}"#,
+        r#"{"event":"team","team_id":1,"properties":{}}"#,
+        r#"{"event":"array"}"#,
+        r#"{"event":"lone","properties":{}}"#,
+        r#"{"event":"keep","a":1,"a":2,"properties":{"b":1,"b":{"c":2}}}"#,
+        r#"{"event":"$snapshot","properties":{"n":1.0}}"#,
+        r#"  {"event" : "keep" , "properties" : { } }  "#,
+    ];
+    for line in lines {
+        let value = by_value.process(serde_json::from_str(line).unwrap());
+        let text = by_text.process_json(line).unwrap();
+        let event = text
+            .event
+            .as_ref()
+            .map(|text| String::from_utf8(text.clone()).unwrap());
+        let expected = value
+            .event
+            .as_ref()
+            .map(|event| sandpipe_runtime::json::to_string(event).unwrap());
+        assert_eq!(event, expected, "{line}");
+        assert_eq!(text.webhooks, value.webhooks, "{line}");
+        assert_eq!(text.failures, value.failures, "{line}");
+        assert_eq!(text.calls.len(), value.calls.len(), "{line}");
+    }
+    // The bookkeeping is spliced into the text as the chain adds it to a value.
+    let out = by_text
+        .process_json(
+            r#"{"event":"keep","properties":{"$plugins_succeeded":["earlier (0)"],"z":1}}"#,
+        )
+        .unwrap();
+    assert_eq!(
+        String::from_utf8(out.event.unwrap()).unwrap(),
+        r#"{"event":"keep","properties":{"$plugins_succeeded":["earlier (0)","shape (0)","compose (1)"],"z":1,"$plugins_failed":[]}}"#
+    );
+    for (line, error) in [
+        (r#"[{"event":"a"}]"#, "an event must be a JSON object"),
+        (r#"[{"a":1,"a":2}]"#, "an event must be a JSON object"),
+        (
+            r#"{"a":1,"a":2,}"#,
+            "invalid JSON: trailing comma at line 1 column 14",
+        ),
+        (
+            r#"{"event":"a"} x"#,
+            "invalid JSON: trailing characters at line 1 column 15",
+        ),
+        (
+            r#"{"event":"a","n":1e999}"#,
+            "invalid JSON: number out of range at line 1 column 22",
+        ),
+    ] {
+        let refused = by_text.process_json(line).unwrap_err();
+        assert_eq!(refused.to_string(), error, "{line}");
+        let valued = serde_json::from_str::<Value>(line).map(|v| v.is_object());
+        match valued {
+            Err(e) => assert_eq!(format!("invalid JSON: {e}"), error),
+            Ok(object) => assert!(!object),
+        }
+    }
+}

@@ -110,9 +110,8 @@ pub fn run_chain(
         .map(|_| bundles.chain(runtime))
         .collect();
     crate::shares::run(lines, warmup, chains, |chain, line| {
-        let event: Value = serde_json::from_str(line).expect("valid JSON");
-        match chain.process(event).event {
-            Some(event) => event.to_string(),
+        match chain.process_json(line).expect("an event").event {
+            Some(event) => String::from_utf8(event).expect("JSON text is UTF-8"),
             None => "null".into(),
         }
     })

@@ -8,7 +8,6 @@
 use crate::chain_file;
 use anyhow::Context;
 use sandpipe_runtime::{Chain, ChainOutput, Export, LazySqliteStorage, StderrLogs};
-use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Write};
@@ -211,7 +210,7 @@ enum Ran {
     /// The chain's output, and each `onEvent` on the event it kept.
     Event {
         number: usize,
-        output: ChainOutput,
+        output: ChainOutput<Vec<u8>>,
         exports: Vec<Export>,
     },
 }
@@ -219,9 +218,14 @@ enum Ran {
 /// Runs input line `number` through `chain`, then the connectors' `onEvent`
 /// on the event it kept.
 fn run_line(chain: &mut Chain, number: usize, line: &str) -> Ran {
-    match parse_line(line) {
-        Ok(event) => {
-            let output = chain.process(event);
+    if line.trim().is_empty() {
+        return Ran::Skipped {
+            number,
+            why: "empty line".into(),
+        };
+    }
+    match chain.process_json(line) {
+        Ok(output) => {
             let exports = match &output.event {
                 Some(event) => chain.export(event, ON_EVENT_ATTEMPTS),
                 None => Vec::new(),
@@ -232,7 +236,10 @@ fn run_line(chain: &mut Chain, number: usize, line: &str) -> Ran {
                 exports,
             }
         }
-        Err(why) => Ran::Skipped { number, why },
+        Err(error) => Ran::Skipped {
+            number,
+            why: error.to_string(),
+        },
     }
 }
 
@@ -276,7 +283,7 @@ impl Output<'_> {
                 match &result.event {
                     Some(event) => {
                         tally.events_out += 1;
-                        sandpipe_runtime::json::to_writer(&mut self.out, event)?;
+                        self.out.write_all(event)?;
                         for export in &exports {
                             report_export(&self.source, number, export, tally);
                         }
@@ -417,17 +424,6 @@ fn write_in_order(
         }
     }
     Ok(())
-}
-
-fn parse_line(line: &str) -> Result<Value, String> {
-    if line.trim().is_empty() {
-        return Err("empty line".into());
-    }
-    match serde_json::from_str(line) {
-        Ok(event @ Value::Object(_)) => Ok(event),
-        Ok(_) => Err("an event must be a JSON object".into()),
-        Err(e) => Err(format!("invalid JSON: {e}")),
-    }
 }
 
 /// `NAME (i): N, …`, or `none`.

@@ -16,7 +16,12 @@
 //! Each result is checked as it is read ([`EventText`]: JSON the host accepts,
 //! an object or null, with `team_id` unchanged) and the text the connector
 //! wrote is what the next connector is given: between connectors the event is
-//! neither built nor serialised again. Only the final event becomes a `Value`.
+//! neither built nor serialised again. [`Chain::process`] builds the final
+//! event as a `Value`; [`Chain::process_json`] (used by `run` and the
+//! benchmark) takes the input as JSON text and gives the final event as the
+//! text the host writes for it, each written in one pass by [`rewrite`] with
+//! the bookkeeping spliced in, and builds a `Value` only for an object that
+//! repeats a key.
 //!
 //! [`Chain::trace`] runs an event the same way and also keeps what each
 //! connector's `processEvent` did ([`Step`]), for showing one event's way
@@ -25,15 +30,17 @@
 use crate::connector::{CallRecord, Connector, Processed};
 use crate::error::CallError;
 use crate::event_text::EventText;
+use crate::rewrite::{self, Plugins, RewriteError};
 use crate::webhook::WebhookRequest;
 use sandpipe_abi::Call;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 /// What happened to one event.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ChainOutput {
-    /// The event after the chain, or `None` when a connector dropped it.
-    pub event: Option<Value>,
+pub struct ChainOutput<E = Value> {
+    /// The event after the chain, or `None` when a connector dropped it: a
+    /// `Value`, or the JSON text the host writes for it ([`Chain::process_json`]).
+    pub event: Option<E>,
     /// Requests composed on the final event.
     pub webhooks: Vec<WebhookRequest>,
     /// Every connector error of this event (already logged for its connector).
@@ -42,6 +49,29 @@ pub struct ChainOutput {
     pub captured: Vec<Value>,
     /// Every call made for this event, with its cost.
     pub calls: Vec<CallRecord>,
+}
+
+impl<E> ChainOutput<E> {
+    fn new() -> ChainOutput<E> {
+        ChainOutput {
+            event: None,
+            webhooks: Vec::new(),
+            failures: Vec::new(),
+            captured: Vec::new(),
+            calls: Vec::new(),
+        }
+    }
+
+    /// The same output with its event made into another form.
+    pub fn map_event<F>(self, f: impl FnOnce(E) -> F) -> ChainOutput<F> {
+        ChainOutput {
+            event: self.event.map(f),
+            webhooks: self.webhooks,
+            failures: self.failures,
+            captured: self.captured,
+            calls: self.calls,
+        }
+    }
 }
 
 /// One connector error.
@@ -80,6 +110,17 @@ pub struct Chain {
     connectors: Vec<Connector>,
 }
 
+/// What the connectors' `processEvent` calls made of an event they kept.
+struct Passed {
+    /// The text the last connector that returned the event wrote, and its position.
+    changed: Option<(usize, Vec<u8>)>,
+    succeeded: Vec<String>,
+    failed: Vec<String>,
+}
+
+/// `final_text` rewrites the host's own text of an input, which it wrote itself.
+const INPUT_REWRITES: &str = "the host's own text of an event is rewritten";
+
 enum Outcome {
     Skipped,
     /// The event the connector returned, as the JSON text it wrote.
@@ -111,26 +152,147 @@ impl Chain {
         (output, steps)
     }
 
-    fn run(&mut self, event: Value, mut steps: Option<&mut Vec<Step>>) -> ChainOutput {
-        let mut out = ChainOutput {
-            event: None,
-            webhooks: Vec::new(),
-            failures: Vec::new(),
-            captured: Vec::new(),
-            calls: Vec::new(),
+    /// Runs one event, given as JSON text, through the chain, as
+    /// [`Chain::process`] does, and gives the event back as the JSON text the
+    /// host writes for it: the same bytes `json::to_vec` writes for the
+    /// `Value` [`Chain::process`] returns, made without building that
+    /// `Value` ([`rewrite`]) unless an object in it repeats a key.
+    /// [`RewriteError::RepeatedKey`] is never returned.
+    pub fn process_json(&mut self, text: &str) -> Result<ChainOutput<Vec<u8>>, RewriteError> {
+        let mut input = Vec::with_capacity(text.len());
+        let noted = match rewrite::event_str(text, None, &mut input) {
+            Ok(noted) => noted,
+            Err(RewriteError::RepeatedKey) => {
+                let event: Value = serde_json::from_str(text).map_err(RewriteError::Json)?;
+                if !event.is_object() {
+                    return Err(RewriteError::NotAnObject);
+                }
+                let output = self.process(event);
+                return Ok(output.map_event(|event| {
+                    crate::json::to_vec(&event).expect("a JSON value serialises")
+                }));
+            }
+            Err(error) => return Err(error),
         };
+        let mut out = ChainOutput::new();
+        if noted.snapshot {
+            out.event = Some(input);
+            return Ok(out);
+        }
+        let Some(passed) = self.process_all(&input, noted.team_id.as_ref(), None, &mut out) else {
+            return Ok(self.with_captured(out));
+        };
+        let Passed {
+            changed,
+            mut succeeded,
+            mut failed,
+        } = passed;
+        let ran = !succeeded.is_empty() || !failed.is_empty();
+        let text = match changed {
+            Some((position, changed)) => {
+                let plugins = ran.then_some(Plugins {
+                    succeeded: &succeeded,
+                    failed: &failed,
+                });
+                match final_text(&changed, plugins) {
+                    Ok(text) => text,
+                    Err(error) => {
+                        self.refuse_final(position, error, &mut succeeded, &mut failed, &mut out);
+                        let plugins = Plugins {
+                            succeeded: &succeeded,
+                            failed: &failed,
+                        };
+                        final_text(&input, Some(plugins)).expect(INPUT_REWRITES)
+                    }
+                }
+            }
+            None if ran => {
+                let plugins = Plugins {
+                    succeeded: &succeeded,
+                    failed: &failed,
+                };
+                final_text(&input, Some(plugins)).expect(INPUT_REWRITES)
+            }
+            None => input,
+        };
+        let mut text = Some(text);
+        self.compose_all(None, &mut text, &mut out);
+        out.event = text;
+        Ok(self.with_captured(out))
+    }
+
+    fn run(&mut self, event: Value, steps: Option<&mut Vec<Step>>) -> ChainOutput {
+        let mut out = ChainOutput::new();
         if event.get("event").and_then(Value::as_str) == Some("$snapshot") {
             out.event = Some(event);
             return out;
         }
         let mut event = event;
-        let mut text = crate::json::to_vec(&event).expect("a JSON value serialises");
-        let team_id = event.get("team_id").cloned();
-        // The last connector whose result is the event now, if any.
-        let mut changed_by = None;
-        let (mut succeeded, mut failed) = (Vec::new(), Vec::new());
+        let text = crate::json::to_vec(&event).expect("a JSON value serialises");
+        // As the connectors read it: `2.0` is the `2` they are given and return.
+        let team_id = event.get("team_id").map(|id| {
+            serde_json::from_slice(&crate::json::to_vec(id).expect("a JSON value serialises"))
+                .expect("the host's own JSON text parses")
+        });
+        let Some(passed) = self.process_all(&text, team_id.as_ref(), steps, &mut out) else {
+            return self.with_captured(out);
+        };
+        let Passed {
+            changed,
+            mut succeeded,
+            mut failed,
+        } = passed;
+        let mut text = Some(text);
+        if let Some((position, changed)) = changed {
+            match serde_json::from_slice::<Value>(&changed) {
+                Ok(next) => {
+                    event = next;
+                    text = Some(changed);
+                }
+                // EventText::check accepted this text with the parser used
+                // here, so this does not happen; if it did, the connector's
+                // result is refused as any unreadable result is.
+                Err(e) => self.refuse_final(
+                    position,
+                    RewriteError::Json(e),
+                    &mut succeeded,
+                    &mut failed,
+                    &mut out,
+                ),
+            }
+        }
+        // The text composeWebhook reads: serialised again only if the
+        // bookkeeping changed the event and some connector composes.
+        if !succeeded.is_empty() || !failed.is_empty() {
+            Plugins {
+                succeeded: &succeeded,
+                failed: &failed,
+            }
+            .add_to(&mut event);
+            text = None;
+        }
+        self.compose_all(Some(&event), &mut text, &mut out);
+        out.event = Some(event);
+        self.with_captured(out)
+    }
+
+    /// Every connector's `processEvent` on the event whose JSON text is
+    /// `input`, in order; `None` when one dropped it.
+    fn process_all<E>(
+        &mut self,
+        input: &[u8],
+        team_id: Option<&Value>,
+        mut steps: Option<&mut Vec<Step>>,
+        out: &mut ChainOutput<E>,
+    ) -> Option<Passed> {
+        let mut passed = Passed {
+            changed: None,
+            succeeded: Vec::new(),
+            failed: Vec::new(),
+        };
         for (position, connector) in self.connectors.iter_mut().enumerate() {
-            let outcome = process_one(connector, &text, team_id.as_ref());
+            let text = passed.changed.as_ref().map_or(input, |(_, text)| text);
+            let outcome = process_one(connector, text, team_id);
             out.calls.extend(connector.take_last_call());
             if let Some(steps) = steps.as_deref_mut() {
                 steps.push(Step {
@@ -148,14 +310,13 @@ impl Chain {
             }
             match outcome {
                 Ok(Outcome::Skipped) => {}
-                Ok(Outcome::Dropped) => return self.with_captured(out),
+                Ok(Outcome::Dropped) => return None,
                 Ok(Outcome::Kept(next)) => {
-                    text = next.into_text();
-                    changed_by = Some(position);
-                    succeeded.push(connector.label().to_string());
+                    passed.changed = Some((position, next.into_text()));
+                    passed.succeeded.push(connector.label().to_string());
                 }
                 Err(error) => {
-                    failed.push(connector.label().to_string());
+                    passed.failed.push(connector.label().to_string());
                     out.failures.push(Failure {
                         connector: connector.label().to_string(),
                         call: Call::ProcessEvent,
@@ -164,38 +325,45 @@ impl Chain {
                 }
             }
         }
-        if let Some(position) = changed_by {
-            match serde_json::from_slice::<Value>(&text) {
-                Ok(next) => event = next,
-                // EventText::check accepted this text with the parser used
-                // here, so this does not happen; if it did, the connector's
-                // result is refused as any unreadable result is.
-                Err(e) => {
-                    let connector = &self.connectors[position];
-                    let error = connector.invalid(
-                        Call::ProcessEvent,
-                        format!("processEvent returned invalid JSON: {e}"),
-                    );
-                    succeeded.retain(|label| label != connector.label());
-                    failed.push(connector.label().to_string());
-                    out.failures.push(Failure {
-                        connector: connector.label().to_string(),
-                        call: Call::ProcessEvent,
-                        error,
-                    });
-                    text = crate::json::to_vec(&event).expect("a JSON value serialises");
-                }
-            }
-        }
-        // The text composeWebhook reads: serialised again only if the
-        // bookkeeping changed the event and some connector composes.
-        let mut composed_from = Some(text);
-        if !succeeded.is_empty() || !failed.is_empty() {
-            record_plugins(&mut event, succeeded, failed);
-            composed_from = None;
-        }
+        Some(passed)
+    }
+
+    /// Refuses the final result of the connector at `position`, which could
+    /// not be read as an event after all: it counts as failed, and the event
+    /// is the one before it.
+    fn refuse_final<E>(
+        &self,
+        position: usize,
+        error: RewriteError,
+        succeeded: &mut Vec<String>,
+        failed: &mut Vec<String>,
+        out: &mut ChainOutput<E>,
+    ) {
+        let connector = &self.connectors[position];
+        let reason = match error {
+            RewriteError::Json(e) => format!("processEvent returned invalid JSON: {e}"),
+            other => format!("processEvent returned an unreadable event: {other}"),
+        };
+        let error = connector.invalid(Call::ProcessEvent, reason);
+        succeeded.retain(|label| label != connector.label());
+        failed.push(connector.label().to_string());
+        out.failures.push(Failure {
+            connector: connector.label().to_string(),
+            call: Call::ProcessEvent,
+            error,
+        });
+    }
+
+    /// Every connector's `composeWebhook` on the final event: its JSON text,
+    /// made from `event` on first need when not given.
+    fn compose_all<E>(
+        &mut self,
+        event: Option<&Value>,
+        text: &mut Option<Vec<u8>>,
+        out: &mut ChainOutput<E>,
+    ) {
         for connector in &mut self.connectors {
-            let outcome = compose_one(connector, &event, &mut composed_from);
+            let outcome = compose_one(connector, event, text);
             out.calls.extend(connector.take_last_call());
             match outcome {
                 Ok(Some(request)) => out.webhooks.push(request),
@@ -207,8 +375,6 @@ impl Chain {
                 }),
             }
         }
-        out.event = Some(event);
-        self.with_captured(out)
     }
 }
 
@@ -261,22 +427,19 @@ impl Chain {
     }
 
     /// Runs every connector's `onEvent` on `event`, the final event of
-    /// [`Chain::process`], at once: a failed call (a `RetryError` or any other
-    /// error) is made again, up to `attempts` calls in all, without waiting.
-    pub fn export(&mut self, event: &Value, attempts: u32) -> Vec<Export> {
-        let mut text = None;
+    /// [`Chain::process_json`] (its JSON text), at once: a failed call (a
+    /// `RetryError` or any other error) is made again, up to `attempts` calls
+    /// in all, without waiting.
+    pub fn export(&mut self, event: &[u8], attempts: u32) -> Vec<Export> {
         let mut out = Vec::new();
         for connector in &mut self.connectors {
             if !connector.defines(Call::OnEvent).unwrap_or(false) {
                 continue;
             }
-            let text = text.get_or_insert_with(|| {
-                crate::json::to_vec(event).expect("a JSON value serialises")
-            });
             let mut made = 0;
             let error = loop {
                 made += 1;
-                match connector.on_event(text) {
+                match connector.on_event(event) {
                     Ok(()) => break None,
                     Err(error) if made >= attempts.max(1) => break Some(error),
                     Err(_) => {}
@@ -294,7 +457,7 @@ impl Chain {
 
 impl Chain {
     /// Adds what the connectors captured during this event, in chain order.
-    fn with_captured(&self, mut out: ChainOutput) -> ChainOutput {
+    fn with_captured<E>(&self, mut out: ChainOutput<E>) -> ChainOutput<E> {
         for connector in &self.connectors {
             out.captured.extend(connector.take_captured());
         }
@@ -320,45 +483,30 @@ fn process_one(
     })
 }
 
-/// `text` is `event` as JSON, made on first need (only for a connector that composes).
+/// `text` is `event` as JSON, made on first need (only for a connector that
+/// composes); one of the two is given.
 fn compose_one(
     connector: &mut Connector,
-    event: &Value,
+    event: Option<&Value>,
     text: &mut Option<Vec<u8>>,
 ) -> Result<Option<WebhookRequest>, CallError> {
     if !connector.defines(Call::ComposeWebhook)? {
         return Ok(None);
     }
-    let input =
-        text.get_or_insert_with(|| crate::json::to_vec(event).expect("a JSON value serialises"));
+    let input = text.get_or_insert_with(|| {
+        let event = event.expect("the event or its text is given");
+        crate::json::to_vec(event).expect("a JSON value serialises")
+    });
     connector.compose_webhook(input)
 }
 
-/// Appends to `properties.$plugins_succeeded` / `$plugins_failed`, creating
-/// `properties` (and the lists) when missing.
-fn record_plugins(event: &mut Value, succeeded: Vec<String>, failed: Vec<String>) {
-    let Value::Object(event) = event else { return };
-    let properties = event
-        .entry("properties")
-        .or_insert_with(|| Value::Object(Map::new()));
-    if !properties.is_object() {
-        *properties = Value::Object(Map::new());
-    }
-    let Value::Object(properties) = properties else {
-        unreachable!("just made an object")
-    };
-    for (key, names) in [
-        ("$plugins_succeeded", succeeded),
-        ("$plugins_failed", failed),
-    ] {
-        let list = properties
-            .entry(key)
-            .or_insert_with(|| Value::Array(Vec::new()));
-        if !list.is_array() {
-            *list = Value::Array(Vec::new());
-        }
-        if let Value::Array(list) = list {
-            list.extend(names.into_iter().map(Value::from));
-        }
+/// The host's text of the final event whose JSON text is `text`, with the
+/// bookkeeping when given; built as a `Value` when an object repeats a key.
+fn final_text(text: &[u8], plugins: Option<Plugins<'_>>) -> Result<Vec<u8>, RewriteError> {
+    let mut out = Vec::with_capacity(text.len() + 64);
+    match rewrite::event(text, plugins, &mut out) {
+        Ok(_) => Ok(out),
+        Err(RewriteError::RepeatedKey) => rewrite::through_value(text, plugins),
+        Err(error) => Err(error),
     }
 }

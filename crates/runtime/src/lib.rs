@@ -29,6 +29,7 @@
 //!   replaces it after a trap;
 //! - [`event_text`]: a connector's result checked as JSON without being built
 //!   (only the chain's final event becomes a `Value`);
+//! - [`rewrite`]: an event's JSON text written as the host writes its `Value`, in one pass;
 //! - [`chain`]: PostHog's chain rules over a list of connectors;
 //! - [`services`]: `meta.cache` and `meta.storage`, answered on the host;
 //! - [`webhook`]: the requests `composeWebhook` returns, checked and with defaults;
@@ -48,6 +49,7 @@ pub mod limits;
 pub mod log;
 pub mod module_cache;
 pub mod plugin;
+pub mod rewrite;
 mod runtime;
 pub mod services;
 pub mod webhook;
