@@ -41,7 +41,16 @@ impl Shape {
 /// Reads `bytes` as one JSON value (whitespace around it allowed), building
 /// nothing but the top-level `team_id`.
 pub fn shape(bytes: &[u8]) -> serde_json::Result<Shape> {
-    let mut reader = serde_json::Deserializer::from_slice(bytes);
+    // One check of the whole text is cheaper than one per string; text that
+    // fails it is read as bytes, for serde_json's own error and position.
+    match std::str::from_utf8(bytes) {
+        Ok(text) => shape_of(serde_json::de::StrRead::new(text)),
+        Err(_) => shape_of(serde_json::de::SliceRead::new(bytes)),
+    }
+}
+
+fn shape_of<'de, R: serde_json::de::Read<'de>>(read: R) -> serde_json::Result<Shape> {
+    let mut reader = serde_json::Deserializer::new(read);
     let shape = (&mut reader).deserialize_any(TopLevel)?;
     reader.end()?;
     Ok(shape)

@@ -94,7 +94,12 @@ pub fn event(
     plugins: Option<Plugins<'_>>,
     out: &mut Vec<u8>,
 ) -> Result<Noted, RewriteError> {
-    rewrite(serde_json::de::SliceRead::new(text), plugins, out)
+    // One check of the whole text is cheaper than one per string; text that
+    // fails it is read as bytes, for serde_json's own error and position.
+    match std::str::from_utf8(text) {
+        Ok(text) => event_str(text, plugins, out),
+        Err(_) => rewrite(serde_json::de::SliceRead::new(text), plugins, out),
+    }
 }
 
 /// [`event`] for text known to be UTF-8 (its strings are not checked again).
@@ -172,6 +177,16 @@ impl Writer {
 
     fn string<E: de::Error>(&mut self, text: &str) -> Result<(), E> {
         self.scalar(|s| s.serialize_str(text))
+    }
+
+    /// A string the parser read with no escape in it: written as it was,
+    /// since such text holds nothing JSON escapes (no control character,
+    /// quote or backslash can stand unescaped in a JSON string).
+    fn unescaped(&mut self, text: &str) {
+        self.out.reserve(text.len() + 2);
+        self.out.push(b'"');
+        self.out.extend_from_slice(text.as_bytes());
+        self.out.push(b'"');
     }
 
     /// `[names…]`.
@@ -351,6 +366,12 @@ impl<'de> Visitor<'de> for Any<'_, '_> {
         self.other(start)
     }
 
+    fn visit_borrowed_str<E: de::Error>(self, value: &'de str) -> Result<Option<Noted>, E> {
+        let start = self.writer.out.len();
+        self.writer.unescaped(value);
+        self.other(start)
+    }
+
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Option<Noted>, A::Error> {
         let start = self.writer.out.len();
         self.writer.out.push(b'[');
@@ -480,12 +501,27 @@ impl<'de> Visitor<'de> for KeySeed<'_> {
     }
 
     fn visit_str<E: de::Error>(self, key: &str) -> Result<Key, E> {
+        self.write(key, false)
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, key: &'de str) -> Result<Key, E> {
+        self.write(key, true)
+    }
+}
+
+impl KeySeed<'_> {
+    /// Writes `key`, `unescaped` when the parser read it with no escape in it.
+    fn write<E: de::Error>(self, key: &str, unescaped: bool) -> Result<Key, E> {
         let writer = self.writer;
         if !self.first {
             writer.out.push(b',');
         }
         let start = writer.out.len();
-        writer.string(key)?;
+        if unescaped {
+            writer.unescaped(key);
+        } else {
+            writer.string(key)?;
+        }
         writer.keys.push((start, writer.out.len()));
         writer.out.push(b':');
         Ok(match key {
@@ -579,6 +615,17 @@ mod tests {
             deep(128),
         ] {
             assert_eq!(rewritten(&case, None), through_value(&case, None), "{case}");
+        }
+    }
+
+    #[test]
+    fn text_that_is_not_utf8_is_refused_where_a_value_refuses_it() {
+        for case in [&b"{\"a\":\"\xff\"}"[..], b"{\"\xc3\":1}", b"{\"a\":1}\xff"] {
+            let mut out = Vec::new();
+            let refused = event(case, None, &mut out).unwrap_err().to_string();
+            let expected = super::through_value(case, None).unwrap_err().to_string();
+            assert_eq!(refused, expected);
+            assert!(out.is_empty());
         }
     }
 
