@@ -15,7 +15,14 @@ pub struct Event(pub Map<String, Value>);
 
 impl Event {
     pub(crate) fn from_json(bytes: &[u8]) -> Result<Event, crate::Error> {
-        match serde_json::from_slice(bytes)? {
+        // Checked as UTF-8 once, whole (the parser then takes each string as
+        // it is), rather than string by string; bytes that are not UTF-8 are
+        // refused by the parser, with its message, as before.
+        let value = match std::str::from_utf8(bytes) {
+            Ok(text) => serde_json::from_str(text)?,
+            Err(_) => serde_json::from_slice(bytes)?,
+        };
+        match value {
             Value::Object(map) => Ok(Event(map)),
             _ => Err(crate::Error::new(
                 "the host sent an event that is not an object",
@@ -23,8 +30,9 @@ impl Event {
         }
     }
 
-    pub(crate) fn to_json(&self) -> Vec<u8> {
-        serde_json::to_vec(&self.0).expect("a JSON map serialises")
+    /// Appends the event's JSON to `out`.
+    pub(crate) fn write_json(&self, out: &mut Vec<u8>) {
+        serde_json::to_writer(out, &self.0).expect("a JSON map serialises");
     }
 
     /// The reduced copy of the event PostHog gives `composeWebhook` and

@@ -60,30 +60,49 @@ pub fn start(hooks: &Hooks) -> i64 {
     std::panic::set_hook(Box::new(|info| {
         crate::host::log(LogLevel::Error, &format!("panicked: {info}"));
     }));
-    pack(Ok(
-        serde_json::to_vec(&hooks.names()).expect("names serialise")
-    ))
+    OUTPUT.with_borrow_mut(|output| {
+        output.clear();
+        serde_json::to_writer(&mut *output, &hooks.names()).expect("names serialise");
+        pack(output, false)
+    })
 }
 
 /// One hook call (`sandpipe_abi::Call` number `call`) on the first `len` bytes of input.
 pub fn call(hooks: &Hooks, call: u32, len: u32) -> i64 {
-    let result = INPUT.with_borrow(|input| match input.get(..len as usize) {
-        Some(bytes) => run(hooks, call, bytes),
-        None => Err(Error::new("input length exceeds the reserved buffer")),
-    });
-    pack(result.map_err(|error| {
-        serde_json::to_vec(&serde_json::json!({
-            "name": error.name(),
-            "message": error.message,
-            "stack": "",
-        }))
-        .expect("an error serialises")
-    }))
+    OUTPUT.with_borrow_mut(|output| {
+        // The result is written over the last one, in the capacity it left
+        // (unless that was a large one, which is given back).
+        if output.capacity() > KEPT_OUTPUT_CAPACITY {
+            *output = Vec::new();
+        }
+        output.clear();
+        let result = INPUT.with_borrow(|input| match input.get(..len as usize) {
+            Some(bytes) => run(hooks, call, bytes, output),
+            None => Err(Error::new("input length exceeds the reserved buffer")),
+        });
+        let is_error = result.is_err();
+        if let Err(error) = result {
+            output.clear();
+            serde_json::to_writer(
+                &mut *output,
+                &serde_json::json!({
+                    "name": error.name(),
+                    "message": error.message,
+                    "stack": "",
+                }),
+            )
+            .expect("an error serialises");
+        }
+        pack(output, is_error)
+    })
 }
 
-fn run(hooks: &Hooks, call: u32, input: &[u8]) -> Result<Vec<u8>, Error> {
+/// The output buffer's capacity kept from one call to the next (1 MiB).
+const KEPT_OUTPUT_CAPACITY: usize = 1 << 20;
+
+/// Runs hook `call` on `input`, its JSON result written to `output` (empty).
+fn run(hooks: &Hooks, call: u32, input: &[u8], output: &mut Vec<u8>) -> Result<(), Error> {
     let call = Call::from_u32(call).ok_or_else(|| Error::new(format!("unknown call {call}")))?;
-    let null = || b"null".to_vec();
     match call {
         Call::Setup => {
             let meta = Meta::from_setup(serde_json::from_slice(input)?);
@@ -91,38 +110,35 @@ fn run(hooks: &Hooks, call: u32, input: &[u8]) -> Result<Vec<u8>, Error> {
                 setup(&meta)?;
             }
             META.set(Some(meta));
-            Ok(null())
         }
         Call::ProcessEvent => {
-            let Some(process_event) = hooks.process_event else {
-                return Ok(null());
-            };
-            let event = Event::from_json(input)?;
-            let kept = with_meta(|meta| process_event(event, meta))?;
-            Ok(match kept {
-                Some(event) => event.to_json(),
-                None => null(),
-            })
+            if let Some(process_event) = hooks.process_event {
+                let event = Event::from_json(input)?;
+                if let Some(event) = with_meta(|meta| process_event(event, meta))? {
+                    event.write_json(output);
+                }
+            }
         }
         Call::ComposeWebhook => {
-            let Some(compose_webhook) = hooks.compose_webhook else {
-                return Ok(null());
-            };
-            let event = Event::from_json(input)?.reduced();
-            let request: Option<Webhook> = with_meta(|meta| compose_webhook(event, meta))?;
-            Ok(serde_json::to_vec(&request)?)
+            if let Some(compose_webhook) = hooks.compose_webhook {
+                let event = Event::from_json(input)?.reduced();
+                let request: Option<Webhook> = with_meta(|meta| compose_webhook(event, meta))?;
+                serde_json::to_writer(&mut *output, &request)?;
+            }
         }
-        Call::Teardown => Ok(null()),
+        Call::Teardown => {}
         Call::OnEvent => {
             // Not in the hook list without one, so the host never asks.
-            let Some(on_event) = hooks.on_event else {
-                return Ok(null());
-            };
-            let event = Event::from_json(input)?.reduced();
-            with_meta(|meta| on_event(event, meta))?;
-            Ok(null())
+            if let Some(on_event) = hooks.on_event {
+                let event = Event::from_json(input)?.reduced();
+                with_meta(|meta| on_event(event, meta))?;
+            }
         }
     }
+    if output.is_empty() {
+        output.extend_from_slice(b"null");
+    }
+    Ok(())
 }
 
 /// Runs `f` with the `meta` setup made (an empty one if setup never ran).
@@ -130,23 +146,17 @@ fn with_meta<T>(f: impl FnOnce(&Meta) -> T) -> T {
     META.with_borrow_mut(|meta| f(meta.get_or_insert_with(|| Meta::from_setup(Value::Null))))
 }
 
-/// Packs a result (or an error's JSON) kept in the output buffer.
-fn pack(result: Result<Vec<u8>, Vec<u8>>) -> i64 {
-    let (bytes, mut is_error) = match result {
-        Ok(bytes) => (bytes, false),
-        Err(error) => (error, true),
-    };
-    OUTPUT.with_borrow_mut(|output| {
-        *output = bytes;
-        if output.len() > MAX_PACKED_LEN as usize {
-            *output = br#"{"name":"Error","message":"output exceeds 2 GiB","stack":""}"#.to_vec();
-            is_error = true;
-        }
-        Packed {
-            ptr: output.as_ptr() as u32,
-            len: output.len() as u32,
-            is_error,
-        }
-        .encode()
-    })
+/// Packs the result (or an error's JSON) in the output buffer, where it stays
+/// until the next call.
+fn pack(output: &mut Vec<u8>, mut is_error: bool) -> i64 {
+    if output.len() > MAX_PACKED_LEN as usize {
+        *output = br#"{"name":"Error","message":"output exceeds 2 GiB","stack":""}"#.to_vec();
+        is_error = true;
+    }
+    Packed {
+        ptr: output.as_ptr() as u32,
+        len: output.len() as u32,
+        is_error,
+    }
+    .encode()
 }

@@ -8,16 +8,26 @@ use sandpipe_abi::{LogLevel, Service};
 
 /// Sends a JSON request to a host service; its JSON answer (`{"ok": …}` or `{"error": "…"}`).
 pub fn request(service: Service, payload: &[u8]) -> Vec<u8> {
+    let mut exchange = payload.to_vec();
+    request_in(service, &mut exchange);
+    exchange
+}
+
+/// [`request`] in one buffer: sends `exchange` as the request and puts the
+/// answer in its place (in the capacity it has, when that is enough).
+pub fn request_in(service: Service, exchange: &mut Vec<u8>) {
     #[cfg(target_family = "wasm")]
     {
-        let mut answer = vec![0u8; guest::request(service as u32, payload)];
-        guest::response(&mut answer);
-        answer
+        let len = guest::request(service as u32, exchange);
+        exchange.clear();
+        exchange.resize(len, 0);
+        guest::response(exchange);
     }
     #[cfg(not(target_family = "wasm"))]
     {
-        let _ = (service, payload);
-        br#"{"error":"host services exist only inside sandpipe"}"#.to_vec()
+        let _ = service;
+        exchange.clear();
+        exchange.extend_from_slice(br#"{"error":"host services exist only inside sandpipe"}"#);
     }
 }
 

@@ -8,6 +8,7 @@ use sandpipe_abi::{LogLevel, Service};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
+use std::cell::Cell;
 
 /// What every hook is given.
 #[derive(Debug)]
@@ -54,10 +55,42 @@ impl Meta {
     }
 }
 
+thread_local! {
+    /// The buffer requests are written to and answers read from, kept
+    /// from one request to the next.
+    static EXCHANGE: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+}
+
+/// The exchange buffer's capacity kept from one request to the next (1 MiB).
+const KEPT_EXCHANGE_CAPACITY: usize = 1 << 20;
+
+/// Sends `payload` to a host service and reads its answer with `read`.
+fn exchange<R>(
+    service: Service,
+    payload: &impl Serialize,
+    read: impl FnOnce(&[u8]) -> Result<R, Error>,
+) -> Result<R, Error> {
+    // Taken out while in use, so that a request made meanwhile (none is)
+    // would only find it empty.
+    let mut buffer = EXCHANGE.take();
+    buffer.clear();
+    let result = serde_json::to_writer(&mut buffer, payload)
+        .map_err(Error::from)
+        .and_then(|()| {
+            host::request_in(service, &mut buffer);
+            read(&buffer)
+        });
+    if buffer.capacity() <= KEPT_EXCHANGE_CAPACITY {
+        EXCHANGE.set(buffer);
+    }
+    result
+}
+
 /// One request to a host service: its `ok` value, or its `error` as an [`Error`].
 fn request(service: Service, payload: Value) -> Result<Value, Error> {
-    let bytes = serde_json::to_vec(&payload)?;
-    let answer: Value = serde_json::from_slice(&host::request(service, &bytes))?;
+    let answer: Value = exchange(service, &payload, |answer| {
+        Ok(serde_json::from_slice(answer)?)
+    })?;
     match answer {
         Value::Object(mut answer) => match answer.remove("error") {
             Some(Value::String(error)) => Err(Error::new(error)),
@@ -72,14 +105,18 @@ fn request(service: Service, payload: Value) -> Result<Value, Error> {
 
 /// A service's answer read straight into `T` (`None` for `{"ok": null}`):
 /// what `T` does not name is skipped by the parser, never built.
-fn request_as<T: DeserializeOwned>(service: Service, payload: Value) -> Result<Option<T>, Error> {
+fn request_as<T: DeserializeOwned>(
+    service: Service,
+    payload: &impl Serialize,
+) -> Result<Option<T>, Error> {
     #[derive(serde::Deserialize)]
     struct Answer<T> {
         ok: Option<T>,
         error: Option<Value>,
     }
-    let bytes = serde_json::to_vec(&payload)?;
-    let answer: Answer<T> = serde_json::from_slice(&host::request(service, &bytes))?;
+    let answer: Answer<T> = exchange(service, payload, |answer| {
+        Ok(serde_json::from_slice(answer)?)
+    })?;
     match answer.error {
         Some(Value::String(error)) => Err(Error::new(error)),
         Some(other) => Err(Error::new(other.to_string())),
@@ -203,7 +240,13 @@ impl GeoIp {
     /// `#[serde(rename_all = "camelCase")]`) skips the rest of the record's
     /// ~2.5 KB (names in eight languages) without building it.
     pub fn locate_as<T: DeserializeOwned>(&self, ip: &str) -> Result<Option<T>, Error> {
-        request_as(Service::GeoIp, json!({"op": "locate", "ip": ip}))
+        /// `{"op": "locate", "ip": …}`, written without a map.
+        #[derive(Serialize)]
+        struct Locate<'a> {
+            op: &'static str,
+            ip: &'a str,
+        }
+        request_as(Service::GeoIp, &Locate { op: "locate", ip })
     }
 }
 
