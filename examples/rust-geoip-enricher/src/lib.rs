@@ -8,6 +8,7 @@
 
 use sandpipe_connector::{Error, Event, Map, Meta, Value};
 use serde::Deserialize;
+use std::borrow::Cow;
 
 /// The fields of a MaxMind City record this connector uses (the host
 /// camelCases the record's keys, as Node's reader does).
@@ -22,7 +23,7 @@ struct City {
 }
 
 /// A city, country, continent, postcode or subdivision.
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 struct Place {
     names: Option<Names>,
@@ -35,7 +36,7 @@ struct Names {
     en: Option<Value>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 struct Location {
     latitude: Option<Value>,
@@ -54,56 +55,40 @@ fn truthy(value: Option<&Value>) -> bool {
     }
 }
 
-/// `place.names.en` when the place and its names exist.
-fn english_name(place: &mut Option<Place>) -> Option<Value> {
-    place.as_mut()?.names.as_mut()?.en.take()
-}
-
-/// The `$geoip_*` properties (without the prefix) of a City record, in the
-/// JavaScript enricher's order; missing and null values left out.
-fn location_of(mut city: City) -> Vec<(String, Value)> {
-    let mut location = city.location.take();
-    let mut field = |pick: fn(&mut Location) -> Option<Value>| location.as_mut().and_then(pick);
-    let mut out: Vec<(String, Option<Value>)> = vec![
-        ("city_name".into(), english_name(&mut city.city)),
-        ("country_name".into(), english_name(&mut city.country)),
-        (
-            "country_code".into(),
-            city.country.as_mut().and_then(|c| c.iso_code.take()),
-        ),
-        ("continent_name".into(), english_name(&mut city.continent)),
-        (
-            "continent_code".into(),
-            city.continent.as_mut().and_then(|c| c.code.take()),
-        ),
-        (
-            "postal_code".into(),
-            city.postal.as_mut().and_then(|p| p.code.take()),
-        ),
-        ("latitude".into(), field(|l| l.latitude.take())),
-        ("longitude".into(), field(|l| l.longitude.take())),
-        (
-            "accuracy_radius".into(),
-            field(|l| l.accuracy_radius.take()),
-        ),
-        ("time_zone".into(), field(|l| l.time_zone.take())),
+/// The `$geoip_*` properties (their names without the prefix) of a City
+/// record, in the JavaScript enricher's order; missing values left out (a
+/// null in the record reads as `None`).
+fn location_of(city: City) -> Vec<(Cow<'static, str>, Value)> {
+    let english = |names: Option<Names>| names.and_then(|names| names.en);
+    let place = city.city.unwrap_or_default();
+    let country = city.country.unwrap_or_default();
+    let continent = city.continent.unwrap_or_default();
+    let postal = city.postal.unwrap_or_default();
+    let location = city.location.unwrap_or_default();
+    let fields = [
+        ("city_name", english(place.names)),
+        ("country_name", english(country.names)),
+        ("country_code", country.iso_code),
+        ("continent_name", english(continent.names)),
+        ("continent_code", continent.code),
+        ("postal_code", postal.code),
+        ("latitude", location.latitude),
+        ("longitude", location.longitude),
+        ("accuracy_radius", location.accuracy_radius),
+        ("time_zone", location.time_zone),
     ];
+    let mut out: Vec<(Cow<'static, str>, Value)> = fields
+        .into_iter()
+        .filter_map(|(key, value)| Some((key.into(), value?)))
+        .collect();
     for (index, subdivision) in city.subdivisions.into_iter().flatten().enumerate() {
         let n = index + 1;
-        let mut subdivision = Some(subdivision);
-        let name = english_name(&mut subdivision);
-        out.push((
-            format!("subdivision_{n}_code"),
-            subdivision.and_then(|s| s.iso_code),
-        ));
-        out.push((format!("subdivision_{n}_name"), name));
+        let code = subdivision.iso_code;
+        let name = english(subdivision.names);
+        out.extend(code.map(|code| (format!("subdivision_{n}_code").into(), code)));
+        out.extend(name.map(|name| (format!("subdivision_{n}_name").into(), name)));
     }
-    out.into_iter()
-        .filter_map(|(key, value)| match value {
-            None | Some(Value::Null) => None,
-            Some(value) => Some((key, value)),
-        })
-        .collect()
+    out
 }
 
 /// JavaScript's `String(value)` for the values an IP field holds.
@@ -141,13 +126,16 @@ fn process_event(mut event: Event, meta: &Meta) -> Result<Option<Event>, Error> 
     let Some(city) = meta.geoip.locate_as::<City>(&ip)? else {
         return Ok(Some(event));
     };
+    let location = location_of(city);
     let properties = event.properties_mut();
-    let mut set = Map::new();
-    let mut set_once = Map::new();
-    for (key, value) in location_of(city) {
-        properties.insert(format!("$geoip_{key}"), value.clone());
-        set.insert(format!("$geoip_{key}"), value.clone());
-        set_once.insert(format!("$initial_geoip_{key}"), value);
+    let mut set = Map::with_capacity(location.len());
+    let mut set_once = Map::with_capacity(location.len());
+    for (key, value) in location {
+        // Three maps each own a copy: the event's, `$set`'s and `$set_once`'s.
+        let name = ["$geoip_", &key].concat();
+        set_once.insert(["$initial_geoip_", &key].concat(), value.clone());
+        set.insert(name.clone(), value.clone());
+        properties.insert(name, value);
     }
     // `{ ...set, ...properties.$set }`, put back in `$set`'s place (or last).
     let merged_set = spread(set, properties.get_mut("$set").map(Value::take));
