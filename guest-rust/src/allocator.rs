@@ -43,9 +43,11 @@ struct Heap {
     end: usize,
 }
 
-// SAFETY: the global allocator is only set on wasm without threads
-// (`target_feature = "atomics"` off), where no two calls can overlap; the
-// unit tests use their own instances from one thread each.
+// SAFETY: on wasm without threads (`target_feature = "atomics"` off) no two
+// calls can overlap. Elsewhere it is not `Sync`, so it cannot be a
+// `static`, let alone the global allocator (the unit tests use their own
+// instances, each from one thread).
+#[cfg(all(target_family = "wasm", not(target_feature = "atomics")))]
 unsafe impl Sync for Allocator {}
 
 impl Allocator {
@@ -110,7 +112,7 @@ impl Heap {
             if chunk.is_null() {
                 return chunk;
             }
-            // The rest of the old chunk (less than a largest block) is left unused.
+            // The rest of the old chunk (too small for this block) is left unused.
             start = chunk as usize;
             self.end = start + CHUNK;
         }
