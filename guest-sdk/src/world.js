@@ -543,21 +543,24 @@
     function exportingOnEvent(exportEntry, onEventEntry) {
         const exportEvents = exportEntry[0];
         const owner = exportEntry[1];
+        // The names, split once on the first call (PostHog split them at setup).
+        let ignoredNames = null;
         function ignored(event, meta) {
-            const list = meta.config.exportEventsToIgnore;
-            if (!list) return false;
-            const names = splitString(StringCtor(list), ',');
-            for (let i = 0; i < names.length; i++) {
-                if (trimString(names[i]) === event.event) return true;
+            if (ignoredNames === null) {
+                const list = meta.config.exportEventsToIgnore;
+                ignoredNames = list ? splitString(StringCtor(list), ',') : [];
+            }
+            for (let i = 0; i < ignoredNames.length; i++) {
+                if (trimString(ignoredNames[i]) === event.event) return true;
             }
             return false;
         }
         return function (event, meta) {
-            const then = () => (onEventEntry ? onEventEntry[0].call(onEventEntry[1], event, meta) : undefined);
-            if (ignored(event, meta)) return then();
+            const onEventAfter = () => (onEventEntry ? onEventEntry[0].call(onEventEntry[1], event, meta) : undefined);
+            if (ignored(event, meta)) return onEventAfter();
             const exported = exportEvents.call(owner, [event], meta);
             return exported !== null && typeof exported === 'object' && typeof exported.then === 'function'
-                ? exported.then(then) : then();
+                ? exported.then(onEventAfter) : onEventAfter();
         };
     }
 

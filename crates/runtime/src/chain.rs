@@ -17,8 +17,8 @@
 //! an object or null, with `team_id` unchanged) and the text the connector
 //! wrote is what the next connector is given: between connectors the event is
 //! neither built nor serialised again. [`Chain::process`] builds the final
-//! event as a `Value`; [`Chain::process_json`] (used by `run` and the
-//! benchmark) takes the input as JSON text and gives the final event as the
+//! event as a `Value`; [`Chain::process_json`] (used by `run`, `serve`, the
+//! workers and the benchmark) takes the input as JSON text and gives the final event as the
 //! text the host writes for it, each written in one pass by [`rewrite`] with
 //! the bookkeeping spliced in, and builds a `Value` only for an object that
 //! repeats a key.

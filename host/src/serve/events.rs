@@ -13,6 +13,7 @@ use sandpipe_runtime::services::storage::StorageError;
 use sandpipe_runtime::{CallRecord, ChainOutput, LimitError, WebhookRequest};
 use serde::Serialize;
 use serde_json::Value;
+use serde_json::value::RawValue;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
@@ -49,9 +50,9 @@ pub enum EventsError {
 /// What a batch did: the body of the events response.
 #[derive(Debug, Serialize)]
 pub struct Batch {
-    /// Each event as the chain left it, or null where a connector dropped it
-    /// (or the item was refused: see `failures`).
-    pub results: Vec<Value>,
+    /// Each event as the chain left it (the JSON text the chain wrote), or
+    /// null where a connector dropped it (or the item was refused: see `failures`).
+    pub results: Vec<Box<RawValue>>,
     pub failures: Vec<Failure>,
     /// How many webhook requests were composed (and stored).
     pub webhooks: usize,
@@ -120,17 +121,14 @@ pub fn log_lines(chain: &TeamChain) -> Vec<LogLine> {
 fn on_event_jobs(
     chain: &TeamChain,
     exporters: &[String],
-    outputs: &[Option<ChainOutput>],
+    outputs: &[Option<ChainOutput<Vec<u8>>>],
 ) -> Vec<OnEventJob> {
     if exporters.is_empty() {
         return Vec::new();
     }
     let mut jobs = Vec::new();
     for event in outputs.iter().flatten().filter_map(|o| o.event.as_ref()) {
-        let text = String::from_utf8(
-            sandpipe_runtime::json::to_vec(event).expect("a JSON value serialises"),
-        )
-        .expect("JSON text is UTF-8");
+        let text = String::from_utf8_lossy(event).into_owned();
         for label in exporters {
             if let Some(id) = chain.id_of(label) {
                 jobs.push(OnEventJob {
@@ -214,11 +212,11 @@ fn run(state: &AppState, chain: &Arc<TeamChain>, events: Vec<Value>) -> Result<B
     let started = Instant::now();
     let mut running = chain.checkout(&state.connectors)?;
     let mut refused = Vec::new();
-    let outputs: Vec<Option<ChainOutput>> = events
+    let outputs: Vec<Option<ChainOutput<Vec<u8>>>> = events
         .into_iter()
         .enumerate()
         .map(|(index, event)| match refusal(&event) {
-            None => Some(running.process(event)),
+            None => Some(process_one(&mut running, &event)),
             Some(error) => {
                 refused.push(ItemFailure { index, error });
                 None
@@ -272,10 +270,13 @@ fn run(state: &AppState, chain: &Arc<TeamChain>, events: Vec<Value>) -> Result<B
     };
     for (index, output) in outputs.into_iter().enumerate() {
         let Some(output) = output else {
-            batch.results.push(Value::Null);
+            batch.results.push(RawValue::NULL.to_owned());
             continue;
         };
-        batch.results.push(output.event.unwrap_or(Value::Null));
+        batch.results.push(match output.event {
+            Some(text) => json_text(text),
+            None => RawValue::NULL.to_owned(),
+        });
         batch.captured.extend(output.captured);
         batch
             .failures
@@ -296,6 +297,21 @@ fn run(state: &AppState, chain: &Arc<TeamChain>, events: Vec<Value>) -> Result<B
         "batch"
     );
     Ok(batch)
+}
+
+/// One event (an object, from the request's body) through the chain, as
+/// the JSON text the chain writes: no `Value` built for the result.
+fn process_one(chain: &mut sandpipe_runtime::Chain, event: &Value) -> ChainOutput<Vec<u8>> {
+    let text = sandpipe_runtime::json::to_string(event).expect("a JSON value serialises");
+    chain
+        .process_json(&text)
+        .unwrap_or_else(|error| unreachable!("the host's own text of an event object: {error}"))
+}
+
+/// The JSON text a chain wrote, to embed in the answer as it is.
+fn json_text(text: Vec<u8>) -> Box<RawValue> {
+    let text = String::from_utf8(text).expect("the chain writes UTF-8");
+    RawValue::from_string(text).expect("the chain writes JSON text")
 }
 
 /// Applies quarantine transitions: persisted, and the team's chain rebuilt

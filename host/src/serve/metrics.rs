@@ -163,7 +163,7 @@ impl Metrics {
     }
 
     /// Records what processing one event did.
-    pub fn record(&self, team: i64, output: &ChainOutput) {
+    pub fn record<E>(&self, team: i64, output: &ChainOutput<E>) {
         let team = team.to_string();
         self.events.with_label_values(&[team.as_str()]).inc();
         if output.event.is_none() {

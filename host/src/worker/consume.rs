@@ -54,7 +54,10 @@ pub struct Worker {
 /// What becomes of one input message.
 enum Fate {
     /// Its result (the event after the chain, or null) goes to `SANDPIPE_RESULTS`.
-    Result { team: i64, body: Value },
+    Result {
+        team: i64,
+        body: Box<serde_json::value::RawValue>,
+    },
     /// A copy goes to `SANDPIPE_DEADLETTER` and the input is terminated.
     DeadLetter { team: String, reason: String },
     /// Its batch failed for a passing reason: nak'd, to come back.
@@ -325,7 +328,7 @@ impl Worker {
             let published = match &input.fate {
                 Fate::Retry => None,
                 Fate::Result { team, body } => {
-                    let body = sandpipe_runtime::json::to_vec(body).expect("a Value serializes");
+                    let body = body.get().as_bytes().to_vec();
                     Some(
                         self.send(
                             stream::results_subject(team),
