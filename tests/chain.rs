@@ -502,6 +502,8 @@ fn process_json_writes_exactly_what_process_returns() {
                         case 'array': return [e]
                         case 'lone': e.s = '\ud800'; return e
                         case 'keep': return e
+                        case 'raw': return { '$serde_json::private::RawValue': '[1]' }
+                        case 'raw-team': return { '$serde_json::private::RawValue': JSON.stringify({ event: 'x', team_id: 5 }) }
                         default: e.properties = e.properties || {}; e.properties.seen = 1.50; return e
                     }
                 }
@@ -536,6 +538,9 @@ fn process_json_writes_exactly_what_process_returns() {
         r#"{"event":"lone","properties":{}}"#,
         r#"{"event":"keep","a":1,"a":2,"properties":{"b":1,"b":{"c":2}}}"#,
         r#"{"event":"$snapshot","properties":{"n":1.0}}"#,
+        r#"{"event":"raw","team_id":2}"#,
+        r#"{"event":"raw-team","team_id":2}"#,
+        r#"{"event":"keep","x":{"$serde_json::private::RawValue":"[1,2.50]"},"y":{"a":1,"$serde_json::private::RawValue":"2"}}"#,
         r#"  {"event" : "keep" , "properties" : { } }  "#,
     ];
     for line in lines {

@@ -1146,6 +1146,44 @@ fn a_batch_reports_each_refused_item_and_runs_the_rest() {
     );
 }
 
+/// serde_json reads an object whose first key is its raw-value token as the
+/// JSON its string holds, with a nesting limit of its own: an event can come
+/// out of the body nested deeper than the chain reads. It is refused alone
+/// (the service answers, the rest of the batch runs).
+#[test]
+fn an_event_nested_deeper_than_the_chain_reads_is_refused_alone() {
+    let (_tmp, server) = Server::fresh(&[]);
+    let (team, token) =
+        server.team_with_chain("t", vec![built(&root().join("examples/hello-world"))]);
+    // 100 levels of arrays around the token, whose string holds 100 more:
+    // each within serde_json's limit of 128 as it reads it.
+    let inner = format!("{}{}", "[".repeat(100), "]".repeat(100));
+    let mut deep = json!({"$serde_json::private::RawValue": inner});
+    for _ in 0..100 {
+        deep = json!([deep]);
+    }
+    let (status, body) = server.events(
+        team,
+        &token,
+        json!([{"event": "a"}, {"event": "b", "x": deep}]),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body,
+        json!({
+            "results": [
+                {"event": "a", "properties": {"$plugins_succeeded": ["Hello World (0)"], "$plugins_failed": []}},
+                null
+            ],
+            "failures": [
+                {"index": 1, "error": "invalid JSON: recursion limit exceeded at line 1 column 144"}
+            ],
+            "webhooks": 0,
+            "captured": []
+        })
+    );
+}
+
 #[test]
 fn every_config_error_of_a_put_is_reported_at_once() {
     let (_tmp, server) = Server::fresh(&[]);

@@ -72,11 +72,6 @@ fuzz_target!(|data: &[u8]| {
     }
     assert_eq!(first.event, second.event, "the same event gave two outputs");
     assert_eq!(first.failures, second.failures);
-    // serde_json's private raw-value key is read as a key by the rewrite (as
-    // JavaScript reads it) and as that value by a `Value`.
-    if text.contains("$serde_json::private::RawValue") {
-        return;
-    }
     let written = chain
         .process_json(text)
         .expect("an object a Value reads is an event");

@@ -156,18 +156,14 @@ impl Chain {
     /// [`Chain::process`] does, and gives the event back as the JSON text the
     /// host writes for it: the same bytes `json::to_vec` writes for the
     /// `Value` [`Chain::process`] returns, made without building that
-    /// `Value` ([`rewrite`]) unless an object in it repeats a key.
-    /// [`RewriteError::RepeatedKey`] is never returned.
+    /// `Value` ([`rewrite`]) unless the text needs one
+    /// ([`RewriteError::NeedsValue`], which is never returned).
     pub fn process_json(&mut self, text: &str) -> Result<ChainOutput<Vec<u8>>, RewriteError> {
         let mut input = Vec::with_capacity(text.len());
         let noted = match rewrite::event_str(text, None, &mut input) {
             Ok(noted) => noted,
-            Err(RewriteError::RepeatedKey) => {
-                let event: Value = serde_json::from_str(text).map_err(RewriteError::Json)?;
-                if !event.is_object() {
-                    return Err(RewriteError::NotAnObject);
-                }
-                let output = self.process(event);
+            Err(RewriteError::NeedsValue) => {
+                let output = self.process(rewrite::parse_event(text.as_bytes())?);
                 return Ok(output.map_event(|event| {
                     crate::json::to_vec(&event).expect("a JSON value serialises")
                 }));
@@ -230,9 +226,13 @@ impl Chain {
         let mut event = event;
         let text = crate::json::to_vec(&event).expect("a JSON value serialises");
         // As the connectors read it: `2.0` is the `2` they are given and return.
+        // (A `team_id` nested deeper than serde_json reads, which only its
+        // raw-value token can build, is kept as it is.)
         let team_id = event.get("team_id").map(|id| {
-            serde_json::from_slice(&crate::json::to_vec(id).expect("a JSON value serialises"))
-                .expect("the host's own JSON text parses")
+            crate::json::to_vec(id)
+                .ok()
+                .and_then(|text| serde_json::from_slice(&text).ok())
+                .unwrap_or_else(|| id.clone())
         });
         let Some(passed) = self.process_all(&text, team_id.as_ref(), steps, &mut out) else {
             return self.with_captured(out);
@@ -506,7 +506,7 @@ fn final_text(text: &[u8], plugins: Option<Plugins<'_>>) -> Result<Vec<u8>, Rewr
     let mut out = Vec::with_capacity(text.len() + 64);
     match rewrite::event(text, plugins, &mut out) {
         Ok(_) => Ok(out),
-        Err(RewriteError::RepeatedKey) => rewrite::through_value(text, plugins),
+        Err(RewriteError::NeedsValue) => rewrite::through_value(text, plugins),
         Err(error) => Err(error),
     }
 }

@@ -7,10 +7,13 @@
 //! string checks (UTF-8, escapes, lone surrogates), the same number parsing and
 //! the same nesting limit as `serde_json::from_slice::<Value>`, so a text it
 //! accepts always parses into a `Value` later (the `result_shape` fuzz target
-//! checks both agree). Only the chain's final event is built as a `Value`.
+//! checks both agree). Text with an object whose first key is serde_json's
+//! raw-value token ([`crate::json::RAW_VALUE_KEY`]), which a `Value` reads
+//! specially, is read as a `Value` to agree with it.
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
+use std::cell::Cell;
 use std::fmt;
 
 /// What a result is, read the way `serde_json::from_slice::<Value>` reads it.
@@ -43,17 +46,28 @@ impl Shape {
 pub fn shape(bytes: &[u8]) -> serde_json::Result<Shape> {
     // One check of the whole text is cheaper than one per string; text that
     // fails it is read as bytes, for serde_json's own error and position.
-    match std::str::from_utf8(bytes) {
+    let read = match std::str::from_utf8(bytes) {
         Ok(text) => shape_of(serde_json::de::StrRead::new(text)),
         Err(_) => shape_of(serde_json::de::SliceRead::new(bytes)),
+    };
+    match read? {
+        Some(shape) => Ok(shape),
+        None => Ok(Shape::of(&serde_json::from_slice(bytes)?)),
     }
 }
 
-fn shape_of<'de, R: serde_json::de::Read<'de>>(read: R) -> serde_json::Result<Shape> {
+/// The shape, or `None` when the text must be read as a `Value` (an
+/// object starts with the raw-value token).
+fn shape_of<'de, R: serde_json::de::Read<'de>>(read: R) -> serde_json::Result<Option<Shape>> {
+    let needs_value = Cell::new(false);
     let mut reader = serde_json::Deserializer::new(read);
-    let shape = (&mut reader).deserialize_any(TopLevel)?;
-    reader.end()?;
-    Ok(shape)
+    let read = (&mut reader)
+        .deserialize_any(TopLevel(Checked(&needs_value)))
+        .and_then(|shape| reader.end().map(|()| shape));
+    match read {
+        Err(_) if needs_value.get() => Ok(None),
+        read => read.map(Some),
+    }
 }
 
 /// The JSON text of an event object a connector returned, checked by [`shape`].
@@ -97,9 +111,9 @@ impl EventText {
 }
 
 /// The top-level value: its kind, and `team_id` when it is an object.
-struct TopLevel;
+struct TopLevel<'a>(Checked<'a>);
 
-impl<'de> Visitor<'de> for TopLevel {
+impl<'de> Visitor<'de> for TopLevel<'_> {
     type Value = Shape;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -131,28 +145,41 @@ impl<'de> Visitor<'de> for TopLevel {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Shape, A::Error> {
-        Checked.visit_seq(seq)?;
+        self.0.visit_seq(seq)?;
         Ok(Shape::Other)
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Shape, A::Error> {
+        let checked = self.0;
         let mut team_id = None;
-        while let Some(key) = map.next_key_seed(Key)? {
+        let mut first = true;
+        while let Some(key) = map.next_key_seed(checked.key(first))? {
+            first = false;
             if key {
                 team_id = Some(map.next_value::<Value>()?);
             } else {
-                map.next_value_seed(Checked)?;
+                map.next_value_seed(checked)?;
             }
         }
         Ok(Shape::Object { team_id })
     }
 }
 
-/// Any value, read in full and kept nowhere.
+/// Any value, read in full and kept nowhere; the flag is set when an object
+/// starts with the raw-value token (the reading then stops).
 #[derive(Clone, Copy)]
-struct Checked;
+struct Checked<'a>(&'a Cell<bool>);
 
-impl<'de> DeserializeSeed<'de> for Checked {
+impl<'a> Checked<'a> {
+    fn key(self, first: bool) -> Key<'a> {
+        Key {
+            needs_value: self.0,
+            first,
+        }
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for Checked<'_> {
     type Value = ();
 
     fn deserialize<D: Deserializer<'de>>(self, reader: D) -> Result<(), D::Error> {
@@ -160,7 +187,7 @@ impl<'de> DeserializeSeed<'de> for Checked {
     }
 }
 
-impl<'de> Visitor<'de> for Checked {
+impl<'de> Visitor<'de> for Checked<'_> {
     type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -192,22 +219,28 @@ impl<'de> Visitor<'de> for Checked {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while seq.next_element_seed(Checked)?.is_some() {}
+        while seq.next_element_seed(self)?.is_some() {}
         Ok(())
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        while map.next_key_seed(Key)?.is_some() {
-            map.next_value_seed(Checked)?;
+        let mut first = true;
+        while map.next_key_seed(self.key(first))?.is_some() {
+            first = false;
+            map.next_value_seed(self)?;
         }
         Ok(())
     }
 }
 
 /// An object key, read as `Value` reads keys (a string); whether it is `team_id`.
-struct Key;
+struct Key<'a> {
+    needs_value: &'a Cell<bool>,
+    /// Whether it is the object's first key (where the raw-value token counts).
+    first: bool,
+}
 
-impl<'de> DeserializeSeed<'de> for Key {
+impl<'de> DeserializeSeed<'de> for Key<'_> {
     type Value = bool;
 
     fn deserialize<D: Deserializer<'de>>(self, reader: D) -> Result<bool, D::Error> {
@@ -215,7 +248,7 @@ impl<'de> DeserializeSeed<'de> for Key {
     }
 }
 
-impl<'de> Visitor<'de> for Key {
+impl<'de> Visitor<'de> for Key<'_> {
     type Value = bool;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -223,6 +256,10 @@ impl<'de> Visitor<'de> for Key {
     }
 
     fn visit_str<E: de::Error>(self, key: &str) -> Result<bool, E> {
+        if self.first && key == crate::json::RAW_VALUE_KEY {
+            self.needs_value.set(true);
+            return Err(E::custom("serde_json's raw-value token"));
+        }
         Ok(key == "team_id")
     }
 }
@@ -281,6 +318,10 @@ mod tests {
             r#"{"team_id":{"nested":[1,"\u0000"]}}"#,
             r#""#,
             r#"{"a":"tab	inside"}"#,
+            r#"{"$serde_json::private::RawValue":"{\"team_id\":5}"}"#,
+            r#"{"$serde_json::private::RawValue":"[1]"}"#,
+            r#"{"a":{"\u0024serde_json::private::RawValue":"[1"}}"#,
+            r#"{"a":1,"$serde_json::private::RawValue":"[1]"}"#,
         ]
         .iter()
         .map(|s| s.as_bytes().to_vec())

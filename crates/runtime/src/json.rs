@@ -14,6 +14,14 @@ use serde::Serialize;
 use serde_json::ser::{CompactFormatter, Formatter};
 use std::io::{self, Write};
 
+/// The key serde_json's `raw_value` feature (on in this workspace: the
+/// service's HTTP stack turns it on) reads specially: an object whose first
+/// key it is becomes, as a `Value`, the JSON its string holds. JavaScript
+/// reads it as an ordinary key; the readers that do not build a `Value`
+/// (`event_text`, `rewrite`) hand such text to a `Value` so the host agrees
+/// with itself.
+pub const RAW_VALUE_KEY: &str = "$serde_json::private::RawValue";
+
 /// The largest integer every smaller one of which a double holds exactly.
 const MAX_SAFE: u64 = 1 << 53;
 

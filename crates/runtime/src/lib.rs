@@ -27,8 +27,7 @@
 //! - [`connector`]: a configured connector (made by [`Runtime::connector`] from
 //!   [`ConnectorOptions`]) with typed calls, that keeps an instance alive and
 //!   replaces it after a trap;
-//! - [`event_text`]: a connector's result checked as JSON without being built
-//!   (only the chain's final event becomes a `Value`);
+//! - [`event_text`]: a connector's result checked as JSON without being built;
 //! - [`rewrite`]: an event's JSON text written as the host writes its `Value`, in one pass;
 //! - [`chain`]: PostHog's chain rules over a list of connectors;
 //! - [`services`]: `meta.cache` and `meta.storage`, answered on the host;

@@ -11,11 +11,14 @@
 //! ([`Plugins`]) on the way, exactly as [`Chain`](crate::Chain) adds it to a
 //! `Value`.
 //!
-//! The one thing a single pass cannot write as a `Value` would is an object
-//! that repeats a key: a `Value` keeps the key once, in its first place, with
-//! its last value, and the pass has written the first value by the time it
-//! meets the repeat. It answers [`RewriteError::RepeatedKey`] and the caller
-//! builds the `Value` instead.
+//! Two things a single pass cannot write as a `Value` would. An object that
+//! repeats a key: a `Value` keeps the key once, in its first place, with its
+//! last value, and the pass has written the first value by the time it meets
+//! the repeat. And an object whose first key is serde_json's raw-value token
+//! ([`json::RAW_VALUE_KEY`](crate::json::RAW_VALUE_KEY)), which a `Value` reads
+//! as the value its string holds (a serde_json feature the service's HTTP
+//! stack turns on). For both [`event`] answers [`RewriteError::NeedsValue`] and
+//! the caller builds the `Value` instead ([`through_value`]).
 
 use crate::json::JsFormatter;
 use serde::Serializer as _;
@@ -82,9 +85,10 @@ pub enum RewriteError {
     /// JSON, but not an object.
     #[error("an event must be a JSON object")]
     NotAnObject,
-    /// Some object repeats a key: build the `Value` instead.
-    #[error("an object repeats a key")]
-    RepeatedKey,
+    /// Some object repeats a key, or starts with serde_json's raw-value
+    /// token: build the `Value` instead ([`through_value`]).
+    #[error("an object repeats a key or starts with serde_json's raw-value token")]
+    NeedsValue,
 }
 
 /// Appends to `out` what the host writes for the event whose JSON text is
@@ -113,16 +117,22 @@ pub fn event_str(
 
 /// What [`event`] writes, made by building the `Value` (with the
 /// bookkeeping added by [`Plugins::add_to`]): what [`event`] is held to, and
-/// what to use when it answers [`RewriteError::RepeatedKey`].
+/// what to use when it answers [`RewriteError::NeedsValue`].
 pub fn through_value(text: &[u8], plugins: Option<Plugins<'_>>) -> Result<Vec<u8>, RewriteError> {
-    let mut event: Value = serde_json::from_slice(text).map_err(RewriteError::Json)?;
-    if !event.is_object() {
-        return Err(RewriteError::NotAnObject);
-    }
+    let mut event = parse_event(text)?;
     if let Some(plugins) = plugins {
         plugins.add_to(&mut event);
     }
     Ok(crate::json::to_vec(&event).expect("a JSON value serialises"))
+}
+
+/// The event whose JSON text is `text`, built as a `Value`, with
+/// [`event`]'s errors.
+pub fn parse_event(text: &[u8]) -> Result<Value, RewriteError> {
+    match serde_json::from_slice(text).map_err(RewriteError::Json)? {
+        event @ Value::Object(_) => Ok(event),
+        _ => Err(RewriteError::NotAnObject),
+    }
 }
 
 fn rewrite<'de, R: serde_json::de::Read<'de>>(
@@ -134,7 +144,7 @@ fn rewrite<'de, R: serde_json::de::Read<'de>>(
     let mut writer = Writer {
         out: std::mem::take(out),
         keys: Vec::new(),
-        repeated: false,
+        needs_value: false,
     };
     let mut reader = serde_json::Deserializer::new(read);
     let read = (&mut reader)
@@ -147,7 +157,7 @@ fn rewrite<'de, R: serde_json::de::Read<'de>>(
     let result = match read {
         Ok(Some(noted)) => return Ok(noted),
         Ok(None) => RewriteError::NotAnObject,
-        Err(_) if writer.repeated => RewriteError::RepeatedKey,
+        Err(_) if writer.needs_value => RewriteError::NeedsValue,
         Err(error) => RewriteError::Json(error),
     };
     out.truncate(start);
@@ -159,8 +169,8 @@ struct Writer {
     out: Vec<u8>,
     /// Where each key of the open objects was written (its escaped text).
     keys: Vec<(usize, usize)>,
-    /// Set when an object repeats a key (the error that stops the reading).
-    repeated: bool,
+    /// Set when the text needs a `Value` built (the error that stops the reading).
+    needs_value: bool,
 }
 
 impl Writer {
@@ -463,7 +473,7 @@ impl<'de> Visitor<'de> for Any<'_, '_> {
         }
         writer.out.push(b'}');
         if writer.repeats(base) {
-            writer.repeated = true;
+            writer.needs_value = true;
             return Err(de::Error::custom("an object repeats a key"));
         }
         writer.keys.truncate(base);
@@ -513,6 +523,10 @@ impl KeySeed<'_> {
     /// Writes `key`, `unescaped` when the parser read it with no escape in it.
     fn write<E: de::Error>(self, key: &str, unescaped: bool) -> Result<Key, E> {
         let writer = self.writer;
+        if self.first && key == crate::json::RAW_VALUE_KEY {
+            writer.needs_value = true;
+            return Err(de::Error::custom("serde_json's raw-value token"));
+        }
         if !self.first {
             writer.out.push(b',');
         }
@@ -630,6 +644,37 @@ mod tests {
     }
 
     #[test]
+    fn text_without_escapes_is_copied_as_serde_json_would_write_it() {
+        for case in [
+            "{\"caf\u{e9}\":\"\u{2028}\u{7f}\u{1f600}\",\"\u{7f}\":\"a/b\"}",
+            "{\"k\":\"\u{e9}\\u00e9\",\"\u{e9}\\n\":1}",
+        ] {
+            assert_eq!(rewritten(case, None), through_value(case, None), "{case}");
+        }
+    }
+
+    #[test]
+    fn the_raw_value_token_as_a_first_key_asks_for_the_value() {
+        for case in [
+            r#"{"$serde_json::private::RawValue":"5"}"#,
+            r#"{"a":{"\u0024serde_json::private::RawValue":"[1]"}}"#,
+        ] {
+            let mut out = Vec::new();
+            assert!(
+                matches!(
+                    event(case.as_bytes(), None, &mut out),
+                    Err(RewriteError::NeedsValue)
+                ),
+                "{case}"
+            );
+            assert!(out.is_empty());
+        }
+        // As a later key it is an ordinary key, for a `Value` too.
+        let later = r#"{"a":1,"$serde_json::private::RawValue":"5"}"#;
+        assert_eq!(rewritten(later, None), through_value(later, None));
+    }
+
+    #[test]
     fn a_repeated_key_asks_for_the_value() {
         for case in [
             r#"{"a":1,"a":2}"#,
@@ -641,7 +686,7 @@ mod tests {
             assert!(
                 matches!(
                     event(case.as_bytes(), None, &mut out),
-                    Err(RewriteError::RepeatedKey)
+                    Err(RewriteError::NeedsValue)
                 ),
                 "{case}"
             );
@@ -653,7 +698,7 @@ mod tests {
         assert!(event(distinct.as_bytes(), None, &mut Vec::new()).is_ok());
         assert!(matches!(
             event(repeated.as_bytes(), None, &mut Vec::new()),
-            Err(RewriteError::RepeatedKey)
+            Err(RewriteError::NeedsValue)
         ));
     }
 

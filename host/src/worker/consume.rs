@@ -54,10 +54,7 @@ pub struct Worker {
 /// What becomes of one input message.
 enum Fate {
     /// Its result (the event after the chain, or null) goes to `SANDPIPE_RESULTS`.
-    Result {
-        team: i64,
-        body: Box<serde_json::value::RawValue>,
-    },
+    Result { team: i64, body: Vec<u8> },
     /// A copy goes to `SANDPIPE_DEADLETTER` and the input is terminated.
     DeadLetter { team: String, reason: String },
     /// Its batch failed for a passing reason: nak'd, to come back.
@@ -244,7 +241,10 @@ impl Worker {
                     Ok(batch) => indices
                         .into_iter()
                         .zip(batch.results)
-                        .map(|(index, body)| (index, Fate::Result { team, body }))
+                        .map(|(index, body)| {
+                            let body = String::from(Box::<str>::from(body)).into_bytes();
+                            (index, Fate::Result { team, body })
+                        })
                         .collect(),
                     // The chain was removed since the message was classified.
                     Err(error @ EventsError::NoChain { .. }) => {
@@ -327,17 +327,14 @@ impl Worker {
         for input in inputs {
             let published = match &input.fate {
                 Fate::Retry => None,
-                Fate::Result { team, body } => {
-                    let body = body.get().as_bytes().to_vec();
-                    Some(
-                        self.send(
-                            stream::results_subject(team),
-                            headers(&input.id, "result", None),
-                            body.into(),
-                        )
-                        .await,
+                Fate::Result { team, body } => Some(
+                    self.send(
+                        stream::results_subject(team),
+                        headers(&input.id, "result", None),
+                        body.clone().into(),
                     )
-                }
+                    .await,
+                ),
                 Fate::DeadLetter { team, reason } => Some(
                     self.send(
                         stream::dead_letter_subject(team),
