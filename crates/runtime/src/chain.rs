@@ -108,7 +108,14 @@ pub enum StepOutcome {
 /// An ordered list of connectors.
 pub struct Chain {
     connectors: Vec<Connector>,
+    /// [`Chain::process_json`]'s buffer for the input's text, kept between
+    /// events (up to [`KEPT_INPUT_CAPACITY`]) so a large event does not make
+    /// the allocator fetch fresh pages each time.
+    input: Vec<u8>,
 }
+
+/// The largest input buffer a chain keeps between events.
+const KEPT_INPUT_CAPACITY: usize = 1 << 20;
 
 /// What the connectors' `processEvent` calls made of an event they kept.
 struct Passed {
@@ -130,7 +137,10 @@ enum Outcome {
 
 impl Chain {
     pub fn new(connectors: Vec<Connector>) -> Chain {
-        Chain { connectors }
+        Chain {
+            connectors,
+            input: Vec::new(),
+        }
     }
 
     /// The connectors, in order.
@@ -159,8 +169,23 @@ impl Chain {
     /// `Value` ([`rewrite`]) unless the text needs one
     /// ([`RewriteError::NeedsValue`], which is never returned).
     pub fn process_json(&mut self, text: &str) -> Result<ChainOutput<Vec<u8>>, RewriteError> {
-        let mut input = Vec::with_capacity(text.len());
-        let noted = match rewrite::event_str(text, None, &mut input) {
+        let mut input = std::mem::take(&mut self.input);
+        input.clear();
+        let output = self.process_input(text, &mut input);
+        if input.capacity() <= KEPT_INPUT_CAPACITY {
+            self.input = input;
+        }
+        output
+    }
+
+    /// [`Chain::process_json`] with `input` as the buffer for the input's
+    /// text (left empty when the event leaves the chain as it came in).
+    fn process_input(
+        &mut self,
+        text: &str,
+        input: &mut Vec<u8>,
+    ) -> Result<ChainOutput<Vec<u8>>, RewriteError> {
+        let noted = match rewrite::event_str(text, None, input) {
             Ok(noted) => noted,
             Err(RewriteError::NeedsValue) => {
                 let output = self.process(rewrite::parse_event(text.as_bytes())?);
@@ -172,10 +197,10 @@ impl Chain {
         };
         let mut out = ChainOutput::new();
         if noted.snapshot {
-            out.event = Some(input);
+            out.event = Some(std::mem::take(input));
             return Ok(out);
         }
-        let Some(passed) = self.process_all(&input, noted.team_id.as_ref(), None, &mut out) else {
+        let Some(passed) = self.process_all(input, noted.team_id.as_ref(), None, &mut out) else {
             return Ok(self.with_captured(out));
         };
         let Passed {
@@ -198,7 +223,7 @@ impl Chain {
                             succeeded: &succeeded,
                             failed: &failed,
                         };
-                        final_text(&input, Some(plugins)).expect(INPUT_REWRITES)
+                        final_text(input, Some(plugins)).expect(INPUT_REWRITES)
                     }
                 }
             }
@@ -207,9 +232,9 @@ impl Chain {
                     succeeded: &succeeded,
                     failed: &failed,
                 };
-                final_text(&input, Some(plugins)).expect(INPUT_REWRITES)
+                final_text(input, Some(plugins)).expect(INPUT_REWRITES)
             }
-            None => input,
+            None => std::mem::take(input),
         };
         let mut text = Some(text);
         self.compose_all(None, &mut text, &mut out);
