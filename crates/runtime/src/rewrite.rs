@@ -164,6 +164,9 @@ fn rewrite<'de, R: serde_json::de::Read<'de>>(
     Err(result)
 }
 
+/// serde_json's writer with JavaScript's numbers, into the text being written.
+type Serializer<'a> = serde_json::Serializer<&'a mut Vec<u8>, JsFormatter>;
+
 /// The text being written, and the keys of the objects open in it.
 struct Writer {
     out: Vec<u8>,
@@ -177,9 +180,7 @@ impl Writer {
     /// Writes one scalar through serde_json's serializer with JavaScript's numbers.
     fn scalar<E: de::Error>(
         &mut self,
-        write: impl FnOnce(
-            &mut serde_json::Serializer<&mut Vec<u8>, JsFormatter>,
-        ) -> serde_json::Result<()>,
+        write: impl FnOnce(&mut Serializer<'_>) -> serde_json::Result<()>,
     ) -> Result<(), E> {
         let mut serializer = serde_json::Serializer::with_formatter(&mut self.out, JsFormatter);
         write(&mut serializer).map_err(E::custom)
@@ -312,6 +313,16 @@ impl Any<'_, '_> {
         Ok(Some(Noted::default()))
     }
 
+    /// Writes one scalar, then ends it as its role says.
+    fn scalar<E: de::Error>(
+        self,
+        write: impl FnOnce(&mut Serializer<'_>) -> serde_json::Result<()>,
+    ) -> Result<Option<Noted>, E> {
+        let start = self.writer.out.len();
+        self.writer.scalar(write)?;
+        self.other(start)
+    }
+
     fn plain(writer: &mut Writer) -> Any<'_, 'static> {
         Any {
             writer,
@@ -336,44 +347,32 @@ impl<'de> Visitor<'de> for Any<'_, '_> {
     }
 
     fn visit_unit<E: de::Error>(self) -> Result<Option<Noted>, E> {
-        let start = self.writer.out.len();
-        self.writer.scalar(|s| s.serialize_unit())?;
-        self.other(start)
+        self.scalar(|s| s.serialize_unit())
     }
 
     fn visit_bool<E: de::Error>(self, value: bool) -> Result<Option<Noted>, E> {
-        let start = self.writer.out.len();
-        self.writer.scalar(|s| s.serialize_bool(value))?;
-        self.other(start)
+        self.scalar(|s| s.serialize_bool(value))
     }
 
     fn visit_i64<E: de::Error>(self, value: i64) -> Result<Option<Noted>, E> {
-        let start = self.writer.out.len();
         // As a `Value` holds it: a non-negative integer as unsigned.
         match u64::try_from(value) {
-            Ok(value) => self.writer.scalar(|s| s.serialize_u64(value))?,
-            Err(_) => self.writer.scalar(|s| s.serialize_i64(value))?,
+            Ok(value) => self.scalar(|s| s.serialize_u64(value)),
+            Err(_) => self.scalar(|s| s.serialize_i64(value)),
         }
-        self.other(start)
     }
 
     fn visit_u64<E: de::Error>(self, value: u64) -> Result<Option<Noted>, E> {
-        let start = self.writer.out.len();
-        self.writer.scalar(|s| s.serialize_u64(value))?;
-        self.other(start)
+        self.scalar(|s| s.serialize_u64(value))
     }
 
     fn visit_f64<E: de::Error>(self, value: f64) -> Result<Option<Noted>, E> {
-        let start = self.writer.out.len();
         // JSON text holds no NaN or infinity, so a `Value` would hold this number.
-        self.writer.scalar(|s| s.serialize_f64(value))?;
-        self.other(start)
+        self.scalar(|s| s.serialize_f64(value))
     }
 
     fn visit_str<E: de::Error>(self, value: &str) -> Result<Option<Noted>, E> {
-        let start = self.writer.out.len();
-        self.writer.string(value)?;
-        self.other(start)
+        self.scalar(|s| s.serialize_str(value))
     }
 
     fn visit_borrowed_str<E: de::Error>(self, value: &'de str) -> Result<Option<Noted>, E> {
