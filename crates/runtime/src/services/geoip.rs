@@ -300,6 +300,14 @@ impl GeoIpDatabase {
         &self.paths
     }
 
+    /// Reads the database now rather than in the first lookup, whose call's
+    /// deadline would count the reading (tens of milliseconds for 65 MB, far
+    /// more on a loaded machine). What it finds, an error included, is what
+    /// every lookup then sees.
+    pub fn open(&self) {
+        let _ = self.reader();
+    }
+
     fn reader(&self) -> Result<&Reader<Vec<u8>>, GeoIpError> {
         let opened = self.reader.get_or_init(|| {
             let path = match &self.paths[..] {
