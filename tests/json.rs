@@ -101,6 +101,51 @@ const STRINGIFY: &[(&str, &str)] = &[
     ),
     ("'a'.repeat(3) + 'b'.repeat(2)", "{\"v\":\"aaabb\"}"),
     ("{ e: new Error('boom') }", "{\"v\":{\"e\":{}}}"),
+    // Written straight from an object's shape, an array's elements and a
+    // string's 8-bit characters (the engine's `JS_Sandpipe*` views): deleted
+    // slots, holes past the elements, array-index keys (listed first, so
+    // such an object takes the listed path), private names, hidden getters,
+    // Latin-1 and 16-bit strings, frozen and sealed objects, own `toJSON`.
+    (
+        "(() => { const o = { a: 1, b: 2, c: 3 }; delete o.b; o.d = 4; return o })()",
+        "{\"v\":{\"a\":1,\"c\":3,\"d\":4}}",
+    ),
+    (
+        "(() => { const a = [1, 2]; a.length = 4; return a })()",
+        "{\"v\":[1,2,null,null]}",
+    ),
+    (
+        "(() => { const a = [1, 2, 3]; a.length = 1; a.push('x'); return a })()",
+        "{\"v\":[1,\"x\"]}",
+    ),
+    (
+        "{ b: 1, 4294967294: 'max index', 4294967295: 'not an index', 2147483648: 'past int32', 7: 'seven' }",
+        "{\"v\":{\"7\":\"seven\",\"2147483648\":\"past int32\",\"4294967294\":\"max index\",\"b\":1,\"4294967295\":\"not an index\"}}",
+    ),
+    (
+        "(() => { class Base { constructor(o) { return o } } class Stamp extends Base { #hidden = 1; constructor(o) { super(o) } } return new Stamp({ shown: 2 }) })()",
+        "{\"v\":{\"shown\":2}}",
+    ),
+    (
+        "(() => { const o = { a: 1 }; Object.defineProperty(o, 'g', { get() { throw new Error('read') }, enumerable: false }); o.z = 2; return o })()",
+        "{\"v\":{\"a\":1,\"z\":2}}",
+    ),
+    (
+        "{ 'cl\\u00e9': 'caf\\u00e9', plain: 'ascii', wide: '\\u4e2d' }",
+        "{\"v\":{\"cl\u{e9}\":\"caf\u{e9}\",\"plain\":\"ascii\",\"wide\":\"\u{4e2d}\"}}",
+    ),
+    (
+        "Object.freeze({ frozen: [Object.seal({ sealed: true })] })",
+        "{\"v\":{\"frozen\":[{\"sealed\":true}]}}",
+    ),
+    (
+        "(() => { const o = { a: 1, b: 2 }; o.a = 'changed'; return o })()",
+        "{\"v\":{\"a\":\"changed\",\"b\":2}}",
+    ),
+    (
+        "{ a: 1, toJSON() { return 'own toJSON' } }",
+        "{\"v\":\"own toJSON\"}",
+    ),
 ];
 
 /// (JSON text the host sends, V8's `JSON.stringify({ v: inspect(JSON.parse(text)) })`).
@@ -124,6 +169,12 @@ const PARSE: &[(&str, &str)] = &[
     (
         "{\"s\":\"\\ud800x\"}",
         "{\"v\":[\"object\",true,[[\"s\",[\"string\",[\"d800\",\"78\"]]]]]}",
+    ),
+    // Members defined straight into the shape, except a repeated key (its
+    // first place, its last value) and array indexes (listed first).
+    (
+        "{\"x\":1,\"y\":2,\"x\":3,\"1\":4,\"1\":5,\"4294967295\":6,\"nested\":{\"x\":{},\"x\":[7]}}",
+        "{\"v\":[\"object\",true,[[\"1\",\"5\"],[\"x\",\"3\"],[\"y\",\"2\"],[\"4294967295\",\"6\"],[\"nested\",[\"object\",true,[[\"x\",[\"array\",[\"7\"]]]]]]]]}",
     ),
     (
         "{\"n\":1e400}",

@@ -17,8 +17,11 @@
 //!   for the whole value.
 //!
 //! Every `JSValue` here is owned by exactly one [`Owned`] or handed to a QuickJS
-//! call that takes ownership; nothing the connector controls is trusted as a
-//! length or pointer.
+//! call that takes ownership, except what the writer borrows from the value it
+//! writes (members read from an object's shape, an array's elements, a string's
+//! characters: the vendored engine's `JS_Sandpipe*` views), which it only reads
+//! while nothing runs or is allocated in the runtime; nothing the connector
+//! controls is trusted as a length or pointer.
 
 use javy_plugin_api::javy::quickjs::{Ctx, Error, Result, Value, qjs};
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
@@ -27,6 +30,36 @@ use std::collections::HashMap;
 use std::ffi::c_char;
 use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
+
+// The vendored engine's additions for this module (`sandpipe:` in
+// vendor/rquickjs-sys/quickjs/quickjs.c, where each one's contract is): the
+// writer's borrowed views of plain data, and the reader's member definition.
+unsafe extern "C" {
+    fn JS_SandpipeShapeSlots(ctx: *mut qjs::JSContext, object: qjs::JSValue) -> i32;
+    fn JS_SandpipeShapeSlot(
+        ctx: *mut qjs::JSContext,
+        object: qjs::JSValue,
+        slot: u32,
+        atom: *mut qjs::JSAtom,
+        value: *mut qjs::JSValue,
+    ) -> i32;
+    fn JS_SandpipeDenseArray(
+        ctx: *mut qjs::JSContext,
+        array: qjs::JSValue,
+        elements: *mut *const qjs::JSValue,
+    ) -> i32;
+    fn JS_SandpipeDefineMember(
+        ctx: *mut qjs::JSContext,
+        object: qjs::JSValue,
+        atom: qjs::JSAtom,
+        value: qjs::JSValue,
+    ) -> i32;
+    fn JS_SandpipeString8(
+        ctx: *mut qjs::JSContext,
+        string: qjs::JSValue,
+        chars: *mut *const u8,
+    ) -> i32;
+}
 
 /// Nesting deeper than this is stringified by QuickJS, which checks its own stack.
 const MAX_DEPTH: usize = 128;
@@ -214,13 +247,7 @@ impl<'de> Visitor<'de> for Seed {
             // CreateDataProperty, as JSON.parse does: `__proto__` is an own
             // property, and a repeated key keeps its place with the last value.
             let defined = unsafe {
-                qjs::JS_DefinePropertyValue(
-                    self.ctx,
-                    object.value,
-                    key.atom,
-                    value.into_raw(),
-                    qjs::JS_PROP_C_W_E as _,
-                )
+                JS_SandpipeDefineMember(self.ctx, object.value, key.atom, value.into_raw())
             };
             if defined < 0 {
                 return Err(de::Error::custom("QuickJS raised an exception"));
@@ -388,6 +415,20 @@ impl<'o> Writer<'o> {
     }
 
     fn string(&mut self, value: qjs::JSValue) -> std::result::Result<(), Fallback> {
+        let mut chars: *const u8 = std::ptr::null();
+        let count = unsafe { JS_SandpipeString8(self.ctx, value, &mut chars) };
+        if let Ok(count) = usize::try_from(count) {
+            // Borrowed from the string; ASCII is already UTF-8.
+            let chars = if count == 0 {
+                &[]
+            } else {
+                unsafe { std::slice::from_raw_parts(chars, count) }
+            };
+            if chars.is_ascii() {
+                quote_into(self.out, chars);
+                return Ok(());
+            }
+        }
         self.text(value, true)
     }
 
@@ -449,6 +490,34 @@ impl<'o> Writer<'o> {
         object: qjs::JSValue,
         depth: usize,
     ) -> std::result::Result<(), Fallback> {
+        let slots = unsafe { JS_SandpipeShapeSlots(self.ctx, object) };
+        if slots < 0 {
+            return self.listed_object(object, depth);
+        }
+        // Straight from the shape: keys in insertion order, values borrowed
+        // (nothing below runs JavaScript or allocates in the runtime).
+        self.out.push(b'{');
+        let mut first = true;
+        for slot in 0..slots as u32 {
+            let mut atom = qjs::JS_ATOM_NULL;
+            let mut value = qjs::JS_UNDEFINED;
+            match unsafe { JS_SandpipeShapeSlot(self.ctx, object, slot, &mut atom, &mut value) } {
+                0 => continue,
+                1 => self.member(atom, value, &mut first, depth)?,
+                _ => return Err(Fallback::Native),
+            }
+        }
+        self.out.push(b'}');
+        Ok(())
+    }
+
+    /// An object whose keys QuickJS lists (some are array indexes, which come
+    /// first), each looked up again.
+    fn listed_object(
+        &mut self,
+        object: qjs::JSValue,
+        depth: usize,
+    ) -> std::result::Result<(), Fallback> {
         let mut names: *mut qjs::JSPropertyEnum = std::ptr::null_mut();
         let mut count: u32 = 0;
         let listed = unsafe {
@@ -482,29 +551,63 @@ impl<'o> Writer<'o> {
         self.out.push(b'{');
         let mut first = true;
         for entry in entries {
-            if entry.atom == self.to_json.atom {
-                return Err(Fallback::Native);
-            }
             let member = self.own_data(object, entry.atom)?;
             let Some(member) = member else { continue };
-            let mark = self.out.len();
-            if !first {
-                self.out.push(b',');
-            }
-            self.key(entry.atom)?;
-            self.out.push(b':');
-            if self.value(member.value, depth + 1)? {
-                first = false;
-            } else {
-                // undefined, a symbol: the member is left out.
-                self.out.truncate(mark);
-            }
+            self.member(entry.atom, member.value, &mut first, depth)?;
         }
         self.out.push(b'}');
         Ok(())
     }
 
+    /// `"key":value` (after a comma unless `first`); nothing when the value
+    /// serialises to nothing.
+    fn member(
+        &mut self,
+        atom: qjs::JSAtom,
+        value: qjs::JSValue,
+        first: &mut bool,
+        depth: usize,
+    ) -> std::result::Result<(), Fallback> {
+        if atom == self.to_json.atom {
+            return Err(Fallback::Native);
+        }
+        let mark = self.out.len();
+        if !*first {
+            self.out.push(b',');
+        }
+        self.key(atom)?;
+        self.out.push(b':');
+        if self.value(value, depth + 1)? {
+            *first = false;
+        } else {
+            // undefined, a symbol: the member is left out.
+            self.out.truncate(mark);
+        }
+        Ok(())
+    }
+
     fn array(&mut self, array: qjs::JSValue, depth: usize) -> std::result::Result<(), Fallback> {
+        let mut elements: *const qjs::JSValue = std::ptr::null();
+        let count = unsafe { JS_SandpipeDenseArray(self.ctx, array, &mut elements) };
+        if let Ok(count) = usize::try_from(count) {
+            // Borrowed from the array, which nothing below changes.
+            let elements = if count == 0 {
+                &[]
+            } else {
+                unsafe { std::slice::from_raw_parts(elements, count) }
+            };
+            self.out.push(b'[');
+            for (index, element) in elements.iter().enumerate() {
+                if index > 0 {
+                    self.out.push(b',');
+                }
+                if !self.value(*element, depth + 1)? {
+                    self.out.extend_from_slice(b"null");
+                }
+            }
+            self.out.push(b']');
+            return Ok(());
+        }
         let mut length: i64 = 0;
         if unsafe { qjs::JS_GetLength(self.ctx, array, &mut length) } < 0 {
             return Err(Fallback::Exception);

@@ -17305,6 +17305,136 @@ static bool js_get_fast_array(JSContext *ctx, JSValue obj,
     return false;
 }
 
+/* sandpipe: read-only views of plain data for the plugin's JSON writer
+   (guest-sdk/src/json.rs), so it writes an object straight from its shape
+   and an array straight from its elements, instead of listing the keys into
+   a new array, duplicating every key and value and looking each one up again.
+   None of them runs JavaScript, allocates or changes a reference count: what
+   they hand out is borrowed from the object or string, and stays valid while
+   no JavaScript runs and nothing is allocated in the runtime. */
+
+/* The number of property slots in `obj`'s shape, when `obj` is an ordinary
+   object (class Object, not exotic) none of whose own keys is an array index:
+   JSON.stringify then lists its keys in insertion order, the shape's order.
+   Otherwise -1: array indexes are listed first, ascending, and the caller
+   lists the keys itself. */
+int JS_SandpipeShapeSlots(JSContext *ctx, JSValueConst obj)
+{
+    JSObject *p;
+    JSShape *sh;
+    JSShapeProperty *prs;
+    uint32_t i, index;
+
+    if (JS_VALUE_GET_TAG(obj) != JS_TAG_OBJECT)
+        return -1;
+    p = JS_VALUE_GET_OBJ(obj);
+    if (p->class_id != JS_CLASS_OBJECT || p->is_exotic)
+        return -1;
+    sh = p->shape;
+    for (i = 0, prs = get_shape_prop(sh); i < sh->prop_count; i++, prs++) {
+        if (prs->atom != JS_ATOM_NULL &&
+            JS_AtomIsArrayIndex(ctx, &index, prs->atom))
+            return -1;
+    }
+    return sh->prop_count;
+}
+
+/* Slot `i` of such an object's shape: 1, with its key and (borrowed) value,
+   when it holds an enumerable data property with a string key; 0 when
+   JSON.stringify passes it over (a deleted property, one not enumerable, a
+   symbol or a private name); -1 when it holds anything else (a getter or
+   setter, which runs code) or `i` is past the shape. */
+int JS_SandpipeShapeSlot(JSContext *ctx, JSValueConst obj, uint32_t i,
+                         JSAtom *atom, JSValue *value)
+{
+    JSObject *p;
+    JSShapeProperty *prs;
+
+    if (JS_VALUE_GET_TAG(obj) != JS_TAG_OBJECT)
+        return -1;
+    p = JS_VALUE_GET_OBJ(obj);
+    if (p->class_id != JS_CLASS_OBJECT || p->is_exotic ||
+        i >= p->shape->prop_count)
+        return -1;
+    prs = get_shape_prop(p->shape) + i;
+    if (prs->atom == JS_ATOM_NULL || !(prs->flags & JS_PROP_ENUMERABLE) ||
+        JS_AtomGetKind(ctx, prs->atom) != JS_ATOM_KIND_STRING)
+        return 0;
+    if ((prs->flags & JS_PROP_TMASK) != JS_PROP_NORMAL)
+        return -1;
+    *atom = prs->atom;
+    *value = p->prop[i].u.value;
+    return 1;
+}
+
+/* The elements of `obj` when it is a dense array (class Array, its elements
+   in one vector) whose length is its element count: their number, with
+   `*values` pointing at them (borrowed). Otherwise -1 (an array with holes
+   past its elements, or not a dense array): the caller reads it by index. */
+int JS_SandpipeDenseArray(JSContext *ctx, JSValueConst obj,
+                          const JSValue **values)
+{
+    JSValue *elements;
+    uint32_t count;
+    JSValue length;
+
+    if (!js_get_fast_array(ctx, obj, &elements, &count))
+        return -1;
+    length = JS_VALUE_GET_OBJ(obj)->prop[0].u.value;
+    if (JS_VALUE_GET_TAG(length) != JS_TAG_INT ||
+        (uint32_t)JS_VALUE_GET_INT(length) != count || count > INT32_MAX)
+        return -1;
+    *values = elements;
+    return (int)count;
+}
+
+/* The characters of the string `value` when they are stored 8 bits each
+   (Latin-1): their number, with `*chars` pointing at them (borrowed).
+   Otherwise -1 (16-bit characters, a rope, not a string). */
+int JS_SandpipeString8(JSContext *ctx, JSValueConst value,
+                       const uint8_t **chars)
+{
+    JSString *p;
+
+    if (JS_VALUE_GET_TAG(value) != JS_TAG_STRING)
+        return -1;
+    p = JS_VALUE_GET_STRING(value);
+    if (p->is_wide_char)
+        return -1;
+    *chars = str8(p);
+    return (int)p->len;
+}
+
+/* sandpipe: for the plugin's JSON reader (guest-sdk/src/json.rs):
+   CreateDataProperty(obj, atom, value), as JSON.parse defines each member,
+   taking `value`. On an ordinary extensible object (class Object, not
+   exotic) that does not have the key yet, the property is added to the
+   shape directly, which is where JS_DefinePropertyValue ends after its
+   general checks; a repeated key (its value replaced in its first place)
+   and every other object take JS_DefinePropertyValue. Returns 0, or -1 with
+   an exception pending (out of memory). */
+int JS_SandpipeDefineMember(JSContext *ctx, JSValueConst obj, JSAtom atom,
+                            JSValue value)
+{
+    JSObject *p;
+    JSProperty *pr;
+
+    if (JS_VALUE_GET_TAG(obj) == JS_TAG_OBJECT) {
+        p = JS_VALUE_GET_OBJ(obj);
+        if (p->class_id == JS_CLASS_OBJECT && !p->is_exotic && p->extensible &&
+            !find_own_property(&pr, p, atom)) {
+            pr = add_property(ctx, p, atom, JS_PROP_C_W_E);
+            if (!pr) {
+                JS_FreeValue(ctx, value);
+                return -1;
+            }
+            pr->u.value = value;
+            return 0;
+        }
+    }
+    return JS_DefinePropertyValue(ctx, obj, atom, value, JS_PROP_C_W_E) < 0 ? -1 : 0;
+}
+
 static __exception int js_append_enumerate(JSContext *ctx, JSValue *sp)
 {
     JSValue iterator, enumobj, method, value;

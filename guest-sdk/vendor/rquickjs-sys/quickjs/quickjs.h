@@ -1013,6 +1013,19 @@ JS_EXTERN int JS_GetOwnProperty(JSContext *ctx, JSPropertyDescriptor *desc,
 JS_EXTERN void JS_FreePropertyEnum(JSContext *ctx, JSPropertyEnum *tab,
                                    uint32_t len);
 
+/* sandpipe: borrowed views of plain data for the plugin's JSON writer
+   (definitions and contracts in quickjs.c). */
+JS_EXTERN int JS_SandpipeShapeSlots(JSContext *ctx, JSValueConst obj);
+JS_EXTERN int JS_SandpipeShapeSlot(JSContext *ctx, JSValueConst obj,
+                                   uint32_t i, JSAtom *atom, JSValue *value);
+JS_EXTERN int JS_SandpipeDenseArray(JSContext *ctx, JSValueConst obj,
+                                    const JSValue **values);
+JS_EXTERN int JS_SandpipeString8(JSContext *ctx, JSValueConst value,
+                                 const uint8_t **chars);
+/* sandpipe: CreateDataProperty for the plugin's JSON reader, taking `value`. */
+JS_EXTERN int JS_SandpipeDefineMember(JSContext *ctx, JSValueConst obj,
+                                      JSAtom atom, JSValue value);
+
 JS_EXTERN JSValue JS_Call(JSContext *ctx, JSValueConst func_obj,
                           JSValueConst this_obj, int argc, JSValueConst *argv);
 JS_EXTERN JSValue JS_Invoke(JSContext *ctx, JSValueConst this_val, JSAtom atom,
