@@ -284,9 +284,10 @@ impl Report {
         targets.push((
             "≤ 20 µs to a connector ready to call".into(),
             format!(
-                "{:.1} µs ({:.1} µs of it the module's instantiation)",
+                "{:.1} µs ({:.1} µs of it the module's instantiation; made, readied and dropped: {:.1} µs)",
                 micros(m.instantiate),
-                micros(m.instantiate_module)
+                micros(m.instantiate_module),
+                micros(m.instance_cycle)
             ),
             micros(m.instantiate) <= 20.0,
         ));
@@ -307,9 +308,10 @@ impl Report {
         let _ = writeln!(md, "| what | figure |\n|---|---:|");
         let _ = writeln!(
             md,
-            "| instantiate the cached plugin module from the pool (copy-on-write), alone | {:.1} µs |\n| a connector ready to call: plugin instance + bundle linked + connector top level run | {:.1} µs |",
+            "| instantiate the cached plugin module from the pool (copy-on-write), alone | {:.1} µs |\n| a connector ready to call: plugin instance + bundle linked + connector top level run | {:.1} µs |\n| the same connector made, readied and dropped (the pool resets its memory slot) | {:.1} µs |",
             micros(m.instantiate_module),
-            micros(m.instantiate)
+            micros(m.instantiate),
+            micros(m.instance_cycle)
         );
         let _ = writeln!(
             md,

@@ -123,6 +123,8 @@ pub struct Micro {
     pub instantiate_module: Duration,
     /// A connector ready to call: plugin instance, bundle linked, connector top level run.
     pub instantiate: Duration,
+    /// The same connector made, readied and dropped (its memory slot reset).
+    pub instance_cycle: Duration,
     /// Upload (admission, Cranelift compile) to first event out.
     pub first_event_cold: Duration,
     /// The same with the compiled module in the disk cache (a restarted host).
@@ -173,6 +175,25 @@ fn ready(runtime: &Runtime, bundle: &Arc<Bundle>, config: &Value) -> anyhow::Res
     Ok(median(samples))
 }
 
+/// A connector made, readied and dropped again, all timed: a fresh
+/// instance's whole cost, with the pool resetting its memory slot when it is
+/// dropped (median of 200).
+fn instance_cycle(
+    runtime: &Runtime,
+    bundle: &Arc<Bundle>,
+    config: &Value,
+) -> anyhow::Result<Duration> {
+    let mut samples = Vec::new();
+    for _ in 0..200 {
+        let started = Instant::now();
+        let mut connector = connector(runtime, bundle, 0, config, None);
+        connector.defines(Call::ProcessEvent)?;
+        drop(connector);
+        samples.push(started.elapsed());
+    }
+    Ok(median(samples))
+}
+
 /// Resident bytes per warm instance: 1,000 chains of one connector, each
 /// having processed one event, against the process's resident set before.
 fn resident_per_instance(runtime: &Runtime, bundle: &Arc<Bundle>, config: &Value) -> u64 {
@@ -194,10 +215,12 @@ pub fn ready_only(examples: &Path) -> anyhow::Result<()> {
     let hello = build(&runtime, &examples.join("hello-world"))?;
     let config = json!({"name": "Ada"});
     let ready = ready(&runtime, &hello, &config)?;
+    let cycle = instance_cycle(&runtime, &hello, &config)?;
     let resident = resident_per_instance(&runtime, &hello, &config);
     println!(
-        "ready {:.1} µs, resident {:.3} MiB per warm instance",
+        "ready {:.1} µs (made, readied and dropped {:.1} µs), resident {:.3} MiB per warm instance",
         ready.as_secs_f64() * 1e6,
+        cycle.as_secs_f64() * 1e6,
         resident as f64 / (1024.0 * 1024.0)
     );
     Ok(())
@@ -251,6 +274,7 @@ pub fn micro(examples: &Path, cache_dir: PathBuf, events: &[String]) -> anyhow::
     let config = json!({"name": "Ada"});
 
     let instantiate = ready(&runtime, &hello, &config)?;
+    let instance_cycle = instance_cycle(&runtime, &hello, &config)?;
     let instantiate_module = instantiate_module(&runtime)?;
 
     // Upload to first event: cold compile, then the disk cache of a restarted host.
@@ -317,6 +341,7 @@ pub fn micro(examples: &Path, cache_dir: PathBuf, events: &[String]) -> anyhow::
     Ok(Micro {
         instantiate_module,
         instantiate,
+        instance_cycle,
         first_event_cold,
         first_event_cached,
         boundary,
