@@ -230,6 +230,34 @@ fn events_are_read_as_v8_reads_them() {
     }
 }
 
+/// Objects read with the same keys in the same order share one shape (the
+/// engine keeps the shapes it built lately, `JS_SandpipeNewObject`): changing,
+/// deleting from or freezing one of them changes none of the others, in this
+/// call or the next, as in V8.
+#[test]
+fn objects_read_with_the_same_keys_change_apart() {
+    const JS: &str = r#"
+        export function processEvent(e) {
+            const [x, y, z] = e.list;
+            const before = [Object.isFrozen(x), Object.isFrozen(z), Object.keys(x), Object.keys(z)];
+            x.c = 1; delete y.a; Object.freeze(z); const refused = Reflect.set(z, 'b', 'x');
+            return { before, keys: [Object.keys(x), Object.keys(y), Object.keys(z)], frozen: [Object.isFrozen(x), Object.isFrozen(z), refused], written: JSON.stringify(e.list) };
+        }
+    "#;
+    // V8's answer (Node 20), each time.
+    const EXPECTED: &str = r#"{"before":[false,false,["a","b"],["a","b"]],"keys":[["a","b","c"],["b"],["a","b"]],"frozen":[false,true,false],"written":"[{\"a\":1,\"b\":2,\"c\":1},{\"b\":4},{\"a\":5,\"b\":6}]"}"#;
+    let logs = Arc::new(MemoryLogs::default());
+    let mut connector = connector("shapes", JS, 0, &logs);
+    let input = br#"{"list":[{"a":1,"b":2},{"a":3,"b":4},{"a":5,"b":6}]}"#;
+    for call in 0..3 {
+        assert_eq!(
+            raw_call(&mut connector, input).unwrap(),
+            EXPECTED,
+            "call {call}"
+        );
+    }
+}
+
 #[test]
 fn nesting_deeper_than_the_fast_path_is_read_and_written() {
     let logs = Arc::new(MemoryLogs::default());

@@ -33,7 +33,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 
 // The vendored engine's additions for this module (`sandpipe:` in
 // vendor/rquickjs-sys/quickjs/quickjs.c, where each one's contract is): the
-// writer's borrowed views of plain data, and the reader's member definition.
+// writer's borrowed views of plain data, and the reader's objects.
 unsafe extern "C" {
     fn JS_SandpipeShapeSlots(ctx: *mut qjs::JSContext, object: qjs::JSValue) -> i32;
     fn JS_SandpipeShapeSlot(
@@ -48,12 +48,11 @@ unsafe extern "C" {
         array: qjs::JSValue,
         elements: *mut *const qjs::JSValue,
     ) -> i32;
-    fn JS_SandpipeDefineMember(
+    fn JS_SandpipeNewObject(
         ctx: *mut qjs::JSContext,
-        object: qjs::JSValue,
-        atom: qjs::JSAtom,
-        value: qjs::JSValue,
-    ) -> i32;
+        members: *const Member,
+        count: u32,
+    ) -> qjs::JSValue;
     fn JS_SandpipeString8(
         ctx: *mut qjs::JSContext,
         string: qjs::JSValue,
@@ -226,34 +225,112 @@ impl<'de> Visitor<'de> for Seed {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Owned, A::Error> {
-        let mut items: Vec<Owned> = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        let pending = Pending::elements(self.ctx);
         while let Some(item) = seq.next_element_seed(self)? {
-            items.push(item);
+            ELEMENTS.with_borrow_mut(|elements| elements.push(item.into_raw()));
         }
-        let count = i32::try_from(items.len()).map_err(|_| de::Error::custom("array too long"))?;
-        let raws: Vec<qjs::JSValue> = items.into_iter().map(Owned::into_raw).collect();
-        // Takes ownership of the elements whether it succeeds or not.
-        let array = unsafe { qjs::JS_NewArrayFrom(self.ctx, count, raws.as_ptr()) };
+        let array = ELEMENTS.with_borrow_mut(|elements| {
+            let read = &elements[pending.start..];
+            let count =
+                i32::try_from(read.len()).map_err(|_| de::Error::custom("array too long"))?;
+            // Takes ownership of the elements whether it succeeds or not.
+            let array = unsafe { qjs::JS_NewArrayFrom(self.ctx, count, read.as_ptr()) };
+            elements.truncate(pending.start);
+            Ok(array)
+        })?;
         Owned::new(self.ctx, array).map_err(quickjs_failed)
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Owned, A::Error> {
-        // (Not JS_NewObjectFrom: it rewrites the shape of the new object in
-        // place, and that shape is shared with every other empty object.)
-        let object =
-            Owned::new(self.ctx, unsafe { qjs::JS_NewObject(self.ctx) }).map_err(quickjs_failed)?;
+        let pending = Pending::members(self.ctx);
         while let Some(key) = map.next_key_seed(KeySeed { ctx: self.ctx })? {
             let value = map.next_value_seed(self)?;
-            // CreateDataProperty, as JSON.parse does: `__proto__` is an own
-            // property, and a repeated key keeps its place with the last value.
-            let defined = unsafe {
-                JS_SandpipeDefineMember(self.ctx, object.value, key.atom, value.into_raw())
+            let member = Member {
+                value: value.into_raw(),
+                atom: key.into_raw(),
             };
-            if defined < 0 {
-                return Err(de::Error::custom("QuickJS raised an exception"));
-            }
+            MEMBERS.with_borrow_mut(|members| members.push(member));
         }
-        Ok(object)
+        let object = MEMBERS.with_borrow_mut(|members| {
+            let read = &members[pending.start..];
+            let count =
+                u32::try_from(read.len()).map_err(|_| de::Error::custom("object too large"))?;
+            // CreateDataProperty for each member, as JSON.parse does
+            // (`__proto__` is an own property, and a repeated key keeps its
+            // first place with its last value); takes the values whether it
+            // succeeds or not, and leaves the keys to us.
+            let object = unsafe { JS_SandpipeNewObject(self.ctx, read.as_ptr(), count) };
+            for member in members.drain(pending.start..) {
+                unsafe { qjs::JS_FreeAtom(self.ctx, member.atom) };
+            }
+            Ok(object)
+        })?;
+        Owned::new(self.ctx, object).map_err(quickjs_failed)
+    }
+}
+
+/// A member read but not yet in its object: the engine's `JSSandpipeMember`.
+#[repr(C)]
+struct Member {
+    value: qjs::JSValue,
+    atom: qjs::JSAtom,
+}
+
+thread_local! {
+    /// The members of the objects being read, innermost last: one stack for
+    /// every object of a parse, so no object allocates a list of its own.
+    static MEMBERS: RefCell<Vec<Member>> = const { RefCell::new(Vec::new()) };
+    /// The same for the elements of arrays.
+    static ELEMENTS: RefCell<Vec<qjs::JSValue>> = const { RefCell::new(Vec::new()) };
+}
+
+/// One container's place on [`MEMBERS`] or [`ELEMENTS`]: what it read above
+/// `start` and did not hand to QuickJS is freed when it is dropped (a syntax
+/// error or an exception part-way).
+struct Pending {
+    ctx: *mut qjs::JSContext,
+    start: usize,
+    members: bool,
+}
+
+impl Pending {
+    fn members(ctx: *mut qjs::JSContext) -> Pending {
+        let start = MEMBERS.with_borrow(Vec::len);
+        Pending {
+            ctx,
+            start,
+            members: true,
+        }
+    }
+
+    fn elements(ctx: *mut qjs::JSContext) -> Pending {
+        let start = ELEMENTS.with_borrow(Vec::len);
+        Pending {
+            ctx,
+            start,
+            members: false,
+        }
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if self.members {
+            MEMBERS.with_borrow_mut(|members| {
+                for member in members.drain(self.start.min(members.len())..) {
+                    unsafe {
+                        qjs::JS_FreeValue(self.ctx, member.value);
+                        qjs::JS_FreeAtom(self.ctx, member.atom);
+                    }
+                }
+            });
+        } else {
+            ELEMENTS.with_borrow_mut(|elements| {
+                for element in elements.drain(self.start.min(elements.len())..) {
+                    unsafe { qjs::JS_FreeValue(self.ctx, element) };
+                }
+            });
+        }
     }
 }
 
@@ -261,6 +338,15 @@ impl<'de> Visitor<'de> for Seed {
 struct Key {
     ctx: *mut qjs::JSContext,
     atom: qjs::JSAtom,
+}
+
+impl Key {
+    /// The atom, whose reference passes to the caller.
+    fn into_raw(self) -> qjs::JSAtom {
+        let atom = self.atom;
+        std::mem::forget(self);
+        atom
+    }
 }
 
 impl Drop for Key {

@@ -601,6 +601,11 @@ struct JSContext {
 
     double time_origin;
 
+    /* sandpipe: the shapes of the last objects JS_SandpipeNewObject built
+       member by member, kept alive (one reference each) so that the next
+       object with the same keys finds its shape (freed with the context) */
+    JSShape *sandpipe_shapes[128];
+    uint32_t sandpipe_shape_next;
     uint64_t random_state;
     uint32_t hash_seed;
 
@@ -3076,6 +3081,12 @@ void JS_FreeContext(JSContext *ctx)
 #endif
 
     js_free_modules(ctx, JS_FREE_MODULE_ALL);
+
+    /* sandpipe: the shapes JS_SandpipeNewObject keeps */
+    for(i = 0; i < (int)countof(ctx->sandpipe_shapes); i++) {
+        if (ctx->sandpipe_shapes[i])
+            js_free_shape(rt, ctx->sandpipe_shapes[i]);
+    }
 
     JS_FreeValue(ctx, ctx->global_obj);
     JS_FreeValue(ctx, ctx->global_var_obj);
@@ -17433,6 +17444,102 @@ int JS_SandpipeDefineMember(JSContext *ctx, JSValueConst obj, JSAtom atom,
         }
     }
     return JS_DefinePropertyValue(ctx, obj, atom, value, JS_PROP_C_W_E) < 0 ? -1 : 0;
+}
+
+/* sandpipe: the largest object whose shape JS_SandpipeNewObject keeps
+   alive: 128 kept shapes then hold at most about half a MiB of a connector's
+   memory. */
+#define SANDPIPE_KEPT_SHAPE_MEMBERS 256
+
+/* sandpipe: the hashed shape of a plain object whose own properties are
+   exactly `members`' keys in order, all enumerable, writable and
+   configurable, when some live object (or the context's keep, below) still
+   holds one; else NULL. Its hash is the one add_shape_property would have
+   built up key by key. */
+static JSShape *find_hashed_shape_members(JSRuntime *rt, JSObject *proto,
+                                          const JSSandpipeMember *members,
+                                          uint32_t count)
+{
+    JSShape *sh;
+    JSShapeProperty *prs;
+    uint32_t h, i;
+
+    h = shape_initial_hash(proto);
+    for (i = 0; i < count; i++)
+        h = shape_hash(shape_hash(h, members[i].atom), JS_PROP_C_W_E);
+    for (sh = rt->shape_hash[get_shape_hash(h, rt->shape_hash_bits)]; sh;
+         sh = sh->shape_hash_next) {
+        if (sh->hash != h || sh->proto != proto || sh->prop_count != count)
+            continue;
+        prs = get_shape_prop(sh);
+        for (i = 0; i < count; i++) {
+            if (prs[i].atom != members[i].atom || prs[i].flags != JS_PROP_C_W_E)
+                break;
+        }
+        if (i == count)
+            return sh;
+    }
+    return NULL;
+}
+
+/* sandpipe: for the plugin's JSON reader (guest-sdk/src/json.rs): a
+   plain object (class Object, prototype Object.prototype) with `members` in
+   order, as JSON.parse makes it, taking their values (not their keys). When
+   a shape with exactly these keys in this order is alive, the new object
+   adopts it whole and its properties are allocated once, at their final
+   size, instead of growing member by member through a new shape each time.
+   Otherwise (keys not seen in this order lately, or a repeated key, which no
+   shape holds twice) each member is defined in turn by
+   JS_SandpipeDefineMember, and the shape it ends with is kept alive in the
+   context (the last 128 such shapes, of at most 256 members) for the next
+   object with the same keys:
+   events of one kind repeat theirs. Returns the object, or JS_EXCEPTION (out
+   of memory) with every value freed. */
+JSValue JS_SandpipeNewObject(JSContext *ctx, const JSSandpipeMember *members,
+                             uint32_t count)
+{
+    JSObject *proto = JS_VALUE_GET_OBJ(ctx->class_proto[JS_CLASS_OBJECT]);
+    JSShape *sh, **kept;
+    JSObject *p;
+    JSValue obj;
+    uint32_t i;
+
+    sh = find_hashed_shape_members(ctx->rt, proto, members, count);
+    if (sh) {
+        obj = JS_NewObjectFromShape(ctx, js_dup_shape(sh), JS_CLASS_OBJECT, NULL);
+        if (JS_IsException(obj))
+            goto fail;
+        p = JS_VALUE_GET_OBJ(obj);
+        for (i = 0; i < count; i++)
+            p->prop[i].u.value = members[i].value;
+        return obj;
+    }
+    obj = JS_NewObject(ctx);
+    if (JS_IsException(obj))
+        goto fail;
+    for (i = 0; i < count; i++) {
+        if (JS_SandpipeDefineMember(ctx, obj, members[i].atom,
+                                    members[i].value) < 0) {
+            JS_FreeValue(ctx, obj);
+            i++; /* that value was freed */
+            goto fail_from;
+        }
+    }
+    p = JS_VALUE_GET_OBJ(obj);
+    if (count > 0 && count <= SANDPIPE_KEPT_SHAPE_MEMBERS && p->shape->is_hashed) {
+        kept = &ctx->sandpipe_shapes[ctx->sandpipe_shape_next++ %
+                                     countof(ctx->sandpipe_shapes)];
+        if (*kept)
+            js_free_shape(ctx->rt, *kept);
+        *kept = js_dup_shape(p->shape);
+    }
+    return obj;
+fail:
+    i = 0;
+fail_from:
+    for (; i < count; i++)
+        JS_FreeValue(ctx, members[i].value);
+    return JS_EXCEPTION;
 }
 
 static __exception int js_append_enumerate(JSContext *ctx, JSValue *sp)

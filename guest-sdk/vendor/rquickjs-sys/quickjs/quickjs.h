@@ -1025,6 +1025,14 @@ JS_EXTERN int JS_SandpipeString8(JSContext *ctx, JSValueConst value,
 /* sandpipe: CreateDataProperty for the plugin's JSON reader, taking `value`. */
 JS_EXTERN int JS_SandpipeDefineMember(JSContext *ctx, JSValueConst obj,
                                       JSAtom atom, JSValue value);
+/* sandpipe: a parsed object from its members, taking their values. */
+typedef struct JSSandpipeMember {
+    JSValue value;
+    JSAtom atom;
+} JSSandpipeMember;
+JS_EXTERN JSValue JS_SandpipeNewObject(JSContext *ctx,
+                                       const JSSandpipeMember *members,
+                                       uint32_t count);
 
 JS_EXTERN JSValue JS_Call(JSContext *ctx, JSValueConst func_obj,
                           JSValueConst this_obj, int argc, JSValueConst *argv);
