@@ -146,6 +146,20 @@ const STRINGIFY: &[(&str, &str)] = &[
         "{ a: 1, toJSON() { return 'own toJSON' } }",
         "{\"v\":\"own toJSON\"}",
     ),
+    // An own `toJSON` is called whether it is enumerable or not, on an
+    // array too, and beside array-index keys.
+    (
+        "(() => { const o = { a: 1 }; Object.defineProperty(o, 'toJSON', { value: () => 'hidden toJSON' }); return o })()",
+        "{\"v\":\"hidden toJSON\"}",
+    ),
+    (
+        "(() => { const a = [1]; a.toJSON = () => 'array toJSON'; return a })()",
+        "{\"v\":\"array toJSON\"}",
+    ),
+    (
+        "{ 1: 'one', toJSON() { return 'indexed toJSON' } }",
+        "{\"v\":\"indexed toJSON\"}",
+    ),
 ];
 
 /// (JSON text the host sends, V8's `JSON.stringify({ v: inspect(JSON.parse(text)) })`).
@@ -256,6 +270,31 @@ fn objects_read_with_the_same_keys_change_apart() {
             "call {call}"
         );
     }
+}
+
+/// A key is read as its characters: "é" (UTF-8 C3 A9) stays "é" even when the
+/// connector has made the two-character name "Ã©" (QuickJS compared UTF-8
+/// bytes with its names' Latin-1 characters, and read the first as the second).
+#[test]
+fn a_key_is_read_as_its_characters_not_its_utf8_bytes() {
+    const JS: &str = r#"
+        const trap = { '\u00c3\u00a9': 0 }
+        export function processEvent(e) {
+            return { keys: Object.keys(e.p).map((k) => Array.from(k, (c) => c.codePointAt(0))), p: e.p }
+        }
+    "#;
+    let logs = Arc::new(MemoryLogs::default());
+    let mut connector = connector("utf8-keys", JS, 0, &logs);
+    let read = raw_call(
+        &mut connector,
+        "{\"p\":{\"\u{e9}\":1,\"\u{c3}\u{a9}\":2,\"\u{4e2d}\":3}}".as_bytes(),
+    )
+    .unwrap();
+    // V8's answer (Node 20).
+    assert_eq!(
+        read,
+        "{\"keys\":[[233],[195,169],[20013]],\"p\":{\"\u{e9}\":1,\"\u{c3}\u{a9}\":2,\"\u{4e2d}\":3}}"
+    );
 }
 
 #[test]

@@ -43,6 +43,7 @@ unsafe extern "C" {
         atom: *mut qjs::JSAtom,
         value: *mut qjs::JSValue,
     ) -> i32;
+    fn JS_SandpipeOwnsToJSON(ctx: *mut qjs::JSContext, object: qjs::JSValue) -> i32;
     fn JS_SandpipeDenseArray(
         ctx: *mut qjs::JSContext,
         array: qjs::JSValue,
@@ -76,6 +77,7 @@ pub fn parse<'js>(ctx: &Ctx<'js>, text: &[u8]) -> Result<Value<'js>> {
         }
         Err(_) => Err(de::Error::custom("not UTF-8")),
     };
+    Pending::trim();
     match parsed {
         // SAFETY: the value was made in this context and is owned.
         Ok(value) => Ok(unsafe { Value::from_raw(ctx.clone(), value.into_raw()) }),
@@ -294,6 +296,17 @@ struct Pending {
 }
 
 impl Pending {
+    /// Entries each stack keeps room for between parses (one huge object
+    /// does not keep its room for the instance's life).
+    const KEPT: usize = 4096;
+
+    /// Gives back the room above [`Pending::KEPT`]; the stacks are empty
+    /// between parses.
+    fn trim() {
+        MEMBERS.with_borrow_mut(|members| members.shrink_to(Self::KEPT));
+        ELEMENTS.with_borrow_mut(|elements| elements.shrink_to(Self::KEPT));
+    }
+
     fn members(ctx: *mut qjs::JSContext) -> Pending {
         let start = MEMBERS.with_borrow(Vec::len);
         Pending {
@@ -576,10 +589,12 @@ impl<'o> Writer<'o> {
         object: qjs::JSValue,
         depth: usize,
     ) -> std::result::Result<(), Fallback> {
-        let slots = unsafe { JS_SandpipeShapeSlots(self.ctx, object) };
-        if slots < 0 {
-            return self.listed_object(object, depth);
-        }
+        let slots = match unsafe { JS_SandpipeShapeSlots(self.ctx, object) } {
+            -1 => return self.listed_object(object, depth),
+            // An own `toJSON`, enumerable or not, is called.
+            slots if slots < 0 => return Err(Fallback::Native),
+            slots => slots,
+        };
         // Straight from the shape: keys in insertion order, values borrowed
         // (nothing below runs JavaScript or allocates in the runtime).
         self.out.push(b'{');
@@ -673,6 +688,10 @@ impl<'o> Writer<'o> {
     }
 
     fn array(&mut self, array: qjs::JSValue, depth: usize) -> std::result::Result<(), Fallback> {
+        // An own `toJSON` on the array is called.
+        if unsafe { JS_SandpipeOwnsToJSON(self.ctx, array) } != 0 {
+            return Err(Fallback::Native);
+        }
         let mut elements: *const qjs::JSValue = std::ptr::null();
         let count = unsafe { JS_SandpipeDenseArray(self.ctx, array, &mut elements) };
         if let Ok(count) = usize::try_from(count) {

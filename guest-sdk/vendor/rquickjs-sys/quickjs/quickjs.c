@@ -3040,6 +3040,11 @@ static void JS_MarkContext(JSRuntime *rt, JSContext *ctx,
 
     if (ctx->regexp_result_shape)
         mark_func(rt, &ctx->regexp_result_shape->header);
+    /* sandpipe: the shapes JS_SandpipeNewObject keeps */
+    for(i = 0; i < (int)countof(ctx->sandpipe_shapes); i++) {
+        if (ctx->sandpipe_shapes[i])
+            mark_func(rt, &ctx->sandpipe_shapes[i]->header);
+    }
 }
 
 void JS_FreeContext(JSContext *ctx)
@@ -3729,13 +3734,34 @@ static JSAtom JS_NewAtomStr(JSContext *ctx, JSString *p)
 }
 
 /* `str` may be pure ASCII or UTF-8 encoded */
+/* sandpipe: whether `len` bytes from `str` are all ASCII. */
+static bool sandpipe_is_ascii(const char *str, size_t len)
+{
+    const uint8_t *p = (const uint8_t *)str;
+    size_t i = 0;
+    uint64_t word;
+
+    for (; i + 8 <= len; i += 8) {
+        memcpy(&word, p + i, 8);
+        if (word & 0x8080808080808080ull)
+            return false;
+    }
+    for (; i < len; i++) {
+        if (p[i] & 0x80)
+            return false;
+    }
+    return true;
+}
+
 JSAtom JS_NewAtomLen(JSContext *ctx, const char *str, size_t len)
 {
     JSValue val;
 
-    if (len == 0 || !is_digit(*str)) {
-        // TODO(chqrlie): this does not work if `str` has UTF-8 encoded contents
-        // bug example: `({ "\u00c3\u00a9": 1 }).\u00e9` evaluates to `1`.
+    /* sandpipe: only ASCII is looked up byte for byte. An atom's 8-bit
+       characters are Latin-1, so UTF-8 bytes compared with them found the
+       wrong name: the key "\u00e9" (C3 A9) read as "\u00c3\u00a9" when
+       that atom existed, and an event's key came out changed. */
+    if ((len == 0 || !is_digit(*str)) && sandpipe_is_ascii(str, len)) {
         JSAtom atom = __JS_FindAtom(ctx->rt, str, len, JS_ATOM_TYPE_STRING);
         if (atom)
             return atom;
@@ -17325,16 +17351,19 @@ static bool js_get_fast_array(JSContext *ctx, JSValue obj,
    no JavaScript runs and nothing is allocated in the runtime. */
 
 /* The number of property slots in `obj`'s shape, when `obj` is an ordinary
-   object (class Object, not exotic) none of whose own keys is an array index:
-   JSON.stringify then lists its keys in insertion order, the shape's order.
-   Otherwise -1: array indexes are listed first, ascending, and the caller
-   lists the keys itself. */
+   object (class Object, not exotic) none of whose own keys is an array index
+   or `toJSON`: JSON.stringify then lists its keys in insertion order, the
+   shape's order. -1 when a key is an array index (those are listed first,
+   ascending: the caller lists the keys itself) or `obj` is not such an
+   object; -2 when it has an own `toJSON` of any kind, enumerable or not,
+   which JSON.stringify calls (only QuickJS's own stringify may). */
 int JS_SandpipeShapeSlots(JSContext *ctx, JSValueConst obj)
 {
     JSObject *p;
     JSShape *sh;
     JSShapeProperty *prs;
     uint32_t i, index;
+    bool listed = false;
 
     if (JS_VALUE_GET_TAG(obj) != JS_TAG_OBJECT)
         return -1;
@@ -17343,11 +17372,23 @@ int JS_SandpipeShapeSlots(JSContext *ctx, JSValueConst obj)
         return -1;
     sh = p->shape;
     for (i = 0, prs = get_shape_prop(sh); i < sh->prop_count; i++, prs++) {
+        if (prs->atom == JS_ATOM_toJSON)
+            return -2;
         if (prs->atom != JS_ATOM_NULL &&
             JS_AtomIsArrayIndex(ctx, &index, prs->atom))
-            return -1;
+            listed = true;
     }
-    return sh->prop_count;
+    return listed ? -1 : (int)sh->prop_count;
+}
+
+/* Whether `obj` (an object) has an own property `toJSON`, of any kind. */
+int JS_SandpipeOwnsToJSON(JSContext *ctx, JSValueConst obj)
+{
+    JSProperty *pr;
+
+    if (JS_VALUE_GET_TAG(obj) != JS_TAG_OBJECT)
+        return 0;
+    return find_own_property(&pr, JS_VALUE_GET_OBJ(obj), JS_ATOM_toJSON) != NULL;
 }
 
 /* Slot `i` of such an object's shape: 1, with its key and (borrowed) value,
@@ -17447,9 +17488,24 @@ int JS_SandpipeDefineMember(JSContext *ctx, JSValueConst obj, JSAtom atom,
 }
 
 /* sandpipe: the largest object whose shape JS_SandpipeNewObject keeps
-   alive: 128 kept shapes then hold at most about half a MiB of a connector's
-   memory. */
+   alive, in members and in the characters of its keys (which the event's
+   sender chooses): 128 kept shapes then hold under 1 MiB of a connector's
+   memory, shapes and key names together. */
 #define SANDPIPE_KEPT_SHAPE_MEMBERS 256
+#define SANDPIPE_KEPT_SHAPE_KEY_CHARS 2048
+
+/* sandpipe: the characters in the names of `sh`'s keys. */
+static uint32_t sandpipe_key_chars(JSRuntime *rt, JSShape *sh)
+{
+    JSShapeProperty *prs;
+    uint32_t i, chars = 0;
+
+    for (i = 0, prs = get_shape_prop(sh); i < sh->prop_count; i++, prs++) {
+        if (prs->atom != JS_ATOM_NULL && !__JS_AtomIsTaggedInt(prs->atom))
+            chars += rt->atom_array[prs->atom]->len;
+    }
+    return chars;
+}
 
 /* sandpipe: the hashed shape of a plain object whose own properties are
    exactly `members`' keys in order, all enumerable, writable and
@@ -17491,8 +17547,8 @@ static JSShape *find_hashed_shape_members(JSRuntime *rt, JSObject *proto,
    Otherwise (keys not seen in this order lately, or a repeated key, which no
    shape holds twice) each member is defined in turn by
    JS_SandpipeDefineMember, and the shape it ends with is kept alive in the
-   context (the last 128 such shapes, of at most 256 members) for the next
-   object with the same keys:
+   context (the last 128 such shapes, each of at most 256 members and 2,048
+   characters of key names) for the next object with the same keys:
    events of one kind repeat theirs. Returns the object, or JS_EXCEPTION (out
    of memory) with every value freed. */
 JSValue JS_SandpipeNewObject(JSContext *ctx, const JSSandpipeMember *members,
@@ -17526,7 +17582,11 @@ JSValue JS_SandpipeNewObject(JSContext *ctx, const JSSandpipeMember *members,
         }
     }
     p = JS_VALUE_GET_OBJ(obj);
-    if (count > 0 && count <= SANDPIPE_KEPT_SHAPE_MEMBERS && p->shape->is_hashed) {
+    /* (A repeated key left fewer properties than members: that order is
+       never adopted, so its shape is not kept.) */
+    if (count > 0 && count <= SANDPIPE_KEPT_SHAPE_MEMBERS &&
+        p->shape->prop_count == count && p->shape->is_hashed &&
+        sandpipe_key_chars(ctx->rt, p->shape) <= SANDPIPE_KEPT_SHAPE_KEY_CHARS) {
         kept = &ctx->sandpipe_shapes[ctx->sandpipe_shape_next++ %
                                      countof(ctx->sandpipe_shapes)];
         if (*kept)

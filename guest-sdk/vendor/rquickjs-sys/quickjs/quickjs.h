@@ -1018,6 +1018,7 @@ JS_EXTERN void JS_FreePropertyEnum(JSContext *ctx, JSPropertyEnum *tab,
 JS_EXTERN int JS_SandpipeShapeSlots(JSContext *ctx, JSValueConst obj);
 JS_EXTERN int JS_SandpipeShapeSlot(JSContext *ctx, JSValueConst obj,
                                    uint32_t i, JSAtom *atom, JSValue *value);
+JS_EXTERN int JS_SandpipeOwnsToJSON(JSContext *ctx, JSValueConst obj);
 JS_EXTERN int JS_SandpipeDenseArray(JSContext *ctx, JSValueConst obj,
                                     const JSValue **values);
 JS_EXTERN int JS_SandpipeString8(JSContext *ctx, JSValueConst value,
