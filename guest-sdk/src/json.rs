@@ -388,8 +388,7 @@ impl<'de> Visitor<'de> for KeySeed {
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<Key, E> {
-        let atom =
-            unsafe { qjs::JS_NewAtomLen(self.ctx, v.as_ptr() as *const c_char, v.len() as _) };
+        let atom = KEY_ATOMS.with_borrow_mut(|atoms| atoms.atom(self.ctx, v.as_bytes()));
         if atom == qjs::JS_ATOM_NULL {
             return Err(E::custom("QuickJS raised an exception"));
         }
@@ -397,6 +396,69 @@ impl<'de> Visitor<'de> for KeySeed {
             ctx: self.ctx,
             atom,
         })
+    }
+}
+
+thread_local! {
+    static KEY_ATOMS: RefCell<KeyAtoms> = RefCell::new(KeyAtoms::default());
+}
+
+/// The atoms of keys read lately, by their text. Events repeat their keys,
+/// and finding a key among QuickJS's atoms (hashing it a byte at a time,
+/// then comparing) was the largest single cost of reading an event. Direct
+/// mapped: a key takes the slot its hash names, replacing what was there.
+/// Each slot holds a reference to its atom, so the number cannot be reused
+/// for another name while it is here.
+#[derive(Default)]
+struct KeyAtoms {
+    slots: Vec<Option<(Box<[u8]>, qjs::JSAtom)>>,
+}
+
+impl KeyAtoms {
+    const SLOTS: usize = 512;
+    /// Longer keys are looked up by QuickJS every time.
+    const MAX_KEY_LEN: usize = 64;
+
+    /// A new reference to the atom named `key` (UTF-8), or `JS_ATOM_NULL`
+    /// with an exception pending.
+    fn atom(&mut self, ctx: *mut qjs::JSContext, key: &[u8]) -> qjs::JSAtom {
+        if key.len() > Self::MAX_KEY_LEN {
+            return unsafe {
+                qjs::JS_NewAtomLen(ctx, key.as_ptr() as *const c_char, key.len() as _)
+            };
+        }
+        if self.slots.is_empty() {
+            self.slots.resize_with(Self::SLOTS, || None);
+        }
+        let slot = &mut self.slots[Self::slot(key)];
+        if let Some((name, atom)) = slot
+            && **name == *key
+        {
+            return unsafe { qjs::JS_DupAtom(ctx, *atom) };
+        }
+        let atom =
+            unsafe { qjs::JS_NewAtomLen(ctx, key.as_ptr() as *const c_char, key.len() as _) };
+        if atom != qjs::JS_ATOM_NULL {
+            if let Some((_, old)) = slot.take() {
+                unsafe { qjs::JS_FreeAtom(ctx, old) };
+            }
+            *slot = Some((key.into(), unsafe { qjs::JS_DupAtom(ctx, atom) }));
+        }
+        atom
+    }
+
+    /// The slot for `key`: a multiplicative hash of its bytes, eight at a time.
+    fn slot(key: &[u8]) -> usize {
+        let mut hash = key.len() as u64;
+        let mut words = key.chunks_exact(8);
+        for word in &mut words {
+            let word = u64::from_le_bytes(word.try_into().expect("eight bytes"));
+            hash = (hash.rotate_left(5) ^ word).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+        let mut tail = [0u8; 8];
+        tail[..words.remainder().len()].copy_from_slice(words.remainder());
+        hash = (hash.rotate_left(5) ^ u64::from_le_bytes(tail)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        (hash >> 55) as usize % Self::SLOTS
     }
 }
 
