@@ -123,6 +123,20 @@ function cases() {
         t.c = 1; u.d = 2; x.e = 3;
         return [x, y, t, u].map(describe).join('#');
     });
+    add('an adopted shape changed on either side', () => {
+        const parsed = JSON.parse('{"a":1,"b":2,"c":3}');
+        const frozen = { ...parsed };
+        const hidden = { ...parsed };
+        const reproto = { ...parsed };
+        const source = { ...parsed };
+        Object.freeze(frozen);
+        Object.defineProperty(hidden, 'b', { enumerable: false });
+        Object.setPrototypeOf(reproto, { inherited: 1 });
+        Object.preventExtensions(source);
+        delete parsed.a;
+        const again = { ...JSON.parse('{"a":1,"b":2,"c":3}') };
+        return [parsed, frozen, hidden, reproto, source, again].map(describe).join('#');
+    });
     add('rest in destructuring', () => { const { a, ...rest } = { a: 1, b: 2, c: 3 }; return describe(rest); });
     add('Object.assign', () => describe(Object.assign({}, { a: 1, b: 2 }, { c: 3 })));
     add('source is the result of a spread', () => describe({ ...{ ...{ a: 1, b: { c: 2 } } } }));

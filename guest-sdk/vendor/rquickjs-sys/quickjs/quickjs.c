@@ -17717,6 +17717,30 @@ static int js_copy_plain_data_properties(JSContext *ctx, JSObject *target,
             JS_AtomGetKind(ctx, prs->atom) == JS_ATOM_KIND_PRIVATE)
             return 0;
     }
+    /* When the copy would build the source's shape again, the target adopts
+       it: a hashed shape (so shared copy-on-write: whichever object changes
+       first gets its own) without deleted slots, whose properties are all
+       enumerable, writable and configurable (what the copy defines), with
+       the target's prototype. The properties are then allocated once and
+       each value copied, instead of adding them one by one. */
+    if (sh->is_hashed && sh->deleted_prop_count == 0 &&
+        sh->proto == target->shape->proto) {
+        for (i = 0, prs = get_shape_prop(sh); i < sh->prop_count; i++, prs++) {
+            if (prs->flags != JS_PROP_C_W_E)
+                break;
+        }
+        if (i == sh->prop_count) {
+            pr = js_realloc(ctx, target->prop, sizeof(JSProperty) * sh->prop_size);
+            if (!pr)
+                return -1;
+            target->prop = pr;
+            js_free_shape(ctx->rt, target->shape);
+            target->shape = js_dup_shape(sh);
+            for (i = 0; i < sh->prop_count; i++)
+                target->prop[i].u.value = js_dup(source->prop[i].u.value);
+            return 1;
+        }
+    }
     /* Adding to the target never changes the source's shape: a shape shared
        with the target is cloned before the target's is extended. */
     for (i = 0, prs = get_shape_prop(sh); i < sh->prop_count; i++, prs++) {
