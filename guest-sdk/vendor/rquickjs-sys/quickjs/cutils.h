@@ -1084,8 +1084,18 @@ static inline int utf8_scan(const char *buf, size_t buf_len, size_t *plen)
     kind = UTF8_PLAIN_ASCII;
     cbits = 0;
     len = buf_len;
-    // TODO: handle more than 1 byte at a time
-    for (i = 0; i < buf_len; i++)
+    /* sandpipe: eight bytes at a time (upstream: one), since every string
+       the plugin reads from JSON text comes through here */
+    {
+        uint64_t word, bits = 0;
+        for (i = 0; i + 8 <= buf_len; i += 8) {
+            memcpy(&word, buf + i, 8);
+            bits |= word;
+        }
+        if (bits & 0x8080808080808080ull)
+            cbits = 0x80;
+    }
+    for (; i < buf_len; i++)
         cbits |= buf[i];
     if (cbits >= 0x80) {
         p = (const uint8_t *)buf;
