@@ -585,8 +585,7 @@ impl<'o> Writer<'o> {
             } else {
                 unsafe { std::slice::from_raw_parts(chars, count) }
             };
-            if chars.is_ascii() {
-                quote_into(self.out, chars);
+            if quote_ascii_into(self.out, chars) {
                 return Ok(());
             }
         }
@@ -924,7 +923,20 @@ const CLASS_ARRAY: qjs::JSClassID = 2;
 /// forms where JSON has them, else `\u00xx`), lone surrogates as `\udxxx`,
 /// everything else as is.
 pub fn quote_into(out: &mut Vec<u8>, text: &[u8]) {
+    quote(out, text, false);
+}
+
+/// [`quote_into`] for 8-bit characters (Latin-1), which are written as they
+/// are only when all of them are ASCII: `false`, with `out` as it was, at the
+/// first that is not.
+fn quote_ascii_into(out: &mut Vec<u8>, chars: &[u8]) -> bool {
+    quote(out, chars, true)
+}
+
+fn quote(out: &mut Vec<u8>, text: &[u8], ascii_only: bool) -> bool {
     const HEX: &[u8; 16] = b"0123456789abcdef";
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let start = out.len();
     out.reserve(text.len() + 2);
     out.push(b'"');
     let mut run = 0;
@@ -933,12 +945,16 @@ pub fn quote_into(out: &mut Vec<u8>, text: &[u8]) {
         // Eight bytes at a time while none of them needs a look.
         if let Some(word) = text.get(i..i + 8) {
             let word = u64::from_le_bytes(word.try_into().expect("eight bytes"));
-            if !may_need_escape(word) {
+            if !may_need_escape(word) && !(ascii_only && word & HIGHS != 0) {
                 i += 8;
                 continue;
             }
         }
         let b = text[i];
+        if ascii_only && b >= 0x80 {
+            out.truncate(start);
+            return false;
+        }
         let escape: Option<&[u8]> = match b {
             b'"' => Some(b"\\\""),
             b'\\' => Some(b"\\\\"),
@@ -983,6 +999,7 @@ pub fn quote_into(out: &mut Vec<u8>, text: &[u8]) {
     }
     out.extend_from_slice(&text[run..]);
     out.push(b'"');
+    true
 }
 
 /// Whether any byte of `word` is below 0x20, `"`, `\` or 0xED (a surrogate's lead byte).
