@@ -61,6 +61,21 @@ unsafe extern "C" {
     ) -> i32;
 }
 
+/// The `count` items at `pointer` that one of the engine's views lent, or
+/// `None` when it lent none (a negative count).
+///
+/// # Safety
+/// `pointer` and `count` are what a `JS_Sandpipe*` view gave, and the slice is
+/// read only while nothing runs or is allocated in the runtime.
+unsafe fn borrowed<'a, T>(pointer: *const T, count: i32) -> Option<&'a [T]> {
+    let count = usize::try_from(count).ok()?;
+    Some(if count == 0 {
+        &[]
+    } else {
+        unsafe { std::slice::from_raw_parts(pointer, count) }
+    })
+}
+
 /// Nesting deeper than this is stringified by QuickJS, which checks its own stack.
 const MAX_DEPTH: usize = 128;
 
@@ -578,13 +593,8 @@ impl<'o> Writer<'o> {
     fn string(&mut self, value: qjs::JSValue) -> std::result::Result<(), Fallback> {
         let mut chars: *const u8 = std::ptr::null();
         let count = unsafe { JS_SandpipeString8(self.ctx, value, &mut chars) };
-        if let Ok(count) = usize::try_from(count) {
-            // Borrowed from the string; ASCII is already UTF-8.
-            let chars = if count == 0 {
-                &[]
-            } else {
-                unsafe { std::slice::from_raw_parts(chars, count) }
-            };
+        // Borrowed from the string; ASCII is already UTF-8.
+        if let Some(chars) = unsafe { borrowed(chars, count) } {
             if quote_ascii_into(self.out, chars) {
                 return Ok(());
             }
@@ -755,13 +765,8 @@ impl<'o> Writer<'o> {
         }
         let mut elements: *const qjs::JSValue = std::ptr::null();
         let count = unsafe { JS_SandpipeDenseArray(self.ctx, array, &mut elements) };
-        if let Ok(count) = usize::try_from(count) {
-            // Borrowed from the array, which nothing below changes.
-            let elements = if count == 0 {
-                &[]
-            } else {
-                unsafe { std::slice::from_raw_parts(elements, count) }
-            };
+        // Borrowed from the array, which nothing below changes.
+        if let Some(elements) = unsafe { borrowed(elements, count) } {
             self.out.push(b'[');
             for (index, element) in elements.iter().enumerate() {
                 if index > 0 {
