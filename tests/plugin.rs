@@ -95,6 +95,45 @@ fn plain_top_level_declaration_is_found() {
 }
 
 #[test]
+fn a_global_given_a_name_the_source_never_spells_is_found() {
+    // The footer lists only the names the source spells; the rest are looked
+    // up on the global object, where `typeof` would have found them.
+    exports_process_event(
+        "globalThis['process' + 'Event'] = function (event) { event.seen = true; return event }",
+    );
+}
+
+#[test]
+fn a_lexical_declaration_spelled_with_an_escape_is_found() {
+    // `const` lives in the global lexical scope, not on the global object:
+    // only the footer's `typeof` can see it, so a `\u` escape lists every name.
+    exports_process_event(
+        "const process\\u0045vent = (event) => { event.seen = true; return event }",
+    );
+}
+
+#[test]
+fn a_top_level_binding_that_is_not_a_function_hides_the_global() {
+    let logs = Arc::new(MemoryLogs::default());
+    let mut c = connector(
+        "shadowed",
+        "let processEvent = 5\nglobalThis.processEvent = (event) => event",
+        0,
+        &logs,
+    );
+    assert!(!c.defines(Call::ProcessEvent).unwrap());
+}
+
+#[test]
+fn an_export_whose_getter_throws_counts_as_absent() {
+    exports_process_event(
+        r#"
+        module.exports = { get processEvent() { throw new Error('not this one') } }
+        function processEvent(event) { event.seen = true; return event }"#,
+    );
+}
+
+#[test]
 fn connector_code_runs_sloppy() {
     // Assigning to an undeclared variable, `with` and a sloppy `this` are all
     // errors or different in strict mode; PostHog ran connectors non-strict.

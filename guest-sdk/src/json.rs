@@ -76,6 +76,15 @@ unsafe fn borrowed<'a, T>(pointer: *const T, count: i32) -> Option<&'a [T]> {
     })
 }
 
+/// Allocates what the reader keeps between parses (its stacks, the key atoms'
+/// slots), called when the plugin is pre-initialised so the snapshot holds
+/// them and a new instance's first parse does not allocate them.
+pub fn prepare() {
+    MEMBERS.with_borrow_mut(|members| members.reserve(Pending::PREPARED));
+    ELEMENTS.with_borrow_mut(|elements| elements.reserve(Pending::PREPARED));
+    KEY_ATOMS.with_borrow_mut(KeyAtoms::prepare);
+}
+
 /// Nesting deeper than this is stringified by QuickJS, which checks its own stack.
 const MAX_DEPTH: usize = 128;
 
@@ -242,7 +251,7 @@ impl<'de> Visitor<'de> for Seed {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Owned, A::Error> {
-        let pending = Pending::elements(self.ctx);
+        let pending = Pending::new(self.ctx, false);
         while let Some(item) = seq.next_element_seed(self)? {
             ELEMENTS.with_borrow_mut(|elements| elements.push(item.into_raw()));
         }
@@ -259,7 +268,7 @@ impl<'de> Visitor<'de> for Seed {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Owned, A::Error> {
-        let pending = Pending::members(self.ctx);
+        let pending = Pending::new(self.ctx, true);
         while let Some(key) = map.next_key_seed(KeySeed { ctx: self.ctx })? {
             let value = map.next_value_seed(self)?;
             let member = Member {
@@ -314,6 +323,8 @@ impl Pending {
     /// Entries each stack keeps room for between parses (one huge object
     /// does not keep its room for the instance's life).
     const KEPT: usize = 4096;
+    /// Entries each stack has room for from the start ([`prepare`]).
+    const PREPARED: usize = 256;
 
     /// Gives back the room above [`Pending::KEPT`]; the stacks are empty
     /// between parses.
@@ -322,21 +333,17 @@ impl Pending {
         ELEMENTS.with_borrow_mut(|elements| elements.shrink_to(Self::KEPT));
     }
 
-    fn members(ctx: *mut qjs::JSContext) -> Pending {
-        let start = MEMBERS.with_borrow(Vec::len);
+    /// The place of an object's members (`members`) or an array's elements.
+    fn new(ctx: *mut qjs::JSContext, members: bool) -> Pending {
+        let start = if members {
+            MEMBERS.with_borrow(Vec::len)
+        } else {
+            ELEMENTS.with_borrow(Vec::len)
+        };
         Pending {
             ctx,
             start,
-            members: true,
-        }
-    }
-
-    fn elements(ctx: *mut qjs::JSContext) -> Pending {
-        let start = ELEMENTS.with_borrow(Vec::len);
-        Pending {
-            ctx,
-            start,
-            members: false,
+            members,
         }
     }
 }
@@ -434,6 +441,13 @@ impl KeyAtoms {
     /// Longer keys are looked up by QuickJS every time.
     const MAX_KEY_LEN: usize = 64;
 
+    /// Makes the slots.
+    fn prepare(&mut self) {
+        if self.slots.is_empty() {
+            self.slots.resize_with(Self::SLOTS, || None);
+        }
+    }
+
     /// A new reference to the atom named `key` (UTF-8), or `JS_ATOM_NULL`
     /// with an exception pending.
     fn atom(&mut self, ctx: *mut qjs::JSContext, key: &[u8]) -> qjs::JSAtom {
@@ -442,9 +456,7 @@ impl KeyAtoms {
                 qjs::JS_NewAtomLen(ctx, key.as_ptr() as *const c_char, key.len() as _)
             };
         }
-        if self.slots.is_empty() {
-            self.slots.resize_with(Self::SLOTS, || None);
-        }
+        self.prepare();
         let slot = &mut self.slots[Self::slot(key)];
         if let Some((name, atom)) = slot
             && **name == *key

@@ -23,10 +23,19 @@ pub const SPECIAL_FUNCTIONS: &[&str] = &[
 ];
 
 /// `\n;({name: typeof name === 'function' ? name : undefined, …})`: appended
-/// after the last line, so line numbers in errors stay the author's.
-fn footer() -> String {
+/// after the last line, so line numbers in errors stay the author's. Only the
+/// names `source` spells are listed (all of them when it has a `\u` escape,
+/// which can spell an identifier too): a top-level declaration spells its
+/// name, and the world looks the others up on the global object, which is
+/// all other code could have given them (`globalThis[…] = …`, `eval`). Each
+/// name left out saves the interpreter a lookup at every load.
+fn footer(source: &str) -> String {
+    let escapes = source.contains("\\u");
     let mut out = String::from("\n;({");
-    for name in SPECIAL_FUNCTIONS {
+    for name in SPECIAL_FUNCTIONS
+        .iter()
+        .filter(|name| escapes || source.contains(*name))
+    {
         out.push_str(name);
         out.push_str(": typeof ");
         out.push_str(name);
@@ -46,7 +55,7 @@ fn file_name(file: &str) -> CString {
 pub fn compile(ctx: &Ctx<'_>, file: &str, source: &str) -> Result<Vec<u8>> {
     let mut text = Vec::with_capacity(source.len() + 512);
     text.extend_from_slice(source.as_bytes());
-    text.extend_from_slice(footer().as_bytes());
+    text.extend_from_slice(footer(source).as_bytes());
     let len = text.len();
     text.push(0); // QuickJS's parser reads one byte past the end.
     let file = file_name(file);

@@ -5,7 +5,7 @@
 // with the global object and its native functions. Everything the dispatcher
 // needs is captured here, before any connector code runs, so a connector that
 // replaces `JSON` or pollutes prototypes cannot redirect the plugin.
-(function (global, nativeLog, specialNames, natives) {
+(function (global, nativeLog, natives) {
     'use strict';
 
     const stringify = JSON.stringify;
@@ -496,42 +496,25 @@
             },
         });
     }
+    // Made once, with the world: an instance's one `meta` is made from them.
+    const jobs = unsupported('jobs', 'jobs were removed from PostHog plugins');
+    const metrics = unsupported('metrics', 'metrics were removed from PostHog plugins');
+    const utils = unsupported('utils', 'utils (cursor) were removed from PostHog plugins');
 
     // The special functions the connector defines: name → [function, receiver].
+    // The plugin fills it when the connector loads (world.rs, `resolve`).
     const connector = {};
     let meta = null;
 
-    function pick(owner, name) {
-        if (owner === null || (typeof owner !== 'object' && typeof owner !== 'function')) return undefined;
-        let fn;
-        try { fn = owner[name]; } catch (_) { return undefined; }
-        return typeof fn === 'function' ? [fn, owner] : undefined;
-    }
-
-    // Finds each special function the way PostHog authors write them: CommonJS
-    // exports first, then a default-exported object, then plain top-level
-    // declarations (`topLevel` is the script's completion value, built by the
-    // plugin's compile step). Returns the names found.
-    function resolve(topLevel) {
-        const exported = module.exports;
-        let fallback;
-        try { fallback = exported !== null && typeof exported === 'object' ? exported.default : undefined; } catch (_) { fallback = undefined; }
-        const found = [];
-        for (let i = 0; i < specialNames.length; i++) {
-            const name = specialNames[i];
-            const entry = pick(exported, name) || pick(fallback, name) || pick(topLevel, name);
-            if (entry) {
-                connector[name] = entry;
-                found.push(name);
-            }
-        }
+    // Once `connector` is filled: PostHog's stand-ins for a connector that
+    // defines processEventBatch without processEvent, or exportEvents.
+    function standIns() {
         if (!connector.processEvent && connector.processEventBatch) {
             connector.processEvent = [batchOfOne(connector.processEventBatch), undefined];
         }
         if (connector.exportEvents) {
             connector.onEvent = [exportingOnEvent(connector.exportEvents, connector.onEvent), undefined];
         }
-        return found;
     }
 
     // onEvent for a connector that exports exportEvents, as PostHog patched
@@ -710,7 +693,9 @@
     function attachments(given) {
         const out = {};
         if (given === null || typeof given !== 'object') return out;
-        for (const key of Object.keys(given)) {
+        const keys = Object.keys(given);
+        for (let i = 0; i < keys.length; i++) {
+            const key = keys[i];
             const value = given[key];
             if (value === null || typeof value !== 'object') continue;
             const contents = typeof value.contents_base64 === 'string'
@@ -721,18 +706,28 @@
         return out;
     }
 
+    // Every meta has this one's keys, in this order. It is made with the world
+    // and kept, so its shape stays alive: a spread of it adopts that shape
+    // whole, where a literal would build it again key by key (about 18,000
+    // fuel at each instance's setup).
+    const metaTemplate = {
+        config: null,
+        attachments: null,
+        global: null,
+        cache,
+        storage,
+        geoip,
+        jobs,
+        metrics,
+        utils,
+    };
+
     function makeMeta(input) {
-        return {
-            config: input.config !== null && typeof input.config === 'object' ? input.config : {},
-            attachments: attachments(input.attachments),
-            global: {},
-            cache,
-            storage,
-            geoip,
-            jobs: unsupported('jobs', 'jobs were removed from PostHog plugins'),
-            metrics: unsupported('metrics', 'metrics were removed from PostHog plugins'),
-            utils: unsupported('utils', 'utils (cursor) were removed from PostHog plugins'),
-        };
+        const meta = { ...metaTemplate };
+        meta.config = input.config !== null && typeof input.config === 'object' ? input.config : {};
+        meta.attachments = attachments(input.attachments);
+        meta.global = {};
+        return meta;
     }
 
     // The first of `values` that makes a valid Date; else the time of the call,
@@ -877,5 +872,5 @@
         return entry && meta !== null ? [entry[0], entry[1], meta] : null;
     }
 
-    return { resolve, call, output, describe, direct, fireTimer, endTimers };
+    return { module, connector, standIns, call, output, describe, direct, fireTimer, endTimers };
 })

@@ -10,9 +10,7 @@ use javy_plugin_api::javy::{
     Runtime,
     quickjs::{
         Array, Context, Ctx, Error, Exception, Function, Object, Persistent, Type, Value,
-        context::EvalOptions,
-        function::This,
-        prelude::Func,
+        context::EvalOptions, function::This, prelude::Func, qjs,
     },
 };
 use sandpipe_abi::{Call, LogLevel};
@@ -24,7 +22,16 @@ const INTL_JS: &str = include_str!("intl.js");
 /// The dispatcher functions `world.js` returns, saved before any connector code runs.
 struct World {
     context: Context,
-    resolve: Persistent<Function<'static>>,
+    /// The world's own `module` object, whose `exports` a connector fills
+    /// (the global `module` may be reassigned; this one is not).
+    module: Persistent<Object<'static>>,
+    /// The special functions found: name → `[function, receiver]`.
+    connector: Persistent<Object<'static>>,
+    /// Adds PostHog's stand-ins once `connector` is filled.
+    stand_ins: Persistent<Function<'static>>,
+    /// The atoms of [`script::SPECIAL_FUNCTIONS`], in that order (made once;
+    /// the world holds them for the process's life).
+    special: Vec<qjs::JSAtom>,
     call: Persistent<Function<'static>>,
     output: Persistent<Function<'static>>,
     describe: Persistent<Function<'static>>,
@@ -59,16 +66,12 @@ pub fn install(runtime: Runtime) -> Runtime {
         options.strict = false;
         options.filename = Some("sandpipe:world".into());
         let factory: Function = ctx.eval_with_options(WORLD_JS, options)?;
-        let names = Array::new(ctx.clone())?;
-        for (i, name) in script::SPECIAL_FUNCTIONS.iter().enumerate() {
-            names.set(i, *name)?;
-        }
         let log = Func::from(|level: u32, line: std::string::String| {
             host::log(LogLevel::from_u32(level), &line)
         });
         let natives = crate::natives::object(&ctx)?;
         let request: Function = natives.get("request")?;
-        let dispatcher: Object = factory.call((ctx.globals(), log, names, natives))?;
+        let dispatcher: Object = factory.call((ctx.globals(), log, natives))?;
         options = EvalOptions::default();
         options.global = true;
         options.strict = false;
@@ -78,9 +81,21 @@ pub fn install(runtime: Runtime) -> Runtime {
         let save = |name: &str| -> Result<Persistent<Function<'static>>, Error> {
             Ok(Persistent::save(&ctx, dispatcher.get::<_, Function>(name)?))
         };
+        json::prepare();
+        let raw = ctx.as_raw().as_ptr();
+        let special = script::SPECIAL_FUNCTIONS
+            .iter()
+            .map(|name| unsafe { qjs::JS_NewAtomLen(raw, name.as_ptr().cast(), name.len() as _) })
+            .collect();
+        let object = |name: &str| -> Result<Persistent<Object<'static>>, Error> {
+            Ok(Persistent::save(&ctx, dispatcher.get::<_, Object>(name)?))
+        };
         Ok(World {
             context: context.clone(),
-            resolve: save("resolve")?,
+            module: object("module")?,
+            connector: object("connector")?,
+            stand_ins: save("standIns")?,
+            special,
             call: save("call")?,
             output: save("output")?,
             describe: save("describe")?,
@@ -240,14 +255,101 @@ pub fn load(bytecode: &[u8]) -> Result<String, String> {
         let run = || -> Result<String, Error> {
             let top_level = script::run(ctx, bytecode)?;
             let top_level = settle(ctx, world, top_level)?;
-            let found: Value = world.resolve.clone().restore(ctx)?.call((top_level,))?;
-            Ok(ctx
-                .json_stringify(found)?
-                .map(|s| s.to_string())
-                .transpose()?
-                .unwrap_or_else(|| "[]".into()))
+            resolve(ctx, world, &top_level)
         };
         run().map_err(|e| failure(ctx, world, e))
+    })
+}
+
+/// Finds each special function the way PostHog authors write them: CommonJS
+/// exports first, then a default-exported object, then plain top-level
+/// declarations: `top_level`, the script's completion value, is the object
+/// [`script`]'s footer builds of the names the source spells, and a name it
+/// does not list is looked up on the global object instead. Each one found
+/// goes into the world's `connector` table; returns their names as a JSON
+/// array. Done here rather than in `world.js`, whose thirty property reads
+/// cost the interpreter about 100,000 fuel, most of a connector's readying.
+fn resolve<'js>(ctx: &Ctx<'js>, world: &World, top_level: &Value<'js>) -> Result<String, Error> {
+    let exported: Value = world.module.clone().restore(ctx)?.get("exports")?;
+    let fallback = match exported.as_object() {
+        Some(object) if !exported.is_function() => lenient_get(ctx, object, "default"),
+        _ => Value::new_undefined(ctx.clone()),
+    };
+    let globals = ctx.globals().into_value();
+    let connector = world.connector.clone().restore(ctx)?;
+    let mut found = String::from("[");
+    let mut stand_ins = false;
+    for (&name, &atom) in script::SPECIAL_FUNCTIONS.iter().zip(&world.special) {
+        let declared = match top_level.as_object() {
+            Some(listed) if owns(ctx, listed, atom) => top_level,
+            _ => &globals,
+        };
+        let entry = [&exported, &fallback, declared]
+            .into_iter()
+            .find_map(|owner| pick(ctx, owner, atom));
+        if let Some((function, owner)) = entry {
+            let pair = Array::new(ctx.clone())?;
+            pair.set(0, function)?;
+            pair.set(1, owner.clone())?;
+            connector.set(name, pair)?;
+            if found.len() > 1 {
+                found.push(',');
+            }
+            found.push('"');
+            found.push_str(name);
+            found.push('"');
+            stand_ins |= matches!(name, "processEventBatch" | "exportEvents");
+        }
+    }
+    found.push(']');
+    if stand_ins {
+        world.stand_ins.clone().restore(ctx)?.call::<_, ()>(())?;
+    }
+    Ok(found)
+}
+
+/// `owner[name]` when `owner` is an object or function and that property is
+/// a function (read once, through getters; one that throws counts as absent).
+fn pick<'js>(
+    ctx: &Ctx<'js>,
+    owner: &Value<'js>,
+    name: qjs::JSAtom,
+) -> Option<(Value<'js>, Value<'js>)> {
+    let object = owner.as_object()?;
+    // SAFETY: `object` is alive for the call and `name` is held by the world;
+    // the value returned is owned.
+    let value = unsafe { qjs::JS_GetProperty(ctx.as_raw().as_ptr(), object.as_raw(), name) };
+    if unsafe { qjs::JS_IsException(value) } {
+        ctx.catch();
+        return None;
+    }
+    let value = unsafe { Value::from_raw(ctx.clone(), value) };
+    value.is_function().then(|| (value, owner.clone()))
+}
+
+/// Whether `object` has an own property `name` (the footer's object: plain).
+fn owns(ctx: &Ctx<'_>, object: &Object<'_>, name: qjs::JSAtom) -> bool {
+    // SAFETY: as in `pick`; no descriptor is asked for.
+    let owned = unsafe {
+        qjs::JS_GetOwnProperty(
+            ctx.as_raw().as_ptr(),
+            std::ptr::null_mut(),
+            object.as_raw(),
+            name,
+        )
+    };
+    if owned < 0 {
+        ctx.catch();
+    }
+    owned > 0
+}
+
+/// `object[name]`, or `undefined` when reading it throws (the exception is
+/// cleared, as a `try` around the read would).
+fn lenient_get<'js>(ctx: &Ctx<'js>, object: &Object<'js>, name: &str) -> Value<'js> {
+    object.get(name).unwrap_or_else(|_| {
+        ctx.catch();
+        Value::new_undefined(ctx.clone())
     })
 }
 
@@ -318,11 +420,7 @@ pub fn call(call: Call, input: &[u8]) -> Result<Vec<u8>, String> {
 
 /// Keeps what the dispatcher's `direct` gives for `processEvent` after a setup call.
 fn remember_process_event(ctx: &Ctx<'_>, world: &World) -> Result<(), Error> {
-    let found: Option<Array> = world
-        .direct
-        .clone()
-        .restore(ctx)?
-        .call(("processEvent",))?;
+    let found: Option<Array> = world.direct.clone().restore(ctx)?.call(("processEvent",))?;
     let direct = match found {
         Some(parts) => Some(Direct {
             function: Persistent::save(ctx, parts.get::<Function>(0)?),
