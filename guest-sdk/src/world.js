@@ -769,7 +769,7 @@
             case 1:
                 callDeadlineMs = typeof input.deadline_ms === 'number' ? input.deadline_ms : Infinity;
                 meta = makeMeta(input);
-                return invoke('setupPlugin', [meta]);
+                return connector.setupPlugin ? invoke('setupPlugin', [meta]) : undefined;
             case 2:
                 return invoke('processEvent', [input, meta]);
             case 3:

@@ -102,12 +102,20 @@ impl Connector {
         options: ConnectorOptions,
     ) -> Connector {
         let label = label(&bundle.manifest().name, position);
-        let setup_input = crate::json::to_vec(&serde_json::json!({
-            "config": config.config,
-            "attachments": config.attachments,
-            "deadline_ms": u64::try_from(options.limits.deadline.as_millis()).unwrap_or(u64::MAX),
-        }))
-        .expect("config values serialise");
+        // `attachments` only when there are some: the world reads its absence
+        // as none, and a new instance's setup then parses and walks less.
+        let mut setup = serde_json::Map::new();
+        setup.insert("config".into(), config.config.into());
+        if !config.attachments.is_empty() {
+            setup.insert("attachments".into(), config.attachments.into());
+        }
+        setup.insert(
+            "deadline_ms".into(),
+            u64::try_from(options.limits.deadline.as_millis())
+                .unwrap_or(u64::MAX)
+                .into(),
+        );
+        let setup_input = crate::json::to_vec(&setup).expect("config values serialise");
         let services = ConnectorServices::new(ServiceConfig {
             cache: options.cache.unwrap_or_default(),
             storage: options.storage,
