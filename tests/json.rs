@@ -584,3 +584,34 @@ fn numbers_print_inside_a_connector_as_v8_prints_them() {
     );
     assert!(logs.lines().is_empty(), "{:?}", logs.lines());
 }
+
+/// Strings with one character that needs a look (an escape, a control
+/// character, a lone surrogate, a character beyond ASCII or beyond Latin-1)
+/// at every position of 40, so each lands in every lane of the writer's and
+/// reader's sixteen- and eight-byte scans and in their tails.
+const LANES: &str = r#"
+    const marks = ['"', '\\', '\n', '\u0001', '\u001f', '\u007f', '\u00e9', '\ud800', '\udfff', '\u4e2d', '\ud83d\ude00'];
+    const strings = [];
+    for (const mark of marks) {
+        for (let at = 0; at < 40; at++) strings.push('a'.repeat(at) + mark + 'b'.repeat(39 - at));
+    }
+"#;
+
+#[test]
+fn a_character_needing_a_look_is_written_and_read_in_every_lane() {
+    let expected = node(
+        &format!("{LANES}\nprocess.stdout.write(JSON.stringify({{ v: strings }}))"),
+        "",
+    );
+    let logs = Arc::new(MemoryLogs::default());
+    let js = format!(
+        "{LANES}\nexport function processEvent(e) {{ return e.v ? {{ v: e.v }} : {{ v: strings }} }}"
+    );
+    let mut connector = connector("lanes", &js, 0, &logs);
+    let written = raw_call(&mut connector, b"{}").unwrap();
+    assert_eq!(written, expected);
+    // Read back and written again: the same text (lone surrogates arrive as
+    // `\u` escapes; everything else as the UTF-8 the writer wrote).
+    let read = raw_call(&mut connector, written.as_bytes()).unwrap();
+    assert_eq!(read, expected);
+}
