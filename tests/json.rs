@@ -615,3 +615,49 @@ fn a_character_needing_a_look_is_written_and_read_in_every_lane() {
     let read = raw_call(&mut connector, written.as_bytes()).unwrap();
     assert_eq!(read, expected);
 }
+
+/// Text that is not UTF-8 never reaches the fast reader: an invalid sequence
+/// at any position of 40 ASCII characters (inside or after the prefix the
+/// reader checks sixteen bytes at a time) is left to QuickJS's parser, which
+/// refuses it, as it refuses it at the start; a surrogate encoded in three
+/// bytes it reads as that lone surrogate, wherever it is.
+#[test]
+fn text_that_is_not_utf8_is_read_by_quickjs_wherever_it_is() {
+    let logs = Arc::new(MemoryLogs::default());
+    let mut connector = connector("parse", INSPECT, 0, &logs);
+    let text = |at: usize, bad: &[u8]| {
+        let mut input = br#"{"v":""#.to_vec();
+        input.extend(std::iter::repeat_n(b'a', at));
+        input.extend_from_slice(bad);
+        input.extend(std::iter::repeat_n(b'b', 39 - at));
+        input.extend_from_slice(br#""}"#);
+        input
+    };
+    for bad in [&b"\xff"[..], b"\xc3", b"\xc0\x80"] {
+        for at in 0..40 {
+            match raw_call(&mut connector, &text(at, bad)) {
+                Err(CallError::Threw(error)) => {
+                    assert_eq!(
+                        error.name.as_deref(),
+                        Some("SyntaxError"),
+                        "{bad:?} at {at}"
+                    )
+                }
+                other => panic!("{bad:?} at {at}: {other:?}"),
+            }
+        }
+    }
+    for at in 0..40 {
+        let units: Vec<String> = std::iter::repeat_n("\"61\"", at)
+            .chain(["\"d800\""])
+            .chain(std::iter::repeat_n("\"62\"", 39 - at))
+            .map(str::to_string)
+            .collect();
+        let expected = format!(
+            r#"{{"v":["object",true,[["v",["string",[{}]]]]]}}"#,
+            units.join(",")
+        );
+        let read = raw_call(&mut connector, &text(at, b"\xed\xa0\x80")).unwrap();
+        assert_eq!(read, expected, "at {at}");
+    }
+}

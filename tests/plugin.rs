@@ -134,6 +134,40 @@ fn an_export_whose_getter_throws_counts_as_absent() {
 }
 
 #[test]
+fn a_global_read_as_the_footer_reads_it() {
+    // Names the source never spells are read from the global object as the
+    // footer's `typeof` would: when the top level has run and before any job
+    // (so a job's later assignment is not seen), with the footer's object as
+    // the receiver, and a getter that throws failing the load.
+    let logs = Arc::new(MemoryLogs::default());
+    let mut receiver = connector(
+        "receiver",
+        "globalThis['process' + 'Event'] = function (event) { event.global = this === globalThis; return event }",
+        0,
+        &logs,
+    );
+    assert_eq!(
+        process(&mut receiver, json!({"event": "e"})).unwrap(),
+        json!({"event": "e", "global": false})
+    );
+    let mut late = connector(
+        "late",
+        "Promise.resolve().then(() => { globalThis['process' + 'Event'] = (event) => event })",
+        0,
+        &logs,
+    );
+    assert!(!late.defines(Call::ProcessEvent).unwrap());
+    let mut throws = connector(
+        "throws",
+        "Object.defineProperty(globalThis, 'on' + 'Event', { get() { throw new Error('no onEvent here') } })\nfunction processEvent(event) { return event }",
+        0,
+        &logs,
+    );
+    let error = throws.defines(Call::ProcessEvent).unwrap_err().to_string();
+    assert!(error.contains("no onEvent here"), "{error}");
+}
+
+#[test]
 fn connector_code_runs_sloppy() {
     // Assigning to an undeclared variable, `with` and a sloppy `this` are all
     // errors or different in strict mode; PostHog ran connectors non-strict.

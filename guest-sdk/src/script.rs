@@ -3,7 +3,8 @@
 //! PostHog ran connector code non-strict, so it is never compiled as an ES
 //! module (always strict). The compiler has already rewritten ES module syntax
 //! to the CommonJS shape; here the script gets a footer whose completion value
-//! hands the top-level special functions to [`crate::world`].
+//! hands [`crate::world`] the top-level special functions the source names
+//! (the world reads the others from the global object itself).
 
 use javy_plugin_api::javy::quickjs::{Ctx, Error, Result, Value, qjs};
 use std::ffi::CString;
@@ -25,10 +26,12 @@ pub const SPECIAL_FUNCTIONS: &[&str] = &[
 /// `\n;({name: typeof name === 'function' ? name : undefined, …})`: appended
 /// after the last line, so line numbers in errors stay the author's. Only the
 /// names `source` spells are listed (all of them when it has a `\u` escape,
-/// which can spell an identifier too): a top-level declaration spells its
-/// name, and the world looks the others up on the global object, which is
-/// all other code could have given them (`globalThis[…] = …`, `eval`). Each
-/// name left out saves the interpreter a lookup at every load.
+/// which can spell an identifier too): only a declaration in this script can
+/// make a top-level `let`, `const` or `class` binding, which the global
+/// object does not hold, and a declaration spells its name. For the others
+/// the world reads the global object just as this `typeof` would, at the
+/// same moment (`world::unlisted_globals`). Each name left out saves the
+/// interpreter a lookup at every load.
 fn footer(source: &str) -> String {
     let escapes = source.contains("\\u");
     let mut out = String::from("\n;({");

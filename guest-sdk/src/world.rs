@@ -85,8 +85,14 @@ pub fn install(runtime: Runtime) -> Runtime {
         let raw = ctx.as_raw().as_ptr();
         let special = script::SPECIAL_FUNCTIONS
             .iter()
-            .map(|name| unsafe { qjs::JS_NewAtomLen(raw, name.as_ptr().cast(), name.len() as _) })
-            .collect();
+            .map(|name| {
+                // SAFETY: `name` is valid for its length; the atom is owned.
+                match unsafe { qjs::JS_NewAtomLen(raw, name.as_ptr().cast(), name.len() as _) } {
+                    qjs::JS_ATOM_NULL => Err(Error::Exception),
+                    atom => Ok(atom),
+                }
+            })
+            .collect::<Result<_, _>>()?;
         let object = |name: &str| -> Result<Persistent<Object<'static>>, Error> {
             Ok(Persistent::save(&ctx, dispatcher.get::<_, Object>(name)?))
         };
@@ -254,43 +260,84 @@ pub fn load(bytecode: &[u8]) -> Result<String, String> {
     with(|ctx, world| {
         let run = || -> Result<String, Error> {
             let top_level = script::run(ctx, bytecode)?;
+            let unlisted = unlisted_globals(ctx, world, &top_level)?;
             let top_level = settle(ctx, world, top_level)?;
-            resolve(ctx, world, &top_level)
+            resolve(ctx, world, &top_level, &unlisted)
         };
         run().map_err(|e| failure(ctx, world, e))
     })
 }
 
+/// What [`script`]'s footer would have held for each special name it does
+/// not list (it lists only the names the source spells), read from the
+/// global object as its `typeof name === 'function' ? name : undefined`
+/// reads them, in the same order and at the same moment: when the top level
+/// has run, before any job. A read that throws fails the load, as it would
+/// have there. `None` for a name the footer lists.
+fn unlisted_globals<'js>(
+    ctx: &Ctx<'js>,
+    world: &World,
+    top_level: &Value<'js>,
+) -> Result<Vec<Option<Value<'js>>>, Error> {
+    let globals = ctx.globals();
+    let listed = |atom| {
+        top_level
+            .as_object()
+            .is_some_and(|footer| owns(ctx, footer, atom))
+    };
+    world
+        .special
+        .iter()
+        .map(|&atom| {
+            if listed(atom) {
+                return Ok(None);
+            }
+            let first = get(ctx, &globals, atom)?;
+            Ok(Some(if first.is_function() {
+                get(ctx, &globals, atom)?
+            } else {
+                Value::new_undefined(ctx.clone())
+            }))
+        })
+        .collect()
+}
+
 /// Finds each special function the way PostHog authors write them: CommonJS
 /// exports first, then a default-exported object, then plain top-level
-/// declarations: `top_level`, the script's completion value, is the object
-/// [`script`]'s footer builds of the names the source spells, and a name it
-/// does not list is looked up on the global object instead. Each one found
-/// goes into the world's `connector` table; returns their names as a JSON
-/// array. Done here rather than in `world.js`, whose thirty property reads
-/// cost the interpreter about 100,000 fuel, most of a connector's readying.
-fn resolve<'js>(ctx: &Ctx<'js>, world: &World, top_level: &Value<'js>) -> Result<String, Error> {
+/// declarations: those the footer lists on `top_level` (the script's
+/// completion value), the others as [`unlisted_globals`] read them, with
+/// `top_level` as their receiver all the same. Each one found goes into the
+/// world's `connector` table; returns their names as a JSON array. Done here
+/// rather than in `world.js`, whose thirty property reads cost the
+/// interpreter about 100,000 fuel, most of a connector's readying.
+fn resolve<'js>(
+    ctx: &Ctx<'js>,
+    world: &World,
+    top_level: &Value<'js>,
+    unlisted: &[Option<Value<'js>>],
+) -> Result<String, Error> {
     let exported: Value = world.module.clone().restore(ctx)?.get("exports")?;
     let fallback = match exported.as_object() {
         Some(object) if !exported.is_function() => lenient_get(ctx, object, "default"),
         _ => Value::new_undefined(ctx.clone()),
     };
-    let globals = ctx.globals().into_value();
     let connector = world.connector.clone().restore(ctx)?;
     let mut found = String::from("[");
     let mut stand_ins = false;
-    for (&name, &atom) in script::SPECIAL_FUNCTIONS.iter().zip(&world.special) {
-        let declared = match top_level.as_object() {
-            Some(listed) if owns(ctx, listed, atom) => top_level,
-            _ => &globals,
-        };
-        let entry = [&exported, &fallback, declared]
-            .into_iter()
-            .find_map(|owner| pick(ctx, owner, atom));
+    let names = script::SPECIAL_FUNCTIONS.iter().zip(&world.special);
+    for ((&name, &atom), unlisted) in names.zip(unlisted) {
+        let entry = pick(ctx, &exported, atom)
+            .or_else(|| pick(ctx, &fallback, atom))
+            .or_else(|| match unlisted {
+                None => pick(ctx, top_level, atom),
+                Some(value) => value
+                    .is_function()
+                    .then(|| (value.clone(), top_level.clone())),
+            });
         if let Some((function, owner)) = entry {
             let pair = Array::new(ctx.clone())?;
             pair.set(0, function)?;
-            pair.set(1, owner.clone())?;
+            pair.set(1, owner)?;
             connector.set(name, pair)?;
             if found.len() > 1 {
                 found.push(',');
@@ -308,28 +355,38 @@ fn resolve<'js>(ctx: &Ctx<'js>, world: &World, top_level: &Value<'js>) -> Result
     Ok(found)
 }
 
+/// `object[name]`, through getters; `Err` with the exception pending when
+/// reading it throws.
+fn get<'js>(ctx: &Ctx<'js>, object: &Object<'js>, name: qjs::JSAtom) -> Result<Value<'js>, Error> {
+    // SAFETY: `object` is alive for the call and `name` is held by the world;
+    // the value returned is owned.
+    let value = unsafe { qjs::JS_GetProperty(ctx.as_raw().as_ptr(), object.as_raw(), name) };
+    if unsafe { qjs::JS_IsException(value) } {
+        return Err(Error::Exception);
+    }
+    Ok(unsafe { Value::from_raw(ctx.clone(), value) })
+}
+
 /// `owner[name]` when `owner` is an object or function and that property is
-/// a function (read once, through getters; one that throws counts as absent).
+/// a function (read once, through getters; one that throws counts as absent,
+/// as the `try` around `world.js`'s read did).
 fn pick<'js>(
     ctx: &Ctx<'js>,
     owner: &Value<'js>,
     name: qjs::JSAtom,
 ) -> Option<(Value<'js>, Value<'js>)> {
-    let object = owner.as_object()?;
-    // SAFETY: `object` is alive for the call and `name` is held by the world;
-    // the value returned is owned.
-    let value = unsafe { qjs::JS_GetProperty(ctx.as_raw().as_ptr(), object.as_raw(), name) };
-    if unsafe { qjs::JS_IsException(value) } {
-        ctx.catch();
-        return None;
+    match get(ctx, owner.as_object()?, name) {
+        Ok(value) => value.is_function().then(|| (value, owner.clone())),
+        Err(_) => {
+            ctx.catch();
+            None
+        }
     }
-    let value = unsafe { Value::from_raw(ctx.clone(), value) };
-    value.is_function().then(|| (value, owner.clone()))
 }
 
 /// Whether `object` has an own property `name` (the footer's object: plain).
 fn owns(ctx: &Ctx<'_>, object: &Object<'_>, name: qjs::JSAtom) -> bool {
-    // SAFETY: as in `pick`; no descriptor is asked for.
+    // SAFETY: as in `get`; no descriptor is asked for.
     let owned = unsafe {
         qjs::JS_GetOwnProperty(
             ctx.as_raw().as_ptr(),

@@ -108,8 +108,9 @@ impl Service {
 #[repr(u32)]
 pub enum Call {
     /// Input `{"config": {...}, "attachments": {...}, "deadline_ms": N}` (the
-    /// call deadline bounds the timers' virtual clock); builds `meta`, runs
-    /// `setupPlugin(meta)`.
+    /// call deadline bounds the timers' virtual clock; the plugin is not sent
+    /// `attachments` when there are none, a standalone bundle always is);
+    /// builds `meta`, runs `setupPlugin(meta)`.
     /// Output `null`.
     Setup = 1,
     /// Input an event; output the event `processEvent` returned, or `null` to drop it.

@@ -6,7 +6,7 @@
 //! after any error that poisons it; the next call makes a fresh one (and runs
 //! `setupPlugin` again). `teardownPlugin` runs when the connector is dropped.
 
-use crate::bundle::Bundle;
+use crate::bundle::{Bundle, BundleKind};
 use crate::error::CallError;
 use crate::event_text::EventText;
 use crate::instance::Instance;
@@ -102,11 +102,12 @@ impl Connector {
         options: ConnectorOptions,
     ) -> Connector {
         let label = label(&bundle.manifest().name, position);
-        // `attachments` only when there are some: the world reads its absence
-        // as none, and a new instance's setup then parses and walks less.
+        // A script bundle gets `attachments` only when there are some: the
+        // plugin's world reads its absence as none, and a new instance's setup
+        // then parses and walks less. A standalone bundle always gets it.
         let mut setup = serde_json::Map::new();
         setup.insert("config".into(), config.config.into());
-        if !config.attachments.is_empty() {
+        if !config.attachments.is_empty() || bundle.kind() == BundleKind::Standalone {
             setup.insert("attachments".into(), config.attachments.into());
         }
         setup.insert(

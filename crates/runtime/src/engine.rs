@@ -95,6 +95,7 @@ impl Engine {
             .wasm_memory64(false)
             .wasm_stack_switching(false)
             .wasm_component_model(false);
+        // Left on: the plugin scans JSON text with wasm SIMD (`guest-sdk/src/json.rs`).
         // For profiling only: `SANDPIPE_PERF_MAP=1` names compiled wasm functions
         // for `perf` (/tmp/perf-PID.map); see BENCHMARKS.md.
         if std::env::var_os("SANDPIPE_PERF_MAP").is_some_and(|v| v == "1") {
