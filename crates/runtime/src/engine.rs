@@ -196,4 +196,48 @@ mod tests {
             }
         }
     }
+
+    /// The same for tables ([`TABLE_KEEP_RESIDENT`]): an element the last
+    /// instance set, in the pages the slot keeps or past them, is null again
+    /// for the next one, and what the module's segment put there is back.
+    #[test]
+    fn an_instance_in_a_reused_slot_sees_its_own_table_not_the_last_instance() {
+        let engine = Engine::new(EngineOptions {
+            max_instances: 1,
+            ..Default::default()
+        })
+        .unwrap();
+        let elements = TABLE_KEEP_RESIDENT / 8 + 1024;
+        let module = wasmtime::Module::new(
+            engine.wasmtime(),
+            format!(
+                r#"(module (table (export "table") {elements} funcref) (func $f (export "f")) (elem (i32.const 0) $f))"#
+            ),
+        )
+        .unwrap();
+        let set = [1, 100, TABLE_KEEP_RESIDENT / 8 - 1, elements - 1];
+        for round in 0..3 {
+            let mut store = wasmtime::Store::new(engine.wasmtime(), ());
+            let instance = wasmtime::Instance::new(&mut store, &module, &[]).unwrap();
+            let table = instance.get_table(&mut store, "table").unwrap();
+            let f = instance.get_func(&mut store, "f").unwrap();
+            let at = |store: &mut wasmtime::Store<()>, i: usize| {
+                table
+                    .get(&mut *store, i as u64)
+                    .unwrap()
+                    .unwrap_func()
+                    .copied()
+            };
+            assert!(
+                at(&mut store, 0).is_some(),
+                "round {round}: the segment's element"
+            );
+            for &i in &set {
+                assert!(at(&mut store, i).is_none(), "round {round}, element {i}");
+                table
+                    .set(&mut store, i as u64, wasmtime::Ref::Func(Some(f)))
+                    .unwrap();
+            }
+        }
+    }
 }
