@@ -272,6 +272,26 @@ fn objects_read_with_the_same_keys_change_apart() {
     }
 }
 
+/// An event with more keys than the reader's cache of key atoms holds
+/// (`KeyAtoms` in guest-sdk/src/json.rs: 1,024 slots in sets of four) is read
+/// whole: keys that push others out of their set part-way through one parse
+/// keep their names, in this call and the next, in either order.
+#[test]
+fn an_event_with_more_keys_than_the_key_cache_holds_is_read_whole() {
+    let logs = Arc::new(MemoryLogs::default());
+    let js = "export function processEvent(e) { return e }";
+    let mut connector = connector("many-keys", js, 0, &logs);
+    let event = |keys: &mut dyn Iterator<Item = usize>| {
+        let members: Vec<String> = keys.map(|k| format!(r#""key_{k}":{k}"#)).collect();
+        format!(r#"{{"p":{{{}}}}}"#, members.join(","))
+    };
+    let forward = event(&mut (0..3000));
+    let backward = event(&mut (0..3000).rev());
+    for input in [&forward, &backward, &forward] {
+        assert_eq!(raw_call(&mut connector, input.as_bytes()).unwrap(), *input);
+    }
+}
+
 /// A key is read as its characters: "é" (UTF-8 C3 A9) stays "é" even when the
 /// connector has made the two-character name "Ã©" (QuickJS compared UTF-8
 /// bytes with its names' Latin-1 characters, and read the first as the second).

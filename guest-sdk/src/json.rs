@@ -427,24 +427,28 @@ thread_local! {
 
 /// The atoms of keys read lately, by their text. Events repeat their keys,
 /// and finding a key among QuickJS's atoms (hashing it a byte at a time,
-/// then comparing) was the largest single cost of reading an event. Direct
-/// mapped: a key takes the slot its hash names, replacing what was there.
-/// Each slot holds a reference to its atom, so the number cannot be reused
-/// for another name while it is here.
+/// then comparing) was the largest single cost of reading an event.
+/// Set-associative: a key's hash names a set of [`KeyAtoms::WAYS`] slots; a
+/// key found there moves to the set's first slot, and a key not found there
+/// takes the first slot while the last one's key leaves. (Direct mapped, two keys of one event
+/// that named the same slot evicted each other on every event: about one key
+/// in six of a 100-key event.) Each slot holds a reference to its atom, so
+/// the number cannot be reused for another name while it is here.
 #[derive(Default)]
 struct KeyAtoms {
     slots: Vec<Option<(Box<[u8]>, qjs::JSAtom)>>,
 }
 
 impl KeyAtoms {
-    const SLOTS: usize = 512;
+    const SETS: usize = 256;
+    const WAYS: usize = 4;
     /// Longer keys are looked up by QuickJS every time.
     const MAX_KEY_LEN: usize = 64;
 
     /// Makes the slots.
     fn prepare(&mut self) {
         if self.slots.is_empty() {
-            self.slots.resize_with(Self::SLOTS, || None);
+            self.slots.resize_with(Self::SETS * Self::WAYS, || None);
         }
     }
 
@@ -457,36 +461,68 @@ impl KeyAtoms {
             };
         }
         self.prepare();
-        let slot = &mut self.slots[Self::slot(key)];
-        if let Some((name, atom)) = slot
-            && **name == *key
-        {
-            return unsafe { qjs::JS_DupAtom(ctx, *atom) };
+        let start = Self::set(key) * Self::WAYS;
+        let set = &mut self.slots[start..start + Self::WAYS];
+        for way in 0..Self::WAYS {
+            if let Some((name, atom)) = &set[way]
+                && same_key(name, key)
+            {
+                let atom = *atom;
+                set.swap(0, way);
+                return unsafe { qjs::JS_DupAtom(ctx, atom) };
+            }
         }
         let atom =
             unsafe { qjs::JS_NewAtomLen(ctx, key.as_ptr() as *const c_char, key.len() as _) };
         if atom != qjs::JS_ATOM_NULL {
-            if let Some((_, old)) = slot.take() {
+            // The last slot's key leaves; the others move down one.
+            for way in (1..Self::WAYS).rev() {
+                set.swap(way, way - 1);
+            }
+            if let Some((_, old)) = set[0].take() {
                 unsafe { qjs::JS_FreeAtom(ctx, old) };
             }
-            *slot = Some((key.into(), unsafe { qjs::JS_DupAtom(ctx, atom) }));
+            set[0] = Some((key.into(), unsafe { qjs::JS_DupAtom(ctx, atom) }));
         }
         atom
     }
 
-    /// The slot for `key`: a multiplicative hash of its bytes, eight at a time.
-    fn slot(key: &[u8]) -> usize {
+    /// The set for `key`: a multiplicative hash of its bytes, eight at a time.
+    fn set(key: &[u8]) -> usize {
         let mut hash = key.len() as u64;
         let mut words = key.chunks_exact(8);
         for word in &mut words {
             let word = u64::from_le_bytes(word.try_into().expect("eight bytes"));
             hash = (hash.rotate_left(5) ^ word).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         }
-        let mut tail = [0u8; 8];
-        tail[..words.remainder().len()].copy_from_slice(words.remainder());
-        hash = (hash.rotate_left(5) ^ u64::from_le_bytes(tail)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        (hash >> 55) as usize % Self::SLOTS
+        hash = (hash.rotate_left(5) ^ tail_word(words.remainder()))
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        (hash >> 56) as usize % Self::SETS
     }
+}
+
+/// Whether two keys are the same bytes, compared eight at a time: keys are
+/// short, and a call to libc's `memcmp` goes a byte at a time in wasm.
+fn same_key(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let (mut x, mut y) = (a.chunks_exact(8), b.chunks_exact(8));
+    let word = |bytes: &[u8]| u64::from_le_bytes(bytes.try_into().expect("eight bytes"));
+    for (p, q) in (&mut x).zip(&mut y) {
+        if word(p) != word(q) {
+            return false;
+        }
+    }
+    tail_word(x.remainder()) == tail_word(y.remainder())
+}
+
+/// Up to seven bytes as one little-endian word (zero above them), read
+/// without a call to `memcpy`.
+fn tail_word(tail: &[u8]) -> u64 {
+    tail.iter()
+        .rev()
+        .fold(0, |word, &byte| (word << 8) | u64::from(byte))
 }
 
 /// Why the fast path stopped.
@@ -962,10 +998,9 @@ fn quote(out: &mut Vec<u8>, text: &[u8], ascii_only: bool) -> bool {
         // Sixteen bytes at a time, straight to the first that needs a look;
         // eight at a time in the tail.
         if let Some(chunk) = text.get(i..i + 16) {
-            // SAFETY: the plugin is built for wasm32 with SIMD, which the
-            // host's engine accepts (an engine without it refuses the module).
-            let flagged =
-                unsafe { flagged16(chunk.try_into().expect("sixteen bytes"), ascii_only) };
+            // The plugin is built for wasm32 with SIMD, which the host's
+            // engine accepts (an engine without it refuses the module).
+            let flagged = flagged16(chunk.try_into().expect("sixteen bytes"), ascii_only);
             if flagged == 0 {
                 i += 16;
                 continue;
@@ -1036,8 +1071,8 @@ fn quote(out: &mut Vec<u8>, text: &[u8], ascii_only: bool) -> bool {
 fn utf8(text: &[u8]) -> Option<&str> {
     let mut ascii = 0;
     while let Some(chunk) = text.get(ascii..ascii + 16) {
-        // SAFETY: as for `flagged16` in `quote`.
-        if !unsafe { ascii16(chunk.try_into().expect("sixteen bytes")) } {
+        // SIMD as for `flagged16` in `quote`.
+        if !ascii16(chunk.try_into().expect("sixteen bytes")) {
             break;
         }
         ascii += 16;

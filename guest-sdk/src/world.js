@@ -99,6 +99,7 @@
         if (!(ms >= 1 && ms <= MAX_TIMER_DELAY)) ms = 1;
         ms = Math.trunc(ms);
         const id = nextTimerId++;
+        natives.timerSet();
         timers.push({ id, due: clock + ms, seq: timerSeq++, callback, args, interval: repeat ? ms : 0 });
         return new Timeout(id);
     }
@@ -145,6 +146,8 @@
         return true;
     }
     // Ends a call's timers: pending ones are cancelled, the clock goes back to 0.
+    // The plugin calls it only after a call in which `schedule` told it a timer
+    // was set (natives.timerSet); without one there is nothing to end.
     function endTimers() {
         timers = [];
         clock = 0;

@@ -14,7 +14,7 @@ use javy_plugin_api::javy::{
     },
 };
 use sandpipe_abi::{Call, LogLevel};
-use std::cell::{OnceCell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
 
 const WORLD_JS: &str = include_str!("world.js");
 const INTL_JS: &str = include_str!("intl.js");
@@ -55,6 +55,9 @@ struct Direct {
 
 thread_local! {
     static WORLD: OnceCell<World> = const { OnceCell::new() };
+    /// Whether `setTimeout` or `setInterval` ran since the world's timers
+    /// were last ended (`world.js` tells the plugin through `natives.timerSet`).
+    static TIMER_SET: Cell<bool> = const { Cell::new(false) };
 }
 
 /// `modify_runtime` hook: evaluates the world and keeps its dispatcher.
@@ -70,6 +73,7 @@ pub fn install(runtime: Runtime) -> Runtime {
             host::log(LogLevel::from_u32(level), &line)
         });
         let natives = crate::natives::object(&ctx)?;
+        natives.set("timerSet", Func::from(|| TIMER_SET.set(true)))?;
         let request: Function = natives.get("request")?;
         let dispatcher: Object = factory.call((ctx.globals(), log, natives))?;
         options = EvalOptions::default();
@@ -216,14 +220,11 @@ fn failure(ctx: &Ctx<'_>, world: &World, error: Error) -> String {
 /// leaves nothing behind.
 fn settle<'js>(ctx: &Ctx<'js>, world: &World, value: Value<'js>) -> Result<Value<'js>, Error> {
     let settled = run_jobs(ctx, world, value);
-    let ended = world
-        .end_timers
-        .clone()
-        .restore(ctx)
-        .and_then(|end| end.call::<_, ()>(()));
-    let settled = settled?;
-    ended?;
-    Ok(settled)
+    // Timers (and the clock they move) exist only once one was set.
+    if TIMER_SET.replace(false) {
+        world.end_timers.clone().restore(ctx)?.call::<_, ()>(())?;
+    }
+    settled
 }
 
 fn run_jobs<'js>(ctx: &Ctx<'js>, world: &World, value: Value<'js>) -> Result<Value<'js>, Error> {
