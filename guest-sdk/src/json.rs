@@ -26,10 +26,8 @@
 use javy_plugin_api::javy::quickjs::{Ctx, Error, Result, Value, qjs};
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::ffi::c_char;
 use std::fmt;
-use std::hash::{BuildHasherDefault, Hasher};
 
 // The vendored engine's additions for this module (`sandpipe:` in
 // vendor/rquickjs-sys/quickjs/quickjs.c, where each one's contract is): the
@@ -102,6 +100,8 @@ pub fn parse<'js>(ctx: &Ctx<'js>, text: &[u8]) -> Result<Value<'js>> {
         None => Err(de::Error::custom("not UTF-8")),
     };
     Pending::trim();
+    // Every atom a member borrowed is in its object by now, or freed with it.
+    KEY_ATOMS.with_borrow_mut(|atoms| atoms.release(raw));
     match parsed {
         // SAFETY: the value was made in this context and is owned.
         Ok(value) => Ok(unsafe { Value::from_raw(ctx.clone(), value.into_raw()) }),
@@ -273,7 +273,7 @@ impl<'de> Visitor<'de> for Seed {
             let value = map.next_value_seed(self)?;
             let member = Member {
                 value: value.into_raw(),
-                atom: key.into_raw(),
+                atom: key,
             };
             MEMBERS.with_borrow_mut(|members| members.push(member));
         }
@@ -284,18 +284,17 @@ impl<'de> Visitor<'de> for Seed {
             // CreateDataProperty for each member, as JSON.parse does
             // (`__proto__` is an own property, and a repeated key keeps its
             // first place with its last value); takes the values whether it
-            // succeeds or not, and leaves the keys to us.
+            // succeeds or not, and leaves the keys (borrowed) to us.
             let object = unsafe { JS_SandpipeNewObject(self.ctx, read.as_ptr(), count) };
-            for member in members.drain(pending.start..) {
-                unsafe { qjs::JS_FreeAtom(self.ctx, member.atom) };
-            }
+            members.truncate(pending.start);
             Ok(object)
         })?;
         Owned::new(self.ctx, object).map_err(quickjs_failed)
     }
 }
 
-/// A member read but not yet in its object: the engine's `JSSandpipeMember`.
+/// A member read but not yet in its object: the engine's `JSSandpipeMember`
+/// (its key borrowed from [`KeyAtoms`] until the parse ends).
 #[repr(C)]
 struct Member {
     value: qjs::JSValue,
@@ -353,10 +352,7 @@ impl Drop for Pending {
         if self.members {
             MEMBERS.with_borrow_mut(|members| {
                 for member in members.drain(self.start.min(members.len())..) {
-                    unsafe {
-                        qjs::JS_FreeValue(self.ctx, member.value);
-                        qjs::JS_FreeAtom(self.ctx, member.atom);
-                    }
+                    unsafe { qjs::JS_FreeValue(self.ctx, member.value) };
                 }
             });
         } else {
@@ -369,19 +365,10 @@ impl Drop for Pending {
     }
 }
 
-/// An owned atom for an object key.
+/// An owned atom (the writer's).
 struct Key {
     ctx: *mut qjs::JSContext,
     atom: qjs::JSAtom,
-}
-
-impl Key {
-    /// The atom, whose reference passes to the caller.
-    fn into_raw(self) -> qjs::JSAtom {
-        let atom = self.atom;
-        std::mem::forget(self);
-        atom
-    }
 }
 
 impl Drop for Key {
@@ -395,29 +382,30 @@ struct KeySeed {
 }
 
 impl<'de> DeserializeSeed<'de> for KeySeed {
-    type Value = Key;
+    /// Borrowed from [`KeyAtoms`] until the parse ends.
+    type Value = qjs::JSAtom;
 
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> std::result::Result<Key, D::Error> {
+    fn deserialize<D: de::Deserializer<'de>>(
+        self,
+        d: D,
+    ) -> std::result::Result<qjs::JSAtom, D::Error> {
         d.deserialize_str(self)
     }
 }
 
 impl<'de> Visitor<'de> for KeySeed {
-    type Value = Key;
+    type Value = qjs::JSAtom;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("an object key")
     }
 
-    fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<Key, E> {
+    fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<qjs::JSAtom, E> {
         let atom = KEY_ATOMS.with_borrow_mut(|atoms| atoms.atom(self.ctx, v.as_bytes()));
         if atom == qjs::JS_ATOM_NULL {
             return Err(E::custom("QuickJS raised an exception"));
         }
-        Ok(Key {
-            ctx: self.ctx,
-            atom,
-        })
+        Ok(atom)
     }
 }
 
@@ -433,10 +421,15 @@ thread_local! {
 /// takes the first slot while the last one's key leaves. (Direct mapped, two keys of one event
 /// that named the same slot evicted each other on every event: about one key
 /// in six of a 100-key event.) Each slot holds a reference to its atom, so
-/// the number cannot be reused for another name while it is here.
+/// the number cannot be reused for another name while it is here; the atoms
+/// it hands out are borrowed until the parse ends ([`KeyAtoms::release`]),
+/// so one that leaves its slot part-way through a parse is freed only then.
 #[derive(Default)]
 struct KeyAtoms {
     slots: Vec<Option<(Box<[u8]>, qjs::JSAtom)>>,
+    /// References to free when the parse ends: atoms that left their slot,
+    /// and those of keys too long to keep.
+    retired: Vec<qjs::JSAtom>,
 }
 
 impl KeyAtoms {
@@ -452,13 +445,16 @@ impl KeyAtoms {
         }
     }
 
-    /// A new reference to the atom named `key` (UTF-8), or `JS_ATOM_NULL`
-    /// with an exception pending.
+    /// The atom named `key` (UTF-8), borrowed until [`KeyAtoms::release`],
+    /// or `JS_ATOM_NULL` with an exception pending.
     fn atom(&mut self, ctx: *mut qjs::JSContext, key: &[u8]) -> qjs::JSAtom {
         if key.len() > Self::MAX_KEY_LEN {
-            return unsafe {
-                qjs::JS_NewAtomLen(ctx, key.as_ptr() as *const c_char, key.len() as _)
-            };
+            let atom =
+                unsafe { qjs::JS_NewAtomLen(ctx, key.as_ptr() as *const c_char, key.len() as _) };
+            if atom != qjs::JS_ATOM_NULL {
+                self.retired.push(atom);
+            }
+            return atom;
         }
         self.prepare();
         let start = Self::set(key) * Self::WAYS;
@@ -469,7 +465,7 @@ impl KeyAtoms {
             {
                 let atom = *atom;
                 set.swap(0, way);
-                return unsafe { qjs::JS_DupAtom(ctx, atom) };
+                return atom;
             }
         }
         let atom =
@@ -480,11 +476,18 @@ impl KeyAtoms {
                 set.swap(way, way - 1);
             }
             if let Some((_, old)) = set[0].take() {
-                unsafe { qjs::JS_FreeAtom(ctx, old) };
+                self.retired.push(old);
             }
-            set[0] = Some((key.into(), unsafe { qjs::JS_DupAtom(ctx, atom) }));
+            set[0] = Some((key.into(), atom));
         }
         atom
+    }
+
+    /// Ends a parse: frees the references [`KeyAtoms::atom`] retired during it.
+    fn release(&mut self, ctx: *mut qjs::JSContext) {
+        for atom in self.retired.drain(..) {
+            unsafe { qjs::JS_FreeAtom(ctx, atom) };
+        }
     }
 
     /// The set for `key`: a multiplicative hash of its bytes, eight at a time.
@@ -917,53 +920,49 @@ thread_local! {
 }
 
 /// Quoted keys by atom, so the property names every event repeats are not
-/// converted and escaped again on every call. Each entry holds a reference to
-/// its atom, so the number cannot be reused for another name; the cache is
-/// bounded in entries and key length and never evicts.
+/// converted and escaped again on every call. Atoms are small integers, so
+/// the quoted text sits at the atom's own index (no hashing on the writer's
+/// path, once per key written). Each entry holds a reference to its atom, so
+/// the number cannot be reused for another name; the cache is bounded in
+/// entries, key length and atom number, and never evicts.
 #[derive(Default)]
 struct KeyCache {
-    quoted: HashMap<qjs::JSAtom, Box<[u8]>, BuildHasherDefault<AtomHasher>>,
+    quoted: Vec<Option<Box<[u8]>>>,
+    entries: usize,
 }
 
 impl KeyCache {
     const MAX_KEYS: usize = 4096;
     const MAX_QUOTED_LEN: usize = 130;
+    /// Atoms numbered from here are not kept (the index would hold
+    /// `8 × atom` bytes on wasm32: at most 128 KiB).
+    const MAX_ATOM: usize = 16_384;
 
     fn write(&self, atom: qjs::JSAtom, out: &mut Vec<u8>) -> bool {
-        match self.quoted.get(&atom) {
-            Some(quoted) => {
+        match self.quoted.get(atom as usize) {
+            Some(Some(quoted)) => {
                 out.extend_from_slice(quoted);
                 true
             }
-            None => false,
+            _ => false,
         }
     }
 
     fn remember(&mut self, ctx: *mut qjs::JSContext, atom: qjs::JSAtom, quoted: &[u8]) {
-        if self.quoted.len() < Self::MAX_KEYS && quoted.len() <= Self::MAX_QUOTED_LEN {
-            unsafe { qjs::JS_DupAtom(ctx, atom) };
-            self.quoted.insert(atom, quoted.into());
+        let index = atom as usize;
+        if self.entries < Self::MAX_KEYS
+            && quoted.len() <= Self::MAX_QUOTED_LEN
+            && index < Self::MAX_ATOM
+        {
+            if self.quoted.len() <= index {
+                self.quoted.resize_with(index + 1, || None);
+            }
+            if self.quoted[index].is_none() {
+                unsafe { qjs::JS_DupAtom(ctx, atom) };
+                self.quoted[index] = Some(quoted.into());
+                self.entries += 1;
+            }
         }
-    }
-}
-
-/// Atoms are small distinct integers: a multiplicative hash spreads them.
-#[derive(Default)]
-struct AtomHasher(u64);
-
-impl Hasher for AtomHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        }
-    }
-
-    fn write_u32(&mut self, n: u32) {
-        self.0 = u64::from(n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     }
 }
 
