@@ -1,10 +1,17 @@
-//! Object spread (`{...source}`) in the plugin's engine against V8. The
-//! vendored QuickJS copies a plain source into a fresh literal straight from
-//! its shape (`js_copy_plain_data_properties` in quickjs.c); every other
-//! source takes the general path. Each case below describes the object spread
-//! gives — own keys in order, descriptors, prototype, getter calls, identity of
-//! nested values, and that neither side changes the other afterwards — and the
-//! test compares the plugin's descriptions with Node 20's, case by case.
+//! The vendored engine's shape fast paths against V8.
+//!
+//! Object spread (`{...source}`): QuickJS copies a plain source into a fresh
+//! literal straight from its shape (`js_copy_plain_data_properties` in
+//! quickjs.c); every other source takes the general path. Each case of
+//! `CASES` describes the object spread gives — own keys in order, descriptors,
+//! prototype, getter calls, identity of nested values, and that neither side
+//! changes the other afterwards.
+//!
+//! `Object.keys`, `Object.values` and `Object.entries`: a plain object's are
+//! read straight from its shape (`js_sandpipe_own_enumerable`); each case of
+//! `OWN` gives the three for an object the fast path takes or must leave.
+//!
+//! Each test compares the plugin's descriptions with Node 20's, case by case.
 
 mod common;
 
@@ -145,18 +152,101 @@ function cases() {
 }
 "#;
 
+/// Shared by the connector and Node: `cases()` returns one line per case.
+const OWN: &str = r#"
+function show(value) {
+    if (typeof value === 'symbol') return `@${value.description}`;
+    if (typeof value === 'function') return 'function';
+    if (value !== null && typeof value === 'object') return JSON.stringify(value);
+    return String(value);
+}
+function own(o) {
+    const entries = Object.entries(o);
+    const fresh = entries.every((pair, i) => Array.isArray(pair) && pair.length === 2 && pair !== entries[i + 1]);
+    return [Object.keys(o), Object.values(o).map(show), entries.map(([k, v]) => `${k}=${show(v)}`), fresh].map(String).join(' | ');
+}
+function cases() {
+    const out = [];
+    const add = (name, f) => { try { out.push(`${name}: ${f()}`); } catch (e) { out.push(`${name}: threw ${e.name} ${e.message}`); } };
+    add('plain', () => own({ a: 1, b: 'x', c: null, d: [1, 2], e: { f: true }, g: undefined }));
+    add('empty', () => own({}));
+    add('parsed', () => own(JSON.parse('{"z":1,"y":{"x":2},"__proto__":3}')));
+    add('integer keys after strings', () => own({ b: 1, 2: 2, a: 3, 1: 4 }));
+    add('numeric strings around 2^32', () => own({ 4294967295: 1, a: 2, 4294967294: 3, '01': 4, '-1': 5 }));
+    add('symbols', () => { const s = Symbol('s'); return own({ [s]: 1, a: 2 }); });
+    add('getter', () => { let calls = 0; const o = { y: 1, get x() { calls += 1; return 5; }, z: 2 }; return `${own(o)} | calls=${calls}`; });
+    add('getter that deletes and adds', () => {
+        const o = { a: 1, get b() { delete o.c; o.d = 4; return 2; }, c: 3 };
+        return `${own(o)} | after=${Object.keys(o)}`;
+    });
+    add('setter only', () => own({ a: 1, set b(v) {} }));
+    add('non-enumerable', () => {
+        const o = { a: 1 };
+        Object.defineProperty(o, 'hidden', { value: 2, enumerable: false });
+        Object.defineProperty(o, 'getter', { get() { throw new Error('called'); }, enumerable: false });
+        return own(o);
+    });
+    add('deleted', () => {
+        const o = {};
+        for (let i = 0; i < 40; i++) o[`k${i}`] = i;
+        for (let i = 0; i < 40; i += 3) delete o[`k${i}`];
+        o.k0 = 'again';
+        return own(o);
+    });
+    add('frozen', () => own(Object.freeze({ a: 1, b: 2 })));
+    add('null prototype', () => { const o = Object.create(null); o.b = 1; o.a = 2; return own(o); });
+    add('inherited', () => own(Object.create({ inherited: 1 }, { mine: { value: 2, enumerable: true } })));
+    add('class instance with a private field', () => { class A { #p = 1; x = 2; y = 3; } return own(new A()); });
+    add('array', () => own(['a', , 'c']));
+    add('string', () => own('ab'));
+    add('number', () => own(5));
+    add('arguments', () => (function () { return own(arguments); })(1, 2));
+    add('function', () => { const f = function () {}; f.extra = 1; return own(f); });
+    add('proxy', () => {
+        const log = [];
+        const p = new Proxy({ a: 1, b: 2 }, {
+            ownKeys(t) { log.push('ownKeys'); return ['b', 'a']; },
+            get(t, k) { log.push(`get ${String(k)}`); return t[k]; },
+            getOwnPropertyDescriptor(t, k) { log.push(`gopd ${String(k)}`); return Reflect.getOwnPropertyDescriptor(t, k); },
+        });
+        return `${own(p)} | ${log.join(';')}`;
+    });
+    add('map', () => own(new Map([['a', 1]])));
+    add('null', () => own(null));
+    add('entries are new arrays each time', () => {
+        const o = { a: 1 };
+        const first = Object.entries(o)[0];
+        const second = Object.entries(o)[0];
+        first.push('x');
+        return `${first !== second} ${second.length} ${JSON.stringify(Object.entries(o))}`;
+    });
+    add('values keep identity', () => { const inner = { n: 1 }; return String(Object.values({ inner })[0] === inner); });
+    return out;
+}
+"#;
+
+#[test]
+fn object_keys_values_and_entries_give_what_v8_gives() {
+    compare_with_v8("own", OWN);
+}
+
 #[test]
 fn object_spread_gives_what_v8_gives() {
+    compare_with_v8("spread", CASES);
+}
+
+/// Runs `cases()` of `script` in a connector and in Node 20; every line the same.
+fn compare_with_v8(name: &str, script: &str) {
     let logs = Arc::new(MemoryLogs::default());
-    let js = format!("{CASES}\nexport function processEvent(e) {{ e.cases = cases(); return e }}");
-    let mut connector = connector("spread", &js, 0, &logs);
+    let js = format!("{script}\nexport function processEvent(e) {{ e.cases = cases(); return e }}");
+    let mut connector = connector(name, &js, 0, &logs);
     let Processed::Kept(event) = connector.process_event(br#"{"event":"x"}"#).unwrap() else {
         panic!("the connector kept the event: {:?}", logs.lines())
     };
     let event = event.to_object().unwrap();
     let plugin: Vec<String> = serde_json::from_value(event["cases"].clone()).unwrap();
     let v8: Vec<String> = serde_json::from_str(&node(&format!(
-        "{CASES}\nprocess.stdout.write(JSON.stringify(cases()))"
+        "{script}\nprocess.stdout.write(JSON.stringify(cases()))"
     )))
     .unwrap();
     assert_eq!(plugin.len(), v8.len());

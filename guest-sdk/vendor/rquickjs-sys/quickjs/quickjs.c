@@ -41915,6 +41915,79 @@ exception:
     return JS_EXCEPTION;
 }
 
+/* sandpipe: Object.keys, Object.values and Object.entries of a plain
+   object (class Object, not exotic) none of whose string keys is an array
+   index, and whose enumerable ones are all data properties (any property
+   will do for keys): read straight from the shape, in insertion order, which
+   is the order OrdinaryOwnPropertyKeys gives when no key is an index, with
+   each result array allocated once at its final size. Nothing here runs
+   code, so nothing can change the object between one key and the next, as
+   it could on the general path (a getter). JS_UNINITIALIZED when the object
+   is not such an object: the general path runs. */
+static JSValue js_sandpipe_own_enumerable(JSContext *ctx, JSValueConst obj,
+                                          int kind)
+{
+    JSObject *p;
+    JSShape *sh;
+    JSShapeProperty *prs;
+    JSValue r, val, pair[2];
+    JSValue *values;
+    uint32_t i, index, n = 0, j = 0;
+
+    if (JS_VALUE_GET_TAG(obj) != JS_TAG_OBJECT)
+        return JS_UNINITIALIZED;
+    p = JS_VALUE_GET_OBJ(obj);
+    if (p->class_id != JS_CLASS_OBJECT || p->is_exotic)
+        return JS_UNINITIALIZED;
+    sh = p->shape;
+    for (i = 0, prs = get_shape_prop(sh); i < sh->prop_count; i++, prs++) {
+        if (prs->atom == JS_ATOM_NULL ||
+            JS_AtomGetKind(ctx, prs->atom) != JS_ATOM_KIND_STRING)
+            continue;
+        if (JS_AtomIsArrayIndex(ctx, &index, prs->atom))
+            return JS_UNINITIALIZED;
+        if (!(prs->flags & JS_PROP_ENUMERABLE))
+            continue;
+        if (kind != JS_ITERATOR_KIND_KEY &&
+            (prs->flags & JS_PROP_TMASK) != JS_PROP_NORMAL)
+            return JS_UNINITIALIZED;
+        n++;
+    }
+    r = js_allocate_fast_array(ctx, n);
+    if (JS_IsException(r))
+        return r;
+    values = JS_VALUE_GET_OBJ(r)->u.array.u.values;
+    for (i = 0, prs = get_shape_prop(sh); j < n; i++, prs++) {
+        if (prs->atom == JS_ATOM_NULL || !(prs->flags & JS_PROP_ENUMERABLE) ||
+            JS_AtomGetKind(ctx, prs->atom) != JS_ATOM_KIND_STRING)
+            continue;
+        switch (kind) {
+        case JS_ITERATOR_KIND_KEY:
+            val = JS_AtomToString(ctx, prs->atom);
+            break;
+        case JS_ITERATOR_KIND_VALUE:
+            val = js_dup(p->prop[i].u.value);
+            break;
+        default:
+            pair[0] = JS_AtomToString(ctx, prs->atom);
+            if (JS_IsException(pair[0])) {
+                val = JS_EXCEPTION;
+                break;
+            }
+            pair[1] = p->prop[i].u.value;
+            val = js_create_array(ctx, 2, pair);
+            JS_FreeValue(ctx, pair[0]);
+            break;
+        }
+        if (JS_IsException(val)) {
+            JS_FreeValue(ctx, r);
+            return JS_EXCEPTION;
+        }
+        values[j++] = val;
+    }
+    return r;
+}
+
 static JSValue JS_GetOwnPropertyNames2(JSContext *ctx, JSValueConst obj1,
                                        int flags, int kind)
 {
@@ -41922,6 +41995,13 @@ static JSValue JS_GetOwnPropertyNames2(JSContext *ctx, JSValueConst obj1,
     JSObject *p;
     JSPropertyEnum *atoms;
     uint32_t len, i, j;
+
+    /* sandpipe: a plain object's keys, values or entries straight from its shape. */
+    if (flags == (JS_GPN_ENUM_ONLY | JS_GPN_STRING_MASK)) {
+        r = js_sandpipe_own_enumerable(ctx, obj1, kind);
+        if (!JS_IsUninitialized(r))
+            return r;
+    }
 
     r = JS_UNDEFINED;
     val = JS_UNDEFINED;
