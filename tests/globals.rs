@@ -381,6 +381,40 @@ fn timers_left_when_the_call_returns_are_cancelled_and_the_clock_restarts() {
     );
 }
 
+/// A timer set by a call that never settled (it threw before returning, or
+/// its result's `toJSON` set one) is cancelled before the next call runs
+/// anything: it never fires in a later call, whose own timers start on a
+/// clock at 0.
+#[test]
+fn timers_a_call_left_without_settling_never_fire_in_a_later_call() {
+    let logs = Arc::new(MemoryLogs::default());
+    let js = r#"
+        let fired = []
+        async function processEvent(e) {
+            if (e.properties.mode === 'throw') {
+                setTimeout(() => fired.push('after a throw'), 5)
+                throw new Error('thrown before returning')
+            }
+            if (e.properties.mode === 'toJSON') {
+                return { ...e, properties: { toJSON() { setTimeout(() => fired.push('set by toJSON'), 5); return {} } } }
+            }
+            await new Promise((resolve) => setTimeout(resolve, 10))
+            e.properties.fired = fired.join(',')
+            return e
+        }"#;
+    let mut chain = Chain::new(vec![connector("timers", js, 0, &logs)]);
+    for mode in ["throw", "toJSON"] {
+        chain.process(json!({"event": "e", "properties": {"mode": mode}}));
+        let out = chain.process(json!({"event": "e", "properties": {}}));
+        assert!(out.failures.is_empty(), "{:?}", logs.lines());
+        assert_eq!(
+            out.event.unwrap()["properties"]["fired"],
+            json!(""),
+            "after {mode}"
+        );
+    }
+}
+
 #[test]
 fn a_promise_nothing_can_settle_is_an_error_not_a_hang() {
     let error = failure_of(

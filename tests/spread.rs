@@ -212,6 +212,8 @@ function cases() {
         return `${own(p)} | ${log.join(';')}`;
     });
     add('map', () => own(new Map([['a', 1]])));
+    add('typed array', () => { const t = new Uint8Array([7, 8]); t.extra = 1; return own(t); });
+    add('error with an own enumerable property', () => { const e = new Error('m'); e.code = 'E1'; return own(e); });
     add('null', () => own(null));
     add('entries are new arrays each time', () => {
         const o = { a: 1 };

@@ -488,6 +488,7 @@ impl KeyAtoms {
         for atom in self.retired.drain(..) {
             unsafe { qjs::JS_FreeAtom(ctx, atom) };
         }
+        self.retired.shrink_to(Pending::KEPT);
     }
 
     /// The set for `key`: a multiplicative hash of its bytes, eight at a time.

@@ -220,11 +220,23 @@ fn failure(ctx: &Ctx<'_>, world: &World, error: Error) -> String {
 /// leaves nothing behind.
 fn settle<'js>(ctx: &Ctx<'js>, world: &World, value: Value<'js>) -> Result<Value<'js>, Error> {
     let settled = run_jobs(ctx, world, value);
-    // Timers (and the clock they move) exist only once one was set.
-    if TIMER_SET.replace(false) {
+    let ended = end_timers(ctx, world);
+    let settled = settled?;
+    ended?;
+    Ok(settled)
+}
+
+/// Cancels the world's pending timers and resets their clock, when a timer
+/// was set since they were last ended (without one there is nothing to end).
+/// [`settle`] ends a call's timers; [`call`] ends, before it runs anything,
+/// those a call set where no settling followed (it threw before returning,
+/// or its result's `toJSON` set one), so no timer fires in a later call.
+fn end_timers(ctx: &Ctx<'_>, world: &World) -> Result<(), Error> {
+    if TIMER_SET.get() {
         world.end_timers.clone().restore(ctx)?.call::<_, ()>(())?;
+        TIMER_SET.set(false);
     }
-    settled
+    Ok(())
 }
 
 fn run_jobs<'js>(ctx: &Ctx<'js>, world: &World, value: Value<'js>) -> Result<Value<'js>, Error> {
@@ -420,6 +432,7 @@ fn lenient_get<'js>(ctx: &Ctx<'js>, object: &Object<'js>, name: &str) -> Value<'
 pub fn call(call: Call, input: &[u8]) -> Result<Vec<u8>, String> {
     with(|ctx, world| {
         let run = || -> Result<Vec<u8>, Error> {
+            end_timers(ctx, world)?;
             let input = match call {
                 Call::Teardown => Value::new_undefined(ctx.clone()),
                 _ => json::parse(ctx, input)?,
