@@ -275,7 +275,8 @@ fn objects_read_with_the_same_keys_change_apart() {
 /// An event with more keys than the reader's cache of key atoms holds
 /// (`KeyAtoms` in guest-sdk/src/json.rs: 1,024 slots in sets of four) is read
 /// whole: keys that push others out of their set part-way through one parse
-/// keep their names, in this call and the next, in either order.
+/// keep their names, in this call and the next, in either order; and keys
+/// past the writer's cache (`KeyCache`) are written as they were read.
 #[test]
 fn an_event_with_more_keys_than_the_key_cache_holds_is_read_whole() {
     let logs = Arc::new(MemoryLogs::default());
@@ -289,6 +290,22 @@ fn an_event_with_more_keys_than_the_key_cache_holds_is_read_whole() {
     let backward = event(&mut (0..3000).rev());
     for input in [&forward, &backward, &forward] {
         assert_eq!(raw_call(&mut connector, input.as_bytes()).unwrap(), *input);
+    }
+    // Past every bound of both caches: more keys than the writer keeps quoted
+    // (4,096), keys too long for the reader's cache (over 64 bytes) or the
+    // writer's (over 130 quoted), keys with escapes; written back byte for byte.
+    let key = |k: usize| match k % 11 {
+        0 => format!("long_{k}_{}", "x".repeat(100 + k % 50)),
+        1 => format!("quote\"{k}\\back\n"),
+        _ => format!("key_{k}"),
+    };
+    let mut properties = serde_json::Map::new();
+    for k in 0..6000 {
+        properties.insert(key(k), k.into());
+    }
+    let input = serde_json::to_string(&serde_json::json!({ "p": properties })).unwrap();
+    for _ in 0..2 {
+        assert_eq!(raw_call(&mut connector, input.as_bytes()).unwrap(), input);
     }
 }
 
