@@ -19,14 +19,18 @@ use common::*;
 use sandpipe_runtime::{MemoryLogs, Processed};
 use std::sync::Arc;
 
-/// Shared by the connector and Node: `cases()` returns one description per case.
-const CASES: &str = r#"
+/// How both scripts below show a value, given to the connector and to Node with each.
+const SHOW: &str = r#"
 function show(value) {
     if (typeof value === 'symbol') return `@${value.description}`;
     if (typeof value === 'function') return 'function';
     if (value !== null && typeof value === 'object') return JSON.stringify(value);
     return String(value);
 }
+"#;
+
+/// Shared by the connector and Node: `cases()` returns one description per case.
+const CASES: &str = r#"
 function describe(o) {
     const keys = Reflect.ownKeys(o).map((k) => {
         const d = Object.getOwnPropertyDescriptor(o, k);
@@ -154,12 +158,6 @@ function cases() {
 
 /// Shared by the connector and Node: `cases()` returns one line per case.
 const OWN: &str = r#"
-function show(value) {
-    if (typeof value === 'symbol') return `@${value.description}`;
-    if (typeof value === 'function') return 'function';
-    if (value !== null && typeof value === 'object') return JSON.stringify(value);
-    return String(value);
-}
 function own(o) {
     const entries = Object.entries(o);
     const fresh = entries.every((pair, i) => Array.isArray(pair) && pair.length === 2 && pair !== entries[i + 1]);
@@ -240,7 +238,9 @@ fn object_spread_gives_what_v8_gives() {
 /// Runs `cases()` of `script` in a connector and in Node 20; every line the same.
 fn compare_with_v8(name: &str, script: &str) {
     let logs = Arc::new(MemoryLogs::default());
-    let js = format!("{script}\nexport function processEvent(e) {{ e.cases = cases(); return e }}");
+    let js = format!(
+        "{SHOW}{script}\nexport function processEvent(e) {{ e.cases = cases(); return e }}"
+    );
     let mut connector = connector(name, &js, 0, &logs);
     let Processed::Kept(event) = connector.process_event(br#"{"event":"x"}"#).unwrap() else {
         panic!("the connector kept the event: {:?}", logs.lines())
@@ -248,7 +248,7 @@ fn compare_with_v8(name: &str, script: &str) {
     let event = event.to_object().unwrap();
     let plugin: Vec<String> = serde_json::from_value(event["cases"].clone()).unwrap();
     let v8: Vec<String> = serde_json::from_str(&node(&format!(
-        "{script}\nprocess.stdout.write(JSON.stringify(cases()))"
+        "{SHOW}{script}\nprocess.stdout.write(JSON.stringify(cases()))"
     )))
     .unwrap();
     assert_eq!(plugin.len(), v8.len());

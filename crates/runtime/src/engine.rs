@@ -161,18 +161,22 @@ impl Drop for Engine {
 mod tests {
     use super::*;
 
+    /// An engine with one instance slot, so every instance takes the same one.
+    fn one_slot() -> Engine {
+        Engine::new(EngineOptions {
+            max_instances: 1,
+            ..Default::default()
+        })
+        .unwrap()
+    }
+
     /// A slot keeps what a dropped instance wrote resident ([`KEEP_RESIDENT`]),
     /// and the next instance in it must still start from the module's image:
     /// never a byte the last one wrote, in its image's pages, in pages the
     /// image leaves zero, or past what the slot keeps resident.
     #[test]
     fn an_instance_in_a_reused_slot_sees_the_image_not_the_last_instance() {
-        // One memory slot, so every instance below takes the same one.
-        let engine = Engine::new(EngineOptions {
-            max_instances: 1,
-            ..Default::default()
-        })
-        .unwrap();
+        let engine = one_slot();
         let pages = KEEP_RESIDENT / 65536 + 2;
         let module = wasmtime::Module::new(
             engine.wasmtime(),
@@ -202,11 +206,7 @@ mod tests {
     /// for the next one, and what the module's segment put there is back.
     #[test]
     fn an_instance_in_a_reused_slot_sees_its_own_table_not_the_last_instance() {
-        let engine = Engine::new(EngineOptions {
-            max_instances: 1,
-            ..Default::default()
-        })
-        .unwrap();
+        let engine = one_slot();
         let elements = TABLE_KEEP_RESIDENT / 8 + 1024;
         let module = wasmtime::Module::new(
             engine.wasmtime(),
