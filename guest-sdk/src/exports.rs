@@ -4,14 +4,17 @@
 //! Nothing here trusts its caller: lengths beyond the reserved buffer and
 //! unknown call numbers come back as errors, not as reads out of bounds.
 
-use crate::world;
-use sandpipe_abi::{Call, MAX_PACKED_LEN, Packed, export, same};
+use crate::{shared, world};
+use sandpipe_abi::{Call, MAX_PACKED_LEN, Packed, export, pass, same};
 use std::cell::RefCell;
 
 const _: () = assert!(same(export::RESERVE, "sandpipe_reserve"));
 const _: () = assert!(same(export::COMPILE, "sandpipe_compile"));
 const _: () = assert!(same(export::LOAD, "sandpipe_load"));
 const _: () = assert!(same(export::CALL, "sandpipe_call"));
+const _: () = assert!(same(export::WORLD, "sandpipe_world"));
+const _: () = assert!(same(export::PASS, "sandpipe_pass"));
+const _: () = assert!(same(export::HELD, "sandpipe_held"));
 
 thread_local! {
     static INPUT: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
@@ -86,4 +89,25 @@ pub extern "C" fn call(call: u32, len: u32) -> i64 {
             r#"{{"name":"Error","message":"unknown call {call}","stack":""}}"#
         )),
     })
+}
+
+/// Selects world `index` (made when it is the next one); output `null`.
+#[unsafe(export_name = "sandpipe_world")]
+pub extern "C" fn enter(index: u32) -> i64 {
+    with_input(0, |_| {
+        world::enter(index as usize).map(|()| b"null".to_vec())
+    })
+}
+
+/// One connector's `processEvent` at the shared-instance level ([`shared::pass`]).
+#[unsafe(export_name = "sandpipe_pass")]
+pub extern "C" fn pass_event(len: u32, accept: u32, next: u32) -> i64 {
+    let next = (next != pass::NO_WORLD).then_some(next as usize);
+    with_input(len, |input| shared::pass(input, accept == 1, next))
+}
+
+/// The held event as JSON text ([`shared::held`]).
+#[unsafe(export_name = "sandpipe_held")]
+pub extern "C" fn held(accept: u32) -> i64 {
+    with_input(0, |_| shared::held(accept == 1))
 }

@@ -537,25 +537,19 @@ enum Fallback {
     Exception,
 }
 
-/// Writes plain data as JSON; everything else is a [`Fallback::Native`].
-struct Writer<'o> {
-    ctx: *mut qjs::JSContext,
-    out: &'o mut Vec<u8>,
-    /// The objects being written, outermost first: a cycle goes to QuickJS for its TypeError.
-    open: Vec<*mut std::ffi::c_void>,
+/// A context's intrinsic `Object.prototype` and `Array.prototype`, as
+/// plain data has them, and the `toJSON` atom.
+struct Intrinsics {
     object_prototype: *mut std::ffi::c_void,
     array_prototype: *mut std::ffi::c_void,
     /// Atoms are interned: a key is `toJSON` exactly when its atom is this one.
     to_json: Key,
 }
 
-const TO_JSON: &str = "toJSON";
-
-impl<'o> Writer<'o> {
-    /// A writer for this context, or `None` when the intrinsic prototypes have been
-    /// given a `toJSON` or rewired (then every value takes QuickJS's path).
-    fn new(ctx: &Ctx<'_>, out: &'o mut Vec<u8>) -> Option<Self> {
-        let raw = ctx.as_raw().as_ptr();
+impl Intrinsics {
+    /// `ctx`'s, or `None` when its intrinsic prototypes have been given a
+    /// `toJSON` or rewired (then no value of it is plain data).
+    fn of(raw: *mut qjs::JSContext) -> Option<Intrinsics> {
         let object = Owned::new(raw, unsafe { qjs::JS_NewObject(raw) }).ok()?;
         let array = Owned::new(raw, unsafe { qjs::JS_NewArray(raw) }).ok()?;
         let object_prototype =
@@ -585,13 +579,41 @@ impl<'o> Writer<'o> {
             }
         }
         // The intrinsic prototypes live as long as the context; pointers compare identity.
+        Some(Intrinsics {
+            object_prototype: unsafe { qjs::JS_VALUE_GET_PTR(object_prototype.value) },
+            array_prototype: unsafe { qjs::JS_VALUE_GET_PTR(array_prototype.value) },
+            to_json,
+        })
+    }
+}
+
+/// Writes plain data as JSON; everything else is a [`Fallback::Native`].
+struct Writer<'o> {
+    ctx: *mut qjs::JSContext,
+    out: &'o mut Vec<u8>,
+    /// The objects being written, outermost first: a cycle goes to QuickJS for its TypeError.
+    open: Vec<*mut std::ffi::c_void>,
+    object_prototype: *mut std::ffi::c_void,
+    array_prototype: *mut std::ffi::c_void,
+    /// Atoms are interned: a key is `toJSON` exactly when its atom is this one.
+    to_json: Key,
+}
+
+const TO_JSON: &str = "toJSON";
+
+impl<'o> Writer<'o> {
+    /// A writer for this context, or `None` when the intrinsic prototypes have been
+    /// given a `toJSON` or rewired (then every value takes QuickJS's path).
+    fn new(ctx: &Ctx<'_>, out: &'o mut Vec<u8>) -> Option<Self> {
+        let raw = ctx.as_raw().as_ptr();
+        let plain = Intrinsics::of(raw)?;
         Some(Writer {
             ctx: raw,
             out,
             open: Vec::new(),
-            object_prototype: unsafe { qjs::JS_VALUE_GET_PTR(object_prototype.value) },
-            array_prototype: unsafe { qjs::JS_VALUE_GET_PTR(array_prototype.value) },
-            to_json,
+            object_prototype: plain.object_prototype,
+            array_prototype: plain.array_prototype,
+            to_json: plain.to_json,
         })
     }
 
@@ -1124,4 +1146,234 @@ fn may_need_escape(word: u64) -> bool {
         || has_zero(word ^ (ONES * u64::from(b'"')))
         || has_zero(word ^ (ONES * u64::from(b'\\')))
         || has_zero(word ^ (ONES * 0xED))
+}
+
+/// Nesting the copy takes as plain data: deeper goes as text, which the host
+/// reads with serde_json's own limit (128) as it reads any result.
+const MAX_COPY_DEPTH: usize = 64;
+
+/// `value`, plain data of the context `from`, copied into the context `to`
+/// of the same runtime as `JSON.parse(JSON.stringify(value))` would make it
+/// there: the same keys in the same order, numbers as the text would give
+/// them back (`-0` as `0`, `NaN` and infinities as `null`), members that JSON
+/// leaves out left out, strings shared (they are immutable and belong to the
+/// runtime), every object and array new, with `to`'s intrinsic prototypes.
+/// `Ok(None)` when `value` is anything but plain data the host would accept
+/// as text (see [`Writer`]; also a string with a lone surrogate, which the
+/// host's reader refuses, an object with an array-index key, whose JSON key
+/// order is not its shape's, and nesting past [`MAX_COPY_DEPTH`]): then it
+/// goes as text. Reading it runs no JavaScript; the copy is owned by `to`.
+pub fn copy(
+    from: *mut qjs::JSContext,
+    value: qjs::JSValue,
+    to: *mut qjs::JSContext,
+) -> Result<Option<qjs::JSValue>> {
+    let Some(intrinsics) = Intrinsics::of(from) else {
+        return Ok(None);
+    };
+    let mut copier = Copier {
+        from,
+        to,
+        intrinsics,
+        open: Vec::new(),
+    };
+    match copier.value(value, 0) {
+        Ok(Some(copy)) => Ok(Some(copy.into_raw())),
+        Ok(None) | Err(Fallback::Native) => Ok(None),
+        Err(Fallback::Exception) => Err(Error::Exception),
+    }
+}
+
+/// The JSON text of plain data `object`'s own member `name` (a data
+/// property), or nothing when it has none JSON would write.
+pub fn own_member<'js>(ctx: &Ctx<'js>, object: &Value<'js>, name: &str) -> Result<Vec<u8>> {
+    let raw = ctx.as_raw().as_ptr();
+    let atom = unsafe { qjs::JS_NewAtomLen(raw, name.as_ptr() as *const c_char, name.len() as _) };
+    if atom == qjs::JS_ATOM_NULL {
+        return Err(Error::Exception);
+    }
+    let key = Key { ctx: raw, atom };
+    let mut descriptor = qjs::JSPropertyDescriptor {
+        flags: 0,
+        value: qjs::JS_UNDEFINED,
+        getter: qjs::JS_UNDEFINED,
+        setter: qjs::JS_UNDEFINED,
+    };
+    let found = unsafe { qjs::JS_GetOwnProperty(raw, &mut descriptor, object.as_raw(), key.atom) };
+    if found < 0 {
+        return Err(Error::Exception);
+    }
+    if found == 0 {
+        return Ok(Vec::new());
+    }
+    let [value, getter, setter] = [descriptor.value, descriptor.getter, descriptor.setter]
+        .map(|value| unsafe { Value::from_raw(ctx.clone(), value) });
+    drop((getter, setter));
+    Ok(stringify(ctx, &value)?.unwrap_or_default())
+}
+
+/// [`copy`]'s walk; mirrors [`Writer`]'s, building values instead of text.
+struct Copier {
+    from: *mut qjs::JSContext,
+    to: *mut qjs::JSContext,
+    intrinsics: Intrinsics,
+    /// The objects being copied, outermost first (a cycle is not plain data).
+    open: Vec<*mut std::ffi::c_void>,
+}
+
+impl Copier {
+    /// The copy of one value; `Ok(None)` when JSON leaves it out
+    /// (`undefined`, a symbol), which an object skips and an array makes `null`.
+    fn value(
+        &mut self,
+        value: qjs::JSValue,
+        depth: usize,
+    ) -> std::result::Result<Option<Owned>, Fallback> {
+        let tag = unsafe { qjs::JS_VALUE_GET_NORM_TAG(value) };
+        let to = self.to;
+        let plain = |value| Owned { ctx: to, value };
+        Ok(Some(match tag {
+            qjs::JS_TAG_NULL | qjs::JS_TAG_BOOL | qjs::JS_TAG_INT => plain(value),
+            qjs::JS_TAG_FLOAT64 => {
+                let n = unsafe { qjs::JS_VALUE_GET_FLOAT64(value) };
+                if n.is_finite() {
+                    // As the writer's text reads back: -0 is written `0`.
+                    Seed { ctx: self.to }.number(if n == 0.0 { 0.0 } else { n })
+                } else {
+                    plain(qjs::JS_NULL)
+                }
+            }
+            qjs::JS_TAG_STRING | qjs::JS_TAG_STRING_ROPE => {
+                if !self.well_formed(value)? {
+                    return Err(Fallback::Native);
+                }
+                plain(unsafe { qjs::JS_DupValue(self.from, value) })
+            }
+            qjs::JS_TAG_UNDEFINED | qjs::JS_TAG_SYMBOL => return Ok(None),
+            qjs::JS_TAG_OBJECT => return self.object(value, depth).map(Some),
+            _ => return Err(Fallback::Native),
+        }))
+    }
+
+    /// Whether a string has no lone surrogate (one with 8-bit characters has none).
+    fn well_formed(&self, value: qjs::JSValue) -> std::result::Result<bool, Fallback> {
+        let mut chars: *const u8 = std::ptr::null();
+        if unsafe { JS_SandpipeString8(self.from, value, &mut chars) } >= 0 {
+            return Ok(true);
+        }
+        let mut len = 0;
+        // Lone surrogates come back as their 3-byte WTF-8 forms.
+        let text = unsafe { qjs::JS_ToCStringLen2(self.from, &mut len, value, false) };
+        if text.is_null() {
+            return Err(Fallback::Exception);
+        }
+        let bytes = unsafe { std::slice::from_raw_parts(text as *const u8, len as usize) };
+        let formed = std::str::from_utf8(bytes).is_ok();
+        unsafe { qjs::JS_FreeCString(self.from, text) };
+        Ok(formed)
+    }
+
+    fn object(
+        &mut self,
+        value: qjs::JSValue,
+        depth: usize,
+    ) -> std::result::Result<Owned, Fallback> {
+        if depth >= MAX_COPY_DEPTH {
+            return Err(Fallback::Native);
+        }
+        let pointer = unsafe { qjs::JS_VALUE_GET_PTR(value) };
+        if self.open.contains(&pointer) {
+            return Err(Fallback::Native);
+        }
+        let class = unsafe { qjs::JS_GetClassID(value) };
+        if class != CLASS_OBJECT && class != CLASS_ARRAY {
+            return Err(Fallback::Native);
+        }
+        // Not a proxy (its class would differ), so this runs no trap.
+        let prototype = Owned::new(self.from, unsafe { qjs::JS_GetPrototype(self.from, value) })
+            .map_err(|_| Fallback::Exception)?;
+        let proto = if unsafe { qjs::JS_IsNull(prototype.value) } {
+            std::ptr::null_mut()
+        } else {
+            unsafe { qjs::JS_VALUE_GET_PTR(prototype.value) }
+        };
+        drop(prototype);
+        self.open.push(pointer);
+        let copied = match class {
+            CLASS_OBJECT if proto == self.intrinsics.object_prototype || proto.is_null() => {
+                self.plain_object(value, depth)
+            }
+            CLASS_ARRAY if proto == self.intrinsics.array_prototype => self.array(value, depth),
+            _ => Err(Fallback::Native),
+        };
+        self.open.pop();
+        copied
+    }
+
+    fn plain_object(
+        &mut self,
+        object: qjs::JSValue,
+        depth: usize,
+    ) -> std::result::Result<Owned, Fallback> {
+        // -1: array-index keys, listed before the others; below: an own `toJSON`.
+        let slots = match unsafe { JS_SandpipeShapeSlots(self.from, object) } {
+            slots if slots < 0 => return Err(Fallback::Native),
+            slots => slots as u32,
+        };
+        let pending = Pending::new(self.to, true);
+        for slot in 0..slots {
+            let mut atom = qjs::JS_ATOM_NULL;
+            let mut value = qjs::JS_UNDEFINED;
+            // Borrowed from the shape; copying reads it and allocates only in `to`'s
+            // objects, which the source does not hold.
+            match unsafe { JS_SandpipeShapeSlot(self.from, object, slot, &mut atom, &mut value) } {
+                0 => continue,
+                1 => {}
+                _ => return Err(Fallback::Native),
+            }
+            if atom == self.intrinsics.to_json.atom {
+                return Err(Fallback::Native);
+            }
+            if let Some(copy) = self.value(value, depth + 1)? {
+                let member = Member {
+                    value: copy.into_raw(),
+                    atom,
+                };
+                MEMBERS.with_borrow_mut(|members| members.push(member));
+            }
+        }
+        let object = MEMBERS.with_borrow_mut(|members| {
+            let read = &members[pending.start..];
+            // Takes the values whether it succeeds or not; the keys stay the source's.
+            let object = unsafe { JS_SandpipeNewObject(self.to, read.as_ptr(), read.len() as u32) };
+            members.truncate(pending.start);
+            object
+        });
+        Owned::new(self.to, object).map_err(|_| Fallback::Exception)
+    }
+
+    fn array(&mut self, array: qjs::JSValue, depth: usize) -> std::result::Result<Owned, Fallback> {
+        if unsafe { JS_SandpipeOwnsToJSON(self.from, array) } != 0 {
+            return Err(Fallback::Native);
+        }
+        let mut elements: *const qjs::JSValue = std::ptr::null();
+        let count = unsafe { JS_SandpipeDenseArray(self.from, array, &mut elements) };
+        let Some(elements) = (unsafe { borrowed(elements, count) }) else {
+            return Err(Fallback::Native);
+        };
+        let pending = Pending::new(self.to, false);
+        for element in elements {
+            let copy = self.value(*element, depth + 1)?;
+            let copy = copy.map_or(qjs::JS_NULL, Owned::into_raw);
+            ELEMENTS.with_borrow_mut(|out| out.push(copy));
+        }
+        let array = ELEMENTS.with_borrow_mut(|out| {
+            let read = &out[pending.start..];
+            // Takes ownership of the elements whether it succeeds or not.
+            let array = unsafe { qjs::JS_NewArrayFrom(self.to, read.len() as i32, read.as_ptr()) };
+            out.truncate(pending.start);
+            array
+        });
+        Owned::new(self.to, array).map_err(|_| Fallback::Exception)
+    }
 }

@@ -22,6 +22,8 @@ mod host;
 mod json;
 mod natives;
 mod script;
+mod shared;
+mod text;
 mod world;
 
 use javy_plugin_api::Config;

@@ -6,7 +6,8 @@
 //! hands [`crate::world`] the top-level special functions the source names
 //! (the world reads the others from the global object itself).
 
-use javy_plugin_api::javy::quickjs::{Ctx, Error, Result, Value, qjs};
+use javy_plugin_api::javy::quickjs::{Ctx, Error, FromJs, Result, Value, qjs};
+use std::cell::RefCell;
 use std::ffi::CString;
 
 /// The functions a connector may define, in the order the world looks for them.
@@ -59,6 +60,52 @@ pub fn compile(ctx: &Ctx<'_>, file: &str, source: &str) -> Result<Vec<u8>> {
     let mut text = Vec::with_capacity(source.len() + 512);
     text.extend_from_slice(source.as_bytes());
     text.extend_from_slice(footer(source).as_bytes());
+    bytecode(ctx, file, text)
+}
+
+thread_local! {
+    /// The plugin's own scripts as bytecode, by file name (made in the
+    /// first world, at pre-initialisation).
+    static OWN: RefCell<Vec<(&'static str, Vec<u8>)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Compiles one of the plugin's own scripts (`world.js`, `intl.js`,
+/// `text.js`) and keeps its bytecode for [`evaluate`].
+pub fn keep(ctx: &Ctx<'_>, file: &'static str, source: &str) -> Result<()> {
+    let compiled = bytecode(ctx, file, source.as_bytes().to_vec())?;
+    OWN.with_borrow_mut(|own| own.push((file, compiled)));
+    Ok(())
+}
+
+/// Evaluates one of the plugin's own scripts as a sloppy global script;
+/// its completion value. From the bytecode [`keep`] made when there is some
+/// (a world made after the first reads it rather than parsing the source
+/// again), else from `source`.
+pub fn evaluate<'js, V: FromJs<'js>>(
+    ctx: &Ctx<'js>,
+    file: &'static str,
+    source: &str,
+) -> Result<V> {
+    let kept = OWN.with_borrow(|own| {
+        own.iter()
+            .find(|(name, _)| *name == file)
+            .map(|(_, code)| code.clone())
+    });
+    let completion = match kept {
+        Some(code) => run(ctx, &code)?,
+        None => {
+            let mut options = javy_plugin_api::javy::quickjs::context::EvalOptions::default();
+            options.global = true;
+            options.strict = false;
+            options.filename = Some(file.into());
+            ctx.eval_with_options(source, options)?
+        }
+    };
+    V::from_js(ctx, completion)
+}
+
+/// `text` compiled as a sloppy global script named `file`: its bytecode.
+fn bytecode(ctx: &Ctx<'_>, file: &str, mut text: Vec<u8>) -> Result<Vec<u8>> {
     let len = text.len();
     text.push(0); // QuickJS's parser reads one byte past the end.
     let file = file_name(file);

@@ -10,17 +10,21 @@ use javy_plugin_api::javy::{
     Runtime,
     quickjs::{
         Array, Context, Ctx, Error, Exception, Function, Object, Persistent, Type, Value,
-        context::EvalOptions, function::This, prelude::Func, qjs,
+        function::This, prelude::Func, qjs,
     },
 };
 use sandpipe_abi::{Call, LogLevel};
-use std::cell::{Cell, OnceCell, RefCell};
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 
 const WORLD_JS: &str = include_str!("world.js");
 const INTL_JS: &str = include_str!("intl.js");
 
-/// The dispatcher functions `world.js` returns, saved before any connector code runs.
-struct World {
+/// One connector's world: its QuickJS context, with `world.js` evaluated in
+/// it, and the dispatcher functions `world.js` returned, saved before any
+/// connector code runs. An instance has one (the pre-initialised one), or,
+/// at the shared-instance level, one per connector of a chain ([`enter`]).
+pub(crate) struct World {
     context: Context,
     /// The world's own `module` object, whose `exports` a connector fills
     /// (the global `module` may be reassigned; this one is not).
@@ -43,6 +47,9 @@ struct World {
     /// `processEvent`, its `this` and `meta`, called without the dispatcher
     /// (known after the setup call; `None` before it or when not defined).
     process_event: RefCell<Option<Direct>>,
+    /// Whether `setTimeout` or `setInterval` ran since this world's timers
+    /// were last ended (`world.js` tells the plugin through `natives.timerSet`).
+    timer_set: Rc<Cell<bool>>,
 }
 
 /// A connector function the plugin calls itself.
@@ -54,85 +61,140 @@ struct Direct {
 }
 
 thread_local! {
-    static WORLD: OnceCell<World> = const { OnceCell::new() };
-    /// Whether `setTimeout` or `setInterval` ran since the world's timers
-    /// were last ended (`world.js` tells the plugin through `natives.timerSet`).
-    static TIMER_SET: Cell<bool> = const { Cell::new(false) };
+    /// The instance's worlds: the first made at pre-initialisation, the
+    /// others by [`enter`].
+    static WORLDS: RefCell<Vec<Rc<World>>> = const { RefCell::new(Vec::new()) };
+    /// The world loads and calls run in.
+    static CURRENT: Cell<usize> = const { Cell::new(0) };
 }
 
-/// `modify_runtime` hook: evaluates the world and keeps its dispatcher.
+/// `modify_runtime` hook: evaluates the first world and keeps its dispatcher.
 pub fn install(runtime: Runtime) -> Runtime {
-    let context = runtime.context().clone();
-    let world = context.with(|ctx| -> Result<World, Error> {
-        let mut options = EvalOptions::default();
-        options.global = true;
-        options.strict = false;
-        options.filename = Some("sandpipe:world".into());
-        let factory: Function = ctx.eval_with_options(WORLD_JS, options)?;
-        let log = Func::from(|level: u32, line: std::string::String| {
-            host::log(LogLevel::from_u32(level), &line)
-        });
-        let natives = crate::natives::object(&ctx)?;
-        natives.set("timerSet", Func::from(|| TIMER_SET.set(true)))?;
-        let request: Function = natives.get("request")?;
-        let dispatcher: Object = factory.call((ctx.globals(), log, natives))?;
-        options = EvalOptions::default();
-        options.global = true;
-        options.strict = false;
-        options.filename = Some("sandpipe:intl".into());
-        let intl: Function = ctx.eval_with_options(INTL_JS, options)?;
-        intl.call::<_, ()>((ctx.globals(), request))?;
-        let save = |name: &str| -> Result<Persistent<Function<'static>>, Error> {
-            Ok(Persistent::save(&ctx, dispatcher.get::<_, Function>(name)?))
-        };
-        json::prepare();
-        let raw = ctx.as_raw().as_ptr();
-        let special = script::SPECIAL_FUNCTIONS
-            .iter()
-            .map(|name| {
-                // SAFETY: `name` is valid for its length; the atom is owned.
-                match unsafe { qjs::JS_NewAtomLen(raw, name.as_ptr().cast(), name.len() as _) } {
-                    qjs::JS_ATOM_NULL => Err(Error::Exception),
-                    atom => Ok(atom),
-                }
-            })
-            .collect::<Result<_, _>>()?;
-        let object = |name: &str| -> Result<Persistent<Object<'static>>, Error> {
-            Ok(Persistent::save(&ctx, dispatcher.get::<_, Object>(name)?))
-        };
-        Ok(World {
-            context: context.clone(),
-            module: object("module")?,
-            connector: object("connector")?,
-            stand_ins: save("standIns")?,
-            special,
-            call: save("call")?,
-            output: save("output")?,
-            describe: save("describe")?,
-            direct: save("direct")?,
-            fire_timer: save("fireTimer")?,
-            end_timers: save("endTimers")?,
-            process_event: RefCell::new(None),
-        })
-    });
-    let world = match world {
+    let world = match World::new(runtime.context().clone()) {
         Ok(world) => world,
         Err(e) => panic!("world.js failed to initialise: {e}"),
     };
-    WORLD.with(|cell| {
-        if cell.set(world).is_err() {
+    json::prepare();
+    // Kept as bytecode for the worlds made later (the shared-instance level).
+    let kept = world.context.with(|ctx| {
+        script::keep(&ctx, "sandpipe:world", WORLD_JS)?;
+        script::keep(&ctx, "sandpipe:intl", INTL_JS)?;
+        script::keep(&ctx, "sandpipe:text", crate::text::TEXT_JS)
+    });
+    if let Err(e) = kept {
+        panic!("the plugin's own scripts do not compile: {e}");
+    }
+    WORLDS.with_borrow_mut(|worlds| {
+        if !worlds.is_empty() {
             panic!("the connector world is initialised twice");
         }
+        worlds.push(Rc::new(world));
     });
     runtime
 }
 
-/// Runs `f` inside the world's context.
+/// Makes `index` the world later loads and calls run in: an existing one,
+/// or a new one when `index` is the number of worlds (its own context in the
+/// same QuickJS runtime, with the intrinsics Javy gives the first, and
+/// `world.js` evaluated in it).
+pub fn enter(index: usize) -> Result<(), String> {
+    let count = WORLDS.with_borrow(Vec::len);
+    if index > count || count == 0 {
+        return Err(plain_error(&format!(
+            "world {index} does not exist and is not the next one ({count} exist)"
+        )));
+    }
+    if index == count {
+        let first = WORLDS.with_borrow(|worlds| worlds[0].context.clone());
+        let world = crate::shared::new_context(&first)
+            .and_then(World::new)
+            .map_err(|e| plain_error(&format!("a new world failed to initialise: {e}")))?;
+        WORLDS.with_borrow_mut(|worlds| worlds.push(Rc::new(world)));
+    }
+    CURRENT.set(index);
+    Ok(())
+}
+
+/// The world at `index`, if there is one.
+pub(crate) fn world(index: usize) -> Option<Rc<World>> {
+    WORLDS.with_borrow(|worlds| worlds.get(index).cloned())
+}
+
+/// The index of the world loads and calls run in.
+pub(crate) fn current() -> usize {
+    CURRENT.get()
+}
+
+impl World {
+    /// Evaluates `world.js` and `intl.js` in `context` and keeps the dispatcher.
+    fn new(context: Context) -> Result<World, Error> {
+        let timer_set = Rc::new(Cell::new(false));
+        context.with(|ctx| -> Result<World, Error> {
+            let factory: Function = script::evaluate(&ctx, "sandpipe:world", WORLD_JS)?;
+            let log = Func::from(|level: u32, line: std::string::String| {
+                host::log(LogLevel::from_u32(level), &line)
+            });
+            let natives = crate::natives::object(&ctx)?;
+            let set = timer_set.clone();
+            natives.set("timerSet", Func::from(move || set.set(true)))?;
+            let request: Function = natives.get("request")?;
+            let dispatcher: Object = factory.call((ctx.globals(), log, natives))?;
+            let intl: Function = script::evaluate(&ctx, "sandpipe:intl", INTL_JS)?;
+            intl.call::<_, ()>((ctx.globals(), request))?;
+            let save = |name: &str| -> Result<Persistent<Function<'static>>, Error> {
+                Ok(Persistent::save(&ctx, dispatcher.get::<_, Function>(name)?))
+            };
+            let raw = ctx.as_raw().as_ptr();
+            let special = script::SPECIAL_FUNCTIONS
+                .iter()
+                .map(|name| {
+                    // SAFETY: `name` is valid for its length; the atom is owned.
+                    match unsafe { qjs::JS_NewAtomLen(raw, name.as_ptr().cast(), name.len() as _) }
+                    {
+                        qjs::JS_ATOM_NULL => Err(Error::Exception),
+                        atom => Ok(atom),
+                    }
+                })
+                .collect::<Result<_, _>>()?;
+            let object = |name: &str| -> Result<Persistent<Object<'static>>, Error> {
+                Ok(Persistent::save(&ctx, dispatcher.get::<_, Object>(name)?))
+            };
+            Ok(World {
+                context: context.clone(),
+                module: object("module")?,
+                connector: object("connector")?,
+                stand_ins: save("standIns")?,
+                special,
+                call: save("call")?,
+                output: save("output")?,
+                describe: save("describe")?,
+                direct: save("direct")?,
+                fire_timer: save("fireTimer")?,
+                end_timers: save("endTimers")?,
+                process_event: RefCell::new(None),
+                timer_set: timer_set.clone(),
+            })
+        })
+    }
+
+    /// Runs `f` inside this world's context.
+    pub(crate) fn with<R>(&self, f: impl FnOnce(&Ctx<'_>) -> R) -> R {
+        self.context.with(|ctx| f(&ctx))
+    }
+
+    /// This world's raw context, for code already inside another world's
+    /// [`World::with`] (every world shares one runtime and its lock).
+    pub(crate) fn raw(&self) -> *mut qjs::JSContext {
+        self.context.as_raw().as_ptr()
+    }
+}
+
+/// Runs `f` inside the current world's context.
 fn with<R>(f: impl FnOnce(&Ctx<'_>, &World) -> Result<R, String>) -> Result<R, String> {
-    WORLD.with(|cell| match cell.get() {
-        Some(world) => world.context.with(|ctx| f(&ctx, world)),
+    match world(current()) {
+        Some(world) => world.context.with(|ctx| f(&ctx, &world)),
         None => Err(plain_error("the plugin was not pre-initialised")),
-    })
+    }
 }
 
 /// Longest message (in bytes) of an error that has no JS value; `world.js`
@@ -140,7 +202,7 @@ fn with<R>(f: impl FnOnce(&Ctx<'_>, &World) -> Result<R, String>) -> Result<R, S
 const MAX_PLAIN_MESSAGE: usize = 4096;
 
 /// An error JSON for failures that have no JS value.
-fn plain_error(message: &str) -> String {
+pub(crate) fn plain_error(message: &str) -> String {
     let mut end = message.len().min(MAX_PLAIN_MESSAGE);
     while !message.is_char_boundary(end) {
         end -= 1;
@@ -188,7 +250,7 @@ fn error_json(name: Option<&str>, message: &str, stack: &str) -> String {
 /// Turns a failed rquickjs operation into error JSON, describing the pending
 /// exception (whatever value was thrown) when there is one. `describe` gives
 /// `[name, message, stack]`, each bounded and well-formed.
-fn failure(ctx: &Ctx<'_>, world: &World, error: Error) -> String {
+pub(crate) fn failure(ctx: &Ctx<'_>, world: &World, error: Error) -> String {
     if !matches!(error, Error::Exception) {
         return plain_error(&error.to_string());
     }
@@ -232,9 +294,9 @@ fn settle<'js>(ctx: &Ctx<'js>, world: &World, value: Value<'js>) -> Result<Value
 /// those a call set where no settling followed (it threw before returning,
 /// or its result's `toJSON` set one), so no timer fires in a later call.
 fn end_timers(ctx: &Ctx<'_>, world: &World) -> Result<(), Error> {
-    if TIMER_SET.get() {
+    if world.timer_set.get() {
         world.end_timers.clone().restore(ctx)?.call::<_, ()>(())?;
-        TIMER_SET.set(false);
+        world.timer_set.set(false);
     }
     Ok(())
 }
@@ -432,61 +494,81 @@ fn lenient_get<'js>(ctx: &Ctx<'js>, object: &Object<'js>, name: &str) -> Value<'
 pub fn call(call: Call, input: &[u8]) -> Result<Vec<u8>, String> {
     with(|ctx, world| {
         let run = || -> Result<Vec<u8>, Error> {
-            end_timers(ctx, world)?;
             let input = match call {
                 Call::Teardown => Value::new_undefined(ctx.clone()),
                 _ => json::parse(ctx, input)?,
             };
-            let direct = match call {
-                Call::ProcessEvent => world.process_event.borrow().clone(),
-                Call::Setup => {
-                    // A new meta: forget the old one until setup has run.
-                    world.process_event.borrow_mut().take();
-                    None
-                }
-                _ => None,
-            };
-            let started: Value = match direct {
-                Some(direct) => {
-                    let function = direct.function.restore(ctx)?;
-                    let this = direct.this.restore(ctx)?;
-                    function.call((This(this), input, direct.meta.restore(ctx)?))?
-                }
-                None => world
-                    .call
-                    .clone()
-                    .restore(ctx)?
-                    .call((call as u32, input))?,
-            };
-            let settled = settle(ctx, world, started)?;
-            if call == Call::Setup {
-                remember_process_event(ctx, world)?;
-            }
-            let result = match (call, settled.type_of()) {
-                (Call::Setup | Call::Teardown | Call::OnEvent, _)
-                | (_, Type::Null | Type::Undefined) => {
-                    return Ok(b"null".to_vec());
-                }
-                (_, Type::Object) => settled,
-                _ => world
-                    .output
-                    .clone()
-                    .restore(ctx)?
-                    .call((call as u32, settled))?,
-            };
-            if result.is_null() {
-                return Ok(b"null".to_vec());
-            }
-            match json::stringify(ctx, &result)? {
-                Some(text) => Ok(text),
-                None => Err(Exception::throw_type(
-                    ctx,
-                    &format!("{} returned a value that is not JSON", call.function()),
-                )),
+            match invoke(ctx, world, call, input)? {
+                Some(result) => write(ctx, call, &result),
+                None => Ok(b"null".to_vec()),
             }
         };
         run().map_err(|e| failure(ctx, world, e))
     })
+}
+
+/// Runs `call` on `input` in `world` and settles it: the result the host
+/// reads (an object; whatever else the call may return has been through the
+/// dispatcher's `output` check), or `None` for "nothing" (`null`).
+pub(crate) fn invoke<'js>(
+    ctx: &Ctx<'js>,
+    world: &World,
+    call: Call,
+    input: Value<'js>,
+) -> Result<Option<Value<'js>>, Error> {
+    end_timers(ctx, world)?;
+    let direct = match call {
+        Call::ProcessEvent => world.process_event.borrow().clone(),
+        Call::Setup => {
+            // A new meta: forget the old one until setup has run.
+            world.process_event.borrow_mut().take();
+            None
+        }
+        _ => None,
+    };
+    let started: Value = match direct {
+        Some(direct) => {
+            let function = direct.function.restore(ctx)?;
+            let this = direct.this.restore(ctx)?;
+            function.call((This(this), input, direct.meta.restore(ctx)?))?
+        }
+        None => world
+            .call
+            .clone()
+            .restore(ctx)?
+            .call((call as u32, input))?,
+    };
+    let settled = settle(ctx, world, started)?;
+    if call == Call::Setup {
+        remember_process_event(ctx, world)?;
+    }
+    let result = match (call, settled.type_of()) {
+        (Call::Setup | Call::Teardown | Call::OnEvent, _) | (_, Type::Null | Type::Undefined) => {
+            return Ok(None);
+        }
+        (_, Type::Object) => settled,
+        _ => world
+            .output
+            .clone()
+            .restore(ctx)?
+            .call((call as u32, settled))?,
+    };
+    Ok((!result.is_null()).then_some(result))
+}
+
+/// `call`'s result as the JSON text the host reads.
+pub(crate) fn write<'js>(
+    ctx: &Ctx<'js>,
+    call: Call,
+    result: &Value<'js>,
+) -> Result<Vec<u8>, Error> {
+    match json::stringify(ctx, result)? {
+        Some(text) => Ok(text),
+        None => Err(Exception::throw_type(
+            ctx,
+            &format!("{} returned a value that is not JSON", call.function()),
+        )),
+    }
 }
 
 /// Keeps what the dispatcher's `direct` gives for `processEvent` after a setup call.

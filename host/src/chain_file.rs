@@ -5,6 +5,10 @@
 //! to the chain file's path or the connector's position. `fetch` is the operator's
 //! fetch policy for it: `{"allow_hosts": [...], "allow_private": false,
 //! "max_response_bytes": N, "timeout_ms": N}`; without it, fetch is refused.
+//! `isolation` is the operator's isolation level for the chain: `"instance"`
+//! (the default: an instance per connector) or `"shared"` (its JavaScript
+//! connectors in one instance, each in its own world: SECURITY.md says what
+//! that gives up).
 
 use anyhow::{Context, bail};
 use sandpipe_manifest::ResolvedConfig;
@@ -22,6 +26,19 @@ use std::time::Duration;
 #[serde(deny_unknown_fields)]
 struct ChainFile {
     connectors: Vec<Entry>,
+    #[serde(default)]
+    isolation: Isolation,
+}
+
+/// How a chain's connectors are isolated from each other.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Isolation {
+    /// Each connector in an instance of its own.
+    #[default]
+    Instance,
+    /// The chain's JavaScript connectors in one instance ([`Chain::shared`]).
+    Shared,
 }
 
 #[derive(Debug, Deserialize)]
@@ -90,6 +107,7 @@ pub fn default_storage(file: &Path) -> std::path::PathBuf {
 /// connector shares its `meta.cache` and `meta.storage`.
 pub struct ChainPlan {
     connectors: Vec<Planned>,
+    isolation: Isolation,
 }
 
 struct Planned {
@@ -118,7 +136,10 @@ impl ChainPlan {
                     .with_context(|| planned.at.clone())
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
-        Ok(Chain::new(connectors))
+        Ok(match self.isolation {
+            Isolation::Instance => Chain::new(connectors),
+            Isolation::Shared => Chain::shared(connectors),
+        })
     }
 }
 
@@ -153,6 +174,7 @@ pub fn load(
     )
     .with_context(|| file.display().to_string())?;
     let mut connectors = Vec::with_capacity(chain.connectors.len());
+    let isolation = chain.isolation;
     for (position, ((entry, bundle), id)) in chain
         .connectors
         .into_iter()
@@ -189,5 +211,8 @@ pub fn load(
             at,
         });
     }
-    Ok(ChainPlan { connectors })
+    Ok(ChainPlan {
+        connectors,
+        isolation,
+    })
 }

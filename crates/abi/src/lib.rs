@@ -54,6 +54,30 @@ pub mod export {
     pub const LOAD: &str = "sandpipe_load";
     /// `(call: i32, len: i32) -> i64`: input and output are JSON, see [`crate::Call`].
     pub const CALL: &str = "sandpipe_call";
+    /// `(index: i32) -> i64`: the shared-instance level's worlds. Later loads
+    /// and calls run in world `index`: an existing one, or a new one when
+    /// `index` is the number of worlds. Output `null`.
+    pub const WORLD: &str = "sandpipe_world";
+    /// `(len: i32, accept: i32, next: i32) -> i64`: `processEvent` in the
+    /// current world on the input (JSON) when `len > 0`, else on the event
+    /// held from the last pass (its result when `accept` is 1, else the event
+    /// before it); `next` is the next processing connector's world, or
+    /// [`crate::pass::NO_WORLD`]. Output: see [`crate::pass`].
+    pub const PASS: &str = "sandpipe_pass";
+    /// `(accept: i32) -> i64`: the held event (as for `sandpipe_pass`'s
+    /// `accept`) written as JSON text.
+    pub const HELD: &str = "sandpipe_held";
+}
+
+/// What `sandpipe_pass` returns: a tag byte, then its body.
+pub mod pass {
+    /// `next` when no later connector processes events: the result is written as text.
+    pub const NO_WORLD: u32 = u32::MAX;
+    /// The result as JSON text (`null` when the event was dropped).
+    pub const TEXT: u8 = b'T';
+    /// The result is held in the plugin, copied into the next world; the body
+    /// is the JSON text of its `team_id`, empty when it has none.
+    pub const HELD: u8 = b'H';
 }
 
 /// Imports of the plugin from [`HOST_MODULE`].

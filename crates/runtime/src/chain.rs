@@ -27,13 +27,17 @@
 //! connector's `processEvent` did ([`Step`]), for showing one event's way
 //! through the chain (it builds each step's event).
 
-use crate::connector::{CallRecord, Connector, Processed};
+use crate::bundle::BundleKind;
+use crate::connector::{CallRecord, Connector, Passed as PassResult, Processed};
 use crate::error::CallError;
 use crate::event_text::EventText;
+use crate::plugin::PassInput;
 use crate::rewrite::{self, Plugins, RewriteError};
+use crate::shared::SharedInstance;
 use crate::webhook::WebhookRequest;
 use sandpipe_abi::Call;
 use serde_json::Value;
+use std::sync::Arc;
 
 /// What happened to one event.
 #[derive(Debug, Clone, PartialEq)]
@@ -108,6 +112,8 @@ pub enum StepOutcome {
 /// An ordered list of connectors.
 pub struct Chain {
     connectors: Vec<Connector>,
+    /// The instance its script connectors share, at the shared-instance level.
+    shared: Option<Arc<SharedInstance>>,
     /// [`Chain::process_json`]'s buffer for the input's text, kept between
     /// events (up to [`KEPT_INPUT_CAPACITY`]) so a large event does not make
     /// the allocator fetch fresh pages each time.
@@ -135,10 +141,60 @@ enum Outcome {
     Dropped,
 }
 
+/// Where the event is between connectors, in [`Chain::process_all`].
+enum At {
+    /// JSON text: the input's, or what the connector at `.0` wrote.
+    Text(Option<(usize, Vec<u8>)>),
+    /// Held in the shared instance: the last pass's result when `accept`,
+    /// else the event before it; the connector at `kept` returned it.
+    Held { accept: bool, kept: usize },
+}
+
+/// How [`Chain::process_all`] ended.
+enum Flow {
+    /// Every connector ran (or was skipped).
+    Passed(Passed),
+    /// A connector dropped the event.
+    Dropped,
+    /// The shared instance was lost (a trap) while it held the event.
+    Lost,
+}
+
 impl Chain {
+    /// A chain whose connectors each run in an instance of their own (the
+    /// default isolation level).
     pub fn new(connectors: Vec<Connector>) -> Chain {
         Chain {
             connectors,
+            shared: None,
+            input: Vec::new(),
+        }
+    }
+
+    /// A chain at the shared-instance level ([`crate::shared`]): its script
+    /// connectors in one instance, each in its own world, an event handed
+    /// between them as a copy of its objects. What it gives up is in
+    /// SECURITY.md ("Isolation levels").
+    pub fn shared(mut connectors: Vec<Connector>) -> Chain {
+        let scripts = || {
+            connectors
+                .iter()
+                .filter(|c| c.bundle().kind() == BundleKind::Script)
+        };
+        let Some(first) = scripts().next() else {
+            return Chain::new(connectors);
+        };
+        let memory = scripts().fold(0usize, |sum, c| sum.saturating_add(c.limits().memory));
+        let shared = SharedInstance::new(first.plugin().clone(), scripts().count(), memory);
+        let seated = connectors
+            .iter_mut()
+            .filter(|c| c.bundle().kind() == BundleKind::Script);
+        for (world, connector) in seated.enumerate() {
+            connector.share(&shared, world);
+        }
+        Chain {
+            connectors,
+            shared: Some(shared),
             input: Vec::new(),
         }
     }
@@ -200,7 +256,7 @@ impl Chain {
             out.event = Some(std::mem::take(input));
             return Ok(out);
         }
-        let Some(passed) = self.process_all(input, noted.team_id.as_ref(), None, &mut out) else {
+        let Some(passed) = self.process_held(input, noted.team_id.as_ref(), &mut out) else {
             return Ok(self.with_captured(out));
         };
         let Passed {
@@ -259,7 +315,10 @@ impl Chain {
                 .and_then(|text| serde_json::from_slice(&text).ok())
                 .unwrap_or_else(|| id.clone())
         });
-        let Some(passed) = self.process_all(&text, team_id.as_ref(), steps, &mut out) else {
+        let Flow::Passed(passed) =
+            self.process_all(&text, team_id.as_ref(), steps, false, &mut out)
+        else {
+            // Without holding, no event is lost.
             return self.with_captured(out);
         };
         let Passed {
@@ -301,47 +360,136 @@ impl Chain {
         self.with_captured(out)
     }
 
+    /// [`Chain::process_all`], holding the event in the shared instance
+    /// between its connectors when there is one; an event the shared instance
+    /// lost (a connector trapped while it held it) is run through the chain
+    /// again from its start, where the connector that trapped has an instance
+    /// of its own by then. `None` when a connector dropped the event.
+    fn process_held<E>(
+        &mut self,
+        input: &[u8],
+        team_id: Option<&Value>,
+        out: &mut ChainOutput<E>,
+    ) -> Option<Passed> {
+        let hold = self.shared.is_some();
+        // Each loss moves one more connector to an instance of its own.
+        for _ in 0..=self.connectors.len() {
+            let failures = out.failures.len();
+            match self.process_all(input, team_id, None, hold, out) {
+                Flow::Passed(passed) => return Some(passed),
+                Flow::Dropped => return None,
+                Flow::Lost => {
+                    out.failures.truncate(failures);
+                    for connector in &self.connectors {
+                        drop(connector.take_captured());
+                    }
+                }
+            }
+        }
+        match self.process_all(input, team_id, None, false, out) {
+            Flow::Passed(passed) => Some(passed),
+            Flow::Dropped | Flow::Lost => None,
+        }
+    }
+
     /// Every connector's `processEvent` on the event whose JSON text is
-    /// `input`, in order; `None` when one dropped it.
+    /// `input`, in order. When `hold`, a seated connector's plain-data result
+    /// stays in the shared instance for the next seated connector.
     fn process_all<E>(
         &mut self,
         input: &[u8],
         team_id: Option<&Value>,
         mut steps: Option<&mut Vec<Step>>,
+        hold: bool,
         out: &mut ChainOutput<E>,
-    ) -> Option<Passed> {
-        let mut passed = Passed {
-            changed: None,
-            succeeded: Vec::new(),
-            failed: Vec::new(),
-        };
-        for (position, connector) in self.connectors.iter_mut().enumerate() {
-            let text = passed.changed.as_ref().map_or(input, |(_, text)| text);
-            let outcome = process_one(connector, text, team_id);
+    ) -> Flow {
+        let mut succeeded = Vec::new();
+        let mut failed = Vec::new();
+        let mut at = At::Text(None);
+        let shared = self.shared.clone().filter(|_| hold);
+        // The instance the event is held in, once it is.
+        let mut holder = None;
+        for position in 0..self.connectors.len() {
+            let next = match &shared {
+                Some(_) if self.connectors[position].seat().is_some() => {
+                    Some(self.next_world(position))
+                }
+                _ => None,
+            };
+            let connector = &mut self.connectors[position];
+            let seated =
+                next.is_some() && matches!(connector.defines(Call::ProcessEvent), Ok(true));
+            // `None`: the result is held in the shared instance.
+            let outcome: Result<Option<Outcome>, CallError> = if seated {
+                let was_held = matches!(at, At::Held { .. });
+                let pass_input = match &at {
+                    At::Text(None) => PassInput::Text(input),
+                    At::Text(Some((_, text))) => PassInput::Text(text),
+                    &At::Held { accept, .. } => PassInput::Held { accept },
+                };
+                let result = pass_one(connector, pass_input, next.flatten(), team_id);
+                if let At::Held { accept, .. } = &mut at {
+                    // The pass took the last result, if accepted, as its source.
+                    *accept = false;
+                }
+                match result {
+                    Ok(Pass::Held) => {
+                        at = At::Held {
+                            accept: true,
+                            kept: position,
+                        };
+                        holder = shared.as_ref().map(|s| s.generation());
+                        Ok(None)
+                    }
+                    Ok(Pass::Outcome(outcome)) => Ok(Some(outcome)),
+                    Err(error) => {
+                        if was_held && shared.as_ref().map(|s| s.generation()) != holder {
+                            out.calls.extend(connector.take_last_call());
+                            return Flow::Lost;
+                        }
+                        Err(error)
+                    }
+                }
+            } else {
+                if let (Some(shared), At::Held { accept, kept }) = (&shared, &at) {
+                    match shared.held(*accept, connector.limits()) {
+                        Ok(text) => at = At::Text(Some((*kept, text))),
+                        Err(_) => return Flow::Lost,
+                    }
+                }
+                let text = match &at {
+                    At::Text(Some((_, text))) => text,
+                    _ => input,
+                };
+                process_one(connector, text, team_id).map(Some)
+            };
+            let connector = &mut self.connectors[position];
             out.calls.extend(connector.take_last_call());
             if let Some(steps) = steps.as_deref_mut() {
                 steps.push(Step {
                     connector: connector.label().to_string(),
                     outcome: match &outcome {
-                        Ok(Outcome::Skipped) => StepOutcome::Skipped,
-                        Ok(Outcome::Dropped) => StepOutcome::Dropped,
-                        Ok(Outcome::Kept(next)) => match next.to_object() {
+                        Ok(Some(Outcome::Skipped)) => StepOutcome::Skipped,
+                        Ok(Some(Outcome::Dropped)) => StepOutcome::Dropped,
+                        Ok(Some(Outcome::Kept(next))) => match next.to_object() {
                             Ok(object) => StepOutcome::Kept(Value::Object(object)),
                             Err(_) => StepOutcome::Failed,
                         },
-                        Err(_) => StepOutcome::Failed,
+                        // Tracing never holds.
+                        Ok(None) | Err(_) => StepOutcome::Failed,
                     },
                 });
             }
             match outcome {
-                Ok(Outcome::Skipped) => {}
-                Ok(Outcome::Dropped) => return None,
-                Ok(Outcome::Kept(next)) => {
-                    passed.changed = Some((position, next.into_text()));
-                    passed.succeeded.push(connector.label().to_string());
+                Ok(None) => succeeded.push(connector.label().to_string()),
+                Ok(Some(Outcome::Skipped)) => {}
+                Ok(Some(Outcome::Dropped)) => return Flow::Dropped,
+                Ok(Some(Outcome::Kept(next))) => {
+                    at = At::Text(Some((position, next.into_text())));
+                    succeeded.push(connector.label().to_string());
                 }
                 Err(error) => {
-                    passed.failed.push(connector.label().to_string());
+                    failed.push(connector.label().to_string());
                     out.failures.push(Failure {
                         connector: connector.label().to_string(),
                         call: Call::ProcessEvent,
@@ -350,7 +498,34 @@ impl Chain {
                 }
             }
         }
-        Some(passed)
+        let changed = match at {
+            At::Text(changed) => changed,
+            At::Held { accept, kept } => {
+                let shared = shared.expect("only a shared instance holds");
+                match shared.held(accept, self.connectors[kept].limits()) {
+                    Ok(text) => Some((kept, text)),
+                    Err(_) => return Flow::Lost,
+                }
+            }
+        };
+        Flow::Passed(Passed {
+            changed,
+            succeeded,
+            failed,
+        })
+    }
+
+    /// The world of the next connector after `position` that may process
+    /// events (one not loaded yet may), when it is seated in the shared
+    /// instance; `None` when there is none, or it runs on its own: the result
+    /// then goes as text. Loads nothing, so connectors load in chain order
+    /// as at the default level; a connector guessed wrongly only costs the
+    /// copy made for it.
+    fn next_world(&self, position: usize) -> Option<usize> {
+        self.connectors[position + 1..]
+            .iter()
+            .find(|connector| connector.may_define(Call::ProcessEvent))
+            .and_then(|connector| connector.seat().map(|seat| seat.world()))
     }
 
     /// Refuses the final result of the connector at `position`, which could
@@ -490,6 +665,38 @@ impl Chain {
     }
 }
 
+/// What a seated connector's pass gave.
+enum Pass {
+    /// Its result is held in the shared instance (its `team_id` checked).
+    Held,
+    Outcome(Outcome),
+}
+
+/// One seated connector's `processEvent` at the shared-instance level, its
+/// result checked as [`process_one`] checks it.
+fn pass_one(
+    connector: &mut Connector,
+    input: PassInput<'_>,
+    next: Option<usize>,
+    team_id: Option<&Value>,
+) -> Result<Pass, CallError> {
+    Ok(match connector.pass(input, next)? {
+        PassResult::Processed(Processed::Skipped) => Pass::Outcome(Outcome::Skipped),
+        PassResult::Processed(Processed::Dropped) => Pass::Outcome(Outcome::Dropped),
+        PassResult::Processed(Processed::Kept(next)) if next.team_id() != team_id => {
+            return Err(connector.invalid(Call::ProcessEvent, TEAM_ID_CHANGED.into()));
+        }
+        PassResult::Processed(Processed::Kept(next)) => Pass::Outcome(Outcome::Kept(next)),
+        PassResult::Held(held) if held.as_ref() != team_id => {
+            return Err(connector.invalid(Call::ProcessEvent, TEAM_ID_CHANGED.into()));
+        }
+        PassResult::Held(_) => Pass::Held,
+    })
+}
+
+/// Why a result whose `team_id` differs from the event's is refused.
+const TEAM_ID_CHANGED: &str = "processEvent changed team_id, which a connector may not do";
+
 fn process_one(
     connector: &mut Connector,
     text: &[u8],
@@ -499,10 +706,7 @@ fn process_one(
         Processed::Skipped => Outcome::Skipped,
         Processed::Dropped => Outcome::Dropped,
         Processed::Kept(next) if next.team_id() != team_id => {
-            return Err(connector.invalid(
-                Call::ProcessEvent,
-                "processEvent changed team_id, which a connector may not do".into(),
-            ));
+            return Err(connector.invalid(Call::ProcessEvent, TEAM_ID_CHANGED.into()));
         }
         Processed::Kept(next) => Outcome::Kept(next),
     })

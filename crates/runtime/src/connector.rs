@@ -5,6 +5,9 @@
 //! kept across calls so `meta.global` and top-level state persist, and dropped
 //! after any error that poisons it; the next call makes a fresh one (and runs
 //! `setupPlugin` again). `teardownPlugin` runs when the connector is dropped.
+//! At the shared-instance level ([`crate::shared`]) the connector is a world
+//! of its chain's instance instead, until its loading, setup or a call traps
+//! or its loading or setup throws: then it moves to an instance of its own.
 
 use crate::bundle::{Bundle, BundleKind};
 use crate::error::CallError;
@@ -12,11 +15,12 @@ use crate::event_text::EventText;
 use crate::instance::Instance;
 use crate::limits::Limits;
 use crate::log::{LogEntry, LogSink, StderrLogs};
-use crate::plugin::Plugin;
+use crate::plugin::{PassInput, PassOutput, Plugin};
 use crate::services::fetch::FetchPolicy;
 use crate::services::geoip::GeoIpDatabase;
 use crate::services::storage::Storage;
 use crate::services::{ConnectorCache, ConnectorServices, ServiceConfig};
+use crate::shared::{Occupant, Seat};
 use crate::webhook::WebhookRequest;
 use sandpipe_abi::{Call, LogLevel};
 use sandpipe_manifest::ResolvedConfig;
@@ -73,6 +77,24 @@ pub enum Processed {
     Dropped,
 }
 
+/// Where a connector runs.
+enum Home {
+    /// An instance of its own (the default level), once made.
+    Own(Option<Instance>),
+    /// A world of its chain's shared instance.
+    Shared(Seat),
+}
+
+/// What a connector's `processEvent` gave at the shared-instance level.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Passed {
+    /// As [`Connector::process_event`] gives it.
+    Processed(Processed),
+    /// It returned plain data with this `team_id` (`None`: it has none),
+    /// held in the shared instance, copied into the next connector's world.
+    Held(Option<Value>),
+}
+
 /// One connector of a chain.
 pub struct Connector {
     plugin: Arc<Plugin>,
@@ -82,7 +104,7 @@ pub struct Connector {
     setup_input: Vec<u8>,
     limits: Limits,
     logs: Arc<dyn LogSink>,
-    instance: Option<Instance>,
+    home: Home,
     /// The special functions, known once an instance has loaded.
     functions: Option<Vec<String>>,
     /// The last call's record, until the chain takes it.
@@ -132,7 +154,7 @@ impl Connector {
             setup_input,
             limits: options.limits,
             logs: options.logs,
-            instance: None,
+            home: Home::Own(None),
             functions: None,
             last_call: None,
             services: Arc::new(services),
@@ -149,6 +171,11 @@ impl Connector {
         &self.bundle
     }
 
+    /// The plugin it runs on.
+    pub(crate) fn plugin(&self) -> &Arc<Plugin> {
+        &self.plugin
+    }
+
     /// Its limits.
     pub fn limits(&self) -> &Limits {
         &self.limits
@@ -158,6 +185,14 @@ impl Connector {
     /// one that stands in for it (instantiating it if needed).
     pub fn defines(&mut self, call: Call) -> Result<bool, CallError> {
         Ok(crate::instance::provides(self.functions()?, call))
+    }
+
+    /// Whether the connector defines the function `call` runs, as far as is
+    /// known without loading it (`true` before it has loaded).
+    pub(crate) fn may_define(&self, call: Call) -> bool {
+        self.functions
+            .as_deref()
+            .is_none_or(|functions| crate::instance::provides(functions, call))
     }
 
     /// The special functions the connector defines (instantiating it if needed).
@@ -175,6 +210,11 @@ impl Connector {
             return Ok(Processed::Skipped);
         }
         let output = self.call(Call::ProcessEvent, event)?;
+        self.processed(output)
+    }
+
+    /// A `processEvent` result, checked.
+    fn processed(&self, output: Vec<u8>) -> Result<Processed, CallError> {
         let what = Call::ProcessEvent.function();
         match EventText::check(output) {
             Ok(Some(event)) => Ok(Processed::Kept(event)),
@@ -244,7 +284,60 @@ impl Connector {
 
     /// Whether an instance is alive now.
     pub fn is_live(&self) -> bool {
-        self.instance.is_some()
+        match &self.home {
+            Home::Own(instance) => instance.is_some(),
+            Home::Shared(seat) => seat.is_live(),
+        }
+    }
+
+    /// Seats the connector in world `world` of a shared instance (before
+    /// its first use; a standalone bundle keeps its own instance).
+    pub(crate) fn share(&mut self, shared: &Arc<crate::shared::SharedInstance>, world: usize) {
+        if self.bundle.kind() == BundleKind::Script && matches!(self.home, Home::Own(None)) {
+            self.home = Home::Shared(shared.seat(world));
+        }
+    }
+
+    /// Its world in a shared instance, while it has one.
+    pub(crate) fn seat(&self) -> Option<&Seat> {
+        match &self.home {
+            Home::Shared(seat) => Some(seat),
+            Home::Own(_) => None,
+        }
+    }
+
+    /// `processEvent` at the shared-instance level: on `input`, or on the
+    /// event held from the last pass; a plain-data result is held and copied
+    /// into world `next`, the next connector's, when there is one. Only for a
+    /// connector with a seat that defines `processEvent`.
+    pub(crate) fn pass(
+        &mut self,
+        input: PassInput<'_>,
+        next: Option<usize>,
+    ) -> Result<Passed, CallError> {
+        let started = Instant::now();
+        let (result, fuel) = self.call_with(Call::ProcessEvent, |guest, limits| {
+            crate::shared::pass(guest, input, next, limits)
+        });
+        self.last_call = Some(CallRecord {
+            connector: self.label.clone(),
+            position: self.position,
+            call: Call::ProcessEvent,
+            duration: started.elapsed(),
+            fuel,
+            ok: result.is_ok(),
+        });
+        match result? {
+            PassOutput::Text(output) => self.processed(output).map(Passed::Processed),
+            PassOutput::Held { team_id } if team_id.is_empty() => Ok(Passed::Held(None)),
+            PassOutput::Held { team_id } => match serde_json::from_slice(&team_id) {
+                Ok(team_id) => Ok(Passed::Held(Some(team_id))),
+                Err(e) => Err(self.invalid(
+                    Call::ProcessEvent,
+                    format!("processEvent returned invalid JSON: {e}"),
+                )),
+            },
+        }
     }
 
     fn log(&self, level: LogLevel, message: String) {
@@ -256,8 +349,7 @@ impl Connector {
         });
     }
 
-    fn forward_console(&self, instance: &mut Instance) {
-        let (lines, dropped) = instance.take_console();
+    fn forward(&self, (lines, dropped): (Vec<crate::host::ConsoleLine>, usize)) {
         for line in lines {
             self.logs.record(LogEntry {
                 connector: self.label.clone(),
@@ -312,40 +404,83 @@ impl Connector {
         );
     }
 
-    /// The live instance, made (and set up) if there is none.
-    fn instance(&mut self) -> Result<&mut Instance, CallError> {
-        if self.instance.is_none() {
-            let made = Instance::new(
-                &self.plugin,
-                &self.bundle,
-                &self.limits,
-                self.services.clone(),
-            );
-            let mut instance = match made {
-                Ok(instance) => instance,
+    /// Makes the connector's instance (and sets it up) if there is none, or
+    /// loads it into its world of the shared instance.
+    fn instance(&mut self) -> Result<(), CallError> {
+        if let Home::Shared(seat) = &mut self.home {
+            let occupant = Occupant {
+                bundle: &self.bundle,
+                limits: &self.limits,
+                services: &self.services,
+                setup_input: &self.setup_input,
+            };
+            let loaded = match seat.load(&occupant) {
+                Ok(None) => return Ok(()),
+                Ok(Some(loaded)) => loaded,
                 Err(error) => {
-                    let error = CallError::Setup(Box::new(error));
-                    self.log(
-                        LogLevel::Error,
-                        format!("loading failed: {}", describe(&error)),
-                    );
-                    return Err(error);
+                    self.home = Home::Own(None);
+                    return Err(self.failed_loading(error));
                 }
             };
-            self.functions = Some(instance.functions().to_vec());
-            let setup = instance.call(Call::Setup, &self.setup_input, &self.limits);
-            self.forward_console(&mut instance);
-            if let Err(error) = setup {
-                let error = CallError::Setup(Box::new(error));
-                self.log(
-                    LogLevel::Error,
-                    format!("setupPlugin failed: {}", describe(&error)),
-                );
-                return Err(error);
+            self.forward(loaded.console);
+            let functions = serde_json::from_slice::<Vec<String>>(&loaded.names).map_err(|e| {
+                CallError::InvalidResult(format!("plugin returned unreadable function names: {e}"))
+            });
+            let functions = match functions {
+                Ok(functions) => functions,
+                Err(error) => {
+                    self.home = Home::Own(None);
+                    return Err(self.failed_loading(error));
+                }
+            };
+            self.functions = Some(functions);
+            if let Err(error) = loaded.setup {
+                self.home = Home::Own(None);
+                return Err(self.failed_setup(error));
             }
-            self.instance = Some(instance);
+            return Ok(());
         }
-        Ok(self.instance.as_mut().expect("just made"))
+        let Home::Own(None) = &self.home else {
+            return Ok(());
+        };
+        let made = Instance::new(
+            &self.plugin,
+            &self.bundle,
+            &self.limits,
+            self.services.clone(),
+        );
+        let mut instance = match made {
+            Ok(instance) => instance,
+            Err(error) => return Err(self.failed_loading(error)),
+        };
+        self.functions = Some(instance.functions().to_vec());
+        let setup = instance.call(Call::Setup, &self.setup_input, &self.limits);
+        self.forward(instance.take_console());
+        if let Err(error) = setup {
+            return Err(self.failed_setup(error));
+        }
+        self.home = Home::Own(Some(instance));
+        Ok(())
+    }
+
+    /// A loading error, logged.
+    fn failed_loading(&self, error: CallError) -> CallError {
+        let error = CallError::Setup(Box::new(error));
+        self.log(
+            LogLevel::Error,
+            format!("loading failed: {}", describe(&error)),
+        );
+        error
+    }
+
+    /// A `setupPlugin` error, logged.
+    fn failed_setup(&self, error: CallError) -> CallError {
+        let error = CallError::Setup(Box::new(error));
+        self.log(
+            LogLevel::Error,
+            format!("setupPlugin failed: {}", describe(&error)),
+        );
+        error
     }
 
     /// Calls into the connector. Errors are logged for this connector; an
@@ -377,23 +512,44 @@ impl Connector {
     }
 
     fn call_instance(&mut self, call: Call, input: &[u8]) -> (Result<Vec<u8>, CallError>, u64) {
-        let limits = self.limits.clone();
-        let instance = match self.instance() {
-            Ok(instance) => instance,
-            Err(error) => return (Err(error), 0),
-        };
-        let result = instance.call(call, input, &limits);
-        let fuel = instance.fuel_used(&limits);
-        let mut instance = self.instance.take().expect("instance() made one");
-        self.forward_console(&mut instance);
-        match &result {
-            Err(error) => {
-                self.report(call, error);
-                if !error.poisons_instance() {
-                    self.instance = Some(instance);
-                }
+        self.call_with(call, |guest, limits| guest.call(call, input, limits))
+    }
+
+    /// Runs `f` on the connector's instance (made or loaded first) for
+    /// `call`; its result and the fuel it used. Errors are logged; one that
+    /// poisons the instance drops it (at the shared level, the connector
+    /// then leaves the shared instance).
+    fn call_with<T>(
+        &mut self,
+        call: Call,
+        f: impl FnOnce(&mut crate::plugin::Guest, &Limits) -> Result<T, CallError>,
+    ) -> (Result<T, CallError>, u64) {
+        if let Err(error) = self.instance() {
+            return (Err(error), 0);
+        }
+        let (result, fuel, console) = match &mut self.home {
+            Home::Shared(seat) => {
+                let occupant = Occupant {
+                    bundle: &self.bundle,
+                    limits: &self.limits,
+                    services: &self.services,
+                    setup_input: &self.setup_input,
+                };
+                seat.run(&occupant, f)
             }
-            Ok(_) => self.instance = Some(instance),
+            Home::Own(slot) => {
+                let instance = slot.as_mut().expect("instance() made one");
+                let result = instance.with_guest(|guest| f(guest, &self.limits));
+                let fuel = instance.fuel_used(&self.limits);
+                (result, fuel, instance.take_console())
+            }
+        };
+        self.forward(console);
+        if let Err(error) = &result {
+            self.report(call, error);
+            if error.poisons_instance() {
+                self.home = Home::Own(None);
+            }
         }
         (result, fuel)
     }
@@ -433,10 +589,11 @@ fn describe(error: &CallError) -> String {
 
 impl Drop for Connector {
     fn drop(&mut self) {
-        let defines_teardown = self
-            .instance
-            .as_ref()
-            .is_some_and(|i| i.defines(Call::Teardown));
+        let defines_teardown = self.is_live()
+            && self
+                .functions
+                .as_deref()
+                .is_some_and(|functions| crate::instance::provides(functions, Call::Teardown));
         if defines_teardown {
             let _ = self.call(Call::Teardown, b"null");
         }

@@ -71,6 +71,7 @@ impl StoreData {
             wasi,
             limits: StoreCap {
                 memory: limits.memory,
+                instances: 2,
             },
             stdout,
             stderr,
@@ -83,6 +84,16 @@ impl StoreData {
             services,
             response: Vec::new(),
         }
+    }
+
+    /// Answers host calls from now on with `services`, with `limits`' log
+    /// bounds (the memory cap stays the store's).
+    pub(crate) fn serve(&mut self, services: &Arc<ConnectorServices>, limits: &Limits) {
+        if !Arc::ptr_eq(&self.services, services) {
+            self.services = services.clone();
+        }
+        self.max_lines = limits.max_log_lines;
+        self.max_line = limits.max_log_line;
     }
 
     fn push_line(&mut self, level: LogLevel, message: &[u8]) {
@@ -151,6 +162,9 @@ pub struct MemoryLimitReached {
 /// connector that runs out of memory ends the call instead of limping on.
 pub(crate) struct StoreCap {
     memory: usize,
+    /// Instances the store may hold: the plugin and one bundle, or at the
+    /// shared-instance level the plugin and a bundle per world.
+    pub(crate) instances: usize,
 }
 
 impl ResourceLimiter for StoreCap {
@@ -190,7 +204,7 @@ impl ResourceLimiter for StoreCap {
     }
 
     fn instances(&self) -> usize {
-        2
+        self.instances
     }
 
     fn tables(&self) -> usize {

@@ -81,6 +81,11 @@ impl Instance {
         provides(&self.functions, call)
     }
 
+    /// Runs `f` on the instance's guest.
+    pub(crate) fn with_guest<T>(&mut self, f: impl FnOnce(&mut Guest) -> T) -> T {
+        f(&mut self.guest)
+    }
+
     /// One call: JSON in, JSON out (`null` for "nothing").
     pub(crate) fn call(
         &mut self,

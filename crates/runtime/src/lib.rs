@@ -24,6 +24,7 @@
 //! - [`limits`]: per-connector limits, set by the operator;
 //! - [`host`]: the functions the guest imports, and the per-store state they see;
 //! - [`instance`]: one live plugin + bundle pair, and the functions the connector defines;
+//! - `shared`: the shared-instance level, a chain's script connectors in one instance;
 //! - [`connector`]: a configured connector (made by [`Runtime::connector`] from
 //!   [`ConnectorOptions`]) with typed calls, that keeps an instance alive and
 //!   replaces it after a trap;
@@ -51,6 +52,7 @@ pub mod plugin;
 pub mod rewrite;
 mod runtime;
 pub mod services;
+mod shared;
 pub mod webhook;
 
 pub use bundle::{AdmissionError, Bundle, BundleKind, BundleManifest};

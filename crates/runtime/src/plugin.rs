@@ -23,7 +23,7 @@ use crate::host::{
 use crate::limits::Limits;
 use crate::module_cache::ModuleCache;
 use crate::services::ConnectorServices;
-use sandpipe_abi::{BUNDLE_ENTRY, Call, Packed, export};
+use sandpipe_abi::{BUNDLE_ENTRY, Call, Packed, export, pass};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::time::Instant;
@@ -87,6 +87,17 @@ impl Plugin {
     ) -> Result<Guest, CallError> {
         Guest::instantiate(&self.engine, &self.pre, limits, services)
     }
+
+    /// [`Plugin::instantiate`] for the shared-instance level: a store that
+    /// may hold `bundles` bundles linked into the plugin.
+    pub(crate) fn instantiate_shared(
+        &self,
+        limits: &Limits,
+        services: Arc<ConnectorServices>,
+        bundles: usize,
+    ) -> Result<Guest, CallError> {
+        Guest::instantiate_in(&self.engine, &self.pre, limits, services, bundles + 1)
+    }
 }
 
 /// One instance that exports the guest ABI (the plugin, or a standalone
@@ -112,7 +123,20 @@ impl Guest {
         limits: &Limits,
         services: Arc<ConnectorServices>,
     ) -> Result<Guest, CallError> {
-        let mut store = Store::new(engine.wasmtime(), StoreData::new(limits, services));
+        Guest::instantiate_in(engine, pre, limits, services, 2)
+    }
+
+    /// [`Guest::instantiate`] in a store that may hold `instances` instances.
+    fn instantiate_in(
+        engine: &Engine,
+        pre: &InstancePre<StoreData>,
+        limits: &Limits,
+        services: Arc<ConnectorServices>,
+        instances: usize,
+    ) -> Result<Guest, CallError> {
+        let mut data = StoreData::new(limits, services);
+        data.limits.instances = instances;
+        let mut store = Store::new(engine.wasmtime(), data);
         store.limiter(|data| &mut data.limits);
         let metered = engine.options().fuel;
         arm(&mut store, limits, metered);
@@ -207,6 +231,90 @@ impl Guest {
         self.read(raw, limits.max_output)?.map_err(CallError::Threw)
     }
 
+    /// Makes `world` the one later loads and calls run in (the
+    /// shared-instance level; made when it is the next one).
+    pub(crate) fn enter(&mut self, world: usize, limits: &Limits) -> Result<(), CallError> {
+        let enter = self.export::<u32, i64>(export::WORLD, limits)?;
+        arm(&mut self.store, limits, self.metered);
+        let raw = enter
+            .call(&mut self.store, world as u32)
+            .map_err(|e| CallError::Trapped(trap_reason(&e, limits)))?;
+        self.read(raw, limits.max_output)?
+            .map(drop)
+            .map_err(CallError::Threw)
+    }
+
+    /// One connector's `processEvent` in the current world at the
+    /// shared-instance level: on `input`, or on the event held from the last
+    /// pass (see `sandpipe_abi::export::PASS`); `next` is the world the result
+    /// is copied into when it is plain data.
+    pub(crate) fn pass(
+        &mut self,
+        input: PassInput<'_>,
+        next: Option<usize>,
+        limits: &Limits,
+    ) -> Result<PassOutput, CallError> {
+        let (text, accept) = match input {
+            PassInput::Text(text) => (text, false),
+            PassInput::Held { accept } => (&[][..], accept),
+        };
+        if text.len() > limits.max_input {
+            return Err(CallError::InputTooLarge {
+                size: text.len(),
+                limit: limits.max_input,
+            });
+        }
+        let call = self.export::<(u32, u32, u32), i64>(export::PASS, limits)?;
+        arm(&mut self.store, limits, self.metered);
+        let len = self.write_input(text, limits)?;
+        let next = next.map_or(pass::NO_WORLD, |world| world as u32);
+        let raw = call
+            .call(&mut self.store, (len, u32::from(accept), next))
+            .map_err(|e| CallError::Trapped(trap_reason(&e, limits)))?;
+        let mut output = self
+            .read(raw, limits.max_output)?
+            .map_err(CallError::Threw)?;
+        match output.first() {
+            Some(&pass::TEXT) => {
+                output.remove(0);
+                Ok(PassOutput::Text(output))
+            }
+            Some(&pass::HELD) => {
+                output.remove(0);
+                Ok(PassOutput::Held { team_id: output })
+            }
+            _ => Err(CallError::InvalidResult(
+                "the plugin's pass returned no tag".into(),
+            )),
+        }
+    }
+
+    /// The event held at the shared-instance level, as JSON text.
+    pub(crate) fn held(&mut self, accept: bool, limits: &Limits) -> Result<Vec<u8>, CallError> {
+        let held = self.export::<u32, i64>(export::HELD, limits)?;
+        arm(&mut self.store, limits, self.metered);
+        let raw = held
+            .call(&mut self.store, u32::from(accept))
+            .map_err(|e| CallError::Trapped(trap_reason(&e, limits)))?;
+        self.read(raw, limits.max_output)?.map_err(CallError::Threw)
+    }
+
+    /// Answers later host calls with `services`, under `limits`' log bounds
+    /// (the shared-instance level switches connector between calls).
+    pub(crate) fn serve(&mut self, services: &Arc<ConnectorServices>, limits: &Limits) {
+        self.store.data_mut().serve(services, limits);
+    }
+
+    fn export<P: wasmtime::WasmParams, R: wasmtime::WasmResults>(
+        &mut self,
+        name: &str,
+        limits: &Limits,
+    ) -> Result<TypedFunc<P, R>, CallError> {
+        self.instance
+            .get_typed_func::<P, R>(&mut self.store, name)
+            .map_err(|e| CallError::Trapped(trap_reason(&e, limits)))
+    }
+
     /// Runs the plugin's compile export on `input` (`file\nsource`): script
     /// bytecode, or the error QuickJS's compiler threw.
     pub(crate) fn compile(
@@ -267,6 +375,26 @@ impl Guest {
             std::mem::take(&mut data.dropped_lines),
         )
     }
+}
+
+/// What a shared-instance pass runs `processEvent` on.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum PassInput<'a> {
+    /// The event as JSON text.
+    Text(&'a [u8]),
+    /// The event held from the last pass: its result when `accept`, else the
+    /// event before it.
+    Held { accept: bool },
+}
+
+/// What a shared-instance pass gave.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum PassOutput {
+    /// The result as JSON text (`null` when the event was dropped).
+    Text(Vec<u8>),
+    /// The result is held, copied into the next world; its `team_id` as JSON
+    /// text (empty when it has none).
+    Held { team_id: Vec<u8> },
 }
 
 /// Resets fuel (when `metered`) and deadline before a call.
