@@ -131,6 +131,10 @@ const cases = {
     rope: () => 'x'.repeat(600) + String(Math.PI) + 'y'.repeat(600),
     reordered: () => { const o = { a: 1, b: 2 }; delete o.a; o.a = 3; return o },
     wide: () => Object.fromEntries(Array.from({ length: 300 }, (_, i) => ['k' + i, i])),
+    rawKey: () => ({ '$serde_json::private::RawValue': 'x' }),
+    loneKey: () => ({ ['a\ud800']: 1 }),
+    spelledKey: () => ({ '\\ud800': 1 }),
+    wideText: () => 'w'.repeat(300000),
 };
 function processEvent(event) {
     const c = event.properties.case;
@@ -143,6 +147,8 @@ function processEvent(event) {
         case 'resultDate': event.properties.when = new Date(0); return event;
         case 'resultArray': return [event];
         case 'drop': return null;
+        case 'teamHidden': Object.defineProperty(event, 'team_id', { enumerable: false }); return event;
+        case 'huge': event.properties.pad = 'x'.repeat(2e6); return event;
         case 'throw': event.properties.mutated = 1; throw new Error('shaper threw');
     }
     if (c in cases) event.properties.value = cases[c]();
@@ -233,12 +239,15 @@ fn every_kind_of_result_reaches_the_next_connector_as_json_would_carry_it() {
         "drop",
         "throw",
         "throw2",
+        "teamHidden",
+        "huge",
+        "rawKey",
+        "loneKey",
+        "spelledKey",
+        "wideText",
     ];
     let events: Vec<Value> = names.iter().map(|name| case(name)).collect();
     let outcomes = same_at_both_levels(&bundles, &Limits::default(), &events);
-    for (name, outcome) in names.iter().zip(&outcomes) {
-        eprintln!("{name}: {outcome:?}");
-    }
     let by_name = |name: &str| &outcomes[names.iter().position(|n| *n == name).unwrap()];
     // A few of the outcomes, exactly (the rest equal the default level's).
     let properties = |name: &str| -> Value {
@@ -278,6 +287,30 @@ fn every_kind_of_result_reaches_the_next_connector_as_json_would_carry_it() {
     assert_eq!(by_name("deep200").1.len(), 1, "{:?}", by_name("deep200"));
     assert!(by_name("deep100").1.is_empty(), "{:?}", by_name("deep100"));
     assert!(by_name("lone").1.len() == 1, "{:?}", by_name("lone"));
+    // What the host refuses as text is refused, not carried over.
+    for refused in ["teamHidden", "huge", "rawKey", "loneKey"] {
+        assert_eq!(
+            by_name(refused).1.len(),
+            1,
+            "{refused}: {:?}",
+            by_name(refused)
+        );
+        assert!(
+            by_name(refused).1[0].starts_with("shaper (0)"),
+            "{:?}",
+            by_name(refused)
+        );
+    }
+    assert!(
+        by_name("spelledKey").1.is_empty(),
+        "{:?}",
+        by_name("spelledKey")
+    );
+    assert!(
+        by_name("wideText").1.is_empty(),
+        "{:?}",
+        by_name("wideText")
+    );
 }
 
 #[test]
@@ -338,9 +371,8 @@ fn a_trap_while_the_instance_holds_the_event_runs_it_again_and_loses_nothing() {
     let trap = "[looper (1)] error: processEvent: ran out of fuel (100000000 units per call)";
     assert_eq!(own_logs, [trap; 2]);
     assert_eq!(shared_logs, [trap; 3]);
-    let trapped = vec![
-        "looper (1) processEvent: ran out of fuel (100000000 units per call)".to_string(),
-    ];
+    let trapped =
+        vec!["looper (1) processEvent: ran out of fuel (100000000 units per call)".to_string()];
     assert_eq!(outcomes[1].1, trapped);
     assert_eq!(outcomes[3].1, trapped);
     for (text, _) in &outcomes {
@@ -461,4 +493,98 @@ fn each_connector_keeps_its_own_services_and_console_at_the_shared_level() {
     let event: Value = serde_json::from_str(outcomes[1].0.as_deref().unwrap()).unwrap();
     assert_eq!(event["properties"]["first"], json!(2));
     assert_eq!(event["properties"]["second"], json!(2));
+}
+
+/// A connector with only `onEvent`, between two that process events.
+const EXPORTER: &str = r#"
+async function onEvent(event) {}
+"#;
+
+/// Throws in `setupPlugin`, noting it on the console first.
+const FAILS_SETUP: &str = r#"
+function setupPlugin() { console.log('setting up'); throw new Error('no setup') }
+function processEvent(event) { event.properties.set = true; return event }
+"#;
+
+#[test]
+fn connectors_that_do_not_process_or_fail_to_set_up_are_passed_over_once() {
+    // The exporter (world 1) is guessed to process before it loads, and its
+    // fuel is below what making a world costs the plugin.
+    let bundles = [
+        bundle("shaper", SHAPER),
+        bundle("exporter", EXPORTER),
+        bundle("fails-setup", FAILS_SETUP),
+        bundle("observer", OBSERVER),
+    ];
+    let small = Limits {
+        fuel: 3_000_000,
+        ..Limits::default()
+    };
+    let limits = [
+        Limits::default(),
+        small,
+        Limits::default(),
+        Limits::default(),
+    ];
+    let (own_logs, shared_logs) = (
+        Arc::new(MemoryLogs::default()),
+        Arc::new(MemoryLogs::default()),
+    );
+    let chain_at = |shared: bool, logs: &Arc<MemoryLogs>| {
+        let connectors = bundles
+            .iter()
+            .zip(&limits)
+            .enumerate()
+            .map(|(position, (bundle, limits))| {
+                connector_with(bundle.clone(), position, Value::Null, limits.clone(), logs)
+            })
+            .collect();
+        match shared {
+            true => Chain::shared(connectors),
+            false => Chain::new(connectors),
+        }
+    };
+    let events = [case("numbers"), case("plain")];
+    let own = run(&mut chain_at(false, &own_logs), &events);
+    let shared = run(&mut chain_at(true, &shared_logs), &events);
+    assert_eq!(own, shared);
+    assert_eq!(own_logs.lines(), shared_logs.lines());
+    assert_eq!(
+        own[0].1,
+        ["fails-setup (2) processEvent: setup failed: Error: no setup"]
+    );
+    assert_eq!(
+        shared_logs
+            .lines()
+            .iter()
+            .filter(|line| *line == "log: setting up")
+            .count(),
+        2,
+        "one setup attempt an event: {:?}",
+        shared_logs.lines()
+    );
+}
+
+#[test]
+fn after_a_trap_the_connectors_before_it_see_the_event_again_at_the_shared_level() {
+    // The documented price of the level: the event is run again from the
+    // start, so `first` counts it twice in its cache.
+    let bundles = [bundle("first", &counter("first")), bundle("looper", LOOPER)];
+    let limits = Limits {
+        fuel: 100_000_000,
+        ..Limits::default()
+    };
+    let events = [case("plain"), case("loop"), case("plain")];
+    let counts = |shared: bool| -> Vec<Value> {
+        let logs = Arc::new(MemoryLogs::default());
+        run(&mut chain(&bundles, shared, &limits, &logs), &events)
+            .into_iter()
+            .map(|(text, _)| {
+                serde_json::from_str::<Value>(&text.unwrap()).unwrap()["properties"]["first"]
+                    .clone()
+            })
+            .collect()
+    };
+    assert_eq!(counts(false), [json!(1), json!(2), json!(3)]);
+    assert_eq!(counts(true), [json!(1), json!(3), json!(4)]);
 }

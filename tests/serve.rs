@@ -1598,3 +1598,52 @@ fn pending_on_event_calls_survive_a_restart() {
         "{exported:?}"
     );
 }
+
+#[test]
+fn a_team_the_operator_names_runs_at_the_shared_instance_level_with_the_same_results() {
+    let (_tmp, server) = Server::fresh(&["--shared-instance-teams", "2", "--fuel", "50000000"]);
+    let tagger = inline(
+        "Tagger",
+        "function processEvent(e) { e.properties.tagged = [1, 'two', { three: 3 }]; return e }",
+        "",
+    );
+    let looper = inline(
+        "Looper",
+        "function processEvent(e) { if (e.properties.loop) { for (;;) {} } e.properties.looped = false; return e }",
+        "",
+    );
+    let hello = built(&root().join("examples/hello-world"));
+    let chain = || vec![tagger.clone(), looper.clone(), hello.clone()];
+    let (own, own_token) = server.team_with_chain("own", chain());
+    let (shared, shared_token) = server.team_with_chain("shared", chain());
+    assert_eq!((own, shared), (1, 2));
+    let events = json!([
+        {"event": "a", "team_id": 7, "properties": {"n": 1}},
+        {"event": "b", "team_id": 7, "properties": {"loop": true}},
+        {"event": "c", "properties": {"n": -0.0, "text": "caf\u{e9} \u{1F600}"}},
+    ]);
+    let (status, own_results) = server.events(own, &own_token, events.clone());
+    assert_eq!(status, 200, "{own_results}");
+    let (status, shared_results) = server.events(shared, &shared_token, events);
+    assert_eq!(status, 200, "{shared_results}");
+    assert_eq!(shared_results, own_results);
+    assert_eq!(
+        own_results["results"][1]["properties"]["$plugins_failed"],
+        json!(["Looper (1)"])
+    );
+    assert_eq!(
+        own_results["results"][2]["properties"]["hello"],
+        "Hello world"
+    );
+    // Team 1's three connectors have an instance each; team 2's chain has
+    // one, which its looping connector left for one of its own.
+    let (_, metrics) = server.call("GET", "/metrics", Some(ADMIN), None);
+    assert!(
+        metrics
+            .as_str()
+            .unwrap()
+            .lines()
+            .any(|l| l == "sandpipe_instances 5"),
+        "{metrics}"
+    );
+}

@@ -4,7 +4,7 @@
 //! run's of the same chain and thread count before its time is kept.
 
 use crate::node::{self, Host};
-use crate::sandpipe::{self, ChainBundles};
+use crate::sandpipe::{self, ChainBundles, Isolation};
 use crate::workload::Workload;
 use crate::{native, shares};
 use anyhow::bail;
@@ -20,6 +20,7 @@ pub const THREADS: [usize; 2] = [1, 2];
 pub enum Implementation {
     Native,
     Sandpipe,
+    SandpipeShared,
     NodeVm,
     IsolatedSync,
     IsolatedAsync,
@@ -27,9 +28,10 @@ pub enum Implementation {
 
 impl Implementation {
     /// In the order they run in each round; the first one's outputs are the reference.
-    pub const ALL: [Implementation; 5] = [
+    pub const ALL: [Implementation; 6] = [
         Implementation::Native,
         Implementation::Sandpipe,
+        Implementation::SandpipeShared,
         Implementation::NodeVm,
         Implementation::IsolatedSync,
         Implementation::IsolatedAsync,
@@ -39,6 +41,7 @@ impl Implementation {
         match self {
             Implementation::Native => "native Rust",
             Implementation::Sandpipe => "sandpipe",
+            Implementation::SandpipeShared => "sandpipe (shared instance)",
             Implementation::NodeVm => "Node vm",
             Implementation::IsolatedSync => "isolated-vm (sync)",
             Implementation::IsolatedAsync => "isolated-vm (async)",
@@ -53,6 +56,9 @@ impl Implementation {
             }
             Implementation::Sandpipe => {
                 "one wasm instance per connector, default limits (fuel, epoch deadline, memory cap); each thread its own chain of instances, as `sandpipe serve` runs them"
+            }
+            Implementation::SandpipeShared => {
+                "the shared-instance level (`\"isolation\": \"shared\"`): one wasm instance per chain, a QuickJS context per connector, the event handed between them as a copy of its objects; the same limits per call; what it gives up is in SECURITY.md (\"Isolation levels\"); not the targets' default"
             }
             Implementation::NodeVm => {
                 "a `vm` context per connector, as PostHog's plugin server: one `JSON.parse` per event, the object handed from connector to connector, one `JSON.stringify` at the end; GeoIP answers are the reader's objects; no isolation from the host or between connectors"
@@ -146,6 +152,15 @@ pub fn run(setup: &Setup, repetitions: usize) -> anyhow::Result<Measured> {
                             setup.lines,
                             setup.warmup,
                             threads,
+                            Isolation::Instance,
+                        ),
+                        Implementation::SandpipeShared => sandpipe::run_chain(
+                            setup.runtime,
+                            &bundles,
+                            setup.lines,
+                            setup.warmup,
+                            threads,
+                            Isolation::Shared,
                         ),
                         Implementation::NodeVm => node_run(setup, Host::Vm, threads, &connectors)?,
                         Implementation::IsolatedSync => {

@@ -43,7 +43,7 @@ pub struct RustEnricher {
 /// Median fuel and µs of the one connector's `processEvent` calls over
 /// `lines` (after `warmup`), in a chain of one on this thread.
 fn call_cost(setup: &Setup, bundles: &ChainBundles) -> CallCost {
-    let mut chain = bundles.chain(setup.runtime);
+    let mut chain = bundles.chain(setup.runtime, sandpipe::Isolation::Instance);
     let event = |line: &String| serde_json::from_str(line).expect("valid JSON");
     for line in setup.warmup {
         chain.process(event(line));
@@ -101,7 +101,14 @@ pub fn measure(setup: &Setup, repetitions: usize) -> anyhow::Result<RustEnricher
             let (mut js_rates, mut rust_rates) = (Vec::new(), Vec::new());
             for round in 1..=repetitions {
                 let run = |bundles| {
-                    sandpipe::run_chain(setup.runtime, bundles, setup.lines, setup.warmup, threads)
+                    sandpipe::run_chain(
+                        setup.runtime,
+                        bundles,
+                        setup.lines,
+                        setup.warmup,
+                        threads,
+                        sandpipe::Isolation::Instance,
+                    )
                 };
                 let (reference, js_took) = run(&js);
                 let (out, rust_took) = run(&rust);

@@ -83,7 +83,7 @@ impl ChainBundles {
     }
 
     /// A chain of fresh connectors (their instances are made on first use).
-    pub fn chain(&self, runtime: &Runtime) -> Chain {
+    pub fn chain(&self, runtime: &Runtime, isolation: Isolation) -> Chain {
         let connectors = self
             .bundles
             .iter()
@@ -92,8 +92,20 @@ impl ChainBundles {
                 connector(runtime, bundle, position, config, self.geoip.clone())
             })
             .collect();
-        Chain::new(connectors)
+        match isolation {
+            Isolation::Instance => Chain::new(connectors),
+            Isolation::Shared => Chain::shared(connectors),
+        }
     }
+}
+
+/// How a benchmarked chain's connectors are isolated from each other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Isolation {
+    /// An instance per connector (the default).
+    Instance,
+    /// One instance per chain (`Chain::shared`).
+    Shared,
 }
 
 /// Runs `lines` through fresh chains on `threads` threads (contiguous shares),
@@ -105,9 +117,10 @@ pub fn run_chain(
     lines: &[String],
     warmup: &[String],
     threads: usize,
+    isolation: Isolation,
 ) -> (Vec<String>, Duration) {
     let chains: Vec<Chain> = (0..threads.max(1))
-        .map(|_| bundles.chain(runtime))
+        .map(|_| bundles.chain(runtime, isolation))
         .collect();
     crate::shares::run(lines, warmup, chains, |chain, line| {
         match chain.process_json(line).expect("an event").event {

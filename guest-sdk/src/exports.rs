@@ -101,9 +101,11 @@ pub extern "C" fn enter(index: u32) -> i64 {
 
 /// One connector's `processEvent` at the shared-instance level ([`shared::pass`]).
 #[unsafe(export_name = "sandpipe_pass")]
-pub extern "C" fn pass_event(len: u32, accept: u32, next: u32) -> i64 {
+pub extern "C" fn pass_event(len: u32, accept: u32, next: u32, budget: u32) -> i64 {
     let next = (next != pass::NO_WORLD).then_some(next as usize);
-    with_input(len, |input| shared::pass(input, accept == 1, next))
+    with_input(len, |input| {
+        shared::pass(input, accept == 1, next, budget as usize)
+    })
 }
 
 /// The held event as JSON text ([`shared::held`]).

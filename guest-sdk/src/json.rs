@@ -961,6 +961,11 @@ impl KeyCache {
     /// `8 × atom` bytes on wasm32: at most 128 KiB).
     const MAX_ATOM: usize = 16_384;
 
+    /// The quoted text kept for `atom`.
+    fn get(&self, atom: qjs::JSAtom) -> Option<&[u8]> {
+        self.quoted.get(atom as usize)?.as_deref()
+    }
+
     fn write(&self, atom: qjs::JSAtom, out: &mut Vec<u8>) -> bool {
         match self.quoted.get(atom as usize) {
             Some(Some(quoted)) => {
@@ -987,6 +992,15 @@ impl KeyCache {
             }
         }
     }
+}
+
+/// Whether a quoted key is one the host reads as JSON text would carry it
+/// (no `\udxxx` escape, which only a lone surrogate gets — a key that spells
+/// one out counts too, which only costs it the copy — and not serde_json's
+/// raw-value key), and its length.
+fn judge_key(quoted: &[u8]) -> (bool, usize) {
+    let lone = quoted.windows(3).any(|w| w == b"\\ud");
+    (!lone && quoted != RAW_VALUE_KEY, quoted.len())
 }
 
 /// QuickJS's class ids for plain objects and arrays (the first two of its class enum).
@@ -1159,14 +1173,17 @@ const MAX_COPY_DEPTH: usize = 64;
 /// leaves out left out, strings shared (they are immutable and belong to the
 /// runtime), every object and array new, with `to`'s intrinsic prototypes.
 /// `Ok(None)` when `value` is anything but plain data the host would accept
-/// as text (see [`Writer`]; also a string with a lone surrogate, which the
-/// host's reader refuses, an object with an array-index key, whose JSON key
-/// order is not its shape's, and nesting past [`MAX_COPY_DEPTH`]): then it
-/// goes as text. Reading it runs no JavaScript; the copy is owned by `to`.
+/// as text (see [`Writer`]; also a string or key with a lone surrogate,
+/// which the host's reader refuses, serde_json's raw-value key, which it
+/// reads apart, an object with an array-index key, whose JSON key order is
+/// not its shape's, nesting past [`MAX_COPY_DEPTH`], and text that might be
+/// longer than `budget` bytes, which the host might refuse for its size):
+/// then it goes as text. Reading it runs no JavaScript; the copy is owned by `to`.
 pub fn copy(
     from: *mut qjs::JSContext,
     value: qjs::JSValue,
     to: *mut qjs::JSContext,
+    budget: usize,
 ) -> Result<Option<qjs::JSValue>> {
     let Some(intrinsics) = Intrinsics::of(from) else {
         return Ok(None);
@@ -1176,6 +1193,7 @@ pub fn copy(
         to,
         intrinsics,
         open: Vec::new(),
+        budget,
     };
     match copier.value(value, 0) {
         Ok(Some(copy)) => Ok(Some(copy.into_raw())),
@@ -1209,6 +1227,10 @@ pub fn own_member<'js>(ctx: &Ctx<'js>, object: &Value<'js>, name: &str) -> Resul
     let [value, getter, setter] = [descriptor.value, descriptor.getter, descriptor.setter]
         .map(|value| unsafe { Value::from_raw(ctx.clone(), value) });
     drop((getter, setter));
+    // JSON writes enumerable members only.
+    if descriptor.flags & qjs::JS_PROP_ENUMERABLE as i32 == 0 {
+        return Ok(Vec::new());
+    }
     Ok(stringify(ctx, &value)?.unwrap_or_default())
 }
 
@@ -1219,7 +1241,17 @@ struct Copier {
     intrinsics: Intrinsics,
     /// The objects being copied, outermost first (a cycle is not plain data).
     open: Vec<*mut std::ffi::c_void>,
+    /// Bytes the text of what is left may still take: each value's longest
+    /// text is taken from it as it is copied.
+    budget: usize,
 }
+
+/// The key serde_json's `Value` reads as the JSON text its string holds
+/// (the host's `json::RAW_VALUE_KEY`), quoted.
+const RAW_VALUE_KEY: &[u8] = b"\"$serde_json::private::RawValue\"";
+
+/// The longest text of a number: `-1.2345678901234567e-308`.
+const LONGEST_NUMBER: usize = 24;
 
 impl Copier {
     /// The copy of one value; `Ok(None)` when JSON leaves it out
@@ -1232,6 +1264,12 @@ impl Copier {
         let tag = unsafe { qjs::JS_VALUE_GET_NORM_TAG(value) };
         let to = self.to;
         let plain = |value| Owned { ctx: to, value };
+        if matches!(
+            tag,
+            qjs::JS_TAG_NULL | qjs::JS_TAG_BOOL | qjs::JS_TAG_INT | qjs::JS_TAG_FLOAT64
+        ) {
+            self.spend(LONGEST_NUMBER)?;
+        }
         Ok(Some(match tag {
             qjs::JS_TAG_NULL | qjs::JS_TAG_BOOL | qjs::JS_TAG_INT => plain(value),
             qjs::JS_TAG_FLOAT64 => {
@@ -1255,10 +1293,19 @@ impl Copier {
         }))
     }
 
-    /// Whether a string has no lone surrogate (one with 8-bit characters has none).
-    fn well_formed(&self, value: qjs::JSValue) -> std::result::Result<bool, Fallback> {
+    /// Takes `bytes` from the budget; [`Fallback::Native`] when it has fewer.
+    fn spend(&mut self, bytes: usize) -> std::result::Result<(), Fallback> {
+        self.budget = self.budget.checked_sub(bytes).ok_or(Fallback::Native)?;
+        Ok(())
+    }
+
+    /// Whether a string has no lone surrogate (one with 8-bit characters has
+    /// none), its longest text (six bytes a character, quoted) spent.
+    fn well_formed(&mut self, value: qjs::JSValue) -> std::result::Result<bool, Fallback> {
         let mut chars: *const u8 = std::ptr::null();
-        if unsafe { JS_SandpipeString8(self.from, value, &mut chars) } >= 0 {
+        let count = unsafe { JS_SandpipeString8(self.from, value, &mut chars) };
+        if count >= 0 {
+            self.spend(6 * count as usize + 2)?;
             return Ok(true);
         }
         let mut len = 0;
@@ -1270,7 +1317,36 @@ impl Copier {
         let bytes = unsafe { std::slice::from_raw_parts(text as *const u8, len as usize) };
         let formed = std::str::from_utf8(bytes).is_ok();
         unsafe { qjs::JS_FreeCString(self.from, text) };
+        // At most one character a byte, at most six bytes a character.
+        self.spend(6 * len as usize + 2)?;
         Ok(formed)
+    }
+
+    /// Whether the host reads `atom` as a key the way JSON text would carry
+    /// it (no lone surrogate, not serde_json's raw-value key), judged on the
+    /// writer's quoted form of it (quoted and kept now if it has none), whose
+    /// length (and a comma and colon) is spent.
+    fn plain_key(&mut self, atom: qjs::JSAtom) -> std::result::Result<bool, Fallback> {
+        let judged = KEYS.with_borrow(|keys| keys.get(atom).map(judge_key));
+        let (plain, len) = match judged {
+            Some(judged) => judged,
+            None => {
+                let mut len = 0;
+                let name = unsafe { qjs::JS_AtomToCStringLen(self.from, &mut len, atom) };
+                if name.is_null() {
+                    return Err(Fallback::Exception);
+                }
+                let mut quoted = Vec::new();
+                quote_into(&mut quoted, unsafe {
+                    std::slice::from_raw_parts(name as *const u8, len as usize)
+                });
+                unsafe { qjs::JS_FreeCString(self.from, name) };
+                KEYS.with_borrow_mut(|keys| keys.remember(self.from, atom, &quoted));
+                judge_key(&quoted)
+            }
+        };
+        self.spend(len + 2)?;
+        Ok(plain)
     }
 
     fn object(
@@ -1331,7 +1407,7 @@ impl Copier {
                 1 => {}
                 _ => return Err(Fallback::Native),
             }
-            if atom == self.intrinsics.to_json.atom {
+            if atom == self.intrinsics.to_json.atom || !self.plain_key(atom)? {
                 return Err(Fallback::Native);
             }
             if let Some(copy) = self.value(value, depth + 1)? {
@@ -1363,6 +1439,7 @@ impl Copier {
         };
         let pending = Pending::new(self.to, false);
         for element in elements {
+            self.spend(1)?;
             let copy = self.value(*element, depth + 1)?;
             let copy = copy.map_or(qjs::JS_NULL, Owned::into_raw);
             ELEMENTS.with_borrow_mut(|out| out.push(copy));

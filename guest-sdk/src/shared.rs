@@ -89,11 +89,18 @@ pub fn new_context(
 ///
 /// The event is `input` (JSON text) when it is not empty; otherwise the
 /// last result, when the host `accept`s it, or else the event before it.
-/// `next` is the world of the next connector that processes events, if any.
+/// `next` is the world of the next connector that processes events, if any;
+/// `budget` the most bytes of text the host would take from this connector
+/// and give the next (a result that might be longer goes as text).
 /// The output starts with [`tag::TEXT`] and the JSON text of the result
 /// (`null` when it dropped the event), or [`tag::HELD`] and the JSON text of
 /// its `team_id` (nothing when it has none).
-pub fn pass(input: &[u8], accept: bool, next: Option<usize>) -> Result<Vec<u8>, String> {
+pub fn pass(
+    input: &[u8],
+    accept: bool,
+    next: Option<usize>,
+    budget: usize,
+) -> Result<Vec<u8>, String> {
     let here = world::current();
     let Some(world) = world::world(here) else {
         return Err(world::plain_error("no world to pass the event to"));
@@ -131,7 +138,7 @@ pub fn pass(input: &[u8], accept: bool, next: Option<usize>) -> Result<Vec<u8>, 
             };
             if let Some(next) = next.filter(|&next| next != here)
                 && let Some(target) = world::world(next)
-                && let Some(copy) = copy_into(ctx, &result, &target)?
+                && let Some(copy) = copy_into(ctx, &result, &target, budget)?
             {
                 let raw = ctx.as_raw().as_ptr();
                 let team_id = json::own_member(ctx, &result, "team_id")?;
@@ -157,14 +164,15 @@ pub fn pass(input: &[u8], accept: bool, next: Option<usize>) -> Result<Vec<u8>, 
 pub fn held(accept: bool) -> Result<Vec<u8>, String> {
     let event = HAND.with_borrow_mut(|hand| {
         let candidate = hand.candidate.take();
-        if let (true, Some((result, _))) = (accept, candidate) {
-            hand.source = Some(result);
+        match (accept, candidate) {
+            (true, Some((result, _))) => Ok(result),
+            (true, None) => Err(world::plain_error("no result was held to accept")),
+            (false, _) => hand
+                .source
+                .take()
+                .ok_or_else(|| world::plain_error("no event is held")),
         }
-        hand.source.take()
-    });
-    let Some(event) = event else {
-        return Err(world::plain_error("no event is held"));
-    };
+    })?;
     let Some(world) = world::world(event.world) else {
         return Err(world::plain_error("the held event's world is gone"));
     };
@@ -189,7 +197,8 @@ fn copy_source<'js>(ctx: &Ctx<'js>) -> Result<Value<'js>, Error> {
             return Ok(None);
         };
         let from = world::world(source.world).ok_or(Error::Unknown)?;
-        json::copy(from.raw(), source.value, ctx.as_raw().as_ptr())
+        // It was copied once already within the budget.
+        json::copy(from.raw(), source.value, ctx.as_raw().as_ptr(), usize::MAX)
     })?;
     match copied {
         // SAFETY: owned, made in `ctx`.
@@ -204,8 +213,9 @@ fn copy_into(
     ctx: &Ctx<'_>,
     result: &Value<'_>,
     target: &World,
+    budget: usize,
 ) -> Result<Option<qjs::JSValue>, Error> {
-    json::copy(ctx.as_raw().as_ptr(), result.as_raw(), target.raw())
+    json::copy(ctx.as_raw().as_ptr(), result.as_raw(), target.raw(), budget)
 }
 
 fn tagged(tag: u8, body: &[u8]) -> Vec<u8> {

@@ -70,6 +70,12 @@ pub struct PipelineArgs {
     max_batch_events: u64,
     #[command(flatten)]
     metering: crate::MeteringArg,
+    /// Teams (by id, comma-separated) whose chains run at the shared-instance
+    /// level: a team's JavaScript connectors in one instance, each in its own
+    /// world, faster, with less isolation between them (SECURITY.md,
+    /// "Isolation levels"). Every other team: an instance per connector.
+    #[arg(long, env = "SANDPIPE_SHARED_INSTANCE_TEAMS", value_delimiter = ',')]
+    shared_instance_teams: Vec<i64>,
 }
 
 impl PipelineArgs {
@@ -92,6 +98,7 @@ impl PipelineArgs {
             runtime,
             limits,
             max_batch_events: self.max_batch_events as usize,
+            shared_teams: self.shared_instance_teams.into_iter().collect(),
             team_concurrency: self
                 .team_concurrency
                 .unwrap_or_else(serve::TeamGates::default_per_team),

@@ -58,11 +58,13 @@ pub mod export {
     /// and calls run in world `index`: an existing one, or a new one when
     /// `index` is the number of worlds. Output `null`.
     pub const WORLD: &str = "sandpipe_world";
-    /// `(len: i32, accept: i32, next: i32) -> i64`: `processEvent` in the
-    /// current world on the input (JSON) when `len > 0`, else on the event
-    /// held from the last pass (its result when `accept` is 1, else the event
-    /// before it); `next` is the next processing connector's world, or
-    /// [`crate::pass::NO_WORLD`]. Output: see [`crate::pass`].
+    /// `(len: i32, accept: i32, next: i32, budget: i32) -> i64`:
+    /// `processEvent` in the current world on the input (JSON) when
+    /// `len > 0`, else on the event held from the last pass (its result when
+    /// `accept` is 1, else the event before it); `next` is the next
+    /// processing connector's world, or [`crate::pass::NO_WORLD`]; a result
+    /// whose text might be longer than `budget` bytes goes as text. Output:
+    /// see [`crate::pass`].
     pub const PASS: &str = "sandpipe_pass";
     /// `(accept: i32) -> i64`: the held event (as for `sandpipe_pass`'s
     /// `accept`) written as JSON text.

@@ -112,6 +112,9 @@ pub enum StepOutcome {
 /// An ordered list of connectors.
 pub struct Chain {
     connectors: Vec<Connector>,
+    /// Whether results are held in the shared instance between connectors
+    /// (until a loss no connector could be moved out for).
+    holding: bool,
     /// The instance its script connectors share, at the shared-instance level.
     shared: Option<Arc<SharedInstance>>,
     /// [`Chain::process_json`]'s buffer for the input's text, kept between
@@ -166,6 +169,7 @@ impl Chain {
     pub fn new(connectors: Vec<Connector>) -> Chain {
         Chain {
             connectors,
+            holding: false,
             shared: None,
             input: Vec::new(),
         }
@@ -194,6 +198,7 @@ impl Chain {
         }
         Chain {
             connectors,
+            holding: true,
             shared: Some(shared),
             input: Vec::new(),
         }
@@ -364,18 +369,19 @@ impl Chain {
     /// between its connectors when there is one; an event the shared instance
     /// lost (a connector trapped while it held it) is run through the chain
     /// again from its start, where the connector that trapped has an instance
-    /// of its own by then. `None` when a connector dropped the event.
+    /// of its own by then (the connectors before it see the event twice). A
+    /// loss no connector moved out for ends holding for this chain. `None`
+    /// when a connector dropped the event.
     fn process_held<E>(
         &mut self,
         input: &[u8],
         team_id: Option<&Value>,
         out: &mut ChainOutput<E>,
     ) -> Option<Passed> {
-        let hold = self.shared.is_some();
-        // Each loss moves one more connector to an instance of its own.
-        for _ in 0..=self.connectors.len() {
+        loop {
+            let seated = self.seated();
             let failures = out.failures.len();
-            match self.process_all(input, team_id, None, hold, out) {
+            match self.process_all(input, team_id, None, self.holding, out) {
                 Flow::Passed(passed) => return Some(passed),
                 Flow::Dropped => return None,
                 Flow::Lost => {
@@ -383,13 +389,20 @@ impl Chain {
                     for connector in &self.connectors {
                         drop(connector.take_captured());
                     }
+                    if self.seated() == seated {
+                        self.holding = false;
+                    }
                 }
             }
         }
-        match self.process_all(input, team_id, None, false, out) {
-            Flow::Passed(passed) => Some(passed),
-            Flow::Dropped | Flow::Lost => None,
-        }
+    }
+
+    /// How many connectors are seated in the shared instance.
+    fn seated(&self) -> usize {
+        self.connectors
+            .iter()
+            .filter(|c| c.seat().is_some())
+            .count()
     }
 
     /// Every connector's `processEvent` on the event whose JSON text is
@@ -407,64 +420,70 @@ impl Chain {
         let mut failed = Vec::new();
         let mut at = At::Text(None);
         let shared = self.shared.clone().filter(|_| hold);
-        // The instance the event is held in, once it is.
+        // The instance generation the event is held in, once it is.
         let mut holder = None;
         for position in 0..self.connectors.len() {
-            let next = match &shared {
-                Some(_) if self.connectors[position].seat().is_some() => {
-                    Some(self.next_world(position))
+            // Loads the connector (once: a failure is this event's failure).
+            let defines = self.connectors[position].defines(Call::ProcessEvent);
+            let next = match (&shared, &defines) {
+                (Some(_), Ok(true)) if self.connectors[position].seat().is_some() => {
+                    Some(self.next_seat(position))
                 }
                 _ => None,
             };
-            let connector = &mut self.connectors[position];
-            let seated =
-                next.is_some() && matches!(connector.defines(Call::ProcessEvent), Ok(true));
-            // `None`: the result is held in the shared instance.
-            let outcome: Result<Option<Outcome>, CallError> = if seated {
-                let was_held = matches!(at, At::Held { .. });
-                let pass_input = match &at {
-                    At::Text(None) => PassInput::Text(input),
-                    At::Text(Some((_, text))) => PassInput::Text(text),
-                    &At::Held { accept, .. } => PassInput::Held { accept },
-                };
-                let result = pass_one(connector, pass_input, next.flatten(), team_id);
-                if let At::Held { accept, .. } = &mut at {
-                    // The pass took the last result, if accepted, as its source.
-                    *accept = false;
-                }
-                match result {
-                    Ok(Pass::Held) => {
-                        at = At::Held {
-                            accept: true,
-                            kept: position,
-                        };
-                        holder = shared.as_ref().map(|s| s.generation());
-                        Ok(None)
+            // `Ok(None)`: the result is held in the shared instance.
+            let outcome: Result<Option<Outcome>, CallError> = match (defines, next) {
+                (Err(error), _) => Err(error),
+                (Ok(false), _) => Ok(Some(Outcome::Skipped)),
+                (Ok(true), Some(next)) => {
+                    let connector = &mut self.connectors[position];
+                    let pass_input = match &at {
+                        At::Text(None) => PassInput::Text(input),
+                        At::Text(Some((_, text))) => PassInput::Text(text),
+                        &At::Held { accept, .. } => PassInput::Held { accept },
+                    };
+                    let budget = next.map_or(0, |(_, max_input)| {
+                        max_input.min(connector.limits().max_output)
+                    });
+                    let next = next.map(|(world, _)| world);
+                    let result = pass_one(connector, pass_input, next, budget, team_id);
+                    if let At::Held { accept, .. } = &mut at {
+                        // The pass took the last result, if accepted, as its source.
+                        *accept = false;
                     }
-                    Ok(Pass::Outcome(outcome)) => Ok(Some(outcome)),
-                    Err(error) => {
-                        if was_held && shared.as_ref().map(|s| s.generation()) != holder {
-                            out.calls.extend(connector.take_last_call());
-                            return Flow::Lost;
+                    match result {
+                        Ok(Pass::Held) => {
+                            at = At::Held {
+                                accept: true,
+                                kept: position,
+                            };
+                            holder = shared.as_ref().map(|s| s.generation());
+                            Ok(None)
                         }
-                        Err(error)
+                        Ok(Pass::Outcome(outcome)) => Ok(Some(outcome)),
+                        Err(error) => Err(error),
                     }
                 }
-            } else {
-                if let (Some(shared), At::Held { accept, kept }) = (&shared, &at) {
-                    match shared.held(*accept, connector.limits()) {
-                        Ok(text) => at = At::Text(Some((*kept, text))),
-                        Err(_) => return Flow::Lost,
+                (Ok(true), None) => {
+                    if let (Some(shared), At::Held { accept, kept }) = (&shared, &at) {
+                        let limits = self.connectors[*kept].limits();
+                        match shared.held(*accept, limits) {
+                            Ok(text) => at = At::Text(Some((*kept, text))),
+                            Err(_) => return Flow::Lost,
+                        }
                     }
+                    let text = match &at {
+                        At::Text(Some((_, text))) => text,
+                        _ => input,
+                    };
+                    process_one(&mut self.connectors[position], text, team_id).map(Some)
                 }
-                let text = match &at {
-                    At::Text(Some((_, text))) => text,
-                    _ => input,
-                };
-                process_one(connector, text, team_id).map(Some)
             };
             let connector = &mut self.connectors[position];
             out.calls.extend(connector.take_last_call());
+            if matches!(at, At::Held { .. }) && shared.as_ref().map(|s| s.generation()) != holder {
+                return Flow::Lost;
+            }
             if let Some(steps) = steps.as_deref_mut() {
                 steps.push(Step {
                     connector: connector.label().to_string(),
@@ -515,17 +534,17 @@ impl Chain {
         })
     }
 
-    /// The world of the next connector after `position` that may process
-    /// events (one not loaded yet may), when it is seated in the shared
-    /// instance; `None` when there is none, or it runs on its own: the result
-    /// then goes as text. Loads nothing, so connectors load in chain order
-    /// as at the default level; a connector guessed wrongly only costs the
-    /// copy made for it.
-    fn next_world(&self, position: usize) -> Option<usize> {
-        self.connectors[position + 1..]
+    /// The next connector after `position` that may process events (one
+    /// not loaded yet may), when it is seated in the shared instance: its
+    /// world and the most input it takes; `None` when there is none, or it
+    /// runs on its own: the result then goes as text. Loads nothing, so
+    /// connectors load in chain order as at the default level; a connector
+    /// guessed wrongly only costs the copy made for it.
+    fn next_seat(&self, position: usize) -> Option<(usize, usize)> {
+        let next = self.connectors[position + 1..]
             .iter()
-            .find(|connector| connector.may_define(Call::ProcessEvent))
-            .and_then(|connector| connector.seat().map(|seat| seat.world()))
+            .find(|connector| connector.may_define(Call::ProcessEvent))?;
+        Some((next.seat()?.world(), next.limits().max_input))
     }
 
     /// Refuses the final result of the connector at `position`, which could
@@ -678,9 +697,10 @@ fn pass_one(
     connector: &mut Connector,
     input: PassInput<'_>,
     next: Option<usize>,
+    budget: usize,
     team_id: Option<&Value>,
 ) -> Result<Pass, CallError> {
-    Ok(match connector.pass(input, next)? {
+    Ok(match connector.pass(input, next, budget)? {
         PassResult::Processed(Processed::Skipped) => Pass::Outcome(Outcome::Skipped),
         PassResult::Processed(Processed::Dropped) => Pass::Outcome(Outcome::Dropped),
         PassResult::Processed(Processed::Kept(next)) if next.team_id() != team_id => {

@@ -307,17 +307,24 @@ impl Connector {
     }
 
     /// `processEvent` at the shared-instance level: on `input`, or on the
-    /// event held from the last pass; a plain-data result is held and copied
-    /// into world `next`, the next connector's, when there is one. Only for a
-    /// connector with a seat that defines `processEvent`.
+    /// event held from the last pass; a plain-data result whose text would
+    /// take at most `budget` bytes is held and copied into world `next`, the
+    /// next connector's, when there is one. Only for a connector with a seat
+    /// that defines `processEvent`.
     pub(crate) fn pass(
         &mut self,
         input: PassInput<'_>,
         next: Option<usize>,
+        budget: usize,
     ) -> Result<Passed, CallError> {
+        if self.seat().is_none() {
+            return Err(CallError::InvalidResult(
+                "a connector on its own instance was passed a held event".into(),
+            ));
+        }
         let started = Instant::now();
         let (result, fuel) = self.call_with(Call::ProcessEvent, |guest, limits| {
-            crate::shared::pass(guest, input, next, limits)
+            guest.pass(input, next, budget, limits)
         });
         self.last_call = Some(CallRecord {
             connector: self.label.clone(),

@@ -22,9 +22,27 @@ pub struct Instance {
 /// Connector instances alive in this process.
 static LIVE_INSTANCES: AtomicUsize = AtomicUsize::new(0);
 
-/// How many connector instances are alive in this process (for metrics).
+/// How many connector instances are alive in this process (for metrics),
+/// a chain's shared instance counted once.
 pub fn live_instances() -> usize {
     LIVE_INSTANCES.load(Ordering::Relaxed)
+}
+
+/// Counts one more live instance until the guard is dropped (the
+/// shared-instance level's instance, which is not an [`Instance`]).
+pub(crate) struct Alive(());
+
+impl Alive {
+    pub(crate) fn new() -> Alive {
+        LIVE_INSTANCES.fetch_add(1, Ordering::Relaxed);
+        Alive(())
+    }
+}
+
+impl Drop for Alive {
+    fn drop(&mut self) {
+        LIVE_INSTANCES.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// Whether a connector defining `functions` can run `call`: it defines

@@ -247,11 +247,13 @@ impl Guest {
     /// One connector's `processEvent` in the current world at the
     /// shared-instance level: on `input`, or on the event held from the last
     /// pass (see `sandpipe_abi::export::PASS`); `next` is the world the result
-    /// is copied into when it is plain data.
+    /// is copied into when it is plain data whose text would take at most
+    /// `budget` bytes.
     pub(crate) fn pass(
         &mut self,
         input: PassInput<'_>,
         next: Option<usize>,
+        budget: usize,
         limits: &Limits,
     ) -> Result<PassOutput, CallError> {
         let (text, accept) = match input {
@@ -264,15 +266,23 @@ impl Guest {
                 limit: limits.max_input,
             });
         }
-        let call = self.export::<(u32, u32, u32), i64>(export::PASS, limits)?;
+        let call = self.export::<(u32, u32, u32, u32), i64>(export::PASS, limits)?;
         arm(&mut self.store, limits, self.metered);
         let len = self.write_input(text, limits)?;
         let next = next.map_or(pass::NO_WORLD, |world| world as u32);
         let raw = call
-            .call(&mut self.store, (len, u32::from(accept), next))
+            .call(
+                &mut self.store,
+                (
+                    len,
+                    u32::from(accept),
+                    next,
+                    u32::try_from(budget).unwrap_or(u32::MAX),
+                ),
+            )
             .map_err(|e| CallError::Trapped(trap_reason(&e, limits)))?;
         let mut output = self
-            .read(raw, limits.max_output)?
+            .read_tagged(raw, limits.max_output)?
             .map_err(CallError::Threw)?;
         match output.first() {
             Some(&pass::TEXT) => {
@@ -349,6 +359,22 @@ impl Guest {
                 CallError::Trapped("plugin reserved an input buffer outside its memory".into())
             })?;
         Ok(len)
+    }
+
+    /// [`Guest::read`] of a result that starts with a tag byte, which does
+    /// not count toward `max`.
+    fn read_tagged(&self, raw: i64, max: usize) -> Result<Result<Vec<u8>, JsError>, CallError> {
+        if Packed::decode(raw).is_error {
+            return self.read(raw, max);
+        }
+        self.read(raw, max.saturating_add(1))
+            .map_err(|error| match error {
+                CallError::OutputTooLarge { size, .. } => CallError::OutputTooLarge {
+                    size: size - 1,
+                    limit: max,
+                },
+                error => error,
+            })
     }
 
     /// The bytes the packed result `raw` points at (see [`read_result`]).

@@ -21,7 +21,7 @@ use crate::bundle::Bundle;
 use crate::error::CallError;
 use crate::host::ConsoleLine;
 use crate::limits::Limits;
-use crate::plugin::{Guest, PassInput, PassOutput, Plugin};
+use crate::plugin::{Guest, Plugin};
 use crate::services::ConnectorServices;
 use sandpipe_abi::Call;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -42,7 +42,8 @@ pub(crate) struct SharedInstance {
 }
 
 struct State {
-    guest: Option<Guest>,
+    /// The instance, counted among the live ones while it lives.
+    guest: Option<(Guest, crate::instance::Alive)>,
     /// Counts the instances made; a seat loaded in an older one loads again.
     generation: u64,
     /// Worlds the current instance has (the first is the plugin's own).
@@ -118,7 +119,7 @@ impl SharedInstance {
     pub(crate) fn held(&self, accept: bool, limits: &Limits) -> Result<Vec<u8>, CallError> {
         let mut state = self.lock();
         let limits = self.limits(limits);
-        let Some(guest) = state.guest.as_mut() else {
+        let Some((guest, _)) = state.guest.as_mut() else {
             return Err(CallError::Trapped("the shared instance is gone".into()));
         };
         let result = guest.held(accept, &limits);
@@ -169,7 +170,7 @@ impl Seat {
                 occupant.services.clone(),
                 shared.seats,
             )?;
-            state.guest = Some(guest);
+            state.guest = Some((guest, crate::instance::Alive::new()));
             state.worlds = 1;
             state.current = 0;
         }
@@ -188,7 +189,7 @@ impl Seat {
         occupant: &Occupant<'_>,
         limits: &Limits,
     ) -> Result<Loaded, CallError> {
-        let guest = state.guest.as_mut().expect("made above");
+        let (guest, _) = state.guest.as_mut().expect("made above");
         guest.serve(occupant.services, limits);
         // Making a world is the plugin's own work (about 4.5 million units
         // of fuel and 0.7 ms), not the connector's: it is bounded apart.
@@ -237,17 +238,18 @@ impl Seat {
         }
         let world = self.world;
         let current = state.current;
-        let guest = state.guest.as_mut().expect("checked");
+        let (guest, _) = state.guest.as_mut().expect("checked");
         guest.serve(occupant.services, &limits);
         let entered = if current == world {
             Ok(())
         } else {
             guest.enter(world, &limits)
         };
+        let now_in = if entered.is_ok() { world } else { current };
         let result = entered.and_then(|()| f(guest, &limits));
         let fuel = guest.fuel_used(&limits);
         let console = guest.take_console();
-        state.current = world;
+        state.current = now_in;
         if result.as_ref().is_err_and(|e| e.poisons_instance()) {
             state.drop_guest();
         }
@@ -258,14 +260,4 @@ impl Seat {
     pub(crate) fn world(&self) -> usize {
         self.world
     }
-}
-
-/// `processEvent` through a seat: see [`Guest::pass`].
-pub(crate) fn pass(
-    guest: &mut Guest,
-    input: PassInput<'_>,
-    next: Option<usize>,
-    limits: &Limits,
-) -> Result<PassOutput, CallError> {
-    guest.pass(input, next, limits)
 }

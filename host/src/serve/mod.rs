@@ -87,6 +87,8 @@ pub struct Pipeline {
     pub team_concurrency: usize,
     /// Most events one events request may carry.
     pub max_batch_events: usize,
+    /// Teams whose chains run at the shared-instance level.
+    pub shared_teams: std::collections::BTreeSet<i64>,
     pub delivery: webhooks::DeliveryOptions,
 }
 
@@ -220,6 +222,7 @@ pub(crate) fn open(pipeline: Pipeline, admin: Admin) -> anyhow::Result<Opened> {
             geoip: pipeline.geoip,
             limits: pipeline.limits,
             fetch: pipeline.fetch,
+            shared_teams: Arc::new(pipeline.shared_teams),
         },
         admin_hash: Arc::new(admin_hash),
         metrics_hash: None,

@@ -98,6 +98,8 @@ pub struct ConnectorDefaults {
     pub limits: Limits,
     /// The operator's fetch policy, the same for every connector.
     pub fetch: FetchPolicy,
+    /// Teams whose chains run at the shared-instance level ([`Chain::shared`]).
+    pub shared_teams: Arc<std::collections::BTreeSet<i64>>,
 }
 
 impl TeamChain {
@@ -181,7 +183,10 @@ impl TeamChain {
                 )
             })
             .collect::<Result<_, _>>()?;
-        Ok(Chain::new(connectors))
+        Ok(match defaults.shared_teams.contains(&self.team) {
+            true => Chain::shared(connectors),
+            false => Chain::new(connectors),
+        })
     }
 
     /// A chain for one request: from the pool, or new.

@@ -17348,7 +17348,9 @@ static bool js_get_fast_array(JSContext *ctx, JSValue obj,
    a new array, duplicating every key and value and looking each one up again.
    None of them runs JavaScript, allocates or changes a reference count: what
    they hand out is borrowed from the object or string, and stays valid while
-   no JavaScript runs and nothing is allocated in the runtime. */
+   no JavaScript runs and the object is neither changed nor freed (the
+   collector neither moves nor reshapes a live object, so the plugin's copy
+   between contexts may allocate in the other context while it holds them). */
 
 /* The number of property slots in `obj`'s shape, when `obj` is an ordinary
    object (class Object, not exotic) none of whose own keys is an array index
