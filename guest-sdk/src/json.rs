@@ -57,6 +57,13 @@ unsafe extern "C" {
         string: qjs::JSValue,
         chars: *mut *const u8,
     ) -> i32;
+    fn JS_SandpipeCopy(
+        to: *mut qjs::JSContext,
+        from: *mut qjs::JSContext,
+        value: qjs::JSValue,
+        budget: usize,
+        out: *mut qjs::JSValue,
+    ) -> i32;
 }
 
 /// The `count` items at `pointer` that one of the engine's views lent, or
@@ -961,11 +968,6 @@ impl KeyCache {
     /// `8 × atom` bytes on wasm32: at most 128 KiB).
     const MAX_ATOM: usize = 16_384;
 
-    /// The quoted text kept for `atom`.
-    fn get(&self, atom: qjs::JSAtom) -> Option<&[u8]> {
-        self.quoted.get(atom as usize)?.as_deref()
-    }
-
     fn write(&self, atom: qjs::JSAtom, out: &mut Vec<u8>) -> bool {
         match self.quoted.get(atom as usize) {
             Some(Some(quoted)) => {
@@ -992,15 +994,6 @@ impl KeyCache {
             }
         }
     }
-}
-
-/// Whether a quoted key is one the host reads as JSON text would carry it
-/// (no `\udxxx` escape, which only a lone surrogate gets — a key that spells
-/// one out counts too, which only costs it the copy — and not serde_json's
-/// raw-value key), and its length.
-fn judge_key(quoted: &[u8]) -> (bool, usize) {
-    let lone = quoted.windows(3).any(|w| w == b"\\ud");
-    (!lone && quoted != RAW_VALUE_KEY, quoted.len())
 }
 
 /// QuickJS's class ids for plain objects and arrays (the first two of its class enum).
@@ -1162,43 +1155,26 @@ fn may_need_escape(word: u64) -> bool {
         || has_zero(word ^ (ONES * 0xED))
 }
 
-/// Nesting the copy takes as plain data: deeper goes as text, which the host
-/// reads with serde_json's own limit (128) as it reads any result.
-const MAX_COPY_DEPTH: usize = 64;
-
 /// `value`, plain data of the context `from`, copied into the context `to`
 /// of the same runtime as `JSON.parse(JSON.stringify(value))` would make it
-/// there: the same keys in the same order, numbers as the text would give
-/// them back (`-0` as `0`, `NaN` and infinities as `null`), members that JSON
-/// leaves out left out, strings shared (they are immutable and belong to the
-/// runtime), every object and array new, with `to`'s intrinsic prototypes.
-/// `Ok(None)` when `value` is anything but plain data the host would accept
-/// as text (see [`Writer`]; also a string or key with a lone surrogate,
-/// which the host's reader refuses, serde_json's raw-value key, which it
-/// reads apart, an object with an array-index key, whose JSON key order is
-/// not its shape's, nesting past [`MAX_COPY_DEPTH`], and text that might be
-/// longer than `budget` bytes, which the host might refuse for its size):
-/// then it goes as text. Reading it runs no JavaScript; the copy is owned by `to`.
+/// there (the vendored engine's `JS_SandpipeCopy`, whose comment says
+/// exactly what plain data is: what [`Writer`] writes itself, and only what
+/// the host would read as that text would read it, within `budget` bytes of
+/// text). `Ok(None)` when `value` is anything else: then it goes as text.
+/// Reading it runs no JavaScript; the copy is owned by `to`.
 pub fn copy(
     from: *mut qjs::JSContext,
     value: qjs::JSValue,
     to: *mut qjs::JSContext,
     budget: usize,
 ) -> Result<Option<qjs::JSValue>> {
-    let Some(intrinsics) = Intrinsics::of(from) else {
-        return Ok(None);
-    };
-    let mut copier = Copier {
-        from,
-        to,
-        intrinsics,
-        open: Vec::new(),
-        budget,
-    };
-    match copier.value(value, 0) {
-        Ok(Some(copy)) => Ok(Some(copy.into_raw())),
-        Ok(None) | Err(Fallback::Native) => Ok(None),
-        Err(Fallback::Exception) => Err(Error::Exception),
+    let mut out = qjs::JS_UNDEFINED;
+    // SAFETY: both contexts are alive, in one runtime whose lock the caller
+    // holds; `value` is alive in `from` and is only read.
+    match unsafe { JS_SandpipeCopy(to, from, value, budget, &mut out) } {
+        1 => Ok(Some(out)),
+        0 => Ok(None),
+        _ => Err(Error::Exception),
     }
 }
 
@@ -1232,225 +1208,4 @@ pub fn own_member<'js>(ctx: &Ctx<'js>, object: &Value<'js>, name: &str) -> Resul
         return Ok(Vec::new());
     }
     Ok(stringify(ctx, &value)?.unwrap_or_default())
-}
-
-/// [`copy`]'s walk; mirrors [`Writer`]'s, building values instead of text.
-struct Copier {
-    from: *mut qjs::JSContext,
-    to: *mut qjs::JSContext,
-    intrinsics: Intrinsics,
-    /// The objects being copied, outermost first (a cycle is not plain data).
-    open: Vec<*mut std::ffi::c_void>,
-    /// Bytes the text of what is left may still take: each value's longest
-    /// text is taken from it as it is copied.
-    budget: usize,
-}
-
-/// The key serde_json's `Value` reads as the JSON text its string holds
-/// (the host's `json::RAW_VALUE_KEY`), quoted.
-const RAW_VALUE_KEY: &[u8] = b"\"$serde_json::private::RawValue\"";
-
-/// The longest text of a number: `-1.2345678901234567e-308`.
-const LONGEST_NUMBER: usize = 24;
-
-impl Copier {
-    /// The copy of one value; `Ok(None)` when JSON leaves it out
-    /// (`undefined`, a symbol), which an object skips and an array makes `null`.
-    fn value(
-        &mut self,
-        value: qjs::JSValue,
-        depth: usize,
-    ) -> std::result::Result<Option<Owned>, Fallback> {
-        let tag = unsafe { qjs::JS_VALUE_GET_NORM_TAG(value) };
-        let to = self.to;
-        let plain = |value| Owned { ctx: to, value };
-        if matches!(
-            tag,
-            qjs::JS_TAG_NULL | qjs::JS_TAG_BOOL | qjs::JS_TAG_INT | qjs::JS_TAG_FLOAT64
-        ) {
-            self.spend(LONGEST_NUMBER)?;
-        }
-        Ok(Some(match tag {
-            qjs::JS_TAG_NULL | qjs::JS_TAG_BOOL | qjs::JS_TAG_INT => plain(value),
-            qjs::JS_TAG_FLOAT64 => {
-                let n = unsafe { qjs::JS_VALUE_GET_FLOAT64(value) };
-                if n.is_finite() {
-                    // As the writer's text reads back: -0 is written `0`.
-                    Seed { ctx: self.to }.number(if n == 0.0 { 0.0 } else { n })
-                } else {
-                    plain(qjs::JS_NULL)
-                }
-            }
-            qjs::JS_TAG_STRING | qjs::JS_TAG_STRING_ROPE => {
-                if !self.well_formed(value)? {
-                    return Err(Fallback::Native);
-                }
-                plain(unsafe { qjs::JS_DupValue(self.from, value) })
-            }
-            qjs::JS_TAG_UNDEFINED | qjs::JS_TAG_SYMBOL => return Ok(None),
-            qjs::JS_TAG_OBJECT => return self.object(value, depth).map(Some),
-            _ => return Err(Fallback::Native),
-        }))
-    }
-
-    /// Takes `bytes` from the budget; [`Fallback::Native`] when it has fewer.
-    fn spend(&mut self, bytes: usize) -> std::result::Result<(), Fallback> {
-        self.budget = self.budget.checked_sub(bytes).ok_or(Fallback::Native)?;
-        Ok(())
-    }
-
-    /// Whether a string has no lone surrogate (one with 8-bit characters has
-    /// none), its longest text (six bytes a character, quoted) spent.
-    fn well_formed(&mut self, value: qjs::JSValue) -> std::result::Result<bool, Fallback> {
-        let mut chars: *const u8 = std::ptr::null();
-        let count = unsafe { JS_SandpipeString8(self.from, value, &mut chars) };
-        if count >= 0 {
-            self.spend(6 * count as usize + 2)?;
-            return Ok(true);
-        }
-        let mut len = 0;
-        // Lone surrogates come back as their 3-byte WTF-8 forms.
-        let text = unsafe { qjs::JS_ToCStringLen2(self.from, &mut len, value, false) };
-        if text.is_null() {
-            return Err(Fallback::Exception);
-        }
-        let bytes = unsafe { std::slice::from_raw_parts(text as *const u8, len as usize) };
-        let formed = std::str::from_utf8(bytes).is_ok();
-        unsafe { qjs::JS_FreeCString(self.from, text) };
-        // At most one character a byte, at most six bytes a character.
-        self.spend(6 * len as usize + 2)?;
-        Ok(formed)
-    }
-
-    /// Whether the host reads `atom` as a key the way JSON text would carry
-    /// it (no lone surrogate, not serde_json's raw-value key), judged on the
-    /// writer's quoted form of it (quoted and kept now if it has none), whose
-    /// length (and a comma and colon) is spent.
-    fn plain_key(&mut self, atom: qjs::JSAtom) -> std::result::Result<bool, Fallback> {
-        let judged = KEYS.with_borrow(|keys| keys.get(atom).map(judge_key));
-        let (plain, len) = match judged {
-            Some(judged) => judged,
-            None => {
-                let mut len = 0;
-                let name = unsafe { qjs::JS_AtomToCStringLen(self.from, &mut len, atom) };
-                if name.is_null() {
-                    return Err(Fallback::Exception);
-                }
-                let mut quoted = Vec::new();
-                quote_into(&mut quoted, unsafe {
-                    std::slice::from_raw_parts(name as *const u8, len as usize)
-                });
-                unsafe { qjs::JS_FreeCString(self.from, name) };
-                KEYS.with_borrow_mut(|keys| keys.remember(self.from, atom, &quoted));
-                judge_key(&quoted)
-            }
-        };
-        self.spend(len + 2)?;
-        Ok(plain)
-    }
-
-    fn object(
-        &mut self,
-        value: qjs::JSValue,
-        depth: usize,
-    ) -> std::result::Result<Owned, Fallback> {
-        if depth >= MAX_COPY_DEPTH {
-            return Err(Fallback::Native);
-        }
-        let pointer = unsafe { qjs::JS_VALUE_GET_PTR(value) };
-        if self.open.contains(&pointer) {
-            return Err(Fallback::Native);
-        }
-        let class = unsafe { qjs::JS_GetClassID(value) };
-        if class != CLASS_OBJECT && class != CLASS_ARRAY {
-            return Err(Fallback::Native);
-        }
-        // Not a proxy (its class would differ), so this runs no trap.
-        let prototype = Owned::new(self.from, unsafe { qjs::JS_GetPrototype(self.from, value) })
-            .map_err(|_| Fallback::Exception)?;
-        let proto = if unsafe { qjs::JS_IsNull(prototype.value) } {
-            std::ptr::null_mut()
-        } else {
-            unsafe { qjs::JS_VALUE_GET_PTR(prototype.value) }
-        };
-        drop(prototype);
-        self.open.push(pointer);
-        let copied = match class {
-            CLASS_OBJECT if proto == self.intrinsics.object_prototype || proto.is_null() => {
-                self.plain_object(value, depth)
-            }
-            CLASS_ARRAY if proto == self.intrinsics.array_prototype => self.array(value, depth),
-            _ => Err(Fallback::Native),
-        };
-        self.open.pop();
-        copied
-    }
-
-    fn plain_object(
-        &mut self,
-        object: qjs::JSValue,
-        depth: usize,
-    ) -> std::result::Result<Owned, Fallback> {
-        // -1: array-index keys, listed before the others; below: an own `toJSON`.
-        let slots = match unsafe { JS_SandpipeShapeSlots(self.from, object) } {
-            slots if slots < 0 => return Err(Fallback::Native),
-            slots => slots as u32,
-        };
-        let pending = Pending::new(self.to, true);
-        for slot in 0..slots {
-            let mut atom = qjs::JS_ATOM_NULL;
-            let mut value = qjs::JS_UNDEFINED;
-            // Borrowed from the shape; copying reads it and allocates only in `to`'s
-            // objects, which the source does not hold.
-            match unsafe { JS_SandpipeShapeSlot(self.from, object, slot, &mut atom, &mut value) } {
-                0 => continue,
-                1 => {}
-                _ => return Err(Fallback::Native),
-            }
-            if atom == self.intrinsics.to_json.atom || !self.plain_key(atom)? {
-                return Err(Fallback::Native);
-            }
-            if let Some(copy) = self.value(value, depth + 1)? {
-                let member = Member {
-                    value: copy.into_raw(),
-                    atom,
-                };
-                MEMBERS.with_borrow_mut(|members| members.push(member));
-            }
-        }
-        let object = MEMBERS.with_borrow_mut(|members| {
-            let read = &members[pending.start..];
-            // Takes the values whether it succeeds or not; the keys stay the source's.
-            let object = unsafe { JS_SandpipeNewObject(self.to, read.as_ptr(), read.len() as u32) };
-            members.truncate(pending.start);
-            object
-        });
-        Owned::new(self.to, object).map_err(|_| Fallback::Exception)
-    }
-
-    fn array(&mut self, array: qjs::JSValue, depth: usize) -> std::result::Result<Owned, Fallback> {
-        if unsafe { JS_SandpipeOwnsToJSON(self.from, array) } != 0 {
-            return Err(Fallback::Native);
-        }
-        let mut elements: *const qjs::JSValue = std::ptr::null();
-        let count = unsafe { JS_SandpipeDenseArray(self.from, array, &mut elements) };
-        let Some(elements) = (unsafe { borrowed(elements, count) }) else {
-            return Err(Fallback::Native);
-        };
-        let pending = Pending::new(self.to, false);
-        for element in elements {
-            self.spend(1)?;
-            let copy = self.value(*element, depth + 1)?;
-            let copy = copy.map_or(qjs::JS_NULL, Owned::into_raw);
-            ELEMENTS.with_borrow_mut(|out| out.push(copy));
-        }
-        let array = ELEMENTS.with_borrow_mut(|out| {
-            let read = &out[pending.start..];
-            // Takes ownership of the elements whether it succeeds or not.
-            let array = unsafe { qjs::JS_NewArrayFrom(self.to, read.len() as i32, read.as_ptr()) };
-            out.truncate(pending.start);
-            array
-        });
-        Owned::new(self.to, array).map_err(|_| Fallback::Exception)
-    }
 }

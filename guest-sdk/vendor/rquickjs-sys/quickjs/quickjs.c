@@ -17604,6 +17604,258 @@ fail_from:
     return JS_EXCEPTION;
 }
 
+/* sandpipe: for the plugin's shared-instance level (guest-sdk/src/json.rs,
+   `copy`): `value`, plain data of the context `from`, copied into the
+   context `to` of the same runtime as JSON.parse(JSON.stringify(value))
+   would make it there: the same keys in the same order, numbers as the text
+   would give them back (-0 as 0, NaN and infinities as null), members JSON
+   leaves out left out, strings shared (immutable, the runtime's), every
+   object and array new, with `to`'s intrinsic prototypes. Plain data is
+   what the plugin's JSON writer writes itself (JS_SandpipeShapeSlots and
+   friends above): ordinary objects whose prototype is `from`'s
+   Object.prototype or null, dense arrays with `from`'s Array.prototype, data
+   properties, no own toJSON, no cycle; and besides what the host reads as
+   that text would read it: no lone surrogate in a string or key, not
+   serde_json's raw-value key, no array-index key (JSON lists those first),
+   no rope (not read here), at most 64 levels, and text at most `*budget`
+   bytes long (counted as the longest text each value could have). Runs no
+   JavaScript; reads `value` without changing it while it allocates in `to`.
+   Returns 1 with `*out` set (owned by `to`), 0 when `value` is not such
+   plain data (nothing is left allocated), or -1 with an exception pending
+   in `to` (out of memory). */
+
+#define SANDPIPE_COPY_DEPTH 64
+#define SANDPIPE_LONGEST_NUMBER 24
+#define SANDPIPE_RAW_VALUE_KEY "$serde_json::private::RawValue"
+
+typedef struct SandpipeCopy {
+    JSContext *to;
+    JSObject *object_proto, *array_proto;
+    size_t budget;
+    int depth;
+    JSObject *open[SANDPIPE_COPY_DEPTH];
+} SandpipeCopy;
+
+/* 2: JSON leaves the value out (undefined, a symbol). */
+static int sandpipe_copy_value(SandpipeCopy *c, JSValueConst value, JSValue *out);
+
+static bool sandpipe_spend(SandpipeCopy *c, size_t bytes)
+{
+    if (c->budget < bytes)
+        return false;
+    c->budget -= bytes;
+    return true;
+}
+
+static bool sandpipe_well_formed(JSString *p)
+{
+    uint32_t i, c;
+
+    if (!p->is_wide_char)
+        return true;
+    for (i = 0; i < p->len; i++) {
+        c = str16(p)[i];
+        if (!is_surrogate(c))
+            continue;
+        if (is_lo_surrogate(c) || i + 1 == p->len)
+            return false;
+        c = str16(p)[++i];
+        if (!is_lo_surrogate(c))
+            return false;
+    }
+    return true;
+}
+
+/* Whether `atom`, a string key, is one the host reads as JSON text carries
+   it; its longest text (quoted, with a colon and a comma) spent. */
+static bool sandpipe_copy_key(SandpipeCopy *c, JSAtom atom)
+{
+    JSString *key = c->to->rt->atom_array[atom];
+
+    if (!sandpipe_well_formed(key))
+        return false;
+    if (!key->is_wide_char && key->len == sizeof(SANDPIPE_RAW_VALUE_KEY) - 1 &&
+        !memcmp(str8(key), SANDPIPE_RAW_VALUE_KEY, key->len))
+        return false;
+    return sandpipe_spend(c, 6 * (size_t)key->len + 4);
+}
+
+static int sandpipe_copy_object(SandpipeCopy *c, JSObject *p, JSValue *out)
+{
+    JSShape *sh = p->shape;
+    JSShapeProperty *prs;
+    JSSandpipeMember local[16], *members = local;
+    JSValue value;
+    uint32_t i, count = 0, index;
+    int ret = 0;
+
+    if (!sandpipe_spend(c, 2))
+        return 0;
+    if (sh->prop_count > countof(local)) {
+        members = js_malloc(c->to, sizeof(*members) * sh->prop_count);
+        if (!members)
+            return -1;
+    }
+    for (i = 0, prs = get_shape_prop(sh); i < sh->prop_count; i++, prs++) {
+        if (prs->atom == JS_ATOM_NULL)
+            continue;
+        ret = 0;
+        /* An own toJSON of any kind is called; an array index is listed first. */
+        if (prs->atom == JS_ATOM_toJSON ||
+            JS_AtomIsArrayIndex(c->to, &index, prs->atom))
+            goto done;
+        if (!(prs->flags & JS_PROP_ENUMERABLE) ||
+            JS_AtomGetKind(c->to, prs->atom) != JS_ATOM_KIND_STRING)
+            continue;
+        if ((prs->flags & JS_PROP_TMASK) != JS_PROP_NORMAL ||
+            !sandpipe_copy_key(c, prs->atom))
+            goto done;
+        ret = sandpipe_copy_value(c, p->prop[i].u.value, &value);
+        if (ret == 2)
+            continue;
+        if (ret != 1)
+            goto done;
+        members[count].value = value;
+        members[count].atom = prs->atom;
+        count++;
+    }
+    /* Takes the values whether it succeeds or not; the keys stay the source's. */
+    *out = JS_SandpipeNewObject(c->to, members, count);
+    count = 0;
+    ret = JS_IsException(*out) ? -1 : 1;
+done:
+    for (i = 0; i < count; i++)
+        JS_FreeValue(c->to, members[i].value);
+    if (members != local)
+        js_free(c->to, members);
+    return ret;
+}
+
+static int sandpipe_copy_array(SandpipeCopy *c, JSObject *p, JSValue *out)
+{
+    JSValue local[16], *values = local, length;
+    JSProperty *pr;
+    uint32_t i, count = p->u.array.count, made = 0;
+    int ret = 0;
+
+    length = p->prop[0].u.value;
+    if (!p->fast_array || JS_VALUE_GET_TAG(length) != JS_TAG_INT ||
+        (uint32_t)JS_VALUE_GET_INT(length) != count || count > INT32_MAX ||
+        find_own_property(&pr, p, JS_ATOM_toJSON))
+        return 0;
+    if (!sandpipe_spend(c, 2 + (size_t)count))
+        return 0;
+    if (count > countof(local)) {
+        values = js_malloc(c->to, sizeof(*values) * count);
+        if (!values)
+            return -1;
+    }
+    for (made = 0; made < count; made++) {
+        ret = sandpipe_copy_value(c, p->u.array.u.values[made], &values[made]);
+        if (ret == 2) {
+            values[made] = JS_NULL;
+            ret = 1;
+        }
+        if (ret != 1)
+            goto done;
+    }
+    /* Takes the elements whether it succeeds or not. */
+    *out = JS_NewArrayFrom(c->to, (int)count, values);
+    made = 0;
+    ret = JS_IsException(*out) ? -1 : 1;
+done:
+    for (i = 0; i < made; i++)
+        JS_FreeValue(c->to, values[i]);
+    if (values != local)
+        js_free(c->to, values);
+    return ret;
+}
+
+static int sandpipe_copy_value(SandpipeCopy *c, JSValueConst value, JSValue *out)
+{
+    JSObject *p, *proto;
+    JSString *s;
+    double d;
+    int i, ret;
+
+    switch (JS_VALUE_GET_NORM_TAG(value)) {
+    case JS_TAG_NULL:
+    case JS_TAG_BOOL:
+    case JS_TAG_INT:
+        if (!sandpipe_spend(c, SANDPIPE_LONGEST_NUMBER))
+            return 0;
+        *out = value;
+        return 1;
+    case JS_TAG_FLOAT64:
+        if (!sandpipe_spend(c, SANDPIPE_LONGEST_NUMBER))
+            return 0;
+        d = JS_VALUE_GET_FLOAT64(value);
+        if (!isfinite(d))
+            *out = JS_NULL;
+        else if (d >= INT32_MIN && d <= INT32_MAX && d == (int32_t)d)
+            *out = js_int32((int32_t)d); /* -0 too: its text is 0 */
+        else
+            *out = js_float64(d);
+        return 1;
+    case JS_TAG_STRING:
+        s = JS_VALUE_GET_STRING(value);
+        if (!sandpipe_well_formed(s) ||
+            !sandpipe_spend(c, 6 * (size_t)s->len + 2))
+            return 0;
+        *out = js_dup(value);
+        return 1;
+    case JS_TAG_UNDEFINED:
+    case JS_TAG_SYMBOL:
+        return 2;
+    case JS_TAG_OBJECT:
+        break;
+    default:
+        return 0;
+    }
+    p = JS_VALUE_GET_OBJ(value);
+    if (c->depth >= SANDPIPE_COPY_DEPTH)
+        return 0;
+    for (i = 0; i < c->depth; i++) {
+        if (c->open[i] == p)
+            return 0;
+    }
+    proto = p->shape->proto;
+    c->open[c->depth++] = p;
+    if (p->class_id == JS_CLASS_OBJECT && !p->is_exotic &&
+        (proto == c->object_proto || proto == NULL))
+        ret = sandpipe_copy_object(c, p, out);
+    else if (p->class_id == JS_CLASS_ARRAY && proto == c->array_proto)
+        ret = sandpipe_copy_array(c, p, out);
+    else
+        ret = 0;
+    c->depth--;
+    return ret;
+}
+
+int JS_SandpipeCopy(JSContext *to, JSContext *from, JSValueConst value,
+                    size_t budget, JSValue *out)
+{
+    SandpipeCopy c;
+    JSProperty *pr;
+    int ret;
+
+    c.to = to;
+    c.object_proto = JS_VALUE_GET_OBJ(from->class_proto[JS_CLASS_OBJECT]);
+    c.array_proto = JS_VALUE_GET_OBJ(from->class_proto[JS_CLASS_ARRAY]);
+    c.budget = budget;
+    c.depth = 0;
+    /* Rewired intrinsics, or one given a toJSON: nothing is plain data. */
+    if (c.array_proto->shape->proto != c.object_proto ||
+        find_own_property(&pr, c.object_proto, JS_ATOM_toJSON) ||
+        find_own_property(&pr, c.array_proto, JS_ATOM_toJSON))
+        return 0;
+    ret = sandpipe_copy_value(&c, value, out);
+    if (ret == 2)
+        return 0;
+    return ret;
+}
+
+
 static __exception int js_append_enumerate(JSContext *ctx, JSValue *sp)
 {
     JSValue iterator, enumobj, method, value;

@@ -1034,6 +1034,10 @@ typedef struct JSSandpipeMember {
 JS_EXTERN JSValue JS_SandpipeNewObject(JSContext *ctx,
                                        const JSSandpipeMember *members,
                                        uint32_t count);
+/* sandpipe: plain data of one context copied into another of the same
+   runtime, as JSON.parse(JSON.stringify(value)) would make it there. */
+JS_EXTERN int JS_SandpipeCopy(JSContext *to, JSContext *from,
+                              JSValueConst value, size_t budget, JSValue *out);
 
 JS_EXTERN JSValue JS_Call(JSContext *ctx, JSValueConst func_obj,
                           JSValueConst this_obj, int argc, JSValueConst *argv);
