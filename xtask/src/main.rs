@@ -254,13 +254,14 @@ fn bench(root: &Path, args: &[&str]) -> anyhow::Result<()> {
 }
 
 /// The cargo-fuzz targets in `fuzz/`, each seeded from `fuzz/corpus/<target>`.
-const FUZZ_TARGETS: [&str; 6] = [
+const FUZZ_TARGETS: [&str; 7] = [
     "manifest",
     "admission",
     "host_calls",
     "standalone_calls",
     "chain_events",
     "result_shape",
+    "shared_level",
 ];
 /// How long `cargo xtask test` runs each fuzz target.
 const SMOKE_SECONDS: u64 = 20;
