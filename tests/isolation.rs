@@ -135,6 +135,9 @@ const cases = {
     loneKey: () => ({ ['a\ud800']: 1 }),
     spelledKey: () => ({ '\\ud800': 1 }),
     wideText: () => 'w'.repeat(300000),
+    undefs: () => Array.from({ length: 300000 }),
+    longNumbers: () => Array(41000).fill(-0.0000012345678901234567),
+    controls: () => '\u0001'.repeat(40000),
 };
 function processEvent(event) {
     const c = event.properties.case;
@@ -245,6 +248,9 @@ fn every_kind_of_result_reaches_the_next_connector_as_json_would_carry_it() {
         "loneKey",
         "spelledKey",
         "wideText",
+        "undefs",
+        "longNumbers",
+        "controls",
     ];
     let events: Vec<Value> = names.iter().map(|name| case(name)).collect();
     let outcomes = same_at_both_levels(&bundles, &Limits::default(), &events);
@@ -288,7 +294,14 @@ fn every_kind_of_result_reaches_the_next_connector_as_json_would_carry_it() {
     assert!(by_name("deep100").1.is_empty(), "{:?}", by_name("deep100"));
     assert!(by_name("lone").1.len() == 1, "{:?}", by_name("lone"));
     // What the host refuses as text is refused, not carried over.
-    for refused in ["teamHidden", "huge", "rawKey", "loneKey"] {
+    for refused in [
+        "teamHidden",
+        "huge",
+        "rawKey",
+        "loneKey",
+        "undefs",
+        "longNumbers",
+    ] {
         assert_eq!(
             by_name(refused).1.len(),
             1,
@@ -587,4 +600,86 @@ fn after_a_trap_the_connectors_before_it_see_the_event_again_at_the_shared_level
     };
     assert_eq!(counts(false), [json!(1), json!(2), json!(3)]);
     assert_eq!(counts(true), [json!(1), json!(3), json!(4)]);
+}
+
+#[test]
+fn a_held_event_is_refused_by_a_later_connector_whose_input_limit_it_passes() {
+    // The shaper's result is copied for the observer, which throws; the
+    // passer, whose input limit the event passes, must refuse it as text.
+    let bundles = [
+        bundle("shaper", SHAPER),
+        bundle("observer", OBSERVER),
+        bundle("passer", PASSER),
+    ];
+    let narrow = Limits {
+        max_input: 60,
+        ..Limits::default()
+    };
+    let limits = [Limits::default(), Limits::default(), narrow];
+    let chain_at = |shared: bool| {
+        let logs = Arc::new(MemoryLogs::default());
+        let connectors = bundles
+            .iter()
+            .zip(&limits)
+            .enumerate()
+            .map(|(position, (bundle, limits))| {
+                connector_with(bundle.clone(), position, Value::Null, limits.clone(), &logs)
+            })
+            .collect();
+        match shared {
+            true => Chain::shared(connectors),
+            false => Chain::new(connectors),
+        }
+    };
+    let events = [case("throw2"), case("plain")];
+    let (mut own, mut shared) = (chain_at(false), chain_at(true));
+    let own = run(&mut own, &events);
+    assert_eq!(run(&mut shared, &events), own);
+    assert!(shared.is_holding());
+    assert!(
+        own[0].1[1].starts_with("passer (2) processEvent: event is "),
+        "{:?}",
+        own[0].1
+    );
+}
+
+/// `setupPlugin` succeeds the first time only (it counts in `meta.cache`).
+const SETS_UP_ONCE: &str = r#"
+async function setupPlugin({ cache }) { if ((await cache.incr('setups')) > 1) throw new Error('set up again') }
+function processEvent(event) { event.properties.once = true; return event }
+"#;
+
+#[test]
+fn a_connector_that_fails_to_load_again_after_a_trap_leaves_the_held_event_in_place() {
+    // The trap in the looper resets the instance while it holds the event;
+    // in the event's second run the middle connector's setup fails, and the
+    // event the first connector returned goes on to the looper as it was.
+    let bundles = [
+        bundle("shaper", SHAPER),
+        bundle("sets-up-once", SETS_UP_ONCE),
+        bundle("looper", LOOPER),
+    ];
+    let limits = Limits {
+        fuel: 100_000_000,
+        ..Limits::default()
+    };
+    let logs = Arc::new(MemoryLogs::default());
+    let mut chain = chain(&bundles, true, &limits, &logs);
+    let outcomes = run(&mut chain, &[case("plain"), case("loop"), case("plain")]);
+    assert!(chain.is_holding());
+    assert!(outcomes[0].1.is_empty(), "{:?}", outcomes[0]);
+    assert_eq!(
+        outcomes[1].1,
+        [
+            "sets-up-once (1) processEvent: setup failed: Error: set up again",
+            "looper (2) processEvent: ran out of fuel (100000000 units per call)"
+        ]
+    );
+    let event: Value = serde_json::from_str(outcomes[1].0.as_deref().unwrap()).unwrap();
+    assert_eq!(event["properties"]["shaped"], json!(true));
+    assert!(
+        !logs.lines().iter().any(|line| line.contains("held")),
+        "{:?}",
+        logs.lines()
+    );
 }

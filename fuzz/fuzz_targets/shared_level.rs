@@ -3,14 +3,19 @@
 //! (`Chain::shared`), whose connectors hand plain data to each other as a
 //! copy made in the plugin (`JS_SandpipeCopy`). The chain is a mutator
 //! (`fuzz/connectors/mutator`, which makes every kind of result the event's
-//! `properties.$ops` names), hello-world, the mutator again and
-//! property-filter. Property: both levels give the same text and the same
-//! failures for every event.
+//! `properties.$ops` names, and with `probe` reports what it sees of each
+//! property beyond its text: -0, prototypes, key order), hello-world, the
+//! mutator again (a narrower input limit) and property-filter (narrower
+//! still). Properties: both levels give the same text and the same
+//! failures for every event, and the shared chain still holds events
+//! between its connectors afterwards.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use sandpipe_fuzz::runtime;
-use sandpipe_runtime::{Bundle, Chain, Connector, ConnectorOptions, MemoryLogs, Runtime};
+use sandpipe_runtime::{
+    Bundle, Chain, Connector, ConnectorOptions, Limits, MemoryLogs, Runtime,
+};
 use serde_json::{Value, json};
 use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -23,25 +28,35 @@ fn bundle(runtime: &Runtime, dir: &str) -> Arc<Bundle> {
 
 fn connectors(runtime: &Runtime) -> Vec<Connector> {
     let mutator = bundle(runtime, "connectors/mutator");
+    let input = |bytes| Limits {
+        max_input: bytes,
+        ..Limits::default()
+    };
     let parts = [
-        (mutator.clone(), json!({})),
-        (bundle(runtime, "../examples/hello-world"), json!({"name": "fuzz"})),
-        (mutator, json!({})),
+        (mutator.clone(), json!({}), Limits::default()),
+        (
+            bundle(runtime, "../examples/hello-world"),
+            json!({"name": "fuzz"}),
+            Limits::default(),
+        ),
+        (mutator, json!({}), input(200_000)),
         (
             bundle(runtime, "../examples/property-filter"),
             json!({"properties": "$ip, a.b, nested"}),
+            input(100_000),
         ),
     ];
     parts
         .into_iter()
         .enumerate()
-        .map(|(position, (bundle, config))| {
+        .map(|(position, (bundle, config, limits))| {
             let config = bundle
                 .manifest()
                 .resolve_config(config.as_object().unwrap())
                 .expect("its config resolves");
             let options = ConnectorOptions {
                 logs: Arc::new(MemoryLogs::default()),
+                limits,
                 ..ConnectorOptions::default()
             };
             runtime
@@ -80,4 +95,5 @@ fuzz_target!(|data: &[u8]| {
         }
         (own, shared) => assert_eq!(own.is_err(), shared.is_err()),
     }
+    assert!(chains.1.is_holding(), "the shared chain stopped holding events");
 });

@@ -197,7 +197,8 @@ fn copy_source<'js>(ctx: &Ctx<'js>) -> Result<Value<'js>, Error> {
             return Ok(None);
         };
         let from = world::world(source.world).ok_or(Error::Unknown)?;
-        // It was copied once already within the budget.
+        // Copied once already within a budget; the host sends the event as
+        // text instead to a connector whose input limit is below that.
         json::copy(from.raw(), source.value, ctx.as_raw().as_ptr(), usize::MAX)
     })?;
     match copied {

@@ -149,8 +149,15 @@ enum At {
     /// JSON text: the input's, or what the connector at `.0` wrote.
     Text(Option<(usize, Vec<u8>)>),
     /// Held in the shared instance: the last pass's result when `accept`,
-    /// else the event before it; the connector at `kept` returned it.
-    Held { accept: bool, kept: usize },
+    /// else the event before it; the connector at `kept` returned it, and
+    /// its text takes at most `budget` bytes; the last result's copy was
+    /// made in world `made_for`.
+    Held {
+        accept: bool,
+        kept: usize,
+        budget: usize,
+        made_for: Option<usize>,
+    },
 }
 
 /// How [`Chain::process_all`] ended.
@@ -202,6 +209,14 @@ impl Chain {
             shared: Some(shared),
             input: Vec::new(),
         }
+    }
+
+    /// Whether the chain hands events between its connectors inside a
+    /// shared instance: at the shared-instance level, until a loss no
+    /// connector could be moved out for (which the level's tests and fuzz
+    /// target hold never happens).
+    pub fn is_holding(&self) -> bool {
+        self.holding
     }
 
     /// The connectors, in order.
@@ -431,11 +446,40 @@ impl Chain {
                 }
                 _ => None,
             };
+            // A seated connector is loaded before its pass, so a failure to
+            // load leaves the held event as it was.
+            let unready = match (&defines, &next) {
+                (Ok(true), Some(_)) => self.connectors[position].ready().err(),
+                _ => None,
+            };
             // `Ok(None)`: the result is held in the shared instance.
-            let outcome: Result<Option<Outcome>, CallError> = match (defines, next) {
-                (Err(error), _) => Err(error),
-                (Ok(false), _) => Ok(Some(Outcome::Skipped)),
-                (Ok(true), Some(next)) => {
+            let outcome: Result<Option<Outcome>, CallError> = match (defines, next, unready) {
+                (Err(error), _, _) => Err(error),
+                (Ok(false), _, _) => Ok(Some(Outcome::Skipped)),
+                (Ok(true), Some(_), Some(error)) => Err(error),
+                (Ok(true), Some(next), None) => {
+                    // A held event this connector may not take as it is (copied
+                    // within another connector's input limit) goes as text.
+                    if let (
+                        Some(shared),
+                        &At::Held {
+                            accept,
+                            kept,
+                            budget,
+                            made_for,
+                        },
+                    ) = (&shared, &at)
+                    {
+                        let world = self.connectors[position].seat().map(|seat| seat.world());
+                        let fits = accept && made_for == world
+                            || self.connectors[position].limits().max_input >= budget;
+                        if !fits {
+                            match shared.held(accept, self.connectors[kept].limits()) {
+                                Ok(text) => at = At::Text(Some((kept, text))),
+                                Err(_) => return Flow::Lost,
+                            }
+                        }
+                    }
                     let connector = &mut self.connectors[position];
                     let pass_input = match &at {
                         At::Text(None) => PassInput::Text(input),
@@ -447,6 +491,7 @@ impl Chain {
                     });
                     let next = next.map(|(world, _)| world);
                     let result = pass_one(connector, pass_input, next, budget, team_id);
+                    let held_budget = budget;
                     if let At::Held { accept, .. } = &mut at {
                         // The pass took the last result, if accepted, as its source.
                         *accept = false;
@@ -456,6 +501,8 @@ impl Chain {
                             at = At::Held {
                                 accept: true,
                                 kept: position,
+                                budget: held_budget,
+                                made_for: next,
                             };
                             holder = shared.as_ref().map(|s| s.generation());
                             Ok(None)
@@ -464,11 +511,11 @@ impl Chain {
                         Err(error) => Err(error),
                     }
                 }
-                (Ok(true), None) => {
-                    if let (Some(shared), At::Held { accept, kept }) = (&shared, &at) {
-                        let limits = self.connectors[*kept].limits();
-                        match shared.held(*accept, limits) {
-                            Ok(text) => at = At::Text(Some((*kept, text))),
+                (Ok(true), None, _) => {
+                    if let (Some(shared), &At::Held { accept, kept, .. }) = (&shared, &at) {
+                        let limits = self.connectors[kept].limits();
+                        match shared.held(accept, limits) {
+                            Ok(text) => at = At::Text(Some((kept, text))),
                             Err(_) => return Flow::Lost,
                         }
                     }
@@ -519,7 +566,7 @@ impl Chain {
         }
         let changed = match at {
             At::Text(changed) => changed,
-            At::Held { accept, kept } => {
+            At::Held { accept, kept, .. } => {
                 let shared = shared.expect("only a shared instance holds");
                 match shared.held(accept, self.connectors[kept].limits()) {
                     Ok(text) => Some((kept, text)),

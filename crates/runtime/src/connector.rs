@@ -187,6 +187,12 @@ impl Connector {
         Ok(crate::instance::provides(self.functions()?, call))
     }
 
+    /// Makes or loads the connector's instance if it has none (or, seated,
+    /// is not loaded in the shared instance's current generation).
+    pub(crate) fn ready(&mut self) -> Result<(), CallError> {
+        self.instance()
+    }
+
     /// Whether the connector defines the function `call` runs, as far as is
     /// known without loading it (`true` before it has loaded).
     pub(crate) fn may_define(&self, call: Call) -> bool {

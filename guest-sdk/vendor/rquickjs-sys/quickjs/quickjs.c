@@ -17625,7 +17625,7 @@ fail_from:
    in `to` (out of memory). */
 
 #define SANDPIPE_COPY_DEPTH 64
-#define SANDPIPE_LONGEST_NUMBER 24
+#define SANDPIPE_LONGEST_NUMBER 25 /* -0.0000012345678901234567: ryu-js's most */
 #define SANDPIPE_RAW_VALUE_KEY "$serde_json::private::RawValue"
 
 typedef struct SandpipeCopy {
@@ -17644,6 +17644,31 @@ static bool sandpipe_spend(SandpipeCopy *c, size_t bytes)
     if (c->budget < bytes)
         return false;
     c->budget -= bytes;
+    return true;
+}
+
+/* Spends the longest text of `len` characters quoted: six bytes each (a
+   `\u00xx` escape, a lone surrogate's `\udxxx`), `extra` more. */
+static bool sandpipe_spend_text(SandpipeCopy *c, uint32_t len, size_t extra)
+{
+    if (c->budget < extra || (c->budget - extra) / 6 < len)
+        return false;
+    c->budget -= 6 * (size_t)len + extra;
+    return true;
+}
+
+/* Whether `p` holds exactly the ASCII characters of `text`, whatever width
+   its characters are stored in. */
+static bool sandpipe_string_is(JSString *p, const char *text, uint32_t len)
+{
+    uint32_t i;
+
+    if (p->len != len)
+        return false;
+    for (i = 0; i < len; i++) {
+        if (string_get(p, i) != (uint8_t)text[i])
+            return false;
+    }
     return true;
 }
 
@@ -17672,12 +17697,12 @@ static bool sandpipe_copy_key(SandpipeCopy *c, JSAtom atom)
 {
     JSString *key = c->to->rt->atom_array[atom];
 
-    if (!sandpipe_well_formed(key))
+    if (!sandpipe_well_formed(key) ||
+        sandpipe_string_is(key, SANDPIPE_RAW_VALUE_KEY,
+                           sizeof(SANDPIPE_RAW_VALUE_KEY) - 1))
         return false;
-    if (!key->is_wide_char && key->len == sizeof(SANDPIPE_RAW_VALUE_KEY) - 1 &&
-        !memcmp(str8(key), SANDPIPE_RAW_VALUE_KEY, key->len))
-        return false;
-    return sandpipe_spend(c, 6 * (size_t)key->len + 4);
+    /* Quoted, a colon and a comma. */
+    return sandpipe_spend_text(c, key->len, 4);
 }
 
 static int sandpipe_copy_object(SandpipeCopy *c, JSObject *p, JSValue *out)
@@ -17753,8 +17778,9 @@ static int sandpipe_copy_array(SandpipeCopy *c, JSObject *p, JSValue *out)
     for (made = 0; made < count; made++) {
         ret = sandpipe_copy_value(c, p->u.array.u.values[made], &values[made]);
         if (ret == 2) {
+            /* Written `null`. */
             values[made] = JS_NULL;
-            ret = 1;
+            ret = sandpipe_spend(c, 4) ? 1 : 0;
         }
         if (ret != 1)
             goto done;
@@ -17799,8 +17825,7 @@ static int sandpipe_copy_value(SandpipeCopy *c, JSValueConst value, JSValue *out
         return 1;
     case JS_TAG_STRING:
         s = JS_VALUE_GET_STRING(value);
-        if (!sandpipe_well_formed(s) ||
-            !sandpipe_spend(c, 6 * (size_t)s->len + 2))
+        if (!sandpipe_well_formed(s) || !sandpipe_spend_text(c, s->len, 2))
             return 0;
         *out = js_dup(value);
         return 1;
