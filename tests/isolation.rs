@@ -17,10 +17,22 @@ type Outcome = (Option<String>, Vec<String>);
 
 /// `bundles` as a chain at either level, each with `limits`.
 fn chain(bundles: &[Arc<Bundle>], shared: bool, limits: &Limits, logs: &Arc<MemoryLogs>) -> Chain {
+    let limits = vec![limits.clone(); bundles.len()];
+    limited(bundles, &limits, shared, logs)
+}
+
+/// `bundles` as a chain at either level, each with its own of `limits`.
+fn limited(
+    bundles: &[Arc<Bundle>],
+    limits: &[Limits],
+    shared: bool,
+    logs: &Arc<MemoryLogs>,
+) -> Chain {
     let connectors = bundles
         .iter()
+        .zip(limits)
         .enumerate()
-        .map(|(position, bundle)| {
+        .map(|(position, (bundle, limits))| {
             connector_with(bundle.clone(), position, Value::Null, limits.clone(), logs)
         })
         .collect();
@@ -543,23 +555,9 @@ fn connectors_that_do_not_process_or_fail_to_set_up_are_passed_over_once() {
         Arc::new(MemoryLogs::default()),
         Arc::new(MemoryLogs::default()),
     );
-    let chain_at = |shared: bool, logs: &Arc<MemoryLogs>| {
-        let connectors = bundles
-            .iter()
-            .zip(&limits)
-            .enumerate()
-            .map(|(position, (bundle, limits))| {
-                connector_with(bundle.clone(), position, Value::Null, limits.clone(), logs)
-            })
-            .collect();
-        match shared {
-            true => Chain::shared(connectors),
-            false => Chain::new(connectors),
-        }
-    };
     let events = [case("numbers"), case("plain")];
-    let own = run(&mut chain_at(false, &own_logs), &events);
-    let shared = run(&mut chain_at(true, &shared_logs), &events);
+    let own = run(&mut limited(&bundles, &limits, false, &own_logs), &events);
+    let shared = run(&mut limited(&bundles, &limits, true, &shared_logs), &events);
     assert_eq!(own, shared);
     assert_eq!(own_logs.lines(), shared_logs.lines());
     assert_eq!(
@@ -616,23 +614,10 @@ fn a_held_event_is_refused_by_a_later_connector_whose_input_limit_it_passes() {
         ..Limits::default()
     };
     let limits = [Limits::default(), Limits::default(), narrow];
-    let chain_at = |shared: bool| {
-        let logs = Arc::new(MemoryLogs::default());
-        let connectors = bundles
-            .iter()
-            .zip(&limits)
-            .enumerate()
-            .map(|(position, (bundle, limits))| {
-                connector_with(bundle.clone(), position, Value::Null, limits.clone(), &logs)
-            })
-            .collect();
-        match shared {
-            true => Chain::shared(connectors),
-            false => Chain::new(connectors),
-        }
-    };
     let events = [case("throw2"), case("plain")];
-    let (mut own, mut shared) = (chain_at(false), chain_at(true));
+    let logs = Arc::new(MemoryLogs::default());
+    let mut own = limited(&bundles, &limits, false, &logs);
+    let mut shared = limited(&bundles, &limits, true, &logs);
     let own = run(&mut own, &events);
     assert_eq!(run(&mut shared, &events), own);
     assert!(shared.is_holding());

@@ -478,20 +478,20 @@ impl Connector {
 
     /// A loading error, logged.
     fn failed_loading(&self, error: CallError) -> CallError {
-        let error = CallError::Setup(Box::new(error));
-        self.log(
-            LogLevel::Error,
-            format!("loading failed: {}", describe(&error)),
-        );
-        error
+        self.failed("loading", error)
     }
 
     /// A `setupPlugin` error, logged.
     fn failed_setup(&self, error: CallError) -> CallError {
+        self.failed("setupPlugin", error)
+    }
+
+    /// `error` of readying the connector's instance (`what` failed), logged.
+    fn failed(&self, what: &str, error: CallError) -> CallError {
         let error = CallError::Setup(Box::new(error));
         self.log(
             LogLevel::Error,
-            format!("setupPlugin failed: {}", describe(&error)),
+            format!("{what} failed: {}", describe(&error)),
         );
         error
     }
