@@ -1334,3 +1334,41 @@ fn without_a_geoip_database_the_error_names_every_place_looked() {
         "no line {expected:?} in:\n{errors}"
     );
 }
+
+#[test]
+fn run_at_the_shared_level_writes_what_the_default_level_writes() {
+    let examples = root().join("examples");
+    let tmp = tempfile::tempdir().unwrap();
+    let chain = serde_json::json!({"connectors": [
+        {"path": examples.join("hello-world"), "config": {"name": "Ada"}},
+        {"path": examples.join("property-filter"), "config": {"properties": "$ip, hello"}},
+        {"path": examples.join("webhook"), "config": {"url": "https://hooks.example.com/e"}},
+    ]});
+    let events = std::fs::read_to_string(examples.join("events.ndjson")).unwrap();
+    let at = |flags: &[&str]| {
+        let output = run_chain(tmp.path(), chain.clone(), &events, flags);
+        assert!(output.status.success(), "{}", stderr(&output));
+        stdout(&output)
+    };
+    let default = at(&[]);
+    assert_eq!(default.lines().count(), events.lines().count());
+    assert_eq!(at(&["--isolation", "shared"]), default);
+    assert_eq!(at(&["--isolation", "instance"]), default);
+    let summary = |flags: &[&str]| {
+        let output = run_chain(tmp.path(), chain.clone(), &events, flags);
+        stderr(&output)
+            .lines()
+            .find(|line| line.starts_with("sandpipe: summary:"))
+            .map(str::to_string)
+            .unwrap()
+    };
+    assert!(summary(&["--summary", "--isolation", "shared"]).ends_with("; shared instance"));
+    assert!(summary(&["--summary"]).ends_with(" MiB"));
+    let refused = run_chain(tmp.path(), chain.clone(), &events, &["--isolation", "one"]);
+    assert!(!refused.status.success());
+    assert!(
+        stderr(&refused).contains("invalid value 'one' for '--isolation <ISOLATION>'"),
+        "{}",
+        stderr(&refused)
+    );
+}

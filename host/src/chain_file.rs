@@ -31,7 +31,7 @@ struct ChainFile {
 }
 
 /// How a chain's connectors are isolated from each other.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Isolation {
     /// Each connector in an instance of its own.
@@ -119,6 +119,16 @@ struct Planned {
 }
 
 impl ChainPlan {
+    /// Runs the plan's chains at `isolation`, whatever the chain file says.
+    pub fn isolate(&mut self, isolation: Isolation) {
+        self.isolation = isolation;
+    }
+
+    /// The isolation level the plan's chains run at.
+    pub fn isolation(&self) -> Isolation {
+        self.isolation
+    }
+
     /// A new chain of the plan's connectors (instances start on first call).
     pub fn chain(&self, runtime: &Runtime) -> anyhow::Result<Chain> {
         let connectors = self

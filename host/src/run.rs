@@ -92,6 +92,12 @@ pub struct Args {
     /// connectors (`meta.cache` and `meta.storage` shared); output stays in input order.
     #[arg(long, default_value = "1")]
     threads: NonZeroUsize,
+    /// The chain's isolation level, over the chain file's `isolation`:
+    /// `instance` (each connector its own instance) or `shared` (its
+    /// JavaScript connectors in one instance, faster, less isolated from each
+    /// other: SECURITY.md, "Isolation levels").
+    #[arg(long, value_enum)]
+    isolation: Option<chain_file::Isolation>,
     #[command(flatten)]
     metering: crate::MeteringArg,
 }
@@ -135,7 +141,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let storage_path =
         storage.map_or_else(|| chain_file::default_storage(chain), Path::to_path_buf);
     let storage = Arc::new(LazySqliteStorage::new(storage_path));
-    let plan = chain_file::load(&runtime, chain, Arc::new(StderrLogs), storage, geoip)?;
+    let mut plan = chain_file::load(&runtime, chain, Arc::new(StderrLogs), storage, geoip)?;
+    if let Some(isolation) = args.isolation {
+        plan.isolate(isolation);
+    }
     let (input, source): (Box<dyn BufRead + Send>, String) = match events {
         Some(path) => (
             Box::new(BufReader::new(
@@ -192,7 +201,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         );
     }
     if always_summarise || elapsed >= PROGRESS_EVERY {
-        eprintln!("{}", summary(&tally, elapsed));
+        eprintln!("{}", summary(&tally, elapsed, plan.isolation()));
     }
     for line in costs.iter_mut().flat_map(crate::cost::Costs::lines) {
         eprintln!("sandpipe: {line}");
@@ -439,10 +448,15 @@ fn failures(tally: &Tally) -> String {
         .join(", ")
 }
 
-fn summary(tally: &Tally, elapsed: Duration) -> String {
+/// The summary line (the isolation level named when it is not the default).
+fn summary(tally: &Tally, elapsed: Duration, isolation: chain_file::Isolation) -> String {
     let failures = failures(tally);
+    let level = match isolation {
+        chain_file::Isolation::Instance => "",
+        chain_file::Isolation::Shared => "; shared instance",
+    };
     format!(
-        "sandpipe: summary: {} events in, {} out, {} dropped, {} lines skipped, {} webhooks; failures: {}; {:.1} s, {:.0} events/s; peak RSS {}",
+        "sandpipe: summary: {} events in, {} out, {} dropped, {} lines skipped, {} webhooks; failures: {}; {:.1} s, {:.0} events/s; peak RSS {}{level}",
         tally.events_in,
         tally.events_out,
         tally.dropped,
