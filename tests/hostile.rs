@@ -6,6 +6,11 @@
 //! its own), the attack is logged for its connector with a reason, and the
 //! time taken is bounded. Bundles that must not load (forbidden imports, huge
 //! memories and sections, broken bytes) are refused with a reason by both.
+//! Each case runs through `sandpipe run` at the shared-instance level too,
+//! where the three connectors share one instance: the same holds there (a
+//! trap there runs the event again with the hostile connector on an
+//! instance of its own, so its failure is the default level's, beside the
+//! shared instance's own line).
 
 mod common;
 
@@ -149,8 +154,8 @@ impl Case {
         }
     }
 
-    /// Through `sandpipe run`.
-    fn run_cli(&self) {
+    /// Through `sandpipe run`, at the shared-instance level when `shared`.
+    fn run_cli(&self, shared: bool) {
         let tmp = tempfile::tempdir().unwrap();
         let mut hostile = json!({"path": dir(self.name), "config": self.config});
         if let Some((fuel, deadline_ms)) = self.limits {
@@ -159,9 +164,10 @@ impl Case {
         if let Some(fetch) = &self.fetch {
             hostile["fetch"] = fetch.clone();
         }
+        let isolation = if shared { "shared" } else { "instance" };
         let chain = json!({"connectors": [
             {"path": dir("polite-before")}, hostile, {"path": dir("polite-after")}
-        ]});
+        ], "isolation": isolation});
         std::fs::write(tmp.path().join("chain.json"), chain.to_string()).unwrap();
         // A Rust connector is built first, untimed: the bound is the run's, not
         // that of cargo's first build of the standard library (cold, in CI).
@@ -327,7 +333,8 @@ impl Case {
     }
 
     fn run(&self) {
-        self.run_cli();
+        self.run_cli(false);
+        self.run_cli(true);
         self.run_service();
     }
 }
