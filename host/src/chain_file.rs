@@ -37,7 +37,7 @@ pub enum Isolation {
     /// Each connector in an instance of its own.
     #[default]
     Instance,
-    /// The chain's JavaScript connectors in one instance ([`Chain::shared`]).
+    /// The chain's JavaScript connectors in one instance, each in its own QuickJS context.
     Shared,
 }
 

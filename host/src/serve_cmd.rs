@@ -72,10 +72,25 @@ pub struct PipelineArgs {
     metering: crate::MeteringArg,
     /// Teams (by id, comma-separated) whose chains run at the shared-instance
     /// level: a team's JavaScript connectors in one instance, each in its own
-    /// world, faster, with less isolation between them (SECURITY.md,
+    /// QuickJS context, faster, with less isolation between them (SECURITY.md,
     /// "Isolation levels"). Every other team: an instance per connector.
-    #[arg(long, env = "SANDPIPE_SHARED_INSTANCE_TEAMS", value_delimiter = ',')]
-    shared_instance_teams: Vec<i64>,
+    #[arg(long, env = "SANDPIPE_SHARED_INSTANCE_TEAMS", value_parser = team_ids)]
+    shared_instance_teams: Option<std::collections::BTreeSet<i64>>,
+}
+
+/// `--shared-instance-teams`: team ids separated by commas, spaces around
+/// them and empty items allowed (an empty value names no team).
+fn team_ids(text: &str) -> Result<std::collections::BTreeSet<i64>, String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|id| !id.is_empty())
+        .map(|id| {
+            id.parse::<i64>()
+                .ok()
+                .filter(|id| *id > 0)
+                .ok_or_else(|| format!("{id:?} is not a team id (a whole number above 0)"))
+        })
+        .collect()
 }
 
 impl PipelineArgs {
@@ -98,7 +113,7 @@ impl PipelineArgs {
             runtime,
             limits,
             max_batch_events: self.max_batch_events as usize,
-            shared_teams: self.shared_instance_teams.into_iter().collect(),
+            shared_teams: self.shared_instance_teams.unwrap_or_default(),
             team_concurrency: self
                 .team_concurrency
                 .unwrap_or_else(serve::TeamGates::default_per_team),
@@ -235,6 +250,22 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn shared_instance_teams_are_ids_with_commas_spaces_and_empty_items_allowed() {
+        let ids = |text: &str| super::team_ids(text).map(|ids| ids.into_iter().collect::<Vec<_>>());
+        assert_eq!(ids("2"), Ok(vec![2]));
+        assert_eq!(ids(" 3, 1,,2 "), Ok(vec![1, 2, 3]));
+        assert_eq!(ids(""), Ok(vec![]));
+        assert_eq!(
+            ids("1, x"),
+            Err("\"x\" is not a team id (a whole number above 0)".to_string())
+        );
+        assert_eq!(
+            ids("0"),
+            Err("\"0\" is not a team id (a whole number above 0)".to_string())
+        );
+    }
+
     use super::check_fetch_host;
 
     #[test]

@@ -559,7 +559,21 @@ impl Connector {
         };
         self.forward(console);
         if let Err(error) = &result {
-            self.report(call, error);
+            let seated = self.seat().is_some();
+            if seated && error.poisons_instance() {
+                // Said apart from the same error on the connector's own
+                // instance, which a held event's second run may log.
+                self.log(
+                    LogLevel::Error,
+                    format!(
+                        "{}: {} (in the chain's shared instance, which starts again; this connector moves to an instance of its own)",
+                        call.function(),
+                        describe(error)
+                    ),
+                );
+            } else {
+                self.report(call, error);
+            }
             if error.poisons_instance() {
                 self.home = Home::Own(None);
             }
