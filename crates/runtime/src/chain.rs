@@ -474,9 +474,9 @@ impl Chain {
                         let fits = accept && made_for == world
                             || self.connectors[position].limits().max_input >= budget;
                         if !fits {
-                            match shared.held(accept, self.connectors[kept].limits()) {
-                                Ok(text) => at = At::Text(Some((kept, text))),
-                                Err(_) => return Flow::Lost,
+                            match self.write_held(shared, accept, kept) {
+                                Some(text) => at = At::Text(Some(text)),
+                                None => return Flow::Lost,
                             }
                         }
                     }
@@ -491,7 +491,6 @@ impl Chain {
                     });
                     let next = next.map(|(world, _)| world);
                     let result = pass_one(connector, pass_input, next, budget, team_id);
-                    let held_budget = budget;
                     if let At::Held { accept, .. } = &mut at {
                         // The pass took the last result, if accepted, as its source.
                         *accept = false;
@@ -501,7 +500,7 @@ impl Chain {
                             at = At::Held {
                                 accept: true,
                                 kept: position,
-                                budget: held_budget,
+                                budget,
                                 made_for: next,
                             };
                             holder = shared.as_ref().map(|s| s.generation());
@@ -513,10 +512,9 @@ impl Chain {
                 }
                 (Ok(true), None, _) => {
                     if let (Some(shared), &At::Held { accept, kept, .. }) = (&shared, &at) {
-                        let limits = self.connectors[kept].limits();
-                        match shared.held(accept, limits) {
-                            Ok(text) => at = At::Text(Some((kept, text))),
-                            Err(_) => return Flow::Lost,
+                        match self.write_held(shared, accept, kept) {
+                            Some(text) => at = At::Text(Some(text)),
+                            None => return Flow::Lost,
                         }
                     }
                     let text = match &at {
@@ -568,9 +566,9 @@ impl Chain {
             At::Text(changed) => changed,
             At::Held { accept, kept, .. } => {
                 let shared = shared.expect("only a shared instance holds");
-                match shared.held(accept, self.connectors[kept].limits()) {
-                    Ok(text) => Some((kept, text)),
-                    Err(_) => return Flow::Lost,
+                match self.write_held(&shared, accept, kept) {
+                    Some(text) => Some(text),
+                    None => return Flow::Lost,
                 }
             }
         };
@@ -579,6 +577,19 @@ impl Chain {
             succeeded,
             failed,
         })
+    }
+
+    /// The event held in `shared` (the last result when `accept`) as the
+    /// text the connector at `kept` returned, written under its limits:
+    /// `(kept, text)`, or `None` when the instance lost it.
+    fn write_held(
+        &self,
+        shared: &SharedInstance,
+        accept: bool,
+        kept: usize,
+    ) -> Option<(usize, Vec<u8>)> {
+        let text = shared.held(accept, self.connectors[kept].limits()).ok()?;
+        Some((kept, text))
     }
 
     /// The next connector after `position` that may process events (one

@@ -109,6 +109,8 @@ pub(crate) struct Guest {
     reserve: TypedFunc<u32, u32>,
     /// `sandpipe_call`: one connector function call.
     call: TypedFunc<(u32, u32), i64>,
+    /// `sandpipe_pass` (the shared-instance level), once looked up.
+    pass_export: Option<TypedFunc<(u32, u32, u32, u32), i64>>,
     /// Whether the engine meters fuel.
     metered: bool,
 }
@@ -157,6 +159,7 @@ impl Guest {
             memory,
             reserve,
             call,
+            pass_export: None,
             metered,
         })
     }
@@ -266,7 +269,10 @@ impl Guest {
                 limit: limits.max_input,
             });
         }
-        let call = self.export::<(u32, u32, u32, u32), i64>(export::PASS, limits)?;
+        if self.pass_export.is_none() {
+            self.pass_export = Some(self.export(export::PASS, limits)?);
+        }
+        let call = self.pass_export.clone().expect("looked up above");
         arm(&mut self.store, limits, self.metered);
         let len = self.write_input(text, limits)?;
         let next = next.map_or(pass::NO_WORLD, |world| world as u32);
