@@ -80,7 +80,7 @@ pub enum Processed {
 /// Where a connector runs.
 enum Home {
     /// An instance of its own (the default level), once made.
-    Own(Option<Instance>),
+    Own(Option<Box<Instance>>),
     /// A world of its chain's shared instance.
     Shared(Seat),
 }
@@ -472,7 +472,7 @@ impl Connector {
         if let Err(error) = setup {
             return Err(self.failed_setup(error));
         }
-        self.home = Home::Own(Some(instance));
+        self.home = Home::Own(Some(Box::new(instance)));
         Ok(())
     }
 
