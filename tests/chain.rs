@@ -594,3 +594,48 @@ fn process_json_writes_exactly_what_process_returns() {
         }
     }
 }
+
+#[test]
+fn a_connector_that_cannot_load_is_tried_once_an_event_not_again_at_each_stage() {
+    let logs = Arc::new(MemoryLogs::default());
+    let js = "throw new Error('top')\n\
+              export function processEvent(e) { return e }\n\
+              export function composeWebhook(e) { return { url: 'https://hooks.example.com/' } }\n\
+              export function onEvent(e) {}";
+    let mut chain = Chain::new(vec![
+        connector("broken", js, 0, &logs),
+        connector_with(
+            example("hello-world"),
+            1,
+            json!({}),
+            Limits::default(),
+            &logs,
+        ),
+    ]);
+    for n in 1..=2 {
+        let out = chain
+            .process_json(r#"{"event":"e","properties":{}}"#)
+            .unwrap();
+        let failures: Vec<String> = out
+            .failures
+            .iter()
+            .map(|f| format!("{} {}: {}", f.connector, f.call.function(), f.error))
+            .collect();
+        assert_eq!(
+            failures,
+            ["broken (0) processEvent: setup failed: Error: top"]
+        );
+        assert!(out.webhooks.is_empty());
+        assert_eq!(chain.export(&out.event.unwrap(), 5), []);
+        let loads: Vec<String> = logs
+            .lines()
+            .into_iter()
+            .filter(|line| line.starts_with("error: loading failed"))
+            .collect();
+        assert_eq!(loads.len(), n, "{loads:?}");
+        assert!(
+            loads[0].starts_with("error: loading failed: Error: top\n"),
+            "{loads:?}"
+        );
+    }
+}

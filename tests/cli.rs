@@ -1372,3 +1372,60 @@ fn run_at_the_shared_level_writes_what_the_default_level_writes() {
         stderr(&refused)
     );
 }
+
+#[test]
+fn a_chain_files_isolation_is_refused_by_what_was_expected_and_a_moved_connector_is_summarised() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_connector(
+        &tmp.path().join("looper"),
+        "export function processEvent(e) { if (e.event === 'loop') { for (;;) {} } return e }",
+        r#"{"name": "Looper"}"#,
+    );
+    let hello = root().join("examples/hello-world");
+    let events = "{\"event\":\"a\",\"properties\":{}}\n{\"event\":\"loop\",\"properties\":{}}\n";
+    for (isolation, expected) in [
+        (
+            json!(1),
+            r#"invalid type: integer `1`, expected the isolation level "instance" or "shared" at line 1 column"#,
+        ),
+        (
+            json!("sharde"),
+            r#"invalid value: string "sharde", expected the isolation level "instance" or "shared" at line 1 column"#,
+        ),
+    ] {
+        let chain = json!({"connectors": [{"path": "looper"}], "isolation": isolation});
+        let refused = run_chain(tmp.path(), chain, events, &[]);
+        assert_eq!(refused.status.code(), Some(1));
+        let line = stderr(&refused);
+        assert!(
+            line.starts_with(&format!(
+                "sandpipe: error: chain.json: not a chain file: {expected}"
+            )),
+            "{line}"
+        );
+    }
+    let chain = json!({"connectors": [
+        {"path": hello},
+        {"path": "looper", "limits": {"fuel": 50_000_000}},
+    ], "isolation": "shared"});
+    for threads in ["1", "2"] {
+        let output = run_chain(
+            tmp.path(),
+            chain.clone(),
+            events,
+            &["--summary", "--threads", threads],
+        );
+        assert!(output.status.success(), "{}", stderr(&output));
+        let errors = stderr(&output);
+        let summary = errors
+            .lines()
+            .find(|line| line.starts_with("sandpipe: summary:"))
+            .unwrap();
+        assert!(
+            summary.ends_with(
+                "; shared instance, but on instances of their own after an error there: Looper (1)"
+            ),
+            "{summary}"
+        );
+    }
+}

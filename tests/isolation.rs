@@ -677,3 +677,57 @@ fn a_connector_that_fails_to_load_again_after_a_trap_leaves_the_held_event_in_pl
         logs.lines()
     );
 }
+
+#[test]
+fn a_teardown_the_shared_instance_could_not_run_is_logged_and_a_moved_connector_is_named() {
+    // The stuck connector's teardownPlugin ends the shared instance; the
+    // flusher's state went with it, so its teardownPlugin cannot run there.
+    // At the default level both run.
+    let stuck = "function processEvent(e) { if (e.properties.case === 'loop') { for (;;) {} } return e }\n\
+                 function teardownPlugin() { for (;;) {} }";
+    let flusher = "function processEvent(e) { return e }\n\
+                   function teardownPlugin() { console.log('flushed') }";
+    let bundles = [bundle("stuck", stuck), bundle("flusher", flusher)];
+    let limits = Limits {
+        fuel: 100_000_000,
+        ..Limits::default()
+    };
+    let teardowns = |shared: bool, events: &[Value]| -> (Vec<String>, Vec<String>) {
+        let logs = Arc::new(MemoryLogs::default());
+        let mut chain = chain(&bundles, shared, &limits, &logs);
+        run(&mut chain, events);
+        let moved: Vec<String> = chain.moved_out().map(str::to_string).collect();
+        drop(logs.take());
+        drop(chain);
+        let lines = logs
+            .take()
+            .into_iter()
+            .map(|e| format!("[{}] {}: {}", e.connector, e.level.as_str(), e.message))
+            .collect();
+        (lines, moved)
+    };
+    let out_of_fuel =
+        "[stuck (0)] error: teardownPlugin: ran out of fuel (100000000 units per call)";
+    assert_eq!(
+        teardowns(false, &[case("plain")]),
+        (
+            vec![out_of_fuel.to_string(), "[flusher (1)] log: flushed".into()],
+            vec![]
+        )
+    );
+    assert_eq!(
+        teardowns(true, &[case("plain")]),
+        (
+            vec![
+                format!("{out_of_fuel}{IN_SHARED}"),
+                "[flusher (1)] warn: teardownPlugin: not run: the chain's shared instance that held this connector's state ended before it (another connector's error reset it)".into()
+            ],
+            vec![]
+        )
+    );
+    // Once the stuck connector has left for an instance of its own, the
+    // shared instance's trap is no longer its teardown's.
+    let (lines, moved) = teardowns(true, &[case("loop"), case("plain")]);
+    assert_eq!(moved, ["stuck (0)"]);
+    assert_eq!(lines, [out_of_fuel, "[flusher (1)] log: flushed"]);
+}

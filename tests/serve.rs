@@ -1602,6 +1602,12 @@ fn pending_on_event_calls_survive_a_restart() {
 #[test]
 fn a_team_the_operator_names_runs_at_the_shared_instance_level_with_the_same_results() {
     let (_tmp, server) = Server::fresh(&["--shared-instance-teams", "2", "--fuel", "50000000"]);
+    assert!(
+        server.stderr.lock().unwrap().lines().any(|line| line
+            == r#"sandpipe: chains of teams 2 run at the shared-instance level (SECURITY.md, "Isolation levels")"#),
+        "{}",
+        server.stderr.lock().unwrap()
+    );
     let tagger = inline(
         "Tagger",
         "function processEvent(e) { e.properties.tagged = [1, 'two', { three: 3 }]; return e }",

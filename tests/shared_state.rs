@@ -396,6 +396,19 @@ fn a_lost_server_answers_503_with_the_reason_until_it_returns() {
             .0,
         200
     );
+    // A team whose connectors never call `meta.cache`.
+    let (plain, plain_token) = server.team("plain");
+    let (_, hello) = server.upload(&plain_token, built(&root().join("examples/hello-world")));
+    assert_eq!(
+        server
+            .put_chain(
+                plain,
+                &plain_token,
+                json!({"connectors": [{"bundle": hello["id"]}]})
+            )
+            .0,
+        200
+    );
     let event = json!({"event": "e", "properties": {}});
     assert_eq!(server.events(team, &token, event.clone()).0, 200);
 
@@ -427,6 +440,10 @@ fn a_lost_server_answers_503_with_the_reason_until_it_returns() {
         reason.starts_with("meta.cache is unavailable: "),
         "{reason}"
     );
+    // Only a batch whose connectors call the cache fails.
+    let (status, body) = server.events(plain, &plain_token, event.clone());
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["results"][0]["properties"]["hello"], "Hello world");
     redis.resume();
     let started = Instant::now();
     let body = loop {
@@ -442,6 +459,17 @@ fn a_lost_server_answers_503_with_the_reason_until_it_returns() {
     };
     // The restarted Redis kept nothing: the count starts again.
     assert_eq!(body["results"][0]["properties"]["n"], 1);
+    // SIGTERM: the service stops cleanly, its Redis connection with it.
+    let mut server = server;
+    // SAFETY: kill has no preconditions; the pid is our child's.
+    assert_eq!(
+        unsafe { libc::kill(server.child.id() as i32, libc::SIGTERM) },
+        0
+    );
+    let status = server.child.wait().unwrap();
+    let stderr = server.stderr.lock().unwrap().clone();
+    assert!(status.success(), "{status}: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
 /// The benchmark row: `cargo test --release --workspace --test shared_state --

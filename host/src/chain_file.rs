@@ -31,14 +31,35 @@ struct ChainFile {
 }
 
 /// How a chain's connectors are isolated from each other.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum Isolation {
     /// Each connector in an instance of its own.
     #[default]
     Instance,
     /// The chain's JavaScript connectors in one instance, each in its own QuickJS context.
     Shared,
+}
+
+/// `"instance"` or `"shared"`; anything else (another string, a number, …)
+/// is refused with what was expected.
+impl<'de> Deserialize<'de> for Isolation {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Isolation, D::Error> {
+        struct Level;
+        impl serde::de::Visitor<'_> for Level {
+            type Value = Isolation;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(r#"the isolation level "instance" or "shared""#)
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Isolation, E> {
+                match text {
+                    "instance" => Ok(Isolation::Instance),
+                    "shared" => Ok(Isolation::Shared),
+                    other => Err(E::invalid_value(serde::de::Unexpected::Str(other), &self)),
+                }
+            }
+        }
+        deserializer.deserialize_str(Level)
+    }
 }
 
 #[derive(Debug, Deserialize)]

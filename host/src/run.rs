@@ -8,7 +8,7 @@
 use crate::chain_file;
 use anyhow::Context;
 use sandpipe_runtime::{Chain, ChainOutput, Export, LazySqliteStorage, StderrLogs};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::num::NonZeroUsize;
@@ -164,16 +164,18 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         tally: Tally::default(),
         costs: always_summarise.then(crate::cost::Costs::default),
     };
-    if threads == 1 {
+    // Connectors that left a shared instance, in any of the threads' chains.
+    let moved_out = if threads == 1 {
         let mut chain = plan.chain(&runtime)?;
         for (index, line) in input.lines().enumerate() {
             let number = index + 1;
             let line = line.with_context(|| format!("{}:{number}: reading", output.source))?;
             output.write(run_line(&mut chain, number, &line))?;
         }
+        chain.moved_out().map(str::to_string).collect()
     } else {
-        run_threads(&runtime, &plan, threads, input, &mut output)?;
-    }
+        run_threads(&runtime, &plan, threads, input, &mut output)?
+    };
     let Output {
         mut out,
         webhooks: webhook_out,
@@ -201,7 +203,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         );
     }
     if always_summarise || elapsed >= PROGRESS_EVERY {
-        eprintln!("{}", summary(&tally, elapsed, plan.isolation()));
+        eprintln!("{}", summary(&tally, elapsed, plan.isolation(), &moved_out));
     }
     for line in costs.iter_mut().flat_map(crate::cost::Costs::lines) {
         eprintln!("sandpipe: {line}");
@@ -340,7 +342,7 @@ fn run_threads(
     threads: usize,
     input: Box<dyn BufRead + Send>,
     output: &mut Output<'_>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<BTreeSet<String>> {
     type Share = (usize, Vec<(usize, String)>);
     let chains = (0..threads)
         .map(|_| plan.chain(runtime))
@@ -351,7 +353,7 @@ fn run_threads(
     // Set when nothing more can be written (stdout closed): the reader stops.
     let stop = AtomicBool::new(false);
     let source = output.source.clone();
-    std::thread::scope(|scope| -> anyhow::Result<()> {
+    std::thread::scope(|scope| -> anyhow::Result<BTreeSet<String>> {
         let stop = &stop;
         let reader = scope.spawn(move || -> anyhow::Result<()> {
             let mut share = Vec::with_capacity(LINES_PER_SHARE);
@@ -389,9 +391,10 @@ fn run_threads(
                             .map(|(number, line)| run_line(&mut chain, *number, line))
                             .collect();
                         if result_tx.send((index, ran)).is_err() {
-                            return;
+                            break;
                         }
                     }
+                    chain.moved_out().map(str::to_string).collect::<Vec<_>>()
                 })
             })
             .collect();
@@ -409,10 +412,11 @@ fn run_threads(
             {}
         }
         reader.join().expect("the reader does not panic")?;
+        let mut moved_out = BTreeSet::new();
         for worker in workers {
-            worker.join().expect("a chain's thread does not panic");
+            moved_out.extend(worker.join().expect("a chain's thread does not panic"));
         }
-        written
+        written.map(|()| moved_out)
     })
 }
 
@@ -448,12 +452,26 @@ fn failures(tally: &Tally) -> String {
         .join(", ")
 }
 
-/// The summary line (the isolation level named when it is not the default).
-fn summary(tally: &Tally, elapsed: Duration, isolation: chain_file::Isolation) -> String {
+/// The summary line (the isolation level named when it is not the default,
+/// with the connectors that left the shared instance).
+fn summary(
+    tally: &Tally,
+    elapsed: Duration,
+    isolation: chain_file::Isolation,
+    moved_out: &BTreeSet<String>,
+) -> String {
     let failures = failures(tally);
     let level = match isolation {
-        chain_file::Isolation::Instance => "",
-        chain_file::Isolation::Shared => "; shared instance",
+        chain_file::Isolation::Instance => String::new(),
+        chain_file::Isolation::Shared if moved_out.is_empty() => "; shared instance".into(),
+        chain_file::Isolation::Shared => format!(
+            "; shared instance, but on instances of their own after an error there: {}",
+            moved_out
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     };
     format!(
         "sandpipe: summary: {} events in, {} out, {} dropped, {} lines skipped, {} webhooks; failures: {}; {:.1} s, {:.0} events/s; peak RSS {}{level}",

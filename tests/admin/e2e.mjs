@@ -39,6 +39,17 @@ async function option(select, text) {
 
 const card = (name) => page.locator('li.connector').filter({ has: page.locator('legend', { hasText: name }) });
 
+// A team's chain as the API answers it (the admin token): what the page saved.
+async function chainOf(team) {
+    const response = await fetch(`${BASE}/v1/teams/${team}/chain`, {
+        headers: { Authorization: `Bearer ${env.SANDPIPE_ADMIN_TOKEN}` },
+    });
+    assert.equal(response.status, 200);
+    return (await response.json()).connectors;
+}
+
+const idsOf = async (team) => (await chainOf(team)).map((connector) => connector.id);
+
 try {
     const context = await browser.newContext({ viewport: { width: 1100, height: 800 } });
     await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: BASE });
@@ -123,6 +134,10 @@ try {
     const blocklist = card('Blocklist (2)').getByLabel('Blocked users');
     assert.equal(await blocklist.getAttribute('type'), 'file');
     await blocklist.setInputFiles({ name: 'blocked.txt', mimeType: 'text/plain', buffer: Buffer.from('mallory\n') });
+    // A new connector's id may be typed; the others are left to the default.
+    const blocklistId = card('Blocklist (2)').getByLabel('Connector id', { exact: true });
+    assert.equal(await blocklistId.getAttribute('readonly'), null, 'a new connector\'s id can be typed');
+    await blocklistId.fill('blocklist-custom');
 
     step('save without the required URL: the 422 is shown next to that field');
     await page.getByRole('button', { name: 'Save chain', exact: true }).click();
@@ -140,6 +155,10 @@ try {
     const secretSaved = received.length;
     await page.getByRole('button', { name: 'Save chain', exact: true }).click();
     await expectText(page.getByRole('status'), 'Saved: 3 connector(s).');
+    assert.deepEqual(await idsOf(team), ['Hello World', 'Webhook', 'blocklist-custom'], 'the typed id, else the plugin\'s name');
+    const savedId = card('Blocklist (2)').getByLabel('Connector id', { exact: true });
+    assert.equal(await savedId.inputValue(), 'blocklist-custom');
+    assert.equal(await savedId.getAttribute('readonly'), '', 'a saved connector\'s id is read-only');
 
     step('reorder with the buttons and by dragging');
     const order = () => page.locator('li.connector legend').allTextContents();
@@ -154,6 +173,7 @@ try {
     // the stored ones are kept (the trace below shows both).
     await page.getByRole('button', { name: 'Save chain', exact: true }).click();
     await expectText(page.getByRole('status'), 'Saved: 3 connector(s).');
+    assert.deepEqual(await idsOf(team), ['Hello World', 'Webhook', 'blocklist-custom'], 'a save keeps each connector\'s id');
     await screenshot('chain');
 
     step('try an event: hello added in the diff, the webhook listed');
@@ -194,11 +214,13 @@ try {
     assert.match(helloRow[6], /^\d+\.\d\d ms$/);
     await screenshot('health');
 
-    step('disable a connector: a log line says so');
+    step('disable a connector: a log line says so; the ids the page loaded are kept');
     await page.getByRole('button', { name: 'Chain', exact: true }).click();
     await card('Hello World (0)').getByLabel('Enabled').uncheck();
     await page.getByRole('button', { name: 'Save chain', exact: true }).click();
     await expectText(page.getByRole('status'), 'Saved: 3 connector(s).');
+    assert.deepEqual(await idsOf(team), ['Hello World', 'Webhook', 'blocklist-custom'],
+        'a chain loaded and saved keeps each id (else the service gives the plugin\'s name and its storage is another id\'s)');
     await page.getByRole('button', { name: 'Logs', exact: true }).click();
     const logs = page.getByRole('table', { name: 'Log lines, newest first' });
     await expectText(logs.getByRole('row'), 'configuration: now disabled');
@@ -226,6 +248,39 @@ try {
     assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), 'no sideways scroll at 360 px');
     await screenshot('narrow');
     await page.setViewportSize({ width: 1100, height: 800 });
+
+    step('a stored secret is kept when untouched, gone when cleared');
+    assert.equal((await chainOf(team))[1].config.authorization, '**********', 'untouched through every save: still stored');
+    const authorization = card('Webhook (1)').getByLabel('Authorization header');
+    assert.equal(await authorization.getAttribute('placeholder'), 'Stored; type to replace');
+    await card('Webhook (1)').getByLabel('Clear the stored value', { exact: true }).check();
+    assert.equal(await authorization.getAttribute('placeholder'), 'Cleared when saved');
+    await page.getByRole('button', { name: 'Save chain', exact: true }).click();
+    await expectText(page.getByRole('status'), 'Saved: 3 connector(s).');
+    assert.ok(!('authorization' in (await chainOf(team))[1].config), 'the cleared secret is not stored');
+    assert.equal(await card('Webhook (1)').getByLabel('Authorization header').getAttribute('placeholder'), '');
+    assert.equal(await card('Webhook (1)').getByLabel('Clear the stored value', { exact: true }).count(), 0, 'nothing left to clear');
+
+    step('the Bundle list offers every uploaded bundle (GET /v1/bundles), not only this tab\'s');
+    await page.reload();
+    await expectText(page.getByRole('status'), 'Signed in as admin');
+    await expectText(page.getByRole('cell'), 'acme');
+    await page.getByLabel('Team name').fill('beta');
+    await page.getByRole('button', { name: 'Create team', exact: true }).click();
+    await expectText(page.getByRole('cell'), 'beta');
+    const beta = Number(await page.getByLabel('Team', { exact: true }).inputValue());
+    assert.notEqual(beta, team);
+    await page.getByRole('button', { name: 'Chain', exact: true }).click();
+    // A new tab and a team without a chain: only the list can fill it.
+    const choices = page.getByLabel('Bundle', { exact: true }).locator('option');
+    await choices.filter({ hasText: 'Blocklist' }).first().waitFor({ state: 'attached', timeout: 10_000 });
+    assert.deepEqual((await choices.allTextContents()).map((t) => t.split(' (')[0]).sort(), ['Blocklist', 'Hello World', 'Webhook']);
+    await option(page.getByLabel('Bundle', { exact: true }), 'Hello World');
+    await page.getByRole('button', { name: 'Add connector', exact: true }).click();
+    await card('Hello World (0)').getByLabel('Person to greet').fill('Bea');
+    await page.getByRole('button', { name: 'Save chain', exact: true }).click();
+    await expectText(page.getByRole('status'), 'Saved: 1 connector(s).');
+    assert.deepEqual(await idsOf(beta), ['Hello World']);
 
     step('a team token sees its team only');
     await page.getByRole('button', { name: 'Sign out', exact: true }).click();

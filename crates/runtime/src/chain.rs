@@ -121,6 +121,11 @@ pub struct Chain {
     /// events (up to [`KEPT_INPUT_CAPACITY`]) so a large event does not make
     /// the allocator fetch fresh pages each time.
     input: Vec<u8>,
+    /// The connectors (by label) that could not be readied for the current
+    /// event (their loading or `setupPlugin` failed while it was processed):
+    /// its `composeWebhook` and `onEvent` stages pass them over rather than
+    /// load them again; the next event tries again.
+    unready: Vec<String>,
 }
 
 /// The largest input buffer a chain keeps between events.
@@ -179,6 +184,7 @@ impl Chain {
             holding: false,
             shared: None,
             input: Vec::new(),
+            unready: Vec::new(),
         }
     }
 
@@ -208,6 +214,7 @@ impl Chain {
             holding: true,
             shared: Some(shared),
             input: Vec::new(),
+            unready: Vec::new(),
         }
     }
 
@@ -217,6 +224,15 @@ impl Chain {
     /// target hold never happens).
     pub fn is_holding(&self) -> bool {
         self.holding
+    }
+
+    /// The labels of the connectors that left the chain's shared instance
+    /// for an instance of their own, in chain order.
+    pub fn moved_out(&self) -> impl Iterator<Item = &str> {
+        self.connectors
+            .iter()
+            .filter(|c| c.left_shared())
+            .map(Connector::label)
     }
 
     /// The connectors, in order.
@@ -261,6 +277,7 @@ impl Chain {
         text: &str,
         input: &mut Vec<u8>,
     ) -> Result<ChainOutput<Vec<u8>>, RewriteError> {
+        self.unready.clear();
         let noted = match rewrite::event_str(text, None, input) {
             Ok(noted) => noted,
             Err(RewriteError::NeedsValue) => {
@@ -319,6 +336,7 @@ impl Chain {
     }
 
     fn run(&mut self, event: Value, steps: Option<&mut Vec<Step>>) -> ChainOutput {
+        self.unready.clear();
         let mut out = ChainOutput::new();
         if event.get("event").and_then(Value::as_str) == Some("$snapshot") {
             out.event = Some(event);
@@ -639,7 +657,16 @@ impl Chain {
         text: &mut Option<Vec<u8>>,
         out: &mut ChainOutput<E>,
     ) {
+        self.unready = out
+            .failures
+            .iter()
+            .filter(|failure| matches!(failure.error, CallError::Setup(_)))
+            .map(|failure| failure.connector.clone())
+            .collect();
         for connector in &mut self.connectors {
+            if self.unready.iter().any(|label| label == connector.label()) {
+                continue;
+            }
             let outcome = compose_one(connector, event, text);
             out.calls.extend(connector.take_last_call());
             match outcome {
@@ -706,11 +733,14 @@ impl Chain {
     /// Runs every connector's `onEvent` on `event`, the final event of
     /// [`Chain::process_json`] (its JSON text), at once: a failed call (a
     /// `RetryError` or any other error) is made again, up to `attempts` calls
-    /// in all, without waiting.
+    /// in all, without waiting. A connector that could not be readied for
+    /// this event is passed over.
     pub fn export(&mut self, event: &[u8], attempts: u32) -> Vec<Export> {
         let mut out = Vec::new();
         for connector in &mut self.connectors {
-            if !connector.defines(Call::OnEvent).unwrap_or(false) {
+            if self.unready.iter().any(|label| label == connector.label())
+                || !connector.defines(Call::OnEvent).unwrap_or(false)
+            {
                 continue;
             }
             let mut made = 0;

@@ -111,6 +111,8 @@ pub struct Connector {
     last_call: Option<CallRecord>,
     /// Cache, storage, geoip and fetch, shared by the connector's successive instances.
     services: Arc<ConnectorServices>,
+    /// Whether it left its chain's shared instance for an instance of its own.
+    left_shared: bool,
 }
 
 impl Connector {
@@ -158,6 +160,7 @@ impl Connector {
             functions: None,
             last_call: None,
             services: Arc::new(services),
+            left_shared: false,
         }
     }
 
@@ -304,6 +307,21 @@ impl Connector {
         }
     }
 
+    /// Drops its instance (the next call makes one); a connector seated in
+    /// a shared instance leaves it for an instance of its own, for good.
+    fn drop_instance(&mut self) {
+        if matches!(self.home, Home::Shared(_)) {
+            self.left_shared = true;
+        }
+        self.home = Home::Own(None);
+    }
+
+    /// Whether it was seated in its chain's shared instance and moved to an
+    /// instance of its own (its loading, setup or a call failed there).
+    pub fn left_shared(&self) -> bool {
+        self.left_shared
+    }
+
     /// Its world in a shared instance, while it has one.
     pub(crate) fn seat(&self) -> Option<&Seat> {
         match &self.home {
@@ -431,7 +449,7 @@ impl Connector {
                 Ok(None) => return Ok(()),
                 Ok(Some(loaded)) => loaded,
                 Err(error) => {
-                    self.home = Home::Own(None);
+                    self.drop_instance();
                     return Err(self.failed_loading(error));
                 }
             };
@@ -442,13 +460,13 @@ impl Connector {
             let functions = match functions {
                 Ok(functions) => functions,
                 Err(error) => {
-                    self.home = Home::Own(None);
+                    self.drop_instance();
                     return Err(self.failed_loading(error));
                 }
             };
             self.functions = Some(functions);
             if let Err(error) = loaded.setup {
-                self.home = Home::Own(None);
+                self.drop_instance();
                 return Err(self.failed_setup(error));
             }
             return Ok(());
@@ -488,12 +506,11 @@ impl Connector {
 
     /// `error` of readying the connector's instance (`what` failed), logged.
     fn failed(&self, what: &str, error: CallError) -> CallError {
-        let error = CallError::Setup(Box::new(error));
         self.log(
             LogLevel::Error,
             format!("{what} failed: {}", describe(&error)),
         );
-        error
+        CallError::Setup(Box::new(error))
     }
 
     /// Calls into the connector. Errors are logged for this connector; an
@@ -575,7 +592,7 @@ impl Connector {
                 self.report(call, error);
             }
             if error.poisons_instance() {
-                self.home = Home::Own(None);
+                self.drop_instance();
             }
         }
         (result, fuel)
@@ -616,13 +633,25 @@ fn describe(error: &CallError) -> String {
 
 impl Drop for Connector {
     fn drop(&mut self) {
-        let defines_teardown = self.is_live()
-            && self
-                .functions
-                .as_deref()
-                .is_some_and(|functions| crate::instance::provides(functions, Call::Teardown));
-        if defines_teardown {
+        let defines_teardown = self
+            .functions
+            .as_deref()
+            .is_some_and(|functions| crate::instance::provides(functions, Call::Teardown));
+        if !defines_teardown {
+            return;
+        }
+        if self.is_live() {
             let _ = self.call(Call::Teardown, b"null");
+        } else if self.seat().is_some_and(Seat::was_loaded) {
+            // Its state went with the shared instance (a connector's trap, in
+            // teardownPlugin or before, ended it): said, not silently skipped.
+            self.log(
+                LogLevel::Warn,
+                format!(
+                    "{}: not run: the chain's shared instance that held this connector's state ended before it (another connector's error reset it)",
+                    Call::Teardown.function()
+                ),
+            );
         }
     }
 }

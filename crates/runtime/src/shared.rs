@@ -256,6 +256,12 @@ impl Seat {
         (result, fuel, console)
     }
 
+    /// Whether the connector was ever loaded in its world (in this
+    /// instance or one that ended).
+    pub(crate) fn was_loaded(&self) -> bool {
+        self.loaded.is_some()
+    }
+
     /// This seat's world.
     pub(crate) fn world(&self) -> usize {
         self.world

@@ -198,17 +198,9 @@ pub async fn in_team_slot<T: Send + 'static>(
 fn run(state: &AppState, chain: &Arc<TeamChain>, events: Vec<Value>) -> Result<Batch, EventsError> {
     let team = chain.team;
     let count = events.len();
-    // A lost cache answers 503 (the caller retries) rather than running
-    // connectors whose every cache call would fail; it is asked again here.
-    let cache_failures = match &state.cache {
-        Some(redis) => {
-            if redis.lost().is_some() {
-                redis.ping().map_err(EventsError::CacheUnavailable)?;
-            }
-            redis.failures()
-        }
-        None => 0,
-    };
+    // A cache call of this batch that could not reach Redis makes it answer
+    // 503 (the caller retries); the batch runs on this thread alone.
+    let cache_failures = super::redis_cache::failures_here();
     let started = Instant::now();
     let mut running = chain.checkout(&state.connectors)?;
     let mut refused = Vec::new();
@@ -232,7 +224,7 @@ fn run(state: &AppState, chain: &Arc<TeamChain>, events: Vec<Value>) -> Result<B
     // Lost during the batch: nothing of it is acknowledged, so nothing is kept
     // but what the connectors already wrote (at-least-once, as a retry runs it again).
     if let Some(redis) = &state.cache
-        && redis.failures() != cache_failures
+        && super::redis_cache::failures_here() != cache_failures
     {
         let reason = redis.lost().unwrap_or_else(|| "a call failed".into());
         return Err(EventsError::CacheUnavailable(reason));

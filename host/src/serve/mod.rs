@@ -204,6 +204,13 @@ pub(crate) fn open(pipeline: Pipeline, admin: Admin) -> anyhow::Result<Opened> {
         )?),
         None => None,
     };
+    if !pipeline.shared_teams.is_empty() {
+        let teams: Vec<String> = pipeline.shared_teams.iter().map(i64::to_string).collect();
+        announce(format_args!(
+            "chains of teams {} run at the shared-instance level (SECURITY.md, \"Isolation levels\")",
+            teams.join(", ")
+        ));
+    }
     let metrics = Arc::new(metrics::Metrics::new());
     let delivery = Arc::new(webhooks::Delivery::new(
         store.clone(),

@@ -8,8 +8,12 @@
 //!
 //! A Redis that cannot be reached fails the operation with
 //! [`CacheError::Unavailable`] and is remembered ([`RedisCache::lost`]): an
-//! events request answers 503 while it is lost. The connection manager
-//! reconnects when it returns.
+//! events request one of whose cache calls failed answers 503 (a batch runs
+//! on one thread and compares [`failures_here`] before and after it, so a
+//! team whose connectors made no cache call is served). For
+//! [`RETRY_AFTER`] after a failure, calls fail at once rather than each
+//! waiting out the timeout; the connection manager reconnects when Redis
+//! returns.
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use sandpipe_runtime::ConnectorCache;
@@ -17,12 +21,26 @@ use sandpipe_runtime::services::cache::{
     CacheError, CacheRequest, MAX_BYTES, MAX_KEYS, SharedCache,
 };
 use serde_json::{Value, json};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::cell::Cell;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How long connecting, or one answer, may take.
 const TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How long after a failure calls fail without trying Redis.
+const RETRY_AFTER: Duration = Duration::from_secs(1);
+
+thread_local! {
+    /// Cache calls made on this thread that could not reach Redis.
+    static FAILED_HERE: Cell<u64> = const { Cell::new(0) };
+}
+
+/// How many cache calls made on this thread could not reach Redis so far:
+/// a batch, which runs on one thread, compares the count before and after it.
+pub fn failures_here() -> u64 {
+    FAILED_HERE.with(Cell::get)
+}
 
 /// Why `--cache` cannot be used at start.
 #[derive(Debug, thiserror::Error)]
@@ -46,14 +64,22 @@ fn shown(url: &str) -> String {
 /// The service's Redis.
 pub struct RedisCache {
     connection: ConnectionManager,
-    runtime: tokio::runtime::Runtime,
+    /// Runs the connection; `None` only once dropped (shut down in the
+    /// background, as the service's own runtime may be what drops it).
+    runtime: Option<tokio::runtime::Runtime>,
     script: redis::Script,
     /// `sandpipe:<installation>:`.
     prefix: String,
-    /// Why the last operation could not reach Redis, until one does.
-    lost: Mutex<Option<String>>,
-    /// Operations that could not reach Redis so far.
-    failures: AtomicU64,
+    /// Why the last operation could not reach Redis, and when, until one does.
+    lost: Mutex<Option<(String, Instant)>>,
+}
+
+impl Drop for RedisCache {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
 }
 
 impl RedisCache {
@@ -90,12 +116,20 @@ impl RedisCache {
             .map_err(|e| fail(format!("cannot connect: {}", one_line(&e))))?;
         Ok(Arc::new(RedisCache {
             connection,
-            runtime,
+            runtime: Some(runtime),
             script: redis::Script::new(include_str!("cache.lua")),
             prefix: format!("sandpipe:{installation}:"),
             lost: Mutex::new(None),
-            failures: AtomicU64::new(0),
         }))
+    }
+
+    /// Runs `work` on the connection's runtime, blocking this thread.
+    fn block_on<T>(&self, work: impl std::future::Future<Output = T>) -> T {
+        self.runtime
+            .as_ref()
+            .expect("taken only when dropped")
+            .handle()
+            .block_on(work)
     }
 
     /// The `meta.cache` of the connector whose scope is `scope`.
@@ -108,34 +142,29 @@ impl RedisCache {
 
     /// Why Redis is unreachable, if the last operation found it so.
     pub fn lost(&self) -> Option<String> {
-        self.lost.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.lock_lost().as_ref().map(|(reason, _)| reason.clone())
     }
 
-    /// Operations that could not reach Redis so far (a batch compares the
-    /// count before and after it).
-    pub fn failures(&self) -> u64 {
-        self.failures.load(Ordering::Acquire)
+    fn lock_lost(&self) -> std::sync::MutexGuard<'_, Option<(String, Instant)>> {
+        self.lost.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Asks Redis whether it is back; `Err` with the reason while it is not.
-    pub fn ping(&self) -> Result<(), String> {
-        let mut connection = self.connection.clone();
-        let answer = self.runtime.handle().block_on(async move {
-            redis::cmd("PING")
-                .query_async::<String>(&mut connection)
-                .await
-        });
-        self.record(answer.map(drop).map_err(unreachable))
+    /// Why Redis was unreachable, when that was found under [`RETRY_AFTER`] ago.
+    fn lately_lost(&self) -> Option<String> {
+        match &*self.lock_lost() {
+            Some((reason, at)) if at.elapsed() < RETRY_AFTER => Some(reason.clone()),
+            _ => None,
+        }
     }
 
     /// Remembers whether an operation reached Redis.
     fn record<T>(&self, result: Result<T, String>) -> Result<T, String> {
-        let mut lost = self.lost.lock().unwrap_or_else(|e| e.into_inner());
+        let mut lost = self.lock_lost();
         match &result {
             Ok(_) => *lost = None,
             Err(reason) => {
-                self.failures.fetch_add(1, Ordering::AcqRel);
-                *lost = Some(reason.clone());
+                FAILED_HERE.with(|failed| failed.set(failed.get() + 1));
+                *lost = Some((reason.clone(), Instant::now()));
             }
         }
         result
@@ -180,8 +209,12 @@ impl Namespace {
         for arg in args {
             invocation.arg(arg);
         }
+        if let Some(reason) = self.redis.lately_lost() {
+            FAILED_HERE.with(|failed| failed.set(failed.get() + 1));
+            return Err(CacheError::Unavailable(reason));
+        }
         let mut connection = self.redis.connection.clone();
-        let answer = self.redis.runtime.handle().block_on(async move {
+        let answer = self.redis.block_on(async move {
             invocation
                 .invoke_async::<redis::Value>(&mut connection)
                 .await

@@ -13,7 +13,11 @@ const state = {
     teams: [],
     team: null,
     view: 'chain',
-    // Bundles this page knows: uploaded here or in the chain. id → upload answer.
+    // What the Bundle list offers, id → plugin name: the bundles
+    // `GET /v1/bundles` lists (every one for the admin, the chain's for a
+    // team), the chain's, and those uploaded in this tab.
+    choices: new Map(),
+    // Bundle answers ({id, manifest}) uploaded or fetched here, by id.
     bundles: new Map(),
     // The chain being edited: connector models (form.js).
     chain: [],
@@ -157,6 +161,7 @@ async function upload(file) {
         const bytes = await file.arrayBuffer();
         const bundle = await api.call('POST', '/v1/bundles', { bytes });
         state.bundles.set(bundle.id, bundle);
+        state.choices.set(bundle.id, bundle.manifest.name);
         renderBundleChoice(bundle.id);
         say($('#upload-status'), `Uploaded ${bundle.manifest.name} (${bundle.id.slice(0, 12)}…): choose "Add connector" to use it.`);
     } catch (error) {
@@ -171,20 +176,33 @@ async function bundle(id) {
     return state.bundles.get(id);
 }
 
+// The uploaded bundles `GET /v1/bundles` lists join the choices. Refused
+// (a token that may not list them), the choices stay the chain's and this
+// tab's uploads.
+async function listBundles() {
+    try {
+        const { bundles } = await api.get('/v1/bundles');
+        for (const listed of bundles) state.choices.set(listed.id, listed.name);
+    } catch (error) {
+        if (!(error instanceof api.ApiError)) throw error;
+    }
+}
+
 function renderBundleChoice(selected) {
     const select = $('#bundle-choice');
     const current = selected ?? select.value;
-    select.replaceChildren(...[...state.bundles.values()].map((b) =>
-        h('option', { value: b.id }, `${b.manifest.name} (${b.id.slice(0, 12)}…)`)));
-    if (current && state.bundles.has(current)) select.value = current;
-    $('#add-connector').disabled = state.bundles.size === 0;
+    select.replaceChildren(...[...state.choices].map(([id, name]) =>
+        h('option', { value: id }, `${name} (${id.slice(0, 12)}…)`)));
+    if (current && state.choices.has(current)) select.value = current;
+    $('#add-connector').disabled = state.choices.size === 0;
 }
 
 // ---- the chain editor ----
 
 async function loadChain() {
     if (needTeam($('#connectors'))) return;
-    const chain = await api.get(teamPath('/chain'));
+    const [chain] = await Promise.all([api.get(teamPath('/chain')), listBundles()]);
+    for (const entry of chain.connectors) state.choices.set(entry.bundle, entry.name);
     state.chain = await Promise.all(chain.connectors.map(async (entry) =>
         form.fromChain(entry, (await bundle(entry.bundle)).manifest)));
     renderBundleChoice();
@@ -236,15 +254,25 @@ function renderChain() {
                     onclick: () => { state.chain.splice(index, 1); renderChain(); },
                 }, 'Remove')),
             h('p', { class: 'field-error', id: `c${connector.uid}-error`, role: 'alert' }),
+            form.idField(connector),
             form.fields(connector)));
         return item;
     }));
 }
 
+// A listed bundle's manifest is fetched when it is first added.
 async function addConnector() {
     const id = $('#bundle-choice').value;
     if (!id) return;
-    state.chain.push(form.fromBundle(await bundle(id)));
+    say($('#chain-error'), '');
+    let chosen;
+    try {
+        chosen = await bundle(id);
+    } catch (error) {
+        say($('#chain-error'), `${state.choices.get(id)} cannot be added: ${error.message}`);
+        return;
+    }
+    state.chain.push(form.fromBundle(chosen));
     renderChain();
     const added = state.chain[state.chain.length - 1];
     const first = added.manifest.config[0];
@@ -257,11 +285,7 @@ async function saveChain() {
     for (const slot of document.querySelectorAll('#connectors .field-error')) slot.textContent = '';
     for (const input of document.querySelectorAll('#connectors [aria-invalid]')) input.removeAttribute('aria-invalid');
     const body = {
-        connectors: state.chain.map((connector) => ({
-            bundle: connector.bundle,
-            enabled: connector.enabled,
-            config: form.configOf(connector, api.REDACTED),
-        })),
+        connectors: state.chain.map((connector) => form.entryOf(connector, api.REDACTED)),
     };
     try {
         const saved = await api.call('PUT', teamPath('/chain'), { json: body });

@@ -67,7 +67,17 @@ impl std::fmt::Display for PgUrl {
 /// The store on PostgreSQL.
 pub struct PgStore {
     pool: Pool,
-    runtime: tokio::runtime::Runtime,
+    /// Drives the pool; `None` only once dropped (shut down in the
+    /// background, as the service's own runtime may be what drops it).
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl Drop for PgStore {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
 }
 
 /// A tokio-postgres error as the store reports it: a server that is gone (no
@@ -150,7 +160,10 @@ impl PgStore {
                 url: url.to_string(),
                 reason: e.to_string(),
             })?;
-        let store = PgStore { pool, runtime };
+        let store = PgStore {
+            pool,
+            runtime: Some(runtime),
+        };
         store.migrate(&url.to_string()).map_err(|e| match e {
             StoreError::NewerSchema { .. } => e,
             other => at(other),
@@ -163,7 +176,8 @@ impl PgStore {
     where
         F: Future<Output = Result<T>>,
     {
-        self.runtime.handle().block_on(async {
+        let runtime = self.runtime.as_ref().expect("taken only when dropped");
+        runtime.handle().block_on(async {
             let client = self
                 .pool
                 .get()
