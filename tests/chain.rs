@@ -639,3 +639,29 @@ fn a_connector_that_cannot_load_is_tried_once_an_event_not_again_at_each_stage()
         );
     }
 }
+
+#[test]
+fn webhook_header_values_are_sent_as_fetch_would_send_them() {
+    // PostHog handed composeWebhook's headers to fetch, whose Headers writes
+    // numbers and booleans as text; anything else is refused by name.
+    let logs = Arc::new(MemoryLogs::default());
+    let js = "function composeWebhook(e) { return { url: 'https://h.example/', headers: e.properties.headers } }";
+    let mut chain = Chain::new(vec![connector("headers", js, 0, &logs)]);
+    let out = chain.process(json!({"event": "e", "properties": {"headers": {
+        "X-Text": "a", "X-Int": 5, "X-Float": 0.1, "X-Big": 1e21, "X-Yes": true, "X-No": false
+    }}}));
+    assert!(out.failures.is_empty(), "{:?}", out.failures);
+    assert_eq!(
+        Value::Object(out.webhooks[0].headers.clone()),
+        json!({"X-Text": "a", "X-Int": "5", "X-Float": "0.1", "X-Big": "1e+21", "X-Yes": "true", "X-No": "false"})
+    );
+    for refused in [json!(null), json!({"a": 1}), json!([1])] {
+        let out =
+            chain.process(json!({"event": "e", "properties": {"headers": {"X-Odd": refused}}}));
+        assert!(out.webhooks.is_empty());
+        assert_eq!(
+            out.failures[0].error.to_string(),
+            "composeWebhook returned header \"X-Odd\" whose value is not a string, number or boolean"
+        );
+    }
+}

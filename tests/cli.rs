@@ -94,6 +94,15 @@ fn a_syntax_error_fails_the_build_with_its_location() {
         error,
         "sandpipe: error: index.js:3:10: SyntaxError: Expected `:` but found `Identifier`"
     );
+    // In a chain, where every connector may have an index.js, the file is
+    // named by its path.
+    let hello = root().join("examples/hello-world");
+    let chain = json!({"connectors": [{"path": hello}, {"path": "broken"}]});
+    let error = one_line_error(&run_chain(tmp.path(), chain, "", &[]));
+    assert_eq!(
+        error,
+        "sandpipe: error: broken/index.js:3:10: SyntaxError: Expected `:` but found `Identifier`"
+    );
 }
 
 #[test]

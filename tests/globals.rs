@@ -459,3 +459,30 @@ fn timer_callbacks_that_throw_fail_the_call_and_bad_callbacks_are_refused() {
         ])
     );
 }
+
+#[test]
+fn dates_print_as_node_prints_them_with_the_zone_named() {
+    // Node with TZ=UTC, as the guest's zone is.
+    let dates = "[new Date(0).toString(), new Date(0).toTimeString(), new Date(0).toDateString(), \
+                 String(new Date(-8.64e15)), String(new Date(8.64e15)), \
+                 `${new Date(Date.UTC(2024, 0, 5, 9, 5))}`, Date().slice(-28), typeof Date(), \
+                 new Date(NaN).toString(), new Date(0).toUTCString(), JSON.stringify({ d: new Date(0) })]";
+    let node = std::process::Command::new("node")
+        .args([
+            "-e",
+            &format!("process.stdout.write(JSON.stringify({dates}))"),
+        ])
+        .env("TZ", "UTC")
+        .output()
+        .expect("node (Node.js 20) is on the PATH");
+    assert!(node.status.success(), "{node:?}");
+    let expected: serde_json::Value = serde_json::from_slice(&node.stdout).unwrap();
+    assert_eq!(
+        expected[0],
+        "Thu Jan 01 1970 00:00:00 GMT+0000 (Coordinated Universal Time)"
+    );
+    let ours = run(&format!(
+        "function processEvent(e) {{ e.properties.r = {dates}; return e }}"
+    ));
+    assert_eq!(ours, expected);
+}

@@ -1468,6 +1468,32 @@ fn a_fetch_allow_that_is_not_a_host_is_refused_at_start() {
 }
 
 #[test]
+fn a_database_url_of_another_scheme_and_zero_counts_are_refused_at_start() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (flags, expected) in [
+        (
+            &["--db", "mysql://x@y/z"][..],
+            "sandpipe: error: --db: mysql:// is not a database sandpipe keeps its state in: give a postgres:// URL or a SQLite file path",
+        ),
+        (
+            &["--db", "x.db", "--team-concurrency", "0"][..],
+            "error: invalid value '0' for '--team-concurrency <TEAM_CONCURRENCY>': 0 is not in 1..=1024",
+        ),
+        (
+            &["--db", "x.db", "--webhook-max-attempts", "0"][..],
+            "error: invalid value '0' for '--webhook-max-attempts <WEBHOOK_MAX_ATTEMPTS>': 0 is not in 1..=1000",
+        ),
+    ] {
+        let out = sandpipe(&[&["serve"][..], flags].concat(), tmp.path());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_ne!(out.status.code(), Some(0), "{flags:?}");
+        assert_eq!(stderr.lines().next().unwrap(), expected, "{stderr}");
+    }
+    assert!(!tmp.path().join("x.db").exists());
+    assert!(!tmp.path().join("mysql:").exists());
+}
+
+#[test]
 fn failing_on_event_calls_are_counted_and_quarantine_their_connector() {
     let tmp = tempfile::tempdir().unwrap();
     let js = "function processEvent(e) { return e }\n\
@@ -1651,5 +1677,67 @@ fn a_team_the_operator_names_runs_at_the_shared_instance_level_with_the_same_res
             .lines()
             .any(|l| l == "sandpipe_instances 5"),
         "{metrics}"
+    );
+}
+
+#[test]
+fn an_event_over_a_connectors_input_limit_is_not_retried_or_held_against_it() {
+    // The event is over every connector's 1 MiB input limit: processEvent
+    // refuses it before any call, and its onEvent row is dead at once, with
+    // the reason; neither is a call of the connector, so its health and
+    // metrics do not count them.
+    let tmp = tempfile::tempdir().unwrap();
+    let (server, team, token, _) = exporter_team(
+        &tmp.path().join("sandpipe.db"),
+        &FAST_RETRIES,
+        inline("Exporter", EXPORTER, ""),
+        json!({}),
+    );
+    let big = "a".repeat(1_100_000);
+    let (status, body) = server.events(
+        team,
+        &token,
+        json!([{"event": "big", "uuid": "u-big", "properties": {"s": big}}]),
+    );
+    assert_eq!(status, 200);
+    let size = body["results"][0]["properties"]["s"]
+        .as_str()
+        .unwrap()
+        .len();
+    assert_eq!(size, 1_100_000);
+    assert_eq!(
+        body["results"][0]["properties"]["$plugins_failed"],
+        json!(["Exporter (0)"])
+    );
+    let errors = server.log_messages(team, &token, "level=error");
+    assert!(
+        errors[0].starts_with("processEvent: event is ")
+            && errors[0].ends_with(" bytes, over the 1048576-byte input limit"),
+        "{errors:?}"
+    );
+    let listed = wait_for(&server, team, &token, |b| {
+        b["webhooks"][0]["status"] != "pending"
+    });
+    let row = &listed["webhooks"][0];
+    assert_eq!(
+        (&row["status"], &row["attempts"]),
+        (&json!("dead"), &json!(1))
+    );
+    let error = row["last_error"].as_str().unwrap();
+    assert!(
+        error.starts_with("event is ")
+            && error.ends_with(" bytes, over the 1048576-byte input limit"),
+        "{error}"
+    );
+    let (_, health) = server.call(
+        "GET",
+        &format!("/v1/teams/{team}/health"),
+        Some(&token),
+        None,
+    );
+    assert_eq!(
+        health["connectors"][0],
+        json!({"connector": "Exporter (0)", "enabled": true, "status": "healthy",
+               "reason": "0 errors and 0 ms in its last 0 calls", "calls": 0, "errors": 0, "p99_ms": null})
     );
 }

@@ -18,9 +18,11 @@ function composeWebhook(event, meta) {
     if (event.event == '$autocapture') {
         return null
     }
+    // Extra headers: JSON text, as PostHog's UI stores it, or an object given through the API.
+    const extra = meta.config.headers
     const headers = {
         'Content-Type': 'application/json',
-        ...(meta.config.headers ? JSON.parse(meta.config.headers) : {}),
+        ...(typeof extra === 'string' ? (extra ? JSON.parse(extra) : {}) : extra || {}),
     }
     if (meta.config.authorization) {
         headers['Authorization'] = meta.config.authorization

@@ -159,6 +159,26 @@
         return time;
     }
 
+    // ECMA-402's constructors may be called without `new` (`Intl.DateTimeFormat()
+    // .resolvedOptions().timeZone`); a class may not. The constructor is a function
+    // that makes an instance of the class, whose prototype it shares; `length` is 0
+    // as in V8.
+    function callable(Class, name) {
+        const construct = Reflect.construct;
+        const constructor = {
+            [name]: function () {
+                return construct(Class, [arguments[0], arguments[1]], new.target || constructor);
+            },
+        }[name];
+        defineProperty(constructor, 'length', { value: 0, configurable: true });
+        defineProperty(constructor, 'prototype', { value: Class.prototype, writable: false });
+        defineProperty(Class.prototype, 'constructor', { value: constructor, writable: true, configurable: true });
+        defineProperty(constructor, 'supportedLocalesOf', {
+            value: Class.supportedLocalesOf, writable: true, configurable: true,
+        });
+        return constructor;
+    }
+
     const dateState = new WeakMap();
 
     class DateTimeFormat {
@@ -398,8 +418,8 @@
     });
 
     const Intl = {
-        DateTimeFormat,
-        NumberFormat,
+        DateTimeFormat: callable(DateTimeFormat, 'DateTimeFormat'),
+        NumberFormat: callable(NumberFormat, 'NumberFormat'),
         Collator: unsupported('Collator'),
         PluralRules: unsupported('PluralRules'),
         RelativeTimeFormat: unsupported('RelativeTimeFormat'),

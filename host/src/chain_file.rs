@@ -106,7 +106,9 @@ impl FetchOverride {
 /// Loads a bundle from a `.wasm` file, or builds one from a connector directory.
 fn load_bundle(runtime: &Runtime, path: &Path) -> anyhow::Result<Arc<Bundle>> {
     let bytes = if path.is_dir() {
-        sandpipe_compiler::build(runtime, path)?.bytes
+        sandpipe_compiler::build(runtime, path)
+            .map_err(|e| e.in_dir(path))?
+            .bytes
     } else {
         std::fs::read(path).with_context(|| format!("reading {}", path.display()))?
     };

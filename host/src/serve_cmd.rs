@@ -51,7 +51,7 @@ pub struct PipelineArgs {
     #[arg(long, env = "SANDPIPE_WEBHOOK_RETRY_BASE_MS", default_value_t = 1_000)]
     webhook_retry_base_ms: u64,
     /// Attempts before a webhook is marked dead.
-    #[arg(long, env = "SANDPIPE_WEBHOOK_MAX_ATTEMPTS", default_value_t = 5)]
+    #[arg(long, env = "SANDPIPE_WEBHOOK_MAX_ATTEMPTS", default_value_t = 5, value_parser = clap::value_parser!(i64).range(1..=1_000))]
     webhook_max_attempts: i64,
     /// Hours delivered and dead webhook rows are kept (0: removed once finished).
     #[arg(long, env = "SANDPIPE_WEBHOOK_RETENTION_HOURS", default_value_t = 168)]
@@ -63,8 +63,8 @@ pub struct PipelineArgs {
     #[command(flatten)]
     fetch: FetchArgs,
     /// Event requests one team may run at once (default: half the cores, at least 1).
-    #[arg(long, env = "SANDPIPE_TEAM_CONCURRENCY")]
-    team_concurrency: Option<usize>,
+    #[arg(long, env = "SANDPIPE_TEAM_CONCURRENCY", value_parser = clap::value_parser!(u64).range(1..=1_024))]
+    team_concurrency: Option<u64>,
     /// Most events one `POST …/events` may carry (more: 413).
     #[arg(long, env = "SANDPIPE_MAX_BATCH_EVENTS", default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     max_batch_events: u64,
@@ -95,12 +95,13 @@ fn team_ids(text: &str) -> Result<std::collections::BTreeSet<i64>, String> {
 
 impl PipelineArgs {
     /// The database `--db` names.
-    pub fn database(&self) -> serve::Database {
-        serve::Database::parse(&self.db)
+    pub fn database(&self) -> anyhow::Result<serve::Database> {
+        serve::Database::parse(&self.db).map_err(anyhow::Error::msg)
     }
 
     /// The pipeline these flags describe, each checked (an error names the flag).
     pub fn pipeline(self) -> anyhow::Result<serve::Pipeline> {
+        let db = self.database()?;
         let runtime = self.metering.runtime()?;
         let limits = self.limits.limits(&runtime)?;
         if self.webhook_retention_hours > MAX_RETENTION_HOURS {
@@ -116,15 +117,15 @@ impl PipelineArgs {
             shared_teams: self.shared_instance_teams.unwrap_or_default(),
             team_concurrency: self
                 .team_concurrency
-                .unwrap_or_else(serve::TeamGates::default_per_team),
-            db: serve::Database::parse(&self.db),
+                .map_or_else(serve::TeamGates::default_per_team, |n| n as usize),
+            db,
             cache: self.cache,
             geoip: self.geoip.database(),
             fetch: self.fetch.policy()?,
             delivery: serve::DeliveryOptions {
                 allow_private: self.allow_private_webhooks,
                 retry_base: Duration::from_millis(self.webhook_retry_base_ms),
-                max_attempts: self.webhook_max_attempts.max(1),
+                max_attempts: self.webhook_max_attempts,
                 retention: Duration::from_secs(self.webhook_retention_hours * 3600),
             },
         })

@@ -40,7 +40,7 @@ pub struct Args {
 const MIN_ACK_WAIT: Duration = Duration::from_secs(1);
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    if !matches!(args.pipeline.database(), serve::Database::Postgres(_)) {
+    if !matches!(args.pipeline.database()?, serve::Database::Postgres(_)) {
         anyhow::bail!(
             "--db: a worker shares its state with `serve` and the other workers; give a postgres:// URL"
         );

@@ -206,5 +206,23 @@ function intlCases() {
     check('number no currency', () => (1).toLocaleString('en-US', { style: 'currency' }));
     check('number bad currency', () => (1).toLocaleString('en-US', { style: 'currency', currency: 'EURO' }));
     check('number fraction range', () => (1).toLocaleString('en-US', { minimumFractionDigits: 3, maximumFractionDigits: 1 }));
+    // The constructors called without `new`, as ECMA-402 allows, and their shape.
+    check('DateTimeFormat without new', () => Intl.DateTimeFormat().resolvedOptions().timeZone);
+    check('DateTimeFormat without new, options', () => Intl.DateTimeFormat('de-DE', { dateStyle: 'long' }).format(INSTANTS.ordinary));
+    check('NumberFormat without new', () => Intl.NumberFormat('en-US').format(1234.5));
+    check('NumberFormat without new, bad option', () => Intl.NumberFormat('en-US', { style: 'money' }));
+    for (const name of ['DateTimeFormat', 'NumberFormat']) {
+        const C = Intl[name];
+        check(`${name} shape`, () => [C.name, C.length, typeof C, Object.getOwnPropertyNames(C).join(','),
+            JSON.stringify(Object.getOwnPropertyDescriptor(C, 'prototype')),
+            Object.getPrototypeOf(C()) === C.prototype, new C() instanceof C, C() instanceof C,
+            C.prototype.constructor === C, Object.prototype.toString.call(C()),
+            C.supportedLocalesOf('en-US').join(',')]);
+        check(`${name} subclass`, () => {
+            class Mine extends C { extra() { return 'mine' } }
+            const mine = new Mine('en-US');
+            return [mine instanceof Mine, mine instanceof C, mine.extra(), typeof mine.format, mine.resolvedOptions().locale];
+        });
+    }
     return results;
 }

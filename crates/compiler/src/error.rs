@@ -2,7 +2,7 @@
 
 use sandpipe_manifest::ManifestError;
 use sandpipe_runtime::ScriptError;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 #[derive(Debug, Error)]
@@ -35,4 +35,38 @@ pub enum BuildError {
         column: u32,
         message: String,
     },
+}
+
+impl BuildError {
+    /// The error with its source file named by its path under `dir`
+    /// (`dir/index.js:2:19: …`), as a chain of several connectors, each
+    /// with its own `index.js`, needs.
+    pub fn in_dir(self, dir: &Path) -> BuildError {
+        let under = |file: String| dir.join(file).display().to_string();
+        match self {
+            BuildError::Unsupported {
+                file,
+                line,
+                column,
+                message,
+            } => BuildError::Unsupported {
+                file: under(file),
+                line,
+                column,
+                message,
+            },
+            BuildError::Script(ScriptError::Syntax {
+                file,
+                line,
+                column,
+                message,
+            }) => BuildError::Script(ScriptError::Syntax {
+                file: under(file),
+                line,
+                column,
+                message,
+            }),
+            other => other,
+        }
+    }
 }

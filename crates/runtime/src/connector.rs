@@ -350,14 +350,7 @@ impl Connector {
         let (result, fuel) = self.call_with(Call::ProcessEvent, |guest, limits| {
             guest.pass(input, next, budget, limits)
         });
-        self.last_call = Some(CallRecord {
-            connector: self.label.clone(),
-            position: self.position,
-            call: Call::ProcessEvent,
-            duration: started.elapsed(),
-            fuel,
-            ok: result.is_ok(),
-        });
+        self.keep_record(Call::ProcessEvent, started, fuel, &result);
         match result? {
             PassOutput::Text(output) => self.processed(output).map(Passed::Processed),
             PassOutput::Held { team_id } if team_id.is_empty() => Ok(Passed::Held(None)),
@@ -518,15 +511,32 @@ impl Connector {
     pub(crate) fn call(&mut self, call: Call, input: &[u8]) -> Result<Vec<u8>, CallError> {
         let started = Instant::now();
         let (result, fuel) = self.call_instance(call, input);
-        self.last_call = Some(CallRecord {
-            connector: self.label.clone(),
-            position: self.position,
-            call,
-            duration: started.elapsed(),
-            fuel,
-            ok: result.is_ok(),
-        });
+        self.keep_record(call, started, fuel, &result);
         result
+    }
+
+    /// Keeps the record of a call for metrics and quarantine. An input
+    /// refused for its size was never called, and says nothing of the
+    /// connector's health: it leaves no record (the event's failure and the
+    /// log line still name it).
+    fn keep_record<T>(
+        &mut self,
+        call: Call,
+        started: Instant,
+        fuel: u64,
+        result: &Result<T, CallError>,
+    ) {
+        self.last_call = match result {
+            Err(CallError::InputTooLarge { .. }) => None,
+            _ => Some(CallRecord {
+                connector: self.label.clone(),
+                position: self.position,
+                call,
+                duration: started.elapsed(),
+                fuel,
+                ok: result.is_ok(),
+            }),
+        };
     }
 
     /// `call` on `input`, its result text returned as the guest wrote it,

@@ -11,7 +11,7 @@ pub enum InvalidWebhook {
     NoUrl,
     #[error("composeWebhook returned a method that is not a string")]
     Method,
-    #[error("composeWebhook returned header {0:?} whose value is not a string")]
+    #[error("composeWebhook returned header {0:?} whose value is not a string, number or boolean")]
     HeaderValue(String),
     #[error("composeWebhook returned headers that are not an object")]
     Headers,
@@ -51,12 +51,13 @@ impl WebhookRequest {
                 headers.insert("Content-Type".into(), Value::from("application/json"));
                 headers
             }
-            Some(Value::Object(headers)) => {
-                if let Some((name, _)) = headers.iter().find(|(_, v)| !v.is_string()) {
-                    return Err(InvalidWebhook::HeaderValue(name.clone()));
-                }
-                headers.clone()
-            }
+            Some(Value::Object(headers)) => headers
+                .iter()
+                .map(|(name, value)| match header_text(value) {
+                    Some(text) => Ok((name.clone(), Value::String(text))),
+                    None => Err(InvalidWebhook::HeaderValue(name.clone())),
+                })
+                .collect::<Result<_, _>>()?,
             Some(_) => return Err(InvalidWebhook::Headers),
         };
         let body = match result.get("body") {
@@ -71,5 +72,20 @@ impl WebhookRequest {
             headers,
             body,
         })
+    }
+}
+
+/// A header value as `fetch` sends it (PostHog's plugin server handed the
+/// headers to `fetch`, whose `Headers` turns `5` into `"5"`): a string as it
+/// is, a number as JavaScript writes it, a boolean as `true` or `false`.
+fn header_text(value: &Value) -> Option<String> {
+    match value {
+        Value::String(text) => Some(text.clone()),
+        Value::Number(_) => Some(
+            String::from_utf8(crate::json::to_vec(value).expect("a number serialises"))
+                .expect("JSON text is UTF-8"),
+        ),
+        Value::Bool(flag) => Some(flag.to_string()),
+        _ => None,
     }
 }

@@ -457,7 +457,8 @@ async fn get_health(State(state): State<AppState>, TeamAccess(team): TeamAccess)
                 "reason": reasons.get(position),
                 "calls": figures.calls,
                 "errors": figures.errors,
-                "p99_ms": figures.p99_seconds.map(|s| s * 1000.0),
+                // Whole microseconds, so no float noise (482.0000000000001).
+                "p99_ms": figures.p99_seconds.map(|s| (s * 1e6).round() / 1e3),
             })
         })
         .collect();

@@ -49,12 +49,17 @@ pub enum Database {
 }
 
 impl Database {
-    /// A `postgres://` or `postgresql://` URL, or else a SQLite path.
-    pub fn parse(text: &str) -> Database {
+    /// A `postgres://` or `postgresql://` URL, or else a SQLite path; a URL
+    /// of any other scheme is refused rather than taken for a file name.
+    pub fn parse(text: &str) -> Result<Database, String> {
         if store::PgUrl::is_postgres(text) {
-            Database::Postgres(store::PgUrl::new(text))
+            Ok(Database::Postgres(store::PgUrl::new(text)))
+        } else if let Some((scheme, _)) = text.split_once("://") {
+            Err(format!(
+                "--db: {scheme}:// is not a database sandpipe keeps its state in: give a postgres:// URL or a SQLite file path"
+            ))
         } else {
-            Database::Sqlite(PathBuf::from(text))
+            Ok(Database::Sqlite(PathBuf::from(text)))
         }
     }
 }

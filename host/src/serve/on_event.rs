@@ -5,12 +5,14 @@
 //! quarantine window as an event's calls are, and its log lines (quarantine's
 //! included) and `meta.storage` writes are stored before the attempt is
 //! recorded. A connector that left the chain (or is disabled, by the operator
-//! or by quarantine) is not called: its row is dead at once.
+//! or by quarantine), or whose input limit the event passes, is not called:
+//! its row is dead at once.
 
 use super::events::{EventsError, in_team_slot, log_lines, quarantine};
 use super::state::AppState;
 use super::teams::TeamChain;
 use super::webhooks::{AttemptError, OnEventRunner};
+use sandpipe_runtime::CallError;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -78,6 +80,9 @@ fn call(
         (None, _) => Err(AttemptError::NoConnector(format!(
             "connector {id:?} is not in the team's chain"
         ))),
+        (Some(Err(error @ CallError::InputTooLarge { .. })), _) => {
+            Err(AttemptError::TooLarge(error.to_string()))
+        }
         (Some(Err(error)), _) => Err(AttemptError::OnEvent(chain.redact(&error.to_string()))),
         (Some(Ok(())), Err(why)) => Err(AttemptError::OnEvent(format!(
             "its log lines or storage writes could not be kept: {why}"

@@ -71,6 +71,10 @@ pub enum AttemptError {
     /// The connector left the team's chain (or was disabled): dead at once.
     #[error("{0}")]
     NoConnector(String),
+    /// The event is over the connector's input limit, so no attempt can
+    /// succeed: dead at once.
+    #[error("{0}")]
+    TooLarge(String),
 }
 
 /// Makes a queued `onEvent` call: the team's connector with the stable id
@@ -96,6 +100,7 @@ impl AttemptError {
                 | AttemptError::NoPort
                 | AttemptError::RefusedAddress { .. }
                 | AttemptError::NoConnector(_)
+                | AttemptError::TooLarge(_)
         )
     }
 }

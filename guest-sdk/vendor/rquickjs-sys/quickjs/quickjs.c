@@ -58259,7 +58259,7 @@ static JSValue get_date_string(JSContext *ctx, JSValueConst this_val,
                                int argc, JSValueConst *argv, int magic)
 {
     // _string(obj, fmt, part)
-    char buf[64];
+    char buf[96]; /* sandpipe: room for the zone's name below */
     double fields[9];
     int res, fmt, part, pos;
     int y, mon, d, h, m, s, ms, wd, tz;
@@ -58345,7 +58345,12 @@ static JSValue get_date_string(JSContext *ctx, JSValueConst this_val,
             /* tz is >= 0, can use % */
             pos += snprintf(buf + pos, sizeof(buf) - pos,
                             "%02d%02d", tz / 60, tz % 60);
-            /* XXX: tack the time zone code? */
+            /* sandpipe: the zone's name as V8 writes it. The guest's local
+               zone is always UTC (wasi-libc), which V8 with TZ=UTC names so. */
+            if (tz == 0) {
+                pos += snprintf(buf + pos, sizeof(buf) - pos,
+                                " (Coordinated Universal Time)");
+            }
             break;
         case 2:
             pos += snprintf(buf + pos, sizeof(buf) - pos,
