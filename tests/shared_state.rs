@@ -412,11 +412,25 @@ fn a_lost_server_answers_503_with_the_reason_until_it_returns() {
     let event = json!({"event": "e", "properties": {}});
     assert_eq!(server.events(team, &token, event.clone()).0, 200);
 
+    assert_eq!(
+        server.call("GET", "/healthz", None, None),
+        (200, json!("ok"))
+    );
     pg.kill();
     let (status, body) = server.events(team, &token, event.clone());
     assert_eq!(status, 503, "{body}");
     let reason = body["error"].as_str().unwrap();
     assert!(reason.starts_with("database unavailable: "), "{reason}");
+    // The health check says so too.
+    let (status, body) = server.call("GET", "/healthz", None, None);
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("database unavailable: "),
+        "{body}"
+    );
     pg.resume();
     let started = Instant::now();
     loop {

@@ -31,6 +31,16 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use std::time::Duration;
 
+/// `ok` while the database answers; 503 with the reason while it does not,
+/// so a load balancer stops sending requests every route would refuse.
+async fn healthz(State(state): State<AppState>) -> axum::response::Response {
+    let store = state.store.clone();
+    match blocking(move || Ok(store.setting("installation")?)).await {
+        Ok(_) => "ok".into_response(),
+        Err(error) => error.into_response(),
+    }
+}
+
 /// Longest an upload waits for admission (checks and compilation).
 const ADMISSION_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -39,7 +49,7 @@ pub const OPENAPI: &str = include_str!("openapi.json");
 
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/healthz", get(|| async { "ok" }))
+        .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .route("/v1/openapi.json", get(openapi))
         .route("/v1/teams", get(list_teams).post(create_team))

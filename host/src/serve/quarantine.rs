@@ -70,6 +70,13 @@ impl Watcher {
 
     /// The reason the connector is over budget, for the log.
     pub fn reason(&self) -> String {
+        if self.window.is_empty() && self.health != Health::Healthy {
+            // Taken from the stored state, with no call here since.
+            return format!(
+                "{} in the stored state (decided by another process sharing the database, or before this one started); no calls of it here since",
+                self.health.as_str()
+            );
+        }
         let errors = self.window.iter().filter(|(ok, _)| !ok).count();
         let time: Duration = self.window.iter().map(|(_, d)| *d).sum();
         format!(
@@ -119,6 +126,18 @@ impl Watcher {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_health_from_the_stored_state_says_so() {
+        assert_eq!(
+            Watcher::new(Health::Disabled).reason(),
+            "disabled in the stored state (decided by another process sharing the database, or before this one started); no calls of it here since"
+        );
+        assert_eq!(
+            Watcher::new(Health::Healthy).reason(),
+            "0 errors and 0 ms in its last 0 calls"
+        );
+    }
 
     #[test]
     fn errors_degrade_then_disable_and_recovery_heals() {

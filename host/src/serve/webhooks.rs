@@ -18,7 +18,7 @@ use sandpipe_runtime::services::fetch::refused_address;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::{Notify, Semaphore};
 use tracing::Instrument;
 
@@ -105,6 +105,9 @@ impl AttemptError {
     }
 }
 
+/// How often a store that still cannot be read is logged again.
+const RELOG_FAILING: Duration = Duration::from_secs(30);
+
 /// Delivery settings, from `sandpipe serve` flags.
 #[derive(Debug, Clone)]
 pub struct DeliveryOptions {
@@ -160,6 +163,8 @@ impl Delivery {
     /// `runner`), forever.
     pub async fn run(self: Arc<Self>, runner: Arc<dyn OnEventRunner>) {
         let mut pruned_at = i64::MIN;
+        // While the store cannot be read: since when, and when that was last logged.
+        let mut failing: Option<(Instant, Instant)> = None;
         loop {
             let store = self.store.clone();
             let now = now_ms();
@@ -177,25 +182,53 @@ impl Delivery {
             let due =
                 tokio::task::spawn_blocking(move || store.lease_due_webhooks(now, lease, 64)).await;
             match due {
-                Ok(Ok(rows)) if !rows.is_empty() => {
-                    for row in rows {
-                        // No URL: it may carry a secret (a token in its path).
-                        let span = tracing::info_span!(
-                            "webhook",
-                            id = row.id,
-                            team = row.team,
-                            connector = ?row.connector
-                        );
-                        tokio::spawn(self.clone().deliver(row, runner.clone()).instrument(span));
+                Ok(Ok(rows)) => {
+                    if let Some((since, _)) = failing.take() {
+                        let seconds = since.elapsed().as_secs();
+                        tracing::info!(seconds, "reading due webhooks again");
                     }
-                    continue;
+                    if !rows.is_empty() {
+                        for row in rows {
+                            // No URL: it may carry a secret (a token in its path).
+                            let span = tracing::info_span!(
+                                "webhook",
+                                id = row.id,
+                                team = row.team,
+                                connector = ?row.connector
+                            );
+                            tokio::spawn(
+                                self.clone().deliver(row, runner.clone()).instrument(span),
+                            );
+                        }
+                        continue;
+                    }
                 }
-                Ok(Err(error)) => tracing::error!(%error, "reading due webhooks"),
-                _ => {}
+                Ok(Err(error)) => {
+                    // Logged when it starts and then every RELOG_FAILING, not
+                    // on every poll; polled every second until it recovers.
+                    let now = Instant::now();
+                    match &mut failing {
+                        Some((_, logged)) if now.duration_since(*logged) < RELOG_FAILING => {}
+                        Some((since, logged)) => {
+                            *logged = now;
+                            let seconds = now.duration_since(*since).as_secs();
+                            tracing::error!(%error, seconds, "reading due webhooks, still failing");
+                        }
+                        None => {
+                            failing = Some((now, now));
+                            tracing::error!(%error, "reading due webhooks");
+                        }
+                    }
+                }
+                Err(_) => {}
             }
+            let wait = match failing {
+                Some(_) => Duration::from_secs(1),
+                None => Duration::from_millis(100),
+            };
             tokio::select! {
                 _ = self.wake.notified() => {}
-                _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+                _ = tokio::time::sleep(wait) => {}
             }
         }
     }
@@ -209,7 +242,7 @@ impl Delivery {
         let limit = self.limit_for(&host);
         let _permit = limit.acquire().await;
         let attempts = row.attempts + 1;
-        let started = std::time::Instant::now();
+        let started = Instant::now();
         // One budget for the whole attempt (lookup, connection, response), well
         // inside the row's lease, so a slow attempt is never leased twice.
         let attempt = async {
