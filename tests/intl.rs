@@ -2,7 +2,8 @@
 //! `tests/intl/cases.js` (dates in seven locales and six IANA zones, DST
 //! edges in New York and Berlin, weekday names, `formatToParts`,
 //! `resolvedOptions`, number formats: decimal, percent, currency, fraction
-//! digits, grouping; and the errors bad options throw) runs as a connector in
+//! digits, grouping; collation through `Intl.Collator` and `localeCompare` in
+//! nine locales and thirteen option sets; and the errors bad options throw) runs as a connector in
 //! sandpipe and as a program in `node` with the host's zone (UTC) and locale
 //! (en-US), and every case's output must be the same string — except the
 //! cases `tests/intl/differences.json` lists, each with both outputs exactly

@@ -67,7 +67,7 @@
 
     function unsupported(name) {
         return function () {
-            throw new TypeErrorCtor(`Intl.${name} is not supported by sandpipe (provided: DateTimeFormat, NumberFormat)`);
+            throw new TypeErrorCtor(`Intl.${name} is not supported by sandpipe (provided: DateTimeFormat, NumberFormat, Collator)`);
         };
     }
 
@@ -417,10 +417,159 @@
         writable: true, configurable: true, enumerable: false,
     });
 
+    // ---- Collation: `localeCompare` and `Intl.Collator`, ordered by the host
+    // (crates/runtime/src/services/intl/collate.rs).
+
+    const COLLATOR_SERVICE = 'Intl.Collator';
+
+    // ECMA-402 InitializeCollator's option reading, in its order.
+    function collatorOptions(given, service) {
+        const options = optionsObject(given);
+        const usage = stringOption(options, 'usage', ['sort', 'search'], service);
+        stringOption(options, 'localeMatcher', ['lookup', 'best fit'], service);
+        const collation = options.collation;
+        if (collation !== undefined) StringCtor(collation);
+        const numeric = options.numeric === undefined ? undefined : !!options.numeric;
+        const caseFirst = stringOption(options, 'caseFirst', ['upper', 'lower', 'false'], service);
+        const sensitivity = stringOption(options, 'sensitivity', ['base', 'accent', 'case', 'variant'], service);
+        const ignorePunctuation = options.ignorePunctuation === undefined ? false : !!options.ignorePunctuation;
+        const resolved = { usage: usage === undefined ? 'sort' : usage, sensitivity: sensitivity === undefined ? 'variant' : sensitivity, ignorePunctuation };
+        if (numeric !== undefined) resolved.numeric = numeric;
+        if (caseFirst !== undefined) resolved.caseFirst = caseFirst;
+        return resolved;
+    }
+
+    // A collator's order: the host's sort key of each string (hex, so two keys
+    // compare as strings as the collator orders their texts), kept per collator
+    // for the strings seen lately, so a sort asks the host once per string
+    // rather than once per comparison.
+    // Bounded by the characters kept (texts and keys), so a connector that
+    // compares ever new strings does not fill its memory with keys.
+    const MAX_KEYED_CHARS = 1 << 20;
+    const MAX_KEYED_LENGTH = 1000;
+    const MapCtor = Map;
+    function newOrder(locale, options) {
+        return { locale, options, keys: new MapCtor(), chars: 0 };
+    }
+    function keep(order, text, key) {
+        if (text.length > MAX_KEYED_LENGTH) return;
+        const chars = text.length + key.length;
+        if (order.chars + chars > MAX_KEYED_CHARS) {
+            order.keys.clear();
+            order.chars = 0;
+        }
+        order.keys.set(text, key);
+        order.chars += chars;
+    }
+    function compareStrings(order, a, b) {
+        if (a === b) return 0;
+        const keys = order.keys;
+        let ka = keys.get(a);
+        let kb = keys.get(b);
+        if (ka === undefined || kb === undefined) {
+            const texts = ka === undefined ? (kb === undefined ? [a, b] : [a]) : [b];
+            const answer = host({ op: 'keys', locale: order.locale, options: order.options, texts });
+            if (ka === undefined) keep(order, a, (ka = answer[0]));
+            if (kb === undefined) keep(order, b, (kb = answer[answer.length - 1]));
+        }
+        return ka < kb ? -1 : ka > kb ? 1 : 0;
+    }
+
+    const collatorState = new WeakMap();
+
+    class Collator {
+        constructor(locales, options) {
+            const locale = requestedLocale(locales);
+            const resolved = collatorOptions(options, COLLATOR_SERVICE);
+            // Resolved now, so a bad locale throws here as in V8.
+            const answer = host({ op: 'collator', locale, options: resolved });
+            collatorState.set(this, { order: newOrder(locale, resolved), options: resolved, answer, bound: undefined });
+        }
+
+        get compare() {
+            const state = collatorStateOf(this);
+            if (state.bound === undefined) {
+                const order = state.order;
+                state.bound = (x, y) => compareStrings(
+                    order,
+                    typeof x === 'string' ? x : StringCtor(x),
+                    typeof y === 'string' ? y : StringCtor(y),
+                );
+            }
+            return state.bound;
+        }
+
+        resolvedOptions() {
+            const state = collatorStateOf(this);
+            return {
+                locale: state.answer.locale,
+                usage: state.options.usage,
+                sensitivity: state.options.sensitivity,
+                ignorePunctuation: state.options.ignorePunctuation,
+                collation: state.answer.collation,
+                numeric: state.answer.numeric,
+                caseFirst: state.answer.caseFirst,
+            };
+        }
+
+        static supportedLocalesOf(locales) {
+            const locale = requestedLocale(locales);
+            return locale === null ? [] : [formatNumber(locale, {}, 0).locale];
+        }
+    }
+    defineProperty(Collator.prototype, Symbol.toStringTag, { value: 'Intl.Collator', configurable: true });
+
+    function collatorStateOf(collator) {
+        const state = collatorState.get(collator);
+        if (state === undefined) throw new TypeErrorCtor('Method get Intl.Collator.prototype.compare called on incompatible receiver');
+        return state;
+    }
+
+    // localeCompare's orders: the default one, read once (most calls pass no
+    // locale or options), and those of the last locales and options given.
+    const DEFAULT_ORDER = newOrder(null, collatorOptions(undefined, COLLATOR_SERVICE));
+    const givenOrders = new MapCtor();
+    const stringify = JSON.stringify;
+    const stringFromThis = StringCtor;
+    function orderFor(locales, options) {
+        const locale = requestedLocale(locales);
+        const resolved = collatorOptions(options, 'String.prototype.localeCompare');
+        const name = stringify([locale, resolved]);
+        let order = givenOrders.get(name);
+        if (order === undefined) {
+            host({ op: 'collator', locale, options: resolved });
+            if (givenOrders.size >= 16) givenOrders.clear();
+            order = newOrder(locale, resolved);
+            givenOrders.set(name, order);
+        }
+        return order;
+    }
+
+    defineProperty(String.prototype, 'localeCompare', {
+        value: function localeCompare(that, locales, options) {
+            if (this === undefined || this === null) {
+                throw new TypeErrorCtor('String.prototype.localeCompare called on null or undefined');
+            }
+            const a = typeof this === 'string' ? this : stringFromThis(this);
+            const b = typeof that === 'string' ? that : StringCtor(that);
+            if (locales === undefined && options === undefined) {
+                // The common case, inline: both keys known.
+                const keys = DEFAULT_ORDER.keys;
+                const ka = keys.get(a);
+                const kb = keys.get(b);
+                if (ka !== undefined && kb !== undefined) return ka < kb ? -1 : ka > kb ? 1 : 0;
+                return compareStrings(DEFAULT_ORDER, a, b);
+            }
+            return compareStrings(orderFor(locales, options), a, b);
+        },
+        writable: true, configurable: true, enumerable: false,
+    });
+    defineProperty(String.prototype.localeCompare, 'length', { value: 1, configurable: true });
+
     const Intl = {
         DateTimeFormat: callable(DateTimeFormat, 'DateTimeFormat'),
         NumberFormat: callable(NumberFormat, 'NumberFormat'),
-        Collator: unsupported('Collator'),
+        Collator: callable(Collator, 'Collator'),
         PluralRules: unsupported('PluralRules'),
         RelativeTimeFormat: unsupported('RelativeTimeFormat'),
         ListFormat: unsupported('ListFormat'),

@@ -206,6 +206,44 @@ function intlCases() {
     check('number no currency', () => (1).toLocaleString('en-US', { style: 'currency' }));
     check('number bad currency', () => (1).toLocaleString('en-US', { style: 'currency', currency: 'EURO' }));
     check('number fraction range', () => (1).toLocaleString('en-US', { minimumFractionDigits: 3, maximumFractionDigits: 1 }));
+    // Collation: localeCompare and Intl.Collator, sorting words that tell
+    // locales, strengths, case and numeric ordering apart.
+    const WORDS = ['B', 'a', 'ä', 'b', 'e', 'é', 'Z', 'z', 'Ä', 'ae', 'a10', 'a2', 'A2', 'co-op', 'coop',
+        'Æ', 'ß', 'ss', 'ñ', 'n', 'o', 'ö', 'å', 'ø', 'Å', 'ch', 'c', 'h', 'ı', 'i', 'İ', 'I', 'Ab', 'ab',
+        'résumé', 'resume', 'Resume', '', ' ', '10', '9', 'x-ray', 'xray', '😀', 'ゃ', 'や', 'カ', 'か', '中'];
+    for (const locale of [undefined, 'en-US', 'de-DE', 'sv-SE', 'es-ES', 'tr-TR', 'da-DK', 'fr-FR', 'ja-JP', 'de-u-co-phonebk', 'en-u-kn', 'en-u-kf-upper']) {
+        check(`${locale} collation`, () => WORDS.slice().sort(new Intl.Collator(locale).compare).join(' '));
+    }
+    const COLLATOR_OPTIONS = [
+        { sensitivity: 'base' }, { sensitivity: 'accent' }, { sensitivity: 'case' }, { sensitivity: 'variant' },
+        { numeric: true }, { numeric: false }, { caseFirst: 'upper' }, { caseFirst: 'lower' }, { caseFirst: 'false' },
+        { ignorePunctuation: true }, { usage: 'search' }, { usage: 'search', sensitivity: 'base' },
+        { numeric: true, sensitivity: 'base', caseFirst: 'upper' },
+    ];
+    for (let i = 0; i < COLLATOR_OPTIONS.length; i++) {
+        const collator = Intl.Collator('en', COLLATOR_OPTIONS[i]);
+        check(`collator options ${i}`, () => WORDS.slice().sort(collator.compare).join(' '));
+        check(`collator options ${i} pairs`, () => [['a', 'A'], ['a', 'á'], ['a', 'b'], ['co-op', 'coop'], ['a2', 'a10'], ['ß', 'ss'], ['', 'a']]
+            .map(([x, y]) => collator.compare(x, y)).join(' '));
+        check(`collator options ${i} resolvedOptions`, () => collator.resolvedOptions());
+    }
+    for (const locale of [undefined, 'en', 'de', 'da', 'mt', 'de-u-co-phonebk', 'en-u-kn-true', 'en-u-kf-upper', 'da-u-kf-lower']) {
+        check(`${locale} collator resolvedOptions`, () => new Intl.Collator(locale).resolvedOptions());
+    }
+    check('localeCompare', () => [
+        'a'.localeCompare('B'), 'a'.localeCompare('b'), ''.localeCompare('a'), 'a'.localeCompare('a'),
+        'résumé'.localeCompare('resume', 'en', { sensitivity: 'base' }), 'ä'.localeCompare('z', 'de'), 'ä'.localeCompare('z', 'sv'),
+        'a2'.localeCompare('a10', undefined, { numeric: true }), 'a'.localeCompare(), 'undefined'.localeCompare(),
+        String.prototype.localeCompare.call(12, 3), String.prototype.localeCompare.length, typeof Intl.Collator().compare,
+        Intl.Collator().compare.length, Intl.Collator().compare === Intl.Collator().compare,
+    ]);
+    check('localeCompare on null', () => String.prototype.localeCompare.call(null, 'a'));
+    check('localeCompare bad option', () => 'a'.localeCompare('b', 'en', { sensitivity: 'loud' }));
+    check('Collator bad usage', () => new Intl.Collator('en', { usage: 'x' }));
+    check('Collator bad caseFirst', () => new Intl.Collator('en', { caseFirst: 'x' }));
+    check('Collator bad locale', () => new Intl.Collator('not a locale!'));
+    check('Collator shape', () => [Intl.Collator.name, Intl.Collator.length, Object.prototype.toString.call(Intl.Collator()),
+        Object.getOwnPropertyNames(Intl.Collator).join(','), Intl.Collator.supportedLocalesOf('de').join(',')]);
     // The constructors called without `new`, as ECMA-402 allows, and their shape.
     check('DateTimeFormat without new', () => Intl.DateTimeFormat().resolvedOptions().timeZone);
     check('DateTimeFormat without new, options', () => Intl.DateTimeFormat('de-DE', { dateStyle: 'long' }).format(INSTANTS.ordinary));

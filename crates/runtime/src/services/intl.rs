@@ -1,6 +1,7 @@
 //! `Intl` for connectors: the plugin's `Intl.DateTimeFormat`, `Intl.NumberFormat`
 //! and the `toLocale*String` methods send their resolved options here and get
-//! the formatted parts back.
+//! the formatted parts back; `Intl.Collator` and `localeCompare` get an order
+//! ([`collate`]).
 //!
 //! Dates are formatted by ICU4X (`icu_datetime`, compiled CLDR data) in the
 //! proleptic Gregorian calendar; the instant is placed in its IANA zone by
@@ -11,6 +12,7 @@
 //! only formats. Formatters are kept in a small process-wide cache, since a
 //! connector formats many values with few distinct options.
 
+mod collate;
 mod currency_codes;
 mod date_patterns;
 pub mod number;
@@ -67,6 +69,16 @@ pub fn handle(request: &Value) -> Result<Value, IntlError> {
             let request = number::NumberRequest::deserialize(request)
                 .map_err(|e| IntlError::Options(one_line(&e.to_string())))?;
             number::format(&request)
+        }
+        "collator" => {
+            let request = collate::CollatorRequest::deserialize(request)
+                .map_err(|e| IntlError::Options(one_line(&e.to_string())))?;
+            collate::resolve(&request)
+        }
+        "keys" => {
+            let request = collate::KeysRequest::deserialize(request)
+                .map_err(|e| IntlError::Options(one_line(&e.to_string())))?;
+            collate::keys(&request)
         }
         other => Err(IntlError::Operation(other.to_owned())),
     }
