@@ -566,6 +566,28 @@
     });
     defineProperty(String.prototype.localeCompare, 'length', { value: 1, configurable: true });
 
+    // ---- Casing by a locale's rules (`'I'.toLocaleLowerCase('tr')` is 'ı'):
+    // with a locale, the host's `icu_casemap`; without one, the default locale
+    // (en-US) cases as `toLowerCase`/`toUpperCase` do.
+    const toLower = Function.prototype.call.bind(String.prototype.toLowerCase);
+    const toUpper = Function.prototype.call.bind(String.prototype.toUpperCase);
+    function localeCase(name, upper) {
+        const method = {
+            [name]: function () {
+                if (this === undefined || this === null) {
+                    throw new TypeErrorCtor(`String.prototype.${name} called on null or undefined`);
+                }
+                const text = typeof this === 'string' ? this : StringCtor(this);
+                const locales = arguments[0];
+                if (locales === undefined) return upper ? toUpper(text) : toLower(text);
+                return host({ op: 'case', locale: requestedLocale(locales), upper, text });
+            },
+        }[name];
+        defineProperty(String.prototype, name, { value: method, writable: true, configurable: true, enumerable: false });
+    }
+    localeCase('toLocaleLowerCase', false);
+    localeCase('toLocaleUpperCase', true);
+
     const Intl = {
         DateTimeFormat: callable(DateTimeFormat, 'DateTimeFormat'),
         NumberFormat: callable(NumberFormat, 'NumberFormat'),

@@ -244,6 +244,13 @@ function intlCases() {
     check('Collator bad locale', () => new Intl.Collator('not a locale!'));
     check('Collator shape', () => [Intl.Collator.name, Intl.Collator.length, Object.prototype.toString.call(Intl.Collator()),
         Object.getOwnPropertyNames(Intl.Collator).join(','), Intl.Collator.supportedLocalesOf('de').join(',')]);
+    // Casing by a locale's rules.
+    check('locale casing', () => ['I'.toLocaleLowerCase('tr'), 'i'.toLocaleUpperCase('tr'), 'İSTANBUL'.toLocaleLowerCase('tr-TR'),
+        'istanbul'.toLocaleUpperCase(['az', 'en']), 'I'.toLocaleLowerCase('en'), 'Iİ'.toLocaleLowerCase(), 'ΣΑΣ'.toLocaleLowerCase('el'),
+        'ß'.toLocaleUpperCase('de'), 'Straße'.toLocaleUpperCase(), 'ÉCOLE'.toLocaleLowerCase('fr'), 'άδεια'.toLocaleUpperCase('el'), String.prototype.toLocaleLowerCase.call(12),
+        String.prototype.toLocaleLowerCase.length, String.prototype.toLocaleUpperCase.name]);
+    check('locale casing bad locale', () => 'a'.toLocaleLowerCase('not a locale!'));
+    check('locale casing on null', () => String.prototype.toLocaleUpperCase.call(undefined));
     // The constructors called without `new`, as ECMA-402 allows, and their shape.
     check('DateTimeFormat without new', () => Intl.DateTimeFormat().resolvedOptions().timeZone);
     check('DateTimeFormat without new, options', () => Intl.DateTimeFormat('de-DE', { dateStyle: 'long' }).format(INSTANTS.ordinary));

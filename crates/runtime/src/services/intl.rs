@@ -1,7 +1,7 @@
 //! `Intl` for connectors: the plugin's `Intl.DateTimeFormat`, `Intl.NumberFormat`
 //! and the `toLocale*String` methods send their resolved options here and get
 //! the formatted parts back; `Intl.Collator` and `localeCompare` get an order
-//! ([`collate`]).
+//! ([`collate`]), and `toLocaleUpperCase`/`toLocaleLowerCase` a locale's casing.
 //!
 //! Dates are formatted by ICU4X (`icu_datetime`, compiled CLDR data) in the
 //! proleptic Gregorian calendar; the instant is placed in its IANA zone by
@@ -75,6 +75,19 @@ pub fn handle(request: &Value) -> Result<Value, IntlError> {
                 .map_err(|e| IntlError::Options(one_line(&e.to_string())))?;
             collate::resolve(&request)
         }
+        "case" => {
+            let request = CaseRequest::deserialize(request)
+                .map_err(|e| IntlError::Options(one_line(&e.to_string())))?;
+            let locale = locale(request.locale.as_deref())?;
+            let mapper = icu_casemap::CaseMapper::new();
+            Ok(Value::String(
+                match request.upper {
+                    true => mapper.uppercase_to_string(&request.text, &locale.id),
+                    false => mapper.lowercase_to_string(&request.text, &locale.id),
+                }
+                .into_owned(),
+            ))
+        }
         "keys" => {
             let request = collate::KeysRequest::deserialize(request)
                 .map_err(|e| IntlError::Options(one_line(&e.to_string())))?;
@@ -103,6 +116,17 @@ pub(crate) fn locale(requested: Option<&str>) -> Result<Locale, IntlError> {
     id.script = parsed.id.script;
     id.region = parsed.id.region;
     Ok(Locale::from(id))
+}
+
+/// `{"op": "case", locale, upper, text}`: `toLocaleUpperCase` or
+/// `toLocaleLowerCase` of `text` by the locale's casing rules (ICU4X's
+/// `icu_casemap`: Turkish and Azeri dotted and dotless i, Lithuanian dots,
+/// Greek uppercase without accents).
+#[derive(Debug, Deserialize)]
+struct CaseRequest {
+    locale: Option<String>,
+    upper: bool,
+    text: String,
 }
 
 /// `{"op": "date", …}`: one instant, in milliseconds since the epoch, with the
