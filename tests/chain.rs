@@ -414,7 +414,7 @@ fn a_result_the_host_cannot_read_fails_that_connector_only() {
     };
     assert_eq!(
         reason,
-        "processEvent returned invalid JSON: unexpected end of hex escape at line 1 column 41"
+        "processEvent returned invalid JSON: unexpected end of hex escape at line 1 column 41 (a \\uXXXX escape cut short, or half of a UTF-16 surrogate pair, \\ud800-\\udfff, without the other half, as in a string cut inside an emoji: sandpipe cannot carry such a string)"
     );
 }
 
@@ -581,15 +581,22 @@ fn process_json_writes_exactly_what_process_returns() {
             "invalid JSON: trailing characters at line 1 column 15",
         ),
         (
+            r#"{"event":"a","s":"\udc00"}"#,
+            "invalid JSON: lone leading surrogate in hex escape at line 1 column 24 (a \\uXXXX escape cut short, or half of a UTF-16 surrogate pair, \\ud800-\\udfff, without the other half, as in a string cut inside an emoji: sandpipe cannot carry such a string)",
+        ),
+        (
             r#"{"event":"a","n":1e999}"#,
-            "invalid JSON: number out of range at line 1 column 22",
+            "invalid JSON: number out of range at line 1 column 22 (beyond the largest double, where JavaScript reads Infinity: sandpipe does not carry it)",
         ),
     ] {
         let refused = by_text.process_json(line).unwrap_err();
         assert_eq!(refused.to_string(), error, "{line}");
         let valued = serde_json::from_str::<Value>(line).map(|v| v.is_object());
         match valued {
-            Err(e) => assert_eq!(format!("invalid JSON: {e}"), error),
+            Err(e) => assert_eq!(
+                format!("invalid JSON: {}", sandpipe_runtime::json::explained(&e)),
+                error
+            ),
             Ok(object) => assert!(!object),
         }
     }

@@ -636,7 +636,10 @@ impl Chain {
     ) {
         let connector = &self.connectors[position];
         let reason = match error {
-            RewriteError::Json(e) => format!("processEvent returned invalid JSON: {e}"),
+            RewriteError::Json(e) => format!(
+                "processEvent returned invalid JSON: {}",
+                crate::json::explained(&e)
+            ),
             other => format!("processEvent returned an unreadable event: {other}"),
         };
         let error = connector.invalid(Call::ProcessEvent, reason);

@@ -234,7 +234,10 @@ impl Connector {
             )),
             Err(Some(e)) => Err(self.invalid(
                 Call::ProcessEvent,
-                format!("{what} returned invalid JSON: {e}"),
+                format!(
+                    "{what} returned invalid JSON: {}",
+                    crate::json::explained(&e)
+                ),
             )),
         }
     }
@@ -280,7 +283,13 @@ impl Connector {
                 call,
                 format!("{what} returned something other than an object or null"),
             )),
-            Err(e) => Err(self.invalid(call, format!("{what} returned invalid JSON: {e}"))),
+            Err(e) => Err(self.invalid(
+                call,
+                format!(
+                    "{what} returned invalid JSON: {}",
+                    crate::json::explained(&e)
+                ),
+            )),
         }
     }
 
@@ -358,7 +367,10 @@ impl Connector {
                 Ok(team_id) => Ok(Passed::Held(Some(team_id))),
                 Err(e) => Err(self.invalid(
                     Call::ProcessEvent,
-                    format!("processEvent returned invalid JSON: {e}"),
+                    format!(
+                        "processEvent returned invalid JSON: {}",
+                        crate::json::explained(&e)
+                    ),
                 )),
             },
         }

@@ -80,7 +80,7 @@ pub struct Noted {
 #[derive(Debug, thiserror::Error)]
 pub enum RewriteError {
     /// Not JSON text a `Value` reads (serde_json's message).
-    #[error("invalid JSON: {0}")]
+    #[error("invalid JSON: {}", crate::json::explained(.0))]
     Json(serde_json::Error),
     /// JSON, but not an object.
     #[error("an event must be a JSON object")]

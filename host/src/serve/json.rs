@@ -86,7 +86,10 @@ fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         ),
         _ => ApiError::new(
             StatusCode::BAD_REQUEST,
-            format!("the body is not valid JSON: {error}"),
+            format!(
+                "the body is not valid JSON: {}",
+                sandpipe_runtime::json::explained(&error)
+            ),
         ),
     })
 }
