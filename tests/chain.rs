@@ -650,25 +650,64 @@ fn a_connector_that_cannot_load_is_tried_once_an_event_not_again_at_each_stage()
 #[test]
 fn webhook_header_values_are_sent_as_fetch_would_send_them() {
     // PostHog handed composeWebhook's headers to fetch, whose Headers writes
-    // numbers and booleans as text; anything else is refused by name.
+    // every value as JavaScript's String(value).
     let logs = Arc::new(MemoryLogs::default());
     let js = "function composeWebhook(e) { return { url: 'https://h.example/', headers: e.properties.headers } }";
     let mut chain = Chain::new(vec![connector("headers", js, 0, &logs)]);
     let out = chain.process(json!({"event": "e", "properties": {"headers": {
-        "X-Text": "a", "X-Int": 5, "X-Float": 0.1, "X-Big": 1e21, "X-Yes": true, "X-No": false
+        "X-Text": "a", "X-Int": 5, "X-Float": 0.1, "X-Big": 1e21, "X-Yes": true, "X-No": false,
+        "X-Null": null, "X-List": [1, null, "a", [2, 3]], "X-Object": {"x": 1}
     }}}));
     assert!(out.failures.is_empty(), "{:?}", out.failures);
+    // What Node's `new Headers({...})` gives for the same values.
     assert_eq!(
         Value::Object(out.webhooks[0].headers.clone()),
-        json!({"X-Text": "a", "X-Int": "5", "X-Float": "0.1", "X-Big": "1e+21", "X-Yes": "true", "X-No": "false"})
+        json!({"X-Text": "a", "X-Int": "5", "X-Float": "0.1", "X-Big": "1e+21", "X-Yes": "true", "X-No": "false",
+               "X-Null": "null", "X-List": "1,,a,2,3", "X-Object": "[object Object]"})
     );
-    for refused in [json!(null), json!({"a": 1}), json!([1])] {
-        let out =
-            chain.process(json!({"event": "e", "properties": {"headers": {"X-Odd": refused}}}));
-        assert!(out.webhooks.is_empty());
-        assert_eq!(
-            out.failures[0].error.to_string(),
-            "composeWebhook returned header \"X-Odd\" whose value is not a string, number or boolean"
-        );
-    }
+}
+
+#[test]
+fn a_connector_whose_reload_fails_while_composing_is_not_loaded_again_for_on_event() {
+    // processEvent traps, so composeWebhook needs a new instance, whose
+    // setupPlugin fails (it succeeds once only): onEvent passes it over for
+    // this event instead of setting it up again.
+    let logs = Arc::new(MemoryLogs::default());
+    let js = "async function setupPlugin({ cache }) { if ((await cache.incr('setups')) > 1) throw new Error('set up again') }\n\
+              function processEvent(e) { for (;;) {} }\n\
+              function composeWebhook(e) { return { url: 'https://hooks.example.com/' } }\n\
+              function onEvent(e) {}";
+    let limits = Limits {
+        fuel: 50_000_000,
+        ..Limits::default()
+    };
+    let mut chain = Chain::new(vec![connector_with(
+        bundle("looper", js),
+        0,
+        json!({}),
+        limits,
+        &logs,
+    )]);
+    let out = chain
+        .process_json(r#"{"event":"e","properties":{}}"#)
+        .unwrap();
+    let failures: Vec<String> = out
+        .failures
+        .iter()
+        .map(|f| format!("{}: {}", f.call.function(), f.error))
+        .collect();
+    assert_eq!(
+        failures,
+        [
+            "processEvent: ran out of fuel (50000000 units per call)",
+            "composeWebhook: setup failed: Error: set up again"
+        ]
+    );
+    assert_eq!(chain.export(&out.event.unwrap(), 5), []);
+    let setups = logs
+        .lines()
+        .into_iter()
+        .filter(|line| line.starts_with("error: setupPlugin failed"))
+        .count();
+    assert_eq!(setups, 1, "{:?}", logs.lines());
 }

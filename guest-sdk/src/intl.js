@@ -422,18 +422,32 @@
 
     const COLLATOR_SERVICE = 'Intl.Collator';
 
+    const COLLATION_TYPE = /^[a-z0-9]{3,8}(-[a-z0-9]{3,8})*$/i;
+
+    // ECMAScript's ToString, with V8's message for a symbol.
+    function toText(value) {
+        if (typeof value === 'string') return value;
+        if (typeof value === 'symbol') throw new TypeErrorCtor('Cannot convert a Symbol value to a string');
+        return `${value}`;
+    }
+
     // ECMA-402 InitializeCollator's option reading, in its order.
     function collatorOptions(given, service) {
         const options = optionsObject(given);
         const usage = stringOption(options, 'usage', ['sort', 'search'], service);
         stringOption(options, 'localeMatcher', ['lookup', 'best fit'], service);
+        // Checked as V8 checks it (a Unicode collation type's syntax), not used.
         const collation = options.collation;
-        if (collation !== undefined) StringCtor(collation);
+        if (collation !== undefined && !COLLATION_TYPE.test(`${collation}`)) {
+            throw new RangeErrorCtor(`Invalid collation : ${collation}`);
+        }
         const numeric = options.numeric === undefined ? undefined : !!options.numeric;
         const caseFirst = stringOption(options, 'caseFirst', ['upper', 'lower', 'false'], service);
         const sensitivity = stringOption(options, 'sensitivity', ['base', 'accent', 'case', 'variant'], service);
-        const ignorePunctuation = options.ignorePunctuation === undefined ? false : !!options.ignorePunctuation;
-        const resolved = { usage: usage === undefined ? 'sort' : usage, sensitivity: sensitivity === undefined ? 'variant' : sensitivity, ignorePunctuation };
+        const ignorePunctuation = options.ignorePunctuation === undefined ? undefined : !!options.ignorePunctuation;
+        const resolved = { usage: usage === undefined ? 'sort' : usage, sensitivity: sensitivity === undefined ? 'variant' : sensitivity };
+        // Left out when not given: the locale decides (Thai ignores punctuation).
+        if (ignorePunctuation !== undefined) resolved.ignorePunctuation = ignorePunctuation;
         if (numeric !== undefined) resolved.numeric = numeric;
         if (caseFirst !== undefined) resolved.caseFirst = caseFirst;
         return resolved;
@@ -443,34 +457,51 @@
     // compare as strings as the collator orders their texts), kept per collator
     // for the strings seen lately, so a sort asks the host once per string
     // rather than once per comparison.
-    // Bounded by the characters kept (texts and keys), so a connector that
-    // compares ever new strings does not fill its memory with keys.
-    const MAX_KEYED_CHARS = 1 << 20;
+    // The keys of one order at a time, the one used last (a sort uses one),
+    // bounded by the characters kept (texts, keys and a share per entry for
+    // the map itself), so a connector that compares ever new strings, in any
+    // number of orders, does not fill its memory with keys.
+    const MAX_KEYED_CHARS = 1 << 18;
+    const ENTRY_CHARS = 32;
     const MAX_KEYED_LENGTH = 1000;
     const MapCtor = Map;
+    const keyed = { order: null, keys: new MapCtor(), chars: 0 };
     function newOrder(locale, options) {
-        return { locale, options, keys: new MapCtor(), chars: 0 };
+        return { locale, options };
     }
-    function keep(order, text, key) {
-        if (text.length > MAX_KEYED_LENGTH) return;
-        const chars = text.length + key.length;
-        if (order.chars + chars > MAX_KEYED_CHARS) {
-            order.keys.clear();
-            order.chars = 0;
+    function keysOf(order) {
+        if (keyed.order !== order) {
+            keyed.order = order;
+            keyed.keys = new MapCtor();
+            keyed.chars = 0;
         }
-        order.keys.set(text, key);
-        order.chars += chars;
+        return keyed.keys;
     }
+    function keep(text, key) {
+        if (text.length > MAX_KEYED_LENGTH) return;
+        const chars = text.length + key.length + ENTRY_CHARS;
+        if (keyed.chars + chars > MAX_KEYED_CHARS) {
+            keyed.keys.clear();
+            keyed.chars = 0;
+        }
+        keyed.keys.set(text, key);
+        keyed.chars += chars;
+    }
+    // Half of a surrogate pair cannot cross to the host as JSON text; ICU
+    // orders one as U+FFFD, as V8's does.
+    const isWellFormed = Function.prototype.call.bind(String.prototype.isWellFormed);
+    const toWellFormed = Function.prototype.call.bind(String.prototype.toWellFormed);
     function compareStrings(order, a, b) {
         if (a === b) return 0;
-        const keys = order.keys;
+        const keys = keysOf(order);
         let ka = keys.get(a);
         let kb = keys.get(b);
         if (ka === undefined || kb === undefined) {
             const texts = ka === undefined ? (kb === undefined ? [a, b] : [a]) : [b];
+            for (let i = 0; i < texts.length; i++) texts[i] = toWellFormed(texts[i]);
             const answer = host({ op: 'keys', locale: order.locale, options: order.options, texts });
-            if (ka === undefined) keep(order, a, (ka = answer[0]));
-            if (kb === undefined) keep(order, b, (kb = answer[answer.length - 1]));
+            if (ka === undefined) keep(a, (ka = answer[0]));
+            if (kb === undefined) keep(b, (kb = answer[answer.length - 1]));
         }
         return ka < kb ? -1 : ka > kb ? 1 : 0;
     }
@@ -487,25 +518,25 @@
         }
 
         get compare() {
-            const state = collatorStateOf(this);
+            const state = collatorStateOf(this, 'get Intl.Collator.prototype.compare');
             if (state.bound === undefined) {
                 const order = state.order;
                 state.bound = (x, y) => compareStrings(
                     order,
-                    typeof x === 'string' ? x : StringCtor(x),
-                    typeof y === 'string' ? y : StringCtor(y),
+                    toText(x),
+                    toText(y),
                 );
             }
             return state.bound;
         }
 
         resolvedOptions() {
-            const state = collatorStateOf(this);
+            const state = collatorStateOf(this, 'Intl.Collator.prototype.resolvedOptions');
             return {
                 locale: state.answer.locale,
                 usage: state.options.usage,
                 sensitivity: state.options.sensitivity,
-                ignorePunctuation: state.options.ignorePunctuation,
+                ignorePunctuation: state.answer.ignorePunctuation,
                 collation: state.answer.collation,
                 numeric: state.answer.numeric,
                 caseFirst: state.answer.caseFirst,
@@ -519,9 +550,14 @@
     }
     defineProperty(Collator.prototype, Symbol.toStringTag, { value: 'Intl.Collator', configurable: true });
 
-    function collatorStateOf(collator) {
+    function collatorStateOf(collator, method) {
         const state = collatorState.get(collator);
-        if (state === undefined) throw new TypeErrorCtor('Method get Intl.Collator.prototype.compare called on incompatible receiver');
+        if (state === undefined) {
+            const receiver = typeof collator === 'object' && collator !== null
+                ? `#<${(collator.constructor && collator.constructor.name) || 'Object'}>`
+                : StringCtor(collator);
+            throw new TypeErrorCtor(`Method ${method} called on incompatible receiver ${receiver}`);
+        }
         return state;
     }
 
@@ -530,7 +566,6 @@
     const DEFAULT_ORDER = newOrder(null, collatorOptions(undefined, COLLATOR_SERVICE));
     const givenOrders = new MapCtor();
     const stringify = JSON.stringify;
-    const stringFromThis = StringCtor;
     function orderFor(locales, options) {
         const locale = requestedLocale(locales);
         const resolved = collatorOptions(options, 'String.prototype.localeCompare');
@@ -550,14 +585,15 @@
             if (this === undefined || this === null) {
                 throw new TypeErrorCtor('String.prototype.localeCompare called on null or undefined');
             }
-            const a = typeof this === 'string' ? this : stringFromThis(this);
-            const b = typeof that === 'string' ? that : StringCtor(that);
+            const a = toText(this);
+            const b = toText(that);
             if (locales === undefined && options === undefined) {
                 // The common case, inline: both keys known.
-                const keys = DEFAULT_ORDER.keys;
-                const ka = keys.get(a);
-                const kb = keys.get(b);
-                if (ka !== undefined && kb !== undefined) return ka < kb ? -1 : ka > kb ? 1 : 0;
+                if (keyed.order === DEFAULT_ORDER) {
+                    const ka = keyed.keys.get(a);
+                    const kb = keyed.keys.get(b);
+                    if (ka !== undefined && kb !== undefined) return ka < kb ? -1 : ka > kb ? 1 : 0;
+                }
                 return compareStrings(DEFAULT_ORDER, a, b);
             }
             return compareStrings(orderFor(locales, options), a, b);
@@ -571,16 +607,26 @@
     // (en-US) cases as `toLowerCase`/`toUpperCase` do.
     const toLower = Function.prototype.call.bind(String.prototype.toLowerCase);
     const toUpper = Function.prototype.call.bind(String.prototype.toUpperCase);
+    const split = Function.prototype.call.bind(String.prototype.split);
+    const join = Function.prototype.call.bind(Array.prototype.join);
+    const LONE_SURROGATE = /(\p{Cs})/u;
     function localeCase(name, upper) {
         const method = {
             [name]: function () {
                 if (this === undefined || this === null) {
                     throw new TypeErrorCtor(`String.prototype.${name} called on null or undefined`);
                 }
-                const text = typeof this === 'string' ? this : StringCtor(this);
+                const text = toText(this);
                 const locales = arguments[0];
                 if (locales === undefined) return upper ? toUpper(text) : toLower(text);
-                return host({ op: 'case', locale: requestedLocale(locales), upper, text });
+                const locale = requestedLocale(locales);
+                if (isWellFormed(text)) return host({ op: 'case', locale, upper, text });
+                // Half a surrogate pair stays as it is, as in V8; the rest is cased.
+                const pieces = split(text, LONE_SURROGATE);
+                for (let i = 0; i < pieces.length; i += 2) {
+                    if (pieces[i] !== '') pieces[i] = host({ op: 'case', locale, upper, text: pieces[i] });
+                }
+                return join(pieces, '');
             },
         }[name];
         defineProperty(String.prototype, name, { value: method, writable: true, configurable: true, enumerable: false });

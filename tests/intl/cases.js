@@ -238,6 +238,20 @@ function intlCases() {
         Intl.Collator().compare.length, Intl.Collator().compare === Intl.Collator().compare,
     ]);
     check('localeCompare on null', () => String.prototype.localeCompare.call(null, 'a'));
+    check('localeCompare of a symbol', () => 'a'.localeCompare(Symbol()));
+    check('lone surrogates', () => ['\ud83d'.localeCompare('a'), 'a'.localeCompare('\ud83d'), ['b', '\ud800', 'a'].sort(Intl.Collator().compare),
+        'A\ud83dB'.toLocaleLowerCase('tr'), '\udc00i'.toLocaleUpperCase('tr')]);
+    check('lone surrogate against U+FFFD', () => '\ud83d'.localeCompare('\ufffd'));
+    check('Collator bad collation', () => new Intl.Collator('en', { collation: 'x' }));
+    check('Collator collation option', () => new Intl.Collator('en', { collation: 'phonebk' }).resolvedOptions().collation);
+    check('Thai ignores punctuation', () => [new Intl.Collator('th').resolvedOptions().ignorePunctuation,
+        new Intl.Collator('th', { ignorePunctuation: false }).resolvedOptions().ignorePunctuation,
+        ['a b', 'ab', 'a-b', 'a.b', 'b', 'a'].sort(new Intl.Collator('th').compare)]);
+    check('locale keys kept', () => [new Intl.Collator('en-u-kn', { numeric: true }).resolvedOptions().locale,
+        new Intl.Collator('en-u-kn', { numeric: false }).resolvedOptions().locale,
+        new Intl.Collator('en-u-kf-upper', { caseFirst: 'lower' }).resolvedOptions().locale]);
+    check('Collator wrong receiver', () => Intl.Collator.prototype.resolvedOptions.call({}));
+    check('Collator compare wrong receiver', () => Object.getOwnPropertyDescriptor(Intl.Collator.prototype, 'compare').get.call({}));
     check('localeCompare bad option', () => 'a'.localeCompare('b', 'en', { sensitivity: 'loud' }));
     check('Collator bad usage', () => new Intl.Collator('en', { usage: 'x' }));
     check('Collator bad caseFirst', () => new Intl.Collator('en', { caseFirst: 'x' }));

@@ -672,6 +672,9 @@ impl Chain {
             }
             let outcome = compose_one(connector, event, text);
             out.calls.extend(connector.take_last_call());
+            if let Err(CallError::Setup(_)) = &outcome {
+                self.unready.push(connector.label().to_string());
+            }
             match outcome {
                 Ok(Some(request)) => out.webhooks.push(request),
                 Ok(None) => {}

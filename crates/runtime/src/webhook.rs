@@ -11,8 +11,6 @@ pub enum InvalidWebhook {
     NoUrl,
     #[error("composeWebhook returned a method that is not a string")]
     Method,
-    #[error("composeWebhook returned header {0:?} whose value is not a string, number or boolean")]
-    HeaderValue(String),
     #[error("composeWebhook returned headers that are not an object")]
     Headers,
     #[error("composeWebhook returned a body that is not a string (use JSON.stringify)")]
@@ -53,11 +51,8 @@ impl WebhookRequest {
             }
             Some(Value::Object(headers)) => headers
                 .iter()
-                .map(|(name, value)| match header_text(value) {
-                    Some(text) => Ok((name.clone(), Value::String(text))),
-                    None => Err(InvalidWebhook::HeaderValue(name.clone())),
-                })
-                .collect::<Result<_, _>>()?,
+                .map(|(name, value)| (name.clone(), Value::String(header_text(value))))
+                .collect(),
             Some(_) => return Err(InvalidWebhook::Headers),
         };
         let body = match result.get("body") {
@@ -76,16 +71,27 @@ impl WebhookRequest {
 }
 
 /// A header value as `fetch` sends it (PostHog's plugin server handed the
-/// headers to `fetch`, whose `Headers` turns `5` into `"5"`): a string as it
-/// is, a number as JavaScript writes it, a boolean as `true` or `false`.
-fn header_text(value: &Value) -> Option<String> {
+/// headers to `fetch`, whose `Headers` takes JavaScript's `String(value)`):
+/// `5` is `"5"`, `null` is `"null"`, `[1, null, "a"]` is `"1,,a"`, an object
+/// `"[object Object]"`.
+fn header_text(value: &Value) -> String {
     match value {
-        Value::String(text) => Some(text.clone()),
-        Value::Number(_) => Some(
+        Value::String(text) => text.clone(),
+        Value::Number(_) => {
             String::from_utf8(crate::json::to_vec(value).expect("a number serialises"))
-                .expect("JSON text is UTF-8"),
-        ),
-        Value::Bool(flag) => Some(flag.to_string()),
-        _ => None,
+                .expect("JSON text is UTF-8")
+        }
+        Value::Bool(flag) => flag.to_string(),
+        Value::Null => "null".into(),
+        // Array.prototype.join: null (and undefined) elements are empty.
+        Value::Array(items) => items
+            .iter()
+            .map(|item| match item {
+                Value::Null => String::new(),
+                item => header_text(item),
+            })
+            .collect::<Vec<_>>()
+            .join(","),
+        Value::Object(_) => "[object Object]".into(),
     }
 }

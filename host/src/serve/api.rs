@@ -32,14 +32,37 @@ use serde_json::{Map, Value, json};
 use std::time::Duration;
 
 /// `ok` while the database answers; 503 with the reason while it does not,
-/// so a load balancer stops sending requests every route would refuse.
+/// so a load balancer stops sending requests every route would refuse. The
+/// answer is kept for [`HEALTH_KEPT`]: a flood of checks, which need no
+/// token, costs one query of the pool the events need a second.
 async fn healthz(State(state): State<AppState>) -> axum::response::Response {
-    let store = state.store.clone();
-    match blocking(move || Ok(store.setting("installation")?)).await {
-        Ok(_) => "ok".into_response(),
-        Err(error) => error.into_response(),
+    let kept = state
+        .health
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    let refusal = match kept {
+        Some((at, refusal)) if at.elapsed() < HEALTH_KEPT => refusal,
+        _ => {
+            let store = state.store.clone();
+            let refusal = tokio::task::spawn_blocking(move || {
+                store.setting("installation").err().map(|e| e.to_string())
+            })
+            .await
+            .unwrap_or_else(|e| Some(e.to_string()));
+            *state.health.lock().unwrap_or_else(|e| e.into_inner()) =
+                Some((std::time::Instant::now(), refusal.clone()));
+            refusal
+        }
+    };
+    match refusal {
+        None => "ok".into_response(),
+        Some(reason) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, reason).into_response(),
     }
 }
+
+/// How long `/healthz` keeps its answer.
+const HEALTH_KEPT: Duration = Duration::from_secs(1);
 
 /// Longest an upload waits for admission (checks and compilation).
 const ADMISSION_TIMEOUT: Duration = Duration::from_secs(30);

@@ -244,6 +244,7 @@ pub(crate) fn open(pipeline: Pipeline, admin: Admin) -> anyhow::Result<Opened> {
             std::thread::available_parallelism().map_or(1, |n| n.get()),
         )?),
         publisher: None,
+        health: Arc::default(),
     };
     for team in store.teams_with_chains()? {
         restore(&state, team)?;

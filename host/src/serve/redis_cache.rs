@@ -171,9 +171,17 @@ impl RedisCache {
     }
 }
 
-/// A Redis error that is not one of the script's refusals: the server is out of reach.
+/// Why the server is out of reach, as a one-line reason.
 fn unreachable(error: redis::RedisError) -> String {
     one_line(&error)
+}
+
+/// Whether `error` says the server could not be reached (rather than that it refused a call).
+fn out_of_reach(error: &redis::RedisError) -> bool {
+    error.is_io_error()
+        || error.is_timeout()
+        || error.is_connection_dropped()
+        || error.is_connection_refusal()
 }
 
 fn one_line(error: &dyn std::error::Error) -> String {
@@ -230,11 +238,15 @@ impl Namespace {
                 Some("SANDPIPE_NOTLIST") => Err(CacheError::NotAList(key.to_string())),
                 Some("SANDPIPE_NOTINT") => Err(CacheError::NotAnInteger(key.to_string())),
                 Some("SANDPIPE_OVERFLOW") => Err(CacheError::Overflow),
-                _ => Err(CacheError::Unavailable(
+                // The server out of reach: lost until a call reaches it.
+                _ if out_of_reach(&error) => Err(CacheError::Unavailable(
                     self.redis
                         .record::<()>(Err(unreachable(error)))
                         .unwrap_err(),
                 )),
+                // Any other refusal (out of memory, busy, a script error)
+                // fails this call only, not every team's for a while.
+                _ => Err(CacheError::Unavailable(one_line(&error))),
             },
         }
     }

@@ -25,4 +25,9 @@ pub struct AppState {
     pub background: Arc<super::fairness::BackgroundPool>,
     /// `--nats`: where `POST …/events?async=true` publishes.
     pub publisher: Option<Arc<crate::worker::Publisher>>,
+    /// `/healthz`'s last answer.
+    pub health: Arc<std::sync::Mutex<Option<Health>>>,
 }
+
+/// When `/healthz` asked the database, and why it did not answer, if it did not.
+pub type Health = (std::time::Instant, Option<String>);

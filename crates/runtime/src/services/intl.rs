@@ -54,6 +54,8 @@ pub enum IntlError {
     Options(String),
     #[error("Intl: ICU4X cannot format these options: {0}")]
     Unsupported(String),
+    #[error("Intl: the strings' sort keys would be over {0} bytes")]
+    TooLarge(usize),
 }
 
 /// Answers one `Intl` request.

@@ -57,9 +57,12 @@ struct Resolved {
     case_first: Option<CollationCaseFirst>,
     /// A collation the locale's `-u-co-` asked for (not `search` or `standard`).
     collation: Option<CollationType>,
-    /// Whether `numeric` and `caseFirst` came from the locale (so its tag keeps them).
-    numeric_from_locale: bool,
-    case_first_from_locale: bool,
+    /// The locale's own `kn` and `kf`, which its tag keeps (as V8's does,
+    /// even when the options set another value).
+    locale_numeric: Option<bool>,
+    locale_case_first: Option<CollationCaseFirst>,
+    /// As the options say; always in Thai, as in Node 20's V8.
+    ignore_punctuation: bool,
     options: CollateOptions,
 }
 
@@ -103,8 +106,11 @@ impl Resolved {
             numeric,
             case_first: case_first.or(prefs.case_first),
             collation,
-            numeric_from_locale: options.numeric.is_none() && from_locale_numeric.is_some(),
-            case_first_from_locale: case_first.is_none() && prefs.case_first.is_some(),
+            locale_numeric: from_locale_numeric,
+            locale_case_first: prefs.case_first,
+            // Node 20's V8 ignores punctuation in Thai whatever the option says.
+            ignore_punctuation: options.ignore_punctuation == Some(true)
+                || full.id.language.as_str() == "th",
             options: options.clone(),
         })
     }
@@ -116,12 +122,12 @@ impl Resolved {
         if let Some(collation) = self.collation {
             keys.push(format!("co-{}", collation_name(collation)));
         }
-        if let Some(case_first) = self.case_first.filter(|_| self.case_first_from_locale) {
+        if let Some(case_first) = self.locale_case_first {
             keys.push(format!("kf-{}", case_first_name(case_first)));
         }
-        if self.numeric_from_locale {
+        if let Some(numeric) = self.locale_numeric {
             // `true` is a key's default value, so it is left out.
-            keys.push(if self.numeric {
+            keys.push(if numeric {
                 "kn".into()
             } else {
                 "kn-false".into()
@@ -155,7 +161,7 @@ impl Resolved {
             Some("variant") | None => options.strength = Some(Strength::Tertiary),
             Some(other) => return Err(IntlError::Options(format!("sensitivity {other:?}"))),
         }
-        if self.options.ignore_punctuation == Some(true) {
+        if self.ignore_punctuation {
             options.alternate_handling = Some(AlternateHandling::Shifted);
         }
         CollatorBorrowed::try_new(prefs, options).map_err(|e| IntlError::Unsupported(e.to_string()))
@@ -199,6 +205,9 @@ static COLLATORS: LazyLock<Mutex<Collators>> = LazyLock::new(Default::default);
 /// Most collators kept.
 const MAX_COLLATORS: usize = 64;
 
+/// The most sort-key text one answer carries.
+const MAX_KEYS_ANSWER: usize = 1 << 20;
+
 /// `resolvedOptions`' locale and the settings the locale gave.
 pub fn resolve(request: &CollatorRequest) -> Result<Value, IntlError> {
     let resolved = Resolved::new(request.locale.as_deref(), &request.options)?;
@@ -208,6 +217,7 @@ pub fn resolve(request: &CollatorRequest) -> Result<Value, IntlError> {
         "numeric": resolved.numeric,
         "caseFirst": case_first_name(collator.resolved_options().case_first),
         "collation": resolved.collation.map_or("default", collation_name),
+        "ignorePunctuation": resolved.ignore_punctuation,
     }))
 }
 
@@ -234,16 +244,20 @@ pub fn keys(request: &KeysRequest) -> Result<Value, IntlError> {
             collator
         }
     };
-    let keys: Vec<String> = request
-        .texts
-        .iter()
-        .map(|text| {
-            let mut key = Vec::new();
-            let Ok(()) = collator.write_sort_key_to(text, &mut key);
-            hex(&key)
-        })
-        .collect();
-    Ok(json!(keys))
+    // A character may make many collation elements: the answer is bounded
+    // apart from the request.
+    let mut keys = Vec::with_capacity(request.texts.len());
+    let mut size = 0;
+    for text in &request.texts {
+        let mut key = Vec::new();
+        let Ok(()) = collator.write_sort_key_to(text, &mut key);
+        size += key.len() * 2;
+        if size > MAX_KEYS_ANSWER {
+            return Err(IntlError::TooLarge(MAX_KEYS_ANSWER));
+        }
+        keys.push(Value::String(hex(&key)));
+    }
+    Ok(Value::Array(keys))
 }
 
 fn hex(bytes: &[u8]) -> String {
