@@ -652,3 +652,54 @@ fn worker_throughput() {
     println!("| 1 worker (NATS JetStream in and out) | {one:.0} |");
     println!("| 2 workers | {two:.0} |");
 }
+
+#[test]
+fn a_worker_whose_nats_server_is_gone_still_stops_on_sigterm() {
+    // Its loops cannot finish a pull or a batch without the server; asked to
+    // stop, it exits within its drain limit and says why, and JetStream
+    // delivers again what it had not acknowledged.
+    let nats = NatsServer::start();
+    let (store, _) = shared_store("gone");
+    let (_serve, (a, _), _) = teams(&store, &[]);
+    let mut worker = WorkerProcess::start(&nats.url(), &store, &["--concurrency", "2"]);
+    let runtime = tokio();
+    runtime.block_on(async {
+        let js = jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+        for n in 0..50 {
+            let subject = format!("sandpipe.events.{a}");
+            let event = json!({"event": "e", "properties": {"n": n}}).to_string();
+            js.publish(subject, event.into())
+                .await
+                .unwrap()
+                .await
+                .unwrap();
+        }
+    });
+    drop(nats);
+    std::thread::sleep(Duration::from_millis(500));
+    // SAFETY: kill has no preconditions; the pid is our child's.
+    assert_eq!(
+        unsafe { libc::kill(worker.child.id() as i32, libc::SIGTERM) },
+        0
+    );
+    let stopped = Instant::now();
+    let status = loop {
+        if let Some(status) = worker.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            stopped.elapsed() < Duration::from_secs(30),
+            "still running: {}",
+            worker.stderr.lock().unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let stderr = worker.stderr.lock().unwrap().clone();
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    if !status.success() {
+        assert!(
+            stderr.contains("sandpipe: error: stopped with batches unfinished after 10 s (is NATS reachable?); JetStream delivers them again"),
+            "{status}: {stderr}"
+        );
+    }
+}

@@ -93,8 +93,21 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             crate::worker::EVENTS,
             crate::worker::CONSUMER
         ));
-        worker.run(stopped).await;
-        Ok(())
+        // Asked to stop, the loops finish their batches; a batch that cannot
+        // finish (its NATS server gone, say) does not hold the exit past
+        // DRAIN_LIMIT: unacknowledged, it is delivered again after ack_wait.
+        let mut asked = stopped.clone();
+        let limit = async move {
+            let _ = asked.wait_for(|stop| *stop).await;
+            tokio::time::sleep(DRAIN_LIMIT).await;
+        };
+        tokio::select! {
+            () = worker.run(stopped) => Ok(()),
+            () = limit => anyhow::bail!(
+                "stopped with batches unfinished after {} s (is NATS reachable?); JetStream delivers them again",
+                DRAIN_LIMIT.as_secs()
+            ),
+        }
     });
     // Every batch is finished and acked; a webhook attempt still running
     // (a slow DNS answer, say) keeps its lease, which expires for another
@@ -105,3 +118,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
 /// How long the exit waits for background work once the batches are done.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
+
+/// How long the batches may take to finish once the worker is asked to stop.
+const DRAIN_LIMIT: Duration = Duration::from_secs(10);
