@@ -205,7 +205,7 @@ fn malformed_lines_are_reported_and_skipped() {
     let output = run_chain(
         tmp.path(),
         json!({"connectors": [{"path": hello}]}),
-        "{\"event\":\"a\",\"properties\":{}}\n{not json\n\n[1,2]\n{\"event\":\"b\"}\n",
+        "{\"event\":\"a\",\"properties\":{}}\n{not json\n\n[1,2]\n{\"event\":\"b\"}\n{\"properties\":{\"event\":\"c\"}}\n{\"event\":\"\"}\n",
         &[],
     );
     assert!(output.status.success(), "{}", stderr(&output));
@@ -222,14 +222,55 @@ fn malformed_lines_are_reported_and_skipped() {
             json!({"error": "empty line", "line": 3}),
             json!({"error": "an event must be a JSON object", "line": 4}),
             json!({"event": "b", "properties": {"$plugins_succeeded": ["Hello World (0)"], "$plugins_failed": []}}),
+            // Refused as `serve` refuses them.
+            json!({"error": UNNAMED, "line": 6}),
+            json!({"error": UNNAMED, "line": 7}),
         ]
     );
     let errors = stderr(&output);
+    assert!(
+        errors.contains(&format!("sandpipe: events.ndjson:7: skipped: {UNNAMED}\n")),
+        "{errors}"
+    );
     assert!(errors.contains("sandpipe: events.ndjson:2: skipped: invalid JSON: key must be a string at line 1 column 2\n"), "{errors}");
     assert!(
         errors.contains("sandpipe: events.ndjson:4: skipped: an event must be a JSON object\n"),
         "{errors}"
     );
+}
+
+/// Why `run` and `serve` refuse an object without an event name.
+const UNNAMED: &str = "an event needs an \"event\" name (a non-empty string), e.g. {\"event\": \"pageview\", \"properties\": {}}";
+
+#[test]
+fn a_connector_error_names_the_input_line_it_happened_on() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_connector(
+        &tmp.path().join("picky"),
+        "function processEvent(e) { console.log('saw', e.event); if (e.event === 'bad') throw new Error('no ' + e.event); return e }",
+        r#"{"name": "Picky"}"#,
+    );
+    let chain = json!({"connectors": [{"path": "picky"}]});
+    let events = "{\"event\":\"good\"}\n{\"event\":\"bad\"}\n";
+    // On one thread and on two (where lines run on whichever thread is free).
+    for threads in ["1", "2"] {
+        let output = run_chain(tmp.path(), chain.clone(), events, &["--threads", threads]);
+        assert!(output.status.success(), "{}", stderr(&output));
+        let errors = stderr(&output);
+        let mut lines: Vec<&str> = errors.lines().collect();
+        lines.sort_unstable();
+        // Console output as the connector wrote it; the error after its line.
+        assert_eq!(
+            lines,
+            [
+                "    at processEvent (index.js:1:104)",
+                "[Picky (0)] log: saw bad",
+                "[Picky (0)] log: saw good",
+                "events.ndjson:2: [Picky (0)] error: processEvent: Error: no bad",
+            ],
+            "{threads} threads"
+        );
+    }
 }
 
 #[test]
@@ -750,7 +791,7 @@ fn attachments_reach_the_connector_as_buffers() {
     let output = run_chain(
         tmp.path(),
         json!({"connectors": [{"path": "blocklist", "config": {"blocked": "blocked.csv"}}]}),
-        "{\"distinct_id\":\"bot-2\"}\n{\"distinct_id\":\"human\"}\n",
+        "{\"event\":\"e\",\"distinct_id\":\"bot-2\"}\n{\"event\":\"e\",\"distinct_id\":\"human\"}\n",
         &[],
     );
     assert!(output.status.success(), "{}", stderr(&output));
@@ -1334,7 +1375,8 @@ fn without_a_geoip_database_the_error_names_every_place_looked() {
     let output = run_geoip_example(elsewhere.path(), home.path(), None);
     assert_eq!(output.status.code(), Some(1));
     let expected = format!(
-        "[GeoIP Enricher (0)] error: processEvent: Error: meta.geoip is not available: no GeoLite2-City database at {}/.local/share/sandpipe/GeoLite2-City.mmdb or data/GeoLite2-City.mmdb; pass --geoip FILE, set SANDPIPE_GEOIP_DB, or run `cargo xtask geoip`",
+        "{}:1: [GeoIP Enricher (0)] error: processEvent: Error: meta.geoip is not available: no GeoLite2-City database at {}/.local/share/sandpipe/GeoLite2-City.mmdb or data/GeoLite2-City.mmdb; pass --geoip FILE, set SANDPIPE_GEOIP_DB, or run `cargo xtask geoip`",
+        root().join("examples/events.ndjson").display(),
         home.path().display()
     );
     let errors = stderr(&output);

@@ -415,7 +415,7 @@ fn a_rust_on_event_is_handed_the_reduced_event_and_retried_as_the_javascript_one
     // Not vacuous: the retries and their outcomes are there.
     for line in [
         r#"[exporter (0)] log: attempt 1 {"event":"pageview","team_id":4,"distinct_id":"a","properties":{"path":"/","$plugins_succeeded":["exporter (0)"],"$plugins_failed":[]},"timestamp":"2024-10-27T00:59:59.999Z"}"#,
-        "[exporter (0)] error: onEvent: RetryError: destination busy (1)",
+        "events.ndjson:1: [exporter (0)] error: onEvent: RetryError: destination busy (1)",
         "[exporter (0)] log: exported a",
         "sandpipe: events.ndjson:1: onEvent of exporter (0) succeeded on attempt 3",
         "sandpipe: events.ndjson:3: onEvent of exporter (0) failed 5 times; given up",

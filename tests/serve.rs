@@ -1111,13 +1111,19 @@ fn every_error_is_json_and_says_what_to_do() {
 
 #[test]
 fn a_batch_reports_each_refused_item_and_runs_the_rest() {
-    let (_tmp, server) = Server::fresh(&["--max-batch-events", "3"]);
+    let (_tmp, server) = Server::fresh(&["--max-batch-events", "5"]);
     let (team, token) =
         server.team_with_chain("t", vec![built(&root().join("examples/hello-world"))]);
     let (status, body) = server.events(
         team,
         &token,
-        json!([{"event": "a", "properties": {}}, 7, {"properties": {}}]),
+        json!([
+            {"event": "a", "properties": {}},
+            7,
+            {"properties": {}},
+            {"event": "b", "team_id": team + 1},
+            {"event": "c", "team_id": team, "properties": {}}
+        ]),
     );
     assert_eq!(status, 200, "{body}");
     assert_eq!(
@@ -1126,22 +1132,25 @@ fn a_batch_reports_each_refused_item_and_runs_the_rest() {
             "results": [
                 {"event": "a", "properties": {"hello": "Hello world", "$plugins_succeeded": ["Hello World (0)"], "$plugins_failed": []}},
                 null,
-                null
+                null,
+                null,
+                {"event": "c", "team_id": team, "properties": {"hello": "Hello world", "$plugins_succeeded": ["Hello World (0)"], "$plugins_failed": []}}
             ],
             "failures": [
                 {"index": 1, "error": "not a JSON object; send an event object or a list of them"},
-                {"index": 2, "error": "an event needs an \"event\" name (a non-empty string), e.g. {\"event\": \"pageview\", \"properties\": {}}"}
+                {"index": 2, "error": "an event needs an \"event\" name (a non-empty string), e.g. {\"event\": \"pageview\", \"properties\": {}}"},
+                {"index": 3, "error": format!("its \"team_id\" is {}, not this team's ({team}); send it for its own team, or without a \"team_id\"", team + 1)}
             ],
             "webhooks": 0,
             "captured": []
         })
     );
-    let four = json!([{"event": "a"}, {"event": "b"}, {"event": "c"}, {"event": "d"}]);
+    let six = json!([{"event": "a"}, {"event": "b"}, {"event": "c"}, {"event": "d"}, {"event": "e"}, {"event": "f"}]);
     assert_eq!(
-        server.events(team, &token, four),
+        server.events(team, &token, six),
         (
             413,
-            json!({"error": "a batch holds at most 3 events, got 4; send it in smaller batches"})
+            json!({"error": "a batch holds at most 5 events, got 6; send it in smaller batches"})
         )
     );
 }
@@ -1650,8 +1659,8 @@ fn a_team_the_operator_names_runs_at_the_shared_instance_level_with_the_same_res
     let (shared, shared_token) = server.team_with_chain("shared", chain());
     assert_eq!((own, shared), (1, 2));
     let events = json!([
-        {"event": "a", "team_id": 7, "properties": {"n": 1}},
-        {"event": "b", "team_id": 7, "properties": {"loop": true}},
+        {"event": "a", "properties": {"n": 1}},
+        {"event": "b", "properties": {"loop": true}},
         {"event": "c", "properties": {"n": -0.0, "text": "caf\u{e9} \u{1F600}"}},
     ]);
     let (status, own_results) = server.events(own, &own_token, events.clone());

@@ -126,6 +126,23 @@ fn a_trace_names_the_connector_that_dropped_the_event_and_the_failures() {
             json!({"error": "a trace runs one event: send a JSON object, not a list"})
         )
     );
+    // An item a batch would refuse is refused the same way.
+    let (status, body) = server.call("POST", &path, Some(&token), Some(json!({"properties": {}})));
+    assert_eq!(
+        (status, body),
+        (
+            400,
+            json!({"error": "event 0: an event needs an \"event\" name (a non-empty string), e.g. {\"event\": \"pageview\", \"properties\": {}}"})
+        )
+    );
+    let (status, body) = server.call("POST", &path, Some(&token), Some(json!(7)));
+    assert_eq!(
+        (status, body),
+        (
+            400,
+            json!({"error": "event 0: not a JSON object; send an event object or a list of them"})
+        )
+    );
     let (other, other_token) = server.team("no chain");
     let (status, body) = server.call(
         "POST",

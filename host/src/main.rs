@@ -10,6 +10,7 @@ mod build;
 mod chain_file;
 mod cost;
 mod dev;
+mod event_rule;
 mod identity;
 mod inspect;
 mod memory_storage;

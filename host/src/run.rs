@@ -1,13 +1,16 @@
 //! `sandpipe run CHAIN.json [--events FILE] [--webhooks FILE]`: NDJSON events
 //! in, one JSON line per input line out, so output line N answers input line
 //! N: the event after the chain, `null` when a connector dropped it, or
-//! `{"error": "...", "line": N}` for a line that is not an event. Connector
-//! console output, errors, progress, the summary and the cost per call go to
-//! stderr; `--strict` exits non-zero when any connector call failed.
+//! `{"error": "...", "line": N}` for a line that is not an event (the rule
+//! `serve` applies: `event_rule`). Connector console output, errors (each
+//! preceded by its input line), progress, the summary and the cost per call go
+//! to stderr; `--strict` exits non-zero when any connector call failed.
 
 use crate::chain_file;
 use anyhow::Context;
-use sandpipe_runtime::{Chain, ChainOutput, Export, LazySqliteStorage, StderrLogs};
+use sandpipe_abi::LogLevel;
+use sandpipe_runtime::{Chain, ChainOutput, Export, LazySqliteStorage, LogEntry, LogSink};
+use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Write};
@@ -59,6 +62,30 @@ impl NdjsonFile {
         self.out
             .flush()
             .with_context(|| format!("writing {}", self.path.display()))
+    }
+}
+
+thread_local! {
+    /// The input line this thread is running (0: none, as while the chain loads).
+    static INPUT_LINE: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Connector log lines on stderr, as `StderrLogs` writes them, an error
+/// preceded by the input line it happened on (`events.ndjson:12: [name (0)]
+/// error: …`).
+struct RunLogs {
+    /// The input's name.
+    source: String,
+}
+
+impl LogSink for RunLogs {
+    fn record(&self, entry: LogEntry) {
+        match INPUT_LINE.get() {
+            line if line > 0 && entry.level == LogLevel::Error => {
+                eprintln!("{}:{line}: {entry}", self.source)
+            }
+            _ => eprintln!("{entry}"),
+        }
     }
 }
 
@@ -141,10 +168,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let storage_path =
         storage.map_or_else(|| chain_file::default_storage(chain), Path::to_path_buf);
     let storage = Arc::new(LazySqliteStorage::new(storage_path));
-    let mut plan = chain_file::load(&runtime, chain, Arc::new(StderrLogs), storage, geoip)?;
-    if let Some(isolation) = args.isolation {
-        plan.isolate(isolation);
-    }
     let (input, source): (Box<dyn BufRead + Send>, String) = match events {
         Some(path) => (
             Box::new(BufReader::new(
@@ -154,6 +177,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         ),
         None => (Box::new(BufReader::new(std::io::stdin())), "stdin".into()),
     };
+    let logs = Arc::new(RunLogs {
+        source: source.clone(),
+    });
+    let mut plan = chain_file::load(&runtime, chain, logs, storage, geoip)?;
+    if let Some(isolation) = args.isolation {
+        plan.isolate(isolation);
+    }
     let mut output = Output {
         out: BufWriter::new(std::io::stdout().lock()),
         webhooks: webhooks.map(NdjsonFile::create).transpose()?,
@@ -235,6 +265,20 @@ fn run_line(chain: &mut Chain, number: usize, line: &str) -> Ran {
             why: "empty line".into(),
         };
     }
+    if let Some(why) = crate::event_rule::line_refusal(line) {
+        return Ran::Skipped {
+            number,
+            why: why.into(),
+        };
+    }
+    INPUT_LINE.set(number);
+    let ran = run_event(chain, number, line);
+    INPUT_LINE.set(0);
+    ran
+}
+
+/// [`run_line`] for a line that may be an event.
+fn run_event(chain: &mut Chain, number: usize, line: &str) -> Ran {
     match chain.process_json(line) {
         Ok(output) => {
             let exports = match &output.event {

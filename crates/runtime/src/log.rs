@@ -14,6 +14,19 @@ pub struct LogEntry {
     pub time: SystemTime,
 }
 
+/// `[connector] level: message`, as [`StderrLogs`] writes it.
+impl std::fmt::Display for LogEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "[{}] {}: {}",
+            self.connector,
+            self.level.as_str(),
+            self.message
+        )
+    }
+}
+
 /// Where a connector's log entries go.
 pub trait LogSink: Send + Sync {
     fn record(&self, entry: LogEntry);
@@ -25,12 +38,7 @@ pub struct StderrLogs;
 
 impl LogSink for StderrLogs {
     fn record(&self, entry: LogEntry) {
-        eprintln!(
-            "[{}] {}: {}",
-            entry.connector,
-            entry.level.as_str(),
-            entry.message
-        );
+        eprintln!("{entry}");
     }
 }
 

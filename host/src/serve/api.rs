@@ -453,11 +453,8 @@ async fn publish_events(
         return Err(events::EventsError::NoChain { team }.into());
     }
     for (index, event) in events.iter().enumerate() {
-        if let Some(reason) = events::refusal(event) {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                format!("event {index}: {reason}"),
-            ));
+        if let Some(reason) = crate::event_rule::refusal(event, team) {
+            return Err(events::EventsError::NotAnEvent { index, reason }.into());
         }
     }
     let outgoing = events.iter().map(crate::worker::Outgoing::event).collect();

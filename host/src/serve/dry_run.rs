@@ -64,10 +64,12 @@ pub struct TraceFailure {
 /// Runs `event` through `team`'s saved chain without keeping anything; the
 /// [`Trace`] as JSON, secrets redacted.
 pub async fn trace(state: AppState, team: i64, event: Value) -> Result<Value, EventsError> {
-    match &event {
-        Value::Object(_) => {}
-        Value::Array(_) => return Err(EventsError::TraceOfList),
-        _ => return Err(EventsError::NotAnObject { index: 0 }),
+    if event.is_array() {
+        return Err(EventsError::TraceOfList);
+    }
+    // Refused as a batch refuses it: a trace shows what a real run would do.
+    if let Some(reason) = crate::event_rule::refusal(&event, team) {
+        return Err(EventsError::NotAnEvent { index: 0, reason });
     }
     super::events::in_team_slot(state, team, move |state, chain| run(state, chain, event)).await
 }

@@ -20,8 +20,9 @@ use std::time::{Instant, SystemTime};
 /// Why a batch was not processed.
 #[derive(Debug, thiserror::Error)]
 pub enum EventsError {
-    #[error("event {index} is not a JSON object")]
-    NotAnObject { index: usize },
+    /// An item `event_rule` refuses, where the request stops at it.
+    #[error("event {index}: {reason}")]
+    NotAnEvent { index: usize, reason: String },
     #[error("a trace runs one event: send a JSON object, not a list")]
     TraceOfList,
     #[error("a batch holds at most {limit} events, got {got}; send it in smaller batches")]
@@ -74,19 +75,6 @@ pub struct ItemFailure {
     /// Its index in the batch.
     pub index: usize,
     pub error: String,
-}
-
-/// Why an item is not an event, if it is not.
-pub(crate) fn refusal(item: &Value) -> Option<String> {
-    match item {
-        Value::Object(event) => match event.get("event") {
-            Some(Value::String(name)) if !name.is_empty() => None,
-            _ => Some(
-                "an event needs an \"event\" name (a non-empty string), e.g. {\"event\": \"pageview\", \"properties\": {}}".into(),
-            ),
-        },
-        _ => Some("not a JSON object; send an event object or a list of them".into()),
-    }
 }
 
 /// A connector call that failed on one event.
@@ -208,7 +196,7 @@ fn run(state: &AppState, chain: &Arc<TeamChain>, events: Vec<Value>) -> Result<B
         .into_iter()
         .enumerate()
         .map(|(index, event)| {
-            let error = match refusal(&event) {
+            let error = match crate::event_rule::refusal(&event, team) {
                 None => match process_one(&mut running, &event) {
                     Ok(output) => return Some(output),
                     Err(error) => error.to_string(),

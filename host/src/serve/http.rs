@@ -112,7 +112,7 @@ impl From<ChainError> for ApiError {
 impl From<EventsError> for ApiError {
     fn from(error: EventsError) -> ApiError {
         let status = match &error {
-            EventsError::NotAnObject { .. } | EventsError::TraceOfList => StatusCode::BAD_REQUEST,
+            EventsError::NotAnEvent { .. } | EventsError::TraceOfList => StatusCode::BAD_REQUEST,
             EventsError::TooMany { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             EventsError::NoChain { .. } => StatusCode::CONFLICT,
             EventsError::TooManyWaiting { .. } => StatusCode::TOO_MANY_REQUESTS,

@@ -220,7 +220,7 @@ impl Worker {
         };
         let event: Value = serde_json::from_slice(&message.payload)
             .map_err(|error| refuse(format!("not JSON: {error}")))?;
-        if let Some(reason) = events::refusal(&event) {
+        if let Some(reason) = crate::event_rule::refusal(&event, team) {
             return Err(refuse(reason));
         }
         if self.state.teams.get(team).is_none() {

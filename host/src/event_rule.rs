@@ -1,0 +1,103 @@
+//! What the host takes as an event, the one rule `run`, `serve` and the
+//! workers apply before a chain sees an item: a JSON object with a non-empty
+//! string `"event"`, and, where the event arrives for a team, no `team_id` of
+//! another team.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+/// Why an item without an event name is refused.
+const UNNAMED: &str = "an event needs an \"event\" name (a non-empty string), e.g. {\"event\": \"pageview\", \"properties\": {}}";
+
+/// Why `item`, sent for `team`, is not an event, if it is not.
+pub fn refusal(item: &Value, team: i64) -> Option<String> {
+    let Value::Object(event) = item else {
+        return Some("not a JSON object; send an event object or a list of them".into());
+    };
+    if !is_name(event.get("event")) {
+        return Some(UNNAMED.into());
+    }
+    match event.get("team_id") {
+        None => None,
+        Some(Value::Number(id)) if id.as_i64() == Some(team) => None,
+        Some(other) => Some(format!(
+            "its \"team_id\" is {other}, not this team's ({team}); send it for its own team, or without a \"team_id\""
+        )),
+    }
+}
+
+/// Why the JSON text `line` is not an event, if it is an object without a
+/// name; anything else (not JSON, not an object) is left to the chain's own
+/// reading, which says what is wrong with it. Reads the line once more,
+/// keeping only its `"event"`.
+pub fn line_refusal(line: &str) -> Option<&'static str> {
+    #[derive(Deserialize)]
+    struct Named {
+        event: Option<Value>,
+    }
+    // (A struct reads from an array too: only an object is looked at.)
+    if !line.trim_start().starts_with('{') {
+        return None;
+    }
+    match serde_json::from_str::<Named>(line) {
+        Ok(Named { event }) if !is_name(event.as_ref()) => Some(UNNAMED),
+        _ => None,
+    }
+}
+
+fn is_name(value: Option<&Value>) -> bool {
+    matches!(value, Some(Value::String(name)) if !name.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn an_event_is_an_object_with_a_name_and_no_other_teams_id() {
+        assert_eq!(refusal(&json!({"event": "e"}), 7), None);
+        assert_eq!(refusal(&json!({"event": "e", "team_id": 7}), 7), None);
+        assert_eq!(refusal(&json!({"event": ""}), 7).as_deref(), Some(UNNAMED));
+        assert_eq!(refusal(&json!({"event": 5}), 7).as_deref(), Some(UNNAMED));
+        assert_eq!(
+            refusal(&json!({"properties": {}}), 7).as_deref(),
+            Some(UNNAMED)
+        );
+        assert_eq!(
+            refusal(&json!([{"event": "e"}]), 7).as_deref(),
+            Some("not a JSON object; send an event object or a list of them")
+        );
+        assert_eq!(
+            refusal(&json!({"event": "e", "team_id": 8}), 7).as_deref(),
+            Some(
+                "its \"team_id\" is 8, not this team's (7); send it for its own team, or without a \"team_id\""
+            )
+        );
+        assert_eq!(
+            refusal(&json!({"event": "e", "team_id": "7"}), 7).as_deref(),
+            Some(
+                "its \"team_id\" is \"7\", not this team's (7); send it for its own team, or without a \"team_id\""
+            )
+        );
+    }
+
+    #[test]
+    fn a_line_is_refused_only_when_it_is_an_object_without_a_name() {
+        assert_eq!(
+            line_refusal(r#"{"event":"e","properties":{"x":[1,{"event":1}]}}"#),
+            None
+        );
+        assert_eq!(
+            line_refusal(r#"{"properties":{"event":"e"}}"#),
+            Some(UNNAMED)
+        );
+        assert_eq!(line_refusal(r#"{"event":null}"#), Some(UNNAMED));
+        assert_eq!(line_refusal(r#"{"event":""}"#), Some(UNNAMED));
+        // Left to the chain, which names what is wrong.
+        assert_eq!(line_refusal("not json"), None);
+        assert_eq!(line_refusal("[1]"), None);
+        assert_eq!(line_refusal(r#"["a"]"#), None);
+        assert_eq!(line_refusal(r#"{"event":"a","event":"b"}"#), None);
+    }
+}
