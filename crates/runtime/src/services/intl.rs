@@ -9,8 +9,9 @@
 //! machine. Numbers are formatted by `icu_decimal`, with the percent and
 //! currency patterns of [`number`]. The plugin does ECMA-402's option
 //! processing (defaults, validation, the errors a connector sees); this module
-//! only formats. Formatters are kept in a small process-wide cache, since a
-//! connector formats many values with few distinct options.
+//! only formats. Formatters and collators are kept in small process-wide
+//! caches ([`Made`]), since a connector formats many values with few distinct
+//! options.
 
 mod collate;
 mod currency_codes;
@@ -183,11 +184,49 @@ struct DateFormatter {
     midnight_as_24: bool,
 }
 
-/// At most this many formatters are kept; past it the cache starts again.
+/// At most this many formatters of a kind are kept.
 pub(crate) const CACHED_FORMATTERS: usize = 256;
 
-type Cache = Mutex<HashMap<(String, DateOptions), Arc<DateFormatter>>>;
-static DATE_FORMATTERS: LazyLock<Cache> = LazyLock::new(Cache::default);
+/// What the services made (formatters, collators), by the settings each was
+/// made from, shared by every connector of the process: a connector formats
+/// or compares many values with few settings. Bounded: past `limit` it starts
+/// again, so a connector asking for ever new settings cannot grow it.
+pub(crate) struct Made<K, V> {
+    limit: usize,
+    made: LazyLock<Mutex<HashMap<K, Arc<V>>>>,
+}
+
+impl<K: Eq + std::hash::Hash, V> Made<K, V> {
+    pub(crate) const fn new(limit: usize) -> Self {
+        Made {
+            limit,
+            made: LazyLock::new(Default::default),
+        }
+    }
+
+    /// The value made from `key`, made by `make` if it is not kept. (Made
+    /// outside the lock: two callers may both make it; one is kept.)
+    pub(crate) fn get<E>(&self, key: K, make: impl FnOnce() -> Result<V, E>) -> Result<Arc<V>, E> {
+        let kept = self
+            .made
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+            .cloned();
+        if let Some(value) = kept {
+            return Ok(value);
+        }
+        let value = Arc::new(make()?);
+        let mut made = self.made.lock().unwrap_or_else(|e| e.into_inner());
+        if made.len() >= self.limit {
+            made.clear();
+        }
+        made.insert(key, value.clone());
+        Ok(value)
+    }
+}
+
+static DATE_FORMATTERS: Made<(String, DateOptions), DateFormatter> = Made::new(CACHED_FORMATTERS);
 
 fn format_date(request: &DateRequest) -> Result<Value, IntlError> {
     let locale = locale(request.locale.as_deref())?;
@@ -205,23 +244,7 @@ fn format_date(request: &DateRequest) -> Result<Value, IntlError> {
     let input = zoned_input(&zoned, &canonical_zone(zone_name, &zone))?;
 
     let key = (locale.to_string(), request.options.clone());
-    let cached = DATE_FORMATTERS
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .get(&key)
-        .cloned();
-    let formatter = match cached {
-        Some(formatter) => formatter,
-        None => {
-            let formatter = Arc::new(date_formatter(&locale, &request.options)?);
-            let mut cache = DATE_FORMATTERS.lock().unwrap_or_else(|e| e.into_inner());
-            if cache.len() >= CACHED_FORMATTERS {
-                cache.clear();
-            }
-            cache.insert(key, formatter.clone());
-            formatter
-        }
-    };
+    let formatter = DATE_FORMATTERS.get(key, || date_formatter(&locale, &request.options))?;
     let mut parts = match &formatter.whole {
         Some(whole) => whole.parts(&input)?,
         None => parts_of(&formatter.formatter, &input)?,
@@ -1312,6 +1335,24 @@ fn ecma_part(part: Part) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn what_was_made_is_kept_and_bounded() {
+        let made: Made<u32, String> = Made::new(3);
+        let make = |n: u32| move || Ok::<_, ()>(n.to_string());
+        let first = made.get(1, make(1)).unwrap();
+        // Kept: the same value again, not made anew.
+        assert!(Arc::ptr_eq(&first, &made.get(1, || Err(())).unwrap()));
+        // A failure is not kept.
+        assert_eq!(made.get(2, || Err("no")), Err("no"));
+        assert_eq!(*made.get(2, make(2)).unwrap(), "2");
+        made.get(3, make(3)).unwrap();
+        assert_eq!(made.made.lock().unwrap().len(), 3);
+        // Past the limit it starts again.
+        made.get(4, make(4)).unwrap();
+        assert_eq!(made.made.lock().unwrap().keys().collect::<Vec<_>>(), [&4]);
+        assert_eq!(made.get(1, || Err(())), Err(()));
+    }
 
     #[test]
     fn pattern_fields_and_hour_cycle_read_the_pattern_outside_quotes() {

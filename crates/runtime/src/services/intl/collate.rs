@@ -8,15 +8,13 @@
 //! search collation. The plugin reads and checks the options; this module
 //! resolves and compares.
 
-use super::{IntlError, locale};
+use super::{IntlError, Made, locale};
 use icu_collator::options::{AlternateHandling, CaseLevel, CollatorOptions, Strength};
 use icu_collator::preferences::{CollationCaseFirst, CollationNumericOrdering, CollationType};
 use icu_collator::{CollatorBorrowed, CollatorPreferences};
 use icu_locale_core::Locale;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use std::collections::HashMap;
-use std::sync::{Arc, LazyLock, Mutex};
 
 /// The options the plugin resolved (ECMA-402's `InitializeCollator`).
 #[derive(Debug, Default, Deserialize, Clone, PartialEq, Eq, Hash)]
@@ -197,10 +195,8 @@ fn case_first_name(case_first: CollationCaseFirst) -> &'static str {
 
 /// The collators made so far, by their resolved settings (the locale's
 /// language, script and region, and checked options: a few bytes each): a
-/// connector that sorts compares many pairs with one collator. Bounded: a
-/// connector asking for ever new locales empties it.
-type Collators = HashMap<Resolved, Arc<CollatorBorrowed<'static>>>;
-static COLLATORS: LazyLock<Mutex<Collators>> = LazyLock::new(Default::default);
+/// connector that sorts compares many pairs with one collator.
+static COLLATORS: Made<Resolved, CollatorBorrowed<'static>> = Made::new(MAX_COLLATORS);
 
 /// Most collators kept.
 const MAX_COLLATORS: usize = 64;
@@ -211,7 +207,7 @@ const MAX_KEYS_ANSWER: usize = 1 << 20;
 /// `resolvedOptions`' locale and the settings the locale gave.
 pub fn resolve(request: &CollatorRequest) -> Result<Value, IntlError> {
     let resolved = Resolved::new(request.locale.as_deref(), &request.options)?;
-    let collator = resolved.collator()?;
+    let collator = COLLATORS.get(resolved.clone(), || resolved.collator())?;
     Ok(json!({
         "locale": resolved.tag(),
         "numeric": resolved.numeric,
@@ -227,23 +223,7 @@ pub fn resolve(request: &CollatorRequest) -> Result<Value, IntlError> {
 /// a sort asks for each string's key once rather than for every comparison.
 pub fn keys(request: &KeysRequest) -> Result<Value, IntlError> {
     let resolved = Resolved::new(request.locale.as_deref(), &request.options)?;
-    let cached = COLLATORS
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .get(&resolved)
-        .cloned();
-    let collator = match cached {
-        Some(collator) => collator,
-        None => {
-            let collator = Arc::new(resolved.collator()?);
-            let mut collators = COLLATORS.lock().unwrap_or_else(|e| e.into_inner());
-            if collators.len() >= MAX_COLLATORS {
-                collators.clear();
-            }
-            collators.insert(resolved, collator.clone());
-            collator
-        }
-    };
+    let collator = COLLATORS.get(resolved.clone(), || resolved.collator())?;
     // A character may make many collation elements: the answer is bounded
     // apart from the request.
     let mut keys = Vec::with_capacity(request.texts.len());

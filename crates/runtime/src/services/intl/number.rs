@@ -7,7 +7,7 @@
 //! (1 and -1) and the text around its digit is the affix — sign, symbol or
 //! code, and the spacing CLDR puts between them (which NaN and ∞ do not get).
 
-use super::{IntlError, Parts, currency_codes, locale};
+use super::{IntlError, Made, Parts, currency_codes, locale};
 use fixed_decimal::{Decimal, FloatPrecision, SignedRoundingMode, UnsignedRoundingMode};
 use icu_decimal::options::{DecimalFormatterOptions, GroupingStrategy};
 use icu_decimal::{DecimalFormatter, DecimalFormatterPreferences};
@@ -19,8 +19,6 @@ use icu_properties::CodePointMapData;
 use icu_properties::props::{GeneralCategory, GeneralCategoryGroup};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use std::collections::HashMap;
-use std::sync::{Arc, LazyLock, Mutex};
 use writeable::{Part, Writeable};
 
 /// `{"op": "number", …}`: a value (a number, or `"NaN"`, `"Infinity"`,
@@ -63,23 +61,7 @@ pub(crate) fn format(request: &NumberRequest) -> Result<Value, IntlError> {
         "{locale} {style} {:?} {:?} {:?}",
         options.currency, options.currency_display, options.use_grouping
     );
-    let cached = NUMBER_FORMATTERS
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .get(&key)
-        .cloned();
-    let prepared = match cached {
-        Some(prepared) => prepared,
-        None => {
-            let prepared = Arc::new(prepare(&locale, style, options)?);
-            let mut cache = NUMBER_FORMATTERS.lock().unwrap_or_else(|e| e.into_inner());
-            if cache.len() >= super::CACHED_FORMATTERS {
-                cache.clear();
-            }
-            cache.insert(key, prepared.clone());
-            prepared
-        }
-    };
+    let prepared = NUMBER_FORMATTERS.get(key, || prepare(&locale, style, options))?;
     let (formatter, affixes) = (&prepared.formatter, &prepared.affixes);
     // ECMA-402's signDisplay "auto": a minus for every negative number, -0 too.
     let negative = value.is_sign_negative() && !value.is_nan();
@@ -142,8 +124,7 @@ struct Prepared {
     affixes: Option<Affixes>,
 }
 
-type Cache = Mutex<HashMap<String, Arc<Prepared>>>;
-static NUMBER_FORMATTERS: LazyLock<Cache> = LazyLock::new(Cache::default);
+static NUMBER_FORMATTERS: Made<String, Prepared> = Made::new(super::CACHED_FORMATTERS);
 
 fn prepare(locale: &Locale, style: &str, options: &NumberOptions) -> Result<Prepared, IntlError> {
     let affixes = match style {
