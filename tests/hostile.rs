@@ -198,10 +198,11 @@ impl Case {
             "{}: composed webhooks differ",
             self.name
         );
+        // (An error line starts with the input line it happened on.)
         let prefix = format!("[{HOSTILE}] ");
         let lines: Vec<&str> = stderr
             .lines()
-            .filter_map(|l| l.strip_prefix(&prefix))
+            .filter_map(|l| l.split_once(&prefix).map(|(_, rest)| rest))
             .collect();
         if let Some(failure) = self.failure {
             let expected = format!("error: processEvent: {failure}");

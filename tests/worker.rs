@@ -163,18 +163,6 @@ fn inputs(count: usize, a: i64, b: i64) -> Vec<Input> {
                         "team {UNKNOWN_TEAM} has no chain: PUT /v1/teams/{UNKNOWN_TEAM}/chain first"
                     )),
                 },
-                14 => {
-                    let other = if team == a { b } else { a };
-                    event["team_id"] = json!(other);
-                    Input {
-                        team,
-                        payload: serde_json::to_vec(&event).unwrap(),
-                        uuid,
-                        expect: Expect::DeadLetter(format!(
-                            "its \"team_id\" is {other}, not this team's ({team}); send it for its own team, or without a \"team_id\""
-                        )),
-                    }
-                }
                 13 if i < 1_000 => {
                     event["properties"]["pad"] = json!("x".repeat(MAX_EVENT_BYTES));
                     let payload = serde_json::to_vec(&event).unwrap();

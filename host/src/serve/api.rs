@@ -453,7 +453,8 @@ async fn publish_events(
         return Err(events::EventsError::NoChain { team }.into());
     }
     for (index, event) in events.iter().enumerate() {
-        if let Some(reason) = crate::event_rule::refusal(event, team) {
+        if let Some(reason) = crate::event_rule::refusal(event) {
+            let reason = reason.to_owned();
             return Err(events::EventsError::NotAnEvent { index, reason }.into());
         }
     }

@@ -68,7 +68,8 @@ pub async fn trace(state: AppState, team: i64, event: Value) -> Result<Value, Ev
         return Err(EventsError::TraceOfList);
     }
     // Refused as a batch refuses it: a trace shows what a real run would do.
-    if let Some(reason) = crate::event_rule::refusal(&event, team) {
+    if let Some(reason) = crate::event_rule::refusal(&event) {
+        let reason = reason.to_owned();
         return Err(EventsError::NotAnEvent { index: 0, reason });
     }
     super::events::in_team_slot(state, team, move |state, chain| run(state, chain, event)).await

@@ -196,12 +196,12 @@ fn run(state: &AppState, chain: &Arc<TeamChain>, events: Vec<Value>) -> Result<B
         .into_iter()
         .enumerate()
         .map(|(index, event)| {
-            let error = match crate::event_rule::refusal(&event, team) {
+            let error = match crate::event_rule::refusal(&event) {
                 None => match process_one(&mut running, &event) {
                     Ok(output) => return Some(output),
                     Err(error) => error.to_string(),
                 },
-                Some(error) => error,
+                Some(error) => error.to_owned(),
             };
             refused.push(ItemFailure { index, error });
             None

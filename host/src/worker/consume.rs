@@ -220,8 +220,8 @@ impl Worker {
         };
         let event: Value = serde_json::from_slice(&message.payload)
             .map_err(|error| refuse(format!("not JSON: {error}")))?;
-        if let Some(reason) = crate::event_rule::refusal(&event, team) {
-            return Err(refuse(reason));
+        if let Some(reason) = crate::event_rule::refusal(&event) {
+            return Err(refuse(reason.to_owned()));
         }
         if self.state.teams.get(team).is_none() {
             return Err(refuse(EventsError::NoChain { team }.to_string()));
