@@ -54,6 +54,17 @@ fn server() -> u16 {
                 "/redirect-local" => ("302 Found", format!("Location: http://localhost:{port}/json\r\n"), String::new()),
                 "/redirect-same" => ("302 Found", "Location: /json\r\n".to_string(), String::new()),
                 "/big" => ("200 OK", String::new(), "x".repeat(5_000)),
+                "/drip" => {
+                    // Promises a megabyte, then sends a byte every 50 ms, for 10 s.
+                    let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n");
+                    for _ in 0..200 {
+                        if stream.write_all(b"x").is_err() {
+                            break;
+                        }
+                        std::thread::sleep(std::time::Duration::from_millis(50));
+                    }
+                    continue;
+                }
                 _ => ("404 Not Found", String::new(), "missing".to_string()),
             };
             let response = format!(
@@ -262,6 +273,40 @@ fn responses_are_bounded() {
             Value::Null
         ),
         json!({"error": "TypeError: fetch: the response is over the 1000-byte limit"})
+    );
+}
+
+#[test]
+fn a_response_that_trickles_in_ends_at_the_call_deadline() {
+    let port = server();
+    let logs = Arc::new(MemoryLogs::default());
+    let connector = connector_with_options(
+        bundle("fetcher", FETCHER),
+        0,
+        Default::default(),
+        ConnectorOptions {
+            logs: logs.clone(),
+            fetch: local(),
+            limits: Limits {
+                deadline: std::time::Duration::from_millis(500),
+                ..Limits::default()
+            },
+            ..ConnectorOptions::default()
+        },
+    );
+    let mut chain = Chain::new(vec![connector]);
+    let started = std::time::Instant::now();
+    let out = chain.process(json!({"url": format!("http://127.0.0.1:{port}/drip")}));
+    // Each byte comes well within the client's read timeout; the server
+    // gives up after 10 s. The call ends at its deadline.
+    let took = started.elapsed();
+    assert!(took < std::time::Duration::from_secs(5), "took {took:?}");
+    assert_eq!(
+        out.failures
+            .iter()
+            .map(|f| f.error.to_string())
+            .collect::<Vec<_>>(),
+        ["exceeded its 500 ms deadline"]
     );
 }
 

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 fn secretive() -> Vec<u8> {
     inline(
         "Secretive",
-        "function processEvent(e, { config }) { console.log(`using key ${config.apiKey}`); e.properties.key = config.apiKey; return e }",
+        "function processEvent(e, { config }) { console.log(`using key ${config.apiKey}`); e.properties.key = config.apiKey; e.properties[`k:${config.apiKey}`] = 1; return e }",
         r#"{"key": "apiKey", "secret": true, "required": true}"#,
     )
 }
@@ -44,11 +44,11 @@ fn a_trace_shows_each_step_and_the_webhooks_without_storing_or_sending_anything(
                 {"connector": "Hello World (0)", "outcome": "kept", "event":
                     {"event": "signup", "distinct_id": "ada", "timestamp": "2024-05-01T12:00:00Z", "properties": {"plan": "pro", "hello": "Hello Ada"}}},
                 {"connector": "Secretive (1)", "outcome": "kept", "event":
-                    {"event": "signup", "distinct_id": "ada", "timestamp": "2024-05-01T12:00:00Z", "properties": {"plan": "pro", "hello": "Hello Ada", "key": "**********"}}},
+                    {"event": "signup", "distinct_id": "ada", "timestamp": "2024-05-01T12:00:00Z", "properties": {"plan": "pro", "hello": "Hello Ada", "key": "**********", "k:**********": 1}}},
                 {"connector": "Webhook (2)", "outcome": "skipped"}
             ],
             "result": {"event": "signup", "distinct_id": "ada", "timestamp": "2024-05-01T12:00:00Z", "properties": {
-                "plan": "pro", "hello": "Hello Ada", "key": "**********",
+                "plan": "pro", "hello": "Hello Ada", "key": "**********", "k:**********": 1,
                 "$plugins_succeeded": ["Hello World (0)", "Secretive (1)"], "$plugins_failed": []
             }},
             "dropped_by": null,
@@ -58,7 +58,7 @@ fn a_trace_shows_each_step_and_the_webhooks_without_storing_or_sending_anything(
                 "method": "POST",
                 "url": "https://hooks.example.com/in",
                 "headers": {"Content-Type": "application/json", "Authorization": "**********"},
-                "body": "{\"event\":\"signup\",\"distinct_id\":\"ada\",\"properties\":{\"plan\":\"pro\",\"hello\":\"Hello Ada\",\"key\":\"**********\",\"$plugins_succeeded\":[\"Hello World (0)\",\"Secretive (1)\"],\"$plugins_failed\":[]},\"timestamp\":\"2024-05-01T12:00:00.000Z\"}"
+                "body": "{\"event\":\"signup\",\"distinct_id\":\"ada\",\"properties\":{\"plan\":\"pro\",\"hello\":\"Hello Ada\",\"key\":\"**********\",\"k:**********\":1,\"$plugins_succeeded\":[\"Hello World (0)\",\"Secretive (1)\"],\"$plugins_failed\":[]},\"timestamp\":\"2024-05-01T12:00:00.000Z\"}"
             }],
             "captured": [],
             "logs": [{"connector": "Secretive (1)", "level": "log", "message": "using key **********"}]

@@ -148,12 +148,20 @@ fn run(state: &AppState, chain: &Arc<TeamChain>, event: Value) -> Result<Value, 
     Ok(shown)
 }
 
-/// Replaces every secret in every string of `value`.
+/// Replaces every secret in every string of `value`, keys included.
 fn redact(chain: &TeamChain, value: &mut Value) {
     match value {
         Value::String(text) => *text = chain.redact(text),
         Value::Array(items) => items.iter_mut().for_each(|item| redact(chain, item)),
-        Value::Object(map) => map.values_mut().for_each(|item| redact(chain, item)),
+        Value::Object(map) => {
+            *map = std::mem::take(map)
+                .into_iter()
+                .map(|(key, mut item)| {
+                    redact(chain, &mut item);
+                    (chain.redact(&key), item)
+                })
+                .collect();
+        }
         _ => {}
     }
 }

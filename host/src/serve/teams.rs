@@ -290,10 +290,75 @@ impl TeamChain {
 
     /// `message` with every secret config value replaced.
     pub fn redact(&self, message: &str) -> String {
-        self.secrets
-            .iter()
-            .fold(message.to_string(), |text, secret| {
-                text.replace(secret.as_str(), sandpipe_manifest::REDACTED)
-            })
+        redact(message, &self.secrets)
+    }
+}
+
+/// `text` with every stretch that is part of an occurrence of a secret
+/// replaced: the occurrences of all the secrets are found first (a secret
+/// inside another, or overlapping it, included), and each run of covered text
+/// becomes one placeholder, so no part of any secret is left.
+fn redact(text: &str, secrets: &[String]) -> String {
+    let mut covered: Vec<(usize, usize)> = Vec::new();
+    for secret in secrets.iter().filter(|secret| !secret.is_empty()) {
+        let mut from = 0;
+        while let Some(at) = text[from..].find(secret.as_str()) {
+            let start = from + at;
+            covered.push((start, start + secret.len()));
+            // The next occurrence may overlap this one.
+            from = start + text[start..].chars().next().map_or(1, char::len_utf8);
+        }
+    }
+    if covered.is_empty() {
+        return text.to_string();
+    }
+    covered.sort_unstable();
+    let mut out = String::with_capacity(text.len());
+    let mut written = 0;
+    let mut runs = covered.into_iter().peekable();
+    while let Some((start, mut end)) = runs.next() {
+        while let Some(&(next, next_end)) = runs.peek()
+            && next <= end
+        {
+            end = end.max(next_end);
+            runs.next();
+        }
+        out.push_str(&text[written..start]);
+        out.push_str(sandpipe_manifest::REDACTED);
+        written = end;
+    }
+    out.push_str(&text[written..]);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    fn secrets(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn no_part_of_any_secret_is_left() {
+        let stars = sandpipe_manifest::REDACTED;
+        // A secret inside a longer one, in either order.
+        for list in [["tok_live", "tok_live_9f8e"], ["tok_live_9f8e", "tok_live"]] {
+            assert_eq!(
+                redact("a=tok_live b=tok_live_9f8e!", &secrets(&list)),
+                format!("a={stars} b={stars}!")
+            );
+        }
+        // Overlapping secrets, and a secret overlapping itself.
+        assert_eq!(
+            redact("xabcdefx", &secrets(&["abcd", "cdef"])),
+            format!("x{stars}x")
+        );
+        assert_eq!(redact("aaa", &secrets(&["aa"])), stars);
+        assert_eq!(redact("é-é-é", &secrets(&["é-é"])), stars);
+        assert_eq!(
+            redact("nothing here", &secrets(&["", "x1"])),
+            "nothing here"
+        );
     }
 }

@@ -9,7 +9,8 @@
 //!   and cloud metadata endpoints are refused always;
 //!   the connection goes to the address that was checked (no second lookup);
 //! - redirects are followed by hand (at most [`MAX_REDIRECTS`]), each hop checked;
-//! - the response is read up to `max_response` bytes, within the call's deadline.
+//! - the response is read up to `max_response` bytes, all of it within the
+//!   call's deadline and the policy's timeout (not each read alone).
 
 use super::{RequestError, string};
 use base64::Engine as _;
@@ -337,6 +338,9 @@ pub fn handle(
     request: &Value,
     deadline: Instant,
 ) -> Result<Value, FetchError> {
+    // The policy's timeout bounds the whole fetch (redirects and body
+    // included), within the call's own deadline.
+    let deadline = deadline.min(Instant::now() + policy.timeout);
     let mut url = reqwest::Url::parse(string(request, "url")?).map_err(FetchError::InvalidUrl)?;
     let mut method = request
         .get("method")
@@ -399,15 +403,7 @@ pub fn handle(
             }
             continue;
         }
-        let mut bytes = Vec::new();
-        use std::io::Read;
-        (&mut response)
-            .take(policy.max_response as u64 + 1)
-            .read_to_end(&mut bytes)
-            .map_err(FetchError::Read)?;
-        if bytes.len() > policy.max_response {
-            return Err(FetchError::TooLarge(policy.max_response));
-        }
+        let bytes = read_body(&mut response, policy.max_response, deadline)?;
         let headers: Map<String, Value> = response
             .headers()
             .iter()
@@ -427,6 +423,31 @@ pub fn handle(
         }));
     }
     Err(FetchError::TooManyRedirects)
+}
+
+/// The response's body, at most `limit` bytes, read by `deadline`. (The
+/// client's timeout bounds each read, not the body: a server that sends a
+/// byte at a time would hold the call, so the deadline is checked between reads.)
+fn read_body(
+    response: &mut impl std::io::Read,
+    limit: usize,
+    deadline: Instant,
+) -> Result<Vec<u8>, FetchError> {
+    let mut bytes = Vec::new();
+    let mut chunk = vec![0; 64 * 1024];
+    loop {
+        if Instant::now() >= deadline {
+            return Err(FetchError::DeadlinePassed);
+        }
+        let read = response.read(&mut chunk).map_err(FetchError::Read)?;
+        if read == 0 {
+            return Ok(bytes);
+        }
+        if bytes.len() + read > limit {
+            return Err(FetchError::TooLarge(limit));
+        }
+        bytes.extend_from_slice(&chunk[..read]);
+    }
 }
 
 /// One line for a failed request: "timed out", or the innermost cause.
