@@ -14,16 +14,31 @@ pub struct LogEntry {
     pub time: SystemTime,
 }
 
-/// `[connector] level: message`, as [`StderrLogs`] writes it.
+/// `[connector] level: message`, as [`StderrLogs`] writes it. The message is
+/// the connector's text, so it cannot pass for another line: every line of it
+/// after the first starts with whitespace (a stack's `    at` lines as they
+/// are, any other indented by four spaces), and control characters other than
+/// newline and tab are written as `\u{…}` escapes (a carriage return cannot
+/// overwrite the line on a terminal).
 impl std::fmt::Display for LogEntry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "[{}] {}: {}",
-            self.connector,
-            self.level.as_str(),
-            self.message
-        )
+        write!(f, "[{}] {}: ", self.connector, self.level.as_str())?;
+        for (index, line) in self.message.split('\n').enumerate() {
+            if index > 0 {
+                f.write_str("\n")?;
+                if !line.starts_with([' ', '\t']) {
+                    f.write_str("    ")?;
+                }
+            }
+            for c in line.chars() {
+                match c {
+                    '\t' => f.write_str("\t")?,
+                    c if c.is_control() => write!(f, "{}", c.escape_unicode())?,
+                    c => write!(f, "{c}")?,
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -66,5 +81,36 @@ impl MemoryLogs {
 impl LogSink for MemoryLogs {
     fn record(&self, entry: LogEntry) {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).push(entry);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shown(message: &str) -> String {
+        LogEntry {
+            connector: "Hostile (1)".into(),
+            level: LogLevel::Error,
+            message: message.into(),
+            time: SystemTime::UNIX_EPOCH,
+        }
+        .to_string()
+    }
+
+    #[test]
+    fn a_message_cannot_pass_for_another_line() {
+        assert_eq!(
+            shown("processEvent: Error: no\n    at processEvent (index.js:1:2)"),
+            "[Hostile (1)] error: processEvent: Error: no\n    at processEvent (index.js:1:2)"
+        );
+        assert_eq!(
+            shown("boom\nev.ndjson:1: [After (2)] error: forged\r[After (2)] log: \u{1b}[2K"),
+            "[Hostile (1)] error: boom\n    ev.ndjson:1: [After (2)] error: forged\\u{d}[After (2)] log: \\u{1b}[2K"
+        );
+        assert_eq!(
+            shown("tab\there é 😀"),
+            "[Hostile (1)] error: tab\there é 😀"
+        );
     }
 }

@@ -15,6 +15,16 @@ pub enum InvalidWebhook {
     Headers,
     #[error("composeWebhook returned a body that is not a string (use JSON.stringify)")]
     Body,
+    /// Not an HTTP token (Node's `fetch` throws for it too).
+    #[error("composeWebhook returned the method {0:?}, which is not an HTTP method")]
+    MethodName(String),
+    #[error("composeWebhook returned the header name {0:?}, which is not an HTTP header name")]
+    HeaderName(String),
+    /// A carriage return, line feed, NUL or other control character.
+    #[error(
+        "composeWebhook returned a value for the header {0:?} with a character a header may not hold"
+    )]
+    HeaderValue(String),
 }
 
 /// One request to deliver, as `sandpipe run --webhooks` writes it.
@@ -43,6 +53,9 @@ impl WebhookRequest {
             Some(Value::String(method)) if !method.is_empty() => method.to_ascii_uppercase(),
             Some(_) => return Err(InvalidWebhook::Method),
         };
+        if reqwest::Method::from_bytes(method.as_bytes()).is_err() {
+            return Err(InvalidWebhook::MethodName(method));
+        }
         let headers = match result.get("headers") {
             None | Some(Value::Null) => {
                 let mut headers = Map::new();
@@ -55,6 +68,15 @@ impl WebhookRequest {
                 .collect(),
             Some(_) => return Err(InvalidWebhook::Headers),
         };
+        for (name, value) in &headers {
+            if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+                return Err(InvalidWebhook::HeaderName(name.clone()));
+            }
+            let value = value.as_str().unwrap_or_default();
+            if reqwest::header::HeaderValue::from_str(value).is_err() {
+                return Err(InvalidWebhook::HeaderValue(name.clone()));
+            }
+        }
         let body = match result.get("body") {
             None | Some(Value::Null) => None,
             Some(Value::String(body)) => Some(body.clone()),
@@ -93,5 +115,87 @@ fn header_text(value: &Value) -> String {
             .collect::<Vec<_>>()
             .join(","),
         Value::Object(_) => "[object Object]".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn composed(result: Value) -> Result<WebhookRequest, String> {
+        let Value::Object(result) = result else {
+            unreachable!()
+        };
+        WebhookRequest::from_result("Hook (0)", result).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_request_gets_posthogs_defaults() {
+        let request = composed(json!({"url": "https://example.com/in", "body": "{}"})).unwrap();
+        assert_eq!(
+            (
+                request.method.as_str(),
+                request.headers,
+                request.body.as_deref()
+            ),
+            (
+                "POST",
+                json!({"Content-Type": "application/json"})
+                    .as_object()
+                    .unwrap()
+                    .clone(),
+                Some("{}")
+            )
+        );
+        let request = composed(
+            json!({"url": "u", "method": "put", "headers": {"X-N": 5, "X-L": [1, null, "a"]}}),
+        )
+        .unwrap();
+        assert_eq!(request.method, "PUT");
+        assert_eq!(
+            Value::Object(request.headers),
+            json!({"X-N": "5", "X-L": "1,,a"})
+        );
+    }
+
+    #[test]
+    fn what_is_not_a_request_is_named_on_one_line() {
+        for (result, error) in [
+            (
+                json!({"body": "x"}),
+                "composeWebhook returned a request without a url",
+            ),
+            (
+                json!({"url": "u", "method": 5}),
+                "composeWebhook returned a method that is not a string",
+            ),
+            (
+                json!({"url": "u", "headers": "x"}),
+                "composeWebhook returned headers that are not an object",
+            ),
+            (
+                json!({"url": "u", "body": {}}),
+                "composeWebhook returned a body that is not a string (use JSON.stringify)",
+            ),
+            (
+                json!({"url": "u", "method": "GET\r\nX: y"}),
+                r#"composeWebhook returned the method "GET\r\nX: Y", which is not an HTTP method"#,
+            ),
+            (
+                json!({"url": "u", "headers": {"X-Bad\r\nInjected": "1"}}),
+                r#"composeWebhook returned the header name "X-Bad\r\nInjected", which is not an HTTP header name"#,
+            ),
+            (
+                json!({"url": "u", "headers": {"X-Token": "a\r\nInjected: 1"}}),
+                r#"composeWebhook returned a value for the header "X-Token" with a character a header may not hold"#,
+            ),
+            (
+                json!({"url": "u", "headers": {"X-Nul": "a\u{0}b"}}),
+                r#"composeWebhook returned a value for the header "X-Nul" with a character a header may not hold"#,
+            ),
+        ] {
+            assert_eq!(composed(result).unwrap_err(), error);
+        }
     }
 }
