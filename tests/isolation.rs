@@ -731,3 +731,59 @@ fn a_teardown_the_shared_instance_could_not_run_is_logged_and_a_moved_connector_
     assert_eq!(moved, ["stuck (0)"]);
     assert_eq!(lines, [out_of_fuel, "[flusher (1)] log: flushed"]);
 }
+
+/// Leaves a job behind while its result is read (a getter that queues one),
+/// which reads `meta.cache` later.
+const LEAVES_A_JOB: &str = r#"
+let seen = 'nothing yet';
+function processEvent(event, { cache }) {
+    event.properties.seen = seen;
+    event.properties.trap = {
+        get x() {
+            Promise.resolve().then(async () => {
+                seen = `job saw ${await cache.get('secret')}`;
+                console.log('my job ran');
+            });
+            return 1;
+        },
+    };
+    return event;
+}
+"#;
+
+/// Keeps a secret in its own `meta.cache`.
+const KEEPS_A_SECRET: &str = r#"
+async function processEvent(event, { cache }) {
+    await cache.set('secret', 'the second connector\'s');
+    return event;
+}
+"#;
+
+#[test]
+fn a_job_a_connector_leaves_behind_runs_in_its_own_calls_at_the_shared_level() {
+    // At the shared level the job queue is the instance's: the job the first
+    // connector's getter queued while its result was copied ran in the second
+    // connector's call, reading the second connector's cache under its name.
+    let bundles = [
+        bundle("leaves", LEAVES_A_JOB),
+        bundle("keeps", KEEPS_A_SECRET),
+    ];
+    let outcomes = same_at_both_levels(
+        &bundles,
+        &Limits::default(),
+        &[case("a"), case("b"), case("c")],
+    );
+    let seen: Vec<Value> = outcomes
+        .iter()
+        .map(|(text, _)| serde_json::from_str::<Value>(text.as_deref().unwrap()).unwrap())
+        .map(|event| event["properties"]["seen"].clone())
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            json!("nothing yet"),
+            json!("nothing yet"),
+            json!("job saw null")
+        ]
+    );
+}

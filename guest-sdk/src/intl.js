@@ -67,7 +67,7 @@
 
     function unsupported(name) {
         return function () {
-            throw new TypeErrorCtor(`Intl.${name} is not supported by sandpipe (provided: DateTimeFormat, NumberFormat, Collator)`);
+            throw new TypeErrorCtor(`Intl.${name} is not supported by sandpipe (provided: DateTimeFormat, NumberFormat, Collator, PluralRules, ListFormat)`);
         };
     }
 
@@ -272,7 +272,9 @@
         UGX: 0, UYI: 0, UYW: 4, VND: 0, VUV: 0, XAF: 0, XOF: 0, XPF: 0, YER: 0,
     };
 
-    function numberOptions(given) {
+    // `caller` names the function in V8's message for null options.
+    function numberOptions(given, caller) {
+        if (given === null) throw new TypeErrorCtor(`${caller} called on null or undefined`);
         const options = optionsObject(given);
         const resolved = {};
         const style = stringOption(options, 'style', ['decimal', 'percent', 'currency', 'unit'], NUMBER_SERVICE) || 'decimal';
@@ -292,25 +294,11 @@
         }
         const notation = stringOption(options, 'notation', ['standard', 'scientific', 'engineering', 'compact'], NUMBER_SERVICE) || 'standard';
         if (notation !== 'standard') throw new TypeErrorCtor(`Intl.NumberFormat notation "${notation}" is not supported by sandpipe`);
-        const minimumIntegerDigits = numberOption(options, 'minimumIntegerDigits', 1, 21, 1);
         const digits = style === 'currency' ? (CURRENCY_DIGITS[currency] === undefined ? 2 : CURRENCY_DIGITS[currency]) : 0;
         const minimumDefault = digits;
         const maximumDefault = style === 'currency' ? digits : style === 'percent' ? 0 : 3;
-        if (options.minimumSignificantDigits !== undefined || options.maximumSignificantDigits !== undefined) {
-            throw new TypeErrorCtor('Intl.NumberFormat significant digits are not supported by sandpipe');
-        }
-        let minimum = numberOption(options, 'minimumFractionDigits', 0, 100, undefined);
-        let maximum = numberOption(options, 'maximumFractionDigits', 0, 100, undefined);
-        if (minimum === undefined && maximum === undefined) {
-            minimum = minimumDefault;
-            maximum = maximumDefault;
-        } else if (minimum === undefined) {
-            minimum = Math.min(minimumDefault, maximum);
-        } else if (maximum === undefined) {
-            maximum = Math.max(maximumDefault, minimum);
-        } else if (minimum > maximum) {
-            throw new RangeErrorCtor('maximumFractionDigits value is out of range.');
-        }
+        const { minimumIntegerDigits, minimumFractionDigits: minimum, maximumFractionDigits: maximum } =
+            fractionDigits(options, minimumDefault, maximumDefault, NUMBER_SERVICE);
         let useGrouping = options.useGrouping;
         if (useGrouping === undefined || useGrouping === true || useGrouping === 'true' || useGrouping === 'false') {
             useGrouping = 'auto';
@@ -336,6 +324,27 @@
         return resolved;
     }
 
+    // ECMA-402 SetNumberFormatDigitOptions, without significant digits.
+    function fractionDigits(options, minimumDefault, maximumDefault, service) {
+        const minimumIntegerDigits = numberOption(options, 'minimumIntegerDigits', 1, 21, 1);
+        if (options.minimumSignificantDigits !== undefined || options.maximumSignificantDigits !== undefined) {
+            throw new TypeErrorCtor(`${service} significant digits are not supported by sandpipe`);
+        }
+        let minimum = numberOption(options, 'minimumFractionDigits', 0, 100, undefined);
+        let maximum = numberOption(options, 'maximumFractionDigits', 0, 100, undefined);
+        if (minimum === undefined && maximum === undefined) {
+            minimum = minimumDefault;
+            maximum = maximumDefault;
+        } else if (minimum === undefined) {
+            minimum = Math.min(minimumDefault, maximum);
+        } else if (maximum === undefined) {
+            maximum = Math.max(maximumDefault, minimum);
+        } else if (minimum > maximum) {
+            throw new RangeErrorCtor('maximumFractionDigits value is out of range.');
+        }
+        return { minimumIntegerDigits, minimumFractionDigits: minimum, maximumFractionDigits: maximum };
+    }
+
     function numberValue(value) {
         if (typeof value === 'bigint') value = NumberCtor(value);
         const n = NumberCtor(value);
@@ -356,7 +365,7 @@
     class NumberFormat {
         constructor(locales, options) {
             const locale = requestedLocale(locales);
-            const resolved = numberOptions(options);
+            const resolved = numberOptions(options, NUMBER_SERVICE);
             const answer = formatNumber(locale, resolved, 0);
             numberState.set(this, { locale: answer.locale, options: resolved, bound: undefined });
         }
@@ -412,7 +421,7 @@
     defineProperty(Number.prototype, 'toLocaleString', {
         value: function toLocaleString(locales, options) {
             const value = numberValueOf(this);
-            return joinParts(formatNumber(requestedLocale(locales), numberOptions(options), value).parts);
+            return joinParts(formatNumber(requestedLocale(locales), numberOptions(options, 'Number.prototype.toLocaleString'), value).parts);
         },
         writable: true, configurable: true, enumerable: false,
     });
@@ -433,6 +442,7 @@
 
     // ECMA-402 InitializeCollator's option reading, in its order.
     function collatorOptions(given, service) {
+        if (given === null) throw new TypeErrorCtor(`${service} called on null or undefined`);
         const options = optionsObject(given);
         const usage = stringOption(options, 'usage', ['sort', 'search'], service);
         stringOption(options, 'localeMatcher', ['lookup', 'best fit'], service);
@@ -634,13 +644,206 @@
     localeCase('toLocaleLowerCase', false);
     localeCase('toLocaleUpperCase', true);
 
+    // ---- Plural categories (`Intl.PluralRules`) and lists (`Intl.ListFormat`),
+    // by the host (crates/runtime/src/services/intl/plural.rs and list.rs).
+
+    // How V8 writes a value in a TypeError's message (`#<Object>`, `[object Array]`).
+    const objectToString = Function.prototype.call.bind(Object.prototype.toString);
+    const functionToString = Function.prototype.call.bind(Function.prototype.toString);
+    const getPrototypeOf = Object.getPrototypeOf;
+    function describe(value) {
+        if (typeof value === 'function') return functionToString(value);
+        if (typeof value === 'symbol') return StringCtor(value);
+        if (typeof value !== 'object' || value === null) return `${value}`;
+        if (getPrototypeOf(value) === ObjectCtor.prototype) return '#<Object>';
+        return objectToString(value);
+    }
+
+    // A constructor that must be called with `new` (PluralRules, ListFormat,
+    // as V8 has them): a function, so the error is V8's and `length` is 0.
+    function newOnly(Class, name) {
+        const construct = Reflect.construct;
+        const constructor = {
+            [name]: function () {
+                if (new.target === undefined) throw new TypeErrorCtor(`Constructor Intl.${name} requires 'new'`);
+                return construct(Class, [arguments[0], arguments[1]], new.target);
+            },
+        }[name];
+        defineProperty(constructor, 'length', { value: 0, configurable: true });
+        defineProperty(constructor, 'prototype', { value: Class.prototype, writable: false });
+        defineProperty(Class.prototype, 'constructor', { value: constructor, writable: true, configurable: true });
+        defineProperty(constructor, 'supportedLocalesOf', {
+            value: Class.supportedLocalesOf, writable: true, configurable: true,
+        });
+        return constructor;
+    }
+
+    // ECMAScript's ToNumber, with V8's message for a BigInt.
+    function toNumber(value) {
+        if (typeof value === 'bigint') throw new TypeErrorCtor('Cannot convert a BigInt value to a number');
+        return NumberCtor(value);
+    }
+
+    // ECMA-402 SetNumberFormatDigitOptions for PluralRules (no significant digits).
+    function pluralOptions(given) {
+        if (given === null) throw new TypeErrorCtor(`${PLURAL_SERVICE} called on null or undefined`);
+        const options = optionsObject(given);
+        stringOption(options, 'localeMatcher', ['lookup', 'best fit'], PLURAL_SERVICE);
+        const type = stringOption(options, 'type', ['cardinal', 'ordinal'], PLURAL_SERVICE) || 'cardinal';
+        const digits = fractionDigits(options, 0, 3, PLURAL_SERVICE);
+        return {
+            type,
+            minimumIntegerDigits: digits.minimumIntegerDigits,
+            minimumFractionDigits: digits.minimumFractionDigits,
+            maximumFractionDigits: digits.maximumFractionDigits,
+        };
+    }
+
+    const PLURAL_SERVICE = 'Intl.PluralRules';
+    const pluralState = new WeakMap();
+
+    function pluralStateOf(rules, method) {
+        const state = pluralState.get(rules);
+        if (state === undefined) {
+            throw new TypeErrorCtor(`Method Intl.PluralRules.prototype.${method} called on incompatible receiver ${describe(rules)}`);
+        }
+        return state;
+    }
+
+    function plural(state, value, end) {
+        return host({ op: 'plural', locale: state.locale, ...state.options, value, end });
+    }
+
+    class PluralRules {
+        constructor(locales, options) {
+            const locale = requestedLocale(locales);
+            const resolved = pluralOptions(options);
+            const answer = host({ op: 'plural', locale, ...resolved });
+            pluralState.set(this, { locale: answer.locale, options: resolved, categories: answer.categories });
+        }
+
+        resolvedOptions() {
+            const state = pluralStateOf(this, 'resolvedOptions');
+            const options = state.options;
+            return {
+                locale: state.locale,
+                type: options.type,
+                minimumIntegerDigits: options.minimumIntegerDigits,
+                minimumFractionDigits: options.minimumFractionDigits,
+                maximumFractionDigits: options.maximumFractionDigits,
+                pluralCategories: state.categories.slice(),
+            };
+        }
+
+        select(value) {
+            const state = pluralStateOf(this, 'select');
+            const n = toNumber(value);
+            // NaN and the infinities are "other" in every locale.
+            if (n !== n || n === Infinity || n === -Infinity) return 'other';
+            return plural(state, n).category;
+        }
+
+        selectRange(start, end) {
+            const state = pluralStateOf(this, 'selectRange');
+            if (start === undefined) throw new TypeErrorCtor('Invalid startRange : undefined');
+            if (end === undefined) throw new TypeErrorCtor('Invalid endRange : undefined');
+            const from = toNumber(start);
+            const to = toNumber(end);
+            if (from !== from) throw new RangeErrorCtor('Invalid startRange : NaN');
+            if (to !== to) throw new RangeErrorCtor('Invalid endRange : NaN');
+            const finite = (n) => (n === Infinity || n === -Infinity ? undefined : n);
+            if (finite(from) === undefined || finite(to) === undefined) return 'other';
+            return plural(state, from, to).category;
+        }
+
+        static supportedLocalesOf(locales) {
+            const locale = requestedLocale(locales);
+            return locale === null ? [] : [formatNumber(locale, {}, 0).locale];
+        }
+    }
+    defineProperty(PluralRules.prototype, Symbol.toStringTag, { value: 'Intl.PluralRules', configurable: true });
+
+    const LIST_SERVICE = 'Intl.ListFormat';
+    const listState = new WeakMap();
+
+    function listStateOf(format, method) {
+        const state = listState.get(format);
+        if (state === undefined) {
+            throw new TypeErrorCtor(`Method Intl.ListFormat.prototype.${method} called on incompatible receiver ${describe(format)}`);
+        }
+        return state;
+    }
+
+    // ECMA-402 StringListFromIterable.
+    function stringList(list) {
+        if (list === undefined) return [];
+        if (list === null || list[Symbol.iterator] === undefined) {
+            const what = list === null ? 'object null' : typeof list === 'object' ? 'object' : `${typeof list} ${describe(list)}`;
+            throw new TypeErrorCtor(`${what} is not iterable (cannot read property Symbol(Symbol.iterator))`);
+        }
+        const items = [];
+        for (const item of list) {
+            if (typeof item !== 'string') throw new TypeErrorCtor(`Iterable yielded ${describe(item)} which is not a string`);
+            items.push(item);
+        }
+        return items;
+    }
+
+    // The list's parts: the host writes the literals; each element is the
+    // item as given (half a surrogate pair, which cannot cross as JSON text,
+    // is sent well-formed and given back as it was).
+    function listParts(state, list) {
+        const items = stringList(list);
+        const sent = items.map((item) => (isWellFormed(item) ? item : toWellFormed(item)));
+        const parts = host({ op: 'list', locale: state.locale, type: state.type, style: state.style, items: sent }).parts;
+        let element = 0;
+        for (let i = 0; i < parts.length; i++) {
+            if (parts[i][0] === 'element') parts[i][1] = items[element++];
+        }
+        // V8 leaves out an empty element.
+        return parts.filter((part) => part[1] !== '');
+    }
+
+    class ListFormat {
+        constructor(locales, options) {
+            const locale = requestedLocale(locales);
+            // GetOptionsObject: undefined or an object.
+            if (options !== undefined && (typeof options !== 'object' || options === null)) throw new TypeErrorCtor('invalid_argument');
+            const given = options === undefined ? ObjectCtor.create(null) : options;
+            stringOption(given, 'localeMatcher', ['lookup', 'best fit'], LIST_SERVICE);
+            const type = stringOption(given, 'type', ['conjunction', 'disjunction', 'unit'], LIST_SERVICE) || 'conjunction';
+            const style = stringOption(given, 'style', ['long', 'short', 'narrow'], LIST_SERVICE) || 'long';
+            const answer = host({ op: 'list', locale, type, style, items: [] });
+            listState.set(this, { locale: answer.locale, type, style });
+        }
+
+        resolvedOptions() {
+            const state = listStateOf(this, 'resolvedOptions');
+            return { locale: state.locale, type: state.type, style: state.style };
+        }
+
+        format(list) {
+            return joinParts(listParts(listStateOf(this, 'format'), list));
+        }
+
+        formatToParts(list) {
+            return listParts(listStateOf(this, 'formatToParts'), list).map((part) => ({ type: part[0], value: part[1] }));
+        }
+
+        static supportedLocalesOf(locales) {
+            const locale = requestedLocale(locales);
+            return locale === null ? [] : [formatNumber(locale, {}, 0).locale];
+        }
+    }
+    defineProperty(ListFormat.prototype, Symbol.toStringTag, { value: 'Intl.ListFormat', configurable: true });
+
     const Intl = {
         DateTimeFormat: callable(DateTimeFormat, 'DateTimeFormat'),
         NumberFormat: callable(NumberFormat, 'NumberFormat'),
         Collator: callable(Collator, 'Collator'),
-        PluralRules: unsupported('PluralRules'),
+        PluralRules: newOnly(PluralRules, 'PluralRules'),
+        ListFormat: newOnly(ListFormat, 'ListFormat'),
         RelativeTimeFormat: unsupported('RelativeTimeFormat'),
-        ListFormat: unsupported('ListFormat'),
         DisplayNames: unsupported('DisplayNames'),
         Segmenter: unsupported('Segmenter'),
         Locale: unsupported('Locale'),

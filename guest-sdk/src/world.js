@@ -44,7 +44,8 @@
         return function () {
             let line = '';
             for (let i = 0; i < arguments.length; i++) line += (i ? ' ' : '') + formatArg(arguments[i]);
-            nativeLog(level, line);
+            // Half a surrogate pair is printed as U+FFFD, as Node prints it.
+            nativeLog(level, toWellFormed(line));
         };
     }
     const console = {

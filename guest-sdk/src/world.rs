@@ -301,28 +301,54 @@ fn end_timers(ctx: &Ctx<'_>, world: &World) -> Result<(), Error> {
     Ok(())
 }
 
+/// Runs the calling world's jobs until `value` settles: a promise, or a
+/// thenable (an object with a callable `then`), which is resolved as `await`
+/// resolves it. Only this world's jobs run (`JS_SandpipeExecutePendingJobOf`):
+/// at the shared-instance level another world's jobs wait for their own calls.
 fn run_jobs<'js>(ctx: &Ctx<'js>, world: &World, value: Value<'js>) -> Result<Value<'js>, Error> {
+    let value = match value.as_object() {
+        Some(object)
+            if value.as_promise().is_none() && object.get::<_, Value>("then")?.is_function() =>
+        {
+            let (promise, resolve, _) = ctx.promise()?;
+            resolve.call::<_, ()>((value,))?;
+            promise.into_value()
+        }
+        _ => value,
+    };
     let settled = match value.as_promise() {
         Some(promise) => {
             let fire_timer = world.fire_timer.clone().restore(ctx)?;
             loop {
-                match promise.finish::<Value>() {
-                    Err(Error::WouldBlock) => {
-                        if !fire_timer.call::<_, bool>(())? {
-                            return Err(Exception::throw_message(
-                                ctx,
-                                "the connector's promise never settled (it awaits something that cannot happen here: no job or timer is pending)",
-                            ));
-                        }
-                    }
-                    other => break other?,
+                if let Some(result) = promise.result::<Value>() {
+                    break result?;
+                }
+                if run_own_job(ctx) {
+                    continue;
+                }
+                if !fire_timer.call::<_, bool>(())? {
+                    return Err(Exception::throw_message(
+                        ctx,
+                        "the connector's promise never settled (it awaits something that cannot happen here: no job or timer is pending)",
+                    ));
                 }
             }
         }
         None => value,
     };
-    while ctx.execute_pending_job() {}
+    while run_own_job(ctx) {}
     Ok(settled)
+}
+
+unsafe extern "C" {
+    fn JS_SandpipeExecutePendingJobOf(ctx: *mut qjs::JSContext) -> i32;
+}
+
+/// Runs the first pending job of `ctx`'s world, if it has one (a job that
+/// threw counts as run, as `Ctx::execute_pending_job` counts it).
+fn run_own_job(ctx: &Ctx<'_>) -> bool {
+    // SAFETY: `ctx` is a live context of the runtime whose lock is held.
+    unsafe { JS_SandpipeExecutePendingJobOf(ctx.as_raw().as_ptr()) != 0 }
 }
 
 /// Compiles a connector script to bytecode.

@@ -283,5 +283,79 @@ function intlCases() {
             return [mine instanceof Mine, mine instanceof C, mine.extra(), typeof mine.format, mine.resolvedOptions().locale];
         });
     }
+    // Plural categories: cardinal and ordinal, in the tested locales and in
+    // languages with more categories; fraction digits round first.
+    const PLURAL_NUMBERS = [0, 1, 2, 3, 4, 5, 6, 11, 12, 21, 22, 23, 101, 111, 1.5, 0.5, 1.0005, 0.9999, -1, -2.5, 1e6, 1234567];
+    for (const locale of [...LOCALES, 'ar', 'ru', 'pl', 'cy', 'ga', 'sl', 'he', 'pt-PT', 'zh-Hant-TW', 'sr-Latn']) {
+        for (const type of ['cardinal', 'ordinal']) {
+            check(`${locale} ${type} plurals`, () => {
+                const rules = new Intl.PluralRules(locale, { type });
+                return [rules.resolvedOptions(), PLURAL_NUMBERS.map((n) => rules.select(n)).join(',')];
+            });
+        }
+    }
+    check('plurals with fraction digits', () => [1, 1.5, 2, 0, 1.04, 1.05].map((n) =>
+        [new Intl.PluralRules('en', { minimumFractionDigits: 1 }).select(n), new Intl.PluralRules('en', { maximumFractionDigits: 0 }).select(n),
+            new Intl.PluralRules('fr', { minimumFractionDigits: 2 }).select(n), new Intl.PluralRules('sl', { maximumFractionDigits: 1 }).select(n)].join('/')).join(','));
+    check('plurals resolvedOptions with digits', () => [new Intl.PluralRules('en', { minimumFractionDigits: 5 }).resolvedOptions(),
+        new Intl.PluralRules('de', { maximumFractionDigits: 0, minimumIntegerDigits: 3 }).resolvedOptions()]);
+    check('plurals of odd values', () => {
+        const rules = new Intl.PluralRules('en');
+        return [rules.select(), rules.select('1'), rules.select(NaN), rules.select(Infinity), rules.select(-Infinity), rules.select(null),
+            rules.select(true), rules.select('abc'), rules.select(-0), rules.select({ valueOf: () => 1 })].join(',');
+    });
+    check('plurals of a BigInt', () => new Intl.PluralRules('en').select(1n));
+    check('plural ranges', () => [['en', 1, 2], ['en', 0, 1], ['fr', 0, 1], ['fr', 1, 2], ['ar', 0, 3], ['ar', 3, 11], ['ru', 1, 2], ['ru', 2, 5],
+        ['pl', 1, 5], ['en', 1, Infinity], ['en', 5, 1]].map(([locale, a, b]) => new Intl.PluralRules(locale).selectRange(a, b)).join(','));
+    check('plural range of NaN', () => new Intl.PluralRules('en').selectRange(NaN, 1));
+    check('plural range without an end', () => new Intl.PluralRules('en').selectRange(1));
+    check('plural range without a start', () => new Intl.PluralRules('en').selectRange());
+    check('PluralRules without new', () => Intl.PluralRules('en'));
+    check('PluralRules bad type', () => new Intl.PluralRules('en', { type: 'x' }));
+    check('PluralRules bad digits', () => new Intl.PluralRules('en', { minimumFractionDigits: 2, maximumFractionDigits: 1 }));
+    check('PluralRules null options', () => new Intl.PluralRules('en', null));
+    check('PluralRules bad locale', () => new Intl.PluralRules('not a locale!'));
+    check('PluralRules wrong receiver', () => Intl.PluralRules.prototype.select.call({}, 1));
+    check('PluralRules shape', () => [Intl.PluralRules.name, Intl.PluralRules.length, Object.prototype.toString.call(new Intl.PluralRules()),
+        Object.getOwnPropertyNames(Intl.PluralRules.prototype).join(','), Intl.PluralRules.supportedLocalesOf('en-US').join(','),
+        new Intl.PluralRules().resolvedOptions().locale]);
+    // Lists: and, or and unit lists in every style, in every tested locale.
+    const LISTS = [[], ['a'], ['a', 'b'], ['España', 'Suiza', 'Italia'], ['1', '2', '3', '4'], ['', 'x']];
+    for (const locale of [...LOCALES, 'ar', 'he', 'zh-Hant-TW', 'th', 'cy']) {
+        for (const type of ['conjunction', 'disjunction', 'unit']) {
+            for (const style of ['long', 'short', 'narrow']) {
+                check(`${locale} ${type} ${style} list`, () => {
+                    const format = new Intl.ListFormat(locale, { type, style });
+                    return [format.resolvedOptions(), LISTS.map((list) => format.format(list)).join(' | ')];
+                });
+            }
+        }
+    }
+    check('list parts', () => [new Intl.ListFormat('en').formatToParts(['a', 'b', 'c']), new Intl.ListFormat('es', { type: 'disjunction' }).formatToParts(['', 'ocho']),
+        new Intl.ListFormat('ja').formatToParts(), new Intl.ListFormat('en').formatToParts(new Set(['x', 'y']))]);
+    check('list of odd values', () => [new Intl.ListFormat('en').format(), new Intl.ListFormat('en').format('ab'),
+        new Intl.ListFormat('en').format(['a\ud800', '\udc00b']), new Intl.ListFormat('en').formatToParts(['a\ud800', 'b'])]);
+    for (const [label, list] of [['number', 5], ['null', null], ['object', {}], ['array in a list', [[1, 2]]], ['number in a list', ['a', 1]],
+        ['symbol in a list', [Symbol('s')]], ['object in a list', [{}]], ['undefined in a list', [undefined]], ['date in a list', [new Date(0)]]]) {
+        check(`list of a ${label}`, () => new Intl.ListFormat('en').format(list));
+    }
+    check('ListFormat without new', () => Intl.ListFormat('en'));
+    check('ListFormat bad type', () => new Intl.ListFormat('en', { type: 'x' }));
+    check('ListFormat bad style', () => new Intl.ListFormat('en', { style: 'x' }));
+    check('ListFormat string options', () => new Intl.ListFormat('en', 'x'));
+    check('ListFormat null options', () => new Intl.ListFormat('en', null));
+    check('ListFormat bad locale', () => new Intl.ListFormat('not a locale!'));
+    check('ListFormat wrong receiver', () => [5, [], {}, undefined].map((receiver) => {
+        try { return Intl.ListFormat.prototype.format.call(receiver, []) } catch (e) { return `${e.name}: ${e.message}` }
+    }));
+    check('ListFormat shape', () => [Intl.ListFormat.name, Intl.ListFormat.length, Object.prototype.toString.call(new Intl.ListFormat()),
+        Object.getOwnPropertyNames(Intl.ListFormat.prototype).join(','), Intl.ListFormat.supportedLocalesOf('en-US').join(','),
+        new Intl.ListFormat().resolvedOptions().locale]);
+    // Null options: V8 names the caller, or the conversion.
+    check('null options', () => [() => new Intl.DateTimeFormat('en', null), () => new Date(0).toLocaleString('en', null),
+        () => (5).toLocaleString('en', null), () => 'a'.localeCompare('b', 'en', null), () => new Intl.Collator('en', null),
+        () => new Intl.NumberFormat('en', null), () => new Date(0).toLocaleDateString('en', null)].map((f) => {
+        try { return f() } catch (e) { return `${e.name}: ${e.message}` }
+    }));
     return results;
 }

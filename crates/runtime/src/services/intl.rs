@@ -16,7 +16,9 @@
 mod collate;
 mod currency_codes;
 mod date_patterns;
+mod list;
 pub mod number;
+mod plural;
 
 use icu_calendar::{Date, Gregorian};
 use icu_datetime::fieldbag::DateTimeFieldBag;
@@ -90,6 +92,16 @@ pub fn handle(request: &Value) -> Result<Value, IntlError> {
                 }
                 .into_owned(),
             ))
+        }
+        "plural" => {
+            let request = plural::PluralRequest::deserialize(request)
+                .map_err(|e| IntlError::Options(one_line(&e.to_string())))?;
+            plural::select(&request)
+        }
+        "list" => {
+            let request = list::ListRequest::deserialize(request)
+                .map_err(|e| IntlError::Options(one_line(&e.to_string())))?;
+            list::format(&request)
         }
         "keys" => {
             let request = collate::KeysRequest::deserialize(request)

@@ -2562,6 +2562,40 @@ int JS_ExecutePendingJob(JSRuntime *rt, JSContext **pctx)
     return ret;
 }
 
+/* sandpipe: JS_ExecutePendingJob for the jobs of one context only. At the
+   shared-instance level each connector has its own context in one runtime,
+   and its jobs (a promise reaction a getter queued while its result was
+   copied, a FinalizationRegistry callback queued by a collection) must run
+   in its own calls, with its own services and budget, never in another
+   connector's. Returns as JS_ExecutePendingJob does: < 0 if the job threw,
+   0 if the context has no job pending, 1 if one ran. */
+int JS_SandpipeExecutePendingJobOf(JSContext *ctx)
+{
+    JSRuntime *rt = ctx->rt;
+    struct list_head *el;
+    JSJobEntry *e = NULL;
+    JSValue res;
+    int i, ret;
+
+    list_for_each(el, &rt->job_list) {
+        JSJobEntry *candidate = list_entry(el, JSJobEntry, link);
+        if (candidate->ctx == ctx) {
+            e = candidate;
+            break;
+        }
+    }
+    if (!e)
+        return 0;
+    list_del(&e->link);
+    res = e->job_func(e->ctx, e->argc, vc(e->argv));
+    for(i = 0; i < e->argc; i++)
+        JS_FreeValue(ctx, e->argv[i]);
+    ret = JS_IsException(res) ? -1 : 1;
+    JS_FreeValue(ctx, res);
+    js_free(ctx, e);
+    return ret;
+}
+
 static inline uint32_t atom_get_free(const JSAtomStruct *p)
 {
     return (uintptr_t)p >> 1;

@@ -1013,6 +1013,8 @@ JS_EXTERN int JS_GetOwnProperty(JSContext *ctx, JSPropertyDescriptor *desc,
 JS_EXTERN void JS_FreePropertyEnum(JSContext *ctx, JSPropertyEnum *tab,
                                    uint32_t len);
 
+/* sandpipe: the first pending job of one context (quickjs.c). */
+JS_EXTERN int JS_SandpipeExecutePendingJobOf(JSContext *ctx);
 /* sandpipe: borrowed views of plain data for the plugin's JSON writer
    (definitions and contracts in quickjs.c). */
 JS_EXTERN int JS_SandpipeShapeSlots(JSContext *ctx, JSValueConst obj);

@@ -85,22 +85,17 @@ pub(crate) fn format(request: &NumberRequest) -> Result<Value, IntlError> {
         }
         parts.push("infinity", "∞");
     } else {
-        let minimum = i16::from(options.minimum_fraction_digits.unwrap_or(0));
-        let maximum = i16::from(options.maximum_fraction_digits.unwrap_or(3)).max(minimum);
         let mut decimal = Decimal::try_from_f64(value, FloatPrecision::RoundTrip)
             .map_err(|_| IntlError::Options("value out of range".to_owned()))?;
         if style == "percent" {
             decimal.multiply_pow10(2);
         }
-        decimal.round_with_mode(
-            -maximum,
-            SignedRoundingMode::Unsigned(UnsignedRoundingMode::HalfExpand),
+        round_digits(
+            &mut decimal,
+            options.minimum_integer_digits.unwrap_or(1),
+            options.minimum_fraction_digits.unwrap_or(0),
+            options.maximum_fraction_digits.unwrap_or(3),
         );
-        decimal.absolute.trim_end();
-        decimal.absolute.pad_end(-minimum);
-        decimal
-            .absolute
-            .pad_start(i16::from(options.minimum_integer_digits.unwrap_or(1)));
         decimal.sign = if negative && affixes.is_none() {
             fixed_decimal::Sign::Negative
         } else {
@@ -116,6 +111,21 @@ pub(crate) fn format(request: &NumberRequest) -> Result<Value, IntlError> {
         affix_parts(&mut parts, suffix, affixes.kind);
     }
     Ok(json!({ "locale": locale.to_string(), "parts": parts.finish() }))
+}
+
+/// Rounds `decimal` as ECMA-402's digit options round it: half away from
+/// zero at `maximum` fraction digits, trailing zeros dropped down to
+/// `minimum`, and zeros before it up to `minimum_integer` integer digits.
+pub(super) fn round_digits(decimal: &mut Decimal, minimum_integer: u8, minimum: u8, maximum: u8) {
+    let minimum = i16::from(minimum);
+    let maximum = i16::from(maximum).max(minimum);
+    decimal.round_with_mode(
+        -maximum,
+        SignedRoundingMode::Unsigned(UnsignedRoundingMode::HalfExpand),
+    );
+    decimal.absolute.trim_end();
+    decimal.absolute.pad_end(-minimum);
+    decimal.absolute.pad_start(i16::from(minimum_integer));
 }
 
 /// A locale's decimal formatter with its grouping, and the affixes of a percent or currency style.
