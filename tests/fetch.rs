@@ -54,6 +54,17 @@ fn server() -> u16 {
                 "/redirect-local" => ("302 Found", format!("Location: http://localhost:{port}/json\r\n"), String::new()),
                 "/redirect-same" => ("302 Found", "Location: /json\r\n".to_string(), String::new()),
                 "/big" => ("200 OK", String::new(), "x".repeat(5_000)),
+                "/gzip" => {
+                    // `{"zipped":true}`, gzipped.
+                    const ZIPPED: [u8; 35] = [
+                        31, 139, 8, 0, 0, 0, 0, 0, 2, 3, 171, 86, 170, 202, 44, 40, 72, 77, 81,
+                        178, 42, 41, 42, 77, 173, 5, 0, 132, 40, 188, 8, 15, 0, 0, 0,
+                    ];
+                    let head = "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 35\r\nConnection: close\r\n\r\n";
+                    let _ = stream.write_all(head.as_bytes());
+                    let _ = stream.write_all(&ZIPPED);
+                    continue;
+                }
                 "/drip" => {
                     // Promises a megabyte, then sends a byte every 50 ms, for 10 s.
                     let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n");
@@ -256,6 +267,20 @@ fn allowed_requests_return_responses_and_redirects_are_checked_per_hop() {
             Value::Null
         )["ok"],
         false
+    );
+}
+
+#[test]
+fn a_gzipped_response_is_read_decoded_as_node_fetch_reads_it() {
+    let port = server();
+    let mut chain = chain(local());
+    assert_eq!(
+        fetch(
+            &mut chain,
+            &format!("http://127.0.0.1:{port}/gzip"),
+            Value::Null
+        ),
+        json!({"status": 200, "ok": true, "contentType": null, "text": "{\"zipped\":true}"})
     );
 }
 

@@ -104,10 +104,8 @@ fn a_loop_of_host_calls_is_stopped_by_the_deadline() {
         1_000,
         "console lines are bounded per call"
     );
-    assert!(
-        lines.iter().any(|l| l.starts_with("warn: ")
-            && l.ends_with("console lines dropped (over 1000 per call)"))
-    );
+    assert!(lines.iter().any(|l| l.starts_with("warn: ")
+        && l.ends_with("console lines dropped (over 1000 lines or 256 KiB per call)")));
 }
 
 #[test]
@@ -432,4 +430,29 @@ fn an_oversized_error_result_is_cut_before_it_is_read() {
             stack: String::new(),
         })))
     );
+}
+
+#[test]
+fn console_output_is_bounded_in_bytes_per_call() {
+    let logs = Arc::new(MemoryLogs::default());
+    // Twenty lines of 16 KiB: sixteen fill the call's 256 KiB.
+    let mut chain = chain_with(
+        "function processEvent(e) { for (let i = 0; i < 20; i++) console.log('x'.repeat(16 * 1024)); return e }",
+        Limits::default(),
+        &logs,
+    );
+    for _ in 0..2 {
+        chain.process(json!({"properties": {}}));
+        let lines = logs.lines();
+        logs.take();
+        assert_eq!(
+            lines.iter().filter(|l| l.starts_with("log: xxx")).count(),
+            16
+        );
+        // Each call has its own budget.
+        assert_eq!(
+            lines.last().unwrap(),
+            "warn: 4 console lines dropped (over 1000 lines or 256 KiB per call)"
+        );
+    }
 }

@@ -194,6 +194,23 @@ fn bad_bundles_and_bad_config_are_refused_with_reasons() {
             })
         )
     );
+    // A chain's length bounds what one team makes the service hold.
+    let (_, hello) = server.upload(&token, built(&root().join("examples/hello-world")));
+    let long: Vec<Value> = (0..51).map(|_| json!({"bundle": hello["id"]})).collect();
+    assert_eq!(
+        server.put_chain(team, &token, json!({"connectors": long})),
+        (
+            422,
+            json!({"error": "a chain holds at most 50 connectors, got 51"})
+        )
+    );
+    let fifty: Vec<Value> = (0..50).map(|_| json!({"bundle": hello["id"]})).collect();
+    assert_eq!(
+        server
+            .put_chain(team, &token, json!({"connectors": fifty}))
+            .0,
+        200
+    );
 }
 
 #[test]

@@ -237,3 +237,31 @@ fn posthog_capture_emits_events_after_the_chain_marked_with_their_origin() {
             .is_empty()
     );
 }
+
+#[test]
+fn posthog_capture_is_bounded_in_bytes_per_processed_event() {
+    let logs = Arc::new(MemoryLogs::default());
+    let mut chain = Chain::new(vec![connector(
+        "capturer",
+        r#"
+        async function processEvent(event) {
+            const errors = []
+            for (let i = 0; i < 3; i++) {
+                try { await posthog.capture('big', { pad: 'x'.repeat(400 * 1024) }) } catch (e) { errors.push(e.message) }
+            }
+            event.properties.errors = errors
+            return event
+        }"#,
+        0,
+        &logs,
+    )]);
+    // Two of 400 KiB fit in the 1 MiB a processed event may capture; each event has its own.
+    for _ in 0..2 {
+        let out = chain.process(json!({"event": "e", "properties": {}}));
+        assert_eq!(out.captured.len(), 2);
+        assert_eq!(
+            out.event.unwrap()["properties"]["errors"],
+            json!(["posthog.capture: at most 1 MiB of events per processed event"])
+        );
+    }
+}

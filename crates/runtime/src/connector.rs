@@ -398,8 +398,9 @@ impl Connector {
             self.log(
                 LogLevel::Warn,
                 format!(
-                    "{dropped} console lines dropped (over {} per call)",
-                    self.limits.max_log_lines
+                    "{dropped} console lines dropped (over {} lines or {} KiB per call)",
+                    self.limits.max_log_lines,
+                    crate::limits::LOG_BYTES_PER_CALL / 1024
                 ),
             );
         }

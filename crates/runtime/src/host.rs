@@ -50,6 +50,8 @@ pub struct StoreData {
     max_line: usize,
     pub(crate) lines: Vec<ConsoleLine>,
     pub(crate) dropped_lines: usize,
+    /// Bytes of `lines`' messages (bounded by [`crate::limits::LOG_BYTES_PER_CALL`]).
+    pub(crate) line_bytes: usize,
     services: Arc<ConnectorServices>,
     /// The answer to the last `request`, until `response` fetches it.
     response: Vec<u8>,
@@ -80,6 +82,7 @@ impl StoreData {
             max_lines: limits.max_log_lines,
             max_line: limits.max_log_line,
             lines: Vec::new(),
+            line_bytes: 0,
             dropped_lines: 0,
             services,
             response: Vec::new(),
@@ -97,11 +100,14 @@ impl StoreData {
     }
 
     fn push_line(&mut self, level: LogLevel, message: &[u8]) {
-        if self.lines.len() >= self.max_lines {
+        let kept = message.len().min(self.max_line);
+        if self.lines.len() >= self.max_lines
+            || self.line_bytes + kept > crate::limits::LOG_BYTES_PER_CALL
+        {
             self.dropped_lines += 1;
             return;
         }
-        let kept = message.len().min(self.max_line);
+        self.line_bytes += kept;
         let mut text = String::from_utf8_lossy(&message[..kept]).into_owned();
         if kept < message.len() {
             text.push_str(" …[truncated]");

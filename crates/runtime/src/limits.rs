@@ -29,6 +29,11 @@ pub struct Limits {
 /// 1 MiB.
 pub const MIB: usize = 1 << 20;
 
+/// Console bytes kept per call, over all its lines: with the line bounds
+/// alone a call could leave 16 MiB (1,000 lines of 16 KiB) for the host to
+/// hold until its batch's lines are stored.
+pub const LOG_BYTES_PER_CALL: usize = 256 * 1024;
+
 impl Default for Limits {
     fn default() -> Self {
         Limits {

@@ -402,6 +402,7 @@ impl Guest {
     pub(crate) fn take_console(&mut self) -> (Vec<ConsoleLine>, usize) {
         let data = self.store.data_mut();
         data.collect_stdio();
+        data.line_bytes = 0;
         (
             std::mem::take(&mut data.lines),
             std::mem::take(&mut data.dropped_lines),

@@ -21,8 +21,15 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 /// Why a chain configuration was not installed.
+/// Connectors a team's chain may hold: each keeps its own instances,
+/// `meta.cache` (up to 16 MiB) and per-call buffers in the service, so the
+/// chain's length bounds what one team can make the service hold.
+pub const MAX_CONNECTORS: usize = 50;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ChainError {
+    #[error("a chain holds at most {MAX_CONNECTORS} connectors, got {0}")]
+    TooLong(usize),
     #[error("connector {position}: bundle {sha256} is not uploaded")]
     NotUploaded { position: usize, sha256: String },
     /// Every config error of the configuration, each naming its connector.
@@ -198,6 +205,9 @@ pub fn put(
     team: i64,
     connectors: Vec<NewConnector>,
 ) -> Result<Arc<TeamChain>, ChainError> {
+    if connectors.len() > MAX_CONNECTORS {
+        return Err(ChainError::TooLong(connectors.len()));
+    }
     let bundles = connectors
         .iter()
         .enumerate()

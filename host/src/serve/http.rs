@@ -95,7 +95,9 @@ impl From<ChainError> for ApiError {
                     None => error,
                 }
             }
-            ChainError::Id(_) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, message),
+            ChainError::Id(_) | ChainError::TooLong(_) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, message)
+            }
             ChainError::Store(store) if store.is_unavailable() => ApiError::unavailable(message),
             ChainError::Storage(StorageError::ServerUnavailable(_))
             | ChainError::Cache(sandpipe_runtime::services::cache::CacheError::Unavailable(_)) => {

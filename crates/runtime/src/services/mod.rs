@@ -75,6 +75,8 @@ pub enum CaptureError {
     Properties,
     #[error("posthog.capture: at most {MAX_CAPTURED} events per processed event")]
     TooMany,
+    #[error("posthog.capture: at most 1 MiB of events per processed event")]
+    TooLarge,
 }
 
 /// What a connector's services are made of: its `meta.cache`, persistent
@@ -145,28 +147,35 @@ impl ConnectorCache {
 /// storage outlive an instance that trapped).
 pub struct ConnectorServices {
     config: ServiceConfig,
-    /// Events from `posthog.capture` since the connector last took them.
-    captured: Mutex<Vec<Value>>,
+    /// Events from `posthog.capture` since the connector last took them, and
+    /// the bytes of their requests.
+    captured: Mutex<(Vec<Value>, usize)>,
 }
 
 /// Events one connector may capture while one event passes through the chain.
 pub const MAX_CAPTURED: usize = 100;
+
+/// Bytes of events (their requests' JSON) one connector may capture while one
+/// event passes through the chain: as much as one result may hold, so a
+/// batch's captured events are bounded as its results are.
+pub const MAX_CAPTURED_BYTES: usize = crate::limits::MIB;
 
 impl ConnectorServices {
     /// What `config` provides.
     pub fn new(config: ServiceConfig) -> ConnectorServices {
         ConnectorServices {
             config,
-            captured: Mutex::new(Vec::new()),
+            captured: Mutex::new((Vec::new(), 0)),
         }
     }
 
     /// Takes the events captured since the last call.
     pub fn take_captured(&self) -> Vec<Value> {
-        std::mem::take(&mut *self.captured.lock().unwrap_or_else(|e| e.into_inner()))
+        std::mem::take(&mut *self.captured.lock().unwrap_or_else(|e| e.into_inner())).0
     }
 
-    fn capture(&self, request: &Value) -> Result<Value, CaptureError> {
+    /// Keeps one captured event; `size` is its request's length.
+    fn capture(&self, request: &Value, size: usize) -> Result<Value, CaptureError> {
         let event = string(request, "event")?;
         let properties = match request.get("properties") {
             None | Some(Value::Null) => serde_json::Map::new(),
@@ -174,10 +183,15 @@ impl ConnectorServices {
             Some(_) => return Err(CaptureError::Properties),
         };
         let mut captured = self.captured.lock().unwrap_or_else(|e| e.into_inner());
-        if captured.len() >= MAX_CAPTURED {
+        let (events, bytes) = &mut *captured;
+        if events.len() >= MAX_CAPTURED {
             return Err(CaptureError::TooMany);
         }
-        captured.push(json!({ "event": event, "properties": properties }));
+        if *bytes + size > MAX_CAPTURED_BYTES {
+            return Err(CaptureError::TooLarge);
+        }
+        *bytes += size;
+        events.push(json!({ "event": event, "properties": properties }));
         Ok(Value::Null)
     }
 
@@ -190,6 +204,7 @@ impl ConnectorServices {
         request: &[u8],
         deadline: Instant,
     ) -> Result<Answer, ServiceError> {
+        let size = request.len();
         let request = serde_json::from_slice::<Value>(request).map_err(ServiceError::Malformed)?;
         let value = match Service::from_u32(service) {
             Some(Service::Cache) => self.config.cache.handle(&request)?,
@@ -199,7 +214,7 @@ impl ConnectorServices {
                 }
                 None => return Err(ServiceError::NoStorage),
             },
-            Some(Service::Capture) => self.capture(&request)?,
+            Some(Service::Capture) => self.capture(&request, size)?,
             Some(Service::GeoIp) => match &self.config.geoip {
                 Some(database) => return Ok(geoip::handle(database, &request)?),
                 None => return Err(ServiceError::NoGeoIp),
