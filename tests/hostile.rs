@@ -198,11 +198,17 @@ impl Case {
             "{}: composed webhooks differ",
             self.name
         );
-        // (An error line starts with the input line it happened on.)
+        // (An error line starts with the input line it happened on, `FILE:N: `.)
         let prefix = format!("[{HOSTILE}] ");
         let lines: Vec<&str> = stderr
             .lines()
-            .filter_map(|l| l.split_once(&prefix).map(|(_, rest)| rest))
+            .map(|l| match l.split_once(": [") {
+                Some((place, _)) if place.ends_with(|c: char| c.is_ascii_digit()) => {
+                    &l[place.len() + 2..]
+                }
+                _ => l,
+            })
+            .filter_map(|l| l.strip_prefix(&prefix))
             .collect();
         if let Some(failure) = self.failure {
             let expected = format!("error: processEvent: {failure}");

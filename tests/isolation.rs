@@ -787,3 +787,33 @@ fn a_job_a_connector_leaves_behind_runs_in_its_own_calls_at_the_shared_level() {
         ]
     );
 }
+
+/// Fills its call's console budget at its top level, then fails to load.
+const LOGS_THEN_FAILS_TO_LOAD: &str = r#"
+for (let i = 0; i < 16; i++) console.log('x'.repeat(16 * 1024));
+throw new Error('no top level');
+"#;
+
+/// Says that it ran.
+const SAYS_IT_RAN: &str = r#"
+function processEvent(event) { console.log('it ran'); return event }
+"#;
+
+#[test]
+fn the_console_of_a_connector_that_failed_to_load_is_not_the_next_ones() {
+    // At the shared level the lines a failed top level wrote stayed in the
+    // instance: the next connector took them as its own, and its own line was
+    // dropped over the call's console budget.
+    let bundles = [
+        bundle("fails", LOGS_THEN_FAILS_TO_LOAD),
+        bundle("runs", SAYS_IT_RAN),
+    ];
+    let (_, own, shared) = same_events_at_both_levels(&bundles, &Limits::default(), &[case("a")]);
+    let shared: Vec<String> = shared.iter().map(|l| l.replace(IN_SHARED, "")).collect();
+    assert_eq!(own, shared);
+    assert!(
+        own.contains(&"[runs (1)] log: it ran".to_string()),
+        "{own:?}"
+    );
+    assert!(!own.iter().any(|line| line.contains("xxxx")), "{own:?}");
+}

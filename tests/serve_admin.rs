@@ -140,7 +140,7 @@ fn a_trace_names_the_connector_that_dropped_the_event_and_the_failures() {
         (status, body),
         (
             400,
-            json!({"error": "event 0: not a JSON object; send an event object or a list of them"})
+            json!({"error": "event 0: not a JSON object; a trace runs one event object"})
         )
     );
     let (other, other_token) = server.team("no chain");

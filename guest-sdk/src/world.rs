@@ -36,6 +36,8 @@ pub(crate) struct World {
     /// The atoms of [`script::SPECIAL_FUNCTIONS`], in that order (made once;
     /// the world holds them for the process's life).
     special: Vec<qjs::JSAtom>,
+    /// The atom `then`, read on a call's result to await a thenable.
+    then: qjs::JSAtom,
     call: Persistent<Function<'static>>,
     output: Persistent<Function<'static>>,
     describe: Persistent<Function<'static>>,
@@ -145,16 +147,16 @@ impl World {
                 Ok(Persistent::save(&ctx, dispatcher.get::<_, Function>(name)?))
             };
             let raw = ctx.as_raw().as_ptr();
+            let atom = |name: &str| {
+                // SAFETY: `name` is valid for its length; the atom is owned.
+                match unsafe { qjs::JS_NewAtomLen(raw, name.as_ptr().cast(), name.len() as _) } {
+                    qjs::JS_ATOM_NULL => Err(Error::Exception),
+                    atom => Ok(atom),
+                }
+            };
             let special = script::SPECIAL_FUNCTIONS
                 .iter()
-                .map(|name| {
-                    // SAFETY: `name` is valid for its length; the atom is owned.
-                    match unsafe { qjs::JS_NewAtomLen(raw, name.as_ptr().cast(), name.len() as _) }
-                    {
-                        qjs::JS_ATOM_NULL => Err(Error::Exception),
-                        atom => Ok(atom),
-                    }
-                })
+                .map(|name| atom(name))
                 .collect::<Result<_, _>>()?;
             let object = |name: &str| -> Result<Persistent<Object<'static>>, Error> {
                 Ok(Persistent::save(&ctx, dispatcher.get::<_, Object>(name)?))
@@ -165,6 +167,7 @@ impl World {
                 connector: object("connector")?,
                 stand_ins: save("standIns")?,
                 special,
+                then: atom("then")?,
                 call: save("call")?,
                 output: save("output")?,
                 describe: save("describe")?,
@@ -301,21 +304,10 @@ fn end_timers(ctx: &Ctx<'_>, world: &World) -> Result<(), Error> {
     Ok(())
 }
 
-/// Runs the calling world's jobs until `value` settles: a promise, or a
-/// thenable (an object with a callable `then`), which is resolved as `await`
-/// resolves it. Only this world's jobs run (`JS_SandpipeExecutePendingJobOf`):
-/// at the shared-instance level another world's jobs wait for their own calls.
+/// Runs the calling world's jobs until `value` (if it is a promise) settles.
+/// Only this world's jobs run (`JS_SandpipeExecutePendingJobOf`): at the
+/// shared-instance level another world's jobs wait for their own calls.
 fn run_jobs<'js>(ctx: &Ctx<'js>, world: &World, value: Value<'js>) -> Result<Value<'js>, Error> {
-    let value = match value.as_object() {
-        Some(object)
-            if value.as_promise().is_none() && object.get::<_, Value>("then")?.is_function() =>
-        {
-            let (promise, resolve, _) = ctx.promise()?;
-            resolve.call::<_, ()>((value,))?;
-            promise.into_value()
-        }
-        _ => value,
-    };
     let settled = match value.as_promise() {
         Some(promise) => {
             let fire_timer = world.fire_timer.clone().restore(ctx)?;
@@ -564,7 +556,7 @@ pub(crate) fn invoke<'js>(
             .restore(ctx)?
             .call((call as u32, input))?,
     };
-    let settled = settle(ctx, world, started)?;
+    let settled = settle(ctx, world, awaited(ctx, world, started)?)?;
     if call == Call::Setup {
         remember_process_event(ctx, world)?;
     }
@@ -580,6 +572,22 @@ pub(crate) fn invoke<'js>(
             .call((call as u32, settled))?,
     };
     Ok((!result.is_null()).then_some(result))
+}
+
+/// A connector function's result as PostHog's `await` took it: a thenable (an
+/// object, not a promise, with a callable `then`) becomes the promise it
+/// resolves. (`then` is read here and again by the resolution, where `await`
+/// reads it once: a `then` getter runs twice.)
+fn awaited<'js>(ctx: &Ctx<'js>, world: &World, value: Value<'js>) -> Result<Value<'js>, Error> {
+    let Some(object) = value.as_object() else {
+        return Ok(value);
+    };
+    if value.as_promise().is_some() || !get(ctx, object, world.then)?.is_function() {
+        return Ok(value);
+    }
+    let (promise, resolve, _) = ctx.promise()?;
+    resolve.call::<_, ()>((value,))?;
+    Ok(promise.into_value())
 }
 
 /// `call`'s result as the JSON text the host reads.

@@ -32,8 +32,13 @@ pub fn line_refusal(line: &str) -> Option<&'static str> {
         return None;
     }
     match serde_json::from_str::<Named>(line) {
-        Ok(Named { event }) if !is_name(event.as_ref()) => Some(UNNAMED),
-        _ => None,
+        Ok(Named { event }) => (!is_name(event.as_ref())).then_some(UNNAMED),
+        // A repeated key (`"event"` among them): the last one counts, as in
+        // the `Value` `serve` reads the item into.
+        Err(_) => match serde_json::from_str::<Value>(line) {
+            Ok(item @ Value::Object(_)) => refusal(&item),
+            _ => None,
+        },
     }
 }
 
@@ -77,5 +82,8 @@ mod tests {
         assert_eq!(line_refusal("[1]"), None);
         assert_eq!(line_refusal(r#"["a"]"#), None);
         assert_eq!(line_refusal(r#"{"event":"a","event":"b"}"#), None);
+        // The last of a repeated key counts, as in serve's reading.
+        assert_eq!(line_refusal(r#"{"event":"a","event":""}"#), Some(UNNAMED));
+        assert_eq!(line_refusal(r#"{"event":"","event":"a"}"#), None);
     }
 }

@@ -22,7 +22,10 @@ pub struct LogEntry {
 /// overwrite the line on a terminal).
 impl std::fmt::Display for LogEntry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "[{}] {}: ", self.connector, self.level.as_str())?;
+        // The connector's name is its plugin.json's: escaped whole.
+        f.write_str("[")?;
+        escaped(f, &self.connector, true)?;
+        write!(f, "] {}: ", self.level.as_str())?;
         for (index, line) in self.message.split('\n').enumerate() {
             if index > 0 {
                 f.write_str("\n")?;
@@ -30,16 +33,22 @@ impl std::fmt::Display for LogEntry {
                     f.write_str("    ")?;
                 }
             }
-            for c in line.chars() {
-                match c {
-                    '\t' => f.write_str("\t")?,
-                    c if c.is_control() => write!(f, "{}", c.escape_unicode())?,
-                    c => write!(f, "{c}")?,
-                }
-            }
+            escaped(f, line, false)?;
         }
         Ok(())
     }
+}
+
+/// `text` with its control characters as `\u{…}` escapes (a tab kept, unless `tabs`).
+fn escaped(f: &mut std::fmt::Formatter<'_>, text: &str, tabs: bool) -> std::fmt::Result {
+    for c in text.chars() {
+        match c {
+            '\t' if !tabs => f.write_str("\t")?,
+            c if c.is_control() => write!(f, "{}", c.escape_unicode())?,
+            c => write!(f, "{c}")?,
+        }
+    }
+    Ok(())
 }
 
 /// Where a connector's log entries go.
@@ -111,6 +120,16 @@ mod tests {
         assert_eq!(
             shown("tab\there é 😀"),
             "[Hostile (1)] error: tab\there é 😀"
+        );
+        let named = LogEntry {
+            connector: "X\n[Other (1)] error: forged (0)".into(),
+            level: LogLevel::Log,
+            message: "hi".into(),
+            time: SystemTime::UNIX_EPOCH,
+        };
+        assert_eq!(
+            named.to_string(),
+            "[X\\u{a}[Other (1)] error: forged (0)] log: hi"
         );
     }
 }

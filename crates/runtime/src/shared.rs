@@ -156,7 +156,10 @@ impl Seat {
 
     /// Loads the connector into its world unless it is loaded in the live
     /// instance: `None` when it is; else what loading gave. An error of the
-    /// instance itself (it could not be made, or the loading trapped) is `Err`.
+    /// instance itself (it could not be made, or the loading trapped), or of
+    /// the connector's top level, is `Err`; the console lines of a loading
+    /// that failed are dropped, as an instance of its own drops them with
+    /// itself (never left for the next connector to take as its own).
     pub(crate) fn load(&mut self, occupant: &Occupant<'_>) -> Result<Option<Loaded>, CallError> {
         let shared = self.shared.clone();
         let mut state = shared.lock();
@@ -174,13 +177,17 @@ impl Seat {
             state.worlds = 1;
             state.current = 0;
         }
-        let result = self.load_in(&mut state, occupant, &limits);
-        if let Err(error) = &result
-            && error.poisons_instance()
-        {
-            state.drop_guest();
+        match self.load_in(&mut state, occupant, &limits) {
+            Ok(loaded) => Ok(Some(loaded)),
+            Err(error) => {
+                let (guest, _) = state.guest.as_mut().expect("made above");
+                drop(guest.take_console());
+                if error.poisons_instance() {
+                    state.drop_guest();
+                }
+                Err(error)
+            }
         }
-        result.map(Some)
     }
 
     fn load_in(

@@ -20,9 +20,11 @@ pub enum InvalidWebhook {
     MethodName(String),
     #[error("composeWebhook returned the header name {0:?}, which is not an HTTP header name")]
     HeaderName(String),
-    /// A carriage return, line feed, NUL or other control character.
+    /// A carriage return, line feed, NUL or other control character, or a
+    /// character beyond ASCII (Node's `fetch` sends one up to U+00FF as a
+    /// Latin-1 byte; the delivery here sends ASCII only).
     #[error(
-        "composeWebhook returned a value for the header {0:?} with a character a header may not hold"
+        "composeWebhook returned a value for the header {0:?} with a character a header may not hold (a control character, or one beyond ASCII)"
     )]
     HeaderValue(String),
 }
@@ -188,11 +190,11 @@ mod tests {
             ),
             (
                 json!({"url": "u", "headers": {"X-Token": "a\r\nInjected: 1"}}),
-                r#"composeWebhook returned a value for the header "X-Token" with a character a header may not hold"#,
+                r#"composeWebhook returned a value for the header "X-Token" with a character a header may not hold (a control character, or one beyond ASCII)"#,
             ),
             (
                 json!({"url": "u", "headers": {"X-Nul": "a\u{0}b"}}),
-                r#"composeWebhook returned a value for the header "X-Nul" with a character a header may not hold"#,
+                r#"composeWebhook returned a value for the header "X-Nul" with a character a header may not hold (a control character, or one beyond ASCII)"#,
             ),
         ] {
             assert_eq!(composed(result).unwrap_err(), error);

@@ -20,12 +20,13 @@ use serde_json::Value;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-/// Why a chain configuration was not installed.
 /// Connectors a team's chain may hold: each keeps its own instances,
 /// `meta.cache` (up to 16 MiB) and per-call buffers in the service, so the
-/// chain's length bounds what one team can make the service hold.
+/// chain's length bounds what one team can make the service hold. Checked
+/// when a chain is set (a chain stored before the bound loads as it is).
 pub const MAX_CONNECTORS: usize = 50;
 
+/// Why a chain configuration was not installed.
 #[derive(Debug, thiserror::Error)]
 pub enum ChainError {
     #[error("a chain holds at most {MAX_CONNECTORS} connectors, got {0}")]

@@ -64,8 +64,13 @@ pub struct TraceFailure {
 /// Runs `event` through `team`'s saved chain without keeping anything; the
 /// [`Trace`] as JSON, secrets redacted.
 pub async fn trace(state: AppState, team: i64, event: Value) -> Result<Value, EventsError> {
-    if event.is_array() {
-        return Err(EventsError::TraceOfList);
+    match &event {
+        Value::Array(_) => return Err(EventsError::TraceOfList),
+        Value::Object(_) => {}
+        _ => {
+            let reason = "not a JSON object; a trace runs one event object".to_owned();
+            return Err(EventsError::NotAnEvent { index: 0, reason });
+        }
     }
     // Refused as a batch refuses it: a trace shows what a real run would do.
     if let Some(reason) = crate::event_rule::refusal(&event) {
@@ -154,13 +159,20 @@ fn redact(chain: &TeamChain, value: &mut Value) {
         Value::String(text) => *text = chain.redact(text),
         Value::Array(items) => items.iter_mut().for_each(|item| redact(chain, item)),
         Value::Object(map) => {
-            *map = std::mem::take(map)
-                .into_iter()
-                .map(|(key, mut item)| {
-                    redact(chain, &mut item);
-                    (chain.redact(&key), item)
-                })
-                .collect();
+            let mut redacted = Map::new();
+            for (key, mut item) in std::mem::take(map) {
+                redact(chain, &mut item);
+                let key = chain.redact(&key);
+                // Two keys that read the same once redacted both stay.
+                let mut shown = key.clone();
+                let mut n = 1;
+                while redacted.contains_key(&shown) {
+                    n += 1;
+                    shown = format!("{key} ({n})");
+                }
+                redacted.insert(shown, item);
+            }
+            *map = redacted;
         }
         _ => {}
     }

@@ -119,8 +119,8 @@ fn is_metadata_v4(ip: Ipv4Addr) -> bool {
 }
 
 /// The IPv4 address an IPv6 address reaches, where the IPv6 form is a way to
-/// an IPv4 host: IPv4-mapped (`::ffff:a.b.c.d`), IPv4-compatible
-/// (`::a.b.c.d`, deprecated), NAT64 (`64:ff9b::/96`), 6to4 (`2002::/16`, the
+/// an IPv4 host: IPv4-mapped (`::ffff:a.b.c.d`), IPv4-translated
+/// (`::ffff:0:a.b.c.d`, SIIT), IPv4-compatible (`::a.b.c.d`, deprecated), NAT64 (`64:ff9b::/96`), 6to4 (`2002::/16`, the
 /// relay's IPv4 in bits 16–47) and Teredo (`2001::/32`, the client's IPv4
 /// inverted in the last 32 bits).
 fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
@@ -133,6 +133,7 @@ fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
         // `::` and `::1` are IPv6's own unspecified and loopback addresses.
         [0, 0, 0, 0, 0, 0, 0, 0 | 1] => None,
         [0, 0, 0, 0, 0, 0, high, low] => Some(v4(high, low)),
+        [0, 0, 0, 0, 0xffff, 0, high, low] => Some(v4(high, low)),
         [0x64, 0xff9b, 0, 0, 0, 0, high, low] => Some(v4(high, low)),
         [0x2002, high, low, ..] => Some(v4(high, low)),
         [0x2001, 0, .., high, low] => Some(v4(!high, !low)),
@@ -479,6 +480,9 @@ mod tests {
             ("100.64.0.1", "a shared (CGNAT) address"),
             ("0.0.0.0", "an unspecified address"),
             ("::ffff:127.0.0.1", "a loopback address"),
+            ("::ffff:0:7f00:1", "a loopback address"),
+            ("::ffff:0:169.254.169.254", "a cloud metadata address"),
+            ("::ffff:0:10.1.2.3", "a private address"),
             ("fe80::1", "a link-local address"),
             ("fd00::1", "a unique-local (private) address"),
             // IPv6 forms that reach an IPv4 host are judged by that host.

@@ -559,6 +559,9 @@ struct JSContext {
     JSGCObjectHeader header; /* must come first */
     JSRuntime *rt;
     struct list_head link;
+    /* sandpipe: this context's pending jobs, in order (JSJobEntry.ctx_link),
+       a subset of rt->job_list: see JS_SandpipeExecutePendingJobOf. */
+    struct list_head job_list;
 
     uint16_t binary_object_count;
     uint32_t binary_object_size : 31;
@@ -1077,6 +1080,7 @@ struct JSModuleDef {
 
 typedef struct JSJobEntry {
     struct list_head link;
+    struct list_head ctx_link; /* sandpipe: in ctx->job_list */
     JSContext *ctx;
     JSJobFunc *job_func;
     int argc;
@@ -2515,6 +2519,7 @@ int JS_EnqueueJob(JSContext *ctx, JSJobFunc *job_func,
         e->argv[i] = js_dup(argv[i]);
     }
     list_add_tail(&e->link, &rt->job_list);
+    list_add_tail(&e->ctx_link, &ctx->job_list);
     return 0;
 }
 
@@ -2548,6 +2553,7 @@ int JS_ExecutePendingJob(JSRuntime *rt, JSContext **pctx)
     /* get the first pending job and execute it */
     e = list_entry(rt->job_list.next, JSJobEntry, link);
     list_del(&e->link);
+    list_del(&e->ctx_link);
     ctx = e->ctx;
     res = e->job_func(e->ctx, e->argc, vc(e->argv));
     for(i = 0; i < e->argc; i++)
@@ -2567,26 +2573,21 @@ int JS_ExecutePendingJob(JSRuntime *rt, JSContext **pctx)
    and its jobs (a promise reaction a getter queued while its result was
    copied, a FinalizationRegistry callback queued by a collection) must run
    in its own calls, with its own services and budget, never in another
-   connector's. Returns as JS_ExecutePendingJob does: < 0 if the job threw,
+   connector's. Each context keeps its own jobs in order (ctx->job_list), so
+   finding the next one costs the same however many jobs other contexts have
+   left queued. Returns as JS_ExecutePendingJob does: < 0 if the job threw,
    0 if the context has no job pending, 1 if one ran. */
 int JS_SandpipeExecutePendingJobOf(JSContext *ctx)
 {
-    JSRuntime *rt = ctx->rt;
-    struct list_head *el;
-    JSJobEntry *e = NULL;
+    JSJobEntry *e;
     JSValue res;
     int i, ret;
 
-    list_for_each(el, &rt->job_list) {
-        JSJobEntry *candidate = list_entry(el, JSJobEntry, link);
-        if (candidate->ctx == ctx) {
-            e = candidate;
-            break;
-        }
-    }
-    if (!e)
+    if (list_empty(&ctx->job_list))
         return 0;
+    e = list_entry(ctx->job_list.next, JSJobEntry, ctx_link);
     list_del(&e->link);
+    list_del(&e->ctx_link);
     res = e->job_func(e->ctx, e->argc, vc(e->argv));
     for(i = 0; i < e->argc; i++)
         JS_FreeValue(ctx, e->argv[i]);
@@ -2691,6 +2692,7 @@ void JS_FreeRuntime(JSRuntime *rt)
 
     list_for_each_safe(el, el1, &rt->job_list) {
         JSJobEntry *e = list_entry(el, JSJobEntry, link);
+        list_del(&e->ctx_link); /* sandpipe */
         for(i = 0; i < e->argc; i++)
             JS_FreeValueRT(rt, e->argv[i]);
         js_free_rt(rt, e);
@@ -2919,6 +2921,7 @@ JSContext *JS_NewContextRaw(JSRuntime *rt)
     ctx->error_prepare_stack = JS_UNDEFINED;
     ctx->error_stack_trace_limit = js_int32(10);
     init_list_head(&ctx->loaded_modules);
+    init_list_head(&ctx->job_list);
     // TODO(bnoordhuis) use getrandom() etc.
     ctx->random_state = js__gettimeofday_us();
     // the state must be non zero
@@ -3089,6 +3092,20 @@ void JS_FreeContext(JSContext *ctx)
     if (--JS_REF_COUNT(ctx) > 0)
         return;
     assert(JS_REF_COUNT(ctx) == 0);
+
+    /* sandpipe: the context's pending jobs go with it; left in the runtime's
+       queue they would run with a freed context. */
+    {
+        struct list_head *el, *el1;
+        list_for_each_safe(el, el1, &ctx->job_list) {
+            JSJobEntry *e = list_entry(el, JSJobEntry, ctx_link);
+            list_del(&e->link);
+            list_del(&e->ctx_link);
+            for(i = 0; i < e->argc; i++)
+                JS_FreeValue(ctx, e->argv[i]);
+            js_free(ctx, e);
+        }
+    }
 
 #ifdef ENABLE_DUMPS // JS_DUMP_ATOMS
     if (check_dump_flag(rt, JS_DUMP_ATOMS))
