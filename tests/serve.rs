@@ -688,6 +688,33 @@ fn operators_list_rotate_delete_and_redeliver() {
             json!({"error": "name must be 1 to 200 characters, got 0"})
         )
     );
+    assert_eq!(
+        server.call(
+            "POST",
+            "/v1/teams",
+            Some(ADMIN),
+            Some(json!({"name": "a\nb"}))
+        ),
+        (
+            422,
+            json!({"error": "name must have no control characters, got \"a\\nb\""})
+        )
+    );
+    // An unknown field is refused, not ignored.
+    let (status, body) = server.call(
+        "POST",
+        "/v1/teams",
+        Some(ADMIN),
+        Some(json!({"name": "gamma", "id": 1})),
+    );
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("unknown field `id`"),
+        "{body}"
+    );
     // The list, exactly this shape.
     let (status, listed) = server.call("GET", "/v1/teams", Some(ADMIN), None);
     assert_eq!(status, 200);
@@ -1123,6 +1150,58 @@ fn every_error_is_json_and_says_what_to_do() {
         error(
             "Failed to deserialize query string: status: unknown variant `lost`, expected one of `pending`, `delivered`, `dead` (the route's parameters are in GET /v1/openapi.json)"
         )
+    );
+    // A misspelt parameter never acts as a request without it: a dry run
+    // asked as `Trace` is refused, not run for real.
+    let (status, body) = raw(
+        &server,
+        "POST",
+        &format!("/v1/teams/{team}/events?Trace=true"),
+        Some(&token),
+        Some("application/json"),
+        r#"{"event": "e"}"#,
+    );
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(
+        body,
+        error(
+            "Failed to deserialize query string: Trace: unknown field `Trace`, expected `trace` or `async` (the route's parameters are in GET /v1/openapi.json)"
+        )
+    );
+    // A route without parameters refuses any, after the token check.
+    let team_path = format!("/v1/teams/{team}");
+    assert_eq!(
+        raw(
+            &server,
+            "DELETE",
+            &format!("{team_path}?confirm=no"),
+            None,
+            None,
+            ""
+        ),
+        (401, error("missing bearer token"))
+    );
+    assert_eq!(
+        raw(
+            &server,
+            "DELETE",
+            &format!("{team_path}?confirm=no&x"),
+            Some(ADMIN),
+            None,
+            ""
+        ),
+        (
+            400,
+            error(&format!(
+                "{team_path} takes no query parameters, got \"confirm\", \"x\" (the route's parameters are in GET /v1/openapi.json)"
+            ))
+        )
+    );
+    assert_eq!(
+        server
+            .call("GET", &format!("{team_path}/chain"), Some(&token), None)
+            .0,
+        200
     );
 }
 

@@ -416,3 +416,44 @@ fn the_page_is_served_with_a_strict_content_security_policy() {
         policy
     );
 }
+
+#[test]
+fn a_secret_is_redacted_where_the_host_writes_it_as_json_and_in_the_webhook_list() {
+    let (_tmp, server) = Server::fresh(&[]);
+    let (team, token) = server.team("acme");
+    let thrower = inline(
+        "Thrower",
+        r#"function processEvent(e, { config }) { throw { message: 'obj ' + config.apiKey, k: config.apiKey } }
+           function composeWebhook(e, { config }) { return { url: 'http://127.0.0.1:1/in?k=' + config.apiKey, body: '{}' } }"#,
+        r#"{"key": "apiKey", "secret": true, "required": true}"#,
+    );
+    let (_, thrower) = server.upload(&token, thrower);
+    let chain =
+        json!({"connectors": [{"bundle": thrower["id"], "config": {"apiKey": "pa\"ss\\1"}}]});
+    assert_eq!(server.put_chain(team, &token, chain).0, 200);
+    let (status, body) = server.events(team, &token, json!({"event": "e", "properties": {}}));
+    assert_eq!(status, 200, "{body}");
+    // The thrown object is written as JSON: the secret inside is escaped.
+    assert_eq!(
+        body["failures"][0]["error"],
+        json!(r#"threw {"message":"obj **********","k":"**********"}"#)
+    );
+    assert_eq!(
+        server.log_entries(team, &token, "level=error"),
+        [(
+            "error".to_string(),
+            r#"processEvent: threw {"message":"obj **********","k":"**********"}"#.to_string()
+        )]
+    );
+    let (_, webhooks) = server.call(
+        "GET",
+        &format!("/v1/teams/{team}/webhooks"),
+        Some(&token),
+        None,
+    );
+    assert_eq!(
+        webhooks["webhooks"][0]["url"],
+        json!("http://127.0.0.1:1/in?k=**********")
+    );
+    assert!(!webhooks.to_string().contains("pa"), "{webhooks}");
+}

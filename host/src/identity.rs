@@ -46,6 +46,31 @@ fn valid(id: &str) -> bool {
     (1..=MAX_ID_CHARS).contains(&chars) && !id.chars().any(char::is_control)
 }
 
+/// The id of the `count`th entry without one that runs the plugin `name`:
+/// the name (`NAME#2` from the second on), made an id the service would
+/// accept back — control characters as spaces, cut to fit [`MAX_ID_CHARS`]
+/// with its number — so a chain read back can be saved as it is. A name that
+/// is already such an id is its own id.
+fn from_name(name: &str, count: usize) -> String {
+    let suffix = if count == 1 {
+        String::new()
+    } else {
+        format!("#{count}")
+    };
+    let room = MAX_ID_CHARS - suffix.chars().count();
+    let base: String = name
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(room)
+        .collect();
+    let base = if base.trim().is_empty() {
+        "connector".to_string()
+    } else {
+        base
+    };
+    format!("{base}{suffix}")
+}
+
 /// Each entry's id, in order, from its explicit id (if any) and its plugin's name.
 pub fn assign<'a>(
     entries: impl IntoIterator<Item = (Option<&'a str>, &'a str)>,
@@ -64,11 +89,7 @@ pub fn assign<'a>(
             None => {
                 let count = seen_names.entry(name).or_default();
                 *count += 1;
-                if *count == 1 {
-                    name.to_string()
-                } else {
-                    format!("{name}#{count}")
-                }
+                from_name(name, *count)
             }
         };
         if let Some(first) = ids.iter().position(|other| *other == id) {
@@ -123,5 +144,33 @@ mod tests {
         );
         assert!(assign([(Some("a\nb"), "A")]).is_err());
         assert!(assign([(Some(&*"x".repeat(201)), "A")]).is_err());
+    }
+
+    #[test]
+    fn an_id_made_from_a_name_is_one_the_service_accepts_back() {
+        let long = "L".repeat(250);
+        let ids = assign([
+            (None, long.as_str()),
+            (None, long.as_str()),
+            (None, "a\nb"),
+            (None, "\n"),
+        ])
+        .unwrap();
+        assert_eq!(
+            ids,
+            [
+                "L".repeat(200),
+                format!("{}#2", "L".repeat(198)),
+                "a b".into(),
+                "connector".into()
+            ]
+        );
+        for id in &ids {
+            assert!(valid(id), "{id:?}");
+        }
+        // Read back and given as explicit ids, they are kept.
+        let again: Vec<(Option<&str>, &str)> =
+            ids.iter().map(|id| (Some(id.as_str()), "x")).collect();
+        assert_eq!(assign(again).unwrap(), ids);
     }
 }

@@ -9,8 +9,11 @@ use serde_json::{Map, Value};
 pub enum InvalidWebhook {
     #[error("composeWebhook returned a request without a url")]
     NoUrl,
-    #[error("composeWebhook returned a method that is not a string")]
+    #[error("composeWebhook returned a method that is not a string, or an empty one")]
     Method,
+    /// Forbidden in `fetch` (it throws for them), as in the delivery here.
+    #[error("composeWebhook returned the method {0}, which fetch forbids (CONNECT, TRACE, TRACK)")]
+    ForbiddenMethod(String),
     #[error("composeWebhook returned headers that are not an object")]
     Headers,
     #[error("composeWebhook returned a body that is not a string (use JSON.stringify)")]
@@ -57,6 +60,9 @@ impl WebhookRequest {
         };
         if reqwest::Method::from_bytes(method.as_bytes()).is_err() {
             return Err(InvalidWebhook::MethodName(method));
+        }
+        if matches!(method.as_str(), "CONNECT" | "TRACE" | "TRACK") {
+            return Err(InvalidWebhook::ForbiddenMethod(method));
         }
         let headers = match result.get("headers") {
             None | Some(Value::Null) => {
@@ -170,7 +176,15 @@ mod tests {
             ),
             (
                 json!({"url": "u", "method": 5}),
-                "composeWebhook returned a method that is not a string",
+                "composeWebhook returned a method that is not a string, or an empty one",
+            ),
+            (
+                json!({"url": "u", "method": ""}),
+                "composeWebhook returned a method that is not a string, or an empty one",
+            ),
+            (
+                json!({"url": "u", "method": "connect"}),
+                "composeWebhook returned the method CONNECT, which fetch forbids (CONNECT, TRACE, TRACK)",
             ),
             (
                 json!({"url": "u", "headers": "x"}),

@@ -10,7 +10,7 @@ use super::auth::{self, Caller};
 use super::chains::{self, NewConnector};
 use super::dry_run;
 use super::events;
-use super::http::{ApiError, Bearer, Query, TeamAccess, blocking};
+use super::http::{ApiError, Bearer, NoQuery, Query, TeamAccess, blocking};
 use super::json::Json;
 use super::state::AppState;
 use super::store::{LogFilter, Redelivery, Since};
@@ -103,6 +103,7 @@ pub fn router(state: AppState) -> Router {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct NewTeam {
     name: String,
 }
@@ -110,6 +111,7 @@ struct NewTeam {
 async fn create_team(
     State(state): State<AppState>,
     caller: Caller,
+    _: NoQuery,
     Json(body): Json<NewTeam>,
 ) -> Result<Json<Value>, ApiError> {
     if caller != Caller::Admin {
@@ -124,6 +126,12 @@ async fn create_team(
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             format!("name must be 1 to {MAX_TEAM_NAME_CHARS} characters, got {length}"),
+        ));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("name must have no control characters, got {name:?}"),
         ));
     }
     let token = auth::generate("sp_team_");
@@ -143,6 +151,7 @@ const MAX_TEAM_NAME_CHARS: usize = 200;
 async fn list_teams(
     State(state): State<AppState>,
     caller: Caller,
+    _: NoQuery,
 ) -> Result<Json<Value>, ApiError> {
     let only = match caller {
         Caller::Admin => None,
@@ -156,6 +165,7 @@ async fn list_teams(
 async fn get_bundle(
     State(state): State<AppState>,
     _caller: Caller,
+    _: NoQuery,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     blocking(move || {
@@ -179,6 +189,7 @@ async fn delete_team(
     State(state): State<AppState>,
     TeamAccess(team): TeamAccess,
     caller: Caller,
+    _: NoQuery,
 ) -> Result<Json<Value>, ApiError> {
     if caller != Caller::Admin {
         return Err(ApiError::new(
@@ -198,6 +209,7 @@ async fn delete_team(
 async fn rotate_token(
     State(state): State<AppState>,
     TeamAccess(team): TeamAccess,
+    _: NoQuery,
 ) -> Result<Json<Value>, ApiError> {
     let token = auth::generate("sp_team_");
     let hash = auth::hash(&token);
@@ -214,6 +226,7 @@ async fn rotate_token(
 async fn list_bundles(
     State(state): State<AppState>,
     caller: Caller,
+    _: NoQuery,
 ) -> Result<Json<Value>, ApiError> {
     blocking(move || {
         let mut bundles = state.store.bundles()?;
@@ -257,6 +270,7 @@ fn manifest_json(bundle: &Bundle) -> Value {
 async fn upload_bundle(
     State(state): State<AppState>,
     _caller: Caller,
+    _: NoQuery,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
@@ -348,6 +362,7 @@ fn chain_json(team: &TeamChain) -> Value {
 async fn put_chain(
     State(state): State<AppState>,
     TeamAccess(team): TeamAccess,
+    _: NoQuery,
     Json(body): Json<ChainRequest>,
 ) -> Result<Json<Value>, ApiError> {
     let connectors = body
@@ -367,7 +382,11 @@ async fn put_chain(
     .await
 }
 
-async fn get_chain(State(state): State<AppState>, TeamAccess(team): TeamAccess) -> Json<Value> {
+async fn get_chain(
+    State(state): State<AppState>,
+    TeamAccess(team): TeamAccess,
+    _: NoQuery,
+) -> Json<Value> {
     Json(
         state
             .teams
@@ -381,6 +400,7 @@ async fn get_chain(State(state): State<AppState>, TeamAccess(team): TeamAccess) 
 async fn reset_connector(
     State(state): State<AppState>,
     TeamAccess(team): TeamAccess,
+    _: NoQuery,
     axum::extract::Path((_, connector)): axum::extract::Path<(i64, String)>,
 ) -> Result<Json<Value>, ApiError> {
     blocking(move || {
@@ -397,6 +417,7 @@ async fn reset_connector(
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct EventsQuery {
     /// A dry run of one event that answers with its trace.
     #[serde(default)]
@@ -469,7 +490,11 @@ async fn publish_events(
 /// `GET /v1/teams/{team}/health`: each configured connector's state, the
 /// reason from its quarantine window, and its calls, errors and p99 wall
 /// time since the service started.
-async fn get_health(State(state): State<AppState>, TeamAccess(team): TeamAccess) -> Json<Value> {
+async fn get_health(
+    State(state): State<AppState>,
+    TeamAccess(team): TeamAccess,
+    _: NoQuery,
+) -> Json<Value> {
     let Some(chain) = state.teams.get(team) else {
         return Json(json!({ "connectors": [] }));
     };
@@ -590,9 +615,17 @@ async fn get_webhooks(
     Query(query): Query<WebhookQuery>,
 ) -> Result<Json<Value>, ApiError> {
     blocking(move || {
-        let webhooks = state
+        let mut webhooks = state
             .store
             .webhooks(team, query.status.map(WebhookStatus::as_str))?;
+        // A connector may put a secret in a request's URL; the error of a
+        // failed attempt may quote the URL.
+        if let Some(chain) = state.teams.get(team) {
+            for webhook in &mut webhooks {
+                webhook.url = chain.redact(&webhook.url);
+                webhook.last_error = webhook.last_error.as_deref().map(|e| chain.redact(e));
+            }
+        }
         Ok(Json(json!({ "webhooks": webhooks })))
     })
     .await
@@ -603,6 +636,7 @@ async fn get_webhooks(
 async fn redeliver_webhook(
     State(state): State<AppState>,
     TeamAccess(team): TeamAccess,
+    _: NoQuery,
     axum::extract::Path((_, webhook)): axum::extract::Path<(i64, String)>,
 ) -> Result<Json<Value>, ApiError> {
     let id: i64 = webhook.parse().map_err(|_| {

@@ -263,6 +263,35 @@ pub async fn no_route(method: axum::http::Method, uri: axum::http::Uri) -> ApiEr
     )
 }
 
+/// Extractor for a route that takes no query parameters: one is refused (400),
+/// so a misspelt parameter (`?Trace=true` for a dry run) never acts as a
+/// request without it. It comes after the route's token check.
+pub struct NoQuery;
+
+impl<S: Send + Sync> FromRequestParts<S> for NoQuery {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        let Some(query) = parts.uri.query().filter(|query| !query.is_empty()) else {
+            return Ok(NoQuery);
+        };
+        let names: Vec<String> = query
+            .split('&')
+            .filter_map(|pair| pair.split('=').next())
+            .filter(|name| !name.is_empty())
+            .map(|name| format!("{name:?}"))
+            .collect();
+        Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "{} takes no query parameters, got {} (the route's parameters are in GET /v1/openapi.json)",
+                parts.uri.path(),
+                names.join(", ")
+            ),
+        ))
+    }
+}
+
 /// A route asked with a method it does not take: 405.
 pub async fn wrong_method(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
     ApiError::new(

@@ -133,6 +133,15 @@ impl TeamChain {
                         other => Some(other.to_string()),
                     })
             })
+            .flat_map(|secret| {
+                // Also as it reads inside JSON text (a thrown object, a
+                // logged config, an error the host writes as JSON): `"`, `\`
+                // and control characters escaped.
+                let quoted = serde_json::Value::String(secret.clone()).to_string();
+                let inside = quoted[1..quoted.len() - 1].to_string();
+                let escaped = (inside != secret).then_some(inside);
+                std::iter::once(secret).chain(escaped)
+            })
             .collect();
         TeamChain {
             team,

@@ -26,8 +26,10 @@ use tracing_subscriber::prelude::*;
 
 /// Installs the subscriber: lines on stderr, filtered by `RUST_LOG` (targets
 /// and levels, e.g. `info`, `sandpipe=debug`, `sandpipe=debug,hyper=warn`);
-/// `info` when it is unset. A value that is not such a filter is reported
-/// and `info` used, so a stray `RUST_LOG` never stops the service.
+/// when it is unset, `info`, but errors only from the HTTP libraries, whose
+/// text is their own and may quote a request's URL (a webhook URL may hold a
+/// secret). A value that is not such a filter is reported and that default
+/// used, so a stray `RUST_LOG` never stops the service.
 pub fn init() {
     let given = std::env::var("RUST_LOG")
         .ok()
@@ -35,7 +37,9 @@ pub fn init() {
     let parsed = given.as_deref().map(str::parse::<Targets>);
     let filter = match &parsed {
         Some(Ok(targets)) => targets.clone(),
-        _ => Targets::new().with_default(LevelFilter::INFO),
+        _ => Targets::new().with_default(LevelFilter::INFO).with_targets(
+            ["hyper", "hyper_util", "reqwest", "h2", "rustls"].map(|t| (t, LevelFilter::ERROR)),
+        ),
     };
     tracing_subscriber::registry()
         .with(
