@@ -534,6 +534,22 @@ fn private_destinations_are_refused_without_the_flag() {
 }
 
 #[test]
+fn a_metadata_destination_is_refused_with_the_flag_and_no_flag_is_suggested() {
+    let (_tmp, server) =
+        Server::fresh(&["--webhook-max-attempts", "1", "--allow-private-webhooks"]);
+    let (team, token) = server.team("t");
+    webhook_chain(&server, &token, team, "http://169.254.169.254/latest");
+    server.events(team, &token, json!({"event": "x"}));
+    let listed = wait_for(&server, team, &token, |b| {
+        b["webhooks"][0]["status"] == "dead"
+    });
+    assert_eq!(
+        listed["webhooks"][0]["last_error"],
+        "169.254.169.254 resolves to 169.254.169.254, a cloud metadata address; refused"
+    );
+}
+
+#[test]
 fn pending_webhooks_survive_a_restart() {
     let tmp = tempfile::tempdir().unwrap();
     let db = tmp.path().join("sandpipe.db");

@@ -56,10 +56,16 @@ pub fn run(
     let output = output.unwrap_or_else(|| default_output(dir));
     std::fs::write(&output, &built.bytes)
         .with_context(|| format!("writing {}", output.display()))?;
+    // The plugin's name is its plugin.json's: shown escaped when it holds a
+    // control character, so it stays on this line.
+    let name = &built.manifest.name;
+    let name = match name.chars().any(char::is_control) {
+        true => format!("{name:?}"),
+        false => name.clone(),
+    };
     eprintln!(
-        "built {} ({}) → {} ({} bytes)",
+        "built {} ({name}) → {} ({} bytes)",
         dir.display(),
-        built.manifest.name,
         output.display(),
         built.bytes.len()
     );

@@ -41,11 +41,15 @@ pub enum AttemptError {
     NoHost,
     #[error("the URL has no port")]
     NoPort,
-    #[error("{host} resolves to {ip}, {why}; refused (see --allow-private-webhooks)")]
+    #[error("{host} resolves to {ip}, {why}; refused{hint}")]
     RefusedAddress {
         host: String,
         ip: IpAddr,
         why: &'static str,
+        /// Where the operator may allow it: ` (see --allow-private-webhooks)`
+        /// while that flag is off, nothing when it is on (what it still
+        /// refuses, metadata addresses, no flag allows).
+        hint: &'static str,
     },
     // Failed: retried with backoff.
     #[error("cannot resolve {host}: {source}")]
@@ -335,10 +339,15 @@ impl Delivery {
             .ok_or_else(|| AttemptError::NoAddress(host.clone()))?;
         for candidate in &addresses {
             if let Some(why) = refused_address(candidate.ip(), self.options.allow_private) {
+                let hint = match self.options.allow_private {
+                    false => " (see --allow-private-webhooks)",
+                    true => "",
+                };
                 return Err(AttemptError::RefusedAddress {
                     host,
                     ip: candidate.ip(),
                     why,
+                    hint,
                 });
             }
         }
