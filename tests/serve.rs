@@ -1221,6 +1221,105 @@ fn every_error_is_json_and_says_what_to_do() {
     );
 }
 
+/// What came back on `stream` until the server closed it (or 15 s passed,
+/// which fails: a server without deadlines never closes it).
+fn until_closed(mut stream: std::net::TcpStream) -> String {
+    use std::io::Read;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(15)))
+        .unwrap();
+    let mut answer = Vec::new();
+    if let Err(error) = stream.read_to_end(&mut answer) {
+        panic!(
+            "the server kept a stalled connection open: {error}; it had sent {:?}",
+            String::from_utf8_lossy(&answer)
+        );
+    }
+    String::from_utf8(answer).unwrap()
+}
+
+#[test]
+fn a_client_that_stalls_its_request_head_or_body_is_cut_off() {
+    use std::io::Write;
+    let (_tmp, server) = Server::fresh(&["--header-timeout-secs", "1", "--body-timeout-secs", "1"]);
+    let address = server.base.trim_start_matches("http://").to_string();
+    // A body that stops after 4 of its 20 bytes: 408 and the connection closed.
+    let mut body = std::net::TcpStream::connect(&address).unwrap();
+    write!(
+        body,
+        "POST /v1/teams HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {ADMIN}\r\nContent-Type: application/json\r\nContent-Length: 20\r\n\r\n{{\"na"
+    )
+    .unwrap();
+    // A head that never ends.
+    let mut head = std::net::TcpStream::connect(&address).unwrap();
+    write!(head, "GET /healthz HTTP/1.1\r\nHost: {address}\r\n").unwrap();
+    let answer = until_closed(body);
+    assert!(
+        answer.starts_with("HTTP/1.1 408 Request Timeout\r\n"),
+        "{answer}"
+    );
+    assert!(
+        answer.ends_with(r#"{"error":"the request body did not arrive within 1 s"}"#),
+        "{answer}"
+    );
+    assert_eq!(until_closed(head), "");
+    // Nothing else was held up, and the stalled request created no team.
+    let (status, teams) = server.call("GET", "/v1/teams", Some(ADMIN), None);
+    assert_eq!((status, teams), (200, json!({ "teams": [] })));
+}
+
+#[test]
+fn creating_a_team_refuses_another_token_before_reading_the_body_and_metrics_refuse_unknown_parameters()
+ {
+    let (_tmp, server) = Server::fresh(&[]);
+    let (_, token) = server.team("t");
+    let error = |text: &str| json!({ "error": text });
+    assert_eq!(
+        raw(
+            &server,
+            "POST",
+            "/v1/teams",
+            Some(&token),
+            None,
+            r#"{"nope": 1}"#
+        ),
+        (403, error("creating teams needs the admin token"))
+    );
+    assert_eq!(
+        raw(&server, "POST", "/v1/teams", Some(&token), None, "not json"),
+        (403, error("creating teams needs the admin token"))
+    );
+    assert_eq!(
+        raw(&server, "GET", "/metrics?team=1", Some(ADMIN), None, ""),
+        (
+            400,
+            error(
+                "/metrics takes no query parameters, got \"team\" (the route's parameters are in GET /v1/openapi.json)"
+            )
+        )
+    );
+    // The token is checked first.
+    assert_eq!(
+        raw(&server, "GET", "/metrics?team=1", Some(&token), None, ""),
+        (
+            403,
+            error("metrics need the admin token or the metrics token")
+        )
+    );
+    assert_eq!(
+        raw(&server, "GET", "/v1/openapi.json?v=2", None, None, ""),
+        (
+            400,
+            error(
+                "/v1/openapi.json takes no query parameters, got \"v\" (the route's parameters are in GET /v1/openapi.json)"
+            )
+        )
+    );
+    // A load balancer's own parameters do not fail the health check.
+    let (status, health) = server.call("GET", "/healthz?probe=lb", None, None);
+    assert_eq!((status, health), (200, Value::String("ok".into())));
+}
+
 #[test]
 fn a_batch_reports_each_refused_item_and_runs_the_rest() {
     let (_tmp, server) = Server::fresh(&["--max-batch-events", "5"]);

@@ -23,6 +23,14 @@ pub struct Args {
     /// which publishes the events for `sandpipe worker`s and answers 202.
     #[arg(long, env = "SANDPIPE_NATS", hide_env_values = true)]
     nats: Option<String>,
+    /// Seconds a client may take to send a request's head (line and headers);
+    /// past them the connection is closed.
+    #[arg(long, env = "SANDPIPE_HEADER_TIMEOUT_SECS", default_value_t = serve::listen::Deadlines::default().head.as_secs(), value_parser = clap::value_parser!(u64).range(1..=3_600))]
+    header_timeout_secs: u64,
+    /// Seconds a client may take to send a request's body once its head is
+    /// in; past them the request is answered 408.
+    #[arg(long, env = "SANDPIPE_BODY_TIMEOUT_SECS", default_value_t = serve::listen::Deadlines::default().body.as_secs(), value_parser = clap::value_parser!(u64).range(1..=3_600))]
+    body_timeout_secs: u64,
     #[command(flatten)]
     pipeline: PipelineArgs,
 }
@@ -245,6 +253,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         admin_token: args.admin_token,
         metrics_token: args.metrics_token,
         nats: args.nats,
+        deadlines: serve::listen::Deadlines {
+            head: Duration::from_secs(args.header_timeout_secs),
+            body: Duration::from_secs(args.body_timeout_secs),
+        },
         pipeline: args.pipeline.pipeline()?,
     })
 }

@@ -81,7 +81,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 "/metrics",
                 axum::routing::get(move || async move { metrics.render() }),
             );
-            tokio::spawn(async move { axum::serve(listener, router).await });
+            let deadlines = serve::listen::Deadlines::default();
+            tokio::spawn(serve::listen::serve(
+                listener,
+                router,
+                deadlines,
+                std::future::pending(),
+            ));
         }
         let (stop, stopped) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {

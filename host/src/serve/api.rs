@@ -19,7 +19,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::Path;
 use axum::extract::State;
-use axum::extract::rejection::{BytesRejection, FailedToBufferBody};
+use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::{delete, get, post};
@@ -112,14 +112,17 @@ async fn create_team(
     State(state): State<AppState>,
     caller: Caller,
     _: NoQuery,
-    Json(body): Json<NewTeam>,
+    body: Result<Json<NewTeam>, ApiError>,
 ) -> Result<Json<Value>, ApiError> {
+    // Who may ask comes before what was asked: a team token learns nothing
+    // from the body's checks.
     if caller != Caller::Admin {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "creating teams needs the admin token",
         ));
     }
+    let Json(body) = body?;
     let name = body.name.trim().to_string();
     let length = name.chars().count();
     if !(1..=MAX_TEAM_NAME_CHARS).contains(&length) {
@@ -276,20 +279,16 @@ async fn upload_bundle(
 ) -> Result<Json<Value>, ApiError> {
     // The body limit is the bundle limit: an oversized upload is refused
     // before it is read, with the same reason admission would give.
-    let body = body.map_err(|rejection| match rejection {
-        BytesRejection::FailedToBufferBody(FailedToBufferBody::LengthLimitError(_)) => {
+    let body = body.map_err(|rejection| {
+        super::listen::body_error(rejection, || {
             let declared = headers
                 .get(header::CONTENT_LENGTH)
                 .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                match declared {
-                    Some(size) => AdmissionError::TooLarge { size }.to_string(),
-                    None => format!("bundle is over the {MAX_BUNDLE_SIZE}-byte limit"),
-                },
-            )
-        }
-        other => ApiError::new(StatusCode::BAD_REQUEST, other.body_text()),
+            match declared {
+                Some(size) => AdmissionError::TooLarge { size }.to_string(),
+                None => format!("bundle is over the {MAX_BUNDLE_SIZE}-byte limit"),
+            }
+        })
     })?;
     let admission = blocking(move || {
         let bundle = state
@@ -670,6 +669,7 @@ async fn redeliver_webhook(
 async fn metrics(
     State(state): State<AppState>,
     Bearer(token): Bearer,
+    no_query: Result<NoQuery, ApiError>,
 ) -> Result<impl IntoResponse, ApiError> {
     let allowed = auth::matches(&token, &state.admin_hash)
         | state
@@ -682,6 +682,7 @@ async fn metrics(
             "metrics need the admin token or the metrics token",
         ));
     }
+    no_query?;
     Ok((
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render(),
@@ -689,6 +690,6 @@ async fn metrics(
 }
 
 /// The OpenAPI document, readable without a token (it describes routes, not data).
-async fn openapi() -> impl IntoResponse {
+async fn openapi(_: NoQuery) -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "application/json")], OPENAPI)
 }

@@ -7,7 +7,6 @@
 
 use super::http::ApiError;
 use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, FailedToBufferBody};
 use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -49,21 +48,13 @@ where
                 ));
             }
         }
-        let bytes =
-            Bytes::from_request(request, state)
-                .await
-                .map_err(|rejection| match rejection {
-                    BytesRejection::FailedToBufferBody(FailedToBufferBody::LengthLimitError(_)) => {
-                        ApiError::new(
-                            StatusCode::PAYLOAD_TOO_LARGE,
-                            "the body is too large; send less per request",
-                        )
-                    }
-                    other => ApiError::new(
-                        StatusCode::BAD_REQUEST,
-                        format!("reading the body: {}", other.body_text()),
-                    ),
-                })?;
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                super::listen::body_error(rejection, || {
+                    "the body is too large; send less per request".into()
+                })
+            })?;
         parse(&bytes).map(Json)
     }
 }

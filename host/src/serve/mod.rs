@@ -17,6 +17,7 @@ pub(crate) mod events;
 mod fairness;
 mod http;
 mod json;
+pub(crate) mod listen;
 pub(crate) mod metrics;
 mod on_event;
 mod propagation;
@@ -72,6 +73,8 @@ pub struct ServeArgs {
     pub metrics_token: Option<String>,
     /// A `nats://` URL: `POST …/events?async=true` publishes there.
     pub nats: Option<String>,
+    /// How long a client may take to send a request's head and body.
+    pub deadlines: listen::Deadlines,
     pub pipeline: Pipeline,
 }
 
@@ -274,10 +277,14 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             listener.local_addr()?
         ));
         opened.spawn_background();
-        axum::serve(listener, api::router(opened.state))
-            .with_graceful_shutdown(shutdown())
-            .await
-            .context("serving")
+        listen::serve(
+            listener,
+            api::router(opened.state),
+            args.deadlines,
+            shutdown(),
+        )
+        .await;
+        Ok(())
     })
 }
 
