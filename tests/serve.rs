@@ -1221,6 +1221,174 @@ fn every_error_is_json_and_says_what_to_do() {
     );
 }
 
+/// A connector with scheduled tasks: `runEveryMinute` counts its runs in
+/// `meta.storage`, waits on a timer past the connector's 1 s deadline (the
+/// task's own deadline allows it), logs and captures an event; `runEveryHour`
+/// throws; its `processEvent` and `composeWebhook` see what was captured.
+const POLLER: &str = r#"
+export async function runEveryMinute(meta) {
+    const runs = (await meta.storage.get('runs', 0)) + 1;
+    await meta.storage.set('runs', runs);
+    await new Promise((resolve) => setTimeout(resolve, 5000));
+    console.log(`tick ${runs}`);
+    posthog.capture('polled', { runs });
+}
+export function runEveryHour() {
+    throw new Error('hourly boom');
+}
+export function processEvent(event) {
+    event.properties.seen = true;
+    return event;
+}
+export function composeWebhook(event, { config }) {
+    return { url: config.url, body: JSON.stringify({ event: event.event, properties: event.properties }) };
+}
+"#;
+
+#[test]
+fn scheduled_tasks_run_each_period_their_errors_are_logged_and_what_they_capture_runs_through_the_chain()
+ {
+    let (_tmp, server) =
+        Server::fresh(&["--task-periods", "300ms,1s,1h", "--allow-private-webhooks"]);
+    let receiver = receiver();
+    let (team, token) = server.team("t");
+    server.chain_of_one(
+        team,
+        &token,
+        inline("poller", POLLER, r#"{"key": "url", "type": "string"}"#),
+        json!({"id": "poller", "config": {"url": format!("http://127.0.0.1:{}/hook", receiver.port)}}),
+    );
+    let started = Instant::now();
+    let boom = |logs: &[String]| {
+        logs.iter()
+            .filter(|m| m.starts_with("runEveryHour: Error: hourly boom"))
+            .count()
+    };
+    loop {
+        let logs = server.log_messages(team, &token, "");
+        if receiver.accepted.lock().unwrap().len() >= 3 && boom(&logs) >= 6 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "tasks did not run: {logs:#?}, webhooks {:?}",
+            receiver.accepted.lock().unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Each captured event ran through the chain (processEvent, composeWebhook)
+    // stamped with the connector that captured it.
+    let mut bodies: Vec<Value> = receiver
+        .accepted
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|body| serde_json::from_str(body).unwrap())
+        .collect();
+    bodies.sort_by_key(|body| body["properties"]["runs"].as_i64());
+    for (i, body) in bodies.iter().take(3).enumerate() {
+        assert_eq!(body["event"], "polled", "{body}");
+        let properties = &body["properties"];
+        assert_eq!(properties["runs"], i + 1, "{body}");
+        assert_eq!(properties["seen"], true, "{body}");
+        assert_eq!(properties["$sandpipe_connector"], "poller (0)", "{body}");
+        assert_eq!(
+            properties["$plugins_succeeded"],
+            json!(["poller (0)"]),
+            "{body}"
+        );
+    }
+    let logs = server.log_messages(team, &token, "connector=poller");
+    for n in 1..=3 {
+        assert!(logs.contains(&format!("tick {n}")), "{logs:#?}");
+    }
+    assert!(
+        logs.contains(&"runEveryMinute: 1 captured event(s) ran through the chain".to_string()),
+        "{logs:#?}"
+    );
+    // A task that throws is logged each time and feeds no quarantine window:
+    // the connector stays healthy and keeps running events.
+    assert!(
+        !logs.iter().any(|m| m.starts_with("quarantine:")),
+        "{logs:#?}"
+    );
+    let (status, body) = server.events(team, &token, json!({"event": "e", "properties": {}}));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["results"][0]["properties"]["seen"], true, "{body}");
+}
+
+#[test]
+fn what_on_event_captures_runs_through_the_chain_once_and_never_feeds_itself() {
+    let (_tmp, server) = Server::fresh(&["--allow-private-webhooks"]);
+    let receiver = receiver();
+    let (team, token) = server.team("t");
+    // Captures on every event it exports, its own captures included.
+    let js = r#"
+export function onEvent(event) {
+    posthog.capture('exported', { of: event.event });
+}
+export function composeWebhook(event, { config }) {
+    return { url: config.url, body: JSON.stringify({ event: event.event, of: event.properties.of ?? null }) };
+}
+"#;
+    server.chain_of_one(
+        team,
+        &token,
+        inline("exporter", js, r#"{"key": "url", "type": "string"}"#),
+        json!({"id": "exporter", "config": {"url": format!("http://127.0.0.1:{}/hook", receiver.port)}}),
+    );
+    let (status, body) = server.events(team, &token, json!({"event": "e", "properties": {}}));
+    assert_eq!(status, 200, "{body}");
+    // Nothing captured while the event itself ran.
+    assert_eq!(body["captured"], json!([]), "{body}");
+    let started = Instant::now();
+    let dropped = |logs: &[String]| {
+        logs.iter().any(|m| {
+            m == "onEvent: 1 captured event(s) dropped: the event it ran on was itself captured (properties.$sandpipe_connector)"
+        })
+    };
+    while !dropped(&server.log_messages(team, &token, "")) {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{:#?}",
+            server.log_messages(team, &token, "")
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The event's webhook, then the one of the event its onEvent captured;
+    // that event's own onEvent capture went no further.
+    std::thread::sleep(Duration::from_millis(500));
+    let mut bodies = receiver.accepted.lock().unwrap().clone();
+    bodies.sort();
+    assert_eq!(
+        bodies,
+        [
+            r#"{"event":"e","of":null}"#,
+            r#"{"event":"exported","of":"e"}"#
+        ]
+    );
+    assert!(
+        server
+            .log_messages(team, &token, "")
+            .contains(&"onEvent: 1 captured event(s) ran through the chain".to_string())
+    );
+}
+
+#[test]
+fn scheduled_tasks_are_off_in_a_process_told_so() {
+    let (_tmp, server) = Server::fresh(&[
+        "--task-periods",
+        "100ms,100ms,100ms",
+        "--no-scheduled-tasks",
+    ]);
+    let (team, token) = server.team("t");
+    let js = "export function runEveryMinute() { console.log('tick') }";
+    let bytes = inline("ticker", js, "");
+    server.chain_of_one(team, &token, bytes, json!({}));
+    std::thread::sleep(Duration::from_millis(1_000));
+    assert_eq!(server.log_messages(team, &token, ""), Vec::<String>::new());
+}
+
 /// What came back on `stream` until the server closed it (or 15 s passed,
 /// which fails: a server without deadlines never closes it).
 fn until_closed(mut stream: std::net::TcpStream) -> String {

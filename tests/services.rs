@@ -265,3 +265,93 @@ fn posthog_capture_is_bounded_in_bytes_per_processed_event() {
         );
     }
 }
+
+#[test]
+fn a_scheduled_task_runs_under_its_own_deadline_and_gives_what_it_captured() {
+    let logs = Arc::new(MemoryLogs::default());
+    let mut chain = Chain::new(vec![
+        connector(
+            "poller",
+            r#"
+            async function runEveryMinute(meta) {
+                // 2 s into the call: past the connector's 1 s deadline.
+                await new Promise((resolve) => setTimeout(resolve, 2000));
+                console.log(`polled with ${meta.config === undefined ? 'no' : 'a'} config`);
+                posthog.capture('polled', { page: 1 });
+                return 'ignored';
+            }
+            function processEvent(event) { return event }"#,
+            0,
+            &logs,
+        ),
+        connector("plain", "function processEvent(e) { return e }", 1, &logs),
+    ]);
+    let minute = sandpipe_abi::Call::RunEveryMinute;
+    assert_eq!(chain.tasks(), [("poller (0)".to_string(), vec![minute])]);
+    let ran = chain
+        .run_task("poller (0)", minute, Duration::from_secs(5))
+        .unwrap();
+    assert!(ran.result.is_ok(), "{:?}", logs.lines());
+    assert!(
+        ran.record
+            .is_some_and(|record| record.ok && record.call == minute)
+    );
+    assert_eq!(
+        ran.captured,
+        [
+            json!({"event": "polled", "distinct_id": "connector-poller", "properties": {"page": 1, "$sandpipe_connector": "poller (0)"}})
+        ]
+    );
+    assert_eq!(logs.lines(), ["log: polled with a config"]);
+    // Under a deadline shorter than its timer, the task fails as a call
+    // would, with the timer's message; the connector's own calls keep their
+    // deadline.
+    let ran = chain
+        .run_task("poller (0)", minute, Duration::from_millis(500))
+        .unwrap();
+    assert_eq!(
+        ran.result.unwrap_err().to_string(),
+        "Error: a timer set for 2000 ms into the call fires after the call's deadline (500 ms)"
+    );
+    assert!(ran.captured.is_empty());
+    // A connector without the task: nothing runs; no such connector: None.
+    let ran = chain
+        .run_task("plain (1)", minute, Duration::from_secs(5))
+        .unwrap();
+    assert!(ran.result.is_ok() && ran.record.is_none());
+    assert!(
+        chain
+            .run_task("nobody (7)", minute, Duration::from_secs(5))
+            .is_none()
+    );
+    let out = chain.process(json!({"event": "e", "properties": {}}));
+    assert!(out.failures.is_empty(), "{:?}", out.failures);
+}
+
+#[test]
+fn what_on_event_captures_is_taken_with_its_event_not_the_next() {
+    let logs = Arc::new(MemoryLogs::default());
+    let mut chain = Chain::new(vec![connector(
+        "exporter",
+        "function onEvent(event) { posthog.capture('exported', { of: event.event }) }",
+        0,
+        &logs,
+    )]);
+    let out = chain
+        .process_json(r#"{"event":"a","properties":{}}"#)
+        .unwrap();
+    let event = out.event.unwrap();
+    let exports = chain.export(&event, 1);
+    assert_eq!(exports.len(), 1);
+    assert_eq!(
+        chain.take_captured(),
+        [
+            json!({"event": "exported", "distinct_id": "connector-exporter", "properties": {"of": "a", "$sandpipe_connector": "exporter (0)"}})
+        ]
+    );
+    // The next event captures nothing of its own, and nothing is left over.
+    let out = chain
+        .process_json(r#"{"event":"b","properties":{}}"#)
+        .unwrap();
+    assert_eq!(out.captured, Vec::<Value>::new());
+}

@@ -328,6 +328,40 @@ fn webhooks_are_delivered_when_a_process_is_killed_mid_delivery() {
 }
 
 #[test]
+fn two_processes_run_each_period_of_a_scheduled_task_once() {
+    let store = shared_store("tasks");
+    let periods = ["--task-periods", "1s,1h,1d"];
+    let a = Server::start_on(&store, &periods);
+    let (team, token) = a.team("acme");
+    // Each run logs when it started, by the wall clock.
+    let js = "export function runEveryMinute() { console.log(`tick ${Date.now()}`) }";
+    a.chain_of_one(team, &token, inline("ticker", js, ""), json!({}));
+    let b = Server::start_on(&store, &periods);
+    until_installed(&b, team, &token);
+    let ticks = |server: &Server| -> Vec<i64> {
+        server
+            .log_messages(team, &token, "")
+            .iter()
+            .filter_map(|m| m.strip_prefix("tick ")?.parse().ok())
+            .collect()
+    };
+    let started = Instant::now();
+    while ticks(&a).len() < 6 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{:?}",
+            ticks(&a)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Both processes claim every period; one wins each: no second's run twice.
+    let runs = ticks(&b);
+    let mut seconds: Vec<i64> = runs.iter().map(|ms| ms / 1_000).collect();
+    seconds.dedup();
+    assert_eq!(seconds.len(), runs.len(), "{runs:?}");
+}
+
+#[test]
 fn bad_or_unreachable_servers_are_one_line_errors_at_start() {
     let start = |args: &[&str]| {
         let output = std::process::Command::new(env!("CARGO_BIN_EXE_sandpipe"))

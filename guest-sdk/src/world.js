@@ -15,6 +15,7 @@
     const DateCtor = Date;
     const ErrorCtor = Error;
     const ProxyCtor = Proxy;
+    const resolvePromise = Promise.resolve.bind(Promise);
     const Uint8ArrayCtor = Uint8Array;
     const StringCtor = String;
     // Uncurried: a connector that replaces String.prototype.slice cannot unbound an error.
@@ -782,9 +783,35 @@
                 return invoke('teardownPlugin', [meta]);
             case 5:
                 return invoke('onEvent', [webhookEvent(input), meta]);
+            case 6:
+            case 7:
+            case 8:
+                return task(kind === 6 ? 'runEveryMinute' : kind === 7 ? 'runEveryHour' : 'runEveryDay', input);
             default:
                 throw new ErrorCtor(`unknown call ${kind}`);
         }
+    }
+
+    // A scheduled task: its own deadline bounds its timers' clock while it
+    // runs (set back once it has settled, however it ends).
+    function task(name, input) {
+        const callDeadline = callDeadlineMs;
+        const restore = () => { callDeadlineMs = callDeadline; };
+        callDeadlineMs = typeof input.deadline_ms === 'number' ? input.deadline_ms : callDeadline;
+        let started;
+        try {
+            started = invoke(name, [meta]);
+        } catch (error) {
+            restore();
+            throw error;
+        }
+        // As `await` takes it: anything with a callable `then` is followed.
+        const thenable = started !== null && (typeof started === 'object' || typeof started === 'function');
+        if (!thenable || typeof started.then !== 'function') {
+            restore();
+            return started;
+        }
+        return promiseThen(resolvePromise(started), restore, (error) => { restore(); throw error; });
     }
 
     // Checks a settled call's value and returns what the host reads, as JSON:

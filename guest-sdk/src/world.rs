@@ -561,7 +561,16 @@ pub(crate) fn invoke<'js>(
         remember_process_event(ctx, world)?;
     }
     let result = match (call, settled.type_of()) {
-        (Call::Setup | Call::Teardown | Call::OnEvent, _) | (_, Type::Null | Type::Undefined) => {
+        (
+            Call::Setup
+            | Call::Teardown
+            | Call::OnEvent
+            | Call::RunEveryMinute
+            | Call::RunEveryHour
+            | Call::RunEveryDay,
+            _,
+        )
+        | (_, Type::Null | Type::Undefined) => {
             return Ok(None);
         }
         (_, Type::Object) => settled,

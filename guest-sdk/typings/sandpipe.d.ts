@@ -104,6 +104,11 @@ interface Plugin<M extends Meta = Meta> {
     teardownPlugin?(meta: M): void | Promise<void>
     processEvent?(event: PluginEvent, meta: M): PluginEvent | null | undefined | false | Promise<PluginEvent | null | undefined | false>
     composeWebhook?(event: WebhookEvent, meta: M): Webhook | null
+    onEvent?(event: WebhookEvent, meta: M): void | Promise<void>
+    /** Scheduled tasks: `sandpipe serve` calls each at the start of every UTC minute, hour or day. */
+    runEveryMinute?(meta: M): void | Promise<void>
+    runEveryHour?(meta: M): void | Promise<void>
+    runEveryDay?(meta: M): void | Promise<void>
 }
 
 /** The encodings `Buffer` reads and writes. */

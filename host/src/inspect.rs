@@ -36,6 +36,9 @@ fn hooks(bytes: &[u8]) -> String {
             Call::ProcessEvent,
             Call::ComposeWebhook,
             Call::OnEvent,
+            Call::RunEveryMinute,
+            Call::RunEveryHour,
+            Call::RunEveryDay,
             Call::Teardown,
         ] {
             let defined = std::iter::once(call.function()).chain(call.stand_in());

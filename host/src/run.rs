@@ -280,11 +280,13 @@ fn run_line(chain: &mut Chain, number: usize, line: &str) -> Ran {
 /// [`run_line`] for a line that may be an event.
 fn run_event(chain: &mut Chain, number: usize, line: &str) -> Ran {
     match chain.process_json(line) {
-        Ok(output) => {
+        Ok(mut output) => {
             let exports = match &output.event {
                 Some(event) => chain.export(event, ON_EVENT_ATTEMPTS),
                 None => Vec::new(),
             };
+            // What `onEvent` captured is this event's too.
+            output.captured.extend(chain.take_captured());
             Ran::Event {
                 number,
                 output,

@@ -84,6 +84,37 @@ pub struct PipelineArgs {
     /// "Isolation levels"). Every other team: an instance per connector.
     #[arg(long, env = "SANDPIPE_SHARED_INSTANCE_TEAMS", value_parser = team_ids)]
     shared_instance_teams: Option<std::collections::BTreeSet<i64>>,
+    /// Do not call the teams' scheduled tasks (`runEveryMinute`,
+    /// `runEveryHour`, `runEveryDay`) in this process; the other processes
+    /// sharing the database still call each once per period.
+    #[arg(long, env = "SANDPIPE_NO_SCHEDULED_TASKS")]
+    no_scheduled_tasks: bool,
+    /// Wall-clock deadline of a scheduled task's call (in place of
+    /// `--deadline-ms`; fuel and memory as for any call).
+    #[arg(long, env = "SANDPIPE_TASK_DEADLINE_MS", default_value_t = serve::schedule::TaskOptions::default().deadline.as_millis() as u64, value_parser = clap::value_parser!(u64).range(1..=sandpipe_runtime::limits::MAX_DEADLINE_MS))]
+    task_deadline_ms: u64,
+    /// The periods of the three tasks, `MINUTE,HOUR,DAY` (`300ms,2s,1m`):
+    /// for tests, which cannot wait a minute.
+    #[arg(long, env = "SANDPIPE_TASK_PERIODS", hide = true, value_parser = task_periods)]
+    task_periods: Option<[Duration; 3]>,
+}
+
+/// `MINUTE,HOUR,DAY` periods, each at least 50 ms.
+fn task_periods(text: &str) -> Result<[Duration; 3], String> {
+    let periods = text
+        .split(',')
+        .map(|period| {
+            humantime::parse_duration(period.trim())
+                .map_err(|e| format!("{period:?}: {e}"))
+                .and_then(|period| match period >= Duration::from_millis(50) {
+                    true => Ok(period),
+                    false => Err(format!("{period:?} is under 50ms")),
+                })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    periods.try_into().map_err(|periods: Vec<_>| {
+        format!("three periods (MINUTE,HOUR,DAY), got {}", periods.len())
+    })
 }
 
 /// `--shared-instance-teams`: team ids separated by commas, spaces around
@@ -136,6 +167,12 @@ impl PipelineArgs {
                 max_attempts: self.webhook_max_attempts,
                 retention: Duration::from_secs(self.webhook_retention_hours * 3600),
             },
+            tasks: (!self.no_scheduled_tasks).then(|| serve::schedule::TaskOptions {
+                periods: self
+                    .task_periods
+                    .unwrap_or(serve::schedule::TaskOptions::default().periods),
+                deadline: Duration::from_millis(self.task_deadline_ms),
+            }),
         })
     }
 }

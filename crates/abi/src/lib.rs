@@ -148,6 +148,14 @@ pub enum Call {
     /// Input an event; runs `onEvent` on PostHog's reduced copy of it. Output
     /// `null` (its return value is ignored); a throw is a failed delivery.
     OnEvent = 5,
+    /// Input `{"deadline_ms": N}` (the task's deadline, which bounds its
+    /// timers' virtual clock as setup's does a call's); runs
+    /// `runEveryMinute(meta)`. Output `null` (its return value is ignored).
+    RunEveryMinute = 6,
+    /// As [`Call::RunEveryMinute`], for `runEveryHour(meta)`.
+    RunEveryHour = 7,
+    /// As [`Call::RunEveryMinute`], for `runEveryDay(meta)`.
+    RunEveryDay = 8,
 }
 
 impl Call {
@@ -159,6 +167,9 @@ impl Call {
             3 => Some(Call::ComposeWebhook),
             4 => Some(Call::Teardown),
             5 => Some(Call::OnEvent),
+            6 => Some(Call::RunEveryMinute),
+            7 => Some(Call::RunEveryHour),
+            8 => Some(Call::RunEveryDay),
             _ => None,
         }
     }
@@ -171,7 +182,21 @@ impl Call {
             Call::ComposeWebhook => "composeWebhook",
             Call::Teardown => "teardownPlugin",
             Call::OnEvent => "onEvent",
+            Call::RunEveryMinute => "runEveryMinute",
+            Call::RunEveryHour => "runEveryHour",
+            Call::RunEveryDay => "runEveryDay",
         }
+    }
+
+    /// The scheduled tasks, shortest period first.
+    pub const TASKS: [Call; 3] = [Call::RunEveryMinute, Call::RunEveryHour, Call::RunEveryDay];
+
+    /// Whether this call is a scheduled task.
+    pub const fn is_task(self) -> bool {
+        matches!(
+            self,
+            Call::RunEveryMinute | Call::RunEveryHour | Call::RunEveryDay
+        )
     }
 
     /// Another connector function that provides this call when the connector
@@ -311,11 +336,14 @@ mod tests {
             Call::ComposeWebhook,
             Call::Teardown,
             Call::OnEvent,
+            Call::RunEveryMinute,
+            Call::RunEveryHour,
+            Call::RunEveryDay,
         ] {
             assert_eq!(Call::from_u32(c as u32), Some(c));
         }
         assert_eq!(Call::from_u32(0), None);
-        assert_eq!(Call::from_u32(6), None);
+        assert_eq!(Call::from_u32(9), None);
         assert_eq!(LogLevel::from_u32(LogLevel::Warn as u32), LogLevel::Warn);
         assert_eq!(LogLevel::from_u32(99), LogLevel::Log);
     }

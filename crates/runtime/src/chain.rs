@@ -38,6 +38,7 @@ use crate::webhook::WebhookRequest;
 use sandpipe_abi::Call;
 use serde_json::Value;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// What happened to one event.
 #[derive(Debug, Clone, PartialEq)]
@@ -707,6 +708,8 @@ pub struct OnEventCall {
     /// quarantine; `None` when nothing ran (the connector defines no
     /// `onEvent`, or could not load).
     pub record: Option<CallRecord>,
+    /// The events the call sent with `posthog.capture`.
+    pub captured: Vec<Value>,
 }
 
 impl Chain {
@@ -733,6 +736,7 @@ impl Chain {
         Some(OnEventCall {
             result,
             record: connector.take_last_call(),
+            captured: connector.take_captured(),
         })
     }
 
@@ -768,13 +772,66 @@ impl Chain {
     }
 }
 
+/// What one [`Chain::run_task`] call did.
+#[derive(Debug)]
+pub struct TaskCall {
+    pub result: Result<(), CallError>,
+    /// What the call cost and whether it succeeded, for metrics; `None` when
+    /// nothing ran (the connector does not define the task, or could not load).
+    pub record: Option<CallRecord>,
+    /// The events the task sent with `posthog.capture`, stamped as
+    /// [`Connector::take_captured`] stamps them.
+    pub captured: Vec<Value>,
+}
+
+impl Chain {
+    /// The scheduled tasks the chain's connectors define: each connector's
+    /// label with the tasks (`Call::TASKS`) it defines, in chain order. A
+    /// connector that cannot load defines none (its load error is logged).
+    pub fn tasks(&mut self) -> Vec<(String, Vec<Call>)> {
+        let mut out = Vec::new();
+        for connector in &mut self.connectors {
+            let tasks: Vec<Call> = Call::TASKS
+                .into_iter()
+                .filter(|&task| connector.defines(task).unwrap_or(false))
+                .collect();
+            if !tasks.is_empty() {
+                out.push((connector.label().to_string(), tasks));
+            }
+        }
+        out
+    }
+
+    /// Runs the scheduled task `task` of the connector labelled `label`
+    /// under `deadline`, and takes what it captured. `None` when the chain
+    /// has no such connector.
+    pub fn run_task(&mut self, label: &str, task: Call, deadline: Duration) -> Option<TaskCall> {
+        let connector = self.connectors.iter_mut().find(|c| c.label() == label)?;
+        // A record or a capture left by an earlier call is not this call's.
+        connector.take_last_call();
+        let result = connector.run_task(task, deadline);
+        Some(TaskCall {
+            result,
+            record: connector.take_last_call(),
+            captured: connector.take_captured(),
+        })
+    }
+}
+
 impl Chain {
     /// Adds what the connectors captured during this event, in chain order.
     fn with_captured<E>(&self, mut out: ChainOutput<E>) -> ChainOutput<E> {
-        for connector in &self.connectors {
-            out.captured.extend(connector.take_captured());
-        }
+        out.captured.extend(self.take_captured());
         out
+    }
+
+    /// What the connectors captured since it was last taken, in chain order
+    /// (after [`Chain::export`], what its `onEvent` calls captured).
+    pub fn take_captured(&self) -> Vec<Value> {
+        self.connectors
+            .iter()
+            .flat_map(Connector::take_captured)
+            .collect()
     }
 }
 

@@ -269,6 +269,28 @@ impl Connector {
         self.call(Call::OnEvent, event).map(drop)
     }
 
+    /// Runs the scheduled task `task` (`runEveryMinute`, …) with `deadline`
+    /// in place of the connector's own deadline for this call only (fuel,
+    /// memory and logs as for any call), and ignores what it returns. An
+    /// error is logged for this connector. Nothing happens when the
+    /// connector does not define the task.
+    pub fn run_task(&mut self, task: Call, deadline: Duration) -> Result<(), CallError> {
+        debug_assert!(task.is_task(), "{task:?} is not a scheduled task");
+        if !self.defines(task)? {
+            return Ok(());
+        }
+        let input = format!(r#"{{"deadline_ms":{}}}"#, deadline.as_millis());
+        // Readied first, under the connector's own limits (setup included).
+        self.instance()?;
+        let own = std::mem::replace(
+            &mut self.limits.deadline,
+            deadline.min(Duration::from_millis(crate::limits::MAX_DEADLINE_MS)),
+        );
+        let result = self.call(task, input.as_bytes()).map(drop);
+        self.limits.deadline = own;
+        result
+    }
+
     /// Parses a call's JSON result: `None` for `null`, the object otherwise.
     fn result_object(
         &self,

@@ -348,3 +348,91 @@ pub(super) fn quarantine(
         })
         .collect())
 }
+
+/// Runs the events a call with no caller to answer (a scheduled task, a
+/// queued `onEvent`) sent with `posthog.capture` through the team's chain,
+/// as PostHog ingested them: each with a `uuid`, a `timestamp` (now) and
+/// the team's `team_id` unless the connector gave them. Their webhooks and
+/// `onEvent` calls are stored and sent as an events request's are; what the
+/// chain makes of them goes nowhere else, and what they capture in turn is
+/// dropped (a connector cannot feed itself), with a line in the log of the
+/// connector `id` that captured them, whose call was `function`. So are
+/// those of an `onEvent` call on an event that was itself captured
+/// (`from_captured`): an exporter that captures on every event would
+/// otherwise feed itself for ever.
+pub async fn ingest_captured(
+    state: &AppState,
+    team: i64,
+    id: &str,
+    function: &str,
+    captured: Vec<Value>,
+    from_captured: bool,
+) {
+    if from_captured {
+        let message = format!(
+            "{function}: {} captured event(s) dropped: the event it ran on was itself captured (properties.$sandpipe_connector)",
+            captured.len()
+        );
+        log_for(state, team, id, LogLevel::Warn, message).await;
+        return;
+    }
+    let now = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
+    let events: Vec<Value> = captured
+        .into_iter()
+        .map(|mut event| {
+            if let Some(object) = event.as_object_mut() {
+                object
+                    .entry("uuid")
+                    .or_insert_with(|| uuid::Uuid::now_v7().to_string().into());
+                object
+                    .entry("timestamp")
+                    .or_insert_with(|| now.clone().into());
+                object.entry("team_id").or_insert(team.into());
+            }
+            event
+        })
+        .collect();
+    let count = events.len();
+    let message = match process(state.clone(), team, Value::Array(events), usize::MAX).await {
+        Ok(batch) => {
+            let refused = batch
+                .failures
+                .iter()
+                .filter(|failure| matches!(failure, Failure::Item(_)))
+                .count();
+            let mut message =
+                format!("{function}: {count} captured event(s) ran through the chain");
+            if refused > 0 {
+                message.push_str(&format!(
+                    "; {refused} refused (an event needs a non-empty string \"event\")"
+                ));
+            }
+            if !batch.captured.is_empty() {
+                message.push_str(&format!(
+                    "; {} event(s) they captured in turn were dropped",
+                    batch.captured.len()
+                ));
+            }
+            (LogLevel::Info, message)
+        }
+        Err(error) => (
+            LogLevel::Error,
+            format!("{function}: its {count} captured event(s) could not run: {error}"),
+        ),
+    };
+    let (level, message) = message;
+    log_for(state, team, id, level, message).await;
+}
+
+/// Stores a line of the service's own in the log of `team`'s connector `id`.
+async fn log_for(state: &AppState, team: i64, id: &str, level: LogLevel, message: String) {
+    if let Some(chain) = state.teams.get(team) {
+        let label = chain.label_of(id).unwrap_or_else(|| "sandpipe".into());
+        let state = state.clone();
+        let line = super::schedule::line(&label, id, level, message);
+        let _ = tokio::task::spawn_blocking(move || {
+            super::schedule::keep_logs(&state, &chain, vec![line]);
+        })
+        .await;
+    }
+}

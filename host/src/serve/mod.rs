@@ -24,6 +24,7 @@ mod propagation;
 mod quarantine;
 mod redis_cache;
 mod registry;
+pub(crate) mod schedule;
 pub(crate) mod state;
 pub(crate) mod store;
 mod teams;
@@ -98,6 +99,8 @@ pub struct Pipeline {
     /// Teams whose chains run at the shared-instance level.
     pub shared_teams: std::collections::BTreeSet<i64>,
     pub delivery: webhooks::DeliveryOptions,
+    /// When the teams' scheduled tasks run (`None`: not in this process).
+    pub tasks: Option<schedule::TaskOptions>,
 }
 
 const ADMIN_HASH: &str = "admin_token_sha256";
@@ -167,6 +170,8 @@ pub(crate) struct Opened {
     pub state: state::AppState,
     /// Whether other processes share the database (PostgreSQL): their changes are polled.
     pub shared: bool,
+    /// When the teams' scheduled tasks run (`None`: not in this process).
+    pub tasks: Option<schedule::TaskOptions>,
 }
 
 impl Opened {
@@ -181,6 +186,9 @@ impl Opened {
         );
         if self.shared {
             tokio::spawn(propagation::run(self.state.clone()));
+        }
+        if let Some(options) = self.tasks {
+            tokio::spawn(schedule::run(self.state.clone(), options));
         }
     }
 }
@@ -252,7 +260,11 @@ pub(crate) fn open(pipeline: Pipeline, admin: Admin) -> anyhow::Result<Opened> {
     for team in store.teams_with_chains()? {
         restore(&state, team)?;
     }
-    Ok(Opened { state, shared })
+    Ok(Opened {
+        state,
+        shared,
+        tasks: pipeline.tasks,
+    })
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {

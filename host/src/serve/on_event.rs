@@ -6,13 +6,16 @@
 //! included) and `meta.storage` writes are stored before the attempt is
 //! recorded. A connector that left the chain (or is disabled, by the operator
 //! or by quarantine), or whose input limit the event passes, is not called:
-//! its row is dead at once.
+//! its row is dead at once. The events a call sends with `posthog.capture`
+//! run through the team's chain once it has returned
+//! ([`super::events::ingest_captured`]).
 
-use super::events::{EventsError, in_team_slot, log_lines, quarantine};
+use super::events::{EventsError, in_team_slot, ingest_captured, log_lines, quarantine};
 use super::state::AppState;
 use super::teams::TeamChain;
 use super::webhooks::{AttemptError, OnEventRunner};
 use sandpipe_runtime::CallError;
+use serde_json::Value;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -29,12 +32,20 @@ impl OnEventRunner for TeamExports {
     ) -> Pin<Box<dyn Future<Output = Result<(), AttemptError>> + Send>> {
         let state = self.0.clone();
         Box::pin(async move {
-            let ran = in_team_slot(state, team, move |state, chain| {
+            let id = connector_id.clone();
+            let from_captured = was_captured(&event);
+            let ran = in_team_slot(state.clone(), team, move |state, chain| {
                 Ok(call(state, chain, &connector_id, &event))
             })
             .await;
             match ran {
-                Ok(outcome) => outcome,
+                Ok((outcome, captured)) => {
+                    if !captured.is_empty() {
+                        let function = sandpipe_abi::Call::OnEvent.function();
+                        ingest_captured(&state, team, &id, function, captured, from_captured).await;
+                    }
+                    outcome
+                }
                 Err(EventsError::NoChain { .. }) => {
                     Err(AttemptError::NoConnector("the team has no chain".into()))
                 }
@@ -44,23 +55,36 @@ impl OnEventRunner for TeamExports {
     }
 }
 
-/// One `onEvent` call of the connector `id` of `chain` on `event`.
+/// Whether `event` (JSON text) was sent by a connector with `posthog.capture`:
+/// its `properties` hold the `$sandpipe_connector` the capture stamped.
+fn was_captured(event: &str) -> bool {
+    event.contains("$sandpipe_connector")
+        && serde_json::from_str::<Value>(event)
+            .is_ok_and(|event| event["properties"].get("$sandpipe_connector").is_some())
+}
+
+/// One `onEvent` call of the connector `id` of `chain` on `event`, and the
+/// events it captured.
 fn call(
     state: &AppState,
     chain: &Arc<TeamChain>,
     id: &str,
     event: &str,
-) -> Result<(), AttemptError> {
+) -> (Result<(), AttemptError>, Vec<Value>) {
     let Some(label) = chain.label_of(id) else {
-        return Err(AttemptError::NoConnector(format!(
-            "connector {id:?} is no longer in the team's chain, or is disabled"
-        )));
+        let gone = format!("connector {id:?} is no longer in the team's chain, or is disabled");
+        return (Err(AttemptError::NoConnector(gone)), Vec::new());
     };
-    let mut running = chain
-        .checkout(&state.connectors)
-        .map_err(|e| AttemptError::OnEvent(e.to_string()))?;
-    let outcome = running.on_event(&label, event.as_bytes());
+    let mut running = match chain.checkout(&state.connectors) {
+        Ok(running) => running,
+        Err(error) => return (Err(AttemptError::OnEvent(error.to_string())), Vec::new()),
+    };
+    let mut outcome = running.on_event(&label, event.as_bytes());
     chain.checkin(running);
+    let captured = outcome
+        .as_mut()
+        .map(|call| std::mem::take(&mut call.captured))
+        .unwrap_or_default();
     let calls: Vec<_> = outcome
         .as_ref()
         .and_then(|call| call.record.clone())
@@ -76,7 +100,7 @@ fn call(
         .and_then(|()| state.store.append_logs(chain.team, &lines))
         .map_err(|e| e.to_string())
         .and_then(|()| state.connectors.storage.sync().map_err(|e| e.to_string()));
-    match (outcome.map(|call| call.result), kept) {
+    let outcome = match (outcome.map(|call| call.result), kept) {
         (None, _) => Err(AttemptError::NoConnector(format!(
             "connector {id:?} is not in the team's chain"
         ))),
@@ -88,5 +112,6 @@ fn call(
             "its log lines or storage writes could not be kept: {why}"
         ))),
         (Some(Ok(())), Ok(())) => Ok(()),
-    }
+    };
+    (outcome, captured)
 }

@@ -31,6 +31,16 @@ impl Teams {
             .cloned()
     }
 
+    /// Every team's current chain.
+    pub fn all(&self) -> Vec<Arc<TeamChain>> {
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
     fn install(&self, chain: Arc<TeamChain>) {
         self.current
             .write()

@@ -27,7 +27,7 @@ macro_rules! migration {
 }
 
 /// Migrations in order: version N is `MIGRATIONS[N - 1]`.
-pub const MIGRATIONS: [Migration; 7] = [
+pub const MIGRATIONS: [Migration; 8] = [
     migration!("0001_init"),
     migration!("0002_webhooks"),
     migration!("0003_quarantine"),
@@ -35,6 +35,7 @@ pub const MIGRATIONS: [Migration; 7] = [
     migration!("0005_chain_versions"),
     migration!("0006_identity"),
     migration!("0007_on_event"),
+    migration!("0008_scheduled_tasks"),
 ];
 
 /// Runs the migrations `connection` (the database at `path`) has not had;
@@ -76,7 +77,7 @@ mod tests {
         assert_eq!(
             migrate(&connection, &path).unwrap_err().to_string(),
             format!(
-                "{}: database schema version 8 is newer than this sandpipe (7)",
+                "{}: database schema version 9 is newer than this sandpipe (8)",
                 path.display()
             )
         );

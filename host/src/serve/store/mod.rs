@@ -10,19 +10,22 @@
 //! What it keeps is split by owner, one trait (and its implementation on each
 //! back end) each: [`TeamStore`] (settings, teams and their token hashes),
 //! [`ChainStore`] (content-addressed bundles, each team's chain and its
-//! versions), [`LogStore`] (connector log lines) and [`WebhookStore`]
-//! (composed requests and their delivery).
+//! versions), [`LogStore`] (connector log lines), [`WebhookStore`]
+//! (composed requests and their delivery) and [`TaskStore`] (scheduled task
+//! runs claimed).
 
 mod chains;
 mod logs;
 mod migrations;
 pub mod postgres;
+mod tasks;
 mod teams;
 mod webhooks;
 
 pub use chains::{BundleRow, ChainRow, ChainStore, ChainVersions};
 pub use logs::{LOG_RETENTION, LogFilter, LogLine, LogRow, LogStore, Since};
 pub use postgres::{PgStorage, PgStore, PgUrl};
+pub use tasks::{TaskClaim, TaskStore};
 pub use teams::{TeamRow, TeamStore};
 pub use webhooks::{ON_EVENT, OnEventJob, Redelivery, WebhookRow, WebhookStore};
 
@@ -31,9 +34,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 /// Everything the service keeps: [`SqliteStore`] or [`PgStore`].
-pub trait Store: TeamStore + ChainStore + LogStore + WebhookStore {}
+pub trait Store: TeamStore + ChainStore + LogStore + WebhookStore + TaskStore {}
 
-impl<T: TeamStore + ChainStore + LogStore + WebhookStore> Store for T {}
+impl<T: TeamStore + ChainStore + LogStore + WebhookStore + TaskStore> Store for T {}
 
 /// Why the store could not do what was asked.
 #[derive(Debug, thiserror::Error)]

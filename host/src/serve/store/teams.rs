@@ -97,7 +97,7 @@ impl TeamStore for SqliteStore {
     fn delete_team(&self, team: i64) -> Result<bool> {
         self.with(|c| {
             let tx = c.transaction()?;
-            for table in ["chain_connectors", "logs", "webhooks"] {
+            for table in ["chain_connectors", "logs", "webhooks", "scheduled_tasks"] {
                 tx.execute(&format!("DELETE FROM {table} WHERE team_id = ?1"), [team])?;
             }
             let deleted = tx.execute("DELETE FROM teams WHERE id = ?1", [team])?;

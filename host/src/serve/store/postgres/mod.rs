@@ -13,6 +13,7 @@
 mod chains;
 mod logs;
 mod storage;
+mod tasks;
 mod teams;
 mod webhooks;
 

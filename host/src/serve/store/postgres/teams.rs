@@ -95,7 +95,7 @@ impl TeamStore for PgStore {
     fn delete_team(&self, team: i64) -> Result<bool> {
         self.run(|mut client| async move {
             let tx = client.transaction().await.map_err(pg_error)?;
-            for table in ["chain_connectors", "logs", "webhooks"] {
+            for table in ["chain_connectors", "logs", "webhooks", "scheduled_tasks"] {
                 tx.execute(&format!("DELETE FROM {table} WHERE team_id = $1"), &[&team])
                     .await
                     .map_err(pg_error)?;
