@@ -136,11 +136,7 @@ fn millis(duration: Duration) -> i64 {
 
 /// The tasks `chain`'s configuration defines, if known; else starts
 /// finding them (once) and answers `None`.
-fn tasks_of(
-    state: &AppState,
-    chain: &Arc<TeamChain>,
-    found: &Arc<Mutex<Found>>,
-) -> Option<Tasks> {
+fn tasks_of(state: &AppState, chain: &Arc<TeamChain>, found: &Arc<Mutex<Found>>) -> Option<Tasks> {
     let mut known = found.lock().unwrap_or_else(|e| e.into_inner());
     match known.get(&chain.team) {
         Some((generation, tasks)) if *generation == chain.generation => tasks.clone(),
