@@ -1322,8 +1322,13 @@ fn what_on_event_captures_runs_through_the_chain_once_and_never_feeds_itself() {
     let (_tmp, server) = Server::fresh(&["--allow-private-webhooks"]);
     let receiver = receiver();
     let (team, token) = server.team("t");
-    // Captures on every event it exports, its own captures included.
+    // Captures on every event it exports, its own captures included, and
+    // hides from the events it passes on that they were captured.
     let js = r#"
+export function processEvent(event) {
+    delete event.properties.$sandpipe_connector;
+    return event;
+}
 export function onEvent(event) {
     posthog.capture('exported', { of: event.event });
 }
@@ -1344,7 +1349,7 @@ export function composeWebhook(event, { config }) {
     let started = Instant::now();
     let dropped = |logs: &[String]| {
         logs.iter().any(|m| {
-            m == "onEvent: 1 captured event(s) dropped: the event it ran on was itself captured (properties.$sandpipe_connector)"
+            m == "onEvent: 1 captured event(s) dropped: the event it ran on was itself captured"
         })
     };
     while !dropped(&server.log_messages(team, &token, "")) {
@@ -1357,7 +1362,10 @@ export function composeWebhook(event, { config }) {
     }
     // The event's webhook, then the one of the event its onEvent captured;
     // that event's own onEvent capture went no further.
-    std::thread::sleep(Duration::from_millis(500));
+    while receiver.accepted.lock().unwrap().len() < 2 {
+        assert!(started.elapsed() < Duration::from_secs(20));
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let mut bodies = receiver.accepted.lock().unwrap().clone();
     bodies.sort();
     assert_eq!(
@@ -1376,17 +1384,30 @@ export function composeWebhook(event, { config }) {
 
 #[test]
 fn scheduled_tasks_are_off_in_a_process_told_so() {
-    let (_tmp, server) = Server::fresh(&[
-        "--task-periods",
-        "100ms,100ms,100ms",
-        "--no-scheduled-tasks",
-    ]);
-    let (team, token) = server.team("t");
+    let periods = ["--task-periods", "100ms,100ms,100ms"];
+    let (_on_db, on) = Server::fresh(&periods);
+    let (_off_db, off) = Server::fresh(&[&periods[..], &["--no-scheduled-tasks"]].concat());
     let js = "export function runEveryMinute() { console.log('tick') }";
-    let bytes = inline("ticker", js, "");
-    server.chain_of_one(team, &token, bytes, json!({}));
-    std::thread::sleep(Duration::from_millis(1_000));
-    assert_eq!(server.log_messages(team, &token, ""), Vec::<String>::new());
+    let teams: Vec<(i64, String)> = [&on, &off]
+        .iter()
+        .map(|server| {
+            let (team, token) = server.team("t");
+            server.chain_of_one(team, &token, inline("ticker", js, ""), json!({}));
+            (team, token)
+        })
+        .collect();
+    // The same chain ticks where tasks are on; twice as long later, not once
+    // where they are off.
+    let started = Instant::now();
+    while on.log_messages(teams[0].0, &teams[0].1, "").is_empty() {
+        assert!(started.elapsed() < Duration::from_secs(20));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(started.elapsed().max(Duration::from_millis(500)));
+    assert_eq!(
+        off.log_messages(teams[1].0, &teams[1].1, ""),
+        Vec::<String>::new()
+    );
 }
 
 /// What came back on `stream` until the server closed it (or 15 s passed,
@@ -1418,9 +1439,16 @@ fn a_client_that_stalls_its_request_head_or_body_is_cut_off() {
         "POST /v1/teams HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {ADMIN}\r\nContent-Type: application/json\r\nContent-Length: 20\r\n\r\n{{\"na"
     )
     .unwrap();
-    // A head that never ends.
+    // A head that never ends; a connection that never starts one; one that
+    // starts with the first bytes of HTTP/2's preface and stops.
     let mut head = std::net::TcpStream::connect(&address).unwrap();
     write!(head, "GET /healthz HTTP/1.1\r\nHost: {address}\r\n").unwrap();
+    let silent = std::net::TcpStream::connect(&address).unwrap();
+    let mut preface = std::net::TcpStream::connect(&address).unwrap();
+    write!(preface, "PRI * HTTP/2.0\r\n").unwrap();
+    // An idle connection, after a request it kept alive.
+    let mut idle = std::net::TcpStream::connect(&address).unwrap();
+    write!(idle, "GET /healthz HTTP/1.1\r\nHost: {address}\r\n\r\n").unwrap();
     let answer = until_closed(body);
     assert!(
         answer.starts_with("HTTP/1.1 408 Request Timeout\r\n"),
@@ -1431,6 +1459,11 @@ fn a_client_that_stalls_its_request_head_or_body_is_cut_off() {
         "{answer}"
     );
     assert_eq!(until_closed(head), "");
+    assert_eq!(until_closed(silent), "");
+    assert!(until_closed(preface).starts_with("HTTP/1.1 400 "));
+    let answer = until_closed(idle);
+    assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+    assert!(answer.ends_with("\r\n\r\nok"), "{answer}");
     // Nothing else was held up, and the stalled request created no team.
     let (status, teams) = server.call("GET", "/v1/teams", Some(ADMIN), None);
     assert_eq!((status, teams), (200, json!({ "teams": [] })));

@@ -280,14 +280,25 @@ fn a_scheduled_task_runs_under_its_own_deadline_and_gives_what_it_captured() {
                 posthog.capture('polled', { page: 1 });
                 return 'ignored';
             }
-            function processEvent(event) { return event }"#,
+            function runEveryHour() {
+                return new Promise(() => {});
+            }
+            async function processEvent(event) {
+                // Within the connector's own 1 s deadline.
+                await new Promise((resolve) => setTimeout(resolve, 800));
+                return event;
+            }"#,
             0,
             &logs,
         ),
         connector("plain", "function processEvent(e) { return e }", 1, &logs),
     ]);
     let minute = sandpipe_abi::Call::RunEveryMinute;
-    assert_eq!(chain.tasks(), [("poller (0)".to_string(), vec![minute])]);
+    let hour = sandpipe_abi::Call::RunEveryHour;
+    assert_eq!(
+        chain.tasks(),
+        Some(vec![("poller (0)".to_string(), vec![minute, hour])])
+    );
     let ran = chain
         .run_task("poller (0)", minute, Duration::from_secs(5))
         .unwrap();
@@ -314,6 +325,19 @@ fn a_scheduled_task_runs_under_its_own_deadline_and_gives_what_it_captured() {
         "Error: a timer set for 2000 ms into the call fires after the call's deadline (500 ms)"
     );
     assert!(ran.captured.is_empty());
+    // Nor does a task that fails or never settles leave its deadline to the
+    // connector's next call, whose 800 ms timer fits its own 1 s.
+    let out = chain.process(json!({"event": "e", "properties": {}}));
+    assert!(out.failures.is_empty(), "{:?}", out.failures);
+    let ran = chain
+        .run_task("poller (0)", hour, Duration::from_millis(100))
+        .unwrap();
+    assert_eq!(
+        ran.result.unwrap_err().to_string(),
+        "Error: the connector's promise never settled (it awaits something that cannot happen here: no job or timer is pending)"
+    );
+    let out = chain.process(json!({"event": "e", "properties": {}}));
+    assert!(out.failures.is_empty(), "{:?}", out.failures);
     // A connector without the task: nothing runs; no such connector: None.
     let ran = chain
         .run_task("plain (1)", minute, Duration::from_secs(5))

@@ -19,6 +19,8 @@
     const dateNow = Date.now;
     const timeOf = Function.prototype.call.bind(Date.prototype.getTime);
     const numberValueOf = Function.prototype.call.bind(Number.prototype.valueOf);
+    const bigintValueOf = Function.prototype.call.bind(BigInt.prototype.valueOf);
+    const bigintToString = Function.prototype.call.bind(BigInt.prototype.toString);
     const defineProperty = Object.defineProperty;
 
     function host(payload) {
@@ -159,14 +161,16 @@
         return time;
     }
 
-    // ECMA-402's constructors may be called without `new` (`Intl.DateTimeFormat()
-    // .resolvedOptions().timeZone`); a class may not. The constructor is a function
-    // that makes an instance of the class, whose prototype it shares; `length` is 0
-    // as in V8.
-    function callable(Class, name) {
+    // ECMA-402's older constructors may be called without `new`
+    // (`Intl.DateTimeFormat().resolvedOptions().timeZone`); a class may not, and
+    // the newer ones (PluralRules, ListFormat) refuse it with V8's error
+    // (`requireNew`). The constructor is a function that makes an instance of
+    // the class, whose prototype it shares; `length` is 0 as in V8.
+    function callable(Class, name, requireNew) {
         const construct = Reflect.construct;
         const constructor = {
             [name]: function () {
+                if (requireNew && new.target === undefined) throw new TypeErrorCtor(`Constructor Intl.${name} requires 'new'`);
                 return construct(Class, [arguments[0], arguments[1]], new.target || constructor);
             },
         }[name];
@@ -277,7 +281,7 @@
         if (given === null) throw new TypeErrorCtor(`${caller} called on null or undefined`);
         const options = optionsObject(given);
         const resolved = {};
-        const style = stringOption(options, 'style', ['decimal', 'percent', 'currency', 'unit'], NUMBER_SERVICE) || 'decimal';
+        const style = stringOption(options, 'style', ['decimal', 'percent', 'currency', 'unit'], caller) || 'decimal';
         if (style === 'unit') throw new TypeErrorCtor('Intl.NumberFormat style "unit" is not supported by sandpipe');
         let currency = options.currency;
         if (currency !== undefined) {
@@ -285,20 +289,20 @@
             if (!/^[A-Za-z]{3}$/.test(currency)) throw new RangeErrorCtor(`Invalid currency code : ${currency}`);
             currency = currency.toUpperCase();
         }
-        const currencyDisplay = stringOption(options, 'currencyDisplay', ['code', 'symbol', 'narrowSymbol', 'name'], NUMBER_SERVICE) || 'symbol';
-        const currencySign = stringOption(options, 'currencySign', ['standard', 'accounting'], NUMBER_SERVICE) || 'standard';
+        const currencyDisplay = stringOption(options, 'currencyDisplay', ['code', 'symbol', 'narrowSymbol', 'name'], caller) || 'symbol';
+        const currencySign = stringOption(options, 'currencySign', ['standard', 'accounting'], caller) || 'standard';
         if (style === 'currency') {
             if (currency === undefined) throw new TypeErrorCtor('Currency code is required with currency style.');
             if (currencyDisplay === 'name') throw new TypeErrorCtor('Intl.NumberFormat currencyDisplay "name" is not supported by sandpipe');
             if (currencySign !== 'standard') throw new TypeErrorCtor('Intl.NumberFormat currencySign "accounting" is not supported by sandpipe');
         }
-        const notation = stringOption(options, 'notation', ['standard', 'scientific', 'engineering', 'compact'], NUMBER_SERVICE) || 'standard';
+        const notation = stringOption(options, 'notation', ['standard', 'scientific', 'engineering', 'compact'], caller) || 'standard';
         if (notation !== 'standard') throw new TypeErrorCtor(`Intl.NumberFormat notation "${notation}" is not supported by sandpipe`);
         const digits = style === 'currency' ? (CURRENCY_DIGITS[currency] === undefined ? 2 : CURRENCY_DIGITS[currency]) : 0;
         const minimumDefault = digits;
         const maximumDefault = style === 'currency' ? digits : style === 'percent' ? 0 : 3;
         const { minimumIntegerDigits, minimumFractionDigits: minimum, maximumFractionDigits: maximum } =
-            fractionDigits(options, minimumDefault, maximumDefault, NUMBER_SERVICE);
+            fractionDigits(options, minimumDefault, maximumDefault, caller);
         let useGrouping = options.useGrouping;
         if (useGrouping === undefined || useGrouping === true || useGrouping === 'true' || useGrouping === 'false') {
             useGrouping = 'auto';
@@ -307,10 +311,10 @@
         } else {
             useGrouping = StringCtor(useGrouping);
             if (useGrouping !== 'always' && useGrouping !== 'auto' && useGrouping !== 'min2') {
-                throw new RangeErrorCtor(`Value ${useGrouping} out of range for ${NUMBER_SERVICE} options property useGrouping`);
+                throw new RangeErrorCtor(`Value ${useGrouping} out of range for ${caller} options property useGrouping`);
             }
         }
-        const signDisplay = stringOption(options, 'signDisplay', ['auto', 'never', 'always', 'exceptZero', 'negative'], NUMBER_SERVICE) || 'auto';
+        const signDisplay = stringOption(options, 'signDisplay', ['auto', 'never', 'always', 'exceptZero', 'negative'], caller) || 'auto';
         if (signDisplay !== 'auto') throw new TypeErrorCtor(`Intl.NumberFormat signDisplay "${signDisplay}" is not supported by sandpipe`);
         resolved.style = style;
         if (style === 'currency') {
@@ -346,7 +350,8 @@
     }
 
     function numberValue(value) {
-        if (typeof value === 'bigint') value = NumberCtor(value);
+        // A BigInt keeps every digit: its decimal text goes to the host.
+        if (typeof value === 'bigint') return { bigint: bigintToString(value) };
         const n = NumberCtor(value);
         if (n !== n) return 'NaN';
         if (n === Infinity) return 'Infinity';
@@ -418,10 +423,28 @@
         return state;
     }
 
+    // The primitive a `toLocaleString` method's receiver holds, with V8's
+    // error when it holds none (`valueOf` reads it, `type` names it).
+    function thisValue(valueOf, receiver, type) {
+        try {
+            return valueOf(receiver);
+        } catch (_) {
+            throw new TypeErrorCtor(`${type}.prototype.toLocaleString requires that 'this' be a ${type}`);
+        }
+    }
+
     defineProperty(Number.prototype, 'toLocaleString', {
         value: function toLocaleString(locales, options) {
-            const value = numberValueOf(this);
+            const value = thisValue(numberValueOf, this, 'Number');
             return joinParts(formatNumber(requestedLocale(locales), numberOptions(options, 'Number.prototype.toLocaleString'), value).parts);
+        },
+        writable: true, configurable: true, enumerable: false,
+    });
+
+    defineProperty(BigInt.prototype, 'toLocaleString', {
+        value: function toLocaleString(locales, options) {
+            const value = thisValue(bigintValueOf, this, 'BigInt');
+            return joinParts(formatNumber(requestedLocale(locales), numberOptions(options, 'BigInt.prototype.toLocaleString'), value).parts);
         },
         writable: true, configurable: true, enumerable: false,
     });
@@ -659,23 +682,14 @@
         return objectToString(value);
     }
 
-    // A constructor that must be called with `new` (PluralRules, ListFormat,
-    // as V8 has them): a function, so the error is V8's and `length` is 0.
-    function newOnly(Class, name) {
-        const construct = Reflect.construct;
-        const constructor = {
-            [name]: function () {
-                if (new.target === undefined) throw new TypeErrorCtor(`Constructor Intl.${name} requires 'new'`);
-                return construct(Class, [arguments[0], arguments[1]], new.target);
-            },
-        }[name];
-        defineProperty(constructor, 'length', { value: 0, configurable: true });
-        defineProperty(constructor, 'prototype', { value: Class.prototype, writable: false });
-        defineProperty(Class.prototype, 'constructor', { value: constructor, writable: true, configurable: true });
-        defineProperty(constructor, 'supportedLocalesOf', {
-            value: Class.supportedLocalesOf, writable: true, configurable: true,
-        });
-        return constructor;
+    // The state `map` keeps for `receiver`, an instance of `service`; V8's
+    // error naming `method` and the receiver when it is none.
+    function stateIn(map, service, method, receiver) {
+        const state = map.get(receiver);
+        if (state === undefined) {
+            throw new TypeErrorCtor(`Method ${service}.prototype.${method} called on incompatible receiver ${describe(receiver)}`);
+        }
+        return state;
     }
 
     // ECMAScript's ToNumber, with V8's message for a BigInt.
@@ -702,14 +716,6 @@
     const PLURAL_SERVICE = 'Intl.PluralRules';
     const pluralState = new WeakMap();
 
-    function pluralStateOf(rules, method) {
-        const state = pluralState.get(rules);
-        if (state === undefined) {
-            throw new TypeErrorCtor(`Method Intl.PluralRules.prototype.${method} called on incompatible receiver ${describe(rules)}`);
-        }
-        return state;
-    }
-
     function plural(state, value, end) {
         return host({ op: 'plural', locale: state.locale, ...state.options, value, end });
     }
@@ -723,7 +729,7 @@
         }
 
         resolvedOptions() {
-            const state = pluralStateOf(this, 'resolvedOptions');
+            const state = stateIn(pluralState, PLURAL_SERVICE, 'resolvedOptions', this);
             const options = state.options;
             return {
                 locale: state.locale,
@@ -736,7 +742,7 @@
         }
 
         select(value) {
-            const state = pluralStateOf(this, 'select');
+            const state = stateIn(pluralState, PLURAL_SERVICE, 'select', this);
             const n = toNumber(value);
             // NaN and the infinities are "other" in every locale.
             if (n !== n || n === Infinity || n === -Infinity) return 'other';
@@ -744,7 +750,7 @@
         }
 
         selectRange(start, end) {
-            const state = pluralStateOf(this, 'selectRange');
+            const state = stateIn(pluralState, PLURAL_SERVICE, 'selectRange', this);
             if (start === undefined) throw new TypeErrorCtor('Invalid startRange : undefined');
             if (end === undefined) throw new TypeErrorCtor('Invalid endRange : undefined');
             const from = toNumber(start);
@@ -765,14 +771,6 @@
 
     const LIST_SERVICE = 'Intl.ListFormat';
     const listState = new WeakMap();
-
-    function listStateOf(format, method) {
-        const state = listState.get(format);
-        if (state === undefined) {
-            throw new TypeErrorCtor(`Method Intl.ListFormat.prototype.${method} called on incompatible receiver ${describe(format)}`);
-        }
-        return state;
-    }
 
     // ECMA-402 StringListFromIterable.
     function stringList(list) {
@@ -818,16 +816,16 @@
         }
 
         resolvedOptions() {
-            const state = listStateOf(this, 'resolvedOptions');
+            const state = stateIn(listState, LIST_SERVICE, 'resolvedOptions', this);
             return { locale: state.locale, type: state.type, style: state.style };
         }
 
         format(list) {
-            return joinParts(listParts(listStateOf(this, 'format'), list));
+            return joinParts(listParts(stateIn(listState, LIST_SERVICE, 'format', this), list));
         }
 
         formatToParts(list) {
-            return listParts(listStateOf(this, 'formatToParts'), list).map((part) => ({ type: part[0], value: part[1] }));
+            return listParts(stateIn(listState, LIST_SERVICE, 'formatToParts', this), list).map((part) => ({ type: part[0], value: part[1] }));
         }
 
         static supportedLocalesOf(locales) {
@@ -841,8 +839,8 @@
         DateTimeFormat: callable(DateTimeFormat, 'DateTimeFormat'),
         NumberFormat: callable(NumberFormat, 'NumberFormat'),
         Collator: callable(Collator, 'Collator'),
-        PluralRules: newOnly(PluralRules, 'PluralRules'),
-        ListFormat: newOnly(ListFormat, 'ListFormat'),
+        PluralRules: callable(PluralRules, 'PluralRules', true),
+        ListFormat: callable(ListFormat, 'ListFormat', true),
         RelativeTimeFormat: unsupported('RelativeTimeFormat'),
         DisplayNames: unsupported('DisplayNames'),
         Segmenter: unsupported('Segmenter'),

@@ -15,7 +15,6 @@
     const DateCtor = Date;
     const ErrorCtor = Error;
     const ProxyCtor = Proxy;
-    const resolvePromise = Promise.resolve.bind(Promise);
     const Uint8ArrayCtor = Uint8Array;
     const StringCtor = String;
     // Uncurried: a connector that replaces String.prototype.slice cannot unbound an error.
@@ -83,6 +82,10 @@
     let timerSeq = 0;
     let nextTimerId = 1;
     let callDeadlineMs = Infinity;
+    // A scheduled task's own deadline, while it runs (`task`); `endTimers`,
+    // which the plugin runs after every task, ends it.
+    let taskDeadlineMs;
+    const deadlineMs = () => (taskDeadlineMs === undefined ? callDeadlineMs : taskDeadlineMs);
 
     class Timeout {
         constructor(id) { this._id = id; }
@@ -133,9 +136,9 @@
             if (timer.due < timers[next].due || (timer.due === timers[next].due && timer.seq < timers[next].seq)) next = i;
         }
         const timer = timers[next];
-        if (timer.due > callDeadlineMs) {
+        if (timer.due > deadlineMs()) {
             timers = [];
-            throw new ErrorCtor(`a timer set for ${timer.due} ms into the call fires after the call's deadline (${callDeadlineMs} ms)`);
+            throw new ErrorCtor(`a timer set for ${timer.due} ms into the call fires after the call's deadline (${deadlineMs()} ms)`);
         }
         clock = timer.due;
         if (timer.interval) {
@@ -153,6 +156,7 @@
     function endTimers() {
         timers = [];
         clock = 0;
+        taskDeadlineMs = undefined;
     }
 
 
@@ -793,25 +797,13 @@
     }
 
     // A scheduled task: its own deadline bounds its timers' clock while it
-    // runs (set back once it has settled, however it ends).
+    // runs. Telling the plugin a timer was set makes it end the call's timers
+    // after the task however it ends (settled, thrown, never settled), and
+    // with them the task's deadline.
     function task(name, input) {
-        const callDeadline = callDeadlineMs;
-        const restore = () => { callDeadlineMs = callDeadline; };
-        callDeadlineMs = typeof input.deadline_ms === 'number' ? input.deadline_ms : callDeadline;
-        let started;
-        try {
-            started = invoke(name, [meta]);
-        } catch (error) {
-            restore();
-            throw error;
-        }
-        // As `await` takes it: anything with a callable `then` is followed.
-        const thenable = started !== null && (typeof started === 'object' || typeof started === 'function');
-        if (!thenable || typeof started.then !== 'function') {
-            restore();
-            return started;
-        }
-        return promiseThen(resolvePromise(started), restore, (error) => { restore(); throw error; });
+        taskDeadlineMs = typeof input.deadline_ms === 'number' ? input.deadline_ms : undefined;
+        natives.timerSet();
+        return invoke(name, [meta]);
     }
 
     // Checks a settled call's value and returns what the host reads, as JSON:

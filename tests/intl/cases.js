@@ -202,6 +202,24 @@ function intlCases() {
                 .join(' | '));
         }
     }
+    // A BigInt keeps every digit (a double would end 12,345,678,901,234,567,000).
+    const BIGINTS = [0n, -7n, 12345678901234567891n, -98765432109876543210123456789n, 2n ** 64n];
+    for (const locale of LOCALES) {
+        for (let i = 0; i < NUMBER_OPTIONS.length; i++) {
+            const format = new Intl.NumberFormat(locale, NUMBER_OPTIONS[i]);
+            check(`${locale} BigInt options ${i}`, () => BIGINTS.map((n) => format.format(n)).join(' | '));
+        }
+        check(`${locale} BigInt toLocaleString`, () => BIGINTS.map((n) => n.toLocaleString(locale)).join(' | '));
+        check(`${locale} BigInt parts`, () => new Intl.NumberFormat(locale, { style: 'percent' }).formatToParts(-12345678901234567891n));
+    }
+    check('BigInt toLocaleString default', () => (12345678901234567891n).toLocaleString());
+    check('BigInt toLocaleString options', () => (5n).toLocaleString('en-US', { minimumFractionDigits: 2, minimumIntegerDigits: 3 }));
+    check('BigInt toLocaleString bad option', () => (5n).toLocaleString('en-US', { style: 'money' }));
+    check('BigInt toLocaleString receiver', () => BigInt.prototype.toLocaleString.call(5));
+    check('BigInt toLocaleString boxed', () => BigInt.prototype.toLocaleString.call(Object(5n), 'de-DE'));
+    check('number toLocaleString bad options', () => [{ style: 'money' }, { useGrouping: 'x' }, { currencyDisplay: 'x' }]
+        .map((options) => { try { return (5).toLocaleString('en', options); } catch (e) { return e.message; } }).join(' | '));
+    check('number toLocaleString receiver', () => Number.prototype.toLocaleString.call('5'));
     check('default number', () => (1234567.891).toLocaleString());
     check('number no currency', () => (1).toLocaleString('en-US', { style: 'currency' }));
     check('number bad currency', () => (1).toLocaleString('en-US', { style: 'currency', currency: 'EURO' }));

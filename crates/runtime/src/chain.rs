@@ -786,20 +786,24 @@ pub struct TaskCall {
 
 impl Chain {
     /// The scheduled tasks the chain's connectors define: each connector's
-    /// label with the tasks (`Call::TASKS`) it defines, in chain order. A
-    /// connector that cannot load defines none (its load error is logged).
-    pub fn tasks(&mut self) -> Vec<(String, Vec<Call>)> {
+    /// label with the tasks (`Call::TASKS`) it defines, in chain order, once
+    /// each has loaded (a failed `setupPlugin` is logged and tried again at
+    /// the task's call, as at any call). `None` when a connector could not
+    /// load, so what it defines is unknown (its error is logged).
+    pub fn tasks(&mut self) -> Option<Vec<(String, Vec<Call>)>> {
         let mut out = Vec::new();
         for connector in &mut self.connectors {
+            let _ = connector.ready();
+            let functions = connector.known_functions()?;
             let tasks: Vec<Call> = Call::TASKS
                 .into_iter()
-                .filter(|&task| connector.defines(task).unwrap_or(false))
+                .filter(|&task| crate::instance::provides(functions, task))
                 .collect();
             if !tasks.is_empty() {
                 out.push((connector.label().to_string(), tasks));
             }
         }
-        out
+        Some(out)
     }
 
     /// Runs the scheduled task `task` of the connector labelled `label`

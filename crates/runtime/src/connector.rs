@@ -204,6 +204,12 @@ impl Connector {
             .is_none_or(|functions| crate::instance::provides(functions, call))
     }
 
+    /// The special functions the connector defines, if it has loaded (its
+    /// `setupPlugin` may have failed since).
+    pub(crate) fn known_functions(&self) -> Option<&[String]> {
+        self.functions.as_deref()
+    }
+
     /// The special functions the connector defines (instantiating it if needed).
     pub fn functions(&mut self) -> Result<&[String], CallError> {
         if self.functions.is_none() {

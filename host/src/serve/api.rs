@@ -438,7 +438,8 @@ async fn post_events(
         publish_events(state, team, body).await?.into_response()
     } else {
         let limit = state.max_batch_events;
-        Json(events::process(state, team, body, limit).await?).into_response()
+        Json(events::process(state, team, body, limit, events::Origin::Client).await?)
+            .into_response()
     })
 }
 

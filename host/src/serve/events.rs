@@ -105,11 +105,21 @@ pub fn log_lines(chain: &TeamChain) -> Vec<LogLine> {
         .collect()
 }
 
+/// Where the events of a batch came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// A client sent them (an events request, a NATS message).
+    Client,
+    /// A connector sent them with `posthog.capture` ([`ingest_captured`]).
+    Capture,
+}
+
 /// One `onEvent` call per connector that defines it, for every event the chain kept.
 fn on_event_jobs(
     chain: &TeamChain,
     exporters: &[String],
     outputs: &[Option<ChainOutput<Vec<u8>>>],
+    origin: Origin,
 ) -> Vec<OnEventJob> {
     if exporters.is_empty() {
         return Vec::new();
@@ -123,6 +133,7 @@ fn on_event_jobs(
                     connector: label.clone(),
                     connector_id: id.to_string(),
                     event: text.clone(),
+                    of_captured: origin == Origin::Capture,
                 });
             }
         }
@@ -130,13 +141,14 @@ fn on_event_jobs(
     jobs
 }
 
-/// Processes `body` (an event or a list of at most `limit` events) for `team`.
-/// Items that are not events fail alone; the others run.
+/// Processes `body` (an event or a list of at most `limit` events, from
+/// `origin`) for `team`. Items that are not events fail alone; the others run.
 pub async fn process(
     state: AppState,
     team: i64,
     body: Value,
     limit: usize,
+    origin: Origin,
 ) -> Result<Batch, EventsError> {
     let events = match body {
         Value::Array(events) => events,
@@ -148,7 +160,10 @@ pub async fn process(
             got: events.len(),
         });
     }
-    in_team_slot(state, team, move |state, chain| run(state, chain, events)).await
+    in_team_slot(state, team, move |state, chain| {
+        run(state, chain, events, origin)
+    })
+    .await
 }
 
 /// Runs `work` on `team`'s current chain in one of the team's slots: on a
@@ -183,7 +198,12 @@ pub async fn in_team_slot<T: Send + 'static>(
 }
 
 /// Runs `events` through one of `chain`'s pooled chains and makes what they did durable.
-fn run(state: &AppState, chain: &Arc<TeamChain>, events: Vec<Value>) -> Result<Batch, EventsError> {
+fn run(
+    state: &AppState,
+    chain: &Arc<TeamChain>,
+    events: Vec<Value>,
+    origin: Origin,
+) -> Result<Batch, EventsError> {
     let team = chain.team;
     let count = events.len();
     // A cache call of this batch that could not reach Redis makes it answer
@@ -241,7 +261,7 @@ fn run(state: &AppState, chain: &Arc<TeamChain>, events: Vec<Value>) -> Result<B
     state.store.enqueue_webhooks(team, &webhooks)?;
     // The onEvent calls of every kept event, stored the same way: the worker
     // makes them, retried until they succeed or are dead.
-    let on_events = on_event_jobs(chain, &exporters, &outputs);
+    let on_events = on_event_jobs(chain, &exporters, &outputs, origin);
     state.store.enqueue_on_events(team, &on_events)?;
     if !webhooks.is_empty() || !on_events.is_empty() {
         state.delivery.wake.notify_one();
@@ -358,7 +378,8 @@ pub(super) fn quarantine(
 /// dropped (a connector cannot feed itself), with a line in the log of the
 /// connector `id` that captured them, whose call was `function`. So are
 /// those of an `onEvent` call on an event that was itself captured
-/// (`from_captured`): an exporter that captures on every event would
+/// (`from_captured`, which the queued call's row holds, not the event, which
+/// a connector may change): an exporter that captures on every event would
 /// otherwise feed itself for ever.
 pub async fn ingest_captured(
     state: &AppState,
@@ -370,7 +391,7 @@ pub async fn ingest_captured(
 ) {
     if from_captured {
         let message = format!(
-            "{function}: {} captured event(s) dropped: the event it ran on was itself captured (properties.$sandpipe_connector)",
+            "{function}: {} captured event(s) dropped: the event it ran on was itself captured",
             captured.len()
         );
         log_for(state, team, id, LogLevel::Warn, message).await;
@@ -393,7 +414,8 @@ pub async fn ingest_captured(
         })
         .collect();
     let count = events.len();
-    let message = match process(state.clone(), team, Value::Array(events), usize::MAX).await {
+    let events = Value::Array(events);
+    let message = match process(state.clone(), team, events, usize::MAX, Origin::Capture).await {
         Ok(batch) => {
             let refused = batch
                 .failures

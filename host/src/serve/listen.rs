@@ -1,9 +1,12 @@
-//! Accepting connections and serving the router on each, with the deadlines
-//! a client must keep: its request head within [`Deadlines::head`] (hyper
-//! closes the connection otherwise) and each request's body within
-//! [`Deadlines::body`] of its head (408). Without them a client that opens
-//! connections and then sends nothing, or a byte a minute, holds a task and
-//! its buffers for as long as it likes. `axum::serve` sets neither.
+//! Accepting connections and serving the router on each, over HTTP/1.1,
+//! with the deadlines a client must keep: each request's head within
+//! [`Deadlines::head`] of the connection's opening or of the last response
+//! (hyper closes the connection otherwise, an idle one too) and its body
+//! within [`Deadlines::body`] of its head (408). Without them a client that
+//! opens connections and then sends nothing, or a byte a minute, holds a
+//! task and its buffers for as long as it likes. `axum::serve` sets neither,
+//! and its HTTP/2 (cleartext, prior knowledge) reads the first bytes of a
+//! connection with no deadline at all, so it is not offered.
 
 use super::http::ApiError;
 use axum::Router;
@@ -13,8 +16,7 @@ use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::Response;
 use bytes::Bytes;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use std::future::Future;
@@ -57,12 +59,10 @@ pub async fn serve(
     let router = router.layer(axum::middleware::from_fn(move |request, next| {
         body_deadline(deadlines.body, request, next)
     }));
-    let mut builder = auto::Builder::new(TokioExecutor::new());
+    let mut builder = hyper::server::conn::http1::Builder::new();
     builder
-        .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(deadlines.head);
-    builder.http2().timer(TokioTimer::new());
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -79,13 +79,11 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let service = TowerToHyperService::new(router.clone());
-        let connection = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), service)
-            .into_owned();
+        let connection = builder.serve_connection(TokioIo::new(stream), service);
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
             if let Err(error) = connection.await {
-                tracing::debug!(error, "connection ended");
+                tracing::debug!(%error, "connection ended");
             }
         });
     }

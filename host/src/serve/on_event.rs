@@ -29,20 +29,26 @@ impl OnEventRunner for TeamExports {
         team: i64,
         connector_id: String,
         event: String,
+        of_captured: bool,
     ) -> Pin<Box<dyn Future<Output = Result<(), AttemptError>> + Send>> {
         let state = self.0.clone();
         Box::pin(async move {
             let id = connector_id.clone();
-            let from_captured = was_captured(&event);
             let ran = in_team_slot(state.clone(), team, move |state, chain| {
                 Ok(call(state, chain, &connector_id, &event))
             })
             .await;
             match ran {
                 Ok((outcome, captured)) => {
+                    // Outside the attempt, whose time is the call's: the
+                    // call is made either way, so a slow chain never
+                    // makes it again (at most once, as a capture is).
                     if !captured.is_empty() {
                         let function = sandpipe_abi::Call::OnEvent.function();
-                        ingest_captured(&state, team, &id, function, captured, from_captured).await;
+                        tokio::spawn(async move {
+                            ingest_captured(&state, team, &id, function, captured, of_captured)
+                                .await;
+                        });
                     }
                     outcome
                 }
@@ -53,14 +59,6 @@ impl OnEventRunner for TeamExports {
             }
         })
     }
-}
-
-/// Whether `event` (JSON text) was sent by a connector with `posthog.capture`:
-/// its `properties` hold the `$sandpipe_connector` the capture stamped.
-fn was_captured(event: &str) -> bool {
-    event.contains("$sandpipe_connector")
-        && serde_json::from_str::<Value>(event)
-            .is_ok_and(|event| event["properties"].get("$sandpipe_connector").is_some())
 }
 
 /// One `onEvent` call of the connector `id` of `chain` on `event`, and the

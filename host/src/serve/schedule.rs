@@ -6,16 +6,19 @@
 //! past by more than a minute, or half the period, is skipped).
 //!
 //! Every process with tasks on runs [`run`]: it finds which connectors of
-//! each team's current chain define tasks (readying the chain once per
-//! configuration, in one of the team's slots), and at each period's start
-//! claims the period in the store ([`TaskStore::claim_task`]); the process
-//! that wins it calls the task in one of the team's slots under the task
-//! deadline, stores its log lines, and runs the events it sent with
-//! `posthog.capture` through the team's chain, as PostHog ingested them.
-//! A failed task is logged for its connector and feeds no quarantine
-//! window (PostHog never disabled a connector for one).
+//! each team's current chain define tasks (readying a chain once per
+//! configuration), and at each period's start claims the period in the
+//! store ([`super::store::TaskStore::claim_task`]); the process that wins it
+//! calls the task on a pooled chain under the task deadline, stores its log
+//! lines, and runs the events it sent with `posthog.capture` through the
+//! team's chain, as PostHog ingested them. Tasks run beside the teams'
+//! event requests, not in their slots (a task waiting on a slow `fetch`
+//! would hold a team's events back), a bounded number at once per process,
+//! as PostHog ran them on workers of their own. A failed task is logged for
+//! its connector and feeds no quarantine window (PostHog never disabled a
+//! connector for one).
 
-use super::events::{self, in_team_slot, log_lines};
+use super::events::{self, log_lines};
 use super::state::AppState;
 use super::store::{self, LogLine, TaskClaim};
 use super::teams::TeamChain;
@@ -23,7 +26,7 @@ use sandpipe_abi::{Call, LogLevel};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 /// When tasks run, and for how long.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -74,9 +77,33 @@ pub fn due(now_ms: i64, period_ms: i64, grace_ms: i64) -> Option<i64> {
 /// Each connector's id with the tasks it defines.
 type Tasks = Arc<Vec<(String, Vec<Call>)>>;
 
-/// What each team's chain defines: the configuration (generation) it was
-/// found for, and its [`Tasks`] (`None` while being found).
-type Found = HashMap<i64, (u64, Option<Tasks>)>;
+/// What a team's chain defines, as far as this process knows.
+enum Known {
+    /// Being found, for this configuration (generation).
+    Finding(u64),
+    /// Found for this configuration.
+    Found(u64, Tasks),
+    /// Not found (a connector could not load): found again after the instant.
+    Unknown(u64, Instant),
+}
+
+/// How long after a failed finding the tasks are looked for again.
+const FIND_AGAIN: Duration = Duration::from_secs(60);
+
+/// The last period this process tried to claim, by team, connector and task.
+type Tried = HashMap<(i64, String, u32), i64>;
+
+/// The scheduler's state, shared by its loop and the work it starts.
+struct Scheduler {
+    state: AppState,
+    options: TaskOptions,
+    known: Mutex<HashMap<i64, Known>>,
+    tried: Mutex<Tried>,
+    /// Tasks (and findings) running at once in this process: outside the
+    /// teams' slots, so a task that waits on a slow `fetch` never holds a
+    /// team's events back, and a bounded number of them.
+    running: tokio::sync::Semaphore,
+}
 
 /// Calls the teams' scheduled tasks as their periods start, until the
 /// process ends.
@@ -85,48 +112,189 @@ pub async fn run(state: AppState, options: TaskOptions) {
     let tick = (shortest / 10).clamp(Duration::from_millis(50), Duration::from_secs(1));
     let mut ticks = tokio::time::interval(tick);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let found: Arc<Mutex<Found>> = Arc::default();
-    // The last period this process tried to claim, by team, connector and task.
-    let mut tried: HashMap<(i64, String, u32), i64> = HashMap::new();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let scheduler = Arc::new(Scheduler {
+        state,
+        options,
+        known: Mutex::default(),
+        tried: Mutex::default(),
+        running: tokio::sync::Semaphore::new(cores.max(2)),
+    });
     loop {
         ticks.tick().await;
-        let now_ms = store::now_ms();
-        let chains = state.teams.all();
+        scheduler.tick(store::now_ms());
+    }
+}
+
+impl Scheduler {
+    /// Starts every task whose period has begun and that this process has
+    /// not tried to claim yet.
+    fn tick(self: &Arc<Self>, now_ms: i64) {
+        let chains = self.state.teams.all();
         for chain in &chains {
-            let Some(tasks) = tasks_of(&state, chain, &found) else {
+            let Some(tasks) = self.tasks_of(chain) else {
                 continue;
             };
             for (id, calls) in tasks.iter() {
                 for &task in calls {
-                    let period = millis(options.period(task));
-                    let grace = millis((options.period(task) / 2).min(LATEST_START));
-                    let Some(number) = due(now_ms, period, grace) else {
+                    let period = self.options.period(task);
+                    let grace = millis((period / 2).min(LATEST_START));
+                    let Some(number) = due(now_ms, millis(period), grace) else {
                         continue;
                     };
-                    let last = tried
-                        .entry((chain.team, id.clone(), task as u32))
-                        .or_insert(i64::MIN);
-                    if *last >= number {
-                        continue;
+                    {
+                        let mut tried = lock(&self.tried);
+                        let last = tried
+                            .entry((chain.team, id.clone(), task as u32))
+                            .or_insert(i64::MIN);
+                        if *last >= number {
+                            continue;
+                        }
+                        *last = number;
                     }
-                    *last = number;
                     let claim = Claimed {
                         team: chain.team,
                         id: id.clone(),
                         task,
-                        period: number,
+                        period_ms: millis(period),
+                        number,
                     };
-                    tokio::spawn(claim_and_run(state.clone(), claim, options.deadline));
+                    tokio::spawn(self.clone().claim_and_run(claim));
                 }
             }
         }
         // Forget teams that are gone.
         let teams: std::collections::HashSet<i64> = chains.iter().map(|chain| chain.team).collect();
-        found
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .retain(|team, _| teams.contains(team));
-        tried.retain(|(team, _, _), _| teams.contains(team));
+        lock(&self.known).retain(|team, _| teams.contains(team));
+        lock(&self.tried).retain(|(team, _, _), _| teams.contains(team));
+    }
+
+    /// The tasks `chain`'s configuration defines, if known; else starts
+    /// finding them (once, and again [`FIND_AGAIN`] after a failure) and
+    /// answers `None`.
+    fn tasks_of(self: &Arc<Self>, chain: &Arc<TeamChain>) -> Option<Tasks> {
+        let mut known = lock(&self.known);
+        match known.get(&chain.team) {
+            Some(Known::Found(generation, tasks)) if *generation == chain.generation => {
+                return Some(tasks.clone());
+            }
+            Some(Known::Finding(generation)) if *generation == chain.generation => return None,
+            Some(Known::Unknown(generation, again))
+                if *generation == chain.generation && Instant::now() < *again =>
+            {
+                return None;
+            }
+            _ => {}
+        }
+        known.insert(chain.team, Known::Finding(chain.generation));
+        tokio::spawn(self.clone().find(chain.clone()));
+        None
+    }
+
+    /// Finds which connectors of `chain` define tasks (readying them: a
+    /// failed `setupPlugin` is logged and tried again at the task's call).
+    async fn find(self: Arc<Self>, chain: Arc<TeamChain>) {
+        let Ok(_permit) = self.running.acquire().await else {
+            return;
+        };
+        let state = self.state.clone();
+        let found = {
+            let chain = chain.clone();
+            tokio::task::spawn_blocking(move || -> Result<Option<Vec<_>>, String> {
+                let mut running = chain
+                    .checkout(&state.connectors)
+                    .map_err(|e| e.to_string())?;
+                let tasks = running.tasks();
+                chain.checkin(running);
+                keep_logs(&state, &chain, log_lines(&chain));
+                Ok(tasks.map(|tasks| {
+                    tasks
+                        .into_iter()
+                        .filter_map(|(label, calls)| {
+                            Some((chain.id_of(&label)?.to_string(), calls))
+                        })
+                        .collect()
+                }))
+            })
+            .await
+            .unwrap_or_else(|e| Err(e.to_string()))
+        };
+        let known = match found {
+            Ok(Some(tasks)) => Known::Found(chain.generation, Arc::new(tasks)),
+            Ok(None) => Known::Unknown(chain.generation, Instant::now() + FIND_AGAIN),
+            Err(error) => {
+                tracing::warn!(team = chain.team, %error, "finding the chain's scheduled tasks");
+                Known::Unknown(chain.generation, Instant::now() + FIND_AGAIN)
+            }
+        };
+        lock(&self.known).insert(chain.team, known);
+    }
+
+    /// Claims the period and, if this process won it, runs the task and the
+    /// events it captured, then ends the claim.
+    async fn claim_and_run(self: Arc<Self>, claimed: Claimed) {
+        let state = self.state.clone();
+        let deadline = self.options.deadline;
+        let now_ms = store::now_ms();
+        // Long enough for waiting on a turn, the call and the events it
+        // captured; a process that dies mid-run holds the task no longer.
+        let lease_until_ms = now_ms + 2 * millis(deadline) + 30_000;
+        let won = {
+            let state = state.clone();
+            let claimed = claimed.clone();
+            tokio::task::spawn_blocking(move || {
+                state.store.claim_task(&TaskClaim {
+                    team: claimed.team,
+                    connector_id: &claimed.id,
+                    task: &claimed.key(),
+                    period: claimed.number,
+                    now_ms,
+                    lease_until_ms,
+                })
+            })
+            .await
+            .unwrap_or_else(|e| Err(store::StoreError::Unavailable(e.to_string())))
+        };
+        match won {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(error) => {
+                // Claimed again at the next tick, if the period is still due.
+                tracing::warn!(team = claimed.team, %error, "claiming a scheduled task");
+                let key = (claimed.team, claimed.id.clone(), claimed.task as u32);
+                lock(&self.tried).remove(&key);
+                return;
+            }
+        }
+        let captured = match self.running.acquire().await {
+            Ok(_permit) => {
+                let claimed = claimed.clone();
+                let state = state.clone();
+                tokio::task::spawn_blocking(move || {
+                    let chain = state.teams.get(claimed.team)?;
+                    Some(call(&state, &chain, &claimed, deadline, lease_until_ms))
+                })
+                .await
+                .ok()
+                .flatten()
+                .unwrap_or_default()
+            }
+            Err(_) => Vec::new(),
+        };
+        if !captured.is_empty() {
+            let (team, function) = (claimed.team, claimed.task.function());
+            events::ingest_captured(&state, team, &claimed.id, function, captured, false).await;
+        }
+        let finished = tokio::task::spawn_blocking(move || {
+            state
+                .store
+                .finish_task(claimed.team, &claimed.id, &claimed.key(), claimed.number)
+        })
+        .await;
+        if let Ok(Err(error)) = finished {
+            // The claim then holds until its lease ends.
+            tracing::warn!(%error, "ending a scheduled task's claim");
+        }
     }
 }
 
@@ -134,46 +302,8 @@ fn millis(duration: Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
-/// The tasks `chain`'s configuration defines, if known; else starts
-/// finding them (once) and answers `None`.
-fn tasks_of(state: &AppState, chain: &Arc<TeamChain>, found: &Arc<Mutex<Found>>) -> Option<Tasks> {
-    let mut known = found.lock().unwrap_or_else(|e| e.into_inner());
-    match known.get(&chain.team) {
-        Some((generation, tasks)) if *generation == chain.generation => tasks.clone(),
-        _ => {
-            known.insert(chain.team, (chain.generation, None));
-            tokio::spawn(find(state.clone(), chain.team, found.clone()));
-            None
-        }
-    }
-}
-
-/// Finds which connectors of `team`'s current chain define tasks, in one of
-/// the team's slots (a connector that cannot load is logged and defines none).
-async fn find(state: AppState, team: i64, found: Arc<Mutex<Found>>) {
-    let tasks = in_team_slot(state, team, move |state, chain| {
-        let mut running = chain.checkout(&state.connectors)?;
-        let tasks: Vec<(String, Vec<Call>)> = running
-            .tasks()
-            .into_iter()
-            .filter_map(|(label, calls)| Some((chain.id_of(&label)?.to_string(), calls)))
-            .collect();
-        chain.checkin(running);
-        keep_logs(state, chain, log_lines(chain));
-        Ok((chain.generation, tasks))
-    })
-    .await;
-    let mut known = found.lock().unwrap_or_else(|e| e.into_inner());
-    match tasks {
-        Ok((generation, tasks)) => {
-            known.insert(team, (generation, Some(Arc::new(tasks))));
-        }
-        Err(error) => {
-            // Tried again at the next tick.
-            tracing::warn!(team, %error, "finding the chain's scheduled tasks");
-            known.remove(&team);
-        }
-    }
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// One period of one connector's task.
@@ -183,77 +313,23 @@ struct Claimed {
     /// The connector's id.
     id: String,
     task: Call,
+    /// The task's period, in milliseconds.
+    period_ms: i64,
     /// The period's number.
-    period: i64,
+    number: i64,
 }
 
-/// Claims the period and, if this process won it, runs the task and the
-/// events it captured, then ends the claim.
-async fn claim_and_run(state: AppState, claimed: Claimed, deadline: Duration) {
-    let now_ms = store::now_ms();
-    // Long enough for the call, for waiting on a slot and for the events it
-    // captured; a process that dies mid-run holds the task no longer.
-    let lease_until_ms = now_ms + 2 * millis(deadline) + 30_000;
-    let won = {
-        let state = state.clone();
-        let claimed = claimed.clone();
-        tokio::task::spawn_blocking(move || {
-            state.store.claim_task(&TaskClaim {
-                team: claimed.team,
-                connector_id: &claimed.id,
-                task: claimed.task.function(),
-                period: claimed.period,
-                now_ms,
-                lease_until_ms,
-            })
-        })
-        .await
-    };
-    match won {
-        Ok(Ok(true)) => {}
-        Ok(Ok(false)) => return,
-        Ok(Err(error)) => {
-            tracing::warn!(team = claimed.team, %error, "claiming a scheduled task");
-            return;
-        }
-        Err(error) => {
-            tracing::warn!(team = claimed.team, %error, "claiming a scheduled task");
-            return;
-        }
-    }
-    let ran = {
-        let claimed = claimed.clone();
-        in_team_slot(state.clone(), claimed.team, move |state, chain| {
-            Ok(call(state, chain, &claimed, deadline, lease_until_ms))
-        })
-        .await
-    };
-    match ran {
-        Ok(captured) if !captured.is_empty() => {
-            let (team, function) = (claimed.team, claimed.task.function());
-            events::ingest_captured(&state, team, &claimed.id, function, captured, false).await;
-        }
-        Ok(_) => {}
-        Err(error) => tracing::warn!(team = claimed.team, %error, "running a scheduled task"),
-    }
-    let finished = tokio::task::spawn_blocking(move || {
-        state.store.finish_task(
-            claimed.team,
-            &claimed.id,
-            claimed.task.function(),
-            claimed.period,
-        )
-    })
-    .await;
-    if let Ok(Err(error)) = finished {
-        // The claim then holds until its lease ends.
-        tracing::warn!(%error, "ending a scheduled task's claim");
+impl Claimed {
+    /// The task as the store names it: its function and its period, so that
+    /// periods of another length (a test's) never meet a minute's numbers.
+    fn key(&self) -> String {
+        format!("{}/{}ms", self.task.function(), self.period_ms)
     }
 }
 
 /// Calls the task on a pooled chain of the team's current configuration;
 /// the events it captured. Nothing runs when the connector has left the
-/// chain or is disabled, or when the claim ran out while waiting for a slot.
+/// chain or is disabled, or when the claim ran out while waiting for a turn.
 fn call(
     state: &AppState,
     chain: &Arc<TeamChain>,
@@ -266,7 +342,7 @@ fn call(
     };
     if store::now_ms() >= lease_until_ms {
         let message = format!(
-            "{}: not run for this period: the team's slots were busy until its claim ran out",
+            "{}: not run for this period: other tasks held every turn until its claim ran out",
             claimed.task.function()
         );
         keep_logs(

@@ -90,6 +90,7 @@ pub trait OnEventRunner: Send + Sync + 'static {
         team: i64,
         connector_id: String,
         event: String,
+        of_captured: bool,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), AttemptError>> + Send>>;
 }
 
@@ -253,7 +254,12 @@ impl Delivery {
             if row.kind == ON_EVENT {
                 let id = row.connector_id.clone().unwrap_or_default();
                 runner
-                    .run(row.team, id, row.body.clone().unwrap_or_default())
+                    .run(
+                        row.team,
+                        id,
+                        row.body.clone().unwrap_or_default(),
+                        row.of_captured,
+                    )
                     .await
             } else {
                 self.send(&row).await

@@ -237,7 +237,8 @@ impl Worker {
             async move {
                 let (indices, events): (Vec<usize>, Vec<Value>) = inputs.into_iter().unzip();
                 let count = events.len();
-                match events::process(state, team, Value::Array(events), count).await {
+                let batch = Value::Array(events);
+                match events::process(state, team, batch, count, events::Origin::Client).await {
                     Ok(batch) => indices
                         .into_iter()
                         .zip(batch.results)

@@ -19,6 +19,9 @@ pub struct WebhookRow {
     /// The stable id of the connector an `onEvent` call is for.
     #[serde(skip)]
     pub connector_id: Option<String>,
+    /// Whether an `onEvent` call's event was captured by a connector.
+    #[serde(skip)]
+    pub of_captured: bool,
     pub connector: String,
     pub url: String,
     pub method: String,
@@ -50,9 +53,11 @@ pub struct OnEventJob {
     pub connector: String,
     pub connector_id: String,
     pub event: String,
+    /// Whether the event was captured by a connector (`posthog.capture`).
+    pub of_captured: bool,
 }
 
-pub(crate) const WEBHOOK_COLUMNS: &str = "id, connector, url, method, headers, body, status, attempts, last_error, created_at, team_id, kind, connector_id";
+pub(crate) const WEBHOOK_COLUMNS: &str = "id, connector, url, method, headers, body, status, attempts, last_error, created_at, team_id, kind, connector_id, of_captured";
 
 fn webhook_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<WebhookRow> {
     let headers: String = r.get(4)?;
@@ -70,6 +75,7 @@ fn webhook_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<WebhookRow> {
         team: r.get(10)?,
         kind: r.get(11)?,
         connector_id: r.get(12)?,
+        of_captured: r.get::<_, i64>(13)? != 0,
     })
 }
 
@@ -129,8 +135,8 @@ impl WebhookStore for SqliteStore {
             let tx = c.transaction()?;
             for job in jobs {
                 tx.execute(
-                    "INSERT INTO webhooks (team_id, connector, url, method, headers, body, kind, connector_id) VALUES (?1, ?2, '', '', '{}', ?3, ?4, ?5)",
-                    params![team, job.connector, job.event, ON_EVENT, job.connector_id],
+                    "INSERT INTO webhooks (team_id, connector, url, method, headers, body, kind, connector_id, of_captured) VALUES (?1, ?2, '', '', '{}', ?3, ?4, ?5, ?6)",
+                    params![team, job.connector, job.event, ON_EVENT, job.connector_id, i64::from(job.of_captured)],
                 )?;
             }
             tx.commit()?;

@@ -22,7 +22,8 @@ use serde_json::{Value, json};
 use writeable::{Part, Writeable};
 
 /// `{"op": "number", …}`: a value (a number, or `"NaN"`, `"Infinity"`,
-/// `"-Infinity"`, `"-0"`) with the options the plugin resolved.
+/// `"-Infinity"`, `"-0"`, or `{"bigint": "<decimal digits>"}` for a BigInt,
+/// every digit kept) with the options the plugin resolved.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct NumberRequest {
@@ -48,12 +49,23 @@ struct NumberOptions {
 pub(crate) fn format(request: &NumberRequest) -> Result<Value, IntlError> {
     let locale = locale(request.locale.as_deref())?;
     let options = &request.options;
+    // A BigInt's digits, exact; `value` then only carries its sign.
+    let mut exact = None;
     let value = match &request.value {
         Value::Number(n) => n.as_f64().ok_or(IntlError::Options("value".to_owned()))?,
         Value::String(s) if s == "NaN" => f64::NAN,
         Value::String(s) if s == "Infinity" => f64::INFINITY,
         Value::String(s) if s == "-Infinity" => f64::NEG_INFINITY,
         Value::String(s) if s == "-0" => -0.0,
+        Value::Object(bigint) => match bigint.get("bigint") {
+            Some(Value::String(digits)) if is_integer(digits) => {
+                let decimal = Decimal::try_from_str(digits)
+                    .map_err(|_| IntlError::Options("value out of range".to_owned()))?;
+                exact = Some(decimal);
+                if digits.starts_with('-') { -1.0 } else { 1.0 }
+            }
+            _ => return Err(IntlError::Options("value must be a number".to_owned())),
+        },
         _ => return Err(IntlError::Options("value must be a number".to_owned())),
     };
     let style = options.style.as_deref().unwrap_or("decimal");
@@ -85,8 +97,11 @@ pub(crate) fn format(request: &NumberRequest) -> Result<Value, IntlError> {
         }
         parts.push("infinity", "∞");
     } else {
-        let mut decimal = Decimal::try_from_f64(value, FloatPrecision::RoundTrip)
-            .map_err(|_| IntlError::Options("value out of range".to_owned()))?;
+        let mut decimal = match exact {
+            Some(decimal) => decimal,
+            None => Decimal::try_from_f64(value, FloatPrecision::RoundTrip)
+                .map_err(|_| IntlError::Options("value out of range".to_owned()))?,
+        };
         if style == "percent" {
             decimal.multiply_pow10(2);
         }
@@ -111,6 +126,12 @@ pub(crate) fn format(request: &NumberRequest) -> Result<Value, IntlError> {
         affix_parts(&mut parts, suffix, affixes.kind);
     }
     Ok(json!({ "locale": locale.to_string(), "parts": parts.finish() }))
+}
+
+/// Whether `digits` is a BigInt's decimal text: an optional minus, then digits.
+fn is_integer(digits: &str) -> bool {
+    let digits = digits.strip_prefix('-').unwrap_or(digits);
+    !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// Rounds `decimal` as ECMA-402's digit options round it: half away from

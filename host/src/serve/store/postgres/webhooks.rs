@@ -26,6 +26,7 @@ fn webhook_row(r: &tokio_postgres::Row) -> WebhookRow {
         team: r.get(10),
         kind: r.get(11),
         connector_id: r.get(12),
+        of_captured: r.get::<_, i32>(13) != 0,
     }
 }
 
@@ -38,14 +39,21 @@ impl WebhookStore for PgStore {
             let tx = client.transaction().await.map_err(pg_error)?;
             let insert = tx
                 .prepare(
-                    "INSERT INTO webhooks (team_id, connector, url, method, headers, body, kind, connector_id) VALUES ($1, $2, '', '', '{}', $3, $4, $5)",
+                    "INSERT INTO webhooks (team_id, connector, url, method, headers, body, kind, connector_id, of_captured) VALUES ($1, $2, '', '', '{}', $3, $4, $5, $6)",
                 )
                 .await
                 .map_err(pg_error)?;
             for job in jobs {
                 tx.execute(
                     &insert,
-                    &[&team, &job.connector, &job.event, &ON_EVENT, &job.connector_id],
+                    &[
+                        &team,
+                        &job.connector,
+                        &job.event,
+                        &ON_EVENT,
+                        &job.connector_id,
+                        &i32::from(job.of_captured),
+                    ],
                 )
                 .await
                 .map_err(pg_error)?;
