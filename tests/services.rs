@@ -293,6 +293,10 @@ fn a_scheduled_task_runs_under_its_own_deadline_and_gives_what_it_captured() {
         ),
         connector("plain", "function processEvent(e) { return e }", 1, &logs),
     ]);
+    // Known from the bytecode: a connector without a task is never readied to look.
+    assert!(bundle("poller", "function runEveryDay() {}").may_define_tasks());
+    assert!(bundle("escaped", "function run\\u0045very() {}").may_define_tasks());
+    assert!(!bundle("plain", "function processEvent(e) { return e }").may_define_tasks());
     let minute = sandpipe_abi::Call::RunEveryMinute;
     let hour = sandpipe_abi::Call::RunEveryHour;
     assert_eq!(
@@ -337,6 +341,28 @@ fn a_scheduled_task_runs_under_its_own_deadline_and_gives_what_it_captured() {
         "Error: the connector's promise never settled (it awaits something that cannot happen here: no job or timer is pending)"
     );
     let out = chain.process(json!({"event": "e", "properties": {}}));
+    assert!(out.failures.is_empty(), "{:?}", out.failures);
+    // A task that never ends is stopped at its deadline, as any call is, and
+    // the connector's next call gets a fresh instance.
+    let mut spinner = Chain::new(vec![connector(
+        "spinner",
+        "function runEveryDay() { for (;;) {} }\nfunction processEvent(e) { return e }",
+        0,
+        &logs,
+    )]);
+    let ran = spinner
+        .run_task(
+            "spinner (0)",
+            sandpipe_abi::Call::RunEveryDay,
+            Duration::from_millis(200),
+        )
+        .unwrap();
+    assert!(
+        matches!(ran.result, Err(CallError::Trapped(ref why)) if why.contains("200 ms deadline") || why.contains("fuel")),
+        "{:?}",
+        ran.result
+    );
+    let out = spinner.process(json!({"event": "e", "properties": {}}));
     assert!(out.failures.is_empty(), "{:?}", out.failures);
     // A connector without the task: nothing runs; no such connector: None.
     let ran = chain

@@ -123,7 +123,17 @@ pub fn parse<'js>(ctx: &Ctx<'js>, text: &[u8]) -> Result<Value<'js>> {
 
 /// `JSON.stringify(value)` as text, or `None` for `undefined`.
 pub fn stringify<'js>(ctx: &Ctx<'js>, value: &Value<'js>) -> Result<Option<Vec<u8>>> {
-    let mut out = Vec::new();
+    stringify_sized(ctx, value, 0)
+}
+
+/// [`stringify`] into a buffer made with room for `capacity` bytes (what a
+/// caller expects it to write, so that it is not grown through ten sizes).
+pub fn stringify_sized<'js>(
+    ctx: &Ctx<'js>,
+    value: &Value<'js>,
+    capacity: usize,
+) -> Result<Option<Vec<u8>>> {
+    let mut out = Vec::with_capacity(capacity);
     let written = match Writer::new(ctx, &mut out).map(|mut w| w.value(value.as_raw(), 0)) {
         Some(Ok(written)) => written,
         Some(Err(Fallback::Exception)) => return Err(Error::Exception),

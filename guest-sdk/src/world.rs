@@ -605,14 +605,28 @@ pub(crate) fn write<'js>(
     call: Call,
     result: &Value<'js>,
 ) -> Result<Vec<u8>, Error> {
-    match json::stringify(ctx, result)? {
-        Some(text) => Ok(text),
+    // Sized for the last result, plus a quarter: most results are events
+    // like the one before.
+    let last = WRITTEN_LAST.get();
+    match json::stringify_sized(ctx, result, last + last / 4)? {
+        Some(text) => {
+            WRITTEN_LAST.set(text.len().min(KEPT_HINT));
+            Ok(text)
+        }
         None => Err(Exception::throw_type(
             ctx,
             &format!("{} returned a value that is not JSON", call.function()),
         )),
     }
 }
+
+thread_local! {
+    /// How long the last result [`write`] wrote was.
+    static WRITTEN_LAST: Cell<usize> = const { Cell::new(0) };
+}
+
+/// The largest result [`write`] sizes its buffer for in advance.
+const KEPT_HINT: usize = 1 << 20;
 
 /// Keeps what the dispatcher's `direct` gives for `processEvent` after a setup call.
 fn remember_process_event(ctx: &Ctx<'_>, world: &World) -> Result<(), Error> {

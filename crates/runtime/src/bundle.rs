@@ -162,7 +162,11 @@ pub struct Bundle {
     sha256: String,
     size: usize,
     imports: Vec<(String, String)>,
+    may_define_tasks: bool,
 }
+
+/// What every scheduled task's name starts with (`runEveryMinute`, …).
+const TASK_NAME: &[u8] = b"runEvery";
 
 impl std::fmt::Debug for Bundle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -197,6 +201,13 @@ impl Bundle {
     /// The `(module, name)` pairs it imports.
     pub fn imports(&self) -> &[(String, String)] {
         &self.imports
+    }
+    /// Whether the connector may define a scheduled task, known without
+    /// running it: a script whose bytecode holds `runEvery` (every name its
+    /// code spells is there, escapes resolved; only a name it puts together
+    /// at run time from other pieces is not). A standalone bundle never does.
+    pub fn may_define_tasks(&self) -> bool {
+        self.may_define_tasks
     }
 }
 
@@ -516,9 +527,14 @@ pub(crate) fn admit(
         }
     };
     use sha2::Digest;
+    let may_define_tasks = section.kind == BundleKind::Script
+        && bytes
+            .windows(TASK_NAME.len())
+            .any(|window| window == TASK_NAME);
     Ok(Bundle {
         module,
         standalone,
+        may_define_tasks,
         section,
         manifest,
         sha256: hex::encode(sha2::Sha256::digest(bytes)),

@@ -69,6 +69,8 @@ pub async fn serve(
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => stream,
+                // That connection's own trouble: on to the next.
+                Err(error) if is_connection_error(&error) => continue,
                 Err(error) => {
                     // Out of file descriptors, most likely: wait rather than spin.
                     tracing::warn!(%error, "accepting a connection");
@@ -94,6 +96,15 @@ pub async fn serve(
     {
         tracing::warn!("connections still open after {DRAIN:?}; closing them");
     }
+}
+
+/// Whether accepting failed for the connection alone (its peer gave up).
+fn is_connection_error(error: &std::io::Error) -> bool {
+    use std::io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
+    matches!(
+        error.kind(),
+        ConnectionRefused | ConnectionAborted | ConnectionReset
+    )
 }
 
 /// Gives the request's body a deadline `limit` from now.

@@ -7,7 +7,8 @@
 //!
 //! Every process with tasks on runs [`run`]: it finds which connectors of
 //! each team's current chain define tasks (readying a chain once per
-//! configuration), and at each period's start claims the period in the
+//! configuration, only when a connector's bytecode names a task), and at
+//! each period's start claims the period in the
 //! store ([`super::store::TaskStore::claim_task`]); the process that wins it
 //! calls the task on a pooled chain under the task deadline, stores its log
 //! lines, and runs the events it sent with `posthog.capture` through the
@@ -185,6 +186,11 @@ impl Scheduler {
                 return None;
             }
             _ => {}
+        }
+        if !chain.may_have_tasks() {
+            let none = Tasks::default();
+            known.insert(chain.team, Known::Found(chain.generation, none.clone()));
+            return Some(none);
         }
         known.insert(chain.team, Known::Finding(chain.generation));
         tokio::spawn(self.clone().find(chain.clone()));

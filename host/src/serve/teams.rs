@@ -281,6 +281,15 @@ impl TeamChain {
             .map(|(_, spec)| spec.id.as_str())
     }
 
+    /// Whether a connector the chain runs may define a scheduled task
+    /// (`Bundle::may_define_tasks`); when none does, the chain need not be
+    /// readied to find out.
+    pub fn may_have_tasks(&self) -> bool {
+        self.specs
+            .iter()
+            .any(|spec| spec.runs() && spec.bundle.may_define_tasks())
+    }
+
     /// The label (`"<name> (<position>)"`) of the connector with `id`, if the chain runs it.
     pub fn label_of(&self, id: &str) -> Option<String> {
         self.specs
