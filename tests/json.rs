@@ -399,6 +399,30 @@ fn a_to_json_on_the_intrinsic_prototypes_is_honoured() {
     );
 }
 
+#[test]
+fn an_array_prototype_rewired_to_one_with_a_to_json_is_honoured() {
+    let logs = Arc::new(MemoryLogs::default());
+    let mut connector = connector(
+        "rewired",
+        r#"const plain = Object.getPrototypeOf(Array.prototype);
+        export function processEvent(e) {
+            Object.setPrototypeOf(Array.prototype, e.set ? { toJSON() { return 'array' } } : plain)
+            return { v: [1, [2]] }
+        }"#,
+        0,
+        &logs,
+    );
+    // As V8 writes it: `{"v":"array"}` once the arrays inherit a toJSON.
+    assert_eq!(
+        raw_call(&mut connector, br#"{"set":true}"#).unwrap(),
+        r#"{"v":"array"}"#
+    );
+    assert_eq!(
+        raw_call(&mut connector, br#"{"set":false}"#).unwrap(),
+        r#"{"v":[1,[2]]}"#
+    );
+}
+
 /// Makes doubles from their bits (16 hex digits each, read from stdin as a JSON
 /// array) and writes them as V8 does: `JSON.stringify({ v: doubles })`.
 const NODE_NUMBERS: &str = r#"

@@ -560,19 +560,27 @@ struct Intrinsics {
     object_prototype: *mut std::ffi::c_void,
     array_prototype: *mut std::ffi::c_void,
     /// Atoms are interned: a key is `toJSON` exactly when its atom is this one.
-    to_json: Key,
+    to_json: qjs::JSAtom,
+}
+
+thread_local! {
+    /// The atom `toJSON`, made once and held for the instance's life (every
+    /// world's context shares the runtime's atoms).
+    static TO_JSON_ATOM: std::cell::Cell<qjs::JSAtom> = const { std::cell::Cell::new(qjs::JS_ATOM_NULL) };
 }
 
 impl Intrinsics {
     /// `ctx`'s, or `None` when its intrinsic prototypes have been given a
-    /// `toJSON` or rewired (then no value of it is plain data).
+    /// `toJSON` or rewired (then no value of it is plain data). The
+    /// prototypes are the context's own (`JS_GetClassProto`, which no
+    /// script can replace); what is checked again at every call is what a
+    /// script can change: the prototype above `Array.prototype`, and an own
+    /// `toJSON` on either.
     fn of(raw: *mut qjs::JSContext) -> Option<Intrinsics> {
-        let object = Owned::new(raw, unsafe { qjs::JS_NewObject(raw) }).ok()?;
-        let array = Owned::new(raw, unsafe { qjs::JS_NewArray(raw) }).ok()?;
         let object_prototype =
-            Owned::new(raw, unsafe { qjs::JS_GetPrototype(raw, object.value) }).ok()?;
+            Owned::new(raw, unsafe { qjs::JS_GetClassProto(raw, CLASS_OBJECT) }).ok()?;
         let array_prototype =
-            Owned::new(raw, unsafe { qjs::JS_GetPrototype(raw, array.value) }).ok()?;
+            Owned::new(raw, unsafe { qjs::JS_GetClassProto(raw, CLASS_ARRAY) }).ok()?;
         let above_array = Owned::new(raw, unsafe {
             qjs::JS_GetPrototype(raw, array_prototype.value)
         })
@@ -580,16 +588,22 @@ impl Intrinsics {
         if above_array.value != object_prototype.value {
             return None;
         }
-        let atom = unsafe {
-            qjs::JS_NewAtomLen(raw, TO_JSON.as_ptr() as *const c_char, TO_JSON.len() as _)
+        let to_json = match TO_JSON_ATOM.get() {
+            qjs::JS_ATOM_NULL => {
+                let atom = unsafe {
+                    qjs::JS_NewAtomLen(raw, TO_JSON.as_ptr() as *const c_char, TO_JSON.len() as _)
+                };
+                if atom == qjs::JS_ATOM_NULL {
+                    return None;
+                }
+                TO_JSON_ATOM.set(atom);
+                atom
+            }
+            atom => atom,
         };
-        if atom == qjs::JS_ATOM_NULL {
-            return None;
-        }
-        let to_json = Key { ctx: raw, atom };
         for prototype in [&object_prototype, &array_prototype] {
             let has = unsafe {
-                qjs::JS_GetOwnProperty(raw, std::ptr::null_mut(), prototype.value, to_json.atom)
+                qjs::JS_GetOwnProperty(raw, std::ptr::null_mut(), prototype.value, to_json)
             };
             if has != 0 {
                 return None;
@@ -613,7 +627,7 @@ struct Writer<'o> {
     object_prototype: *mut std::ffi::c_void,
     array_prototype: *mut std::ffi::c_void,
     /// Atoms are interned: a key is `toJSON` exactly when its atom is this one.
-    to_json: Key,
+    to_json: qjs::JSAtom,
 }
 
 const TO_JSON: &str = "toJSON";
@@ -831,7 +845,7 @@ impl<'o> Writer<'o> {
         first: &mut bool,
         depth: usize,
     ) -> std::result::Result<(), Fallback> {
-        if atom == self.to_json.atom {
+        if atom == self.to_json {
             return Err(Fallback::Native);
         }
         let mark = self.out.len();
