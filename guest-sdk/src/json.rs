@@ -1021,7 +1021,7 @@ impl KeyCache {
 }
 
 /// QuickJS's class ids for plain objects and arrays (the first two of its class enum).
-const CLASS_OBJECT: qjs::JSClassID = 1;
+pub(crate) const CLASS_OBJECT: qjs::JSClassID = 1;
 const CLASS_ARRAY: qjs::JSClassID = 2;
 
 /// Appends `text` (UTF-8, lone surrogates as WTF-8) as a JSON string the way

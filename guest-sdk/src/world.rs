@@ -9,8 +9,8 @@ use crate::{host, json, script};
 use javy_plugin_api::javy::{
     Runtime,
     quickjs::{
-        Array, Context, Ctx, Error, Exception, Function, Object, Persistent, Type, Value,
-        function::This, prelude::Func, qjs,
+        Array, Context, Ctx, Error, Exception, Function, Object, Persistent, Value, function::This,
+        prelude::Func, qjs,
     },
 };
 use sandpipe_abi::{Call, LogLevel};
@@ -560,27 +560,40 @@ pub(crate) fn invoke<'js>(
     if call == Call::Setup {
         remember_process_event(ctx, world)?;
     }
-    let result = match (call, settled.type_of()) {
-        (
-            Call::Setup
+    if matches!(
+        call,
+        Call::Setup
             | Call::Teardown
             | Call::OnEvent
             | Call::RunEveryMinute
             | Call::RunEveryHour
-            | Call::RunEveryDay,
-            _,
-        )
-        | (_, Type::Null | Type::Undefined) => {
-            return Ok(None);
-        }
-        (_, Type::Object) => settled,
-        _ => world
+            | Call::RunEveryDay
+    ) || settled.is_null()
+        || settled.is_undefined()
+    {
+        return Ok(None);
+    }
+    // An ordinary object (a literal, a class instance) is the host's to
+    // read; anything else (an array, a function, an error, a proxy, a
+    // primitive …) goes through the dispatcher's check, which refuses what
+    // is not an object with the author-facing message.
+    let result = if is_ordinary_object(&settled) {
+        settled
+    } else {
+        world
             .output
             .clone()
             .restore(ctx)?
-            .call((call as u32, settled))?,
+            .call((call as u32, settled))?
     };
     Ok((!result.is_null()).then_some(result))
+}
+
+/// Whether `value` is an object of QuickJS's ordinary class (one class-id
+/// read, where rquickjs's `type_of` asks six questions of an object).
+fn is_ordinary_object(value: &Value<'_>) -> bool {
+    // SAFETY: `value` is alive; the class id of an object is only read.
+    value.is_object() && unsafe { qjs::JS_GetClassID(value.as_raw()) } == json::CLASS_OBJECT
 }
 
 /// A connector function's result as PostHog's `await` took it: a thenable (an
