@@ -1490,6 +1490,25 @@ fn creating_a_team_refuses_another_token_before_reading_the_body_and_metrics_ref
         raw(&server, "POST", "/v1/teams", Some(&token), None, "not json"),
         (403, error("creating teams needs the admin token"))
     );
+    // Refused before the body is read: none is sent, and the answer comes
+    // all the same (reading it would wait for the 60 s body deadline).
+    {
+        use std::io::{Read, Write};
+        let address = server.base.trim_start_matches("http://").to_string();
+        let mut stream = std::net::TcpStream::connect(&address).unwrap();
+        write!(
+            stream,
+            "POST /v1/teams HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {token}\r\nContent-Length: 100\r\n\r\n"
+        )
+        .unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(15)))
+            .unwrap();
+        let mut answer = [0; 64];
+        let read = stream.read(&mut answer).unwrap();
+        let answer = String::from_utf8_lossy(&answer[..read]).into_owned();
+        assert!(answer.starts_with("HTTP/1.1 403 Forbidden\r\n"), "{answer}");
+    }
     assert_eq!(
         raw(&server, "GET", "/metrics?team=1", Some(ADMIN), None, ""),
         (
