@@ -2,7 +2,8 @@
 //! `sandpipe-workers` and give exactly one result per valid input id, dead
 //! letters for the bad ones and the webhooks once; a worker SIGKILLed again
 //! and again loses nothing and duplicates no result; SIGTERM finishes and
-//! exits 0; `sandpipe publish` and `serve --nats`'s `?async=true` feed them.
+//! exits 0; `sandpipe publish` and `serve --nats`'s `?async=true` feed them;
+//! a worker calls the teams' scheduled tasks.
 //! Real servers: each test starts its own `nats-server -js`, and shares the
 //! binary's PostgreSQL and Redis ([`common::backend`]).
 
@@ -702,4 +703,26 @@ fn a_worker_whose_nats_server_is_gone_still_stops_on_sigterm() {
             "{status}: {stderr}"
         );
     }
+}
+
+#[test]
+fn a_worker_calls_the_teams_scheduled_tasks() {
+    // The serve process calls none; the worker, sharing its database, does.
+    let nats = NatsServer::start();
+    let (store, _) = shared_store("tasks");
+    let serve = Server::start_on(&store, &["--no-scheduled-tasks"]);
+    let js = "export function runEveryMinute() { console.log('tick') }";
+    let (team, token) = serve.team_with_chain("a", vec![inline("Ticker", js, "")]);
+    let _worker = WorkerProcess::start(&nats.url(), &store, &["--task-periods", "300ms,1h,1d"]);
+    let started = Instant::now();
+    while serve.log_messages(team, &token, "").len() < 2 {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{:?}",
+            serve.log_messages(team, &token, "")
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let ticks = serve.log_messages(team, &token, "");
+    assert!(ticks.iter().all(|line| line == "tick"), "{ticks:?}");
 }
