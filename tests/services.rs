@@ -301,7 +301,10 @@ fn a_scheduled_task_runs_under_its_own_deadline_and_gives_what_it_captured() {
     let hour = sandpipe_abi::Call::RunEveryHour;
     assert_eq!(
         chain.tasks(),
-        Some(vec![("poller (0)".to_string(), vec![minute, hour])])
+        sandpipe_runtime::ChainTasks {
+            found: vec![("poller (0)".to_string(), vec![minute, hour])],
+            unknown: 0,
+        }
     );
     let ran = chain
         .run_task("poller (0)", minute, Duration::from_secs(5))
@@ -364,6 +367,25 @@ fn a_scheduled_task_runs_under_its_own_deadline_and_gives_what_it_captured() {
     );
     let out = spinner.process(json!({"event": "e", "properties": {}}));
     assert!(out.failures.is_empty(), "{:?}", out.failures);
+    // A connector that cannot load hides no other's tasks; one whose code
+    // names no task is not readied to look.
+    let mut mixed = Chain::new(vec![
+        connector(
+            "broken",
+            "throw new Error('no'); function runEveryHour() {}",
+            0,
+            &logs,
+        ),
+        connector("hourly", "function runEveryHour() {}", 1, &logs),
+        connector("plain", "function processEvent(e) { return e }", 2, &logs),
+    ]);
+    assert_eq!(
+        mixed.tasks(),
+        sandpipe_runtime::ChainTasks {
+            found: vec![("hourly (1)".to_string(), vec![hour])],
+            unknown: 1,
+        }
+    );
     // A connector without the task: nothing runs; no such connector: None.
     let ran = chain
         .run_task("plain (1)", minute, Duration::from_secs(5))

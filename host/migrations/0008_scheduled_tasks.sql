@@ -11,6 +11,3 @@ CREATE TABLE scheduled_tasks (
     lease_until_ms INTEGER NOT NULL,
     PRIMARY KEY (team_id, connector_id, task)
 );
--- And the delivery queue marks an onEvent call on an event a connector
--- captured (its captures are dropped: no connector feeds itself for ever).
-ALTER TABLE webhooks ADD COLUMN of_captured INTEGER NOT NULL DEFAULT 0;

@@ -203,9 +203,10 @@ impl Bundle {
         &self.imports
     }
     /// Whether the connector may define a scheduled task, known without
-    /// running it: a script whose bytecode holds `runEvery` (every name its
-    /// code spells is there, escapes resolved; only a name it puts together
-    /// at run time from other pieces is not). A standalone bundle never does.
+    /// running it: its bytes hold `runEvery` (a script's bytecode holds every
+    /// name its code spells, escapes resolved; a standalone module's list of
+    /// the functions it defines is in its data; only a name put together at
+    /// run time from other pieces is not found).
     pub fn may_define_tasks(&self) -> bool {
         self.may_define_tasks
     }
@@ -527,10 +528,9 @@ pub(crate) fn admit(
         }
     };
     use sha2::Digest;
-    let may_define_tasks = section.kind == BundleKind::Script
-        && bytes
-            .windows(TASK_NAME.len())
-            .any(|window| window == TASK_NAME);
+    let may_define_tasks = bytes
+        .windows(TASK_NAME.len())
+        .any(|window| window == TASK_NAME);
     Ok(Bundle {
         module,
         standalone,

@@ -772,6 +772,15 @@ impl Chain {
     }
 }
 
+/// What [`Chain::tasks`] found.
+#[derive(Debug, Default, PartialEq)]
+pub struct ChainTasks {
+    /// Each connector's label with the tasks it defines, in chain order.
+    pub found: Vec<(String, Vec<Call>)>,
+    /// Connectors that may define tasks but could not load.
+    pub unknown: usize,
+}
+
 /// What one [`Chain::run_task`] call did.
 #[derive(Debug)]
 pub struct TaskCall {
@@ -786,24 +795,31 @@ pub struct TaskCall {
 
 impl Chain {
     /// The scheduled tasks the chain's connectors define: each connector's
-    /// label with the tasks (`Call::TASKS`) it defines, in chain order, once
-    /// each has loaded (a failed `setupPlugin` is logged and tried again at
-    /// the task's call, as at any call). `None` when a connector could not
-    /// load, so what it defines is unknown (its error is logged).
-    pub fn tasks(&mut self) -> Option<Vec<(String, Vec<Call>)>> {
-        let mut out = Vec::new();
+    /// label with the tasks (`Call::TASKS`) it defines, in chain order. Only
+    /// a connector whose bundle may define one (`Bundle::may_define_tasks`)
+    /// is readied to find out (a failed `setupPlugin` is logged and tried
+    /// again at the task's call, as at any call). A connector that could not
+    /// load defines none here, and is counted in [`ChainTasks::unknown`].
+    pub fn tasks(&mut self) -> ChainTasks {
+        let mut out = ChainTasks::default();
         for connector in &mut self.connectors {
+            if !connector.bundle().may_define_tasks() {
+                continue;
+            }
             let _ = connector.ready();
-            let functions = connector.known_functions()?;
+            let Some(functions) = connector.known_functions() else {
+                out.unknown += 1;
+                continue;
+            };
             let tasks: Vec<Call> = Call::TASKS
                 .into_iter()
                 .filter(|&task| crate::instance::provides(functions, task))
                 .collect();
             if !tasks.is_empty() {
-                out.push((connector.label().to_string(), tasks));
+                out.found.push((connector.label().to_string(), tasks));
             }
         }
-        Some(out)
+        out
     }
 
     /// Runs the scheduled task `task` of the connector labelled `label`

@@ -56,7 +56,9 @@ mod shared;
 pub mod webhook;
 
 pub use bundle::{AdmissionError, Bundle, BundleKind, BundleManifest};
-pub use chain::{Chain, ChainOutput, Export, Failure, OnEventCall, Step, StepOutcome, TaskCall};
+pub use chain::{
+    Chain, ChainOutput, ChainTasks, Export, Failure, OnEventCall, Step, StepOutcome, TaskCall,
+};
 pub use connector::{CallRecord, Connector, ConnectorOptions, Processed};
 pub use error::{CallError, JsError, RuntimeError, ScriptError};
 pub use event_text::EventText;

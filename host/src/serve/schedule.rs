@@ -80,15 +80,19 @@ type Tasks = Arc<Vec<(String, Vec<Call>)>>;
 
 /// What a team's chain defines, as far as this process knows.
 enum Known {
-    /// Being found, for this configuration (generation).
-    Finding(u64),
-    /// Found for this configuration.
-    Found(u64, Tasks),
-    /// Not found (a connector could not load): found again after the instant.
-    Unknown(u64, Instant),
+    /// Being found for this configuration (generation); meanwhile, the
+    /// tasks found before (none the first time).
+    Finding(u64, Tasks),
+    /// Found for this configuration, and looked for again at `again` when
+    /// a connector that may define tasks could not load.
+    Found {
+        generation: u64,
+        tasks: Tasks,
+        again: Option<Instant>,
+    },
 }
 
-/// How long after a failed finding the tasks are looked for again.
+/// How long after a finding that was not complete the tasks are looked for again.
 const FIND_AGAIN: Duration = Duration::from_secs(60);
 
 /// The last period this process tried to claim, by team, connector and task.
@@ -175,26 +179,37 @@ impl Scheduler {
     /// answers `None`.
     fn tasks_of(self: &Arc<Self>, chain: &Arc<TeamChain>) -> Option<Tasks> {
         let mut known = lock(&self.known);
-        match known.get(&chain.team) {
-            Some(Known::Found(generation, tasks)) if *generation == chain.generation => {
+        let found = match known.get(&chain.team) {
+            Some(Known::Found {
+                generation,
+                tasks,
+                again,
+            }) if *generation == chain.generation => {
+                if again.is_none_or(|again| Instant::now() < again) {
+                    return Some(tasks.clone());
+                }
+                tasks.clone()
+            }
+            Some(Known::Finding(generation, tasks)) if *generation == chain.generation => {
                 return Some(tasks.clone());
             }
-            Some(Known::Finding(generation)) if *generation == chain.generation => return None,
-            Some(Known::Unknown(generation, again))
-                if *generation == chain.generation && Instant::now() < *again =>
-            {
-                return None;
+            _ if !chain.may_have_tasks() => {
+                let none = Tasks::default();
+                known.insert(
+                    chain.team,
+                    Known::Found {
+                        generation: chain.generation,
+                        tasks: none.clone(),
+                        again: None,
+                    },
+                );
+                return Some(none);
             }
-            _ => {}
-        }
-        if !chain.may_have_tasks() {
-            let none = Tasks::default();
-            known.insert(chain.team, Known::Found(chain.generation, none.clone()));
-            return Some(none);
-        }
-        known.insert(chain.team, Known::Finding(chain.generation));
+            _ => Tasks::default(),
+        };
+        known.insert(chain.team, Known::Finding(chain.generation, found.clone()));
         tokio::spawn(self.clone().find(chain.clone()));
-        None
+        Some(found)
     }
 
     /// Finds which connectors of `chain` define tasks (readying them: a
@@ -206,32 +221,36 @@ impl Scheduler {
         let state = self.state.clone();
         let found = {
             let chain = chain.clone();
-            tokio::task::spawn_blocking(move || -> Result<Option<Vec<_>>, String> {
+            tokio::task::spawn_blocking(move || -> Result<(Vec<_>, usize), String> {
                 let mut running = chain
                     .checkout(&state.connectors)
                     .map_err(|e| e.to_string())?;
                 let tasks = running.tasks();
                 chain.checkin(running);
                 keep_logs(&state, &chain, log_lines(&chain));
-                Ok(tasks.map(|tasks| {
-                    tasks
-                        .into_iter()
-                        .filter_map(|(label, calls)| {
-                            Some((chain.id_of(&label)?.to_string(), calls))
-                        })
-                        .collect()
-                }))
+                let found = tasks
+                    .found
+                    .into_iter()
+                    .filter_map(|(label, calls)| Some((chain.id_of(&label)?.to_string(), calls)))
+                    .collect();
+                Ok((found, tasks.unknown))
             })
             .await
             .unwrap_or_else(|e| Err(e.to_string()))
         };
-        let known = match found {
-            Ok(Some(tasks)) => Known::Found(chain.generation, Arc::new(tasks)),
-            Ok(None) => Known::Unknown(chain.generation, Instant::now() + FIND_AGAIN),
+        // The connectors that loaded have their tasks run; one that could
+        // not is looked at again a minute later.
+        let (tasks, again) = match found {
+            Ok((tasks, unknown)) => (tasks, (unknown > 0).then(|| Instant::now() + FIND_AGAIN)),
             Err(error) => {
                 tracing::warn!(team = chain.team, %error, "finding the chain's scheduled tasks");
-                Known::Unknown(chain.generation, Instant::now() + FIND_AGAIN)
+                (Vec::new(), Some(Instant::now() + FIND_AGAIN))
             }
+        };
+        let known = Known::Found {
+            generation: chain.generation,
+            tasks: Arc::new(tasks),
+            again,
         };
         lock(&self.known).insert(chain.team, known);
     }

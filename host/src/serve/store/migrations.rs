@@ -27,7 +27,7 @@ macro_rules! migration {
 }
 
 /// Migrations in order: version N is `MIGRATIONS[N - 1]`.
-pub const MIGRATIONS: [Migration; 8] = [
+pub const MIGRATIONS: [Migration; 9] = [
     migration!("0001_init"),
     migration!("0002_webhooks"),
     migration!("0003_quarantine"),
@@ -36,6 +36,7 @@ pub const MIGRATIONS: [Migration; 8] = [
     migration!("0006_identity"),
     migration!("0007_on_event"),
     migration!("0008_scheduled_tasks"),
+    migration!("0009_captured_on_event"),
 ];
 
 /// Runs the migrations `connection` (the database at `path`) has not had;
@@ -77,7 +78,7 @@ mod tests {
         assert_eq!(
             migrate(&connection, &path).unwrap_err().to_string(),
             format!(
-                "{}: database schema version 9 is newer than this sandpipe (8)",
+                "{}: database schema version 10 is newer than this sandpipe (9)",
                 path.display()
             )
         );
