@@ -24,8 +24,10 @@ fn server() -> u16 {
             let mut length = 0;
             let mut seen_header = String::new();
             loop {
-                let mut line = String::new();
-                reader.read_line(&mut line).unwrap();
+                // Header bytes read as Latin-1, as Node's server reads them.
+                let mut bytes = Vec::new();
+                reader.read_until(b'\n', &mut bytes).unwrap();
+                let line: String = bytes.iter().map(|&b| char::from(b)).collect();
                 if line == "\r\n" || line.is_empty() {
                     break;
                 }
@@ -242,6 +244,25 @@ fn allowed_requests_return_responses_and_redirects_are_checked_per_hop() {
     assert_eq!(
         serde_json::from_str::<Value>(out["text"].as_str().unwrap()).unwrap(),
         json!({"method": "POST", "body": "hello", "x-test": "yes"})
+    );
+    // A character up to U+00FF goes out as its Latin-1 byte, as Node sends
+    // it; one beyond is refused, as Node refuses it.
+    let out = fetch(
+        &mut chain,
+        &format!("http://127.0.0.1:{port}/echo"),
+        json!({"method": "POST", "body": "", "headers": {"X-Test": "zoë"}}),
+    );
+    assert_eq!(
+        serde_json::from_str::<Value>(out["text"].as_str().unwrap()).unwrap()["x-test"],
+        "zoë"
+    );
+    assert_eq!(
+        fetch(
+            &mut chain,
+            &format!("http://127.0.0.1:{port}/echo"),
+            json!({"headers": {"X-Test": "☃"}}),
+        ),
+        json!({"error": "TypeError: fetch: the value of the header \"x-test\" holds a character a header may not (a control character, or one beyond U+00FF)"})
     );
     assert_eq!(
         fetch(

@@ -24,10 +24,10 @@ pub enum InvalidWebhook {
     #[error("composeWebhook returned the header name {0:?}, which is not an HTTP header name")]
     HeaderName(String),
     /// A carriage return, line feed, NUL or other control character, or a
-    /// character beyond ASCII (Node's `fetch` sends one up to U+00FF as a
-    /// Latin-1 byte; the delivery here sends ASCII only).
+    /// character beyond U+00FF (Node refuses them too; up to U+00FF it sends
+    /// a character as its Latin-1 byte, as [`header_value`] does).
     #[error(
-        "composeWebhook returned a value for the header {0:?} with a character a header may not hold (a control character, or one beyond ASCII)"
+        "composeWebhook returned a value for the header {0:?} with a character a header may not hold (a control character, or one beyond U+00FF)"
     )]
     HeaderValue(String),
 }
@@ -80,8 +80,7 @@ impl WebhookRequest {
             if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
                 return Err(InvalidWebhook::HeaderName(name.clone()));
             }
-            let value = value.as_str().unwrap_or_default();
-            if reqwest::header::HeaderValue::from_str(value).is_err() {
+            if header_value(value.as_str().unwrap_or_default()).is_none() {
                 return Err(InvalidWebhook::HeaderValue(name.clone()));
             }
         }
@@ -98,6 +97,19 @@ impl WebhookRequest {
             body,
         })
     }
+}
+
+/// `text` as the bytes a header value goes out as, Node's way: each
+/// character up to U+00FF as its Latin-1 byte (`é` is the byte 0xE9), tab
+/// and visible characters only; `None` for a control character or one
+/// beyond U+00FF, which Node refuses too. Webhook deliveries and `fetch`
+/// both send header values through it.
+pub fn header_value(text: &str) -> Option<reqwest::header::HeaderValue> {
+    let bytes = text
+        .chars()
+        .map(|c| u8::try_from(u32::from(c)).ok())
+        .collect::<Option<Vec<u8>>>()?;
+    reqwest::header::HeaderValue::from_bytes(&bytes).ok()
 }
 
 /// A header value as `fetch` sends it (PostHog's plugin server handed the
@@ -204,14 +216,30 @@ mod tests {
             ),
             (
                 json!({"url": "u", "headers": {"X-Token": "a\r\nInjected: 1"}}),
-                r#"composeWebhook returned a value for the header "X-Token" with a character a header may not hold (a control character, or one beyond ASCII)"#,
+                r#"composeWebhook returned a value for the header "X-Token" with a character a header may not hold (a control character, or one beyond U+00FF)"#,
             ),
             (
                 json!({"url": "u", "headers": {"X-Nul": "a\u{0}b"}}),
-                r#"composeWebhook returned a value for the header "X-Nul" with a character a header may not hold (a control character, or one beyond ASCII)"#,
+                r#"composeWebhook returned a value for the header "X-Nul" with a character a header may not hold (a control character, or one beyond U+00FF)"#,
+            ),
+            (
+                json!({"url": "u", "headers": {"X-Name": "Zoë ☃"}}),
+                r#"composeWebhook returned a value for the header "X-Name" with a character a header may not hold (a control character, or one beyond U+00FF)"#,
             ),
         ] {
             assert_eq!(composed(result).unwrap_err(), error);
         }
+    }
+
+    #[test]
+    fn header_values_go_out_as_node_sends_them() {
+        // Up to U+00FF a character is its Latin-1 byte.
+        assert_eq!(header_value("Zoë").unwrap().as_bytes(), b"Zo\xeb");
+        assert_eq!(header_value("a\tb ~").unwrap().as_bytes(), b"a\tb ~");
+        assert!(header_value("Zoë").is_some_and(|v| v.to_str().is_err()));
+        for refused in ["\u{100}", "☃", "a\r\nb", "\u{7f}", "\u{0}"] {
+            assert!(header_value(refused).is_none(), "{refused:?}");
+        }
+        assert!(composed(json!({"url": "u", "headers": {"X-Name": "Zoë"}})).is_ok());
     }
 }

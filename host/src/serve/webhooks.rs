@@ -378,7 +378,12 @@ impl Delivery {
             .map_err(|_| AttemptError::InvalidMethod(row.method.clone()))?;
         let mut request = client.request(method, url);
         for (name, value) in &row.headers {
-            request = request.header(name, value.as_str().unwrap_or_default());
+            // Checked when the request was composed.
+            if let Some(value) =
+                sandpipe_runtime::webhook::header_value(value.as_str().unwrap_or_default())
+            {
+                request = request.header(name, value);
+            }
         }
         if let Some(body) = &row.body {
             request = request.body(body.clone());

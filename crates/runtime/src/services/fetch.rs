@@ -30,6 +30,11 @@ pub enum FetchError {
     Request(#[from] RequestError),
     #[error("fetch: invalid URL: {0}")]
     InvalidUrl(url::ParseError),
+    /// As Node's `fetch` refuses it.
+    #[error(
+        "fetch: the value of the header {0:?} holds a character a header may not (a control character, or one beyond U+00FF)"
+    )]
+    HeaderValue(String),
     #[error("fetch: {0} URLs are not allowed")]
     Scheme(String),
     #[error("fetch: the URL has no host")]
@@ -382,6 +387,8 @@ pub fn handle(
             .map_err(|_| FetchError::InvalidMethod(method.clone()))?;
         let mut builder = client.request(method_value, url.clone());
         for (name, value) in &headers {
+            let value = crate::webhook::header_value(value)
+                .ok_or_else(|| FetchError::HeaderValue(name.clone()))?;
             builder = builder.header(name, value);
         }
         if let Some(body) = &body {
