@@ -114,6 +114,26 @@ pub enum Origin {
     Capture,
 }
 
+/// A log line of the service's own about the connector `label` (`id`).
+pub fn line(label: &str, id: &str, level: LogLevel, message: String) -> LogLine {
+    LogLine {
+        connector: label.to_string(),
+        connector_id: Some(id.to_string()),
+        level,
+        message,
+        time: SystemTime::now(),
+    }
+}
+
+/// Stores `lines` in the team's log, for work no request waits on (a
+/// scheduled task, what a call captured): a store that fails is traced,
+/// the work has run either way.
+pub fn keep_logs(state: &AppState, chain: &TeamChain, lines: Vec<LogLine>) {
+    if let Err(error) = state.store.append_logs(chain.team, &lines) {
+        tracing::warn!(team = chain.team, %error, "storing log lines");
+    }
+}
+
 /// One `onEvent` call per connector that defines it, for every event the chain kept.
 fn on_event_jobs(
     chain: &TeamChain,
@@ -451,9 +471,9 @@ async fn log_for(state: &AppState, team: i64, id: &str, level: LogLevel, message
     if let Some(chain) = state.teams.get(team) {
         let label = chain.label_of(id).unwrap_or_else(|| "sandpipe".into());
         let state = state.clone();
-        let line = super::schedule::line(&label, id, level, message);
+        let line = line(&label, id, level, message);
         let _ = tokio::task::spawn_blocking(move || {
-            super::schedule::keep_logs(&state, &chain, vec![line]);
+            keep_logs(&state, &chain, vec![line]);
         })
         .await;
     }

@@ -19,15 +19,15 @@
 //! its connector and feeds no quarantine window (PostHog never disabled a
 //! connector for one).
 
-use super::events::{self, log_lines};
+use super::events::{self, keep_logs, line, log_lines};
 use super::state::AppState;
-use super::store::{self, LogLine, TaskClaim};
+use super::store::{self, TaskClaim};
 use super::teams::TeamChain;
 use sandpipe_abi::{Call, LogLevel};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 /// When tasks run, and for how long.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -399,25 +399,6 @@ fn call(
         tracing::warn!(team = chain.team, %error, "syncing a scheduled task's storage writes");
     }
     outcome.captured
-}
-
-/// A log line of the service's own about the connector `label` (`id`).
-pub(super) fn line(label: &str, id: &str, level: LogLevel, message: String) -> LogLine {
-    LogLine {
-        connector: label.to_string(),
-        connector_id: Some(id.to_string()),
-        level,
-        message,
-        time: SystemTime::now(),
-    }
-}
-
-/// Stores `lines` in the team's log (a store that fails is traced: the
-/// call has run either way).
-pub(super) fn keep_logs(state: &AppState, chain: &TeamChain, lines: Vec<LogLine>) {
-    if let Err(error) = state.store.append_logs(chain.team, &lines) {
-        tracing::warn!(team = chain.team, %error, "storing a scheduled task's log lines");
-    }
 }
 
 #[cfg(test)]
