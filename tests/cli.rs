@@ -243,6 +243,46 @@ fn malformed_lines_are_reported_and_skipped() {
 const UNNAMED: &str = "an event needs an \"event\" name (a non-empty string), e.g. {\"event\": \"pageview\", \"properties\": {}}";
 
 #[test]
+fn run_sends_export_batches_when_full_and_what_is_left_at_the_end() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_connector(
+        &tmp.path().join("exporter"),
+        r#"function exportEvents(events) {
+            const names = events.map((e) => e.event).join(',')
+            console.log('batch', names)
+            if (names.includes('down')) throw new RetryError('destination down')
+        }"#,
+        r#"{"name": "Exporter", "config": [{"key": "exportEventsBufferBytes", "type": "string"}]}"#,
+    );
+    // Each line's event is 15 bytes of JSON, 16 with its comma: two fit in 40, three do not.
+    let chain =
+        json!({"connectors": [{"path": "exporter", "config": {"exportEventsBufferBytes": "40"}}]});
+    let events = "{\"event\":\"a-1\"}\n{\"event\":\"a-2\"}\n{\"event\":\"a-3\"}\n{\"event\":\"dn-\"}\n{\"event\":\"down\"}\n";
+    let output = run_chain(tmp.path(), chain, events, &[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let errors = stderr(&output);
+    let reports: Vec<&str> = errors
+        .lines()
+        .filter(|l| l.starts_with("[Exporter (0)] log:") || l.starts_with("sandpipe: events"))
+        .collect();
+    let mut expected = vec![
+        "[Exporter (0)] log: batch a-1,a-2",
+        "[Exporter (0)] log: batch a-3,dn-",
+    ];
+    expected.extend(["[Exporter (0)] log: batch down"; 5]);
+    expected.push(
+        "sandpipe: events.ndjson: at the end of the input: exportEvents of Exporter (0) (a batch of 1 event) failed 5 times; given up",
+    );
+    assert_eq!(reports, expected, "{errors}");
+    // Every event went through the chain unchanged, and the failure is counted.
+    assert_eq!(stdout(&output).lines().count(), 5);
+    assert!(
+        errors.contains("[Exporter (0)] error: exportEvents: RetryError: destination down"),
+        "{errors}"
+    );
+}
+
+#[test]
 fn a_connector_error_names_the_input_line_it_happened_on() {
     let tmp = tempfile::tempdir().unwrap();
     write_connector(

@@ -1770,6 +1770,266 @@ fn on_event_calls_are_retried_until_they_succeed_or_are_dead() {
     );
 }
 
+/// A batch exporter, as PostHog's export plugins are written: `exportEvents`
+/// logs the uuids of each batch it is given, and a batch holding a `busy`
+/// event asks for a retry on its first call; its own `onEvent` logs each event.
+const BATCH_EXPORTER: &str = r#"
+async function exportEvents(events, { global }) {
+    const uuids = events.map((event) => event.uuid).join(',')
+    global.calls = global.calls || {}
+    const call = (global.calls[uuids] || 0) + 1
+    global.calls[uuids] = call
+    if (events.some((event) => event.event === 'busy') && call === 1) {
+        throw new RetryError('destination busy')
+    }
+    const times = events.every((event) => event.timestamp instanceof Date)
+    console.log(`batch ${uuids} on call ${call}, timestamps are dates: ${times}`)
+}
+function onEvent(event) {
+    console.log(`onEvent ${event.uuid}`)
+}
+"#;
+
+/// The buffer settings PostHog read from an export connector's config.
+const BUFFER_FIELDS: &str = r#"{"key": "exportEventsBufferBytes", "type": "string"},
+    {"key": "exportEventsBufferSeconds", "type": "string"},
+    {"key": "exportEventsToIgnore", "type": "string"}"#;
+
+/// The `(kind, status, last error, attempts)` of the team's queued rows, sorted.
+fn queued_rows(listed: &Value) -> Vec<(String, String, String, i64)> {
+    let mut rows: Vec<(String, String, String, i64)> = listed["webhooks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| {
+            (
+                row["kind"].as_str().unwrap_or("request").to_string(),
+                row["status"].as_str().unwrap().to_string(),
+                row["last_error"].as_str().unwrap_or_default().to_string(),
+                row["attempts"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    rows.sort();
+    rows
+}
+
+#[test]
+fn export_events_gets_the_events_of_its_buffer_in_one_batch_once_they_have_waited() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (server, team, token, _) = exporter_team(
+        &tmp.path().join("sandpipe.db"),
+        &FAST_RETRIES,
+        inline("Batcher", BATCH_EXPORTER, BUFFER_FIELDS),
+        json!({"exportEventsBufferSeconds": "2", "exportEventsToIgnore": "skipped, other"}),
+    );
+    let events = json!([
+        {"event": "pageview", "uuid": "u-1", "timestamp": "2024-01-01T00:00:00Z"},
+        {"event": "skipped", "uuid": "u-2"},
+        {"event": "busy", "uuid": "u-3", "now": "2024-01-02T00:00:00Z"},
+        {"event": "pageview", "uuid": "u-4"},
+    ]);
+    let (status, body) = server.events(team, &token, events);
+    assert_eq!(status, 200, "{body}");
+    // The events wait in the buffer (two seconds), where an onEvent call goes at once.
+    let listed = wait_for(&server, team, &token, |b| {
+        b["webhooks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|row| row["kind"] == "on_event" && row["status"] == "delivered")
+            .count()
+            == 4
+    });
+    let waiting: Vec<_> = queued_rows(&listed)
+        .into_iter()
+        .filter(|row| row.0 == "export")
+        .collect();
+    assert_eq!(
+        waiting,
+        vec![
+            (
+                "export".to_string(),
+                "pending".to_string(),
+                String::new(),
+                0
+            );
+            3
+        ],
+        "the ignored event is not queued for exportEvents"
+    );
+    // Then one batch of the three, retried whole, in the order they came.
+    let listed = wait_for(&server, team, &token, |b| {
+        b["webhooks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|row| row["status"] != "pending")
+    });
+    let exports: Vec<_> = queued_rows(&listed)
+        .into_iter()
+        .filter(|row| row.0 == "export")
+        .collect();
+    assert_eq!(
+        exports,
+        vec![
+            (
+                "export".to_string(),
+                "delivered".to_string(),
+                String::new(),
+                2
+            );
+            3
+        ]
+    );
+    let batches: Vec<String> = server
+        .log_messages(team, &token, "level=log")
+        .into_iter()
+        .filter(|m| m.starts_with("batch"))
+        .collect();
+    assert_eq!(
+        batches,
+        ["batch u-1,u-3,u-4 on call 2, timestamps are dates: true"]
+    );
+    let errors = server.log_messages(team, &token, "level=error");
+    assert!(
+        errors
+            .iter()
+            .any(|m| m.contains("exportEvents") && m.contains("RetryError: destination busy")),
+        "{errors:?}"
+    );
+}
+
+#[test]
+fn an_on_event_row_queued_before_export_batches_still_exports_its_event() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("sandpipe.db");
+    let (server, team, token, _) = exporter_team(
+        &db,
+        &FAST_RETRIES,
+        inline("Batcher", BATCH_EXPORTER, BUFFER_FIELDS),
+        json!({"exportEventsToIgnore": "skipped"}),
+    );
+    // Two onEvent rows as version 10's migration marks those an older
+    // sandpipe queued, each standing for exportEvents([event]) then onEvent.
+    let row = |uuid: &str, name: &str| {
+        format!(
+            "INSERT INTO webhooks (team_id, connector, url, method, headers, body, kind, connector_id, batch_bytes) \
+             VALUES ({team}, 'Batcher (0)', '', '', '{{}}', '{{\"event\":\"{name}\",\"uuid\":\"{uuid}\"}}', 'on_event', 'exporter', -1);"
+        )
+    };
+    execute_sql(&db, &(row("u-1", "pageview") + &row("u-2", "skipped")));
+    let listed = wait_for(&server, team, &token, |b| {
+        let rows = b["webhooks"].as_array().unwrap();
+        rows.len() == 2 && rows.iter().all(|row| row["status"] == "delivered")
+    });
+    assert_eq!(
+        queued_rows(&listed),
+        vec![
+            (
+                "on_event".to_string(),
+                "delivered".to_string(),
+                String::new(),
+                1
+            );
+            2
+        ]
+    );
+    let mut logged: Vec<String> = server
+        .log_messages(team, &token, "level=log")
+        .into_iter()
+        .collect();
+    logged.sort();
+    assert_eq!(
+        logged,
+        [
+            "batch u-1 on call 1, timestamps are dates: true",
+            "onEvent u-1",
+            "onEvent u-2",
+        ]
+    );
+}
+
+#[test]
+fn a_full_export_buffer_goes_at_once_in_batches_under_its_size() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (server, team, token, _) = exporter_team(
+        &tmp.path().join("sandpipe.db"),
+        &FAST_RETRIES,
+        inline("Batcher", BATCH_EXPORTER, BUFFER_FIELDS),
+        // Far longer than the test: only a full buffer sends anything.
+        json!({"exportEventsBufferBytes": "80", "exportEventsBufferSeconds": "600"}),
+    );
+    let events: Vec<Value> = (1..=5)
+        .map(|i| json!({"event": "pageview", "uuid": format!("u-{i}")}))
+        .collect();
+    let (status, body) = server.events(team, &token, Value::Array(events));
+    assert_eq!(status, 200, "{body}");
+    // Each event counts its JSON text and a comma: two fit in 80 bytes, three do not.
+    let size = serde_json::to_string(&body["results"][0]).unwrap().len() + 1;
+    assert!(2 * size <= 80 && 3 * size > 80, "an event of {size} bytes");
+    let listed = wait_for(&server, team, &token, |b| {
+        b["webhooks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|row| row["kind"] == "export" && row["status"] == "delivered")
+            .count()
+            == 4
+    });
+    let batches: Vec<String> = server
+        .log_messages(team, &token, "level=log")
+        .into_iter()
+        .filter(|m| m.starts_with("batch"))
+        .collect();
+    let mut sorted = batches.clone();
+    sorted.sort();
+    assert_eq!(
+        sorted,
+        [
+            "batch u-1,u-2 on call 1, timestamps are dates: true",
+            "batch u-3,u-4 on call 1, timestamps are dates: true",
+        ]
+    );
+    // The fifth waits for more, or for its time.
+    let pending: Vec<_> = queued_rows(&listed)
+        .into_iter()
+        .filter(|row| row.0 == "export" && row.1 == "pending")
+        .collect();
+    assert_eq!(
+        pending,
+        [(
+            "export".to_string(),
+            "pending".to_string(),
+            String::new(),
+            0
+        )]
+    );
+    // One more event fills a batch with it.
+    let (status, body) = server.events(team, &token, json!({"event": "pageview", "uuid": "u-6"}));
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = server.events(team, &token, json!({"event": "pageview", "uuid": "u-7"}));
+    assert_eq!(status, 200, "{body}");
+    wait_for(&server, team, &token, |b| {
+        b["webhooks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|row| row["kind"] == "export" && row["status"] == "delivered")
+            .count()
+            == 6
+    });
+    let last: Vec<String> = server
+        .log_messages(team, &token, "level=log")
+        .into_iter()
+        .filter(|m| m.starts_with("batch u-5"))
+        .collect();
+    assert_eq!(
+        last,
+        ["batch u-5,u-6 on call 1, timestamps are dates: true"]
+    );
+}
+
 /// An export connector that posts each event's uuid to `config.url` in
 /// `onEvent`, asking for a retry while the destination answers an error.
 fn fetch_exporter() -> Vec<u8> {

@@ -134,8 +134,9 @@ fn run(hooks: &Hooks, call: u32, input: &[u8], output: &mut Vec<u8>) -> Result<(
                 with_meta(|meta| on_event(event, meta))?;
             }
         }
-        // The SDK has no scheduled tasks: not in the hook list, never asked.
-        Call::RunEveryMinute | Call::RunEveryHour | Call::RunEveryDay => {}
+        // The SDK has no scheduled tasks and no batch export: not in the
+        // hook list, never asked.
+        Call::RunEveryMinute | Call::RunEveryHour | Call::RunEveryDay | Call::ExportEvents => {}
     }
     if output.is_empty() {
         output.extend_from_slice(b"null");

@@ -21,8 +21,6 @@
     const uncurry = (fn) => Function.prototype.call.bind(fn);
     const sliceString = uncurry(String.prototype.slice);
     const charCodeAt = uncurry(String.prototype.charCodeAt);
-    const splitString = uncurry(String.prototype.split);
-    const trimString = uncurry(String.prototype.trim);
     const toWellFormed = uncurry(String.prototype.toWellFormed);
     const describeObject = uncurry(Object.prototype.toString);
     const textEncoder = new TextEncoder();
@@ -515,45 +513,13 @@
     const connector = {};
     let meta = null;
 
-    // Once `connector` is filled: PostHog's stand-ins for a connector that
-    // defines processEventBatch without processEvent, or exportEvents.
+    // Once `connector` is filled: PostHog's stand-in for a connector that
+    // defines processEventBatch without processEvent. (exportEvents is called
+    // by itself, with the batches the host buffers: call 9.)
     function standIns() {
         if (!connector.processEvent && connector.processEventBatch) {
             connector.processEvent = [batchOfOne(connector.processEventBatch), undefined];
         }
-        if (connector.exportEvents) {
-            connector.onEvent = [exportingOnEvent(connector.exportEvents, connector.onEvent), undefined];
-        }
-    }
-
-    // onEvent for a connector that exports exportEvents, as PostHog patched
-    // it: the event goes to exportEvents (in a batch of one; PostHog buffered
-    // events by size and time before each batch), unless the connector's
-    // `exportEventsToIgnore` config lists its name (comma-separated), and then
-    // to the connector's own onEvent, if any. A RetryError from exportEvents
-    // retries the whole call, as a throwing onEvent is retried.
-    function exportingOnEvent(exportEntry, onEventEntry) {
-        const exportEvents = exportEntry[0];
-        const owner = exportEntry[1];
-        // The names, split once on the first call (PostHog split them at setup).
-        let ignoredNames = null;
-        function ignored(event, meta) {
-            if (ignoredNames === null) {
-                const list = meta.config.exportEventsToIgnore;
-                ignoredNames = list ? splitString(StringCtor(list), ',') : [];
-            }
-            for (let i = 0; i < ignoredNames.length; i++) {
-                if (trimString(ignoredNames[i]) === event.event) return true;
-            }
-            return false;
-        }
-        return function (event, meta) {
-            const onEventAfter = () => (onEventEntry ? onEventEntry[0].call(onEventEntry[1], event, meta) : undefined);
-            if (ignored(event, meta)) return onEventAfter();
-            const exported = exportEvents.call(owner, [event], meta);
-            return exported !== null && typeof exported === 'object' && typeof exported.then === 'function'
-                ? exported.then(onEventAfter) : onEventAfter();
-        };
     }
 
     // processEvent for a connector that exports only processEventBatch, as
@@ -787,6 +753,11 @@
                 return invoke('teardownPlugin', [meta]);
             case 5:
                 return invoke('onEvent', [webhookEvent(input), meta]);
+            case 9: {
+                const events = [];
+                for (let i = 0; i < input.length; i++) events[i] = webhookEvent(input[i]);
+                return invoke('exportEvents', [events, meta]);
+            }
             case 6:
             case 7:
             case 8:

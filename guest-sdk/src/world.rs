@@ -438,7 +438,7 @@ fn resolve<'js>(
             found.push('"');
             found.push_str(name);
             found.push('"');
-            stand_ins |= matches!(name, "processEventBatch" | "exportEvents");
+            stand_ins |= name == "processEventBatch";
         }
     }
     found.push(']');
@@ -565,6 +565,7 @@ pub(crate) fn invoke<'js>(
         Call::Setup
             | Call::Teardown
             | Call::OnEvent
+            | Call::ExportEvents
             | Call::RunEveryMinute
             | Call::RunEveryHour
             | Call::RunEveryDay

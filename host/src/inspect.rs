@@ -36,6 +36,7 @@ fn hooks(bytes: &[u8]) -> String {
             Call::ProcessEvent,
             Call::ComposeWebhook,
             Call::OnEvent,
+            Call::ExportEvents,
             Call::RunEveryMinute,
             Call::RunEveryHour,
             Call::RunEveryDay,

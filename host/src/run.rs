@@ -9,7 +9,7 @@
 use crate::chain_file;
 use anyhow::Context;
 use sandpipe_abi::LogLevel;
-use sandpipe_runtime::{Chain, ChainOutput, Export, LazySqliteStorage, LogEntry, LogSink};
+use sandpipe_runtime::{Call, Chain, ChainOutput, Export, LazySqliteStorage, LogEntry, LogSink};
 use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
@@ -129,29 +129,50 @@ pub struct Args {
     metering: crate::MeteringArg,
 }
 
-/// Calls of one connector's `onEvent` for one event before `run` gives up
-/// (as many as `serve` makes by default, `--webhook-max-attempts`); `run`
-/// makes them at once, without serve's backoff.
+/// Calls of one connector's `onEvent` for one event, or of its
+/// `exportEvents` for one batch, before `run` gives up (as many as `serve`
+/// makes by default, `--webhook-max-attempts`); `run` makes them at once,
+/// without serve's backoff.
 const ON_EVENT_ATTEMPTS: u32 = 5;
 
-/// The outcome of an `onEvent` that did not succeed at once, on stderr (each
-/// failed call is already logged for its connector); a final failure counts
-/// as the connector's failure.
-fn report_export(source: &str, line: usize, export: &Export, tally: &mut Tally) {
+/// The outcome of an `onEvent` call or an `exportEvents` batch that did not
+/// succeed at once, on stderr (each failed call is already logged for its
+/// connector), said of `place` (`SOURCE:LINE`, the line whose event made the
+/// call); a final failure counts as the connector's failure.
+fn report_export(place: &str, export: &Export, tally: &mut Tally) {
+    let what = match export.call {
+        Call::ExportEvents => format!(
+            "exportEvents of {} (a batch of {} event{})",
+            export.connector,
+            export.events,
+            if export.events == 1 { "" } else { "s" }
+        ),
+        _ => format!("onEvent of {}", export.connector),
+    };
     match &export.error {
         None if export.attempts > 1 => eprintln!(
-            "sandpipe: {source}:{line}: onEvent of {} succeeded on attempt {}",
-            export.connector, export.attempts
+            "sandpipe: {place}: {what} succeeded on attempt {}",
+            export.attempts
         ),
         None => {}
         Some(_) => {
             eprintln!(
-                "sandpipe: {source}:{line}: onEvent of {} failed {} times; given up",
-                export.connector, export.attempts
+                "sandpipe: {place}: {what} failed {} times; given up",
+                export.attempts
             );
             *tally.failures.entry(export.connector.clone()).or_default() += 1;
         }
     }
+}
+
+/// What a chain's `exportEvents` buffers held when the input ended, sent,
+/// and what those calls captured.
+type Flushed = (Vec<Export>, Vec<serde_json::Value>);
+
+/// Sends what `chain`'s `exportEvents` buffers hold.
+fn flush_exports(chain: &mut Chain) -> Flushed {
+    let exports = chain.flush_exports(ON_EVENT_ATTEMPTS);
+    (exports, chain.take_captured())
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -202,6 +223,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             let line = line.with_context(|| format!("{}:{number}: reading", output.source))?;
             output.write(run_line(&mut chain, number, &line))?;
         }
+        output.flushed(flush_exports(&mut chain))?;
         chain.moved_out().map(str::to_string).collect()
     } else {
         run_threads(&runtime, &plan, threads, input, &mut output)?
@@ -315,6 +337,20 @@ struct Output<'a> {
 }
 
 impl Output<'_> {
+    /// Reports the `exportEvents` batches sent when the input ended, and
+    /// writes what they captured.
+    fn flushed(&mut self, (exports, captured): Flushed) -> anyhow::Result<()> {
+        let place = format!("{}: at the end of the input", self.source);
+        for export in &exports {
+            report_export(&place, export, &mut self.tally);
+        }
+        self.tally.captured += captured.len() as u64;
+        if let Some(file) = self.captured.as_mut() {
+            file.write_all(&captured)?;
+        }
+        Ok(())
+    }
+
     /// Writes the next line's result (output line N answers input line N).
     fn write(&mut self, ran: Ran) -> anyhow::Result<()> {
         let tally = &mut self.tally;
@@ -341,8 +377,9 @@ impl Output<'_> {
                     Some(event) => {
                         tally.events_out += 1;
                         self.out.write_all(event)?;
+                        let place = format!("{}:{number}", self.source);
                         for export in &exports {
-                            report_export(&self.source, number, export, tally);
+                            report_export(&place, export, tally);
                         }
                     }
                     None => {
@@ -440,7 +477,9 @@ fn run_threads(
                             break;
                         }
                     }
-                    chain.moved_out().map(str::to_string).collect::<Vec<_>>()
+                    let flushed = flush_exports(&mut chain);
+                    let moved_out = chain.moved_out().map(str::to_string).collect::<Vec<_>>();
+                    (flushed, moved_out)
                 })
             })
             .collect();
@@ -460,7 +499,11 @@ fn run_threads(
         reader.join().expect("the reader does not panic")?;
         let mut moved_out = BTreeSet::new();
         for worker in workers {
-            moved_out.extend(worker.join().expect("a chain's thread does not panic"));
+            let (flushed, moved) = worker.join().expect("a chain's thread does not panic");
+            if written.is_ok() {
+                output.flushed(flushed)?;
+            }
+            moved_out.extend(moved);
         }
         written.map(|()| moved_out)
     })

@@ -82,6 +82,25 @@ pub fn set_bundle_bytes(db: &Path, sha256: &str, bytes: &[u8]) -> usize {
     }
 }
 
+/// Runs `sql` (statements both back ends read alike) on the database that
+/// stands for `db`, beside a server that may be using it.
+pub fn execute_sql(db: &Path, sql: &str) {
+    match Backend::current() {
+        Backend::Sqlite => {
+            let connection = rusqlite::Connection::open(db).unwrap();
+            connection
+                .busy_timeout(std::time::Duration::from_secs(10))
+                .unwrap();
+            connection.execute_batch(sql).unwrap();
+        }
+        Backend::Postgres => {
+            let shared = Shared::get();
+            let url = shared.database_for(db);
+            shared.pg.psql(&url, sql);
+        }
+    }
+}
+
 /// The servers every test of this binary shares on the PostgreSQL back end.
 pub struct Shared {
     pub pg: PgServer,

@@ -25,9 +25,15 @@
 //   else the time of the call); an onEvent that throws is called again, up to
 //   5 calls in all.
 // - `exportEvents`, as PostHog's export upgrade patched `onEvent`: each event
-//   goes to `exportEvents([event], meta)` (PostHog's buffer flushed at 1 byte)
-//   unless `config.exportEventsToIgnore` (comma-separated) names it, then to
-//   the connector's own `onEvent`; a throw retries the whole call as above.
+//   not named by `config.exportEventsToIgnore` (comma-separated) is added to
+//   the connector's buffer, which goes to `exportEvents(batch, meta)` as
+//   PostHog's buffer flushed: before an event that would take it past
+//   `config.exportEventsBufferBytes` (parseInt, default 900 KiB), and at once
+//   when an event took it past; then the event goes to the connector's own
+//   `onEvent`. What is left goes when the input ends (these inputs end long
+//   before `exportEventsBufferSeconds`). A throw retries the whole batch as
+//   above. An event's size is what sandpipe counts: the bytes of the kept
+//   event's JSON text, plus one (PostHog counted the reduced copy's length).
 'use strict'
 
 const fs = require('fs')
@@ -133,16 +139,6 @@ function load(chainFile, entry, position) {
             return events.length === 0 ? null : events[0]
         }
     }
-    if (functions.exportEvents) {
-        const exportEvents = functions.exportEvents
-        const onEvent = functions.onEvent
-        functions.onEvent = async (event, meta) => {
-            const list = meta.config.exportEventsToIgnore
-            const ignored = new Set(list ? list.split(',').map((name) => name.trim()) : null)
-            if (!ignored.has(event.event)) await exportEvents([event], meta)
-            if (onEvent) await onEvent(event, meta)
-        }
-    }
     const config = {}
     for (const field of manifest.config || []) {
         if (field.key !== undefined && field.default !== undefined) config[field.key] = field.default
@@ -160,7 +156,46 @@ function load(chainFile, entry, position) {
         utils: {},
     }
     const realmDate = vm.runInContext('Date', context)
-    return { label, functions, meta, realmDate, ready: functions.setupPlugin ? Promise.resolve(functions.setupPlugin(meta)) : Promise.resolve() }
+    const list = config.exportEventsToIgnore
+    const buffer = {
+        events: [],
+        points: 0,
+        limit: Math.min(Math.max(parseInt(config.exportEventsBufferBytes) || 900 * 1024, 1), 100 * 1024 * 1024),
+        ignored: new Set(list ? String(list).split(',').map((name) => name.trim()) : null),
+    }
+    return { label, functions, meta, realmDate, buffer, ready: functions.setupPlugin ? Promise.resolve(functions.setupPlugin(meta)) : Promise.resolve() }
+}
+
+// Calls `call` until it succeeds, ON_EVENT_ATTEMPTS times at most.
+async function withAttempts(connector, name, call) {
+    for (let attempt = 1; attempt <= ON_EVENT_ATTEMPTS; attempt++) {
+        try {
+            await call()
+            return
+        } catch (error) {
+            process.stderr.write(`[${connector.label}] error: ${name}: ${format(error)}\n`)
+        }
+    }
+}
+
+async function flushExports(connector) {
+    const batch = connector.buffer.events
+    connector.buffer.events = []
+    connector.buffer.points = 0
+    if (batch.length > 0) {
+        await withAttempts(connector, 'exportEvents', () => connector.functions.exportEvents(batch, connector.meta))
+    }
+}
+
+// PostHog's buffer `add`, with sandpipe's measure of an event.
+async function exportEvent(connector, event) {
+    const buffer = connector.buffer
+    if (buffer.ignored.has(event.event)) return
+    const points = Buffer.byteLength(JSON.stringify(event)) + 1
+    if (buffer.points && buffer.points + points > buffer.limit) await flushExports(connector)
+    buffer.points += points
+    buffer.events.push(reduced(copy(event), connector.realmDate))
+    if (buffer.points > buffer.limit) await flushExports(connector)
 }
 
 const copy = (value) => JSON.parse(JSON.stringify(value))
@@ -243,17 +278,14 @@ async function main() {
             }
         }
         for (const connector of connectors) {
+            if (connector.functions.exportEvents) await exportEvent(connector, event)
             const onEvent = connector.functions.onEvent
             if (!onEvent) continue
-            for (let attempt = 1; attempt <= ON_EVENT_ATTEMPTS; attempt++) {
-                try {
-                    await onEvent(reduced(copy(event), connector.realmDate), connector.meta)
-                    break
-                } catch (error) {
-                    process.stderr.write(`[${connector.label}] error: onEvent: ${format(error)}\n`)
-                }
-            }
+            await withAttempts(connector, 'onEvent', () => onEvent(reduced(copy(event), connector.realmDate), connector.meta))
         }
+    }
+    for (const connector of connectors) {
+        if (connector.functions.exportEvents) await flushExports(connector)
     }
     fs.writeFileSync(webhooksFile, webhooks.map((w) => `${JSON.stringify(w)}\n`).join(''))
 }

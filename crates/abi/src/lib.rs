@@ -156,6 +156,10 @@ pub enum Call {
     RunEveryHour = 7,
     /// As [`Call::RunEveryMinute`], for `runEveryDay(meta)`.
     RunEveryDay = 8,
+    /// Input a JSON array of events; runs `exportEvents` on PostHog's reduced
+    /// copy of each, in one batch. Output `null` (its return value is
+    /// ignored); a throw is a failed delivery of the whole batch.
+    ExportEvents = 9,
 }
 
 impl Call {
@@ -170,6 +174,7 @@ impl Call {
             6 => Some(Call::RunEveryMinute),
             7 => Some(Call::RunEveryHour),
             8 => Some(Call::RunEveryDay),
+            9 => Some(Call::ExportEvents),
             _ => None,
         }
     }
@@ -185,6 +190,7 @@ impl Call {
             Call::RunEveryMinute => "runEveryMinute",
             Call::RunEveryHour => "runEveryHour",
             Call::RunEveryDay => "runEveryDay",
+            Call::ExportEvents => "exportEvents",
         }
     }
 
@@ -200,13 +206,12 @@ impl Call {
     }
 
     /// Another connector function that provides this call when the connector
-    /// does not define [`Call::function`], as PostHog wrapped them:
-    /// `processEventBatch` stands in for `processEvent` and `exportEvents` for
-    /// `onEvent` (each called with a batch of one event).
+    /// does not define [`Call::function`], as PostHog wrapped it:
+    /// `processEventBatch` stands in for `processEvent` (called with a batch
+    /// of one event).
     pub const fn stand_in(self) -> Option<&'static str> {
         match self {
             Call::ProcessEvent => Some("processEventBatch"),
-            Call::OnEvent => Some("exportEvents"),
             _ => None,
         }
     }
@@ -339,11 +344,12 @@ mod tests {
             Call::RunEveryMinute,
             Call::RunEveryHour,
             Call::RunEveryDay,
+            Call::ExportEvents,
         ] {
             assert_eq!(Call::from_u32(c as u32), Some(c));
         }
         assert_eq!(Call::from_u32(0), None);
-        assert_eq!(Call::from_u32(9), None);
+        assert_eq!(Call::from_u32(10), None);
         assert_eq!(LogLevel::from_u32(LogLevel::Warn as u32), LogLevel::Warn);
         assert_eq!(LogLevel::from_u32(99), LogLevel::Log);
     }

@@ -31,6 +31,7 @@ use crate::bundle::BundleKind;
 use crate::connector::{CallRecord, Connector, Passed as PassResult, Processed};
 use crate::error::CallError;
 use crate::event_text::EventText;
+use crate::export::{ExportBuffer, ExportSettings};
 use crate::plugin::PassInput;
 use crate::rewrite::{self, Plugins, RewriteError};
 use crate::shared::SharedInstance;
@@ -127,6 +128,9 @@ pub struct Chain {
     /// its `composeWebhook` and `onEvent` stages pass them over rather than
     /// load them again; the next event tries again.
     unready: Vec<String>,
+    /// The events [`Chain::export`] holds for each connector's
+    /// `exportEvents` (by position), until a batch is full or due.
+    export_buffers: Vec<ExportBuffer>,
 }
 
 /// The largest input buffer a chain keeps between events.
@@ -186,6 +190,7 @@ impl Chain {
             shared: None,
             input: Vec::new(),
             unready: Vec::new(),
+            export_buffers: Vec::new(),
         }
     }
 
@@ -216,6 +221,7 @@ impl Chain {
             shared: Some(shared),
             input: Vec::new(),
             unready: Vec::new(),
+            export_buffers: Vec::new(),
         }
     }
 
@@ -689,24 +695,30 @@ impl Chain {
     }
 }
 
-/// What [`Chain::export`] did with one connector's `onEvent`.
+/// What [`Chain::export`] or [`Chain::flush_exports`] did with one
+/// connector's `onEvent` call, or with one of its `exportEvents` batches.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Export {
     /// `"<name> (<position>)"`.
     pub connector: String,
+    /// [`Call::OnEvent`] or [`Call::ExportEvents`].
+    pub call: Call,
+    /// The events the call was given (1 for `onEvent`).
+    pub events: usize,
     /// Calls made (1 when the first succeeded).
     pub attempts: u32,
     /// The last attempt's error, when every attempt failed.
     pub error: Option<CallError>,
 }
 
-/// What one [`Chain::on_event`] call did.
+/// What one [`Chain::on_event`] or [`Chain::export_events`] call (or
+/// [`Chain::run_task`]) did.
 #[derive(Debug)]
 pub struct OnEventCall {
     pub result: Result<(), CallError>,
     /// What the call cost and whether it succeeded, for metrics and
-    /// quarantine; `None` when nothing ran (the connector defines no
-    /// `onEvent`, or could not load).
+    /// quarantine; `None` when nothing ran (the connector defines no such
+    /// function, or could not load).
     pub record: Option<CallRecord>,
     /// The events the call sent with `posthog.capture`.
     pub captured: Vec<Value>,
@@ -725,14 +737,31 @@ impl Chain {
         labels
     }
 
-    /// One `onEvent` call of the connector labelled `label` on `event` (the
-    /// final event's JSON text), as a durable queue makes it: an error asks
-    /// for a retry. `None` when the chain has no such connector.
-    pub fn on_event(&mut self, label: &str, event: &[u8]) -> Option<OnEventCall> {
+    /// The connectors that define `exportEvents`: each one's label and how
+    /// its batches are made.
+    pub fn batch_exporters(&mut self) -> Vec<(String, ExportSettings)> {
+        let mut found = Vec::new();
+        for connector in &mut self.connectors {
+            if connector.defines(Call::ExportEvents).unwrap_or(false) {
+                let settings = connector.export_settings().clone();
+                found.push((connector.label().to_string(), settings));
+            }
+        }
+        found
+    }
+
+    /// Makes one call of the connector labelled `label` with `make`, and
+    /// takes what it cost and what it captured. `None` when the chain has no
+    /// such connector.
+    fn call_labelled(
+        &mut self,
+        label: &str,
+        make: impl FnOnce(&mut Connector) -> Result<(), CallError>,
+    ) -> Option<OnEventCall> {
         let connector = self.connectors.iter_mut().find(|c| c.label() == label)?;
-        // A record left by an earlier call is not this call's.
+        // A record or a capture left by an earlier call is not this call's.
         connector.take_last_call();
-        let result = connector.on_event(event);
+        let result = make(connector);
         Some(OnEventCall {
             result,
             record: connector.take_last_call(),
@@ -740,35 +769,111 @@ impl Chain {
         })
     }
 
+    /// One `onEvent` call of the connector labelled `label` on `event` (the
+    /// final event's JSON text), as a durable queue makes it: an error asks
+    /// for a retry. `None` when the chain has no such connector.
+    pub fn on_event(&mut self, label: &str, event: &[u8]) -> Option<OnEventCall> {
+        self.call_labelled(label, |connector| connector.on_event(event))
+    }
+
+    /// One `exportEvents` call of the connector labelled `label` on a batch
+    /// of `events` (final events' JSON text), as a durable queue makes it:
+    /// an error asks for a retry of the whole batch. `None` when the chain
+    /// has no such connector.
+    pub fn export_events<E: AsRef<[u8]>>(
+        &mut self,
+        label: &str,
+        events: &[E],
+    ) -> Option<OnEventCall> {
+        self.call_labelled(label, |connector| connector.export_events(events))
+    }
+
     /// Runs every connector's `onEvent` on `event`, the final event of
-    /// [`Chain::process_json`] (its JSON text), at once: a failed call (a
-    /// `RetryError` or any other error) is made again, up to `attempts` calls
-    /// in all, without waiting. A connector that could not be readied for
-    /// this event is passed over.
+    /// [`Chain::process_json`] (its JSON text), at once, and adds it to the
+    /// `exportEvents` buffer of every connector that defines that and does
+    /// not ignore it: a buffer goes as a batch when it is full, or when its
+    /// first event has waited as long as the connector's settings allow
+    /// (checked at each event; [`Chain::flush_exports`] sends the rest).
+    /// For each connector in chain order, its batches go before its
+    /// `onEvent`, as PostHog's export upgrade made them. A failed call (a
+    /// `RetryError` or any other error) is made again, up to `attempts`
+    /// calls in all, without waiting. A connector that could not be readied
+    /// for this event is passed over.
     pub fn export(&mut self, event: &[u8], attempts: u32) -> Vec<Export> {
         let mut out = Vec::new();
-        for connector in &mut self.connectors {
-            if self.unready.iter().any(|label| label == connector.label())
-                || !connector.defines(Call::OnEvent).unwrap_or(false)
-            {
+        self.export_buffers
+            .resize_with(self.connectors.len(), ExportBuffer::default);
+        for (connector, buffer) in self.connectors.iter_mut().zip(&mut self.export_buffers) {
+            if self.unready.iter().any(|label| label == connector.label()) {
                 continue;
             }
-            let mut made = 0;
-            let error = loop {
-                made += 1;
-                match connector.on_event(event) {
-                    Ok(()) => break None,
-                    Err(error) if made >= attempts.max(1) => break Some(error),
-                    Err(_) => {}
+            if connector.defines(Call::ExportEvents).unwrap_or(false) {
+                let settings = connector.export_settings().clone();
+                let mut ready: Vec<_> = buffer
+                    .is_due(&settings)
+                    .then(|| buffer.take())
+                    .flatten()
+                    .into_iter()
+                    .collect();
+                if !settings.ignores_event(event) {
+                    ready.extend(buffer.add(event.to_vec(), &settings));
                 }
-            };
-            out.push(Export {
-                connector: connector.label().to_string(),
-                attempts: made,
-                error,
-            });
+                for batch in ready {
+                    out.push(export_batch(connector, &batch, attempts));
+                }
+            }
+            if connector.defines(Call::OnEvent).unwrap_or(false) {
+                out.push(with_attempts(connector, Call::OnEvent, 1, attempts, |c| {
+                    c.on_event(event)
+                }));
+            }
         }
         out
+    }
+
+    /// Sends what every connector's `exportEvents` buffer holds, as one
+    /// batch each (the input has ended), with [`Chain::export`]'s attempts.
+    pub fn flush_exports(&mut self, attempts: u32) -> Vec<Export> {
+        let mut out = Vec::new();
+        for (connector, buffer) in self.connectors.iter_mut().zip(&mut self.export_buffers) {
+            if let Some(batch) = buffer.take() {
+                out.push(export_batch(connector, &batch, attempts));
+            }
+        }
+        out
+    }
+}
+
+/// One `exportEvents` batch for [`Chain::export`], with its attempts.
+fn export_batch(connector: &mut Connector, batch: &[Vec<u8>], attempts: u32) -> Export {
+    with_attempts(connector, Call::ExportEvents, batch.len(), attempts, |c| {
+        c.export_events(batch)
+    })
+}
+
+/// Makes `make` until it succeeds, `attempts` times at most.
+fn with_attempts(
+    connector: &mut Connector,
+    call: Call,
+    events: usize,
+    attempts: u32,
+    mut make: impl FnMut(&mut Connector) -> Result<(), CallError>,
+) -> Export {
+    let mut made = 0;
+    let error = loop {
+        made += 1;
+        match make(connector) {
+            Ok(()) => break None,
+            Err(error) if made >= attempts.max(1) => break Some(error),
+            Err(_) => {}
+        }
+    };
+    Export {
+        connector: connector.label().to_string(),
+        call,
+        events,
+        attempts: made,
+        error,
     }
 }
 
@@ -781,17 +886,10 @@ pub struct ChainTasks {
     pub unknown: usize,
 }
 
-/// What one [`Chain::run_task`] call did.
-#[derive(Debug)]
-pub struct TaskCall {
-    pub result: Result<(), CallError>,
-    /// What the call cost and whether it succeeded, for metrics; `None` when
-    /// nothing ran (the connector does not define the task, or could not load).
-    pub record: Option<CallRecord>,
-    /// The events the task sent with `posthog.capture`, stamped as
-    /// [`Connector::take_captured`] stamps them.
-    pub captured: Vec<Value>,
-}
+/// What one [`Chain::run_task`] call did: what the task cost (`None` when
+/// nothing ran), and the events it sent with `posthog.capture`, stamped as
+/// [`Connector::take_captured`] stamps them.
+pub type TaskCall = OnEventCall;
 
 impl Chain {
     /// The scheduled tasks the chain's connectors define: each connector's
@@ -826,15 +924,7 @@ impl Chain {
     /// under `deadline`, and takes what it captured. `None` when the chain
     /// has no such connector.
     pub fn run_task(&mut self, label: &str, task: Call, deadline: Duration) -> Option<TaskCall> {
-        let connector = self.connectors.iter_mut().find(|c| c.label() == label)?;
-        // A record or a capture left by an earlier call is not this call's.
-        connector.take_last_call();
-        let result = connector.run_task(task, deadline);
-        Some(TaskCall {
-            result,
-            record: connector.take_last_call(),
-            captured: connector.take_captured(),
-        })
+        self.call_labelled(label, |connector| connector.run_task(task, deadline))
     }
 }
 

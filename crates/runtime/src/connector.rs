@@ -12,6 +12,7 @@
 use crate::bundle::{Bundle, BundleKind};
 use crate::error::CallError;
 use crate::event_text::EventText;
+use crate::export::ExportSettings;
 use crate::instance::Instance;
 use crate::limits::Limits;
 use crate::log::{LogEntry, LogSink, StderrLogs};
@@ -113,6 +114,8 @@ pub struct Connector {
     services: Arc<ConnectorServices>,
     /// Whether it left its chain's shared instance for an instance of its own.
     left_shared: bool,
+    /// How its `exportEvents` batches are made (from its config).
+    export: ExportSettings,
 }
 
 impl Connector {
@@ -129,6 +132,7 @@ impl Connector {
         // A script bundle gets `attachments` only when there are some: the
         // plugin's world reads its absence as none, and a new instance's setup
         // then parses and walks less. A standalone bundle always gets it.
+        let export = ExportSettings::from_config(&config.config).within(options.limits.max_input);
         let mut setup = serde_json::Map::new();
         setup.insert("config".into(), config.config.into());
         if !config.attachments.is_empty() || bundle.kind() == BundleKind::Standalone {
@@ -161,6 +165,7 @@ impl Connector {
             last_call: None,
             services: Arc::new(services),
             left_shared: false,
+            export,
         }
     }
 
@@ -273,6 +278,33 @@ impl Connector {
             return Ok(());
         }
         self.call(Call::OnEvent, event).map(drop)
+    }
+
+    /// How its `exportEvents` batches are made, from its config.
+    pub fn export_settings(&self) -> &ExportSettings {
+        &self.export
+    }
+
+    /// Runs `exportEvents` on `events` (each its JSON text; the connector
+    /// sees PostHog's reduced copy of each, in one array) and ignores what it
+    /// returns. A throw (a `RetryError` included) or a trap is an error for
+    /// the whole batch, logged for this connector. Nothing happens when the
+    /// connector defines no `exportEvents` or `events` is empty.
+    pub fn export_events<E: AsRef<[u8]>>(&mut self, events: &[E]) -> Result<(), CallError> {
+        if events.is_empty() || !self.defines(Call::ExportEvents)? {
+            return Ok(());
+        }
+        let size = events.iter().map(|e| e.as_ref().len() + 1).sum::<usize>() + 1;
+        let mut input = Vec::with_capacity(size);
+        input.push(b'[');
+        for (index, event) in events.iter().enumerate() {
+            if index > 0 {
+                input.push(b',');
+            }
+            input.extend_from_slice(event.as_ref());
+        }
+        input.push(b']');
+        self.call(Call::ExportEvents, &input).map(drop)
     }
 
     /// Runs the scheduled task `task` (`runEveryMinute`, …) with `deadline`

@@ -29,6 +29,7 @@
 //!   [`ConnectorOptions`]) with typed calls, that keeps an instance alive and
 //!   replaces it after a trap;
 //! - [`event_text`]: a connector's result checked as JSON without being built;
+//! - [`export`]: `exportEvents` batches, cut as PostHog's export buffer cut them;
 //! - [`rewrite`]: an event's JSON text written as the host writes its `Value`, in one pass;
 //! - [`chain`]: PostHog's chain rules over a list of connectors;
 //! - [`services`]: `meta.cache` and `meta.storage`, answered on the host;
@@ -42,6 +43,7 @@ pub mod connector;
 pub mod engine;
 mod error;
 pub mod event_text;
+pub mod export;
 pub mod host;
 pub mod instance;
 pub mod json;
@@ -62,6 +64,7 @@ pub use chain::{
 pub use connector::{CallRecord, Connector, ConnectorOptions, Processed};
 pub use error::{CallError, JsError, RuntimeError, ScriptError};
 pub use event_text::EventText;
+pub use export::ExportSettings;
 pub use limits::{LimitError, Limits, OperatorLimits};
 pub use log::{LogEntry, LogSink, MemoryLogs, StderrLogs};
 pub use runtime::{Runtime, RuntimeOptions};

@@ -6,11 +6,13 @@
 
 use super::quarantine::Health;
 use super::state::AppState;
-use super::store::{LogLine, OnEventJob, StoreError};
+use super::store::{Buffering, LogLine, OnEventJob, StoreError};
 use super::teams::TeamChain;
 use sandpipe_abi::LogLevel;
 use sandpipe_runtime::services::storage::StorageError;
-use sandpipe_runtime::{CallRecord, ChainOutput, LimitError, WebhookRequest};
+use sandpipe_runtime::{
+    CallRecord, Chain, ChainOutput, ExportSettings, LimitError, WebhookRequest,
+};
 use serde::Serialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
@@ -134,27 +136,59 @@ pub fn keep_logs(state: &AppState, chain: &TeamChain, lines: Vec<LogLine>) {
     }
 }
 
-/// One `onEvent` call per connector that defines it, for every event the chain kept.
+/// The connectors of a chain that are called after it: those that define
+/// `onEvent`, and those that define `exportEvents` with how their batches go.
+pub struct Exporters {
+    pub on_event: Vec<String>,
+    pub batch: Vec<(String, ExportSettings)>,
+}
+
+impl Exporters {
+    /// The exporters of `chain`.
+    pub fn of(chain: &mut Chain) -> Exporters {
+        Exporters {
+            on_event: chain.exporters(),
+            batch: chain.batch_exporters(),
+        }
+    }
+}
+
+/// For every event the chain kept: one `onEvent` call per connector that
+/// defines it, and the event for the `exportEvents` buffer of each connector
+/// that defines that and does not ignore it (`exportEventsToIgnore`).
 fn on_event_jobs(
     chain: &TeamChain,
-    exporters: &[String],
+    exporters: &Exporters,
     outputs: &[Option<ChainOutput<Vec<u8>>>],
     origin: Origin,
 ) -> Vec<OnEventJob> {
-    if exporters.is_empty() {
+    if exporters.on_event.is_empty() && exporters.batch.is_empty() {
         return Vec::new();
     }
     let mut jobs = Vec::new();
     for event in outputs.iter().flatten().filter_map(|o| o.event.as_ref()) {
         let text = String::from_utf8(event.clone()).expect("the chain writes UTF-8");
-        for label in exporters {
+        let job = |label: &str, id: &str, buffer| OnEventJob {
+            connector: label.to_string(),
+            connector_id: id.to_string(),
+            event: text.clone(),
+            of_captured: origin == Origin::Capture,
+            buffer,
+        };
+        for label in &exporters.on_event {
             if let Some(id) = chain.id_of(label) {
-                jobs.push(OnEventJob {
-                    connector: label.clone(),
-                    connector_id: id.to_string(),
-                    event: text.clone(),
-                    of_captured: origin == Origin::Capture,
-                });
+                jobs.push(job(label, id, None));
+            }
+        }
+        for (label, settings) in &exporters.batch {
+            if let Some(id) = chain.id_of(label)
+                && !settings.ignores_event(event)
+            {
+                let buffer = Buffering {
+                    wait_ms: settings.wait.as_millis() as i64,
+                    bytes: settings.bytes as i64,
+                };
+                jobs.push(job(label, id, Some(buffer)));
             }
         }
     }
@@ -247,7 +281,7 @@ fn run(
             None
         })
         .collect();
-    let exporters = running.exporters();
+    let exporters = Exporters::of(&mut running);
     chain.checkin(running);
     // Lost during the batch: nothing of it is acknowledged, so nothing is kept
     // but what the connectors already wrote (at-least-once, as a retry runs it again).

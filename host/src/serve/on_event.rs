@@ -1,5 +1,5 @@
-//! The `onEvent` calls the delivery worker makes: a queued call runs the
-//! team's connector with that stable id, on a pooled chain of the team's
+//! The `onEvent` calls and `exportEvents` batches the delivery worker makes:
+//! a queued call runs the team's connector with that stable id, on a pooled chain of the team's
 //! current configuration and in one of the team's slots, as an events request
 //! does; the call is counted in the connector metrics and fed to its
 //! quarantine window as an event's calls are, and its log lines (quarantine's
@@ -14,7 +14,8 @@ use super::events::{EventsError, in_team_slot, ingest_captured, log_lines, quara
 use super::state::AppState;
 use super::teams::TeamChain;
 use super::webhooks::{AttemptError, OnEventRunner};
-use sandpipe_runtime::CallError;
+use sandpipe_abi::Call;
+use sandpipe_runtime::{CallError, Chain, OnEventCall};
 use serde_json::Value;
 use std::future::Future;
 use std::pin::Pin;
@@ -30,44 +31,111 @@ impl OnEventRunner for TeamExports {
         connector_id: String,
         event: String,
         of_captured: bool,
+        queued_before_batches: bool,
     ) -> Pin<Box<dyn Future<Output = Result<(), AttemptError>> + Send>> {
-        let state = self.0.clone();
-        Box::pin(async move {
-            let id = connector_id.clone();
-            let ran = in_team_slot(state.clone(), team, move |state, chain| {
-                Ok(call(state, chain, &connector_id, &event))
-            })
-            .await;
-            match ran {
-                Ok((outcome, captured)) => {
-                    // Outside the attempt, whose time is the call's: the
-                    // call is made either way, so a slow chain never
-                    // makes it again (at most once, as a capture is).
-                    if !captured.is_empty() {
-                        let function = sandpipe_abi::Call::OnEvent.function();
-                        tokio::spawn(async move {
-                            ingest_captured(&state, team, &id, function, captured, of_captured)
-                                .await;
-                        });
-                    }
-                    outcome
-                }
-                Err(EventsError::NoChain { .. }) => {
-                    Err(AttemptError::NoConnector("the team has no chain".into()))
-                }
-                Err(error) => Err(AttemptError::OnEvent(error.to_string())),
-            }
-        })
+        Box::pin(attempt(
+            self.0.clone(),
+            team,
+            connector_id,
+            of_captured,
+            Call::OnEvent,
+            move |running, label| match queued_before_batches {
+                false => running.on_event(label, event.as_bytes()),
+                true => export_then_on_event(running, label, event.as_bytes()),
+            },
+        ))
+    }
+
+    fn export(
+        &self,
+        team: i64,
+        connector_id: String,
+        events: Vec<String>,
+        of_captured: bool,
+    ) -> Pin<Box<dyn Future<Output = Result<(), AttemptError>> + Send>> {
+        Box::pin(attempt(
+            self.0.clone(),
+            team,
+            connector_id,
+            of_captured,
+            Call::ExportEvents,
+            move |running, label| running.export_events(label, &events),
+        ))
     }
 }
 
-/// One `onEvent` call of the connector `id` of `chain` on `event`, and the
-/// events it captured.
+/// What an `onEvent` row queued before `exportEvents` had batches stood for:
+/// `exportEvents([event])` when the connector defines it and does not ignore
+/// the event, then `onEvent(event)`; the first failure is the attempt's.
+fn export_then_on_event(running: &mut Chain, label: &str, event: &[u8]) -> Option<OnEventCall> {
+    let exports = running
+        .batch_exporters()
+        .into_iter()
+        .any(|(exporter, settings)| exporter == label && !settings.ignores_event(event));
+    if !exports {
+        return running.on_event(label, event);
+    }
+    let exported = running.export_events(label, &[event])?;
+    if exported.result.is_err() {
+        return Some(exported);
+    }
+    let mut called = running.on_event(label, event)?;
+    let mut captured = exported.captured;
+    captured.append(&mut called.captured);
+    Some(OnEventCall {
+        result: called.result,
+        record: called.record.or(exported.record),
+        captured,
+    })
+}
+
+/// One queued call (`function`, made by `make`) of the team's connector
+/// `connector_id`, in one of the team's slots; what it captured is then
+/// ingested.
+async fn attempt(
+    state: AppState,
+    team: i64,
+    connector_id: String,
+    of_captured: bool,
+    function: Call,
+    make: impl FnOnce(&mut Chain, &str) -> Option<OnEventCall> + Send + 'static,
+) -> Result<(), AttemptError> {
+    let id = connector_id.clone();
+    let ran = in_team_slot(state.clone(), team, move |state, chain| {
+        Ok(call(state, chain, &connector_id, function, make))
+    })
+    .await;
+    match ran {
+        Ok((outcome, captured)) => {
+            // Outside the attempt, whose time is the call's: the call is
+            // made either way, so a slow chain never makes it again (at
+            // most once, as a capture is).
+            if !captured.is_empty() {
+                let function = function.function();
+                tokio::spawn(async move {
+                    ingest_captured(&state, team, &id, function, captured, of_captured).await;
+                });
+            }
+            outcome
+        }
+        Err(EventsError::NoChain { .. }) => {
+            Err(AttemptError::NoConnector("the team has no chain".into()))
+        }
+        Err(error) => Err(AttemptError::OnEvent {
+            function: function.function(),
+            error: error.to_string(),
+        }),
+    }
+}
+
+/// One call (`function`, made by `make`) of the connector `id` of `chain`,
+/// and the events it captured.
 fn call(
     state: &AppState,
     chain: &Arc<TeamChain>,
     id: &str,
-    event: &str,
+    function: Call,
+    make: impl FnOnce(&mut Chain, &str) -> Option<OnEventCall>,
 ) -> (Result<(), AttemptError>, Vec<Value>) {
     let Some(label) = chain.label_of(id) else {
         let gone = format!("connector {id:?} is no longer in the team's chain, or is disabled");
@@ -75,9 +143,15 @@ fn call(
     };
     let mut running = match chain.checkout(&state.connectors) {
         Ok(running) => running,
-        Err(error) => return (Err(AttemptError::OnEvent(error.to_string())), Vec::new()),
+        Err(error) => {
+            let error = AttemptError::OnEvent {
+                function: function.function(),
+                error: error.to_string(),
+            };
+            return (Err(error), Vec::new());
+        }
     };
-    let mut outcome = running.on_event(&label, event.as_bytes());
+    let mut outcome = make(&mut running, &label);
     chain.checkin(running);
     let captured = outcome
         .as_mut()
@@ -105,10 +179,14 @@ fn call(
         (Some(Err(error @ CallError::InputTooLarge { .. })), _) => {
             Err(AttemptError::TooLarge(error.to_string()))
         }
-        (Some(Err(error)), _) => Err(AttemptError::OnEvent(chain.redact(&error.to_string()))),
-        (Some(Ok(())), Err(why)) => Err(AttemptError::OnEvent(format!(
-            "its log lines or storage writes could not be kept: {why}"
-        ))),
+        (Some(Err(error)), _) => Err(AttemptError::OnEvent {
+            function: function.function(),
+            error: chain.redact(&error.to_string()),
+        }),
+        (Some(Ok(())), Err(why)) => Err(AttemptError::OnEvent {
+            function: function.function(),
+            error: format!("its log lines or storage writes could not be kept: {why}"),
+        }),
         (Some(Ok(())), Ok(())) => Ok(()),
     };
     (outcome, captured)

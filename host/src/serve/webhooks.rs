@@ -1,8 +1,12 @@
-//! Durable webhook delivery. Composed requests, and the `onEvent` calls of
-//! kept events, are stored (pending) before the events response returns; this
-//! worker sends the requests with a 10 s timeout and makes the `onEvent` calls
-//! through an [`OnEventRunner`] (a throw, `RetryError` included, or a trap is a
-//! failed attempt),
+//! Durable webhook delivery. Composed requests, the `onEvent` calls of kept
+//! events and the events for `exportEvents`, are stored (pending) before the
+//! events response returns; this worker sends the requests with a 10 s
+//! timeout and makes the `onEvent` calls and `exportEvents` batches through
+//! an [`OnEventRunner`] (a throw, `RetryError` included, or a trap is a failed
+//! attempt, of the whole batch for `exportEvents`). An `exportEvents` row
+//! waits in its connector's buffer until it is due (the store says when);
+//! the due rows of one connector are cut into batches as PostHog's buffer
+//! cut them (`sandpipe_runtime::export::batches`), one call each.
 //! retries failures with exponential backoff and jitter, and marks a request
 //! `dead` after the last attempt. Destinations that resolve to private,
 //! loopback, link-local or metadata addresses are refused unless the operator
@@ -14,6 +18,7 @@
 use super::metrics::Metrics;
 use super::store::{LogLine, ON_EVENT, Store, WebhookRow, now_ms};
 use sandpipe_abi::LogLevel;
+use sandpipe_runtime::export;
 use sandpipe_runtime::services::fetch::refused_address;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -24,6 +29,9 @@ use tracing::Instrument;
 
 /// Requests in flight to one host.
 pub const PER_DESTINATION: usize = 4;
+/// `exportEvents` rows leased at a poll, at most: enough for batches of
+/// PostHog's default 900 KiB of small events.
+const EXPORT_ROWS: i64 = 10_000;
 /// Timeout of one attempt (PostHog's).
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often finished rows past their retention are deleted.
@@ -69,9 +77,12 @@ pub enum AttemptError {
     Send(reqwest::Error),
     #[error("HTTP {0}")]
     Status(reqwest::StatusCode),
-    // onEvent calls.
-    #[error("onEvent failed: {0}")]
-    OnEvent(String),
+    // onEvent calls and exportEvents batches.
+    #[error("{function} failed: {error}")]
+    OnEvent {
+        function: &'static str,
+        error: String,
+    },
     /// The connector left the team's chain (or was disabled): dead at once.
     #[error("{0}")]
     NoConnector(String),
@@ -85,11 +96,26 @@ pub enum AttemptError {
 /// `connector_id`, on `event` (JSON text). `Err(NoConnector)` when the team's
 /// chain no longer runs it; `Err(OnEvent)` when the call failed.
 pub trait OnEventRunner: Send + Sync + 'static {
+    /// `queued_before_batches`: the row was queued before `exportEvents` had
+    /// batches, when one `onEvent` row stood for `exportEvents([event])`
+    /// (unless `exportEventsToIgnore` named it) and then `onEvent(event)`;
+    /// it is made as it was meant.
     fn run(
         &self,
         team: i64,
         connector_id: String,
         event: String,
+        of_captured: bool,
+        queued_before_batches: bool,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), AttemptError>> + Send>>;
+
+    /// Makes one `exportEvents` call of that connector on a batch of
+    /// `events` (JSON texts), as [`OnEventRunner::run`] makes an `onEvent` call.
+    fn export(
+        &self,
+        team: i64,
+        connector_id: String,
+        events: Vec<String>,
         of_captured: bool,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), AttemptError>> + Send>>;
 }
@@ -184,15 +210,34 @@ impl Delivery {
                 }
             }
             let lease = now + (ATTEMPT_TIMEOUT.as_millis() as i64) * 2;
-            let due =
-                tokio::task::spawn_blocking(move || store.lease_due_webhooks(now, lease, 64)).await;
+            let due = tokio::task::spawn_blocking(move || {
+                let rows = store.lease_due_webhooks(now, lease, 64)?;
+                let exports = store.lease_due_exports(now, lease, EXPORT_ROWS)?;
+                Ok::<_, super::store::StoreError>((rows, exports))
+            })
+            .await;
             match due {
-                Ok(Ok(rows)) => {
+                Ok(Ok((rows, exports))) => {
                     if let Some((since, _)) = failing.take() {
                         let seconds = since.elapsed().as_secs();
                         tracing::info!(seconds, "reading due webhooks again");
                     }
-                    if !rows.is_empty() {
+                    let any_exports = !exports.is_empty();
+                    for batch in export_batches(exports) {
+                        let first = &batch[0];
+                        let span = tracing::info_span!(
+                            "export",
+                            team = first.team,
+                            connector = ?first.connector,
+                            events = batch.len()
+                        );
+                        tokio::spawn(
+                            self.clone()
+                                .deliver_batch(batch, runner.clone())
+                                .instrument(span),
+                        );
+                    }
+                    if !rows.is_empty() || any_exports {
                         for row in rows {
                             // No URL: it may carry a secret (a token in its path).
                             let span = tracing::info_span!(
@@ -259,6 +304,7 @@ impl Delivery {
                         id,
                         row.body.clone().unwrap_or_default(),
                         row.of_captured,
+                        row.batch_bytes < 0,
                     )
                     .await
             } else {
@@ -316,6 +362,76 @@ impl Delivery {
         .await;
         if let Ok(Err(error)) = saved {
             tracing::error!(%error, id, "recording a webhook attempt");
+        }
+    }
+
+    /// One attempt at an `exportEvents` batch (rows of one connector, in id
+    /// order), recorded for every row of it.
+    async fn deliver_batch(
+        self: Arc<Self>,
+        batch: Vec<WebhookRow>,
+        runner: Arc<dyn OnEventRunner>,
+    ) {
+        let first = &batch[0];
+        let (team, connector, of_captured) =
+            (first.team, first.connector.clone(), first.of_captured);
+        let id = first.connector_id.clone().unwrap_or_default();
+        let events = batch
+            .iter()
+            .map(|row| row.body.clone().unwrap_or_default())
+            .collect();
+        let started = Instant::now();
+        let outcome = tokio::time::timeout(
+            ATTEMPT_TIMEOUT,
+            runner.export(team, id, events, of_captured),
+        )
+        .await
+        .unwrap_or(Err(AttemptError::TimedOut));
+        // The batch's next attempt is counted from its most tried row.
+        let attempts = batch.iter().map(|row| row.attempts).max().unwrap_or(0) + 1;
+        let next = match &outcome {
+            Err(error) if error.is_refusal() => None,
+            Err(_) if attempts < self.options.max_attempts => {
+                Some(now_ms() + self.backoff(attempts).as_millis() as i64)
+            }
+            _ => None,
+        };
+        let outcome_label = match (&outcome, next) {
+            (Ok(()), _) => "delivered",
+            (Err(_), Some(_)) => "retry",
+            (Err(_), None) => "dead",
+        };
+        self.metrics
+            .webhooks
+            .with_label_values(&[outcome_label])
+            .inc_by(batch.len() as u64);
+        tracing::debug!(
+            attempt = attempts,
+            outcome = outcome_label,
+            micros = super::trace::micros(started),
+            "attempt"
+        );
+        let rows: Vec<(i64, i64)> = batch.iter().map(|row| (row.id, row.attempts + 1)).collect();
+        let store = self.store.clone();
+        let saved = tokio::task::spawn_blocking(move || match outcome {
+            Ok(()) => store.batch_finished(&rows, None, None),
+            Err(error) => {
+                if error.is_refusal() {
+                    let line = LogLine {
+                        connector,
+                        connector_id: None,
+                        level: LogLevel::Warn,
+                        message: format!("exportEvents not called: {error}"),
+                        time: SystemTime::now(),
+                    };
+                    store.append_logs(team, &[line])?;
+                }
+                store.batch_finished(&rows, Some(&error.to_string()), next)
+            }
+        })
+        .await;
+        if let Ok(Err(error)) = saved {
+            tracing::error!(%error, team, "recording an exportEvents attempt");
         }
     }
 
@@ -401,6 +517,33 @@ impl Delivery {
             Err(AttemptError::Status(response.status()))
         }
     }
+}
+
+/// Leased `exportEvents` rows (in order of team, connector, `of_captured`
+/// and id) as the batches they make: each connector's rows cut by its
+/// batch size, as its buffer would have cut them.
+fn export_batches(rows: Vec<WebhookRow>) -> Vec<Vec<WebhookRow>> {
+    let mut out = Vec::new();
+    let mut rows = rows.into_iter().peekable();
+    while let Some(first) = rows.next() {
+        let key = (first.team, first.connector_id.clone(), first.of_captured);
+        let mut group = vec![first];
+        while let Some(row) = rows
+            .next_if(|row| (row.team, &row.connector_id, row.of_captured) == (key.0, &key.1, key.2))
+        {
+            group.push(row);
+        }
+        let limit = usize::try_from(group[0].batch_bytes).unwrap_or(1).max(1);
+        let sizes: Vec<usize> = group
+            .iter()
+            .map(|row| export::size_of(row.body.as_deref().unwrap_or_default().as_bytes()))
+            .collect();
+        let mut group = group.into_iter();
+        for range in export::batches(sizes, limit) {
+            out.push(group.by_ref().take(range.len()).collect());
+        }
+    }
+    out
 }
 
 /// The scheme, host and port of `url`, then `/…` when it has more: what a

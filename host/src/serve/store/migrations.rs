@@ -27,7 +27,7 @@ macro_rules! migration {
 }
 
 /// Migrations in order: version N is `MIGRATIONS[N - 1]`.
-pub const MIGRATIONS: [Migration; 9] = [
+pub const MIGRATIONS: [Migration; 10] = [
     migration!("0001_init"),
     migration!("0002_webhooks"),
     migration!("0003_quarantine"),
@@ -37,6 +37,7 @@ pub const MIGRATIONS: [Migration; 9] = [
     migration!("0007_on_event"),
     migration!("0008_scheduled_tasks"),
     migration!("0009_captured_on_event"),
+    migration!("0010_export_batches"),
 ];
 
 /// Runs the migrations `connection` (the database at `path`) has not had;

@@ -27,7 +27,7 @@ pub use logs::{LOG_RETENTION, LogFilter, LogLine, LogRow, LogStore, Since};
 pub use postgres::{PgStorage, PgStore, PgUrl};
 pub use tasks::{TaskClaim, TaskStore};
 pub use teams::{TeamRow, TeamStore};
-pub use webhooks::{ON_EVENT, OnEventJob, Redelivery, WebhookRow, WebhookStore};
+pub use webhooks::{Buffering, ON_EVENT, OnEventJob, Redelivery, WebhookRow, WebhookStore};
 
 use rusqlite::{Connection, OptionalExtension};
 use std::path::{Path, PathBuf};

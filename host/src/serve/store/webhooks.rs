@@ -22,6 +22,12 @@ pub struct WebhookRow {
     /// Whether an `onEvent` call's event was captured by a connector.
     #[serde(skip)]
     pub of_captured: bool,
+    /// For an [`EXPORT`] row: the size past which its batch is cut. For an
+    /// [`ON_EVENT`] row, -1 when it was queued before `exportEvents` had
+    /// batches (schema version 10), when it also stood for
+    /// `exportEvents([event])`.
+    #[serde(skip)]
+    pub batch_bytes: i64,
     pub connector: String,
     pub url: String,
     pub method: String,
@@ -41,13 +47,16 @@ pub const REQUEST: &str = "request";
 /// A row's `kind`: a call of the connector's `onEvent`, `body` the event
 /// (`url` and `method` empty).
 pub const ON_EVENT: &str = "on_event";
+/// A row's `kind`: an event for the connector's `exportEvents`, `body` the
+/// event, delivered in one call with the others of its batch.
+pub const EXPORT: &str = "export";
 
 fn is_request(kind: &str) -> bool {
     kind == REQUEST
 }
 
-/// An `onEvent` call to queue: the connector (label and stable id) and the
-/// final event's JSON text.
+/// An `onEvent` call to queue, or an event for an `exportEvents` batch: the
+/// connector (label and stable id) and the final event's JSON text.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OnEventJob {
     pub connector: String,
@@ -55,9 +64,47 @@ pub struct OnEventJob {
     pub event: String,
     /// Whether the event was captured by a connector (`posthog.capture`).
     pub of_captured: bool,
+    /// For `exportEvents` ([`EXPORT`]): how the connector's buffer goes.
+    pub buffer: Option<Buffering>,
 }
 
-pub(crate) const WEBHOOK_COLUMNS: &str = "id, connector, url, method, headers, body, status, attempts, last_error, created_at, team_id, kind, connector_id, of_captured";
+/// How an `exportEvents` connector's queued events go: each at the latest
+/// `wait_ms` after it was queued, or at once when the events waiting fill
+/// batches of more than `bytes` (the rule of `sandpipe_runtime::export`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Buffering {
+    pub wait_ms: i64,
+    pub bytes: i64,
+}
+
+impl Buffering {
+    /// The id of the last queued row to send now: the last of the full
+    /// batches that the rows waiting (`(id, size)` in id order) make, or of
+    /// all of them when the last batch is over the limit too.
+    pub fn full_through(&self, waiting: &[(i64, i64)]) -> Option<i64> {
+        let limit = usize::try_from(self.bytes).unwrap_or(1);
+        let sizes = waiting.iter().map(|&(_, size)| size.max(0) as usize);
+        let cut = sandpipe_runtime::export::batches(sizes, limit);
+        let last = cut.last()?;
+        let open: usize = waiting[last.clone()]
+            .iter()
+            .map(|&(_, s)| s.max(0) as usize)
+            .sum();
+        let sent = if open > limit {
+            cut.len()
+        } else {
+            cut.len() - 1
+        };
+        let end = cut.get(sent.checked_sub(1)?)?.end;
+        Some(waiting[end - 1].0)
+    }
+}
+
+pub(crate) const WEBHOOK_COLUMNS: &str = "id, connector, url, method, headers, body, status, attempts, last_error, created_at, team_id, kind, connector_id, of_captured, batch_bytes";
+
+/// What size a queued export row's event counts for in a batch (its text's
+/// bytes and a comma: `sandpipe_runtime::export::size_of`), in SQLite's SQL.
+const EXPORT_SIZE: &str = "LENGTH(CAST(body AS BLOB)) + 1";
 
 fn webhook_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<WebhookRow> {
     let headers: String = r.get(4)?;
@@ -76,6 +123,7 @@ fn webhook_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<WebhookRow> {
         kind: r.get(11)?,
         connector_id: r.get(12)?,
         of_captured: r.get::<_, i64>(13)? != 0,
+        batch_bytes: r.get(14)?,
     })
 }
 
@@ -102,8 +150,26 @@ pub trait WebhookStore: Send + Sync {
     ) -> Result<()>;
     /// Stores `onEvent` calls as pending, in one transaction.
     fn enqueue_on_events(&self, team: i64, jobs: &[OnEventJob]) -> Result<()>;
-    /// Pending requests due at `now_ms`, leased until `lease_until_ms` so the
-    /// next poll does not pick them again while they are in flight.
+    /// Pending [`EXPORT`] rows due at `now_ms` (at most `limit`), leased as
+    /// [`WebhookStore::lease_due_webhooks`] leases, and no longer buffered;
+    /// in order of team, connector, `of_captured` and id.
+    fn lease_due_exports(
+        &self,
+        now_ms: i64,
+        lease_until_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<WebhookRow>>;
+    /// Records one attempt at a batch of rows (`(id, attempts)`): delivered
+    /// when `error` is `None`, else as [`WebhookStore::webhook_failed`] does.
+    fn batch_finished(
+        &self,
+        rows: &[(i64, i64)],
+        error: Option<&str>,
+        next_attempt_ms: Option<i64>,
+    ) -> Result<()>;
+    /// Pending requests and `onEvent` calls (not [`EXPORT`] rows) due at
+    /// `now_ms`, leased until `lease_until_ms` so the next poll does not pick
+    /// them again while they are in flight.
     fn lease_due_webhooks(
         &self,
         now_ms: i64,
@@ -131,13 +197,35 @@ impl WebhookStore for SqliteStore {
         if jobs.is_empty() {
             return Ok(());
         }
+        let now = now_ms();
         self.with(|c| {
             let tx = c.transaction()?;
             for job in jobs {
+                let (kind, due, bytes) = match job.buffer {
+                    Some(buffer) => (EXPORT, now + buffer.wait_ms, buffer.bytes),
+                    None => (ON_EVENT, 0, 0),
+                };
                 tx.execute(
-                    "INSERT INTO webhooks (team_id, connector, url, method, headers, body, kind, connector_id, of_captured) VALUES (?1, ?2, '', '', '{}', ?3, ?4, ?5, ?6)",
-                    params![team, job.connector, job.event, ON_EVENT, job.connector_id, i64::from(job.of_captured)],
+                    "INSERT INTO webhooks (team_id, connector, url, method, headers, body, kind, connector_id, of_captured, next_attempt_ms, buffered, batch_bytes) VALUES (?1, ?2, '', '', '{}', ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                    params![team, job.connector, job.event, kind, job.connector_id, i64::from(job.of_captured), due, i64::from(job.buffer.is_some()), bytes],
                 )?;
+            }
+            // A buffer that now holds full batches sends them.
+            for (connector_id, of_captured, buffer) in buffers(jobs) {
+                let waiting: Vec<(i64, i64)> = {
+                    let mut statement = tx.prepare(&format!(
+                        "SELECT id, {EXPORT_SIZE} FROM webhooks WHERE team_id = ?1 AND connector_id = ?2 AND buffered = 1 AND of_captured = ?3 AND status = 'pending' ORDER BY id"
+                    ))?;
+                    statement
+                        .query_map(params![team, connector_id, i64::from(of_captured)], |r| Ok((r.get(0)?, r.get(1)?)))?
+                        .collect::<rusqlite::Result<_>>()?
+                };
+                if let Some(last) = buffer.full_through(&waiting) {
+                    tx.execute(
+                        "UPDATE webhooks SET next_attempt_ms = 0 WHERE team_id = ?1 AND connector_id = ?2 AND buffered = 1 AND of_captured = ?3 AND status = 'pending' AND id <= ?4",
+                        params![team, connector_id, i64::from(of_captured), last],
+                    )?;
+                }
             }
             tx.commit()?;
             Ok(())
@@ -197,6 +285,57 @@ impl WebhookStore for SqliteStore {
         })
     }
 
+    fn lease_due_exports(
+        &self,
+        now_ms: i64,
+        lease_until_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<WebhookRow>> {
+        self.with(|c| {
+            let tx = c.transaction()?;
+            let rows: Vec<WebhookRow> = {
+                let mut statement = tx.prepare(&format!(
+                    "SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE status = 'pending' AND kind = 'export' AND next_attempt_ms <= ?1 ORDER BY team_id, connector_id, of_captured, id LIMIT ?2"
+                ))?;
+                statement.query_map(params![now_ms, limit], webhook_row)?.collect::<rusqlite::Result<_>>()?
+            };
+            for row in &rows {
+                tx.execute("UPDATE webhooks SET next_attempt_ms = ?2, buffered = 0 WHERE id = ?1", params![row.id, lease_until_ms])?;
+            }
+            tx.commit()?;
+            Ok(rows)
+        })
+    }
+
+    fn batch_finished(
+        &self,
+        rows: &[(i64, i64)],
+        error: Option<&str>,
+        next_attempt_ms: Option<i64>,
+    ) -> Result<()> {
+        let now = now_ms();
+        self.with(|c| {
+            let tx = c.transaction()?;
+            for &(id, attempts) in rows {
+                match (error, next_attempt_ms) {
+                    (None, _) => tx.execute(
+                        "UPDATE webhooks SET status = 'delivered', attempts = ?2, last_error = NULL, finished_ms = ?3 WHERE id = ?1",
+                        params![id, attempts, now],
+                    ),
+                    (Some(error), Some(next)) => tx.execute(
+                        "UPDATE webhooks SET attempts = ?2, last_error = ?3, next_attempt_ms = ?4 WHERE id = ?1",
+                        params![id, attempts, error, next],
+                    ),
+                    (Some(error), None) => tx.execute(
+                        "UPDATE webhooks SET status = 'dead', attempts = ?2, last_error = ?3, finished_ms = ?4 WHERE id = ?1",
+                        params![id, attempts, error, now],
+                    ),
+                }?;
+            }
+            tx.commit()
+        })
+    }
+
     fn lease_due_webhooks(
         &self,
         now_ms: i64,
@@ -207,7 +346,7 @@ impl WebhookStore for SqliteStore {
             let tx = c.transaction()?;
             let rows: Vec<WebhookRow> = {
                 let mut statement = tx.prepare(&format!(
-                    "SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE status = 'pending' AND next_attempt_ms <= ?1 ORDER BY id LIMIT ?2"
+                    "SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE status = 'pending' AND kind != 'export' AND next_attempt_ms <= ?1 ORDER BY id LIMIT ?2"
                 ))?;
                 statement.query_map(params![now_ms, limit], webhook_row)?.collect::<rusqlite::Result<_>>()?
             };
@@ -275,9 +414,40 @@ impl WebhookStore for SqliteStore {
     }
 }
 
+/// The buffered connectors among `jobs`: each one's stable id, whether its
+/// events were captured, and its buffering, once each.
+pub(crate) fn buffers(jobs: &[OnEventJob]) -> Vec<(&str, bool, Buffering)> {
+    let mut found: Vec<(&str, bool, Buffering)> = Vec::new();
+    for job in jobs {
+        if let Some(buffer) = job.buffer {
+            let key = (job.connector_id.as_str(), job.of_captured);
+            if !found.iter().any(|&(id, captured, _)| (id, captured) == key) {
+                found.push((key.0, key.1, buffer));
+            }
+        }
+    }
+    found
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_buffer_sends_its_full_batches_and_keeps_the_last() {
+        let buffer = Buffering {
+            wait_ms: 10_000,
+            bytes: 10,
+        };
+        // Under the limit: nothing yet.
+        assert_eq!(buffer.full_through(&[(1, 4), (2, 4)]), None);
+        assert_eq!(buffer.full_through(&[]), None);
+        // A third event would pass it: the first two are a full batch.
+        assert_eq!(buffer.full_through(&[(1, 4), (2, 4), (3, 4)]), Some(2));
+        // An event over the limit alone goes with the batches before it.
+        assert_eq!(buffer.full_through(&[(1, 4), (2, 20)]), Some(2));
+        assert_eq!(buffer.full_through(&[(7, 11)]), Some(7));
+    }
 
     #[test]
     fn finished_webhooks_are_pruned_after_retention() {

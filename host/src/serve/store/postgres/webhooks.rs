@@ -6,7 +6,7 @@
 //! stays counted).
 
 use super::{PgStore, pg_error};
-use crate::serve::store::webhooks::{ON_EVENT, OnEventJob, WEBHOOK_COLUMNS};
+use crate::serve::store::webhooks::{EXPORT, ON_EVENT, OnEventJob, WEBHOOK_COLUMNS, buffers};
 use crate::serve::store::{Redelivery, Result, WebhookRow, WebhookStore, now_ms};
 use serde_json::Value;
 
@@ -27,6 +27,7 @@ fn webhook_row(r: &tokio_postgres::Row) -> WebhookRow {
         kind: r.get(11),
         connector_id: r.get(12),
         of_captured: r.get::<_, i32>(13) != 0,
+        batch_bytes: r.get(14),
     }
 }
 
@@ -35,28 +36,59 @@ impl WebhookStore for PgStore {
         if jobs.is_empty() {
             return Ok(());
         }
+        let now = now_ms();
         self.run(|mut client| async move {
             let tx = client.transaction().await.map_err(pg_error)?;
             let insert = tx
                 .prepare(
-                    "INSERT INTO webhooks (team_id, connector, url, method, headers, body, kind, connector_id, of_captured) VALUES ($1, $2, '', '', '{}', $3, $4, $5, $6)",
+                    "INSERT INTO webhooks (team_id, connector, url, method, headers, body, kind, connector_id, of_captured, next_attempt_ms, buffered, batch_bytes) VALUES ($1, $2, '', '', '{}', $3, $4, $5, $6, $7, $8, $9)",
                 )
                 .await
                 .map_err(pg_error)?;
             for job in jobs {
+                let (kind, due, bytes) = match job.buffer {
+                    Some(buffer) => (EXPORT, now + buffer.wait_ms, buffer.bytes),
+                    None => (ON_EVENT, 0, 0),
+                };
                 tx.execute(
                     &insert,
                     &[
                         &team,
                         &job.connector,
                         &job.event,
-                        &ON_EVENT,
+                        &kind,
                         &job.connector_id,
                         &i32::from(job.of_captured),
+                        &due,
+                        &i32::from(job.buffer.is_some()),
+                        &bytes,
                     ],
                 )
                 .await
                 .map_err(pg_error)?;
+            }
+            // A buffer that now holds full batches sends them. Its rows are
+            // locked first, so two processes adding to one buffer at once
+            // see each other's rows.
+            for (connector_id, of_captured, buffer) in buffers(jobs) {
+                let waiting: Vec<(i64, i64)> = tx
+                    .query(
+                        "SELECT id, octet_length(body)::BIGINT + 1 FROM webhooks WHERE team_id = $1 AND connector_id = $2 AND buffered = 1 AND of_captured = $3 AND status = 'pending' ORDER BY id FOR UPDATE",
+                        &[&team, &connector_id, &i32::from(of_captured)],
+                    )
+                    .await
+                    .map_err(pg_error)?
+                    .iter()
+                    .map(|r| (r.get(0), r.get(1)))
+                    .collect();
+                if let Some(last) = buffer.full_through(&waiting) {
+                    tx.execute(
+                        "UPDATE webhooks SET next_attempt_ms = 0 WHERE team_id = $1 AND connector_id = $2 AND buffered = 1 AND of_captured = $3 AND status = 'pending' AND id <= $4",
+                        &[&team, &connector_id, &i32::from(of_captured), &last],
+                    )
+                    .await
+                    .map_err(pg_error)?;
+                }
             }
             tx.commit().await.map_err(pg_error)?;
             Ok(())
@@ -121,6 +153,74 @@ impl WebhookStore for PgStore {
         })
     }
 
+    fn lease_due_exports(
+        &self,
+        now_ms: i64,
+        lease_until_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<WebhookRow>> {
+        self.run(|client| async move {
+            let rows = client
+                .query(
+                    &format!(
+                        "UPDATE webhooks SET next_attempt_ms = $2, attempts = attempts + 1, buffered = 0
+                         WHERE id IN (SELECT id FROM webhooks WHERE status = 'pending' AND kind = 'export' AND next_attempt_ms <= $1
+                                      ORDER BY team_id, connector_id, of_captured, id LIMIT $3 FOR UPDATE SKIP LOCKED)
+                         RETURNING {WEBHOOK_COLUMNS}"
+                    ),
+                    &[&now_ms, &lease_until_ms, &limit],
+                )
+                .await
+                .map_err(pg_error)?;
+            let mut leased: Vec<WebhookRow> = rows
+                .iter()
+                .map(|r| {
+                    let mut row = webhook_row(r);
+                    row.attempts -= 1;
+                    row
+                })
+                .collect();
+            leased.sort_by(|a, b| {
+                (a.team, &a.connector_id, a.of_captured, a.id).cmp(&(b.team, &b.connector_id, b.of_captured, b.id))
+            });
+            Ok(leased)
+        })
+    }
+
+    fn batch_finished(
+        &self,
+        rows: &[(i64, i64)],
+        error: Option<&str>,
+        next_attempt_ms: Option<i64>,
+    ) -> Result<()> {
+        let now = now_ms();
+        let error = error.map(str::to_string);
+        self.run(|mut client| async move {
+            let tx = client.transaction().await.map_err(pg_error)?;
+            // Only a pending row: another process may have delivered it
+            // since this one's lease expired.
+            for &(id, attempts) in rows {
+                match (&error, next_attempt_ms) {
+                    (None, _) => tx.execute(
+                        "UPDATE webhooks SET status = 'delivered', attempts = GREATEST(attempts, $2), last_error = NULL, finished_ms = $3 WHERE id = $1",
+                        &[&id, &attempts, &now],
+                    ).await,
+                    (Some(error), Some(next)) => tx.execute(
+                        "UPDATE webhooks SET attempts = GREATEST(attempts, $2), last_error = $3, next_attempt_ms = $4 WHERE id = $1 AND status = 'pending'",
+                        &[&id, &attempts, error, &next],
+                    ).await,
+                    (Some(error), None) => tx.execute(
+                        "UPDATE webhooks SET status = 'dead', attempts = GREATEST(attempts, $2), last_error = $3, finished_ms = $4 WHERE id = $1 AND status = 'pending'",
+                        &[&id, &attempts, error, &now],
+                    ).await,
+                }
+                .map_err(pg_error)?;
+            }
+            tx.commit().await.map_err(pg_error)?;
+            Ok(())
+        })
+    }
+
     fn lease_due_webhooks(
         &self,
         now_ms: i64,
@@ -132,7 +232,7 @@ impl WebhookStore for PgStore {
                 .query(
                     &format!(
                         "UPDATE webhooks SET next_attempt_ms = $2, attempts = attempts + 1
-                         WHERE id IN (SELECT id FROM webhooks WHERE status = 'pending' AND next_attempt_ms <= $1
+                         WHERE id IN (SELECT id FROM webhooks WHERE status = 'pending' AND kind != 'export' AND next_attempt_ms <= $1
                                       ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED)
                          RETURNING {WEBHOOK_COLUMNS}"
                     ),
