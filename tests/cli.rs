@@ -283,6 +283,56 @@ fn run_sends_export_batches_when_full_and_what_is_left_at_the_end() {
 }
 
 #[test]
+fn run_sends_an_export_buffer_whose_first_event_has_waited_when_the_next_line_comes() {
+    use std::io::Write;
+    let tmp = tempfile::tempdir().unwrap();
+    write_connector(
+        &tmp.path().join("exporter"),
+        "function exportEvents(events) { console.log('batch', events.map((e) => e.event).join(',')) }",
+        r#"{"name": "Exporter", "config": [{"key": "exportEventsBufferSeconds", "type": "string"}]}"#,
+    );
+    let chain =
+        json!({"connectors": [{"path": "exporter", "config": {"exportEventsBufferSeconds": "1"}}]});
+    std::fs::write(tmp.path().join("chain.json"), chain.to_string()).unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sandpipe"))
+        .args(["run", "chain.json"])
+        .current_dir(tmp.path())
+        .env(
+            "SANDPIPE_CACHE_DIR",
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join("module-cache"),
+        )
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(b"{\"event\":\"a\"}\n").unwrap();
+    input.flush().unwrap();
+    // Longer than the buffer's second: the next line finds it due.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    input
+        .write_all(b"{\"event\":\"b\"}\n{\"event\":\"c\"}\n")
+        .unwrap();
+    drop(input);
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let errors = stderr(&output);
+    let batches: Vec<&str> = errors
+        .lines()
+        .filter(|l| l.contains("log: batch"))
+        .collect();
+    assert_eq!(
+        batches,
+        [
+            "[Exporter (0)] log: batch a",
+            "[Exporter (0)] log: batch b,c"
+        ],
+        "{errors}"
+    );
+}
+
+#[test]
 fn a_connector_error_names_the_input_line_it_happened_on() {
     let tmp = tempfile::tempdir().unwrap();
     write_connector(

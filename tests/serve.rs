@@ -1772,13 +1772,13 @@ fn on_event_calls_are_retried_until_they_succeed_or_are_dead() {
 
 /// A batch exporter, as PostHog's export plugins are written: `exportEvents`
 /// logs the uuids of each batch it is given, and a batch holding a `busy`
-/// event asks for a retry on its first call; its own `onEvent` logs each event.
+/// event asks for a retry on its first call (counted in `meta.storage`, which
+/// every instance of the connector shares); its own `onEvent` logs each event.
 const BATCH_EXPORTER: &str = r#"
-async function exportEvents(events, { global }) {
+async function exportEvents(events, { storage }) {
     const uuids = events.map((event) => event.uuid).join(',')
-    global.calls = global.calls || {}
-    const call = (global.calls[uuids] || 0) + 1
-    global.calls[uuids] = call
+    const call = (await storage.get(`calls:${uuids}`, 0)) + 1
+    await storage.set(`calls:${uuids}`, call)
     if (events.some((event) => event.event === 'busy') && call === 1) {
         throw new RetryError('destination busy')
     }
@@ -1947,6 +1947,40 @@ fn an_on_event_row_queued_before_export_batches_still_exports_its_event() {
             "onEvent u-1",
             "onEvent u-2",
         ]
+    );
+}
+
+#[test]
+fn an_export_buffer_goes_whole_when_its_first_event_has_waited() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (server, team, token, _) = exporter_team(
+        &tmp.path().join("sandpipe.db"),
+        &FAST_RETRIES,
+        inline("Batcher", BATCH_EXPORTER, BUFFER_FIELDS),
+        json!({"exportEventsBufferSeconds": "3"}),
+    );
+    let (status, body) = server.events(team, &token, json!({"event": "a", "uuid": "u-1"}));
+    assert_eq!(status, 200, "{body}");
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    // Queued a second later: it goes with the first, when the first's time comes.
+    let (status, body) = server.events(team, &token, json!({"event": "b", "uuid": "u-2"}));
+    assert_eq!(status, 200, "{body}");
+    wait_for(&server, team, &token, |b| {
+        b["webhooks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|row| row["kind"] == "export")
+            .all(|row| row["status"] == "delivered")
+    });
+    let batches: Vec<String> = server
+        .log_messages(team, &token, "level=log")
+        .into_iter()
+        .filter(|m| m.starts_with("batch"))
+        .collect();
+    assert_eq!(
+        batches,
+        ["batch u-1,u-2 on call 1, timestamps are dates: true"]
     );
 }
 

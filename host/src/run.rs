@@ -218,12 +218,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     // Connectors that left a shared instance, in any of the threads' chains.
     let moved_out = if threads == 1 {
         let mut chain = plan.chain(&runtime)?;
-        for (index, line) in input.lines().enumerate() {
-            let number = index + 1;
-            let line = line.with_context(|| format!("{}:{number}: reading", output.source))?;
-            output.write(run_line(&mut chain, number, &line))?;
-        }
-        output.flushed(flush_exports(&mut chain))?;
+        let lines = || -> anyhow::Result<()> {
+            for (index, line) in input.lines().enumerate() {
+                let number = index + 1;
+                let line = line.with_context(|| format!("{}:{number}: reading", output.source))?;
+                output.write(run_line(&mut chain, number, &line))?;
+            }
+            Ok(())
+        };
+        let ran = lines();
+        // What the buffers hold goes even when the input could not be read
+        // to its end: those events' onEvent calls have been made.
+        let flushed = output.flushed(flush_exports(&mut chain));
+        ran.and(flushed)?;
         chain.moved_out().map(str::to_string).collect()
     } else {
         run_threads(&runtime, &plan, threads, input, &mut output)?

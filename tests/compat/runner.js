@@ -160,10 +160,15 @@ function load(chainFile, entry, position) {
     const buffer = {
         events: [],
         points: 0,
-        limit: Math.min(Math.max(parseInt(config.exportEventsBufferBytes) || 900 * 1024, 1), 100 * 1024 * 1024),
+        limit: Math.min(Math.max(numberOr(parseInt(config.exportEventsBufferBytes), 900 * 1024), 1), 100 * 1024 * 1024),
         ignored: new Set(list ? String(list).split(',').map((name) => name.trim()) : null),
     }
     return { label, functions, meta, realmDate, buffer, ready: functions.setupPlugin ? Promise.resolve(functions.setupPlugin(meta)) : Promise.resolve() }
+}
+
+// PostHog's stringClamp reading: NaN gives the default, 0 stays 0.
+function numberOr(value, fallback) {
+    return Number.isNaN(value) ? fallback : value
 }
 
 // Calls `call` until it succeeds, ON_EVENT_ATTEMPTS times at most.

@@ -192,25 +192,29 @@ fn text_of(value: &Value) -> String {
     }
 }
 
-/// JavaScript's `parseInt(String(value))`: leading white space, a sign and
-/// the decimal digits that follow; `None` (NaN) when there are none.
+/// JavaScript's `parseInt(String(value))`: leading white space, a sign, and
+/// the decimal digits that follow (hexadecimal ones after `0x`); `None`
+/// (NaN) when there are none.
 fn parse_int(value: &Value) -> Option<i64> {
     let text = text_of(value);
     let text = text.trim_start();
-    let (negative, digits) = match text.as_bytes().first() {
+    let (negative, text) = match text.as_bytes().first() {
         Some(b'-') => (true, &text[1..]),
         Some(b'+') => (false, &text[1..]),
         _ => (false, text),
     };
+    let (radix, digits) = match text.get(..2) {
+        Some("0x" | "0X") => (16, &text[2..]),
+        _ => (10, text),
+    };
     let end = digits
-        .bytes()
-        .position(|b| !b.is_ascii_digit())
+        .find(|c: char| !c.is_digit(radix))
         .unwrap_or(digits.len());
     if end == 0 {
         return None;
     }
     // Held to a range later: a number too long for an i64 is as good as its most.
-    let magnitude = digits[..end].parse::<i64>().unwrap_or(i64::MAX);
+    let magnitude = i64::from_str_radix(&digits[..end], radix).unwrap_or(i64::MAX);
     Some(if negative { -magnitude } else { magnitude })
 }
 
@@ -256,6 +260,15 @@ mod tests {
             1,
             "parseInt stops at the e"
         );
+        assert_eq!(
+            settings(json!({"exportEventsBufferBytes": "0x10"})).bytes,
+            16
+        );
+        assert_eq!(
+            settings(json!({"exportEventsBufferBytes": "0x"})).bytes,
+            DEFAULT_BUFFER_BYTES
+        );
+        assert_eq!(settings(json!({"exportEventsBufferBytes": 2.5})).bytes, 2);
         assert_eq!(
             settings(json!({"exportEventsBufferBytes": "999999999999999999999999"})).bytes,
             MAX_BUFFER_BYTES

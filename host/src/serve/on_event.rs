@@ -13,13 +13,14 @@
 use super::events::{EventsError, in_team_slot, ingest_captured, log_lines, quarantine};
 use super::state::AppState;
 use super::teams::TeamChain;
-use super::webhooks::{AttemptError, OnEventRunner};
+use super::webhooks::{ATTEMPT_TIMEOUT, AttemptError, OnEventRunner};
 use sandpipe_abi::Call;
 use sandpipe_runtime::{CallError, Chain, OnEventCall};
 use serde_json::Value;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Instant;
 
 /// Runs queued `onEvent` calls on the service's team chains.
 pub struct TeamExports(pub AppState);
@@ -101,7 +102,14 @@ async fn attempt(
     make: impl FnOnce(&mut Chain, &str) -> Option<OnEventCall> + Send + 'static,
 ) -> Result<(), AttemptError> {
     let id = connector_id.clone();
+    let started = Instant::now();
     let ran = in_team_slot(state.clone(), team, move |state, chain| {
+        // The attempt may have timed out while this waited for its thread
+        // (a pool runs what it was given even then): its retry is then the
+        // only call, never one beside it.
+        if started.elapsed() >= ATTEMPT_TIMEOUT {
+            return Ok((Err(AttemptError::TimedOut), Vec::new()));
+        }
         Ok(call(state, chain, &connector_id, function, make))
     })
     .await;
@@ -121,7 +129,7 @@ async fn attempt(
         Err(EventsError::NoChain { .. }) => {
             Err(AttemptError::NoConnector("the team has no chain".into()))
         }
-        Err(error) => Err(AttemptError::OnEvent {
+        Err(error) => Err(AttemptError::Call {
             function: function.function(),
             error: error.to_string(),
         }),
@@ -144,7 +152,7 @@ fn call(
     let mut running = match chain.checkout(&state.connectors) {
         Ok(running) => running,
         Err(error) => {
-            let error = AttemptError::OnEvent {
+            let error = AttemptError::Call {
                 function: function.function(),
                 error: error.to_string(),
             };
@@ -179,11 +187,11 @@ fn call(
         (Some(Err(error @ CallError::InputTooLarge { .. })), _) => {
             Err(AttemptError::TooLarge(error.to_string()))
         }
-        (Some(Err(error)), _) => Err(AttemptError::OnEvent {
+        (Some(Err(error)), _) => Err(AttemptError::Call {
             function: function.function(),
             error: chain.redact(&error.to_string()),
         }),
-        (Some(Ok(())), Err(why)) => Err(AttemptError::OnEvent {
+        (Some(Ok(())), Err(why)) => Err(AttemptError::Call {
             function: function.function(),
             error: format!("its log lines or storage writes could not be kept: {why}"),
         }),

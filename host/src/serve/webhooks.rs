@@ -6,9 +6,10 @@
 //! attempt, of the whole batch for `exportEvents`). An `exportEvents` row
 //! waits in its connector's buffer until it is due (the store says when);
 //! the due rows of one connector are cut into batches as PostHog's buffer
-//! cut them (`sandpipe_runtime::export::batches`), one call each.
-//! retries failures with exponential backoff and jitter, and marks a request
-//! `dead` after the last attempt. Destinations that resolve to private,
+//! cut them (`sandpipe_runtime::export::batches`) and sent one after the
+//! other, a call each; a failed batch is retried as the same batch. The
+//! worker retries failures with exponential backoff and jitter, and marks a
+//! request `dead` after the last attempt. Destinations that resolve to private,
 //! loopback, link-local or metadata addresses are refused unless the operator
 //! allows them; at most [`PER_DESTINATION`] requests go to one host at once.
 //! Pending requests survive a restart: they are in the database. Delivered
@@ -29,9 +30,9 @@ use tracing::Instrument;
 
 /// Requests in flight to one host.
 pub const PER_DESTINATION: usize = 4;
-/// `exportEvents` rows leased at a poll, at most: enough for batches of
+/// `exportEvents` rows leased at a poll, at most: enough for a batch of
 /// PostHog's default 900 KiB of small events.
-const EXPORT_ROWS: i64 = 10_000;
+const EXPORT_ROWS: i64 = 5_000;
 /// Timeout of one attempt (PostHog's).
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often finished rows past their retention are deleted.
@@ -79,7 +80,7 @@ pub enum AttemptError {
     Status(reqwest::StatusCode),
     // onEvent calls and exportEvents batches.
     #[error("{function} failed: {error}")]
-    OnEvent {
+    Call {
         function: &'static str,
         error: String,
     },
@@ -223,17 +224,17 @@ impl Delivery {
                         tracing::info!(seconds, "reading due webhooks again");
                     }
                     let any_exports = !exports.is_empty();
-                    for batch in export_batches(exports) {
-                        let first = &batch[0];
+                    for batches in export_batches(exports) {
+                        let first = &batches[0][0];
                         let span = tracing::info_span!(
                             "export",
                             team = first.team,
                             connector = ?first.connector,
-                            events = batch.len()
                         );
+                        let leased = Instant::now();
                         tokio::spawn(
                             self.clone()
-                                .deliver_batch(batch, runner.clone())
+                                .deliver_batches(batches, leased, runner.clone())
                                 .instrument(span),
                         );
                     }
@@ -362,6 +363,26 @@ impl Delivery {
         .await;
         if let Ok(Err(error)) = saved {
             tracing::error!(%error, id, "recording a webhook attempt");
+        }
+    }
+
+    /// One connector's `exportEvents` batches, leased at `leased`, one after
+    /// the other. A batch that could not finish inside the lease is left for
+    /// the lease to expire (its rows are leased again then), never sent
+    /// beside a second lease of it.
+    async fn deliver_batches(
+        self: Arc<Self>,
+        batches: Vec<Vec<WebhookRow>>,
+        leased: Instant,
+        runner: Arc<dyn OnEventRunner>,
+    ) {
+        let lease = ATTEMPT_TIMEOUT * 2;
+        for batch in batches {
+            if leased.elapsed() + ATTEMPT_TIMEOUT > lease {
+                tracing::debug!(events = batch.len(), "left for the next lease");
+                continue;
+            }
+            self.clone().deliver_batch(batch, runner.clone()).await;
         }
     }
 
@@ -519,28 +540,39 @@ impl Delivery {
     }
 }
 
-/// Leased `exportEvents` rows (in order of team, connector, `of_captured`
-/// and id) as the batches they make: each connector's rows cut by its
-/// batch size, as its buffer would have cut them.
-fn export_batches(rows: Vec<WebhookRow>) -> Vec<Vec<WebhookRow>> {
-    let mut out = Vec::new();
+/// Leased `exportEvents` rows (in order of team, connector, `of_captured`,
+/// batch and id) as the batches they make, by connector: a failed batch's
+/// rows (one `batch_id`) as that batch again, the others cut by their
+/// connector's batch size, as its buffer would have cut them.
+fn export_batches(rows: Vec<WebhookRow>) -> Vec<Vec<Vec<WebhookRow>>> {
+    let key = |row: &WebhookRow| (row.team, row.connector_id.clone(), row.of_captured);
+    let mut out: Vec<Vec<Vec<WebhookRow>>> = Vec::new();
     let mut rows = rows.into_iter().peekable();
     while let Some(first) = rows.next() {
-        let key = (first.team, first.connector_id.clone(), first.of_captured);
+        let (connector, batch_id) = (key(&first), first.batch_id);
         let mut group = vec![first];
-        while let Some(row) = rows
-            .next_if(|row| (row.team, &row.connector_id, row.of_captured) == (key.0, &key.1, key.2))
+        while let Some(row) = rows.next_if(|row| key(row) == connector && row.batch_id == batch_id)
         {
             group.push(row);
         }
-        let limit = usize::try_from(group[0].batch_bytes).unwrap_or(1).max(1);
-        let sizes: Vec<usize> = group
-            .iter()
-            .map(|row| export::size_of(row.body.as_deref().unwrap_or_default().as_bytes()))
-            .collect();
-        let mut group = group.into_iter();
-        for range in export::batches(sizes, limit) {
-            out.push(group.by_ref().take(range.len()).collect());
+        let batches: Vec<Vec<WebhookRow>> = match batch_id {
+            0 => {
+                let limit = usize::try_from(group[0].batch_bytes).unwrap_or(1).max(1);
+                let sizes: Vec<usize> = group
+                    .iter()
+                    .map(|row| export::size_of(row.body.as_deref().unwrap_or_default().as_bytes()))
+                    .collect();
+                let mut group = group.into_iter();
+                export::batches(sizes, limit)
+                    .into_iter()
+                    .map(|range| group.by_ref().take(range.len()).collect())
+                    .collect()
+            }
+            _ => vec![group],
+        };
+        match out.last_mut() {
+            Some(last) if key(&last[0][0]) == connector => last.extend(batches),
+            _ => out.push(batches),
         }
     }
     out
@@ -569,7 +601,55 @@ fn origin(url: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::origin;
+    use super::{WebhookRow, export_batches, origin};
+
+    /// An export row of connector `connector` with a body of `len` bytes.
+    fn row(id: i64, connector: &str, batch_id: i64, len: usize) -> WebhookRow {
+        WebhookRow {
+            id,
+            team: 1,
+            kind: "export".into(),
+            connector_id: Some(connector.into()),
+            of_captured: false,
+            batch_bytes: 10,
+            batch_id,
+            connector: format!("{connector} (0)"),
+            url: String::new(),
+            method: String::new(),
+            headers: Default::default(),
+            body: Some("x".repeat(len)),
+            status: "pending".into(),
+            attempts: 0,
+            last_error: None,
+            created_at: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_failed_batch_is_retried_as_itself_and_fresh_rows_are_cut() {
+        // As leased: by connector, then batch (0, fresh, first), then id.
+        let rows = vec![
+            row(1, "a", 0, 3),
+            row(2, "a", 0, 3),
+            row(3, "a", 0, 3),
+            row(7, "a", 7, 19),
+            row(8, "a", 7, 19),
+            row(9, "b", 0, 3),
+        ];
+        let ids: Vec<Vec<Vec<i64>>> = export_batches(rows)
+            .iter()
+            .map(|batches| {
+                batches
+                    .iter()
+                    .map(|batch| batch.iter().map(|row| row.id).collect())
+                    .collect()
+            })
+            .collect();
+        // Each event counts 4 bytes with its comma: two fit in 10. The
+        // failed batch stays whole though it is over the size now, and no
+        // fresh row joins it.
+        assert_eq!(ids, [vec![vec![1, 2], vec![3], vec![7, 8]], vec![vec![9]]]);
+    }
 
     #[test]
     fn a_refused_destination_is_logged_by_its_origin_only() {

@@ -79,9 +79,54 @@ mod tests {
         assert_eq!(
             migrate(&connection, &path).unwrap_err().to_string(),
             format!(
-                "{}: database schema version 10 is newer than this sandpipe (9)",
-                path.display()
+                "{}: database schema version {} is newer than this sandpipe ({})",
+                path.display(),
+                MIGRATIONS.len() + 1,
+                MIGRATIONS.len()
             )
+        );
+    }
+
+    /// A version-9 database's queued onEvent rows are marked as standing for
+    /// `exportEvents([event])` too, as they did then; its requests are not.
+    #[test]
+    fn version_10_marks_the_on_event_rows_queued_before_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let connection = Connection::open(&path).unwrap();
+        for (index, migration) in MIGRATIONS[..9].iter().enumerate() {
+            connection
+                .execute_batch(&format!(
+                    "{}; PRAGMA user_version = {}",
+                    migration.sqlite,
+                    index + 1
+                ))
+                .unwrap();
+        }
+        connection
+            .execute_batch(
+                "INSERT INTO teams (id, name, token_hash) VALUES (1, 't', 'h');
+                 INSERT INTO webhooks (team_id, connector, url, method, headers, body, kind, connector_id, status)
+                     VALUES (1, 'x (0)', '', '', '{}', '{}', 'on_event', 'x', 'pending'),
+                            (1, 'x (0)', '', '', '{}', '{}', 'on_event', 'x', 'dead'),
+                            (1, 'x (0)', 'http://a/', 'POST', '{}', NULL, 'request', NULL, 'pending');",
+            )
+            .unwrap();
+        migrate(&connection, &path).unwrap();
+        let marks: Vec<(String, i64, i64, i64)> = connection
+            .prepare("SELECT kind, batch_bytes, buffered, batch_id FROM webhooks ORDER BY id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(
+            marks,
+            [
+                ("on_event".to_string(), -1, 0, 0),
+                ("on_event".to_string(), -1, 0, 0),
+                ("request".to_string(), 0, 0, 0),
+            ]
         );
     }
 

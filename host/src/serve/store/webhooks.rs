@@ -28,6 +28,10 @@ pub struct WebhookRow {
     /// `exportEvents([event])`.
     #[serde(skip)]
     pub batch_bytes: i64,
+    /// For an [`EXPORT`] row whose batch failed: the id its batch's rows
+    /// share, so they are retried as that batch (0 before).
+    #[serde(skip)]
+    pub batch_id: i64,
     pub connector: String,
     pub url: String,
     pub method: String,
@@ -68,9 +72,11 @@ pub struct OnEventJob {
     pub buffer: Option<Buffering>,
 }
 
-/// How an `exportEvents` connector's queued events go: each at the latest
-/// `wait_ms` after it was queued, or at once when the events waiting fill
-/// batches of more than `bytes` (the rule of `sandpipe_runtime::export`).
+/// How an `exportEvents` connector's queued events go: all that wait in its
+/// buffer once the oldest has waited `wait_ms` (each row is due `wait_ms`
+/// after it was queued, and the lease takes a buffer whole when any of it is
+/// due), or at once those that fill batches of more than `bytes` (the rule
+/// of `sandpipe_runtime::export`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Buffering {
     pub wait_ms: i64,
@@ -100,7 +106,14 @@ impl Buffering {
     }
 }
 
-pub(crate) const WEBHOOK_COLUMNS: &str = "id, connector, url, method, headers, body, status, attempts, last_error, created_at, team_id, kind, connector_id, of_captured, batch_bytes";
+pub(crate) const WEBHOOK_COLUMNS: &str = "id, connector, url, method, headers, body, status, attempts, last_error, created_at, team_id, kind, connector_id, of_captured, batch_bytes, batch_id";
+
+/// Whether an [`EXPORT`] row `w` is due at `?1`, in SQL both back ends read
+/// (`?1` spelled as each binds it): due itself, or in a buffer (`buffered`)
+/// any of whose rows is due, so a buffer goes whole once its oldest is due.
+pub(crate) const EXPORT_DUE: &str = "(w.next_attempt_ms <= ?1 OR (w.buffered = 1 AND EXISTS (\
+    SELECT 1 FROM webhooks o WHERE o.team_id = w.team_id AND o.connector_id = w.connector_id \
+    AND o.of_captured = w.of_captured AND o.buffered = 1 AND o.status = 'pending' AND o.next_attempt_ms <= ?1)))";
 
 /// What size a queued export row's event counts for in a batch (its text's
 /// bytes and a comma: `sandpipe_runtime::export::size_of`), in SQLite's SQL.
@@ -124,6 +137,7 @@ fn webhook_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<WebhookRow> {
         connector_id: r.get(12)?,
         of_captured: r.get::<_, i64>(13)? != 0,
         batch_bytes: r.get(14)?,
+        batch_id: r.get(15)?,
     })
 }
 
@@ -150,9 +164,10 @@ pub trait WebhookStore: Send + Sync {
     ) -> Result<()>;
     /// Stores `onEvent` calls as pending, in one transaction.
     fn enqueue_on_events(&self, team: i64, jobs: &[OnEventJob]) -> Result<()>;
-    /// Pending [`EXPORT`] rows due at `now_ms` (at most `limit`), leased as
-    /// [`WebhookStore::lease_due_webhooks`] leases, and no longer buffered;
-    /// in order of team, connector, `of_captured` and id.
+    /// Pending [`EXPORT`] rows due at `now_ms` (at most `limit`): those due
+    /// themselves and every row of a buffer any of whose rows is due; leased
+    /// as [`WebhookStore::lease_due_webhooks`] leases, and no longer
+    /// buffered; in order of team, connector, `of_captured`, batch and id.
     fn lease_due_exports(
         &self,
         now_ms: i64,
@@ -160,7 +175,8 @@ pub trait WebhookStore: Send + Sync {
         limit: i64,
     ) -> Result<Vec<WebhookRow>>;
     /// Records one attempt at a batch of rows (`(id, attempts)`): delivered
-    /// when `error` is `None`, else as [`WebhookStore::webhook_failed`] does.
+    /// when `error` is `None`, else as [`WebhookStore::webhook_failed`] does,
+    /// the rows to be retried marked as one batch (the first row's id).
     fn batch_finished(
         &self,
         rows: &[(i64, i64)],
@@ -210,7 +226,8 @@ impl WebhookStore for SqliteStore {
                     params![team, job.connector, job.event, kind, job.connector_id, i64::from(job.of_captured), due, i64::from(job.buffer.is_some()), bytes],
                 )?;
             }
-            // A buffer that now holds full batches sends them.
+            // A buffer that now holds full batches sends them: those rows
+            // leave it, due at once.
             for (connector_id, of_captured, buffer) in buffers(jobs) {
                 let waiting: Vec<(i64, i64)> = {
                     let mut statement = tx.prepare(&format!(
@@ -222,7 +239,7 @@ impl WebhookStore for SqliteStore {
                 };
                 if let Some(last) = buffer.full_through(&waiting) {
                     tx.execute(
-                        "UPDATE webhooks SET next_attempt_ms = 0 WHERE team_id = ?1 AND connector_id = ?2 AND buffered = 1 AND of_captured = ?3 AND status = 'pending' AND id <= ?4",
+                        "UPDATE webhooks SET next_attempt_ms = 0, buffered = 0 WHERE team_id = ?1 AND connector_id = ?2 AND buffered = 1 AND of_captured = ?3 AND status = 'pending' AND id <= ?4",
                         params![team, connector_id, i64::from(of_captured), last],
                     )?;
                 }
@@ -295,7 +312,8 @@ impl WebhookStore for SqliteStore {
             let tx = c.transaction()?;
             let rows: Vec<WebhookRow> = {
                 let mut statement = tx.prepare(&format!(
-                    "SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE status = 'pending' AND kind = 'export' AND next_attempt_ms <= ?1 ORDER BY team_id, connector_id, of_captured, id LIMIT ?2"
+                    "SELECT {WEBHOOK_COLUMNS} FROM webhooks w WHERE status = 'pending' AND kind = 'export' AND {EXPORT_DUE} \
+                     ORDER BY team_id, connector_id, of_captured, batch_id, id LIMIT ?2"
                 ))?;
                 statement.query_map(params![now_ms, limit], webhook_row)?.collect::<rusqlite::Result<_>>()?
             };
@@ -314,6 +332,7 @@ impl WebhookStore for SqliteStore {
         next_attempt_ms: Option<i64>,
     ) -> Result<()> {
         let now = now_ms();
+        let batch = rows.first().map_or(0, |&(id, _)| id);
         self.with(|c| {
             let tx = c.transaction()?;
             for &(id, attempts) in rows {
@@ -323,8 +342,8 @@ impl WebhookStore for SqliteStore {
                         params![id, attempts, now],
                     ),
                     (Some(error), Some(next)) => tx.execute(
-                        "UPDATE webhooks SET attempts = ?2, last_error = ?3, next_attempt_ms = ?4 WHERE id = ?1",
-                        params![id, attempts, error, next],
+                        "UPDATE webhooks SET attempts = ?2, last_error = ?3, next_attempt_ms = ?4, batch_id = ?5 WHERE id = ?1",
+                        params![id, attempts, error, next, batch],
                     ),
                     (Some(error), None) => tx.execute(
                         "UPDATE webhooks SET status = 'dead', attempts = ?2, last_error = ?3, finished_ms = ?4 WHERE id = ?1",

@@ -6,7 +6,9 @@
 //! stays counted).
 
 use super::{PgStore, pg_error};
-use crate::serve::store::webhooks::{EXPORT, ON_EVENT, OnEventJob, WEBHOOK_COLUMNS, buffers};
+use crate::serve::store::webhooks::{
+    EXPORT, EXPORT_DUE, ON_EVENT, OnEventJob, WEBHOOK_COLUMNS, buffers,
+};
 use crate::serve::store::{Redelivery, Result, WebhookRow, WebhookStore, now_ms};
 use serde_json::Value;
 
@@ -28,6 +30,7 @@ fn webhook_row(r: &tokio_postgres::Row) -> WebhookRow {
         connector_id: r.get(12),
         of_captured: r.get::<_, i32>(13) != 0,
         batch_bytes: r.get(14),
+        batch_id: r.get(15),
     }
 }
 
@@ -67,13 +70,19 @@ impl WebhookStore for PgStore {
                 .await
                 .map_err(pg_error)?;
             }
-            // A buffer that now holds full batches sends them. Its rows are
-            // locked first, so two processes adding to one buffer at once
-            // see each other's rows.
+            // A buffer that now holds full batches sends them. One process
+            // at a time adds to a buffer (a lock on its key for the
+            // transaction), so two adding at once see each other's rows.
             for (connector_id, of_captured, buffer) in buffers(jobs) {
+                tx.execute(
+                    "SELECT pg_advisory_xact_lock(hashtext($1), $2)",
+                    &[&format!("export:{team}:{connector_id}"), &i32::from(of_captured)],
+                )
+                .await
+                .map_err(pg_error)?;
                 let waiting: Vec<(i64, i64)> = tx
                     .query(
-                        "SELECT id, octet_length(body)::BIGINT + 1 FROM webhooks WHERE team_id = $1 AND connector_id = $2 AND buffered = 1 AND of_captured = $3 AND status = 'pending' ORDER BY id FOR UPDATE",
+                        "SELECT id, octet_length(body)::BIGINT + 1 FROM webhooks WHERE team_id = $1 AND connector_id = $2 AND buffered = 1 AND of_captured = $3 AND status = 'pending' ORDER BY id",
                         &[&team, &connector_id, &i32::from(of_captured)],
                     )
                     .await
@@ -83,7 +92,7 @@ impl WebhookStore for PgStore {
                     .collect();
                 if let Some(last) = buffer.full_through(&waiting) {
                     tx.execute(
-                        "UPDATE webhooks SET next_attempt_ms = 0 WHERE team_id = $1 AND connector_id = $2 AND buffered = 1 AND of_captured = $3 AND status = 'pending' AND id <= $4",
+                        "UPDATE webhooks SET next_attempt_ms = 0, buffered = 0 WHERE team_id = $1 AND connector_id = $2 AND buffered = 1 AND of_captured = $3 AND status = 'pending' AND id <= $4",
                         &[&team, &connector_id, &i32::from(of_captured), &last],
                     )
                     .await
@@ -164,9 +173,10 @@ impl WebhookStore for PgStore {
                 .query(
                     &format!(
                         "UPDATE webhooks SET next_attempt_ms = $2, attempts = attempts + 1, buffered = 0
-                         WHERE id IN (SELECT id FROM webhooks WHERE status = 'pending' AND kind = 'export' AND next_attempt_ms <= $1
-                                      ORDER BY team_id, connector_id, of_captured, id LIMIT $3 FOR UPDATE SKIP LOCKED)
-                         RETURNING {WEBHOOK_COLUMNS}"
+                         WHERE id IN (SELECT id FROM webhooks w WHERE status = 'pending' AND kind = 'export' AND {due}
+                                      ORDER BY team_id, connector_id, of_captured, batch_id, id LIMIT $3 FOR UPDATE SKIP LOCKED)
+                         RETURNING {WEBHOOK_COLUMNS}",
+                        due = EXPORT_DUE.replace("?1", "$1"),
                     ),
                     &[&now_ms, &lease_until_ms, &limit],
                 )
@@ -181,7 +191,8 @@ impl WebhookStore for PgStore {
                 })
                 .collect();
             leased.sort_by(|a, b| {
-                (a.team, &a.connector_id, a.of_captured, a.id).cmp(&(b.team, &b.connector_id, b.of_captured, b.id))
+                (a.team, &a.connector_id, a.of_captured, a.batch_id, a.id)
+                    .cmp(&(b.team, &b.connector_id, b.of_captured, b.batch_id, b.id))
             });
             Ok(leased)
         })
@@ -195,10 +206,11 @@ impl WebhookStore for PgStore {
     ) -> Result<()> {
         let now = now_ms();
         let error = error.map(str::to_string);
+        let batch = rows.first().map_or(0, |&(id, _)| id);
         self.run(|mut client| async move {
             let tx = client.transaction().await.map_err(pg_error)?;
-            // Only a pending row: another process may have delivered it
-            // since this one's lease expired.
+            // A failure is kept only for a pending row: another process may
+            // have delivered it since this one's lease expired.
             for &(id, attempts) in rows {
                 match (&error, next_attempt_ms) {
                     (None, _) => tx.execute(
@@ -206,8 +218,8 @@ impl WebhookStore for PgStore {
                         &[&id, &attempts, &now],
                     ).await,
                     (Some(error), Some(next)) => tx.execute(
-                        "UPDATE webhooks SET attempts = GREATEST(attempts, $2), last_error = $3, next_attempt_ms = $4 WHERE id = $1 AND status = 'pending'",
-                        &[&id, &attempts, error, &next],
+                        "UPDATE webhooks SET attempts = GREATEST(attempts, $2), last_error = $3, next_attempt_ms = $4, batch_id = $5 WHERE id = $1 AND status = 'pending'",
+                        &[&id, &attempts, error, &next, &batch],
                     ).await,
                     (Some(error), None) => tx.execute(
                         "UPDATE webhooks SET status = 'dead', attempts = GREATEST(attempts, $2), last_error = $3, finished_ms = $4 WHERE id = $1 AND status = 'pending'",
