@@ -1770,6 +1770,76 @@ fn on_event_calls_are_retried_until_they_succeed_or_are_dead() {
     );
 }
 
+/// A receiver on 127.0.0.1 that answers every request after `delay`, many
+/// at once (a thread per connection), and records each body it accepted.
+fn slow_receiver(delay: Duration) -> (u16, Arc<Mutex<Vec<String>>>) {
+    use std::io::Write;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accepted = Arc::new(Mutex::new(Vec::new()));
+    let record = accepted.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let record = record.clone();
+            std::thread::spawn(move || {
+                let Some((_, body)) = read_request(&stream) else {
+                    return;
+                };
+                std::thread::sleep(delay);
+                record
+                    .lock()
+                    .unwrap()
+                    .push(String::from_utf8_lossy(&body).into_owned());
+                let _ = stream.write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                );
+            });
+        }
+    });
+    (port, accepted)
+}
+
+#[test]
+fn a_request_that_waited_past_its_lease_for_a_slot_is_sent_once() {
+    // Attempts of one second, so a row is leased for two; four requests to
+    // one host at a time, each answered in 300 ms: forty take three seconds,
+    // and the last would wait for a slot past their lease.
+    let (port, accepted) = slow_receiver(Duration::from_millis(300));
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start_with(
+        &tmp.path().join("sandpipe.db"),
+        &[
+            "--allow-private-webhooks",
+            "--webhook-attempt-timeout-ms",
+            "1000",
+        ],
+    );
+    let (team, token) = server.team("t");
+    let sender = inline(
+        "Sender",
+        "function composeWebhook(e, { config }) { return { url: config.url, body: e.uuid } }",
+        r#"{"key": "url", "type": "string"}"#,
+    );
+    let url = format!("http://127.0.0.1:{port}/");
+    server.chain_of_one(team, &token, sender, json!({"config": {"url": url}}));
+    let events: Vec<Value> = (0..40)
+        .map(|i| json!({"event": "e", "uuid": format!("u-{i:02}")}))
+        .collect();
+    let (status, body) = server.events(team, &token, Value::Array(events));
+    assert_eq!(status, 200, "{body}");
+    wait_for(&server, team, &token, |b| {
+        let rows = b["webhooks"].as_array().unwrap();
+        rows.len() == 40 && rows.iter().all(|row| row["status"] == "delivered")
+    });
+    // Time for a second sending, had there been one, to arrive.
+    std::thread::sleep(Duration::from_secs(1));
+    let mut bodies = accepted.lock().unwrap().clone();
+    bodies.sort();
+    let expected: Vec<String> = (0..40).map(|i| format!("u-{i:02}")).collect();
+    assert_eq!(bodies, expected, "each request sent once");
+}
+
 /// A batch exporter, as PostHog's export plugins are written: `exportEvents`
 /// logs the uuids of each batch it is given, and a batch holding a `busy`
 /// event asks for a retry on its first call (counted in `meta.storage`, which

@@ -61,6 +61,10 @@ pub struct PipelineArgs {
     /// Attempts before a webhook is marked dead.
     #[arg(long, env = "SANDPIPE_WEBHOOK_MAX_ATTEMPTS", default_value_t = 5, value_parser = clap::value_parser!(i64).range(1..=1_000))]
     webhook_max_attempts: i64,
+    /// One delivery attempt's budget (PostHog's 10 s); a row is leased for
+    /// twice as long. For tests.
+    #[arg(long, env = "SANDPIPE_WEBHOOK_ATTEMPT_TIMEOUT_MS", default_value_t = serve::ATTEMPT_TIMEOUT.as_millis() as u64, hide = true, value_parser = clap::value_parser!(u64).range(100..=600_000))]
+    webhook_attempt_timeout_ms: u64,
     /// Hours delivered and dead webhook rows are kept (0: removed once finished).
     #[arg(long, env = "SANDPIPE_WEBHOOK_RETENTION_HOURS", default_value_t = 168)]
     webhook_retention_hours: u64,
@@ -166,6 +170,7 @@ impl PipelineArgs {
                 retry_base: Duration::from_millis(self.webhook_retry_base_ms),
                 max_attempts: self.webhook_max_attempts,
                 retention: Duration::from_secs(self.webhook_retention_hours * 3600),
+                attempt_timeout: Duration::from_millis(self.webhook_attempt_timeout_ms),
             },
             tasks: (!self.no_scheduled_tasks).then(|| serve::schedule::TaskOptions {
                 periods: self

@@ -32,7 +32,7 @@ pub(crate) mod trace;
 mod webhooks;
 
 pub use fairness::TeamGates;
-pub use webhooks::DeliveryOptions;
+pub use webhooks::{ATTEMPT_TIMEOUT, DeliveryOptions};
 
 use anyhow::Context;
 use sandpipe_runtime::services::storage::{Durability, StorageError};

@@ -13,7 +13,7 @@
 use super::events::{EventsError, in_team_slot, ingest_captured, log_lines, quarantine};
 use super::state::AppState;
 use super::teams::TeamChain;
-use super::webhooks::{ATTEMPT_TIMEOUT, AttemptError, OnEventRunner};
+use super::webhooks::{AttemptError, OnEventRunner};
 use sandpipe_abi::Call;
 use sandpipe_runtime::{CallError, Chain, OnEventCall};
 use serde_json::Value;
@@ -33,12 +33,12 @@ impl OnEventRunner for TeamExports {
         event: String,
         of_captured: bool,
         queued_before_batches: bool,
+        expires: Instant,
     ) -> Pin<Box<dyn Future<Output = Result<(), AttemptError>> + Send>> {
         Box::pin(attempt(
             self.0.clone(),
-            team,
-            connector_id,
-            of_captured,
+            (team, connector_id, of_captured),
+            expires,
             Call::OnEvent,
             move |running, label| match queued_before_batches {
                 false => running.on_event(label, event.as_bytes()),
@@ -53,12 +53,12 @@ impl OnEventRunner for TeamExports {
         connector_id: String,
         events: Vec<String>,
         of_captured: bool,
+        expires: Instant,
     ) -> Pin<Box<dyn Future<Output = Result<(), AttemptError>> + Send>> {
         Box::pin(attempt(
             self.0.clone(),
-            team,
-            connector_id,
-            of_captured,
+            (team, connector_id, of_captured),
+            expires,
             Call::ExportEvents,
             move |running, label| running.export_events(label, &events),
         ))
@@ -91,23 +91,21 @@ fn export_then_on_event(running: &mut Chain, label: &str, event: &[u8]) -> Optio
 }
 
 /// One queued call (`function`, made by `make`) of the team's connector
-/// `connector_id`, in one of the team's slots; what it captured is then
-/// ingested.
+/// `connector_id`, in one of the team's slots, unless it could only start
+/// after `expires`; what it captured is then ingested.
 async fn attempt(
     state: AppState,
-    team: i64,
-    connector_id: String,
-    of_captured: bool,
+    (team, connector_id, of_captured): (i64, String, bool),
+    expires: Instant,
     function: Call,
     make: impl FnOnce(&mut Chain, &str) -> Option<OnEventCall> + Send + 'static,
 ) -> Result<(), AttemptError> {
     let id = connector_id.clone();
-    let started = Instant::now();
     let ran = in_team_slot(state.clone(), team, move |state, chain| {
         // The attempt may have timed out while this waited for its thread
         // (a pool runs what it was given even then): its retry is then the
         // only call, never one beside it.
-        if started.elapsed() >= ATTEMPT_TIMEOUT {
+        if Instant::now() >= expires {
             return Ok((Err(AttemptError::TimedOut), Vec::new()));
         }
         Ok(call(state, chain, &connector_id, function, make))

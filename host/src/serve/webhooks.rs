@@ -33,7 +33,9 @@ pub const PER_DESTINATION: usize = 4;
 /// `exportEvents` rows leased at a poll, at most: enough for a batch of
 /// PostHog's default 900 KiB of small events.
 const EXPORT_ROWS: i64 = 5_000;
-/// Timeout of one attempt (PostHog's).
+/// Timeout of one attempt (PostHog's), unless the operator's
+/// [`DeliveryOptions::attempt_timeout`] says otherwise; a row is leased for
+/// twice as long.
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often finished rows past their retention are deleted.
 pub const PRUNE_EVERY: Duration = Duration::from_secs(1);
@@ -95,7 +97,9 @@ pub enum AttemptError {
 
 /// Makes a queued `onEvent` call: the team's connector with the stable id
 /// `connector_id`, on `event` (JSON text). `Err(NoConnector)` when the team's
-/// chain no longer runs it; `Err(OnEvent)` when the call failed.
+/// chain no longer runs it; `Err(Call)` when the call failed; `Err(TimedOut)`,
+/// without a call, when it could not start before `expires` (the attempt's
+/// end: a call started later could run beside the row's retry).
 pub trait OnEventRunner: Send + Sync + 'static {
     /// `queued_before_batches`: the row was queued before `exportEvents` had
     /// batches, when one `onEvent` row stood for `exportEvents([event])`
@@ -108,6 +112,7 @@ pub trait OnEventRunner: Send + Sync + 'static {
         event: String,
         of_captured: bool,
         queued_before_batches: bool,
+        expires: Instant,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), AttemptError>> + Send>>;
 
     /// Makes one `exportEvents` call of that connector on a batch of
@@ -118,6 +123,7 @@ pub trait OnEventRunner: Send + Sync + 'static {
         connector_id: String,
         events: Vec<String>,
         of_captured: bool,
+        expires: Instant,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), AttemptError>> + Send>>;
 }
 
@@ -148,6 +154,8 @@ pub struct DeliveryOptions {
     pub max_attempts: i64,
     /// How long delivered and dead rows are kept once finished.
     pub retention: Duration,
+    /// One attempt's budget ([`ATTEMPT_TIMEOUT`] by default).
+    pub attempt_timeout: Duration,
 }
 
 pub struct Delivery {
@@ -210,7 +218,8 @@ impl Delivery {
                     Ok(Ok(count)) => tracing::info!(count, "pruned finished webhooks"),
                 }
             }
-            let lease = now + (ATTEMPT_TIMEOUT.as_millis() as i64) * 2;
+            let leased = Instant::now();
+            let lease = now + self.lease().as_millis() as i64;
             let due = tokio::task::spawn_blocking(move || {
                 let rows = store.lease_due_webhooks(now, lease, 64)?;
                 let exports = store.lease_due_exports(now, lease, EXPORT_ROWS)?;
@@ -231,7 +240,6 @@ impl Delivery {
                             team = first.team,
                             connector = ?first.connector,
                         );
-                        let leased = Instant::now();
                         tokio::spawn(
                             self.clone()
                                 .deliver_batches(batches, leased, runner.clone())
@@ -248,7 +256,9 @@ impl Delivery {
                                 connector = ?row.connector
                             );
                             tokio::spawn(
-                                self.clone().deliver(row, runner.clone()).instrument(span),
+                                self.clone()
+                                    .deliver(row, leased, runner.clone())
+                                    .instrument(span),
                             );
                         }
                         continue;
@@ -284,7 +294,25 @@ impl Delivery {
         }
     }
 
-    async fn deliver(self: Arc<Self>, row: WebhookRow, runner: Arc<dyn OnEventRunner>) {
+    /// How long a leased row is the leasing process's.
+    fn lease(&self) -> Duration {
+        self.options.attempt_timeout * 2
+    }
+
+    /// Whether an attempt started now, on rows leased at `leased`, would end
+    /// inside their lease. If not, it is not made: the rows are leased again
+    /// once their lease has expired, so no row is sent under two leases.
+    fn fits_lease(&self, leased: Instant) -> bool {
+        leased.elapsed() + self.options.attempt_timeout <= self.lease()
+    }
+
+    /// One attempt at `row`, leased at `leased`.
+    async fn deliver(
+        self: Arc<Self>,
+        row: WebhookRow,
+        leased: Instant,
+        runner: Arc<dyn OnEventRunner>,
+    ) {
         let host = reqwest::Url::parse(&row.url)
             .ok()
             .and_then(|u| u.host_str().map(str::to_string))
@@ -292,9 +320,15 @@ impl Delivery {
         // onEvent rows have no URL: together they make at most PER_DESTINATION calls at once.
         let limit = self.limit_for(&host);
         let _permit = limit.acquire().await;
+        // The wait for a permit may have taken much of the lease.
+        if !self.fits_lease(leased) {
+            tracing::debug!("left for the next lease");
+            return;
+        }
         let attempts = row.attempts + 1;
         let started = Instant::now();
-        // One budget for the whole attempt (lookup, connection, response), well
+        let expires = started + self.options.attempt_timeout;
+        // One budget for the whole attempt (lookup, connection, response),
         // inside the row's lease, so a slow attempt is never leased twice.
         let attempt = async {
             if row.kind == ON_EVENT {
@@ -306,13 +340,14 @@ impl Delivery {
                         row.body.clone().unwrap_or_default(),
                         row.of_captured,
                         row.batch_bytes < 0,
+                        expires,
                     )
                     .await
             } else {
                 self.send(&row).await
             }
         };
-        let outcome = tokio::time::timeout(ATTEMPT_TIMEOUT, attempt)
+        let outcome = tokio::time::timeout(self.options.attempt_timeout, attempt)
             .await
             .unwrap_or(Err(AttemptError::TimedOut));
         let store = self.store.clone();
@@ -376,9 +411,8 @@ impl Delivery {
         leased: Instant,
         runner: Arc<dyn OnEventRunner>,
     ) {
-        let lease = ATTEMPT_TIMEOUT * 2;
         for batch in batches {
-            if leased.elapsed() + ATTEMPT_TIMEOUT > lease {
+            if !self.fits_lease(leased) {
                 tracing::debug!(events = batch.len(), "left for the next lease");
                 continue;
             }
@@ -402,9 +436,10 @@ impl Delivery {
             .map(|row| row.body.clone().unwrap_or_default())
             .collect();
         let started = Instant::now();
+        let expires = started + self.options.attempt_timeout;
         let outcome = tokio::time::timeout(
-            ATTEMPT_TIMEOUT,
-            runner.export(team, id, events, of_captured),
+            self.options.attempt_timeout,
+            runner.export(team, id, events, of_captured, expires),
         )
         .await
         .unwrap_or(Err(AttemptError::TimedOut));
@@ -508,7 +543,7 @@ impl Delivery {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .resolve(host, address)
-            .timeout(ATTEMPT_TIMEOUT)
+            .timeout(self.options.attempt_timeout)
             .build()
             .map_err(AttemptError::Client)?;
         let method = reqwest::Method::from_bytes(row.method.as_bytes())
