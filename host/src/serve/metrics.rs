@@ -130,7 +130,7 @@ impl Metrics {
             webhooks: counter(
                 &registry,
                 "sandpipe_webhook_attempts_total",
-                "Webhook delivery attempts by outcome (delivered, retry, dead).",
+                "Webhook delivery attempts by outcome (delivered, retry, dead), and rows given back unattempted when their lease could no longer cover an attempt (released).",
                 &["outcome"],
             ),
             worker_messages: counter(

@@ -397,6 +397,9 @@ async function runEvent() {
 
 // ---- health, logs, webhooks ----
 
+// What a queued row that is not an HTTP request calls, by its kind.
+const CALLS = { on_event: 'onEvent', export: 'exportEvents' };
+
 async function renderHealth() {
     if (needTeam($('#health-table'))) return;
     const { connectors } = await api.get(teamPath('/health'));
@@ -444,7 +447,7 @@ async function renderWebhooks() {
     $('#webhooks-table').replaceChildren(shown.length === 0
         ? h('p', { class: 'hint' }, 'No webhook deliveries.')
         : table('Webhook deliveries, newest first', ['Id', 'Connector', 'Method', 'URL', 'Status', 'Attempts', 'Last error', 'Created'],
-            shown.map((w) => [String(w.id), w.connector, w.method, w.url,
+            shown.map((w) => [String(w.id), w.connector, CALLS[w.kind] ?? w.method, w.url,
                 h('span', { class: `badge ${w.status}` }, w.status), String(w.attempts), w.last_error ?? '', w.created_at])));
 }
 

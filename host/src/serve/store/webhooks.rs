@@ -192,6 +192,9 @@ pub trait WebhookStore: Send + Sync {
         lease_until_ms: i64,
         limit: i64,
     ) -> Result<Vec<WebhookRow>>;
+    /// Gives back leased rows no attempt was made on: due again at once,
+    /// with the attempt a lease may have counted (PostgreSQL's) taken back.
+    fn release_leases(&self, ids: &[i64]) -> Result<()>;
     fn webhook_delivered(&self, id: i64, attempts: i64) -> Result<()>;
     /// Records a failed attempt: retry at `next_attempt_ms`, or `dead` when there is none.
     fn webhook_failed(
@@ -374,6 +377,20 @@ impl WebhookStore for SqliteStore {
             }
             tx.commit()?;
             Ok(rows)
+        })
+    }
+
+    fn release_leases(&self, ids: &[i64]) -> Result<()> {
+        let now = now_ms();
+        self.with(|c| {
+            let tx = c.transaction()?;
+            for id in ids {
+                tx.execute(
+                    "UPDATE webhooks SET next_attempt_ms = ?2 WHERE id = ?1 AND status = 'pending'",
+                    params![id, now],
+                )?;
+            }
+            tx.commit()
         })
     }
 

@@ -3,7 +3,8 @@
 //! never lease the same row; it counts the attempt and sets a lease
 //! (`next_attempt_ms`) that expires if the process dies mid-delivery, after
 //! which any process claims the row again (at-least-once; the cut attempt
-//! stays counted).
+//! stays counted). A row given back unattempted (its lease could not cover
+//! an attempt) has the attempt taken back.
 
 use super::{PgStore, pg_error};
 use crate::serve::store::webhooks::{
@@ -263,6 +264,21 @@ impl WebhookStore for PgStore {
                 .collect();
             leased.sort_by_key(|row| row.id);
             Ok(leased)
+        })
+    }
+
+    fn release_leases(&self, ids: &[i64]) -> Result<()> {
+        let now = now_ms();
+        self.run(|client| async move {
+            // The lease counted an attempt that was not made.
+            client
+                .execute(
+                    "UPDATE webhooks SET next_attempt_ms = $2, attempts = GREATEST(attempts - 1, 0) WHERE id = ANY($1) AND status = 'pending'",
+                    &[&ids, &now],
+                )
+                .await
+                .map_err(pg_error)?;
+            Ok(())
         })
     }
 
