@@ -297,6 +297,34 @@ impl Delivery {
         }
     }
 
+    /// What follows attempt `attempts` on `rows` rows: when to try again
+    /// (`None`: delivered, or dead), and the outcome counted for each row.
+    fn judge(
+        &self,
+        outcome: &Result<(), AttemptError>,
+        attempts: i64,
+        rows: usize,
+    ) -> (Option<i64>, &'static str) {
+        let next = match outcome {
+            // A destination the policy refuses stays refused: no retries.
+            Err(error) if error.is_refusal() => None,
+            Err(_) if attempts < self.options.max_attempts => {
+                Some(now_ms() + self.backoff(attempts).as_millis() as i64)
+            }
+            _ => None,
+        };
+        let label = match (outcome, next) {
+            (Ok(()), _) => "delivered",
+            (Err(_), Some(_)) => "retry",
+            (Err(_), None) => "dead",
+        };
+        self.metrics
+            .webhooks
+            .with_label_values(&[label])
+            .inc_by(rows as u64);
+        (next, label)
+    }
+
     /// How long a leased row is the leasing process's.
     fn lease(&self) -> Duration {
         self.options.attempt_timeout * 2
@@ -357,23 +385,7 @@ impl Delivery {
             .await
             .unwrap_or(Err(AttemptError::TimedOut));
         let store = self.store.clone();
-        let next = match &outcome {
-            // A destination the policy refuses stays refused: no retries.
-            Err(error) if error.is_refusal() => None,
-            Err(_) if attempts < self.options.max_attempts => {
-                Some(now_ms() + self.backoff(attempts).as_millis() as i64)
-            }
-            _ => None,
-        };
-        let outcome_label = match (&outcome, next) {
-            (Ok(()), _) => "delivered",
-            (Err(_), Some(_)) => "retry",
-            (Err(_), None) => "dead",
-        };
-        self.metrics
-            .webhooks
-            .with_label_values(&[outcome_label])
-            .inc();
+        let (next, outcome_label) = self.judge(&outcome, attempts, 1);
         tracing::debug!(
             attempt = attempts,
             outcome = outcome_label,
@@ -472,22 +484,7 @@ impl Delivery {
         .unwrap_or(Err(AttemptError::TimedOut));
         // The batch's next attempt is counted from its most tried row.
         let attempts = batch.iter().map(|row| row.attempts).max().unwrap_or(0) + 1;
-        let next = match &outcome {
-            Err(error) if error.is_refusal() => None,
-            Err(_) if attempts < self.options.max_attempts => {
-                Some(now_ms() + self.backoff(attempts).as_millis() as i64)
-            }
-            _ => None,
-        };
-        let outcome_label = match (&outcome, next) {
-            (Ok(()), _) => "delivered",
-            (Err(_), Some(_)) => "retry",
-            (Err(_), None) => "dead",
-        };
-        self.metrics
-            .webhooks
-            .with_label_values(&[outcome_label])
-            .inc_by(batch.len() as u64);
+        let (next, outcome_label) = self.judge(&outcome, attempts, batch.len());
         tracing::debug!(
             attempt = attempts,
             outcome = outcome_label,
