@@ -1879,6 +1879,15 @@ function onEvent(event) {
 }
 "#;
 
+/// The team's `log` lines that start with `prefix` ([`BATCH_EXPORTER`]'s batches).
+fn logged_batches(server: &Server, team: i64, token: &str, prefix: &str) -> Vec<String> {
+    server
+        .log_messages(team, token, "level=log")
+        .into_iter()
+        .filter(|m| m.starts_with(prefix))
+        .collect()
+}
+
 /// The buffer settings PostHog read from an export connector's config.
 const BUFFER_FIELDS: &str = r#"{"key": "exportEventsBufferBytes", "type": "string"},
     {"key": "exportEventsBufferSeconds", "type": "string"},
@@ -1971,11 +1980,7 @@ fn export_events_gets_the_events_of_its_buffer_in_one_batch_once_they_have_waite
             3
         ]
     );
-    let batches: Vec<String> = server
-        .log_messages(team, &token, "level=log")
-        .into_iter()
-        .filter(|m| m.starts_with("batch"))
-        .collect();
+    let batches = logged_batches(&server, team, &token, "batch");
     assert_eq!(
         batches,
         ["batch u-1,u-3,u-4 on call 2, timestamps are dates: true"]
@@ -2062,11 +2067,7 @@ fn an_export_buffer_goes_whole_when_its_first_event_has_waited() {
             .filter(|row| row["kind"] == "export")
             .all(|row| row["status"] == "delivered")
     });
-    let batches: Vec<String> = server
-        .log_messages(team, &token, "level=log")
-        .into_iter()
-        .filter(|m| m.starts_with("batch"))
-        .collect();
+    let batches = logged_batches(&server, team, &token, "batch");
     assert_eq!(
         batches,
         ["batch u-1,u-2 on call 1, timestamps are dates: true"]
@@ -2100,11 +2101,7 @@ fn a_full_export_buffer_goes_at_once_in_batches_under_its_size() {
             .count()
             == 4
     });
-    let batches: Vec<String> = server
-        .log_messages(team, &token, "level=log")
-        .into_iter()
-        .filter(|m| m.starts_with("batch"))
-        .collect();
+    let batches = logged_batches(&server, team, &token, "batch");
     let mut sorted = batches.clone();
     sorted.sort();
     assert_eq!(
@@ -2142,11 +2139,7 @@ fn a_full_export_buffer_goes_at_once_in_batches_under_its_size() {
             .count()
             == 6
     });
-    let last: Vec<String> = server
-        .log_messages(team, &token, "level=log")
-        .into_iter()
-        .filter(|m| m.starts_with("batch u-5"))
-        .collect();
+    let last = logged_batches(&server, team, &token, "batch u-5");
     assert_eq!(
         last,
         ["batch u-5,u-6 on call 1, timestamps are dates: true"]

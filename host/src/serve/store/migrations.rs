@@ -87,14 +87,10 @@ mod tests {
         );
     }
 
-    /// A version-9 database's queued onEvent rows are marked as standing for
-    /// `exportEvents([event])` too, as they did then; its requests are not.
-    #[test]
-    fn version_10_marks_the_on_event_rows_queued_before_it() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("s.db");
-        let connection = Connection::open(&path).unwrap();
-        for (index, migration) in MIGRATIONS[..9].iter().enumerate() {
+    /// A database at `path` with the first `version` migrations run.
+    fn at_version(path: &Path, version: usize) -> Connection {
+        let connection = Connection::open(path).unwrap();
+        for (index, migration) in MIGRATIONS[..version].iter().enumerate() {
             connection
                 .execute_batch(&format!(
                     "{}; PRAGMA user_version = {}",
@@ -103,6 +99,16 @@ mod tests {
                 ))
                 .unwrap();
         }
+        connection
+    }
+
+    /// A version-9 database's queued onEvent rows are marked as standing for
+    /// `exportEvents([event])` too, as they did then; its requests are not.
+    #[test]
+    fn version_10_marks_the_on_event_rows_queued_before_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let connection = at_version(&path, 9);
         connection
             .execute_batch(
                 "INSERT INTO teams (id, name, token_hash) VALUES (1, 't', 'h');
@@ -137,16 +143,7 @@ mod tests {
     fn version_6_gives_ids_and_moves_storage_to_them() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.db");
-        let connection = Connection::open(&path).unwrap();
-        for (index, migration) in MIGRATIONS[..5].iter().enumerate() {
-            connection
-                .execute_batch(&format!(
-                    "{}; PRAGMA user_version = {}",
-                    migration.sqlite,
-                    index + 1
-                ))
-                .unwrap();
-        }
+        let connection = at_version(&path, 5);
         connection
             .execute_batch(
                 "INSERT INTO teams (id, name, token_hash) VALUES (1, 't', 'h');

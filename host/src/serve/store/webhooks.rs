@@ -175,8 +175,9 @@ pub trait WebhookStore: Send + Sync {
         limit: i64,
     ) -> Result<Vec<WebhookRow>>;
     /// Records one attempt at a batch of rows (`(id, attempts)`): delivered
-    /// when `error` is `None`, else as [`WebhookStore::webhook_failed`] does,
-    /// the rows to be retried marked as one batch (the first row's id).
+    /// when `error` is `None`; else retried at `next_attempt_ms` (the rows
+    /// marked as one batch, by the first row's id), or `dead` when there is
+    /// none.
     fn batch_finished(
         &self,
         rows: &[(i64, i64)],
@@ -195,15 +196,21 @@ pub trait WebhookStore: Send + Sync {
     /// Gives back leased rows no attempt was made on: due again at once,
     /// with the attempt a lease may have counted (PostgreSQL's) taken back.
     fn release_leases(&self, ids: &[i64]) -> Result<()>;
-    fn webhook_delivered(&self, id: i64, attempts: i64) -> Result<()>;
-    /// Records a failed attempt: retry at `next_attempt_ms`, or `dead` when there is none.
+    /// Records a delivered attempt at one row.
+    fn webhook_delivered(&self, id: i64, attempts: i64) -> Result<()> {
+        self.batch_finished(&[(id, attempts)], None, None)
+    }
+    /// Records a failed attempt at one row: retry at `next_attempt_ms`, or
+    /// `dead` when there is none.
     fn webhook_failed(
         &self,
         id: i64,
         attempts: i64,
         error: &str,
         next_attempt_ms: Option<i64>,
-    ) -> Result<()>;
+    ) -> Result<()> {
+        self.batch_finished(&[(id, attempts)], Some(error), next_attempt_ms)
+    }
     /// Up to 1,000 of the team's requests, optionally in one status.
     fn webhooks(&self, team: i64, status: Option<&str>) -> Result<Vec<WebhookRow>>;
     /// Deletes delivered and dead rows that finished at or before `before_ms`;
@@ -392,32 +399,6 @@ impl WebhookStore for SqliteStore {
             }
             tx.commit()
         })
-    }
-
-    fn webhook_delivered(&self, id: i64, attempts: i64) -> Result<()> {
-        self.execute(
-            "UPDATE webhooks SET status = 'delivered', attempts = ?2, last_error = NULL, finished_ms = ?3 WHERE id = ?1",
-            params![id, attempts, now_ms()],
-        )
-    }
-
-    fn webhook_failed(
-        &self,
-        id: i64,
-        attempts: i64,
-        error: &str,
-        next_attempt_ms: Option<i64>,
-    ) -> Result<()> {
-        match next_attempt_ms {
-            Some(next) => self.execute(
-                "UPDATE webhooks SET attempts = ?2, last_error = ?3, next_attempt_ms = ?4 WHERE id = ?1",
-                params![id, attempts, error, next],
-            ),
-            None => self.execute(
-                "UPDATE webhooks SET status = 'dead', attempts = ?2, last_error = ?3, finished_ms = ?4 WHERE id = ?1",
-                params![id, attempts, error, now_ms()],
-            ),
-        }
     }
 
     fn webhooks(&self, team: i64, status: Option<&str>) -> Result<Vec<WebhookRow>> {

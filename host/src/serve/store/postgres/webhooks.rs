@@ -282,44 +282,6 @@ impl WebhookStore for PgStore {
         })
     }
 
-    fn webhook_delivered(&self, id: i64, attempts: i64) -> Result<()> {
-        self.run(|client| async move {
-            client
-                .execute(
-                    "UPDATE webhooks SET status = 'delivered', attempts = GREATEST(attempts, $2), last_error = NULL, finished_ms = $3 WHERE id = $1",
-                    &[&id, &attempts, &now_ms()],
-                )
-                .await
-                .map_err(pg_error)?;
-            Ok(())
-        })
-    }
-
-    fn webhook_failed(
-        &self,
-        id: i64,
-        attempts: i64,
-        error: &str,
-        next_attempt_ms: Option<i64>,
-    ) -> Result<()> {
-        // Only a pending row: another process may have delivered it since
-        // this one's lease expired.
-        self.run(|client| async move {
-            match next_attempt_ms {
-                Some(next) => client.execute(
-                    "UPDATE webhooks SET attempts = GREATEST(attempts, $2), last_error = $3, next_attempt_ms = $4 WHERE id = $1 AND status = 'pending'",
-                    &[&id, &attempts, &error, &next],
-                ).await,
-                None => client.execute(
-                    "UPDATE webhooks SET status = 'dead', attempts = GREATEST(attempts, $2), last_error = $3, finished_ms = $4 WHERE id = $1 AND status = 'pending'",
-                    &[&id, &attempts, &error, &now_ms()],
-                ).await,
-            }
-            .map_err(pg_error)?;
-            Ok(())
-        })
-    }
-
     fn webhooks(&self, team: i64, status: Option<&str>) -> Result<Vec<WebhookRow>> {
         self.run(|client| async move {
             let rows = client
