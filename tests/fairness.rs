@@ -1,7 +1,15 @@
 //! Fairness under load: a connector of team A that computes until just before
-//! its deadline, hammered by 50 concurrent requests, does not raise team B's
+//! its deadline, hammered by 100 concurrent requests, does not raise team B's
 //! p99 latency (50 concurrent requests of its own) by more than 2×; and the
 //! server's resident memory stays within what its configured caps allow.
+//!
+//! Each round measures team B alone, then beside team A's flood, and gives
+//! the ratio of the two p99s; the test takes the median round. One stall of
+//! the machine (a checkpoint, another process) lands in one round and moves
+//! only that round's ratio, where a pooled p99 took it whole (CI once failed
+//! on 31 ms against 116 ms that way). Either protection alone keeps team B's
+//! latency (team slots, or the idle class slow teams run in); with neither,
+//! every round rises (3.4× here, against 1.0–1.4× with both).
 
 mod common;
 
@@ -11,12 +19,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 const CONCURRENCY: usize = 50;
+/// Clients flooding team A's slow chain at once.
+const FLOODERS: usize = 100;
 const REQUESTS_PER_CLIENT: usize = 20;
 /// The connector memory cap the server runs with (`--memory-mib`).
 const MEMORY_MIB: u64 = 16;
 const TEAM_CONCURRENCY: u64 = 1;
-/// Rounds of (team B alone, team B beside team A).
-const ROUNDS: usize = 3;
+/// Rounds of (team B alone, team B beside team A); odd, so one is the median.
+const ROUNDS: usize = 5;
 
 /// Spins until 250 ms have passed: near its 300 ms deadline, every time.
 const SLOW: &str = "function processEvent(e) { const end = Date.now() + 250; while (Date.now() < end) {} return e }";
@@ -52,7 +62,7 @@ fn team_b_latencies(base: &str, team: i64, token: &str) -> Vec<Duration> {
     latencies.into_inner().unwrap()
 }
 
-/// Runs `measure` while `CONCURRENCY` clients flood team A's slow chain;
+/// Runs `measure` while `FLOODERS` clients flood team A's slow chain;
 /// returns its result and how many of team A's requests were answered.
 fn beside_flood<T: Send>(
     base: &str,
@@ -62,7 +72,7 @@ fn beside_flood<T: Send>(
 ) -> (T, u32) {
     let stop = AtomicBool::new(false);
     std::thread::scope(|scope| {
-        let flooders: Vec<_> = (0..CONCURRENCY)
+        let flooders: Vec<_> = (0..FLOODERS)
             .map(|_| {
                 scope.spawn(|| {
                     // A short timeout: a flooder gives up (and retries) rather
@@ -137,21 +147,24 @@ fn a_slow_team_does_not_slow_another_and_memory_stays_capped() {
     let warm_rss = rss_kib(pid, "VmRSS:");
 
     // Alternate rounds alone and beside team A's flood, so drift on the
-    // machine weighs on both sides alike; compare the p99 of all samples.
-    let (mut alone, mut contended, mut slow_served) = (Vec::new(), Vec::new(), 0);
+    // machine weighs on both sides alike; judge the median round's ratio.
+    let (mut rounds, mut slow_served) = (Vec::new(), 0);
     for _ in 0..ROUNDS {
-        alone.extend(team_b_latencies(&server.base, b, &token_b));
+        let alone = p99(team_b_latencies(&server.base, b, &token_b));
         let (latencies, served) = beside_flood(&server.base, a, &token_a, || {
             team_b_latencies(&server.base, b, &token_b)
         });
-        contended.extend(latencies);
+        rounds.push((alone, p99(latencies)));
         slow_served += served;
     }
-    let (alone, contended) = (p99(alone), p99(contended));
     assert!(slow_served > 0, "team A was served too");
+    rounds.sort_by(|(a1, c1), (a2, c2)| {
+        (c1.as_secs_f64() / a1.as_secs_f64()).total_cmp(&(c2.as_secs_f64() / a2.as_secs_f64()))
+    });
+    let (alone, contended) = rounds[ROUNDS / 2];
     assert!(
         contended <= alone * 2,
-        "team B's p99 went from {alone:?} alone to {contended:?} beside team A"
+        "team B's p99 went from {alone:?} alone to {contended:?} beside team A in the median round (rounds, alone and beside: {rounds:?})"
     );
 
     // Resident memory: at most the warm baseline plus every instance that may
@@ -164,6 +177,6 @@ fn a_slow_team_does_not_slow_another_and_memory_stays_capped() {
         "peak RSS {peak} KiB over {allowed} KiB (warm {warm_rss} KiB + {instances} × {MEMORY_MIB} MiB + 32 MiB)"
     );
     eprintln!(
-        "fairness: team B p99 {alone:?} alone, {contended:?} beside team A; team A served {slow_served}; RSS warm {warm_rss} KiB, peak {peak} KiB"
+        "fairness: team B p99 {alone:?} alone, {contended:?} beside team A (median of {ROUNDS} rounds); team A served {slow_served}; RSS warm {warm_rss} KiB, peak {peak} KiB"
     );
 }
