@@ -1770,6 +1770,72 @@ fn on_event_calls_are_retried_until_they_succeed_or_are_dead() {
     );
 }
 
+/// An `onEvent` that computes for 700 ms, then logs the event's uuid.
+const SLOW_ON_EVENT: &str = "function onEvent(e) { const end = Date.now() + 700; \
+    while (Date.now() < end) {} console.log(`slow ${e.uuid}`) }";
+
+#[test]
+fn a_slow_on_event_connector_does_not_hold_back_another_teams_calls() {
+    let (_tmp, server) = Server::fresh(&["--fuel", "1000000000000000", "--deadline-ms", "2000"]);
+    let (slow_team, slow_token) = server.team("slow");
+    let (team, token) = server.team("quick");
+    let fields = json!({"id": "exporter", "config": {}});
+    server.chain_of_one(
+        slow_team,
+        &slow_token,
+        inline("Slow", SLOW_ON_EVENT, ""),
+        fields.clone(),
+    );
+    server.chain_of_one(
+        team,
+        &token,
+        inline(
+            "Quick",
+            "function onEvent(e) { console.log(`quick ${e.uuid}`) }",
+            "",
+        ),
+        fields,
+    );
+    let slow_calls = || {
+        server
+            .log_messages(slow_team, &slow_token, "level=log")
+            .iter()
+            .filter(|m| m.starts_with("slow "))
+            .count()
+    };
+    // Sixteen calls of the slow connector: more than the four any one
+    // destination may have in flight, and about eleven seconds of its team's slot.
+    let events: Vec<Value> = (0..16)
+        .map(|i| json!({"event": "e", "uuid": format!("s-{i}")}))
+        .collect();
+    assert_eq!(server.events(slow_team, &slow_token, json!(events)).0, 200);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        server
+            .events(team, &token, json!({"event": "e", "uuid": "q-1"}))
+            .0,
+        200
+    );
+    let started = Instant::now();
+    while !server
+        .log_messages(team, &token, "level=log")
+        .contains(&"quick q-1".to_string())
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "quick q-1 never ran"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // It ran beside the slow backlog, not after it (when all onEvent calls
+    // shared four slots, it waited for ten or more of the slow calls).
+    let finished = slow_calls();
+    assert!(
+        finished <= 4,
+        "the quick team's onEvent waited for {finished} of the slow team's calls"
+    );
+}
+
 /// A receiver on 127.0.0.1 that answers every request after `delay`, many
 /// at once (a thread per connection), and records each body it accepted.
 fn slow_receiver(delay: Duration) -> (u16, Arc<Mutex<Vec<String>>>) {

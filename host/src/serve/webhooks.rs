@@ -11,7 +11,9 @@
 //! worker retries failures with exponential backoff and jitter, and marks a
 //! request `dead` after the last attempt. Destinations that resolve to private,
 //! loopback, link-local or metadata addresses are refused unless the operator
-//! allows them; at most [`PER_DESTINATION`] requests go to one host at once.
+//! allows them; at most [`PER_DESTINATION`] requests go to one host at once,
+//! and at most as many `onEvent` calls of one connector (each call also waits
+//! for one of its team's slots, as events do).
 //! Pending requests survive a restart: they are in the database. Delivered
 //! and dead rows are deleted once they are older than the retention period
 //! (checked every [`PRUNE_EVERY`]).
@@ -28,8 +30,11 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::{Notify, Semaphore};
 use tracing::Instrument;
 
-/// Requests in flight to one host.
+/// Requests in flight to one host, or `onEvent` calls of one connector.
 pub const PER_DESTINATION: usize = 4;
+/// Destinations whose limits are kept while idle; past this, the idle ones
+/// are forgotten (a limit in use is kept by its holders).
+const DESTINATIONS_KEPT: usize = 1_024;
 /// `exportEvents` rows leased at a poll, at most: enough for a batch of
 /// PostHog's default 900 KiB of small events.
 const EXPORT_ROWS: i64 = 5_000;
@@ -39,6 +44,39 @@ const EXPORT_ROWS: i64 = 5_000;
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often finished rows past their retention are deleted.
 pub const PRUNE_EVERY: Duration = Duration::from_secs(1);
+
+/// What a row's in-flight limit is kept by: its URL's host, or for an
+/// `onEvent` row (no URL) its connector, as a key no host name can spell, so
+/// one slow exporter holds back its own calls and not every team's.
+fn destination(row: &WebhookRow) -> String {
+    if row.kind == ON_EVENT {
+        let connector = row.connector_id.as_deref().unwrap_or_default();
+        return format!("onEvent {} {connector}", row.team);
+    }
+    reqwest::Url::parse(&row.url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+/// The in-flight limits ([`PER_DESTINATION`] each) of the destinations in use.
+#[derive(Default)]
+struct Destinations(Mutex<HashMap<String, Arc<Semaphore>>>);
+
+impl Destinations {
+    /// `destination`'s limit. Once [`DESTINATIONS_KEPT`] are known, the
+    /// idle ones (no attempt holds or waits on them) are forgotten.
+    fn limit(&self, destination: &str) -> Arc<Semaphore> {
+        let mut limits = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if limits.len() >= DESTINATIONS_KEPT && !limits.contains_key(destination) {
+            limits.retain(|_, limit| Arc::strong_count(limit) > 1);
+        }
+        limits
+            .entry(destination.to_string())
+            .or_insert_with(|| Arc::new(Semaphore::new(PER_DESTINATION)))
+            .clone()
+    }
+}
 
 /// Why an attempt did not deliver. The message is the row's `last_error`.
 #[derive(Debug, thiserror::Error)]
@@ -162,7 +200,7 @@ pub struct Delivery {
     store: Arc<dyn Store>,
     metrics: Arc<Metrics>,
     options: DeliveryOptions,
-    per_host: Mutex<HashMap<String, Arc<Semaphore>>>,
+    destinations: Destinations,
     /// Woken when new requests are stored.
     pub wake: Notify,
 }
@@ -173,7 +211,7 @@ impl Delivery {
             store,
             metrics,
             options,
-            per_host: Mutex::new(HashMap::new()),
+            destinations: Destinations::default(),
             wake: Notify::new(),
         }
     }
@@ -189,14 +227,6 @@ impl Delivery {
         let jitter =
             exponential.mul_f64(f64::from(u16::from_le_bytes(random)) / f64::from(u16::MAX) / 2.0);
         exponential + jitter
-    }
-
-    fn limit_for(&self, host: &str) -> Arc<Semaphore> {
-        let mut per_host = self.per_host.lock().unwrap_or_else(|e| e.into_inner());
-        per_host
-            .entry(host.to_string())
-            .or_insert_with(|| Arc::new(Semaphore::new(PER_DESTINATION)))
-            .clone()
     }
 
     /// Polls for due requests and delivers them (`onEvent` calls through
@@ -346,12 +376,7 @@ impl Delivery {
         leased: Instant,
         runner: Arc<dyn OnEventRunner>,
     ) {
-        let host = reqwest::Url::parse(&row.url)
-            .ok()
-            .and_then(|u| u.host_str().map(str::to_string))
-            .unwrap_or_default();
-        // onEvent rows have no URL: together they make at most PER_DESTINATION calls at once.
-        let limit = self.limit_for(&host);
+        let limit = self.destinations.limit(&destination(&row));
         let _permit = limit.acquire().await;
         // The wait for a permit may have taken much of the lease.
         if !self.fits_lease(leased) {
@@ -660,7 +685,10 @@ fn origin(url: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{WebhookRow, export_batches, origin};
+    use super::{
+        DESTINATIONS_KEPT, Destinations, ON_EVENT, PER_DESTINATION, WebhookRow, destination,
+        export_batches, origin,
+    };
 
     /// An export row of connector `connector` with a body of `len` bytes.
     fn row(id: i64, connector: &str, batch_id: i64, len: usize) -> WebhookRow {
@@ -708,6 +736,57 @@ mod tests {
         // failed batch stays whole though it is over the size now, and no
         // fresh row joins it.
         assert_eq!(ids, [vec![vec![1, 2], vec![3], vec![7, 8]], vec![vec![9]]]);
+    }
+
+    #[test]
+    fn on_event_calls_are_limited_per_connector_and_requests_per_host() {
+        let on_event = |team, connector: &str| WebhookRow {
+            kind: ON_EVENT.into(),
+            team,
+            ..row(1, connector, 0, 1)
+        };
+        let request = |url: &str| WebhookRow {
+            kind: "request".into(),
+            url: url.into(),
+            connector_id: None,
+            ..row(1, "a", 0, 1)
+        };
+        assert_eq!(destination(&on_event(1, "a")), "onEvent 1 a");
+        assert_ne!(
+            destination(&on_event(1, "a")),
+            destination(&on_event(1, "b"))
+        );
+        assert_ne!(
+            destination(&on_event(1, "a")),
+            destination(&on_event(2, "a"))
+        );
+        assert_eq!(
+            destination(&request("https://example.com/a?x=1")),
+            destination(&request("http://example.com:8080/b"))
+        );
+        assert_eq!(destination(&request("https://example.com/")), "example.com");
+    }
+
+    #[test]
+    fn idle_destination_limits_are_forgotten_once_many_are_known() {
+        let destinations = Destinations::default();
+        let held = destinations.limit("held.example");
+        let permit = held.clone().try_acquire_owned().unwrap();
+        drop(held);
+        for n in 1..DESTINATIONS_KEPT {
+            destinations.limit(&format!("{n}.example"));
+        }
+        assert_eq!(destinations.0.lock().unwrap().len(), DESTINATIONS_KEPT);
+        // A new one makes room: the idle ones go, the one in use stays with
+        // its permit taken.
+        destinations.limit("new.example");
+        let limits = destinations.0.lock().unwrap();
+        assert_eq!(limits.len(), 2);
+        assert_eq!(
+            limits["held.example"].available_permits(),
+            PER_DESTINATION - 1
+        );
+        drop(permit);
     }
 
     #[test]
