@@ -1776,7 +1776,16 @@ const SLOW_ON_EVENT: &str = "function onEvent(e) { const end = Date.now() + 700;
 
 #[test]
 fn a_slow_on_event_connector_does_not_hold_back_another_teams_calls() {
-    let (_tmp, server) = Server::fresh(&["--fuel", "1000000000000000", "--deadline-ms", "2000"]);
+    // One slot per team, whatever the machine's cores: the slow team's calls
+    // go one after the other.
+    let (_tmp, server) = Server::fresh(&[
+        "--fuel",
+        "1000000000000000",
+        "--deadline-ms",
+        "2000",
+        "--team-concurrency",
+        "1",
+    ]);
     let (slow_team, slow_token) = server.team("slow");
     let (team, token) = server.team("quick");
     let fields = json!({"id": "exporter", "config": {}});
@@ -1803,8 +1812,8 @@ fn a_slow_on_event_connector_does_not_hold_back_another_teams_calls() {
             .filter(|m| m.starts_with("slow "))
             .count()
     };
-    // Sixteen calls of the slow connector: more than the four any one
-    // destination may have in flight, and about eleven seconds of its team's slot.
+    // Sixteen calls of the slow connector: more than the four one team may
+    // have in flight, and about eleven seconds of its team's one slot.
     let events: Vec<Value> = (0..16)
         .map(|i| json!({"event": "e", "uuid": format!("s-{i}")}))
         .collect();
@@ -1834,6 +1843,15 @@ fn a_slow_on_event_connector_does_not_hold_back_another_teams_calls() {
         finished <= 4,
         "the quick team's onEvent waited for {finished} of the slow team's calls"
     );
+    // And the count measured the slow team's progress: its calls go on.
+    while slow_calls() < 5 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the slow team's calls stopped at {}",
+            slow_calls()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// A receiver on 127.0.0.1 that answers every request after `delay`, many

@@ -12,8 +12,8 @@
 //! request `dead` after the last attempt. Destinations that resolve to private,
 //! loopback, link-local or metadata addresses are refused unless the operator
 //! allows them; at most [`PER_DESTINATION`] requests go to one host at once,
-//! and at most as many `onEvent` calls of one connector (each call also waits
-//! for one of its team's slots, as events do).
+//! and at most as many `onEvent` calls of one team (each call also waits for
+//! one of the team's slots, as its events do).
 //! Pending requests survive a restart: they are in the database. Delivered
 //! and dead rows are deleted once they are older than the retention period
 //! (checked every [`PRUNE_EVERY`]).
@@ -30,7 +30,7 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::{Notify, Semaphore};
 use tracing::Instrument;
 
-/// Requests in flight to one host, or `onEvent` calls of one connector.
+/// Requests in flight to one host, or `onEvent` calls of one team.
 pub const PER_DESTINATION: usize = 4;
 /// Destinations whose limits are kept while idle; past this, the idle ones
 /// are forgotten (a limit in use is kept by its holders).
@@ -46,12 +46,13 @@ pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const PRUNE_EVERY: Duration = Duration::from_secs(1);
 
 /// What a row's in-flight limit is kept by: its URL's host, or for an
-/// `onEvent` row (no URL) its connector, as a key no host name can spell, so
-/// one slow exporter holds back its own calls and not every team's.
+/// `onEvent` row (no URL) its team, as a key no host name can spell, so one
+/// team's slow exporter holds back that team's calls and not every team's.
+/// (Per team, not per connector: a team's calls share its slots anyway, and
+/// more of them waiting there would only spend their attempts' time.)
 fn destination(row: &WebhookRow) -> String {
     if row.kind == ON_EVENT {
-        let connector = row.connector_id.as_deref().unwrap_or_default();
-        return format!("onEvent {} {connector}", row.team);
+        return format!("onEvent {}", row.team);
     }
     reqwest::Url::parse(&row.url)
         .ok()
@@ -739,7 +740,8 @@ mod tests {
     }
 
     #[test]
-    fn on_event_calls_are_limited_per_connector_and_requests_per_host() {
+    fn on_event_rows_are_keyed_by_team_and_requests_by_host() {
+        // The keys only: `tests/serve.rs` shows that `deliver` limits by them.
         let on_event = |team, connector: &str| WebhookRow {
             kind: ON_EVENT.into(),
             team,
@@ -751,8 +753,8 @@ mod tests {
             connector_id: None,
             ..row(1, "a", 0, 1)
         };
-        assert_eq!(destination(&on_event(1, "a")), "onEvent 1 a");
-        assert_ne!(
+        assert_eq!(destination(&on_event(1, "a")), "onEvent 1");
+        assert_eq!(
             destination(&on_event(1, "a")),
             destination(&on_event(1, "b"))
         );
@@ -773,15 +775,19 @@ mod tests {
         let held = destinations.limit("held.example");
         let permit = held.clone().try_acquire_owned().unwrap();
         drop(held);
-        for n in 1..DESTINATIONS_KEPT {
+        // An attempt waiting for a permit holds only the limit.
+        let waiting = destinations.limit("waiting.example");
+        for n in 2..DESTINATIONS_KEPT {
             destinations.limit(&format!("{n}.example"));
         }
         assert_eq!(destinations.0.lock().unwrap().len(), DESTINATIONS_KEPT);
-        // A new one makes room: the idle ones go, the one in use stays with
-        // its permit taken.
+        // A new one makes room: the idle ones go; the one in use stays with
+        // its permit taken, and the one waited on stays the same limit.
         destinations.limit("new.example");
         let limits = destinations.0.lock().unwrap();
-        assert_eq!(limits.len(), 2);
+        assert_eq!(limits.len(), 3);
+        assert!(std::sync::Arc::ptr_eq(&limits["waiting.example"], &waiting));
+        assert!(limits.contains_key("new.example"));
         assert_eq!(
             limits["held.example"].available_permits(),
             PER_DESTINATION - 1
