@@ -808,15 +808,15 @@ impl Chain {
                 continue;
             }
             if connector.defines(Call::ExportEvents).unwrap_or(false) {
-                let settings = connector.export_settings().clone();
+                let settings = connector.export_settings();
                 let mut ready: Vec<_> = buffer
-                    .is_due(&settings)
+                    .is_due(settings)
                     .then(|| buffer.take())
                     .flatten()
                     .into_iter()
                     .collect();
                 if !settings.ignores_event(event) {
-                    ready.extend(buffer.add(event.to_vec(), &settings));
+                    ready.extend(buffer.add(event.to_vec(), settings));
                 }
                 for batch in ready {
                     out.push(export_batch(connector, &batch, attempts));
