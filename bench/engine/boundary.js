@@ -1,43 +1,20 @@
-// The boundary-bound chain's three connectors (bench/connectors/tagger,
-// counter and filter, written here as plain functions so one script holds
-// them), with their config from bench/connectors/chain.json. `hops` runs them
-// as isolated connectors must (the event as JSON text between them), `once`
-// as Node's vm host does (one parse, the object handed on, one stringify),
-// `passThrough` is the boundary alone (parse and stringify).
-const config = { source: 'web-shop', environment: 'production' }
-function tagger(event) {
-    const properties = event.properties || {}
-    properties.$source = config.source
-    properties.$environment = config.environment
-    properties.$day = typeof event.timestamp === 'string' ? event.timestamp.slice(0, 10) : null
-    properties.$identified = Boolean(properties.$set && properties.$set.email)
-    event.properties = properties
-    return event
+// The boundary-bound chain (bench/connectors/chain.json) as one script:
+// run.sh puts each connector's own source before this, each in a function
+// of its own (`connector_tagger()` … returning its `processEvent` and
+// `setupPlugin`). `hops` runs them as isolated connectors must (the event as
+// JSON text between them), `once` as Node's vm host does (one parse, the
+// object handed on, one stringify), `passThrough` is the boundary alone.
+function ready(connector, config) {
+    const meta = { config, global: {} }
+    if (connector.setupPlugin) connector.setupPlugin(meta)
+    return (event) => connector.processEvent(event, meta)
 }
-const counts = new Map()
-let seen = 0
-function counter(event) {
-    seen += 1
-    const count = (counts.get(event.event) || 0) + 1
-    counts.set(event.event, count)
-    if (event.properties) {
-        event.properties.$sequence = seen
-        event.properties.$event_number = count
-    }
-    return event
-}
-function list(text) {
-    return String(text).split(',').map((item) => item.trim()).filter((item) => item.length > 0)
-}
-const dropped = new Set(list('$pageleave, feature_flag_called'))
-const removed = list('$session_id, $lib_version, experiment')
-function filter(event) {
-    if (dropped.has(event.event)) return null
-    if (event.properties) {
-        for (const key of removed) delete event.properties[key]
-    }
-    return event
-}
+const tagger = ready(connector_tagger(), { source: 'web-shop', environment: 'production' })
+const counter = ready(connector_counter(), {})
+const filter = ready(connector_filter(), {
+    dropEvents: '$pageleave, feature_flag_called',
+    removeProperties: '$session_id, $lib_version, experiment',
+})
 function hops(text) {
     let t = JSON.stringify(tagger(JSON.parse(text)))
     t = JSON.stringify(counter(JSON.parse(t)))

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # What running the connectors' JavaScript in wasm costs, part by part: the
-# boundary-bound chain's three connectors (boundary.js) in the plugin's own
-# QuickJS, built natively (with and without the interpreter's computed-goto
-# dispatch, which wasm cannot have) and for WASI, then run under wasmtime
-# without fuel or epochs, with fuel, and with both (sandpipe's default); and
-# the same script in Node's vm for reference. Each the median of 5 rounds
-# over the same 5,000 benchmark events. BENCHMARKS.md has the figures.
+# boundary-bound chain's three connectors (bench/connectors/, driven by
+# boundary.js) in the plugin's own QuickJS, built natively (with and without
+# the interpreter's computed-goto dispatch, which wasm cannot have) and for
+# WASI, then run under wasmtime without fuel or epochs, with fuel, and with
+# both (sandpipe's default); and the same script in Node's vm for reference.
+# Each the median of 5 rounds over the same 5,000 benchmark events.
+# BENCHMARKS.md has the figures.
 #
 #   bench/engine/run.sh    (after `cargo build --release -p sandpipe-bench`)
 #
@@ -18,7 +19,13 @@ root="$here/../.."
 quickjs="$root/guest-sdk/vendor/rquickjs-sys/quickjs"
 work="${TMPDIR:-/tmp}/sandpipe-engine"
 mkdir -p "$work"
-cp "$here/boundary.js" "$work/"
+# The connectors' own sources, each made a function returning its exports.
+for connector in tagger counter filter; do
+    echo "function connector_$connector() {"
+    sed 's/^export //' "$root/bench/connectors/$connector/index.js"
+    echo "return { processEvent, setupPlugin: typeof setupPlugin === 'function' ? setupPlugin : undefined } }"
+done > "$work/boundary.js"
+cat "$here/boundary.js" >> "$work/boundary.js"
 "$root/target/release/sandpipe-bench" events 5000 > "$work/events.ndjson"
 
 sources=("$here/harness.c" "$quickjs/quickjs.c" "$quickjs/libregexp.c" "$quickjs/libunicode.c" "$quickjs/dtoa.c")
