@@ -3,10 +3,11 @@
 # boundary-bound chain's three connectors (bench/connectors/, driven by
 # boundary.js) in the plugin's own QuickJS, built natively (with and without
 # the interpreter's computed-goto dispatch, which wasm cannot have) and for
-# WASI, then run under wasmtime without fuel or epochs, with fuel, and with
-# both (sandpipe's default); and the same script in Node's vm for reference.
-# Each the median of 5 rounds over the same 5,000 benchmark events.
-# BENCHMARKS.md has the figures.
+# WASI, then run under wasmtime with fuel and epochs each on or off (both on
+# is sandpipe's default; epochs alone its `--no-fuel`); and the same script
+# in Node's vm for reference. Each the median of 9 rounds (after one untimed)
+# over the same 5,000 benchmark events; every run's output hash must be the
+# same. BENCHMARKS.md has the figures.
 #
 #   bench/engine/run.sh    (after `cargo build --release -p sandpipe-bench`)
 #
@@ -19,20 +20,30 @@ root="$here/../.."
 quickjs="$root/guest-sdk/vendor/rquickjs-sys/quickjs"
 work="${TMPDIR:-/tmp}/sandpipe-engine"
 mkdir -p "$work"
-# The connectors' own sources, each made a function returning its exports.
+# The connectors' own sources, each made a strict-mode function returning its
+# exports (they are ES modules: `export` is dropped; nothing else may remain).
 for connector in tagger counter filter; do
+    source="$root/bench/connectors/$connector/index.js"
+    if sed -E 's/^export[[:space:]]+//' "$source" | grep -Eq '^[[:space:]]*(export|import)([[:space:]{*]|$)'; then
+        echo "run.sh: $source has an export or import this script cannot unwrap" >&2
+        exit 1
+    fi
     echo "function connector_$connector() {"
-    sed 's/^export //' "$root/bench/connectors/$connector/index.js"
+    echo "'use strict';"
+    sed -E 's/^export[[:space:]]+//' "$source"
     echo "return { processEvent, setupPlugin: typeof setupPlugin === 'function' ? setupPlugin : undefined } }"
 done > "$work/boundary.js"
 cat "$here/boundary.js" >> "$work/boundary.js"
 "$root/target/release/sandpipe-bench" events 5000 > "$work/events.ndjson"
 
 sources=("$here/harness.c" "$quickjs/quickjs.c" "$quickjs/libregexp.c" "$quickjs/libunicode.c" "$quickjs/dtoa.c")
-# As the plugin compiles QuickJS (guest-sdk/vendor/rquickjs-sys/build.rs, opt-level 3, assertions off).
+# With the flags the plugin compiles QuickJS with (guest-sdk/vendor/rquickjs-sys/build.rs: opt-level 3,
+# assertions off). Not the same build otherwise: natively glibc's malloc and string
+# functions, in wasm wasi-libc's, and the WASI build is not put through wasm-opt as the plugin is.
 flags=(-O3 -DNDEBUG -D_GNU_SOURCE -w -I"$quickjs")
 clang-22 "${flags[@]}" -o "$work/native" "${sources[@]}" -lm
 # Without direct dispatch: the interpreter's `switch`, as in wasm.
+grep -q '^#define DIRECT_DISPATCH  1$' "$quickjs/quickjs.c" || { echo "run.sh: quickjs.c's DIRECT_DISPATCH line moved" >&2; exit 1; }
 sed 's/^#define DIRECT_DISPATCH  1$/#define DIRECT_DISPATCH  0/' "$quickjs/quickjs.c" > "$work/quickjs-switch.c"
 clang-22 "${flags[@]}" -o "$work/native-switch" "$here/harness.c" "$work/quickjs-switch.c" \
     "$quickjs/libregexp.c" "$quickjs/libunicode.c" "$quickjs/dtoa.c" -lm
@@ -46,16 +57,27 @@ for source in "${sources[@]}"; do
 done
 wasm-ld-22 -o "$work/harness.wasm" /usr/lib/wasm32-wasi/crt1-command.o "${objects[@]}" \
     -L/usr/lib/wasm32-wasi -lc -lm -z stack-size=1048576
-[ -x "$work/venv/bin/python" ] || { python3 -m venv "$work/venv" && "$work/venv/bin/pip" install -q wasmtime; }
+"$work/venv/bin/python" -c 'import wasmtime' 2>/dev/null || {
+    python3 -m venv "$work/venv" && "$work/venv/bin/python" -m pip install -q 'wasmtime==50.0.1'
+}
 
 events="$work/events.ndjson"
+rounds=9
+# One line per run; a failed run stops the script (the output is taken first).
+measure() {
+    local label=$1 out
+    shift
+    out=$("$@")
+    printf '%-26s %s\n' "$label:" "$out"
+}
 for function in passThrough hops once; do
     echo "== $function"
-    echo "native:                  $("$work/native" "$work/boundary.js" "$events" "$function" 5)"
-    echo "native, switch dispatch: $("$work/native-switch" "$work/boundary.js" "$events" "$function" 5)"
-    for setting in "0 0" "1 0" "1 1"; do
+    measure "native" "$work/native" "$work/boundary.js" "$events" "$function" "$rounds"
+    measure "native, switch dispatch" "$work/native-switch" "$work/boundary.js" "$events" "$function" "$rounds"
+    for setting in "0 0" "0 1" "1 0" "1 1"; do
         read -r fuel epochs <<< "$setting"
-        echo "wasm, fuel $fuel epochs $epochs:    $("$work/venv/bin/python" "$here/wasm.py" "$work/harness.wasm" "$fuel" "$epochs" "$work/boundary.js" "$events" "$function" 5)"
+        measure "wasm, fuel $fuel, epochs $epochs" "$work/venv/bin/python" "$here/wasm.py" \
+            "$work/harness.wasm" "$fuel" "$epochs" "$work/boundary.js" "$events" "$function" "$rounds"
     done
-    echo "Node vm:                 $(node "$here/node.js" "$work/boundary.js" "$events" "$function" 5)"
+    measure "Node vm" node "$here/node.js" "$work/boundary.js" "$events" "$function" "$rounds"
 done

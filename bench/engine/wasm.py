@@ -1,6 +1,9 @@
 # Runs the harness built for WASI under wasmtime (its Python embedding, from
-# PyPI), with fuel and epoch interruption each on or off, as sandpipe's
-# engine can have them (crates/runtime/src/engine.rs).
+# PyPI) with fuel and epoch interruption each on or off. sandpipe's engine
+# (crates/runtime/src/engine.rs) always has epochs and fuel unless the
+# operator turns it off (`--no-fuel`); the other two settings show each
+# one's cost. The script and the events must be in one directory (the one
+# the guest is given).
 #
 #   python wasm.py HARNESS.wasm FUEL(0|1) EPOCHS(0|1) SCRIPT EVENTS FUNCTION ROUNDS
 import os
@@ -23,6 +26,8 @@ if epochs:
 wasi = wasmtime.WasiConfig()
 # The files are read through one preopened directory: their own.
 directory = os.path.dirname(os.path.abspath(events))
+if os.path.dirname(os.path.abspath(script)) != directory:
+    sys.exit("wasm.py: the script and the events must be in one directory")
 wasi.argv = ["harness", os.path.relpath(script, directory), os.path.basename(events), function, rounds]
 wasi.preopen_dir(directory, ".")
 wasi.inherit_stdout()
