@@ -63,15 +63,24 @@ wasm-ld-22 -o "$work/harness.wasm" /usr/lib/wasm32-wasi/crt1-command.o "${object
 
 events="$work/events.ndjson"
 rounds=9
-# One line per run; a failed run stops the script (the output is taken first).
+# One line per run; a failed run stops the script (the output is taken first),
+# and so does one whose output hash differs from the function's first run.
 measure() {
-    local label=$1 out
+    local label=$1 out hash
     shift
     out=$("$@")
     printf '%-26s %s\n' "$label:" "$out"
+    hash=${out%% (*}
+    if [ -z "$expected" ]; then
+        expected=$hash
+    elif [ "$hash" != "$expected" ]; then
+        echo "run.sh: $label gave $hash where the first run gave $expected" >&2
+        exit 1
+    fi
 }
 for function in passThrough hops once; do
     echo "== $function"
+    expected=""
     measure "native" "$work/native" "$work/boundary.js" "$events" "$function" "$rounds"
     measure "native, switch dispatch" "$work/native-switch" "$work/boundary.js" "$events" "$function" "$rounds"
     for setting in "0 0" "0 1" "1 0" "1 1"; do
