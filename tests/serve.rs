@@ -1854,42 +1854,12 @@ fn a_slow_on_event_connector_does_not_hold_back_another_teams_calls() {
     }
 }
 
-/// A receiver on 127.0.0.1 that answers every request after `delay`, many
-/// at once (a thread per connection), and records each body it accepted.
-fn slow_receiver(delay: Duration) -> (u16, Arc<Mutex<Vec<String>>>) {
-    use std::io::Write;
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let accepted = Arc::new(Mutex::new(Vec::new()));
-    let record = accepted.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let record = record.clone();
-            std::thread::spawn(move || {
-                let Some((_, body)) = read_request(&stream) else {
-                    return;
-                };
-                std::thread::sleep(delay);
-                record
-                    .lock()
-                    .unwrap()
-                    .push(String::from_utf8_lossy(&body).into_owned());
-                let _ = stream.write_all(
-                    b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-                );
-            });
-        }
-    });
-    (port, accepted)
-}
-
 #[test]
 fn a_request_that_waited_past_its_lease_for_a_slot_is_sent_once() {
     // Attempts of one second, so a row is leased for two; four requests to
     // one host at a time, each answered in 300 ms: forty take three seconds,
     // and the last would wait for a slot past their lease.
-    let (port, accepted) = slow_receiver(Duration::from_millis(300));
+    let Receiver { port, accepted } = slow_receiver(Duration::from_millis(300));
     let tmp = tempfile::tempdir().unwrap();
     let server = Server::start_with(
         &tmp.path().join("sandpipe.db"),

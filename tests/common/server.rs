@@ -322,6 +322,36 @@ pub fn receiver() -> Receiver {
     Receiver { port, accepted }
 }
 
+/// A [`Receiver`] that answers every request with 200 after `delay`, many at
+/// once (a thread per connection), and records each body when it answers.
+pub fn slow_receiver(delay: Duration) -> Receiver {
+    use std::io::Write;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accepted = Arc::new(Mutex::new(Vec::new()));
+    let record = accepted.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let record = record.clone();
+            std::thread::spawn(move || {
+                let Some((_, body)) = read_request(&stream) else {
+                    return;
+                };
+                std::thread::sleep(delay);
+                record
+                    .lock()
+                    .unwrap()
+                    .push(String::from_utf8_lossy(&body).into_owned());
+                let _ = stream.write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                );
+            });
+        }
+    });
+    Receiver { port, accepted }
+}
+
 /// Polls the team's webhooks until `done` holds (or 20 s pass).
 pub fn wait_for(server: &Server, team: i64, token: &str, done: impl Fn(&Value) -> bool) -> Value {
     let started = Instant::now();

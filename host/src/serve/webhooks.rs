@@ -1,8 +1,9 @@
 //! Durable webhook delivery. Composed requests, the `onEvent` calls of kept
 //! events and the events for `exportEvents`, are stored (pending) before the
 //! events response returns; this worker sends the requests with a 10 s
-//! timeout (PostHog's; a hidden flag changes it for tests) and makes the `onEvent` calls and `exportEvents` batches through
-//! an [`OnEventRunner`] (a throw, `RetryError` included, or a trap is a failed
+//! timeout (PostHog's; a hidden flag changes it for tests) and makes the
+//! `onEvent` calls and `exportEvents` batches through an [`OnEventRunner`]
+//! (a throw, `RetryError` included, or a trap is a failed
 //! attempt, of the whole batch for `exportEvents`). An `exportEvents` row
 //! waits in its connector's buffer until it is due (the store says when);
 //! the due rows of one connector are cut into batches as PostHog's buffer
