@@ -80,6 +80,32 @@ fn an_infinite_loop_inside_a_promise_job_is_stopped_by_fuel() {
 }
 
 #[test]
+fn a_loop_whose_fuel_outlasts_its_deadline_is_stopped_by_the_deadline() {
+    // Fuel for seconds of work (11–15 M units a millisecond) under a 100 ms
+    // deadline: while fuel is on, the deadline is kept by the host looking at
+    // the clock each time the guest yields for fuel, not by epochs.
+    let logs = Arc::new(MemoryLogs::default());
+    let limits = Limits {
+        fuel: 40_000_000_000,
+        deadline: Duration::from_millis(100),
+        ..Limits::default()
+    };
+    let mut chain = chain_with(
+        "function processEvent(e) { if (e.event === 'spin') while (true) {} ; return e }",
+        limits,
+        &logs,
+    );
+    assert_contained(
+        &mut chain,
+        json!({"event": "spin", "properties": {}}),
+        &CallError::Trapped("exceeded its 100 ms deadline".into()),
+    );
+    // A fresh instance serves the next event.
+    let out = chain.process(json!({"event": "ok", "properties": {}}));
+    assert!(out.failures.is_empty(), "{:?}", out.failures);
+}
+
+#[test]
 fn a_loop_of_host_calls_is_stopped_by_the_deadline() {
     let logs = Arc::new(MemoryLogs::default());
     // Fuel is effectively unlimited here, so only the wall-clock deadline can stop it.

@@ -127,10 +127,18 @@ fn a_chain_mixing_the_rust_enricher_with_js_connectors_gives_the_all_js_chains_o
             .count()
             > 1_000
     );
-    assert!(
-        mixed == js,
-        "the mixed chain's output differs from the all-JS chain's"
-    );
+    if let Some((line, (a, b))) = js
+        .lines()
+        .zip(mixed.lines())
+        .enumerate()
+        .find(|(_, (a, b))| a != b)
+    {
+        panic!(
+            "the mixed chain's output differs from the all-JS chain's at line {}:\n{a}\n{b}\n{mixed_log}",
+            line + 1
+        );
+    }
+    assert_eq!(mixed.lines().count(), js.lines().count());
     assert_eq!(js_log, "");
     assert_eq!(mixed_log, "");
 }
@@ -143,6 +151,7 @@ fn standalone_wat(body: &str) -> Vec<u8> {
   (import "sandpipe_host_v1" "log" (func $log (param i32 i32 i32)))
   (import "sandpipe_host_v1" "request" (func $request (param i32 i32 i32) (result i32)))
   (import "sandpipe_host_v1" "response" (func $response (param i32 i32)))
+  (import "wasi_snapshot_preview1" "random_get" (func $random_get (param i32 i32) (result i32)))
   (memory (export "memory") 1)
   (data (i32.const 0) "[\"setupPlugin\",\"processEvent\"]")
   (data (i32.const 64) "null")
@@ -159,6 +168,69 @@ fn standalone_wat(body: &str) -> Vec<u8> {
     sandpipe_compiler::rust::wrap(&module, r#"{"name": "Bad Pointers", "config": []}"#)
         .unwrap()
         .0
+}
+
+#[test]
+fn a_loop_of_wasi_calls_that_burns_little_fuel_is_stopped_by_the_deadline() {
+    // Each `random_get` of 60,000 bytes costs the host tens of microseconds
+    // and the guest a few units of fuel: fuel's yields alone would look at
+    // the clock only after tens of seconds. Every entry into the host does.
+    let looping = "(loop $spin
+        (drop (call $random_get (i32.const 2048) (i32.const 60000)))
+        (br $spin))";
+    let logs = Arc::new(sandpipe_runtime::MemoryLogs::default());
+    let limits = sandpipe_runtime::Limits {
+        fuel: 1 << 50,
+        deadline: std::time::Duration::from_millis(300),
+        ..Default::default()
+    };
+    let looping = runtime().admit(standalone_wat(looping)).expect("admitted");
+    let looping = connector_with(looping, 0, serde_json::json!({}), limits, &logs);
+    let mut chain = sandpipe_runtime::Chain::new(vec![looping]);
+    let started = std::time::Instant::now();
+    let out = chain.process(serde_json::json!({"event": "e", "properties": {}}));
+    let took = started.elapsed();
+    assert_eq!(
+        out.event.expect("the event goes on")["properties"]["$plugins_failed"],
+        serde_json::json!(["Bad Pointers (0)"])
+    );
+    assert_eq!(
+        logs.lines(),
+        vec!["error: processEvent: exceeded its 300 ms deadline".to_string()]
+    );
+    // Stopped at the first host call past the deadline, not seconds later.
+    assert!(took < std::time::Duration::from_secs(3), "took {took:?}");
+}
+
+#[test]
+fn random_bytes_are_given_up_to_web_cryptos_quota_at_once() {
+    let logs = Arc::new(sandpipe_runtime::MemoryLogs::default());
+    let event = serde_json::json!({"event": "e", "properties": {}});
+    for (len, failed) in [(65_536, false), (65_537, true)] {
+        // Into two pages grown for it, past the connector's input and data.
+        let body = format!(
+            "(drop (memory.grow (i32.const 2)))
+             (if (call $random_get (i32.const 65536) (i32.const {len})) (then unreachable))"
+        );
+        let bundle = runtime().admit(standalone_wat(&body)).expect("admitted");
+        let connector = connector_with(bundle, 0, serde_json::json!({}), Default::default(), &logs);
+        let out = sandpipe_runtime::Chain::new(vec![connector]).process(event.clone());
+        let properties = &out.event.expect("the event goes on")["properties"];
+        let expected: &[&str] = if failed { &["Bad Pointers (0)"] } else { &[] };
+        assert_eq!(
+            properties["$plugins_failed"],
+            serde_json::json!(expected),
+            "{len}"
+        );
+    }
+    assert_eq!(
+        logs.lines(),
+        vec![
+            "error: processEvent: trapped: failed to call `get-random-bytes`: \
+             requested len 65537 exceeds limit 65536"
+                .to_string()
+        ]
+    );
 }
 
 #[test]

@@ -3,8 +3,9 @@
 # boundary-bound chain's three connectors (bench/connectors/, driven by
 # boundary.js) in the plugin's own QuickJS, built natively (with and without
 # the interpreter's computed-goto dispatch, which wasm cannot have) and for
-# WASI, then run under wasmtime with fuel and epochs each on or off (both on
-# is sandpipe's default; epochs alone its `--no-fuel`); and the same script
+# WASI, then run under wasmtime with fuel and epochs each on or off (fuel alone
+# is sandpipe's default, its deadline kept by fuel's yields; epochs alone its
+# `--no-fuel`; both on was the default before 2026-12-01); and the same script
 # in Node's vm for reference. Each the median of 9 rounds (after one untimed)
 # over the same 5,000 benchmark events; every run's output hash must be the
 # same. BENCHMARKS.md has the figures.

@@ -1,8 +1,8 @@
 # Runs the harness built for WASI under wasmtime (its Python embedding, from
 # PyPI) with fuel and epoch interruption each on or off. sandpipe's engine
-# (crates/runtime/src/engine.rs) always has epochs and fuel unless the
-# operator turns it off (`--no-fuel`); the other two settings show each
-# one's cost. The script and the events must be in one directory (the one
+# (crates/runtime/src/engine.rs) has fuel (the deadline kept by its yields) unless
+# the operator turns it off (`--no-fuel`: epochs alone); the other two
+# settings show each one's cost. The script and the events must be in one directory (the one
 # the guest is given).
 #
 #   python wasm.py HARNESS.wasm FUEL(0|1) EPOCHS(0|1) SCRIPT EVENTS FUNCTION ROUNDS

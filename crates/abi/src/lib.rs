@@ -9,7 +9,7 @@
 //! host                                   guest plugin (module PLUGIN_MODULE)
 //! ───────────────────────────────────────────────────────────────────────────
 //! p = RESERVE(len)                    →  a guest-owned input buffer of len+1 bytes
-//! write JSON into memory[p..p+len]
+//! write JSON into memory[p..p+len]      (p is kept: RESERVE again only for a longer input)
 //! r = CALL(call, len)                 →  runs the connector, returns a Packed result
 //! read memory[r.ptr..r.ptr+r.len]        (output stays guest-owned until the next call)
 //! ```
@@ -46,6 +46,8 @@ pub mod export {
     /// The plugin's linear memory, shared with the bundle.
     pub const MEMORY: &str = "memory";
     /// `(len: i32) -> i32`: pointer to a guest-owned input buffer of at least `len + 1` bytes.
+    /// The buffer stays where it is, at least that size, until the next call of this
+    /// export: the host writes a later input that fits into it without asking again.
     pub const RESERVE: &str = "sandpipe_reserve";
     /// `(len: i32) -> i64`: input is `FILE_NAME \n SOURCE`; output is script bytecode.
     pub const COMPILE: &str = "sandpipe_compile";

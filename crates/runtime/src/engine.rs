@@ -1,5 +1,7 @@
 //! The one wasmtime `Engine` of a process: Cranelift, fuel metering (the
-//! operator may turn it off), epoch interruption driven by a ticker thread, a
+//! operator may turn it off), the deadline kept by fuel when it is on (a call
+//! yields every [`DEADLINE_CHECK_FUEL`] units and the host reads the clock)
+//! and by epoch interruption, driven by a ticker thread, when it is off, a
 //! pooling instance allocator with copy-on-write memory images whose slots
 //! keep a dropped instance's written pages resident, a bounded wasm stack, and only the wasm
 //! proposals the plugin uses (a bundle that needs another is refused when it
@@ -14,8 +16,19 @@ use wasmtime::{
     Strategy,
 };
 
-/// How often the epoch advances; deadlines are counted in these ticks.
+/// How often the epoch advances when calls are not metered; their deadlines
+/// are counted in these ticks.
 pub const EPOCH_TICK: Duration = Duration::from_millis(1);
+
+/// Fuel a metered call burns between two looks at the clock: about 0.15 ms
+/// of QuickJS work (11–15 M fuel a millisecond). While fuel is on, every
+/// instruction is already counted, so the deadline is kept by fuel rather
+/// than by epoch checks compiled into the code as well (those cost 8–15 %
+/// of guest speed, BENCHMARKS.md): the call runs on wasmtime's async path,
+/// yields each time it has burnt this much, and the host checks the clock
+/// there (`plugin::finish`). A call past its deadline is stopped within this
+/// much work of it, or by the next host function's own check.
+pub const DEADLINE_CHECK_FUEL: u64 = 2_000_000;
 
 /// How much of a dropped instance's linear memory its pool slot keeps
 /// resident. The pages the instance wrote, up to this much (found with
@@ -39,6 +52,12 @@ pub const TABLE_KEEP_RESIDENT: usize = 16 << 10;
 /// Wasm stack per call (design.md: 512 KiB).
 pub const MAX_WASM_STACK: usize = 512 * 1024;
 
+/// The stack a metered call runs on (wasmtime's async path runs it on a
+/// stack of its own): the guest's [`MAX_WASM_STACK`] plus room for the host
+/// functions it calls, which run there too. Address space, reserved once per
+/// pool slot; only the pages a call touches become resident.
+const ASYNC_STACK: usize = MAX_WASM_STACK + 4 * 1024 * 1024;
+
 /// Engine-wide settings: the ceilings every per-connector limit must fit under.
 #[derive(Debug, Clone)]
 pub struct EngineOptions {
@@ -50,7 +69,8 @@ pub struct EngineOptions {
     /// Fuel counts a call's work deterministically (the same event costs the
     /// same fuel on any machine, under any load) and costs 10–15 % of the
     /// speed of guest code; without it, a call is bounded by its wall-clock
-    /// deadline, its memory cap and its stack, and `Limits::fuel` is not used.
+    /// deadline (kept by epochs), its memory cap and its stack, and
+    /// `Limits::fuel` is not used.
     pub fuel: bool,
 }
 
@@ -64,7 +84,8 @@ impl Default for EngineOptions {
     }
 }
 
-/// A wasmtime engine plus the thread that advances its epoch.
+/// A wasmtime engine plus, when calls are not metered, the thread that
+/// advances its epoch.
 pub struct Engine {
     engine: wasmtime::Engine,
     options: EngineOptions,
@@ -73,15 +94,19 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Builds the engine and starts its epoch ticker.
+    /// Builds the engine, and starts its epoch ticker when calls are not metered.
     pub fn new(options: EngineOptions) -> wasmtime::Result<Engine> {
         let mut config = Config::new();
         config
             .strategy(Strategy::Cranelift)
             .cranelift_opt_level(OptLevel::Speed)
             .consume_fuel(options.fuel)
-            .epoch_interruption(true)
+            .epoch_interruption(!options.fuel)
             .max_wasm_stack(MAX_WASM_STACK)
+            .async_stack_size(ASYNC_STACK)
+            // A trap's message is its cause, not the plugin's wasm frames
+            // (QuickJS internals, of no use to a connector's author).
+            .wasm_backtrace_max_frames(None)
             .memory_init_cow(true)
             // Proposals wasmtime 48 enables by default that neither the plugin
             // nor `sandpipe build` uses: each is compiler and runtime surface a
@@ -106,6 +131,8 @@ impl Engine {
             .total_memories(options.max_instances)
             .total_tables(options.max_instances * 2)
             .max_memory_size(options.max_memory)
+            // A metered store keeps the stack of its last call (wasmtime's async path).
+            .total_stacks(options.max_instances)
             .linear_memory_keep_resident(KEEP_RESIDENT)
             .table_keep_resident(TABLE_KEEP_RESIDENT)
             .pagemap_scan(wasmtime::Enabled::Auto);
@@ -113,22 +140,26 @@ impl Engine {
         let engine = wasmtime::Engine::new(&config)?;
 
         let stop = Arc::new(AtomicBool::new(false));
-        let ticker = {
-            let (engine, stop) = (engine.clone(), stop.clone());
-            std::thread::Builder::new()
-                .name("sandpipe-epoch".into())
-                .spawn(move || {
-                    while !stop.load(Ordering::Relaxed) {
-                        std::thread::sleep(EPOCH_TICK);
-                        engine.increment_epoch();
-                    }
-                })?
+        let ticker = match options.fuel {
+            true => None,
+            false => {
+                let (engine, stop) = (engine.clone(), stop.clone());
+                let ticker = std::thread::Builder::new()
+                    .name("sandpipe-epoch".into())
+                    .spawn(move || {
+                        while !stop.load(Ordering::Relaxed) {
+                            std::thread::sleep(EPOCH_TICK);
+                            engine.increment_epoch();
+                        }
+                    })?;
+                Some(ticker)
+            }
         };
         Ok(Engine {
             engine,
             options,
             stop,
-            ticker: Some(ticker),
+            ticker,
         })
     }
 

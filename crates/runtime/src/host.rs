@@ -29,6 +29,12 @@ fn secure_random() -> impl rand::CryptoRng + Send + 'static {
     rand::rngs::StdRng::from_rng(&mut rand::rng())
 }
 
+/// Most bytes one WASI `random_get` may ask for: Web Crypto's quota, the most
+/// `crypto.getRandomValues` fills at once (wasmtime-wasi's default is 64 MiB,
+/// which a guest could ask the host to generate again and again for a few
+/// units of fuel each). A larger request traps.
+const MAX_RANDOM_BYTES: u64 = 64 * 1024;
+
 /// A console line as the guest produced it, before it is attributed to a connector.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConsoleLine {
@@ -67,6 +73,7 @@ impl StoreData {
             .stdout(stdout.clone())
             .stderr(stderr.clone())
             .secure_random(secure_random())
+            .max_random_size(MAX_RANDOM_BYTES)
             .allow_blocking_current_thread(true)
             .build_p1();
         StoreData {
@@ -137,8 +144,8 @@ impl StoreData {
     }
 }
 
-/// A host call found the call's deadline passed (the trap the epoch ticker
-/// would raise, raised at the host boundary instead).
+/// A host call found the call's deadline passed (the interrupt a fuel yield
+/// or the epoch ticker would raise, raised at the host boundary instead).
 #[derive(Debug, thiserror::Error)]
 #[error("deadline exceeded during a host call")]
 pub struct DeadlineExceeded;

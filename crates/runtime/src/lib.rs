@@ -16,7 +16,7 @@
 //! ```
 //!
 //! Map of the crate, in data-flow order:
-//! - [`engine`]: the one wasmtime `Engine` (fuel, epochs, pooling, CoW) and its epoch ticker;
+//! - [`engine`]: the one wasmtime `Engine` (fuel, pooling, CoW) and, without fuel, its epoch ticker;
 //! - [`module_cache`]: compiled modules in memory and on disk, keyed by engine and module hash;
 //! - [`plugin`]: the embedded guest plugin, compiled once per process, and the
 //!   one copy of the code that crosses its boundary (every guest pointer is read there);

@@ -6,8 +6,9 @@
 //! own store: the plugin (a script bundle is then linked into it), or a
 //! standalone bundle, which exports the same ABI itself. Every read and write
 //! of guest memory the host makes happens here, for both: arming fuel and
-//! deadline, reserving and writing the input, calling an export, and reading
-//! the packed result it returns. This is the file to audit for guest pointers.
+//! deadline, reserving and writing the input, calling an export (metered
+//! calls on wasmtime's async path, driven here, [`finish`]), and reading the
+//! packed result it returns. This is the file to audit for guest pointers.
 //!
 //! Invariant: nothing the guest returns is trusted. A packed result's pointer
 //! and length are bounds-checked ([`guest_bytes`]) and held to the output limit
@@ -15,7 +16,7 @@
 //! through wasmtime's checked [`Memory::write`].
 
 use crate::bundle::Bundle;
-use crate::engine::Engine;
+use crate::engine::{DEADLINE_CHECK_FUEL, Engine};
 use crate::error::{CallError, JsError, RuntimeError};
 use crate::host::{
     self, ConsoleLine, DeadlineExceeded, GuestFault, MemoryLimitReached, StoreData, guest_bytes,
@@ -25,9 +26,14 @@ use crate::module_cache::ModuleCache;
 use crate::services::ConnectorServices;
 use sandpipe_abi::{BUNDLE_ENTRY, Call, Packed, export, pass};
 use sha2::{Digest, Sha256};
+use std::future::Future;
+use std::pin::pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 use std::time::Instant;
-use wasmtime::{Extern, InstancePre, Linker, Memory, Store, Trap, TypedFunc};
+use wasmtime::{
+    CallHook, Extern, InstancePre, Linker, Memory, Store, Trap, TypedFunc, WasmParams, WasmResults,
+};
 
 /// The committed, pre-initialised plugin (`guest-sdk/build.sh` writes it).
 pub const PLUGIN_WASM: &[u8] = include_bytes!("../../../guest-sdk/sandpipe_plugin.wasm");
@@ -111,7 +117,15 @@ pub(crate) struct Guest {
     call: TypedFunc<(u32, u32), i64>,
     /// `sandpipe_pass` (the shared-instance level), once looked up.
     pass_export: Option<TypedFunc<(u32, u32, u32, u32), i64>>,
-    /// Whether the engine meters fuel.
+    /// The input buffer the plugin last reserved and its size, reused while
+    /// an input fits: the plugin keeps it in place until its next `RESERVE`
+    /// (forgotten when a bundle's entry runs, which may reserve it itself).
+    /// Never set for a standalone bundle, whose own `RESERVE` is asked for
+    /// every input: the ABI does not promise that it keeps its buffer.
+    input: Option<(u32, u32)>,
+    /// Whether `input` may be kept: the plugin's `RESERVE` keeps its buffer.
+    keeps_input: bool,
+    /// Whether the engine meters fuel (and keeps the deadline by it).
     metered: bool,
 }
 
@@ -141,9 +155,30 @@ impl Guest {
         let mut store = Store::new(engine.wasmtime(), data);
         store.limiter(|data| &mut data.limits);
         let metered = engine.options().fuel;
+        if metered {
+            store
+                .fuel_async_yield_interval(Some(DEADLINE_CHECK_FUEL))
+                .expect("fuel metering is enabled on the engine");
+            // A guest that spends its time in host functions (WASI's among
+            // them) burns little fuel, so fuel's yields alone would seldom
+            // look at the clock: every entry into the host does.
+            store.call_hook(|store, hook| match hook {
+                CallHook::CallingHost if Instant::now() > store.data().deadline => {
+                    Err(wasmtime::Error::new(DeadlineExceeded))
+                }
+                _ => Ok(()),
+            });
+        }
         arm(&mut store, limits, metered);
         let trapped = |e: wasmtime::Error| CallError::Trapped(trap_reason(&e, limits));
-        let instance = pre.instantiate(&mut store).map_err(trapped)?;
+        let instance = match metered {
+            true => {
+                let deadline = store.data().deadline;
+                finish(deadline, pre.instantiate_async(&mut store))
+            }
+            false => pre.instantiate(&mut store),
+        }
+        .map_err(trapped)?;
         let memory = instance
             .get_memory(&mut store, export::MEMORY)
             .ok_or_else(|| CallError::Trapped("guest exports no memory".into()))?;
@@ -160,6 +195,8 @@ impl Guest {
             reserve,
             call,
             pass_export: None,
+            input: None,
+            keeps_input: true,
             metered,
         })
     }
@@ -182,16 +219,23 @@ impl Guest {
                 })?;
             imports.push(found);
         }
-        let linked =
-            wasmtime::Instance::new(&mut self.store, &bundle.module, &imports).map_err(|e| {
-                CallError::Trapped(format!("bundle does not link against the plugin: {e}"))
-            })?;
+        let linked = match self.metered {
+            true => {
+                let deadline = self.store.data().deadline;
+                let linking =
+                    wasmtime::Instance::new_async(&mut self.store, &bundle.module, &imports);
+                finish(deadline, linking)
+            }
+            false => wasmtime::Instance::new(&mut self.store, &bundle.module, &imports),
+        }
+        .map_err(|e| CallError::Trapped(format!("bundle does not link against the plugin: {e}")))?;
         self.start(linked, limits)
     }
 
     /// Runs a standalone bundle's own entry: it returns the JSON list of the
     /// special functions the connector defines, as a script bundle's does.
     pub(crate) fn start_standalone(&mut self, limits: &Limits) -> Result<Vec<u8>, CallError> {
+        self.keeps_input = false;
         self.start(self.instance, limits)
     }
 
@@ -205,8 +249,8 @@ impl Guest {
             .get_typed_func::<(), i64>(&mut self.store, BUNDLE_ENTRY)
             .map_err(|e| CallError::Trapped(format!("bundle entry `{BUNDLE_ENTRY}`: {e}")))?;
         arm(&mut self.store, limits, self.metered);
-        let raw = entry
-            .call(&mut self.store, ())
+        self.input = None;
+        let raw = invoke(&mut self.store, self.metered, &entry, ())
             .map_err(|e| CallError::Trapped(trap_reason(&e, limits)))?;
         self.read(raw, limits.max_output)?.map_err(CallError::Threw)
     }
@@ -227,10 +271,13 @@ impl Guest {
         let trapped = |e: wasmtime::Error| CallError::Trapped(trap_reason(&e, limits));
         arm(&mut self.store, limits, self.metered);
         let len = self.write_input(input, limits)?;
-        let raw = self
-            .call
-            .call(&mut self.store, (call as u32, len))
-            .map_err(trapped)?;
+        let raw = invoke(
+            &mut self.store,
+            self.metered,
+            &self.call,
+            (call as u32, len),
+        )
+        .map_err(trapped)?;
         self.read(raw, limits.max_output)?.map_err(CallError::Threw)
     }
 
@@ -239,8 +286,7 @@ impl Guest {
     pub(crate) fn enter(&mut self, world: usize, limits: &Limits) -> Result<(), CallError> {
         let enter = self.export::<u32, i64>(export::WORLD, limits)?;
         arm(&mut self.store, limits, self.metered);
-        let raw = enter
-            .call(&mut self.store, world as u32)
+        let raw = invoke(&mut self.store, self.metered, &enter, world as u32)
             .map_err(|e| CallError::Trapped(trap_reason(&e, limits)))?;
         self.read(raw, limits.max_output)?
             .map(drop)
@@ -276,17 +322,14 @@ impl Guest {
         arm(&mut self.store, limits, self.metered);
         let len = self.write_input(text, limits)?;
         let next = next.map_or(pass::NO_WORLD, |world| world as u32);
-        let raw = call
-            .call(
-                &mut self.store,
-                (
-                    len,
-                    u32::from(accept),
-                    next,
-                    u32::try_from(budget).unwrap_or(u32::MAX),
-                ),
-            )
-            .map_err(|e| CallError::Trapped(trap_reason(&e, limits)))?;
+        let budget = u32::try_from(budget).unwrap_or(u32::MAX);
+        let raw = invoke(
+            &mut self.store,
+            self.metered,
+            &call,
+            (len, u32::from(accept), next, budget),
+        )
+        .map_err(|e| CallError::Trapped(trap_reason(&e, limits)))?;
         let mut output = self
             .read_tagged(raw, limits.max_output)?
             .map_err(CallError::Threw)?;
@@ -309,8 +352,7 @@ impl Guest {
     pub(crate) fn held(&mut self, accept: bool, limits: &Limits) -> Result<Vec<u8>, CallError> {
         let held = self.export::<u32, i64>(export::HELD, limits)?;
         arm(&mut self.store, limits, self.metered);
-        let raw = held
-            .call(&mut self.store, u32::from(accept))
+        let raw = invoke(&mut self.store, self.metered, &held, u32::from(accept))
             .map_err(|e| CallError::Trapped(trap_reason(&e, limits)))?;
         self.read(raw, limits.max_output)?.map_err(CallError::Threw)
     }
@@ -345,20 +387,28 @@ impl Guest {
             .map_err(trapped)?;
         arm(&mut self.store, limits, self.metered);
         let len = self.write_input(input, limits)?;
-        let raw = compile.call(&mut self.store, len).map_err(trapped)?;
+        let raw = invoke(&mut self.store, self.metered, &compile, len).map_err(trapped)?;
         self.read(raw, limits.max_output)
     }
 
-    /// Writes `input` into a buffer the guest reserves for it; its length.
+    /// Writes `input` into a buffer the guest reserved for it (the last one
+    /// while it fits, else a new one); its length. Where the buffer is, is
+    /// the guest's word: the write is checked against its memory, and a guest
+    /// that moved the buffer outside `RESERVE` reads what it left there.
     fn write_input(&mut self, input: &[u8], limits: &Limits) -> Result<u32, CallError> {
         let len = u32::try_from(input.len()).map_err(|_| CallError::InputTooLarge {
             size: input.len(),
             limit: u32::MAX as usize,
         })?;
-        let ptr = self
-            .reserve
-            .call(&mut self.store, len)
-            .map_err(|e| CallError::Trapped(trap_reason(&e, limits)))?;
+        let ptr = match self.input {
+            Some((ptr, size)) if len <= size => ptr,
+            _ => {
+                let ptr = invoke(&mut self.store, self.metered, &self.reserve, len)
+                    .map_err(|e| CallError::Trapped(trap_reason(&e, limits)))?;
+                self.input = self.keeps_input.then_some((ptr, len));
+                ptr
+            }
+        };
         self.memory
             .write(&mut self.store, ptr as usize, input)
             .map_err(|_| {
@@ -430,16 +480,63 @@ pub(crate) enum PassOutput {
     Held { team_id: Vec<u8> },
 }
 
-/// Resets fuel (when `metered`) and deadline before a call.
+/// Resets the deadline, and fuel (when `metered`) or the epoch deadline
+/// (when not), before a call.
 fn arm(store: &mut Store<StoreData>, limits: &Limits, metered: bool) {
-    if metered {
-        store
+    match metered {
+        true => store
             .set_fuel(limits.fuel)
-            .expect("fuel metering is enabled on the engine");
+            .expect("fuel metering is enabled on the engine"),
+        false => {
+            store.set_epoch_deadline(Engine::ticks(limits.deadline));
+            store.epoch_deadline_trap();
+        }
     }
-    store.set_epoch_deadline(Engine::ticks(limits.deadline));
-    store.epoch_deadline_trap();
     store.data_mut().deadline = Instant::now() + limits.deadline;
+}
+
+/// Calls `func` in `store`: metered, on wasmtime's async path, so that the
+/// deadline is checked each time fuel makes the guest yield ([`finish`]);
+/// otherwise directly, the epoch deadline trapping it.
+fn invoke<P, R>(
+    store: &mut Store<StoreData>,
+    metered: bool,
+    func: &TypedFunc<P, R>,
+    params: P,
+) -> wasmtime::Result<R>
+where
+    P: WasmParams + Sync,
+    R: WasmResults + Sync,
+{
+    match metered {
+        true => {
+            let deadline = store.data().deadline;
+            finish(deadline, func.call_async(store, params))
+        }
+        false => func.call(store, params),
+    }
+}
+
+/// Drives a metered guest call (or instantiation) to its end on this thread.
+/// The guest yields every [`DEADLINE_CHECK_FUEL`] units of fuel, and nothing
+/// else makes it wait (every host function is synchronous), so each yield is
+/// a look at the clock: a call past `deadline` is dropped, which unwinds the
+/// guest as a trap does, and is reported as the interrupt an epoch deadline
+/// raises (the instance is discarded, as after any trap).
+fn finish<T>(
+    deadline: Instant,
+    call: impl Future<Output = wasmtime::Result<T>>,
+) -> wasmtime::Result<T> {
+    let mut call = pin!(call);
+    let mut context = Context::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(result) = call.as_mut().poll(&mut context) {
+            return result;
+        }
+        if Instant::now() > deadline {
+            return Err(Trap::Interrupt.into());
+        }
+    }
 }
 
 /// Describes a wasmtime error from a guest call in one line, by its kind.
