@@ -46,8 +46,9 @@ pub mod export {
     /// The plugin's linear memory, shared with the bundle.
     pub const MEMORY: &str = "memory";
     /// `(len: i32) -> i32`: pointer to a guest-owned input buffer of at least `len + 1` bytes.
-    /// The buffer stays where it is, at least that size, until the next call of this
-    /// export: the host writes a later input that fits into it without asking again.
+    /// The plugin keeps the buffer where it is, at least that size, until the next call
+    /// of this export, and the host writes a later input that fits into it without
+    /// asking again; a standalone bundle's is asked for every input.
     pub const RESERVE: &str = "sandpipe_reserve";
     /// `(len: i32) -> i64`: input is `FILE_NAME \n SOURCE`; output is script bytecode.
     pub const COMPILE: &str = "sandpipe_compile";

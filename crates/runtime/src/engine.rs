@@ -27,7 +27,7 @@ pub const EPOCH_TICK: Duration = Duration::from_millis(1);
 /// of guest speed, BENCHMARKS.md): the call runs on wasmtime's async path,
 /// yields each time it has burnt this much, and the host checks the clock
 /// there (`plugin::finish`). A call past its deadline is stopped within this
-/// much work of it, or by the next host function's own check.
+/// much work of it, or at its next entry into the host (a store call hook).
 pub const DEADLINE_CHECK_FUEL: u64 = 2_000_000;
 
 /// How much of a dropped instance's linear memory its pool slot keeps
