@@ -170,29 +170,6 @@ fn a_logs_progress_and_summary_timings_are_set_aside_and_nothing_else() {
     );
 }
 
-/// A run's log without what depends on the clock: progress lines (printed
-/// each second, so only on a slow machine) and the summary's timings.
-fn untimed(log: &str) -> Vec<&str> {
-    log.lines()
-        .filter(|line| {
-            let progress = line
-                .strip_prefix("sandpipe: ")
-                .and_then(|rest| rest.strip_suffix(" events/s"))
-                .and_then(|rest| rest.split_once(" events, "))
-                .is_some_and(|(count, rate)| {
-                    [count, rate]
-                        .iter()
-                        .all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
-                });
-            !progress
-        })
-        .map(|line| match line.find(" none; ") {
-            Some(at) if line.starts_with("sandpipe: summary: ") => &line[..at + " none;".len()],
-            _ => line,
-        })
-        .collect()
-}
-
 /// A standalone connector in WAT: `sandpipe_call` runs `body` for
 /// `processEvent` (setup answers `null`), then echoes its input.
 fn standalone_wat(body: &str) -> Vec<u8> {

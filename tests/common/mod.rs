@@ -181,6 +181,29 @@ pub fn run_one_connector(dir: &Path, connector: &Path) -> std::process::Output {
     )
 }
 
+/// A run's log without what depends on the clock: progress lines (printed
+/// each second, so only on a slow machine) and the summary's timings.
+pub fn untimed(log: &str) -> Vec<&str> {
+    log.lines()
+        .filter(|line| {
+            let progress = line
+                .strip_prefix("sandpipe: ")
+                .and_then(|rest| rest.strip_suffix(" events/s"))
+                .and_then(|rest| rest.split_once(" events, "))
+                .is_some_and(|(count, rate)| {
+                    [count, rate]
+                        .iter()
+                        .all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+                });
+            !progress
+        })
+        .map(|line| match line.find(" none; ") {
+            Some(at) if line.starts_with("sandpipe: summary: ") => &line[..at + " none;".len()],
+            _ => line,
+        })
+        .collect()
+}
+
 /// Runs the `sandpipe` binary in `cwd` with this test binary's module cache.
 pub fn sandpipe<S: AsRef<std::ffi::OsStr>>(args: &[S], cwd: &Path) -> std::process::Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_sandpipe"))
