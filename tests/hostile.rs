@@ -452,21 +452,22 @@ fn clean_cli() -> (Vec<Value>, String) {
             std::fs::write(tmp.path().join("chain.json"), chain.to_string()).unwrap();
             let output = sandpipe(&run_args(), tmp.path());
             assert!(output.status.success());
-            // Nothing logged (a machine slow enough to take a second prints
-            // its progress, and a summary of no failures).
-            let log = String::from_utf8_lossy(&output.stderr);
-            assert!(
-                untimed(&log).iter().all(|line| line.starts_with("sandpipe: summary: ")
-                    && line.ends_with("; failures: none;")),
-                "{log}"
-            );
-            let events = String::from_utf8(output.stdout)
+            let events: Vec<Value> = String::from_utf8(output.stdout)
                 .unwrap()
                 .lines()
                 .map(|line| serde_json::from_str(line).unwrap())
                 .collect();
             let webhooks = std::fs::read_to_string(tmp.path().join("webhooks.ndjson")).unwrap();
             assert_eq!(webhooks.lines().count(), 3);
+            // Nothing logged (a machine slow enough to take a second prints
+            // its progress, and a summary of this run with no failures).
+            let summary = format!(
+                "sandpipe: summary: 3 events in, {} out, {} dropped, 0 lines skipped, 3 webhooks; failures: none",
+                events.len(),
+                3 - events.len()
+            );
+            let log = String::from_utf8_lossy(&output.stderr);
+            assert!(untimed(&log).iter().all(|line| *line == summary), "{log}");
             (events, webhooks)
         })
         .clone()
