@@ -29,7 +29,8 @@ use sha2::{Digest, Sha256};
 use std::future::Future;
 use std::pin::pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::Instant;
 use wasmtime::{
     CallHook, Extern, InstancePre, Linker, Memory, Store, Trap, TypedFunc, WasmParams, WasmResults,
@@ -91,7 +92,7 @@ impl Plugin {
         limits: &Limits,
         services: Arc<ConnectorServices>,
     ) -> Result<Guest, CallError> {
-        Guest::instantiate(&self.engine, &self.pre, limits, services)
+        Guest::instantiate_in(&self.engine, &self.pre, limits, services, 2, true)
     }
 
     /// [`Plugin::instantiate`] for the shared-instance level: a store that
@@ -102,7 +103,7 @@ impl Plugin {
         services: Arc<ConnectorServices>,
         bundles: usize,
     ) -> Result<Guest, CallError> {
-        Guest::instantiate_in(&self.engine, &self.pre, limits, services, bundles + 1)
+        Guest::instantiate_in(&self.engine, &self.pre, limits, services, bundles + 1, true)
     }
 }
 
@@ -123,15 +124,16 @@ pub(crate) struct Guest {
     /// Never set for a standalone bundle, whose own `RESERVE` is asked for
     /// every input: the ABI does not promise that it keeps its buffer.
     input: Option<(u32, u32)>,
-    /// Whether `input` may be kept: the plugin's `RESERVE` keeps its buffer.
+    /// Whether `input` may be kept: only the plugin's `RESERVE` keeps its buffer.
     keeps_input: bool,
     /// Whether the engine meters fuel (and keeps the deadline by it).
     metered: bool,
 }
 
 impl Guest {
-    /// A fresh instance of `pre` in its own store, under `limits`, answering
-    /// service requests from `services`. Instantiation runs under the call
+    /// A fresh instance of a standalone bundle's `pre` in its own store, under
+    /// `limits`, answering service requests from `services` (the plugin's
+    /// come from [`Plugin::instantiate`]). Instantiation runs under the call
     /// limits too (a standalone bundle's active segments are copied then).
     pub(crate) fn instantiate(
         engine: &Engine,
@@ -139,16 +141,18 @@ impl Guest {
         limits: &Limits,
         services: Arc<ConnectorServices>,
     ) -> Result<Guest, CallError> {
-        Guest::instantiate_in(engine, pre, limits, services, 2)
+        Guest::instantiate_in(engine, pre, limits, services, 2, false)
     }
 
-    /// [`Guest::instantiate`] in a store that may hold `instances` instances.
+    /// [`Guest::instantiate`] in a store that may hold `instances` instances;
+    /// `keeps_input` when `pre` is the plugin, whose reserved buffer stays put.
     fn instantiate_in(
         engine: &Engine,
         pre: &InstancePre<StoreData>,
         limits: &Limits,
         services: Arc<ConnectorServices>,
         instances: usize,
+        keeps_input: bool,
     ) -> Result<Guest, CallError> {
         let mut data = StoreData::new(limits, services);
         data.limits.instances = instances;
@@ -196,7 +200,7 @@ impl Guest {
             call,
             pass_export: None,
             input: None,
-            keeps_input: true,
+            keeps_input,
             metered,
         })
     }
@@ -235,7 +239,6 @@ impl Guest {
     /// Runs a standalone bundle's own entry: it returns the JSON list of the
     /// special functions the connector defines, as a script bundle's does.
     pub(crate) fn start_standalone(&mut self, limits: &Limits) -> Result<Vec<u8>, CallError> {
-        self.keeps_input = false;
         self.start(self.instance, limits)
     }
 
@@ -522,22 +525,51 @@ where
 /// else makes it wait (every host function is synchronous), so each yield is
 /// a look at the clock: a call past `deadline` is dropped, which unwinds the
 /// guest as a trap does, and is reported as the interrupt an epoch deadline
-/// raises (the instance is discarded, as after any trap).
+/// raises (the instance is discarded, as after any trap). A call that waits
+/// for anything else ([`Woken`]) is dropped at once, as [`WaitedOnHost`],
+/// rather than polled in a spin until its deadline.
 fn finish<T>(
     deadline: Instant,
     call: impl Future<Output = wasmtime::Result<T>>,
 ) -> wasmtime::Result<T> {
     let mut call = pin!(call);
-    let mut context = Context::from_waker(Waker::noop());
+    let woken = Arc::new(Woken::default());
+    let waker = Waker::from(woken.clone());
+    let mut context = Context::from_waker(&waker);
     loop {
         if let Poll::Ready(result) = call.as_mut().poll(&mut context) {
             return result;
+        }
+        if !woken.0.swap(false, Ordering::Relaxed) {
+            return Err(wasmtime::Error::new(WaitedOnHost));
         }
         if Instant::now() > deadline {
             return Err(Trap::Interrupt.into());
         }
     }
 }
+
+/// Whether a guest call's task was woken: a fuel yield wakes it before it
+/// answers `Pending`, ready to go on at once, so a `Pending` with no wake is
+/// the call waiting for something.
+#[derive(Default)]
+struct Woken(AtomicBool);
+
+impl Wake for Woken {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// A metered guest call waited for something other than a fuel yield, which
+/// no host function makes it do (each is synchronous): it is stopped.
+#[derive(Debug, thiserror::Error)]
+#[error("the call waited on the host, which no host function does")]
+struct WaitedOnHost;
 
 /// Describes a wasmtime error from a guest call in one line, by its kind.
 fn trap_reason(error: &wasmtime::Error, limits: &Limits) -> String {
@@ -630,6 +662,58 @@ fn thousands(n: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A future that answers `Pending` `times` times, waking its task first
+    /// when `wakes`, then `Ready(7)`.
+    struct Yields {
+        times: usize,
+        wakes: bool,
+    }
+
+    impl Future for Yields {
+        type Output = wasmtime::Result<u8>;
+
+        fn poll(
+            mut self: std::pin::Pin<&mut Self>,
+            context: &mut Context<'_>,
+        ) -> Poll<Self::Output> {
+            if self.times == 0 {
+                return Poll::Ready(Ok(7));
+            }
+            self.times -= 1;
+            if self.wakes {
+                context.waker().wake_by_ref();
+            }
+            Poll::Pending
+        }
+    }
+
+    #[test]
+    fn a_call_that_yields_for_fuel_is_driven_to_its_end_and_one_that_waits_is_stopped() {
+        let later = Instant::now() + std::time::Duration::from_secs(60);
+        let yields = Yields {
+            times: 3,
+            wakes: true,
+        };
+        assert_eq!(finish(later, yields).unwrap(), 7);
+        let waits = Yields {
+            times: 1,
+            wakes: false,
+        };
+        let error = finish(later, waits).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "the call waited on the host, which no host function does"
+        );
+        assert!(error.downcast_ref::<WaitedOnHost>().is_some());
+        // Past its deadline a yielding call is stopped as an epoch deadline stops it.
+        let yields = Yields {
+            times: 1,
+            wakes: true,
+        };
+        let error = finish(Instant::now(), yields).unwrap_err();
+        assert_eq!(error.downcast_ref::<Trap>(), Some(&Trap::Interrupt));
+    }
 
     fn packed(ptr: u32, len: usize, is_error: bool) -> i64 {
         Packed {
