@@ -76,7 +76,8 @@ impl Instance {
                 (guest, names)
             }
             Some(pre) => {
-                let mut guest = Guest::instantiate(plugin.engine(), pre, limits, services)?;
+                let mut guest =
+                    Guest::instantiate_standalone(plugin.engine(), pre, limits, services)?;
                 let names = guest.start_standalone(limits)?;
                 (guest, names)
             }

@@ -135,7 +135,7 @@ impl Guest {
     /// `limits`, answering service requests from `services` (the plugin's
     /// come from [`Plugin::instantiate`]). Instantiation runs under the call
     /// limits too (a standalone bundle's active segments are copied then).
-    pub(crate) fn instantiate(
+    pub(crate) fn instantiate_standalone(
         engine: &Engine,
         pre: &InstancePre<StoreData>,
         limits: &Limits,
@@ -144,8 +144,9 @@ impl Guest {
         Guest::instantiate_in(engine, pre, limits, services, 2, false)
     }
 
-    /// [`Guest::instantiate`] in a store that may hold `instances` instances;
-    /// `keeps_input` when `pre` is the plugin, whose reserved buffer stays put.
+    /// A fresh instance of `pre` (the plugin, or a standalone bundle) in a
+    /// store that may hold `instances` instances; `keeps_input` when `pre` is
+    /// the plugin, whose reserved buffer stays put.
     fn instantiate_in(
         engine: &Engine,
         pre: &InstancePre<StoreData>,
