@@ -42,16 +42,76 @@ struct WorkerProcess {
 
 impl WorkerProcess {
     fn start(nats: &str, store: &[String], extra: &[&str]) -> WorkerProcess {
+        WorkerProcess::start_with(nats, store, extra, &[])
+    }
+
+    /// One that also logs where each batch starts and ends (`batch pulled`,
+    /// `batch done`), so a test can tell when it holds messages.
+    fn start_logging_batches(nats: &str, store: &[String], extra: &[&str]) -> WorkerProcess {
+        let filter = "info,sandpipe::worker::consume=debug";
+        WorkerProcess::start_with(nats, store, extra, &[("RUST_LOG", filter)])
+    }
+
+    fn start_with(
+        nats: &str,
+        store: &[String],
+        extra: &[&str],
+        envs: &[(&str, &str)],
+    ) -> WorkerProcess {
         let max_event_bytes = MAX_EVENT_BYTES.to_string();
         let mut args = vec!["worker", "--nats", nats];
         args.extend(store.iter().map(String::as_str));
         args.extend(["--max-event-bytes", &max_event_bytes]);
         args.extend(extra);
-        let (child, stderr, ()) = spawn_sandpipe(&args, "that it pulls", |line| {
+        let (child, stderr, ()) = spawn_sandpipe_with(&args, envs, "that it pulls", |line| {
             (line == "sandpipe: worker pulling from SANDPIPE_EVENTS through consumer sandpipe-workers")
                 .then_some(())
         });
         WorkerProcess { child, stderr }
+    }
+
+    /// Batches begun and batches finished, from a [`Self::start_logging_batches`] worker's log.
+    fn batches(&self) -> (usize, usize) {
+        let log = self.stderr.lock().unwrap();
+        let count = |what: &str| log.lines().filter(|line| line.contains(what)).count();
+        (count(" batch pulled"), count(" batch done"))
+    }
+
+    /// SIGKILLs it at a moment it holds a pulled batch whose acks it has not
+    /// all sent: it is frozen (SIGSTOP) at short intervals until its log,
+    /// read once it stops growing, shows a batch begun and not finished.
+    /// Panics if that never happens in `limit`.
+    fn sigkill_holding_a_batch(&mut self, limit: Duration) {
+        let pid = self.child.id() as i32;
+        let signal = |signal| {
+            // SAFETY: kill has no preconditions; the pid is our child's, not yet reaped.
+            assert_eq!(unsafe { libc::kill(pid, signal) }, 0);
+        };
+        let started = Instant::now();
+        while started.elapsed() < limit {
+            std::thread::sleep(Duration::from_millis(20));
+            signal(libc::SIGSTOP);
+            // What it wrote before it stopped has reached our reader.
+            let mut seen = self.batches();
+            loop {
+                std::thread::sleep(Duration::from_millis(30));
+                let now = self.batches();
+                if now == seen {
+                    break;
+                }
+                seen = now;
+            }
+            let (begun, finished) = seen;
+            if begun > finished {
+                self.sigkill();
+                return;
+            }
+            signal(libc::SIGCONT);
+        }
+        panic!(
+            "in {limit:?} the worker was never stopped holding a batch: {}",
+            self.stderr.lock().unwrap()
+        );
     }
 
     /// Messages it found redelivered, from its `batch holds redelivered messages` lines.
@@ -297,6 +357,27 @@ async fn until_done(js: &jetstream::Context, expected: &HashMap<String, Expect>,
     }
 }
 
+/// Waits (at most `limit`) until the workers' consumer has nothing left to
+/// deliver and no delivered message unacknowledged: every redelivery of what
+/// a killed worker held has been taken and finished.
+async fn until_all_acked(js: &jetstream::Context, limit: Duration) {
+    let events = js.get_stream("SANDPIPE_EVENTS").await.unwrap();
+    let started = Instant::now();
+    loop {
+        let info = events.consumer_info("sandpipe-workers").await.unwrap();
+        if info.num_pending == 0 && info.num_ack_pending == 0 {
+            return;
+        }
+        assert!(
+            started.elapsed() < limit,
+            "after {limit:?}: {} messages to deliver, {} unacknowledged",
+            info.num_pending,
+            info.num_ack_pending
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Every id has exactly one result (with its body) or one dead letter (with its reason).
 async fn assert_exactly_once(js: &jetstream::Context, expected: &HashMap<String, Expect>) {
     let mut seen: BTreeMap<String, Vec<Expect>> = BTreeMap::new();
@@ -440,38 +521,45 @@ fn a_worker_killed_five_times_loses_no_result_and_repeats_none() {
     // A short ack_wait, so what a killed worker held comes back soon.
     let flags = ["--ack-wait", "2s", "--concurrency", "2"];
     let steady = WorkerProcess::start(&nats.url(), &store, &flags);
-    let mut victim = WorkerProcess::start(&nats.url(), &store, &flags);
+    let mut victim = WorkerProcess::start_logging_batches(&nats.url(), &store, &flags);
     let runtime = tokio();
     let js =
         runtime.block_on(async { jetstream::new(async_nats::connect(nats.url()).await.unwrap()) });
-    // Published in 20 parts over about 10 s, while the victim dies.
+    // Published in parts of 1,000 every 400 ms until the victim has died five
+    // times (and at least 10 parts), so there is work to be killed holding.
+    let killing = Arc::new(std::sync::atomic::AtomicBool::new(true));
     let publishing = {
         let js = js.clone();
-        let mut inputs = inputs(20_000, a, b).into_iter();
+        let killing = killing.clone();
+        let mut inputs = inputs(80_000, a, b).into_iter();
         runtime.spawn(async move {
             let mut expected = HashMap::new();
-            loop {
+            for part in 0.. {
+                let more = part < 10 || killing.load(std::sync::atomic::Ordering::Relaxed);
                 let part: Vec<Input> = inputs.by_ref().take(1_000).collect();
-                if part.is_empty() {
-                    return expected;
+                if !more || part.is_empty() {
+                    break;
                 }
                 expected.extend(publish(&js, part).await);
                 tokio::time::sleep(Duration::from_millis(400)).await;
             }
+            expected
         })
     };
     let mut killed = Vec::new();
     for _ in 0..5 {
-        std::thread::sleep(Duration::from_millis(1_500));
-        victim.sigkill();
+        std::thread::sleep(Duration::from_millis(1_000));
+        victim.sigkill_holding_a_batch(Duration::from_secs(20));
         killed.push(std::mem::replace(
             &mut victim,
-            WorkerProcess::start(&nats.url(), &store, &flags),
+            WorkerProcess::start_logging_batches(&nats.url(), &store, &flags),
         ));
     }
+    killing.store(false, std::sync::atomic::Ordering::Relaxed);
     let expected = runtime.block_on(async {
         let expected = publishing.await.unwrap();
         until_done(&js, &expected, Duration::from_secs(90)).await;
+        until_all_acked(&js, Duration::from_secs(30)).await;
         expected
     });
     runtime.block_on(assert_exactly_once(&js, &expected));
@@ -483,7 +571,10 @@ fn a_worker_killed_five_times_loses_no_result_and_repeats_none() {
     println!(
         "a worker SIGKILLed 5 times: {redelivered} messages redelivered, none lost, no result twice"
     );
-    assert!(redelivered > 0, "the kills hit no message in flight");
+    assert!(
+        redelivered > 0,
+        "each kill stopped a worker holding a batch, yet no message came back"
+    );
 }
 
 #[test]

@@ -26,10 +26,21 @@ pub struct Server {
 pub fn spawn_sandpipe<T>(
     args: &[&str],
     what: &str,
+    ready: impl FnMut(&str) -> Option<T>,
+) -> (Child, Arc<Mutex<String>>, T) {
+    spawn_sandpipe_with(args, &[], what, ready)
+}
+
+/// [`spawn_sandpipe`] with `envs` added to the child's environment.
+pub fn spawn_sandpipe_with<T>(
+    args: &[&str],
+    envs: &[(&str, &str)],
+    what: &str,
     mut ready: impl FnMut(&str) -> Option<T>,
 ) -> (Child, Arc<Mutex<String>>, T) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_sandpipe"))
         .args(args)
+        .envs(envs.iter().copied())
         .env(
             "SANDPIPE_CACHE_DIR",
             Path::new(env!("CARGO_TARGET_TMPDIR")).join("module-cache"),

@@ -147,6 +147,7 @@ impl Worker {
     #[tracing::instrument(name = "batch", skip_all, fields(messages = messages.len()))]
     async fn handle(&self, messages: Vec<jetstream::Message>) {
         let started = Instant::now();
+        tracing::debug!("batch pulled");
         let mut inputs: Vec<Input> = Vec::with_capacity(messages.len());
         let mut events: BTreeMap<i64, Vec<(usize, Value)>> = BTreeMap::new();
         let mut redelivered = 0;
