@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{root, sandpipe, write_connector};
+use common::{root, sandpipe, untimed, write_connector};
 use serde_json::json;
 use std::path::Path;
 use std::process::Output;
@@ -288,7 +288,8 @@ fn run_sends_an_export_buffer_whose_first_event_has_waited_when_the_next_line_co
     let tmp = tempfile::tempdir().unwrap();
     write_connector(
         &tmp.path().join("exporter"),
-        "function exportEvents(events) { console.log('batch', events.map((e) => e.event).join(',')) }",
+        "function processEvent(e) { console.log('saw', e.event); return e }
+         function exportEvents(events) { console.log('batch', events.map((e) => e.event).join(',')) }",
         r#"{"name": "Exporter", "config": [{"key": "exportEventsBufferSeconds", "type": "string"}]}"#,
     );
     let chain =
@@ -307,17 +308,40 @@ fn run_sends_an_export_buffer_whose_first_event_has_waited_when_the_next_line_co
         .spawn()
         .unwrap();
     let mut input = child.stdin.take().unwrap();
+    let (lines, seen) = std::sync::mpsc::channel();
+    let reader = {
+        let errors = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            let mut all = String::new();
+            for line in std::io::BufReader::new(errors)
+                .lines()
+                .map_while(Result::ok)
+            {
+                let _ = lines.send(line.clone());
+                all.push_str(&line);
+                all.push('\n');
+            }
+            all
+        })
+    };
     input.write_all(b"{\"event\":\"a\"}\n").unwrap();
     input.flush().unwrap();
+    // However long start-up takes, `a` is in the buffer before the clock matters.
+    while !seen
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("`a` processed within 60 s")
+        .ends_with("log: saw a")
+    {}
     // Longer than the buffer's second: the next line finds it due.
     std::thread::sleep(std::time::Duration::from_millis(1500));
     input
         .write_all(b"{\"event\":\"b\"}\n{\"event\":\"c\"}\n")
         .unwrap();
     drop(input);
-    let output = child.wait_with_output().unwrap();
-    assert!(output.status.success(), "{}", stderr(&output));
-    let errors = stderr(&output);
+    let status = child.wait().unwrap();
+    let errors = reader.join().unwrap();
+    assert!(status.success(), "{errors}");
     let batches: Vec<&str> = errors
         .lines()
         .filter(|l| l.contains("log: batch"))
@@ -504,7 +528,7 @@ fn a_memory_hog_is_contained_and_the_host_stays_small() {
 }
 
 #[test]
-fn a_long_run_prints_progress_and_a_summary_with_throughput() {
+fn a_long_run_prints_a_summary_with_throughput_and_only_progress_besides() {
     let tmp = tempfile::tempdir().unwrap();
     let mut events = String::with_capacity(100_000 * 120);
     for i in 0..100_000 {
@@ -525,6 +549,8 @@ fn a_long_run_prints_progress_and_a_summary_with_throughput() {
             "events.ndjson",
             "--webhooks",
             "w.ndjson",
+            // The summary however fast the machine: without it, only a run of a second or more has one.
+            "--summary",
         ],
         tmp.path(),
     );
@@ -538,12 +564,23 @@ fn a_long_run_prints_progress_and_a_summary_with_throughput() {
         100_000
     );
     let errors = stderr(&output);
-    let summary = errors.lines().last().unwrap();
+    let lines: Vec<&str> = errors.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| l.starts_with("sandpipe: summary: "))
+        .unwrap_or_else(|| panic!("no summary: {errors}"));
+    let summary = &lines[at]["sandpipe: summary: ".len()..];
     assert!(
-        summary.starts_with("sandpipe: summary: 100000 events in, 100000 out, 0 dropped, 0 lines skipped, 100000 webhooks; failures: none; "),
+        summary.starts_with("100000 events in, 100000 out, 0 dropped, 0 lines skipped, 100000 webhooks; failures: none; "),
         "{summary}"
     );
     assert!(summary.contains(" events/s; peak RSS "), "{summary}");
+    // Before it, only progress (one line a second, as many as the machine's speed makes).
+    assert_eq!(
+        untimed(&lines[..at].join("\n")),
+        Vec::<String>::new(),
+        "{errors}"
+    );
 }
 
 #[test]

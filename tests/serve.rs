@@ -872,11 +872,24 @@ fn operators_list_rotate_delete_and_redeliver() {
 
 #[test]
 fn replacing_a_chain_does_not_disturb_requests_in_flight() {
-    let (_tmp, server) = Server::fresh(&["--fuel", "1000000000000000", "--team-concurrency", "4"]);
+    // The old connector waits inside its call on a gate the test opens.
+    let gate = Gate::start();
+    let (_tmp, server) = Server::fresh(&[
+        "--team-concurrency",
+        "4",
+        "--deadline-ms",
+        "60000",
+        "--fetch-allow",
+        "127.0.0.1",
+        "--fetch-allow-private",
+    ]);
     let server = Arc::new(server);
     let (team, token) = server.team("t");
-    let slow = "function processEvent(e) { const end = Date.now() + 400; while (Date.now() < end) {} e.properties.version = 'old'; return e }";
-    let (_, old) = server.upload(&token, inline("Tagger", slow, ""));
+    let slow = format!(
+        "async function processEvent(e) {{ await fetch('{}'); e.properties.version = 'old'; return e }}",
+        gate.url
+    );
+    let (_, old) = server.upload(&token, inline("Tagger", &slow, ""));
     let fresh = "function processEvent(e) { e.properties.version = 'new'; return e }";
     let (_, new) = server.upload(&token, inline("Tagger", fresh, ""));
     let chain = |bundle: &Value| json!({"connectors": [{"bundle": bundle["id"]}]});
@@ -887,9 +900,10 @@ fn replacing_a_chain_does_not_disturb_requests_in_flight() {
             server.events(team, &token, json!({"event": "e", "properties": {}}))
         })
     };
-    // Replace the chain while the request above is running its slow connector.
-    std::thread::sleep(Duration::from_millis(150));
+    // Replace the chain while the request above is inside its old connector.
+    gate.until_reached();
     assert_eq!(server.put_chain(team, &token, chain(&new)).0, 200);
+    gate.open();
     let (status, body) = in_flight.join().unwrap();
     assert_eq!(status, 200);
     assert_eq!(body["failures"], json!([]));
@@ -1770,21 +1784,24 @@ fn on_event_calls_are_retried_until_they_succeed_or_are_dead() {
     );
 }
 
-/// An `onEvent` that computes for 700 ms, then logs the event's uuid.
-const SLOW_ON_EVENT: &str = "function onEvent(e) { const end = Date.now() + 700; \
-    while (Date.now() < end) {} console.log(`slow ${e.uuid}`) }";
+/// An `onEvent` that waits on the gate at `config.gate`, then logs the event's uuid.
+const SLOW_ON_EVENT: &str = "async function onEvent(e, { config }) { \
+    await fetch(config.gate); console.log(`slow ${e.uuid}`) }";
 
 #[test]
 fn a_slow_on_event_connector_does_not_hold_back_another_teams_calls() {
+    // The slow team's calls wait on a gate, held shut until the quick team's call has run.
+    let gate = Gate::start();
     // One slot per team, whatever the machine's cores: the slow team's calls
     // go one after the other.
     let (_tmp, server) = Server::fresh(&[
-        "--fuel",
-        "1000000000000000",
         "--deadline-ms",
-        "2000",
+        "60000",
         "--team-concurrency",
         "1",
+        "--fetch-allow",
+        "127.0.0.1",
+        "--fetch-allow-private",
     ]);
     let (slow_team, slow_token) = server.team("slow");
     let (team, token) = server.team("quick");
@@ -1792,8 +1809,12 @@ fn a_slow_on_event_connector_does_not_hold_back_another_teams_calls() {
     server.chain_of_one(
         slow_team,
         &slow_token,
-        inline("Slow", SLOW_ON_EVENT, ""),
-        fields.clone(),
+        inline(
+            "Slow",
+            SLOW_ON_EVENT,
+            r#"{"key": "gate", "type": "string"}"#,
+        ),
+        json!({"id": "exporter", "config": {"gate": gate.url}}),
     );
     server.chain_of_one(
         team,
@@ -1813,12 +1834,12 @@ fn a_slow_on_event_connector_does_not_hold_back_another_teams_calls() {
             .count()
     };
     // Sixteen calls of the slow connector: more than the four one team may
-    // have in flight, and about eleven seconds of its team's one slot.
+    // have in flight, all held behind the first, which holds its team's one slot.
     let events: Vec<Value> = (0..16)
         .map(|i| json!({"event": "e", "uuid": format!("s-{i}")}))
         .collect();
     assert_eq!(server.events(slow_team, &slow_token, json!(events)).0, 200);
-    std::thread::sleep(Duration::from_millis(300));
+    gate.until_reached();
     assert_eq!(
         server
             .events(team, &token, json!({"event": "e", "uuid": "q-1"}))
@@ -1837,14 +1858,15 @@ fn a_slow_on_event_connector_does_not_hold_back_another_teams_calls() {
         std::thread::sleep(Duration::from_millis(20));
     }
     // It ran beside the slow backlog, not after it (when all onEvent calls
-    // shared four slots, it waited for ten or more of the slow calls).
-    let finished = slow_calls();
-    assert!(
-        finished <= 4,
-        "the quick team's onEvent waited for {finished} of the slow team's calls"
+    // shared four slots, it waited behind the slow calls, which the gate holds).
+    assert_eq!(
+        slow_calls(),
+        0,
+        "the quick team's onEvent waited for the slow team's calls"
     );
-    // And the count measured the slow team's progress: its calls go on.
-    while slow_calls() < 5 {
+    // And the count measured the slow team's progress: once opened, its calls go on.
+    gate.open();
+    while slow_calls() < 16 {
         assert!(
             started.elapsed() < Duration::from_secs(30),
             "the slow team's calls stopped at {}",

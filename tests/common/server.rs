@@ -291,6 +291,61 @@ pub fn read_request(stream: &std::net::TcpStream) -> Option<(String, Vec<u8>)> {
     Some((path.to_string(), body))
 }
 
+/// A server on 127.0.0.1 that holds every request until the test opens it,
+/// telling the test as each arrives: a connector that `fetch`es it waits,
+/// inside its call, exactly as long as the test needs (no sleeps to guess).
+pub struct Gate {
+    pub url: String,
+    arrived: std::sync::mpsc::Receiver<()>,
+    open: Arc<(Mutex<bool>, std::sync::Condvar)>,
+}
+
+impl Gate {
+    pub fn start() -> Gate {
+        use std::io::Write;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!(
+            "http://127.0.0.1:{}/",
+            listener.local_addr().unwrap().port()
+        );
+        let (arrive, arrived) = std::sync::mpsc::channel();
+        let open = Arc::new((Mutex::new(false), std::sync::Condvar::new()));
+        let opened = open.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let (arrive, opened) = (arrive.clone(), opened.clone());
+                std::thread::spawn(move || {
+                    if read_request(&stream).is_none() {
+                        return;
+                    }
+                    let _ = arrive.send(());
+                    let (is_open, changed) = &*opened;
+                    drop(changed.wait_while(is_open.lock().unwrap(), |open| !*open));
+                    let _ = stream.write_all(
+                        b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                    );
+                });
+            }
+        });
+        Gate { url, arrived, open }
+    }
+
+    /// Waits (at most 60 s) until a request has reached the gate.
+    pub fn until_reached(&self) {
+        self.arrived
+            .recv_timeout(Duration::from_secs(60))
+            .expect("a request reached the gate within 60 s");
+    }
+
+    /// Answers every held request, and each later one at once.
+    pub fn open(&self) {
+        let (is_open, changed) = &*self.open;
+        *is_open.lock().unwrap() = true;
+        changed.notify_all();
+    }
+}
+
 /// Starts a [`Receiver`] on an ephemeral port.
 pub fn receiver() -> Receiver {
     use std::io::Write;
