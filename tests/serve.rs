@@ -1995,7 +1995,8 @@ fn export_events_gets_the_events_of_its_buffer_in_one_batch_once_they_have_waite
         &tmp.path().join("sandpipe.db"),
         &FAST_RETRIES,
         inline("Batcher", BATCH_EXPORTER, BUFFER_FIELDS),
-        json!({"exportEventsBufferSeconds": "2", "exportEventsToIgnore": "skipped, other"}),
+        // Long enough for the four onEvent calls to be seen first on a slow machine.
+        json!({"exportEventsBufferSeconds": "6", "exportEventsToIgnore": "skipped, other"}),
     );
     let events = json!([
         {"event": "pageview", "uuid": "u-1", "timestamp": "2024-01-01T00:00:00Z"},
@@ -2005,7 +2006,7 @@ fn export_events_gets_the_events_of_its_buffer_in_one_batch_once_they_have_waite
     ]);
     let (status, body) = server.events(team, &token, events);
     assert_eq!(status, 200, "{body}");
-    // The events wait in the buffer (two seconds), where an onEvent call goes at once.
+    // The events wait in the buffer (six seconds), where an onEvent call goes at once.
     let listed = wait_for(&server, team, &token, |b| {
         b["webhooks"]
             .as_array()
@@ -2127,7 +2128,7 @@ fn an_export_buffer_goes_whole_when_its_first_event_has_waited() {
         &tmp.path().join("sandpipe.db"),
         &FAST_RETRIES,
         inline("Batcher", BATCH_EXPORTER, BUFFER_FIELDS),
-        json!({"exportEventsBufferSeconds": "3"}),
+        json!({"exportEventsBufferSeconds": "5"}),
     );
     let (status, body) = server.events(team, &token, json!({"event": "a", "uuid": "u-1"}));
     assert_eq!(status, 200, "{body}");

@@ -276,6 +276,8 @@ impl PgServer {
             // fsync off: the OS keeps what a killed server wrote (commits stay synchronous).
             .args(["-c", "fsync=off"])
             .args(["-c", "full_page_writes=off", "-c", "max_connections=400"])
+            // Its own process group, which its backends join: `kill` stops them all at once.
+            .process_group(0)
             .current_dir(self.dir.path())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -297,13 +299,17 @@ impl PgServer {
         *self.child.lock().unwrap() = Some(child);
     }
 
-    /// Kills the server at once (SIGKILL), as a crash or a lost host would.
+    /// Kills the server at once (SIGKILL), as a crash or a lost host would:
+    /// the postmaster and every backend, so no pooled connection is answered
+    /// after this returns.
     pub fn kill(&self) {
         if let Some(mut child) = self.child.lock().unwrap().take() {
-            let _ = child.kill();
+            // SAFETY: killpg has no preconditions; the group is the postmaster's
+            // own (`process_group(0)`), and the postmaster is not yet reaped.
+            unsafe { libc::killpg(child.id() as i32, libc::SIGKILL) };
             let _ = child.wait();
         }
-        // Its backends exit once they notice; wait until the port is free.
+        // Wait until the port is free.
         let started = Instant::now();
         while TcpStream::connect(("127.0.0.1", self.port)).is_ok()
             && started.elapsed() < Duration::from_secs(10)
