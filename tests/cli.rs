@@ -101,7 +101,7 @@ fn a_syntax_error_fails_the_build_with_its_location() {
     let error = one_line_error(&run_chain(tmp.path(), chain, "", &[]));
     assert_eq!(
         error,
-        "sandpipe: error: broken/index.js:3:10: SyntaxError: Expected `:` but found `Identifier`"
+        "sandpipe: error: chain.json: connector 1: broken/index.js:3:10: SyntaxError: Expected `:` but found `Identifier`"
     );
 }
 
@@ -239,6 +239,78 @@ fn malformed_lines_are_reported_and_skipped() {
     );
 }
 
+#[test]
+fn a_line_that_is_not_utf8_is_refused_alone_and_the_run_goes_on() {
+    let tmp = tempfile::tempdir().unwrap();
+    let hello = root().join("examples/hello-world");
+    std::fs::write(
+        tmp.path().join("chain.json"),
+        json!({"connectors": [{"path": hello}]}).to_string(),
+    )
+    .unwrap();
+    // Latin-1 `é` (0xE9) on line 2, CRLF endings on lines 1 and 3.
+    let events: &[u8] = b"{\"event\":\"a\"}\r\n{\"event\":\"b\xe9\"}\n{\"event\":\"c\"}\r\n";
+    std::fs::write(tmp.path().join("events.ndjson"), events).unwrap();
+    let expected = [
+        json!({"event": "a", "properties": {"$plugins_succeeded": ["Hello World (0)"], "$plugins_failed": []}}),
+        json!({"error": "not UTF-8: the bytes at column 12 are not a character", "line": 2}),
+        json!({"event": "c", "properties": {"$plugins_succeeded": ["Hello World (0)"], "$plugins_failed": []}}),
+    ];
+    let lines = |output: &Output| -> Vec<serde_json::Value> {
+        stdout(output)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    for threads in ["1", "2"] {
+        let output = sandpipe(
+            &[
+                "run",
+                "chain.json",
+                "--events",
+                "events.ndjson",
+                "--threads",
+                threads,
+            ],
+            tmp.path(),
+        );
+        assert!(output.status.success(), "{}", stderr(&output));
+        assert_eq!(lines(&output), expected, "{threads} threads");
+        assert_eq!(
+            untimed(&stderr(&output)),
+            [
+                "sandpipe: events.ndjson:2: skipped: not UTF-8: the bytes at column 12 are not a character"
+            ],
+            "{threads} threads"
+        );
+    }
+    // The same from stdin, named `-`.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sandpipe"))
+        .args(["run", "chain.json", "--events", "-"])
+        .current_dir(tmp.path())
+        .env(
+            "SANDPIPE_CACHE_DIR",
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join("module-cache"),
+        )
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut input = child.stdin.take().unwrap();
+        input.write_all(events).unwrap();
+    }
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(lines(&output), expected);
+    assert_eq!(
+        untimed(&stderr(&output)),
+        ["sandpipe: stdin:2: skipped: not UTF-8: the bytes at column 12 are not a character"]
+    );
+}
+
 /// Why `run` and `serve` refuse an object without an event name.
 const UNNAMED: &str = "an event needs an \"event\" name (a non-empty string), e.g. {\"event\": \"pageview\", \"properties\": {}}";
 
@@ -258,7 +330,7 @@ fn run_sends_export_batches_when_full_and_what_is_left_at_the_end() {
     let chain =
         json!({"connectors": [{"path": "exporter", "config": {"exportEventsBufferBytes": "40"}}]});
     let events = "{\"event\":\"a-1\"}\n{\"event\":\"a-2\"}\n{\"event\":\"a-3\"}\n{\"event\":\"dn-\"}\n{\"event\":\"down\"}\n";
-    let output = run_chain(tmp.path(), chain, events, &[]);
+    let output = run_chain(tmp.path(), chain, events, &["--summary"]);
     assert!(output.status.success(), "{}", stderr(&output));
     let errors = stderr(&output);
     let reports: Vec<&str> = errors
@@ -280,6 +352,14 @@ fn run_sends_export_batches_when_full_and_what_is_left_at_the_end() {
         errors.contains("[Exporter (0)] error: exportEvents: RetryError: destination down"),
         "{errors}"
     );
+    // Every call is costed: the two batches sent on the way and the five
+    // attempts at the end of the input.
+    let costs: Vec<&str> = errors
+        .lines()
+        .filter_map(|l| l.strip_prefix("sandpipe: cost: "))
+        .map(|l| l.split("; fuel").next().unwrap())
+        .collect();
+    assert_eq!(costs, ["Exporter (0) exportEvents: 7 calls"], "{errors}");
 }
 
 #[test]
@@ -457,7 +537,7 @@ fn a_forbidden_import_is_refused_at_load() {
     ));
     assert_eq!(
         error,
-        "sandpipe: error: evil.wasm: bundle imports \"env\".\"system\", which is not allowed (a bundle may import only sandpipe_plugin_v1's memory, sandpipe_reserve and sandpipe_load)"
+        "sandpipe: error: chain.json: connector 0: evil.wasm: bundle imports \"env\".\"system\", which is not allowed (a bundle may import only sandpipe_plugin_v1's memory, sandpipe_reserve and sandpipe_load)"
     );
 }
 
@@ -1150,6 +1230,20 @@ fn run_on_threads_writes_what_one_thread_writes_in_input_order_and_shares_the_ca
         &["--threads", "0"],
     );
     assert_eq!(zero.status.code(), Some(2));
+    // Each thread readies its own connectors first: a number past the cap is refused, not tried.
+    let many = run_chain(
+        tmp.path(),
+        json!({"connectors": [{"path": "counter"}]}),
+        "",
+        &["--threads", "100000"],
+    );
+    assert_eq!(many.status.code(), Some(2));
+    assert!(
+        stderr(&many)
+            .contains("invalid value '100000' for '--threads <THREADS>': at most 256 threads"),
+        "{}",
+        stderr(&many)
+    );
     assert!(
         stderr(&zero).contains("invalid value '0' for '--threads <THREADS>'"),
         "{}",

@@ -122,6 +122,17 @@ fn the_cases_exercise_what_they_are_for() {
         ]
     );
 
+    // PostHog's storage: a key never set is the default, undefined without
+    // one (so the property is left out); setting undefined deletes.
+    let storage = case("storage-defaults");
+    assert_eq!(
+        storage.events.lines().collect::<Vec<_>>(),
+        [
+            r#"{"event":"a","distinct_id":"x","team_id":1,"properties":{"missingType":"undefined","withDefault":"default","stored":{"n":1},"afterUndefined":"default","storedNull":null,"count":1,"$plugins_succeeded":["keeper (0)"],"$plugins_failed":[]}}"#,
+            r#"{"event":"b","distinct_id":"y","team_id":1,"properties":{"kept":true,"missingType":"undefined","withDefault":"default","stored":{"n":1},"afterUndefined":"default","storedNull":null,"count":2,"$plugins_succeeded":["keeper (0)"],"$plugins_failed":[]}}"#,
+        ]
+    );
+
     let webhooks = case("webhook-event").webhooks;
     let bodies: Vec<serde_json::Value> = webhooks
         .lines()

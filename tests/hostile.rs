@@ -1008,7 +1008,7 @@ fn bundles_that_must_not_load_are_refused_by_run_and_by_the_service() {
         let stderr = String::from_utf8(output.stderr).unwrap();
         assert_eq!(stderr.lines().count(), 1, "{name}: {stderr}");
         let line = stderr.trim_end();
-        let prefix = format!("sandpipe: error: {name}: ");
+        let prefix = format!("sandpipe: error: chain.json: connector 1: {name}: ");
         assert!(line.starts_with(&prefix), "{name}: {line}");
         // The service: refused with the same reason; the team's chain serves on.
         let (status, body) = upload_raw(&server, &token, &bytes);

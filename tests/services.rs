@@ -203,6 +203,7 @@ fn posthog_capture_emits_events_after_the_chain_marked_with_their_origin() {
                 if (event.properties.amount > 100) {
                     posthog.capture('big purchase', { amount: event.properties.amount, distinct_id: event.distinct_id })
                     posthog.capture('audit')
+                    posthog.capture('backfill', { timestamp: '2020-01-01T00:00:00Z', n: 1 })
                 }
                 return event
             }"#,
@@ -223,13 +224,15 @@ fn posthog_capture_emits_events_after_the_chain_marked_with_their_origin() {
         [
             json!({"event": "big purchase", "distinct_id": "d7", "properties": {"amount": 250, "distinct_id": "d7", "$sandpipe_connector": "alerts (0)"}}),
             json!({"event": "audit", "distinct_id": "connector-alerts", "properties": {"$sandpipe_connector": "alerts (0)"}}),
+            // As in PostHog, the timestamp given among the properties is the event's.
+            json!({"event": "backfill", "distinct_id": "connector-alerts", "timestamp": "2020-01-01T00:00:00Z", "properties": {"n": 1, "$sandpipe_connector": "alerts (0)"}}),
         ]
     );
     // Captured events are emitted even when a later connector drops the event.
     let out =
         chain.process(json!({"event": "purchase", "properties": {"amount": 101, "drop": true}}));
     assert_eq!(out.event, None);
-    assert_eq!(out.captured.len(), 2);
+    assert_eq!(out.captured.len(), 3);
     assert!(
         chain
             .process(json!({"event": "small", "properties": {"amount": 1}}))

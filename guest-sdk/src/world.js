@@ -653,13 +653,21 @@
         lrem: async (key, count, elementKey) => hostRequest(CACHE, { op: 'lrem', key: String(key), count: Number(count), element: String(elementKey) }),
         lpop: async (key, count) => hostRequest(CACHE, { op: 'lpop', key: String(key), count: count === undefined ? 1 : Number(count) }),
     };
-    // meta.storage: persistent per connector config, values JSON.
+    // meta.storage: persistent per connector config, values JSON. As PostHog's:
+    // a key not stored gives the default (undefined without one), and setting
+    // undefined deletes the key.
     const storage = {
         get: async (key, defaultValue) => {
             const found = hostRequest(STORAGE, { op: 'get', key: String(key) });
-            return found === null ? (defaultValue === undefined ? null : defaultValue) : found.value;
+            return found === null ? defaultValue : found.value;
         },
-        set: async (key, value) => { hostRequest(STORAGE, { op: 'set', key: String(key), value: value === undefined ? null : value }); },
+        set: async (key, value) => {
+            if (value === undefined) {
+                hostRequest(STORAGE, { op: 'del', key: String(key) });
+            } else {
+                hostRequest(STORAGE, { op: 'set', key: String(key), value });
+            }
+        },
         del: async (key) => { hostRequest(STORAGE, { op: 'del', key: String(key) }); },
     };
 

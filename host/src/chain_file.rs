@@ -110,7 +110,16 @@ fn load_bundle(runtime: &Runtime, path: &Path) -> anyhow::Result<Arc<Bundle>> {
             .map_err(|e| e.in_dir(path))?
             .bytes
     } else {
-        std::fs::read(path).with_context(|| format!("reading {}", path.display()))?
+        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        if path.extension().is_none_or(|extension| extension != "wasm")
+            && !bytes.starts_with(b"\0asm")
+        {
+            anyhow::bail!(
+                "{} is neither a connector directory nor a .wasm bundle (`path` names the directory with plugin.json, or a built bundle)",
+                path.display()
+            );
+        }
+        bytes
     };
     runtime
         .admit(bytes)
@@ -196,7 +205,11 @@ pub fn load(
     let bundles = chain
         .connectors
         .iter()
-        .map(|entry| load_bundle(runtime, &base.join(&entry.path)))
+        .enumerate()
+        .map(|(position, entry)| {
+            load_bundle(runtime, &base.join(&entry.path))
+                .with_context(|| format!("{}: connector {position}", file.display()))
+        })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let ids = crate::identity::assign(
         chain

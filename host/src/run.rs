@@ -94,7 +94,7 @@ impl LogSink for RunLogs {
 pub struct Args {
     /// The chain file: {"connectors": [{"path": "DIR or FILE.wasm", "config": {...}}, ...]}.
     chain: PathBuf,
-    /// Read events from this file instead of stdin.
+    /// Read events from this file instead of stdin (`-` is stdin).
     #[arg(long)]
     events: Option<PathBuf>,
     /// Write composed webhook requests to this file as NDJSON.
@@ -117,7 +117,8 @@ pub struct Args {
     strict: bool,
     /// Run the chain on this many threads, each with its own instances of the
     /// connectors (`meta.cache` and `meta.storage` shared); output stays in input order.
-    #[arg(long, default_value = "1")]
+    /// At most 256.
+    #[arg(long, default_value = "1", value_parser = threads_arg)]
     threads: NonZeroUsize,
     /// The chain's isolation level, over the chain file's `isolation`:
     /// `instance` (each connector its own instance) or `shared` (its
@@ -178,7 +179,10 @@ fn flush_exports(chain: &mut Chain) -> Flushed {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let strict = args.strict;
     let chain = args.chain.as_path();
-    let events = args.events.as_deref();
+    let events = args
+        .events
+        .as_deref()
+        .filter(|path| *path != Path::new("-"));
     let webhooks = args.webhooks.as_deref();
     let storage = args.storage.as_deref();
     let geoip = args.geoip.database();
@@ -219,7 +223,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let moved_out = if threads == 1 {
         let mut chain = plan.chain(&runtime)?;
         let lines = || -> anyhow::Result<()> {
-            for (index, line) in input.lines().enumerate() {
+            for (index, line) in input_lines(input).enumerate() {
                 let number = index + 1;
                 let line = line.with_context(|| format!("{}:{number}: reading", output.source))?;
                 output.write(run_line(&mut chain, number, &line))?;
@@ -273,6 +277,50 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// One input line: its text, or why it is not text (it is not UTF-8),
+/// which refuses that line alone.
+type InputLine = Result<String, String>;
+
+/// The input's lines, split as `BufRead::lines` splits them (at `\n`, a
+/// `\r` before it dropped); a line that is not UTF-8 is an [`InputLine`]
+/// refusal, not the end of the input. An error is the reader's own.
+fn input_lines(mut input: impl BufRead) -> impl Iterator<Item = std::io::Result<InputLine>> {
+    std::iter::from_fn(move || {
+        let mut bytes = Vec::new();
+        match input.read_until(b'\n', &mut bytes) {
+            Ok(0) => None,
+            Ok(_) => {
+                if bytes.last() == Some(&b'\n') {
+                    bytes.pop();
+                    if bytes.last() == Some(&b'\r') {
+                        bytes.pop();
+                    }
+                }
+                Some(Ok(String::from_utf8(bytes).map_err(|error| {
+                    format!(
+                        "not UTF-8: the bytes at column {} are not a character",
+                        error.utf8_error().valid_up_to() + 1
+                    )
+                })))
+            }
+            Err(error) => Some(Err(error)),
+        }
+    })
+}
+
+/// The most `--threads` a run takes: each thread readies its own instance
+/// of every connector before the first line is read.
+const MAX_THREADS: usize = 256;
+
+/// `--threads N`: 1 to [`MAX_THREADS`].
+fn threads_arg(value: &str) -> Result<NonZeroUsize, String> {
+    let threads: NonZeroUsize = value.parse().map_err(|error| format!("{error}"))?;
+    if threads.get() > MAX_THREADS {
+        return Err(format!("at most {MAX_THREADS} threads"));
+    }
+    Ok(threads)
+}
+
 /// What one input line became.
 enum Ran {
     /// Not an event: skipped, with why.
@@ -287,7 +335,16 @@ enum Ran {
 
 /// Runs input line `number` through `chain`, then the connectors' `onEvent`
 /// on the event it kept.
-fn run_line(chain: &mut Chain, number: usize, line: &str) -> Ran {
+fn run_line(chain: &mut Chain, number: usize, line: &InputLine) -> Ran {
+    let line = match line {
+        Ok(text) => text,
+        Err(why) => {
+            return Ran::Skipped {
+                number,
+                why: why.clone(),
+            };
+        }
+    };
     if line.trim().is_empty() {
         return Ran::Skipped {
             number,
@@ -350,6 +407,9 @@ impl Output<'_> {
         let place = format!("{}: at the end of the input", self.source);
         for export in &exports {
             report_export(&place, export, &mut self.tally);
+            if let Some(costs) = self.costs.as_mut() {
+                costs.add(&export.calls);
+            }
         }
         self.tally.captured += captured.len() as u64;
         if let Some(file) = self.captured.as_mut() {
@@ -387,6 +447,9 @@ impl Output<'_> {
                         let place = format!("{}:{number}", self.source);
                         for export in &exports {
                             report_export(&place, export, tally);
+                            if let Some(costs) = self.costs.as_mut() {
+                                costs.add(&export.calls);
+                            }
                         }
                     }
                     None => {
@@ -433,7 +496,7 @@ fn run_threads(
     input: Box<dyn BufRead + Send>,
     output: &mut Output<'_>,
 ) -> anyhow::Result<BTreeSet<String>> {
-    type Share = (usize, Vec<(usize, String)>);
+    type Share = (usize, Vec<(usize, InputLine)>);
     let chains = (0..threads)
         .map(|_| plan.chain(runtime))
         .collect::<anyhow::Result<Vec<_>>>()?;
@@ -448,7 +511,7 @@ fn run_threads(
         let reader = scope.spawn(move || -> anyhow::Result<()> {
             let mut share = Vec::with_capacity(LINES_PER_SHARE);
             let mut next = 0;
-            for (index, line) in input.lines().enumerate() {
+            for (index, line) in input_lines(input).enumerate() {
                 if stop.load(Ordering::Relaxed) {
                     return Ok(());
                 }

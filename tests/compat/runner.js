@@ -56,12 +56,16 @@ function makeConsole(label) {
     return { debug: line('debug'), info: line('info'), log: line('log'), warn: line('warn'), error: line('error') }
 }
 
-// meta.storage: get/set/del, values JSON.
+// meta.storage: get/set/del, values JSON, as PostHog's createStorage: a key
+// not stored gives the default (undefined without one); setting undefined deletes.
 function memoryStorage() {
     const values = new Map()
     return {
-        get: async (key, fallback) => (values.has(key) ? JSON.parse(values.get(key)) : fallback === undefined ? null : fallback),
-        set: async (key, value) => { values.set(key, JSON.stringify(value === undefined ? null : value)) },
+        get: async (key, defaultValue) => (values.has(key) ? JSON.parse(values.get(key)) : defaultValue),
+        set: async (key, value) => {
+            if (value === undefined) values.delete(key)
+            else values.set(key, JSON.stringify(value))
+        },
         del: async (key) => { values.delete(key) },
     }
 }

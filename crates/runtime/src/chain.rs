@@ -709,6 +709,9 @@ pub struct Export {
     pub attempts: u32,
     /// The last attempt's error, when every attempt failed.
     pub error: Option<CallError>,
+    /// What each attempt cost (none for an attempt that did not run, as
+    /// when the connector could not be readied).
+    pub calls: Vec<CallRecord>,
 }
 
 /// What one [`Chain::on_event`] or [`Chain::export_events`] call (or
@@ -860,9 +863,12 @@ fn with_attempts(
     mut make: impl FnMut(&mut Connector) -> Result<(), CallError>,
 ) -> Export {
     let mut made = 0;
+    let mut calls = Vec::new();
     let error = loop {
         made += 1;
-        match make(connector) {
+        let result = make(connector);
+        calls.extend(connector.take_last_call());
+        match result {
             Ok(()) => break None,
             Err(error) if made >= attempts.max(1) => break Some(error),
             Err(_) => {}
@@ -874,6 +880,7 @@ fn with_attempts(
         events,
         attempts: made,
         error,
+        calls,
     }
 }
 

@@ -468,7 +468,9 @@ impl Connector {
 
     /// Events `posthog.capture` produced since the last time they were taken,
     /// each `{event, distinct_id, properties}` with `properties.$sandpipe_connector`
-    /// naming this connector.
+    /// naming this connector. As PostHog's `capture`: the event's `distinct_id`
+    /// is `properties.distinct_id` (which stays), and a `properties.timestamp`
+    /// moves out to be the event's `timestamp`.
     pub fn take_captured(&self) -> Vec<serde_json::Value> {
         let captured = self.services.take_captured();
         if captured.is_empty() {
@@ -486,8 +488,12 @@ impl Connector {
                     .get("distinct_id")
                     .cloned()
                     .unwrap_or_else(|| fallback_id.clone().into());
+                let timestamp = properties.shift_remove("timestamp");
                 properties.insert("$sandpipe_connector".into(), origin.clone());
                 captured["distinct_id"] = distinct_id;
+                if let Some(timestamp) = timestamp {
+                    captured["timestamp"] = timestamp;
+                }
                 captured
             })
             .collect()
