@@ -141,6 +141,13 @@ fn plugin_json_errors_name_the_field() {
             format!("sandpipe: error: {name}/plugin.json: {expected}")
         );
     }
+    // A directory without one is told what a connector directory holds.
+    std::fs::create_dir(tmp.path().join("no-manifest")).unwrap();
+    std::fs::write(tmp.path().join("no-manifest/index.js"), "").unwrap();
+    assert_eq!(
+        one_line_error(&sandpipe(&["build", "no-manifest"], tmp.path())),
+        "sandpipe: error: no-manifest: no plugin.json (a connector directory holds plugin.json and its index.js or index.ts; `sandpipe new NAME` makes one)"
+    );
 }
 
 #[test]

@@ -15,6 +15,10 @@ pub enum BuildError {
     #[error("{path}: {error}")]
     Manifest { path: PathBuf, error: ManifestError },
     #[error(
+        "{dir}: no plugin.json (a connector directory holds plugin.json and its index.js or index.ts; `sandpipe new NAME` makes one)"
+    )]
+    NoManifest { dir: PathBuf },
+    #[error(
         "{dir}: no main file (plugin.json has no \"main\", and there is no index.js or index.ts)"
     )]
     NoMainFile { dir: PathBuf },

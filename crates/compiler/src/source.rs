@@ -29,7 +29,14 @@ impl Sources {
     /// Reads `dir/plugin.json` and the main file it names (or the default).
     pub fn read(dir: &Path) -> Result<Sources, BuildError> {
         let manifest_path = dir.join("plugin.json");
-        let plugin_json = read(&manifest_path)?;
+        let plugin_json = match read(&manifest_path) {
+            Err(BuildError::Io { error, .. }) if error.kind() == std::io::ErrorKind::NotFound => {
+                return Err(BuildError::NoManifest {
+                    dir: dir.to_path_buf(),
+                });
+            }
+            read => read?,
+        };
         let manifest = Manifest::parse(&plugin_json).map_err(|error| BuildError::Manifest {
             path: manifest_path.clone(),
             error,

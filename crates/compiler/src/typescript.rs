@@ -77,7 +77,7 @@ pub fn strip_types(file: &str, source: &str) -> Result<String, BuildError> {
             }),
         )
     });
-    Ok(relayout(&printed.code, &tokens))
+    Ok(relayout(&printed.code, &tokens, literals.as_deref()))
 }
 
 /// One source-map token: where a printed token starts and where its
@@ -212,16 +212,31 @@ fn byte_offset(line: &str, column: usize) -> Option<usize> {
 /// `code` with each line that starts with a mapped token moved down to its
 /// source line, each of its movable tokens from that source line pushed right
 /// to its source column; a line anchored to the line already being written is
-/// appended to it. Other lines (template literal continuations, lines whose
-/// source is above) keep their place after the line before, so no string
-/// changes. Lines are only ever added and blanks only widened, so the program
-/// means what it meant.
-fn relayout(code: &str, tokens: &LineTokens) -> String {
+/// appended to it. Any other line (code the transformer made, such as the end
+/// of a lowered `enum`, a closing brace, a line whose source is above) is
+/// appended to the line before too, so it pushes no later line down; except
+/// where the line break is inside a template literal (or the literals are
+/// not known), where it keeps its place after the line before, so no string
+/// changes. Line breaks are only added or turned into blanks, and blanks only
+/// widened, between tokens of a printed program that ends each statement
+/// with `;`, so the program means what it meant.
+fn relayout(code: &str, tokens: &LineTokens, literals: Option<&[(usize, usize)]>) -> String {
     let mut out = String::with_capacity(code.len() * 2);
     let (mut line, mut line_empty) = (0, true);
     // UTF-16 column where the next character of `out` goes.
     let mut column = 0;
+    // Byte offset in `code` of the printed line's start.
+    let mut start = 0;
     for (printed, text) in code.split('\n').enumerate() {
+        let line_start = start;
+        start += text.len() + 1;
+        // Whether the line break before this printed line may become a blank.
+        let joinable = printed > 0
+            && literals.is_some_and(|literals| {
+                let newline = line_start - 1;
+                let after = literals.partition_point(|&(start, _)| start < newline);
+                !(after > 0 && literals[after - 1].1 > newline)
+            });
         let first = tokens.get(&printed).and_then(|t| t.first());
         match first {
             Some(first) if first.src_line > line || (first.src_line == line && line_empty) => {
@@ -238,6 +253,18 @@ fn relayout(code: &str, tokens: &LineTokens) -> String {
                     column += 1;
                 }
                 write_tokens(&mut out, &mut column, line, text, &tokens[&printed]);
+            }
+            _ if joinable => {
+                let text = text.trim_start();
+                if !text.is_empty() {
+                    if !line_empty {
+                        out.push(' ');
+                        column += 1;
+                    }
+                    out.push_str(text);
+                    column += text.encode_utf16().count();
+                    line_empty = false;
+                }
             }
             _ => {
                 if printed > 0 {
@@ -296,6 +323,26 @@ mod tests {
         }
         // Text inside the template is untouched.
         assert!(js_line.contains("`a ${name}  b ${n}`"), "{js_line}");
+    }
+
+    #[test]
+    fn code_the_transformer_adds_pushes_no_line_down() {
+        // A lowered enum and namespace print more lines than they were, and a
+        // closing brace may have no mapping: the throw stays on its own line.
+        let source = "enum Level { Low = 1, High = 2 }\nnamespace N { export const x = 1 }\nexport function processEvent(event: any): any {\n    if (event.event === 'throw') {\n        throw new Error('line 5')\n    }\n    return { ...event, level: Level.High, x: N.x }\n}\n";
+        let js = strip_types("index.ts", source).unwrap();
+        let lines: Vec<&str> = js.lines().collect();
+        assert_eq!(
+            lines[4].trim_start(),
+            "throw new Error(\"line 5\");",
+            "{js}"
+        );
+        assert_eq!(
+            lines[4].find("throw"),
+            source.lines().nth(4).unwrap().find("throw"),
+            "{js}"
+        );
+        assert!(lines[6].trim_start().starts_with("return {"), "{js}");
     }
 
     #[test]
