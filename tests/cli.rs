@@ -919,6 +919,41 @@ fn a_stateful_fixture_seeds_and_checks_storage_and_cache_and_update_rewrites_it(
 }
 
 #[test]
+fn a_fixture_without_expected_fails_until_update_records_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("tagger");
+    write_connector(
+        &dir,
+        "function processEvent(e) { e.properties.tagged = true; return e }",
+        r#"{"name": "Tagger"}"#,
+    );
+    std::fs::create_dir_all(dir.join("tests")).unwrap();
+    let fixture = json!({"name": "tags", "input": {"event": "a", "properties": {}}});
+    std::fs::write(dir.join("tests/tags.json"), fixture.to_string()).unwrap();
+    let output = sandpipe(&["test", "tagger"], tmp.path());
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        report_without_costs(&output),
+        "FAIL tags.json: tags: no \"expected\" yet: `sandpipe test --update` records what the connector did\n0 passed, 1 failed\n"
+    );
+    let output = sandpipe(&["test", "tagger", "--update"], tmp.path());
+    assert!(output.status.success(), "{}", stderr(&output));
+    let recorded: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("tests/tags.json")).unwrap())
+            .unwrap();
+    // One event in, one event recorded (not a list of one).
+    assert_eq!(
+        recorded,
+        json!({"name": "tags", "input": {"event": "a", "properties": {}}, "expected": {"event": "a", "properties": {"tagged": true}}})
+    );
+    let output = sandpipe(&["test", "tagger"], tmp.path());
+    assert_eq!(
+        report_without_costs(&output),
+        "PASS tags.json: tags\n1 passed, 0 failed\n"
+    );
+}
+
+#[test]
 fn a_fixture_that_states_the_bookkeeping_gets_the_event_as_run_writes_it() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("picky");
