@@ -562,6 +562,17 @@ fn config_errors_are_reported_before_any_event_runs() {
         error,
         "sandpipe: error: chain.json: connector 0 (Webhook): config field \"url\" is required but has no value"
     );
+    // Every error of the connector's config on the one line.
+    let error = one_line_error(&run_chain(
+        tmp.path(),
+        json!({"connectors": [{"path": examples.join("webhook"), "config": {"method": "PUSH", "extra": "x"}}]}),
+        "",
+        &[],
+    ));
+    assert_eq!(
+        error,
+        "sandpipe: error: chain.json: connector 0 (Webhook): config field \"extra\" is not declared in plugin.json (declared: url, method, bodyTemplate, headers, authorization); config field \"url\" is required but has no value; config field \"method\": \"PUSH\" is not one of \"POST\", \"PUT\", \"PATCH\""
+    );
 }
 
 #[test]

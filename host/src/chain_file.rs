@@ -233,10 +233,14 @@ pub fn load(
             file.display(),
             bundle.manifest().name
         );
+        // Every config error at once, as `serve` answers them, so one run shows all to fix.
         let mut config = bundle
             .manifest()
-            .resolve_config(&entry.config)
-            .with_context(|| at.clone())?;
+            .resolve_config_all(&entry.config)
+            .map_err(|errors| {
+                let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
+                anyhow::anyhow!("{at}: {}", errors.join("; "))
+            })?;
         config.attachments =
             crate::attachments::load(&config.attachments, base).with_context(|| at.clone())?;
         let limits = runtime
