@@ -45,9 +45,10 @@ impl Costs {
         self.0
             .iter_mut()
             .map(|((connector, function), samples)| {
+                let calls = samples.fuel.len();
                 format!(
-                    "cost: {connector} {function}: {} calls; fuel p50 {}, p99 {}; µs p50 {}, p99 {}",
-                    samples.fuel.len(),
+                    "cost: {connector} {function}: {calls} call{}; fuel p50 {}, p99 {}; µs p50 {}, p99 {}",
+                    if calls == 1 { "" } else { "s" },
                     percentile(&mut samples.fuel, 50),
                     percentile(&mut samples.fuel, 99),
                     percentile(&mut samples.micros, 50),
@@ -81,6 +82,13 @@ mod tests {
         assert_eq!(
             costs.lines(),
             ["cost: A (0) processEvent: 100 calls; fuel p50 500, p99 990; µs p50 50, p99 99"]
+        );
+        // One call is one call.
+        let mut one = Costs::default();
+        one.add(&calls[..1]);
+        assert_eq!(
+            one.lines(),
+            ["cost: A (0) processEvent: 1 call; fuel p50 10, p99 10; µs p50 1, p99 1"]
         );
         assert_eq!(percentile(&mut [7], 99), 7);
         assert_eq!(percentile(&mut [], 50), 0);
