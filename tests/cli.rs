@@ -141,6 +141,12 @@ fn plugin_json_errors_name_the_field() {
             format!("sandpipe: error: {name}/plugin.json: {expected}")
         );
     }
+    // A chain entry that is a source file is told what `path` takes.
+    let chain = json!({"connectors": [{"path": "no-key/index.js"}]});
+    assert_eq!(
+        one_line_error(&run_chain(tmp.path(), chain, "", &[])),
+        "sandpipe: error: chain.json: connector 0: no-key/index.js is neither a connector directory nor a .wasm bundle (`path` names the directory with plugin.json, or a built bundle)"
+    );
     // A directory without one is told what a connector directory holds.
     std::fs::create_dir(tmp.path().join("no-manifest")).unwrap();
     std::fs::write(tmp.path().join("no-manifest/index.js"), "").unwrap();
@@ -260,7 +266,7 @@ fn a_line_that_is_not_utf8_is_refused_alone_and_the_run_goes_on() {
     std::fs::write(tmp.path().join("events.ndjson"), events).unwrap();
     let expected = [
         json!({"event": "a", "properties": {"$plugins_succeeded": ["Hello World (0)"], "$plugins_failed": []}}),
-        json!({"error": "not UTF-8: the bytes at column 12 are not a character", "line": 2}),
+        json!({"error": "not UTF-8: byte 12 of the line does not begin a character", "line": 2}),
         json!({"event": "c", "properties": {"$plugins_succeeded": ["Hello World (0)"], "$plugins_failed": []}}),
     ];
     let lines = |output: &Output| -> Vec<serde_json::Value> {
@@ -286,7 +292,7 @@ fn a_line_that_is_not_utf8_is_refused_alone_and_the_run_goes_on() {
         assert_eq!(
             untimed(&stderr(&output)),
             [
-                "sandpipe: events.ndjson:2: skipped: not UTF-8: the bytes at column 12 are not a character"
+                "sandpipe: events.ndjson:2: skipped: not UTF-8: byte 12 of the line does not begin a character"
             ],
             "{threads} threads"
         );
@@ -314,7 +320,7 @@ fn a_line_that_is_not_utf8_is_refused_alone_and_the_run_goes_on() {
     assert_eq!(lines(&output), expected);
     assert_eq!(
         untimed(&stderr(&output)),
-        ["sandpipe: stdin:2: skipped: not UTF-8: the bytes at column 12 are not a character"]
+        ["sandpipe: stdin:2: skipped: not UTF-8: byte 12 of the line does not begin a character"]
     );
 }
 
@@ -797,7 +803,8 @@ fn report_without_costs(output: &Output) -> String {
                     .trim_end_matches([',', ';'])
                     .chars()
                     .all(|c| c.is_ascii_digit()))
-                .copied()
+                // `1 call`, `2 calls`.
+                .map(|w| if *w == "call;" { "calls;" } else { w })
                 .collect::<Vec<_>>(),
             ["calls;", "fuel", "p50", "p99", "µs", "p50", "p99"],
             "{line}"
@@ -961,6 +968,19 @@ fn a_fixture_without_expected_fails_until_update_records_it() {
     assert_eq!(
         report_without_costs(&output),
         "PASS tags.json: tags\n1 passed, 0 failed\n"
+    );
+    // `null` is an expectation (the event dropped), not a missing one.
+    std::fs::write(
+        dir.join("index.js"),
+        "function processEvent(e) { return e.event === 'drop' ? null : e }",
+    )
+    .unwrap();
+    let dropped = json!({"name": "drops", "input": {"event": "drop"}, "expected": null});
+    std::fs::write(dir.join("tests/tags.json"), dropped.to_string()).unwrap();
+    let output = sandpipe(&["test", "tagger"], tmp.path());
+    assert_eq!(
+        report_without_costs(&output),
+        "PASS tags.json: drops\n1 passed, 0 failed\n"
     );
 }
 

@@ -50,9 +50,13 @@ interface CacheExtension {
     lpop(key: string, count: number): Promise<string[] | null>
 }
 
-/** `meta.storage`: persistent per connector config; values are JSON. */
+/**
+ * `meta.storage`: persistent per connector config; values are JSON. A key never
+ * set gives the default (`undefined` without one); `set(key, undefined)` deletes it.
+ */
 interface StorageExtension {
     get<T = unknown>(key: string, defaultValue: T): Promise<T>
+    get(key: string): Promise<unknown>
     set(key: string, value: unknown): Promise<void>
     del(key: string): Promise<void>
 }

@@ -298,7 +298,7 @@ fn input_lines(mut input: impl BufRead) -> impl Iterator<Item = std::io::Result<
                 }
                 Some(Ok(String::from_utf8(bytes).map_err(|error| {
                     format!(
-                        "not UTF-8: the bytes at column {} are not a character",
+                        "not UTF-8: byte {} of the line does not begin a character",
                         error.utf8_error().valid_up_to() + 1
                     )
                 })))

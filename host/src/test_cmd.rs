@@ -26,8 +26,9 @@ struct Fixture {
     #[serde(default)]
     config: Map<String, Value>,
     input: Value,
-    /// Absent in a fixture not yet recorded: it fails, and `--update` writes it.
-    #[serde(default)]
+    /// Absent in a fixture not yet recorded: it fails, and `--update` writes
+    /// it. (`null` is there: the connector dropped the event.)
+    #[serde(default, deserialize_with = "present")]
     expected: Option<Value>,
     /// Requests `composeWebhook` must return, in order (`connector` omitted).
     #[serde(default)]
@@ -41,6 +42,11 @@ struct Fixture {
     /// What `meta.storage` must hold after the last event (every key).
     #[serde(default)]
     expected_storage: Option<Map<String, Value>>,
+}
+
+/// A key that is there, whatever its value (`null` too): `Some`.
+fn present<'de, D: serde::Deserializer<'de>>(reader: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(reader).map(Some)
 }
 
 /// A list of events, or one event as a list of one.

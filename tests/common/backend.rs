@@ -276,8 +276,6 @@ impl PgServer {
             // fsync off: the OS keeps what a killed server wrote (commits stay synchronous).
             .args(["-c", "fsync=off"])
             .args(["-c", "full_page_writes=off", "-c", "max_connections=400"])
-            // Its own process group, which its backends join: `kill` stops them all at once.
-            .process_group(0)
             .current_dir(self.dir.path())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -300,13 +298,22 @@ impl PgServer {
     }
 
     /// Kills the server at once (SIGKILL), as a crash or a lost host would:
-    /// the postmaster and every backend, so no pooled connection is answered
-    /// after this returns.
+    /// the postmaster and every backend (each in a session of its own, so
+    /// found by its parent), so no pooled connection is answered after this
+    /// returns.
     pub fn kill(&self) {
         if let Some(mut child) = self.child.lock().unwrap().take() {
-            // SAFETY: killpg has no preconditions; the group is the postmaster's
-            // own (`process_group(0)`), and the postmaster is not yet reaped.
-            unsafe { libc::killpg(child.id() as i32, libc::SIGKILL) };
+            let postmaster = child.id() as i32;
+            // SAFETY: kill has no preconditions; the pids are the postmaster
+            // (our child, not yet reaped) and its children, found while it is
+            // stopped, so it forks no other.
+            unsafe {
+                libc::kill(postmaster, libc::SIGSTOP);
+                for backend in children_of(postmaster) {
+                    libc::kill(backend, libc::SIGKILL);
+                }
+                libc::kill(postmaster, libc::SIGKILL);
+            }
             let _ = child.wait();
         }
         // Wait until the port is free.
@@ -460,6 +467,25 @@ impl Drop for RedisServer {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// The processes whose parent is `parent`, from `/proc`.
+fn children_of(parent: i32) -> Vec<i32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            // `pid (comm) state ppid …`: comm may hold blanks and parentheses.
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+                stat.rsplit_once(')')
+                    .and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<i32>().ok())
+                    == Some(parent)
+            })
+        })
+        .collect()
 }
 
 /// A nats-server (Debian's) with JetStream on 127.0.0.1, its store in a temporary directory.

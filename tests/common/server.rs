@@ -297,6 +297,8 @@ pub fn read_request(stream: &std::net::TcpStream) -> Option<(String, Vec<u8>)> {
 pub struct Gate {
     pub url: String,
     arrived: std::sync::mpsc::Receiver<()>,
+    /// Requests that have reached it so far.
+    reached: Arc<std::sync::atomic::AtomicUsize>,
     open: Arc<(Mutex<bool>, std::sync::Condvar)>,
 }
 
@@ -311,14 +313,17 @@ impl Gate {
         let (arrive, arrived) = std::sync::mpsc::channel();
         let open = Arc::new((Mutex::new(false), std::sync::Condvar::new()));
         let opened = open.clone();
+        let reached = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = reached.clone();
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(mut stream) = stream else { continue };
-                let (arrive, opened) = (arrive.clone(), opened.clone());
+                let (arrive, opened, count) = (arrive.clone(), opened.clone(), count.clone());
                 std::thread::spawn(move || {
                     if read_request(&stream).is_none() {
                         return;
                     }
+                    count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                     let _ = arrive.send(());
                     let (is_open, changed) = &*opened;
                     drop(changed.wait_while(is_open.lock().unwrap(), |open| !*open));
@@ -328,7 +333,17 @@ impl Gate {
                 });
             }
         });
-        Gate { url, arrived, open }
+        Gate {
+            url,
+            arrived,
+            reached,
+            open,
+        }
+    }
+
+    /// How many requests have reached the gate.
+    pub fn reached(&self) -> usize {
+        self.reached.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Waits (at most 60 s) until a request has reached the gate.

@@ -231,7 +231,9 @@ fn relayout(code: &str, tokens: &LineTokens, literals: Option<&[(usize, usize)]>
         let line_start = start;
         start += text.len() + 1;
         // Whether the line break before this printed line may become a blank.
+        // A hashbang's line ends at its line break: what follows it stays on the next line.
         let joinable = printed > 0
+            && !(printed == 1 && code.starts_with("#!"))
             && literals.is_some_and(|literals| {
                 let newline = line_start - 1;
                 let after = literals.partition_point(|&(start, _)| start < newline);
@@ -343,6 +345,14 @@ mod tests {
             "{js}"
         );
         assert!(lines[6].trim_start().starts_with("return {"), "{js}");
+        // After a hashbang, code the transformer made stays off the hashbang's line.
+        let js = strip_types(
+            "index.ts",
+            "#!/usr/bin/env node\nimport A = Foo.Bar;\nA.go()\n",
+        )
+        .unwrap();
+        assert_eq!(js.lines().next(), Some("#!/usr/bin/env node"), "{js}");
+        assert!(js.contains("A.go()"), "{js}");
     }
 
     #[test]
