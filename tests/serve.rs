@@ -871,6 +871,42 @@ fn operators_list_rotate_delete_and_redeliver() {
 }
 
 #[test]
+fn a_start_that_cannot_listen_stores_no_admin_token() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("sandpipe.db");
+    let db = db.to_str().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap().to_string();
+    let failed = std::process::Command::new(env!("CARGO_BIN_EXE_sandpipe"))
+        .args(["serve", "--listen", &address, "--db", db])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    assert_eq!(failed.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.starts_with(&format!("sandpipe: error: listening on {address}: ")),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("admin token"), "{stderr}");
+    // The next start makes the token, and shows it.
+    let (mut child, _, shown) = spawn_sandpipe(
+        &["serve", "--listen", "127.0.0.1:0", "--db", db],
+        "that it listens",
+        |line| {
+            if line.starts_with("sandpipe: generated admin token (shown once, store it): sp_admin_")
+            {
+                Some(true)
+            } else {
+                line.starts_with("sandpipe: listening on").then_some(false)
+            }
+        },
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(shown, "the second start showed no admin token");
+}
+
+#[test]
 fn replacing_a_chain_does_not_disturb_requests_in_flight() {
     // The old connector waits inside its call on a gate the test opens.
     let gate = Gate::start();

@@ -84,6 +84,40 @@ fn a_trace_shows_each_step_and_the_webhooks_without_storing_or_sending_anything(
 }
 
 #[test]
+fn a_secret_that_is_a_word_of_the_trace_leaves_the_traces_own_keys_alone() {
+    let (_tmp, server) = Server::fresh(&[]);
+    let (team, token) = server.team("acme");
+    let (_, secretive) = server.upload(&token, secretive());
+    let chain =
+        json!({"connectors": [{"bundle": secretive["id"], "config": {"apiKey": "result"}}]});
+    assert_eq!(server.put_chain(team, &token, chain).0, 200);
+    let (status, trace) = server.call(
+        "POST",
+        &format!("/v1/teams/{team}/events?trace=true"),
+        Some(&token),
+        Some(json!({"event": "e", "properties": {"result": "r"}})),
+    );
+    assert_eq!(status, 200, "{trace}");
+    // The trace's keys are the API's; what the connector's event carries is masked, keys too.
+    assert_eq!(
+        trace,
+        json!({
+            "steps": [{"connector": "Secretive (0)", "outcome": "kept", "event":
+                {"event": "e", "properties": {"**********": "r", "key": "**********", "k:**********": 1}}}],
+            "result": {"event": "e", "properties": {
+                "**********": "r", "key": "**********", "k:**********": 1,
+                "$plugins_succeeded": ["Secretive (0)"], "$plugins_failed": []
+            }},
+            "dropped_by": null,
+            "failures": [],
+            "webhooks": [],
+            "captured": [],
+            "logs": [{"connector": "Secretive (0)", "level": "log", "message": "using key **********"}]
+        })
+    );
+}
+
+#[test]
 fn a_trace_names_the_connector_that_dropped_the_event_and_the_failures() {
     let (_tmp, server) = Server::fresh(&[]);
     let (team, token) = server.team_with_chain(

@@ -133,6 +133,19 @@ impl Manifest {
                         ))
                     }),
             };
+            // Secrets are masked wherever their text appears in what the service
+            // answers or logs: a very short one would mask ordinary text.
+            let refused = refused.or_else(|| {
+                let short = field.secret
+                    && value
+                        .as_str()
+                        .is_some_and(|text| (1..MIN_SECRET_CHARS).contains(&text.chars().count()));
+                short.then(|| {
+                    invalid(format!(
+                        "a secret must be at least {MIN_SECRET_CHARS} characters (it is masked wherever its text appears in logs and answers)"
+                    ))
+                })
+            });
             if let Some(error) = refused {
                 errors.push(error);
                 continue;
@@ -157,6 +170,9 @@ impl Manifest {
 
 /// What replaces a secret value wherever config is shown.
 pub const REDACTED: &str = "**********";
+
+/// The fewest characters a secret config value may have.
+pub const MIN_SECRET_CHARS: usize = 4;
 
 impl ResolvedConfig {
     /// `meta.config` with every secret value replaced by [`REDACTED`].

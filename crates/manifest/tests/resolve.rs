@@ -165,6 +165,13 @@ fn secrets_are_marked_and_redacted() {
     assert_eq!(shown["api_key"], json!(REDACTED));
     assert_eq!(shown["name"], json!("world"));
     assert!(!serde_json::to_string(&shown).unwrap().contains("s3cret"));
+    // Too short to mask without masking ordinary text; empty is no value.
+    assert_eq!(
+        resolve(json!({"api_key": "e1é"})).unwrap_err().to_string(),
+        "config field \"api_key\": a secret must be at least 4 characters (it is masked wherever its text appears in logs and answers)"
+    );
+    assert!(resolve(json!({"api_key": "e1é!"})).is_ok());
+    assert!(resolve(json!({"api_key": ""})).is_ok());
 }
 
 #[test]

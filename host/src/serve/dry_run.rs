@@ -149,8 +149,33 @@ fn run(state: &AppState, chain: &Arc<TeamChain>, event: Value) -> Result<Value, 
             .collect(),
     };
     let mut shown = serde_json::to_value(trace).expect("a trace serialises");
-    redact(chain, &mut shown);
+    redact_trace(chain, &mut shown);
     Ok(shown)
+}
+
+/// Replaces every secret in what the trace carries — events, requests,
+/// errors, log lines, keys included — but not in the trace's own keys
+/// (`steps`, `result`, a step's `event`, …), which are the API's, not a
+/// connector's: a secret that is a common word must not rename them.
+fn redact_trace(chain: &TeamChain, trace: &mut Value) {
+    let Value::Object(fields) = trace else {
+        return redact(chain, trace);
+    };
+    for (field, value) in fields.iter_mut() {
+        match (field.as_str(), value) {
+            ("steps" | "failures" | "webhooks" | "logs", Value::Array(items)) => {
+                for item in items {
+                    match item {
+                        Value::Object(parts) => {
+                            parts.values_mut().for_each(|part| redact(chain, part));
+                        }
+                        other => redact(chain, other),
+                    }
+                }
+            }
+            (_, value) => redact(chain, value),
+        }
+    }
 }
 
 /// Replaces every secret in every string of `value`, keys included.

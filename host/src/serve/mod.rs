@@ -269,6 +269,11 @@ pub(crate) fn open(pipeline: Pipeline, admin: Admin) -> anyhow::Result<Opened> {
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     trace::init();
+    // The address first: a start that cannot listen stores nothing (a new
+    // admin token included, which would then never be shown again).
+    let listener = std::net::TcpListener::bind(args.listen)
+        .with_context(|| format!("listening on {}", args.listen))?;
+    listener.set_nonblocking(true)?;
     let mut opened = open(args.pipeline, Admin::Token(args.admin_token))?;
     opened.state.metrics_hash = args
         .metrics_token
@@ -281,9 +286,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         if let Some(url) = &args.nats {
             opened.state.publisher = Some(Arc::new(crate::worker::Publisher::connect(url).await?));
         }
-        let listener = tokio::net::TcpListener::bind(args.listen)
-            .await
-            .with_context(|| format!("listening on {}", args.listen))?;
+        let listener = tokio::net::TcpListener::from_std(listener)?;
         announce(format_args!(
             "listening on http://{}",
             listener.local_addr()?

@@ -73,11 +73,26 @@ impl TeamStore for SqliteStore {
             if taken {
                 return Ok(None);
             }
-            tx.execute(
-                "INSERT INTO teams (name, token_hash) VALUES (?1, ?2)",
-                params![name, token_hash],
+            // A deleted team's id is never given again (SQLite would reuse the
+            // highest): what is known of a team by its id — its health, its
+            // metrics, a client's records — must not pass to another.
+            let id: i64 = tx.query_row(
+                "SELECT max(
+                    coalesce((SELECT CAST(value AS INTEGER) FROM settings WHERE key = 'last_team_id'), 0),
+                    coalesce((SELECT max(id) FROM teams), 0)
+                ) + 1",
+                [],
+                |r| r.get(0),
             )?;
-            let id = tx.last_insert_rowid();
+            tx.execute(
+                "INSERT INTO teams (id, name, token_hash) VALUES (?1, ?2, ?3)",
+                params![id, name, token_hash],
+            )?;
+            tx.execute(
+                "INSERT INTO settings (key, value) VALUES ('last_team_id', ?1)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                [id.to_string()],
+            )?;
             tx.commit()?;
             Ok(Some(id))
         })?;
@@ -145,5 +160,9 @@ mod tests {
         assert!(!store.delete_team(a).unwrap());
         assert!(!store.team_exists(a).unwrap());
         assert!(!store.set_team_token(a, "h0").unwrap());
+        // The highest id, deleted, is not given to the next team.
+        assert!(store.delete_team(b).unwrap());
+        let c = store.create_team("c", "h3").unwrap();
+        assert_eq!(c, b + 1);
     }
 }
