@@ -1961,6 +1961,38 @@ fn a_request_that_waited_past_its_lease_for_a_slot_is_sent_once() {
     bodies.dedup();
     let expected: Vec<String> = (0..40).map(|i| format!("u-{i:02}")).collect();
     assert_eq!(bodies, expected, "every request arrived");
+    // The list pages by id: `since` the tenth row gives the thirty after it.
+    let ids: Vec<i64> = listed["webhooks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| row["id"].as_i64().unwrap())
+        .collect();
+    let (_, page) = server.call(
+        "GET",
+        &format!("/v1/teams/{team}/webhooks?since={}", ids[9]),
+        Some(&token),
+        None,
+    );
+    let paged: Vec<i64> = page["webhooks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| row["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(paged, ids[10..]);
+    assert_eq!(
+        server.call(
+            "GET",
+            &format!("/v1/teams/{team}/webhooks?since=yesterday"),
+            Some(&token),
+            None
+        ),
+        (
+            400,
+            json!({"error": "since must be a webhook's id (the last id of the page before); got \"yesterday\""})
+        )
+    );
     // Each sending is an attempt its row counts (an attempt that timed out
     // on a loaded machine is retried, and counted): none is sent twice
     // under one count.

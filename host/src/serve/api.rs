@@ -607,6 +607,8 @@ impl WebhookStatus {
 #[serde(deny_unknown_fields)]
 struct WebhookQuery {
     status: Option<WebhookStatus>,
+    /// A webhook's id: the rows after it (the next page).
+    since: Option<String>,
 }
 
 async fn get_webhooks(
@@ -614,10 +616,22 @@ async fn get_webhooks(
     TeamAccess(team): TeamAccess,
     Query(query): Query<WebhookQuery>,
 ) -> Result<Json<Value>, ApiError> {
+    let after = match query.since.as_deref() {
+        None => 0,
+        Some(given) => given.parse::<i64>().map_err(|_| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "since must be a webhook's id (the last id of the page before); got {given:?}"
+                ),
+            )
+        })?,
+    };
     blocking(move || {
-        let mut webhooks = state
-            .store
-            .webhooks(team, query.status.map(WebhookStatus::as_str))?;
+        let mut webhooks =
+            state
+                .store
+                .webhooks(team, query.status.map(WebhookStatus::as_str), after)?;
         // A connector may put a secret in a request's URL; the error of a
         // failed attempt may quote the URL.
         if let Some(chain) = state.teams.get(team) {

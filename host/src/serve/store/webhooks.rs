@@ -211,8 +211,10 @@ pub trait WebhookStore: Send + Sync {
     ) -> Result<()> {
         self.batch_finished(&[(id, attempts)], Some(error), next_attempt_ms)
     }
-    /// Up to 1,000 of the team's requests, optionally in one status.
-    fn webhooks(&self, team: i64, status: Option<&str>) -> Result<Vec<WebhookRow>>;
+    /// Up to 1,000 of the team's requests whose id is above `after` (0: from
+    /// the oldest), oldest first, optionally in one status: the next page
+    /// starts after the last id of this one.
+    fn webhooks(&self, team: i64, status: Option<&str>, after: i64) -> Result<Vec<WebhookRow>>;
     /// Deletes delivered and dead rows that finished at or before `before_ms`;
     /// returns how many.
     fn prune_webhooks(&self, before_ms: i64) -> Result<usize>;
@@ -401,12 +403,14 @@ impl WebhookStore for SqliteStore {
         })
     }
 
-    fn webhooks(&self, team: i64, status: Option<&str>) -> Result<Vec<WebhookRow>> {
+    fn webhooks(&self, team: i64, status: Option<&str>, after: i64) -> Result<Vec<WebhookRow>> {
         self.with(|c| {
             let mut statement = c.prepare(&format!(
-                "SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE team_id = ?1 AND (?2 IS NULL OR status = ?2) ORDER BY id LIMIT 1000"
+                "SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE team_id = ?1 AND (?2 IS NULL OR status = ?2) AND id > ?3 ORDER BY id LIMIT 1000"
             ))?;
-            statement.query_map(params![team, status], webhook_row)?.collect()
+            statement
+                .query_map(params![team, status, after], webhook_row)?
+                .collect()
         })
     }
 
@@ -487,7 +491,15 @@ mod tests {
                 ],
             )
             .unwrap();
-        let rows = store.webhooks(1, None).unwrap();
+        let rows = store.webhooks(1, None, 0).unwrap();
+        // The next page starts after the last id seen.
+        let after_first: Vec<i64> = store
+            .webhooks(1, None, rows[0].id)
+            .unwrap()
+            .iter()
+            .map(|r| r.id)
+            .collect();
+        assert_eq!(after_first, [rows[1].id, rows[2].id]);
         store.webhook_delivered(rows[0].id, 1).unwrap();
         store.webhook_failed(rows[1].id, 1, "down", None).unwrap();
         assert_eq!(
@@ -502,12 +514,12 @@ mod tests {
             store.redeliver_webhook(1, rows[1].id).unwrap(),
             Redelivery::Queued
         );
-        assert_eq!(store.webhooks(1, Some("pending")).unwrap().len(), 2);
+        assert_eq!(store.webhooks(1, Some("pending"), 0).unwrap().len(), 2);
         store.webhook_failed(rows[1].id, 1, "down", None).unwrap();
         assert_eq!(store.prune_webhooks(now_ms() - 60_000).unwrap(), 0);
         assert_eq!(store.prune_webhooks(now_ms()).unwrap(), 2);
         let left: Vec<String> = store
-            .webhooks(1, None)
+            .webhooks(1, None, 0)
             .unwrap()
             .into_iter()
             .map(|r| r.status)

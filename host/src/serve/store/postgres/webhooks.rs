@@ -282,14 +282,14 @@ impl WebhookStore for PgStore {
         })
     }
 
-    fn webhooks(&self, team: i64, status: Option<&str>) -> Result<Vec<WebhookRow>> {
+    fn webhooks(&self, team: i64, status: Option<&str>, after: i64) -> Result<Vec<WebhookRow>> {
         self.run(|client| async move {
             let rows = client
                 .query(
                     &format!(
-                        "SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE team_id = $1 AND ($2::TEXT IS NULL OR status = $2) ORDER BY id LIMIT 1000"
+                        "SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE team_id = $1 AND ($2::TEXT IS NULL OR status = $2) AND id > $3 ORDER BY id LIMIT 1000"
                     ),
-                    &[&team, &status],
+                    &[&team, &status, &after],
                 )
                 .await
                 .map_err(pg_error)?;
