@@ -238,6 +238,35 @@ fn the_redacted_placeholder_keeps_a_stored_secret_across_a_reorder() {
     assert_eq!(server.put_chain(team, &token, chain).0, 200);
     let (_, out) = server.events(team, &token, json!({"event": "e", "properties": {}}));
     assert_eq!(out["results"][0]["properties"]["hello"], "Hello **********");
+    // A stored secret whose field the new bundle does not keep secret: the
+    // placeholder is refused (keeping the value would show it, storing the
+    // placeholder would lose it), and the stored secret runs on.
+    let chain =
+        json!({"connectors": [{"bundle": secretive["id"], "config": {"apiKey": "s3cr3t-value"}}]});
+    assert_eq!(server.put_chain(team, &token, chain).0, 200);
+    let (_, plain) = server.upload(
+        &token,
+        inline(
+            "Secretive",
+            "function processEvent(e, { config }) { e.properties.key = config.apiKey; return e }",
+            r#"{"key": "apiKey", "required": true}"#,
+        ),
+    );
+    let chain =
+        json!({"connectors": [{"bundle": plain["id"], "config": {"apiKey": "**********"}}]});
+    assert_eq!(
+        server.put_chain(team, &token, chain),
+        (
+            422,
+            json!({
+                "error": "connector 0 (Secretive): config field \"apiKey\": ********** stands for the stored secret, but this bundle does not keep the field secret: give its value",
+                "connector": 0,
+                "field": "apiKey"
+            })
+        )
+    );
+    let (_, out) = server.events(team, &token, json!({"event": "e", "properties": {}}));
+    assert_eq!(out["results"][0]["properties"]["key"], "s3cr3t-value");
 }
 
 #[test]

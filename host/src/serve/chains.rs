@@ -233,9 +233,13 @@ pub fn put(
         .collect();
     let previous = state.teams.get(team);
     if let Some(previous) = previous.as_deref() {
-        for (row, bundle) in rows.iter_mut().zip(&bundles) {
+        let mut problems = Vec::new();
+        for (position, (row, bundle)) in rows.iter_mut().zip(&bundles).enumerate() {
             let stored = previous.spec(&row.id).map(|spec| &spec.config);
-            keep_stored(bundle, &mut row.config, stored);
+            problems.extend(keep_stored(position, bundle, &mut row.config, stored));
+        }
+        if !problems.is_empty() {
+            return Err(ChainError::InvalidConfig(problems));
         }
     }
     let specs = all_specs(rows.iter().zip(bundles).enumerate().map(
@@ -319,15 +323,34 @@ pub fn reset(state: &AppState, team: i64, id: &str) -> Result<bool, ChainError> 
 
 /// Replaces each secret or attachment value given as [`REDACTED`] by the
 /// stored one, or removes it when nothing is stored (then a required field
-/// is reported missing).
+/// is reported missing). The placeholder given for a field that was a stored
+/// secret and is not one in `bundle` is refused: keeping the secret would
+/// show it, and storing the placeholder would lose it.
 fn keep_stored(
+    position: usize,
     bundle: &Bundle,
     config: &mut serde_json::Map<String, Value>,
     stored: Option<&sandpipe_manifest::ResolvedConfig>,
-) {
+) -> Vec<ConfigProblem> {
+    let mut problems = Vec::new();
     for field in bundle.manifest().fields() {
+        if config.get(&field.key).and_then(Value::as_str) != Some(REDACTED) {
+            continue;
+        }
         let kept = field.secret || field.kind == FieldType::Attachment;
-        if !kept || config.get(&field.key).and_then(Value::as_str) != Some(REDACTED) {
+        if !kept {
+            if stored.is_some_and(|stored| stored.secrets.contains(&field.key)) {
+                problems.push(ConfigProblem {
+                    position,
+                    name: bundle.manifest().name.clone(),
+                    source: ConfigError::Invalid {
+                        key: field.key.clone(),
+                        reason: format!(
+                            "{REDACTED} stands for the stored secret, but this bundle does not keep the field secret: give its value"
+                        ),
+                    },
+                });
+            }
             continue;
         }
         let value = stored.and_then(|stored| {
@@ -341,6 +364,7 @@ fn keep_stored(
             None => config.remove(&field.key),
         };
     }
+    problems
 }
 
 /// A log line for each connector the new configuration enabled or disabled.
