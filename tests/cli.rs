@@ -32,6 +32,22 @@ fn one_line_error(output: &Output) -> String {
 
 /// Writes `chain` to `dir/chain.json` and `events` to `dir/events.ndjson`, then
 /// runs `sandpipe run chain.json --events events.ndjson` and `flags` in `dir`.
+/// `sandpipe ARGS` in `dir`, its stdin, stdout and stderr piped to the test.
+fn spawn_piped(args: &[&str], dir: &Path) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_sandpipe"))
+        .args(args)
+        .current_dir(dir)
+        .env(
+            "SANDPIPE_CACHE_DIR",
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join("module-cache"),
+        )
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 fn run_chain(dir: &Path, chain: serde_json::Value, events: &str, flags: &[&str]) -> Output {
     std::fs::write(dir.join("chain.json"), chain.to_string()).unwrap();
     std::fs::write(dir.join("events.ndjson"), events).unwrap();
@@ -298,18 +314,7 @@ fn a_line_that_is_not_utf8_is_refused_alone_and_the_run_goes_on() {
         );
     }
     // The same from stdin, named `-`.
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sandpipe"))
-        .args(["run", "chain.json", "--events", "-"])
-        .current_dir(tmp.path())
-        .env(
-            "SANDPIPE_CACHE_DIR",
-            Path::new(env!("CARGO_TARGET_TMPDIR")).join("module-cache"),
-        )
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_piped(&["run", "chain.json", "--events", "-"], tmp.path());
     {
         use std::io::Write;
         let mut input = child.stdin.take().unwrap();
@@ -388,18 +393,7 @@ fn run_sends_an_export_buffer_whose_first_event_has_waited_when_the_next_line_co
     let chain =
         json!({"connectors": [{"path": "exporter", "config": {"exportEventsBufferSeconds": "1"}}]});
     std::fs::write(tmp.path().join("chain.json"), chain.to_string()).unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sandpipe"))
-        .args(["run", "chain.json"])
-        .current_dir(tmp.path())
-        .env(
-            "SANDPIPE_CACHE_DIR",
-            Path::new(env!("CARGO_TARGET_TMPDIR")).join("module-cache"),
-        )
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_piped(&["run", "chain.json"], tmp.path());
     let mut input = child.stdin.take().unwrap();
     let (lines, seen) = std::sync::mpsc::channel();
     let reader = {
