@@ -27,7 +27,10 @@ pub use logs::{LOG_RETENTION, LogFilter, LogLine, LogRow, LogStore, Since};
 pub use postgres::{PgStorage, PgStore, PgUrl};
 pub use tasks::{TaskClaim, TaskStore};
 pub use teams::{TeamRow, TeamStore};
-pub use webhooks::{Buffering, ON_EVENT, OnEventJob, Redelivery, WebhookRow, WebhookStore};
+pub use webhooks::{
+    Buffering, ON_EVENT, OnEventJob, Redelivery, WebhookFilter, WebhookPage, WebhookRow,
+    WebhookStore,
+};
 
 use rusqlite::{Connection, OptionalExtension};
 use std::path::{Path, PathBuf};
@@ -93,13 +96,19 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Opens (creating and migrating if needed) the database at `path`.
     pub fn open(path: &Path) -> Result<SqliteStore> {
-        let connection = Connection::open(path).map_err(|source| StoreError::Open {
+        let mut connection = Connection::open(path).map_err(|source| StoreError::Open {
             path: path.to_path_buf(),
             source,
         })?;
         connection.execute_batch(
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
         )?;
+        // `meta.storage` writes to the same file on a connection of its own.
+        // A transaction that began by reading and then writes would fail at
+        // once ("database is locked") had that connection committed in
+        // between, since its snapshot is no longer the newest; one that takes
+        // the write lock when it begins waits for the other instead.
+        connection.set_transaction_behavior(rusqlite::TransactionBehavior::Immediate);
         migrations::migrate(&connection, path)?;
         Ok(SqliteStore {
             connection: Mutex::new(connection),
@@ -129,6 +138,40 @@ impl SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A transaction of the store takes the write lock as it begins: a
+    /// writer on another connection of the same file (`meta.storage`'s)
+    /// cannot commit between its first read and its first write, which would
+    /// make that write fail with SQLITE_BUSY rather than wait.
+    #[test]
+    fn transactions_take_the_write_lock_as_they_begin() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let store = SqliteStore::open(&path).unwrap();
+        let other = Connection::open(&path).unwrap();
+        other
+            .execute_batch("PRAGMA busy_timeout = 0; CREATE TABLE other (x INTEGER)")
+            .unwrap();
+        let other_wrote = store
+            .with(|c| {
+                let tx = c.transaction()?;
+                let _: i64 = tx.query_row("SELECT count(*) FROM webhooks", [], |r| r.get(0))?;
+                let other_wrote = other.execute("INSERT INTO other VALUES (1)", []);
+                tx.execute("DELETE FROM webhooks WHERE id = -1", [])?;
+                tx.commit()?;
+                Ok(other_wrote)
+            })
+            .unwrap();
+        assert!(
+            matches!(
+                other_wrote,
+                Err(rusqlite::Error::SqliteFailure(ref e, _)) if e.code == rusqlite::ErrorCode::DatabaseBusy
+            ),
+            "{other_wrote:?}"
+        );
+        // Once the store committed, the other writer goes on.
+        other.execute("INSERT INTO other VALUES (1)", []).unwrap();
+    }
 
     /// The connection that commits an events request's webhooks syncs at every
     /// commit: they survive power loss, not only a crash.
