@@ -42,11 +42,15 @@ pub fn generate(prefix: &str) -> String {
     format!("{prefix}{}", hex::encode(bytes))
 }
 
-/// The token of an `Authorization: Bearer …` header.
+/// The token of an `Authorization: Bearer …` header. The scheme's name is
+/// matched without regard to case (RFC 9110, section 11.1): `bearer abc` is
+/// the same header as `Bearer abc`.
 pub fn bearer(header: Option<&str>) -> Option<&str> {
-    header?
-        .strip_prefix("Bearer ")
-        .map(str::trim)
+    let header = header?;
+    let (scheme, token) = header.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("Bearer")
+        .then(|| token.trim())
         .filter(|t| !t.is_empty())
 }
 
@@ -63,6 +67,10 @@ mod tests {
         assert_eq!(bearer(Some("Bearer abc")), Some("abc"));
         assert_eq!(bearer(Some("Basic abc")), None);
         assert_eq!(bearer(Some("Bearer ")), None);
+        assert_eq!(bearer(Some("bearer abc")), Some("abc"));
+        assert_eq!(bearer(Some("BEARER  abc ")), Some("abc"));
+        assert_eq!(bearer(Some("Bearerabc")), None);
+        assert_eq!(bearer(Some("Bearer")), None);
         assert!(
             Caller::Admin.may_access(3)
                 && Caller::Team(3).may_access(3)
