@@ -175,7 +175,12 @@ fn bad_bundles_and_bad_config_are_refused_with_reasons() {
             json!({
                 "error": "connector 0 (Webhook): config field \"url\" is required but has no value",
                 "connector": 0,
-                "field": "url"
+                "field": "url",
+                "problems": [{
+                    "connector": 0,
+                    "field": "url",
+                    "error": "config field \"url\" is required but has no value"
+                }]
             })
         )
     );
@@ -283,10 +288,14 @@ fn a_looping_connector_is_contained_and_the_request_returns() {
         messages[1].starts_with("quarantine: now disabled (15 errors"),
         "{messages:?}"
     );
-    // A PUT of the chain re-enables it.
-    let chain = json!({"connectors": [{"bundle": spinner["id"]}, {"bundle": hello["id"]}]});
-    let (_, shown) = server.put_chain(team, &token, chain);
+    // A PUT of the chain re-enables it: here the GET's body sent back as it
+    // was, its read-only `name` and `status` accepted and not used.
+    assert_eq!(chain["connectors"][0]["name"], "Spinner");
+    let (status, shown) = server.put_chain(team, &token, chain);
+    assert_eq!(status, 200, "{shown}");
     assert_eq!(shown["connectors"][0]["status"], "healthy");
+    assert_eq!(shown["connectors"][0]["bundle"], spinner["id"]);
+    assert_eq!(shown["connectors"][1]["bundle"], hello["id"]);
 }
 
 #[test]
@@ -501,6 +510,15 @@ fn webhooks_are_retried_until_delivered_or_dead() {
     assert_eq!(
         listed["webhooks"][1]["last_error"],
         "HTTP 500 Internal Server Error"
+    );
+    // The team's log says so, for the connector, naming the origin only.
+    let id = listed["webhooks"][1]["id"].as_i64().unwrap();
+    assert_eq!(
+        server.log_messages(team, &token, "connector=Webhook&level=warn"),
+        [format!(
+            "webhook {id} to http://127.0.0.1:{}/… is dead after 3 attempts: HTTP 500 Internal Server Error (POST …/webhooks/ID/redeliver tries again)",
+            receiver.port
+        )]
     );
     let (_, dead) = server.call(
         "GET",
@@ -1700,7 +1718,19 @@ fn every_config_error_of_a_put_is_reported_at_once() {
             json!({
                 "error": "connector 0 (Hello World): config field \"name\": must be a string (config values are text, as in PostHog), not a number; connector 1 (Typed): config field \"url\" is required but has no value",
                 "connector": 0,
-                "field": "name"
+                "field": "name",
+                "problems": [
+                    {
+                        "connector": 0,
+                        "field": "name",
+                        "error": "config field \"name\": must be a string (config values are text, as in PostHog), not a number"
+                    },
+                    {
+                        "connector": 1,
+                        "field": "url",
+                        "error": "config field \"url\" is required but has no value"
+                    }
+                ]
             })
         )
     );
@@ -1981,18 +2011,64 @@ fn a_request_that_waited_past_its_lease_for_a_slot_is_sent_once() {
         .map(|row| row["id"].as_i64().unwrap())
         .collect();
     assert_eq!(paged, ids[10..]);
-    assert_eq!(
-        server.call(
+    // Newest first, and the page before an id; by connector.
+    let listed_ids = |query: &str| -> Vec<i64> {
+        let (status, page) = server.call(
             "GET",
-            &format!("/v1/teams/{team}/webhooks?since=yesterday"),
+            &format!("/v1/teams/{team}/webhooks?{query}"),
             Some(&token),
-            None
+            None,
+        );
+        assert_eq!(status, 200, "{query}: {page}");
+        page["webhooks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|row| row["id"].as_i64().unwrap())
+            .collect()
+    };
+    let newest_first: Vec<i64> = ids.iter().rev().copied().collect();
+    assert_eq!(listed_ids("newest=true"), newest_first);
+    assert_eq!(
+        listed_ids(&format!("before={}", ids[30])),
+        newest_first[10..]
+    );
+    assert_eq!(
+        listed_ids(&format!("newest=true&before={}&status=delivered", ids[30])),
+        newest_first[10..]
+    );
+    assert_eq!(listed_ids("connector=Sender"), ids);
+    assert_eq!(
+        listed_ids("connector=Sender%20(0)&newest=true"),
+        newest_first
+    );
+    assert_eq!(listed_ids("connector=Sender%20(1)"), Vec::<i64>::new());
+    for (query, error) in [
+        (
+            "since=yesterday",
+            "since must be a webhook's id (the last id of the page before); got \"yesterday\"",
         ),
         (
-            400,
-            json!({"error": "since must be a webhook's id (the last id of the page before); got \"yesterday\""})
-        )
-    );
+            "before=x",
+            "before must be a webhook's id (the last id of the page before); got \"x\"",
+        ),
+        ("newest=yes", "newest must be true or false; got \"yes\""),
+        (
+            "newest=true&since=1",
+            "since pages oldest first; newest and before page newest first: give one or the other",
+        ),
+    ] {
+        assert_eq!(
+            server.call(
+                "GET",
+                &format!("/v1/teams/{team}/webhooks?{query}"),
+                Some(&token),
+                None
+            ),
+            (400, json!({ "error": error })),
+            "{query}"
+        );
+    }
     // Each sending is an attempt its row counts (an attempt that timed out
     // on a loaded machine is retried, and counted): none is sent twice
     // under one count.

@@ -229,7 +229,12 @@ fn the_redacted_placeholder_keeps_a_stored_secret_across_a_reorder() {
             json!({
                 "error": "connector 1 (Secretive): config field \"apiKey\" is required but has no value",
                 "connector": 1,
-                "field": "apiKey"
+                "field": "apiKey",
+                "problems": [{
+                    "connector": 1,
+                    "field": "apiKey",
+                    "error": "config field \"apiKey\" is required but has no value"
+                }]
             })
         )
     );
@@ -261,7 +266,12 @@ fn the_redacted_placeholder_keeps_a_stored_secret_across_a_reorder() {
             json!({
                 "error": "connector 0 (Secretive): config field \"apiKey\": ********** stands for the stored secret, but this bundle does not keep the field secret: give its value",
                 "connector": 0,
-                "field": "apiKey"
+                "field": "apiKey",
+                "problems": [{
+                    "connector": 0,
+                    "field": "apiKey",
+                    "error": "config field \"apiKey\": ********** stands for the stored secret, but this bundle does not keep the field secret: give its value"
+                }]
             })
         )
     );

@@ -142,7 +142,8 @@ try {
     step('save without the required URL: the 422 is shown next to that field');
     await page.getByRole('button', { name: 'Save chain', exact: true }).click();
     const urlField = webhook.getByLabel('Webhook URL');
-    await expectText(webhook.locator('.field-error'), 'connector 1 (Webhook): config field "url" is required but has no value');
+    await expectText(webhook.locator('.field-error'), 'config field "url" is required but has no value');
+    await expectText(page.locator('#chain-error'), 'Not saved: Webhook (1) needs a fix.');
     assert.equal(await urlField.getAttribute('aria-invalid'), 'true');
     const described = await urlField.getAttribute('aria-describedby');
     const errorText = await page.evaluate((ids) => ids.split(' ').map((id) => document.getElementById(id).textContent).join(' '), described);
@@ -203,7 +204,15 @@ try {
     const deliveries = page.getByRole('table', { name: 'Webhook deliveries, newest first' });
     await expectText(deliveries.getByRole('row'), 'delivered');
     await expectText(deliveries.getByRole('row'), env.WEBHOOK_URL);
+    await expectText(page.locator('#webhooks-table p.hint'), 'All 1 shown.');
     await screenshot('webhooks');
+    // The service filters by connector: Hello World composed none.
+    const connectorFilter = page.locator('#view-webhooks').getByLabel('Connector');
+    await connectorFilter.selectOption('Hello World (0)');
+    await expectText(page.locator('#webhooks-table'), 'No webhook deliveries.');
+    await connectorFilter.selectOption('Webhook (1)');
+    await expectText(deliveries.getByRole('row'), env.WEBHOOK_URL);
+    await connectorFilter.selectOption('');
 
     step('health');
     await page.getByRole('button', { name: 'Health', exact: true }).click();

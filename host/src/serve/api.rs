@@ -13,7 +13,7 @@ use super::events;
 use super::http::{ApiError, Bearer, NoQuery, Query, TeamAccess, blocking};
 use super::json::Json;
 use super::state::AppState;
-use super::store::{LogFilter, Redelivery, Since};
+use super::store::{LogFilter, Redelivery, Since, WebhookFilter, WebhookPage};
 use super::teams::TeamChain;
 use axum::Router;
 use axum::body::Bytes;
@@ -334,6 +334,13 @@ struct ConnectorRequest {
     config: Map<String, Value>,
     #[serde(default = "enabled_by_default")]
     enabled: bool,
+    /// What a GET of the chain shows beside the fields above (the plugin's
+    /// name, the connector's health): read-only, accepted so that a GET's body
+    /// can be edited and PUT back, and not used.
+    #[serde(default, rename = "name")]
+    _name: Option<Value>,
+    #[serde(default, rename = "status")]
+    _status: Option<Value>,
 }
 
 fn enabled_by_default() -> bool {
@@ -607,8 +614,56 @@ impl WebhookStatus {
 #[serde(deny_unknown_fields)]
 struct WebhookQuery {
     status: Option<WebhookStatus>,
-    /// A webhook's id: the rows after it (the next page).
+    /// A connector's label, name or id.
+    connector: Option<String>,
+    /// A webhook's id: the rows after it, oldest first (the next page).
     since: Option<String>,
+    /// `true`: newest first.
+    newest: Option<String>,
+    /// A webhook's id: the rows before it, newest first (the next page of
+    /// a newest-first listing).
+    before: Option<String>,
+}
+
+impl WebhookQuery {
+    /// The store's filter; an unreadable id or flag, or `since` with a
+    /// newest-first listing, is a 400.
+    fn filter(self) -> Result<WebhookFilter, ApiError> {
+        let bad = |message: String| ApiError::new(StatusCode::BAD_REQUEST, message);
+        let id = |name: &str, given: Option<String>| -> Result<Option<i64>, ApiError> {
+            given
+                .map(|given| {
+                    given.parse::<i64>().map_err(|_| {
+                        bad(format!(
+                            "{name} must be a webhook's id (the last id of the page before); got {given:?}"
+                        ))
+                    })
+                })
+                .transpose()
+        };
+        let newest = match self.newest.as_deref() {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(given) => return Err(bad(format!("newest must be true or false; got {given:?}"))),
+        };
+        let since = id("since", self.since)?;
+        let before = id("before", self.before)?;
+        let page = match (since, newest || before.is_some()) {
+            (Some(_), true) => {
+                return Err(bad(
+                    "since pages oldest first; newest and before page newest first: give one or the other"
+                        .into(),
+                ));
+            }
+            (since, false) => WebhookPage::After(since.unwrap_or(0)),
+            (None, true) => WebhookPage::Before(before),
+        };
+        Ok(WebhookFilter {
+            status: self.status.map(WebhookStatus::as_str),
+            connector: self.connector,
+            page,
+        })
+    }
 }
 
 async fn get_webhooks(
@@ -616,22 +671,9 @@ async fn get_webhooks(
     TeamAccess(team): TeamAccess,
     Query(query): Query<WebhookQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let after = match query.since.as_deref() {
-        None => 0,
-        Some(given) => given.parse::<i64>().map_err(|_| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                format!(
-                    "since must be a webhook's id (the last id of the page before); got {given:?}"
-                ),
-            )
-        })?,
-    };
+    let filter = query.filter()?;
     blocking(move || {
-        let mut webhooks =
-            state
-                .store
-                .webhooks(team, query.status.map(WebhookStatus::as_str), after)?;
+        let mut webhooks = state.store.webhooks(team, &filter)?;
         // A connector may put a secret in a request's URL; the error of a
         // failed attempt may quote the URL.
         if let Some(chain) = state.teams.get(team) {

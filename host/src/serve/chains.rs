@@ -73,6 +73,11 @@ impl ConfigProblem {
     pub fn field(&self) -> &str {
         self.source.key()
     }
+
+    /// The error without the connector it is about.
+    pub fn reason(&self) -> String {
+        self.source.to_string()
+    }
 }
 
 /// The specs, or every config error of them all.

@@ -13,11 +13,12 @@ use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use sandpipe_runtime::services::storage::StorageError;
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
 /// An error response: a status and a one-line message, as `{"error": message}`,
 /// with what the message names for a program to read beside it (a 422 of a
-/// chain adds `"connector"`, its position, and `"field"`, its config key).
+/// chain adds `"connector"`, its position, and `"field"`, its config key, and
+/// `"problems"`, every config error).
 #[derive(Debug)]
 pub struct ApiError {
     status: StatusCode,
@@ -85,13 +86,25 @@ impl From<ChainError> for ApiError {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, message)
                     .naming("connector", position)
             }
-            // Every problem is in the message; the first is named for a program.
+            // Every problem is in the message and, one by one, in `problems`
+            // for a program; the first is also named at the top.
             ChainError::InvalidConfig(problems) => {
+                let listed: Vec<Value> = problems
+                    .iter()
+                    .map(|problem| {
+                        json!({
+                            "connector": problem.position(),
+                            "field": problem.field(),
+                            "error": problem.reason(),
+                        })
+                    })
+                    .collect();
                 let error = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, message);
                 match problems.first() {
                     Some(first) => error
                         .naming("connector", first.position())
-                        .naming("field", first.field()),
+                        .naming("field", first.field())
+                        .naming("problems", listed),
                     None => error,
                 }
             }

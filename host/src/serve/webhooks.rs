@@ -438,7 +438,18 @@ impl Delivery {
                 store.append_logs(row.team, &[line])?;
                 store.webhook_failed(id, attempts, &error.to_string(), None)
             }
-            Err(error) => store.webhook_failed(id, attempts, &error.to_string(), next),
+            Err(error) => {
+                if next.is_none() {
+                    let what = if row.kind == ON_EVENT {
+                        format!("onEvent call {id}")
+                    } else {
+                        format!("webhook {id} to {}", origin(&row.url))
+                    };
+                    store
+                        .append_logs(row.team, &[gave_up(row.connector, what, attempts, &error)])?;
+                }
+                store.webhook_failed(id, attempts, &error.to_string(), next)
+            }
         })
         .await;
         if let Ok(Err(error)) = saved {
@@ -532,6 +543,16 @@ impl Delivery {
                         time: SystemTime::now(),
                     };
                     store.append_logs(team, &[line])?;
+                } else if next.is_none() {
+                    let ids = rows.iter().map(|(id, _)| *id);
+                    let (first, last) = (ids.clone().min(), ids.max());
+                    let what = format!(
+                        "exportEvents batch of {} events (webhooks {}–{})",
+                        rows.len(),
+                        first.unwrap_or_default(),
+                        last.unwrap_or_default()
+                    );
+                    store.append_logs(team, &[gave_up(connector, what, attempts, &error)])?;
                 }
                 store.batch_finished(&rows, Some(&error.to_string()), next)
             }
@@ -596,7 +617,7 @@ impl Delivery {
             .resolve(host, address)
             .timeout(self.options.attempt_timeout)
             .build()
-            .map_err(AttemptError::Client)?;
+            .map_err(|e| AttemptError::Client(e.without_url()))?;
         let method = reqwest::Method::from_bytes(row.method.as_bytes())
             .map_err(|_| AttemptError::InvalidMethod(row.method.clone()))?;
         let mut request = client.request(method, url);
@@ -615,7 +636,9 @@ impl Delivery {
             if e.is_timeout() {
                 AttemptError::TimedOut
             } else {
-                AttemptError::Send(e)
+                // The row shows its URL; a log line or an error shows no
+                // more than its origin (a path or query may hold a token).
+                AttemptError::Send(e.without_url())
             }
         })?;
         if response.status().is_success() {
@@ -668,6 +691,22 @@ fn export_batches(rows: Vec<WebhookRow>) -> Vec<Vec<Vec<WebhookRow>>> {
 /// log line shows of a webhook's destination. A connector may put a secret
 /// config value in the path, query or user info (an API key); log lines never
 /// carry secrets, and the delivery worker does not know the team's.
+/// The warning a connector's log gets when `what` (a composed request, an
+/// `onEvent` call, an `exportEvents` batch) failed its last attempt and is
+/// dead: the team sees it without listing its webhooks.
+fn gave_up(connector: String, what: String, attempts: i64, error: &AttemptError) -> LogLine {
+    let tries = if attempts == 1 { "attempt" } else { "attempts" };
+    LogLine {
+        connector,
+        connector_id: None,
+        level: LogLevel::Warn,
+        message: format!(
+            "{what} is dead after {attempts} {tries}: {error} (POST …/webhooks/ID/redeliver tries again)"
+        ),
+        time: SystemTime::now(),
+    }
+}
+
 fn origin(url: &str) -> String {
     match url::Url::parse(url) {
         Ok(parsed) => {

@@ -22,8 +22,13 @@ const state = {
     // The chain being edited: connector models (form.js).
     chain: [],
     logs: { lastId: 0, rows: [] },
+    // The deliveries shown, newest first, and whether older ones are left.
+    webhooks: { rows: [], more: false },
     timer: null,
 };
+
+// Rows a page of `GET …/webhooks` holds at most.
+const WEBHOOK_PAGE = 1000;
 
 const SAMPLES = {
     pageview: { event: '$pageview', distinct_id: 'user-1', properties: { $current_url: 'https://example.com/', plan: 'free' } },
@@ -91,7 +96,10 @@ async function refresh({ auto = false } = {}) {
             return $('#logs-auto').checked || !auto ? renderLogs() : undefined;
         case 'webhooks':
             if (!auto && state.team !== null) await connectorFilter($('#webhooks-connector'));
-            return $('#webhooks-auto').checked || !auto ? renderWebhooks() : undefined;
+            // Auto-refresh shows the newest page again, so it waits while
+            // older pages are open.
+            return !auto || ($('#webhooks-auto').checked && state.webhooks.rows.length <= WEBHOOK_PAGE)
+                ? renderWebhooks() : undefined;
         default: return undefined;
     }
 }
@@ -299,22 +307,33 @@ async function saveChain() {
     }
 }
 
-// A 422 names the connector (its position) and the field: the message goes
-// next to that field, which gets the focus.
+// A 422 of config values lists every problem (`problems`: the connector's
+// position, the field, the error): each message goes next to its field, and
+// the first such field gets the focus. Another 422 names at most a connector.
 function showChainError(error) {
     const position = error.body?.connector;
-    const connector = Number.isInteger(position) ? state.chain[position] : undefined;
-    if (connector) {
-        const key = error.body.field;
+    const problems = error.body?.problems
+        ?? (Number.isInteger(position) ? [{ connector: position, field: error.body.field, error: error.message }] : []);
+    const needFix = [];
+    let focused = false;
+    for (const problem of problems) {
+        const connector = state.chain[problem.connector];
+        if (!connector) continue;
+        const key = problem.field;
         const slot = key !== undefined ? document.getElementById(form.errorId(connector, key)) : null;
         const target = slot ?? document.getElementById(`c${connector.uid}-error`);
-        target.textContent = error.message;
+        target.textContent = target.textContent ? `${target.textContent}; ${problem.error}` : problem.error;
         const input = key !== undefined ? document.getElementById(form.fieldId(connector, key)) : null;
         if (input) {
             input.setAttribute('aria-invalid', 'true');
-            input.focus();
+            if (!focused) input.focus();
+            focused = true;
         }
-        say($('#chain-error'), `Not saved: ${labelOf(connector, position)} needs a fix.`);
+        const label = labelOf(connector, problem.connector);
+        if (!needFix.includes(label)) needFix.push(label);
+    }
+    if (needFix.length > 0) {
+        say($('#chain-error'), `Not saved: ${needFix.join(', ')} ${needFix.length === 1 ? 'needs' : 'need'} a fix.`);
     } else {
         say($('#chain-error'), `Not saved: ${error.message}`);
     }
@@ -438,17 +457,28 @@ async function renderLogs() {
             state.logs.rows.map((l) => [l.time, l.connector, h('span', { class: `level ${l.level}` }, l.level), l.message])));
 }
 
-async function renderWebhooks() {
+// The newest deliveries first, a page at a time, filtered by the service:
+// `older` adds the page before the last row shown; otherwise the list starts
+// again at the newest.
+async function renderWebhooks({ older = false } = {}) {
     if (needTeam($('#webhooks-table'))) return;
-    const select = $('#webhooks-connector');
-    const status = $('#webhooks-status').value;
-    const { webhooks } = await api.get(teamPath(status ? `/webhooks?status=${status}` : '/webhooks'));
-    const shown = webhooks.filter((w) => !select.value || w.connector === select.value).reverse();
-    $('#webhooks-table').replaceChildren(shown.length === 0
-        ? h('p', { class: 'hint' }, 'No webhook deliveries.')
-        : table('Webhook deliveries, newest first', ['Id', 'Connector', 'Method', 'URL', 'Status', 'Attempts', 'Last error', 'Created'],
+    const query = new URLSearchParams({ newest: 'true' });
+    if ($('#webhooks-connector').value) query.set('connector', $('#webhooks-connector').value);
+    if ($('#webhooks-status').value) query.set('status', $('#webhooks-status').value);
+    const before = older ? state.webhooks.rows : [];
+    if (before.length > 0) query.set('before', String(before[before.length - 1].id));
+    const { webhooks } = await api.get(teamPath(`/webhooks?${query}`));
+    state.webhooks = { rows: [...before, ...webhooks], more: webhooks.length === WEBHOOK_PAGE };
+    const shown = state.webhooks.rows;
+    $('#webhooks-table').replaceChildren(...(shown.length === 0
+        ? [h('p', { class: 'hint' }, 'No webhook deliveries.')]
+        : [table('Webhook deliveries, newest first', ['Id', 'Connector', 'Method', 'URL', 'Status', 'Attempts', 'Last error', 'Created'],
             shown.map((w) => [String(w.id), w.connector, CALLS[w.kind] ?? w.method, w.url,
-                h('span', { class: `badge ${w.status}` }, w.status), String(w.attempts), w.last_error ?? '', w.created_at])));
+                h('span', { class: `badge ${w.status}` }, w.status), String(w.attempts), w.last_error ?? '', w.created_at])),
+        state.webhooks.more
+            ? h('button', { type: 'button', id: 'webhooks-older', onclick: () => renderWebhooks({ older: true }) },
+                `Show older (${shown.length} shown)`)
+            : h('p', { class: 'hint' }, `All ${shown.length} shown.`)]));
 }
 
 // ---- wiring ----
@@ -477,6 +507,7 @@ function wire() {
         resetLogs();
         $('#logs-connector').replaceChildren();
         $('#webhooks-connector').replaceChildren();
+        state.webhooks = { rows: [], more: false };
         refresh();
     });
     $('#create-team').addEventListener('submit', createTeam);
@@ -500,7 +531,7 @@ function wire() {
         $(id).addEventListener('change', () => { resetLogs(); renderLogs(); });
     }
     for (const id of ['#webhooks-connector', '#webhooks-status']) {
-        $(id).addEventListener('change', renderWebhooks);
+        $(id).addEventListener('change', () => renderWebhooks());
     }
 }
 

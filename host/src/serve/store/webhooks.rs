@@ -7,6 +7,51 @@ use super::{Result, SqliteStore, now_ms};
 use rusqlite::{OptionalExtension, params};
 use serde_json::{Map, Value};
 
+/// Which of a team's webhook rows to read, and from which end.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WebhookFilter {
+    /// `pending`, `delivered` or `dead`.
+    pub status: Option<&'static str>,
+    /// A connector's label `"<name> (<position>)"`, its name, or (for an
+    /// `onEvent` or `exportEvents` row) its id.
+    pub connector: Option<String>,
+    pub page: WebhookPage,
+}
+
+/// A page of at most [`WEBHOOK_PAGE`] rows.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum WebhookPage {
+    /// Oldest first, the rows whose id is above this one (0: from the oldest).
+    After(i64),
+    /// Newest first, the rows whose id is below this one (`None`: from the newest).
+    Before(Option<i64>),
+}
+
+impl Default for WebhookPage {
+    fn default() -> Self {
+        WebhookPage::After(0)
+    }
+}
+
+impl WebhookPage {
+    /// The id bound and the SQL that orders and bounds the page by it, for a
+    /// statement whose parameter `param` is that bound.
+    pub(crate) fn sql(self, param: &str) -> (i64, String) {
+        match self {
+            WebhookPage::After(id) => {
+                (id, format!("id > {param} ORDER BY id LIMIT {WEBHOOK_PAGE}"))
+            }
+            WebhookPage::Before(id) => (
+                id.unwrap_or(i64::MAX),
+                format!("id < {param} ORDER BY id DESC LIMIT {WEBHOOK_PAGE}"),
+            ),
+        }
+    }
+}
+
+/// Rows a page of `GET …/webhooks` holds at most.
+pub const WEBHOOK_PAGE: usize = 1_000;
+
 /// One stored webhook request, or `onEvent` call ([`ON_EVENT`]).
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct WebhookRow {
@@ -211,10 +256,9 @@ pub trait WebhookStore: Send + Sync {
     ) -> Result<()> {
         self.batch_finished(&[(id, attempts)], Some(error), next_attempt_ms)
     }
-    /// Up to 1,000 of the team's requests whose id is above `after` (0: from
-    /// the oldest), oldest first, optionally in one status: the next page
-    /// starts after the last id of this one.
-    fn webhooks(&self, team: i64, status: Option<&str>, after: i64) -> Result<Vec<WebhookRow>>;
+    /// A page of the team's rows that `filter` selects: the next page starts
+    /// at the last id of this one.
+    fn webhooks(&self, team: i64, filter: &WebhookFilter) -> Result<Vec<WebhookRow>>;
     /// Deletes delivered and dead rows that finished at or before `before_ms`;
     /// returns how many.
     fn prune_webhooks(&self, before_ms: i64) -> Result<usize>;
@@ -403,13 +447,21 @@ impl WebhookStore for SqliteStore {
         })
     }
 
-    fn webhooks(&self, team: i64, status: Option<&str>, after: i64) -> Result<Vec<WebhookRow>> {
+    fn webhooks(&self, team: i64, filter: &WebhookFilter) -> Result<Vec<WebhookRow>> {
+        let (bound, page) = filter.page.sql("?4");
         self.with(|c| {
             let mut statement = c.prepare(&format!(
-                "SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE team_id = ?1 AND (?2 IS NULL OR status = ?2) AND id > ?3 ORDER BY id LIMIT 1000"
+                "SELECT {WEBHOOK_COLUMNS} FROM webhooks
+                 WHERE team_id = ?1 AND (?2 IS NULL OR status = ?2)
+                   AND (?3 IS NULL OR connector = ?3 OR connector_id = ?3
+                        OR substr(connector, 1, length(?3) + 2) = ?3 || ' (')
+                   AND {page}"
             ))?;
             statement
-                .query_map(params![team, status, after], webhook_row)?
+                .query_map(
+                    params![team, filter.status, filter.connector, bound],
+                    webhook_row,
+                )?
                 .collect()
         })
     }
@@ -491,15 +543,49 @@ mod tests {
                 ],
             )
             .unwrap();
-        let rows = store.webhooks(1, None, 0).unwrap();
+        let all = WebhookFilter::default();
+        let rows = store.webhooks(1, &all).unwrap();
+        let ids = |filter: &WebhookFilter| -> Vec<i64> {
+            store
+                .webhooks(1, filter)
+                .unwrap()
+                .iter()
+                .map(|r| r.id)
+                .collect()
+        };
         // The next page starts after the last id seen.
-        let after_first: Vec<i64> = store
-            .webhooks(1, None, rows[0].id)
-            .unwrap()
-            .iter()
-            .map(|r| r.id)
-            .collect();
-        assert_eq!(after_first, [rows[1].id, rows[2].id]);
+        let page = |page| WebhookFilter {
+            page,
+            ..WebhookFilter::default()
+        };
+        assert_eq!(
+            ids(&page(WebhookPage::After(rows[0].id))),
+            [rows[1].id, rows[2].id]
+        );
+        // Newest first, and the page before an id.
+        assert_eq!(
+            ids(&page(WebhookPage::Before(None))),
+            [rows[2].id, rows[1].id, rows[0].id]
+        );
+        assert_eq!(
+            ids(&page(WebhookPage::Before(Some(rows[2].id)))),
+            [rows[1].id, rows[0].id]
+        );
+        // By connector: its label, or its name.
+        for connector in ["c (0)", "c"] {
+            let filter = WebhookFilter {
+                connector: Some(connector.into()),
+                ..WebhookFilter::default()
+            };
+            assert_eq!(ids(&filter).len(), 3, "{connector}");
+        }
+        for connector in ["c (1)", "C", "c (0"] {
+            let filter = WebhookFilter {
+                connector: Some(connector.into()),
+                ..WebhookFilter::default()
+            };
+            assert_eq!(ids(&filter), Vec::<i64>::new(), "{connector}");
+        }
         store.webhook_delivered(rows[0].id, 1).unwrap();
         store.webhook_failed(rows[1].id, 1, "down", None).unwrap();
         assert_eq!(
@@ -514,12 +600,16 @@ mod tests {
             store.redeliver_webhook(1, rows[1].id).unwrap(),
             Redelivery::Queued
         );
-        assert_eq!(store.webhooks(1, Some("pending"), 0).unwrap().len(), 2);
+        let pending = WebhookFilter {
+            status: Some("pending"),
+            ..WebhookFilter::default()
+        };
+        assert_eq!(store.webhooks(1, &pending).unwrap().len(), 2);
         store.webhook_failed(rows[1].id, 1, "down", None).unwrap();
         assert_eq!(store.prune_webhooks(now_ms() - 60_000).unwrap(), 0);
         assert_eq!(store.prune_webhooks(now_ms()).unwrap(), 2);
         let left: Vec<String> = store
-            .webhooks(1, None, 0)
+            .webhooks(1, &all)
             .unwrap()
             .into_iter()
             .map(|r| r.status)

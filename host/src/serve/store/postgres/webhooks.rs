@@ -10,7 +10,7 @@ use super::{PgStore, pg_error};
 use crate::serve::store::webhooks::{
     EXPORT, EXPORT_DUE, ON_EVENT, OnEventJob, WEBHOOK_COLUMNS, buffers,
 };
-use crate::serve::store::{Redelivery, Result, WebhookRow, WebhookStore, now_ms};
+use crate::serve::store::{Redelivery, Result, WebhookFilter, WebhookRow, WebhookStore, now_ms};
 use serde_json::Value;
 
 fn webhook_row(r: &tokio_postgres::Row) -> WebhookRow {
@@ -282,14 +282,20 @@ impl WebhookStore for PgStore {
         })
     }
 
-    fn webhooks(&self, team: i64, status: Option<&str>, after: i64) -> Result<Vec<WebhookRow>> {
+    fn webhooks(&self, team: i64, filter: &WebhookFilter) -> Result<Vec<WebhookRow>> {
+        let (bound, page) = filter.page.sql("$4");
+        let (status, connector) = (filter.status, filter.connector.clone());
         self.run(|client| async move {
             let rows = client
                 .query(
                     &format!(
-                        "SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE team_id = $1 AND ($2::TEXT IS NULL OR status = $2) AND id > $3 ORDER BY id LIMIT 1000"
+                        "SELECT {WEBHOOK_COLUMNS} FROM webhooks
+                         WHERE team_id = $1 AND ($2::TEXT IS NULL OR status = $2)
+                           AND ($3::TEXT IS NULL OR connector = $3 OR connector_id = $3
+                                OR left(connector, length($3) + 2) = $3 || ' (')
+                           AND {page}"
                     ),
-                    &[&team, &status, &after],
+                    &[&team, &status, &connector, &bound],
                 )
                 .await
                 .map_err(pg_error)?;
