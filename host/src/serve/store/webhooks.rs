@@ -100,6 +100,13 @@ pub const ON_EVENT: &str = "on_event";
 /// event, delivered in one call with the others of its batch.
 pub const EXPORT: &str = "export";
 
+/// The kinds leased a row at a time (an [`EXPORT`] row is leased with its
+/// batch), named rather than "every kind but export": a row of a kind a newer
+/// sandpipe added, seen by this one while both run on one database (a
+/// rolling upgrade), is left pending for a process that knows it, not sent
+/// as a request and marked dead.
+pub(crate) const LEASED_ONE_BY_ONE: &str = "kind IN ('request', 'on_event')";
+
 fn is_request(kind: &str) -> bool {
     kind == REQUEST
 }
@@ -421,7 +428,7 @@ impl WebhookStore for SqliteStore {
             let tx = c.transaction()?;
             let rows: Vec<WebhookRow> = {
                 let mut statement = tx.prepare(&format!(
-                    "SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE status = 'pending' AND kind != 'export' AND next_attempt_ms <= ?1 ORDER BY id LIMIT ?2"
+                    "SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE status = 'pending' AND {LEASED_ONE_BY_ONE} AND next_attempt_ms <= ?1 ORDER BY id LIMIT ?2"
                 ))?;
                 statement.query_map(params![now_ms, limit], webhook_row)?.collect::<rusqlite::Result<_>>()?
             };
@@ -520,6 +527,52 @@ mod tests {
         // An event over the limit alone goes with the batches before it.
         assert_eq!(buffer.full_through(&[(1, 4), (2, 20)]), Some(2));
         assert_eq!(buffer.full_through(&[(7, 11)]), Some(7));
+    }
+
+    /// A row of a kind this build does not know (a newer sandpipe's, on
+    /// the same database) is not leased: this process would send it as a
+    /// request, fail, and mark it dead.
+    #[test]
+    fn a_row_of_an_unknown_kind_is_left_pending() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("s.db")).unwrap();
+        let request = |url: &str| sandpipe_runtime::WebhookRequest {
+            connector: "c (0)".into(),
+            url: url.into(),
+            method: "POST".into(),
+            headers: Map::new(),
+            body: None,
+        };
+        store
+            .enqueue_webhooks(1, &[request("http://a/"), request("http://b/")])
+            .unwrap();
+        let rows = store.webhooks(1, &WebhookFilter::default()).unwrap();
+        store
+            .execute(
+                "UPDATE webhooks SET kind = 'from_the_future' WHERE id = ?1",
+                [rows[0].id],
+            )
+            .unwrap();
+        let leased: Vec<i64> = store
+            .lease_due_webhooks(now_ms(), now_ms() + 60_000, 64)
+            .unwrap()
+            .iter()
+            .map(|row| row.id)
+            .collect();
+        assert_eq!(leased, [rows[1].id]);
+        assert!(
+            store
+                .lease_due_exports(now_ms(), now_ms() + 60_000, 64)
+                .unwrap()
+                .is_empty()
+        );
+        let statuses: Vec<String> = store
+            .webhooks(1, &WebhookFilter::default())
+            .unwrap()
+            .into_iter()
+            .map(|row| row.status)
+            .collect();
+        assert_eq!(statuses, ["pending", "pending"]);
     }
 
     #[test]

@@ -8,7 +8,7 @@
 
 use super::{PgStore, pg_error};
 use crate::serve::store::webhooks::{
-    EXPORT, EXPORT_DUE, ON_EVENT, OnEventJob, WEBHOOK_COLUMNS, buffers,
+    EXPORT, EXPORT_DUE, LEASED_ONE_BY_ONE, ON_EVENT, OnEventJob, WEBHOOK_COLUMNS, buffers,
 };
 use crate::serve::store::{Redelivery, Result, WebhookFilter, WebhookRow, WebhookStore, now_ms};
 use serde_json::Value;
@@ -245,7 +245,7 @@ impl WebhookStore for PgStore {
                 .query(
                     &format!(
                         "UPDATE webhooks SET next_attempt_ms = $2, attempts = attempts + 1
-                         WHERE id IN (SELECT id FROM webhooks WHERE status = 'pending' AND kind != 'export' AND next_attempt_ms <= $1
+                         WHERE id IN (SELECT id FROM webhooks WHERE status = 'pending' AND {LEASED_ONE_BY_ONE} AND next_attempt_ms <= $1
                                       ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED)
                          RETURNING {WEBHOOK_COLUMNS}"
                     ),
