@@ -330,6 +330,68 @@ fn webhooks_are_delivered_when_a_process_is_killed_mid_delivery() {
 }
 
 #[test]
+fn a_team_deleted_on_one_process_stops_on_the_others() {
+    let store = shared_store("deleted");
+    let receiver = receiver();
+    let flags = [
+        "--task-periods",
+        "1s,1h,1d",
+        "--fetch-allow",
+        "127.0.0.1",
+        "--fetch-allow-private",
+    ];
+    let a = Server::start_on(&store, &flags);
+    let b = Server::start_on(&store, &flags);
+    let (team, token) = a.team("acme");
+    // Its task calls out every second, from whichever process claims the period.
+    let js = "export async function runEveryMinute({ config }) { await fetch(config.url, { method: 'POST', body: 'tick' }) }";
+    let caller = inline("Caller", js, r#"{"key": "url", "type": "string"}"#);
+    let url = format!("http://127.0.0.1:{}/ok", receiver.port);
+    a.chain_of_one(team, &token, caller, json!({"config": {"url": url}}));
+    until_installed(&b, team, &token);
+    assert_eq!(b.events(team, &token, json!({"event": "e"})).0, 200);
+    let series = |server: &Server| -> usize {
+        let (_, text) = server.call("GET", "/metrics", Some(ADMIN), None);
+        let label = format!("team=\"{team}\"");
+        text.as_str()
+            .unwrap()
+            .lines()
+            .filter(|l| l.contains(&label))
+            .count()
+    };
+    assert!(series(&b) > 0);
+    let started = Instant::now();
+    while receiver.accepted.lock().unwrap().len() < 2 {
+        assert!(started.elapsed() < Duration::from_secs(20), "no task ran");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    let (status, body) = a.call("DELETE", &format!("/v1/teams/{team}"), Some(ADMIN), None);
+    assert_eq!(status, 200, "{body}");
+    // B lets the team go (its chain, its tasks, its metrics series) within
+    // the propagation bound.
+    let deleted = Instant::now();
+    while series(&b) > 0 {
+        assert!(
+            deleted.elapsed() < PROPAGATES_WITHIN,
+            "B still has the deleted team's series"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(series(&a), 0);
+    // A run that had begun may finish; after it, no process calls out for
+    // the team any more.
+    std::thread::sleep(Duration::from_secs(2));
+    let calls = receiver.accepted.lock().unwrap().len();
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        receiver.accepted.lock().unwrap().len(),
+        calls,
+        "the deleted team's task still ran"
+    );
+}
+
+#[test]
 fn two_processes_run_each_period_of_a_scheduled_task_once() {
     let store = shared_store("tasks");
     let periods = ["--task-periods", "1s,1h,1d"];

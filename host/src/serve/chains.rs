@@ -306,6 +306,7 @@ pub fn delete_team(state: &AppState, team: i64) -> Result<bool, ChainError> {
     if !state.store.delete_team(team)? {
         return Ok(false);
     }
+    state.metrics.forget_team(team);
     for row in rows {
         clear_storage(state, team, &row.id)?;
         clear_shared_cache(state, team, &row.id)?;

@@ -43,6 +43,23 @@ fn quantile(q: f64, buckets: &[(f64, u64)], total: u64) -> Option<f64> {
     Some(lower.0)
 }
 
+/// Removes every series of `vec` whose `team` label is `team`.
+fn forget<T: prometheus::core::MetricVecBuilder>(vec: &prometheus::core::MetricVec<T>, team: &str) {
+    for family in vec.collect() {
+        for metric in family.get_metric() {
+            let labels: std::collections::HashMap<&str, &str> = metric
+                .get_label()
+                .iter()
+                .map(|pair| (pair.name(), pair.value()))
+                .collect();
+            if labels.get("team") == Some(&team) {
+                // Gone already if a request raced this: nothing to do.
+                let _ = vec.remove(&labels);
+            }
+        }
+    }
+}
+
 pub struct Metrics {
     registry: Registry,
     calls: IntCounterVec,
@@ -194,6 +211,24 @@ impl Metrics {
         self.fuel
             .with_label_values(&labels)
             .observe(call.fuel as f64);
+    }
+
+    /// Drops every series of `team` (deleted), so the exposition does not
+    /// keep a series for each team that ever was.
+    pub fn forget_team(&self, team: i64) {
+        let team = team.to_string();
+        for family in [
+            &self.calls,
+            &self.errors,
+            &self.events,
+            &self.dropped,
+            &self.captured,
+        ] {
+            forget(family, &team);
+        }
+        for family in [&self.wall, &self.fuel] {
+            forget(family, &team);
+        }
     }
 
     /// One connector's figures since the service started, both stages together.

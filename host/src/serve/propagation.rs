@@ -3,8 +3,10 @@
 //! whose stored chain is newer than its entry is loaded again (as a PUT would
 //! install it), while one whose health version alone moved takes the stored
 //! quarantine states into its entry (keeping its pool's caches and windows).
-//! So a PUT or a quarantine change on one process is in force on every other
-//! within [`POLL`] plus one load.
+//! A team another process deleted loses its entry (its chain, tasks and
+//! secrets leave this process) and its metrics series. So a PUT, a quarantine
+//! change or a deletion on one process is in force on every other within
+//! [`POLL`] plus one load.
 
 use super::state::AppState;
 use super::store::ChainVersions;
@@ -26,7 +28,8 @@ pub async fn run(state: AppState) {
 
 /// Brings every team's entry up to the stored versions.
 fn catch_up(state: &AppState) -> Result<(), super::store::StoreError> {
-    for stored in state.store.all_chain_versions()? {
+    let all_stored = state.store.all_chain_versions()?;
+    for stored in all_stored.iter().copied() {
         let current = state.teams.get(stored.team).map(|entry| entry.versions);
         match current {
             Some(current) if current.chain > stored.chain => {}
@@ -46,6 +49,17 @@ fn catch_up(state: &AppState) -> Result<(), super::store::StoreError> {
                     );
                 }
             }
+        }
+    }
+    // An entry without a stored chain: the team was deleted elsewhere, or
+    // its chain was stored here after the versions were read (then the team
+    // still exists, and the entry stays).
+    let stored: std::collections::HashSet<i64> = all_stored.iter().map(|s| s.team).collect();
+    for entry in state.teams.all() {
+        if !stored.contains(&entry.team) && !state.store.team_exists(entry.team)? {
+            state.teams.remove(entry.team);
+            state.metrics.forget_team(entry.team);
+            tracing::info!(team = entry.team, "team deleted elsewhere: removed");
         }
     }
     Ok(())
