@@ -518,7 +518,7 @@ fn console_output_goes_to_stderr_prefixed_by_connector() {
     let tmp = tempfile::tempdir().unwrap();
     write_connector(
         &tmp.path().join("talker"),
-        "function processEvent(e) { console.warn('saw', e.event); return e }",
+        "function processEvent(e) { console.log('hi'); console.warn('saw', e.event); return e }",
         r#"{"name": "Talker"}"#,
     );
     let output = run_chain(
@@ -528,7 +528,11 @@ fn console_output_goes_to_stderr_prefixed_by_connector() {
         &[],
     );
     assert!(output.status.success());
-    assert_eq!(stderr(&output), "[Talker (0)] warn: saw e1\n");
+    // A warning, as an error, names the input line it happened on.
+    assert_eq!(
+        stderr(&output),
+        "[Talker (0)] log: hi\nevents.ndjson:1: [Talker (0)] warn: saw e1\n"
+    );
 }
 
 #[test]

@@ -316,7 +316,7 @@ fn storage_quota_from_the_chain_file() {
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(
         stderr.lines().any(|l| l
-            == "[Keeper (0)] warn: host refused: storage quota exceeded: at most 50 bytes of keys and values per connector"),
+            == "events.ndjson:2: [Keeper (0)] warn: host refused: storage quota exceeded: at most 50 bytes of keys and values per connector"),
         "{stderr}"
     );
 }

@@ -70,9 +70,9 @@ thread_local! {
     static INPUT_LINE: Cell<usize> = const { Cell::new(0) };
 }
 
-/// Connector log lines on stderr, as `StderrLogs` writes them, an error
-/// preceded by the input line it happened on (`events.ndjson:12: [name (0)]
-/// error: …`).
+/// Connector log lines on stderr, as `StderrLogs` writes them, an error or a
+/// warning preceded by the input line it happened on (`events.ndjson:12:
+/// [name (0)] error: …`).
 struct RunLogs {
     /// The input's name.
     source: String,
@@ -81,7 +81,7 @@ struct RunLogs {
 impl LogSink for RunLogs {
     fn record(&self, entry: LogEntry) {
         match INPUT_LINE.get() {
-            line if line > 0 && entry.level == LogLevel::Error => {
+            line if line > 0 && entry.level >= LogLevel::Warn => {
                 eprintln!("{}:{line}: {entry}", self.source)
             }
             _ => eprintln!("{entry}"),
