@@ -330,12 +330,21 @@ impl Case {
                 self.name
             );
         }
+        // The polite connectors' logs hold nothing of the hostile one's:
+        // only, when the delivery worker got to them, their own webhooks'
+        // ends (the example destination does not resolve here).
         for polite in ["Polite%20Before%20(0)", "Polite%20After%20(2)"] {
             let query = format!("connector={polite}");
-            assert_eq!(
-                server.log_messages(team, &token, &query),
-                Vec::<String>::new()
-            );
+            let own_webhook = |m: &String| {
+                m.starts_with("webhook ")
+                    && m.contains(" to https://hooks.example.com/… is dead after 1 attempt: ")
+            };
+            let messages: Vec<String> = server
+                .log_messages(team, &token, &query)
+                .into_iter()
+                .filter(|m| !own_webhook(m))
+                .collect();
+            assert_eq!(messages, Vec::<String>::new());
         }
     }
 

@@ -330,6 +330,36 @@ fn webhooks_are_delivered_when_a_process_is_killed_mid_delivery() {
 }
 
 #[test]
+fn an_empty_chain_put_on_one_process_is_in_force_on_the_others() {
+    let store = shared_store("emptied");
+    let a = Server::start_on(&store, &[]);
+    let b = Server::start_on(&store, &[]);
+    let (team, token) = a.team("acme");
+    let js = "function processEvent(e) { e.properties.tagged = true; return e }";
+    a.chain_of_one(team, &token, inline("Tagger", js, ""), json!({}));
+    until_installed(&b, team, &token);
+    let tagged = |server: &Server| {
+        let (status, body) = server.events(team, &token, json!({"event": "e", "properties": {}}));
+        assert_eq!(status, 200, "{body}");
+        body["results"][0]["properties"]["tagged"] == true
+    };
+    assert!(tagged(&b));
+    assert_eq!(a.put_chain(team, &token, json!({"connectors": []})).0, 200);
+    assert!(!tagged(&a));
+    let started = Instant::now();
+    while tagged(&b) {
+        assert!(
+            started.elapsed() < PROPAGATES_WITHIN,
+            "B still runs the chain A replaced"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // A process started now runs the empty chain too (events pass unchanged).
+    let c = Server::start_on(&store, &[]);
+    assert!(!tagged(&c));
+}
+
+#[test]
 fn a_team_deleted_on_one_process_stops_on_the_others() {
     let store = shared_store("deleted");
     let receiver = receiver();

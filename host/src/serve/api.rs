@@ -642,12 +642,19 @@ impl WebhookQuery {
                 .transpose()
         };
         let newest = match self.newest.as_deref() {
-            None | Some("false") => false,
-            Some("true") => true,
+            None => None,
+            Some("false") => Some(false),
+            Some("true") => Some(true),
             Some(given) => return Err(bad(format!("newest must be true or false; got {given:?}"))),
         };
         let since = id("since", self.since)?;
         let before = id("before", self.before)?;
+        if newest == Some(false) && before.is_some() {
+            return Err(bad(
+                "before pages newest first: not with newest=false".into()
+            ));
+        }
+        let newest = newest == Some(true);
         let page = match (since, newest || before.is_some()) {
             (Some(_), true) => {
                 return Err(bad(

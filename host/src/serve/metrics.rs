@@ -53,7 +53,7 @@ fn forget<T: prometheus::core::MetricVecBuilder>(vec: &prometheus::core::MetricV
                 .map(|pair| (pair.name(), pair.value()))
                 .collect();
             if labels.get("team") == Some(&team) {
-                // Gone already if a request raced this: nothing to do.
+                // An error only says it is gone already.
                 let _ = vec.remove(&labels);
             }
         }
@@ -75,6 +75,12 @@ pub struct Metrics {
     /// Messages a worker pulled that had been delivered before.
     pub worker_redelivered: prometheus::IntCounter,
     instances: IntGauge,
+    /// Teams deleted while this process ran (ids are never reused): a call
+    /// that was in flight at the deletion records nothing after it, so no
+    /// series of theirs comes back.
+    deleted: std::sync::RwLock<std::collections::HashSet<String>>,
+    /// Whether `deleted` holds any (read first, so the usual record takes no lock).
+    any_deleted: std::sync::atomic::AtomicBool,
 }
 
 fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -176,12 +182,27 @@ impl Metrics {
                 gauge
             },
             registry,
+            deleted: Default::default(),
+            any_deleted: Default::default(),
         }
+    }
+
+    /// Whether `team` was deleted (its calls are no longer recorded).
+    fn deleted(&self, team: &str) -> bool {
+        self.any_deleted.load(std::sync::atomic::Ordering::Acquire)
+            && self
+                .deleted
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains(team)
     }
 
     /// Records what processing one event did.
     pub fn record<E>(&self, team: i64, output: &ChainOutput<E>) {
         let team = team.to_string();
+        if self.deleted(&team) {
+            return;
+        }
         self.events.with_label_values(&[team.as_str()]).inc();
         if output.event.is_none() {
             self.dropped.with_label_values(&[team.as_str()]).inc();
@@ -198,6 +219,9 @@ impl Metrics {
     /// Records one connector call (of an event's chain, or an `onEvent` call
     /// the delivery worker made).
     pub fn record_call(&self, team: &str, call: &CallRecord) {
+        if self.deleted(team) {
+            return;
+        }
         let labels = [team, call.connector.as_str(), call.call.function()];
         self.calls.with_label_values(&labels).inc();
         // Touched on every call, so a connector without errors shows 0.
@@ -217,6 +241,12 @@ impl Metrics {
     /// keep a series for each team that ever was.
     pub fn forget_team(&self, team: i64) {
         let team = team.to_string();
+        self.deleted
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(team.clone());
+        self.any_deleted
+            .store(true, std::sync::atomic::Ordering::Release);
         for family in [
             &self.calls,
             &self.errors,
@@ -290,7 +320,38 @@ impl Metrics {
 
 #[cfg(test)]
 mod tests {
-    use super::quantile;
+    use super::{Metrics, quantile};
+
+    /// A deleted team's series go, and a call that was in flight at the
+    /// deletion does not bring them back.
+    #[test]
+    fn a_deleted_team_s_series_are_forgotten() {
+        let metrics = Metrics::new();
+        let call = sandpipe_runtime::CallRecord {
+            connector: "Hello (0)".into(),
+            position: 0,
+            call: sandpipe_abi::Call::ProcessEvent,
+            duration: std::time::Duration::from_millis(1),
+            fuel: 1_000,
+            ok: true,
+        };
+        let series = |team: &str| {
+            let label = format!("team=\"{team}\"");
+            metrics
+                .render()
+                .lines()
+                .filter(|l| l.contains(&label))
+                .count()
+        };
+        metrics.record_call("1", &call);
+        metrics.record_call("2", &call);
+        assert!(series("1") > 0 && series("2") > 0);
+        metrics.forget_team(1);
+        assert_eq!(series("1"), 0);
+        metrics.record_call("1", &call);
+        assert_eq!(series("1"), 0);
+        assert_eq!(metrics.connector(2, "Hello (0)").calls, 1);
+    }
 
     #[test]
     fn quantiles_interpolate_within_their_bucket() {

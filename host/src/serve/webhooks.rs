@@ -420,36 +420,36 @@ impl Delivery {
             "attempt"
         );
         let id = row.id;
-        let saved = tokio::task::spawn_blocking(move || match outcome {
-            Ok(()) => store.webhook_delivered(id, attempts),
-            Err(error) if error.is_refusal() => {
-                // Logged for the connector that composed it, as its other errors are.
-                let line = LogLine {
-                    connector: row.connector.clone(),
-                    connector_id: None,
-                    level: LogLevel::Warn,
-                    message: if row.kind == ON_EVENT {
-                        format!("onEvent not called: {error}")
-                    } else {
-                        format!("webhook to {} refused: {error}", origin(&row.url))
-                    },
-                    time: SystemTime::now(),
-                };
-                store.append_logs(row.team, &[line])?;
-                store.webhook_failed(id, attempts, &error.to_string(), None)
-            }
-            Err(error) => {
-                if next.is_none() {
-                    let what = if row.kind == ON_EVENT {
-                        format!("onEvent call {id}")
-                    } else {
-                        format!("webhook {id} to {}", origin(&row.url))
-                    };
-                    store
-                        .append_logs(row.team, &[gave_up(row.connector, what, attempts, &error)])?;
+        let saved = tokio::task::spawn_blocking(move || {
+            let Err(error) = outcome else {
+                return store.webhook_delivered(id, attempts);
+            };
+            // The outcome first: a line that could not be stored must not
+            // leave the row to be sent again.
+            store.webhook_failed(id, attempts, &error.to_string(), next)?;
+            // Logged for the connector it is for, as its other errors are:
+            // a refusal, or the last attempt's failure.
+            let message = match (error.is_refusal(), row.kind == ON_EVENT) {
+                (true, true) => format!("onEvent not called: {error}"),
+                (true, false) => format!("webhook to {} refused: {error}", origin(&row.url)),
+                (false, _) if next.is_some() => return Ok(()),
+                (false, true) => gave_up(&format!("onEvent call {id}"), attempts, &error, id),
+                (false, false) => {
+                    let what = format!("webhook {id} to {}", origin(&row.url));
+                    gave_up(&what, attempts, &error, id)
                 }
-                store.webhook_failed(id, attempts, &error.to_string(), next)
+            };
+            let line = LogLine {
+                connector: row.connector,
+                connector_id: row.connector_id,
+                level: LogLevel::Warn,
+                message,
+                time: SystemTime::now(),
+            };
+            if let Err(error) = store.append_logs(row.team, &[line]) {
+                tracing::warn!(%error, id, "logging a webhook's end");
             }
+            Ok(())
         })
         .await;
         if let Ok(Err(error)) = saved {
@@ -531,31 +531,40 @@ impl Delivery {
         );
         let rows: Vec<(i64, i64)> = batch.iter().map(|row| (row.id, row.attempts + 1)).collect();
         let store = self.store.clone();
-        let saved = tokio::task::spawn_blocking(move || match outcome {
-            Ok(()) => store.batch_finished(&rows, None, None),
-            Err(error) => {
-                if error.is_refusal() {
-                    let line = LogLine {
-                        connector,
-                        connector_id: None,
-                        level: LogLevel::Warn,
-                        message: format!("exportEvents not called: {error}"),
-                        time: SystemTime::now(),
-                    };
-                    store.append_logs(team, &[line])?;
-                } else if next.is_none() {
-                    let ids = rows.iter().map(|(id, _)| *id);
-                    let (first, last) = (ids.clone().min(), ids.max());
-                    let what = format!(
-                        "exportEvents batch of {} events (webhooks {}–{})",
-                        rows.len(),
-                        first.unwrap_or_default(),
-                        last.unwrap_or_default()
-                    );
-                    store.append_logs(team, &[gave_up(connector, what, attempts, &error)])?;
-                }
-                store.batch_finished(&rows, Some(&error.to_string()), next)
+        let connector_id = first.connector_id.clone();
+        let saved = tokio::task::spawn_blocking(move || {
+            let Err(error) = outcome else {
+                return store.batch_finished(&rows, None, None);
+            };
+            store.batch_finished(&rows, Some(&error.to_string()), next)?;
+            let message = if error.is_refusal() {
+                format!("exportEvents not called: {error}")
+            } else if next.is_none() {
+                let events = match rows.len() {
+                    1 => "1 event".to_string(),
+                    n => format!("{n} events"),
+                };
+                let first = rows.first().map_or(0, |(id, _)| *id);
+                gave_up(
+                    &format!("exportEvents batch of {events}"),
+                    attempts,
+                    &error,
+                    first,
+                )
+            } else {
+                return Ok(());
+            };
+            let line = LogLine {
+                connector,
+                connector_id,
+                level: LogLevel::Warn,
+                message,
+                time: SystemTime::now(),
+            };
+            if let Err(error) = store.append_logs(team, &[line]) {
+                tracing::warn!(%error, team, "logging an exportEvents batch's end");
             }
+            Ok(())
         })
         .await;
         if let Ok(Err(error)) = saved {
@@ -687,26 +696,21 @@ fn export_batches(rows: Vec<WebhookRow>) -> Vec<Vec<Vec<WebhookRow>>> {
     out
 }
 
+/// What a connector's log says when `what` (a composed request, an `onEvent`
+/// call, an `exportEvents` batch) failed its last attempt and is dead, so the
+/// team sees it without listing its webhooks; `row` is the webhook row to
+/// redeliver (a batch's first: each of its rows is redelivered on its own).
+fn gave_up(what: &str, attempts: i64, error: &AttemptError, row: i64) -> String {
+    let tries = if attempts == 1 { "attempt" } else { "attempts" };
+    format!(
+        "{what} is dead after {attempts} {tries}: {error} (POST …/webhooks/{row}/redeliver sends it again)"
+    )
+}
+
 /// The scheme, host and port of `url`, then `/…` when it has more: what a
 /// log line shows of a webhook's destination. A connector may put a secret
 /// config value in the path, query or user info (an API key); log lines never
 /// carry secrets, and the delivery worker does not know the team's.
-/// The warning a connector's log gets when `what` (a composed request, an
-/// `onEvent` call, an `exportEvents` batch) failed its last attempt and is
-/// dead: the team sees it without listing its webhooks.
-fn gave_up(connector: String, what: String, attempts: i64, error: &AttemptError) -> LogLine {
-    let tries = if attempts == 1 { "attempt" } else { "attempts" };
-    LogLine {
-        connector,
-        connector_id: None,
-        level: LogLevel::Warn,
-        message: format!(
-            "{what} is dead after {attempts} {tries}: {error} (POST …/webhooks/ID/redeliver tries again)"
-        ),
-        time: SystemTime::now(),
-    }
-}
-
 fn origin(url: &str) -> String {
     match url::Url::parse(url) {
         Ok(parsed) => {

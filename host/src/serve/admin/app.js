@@ -22,12 +22,14 @@ const state = {
     // The chain being edited: connector models (form.js).
     chain: [],
     logs: { lastId: 0, rows: [] },
-    // The deliveries shown, newest first, and whether older ones are left.
-    webhooks: { rows: [], more: false },
+    // The deliveries shown, newest first, and whether older ones are left;
+    // `seq` numbers listings (a newer one, or a team switch, drops an older
+    // one's answer), `loading` marks a "Show older" in flight.
+    webhooks: { rows: [], more: false, seq: 0, loading: false },
     timer: null,
 };
 
-// Rows a page of `GET …/webhooks` holds at most.
+// Rows a page of `GET …/webhooks` holds at most (the service's `WEBHOOK_PAGE`).
 const WEBHOOK_PAGE = 1000;
 
 const SAMPLES = {
@@ -96,10 +98,7 @@ async function refresh({ auto = false } = {}) {
             return $('#logs-auto').checked || !auto ? renderLogs() : undefined;
         case 'webhooks':
             if (!auto && state.team !== null) await connectorFilter($('#webhooks-connector'));
-            // Auto-refresh shows the newest page again, so it waits while
-            // older pages are open.
-            return !auto || ($('#webhooks-auto').checked && state.webhooks.rows.length <= WEBHOOK_PAGE)
-                ? renderWebhooks() : undefined;
+            return !auto || autoRefreshesWebhooks() ? renderWebhooks() : undefined;
         default: return undefined;
     }
 }
@@ -457,9 +456,19 @@ async function renderLogs() {
             state.logs.rows.map((l) => [l.time, l.connector, h('span', { class: `level ${l.level}` }, l.level), l.message])));
 }
 
+// Auto-refresh shows the newest page again, so it waits while older pages
+// are open or loading, and while the list has the focus (its "Show older"
+// button would be made again under the keyboard).
+function autoRefreshesWebhooks() {
+    return $('#webhooks-auto').checked
+        && !state.webhooks.loading
+        && state.webhooks.rows.length <= WEBHOOK_PAGE
+        && !$('#webhooks-table').contains(document.activeElement);
+}
+
 // The newest deliveries first, a page at a time, filtered by the service:
 // `older` adds the page before the last row shown; otherwise the list starts
-// again at the newest.
+// again at the newest. An answer that a newer listing overtook is dropped.
 async function renderWebhooks({ older = false } = {}) {
     if (needTeam($('#webhooks-table'))) return;
     const query = new URLSearchParams({ newest: 'true' });
@@ -467,8 +476,16 @@ async function renderWebhooks({ older = false } = {}) {
     if ($('#webhooks-status').value) query.set('status', $('#webhooks-status').value);
     const before = older ? state.webhooks.rows : [];
     if (before.length > 0) query.set('before', String(before[before.length - 1].id));
-    const { webhooks } = await api.get(teamPath(`/webhooks?${query}`));
-    state.webhooks = { rows: [...before, ...webhooks], more: webhooks.length === WEBHOOK_PAGE };
+    const seq = ++state.webhooks.seq;
+    state.webhooks.loading = older;
+    let webhooks;
+    try {
+        ({ webhooks } = await api.get(teamPath(`/webhooks?${query}`)));
+    } finally {
+        if (seq === state.webhooks.seq) state.webhooks.loading = false;
+    }
+    if (seq !== state.webhooks.seq) return;
+    state.webhooks = { ...state.webhooks, rows: [...before, ...webhooks], more: webhooks.length === WEBHOOK_PAGE };
     const shown = state.webhooks.rows;
     $('#webhooks-table').replaceChildren(...(shown.length === 0
         ? [h('p', { class: 'hint' }, 'No webhook deliveries.')]
@@ -507,7 +524,7 @@ function wire() {
         resetLogs();
         $('#logs-connector').replaceChildren();
         $('#webhooks-connector').replaceChildren();
-        state.webhooks = { rows: [], more: false };
+        state.webhooks = { rows: [], more: false, seq: state.webhooks.seq + 1, loading: false };
         refresh();
     });
     $('#create-team').addEventListener('submit', createTeam);

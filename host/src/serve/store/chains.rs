@@ -65,11 +65,18 @@ pub trait ChainStore: Send + Sync {
     ) -> Result<Option<i64>>;
     /// The team's versions (zeros for a team without a chain).
     fn chain_versions(&self, team: i64) -> Result<ChainVersions>;
-    /// The versions of every team that has a chain.
+    /// The versions of every team that has a chain ([`HAS_CHAIN`]: one was
+    /// PUT, even an empty one).
     fn all_chain_versions(&self) -> Result<Vec<ChainVersions>>;
     /// Teams that have a chain.
     fn teams_with_chains(&self) -> Result<Vec<i64>>;
 }
+
+/// Whether a `teams` row has a chain: one was PUT (even an empty one, which
+/// runs events through unchanged), or it has connectors (stored before chains
+/// had versions).
+pub(crate) const HAS_CHAIN: &str =
+    "(chain_version > 0 OR id IN (SELECT team_id FROM chain_connectors))";
 
 /// The versions of a `teams` row: id, chain_version, health_version.
 fn versions_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ChainVersions> {
@@ -198,9 +205,9 @@ impl ChainStore for SqliteStore {
 
     fn all_chain_versions(&self) -> Result<Vec<ChainVersions>> {
         self.with(|c| {
-            let mut statement = c.prepare(
-                "SELECT id, chain_version, health_version FROM teams WHERE id IN (SELECT team_id FROM chain_connectors) ORDER BY id",
-            )?;
+            let mut statement = c.prepare(&format!(
+                "SELECT id, chain_version, health_version FROM teams WHERE {HAS_CHAIN} ORDER BY id"
+            ))?;
             let rows = statement.query_map([], versions_row)?;
             rows.collect()
         })
@@ -208,7 +215,9 @@ impl ChainStore for SqliteStore {
 
     fn teams_with_chains(&self) -> Result<Vec<i64>> {
         self.with(|c| {
-            let mut statement = c.prepare("SELECT DISTINCT team_id FROM chain_connectors")?;
+            let mut statement = c.prepare(&format!(
+                "SELECT id FROM teams WHERE {HAS_CHAIN} ORDER BY id"
+            ))?;
             let rows = statement.query_map([], |r| r.get(0))?;
             rows.collect()
         })

@@ -6,6 +6,14 @@ use rusqlite::params;
 use sandpipe_abi::LogLevel;
 use std::time::SystemTime;
 
+/// SQL true when the row's `connector` label or `connector_id` is the
+/// connector `?3` names: its label (`Name (0)`), its id, or its name (a label
+/// of that name and a position, so `c` is not `c (beta) (0)`'s name).
+pub(crate) const CONNECTOR_IS: &str = "(?3 IS NULL OR connector = ?3 OR connector_id = ?3
+    OR (substr(connector, 1, length(?3) + 2) = ?3 || ' ('
+        AND substr(connector, length(?3) + 3) GLOB '[0-9]*)'
+        AND substr(connector, length(?3) + 3) NOT GLOB '*[^0-9)]*'))";
+
 /// Log lines kept per team (older ones are deleted).
 pub const LOG_RETENTION: i64 = 10_000;
 
@@ -96,14 +104,12 @@ impl LogStore for SqliteStore {
         };
         let level = filter.level.map(LogLevel::as_str);
         self.with(|c| {
-            let mut statement = c.prepare(
+            let mut statement = c.prepare(&format!(
                 "SELECT id, connector, level, message, time FROM logs
                  WHERE team_id = ?1 AND id > ?2 AND (?4 IS NULL OR level = ?4)
-                   AND (?3 IS NULL OR connector = ?3 OR connector_id = ?3
-                        OR substr(connector, 1, length(?3) + 2) = ?3 || ' (')
-                   AND (?5 IS NULL OR time >= ?5)
-                 ORDER BY id LIMIT 1000",
-            )?;
+                   AND {CONNECTOR_IS} AND (?5 IS NULL OR time >= ?5)
+                 ORDER BY id LIMIT 1000"
+            ))?;
             let rows =
                 statement.query_map(params![team, after, filter.connector, level, from], |r| {
                     Ok(LogRow {
@@ -173,6 +179,20 @@ mod tests {
             "hello"
         );
         assert_eq!(count(2, LogFilter::default()), 0);
+        // A name is a label's name before its position only: `b` is not the
+        // name of `b (beta) (2)`, whose name is `b (beta)`.
+        store
+            .append_logs(
+                3,
+                &[
+                    line("b (beta) (2)", LogLevel::Log, "one"),
+                    line("b (3)", LogLevel::Log, "two"),
+                    line("b (4x)", LogLevel::Log, "three"),
+                ],
+            )
+            .unwrap();
+        assert_eq!(count(3, filter(Some("b"), None, Since::Id(0))), 1);
+        assert_eq!(count(3, filter(Some("b (beta)"), None, Since::Id(0))), 1);
         // Since a time: lines at or after it.
         let at = UNIX_EPOCH + Duration::from_millis(1_700_000_000_123);
         assert_eq!(count(1, filter(None, None, Since::Time(at))), 2);

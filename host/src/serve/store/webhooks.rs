@@ -3,6 +3,7 @@
 //! finished as delivered or dead, and pruned once finished rows are past their
 //! retention.
 
+use super::logs::CONNECTOR_IS;
 use super::{Result, SqliteStore, now_ms};
 use rusqlite::{OptionalExtension, params};
 use serde_json::{Map, Value};
@@ -460,9 +461,7 @@ impl WebhookStore for SqliteStore {
             let mut statement = c.prepare(&format!(
                 "SELECT {WEBHOOK_COLUMNS} FROM webhooks
                  WHERE team_id = ?1 AND (?2 IS NULL OR status = ?2)
-                   AND (?3 IS NULL OR connector = ?3 OR connector_id = ?3
-                        OR substr(connector, 1, length(?3) + 2) = ?3 || ' (')
-                   AND {page}"
+                   AND {CONNECTOR_IS} AND {page}"
             ))?;
             statement
                 .query_map(

@@ -6,6 +6,7 @@
 
 use super::{PgStore, pg_error};
 use crate::serve::quarantine::Health;
+use crate::serve::store::chains::HAS_CHAIN;
 use crate::serve::store::{BundleRow, ChainRow, ChainStore, ChainVersions, Result, StoreError};
 use serde_json::{Map, Value};
 
@@ -170,7 +171,7 @@ impl ChainStore for PgStore {
         self.run(|client| async move {
             let rows = client
                 .query(
-                    "SELECT id, chain_version, health_version FROM teams WHERE id IN (SELECT team_id FROM chain_connectors) ORDER BY id",
+                    &format!("SELECT id, chain_version, health_version FROM teams WHERE {HAS_CHAIN} ORDER BY id"),
                     &[],
                 )
                 .await
@@ -183,7 +184,7 @@ impl ChainStore for PgStore {
         self.run(|client| async move {
             let rows = client
                 .query(
-                    "SELECT DISTINCT team_id FROM chain_connectors ORDER BY team_id",
+                    &format!("SELECT id FROM teams WHERE {HAS_CHAIN} ORDER BY id"),
                     &[],
                 )
                 .await

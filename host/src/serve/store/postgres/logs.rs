@@ -1,8 +1,15 @@
 //! [`LogStore`] on PostgreSQL: connector log lines, trimmed per team.
 
 use super::{PgStore, pg_error};
+
 use crate::serve::store::{LOG_RETENTION, LogFilter, LogLine, LogRow, LogStore, Result, Since};
 use sandpipe_abi::LogLevel;
+
+/// PostgreSQL's form of [`crate::serve::store::logs::CONNECTOR_IS`]: the
+/// row's connector is the one `$3` names (its label, id, or name).
+pub(crate) const CONNECTOR_IS: &str = r"($3::TEXT IS NULL OR connector = $3 OR connector_id = $3
+    OR (left(connector, length($3) + 2) = $3 || ' ('
+        AND substr(connector, length($3) + 3) ~ '^[0-9]+\)$'))";
 
 impl LogStore for PgStore {
     fn append_logs(&self, team: i64, lines: &[LogLine]) -> Result<()> {
@@ -54,12 +61,12 @@ impl LogStore for PgStore {
         self.run(|client| async move {
             let rows = client
                 .query(
-                    "SELECT id, connector, level, message, time FROM logs
-                     WHERE team_id = $1 AND id > $2 AND ($4::TEXT IS NULL OR level = $4)
-                       AND ($3::TEXT IS NULL OR connector = $3 OR connector_id = $3
-                            OR left(connector, length($3) + 2) = $3 || ' (')
-                       AND ($5::TEXT IS NULL OR time >= $5)
-                     ORDER BY id LIMIT 1000",
+                    &format!(
+                        "SELECT id, connector, level, message, time FROM logs
+                         WHERE team_id = $1 AND id > $2 AND ($4::TEXT IS NULL OR level = $4)
+                           AND {CONNECTOR_IS} AND ($5::TEXT IS NULL OR time >= $5)
+                         ORDER BY id LIMIT 1000"
+                    ),
                     &[&team, &after, &connector, &level, &from],
                 )
                 .await

@@ -6,6 +6,7 @@
 //! stays counted). A row given back unattempted (its lease could not cover
 //! an attempt) has the attempt taken back.
 
+use super::logs::CONNECTOR_IS;
 use super::{PgStore, pg_error};
 use crate::serve::store::webhooks::{
     EXPORT, EXPORT_DUE, LEASED_ONE_BY_ONE, ON_EVENT, OnEventJob, WEBHOOK_COLUMNS, buffers,
@@ -291,9 +292,7 @@ impl WebhookStore for PgStore {
                     &format!(
                         "SELECT {WEBHOOK_COLUMNS} FROM webhooks
                          WHERE team_id = $1 AND ($2::TEXT IS NULL OR status = $2)
-                           AND ($3::TEXT IS NULL OR connector = $3 OR connector_id = $3
-                                OR left(connector, length($3) + 2) = $3 || ' (')
-                           AND {page}"
+                           AND {CONNECTOR_IS} AND {page}"
                     ),
                     &[&team, &status, &connector, &bound],
                 )
