@@ -141,6 +141,58 @@ fn a_commonjs_connector_requires_packages_and_provided_builtins() {
     assert_eq!(out.event.unwrap()["id"], json!("sign-up:d67850"));
 }
 
+/// PostHog's plugins import `node-fetch` and `@posthog/plugin-scaffold`
+/// without installing them; a copy in `node_modules` (node-fetch needs Node's
+/// `stream`) is not what runs. An import's binding does not replace the
+/// global of its name.
+#[test]
+fn posthog_s_provided_packages_and_import_bindings() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        &[
+            ("plugin.json", r#"{"name": "esm"}"#),
+            (
+                "index.js",
+                "import nodeFetch from 'node-fetch'
+import { RetryError as Retry } from '@posthog/plugin-scaffold'
+import fetch from './my-fetch.js'
+export function processEvent(e) {
+  e.properties = { mine: fetch(), global_intact: globalThis.fetch !== fetch && typeof globalThis.fetch === 'function', node_fetch: typeof nodeFetch === 'function' && nodeFetch.default === nodeFetch, retry: Retry === RetryError }
+  return e
+}
+",
+            ),
+            ("my-fetch.js", "module.exports = function myFetch() { return 'mine' }
+"),
+            (
+                "node_modules/node-fetch/index.js",
+                "const Stream = require('stream')
+module.exports = function () {}
+",
+            ),
+        ],
+    );
+    assert_eq!(
+        bundle_at(dir.path()).section().modules,
+        Vec::<String>::new()
+    );
+    let logs = Arc::new(MemoryLogs::default());
+    let mut chain = chain_of(dir.path(), &logs);
+    let event = processed_cleanly(&mut chain, json!({"event": "e"}), &logs);
+    assert_eq!(
+        event["properties"],
+        json!({
+            "mine": "mine",
+            "global_intact": true,
+            "node_fetch": true,
+            "retry": true,
+            "$plugins_succeeded": ["esm (0)"],
+            "$plugins_failed": []
+        })
+    );
+}
+
 #[test]
 fn node_builtins_that_are_not_provided_fail_the_build_by_name() {
     assert_eq!(

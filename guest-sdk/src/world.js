@@ -63,6 +63,8 @@
         }
     }
     global.RetryError = RetryError;
+    // Node's name for the global object, which PostHog's sandbox had too.
+    global.global = global;
 
     // ---- Timers, on a virtual clock that starts at 0 with every call.
     //
@@ -327,6 +329,34 @@
             return encoding === undefined ? out : out.toString(encoding);
         }
     }
+    // HMAC (RFC 2104) over the same digests: H((K ^ opad) || H((K ^ ipad) || m)),
+    // the key hashed first when it is longer than the digest's block.
+    class Hmac {
+        constructor(algorithm, key) {
+            const name = String(algorithm);
+            const block = /^sha(384|512)$/i.test(name) ? 128 : 64;
+            let bytes = bytesOf(key === undefined ? '' : key);
+            if (bytes.length > block) bytes = natives.digest(name, bytes);
+            this.algorithm = name;
+            this.inner = new Uint8ArrayCtor(block);
+            this.outer = new Uint8ArrayCtor(block);
+            for (let i = 0; i < block; i++) {
+                const k = i < bytes.length ? bytes[i] : 0;
+                this.inner[i] = k ^ 0x36;
+                this.outer[i] = k ^ 0x5c;
+            }
+            this.chunks = [this.inner];
+        }
+        update(data, encoding) {
+            this.chunks.push(bytesOf(data, encoding));
+            return this;
+        }
+        digest(encoding) {
+            const inner = natives.digest(this.algorithm, Buffer.concat(this.chunks));
+            const out = Buffer.from(natives.digest(this.algorithm, Buffer.concat([this.outer, new Uint8ArrayCtor(inner)])));
+            return encoding === undefined ? out : out.toString(encoding);
+        }
+    }
     // Randomness comes from the host's CSPRNG (WASI random_get, drawn per call in
     // natives.rs), never from Math.random, which a connector may replace.
     class DOMException extends ErrorCtor {
@@ -337,6 +367,10 @@
     }
     const crypto = {
         createHash: (algorithm) => new Hash(algorithm),
+        createHmac: (algorithm, key) => {
+            natives.digest(String(algorithm), new Uint8ArrayCtor(0)); // throws for unknown algorithms
+            return new Hmac(algorithm, key);
+        },
         randomUUID: () => natives.randomUUID(),
         // Web Crypto: integer typed arrays only, at most 65,536 bytes, filled in place.
         getRandomValues(array) {
@@ -457,11 +491,119 @@
         return clone(value);
     };
 
-    // `require` for the Node built-ins the world provides (the compiler bundles npm packages).
+    // Node's legacy `url.parse`, `url.format` and `url.resolve`, for the
+    // common cases: a URL split as Node splits it (the host name lower-cased,
+    // `/` for an empty path after a host of a web scheme, spaces and the other
+    // characters Node escapes escaped); `url.resolve` against an absolute URL,
+    // a path or `//host`, as WHATWG resolves it.
+    const SLASHED = ['http:', 'https:', 'ftp:', 'gopher:', 'file:', 'ws:', 'wss:'];
+    const AUTO_ESCAPE = { '\t': '%09', '\n': '%0A', '\r': '%0D', ' ': '%20', '"': '%22', "'": '%27', '<': '%3C', '>': '%3E', '\\': '%5C', '^': '%5E', '`': '%60', '{': '%7B', '|': '%7C', '}': '%7D' };
+    function autoEscape(text) {
+        return text === null ? null : text.replace(/[\t\n\r "'<>\\^`{|}]/g, (c) => AUTO_ESCAPE[c]);
+    }
+    class Url {
+        constructor() {
+            this.protocol = null; this.slashes = null; this.auth = null; this.host = null; this.port = null;
+            this.hostname = null; this.hash = null; this.search = null; this.query = null;
+            this.pathname = null; this.path = null; this.href = null;
+        }
+    }
+    function urlParse(input, parseQuery, slashesDenoteHost) {
+        if (typeof input !== 'string') throw new TypeError(`The "url" argument must be of type string. Received ${typeof input}`);
+        const url = new Url();
+        let rest = input.trim();
+        const hash = rest.indexOf('#');
+        if (hash !== -1) { url.hash = rest.slice(hash); rest = rest.slice(0, hash); }
+        const search = rest.indexOf('?');
+        if (search !== -1) { url.search = rest.slice(search); url.query = rest.slice(search + 1); rest = rest.slice(0, search); }
+        const scheme = /^[a-zA-Z][a-zA-Z0-9+.-]*:/.exec(rest);
+        if (scheme) { url.protocol = scheme[0].toLowerCase(); rest = rest.slice(scheme[0].length); }
+        const hostless = url.protocol === 'javascript:';
+        if (rest.startsWith('//') && (url.protocol || slashesDenoteHost) && !hostless) {
+            url.slashes = true;
+            rest = rest.slice(2);
+        }
+        // A host after `//`, or right after a scheme Node does not slash (`mailto:`).
+        if (!hostless && (url.slashes || (url.protocol && !SLASHED.includes(url.protocol)))) {
+            const end = rest.search(/[/\\]/);
+            let authority = end === -1 ? rest : rest.slice(0, end);
+            rest = end === -1 ? '' : rest.slice(end);
+            const at = authority.lastIndexOf('@');
+            if (at !== -1) { url.auth = decodeURIComponent(authority.slice(0, at)); authority = authority.slice(at + 1); }
+            const port = /:([0-9]*)$/.exec(authority);
+            if (port) { if (port[1] !== '') url.port = port[1]; authority = authority.slice(0, port.index); }
+            url.hostname = authority.toLowerCase();
+            url.host = url.port === null ? url.hostname : `${url.hostname}:${url.port}`;
+            if (rest === '' && SLASHED.includes(url.protocol)) rest = '/';
+        }
+        if (rest !== '') url.pathname = autoEscape(rest);
+        url.search = autoEscape(url.search);
+        url.query = autoEscape(url.query);
+        url.hash = autoEscape(url.hash);
+        if (url.pathname !== null || url.search !== null) url.path = (url.pathname || '') + (url.search || '');
+        if (parseQuery) {
+            const query = {};
+            new URLSearchParams(url.query || '').forEach((value, key) => {
+                if (!Object.prototype.hasOwnProperty.call(query, key)) query[key] = value;
+                else if (isArray(query[key])) query[key].push(value);
+                else query[key] = [query[key], value];
+            });
+            url.query = query;
+        }
+        url.href = urlFormat(url);
+        return url;
+    }
+    function urlFormat(url) {
+        if (typeof url === 'string') return urlParse(url).href;
+        if (url instanceof URL) return url.href;
+        const protocol = url.protocol ? (url.protocol.endsWith(':') ? url.protocol : `${url.protocol}:`) : '';
+        let host = '';
+        if (url.host) host = url.host;
+        else if (url.hostname) host = url.port ? `${url.hostname}:${url.port}` : url.hostname;
+        const auth = url.auth ? `${encodeURIComponent(url.auth).replace(/%3A/i, ':')}@` : '';
+        const slashes = url.slashes || (host !== '' && SLASHED.includes(protocol)) ? '//' : '';
+        let pathname = url.pathname || '';
+        if (slashes && pathname !== '' && !pathname.startsWith('/')) pathname = `/${pathname}`;
+        let search = url.search || '';
+        if (!search && url.query && typeof url.query === 'object') {
+            // As Node's querystring.stringify: each value (each of a list) encoded.
+            const pairs = [];
+            for (const key of Object.keys(url.query)) {
+                const value = url.query[key];
+                for (const item of isArray(value) ? value : [value]) {
+                    const text = typeof item === 'string' || typeof item === 'number' || typeof item === 'boolean' ? String(item) : '';
+                    pairs.push(`${encodeURIComponent(key)}=${encodeURIComponent(text)}`);
+                }
+            }
+            if (pairs.length > 0) search = `?${pairs.join('&')}`;
+        }
+        if (search && !search.startsWith('?')) search = `?${search}`;
+        let hash = url.hash || '';
+        if (hash && !hash.startsWith('#')) hash = `#${hash}`;
+        return `${protocol}${slashes}${auth}${host}${pathname}${search}${hash}`;
+    }
+    function urlResolve(from, to) {
+        from = String(from);
+        to = String(to);
+        // A base that is not absolute (`//host/…`, `/path`, `a/b`) is resolved
+        // under a placeholder scheme and host, given back without them.
+        const placeholder = from.startsWith('//') ? 'x-resolve:' : from.startsWith('/') ? 'x-resolve://x' : 'x-resolve://x/';
+        try {
+            if (URL.canParse(from)) return new URL(to, from).href;
+            const resolved = new URL(to, placeholder + from).href;
+            return resolved.startsWith(placeholder) ? resolved.slice(placeholder.length) : resolved;
+        } catch (error) {
+            return to;
+        }
+    }
+
+    // `require` for the Node built-ins the world provides, and the packages
+    // PostHog gave every plugin (`node-fetch`, `@posthog/plugin-scaffold`,
+    // added below with `fetch`); the compiler bundles other npm packages.
     const builtins = {
         crypto,
         buffer: { Buffer },
-        url: { URL, URLSearchParams },
+        url: { URL, URLSearchParams, Url, parse: urlParse, format: urlFormat, resolve: urlResolve },
     };
     global.require = function require(name) {
         const key = String(name).replace(/^node:/, '');
@@ -622,6 +764,32 @@
         }
         return new Response(Buffer.from(answer.body, 'base64'), answer);
     };
+    // `node-fetch`, as PostHog gave it to plugins: the world's fetch (held
+    // here, so a binding named `fetch` elsewhere cannot make it call itself),
+    // a failed request rejected with node-fetch's `FetchError`.
+    class FetchError extends ErrorCtor {
+        constructor(message, type) {
+            super(message);
+            this.name = 'FetchError';
+            this.type = type;
+        }
+    }
+    const worldFetch = global.fetch;
+    function nodeFetch(input, init) {
+        return worldFetch(input, init).catch((error) => {
+            const url = typeof input === 'string' ? input : input instanceof URL ? input.href : String(input && input.url ? input.url : input);
+            throw new FetchError(`request to ${url} failed, reason: ${error.message}`, 'system');
+        });
+    }
+    nodeFetch.default = nodeFetch;
+    nodeFetch.Headers = Headers;
+    nodeFetch.Response = Response;
+    nodeFetch.FetchError = FetchError;
+    nodeFetch.isRedirect = (code) => code === 301 || code === 302 || code === 303 || code === 307 || code === 308;
+    builtins['node-fetch'] = nodeFetch;
+    // `@posthog/plugin-scaffold` at run time: its `RetryError` (the types are
+    // TypeScript's alone), the same class as the global one.
+    builtins['@posthog/plugin-scaffold'] = { __esModule: true, RetryError };
     // meta.geoip: MaxMind City records shaped as the Node reader returns them, or null.
     const geoip = {
         locate: async (ip) => hostRequest(GEOIP, { op: 'locate', ip: String(ip) }),

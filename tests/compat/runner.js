@@ -7,8 +7,12 @@
 // - Each connector's source runs non-strict in its own `vm` context (as PostHog
 //   ran them), with `console` (lines on stderr as sandpipe prints them:
 //   `[<name> (<position>)] <level>: <message>`), `RetryError`, Node's own timers
-//   and `queueMicrotask`. The connectors of tests/compat/cases are scripts or
-//   CommonJS (`module.exports`), which need no transpiling.
+//   and `queueMicrotask`, `global`, and `require` for what PostHog gave every
+//   plugin: Node's `crypto`, `url` and `buffer`, `node-fetch` (here Node's own
+//   fetch in node-fetch's shape: the cases make no request) and
+//   `@posthog/plugin-scaffold` (its `RetryError` the context's). The
+//   connectors of tests/compat/cases are scripts or CommonJS
+//   (`module.exports`), which need no transpiling.
 // - meta: `{config, attachments, global, cache, storage, geoip, jobs, metrics,
 //   utils}`, PostHog's parts; cache and storage in memory, jobs/metrics/utils
 //   empty objects (no connector here declares jobs or metrics).
@@ -115,13 +119,35 @@ function load(chainFile, entry, position) {
         }
     }
     const module = { exports: {} }
+    class FetchError extends Error {
+        constructor(message, type) {
+            super(message)
+            this.name = 'FetchError'
+            this.type = type
+        }
+    }
+    const nodeFetch = (input, init) => fetch(input, init)
+    Object.assign(nodeFetch, { default: nodeFetch, Headers, Response, FetchError })
+    const provided = {
+        crypto: require('crypto'),
+        url: require('url'),
+        buffer: require('buffer'),
+        'node-fetch': nodeFetch,
+        '@posthog/plugin-scaffold': { __esModule: true, RetryError },
+    }
     const context = vm.createContext({
         console: makeConsole(label),
         RetryError,
         module,
         exports: module.exports,
+        require: (name) => {
+            if (!Object.prototype.hasOwnProperty.call(provided, name)) throw new Error(`Cannot find module '${name}'`)
+            return provided[name]
+        },
+        Buffer,
         setTimeout, clearTimeout, setInterval, clearInterval, queueMicrotask,
     })
+    context.global = context
     const file = path.join(dir, manifest.main || 'index.js')
     const completion = vm.runInContext(
         `${fs.readFileSync(file, 'utf8')}\n;({${SPECIAL.map((n) => `${n}: typeof ${n} === 'function' ? ${n} : undefined`).join(', ')}})`,

@@ -8,8 +8,13 @@
 //!   declaration, plus `module.exports.f = f` after the last line;
 //! - `export { a, b as c }` → removed, plus `module.exports.c = b`;
 //! - `export default <expr>` → `module.exports.default = <expr>;`;
-//! - `import x, { a as b } from "m"` → `var x = __sandpipe_default(require("m")), b = ….a;`;
+//! - `import x, { a as b } from "m"` → `const x = __sandpipe_default(require("m")), b = ….a;`;
 //! - `export … from "m"` → the same through `require`.
+//!
+//! Bindings are `const`, as an import's are read-only: in the main file, a
+//! top-level script, a `var` would also be a property of the global object,
+//! so `import fetch from "./my-fetch"` replaced the world's `fetch` for every
+//! caller (as a module's import never does).
 //!
 //! Removed text is replaced by spaces and replaced statements keep their line
 //! count, so lines in error stacks are the author's. Every `require("m")`
@@ -199,7 +204,7 @@ pub fn to_script(file: &str, source: &str) -> Result<Script, BuildError> {
                     source,
                     start,
                     end,
-                    format!("var {};", bindings.join(", ")),
+                    format!("const {};", bindings.join(", ")),
                 ));
             }
             Statement::ExportAllDeclaration(export) => {
@@ -210,7 +215,7 @@ pub fn to_script(file: &str, source: &str) -> Result<Script, BuildError> {
                     Some(name) => {
                         let module = temporary();
                         exports.push((name.name().to_string(), module.clone()));
-                        format!("var {module} = require({specifier});")
+                        format!("const {module} = require({specifier});")
                     }
                     None => {
                         format!("__sandpipe_export_all(module.exports, require({specifier}));")
@@ -233,7 +238,7 @@ pub fn to_script(file: &str, source: &str) -> Result<Script, BuildError> {
                     source,
                     start,
                     end,
-                    format!("var {module} = require({specifier});"),
+                    format!("const {module} = require({specifier});"),
                 ));
             }
             Statement::ExportDeclaration(export) => {
@@ -383,7 +388,7 @@ mod tests {
         let out = to_script("index.js", "import pad, { a as b,\n c } from 'left-pad'\nimport * as ns from './ns'\nconst x = require('y')").unwrap();
         assert_eq!(
             out.text,
-            "var __sandpipe_import_1 = require(\"left-pad\"), pad = __sandpipe_default(__sandpipe_import_1), b = __sandpipe_import_1[\"a\"], c = __sandpipe_import_1[\"c\"];\n\nvar __sandpipe_import_2 = require(\"./ns\"), ns = __sandpipe_import_2;\nconst x = require('y')\n;module.exports.__esModule = true;"
+            "const __sandpipe_import_1 = require(\"left-pad\"), pad = __sandpipe_default(__sandpipe_import_1), b = __sandpipe_import_1[\"a\"], c = __sandpipe_import_1[\"c\"];\n\nconst __sandpipe_import_2 = require(\"./ns\"), ns = __sandpipe_import_2;\nconst x = require('y')\n;module.exports.__esModule = true;"
         );
         let specifiers: Vec<&str> = out.requires.iter().map(|r| r.specifier.as_str()).collect();
         assert_eq!(specifiers, ["left-pad", "./ns", "y"]);
@@ -393,7 +398,7 @@ mod tests {
     fn re_exports_go_through_require() {
         assert_eq!(
             script("export * from './a'\nexport { x as y } from './b'"),
-            "__sandpipe_export_all(module.exports, require(\"./a\"));\nvar __sandpipe_import_1 = require(\"./b\");\n;module.exports.__esModule = true;module.exports[\"y\"] = __sandpipe_import_1[\"x\"];"
+            "__sandpipe_export_all(module.exports, require(\"./a\"));\nconst __sandpipe_import_1 = require(\"./b\");\n;module.exports.__esModule = true;module.exports[\"y\"] = __sandpipe_import_1[\"x\"];"
         );
     }
 

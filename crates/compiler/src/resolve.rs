@@ -8,6 +8,12 @@ use std::path::{Path, PathBuf};
 /// Node built-in modules the connector world provides (see guest-sdk world.js).
 pub const PROVIDED_BUILTINS: [&str; 3] = ["buffer", "crypto", "url"];
 
+/// npm packages PostHog's plugin server gave every plugin without an install,
+/// which the world provides in their place (world.js): a copy in the
+/// connector's `node_modules` is not bundled (`node-fetch` would need Node's
+/// `stream` and `http`).
+pub const PROVIDED_PACKAGES: [&str; 2] = ["node-fetch", "@posthog/plugin-scaffold"];
+
 /// Node built-in modules, none of which a connector can reach except the provided ones.
 const NODE_BUILTINS: [&str; 44] = [
     "assert",
@@ -67,6 +73,9 @@ pub enum Target {
 
 /// Resolves `specifier` required from the file `from`, inside `root`.
 pub fn resolve(root: &Path, from: &Path, specifier: &str) -> Result<Target, String> {
+    if PROVIDED_PACKAGES.contains(&specifier) {
+        return Ok(Target::Provided);
+    }
     let bare = specifier.strip_prefix("node:").unwrap_or(specifier);
     let top = bare.split('/').next().unwrap_or(bare);
     if NODE_BUILTINS.contains(&top) || specifier.starts_with("node:") {

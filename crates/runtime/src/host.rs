@@ -289,9 +289,10 @@ fn request(
     let (data, store) = memory.data_and_store_mut(&mut caller);
     let bytes = guest_bytes(data, ptr, len, "request")?;
     let answer = store.services.answer(service, bytes, store.deadline);
-    if let Err(reason) = &answer {
+    if let Some(reason) = answer.as_ref().err().filter(|e| e.is_refusal()) {
         // A refusal (policy, bound, malformed request) is logged for the
-        // connector even when its code catches the error.
+        // connector even when its code catches the error; a failed request
+        // (the network) or an error about the value is the code's to report.
         store.push_line(LogLevel::Warn, format!("host refused: {reason}").as_bytes());
     }
     store.response = encode_answer(&answer);

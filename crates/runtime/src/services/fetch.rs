@@ -82,6 +82,23 @@ pub enum FetchError {
     TooLarge(usize),
 }
 
+impl FetchError {
+    /// Whether the host refused the request (the policy, a bound, a request
+    /// it cannot make), rather than made it and saw it fail.
+    pub fn is_refusal(&self) -> bool {
+        !matches!(
+            self,
+            FetchError::Resolve { .. }
+                | FetchError::ResolveTimedOut(_)
+                | FetchError::DeadlinePassed
+                | FetchError::Client(_)
+                | FetchError::Send(_)
+                | FetchError::InvalidRedirect(_)
+                | FetchError::Read(_)
+        )
+    }
+}
+
 /// What a connector may fetch. Set by the operator, never by a bundle.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FetchPolicy {
@@ -473,6 +490,22 @@ fn describe(error: &reqwest::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A refusal is logged for the connector; a request that was made and
+    /// failed is the connector's code to report.
+    #[test]
+    fn refusals_are_told_from_failures() {
+        assert!(FetchError::HostNotAllowed("example.com".into()).is_refusal());
+        assert!(FetchError::NoHostsAllowed.is_refusal());
+        assert!(FetchError::TooLarge(10).is_refusal());
+        let failed = FetchError::Resolve {
+            host: "example.invalid".into(),
+            source: std::io::Error::other("no such host"),
+        };
+        assert!(!failed.is_refusal());
+        assert!(!FetchError::DeadlinePassed.is_refusal());
+        assert!(!crate::services::ServiceError::Fetch(failed).is_refusal());
+    }
 
     #[test]
     fn private_and_special_addresses_are_named() {

@@ -57,6 +57,21 @@ pub enum ServiceError {
     Intl(#[from] IntlError),
 }
 
+impl ServiceError {
+    /// Whether the host refused the request (a policy, a bound, a malformed
+    /// or unknown request), as against a request it made that failed (the
+    /// network) or an answer that is an error about the value asked about (a
+    /// date out of range, an address that is not an IP). Only a refusal is
+    /// logged for the connector; its code sees every error either way.
+    pub fn is_refusal(&self) -> bool {
+        match self {
+            ServiceError::Fetch(error) => error.is_refusal(),
+            ServiceError::Intl(_) | ServiceError::GeoIp(_) => false,
+            _ => true,
+        }
+    }
+}
+
 /// A request without a field its operation needs.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum RequestError {
