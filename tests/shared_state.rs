@@ -329,6 +329,40 @@ fn webhooks_are_delivered_when_a_process_is_killed_mid_delivery() {
     );
 }
 
+/// Asked for every library's debug lines, the service still logs no secret
+/// and no event: PostgreSQL's client logs each statement's parameters at
+/// debug, and is capped.
+#[test]
+fn debug_logging_on_postgresql_shows_no_secret_and_no_event() {
+    let store = shared_store("debug_logs");
+    let server = Server::start_on_with(&store, &[], &[("RUST_LOG", "debug")]);
+    let (team, token) = server.team("acme");
+    let keeper = inline(
+        "Keeper",
+        "function processEvent(e, { config }) { e.properties.seen = config.apiKey.length; return e }",
+        r#"{"key": "apiKey", "type": "string", "secret": true, "required": true}"#,
+    );
+    let config = json!({"config": {"apiKey": "SECRET-api-key-81f3"}});
+    server.chain_of_one(team, &token, keeper, config);
+    let (status, body) = server.events(
+        team,
+        &token,
+        json!({"event": "EVENT-NAME-5c2e", "properties": {}}),
+    );
+    assert_eq!(
+        (status, &body["results"][0]["properties"]["seen"]),
+        (200, &json!(19))
+    );
+    let stderr = server.stderr.lock().unwrap().clone();
+    assert!(
+        stderr.contains(" DEBUG "),
+        "debug lines were asked for: {stderr}"
+    );
+    for leak in ["SECRET-api-key-81f3", "EVENT-NAME-5c2e", &token] {
+        assert!(!stderr.contains(leak), "{leak} in the log: {stderr}");
+    }
+}
+
 #[test]
 fn an_empty_chain_put_on_one_process_is_in_force_on_the_others() {
     let store = shared_store("emptied");

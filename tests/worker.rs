@@ -696,6 +696,95 @@ fn publish_and_async_events_feed_the_workers() {
     );
 }
 
+/// What NATS cannot carry is refused once, not retried: an event over the
+/// server's `max_payload` (less the headers' room) answers 413 to
+/// `?async=true`; a worker's `--max-event-bytes` over it stops the worker at
+/// start; a result over it makes its input a dead letter (it came back every
+/// second before, running the chain each time).
+#[test]
+fn what_nats_cannot_carry_is_refused_not_retried() {
+    let nats = NatsServer::start();
+    let (store, _) = shared_store("too_large");
+    let nats_url = nats.url();
+    let (serve, _, (b, token)) = teams(&store, &["--nats", &nats_url]);
+    let grower = "function processEvent(e) { e.properties.pad = 'x'.repeat(e.properties.grow || 0); return e }";
+    serve.chain_of_one(b, &token, inline("Grower", grower, ""), json!({}));
+    // The default NATS server carries 1 MiB a message; 4 KiB are kept for headers.
+    let largest = 1_048_576 - 4_096;
+    let huge = json!({"event": "e", "properties": {"pad": "x".repeat(largest)}});
+    let (status, body) = serve.call(
+        "POST",
+        &format!("/v1/teams/{b}/events?async=true"),
+        Some(&token),
+        Some(json!([{"event": "e"}, huge])),
+    );
+    let bytes = serde_json::to_vec(&huge).unwrap().len();
+    assert_eq!(
+        (status, body),
+        (
+            413,
+            json!({"error": format!("event 1 is {bytes} bytes, over the {largest} bytes a message of the NATS server may carry (max_payload, less 4096 for headers)")})
+        )
+    );
+    let mut args = vec![
+        "worker",
+        "--nats",
+        &nats_url,
+        "--max-event-bytes",
+        "1048576",
+    ];
+    args.extend(store.iter().map(String::as_str));
+    let refused = sandpipe(&args, &std::env::temp_dir());
+    // (After the NATS client's own info lines.)
+    let stderr = String::from_utf8_lossy(&refused.stderr).into_owned();
+    assert_eq!(
+        (refused.status.code(), stderr.lines().last()),
+        (
+            Some(1),
+            Some(format!("sandpipe: error: --max-event-bytes 1048576 is over the {largest} bytes a message of this NATS server may carry (max_payload 1048576, less 4096 for headers)").as_str())
+        )
+    );
+
+    let _worker = WorkerProcess::start(&nats_url, &store, &[]);
+    let runtime = tokio();
+    let js =
+        runtime.block_on(async { jetstream::new(async_nats::connect(nats.url()).await.unwrap()) });
+    // A small event whose result the chain makes too large for a message.
+    let grow = largest;
+    let input = Input {
+        team: b,
+        payload: serde_json::to_vec(
+            &json!({"event": "e", "uuid": "grows", "properties": {"grow": grow}}),
+        )
+        .unwrap(),
+        uuid: Some("grows".into()),
+        expect: Expect::Result(Value::Null),
+    };
+    runtime.block_on(async {
+        publish(&js, vec![input]).await;
+        let started = Instant::now();
+        loop {
+            let dead = read_stream(&js, "SANDPIPE_DEADLETTER").await;
+            if let Some((id, _, error, _)) = dead.first() {
+                assert_eq!(id, "grows");
+                let error = error.clone().unwrap();
+                assert!(
+                    error.starts_with("its result is ")
+                        && error.ends_with(&format!(" bytes, over the {largest} bytes a message of the NATS server may carry")),
+                    "{error}"
+                );
+                break;
+            }
+            assert!(started.elapsed() < Duration::from_secs(30), "no dead letter");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        // Once: not retried, and no result.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert_eq!(read_stream(&js, "SANDPIPE_DEADLETTER").await.len(), 1);
+        assert_eq!(read_stream(&js, "SANDPIPE_RESULTS").await.len(), 0);
+    });
+}
+
 /// Events per second through `workers` workers on one PostgreSQL and Redis:
 /// the counting chain of [`events_per_second`], 20,000 small events
 /// published once the workers are ready, timed until every result is in

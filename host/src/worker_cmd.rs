@@ -29,9 +29,11 @@ pub struct Args {
     /// consumer `sandpipe-workers` is created; an existing one keeps its own).
     #[arg(long, env = "SANDPIPE_ACK_WAIT", default_value = "30s", value_parser = humantime::parse_duration)]
     ack_wait: Duration,
-    /// Largest event in bytes; a larger one goes to the dead letters.
-    #[arg(long, env = "SANDPIPE_MAX_EVENT_BYTES", default_value_t = 1_048_576)]
-    max_event_bytes: usize,
+    /// Largest event in bytes; a larger one goes to the dead letters. At most
+    /// what a message of the NATS server may carry, less 4 KiB for headers
+    /// (the default: that).
+    #[arg(long, env = "SANDPIPE_MAX_EVENT_BYTES", value_parser = clap::value_parser!(u64).range(1..))]
+    max_event_bytes: Option<u64>,
     #[command(flatten)]
     pipeline: PipelineArgs,
 }
@@ -58,7 +60,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             |n| n as usize,
         ),
         ack_wait: args.ack_wait,
-        max_event_bytes: args.max_event_bytes,
+        max_event_bytes: args
+            .max_event_bytes
+            .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
     };
     serve::trace::init();
     let opened = serve::open(args.pipeline.pipeline()?, serve::Admin::None)?;

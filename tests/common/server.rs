@@ -95,10 +95,15 @@ impl Server {
 
     /// A server whose state is where `store` (`--db …`, maybe `--cache …`) says.
     pub fn start_on(store: &[String], extra: &[&str]) -> Server {
+        Server::start_on_with(store, extra, &[])
+    }
+
+    /// [`Server::start_on`] with `envs` added to the process's environment.
+    pub fn start_on_with(store: &[String], extra: &[&str], envs: &[(&str, &str)]) -> Server {
         let mut args = vec!["serve", "--listen", "127.0.0.1:0", "--admin-token", ADMIN];
         args.extend(store.iter().map(String::as_str));
         args.extend(extra);
-        let (child, stderr, base) = spawn_sandpipe(&args, "its address", |line| {
+        let (child, stderr, base) = spawn_sandpipe_with(&args, envs, "its address", |line| {
             line.strip_prefix("sandpipe: listening on ")
                 .map(str::to_string)
         });

@@ -490,7 +490,12 @@ async fn publish_events(
     let ids = publisher
         .publish(team, outgoing)
         .await
-        .map_err(ApiError::unavailable)?;
+        .map_err(|error| match error {
+            error @ crate::worker::NatsError::TooLarge { .. } => {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, error.to_string())
+            }
+            error => ApiError::unavailable(error),
+        })?;
     Ok((StatusCode::ACCEPTED, Json(json!({ "ids": ids }))))
 }
 

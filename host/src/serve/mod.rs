@@ -50,10 +50,57 @@ pub enum Database {
     Postgres(store::PgUrl),
 }
 
+/// A server URL (`--db`, `--cache`) as messages show it: a password in its
+/// user info, or in a query parameter whose name holds `password`, replaced
+/// by `***`. Read by the text's shape, so a URL that does not parse (a bad
+/// port) is shown without its password too; otherwise as it was given.
+pub(crate) fn shown_url(text: &str) -> String {
+    let (head, query) = match text.split_once('?') {
+        Some((head, query)) => (head, Some(query)),
+        None => (text, None),
+    };
+    let head = match head.split_once("://") {
+        Some((scheme, rest)) => {
+            let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+            match authority.rsplit_once('@') {
+                Some((user_info, host)) => {
+                    let user = match user_info.split_once(':') {
+                        Some((user, _)) => format!("{user}:***"),
+                        None => user_info.to_string(),
+                    };
+                    format!("{scheme}://{user}@{host}{path}")
+                }
+                None => head.to_string(),
+            }
+        }
+        None => head.to_string(),
+    };
+    let Some(query) = query else { return head };
+    let pairs: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((key, _)) if key.to_ascii_lowercase().contains("password") => {
+                format!("{key}=***")
+            }
+            _ => pair.to_string(),
+        })
+        .collect();
+    format!("{head}?{}", pairs.join("&"))
+}
+
 impl Database {
     /// A `postgres://` or `postgresql://` URL, or else a SQLite path; a URL
-    /// of any other scheme is refused rather than taken for a file name.
+    /// of any other scheme, or a libpq keyword string (`host=… port=…`), is
+    /// refused rather than taken for a file name.
     pub fn parse(text: &str) -> Result<Database, String> {
+        let keywords = text.contains('=')
+            && text
+                .split_whitespace()
+                .all(|word| word.split_once('=').is_some_and(|(key, _)| !key.is_empty()));
+        if keywords {
+            // Not echoed: such a string may hold `password=…`.
+            return Err("--db: a libpq keyword string (host=… dbname=…) is not accepted: give a postgres:// URL or a SQLite file path".into());
+        }
         if store::PgUrl::is_postgres(text) {
             Ok(Database::Postgres(store::PgUrl::new(text)))
         } else if let Some((scheme, _)) = text.split_once("://") {
@@ -377,5 +424,46 @@ mod tests {
         )
         .unwrap();
         assert!(storage.sync_writes().unwrap());
+    }
+
+    /// A password never shows in a message about `--db` or `--cache`: in the
+    /// user info, in a query parameter, or in a URL that does not parse.
+    #[test]
+    fn server_urls_are_shown_without_passwords() {
+        for (given, shown) in [
+            (
+                "postgres://u:hunter2@h:5432/db",
+                "postgres://u:***@h:5432/db",
+            ),
+            (
+                "postgres://u:hunter2@h:notaport/db",
+                "postgres://u:***@h:notaport/db",
+            ),
+            ("postgres://u@h/db", "postgres://u@h/db"),
+            (
+                "postgres://h:1/db?password=hunter2&user=x",
+                "postgres://h:1/db?password=***&user=x",
+            ),
+            (
+                "redis://:hunter2@127.0.0.1:1/?sslpassword=hunter2",
+                "redis://:***@127.0.0.1:1/?sslpassword=***",
+            ),
+            ("redis://127.0.0.1:1/", "redis://127.0.0.1:1/"),
+        ] {
+            assert_eq!(super::shown_url(given), shown);
+        }
+    }
+
+    /// A libpq keyword string is refused, not taken for a SQLite file name
+    /// (which put its password in a file's name), and not echoed.
+    #[test]
+    fn a_libpq_keyword_string_is_refused() {
+        let error = super::Database::parse("host=127.0.0.1 port=1 password=hunter2").unwrap_err();
+        assert!(error.starts_with("--db: a libpq keyword string"), "{error}");
+        assert!(!error.contains("hunter2"), "{error}");
+        assert!(matches!(
+            super::Database::parse("state/sandpipe.db"),
+            Ok(super::Database::Sqlite(_))
+        ));
     }
 }

@@ -50,17 +50,6 @@ pub struct CacheConnectError {
     reason: String,
 }
 
-/// A Redis URL without its password.
-fn shown(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            let _ = parsed.set_password(Some("***"));
-            parsed.to_string()
-        }
-        _ => url.to_string(),
-    }
-}
-
 /// The service's Redis.
 pub struct RedisCache {
     connection: ConnectionManager,
@@ -86,7 +75,7 @@ impl RedisCache {
     /// Connects to `url` and checks the server answers.
     pub fn connect(url: &str, installation: &str) -> Result<Arc<RedisCache>, CacheConnectError> {
         let fail = |reason: String| CacheConnectError {
-            url: shown(url),
+            url: super::shown_url(url),
             reason,
         };
         if !url.starts_with("redis://") && !url.starts_with("rediss://") {

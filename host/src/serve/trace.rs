@@ -24,12 +24,28 @@ use tracing::level_filters::LevelFilter;
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::prelude::*;
 
+/// Libraries whose own lines may carry what the service never logs, and the
+/// most they may log whatever `RUST_LOG` asks: the HTTP libraries' text may
+/// quote a request's URL (a webhook URL may hold a secret); PostgreSQL's
+/// client logs each statement's parameters at `debug` (config values,
+/// events, token hashes); the Redis and NATS clients' debug lines may quote
+/// keys, subjects and payloads.
+const CAPPED: [(&str, LevelFilter); 8] = [
+    ("hyper", LevelFilter::ERROR),
+    ("hyper_util", LevelFilter::ERROR),
+    ("reqwest", LevelFilter::ERROR),
+    ("h2", LevelFilter::ERROR),
+    ("rustls", LevelFilter::ERROR),
+    ("tokio_postgres", LevelFilter::INFO),
+    ("redis", LevelFilter::INFO),
+    ("async_nats", LevelFilter::INFO),
+];
+
 /// Installs the subscriber: lines on stderr, filtered by `RUST_LOG` (targets
 /// and levels, e.g. `info`, `sandpipe=debug`, `sandpipe=debug,hyper=warn`);
-/// when it is unset, `info`, but errors only from the HTTP libraries, whose
-/// text is their own and may quote a request's URL (a webhook URL may hold a
-/// secret). A value that is not such a filter is reported and that default
-/// used, so a stray `RUST_LOG` never stops the service.
+/// `info` when it is unset; the libraries of [`CAPPED`] never past their cap.
+/// A value that is not such a filter is reported and that default used, so a
+/// stray `RUST_LOG` never stops the service.
 pub fn init() {
     let given = std::env::var("RUST_LOG")
         .ok()
@@ -37,10 +53,12 @@ pub fn init() {
     let parsed = given.as_deref().map(str::parse::<Targets>);
     let filter = match &parsed {
         Some(Ok(targets)) => targets.clone(),
-        _ => Targets::new().with_default(LevelFilter::INFO).with_targets(
-            ["hyper", "hyper_util", "reqwest", "h2", "rustls"].map(|t| (t, LevelFilter::ERROR)),
-        ),
+        _ => Targets::new().with_default(LevelFilter::INFO),
     };
+    // A line passes both: what was asked for, and the caps.
+    let caps = Targets::new()
+        .with_default(LevelFilter::TRACE)
+        .with_targets(CAPPED);
     tracing_subscriber::registry()
         .with(
             tracing_subscriber::fmt::layer()
@@ -48,6 +66,7 @@ pub fn init() {
                 .with_ansi(std::io::stderr().is_terminal()),
         )
         .with(filter)
+        .with(caps)
         .init();
     if let Some(Err(error)) = parsed {
         tracing::warn!(%error, "RUST_LOG is not a target filter (such as sandpipe=debug,info); logging at info");

@@ -39,8 +39,9 @@ pub struct WorkerOptions {
     pub concurrency: usize,
     /// The consumer's `ack_wait`, when this worker creates it.
     pub ack_wait: Duration,
-    /// Largest event, in bytes; a larger one is a dead letter.
-    pub max_event_bytes: usize,
+    /// Largest event, in bytes; a larger one is a dead letter (`None`: the
+    /// largest the server carries, [`super::largest_payload`]).
+    pub max_event_bytes: Option<usize>,
 }
 
 /// A worker: the service's state and a connection to the shared consumer.
@@ -49,6 +50,10 @@ pub struct Worker {
     jetstream: jetstream::Context,
     consumer: PullConsumer,
     options: WorkerOptions,
+    /// The largest result the server carries ([`super::largest_payload`]).
+    largest: usize,
+    /// Largest event, in bytes: the option, or `largest`.
+    max_event_bytes: usize,
 }
 
 /// What becomes of one input message.
@@ -76,7 +81,17 @@ impl Worker {
         state: AppState,
         options: WorkerOptions,
     ) -> Result<Worker, NatsError> {
-        let client = async_nats::connect(url).await?;
+        let client = super::connect(url).await?;
+        let largest = super::largest_payload(&client);
+        // An event the limit lets in must fit a dead letter's message.
+        let max_event_bytes = options.max_event_bytes.unwrap_or(largest);
+        if max_event_bytes > largest {
+            return Err(NatsError::Config(format!(
+                "--max-event-bytes {max_event_bytes} is over the {largest} bytes a message of this NATS server may carry (max_payload {}, less {} for headers)",
+                client.server_info().max_payload,
+                super::HEADROOM
+            )));
+        }
         let jetstream = jetstream::new(client);
         let events = stream::ensure_streams(&jetstream).await?;
         let consumer = stream::ensure_consumer(&events, options.ack_wait).await?;
@@ -85,6 +100,8 @@ impl Worker {
             jetstream,
             consumer,
             options,
+            largest,
+            max_event_bytes,
         })
     }
 
@@ -206,7 +223,7 @@ impl Worker {
             team: token.to_string(),
             reason,
         };
-        let limit = self.options.max_event_bytes;
+        let limit = self.max_event_bytes;
         if message.payload.len() > limit {
             return Err(refuse(format!(
                 "the event is {} bytes, over the limit of {limit} (--max-event-bytes)",
@@ -233,6 +250,7 @@ impl Worker {
     /// Runs each team's events through its chain, the teams at once; each
     /// input's fate by its index.
     async fn process(&self, teams: BTreeMap<i64, Vec<(usize, Value)>>) -> Vec<(usize, Fate)> {
+        let largest = self.largest;
         let runs = teams.into_iter().map(|(team, inputs)| {
             let state = self.state.clone();
             async move {
@@ -245,7 +263,20 @@ impl Worker {
                         .zip(batch.results)
                         .map(|(index, body)| {
                             let body = String::from(Box::<str>::from(body)).into_bytes();
-                            (index, Fate::Result { team, body })
+                            // A result the server cannot carry would come back
+                            // for ever: its input is a dead letter instead.
+                            let fate = if body.len() > largest {
+                                Fate::DeadLetter {
+                                    team: team.to_string(),
+                                    reason: format!(
+                                        "its result is {} bytes, over the {largest} bytes a message of the NATS server may carry",
+                                        body.len()
+                                    ),
+                                }
+                            } else {
+                                Fate::Result { team, body }
+                            };
+                            (index, fate)
                         })
                         .collect(),
                     // The chain was removed since the message was classified.
@@ -413,7 +444,20 @@ fn headers(id: &str, prefix: &str, error: Option<&str>) -> HeaderMap {
     headers
 }
 
-/// A header value: one line.
+/// A header value: one line, of at most [`MAX_REASON`] bytes (a message
+/// keeps [`super::HEADROOM`] for its headers).
 fn one_line(text: &str) -> String {
-    text.replace(['\r', '\n'], " ")
+    let mut line = text.replace(['\r', '\n'], " ");
+    if line.len() > MAX_REASON {
+        let mut end = MAX_REASON;
+        while !line.is_char_boundary(end) {
+            end -= 1;
+        }
+        line.truncate(end);
+        line.push('…');
+    }
+    line
 }
+
+/// Longest dead-letter reason in a header, in bytes.
+const MAX_REASON: usize = 1024;

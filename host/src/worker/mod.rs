@@ -17,11 +17,31 @@ pub use consume::{Worker, WorkerOptions};
 pub use publish::{Outgoing, Publisher};
 pub use stream::{CONSUMER, EVENTS, events_subject};
 
+/// Bytes of a message's `max_payload` kept for its headers (ids, and a dead
+/// letter's reason): an event or result is at most `max_payload` less this.
+pub const HEADROOM: usize = 4096;
+
+/// The most bytes an event or a result may have on `server`'s connection.
+pub fn largest_payload(client: &async_nats::Client) -> usize {
+    client.server_info().max_payload.saturating_sub(HEADROOM)
+}
+
+/// Connects to the NATS server at `url`.
+pub async fn connect(url: &str) -> Result<async_nats::Client, NatsError> {
+    async_nats::connect(url)
+        .await
+        .map_err(|error| NatsError::Connect {
+            url: crate::serve::shown_url(url),
+            reason: error.to_string(),
+        })
+}
+
 /// What went wrong talking to NATS JetStream.
 #[derive(Debug, thiserror::Error)]
 pub enum NatsError {
-    #[error("connecting to NATS: {0}")]
-    Connect(#[from] async_nats::ConnectError),
+    /// `url` as messages show it (no password).
+    #[error("--nats {url}: cannot connect: {reason}")]
+    Connect { url: String, reason: String },
     #[error("JetStream stream {stream}: {reason}")]
     Stream {
         stream: &'static str,
@@ -31,6 +51,18 @@ pub enum NatsError {
     Consumer { reason: String },
     #[error("publishing to {subject}: {reason}")]
     Publish { subject: String, reason: String },
+    /// An event NATS cannot carry: never retried.
+    #[error(
+        "event {index} is {bytes} bytes, over the {limit} bytes a message of the NATS server may carry (max_payload, less {HEADROOM} for headers)"
+    )]
+    TooLarge {
+        index: usize,
+        bytes: usize,
+        limit: usize,
+    },
     #[error("pulling from consumer {}: {reason}", stream::CONSUMER)]
     Pull { reason: String },
+    /// A setting that cannot work with this server.
+    #[error("{0}")]
+    Config(String),
 }

@@ -20,6 +20,8 @@ const MAX_ID_LEN: usize = 200;
 /// A connection to JetStream that publishes events.
 pub struct Publisher {
     jetstream: jetstream::Context,
+    /// The largest event the server carries ([`super::largest_payload`]).
+    largest: usize,
 }
 
 /// One event ready to publish: its JSON text and its id, if it has one.
@@ -65,10 +67,11 @@ pub fn sequence_id(stream: &str, sequence: u64) -> String {
 impl Publisher {
     /// Connects and makes sure the streams exist.
     pub async fn connect(url: &str) -> Result<Publisher, NatsError> {
-        let client = async_nats::connect(url).await?;
+        let client = super::connect(url).await?;
+        let largest = super::largest_payload(&client);
         let jetstream = jetstream::new(client);
         stream::ensure_streams(&jetstream).await?;
-        Ok(Publisher { jetstream })
+        Ok(Publisher { jetstream, largest })
     }
 
     /// Publishes `events` for `team` in order, each acknowledged by
@@ -83,6 +86,19 @@ impl Publisher {
             subject: subject.clone(),
             reason: error.to_string(),
         };
+        // Checked before any is sent: one the server cannot carry would
+        // never be, however often it is tried.
+        if let Some((index, event)) = events
+            .iter()
+            .enumerate()
+            .find(|(_, event)| event.payload.len() > self.largest)
+        {
+            return Err(NatsError::TooLarge {
+                index,
+                bytes: event.payload.len(),
+                limit: self.largest,
+            });
+        }
         let mut ids = Vec::with_capacity(events.len());
         let mut events = events.into_iter().peekable();
         while events.peek().is_some() {

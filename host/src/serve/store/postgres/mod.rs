@@ -45,16 +45,9 @@ impl PgUrl {
     }
 
     pub fn new(url: &str) -> PgUrl {
-        let shown = match url::Url::parse(url) {
-            Ok(mut parsed) if parsed.password().is_some() => {
-                let _ = parsed.set_password(Some("***"));
-                parsed.to_string()
-            }
-            _ => url.to_string(),
-        };
         PgUrl {
             url: url.to_string(),
-            shown,
+            shown: crate::serve::shown_url(url),
         }
     }
 }
