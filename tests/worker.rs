@@ -596,6 +596,17 @@ fn publish_and_async_events_feed_the_workers() {
         (status, body),
         (202, json!({"ids": ["u-1", "SANDPIPE_EVENTS:2"]}))
     );
+    // A copy JetStream drops (the same uuid inside its window) is said to be one.
+    let (status, body) = serve.call(
+        "POST",
+        &events,
+        Some(&token),
+        Some(json!({"event": "e", "uuid": "u-1", "properties": {"n": 1}})),
+    );
+    assert_eq!(
+        (status, body),
+        (202, json!({"ids": ["u-1"], "duplicates": ["u-1"]}))
+    );
     // Checked before anything is published.
     let (status, body) = serve.call(
         "POST",
@@ -637,12 +648,24 @@ fn publish_and_async_events_feed_the_workers() {
             format!("sandpipe: published 2 events to sandpipe.events.{a}\n")
         )
     );
+    std::fs::write(
+        dir.path().join("again.ndjson"),
+        "{\"event\":\"e\",\"uuid\":\"u-3\",\"properties\":{\"n\":3}}\n",
+    )
+    .unwrap();
+    let out = publish("again.ndjson");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!(
+            "sandpipe: published 0 events to sandpipe.events.{a}; 1 dropped by JetStream as copies of events it had within its duplicate window (same uuid): u-3\n"
+        )
+    );
     std::fs::write(dir.path().join("bad.ndjson"), "{\"event\":\"e\"}\n[1]\n").unwrap();
     let out = publish("bad.ndjson");
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         String::from_utf8_lossy(&out.stderr),
-        "sandpipe: error: bad.ndjson:2: not a JSON object; write one event object per line\n"
+        "sandpipe: error: bad.ndjson:2: not a JSON object; one event object is expected; nothing was published (one event object per line)\n"
     );
 
     let worker = WorkerProcess::start(&nats.url(), &store, &["--metrics-listen", "127.0.0.1:0"]);

@@ -18,6 +18,15 @@ pub fn refusal(item: &Value) -> Option<&'static str> {
     (!is_name(event.get("event"))).then_some(UNNAMED)
 }
 
+/// Why `item`, which must be one event (an NDJSON line to publish, a NATS
+/// message), is not one: as [`refusal`], a list being no event here.
+pub fn refusal_of_one(item: &Value) -> Option<&'static str> {
+    match item {
+        Value::Object(_) => refusal(item),
+        _ => Some("not a JSON object; one event object is expected"),
+    }
+}
+
 /// Why the JSON text `line` is not an event, if it is an object without a
 /// name; anything else (not JSON, not an object) is left to the chain's own
 /// reading, which says what is wrong with it. Reads the line once more,

@@ -39,9 +39,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         if line.trim().is_empty() {
             continue;
         }
-        let event = Outgoing::line(line).with_context(|| {
-            format!(
-                "{name}:{}: not a JSON object; write one event object per line",
+        let event = Outgoing::line(line).map_err(|reason| {
+            anyhow::anyhow!(
+                "{name}:{}: {reason}; nothing was published (one event object per line)",
                 number + 1
             )
         })?;
@@ -50,20 +50,25 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let ids = runtime.block_on(async {
+    let published = runtime.block_on(async {
         let publisher = Publisher::connect(&args.nats).await?;
         publisher.publish(args.team, events).await
     })?;
     let mut out = String::new();
-    for id in &ids {
+    for id in &published.ids {
         out.push_str(id);
         out.push('\n');
     }
     print!("{out}");
-    eprintln!(
-        "sandpipe: published {} events to {}",
-        ids.len(),
-        crate::worker::events_subject(args.team)
-    );
+    let subject = crate::worker::events_subject(args.team);
+    let count = published.ids.len() - published.duplicates.len();
+    match published.duplicates.as_slice() {
+        [] => eprintln!("sandpipe: published {count} events to {subject}"),
+        duplicates => eprintln!(
+            "sandpipe: published {count} events to {subject}; {} dropped by JetStream as copies of events it had within its duplicate window (same uuid): {}",
+            duplicates.len(),
+            duplicates.join(", ")
+        ),
+    }
     Ok(())
 }

@@ -487,7 +487,7 @@ async fn publish_events(
         }
     }
     let outgoing = events.iter().map(crate::worker::Outgoing::event).collect();
-    let ids = publisher
+    let published = publisher
         .publish(team, outgoing)
         .await
         .map_err(|error| match error {
@@ -496,7 +496,12 @@ async fn publish_events(
             }
             error => ApiError::unavailable(error),
         })?;
-    Ok((StatusCode::ACCEPTED, Json(json!({ "ids": ids }))))
+    let mut body = json!({ "ids": published.ids });
+    // Copies JetStream dropped (the same uuid within its duplicate window): not run again.
+    if !published.duplicates.is_empty() {
+        body["duplicates"] = json!(published.duplicates);
+    }
+    Ok((StatusCode::ACCEPTED, Json(body)))
 }
 
 /// `GET /v1/teams/{team}/health`: each configured connector's state, the

@@ -236,9 +236,13 @@ impl Worker {
                 message.subject
             )));
         };
-        let event: Value = serde_json::from_slice(&message.payload)
-            .map_err(|error| refuse(format!("not JSON: {error}")))?;
-        if let Some(reason) = crate::event_rule::refusal(&event) {
+        let event: Value = serde_json::from_slice(&message.payload).map_err(|error| {
+            refuse(format!(
+                "not JSON: {}",
+                sandpipe_runtime::json::explained(&error)
+            ))
+        })?;
+        if let Some(reason) = crate::event_rule::refusal_of_one(&event) {
             return Err(refuse(reason.to_owned()));
         }
         if self.state.teams.get(team).is_none() {

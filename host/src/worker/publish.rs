@@ -17,6 +17,14 @@ const WINDOW: usize = 256;
 /// Longest `uuid` used as a message id.
 const MAX_ID_LEN: usize = 200;
 
+/// What a publish did: every event's id, in order, and the ids of those
+/// JetStream dropped as duplicates (their first copy is the one that runs).
+#[derive(Debug, Default)]
+pub struct Published {
+    pub ids: Vec<String>,
+    pub duplicates: Vec<String>,
+}
+
 /// A connection to JetStream that publishes events.
 pub struct Publisher {
     jetstream: jetstream::Context,
@@ -40,10 +48,15 @@ impl Outgoing {
         }
     }
 
-    /// One NDJSON line, sent as written; `None` when it is not a JSON object.
-    pub fn line(line: &str) -> Option<Outgoing> {
-        let event: Value = serde_json::from_str(line).ok()?;
-        event.is_object().then(|| Outgoing {
+    /// One NDJSON line, sent as written; or why it is not an event (not
+    /// JSON, not an object, or an item `serve` refuses), as `serve` says it.
+    pub fn line(line: &str) -> Result<Outgoing, String> {
+        let event: Value = serde_json::from_str(line)
+            .map_err(|error| format!("not JSON: {}", sandpipe_runtime::json::explained(&error)))?;
+        if let Some(reason) = crate::event_rule::refusal_of_one(&event) {
+            return Err(reason.to_string());
+        }
+        Ok(Outgoing {
             id: message_id(&event).map(str::to_string),
             payload: Bytes::copy_from_slice(line.trim().as_bytes()),
         })
@@ -75,12 +88,10 @@ impl Publisher {
     }
 
     /// Publishes `events` for `team` in order, each acknowledged by
-    /// JetStream; their ids (the `uuid`, or `SANDPIPE_EVENTS:<sequence>`).
-    pub async fn publish(
-        &self,
-        team: i64,
-        events: Vec<Outgoing>,
-    ) -> Result<Vec<String>, NatsError> {
+    /// JetStream; their ids (the `uuid`, or `SANDPIPE_EVENTS:<sequence>`),
+    /// and those of them JetStream dropped as copies of a message it had
+    /// inside its duplicate window.
+    pub async fn publish(&self, team: i64, events: Vec<Outgoing>) -> Result<Published, NatsError> {
         let subject = stream::events_subject(team);
         let failed = |error: &dyn std::fmt::Display| NatsError::Publish {
             subject: subject.clone(),
@@ -99,7 +110,7 @@ impl Publisher {
                 limit: self.largest,
             });
         }
-        let mut ids = Vec::with_capacity(events.len());
+        let mut published = Published::default();
         let mut events = events.into_iter().peekable();
         while events.peek().is_some() {
             let mut pending = Vec::with_capacity(WINDOW);
@@ -117,10 +128,14 @@ impl Publisher {
             }
             for (id, ack) in pending {
                 let ack = ack.await.map_err(|e| failed(&e))?;
-                ids.push(id.unwrap_or_else(|| sequence_id(EVENTS, ack.sequence)));
+                let id = id.unwrap_or_else(|| sequence_id(EVENTS, ack.sequence));
+                if ack.duplicate {
+                    published.duplicates.push(id.clone());
+                }
+                published.ids.push(id);
             }
         }
-        Ok(ids)
+        Ok(published)
     }
 }
 
@@ -148,7 +163,23 @@ mod tests {
             b"{\"event\":\"e\",\"n\":1.50,\"uuid\":\"u1\"}"
         );
         assert_eq!(line.id.as_deref(), Some("u1"));
-        assert!(Outgoing::line("[1]").is_none());
-        assert!(Outgoing::line("{nope").is_none());
+        assert_eq!(
+            Outgoing::line("[1]").err().as_deref(),
+            Some("not a JSON object; one event object is expected")
+        );
+        assert_eq!(
+            Outgoing::line("{\"properties\": {}}").err().as_deref(),
+            Some(
+                "an event needs an \"event\" name (a non-empty string), e.g. {\"event\": \"pageview\", \"properties\": {}}"
+            )
+        );
+        assert_eq!(
+            Outgoing::line("{\"event\": \"e\", \"n\": 1e400}")
+                .err()
+                .as_deref(),
+            Some(
+                "not JSON: number out of range at line 1 column 25 (beyond the largest double, where JavaScript reads Infinity: sandpipe does not carry it)"
+            )
+        );
     }
 }
