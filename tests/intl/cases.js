@@ -144,6 +144,25 @@ function intlCases() {
     check('default format', () => new Intl.DateTimeFormat().format(d));
     check('default resolvedOptions', () => new Intl.DateTimeFormat().resolvedOptions());
     check('invalid date', () => new Date(NaN).toLocaleString('de-DE'));
+    // The last of JavaScript's dates, and years past 9999. (The first,
+    // -8.64e15, is a year before 1 AD, which README lists as written with its era.)
+    for (const time of [8.64e15, Date.UTC(9999, 11, 31, 23, 59), Date.UTC(10000, 0, 1), Date.UTC(123456, 6, 4, 15)]) {
+        for (const locale of ['en-US', 'en-GB', 'de-DE']) {
+            check(`far ${time} ${locale}`, () => new Date(time).toLocaleDateString(locale, { timeZone: 'UTC' }));
+            check(`far ${time} ${locale} full`, () => new Date(time).toLocaleString(locale, { timeZone: 'Asia/Tokyo', dateStyle: 'full', timeStyle: 'long' }));
+        }
+    }
+    // Years under 1000 of the common era: the era only when asked for.
+    for (const year of [1, 50, 500, 999]) {
+        const d = new Date(Date.UTC(2000, 5, 1, 12));
+        d.setUTCFullYear(year);
+        for (const locale of ['en-US', 'en-GB', 'de-DE', 'fr-FR', 'pt-BR']) {
+            check(`year ${year} ${locale}`, () => d.toLocaleDateString(locale, { timeZone: 'UTC' }));
+            check(`year ${year} ${locale} long`, () => d.toLocaleDateString(locale, { timeZone: 'UTC', dateStyle: 'long' }));
+            check(`year ${year} ${locale} with time`, () => d.toLocaleString(locale, { timeZone: 'UTC' }));
+            check(`year ${year} ${locale} era`, () => d.toLocaleDateString(locale, { timeZone: 'UTC', year: 'numeric', era: 'short' }));
+        }
+    }
     // Errors, with V8's messages.
     check('bad zone', () => new Intl.DateTimeFormat('en-US', { timeZone: 'Mars/Olympus' }));
     check('bad locale', () => new Date(0).toLocaleString('not a locale'));

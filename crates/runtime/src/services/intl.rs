@@ -240,6 +240,29 @@ impl<K: Eq + std::hash::Hash, V> Made<K, V> {
 
 static DATE_FORMATTERS: Made<(String, DateOptions), DateFormatter> = Made::new(CACHED_FORMATTERS);
 
+/// Milliseconds of 400 Gregorian years (146,097 days): the calendar, weekdays
+/// included, repeats after them.
+const GREGORIAN_CYCLE_MS: i64 = 146_097 * 86_400_000;
+/// About the years 8000 and -8000: inside jiff's -9999..=9999.
+const JIFF_EDGE_MS: (i64, i64) = (-314_600_000_000_000, 190_000_000_000_000);
+
+/// `millis` moved by whole 400-year cycles to an instant jiff holds (a
+/// JavaScript date reaches the year 275760, jiff the year 9999), and how
+/// many cycles it moved: its year is that many 400s from the one written.
+/// (Time zones keep their last rule there, as far away.)
+fn within_jiff(millis: i64) -> (i64, i64) {
+    let (low, high) = JIFF_EDGE_MS;
+    if millis > high {
+        let cycles = (millis - high) / GREGORIAN_CYCLE_MS + 1;
+        (millis - cycles * GREGORIAN_CYCLE_MS, cycles)
+    } else if millis < low {
+        let cycles = (low - millis) / GREGORIAN_CYCLE_MS + 1;
+        (millis + cycles * GREGORIAN_CYCLE_MS, cycles)
+    } else {
+        (millis, 0)
+    }
+}
+
 fn format_date(request: &DateRequest) -> Result<Value, IntlError> {
     let locale = locale(request.locale.as_deref())?;
     let zone_name = request.time_zone.as_deref().unwrap_or("UTC");
@@ -249,7 +272,7 @@ fn format_date(request: &DateRequest) -> Result<Value, IntlError> {
     if !request.time.is_finite() || request.time.abs() > 8.64e15 {
         return Err(IntlError::Time);
     }
-    let millis = request.time.trunc() as i64;
+    let (millis, cycles) = within_jiff(request.time.trunc() as i64);
     let zoned = jiff::Timestamp::from_millisecond(millis)
         .map_err(|_| IntlError::Time)?
         .to_zoned(zone.clone());
@@ -281,6 +304,14 @@ fn format_date(request: &DateRequest) -> Result<Value, IntlError> {
         parts.parts.extend(second.parts);
     }
     unpad_numeric_fields(&mut parts, &locale, &request.options);
+    // ICU4X writes the era of a year under 1000 unasked ("150 AD"); V8's
+    // ICU does not write it for a year of the common era.
+    if request.options.era.is_none() && zoned.year() >= 1 {
+        parts.drop_era();
+    }
+    if cycles > 0 {
+        parts.add_to_year(400 * cycles);
+    }
     if formatter.pad_hour {
         parts.pad("hour");
     }
@@ -1249,6 +1280,32 @@ impl Parts {
         match self.parts.get_mut(at + 1) {
             Some(("literal", value)) => value.insert_str(0, text),
             _ => self.parts.insert(at + 1, ("literal", text.to_owned())),
+        }
+    }
+
+    /// Adds `years` to every full `year` part (one of more than two digits:
+    /// a two-digit year's digits are the same 400 years on); for a date that
+    /// [`within_jiff`] moved. An era's year counts back, so the same sum holds.
+    fn add_to_year(&mut self, years: i64) {
+        for (part, value) in &mut self.parts {
+            if *part == "year" && value.len() > 2 {
+                if let Ok(year) = value.parse::<i64>() {
+                    *value = (year + years).to_string();
+                }
+            }
+        }
+    }
+
+    /// Drops every `era` part, with the white space that set it apart.
+    fn drop_era(&mut self) {
+        while let Some(at) = self.parts.iter().position(|(part, _)| *part == "era") {
+            self.parts.remove(at);
+            let blank = |parts: &Vec<(&str, String)>, i: usize| matches!(parts.get(i), Some(("literal", text)) if text.trim().is_empty());
+            if at > 0 && blank(&self.parts, at - 1) {
+                self.parts.remove(at - 1);
+            } else if blank(&self.parts, at) {
+                self.parts.remove(at);
+            }
         }
     }
 
