@@ -537,6 +537,27 @@ fn bad_or_unreachable_servers_are_one_line_errors_at_start() {
         )),
         "{unreachable}"
     );
+    // Without --admin-token, a start that fails on --cache neither prints
+    // nor stores a generated admin token (it would never be shown again).
+    let tmp = tempfile::tempdir().unwrap();
+    let fresh = tmp.path().join("fresh.db").display().to_string();
+    let cache = format!("redis://127.0.0.1:{free}/");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_sandpipe"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--db",
+            &fresh,
+            "--cache",
+            &cache,
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(!output.status.success());
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.starts_with("sandpipe: error: --cache "), "{stderr}");
 }
 
 #[test]

@@ -255,17 +255,19 @@ pub(crate) fn open(pipeline: Pipeline, admin: Admin) -> anyhow::Result<Opened> {
         storage,
         shared,
     } = open_backing(&pipeline.db)?;
-    let admin_hash = match admin {
-        Admin::Token(token) => admin_hash(store.as_ref(), token)?,
-        // Matches no token: every token's hash is 64 hex digits.
-        Admin::None => String::new(),
-    };
     let cache = match &pipeline.cache {
         Some(url) => Some(redis_cache::RedisCache::connect(
             url,
             &installation(store.as_ref())?,
         )?),
         None => None,
+    };
+    // After every server is reached: a start that fails stores no generated
+    // admin token, which would then never be shown again.
+    let admin_hash = match admin {
+        Admin::Token(token) => admin_hash(store.as_ref(), token)?,
+        // Matches no token: every token's hash is 64 hex digits.
+        Admin::None => String::new(),
     };
     if !pipeline.shared_teams.is_empty() {
         let teams: Vec<String> = pipeline.shared_teams.iter().map(i64::to_string).collect();
