@@ -14,7 +14,7 @@ mod publish;
 mod stream;
 
 pub use consume::{Worker, WorkerOptions};
-pub use publish::{Outgoing, Published, Publisher};
+pub use publish::{Outgoing, Publisher};
 pub use stream::{CONSUMER, EVENTS, events_subject};
 
 /// Bytes of a message's `max_payload` kept for its headers (ids, and a dead

@@ -1288,10 +1288,11 @@ impl Parts {
     /// [`within_jiff`] moved. An era's year counts back, so the same sum holds.
     fn add_to_year(&mut self, years: i64) {
         for (part, value) in &mut self.parts {
-            if *part == "year" && value.len() > 2 {
-                if let Ok(year) = value.parse::<i64>() {
-                    *value = (year + years).to_string();
-                }
+            if *part == "year"
+                && value.len() > 2
+                && let Ok(year) = value.parse::<i64>()
+            {
+                *value = (year + years).to_string();
             }
         }
     }
