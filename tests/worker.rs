@@ -805,6 +805,33 @@ fn what_nats_cannot_carry_is_refused_not_retried() {
         tokio::time::sleep(Duration::from_secs(3)).await;
         assert_eq!(read_stream(&js, "SANDPIPE_DEADLETTER").await.len(), 1);
         assert_eq!(read_stream(&js, "SANDPIPE_RESULTS").await.len(), 0);
+        // Another client may publish up to max_payload: the dead letter of
+        // such an event goes without its body, which would not fit beside
+        // its headers, once.
+        let big = Input {
+            team: b,
+            payload: vec![b'x'; largest + 100],
+            uuid: Some("big".into()),
+            expect: Expect::Result(Value::Null),
+        };
+        publish(&js, vec![big]).await;
+        let started = Instant::now();
+        let dead = loop {
+            let dead = read_stream(&js, "SANDPIPE_DEADLETTER").await;
+            if dead.len() > 1 {
+                break dead;
+            }
+            assert!(started.elapsed() < Duration::from_secs(30), "no dead letter");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        let (id, _, error, body) = &dead[1];
+        assert_eq!((id.as_str(), body.len()), ("big", 0));
+        assert_eq!(
+            error.as_deref(),
+            Some(format!("the event is {} bytes, over the limit of {MAX_EVENT_BYTES} (--max-event-bytes) (its {} bytes are left out of this copy: over the {largest} a message may carry beside its headers)", largest + 100, largest + 100).as_str())
+        );
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert_eq!(read_stream(&js, "SANDPIPE_DEADLETTER").await.len(), 2);
     });
 }
 

@@ -586,12 +586,17 @@
         from = String(from);
         to = String(to);
         // A base that is not absolute (`//host/…`, `/path`, `a/b`) is resolved
-        // under a placeholder scheme and host, given back without them.
-        const placeholder = from.startsWith('//') ? 'x-resolve:' : from.startsWith('/') ? 'x-resolve://x' : 'x-resolve://x/';
+        // under a placeholder scheme (and host), given back without them.
         try {
             if (URL.canParse(from)) return new URL(to, from).href;
-            const resolved = new URL(to, placeholder + from).href;
-            return resolved.startsWith(placeholder) ? resolved.slice(placeholder.length) : resolved;
+            const hosted = from.startsWith('//');
+            const base = hosted ? `x-resolve:${from}` : `x-resolve://x${from.startsWith('/') ? '' : '/'}${from}`;
+            const resolved = new URL(to, base).href;
+            if (!resolved.startsWith('x-resolve:')) return resolved;
+            const rest = resolved.slice('x-resolve:'.length);
+            if (hosted || to.startsWith('//')) return rest;
+            const path = rest.slice('//x'.length);
+            return from.startsWith('/') || to.startsWith('/') ? path : path.slice(1);
         } catch (error) {
             return to;
         }

@@ -55,27 +55,25 @@ pub enum Database {
 /// by `***`. Read by the text's shape, so a URL that does not parse (a bad
 /// port) is shown without its password too; otherwise as it was given.
 pub(crate) fn shown_url(text: &str) -> String {
-    let (head, query) = match text.split_once('?') {
-        Some((head, query)) => (head, Some(query)),
-        None => (text, None),
-    };
-    let head = match head.split_once("://") {
-        Some((scheme, rest)) => {
-            let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-            match authority.rsplit_once('@') {
-                Some((user_info, host)) => {
-                    let user = match user_info.split_once(':') {
-                        Some((user, _)) => format!("{user}:***"),
-                        None => user_info.to_string(),
-                    };
-                    format!("{scheme}://{user}@{host}{path}")
-                }
-                None => head.to_string(),
+    // The user info ends at the last `@` (a password may hold `/`, `?` or
+    // `@`): what precedes it loses all after its first `:`. An `@` in the
+    // query may hide more than the password, never less.
+    let text = match text.split_once("://") {
+        Some((scheme, rest)) => match rest.rsplit_once('@') {
+            Some((user_info, after)) => {
+                let user = match user_info.split_once(':') {
+                    Some((user, _)) => format!("{user}:***"),
+                    None => user_info.to_string(),
+                };
+                format!("{scheme}://{user}@{after}")
             }
-        }
-        None => head.to_string(),
+            None => text.to_string(),
+        },
+        None => text.to_string(),
     };
-    let Some(query) = query else { return head };
+    let Some((head, query)) = text.split_once('?') else {
+        return text;
+    };
     let pairs: Vec<String> = query
         .split('&')
         .map(|pair| match pair.split_once('=') {
@@ -88,16 +86,42 @@ pub(crate) fn shown_url(text: &str) -> String {
     format!("{head}?{}", pairs.join("&"))
 }
 
+/// libpq's connection keywords: a `--db` value that begins with one and `=`
+/// is a keyword string, not a file name.
+const LIBPQ_KEYWORDS: [&str; 20] = [
+    "host",
+    "hostaddr",
+    "port",
+    "dbname",
+    "user",
+    "password",
+    "passfile",
+    "connect_timeout",
+    "client_encoding",
+    "options",
+    "application_name",
+    "sslmode",
+    "sslcert",
+    "sslkey",
+    "sslrootcert",
+    "sslpassword",
+    "service",
+    "target_session_attrs",
+    "channel_binding",
+    "require_auth",
+];
+
 impl Database {
     /// A `postgres://` or `postgresql://` URL, or else a SQLite path; a URL
     /// of any other scheme, or a libpq keyword string (`host=… port=…`), is
     /// refused rather than taken for a file name.
     pub fn parse(text: &str) -> Result<Database, String> {
-        let keywords = text.contains('=')
-            && text
-                .split_whitespace()
-                .all(|word| word.split_once('=').is_some_and(|(key, _)| !key.is_empty()));
-        if keywords {
+        let first = text.trim_start();
+        let key = first
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .next()
+            .unwrap_or("");
+        if LIBPQ_KEYWORDS.contains(&key) && first[key.len()..].trim_start().starts_with('=') {
             // Not echoed: such a string may hold `password=…`.
             return Err("--db: a libpq keyword string (host=… dbname=…) is not accepted: give a postgres:// URL or a SQLite file path".into());
         }
@@ -323,18 +347,23 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let listener = std::net::TcpListener::bind(args.listen)
         .with_context(|| format!("listening on {}", args.listen))?;
     listener.set_nonblocking(true)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    // NATS too before the store is opened, for the same reason.
+    let publisher = match &args.nats {
+        Some(url) => Some(Arc::new(
+            runtime.block_on(crate::worker::Publisher::connect(url))?,
+        )),
+        None => None,
+    };
     let mut opened = open(args.pipeline, Admin::Token(args.admin_token))?;
+    opened.state.publisher = publisher;
     opened.state.metrics_hash = args
         .metrics_token
         .filter(|t| !t.is_empty())
         .map(|t| Arc::new(auth::hash(&t)));
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
     runtime.block_on(async move {
-        if let Some(url) = &args.nats {
-            opened.state.publisher = Some(Arc::new(crate::worker::Publisher::connect(url).await?));
-        }
         let listener = tokio::net::TcpListener::from_std(listener)?;
         announce(format_args!(
             "listening on http://{}",
@@ -451,6 +480,13 @@ mod tests {
                 "redis://:***@127.0.0.1:1/?sslpassword=***",
             ),
             ("redis://127.0.0.1:1/", "redis://127.0.0.1:1/"),
+            ("postgres://u:pa/ss@h/db", "postgres://u:***@h/db"),
+            ("postgres://u:pa?ss@h/db", "postgres://u:***@h/db"),
+            ("postgres://u:p@ss@h/db", "postgres://u:***@h/db"),
+            (
+                "postgres://h/db?password=x@y",
+                "postgres://h/db?password=***",
+            ),
         ] {
             assert_eq!(super::shown_url(given), shown);
         }
@@ -460,12 +496,20 @@ mod tests {
     /// (which put its password in a file's name), and not echoed.
     #[test]
     fn a_libpq_keyword_string_is_refused() {
-        let error = super::Database::parse("host=127.0.0.1 port=1 password=hunter2").unwrap_err();
-        assert!(error.starts_with("--db: a libpq keyword string"), "{error}");
-        assert!(!error.contains("hunter2"), "{error}");
-        assert!(matches!(
-            super::Database::parse("state/sandpipe.db"),
-            Ok(super::Database::Sqlite(_))
-        ));
+        for given in [
+            "host=127.0.0.1 port=1 password=hunter2",
+            "host = h password='a hunter2'",
+            "dbname=x",
+        ] {
+            let error = super::Database::parse(given).unwrap_err();
+            assert!(error.starts_with("--db: a libpq keyword string"), "{error}");
+            assert!(!error.contains("hunter2"), "{error}");
+        }
+        for path in ["state/sandpipe.db", "runs/id=3.db"] {
+            assert!(matches!(
+                super::Database::parse(path),
+                Ok(super::Database::Sqlite(_))
+            ));
+        }
     }
 }

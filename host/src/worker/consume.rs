@@ -82,7 +82,7 @@ impl Worker {
         options: WorkerOptions,
     ) -> Result<Worker, NatsError> {
         let client = super::connect(url).await?;
-        let largest = super::largest_payload(&client);
+        let largest = super::largest_payload(&client)?;
         // An event the limit lets in must fit a dead letter's message.
         let max_event_bytes = options.max_event_bytes.unwrap_or(largest);
         if max_event_bytes > largest {
@@ -372,14 +372,31 @@ impl Worker {
                     )
                     .await,
                 ),
-                Fate::DeadLetter { team, reason } => Some(
-                    self.send(
-                        stream::dead_letter_subject(team),
-                        headers(&input.id, "deadletter", Some(reason)),
-                        input.message.payload.clone(),
+                Fate::DeadLetter { team, reason } => {
+                    // Another client may have published up to max_payload:
+                    // a copy that would not fit beside its headers goes
+                    // without its body (the reason says so), rather than
+                    // failing, and coming back, for ever.
+                    let payload = &input.message.payload;
+                    let (body, reason) = if payload.len() > self.largest {
+                        let left_out = format!(
+                            "{reason} (its {} bytes are left out of this copy: over the {} a message may carry beside its headers)",
+                            payload.len(),
+                            self.largest
+                        );
+                        (Bytes::new(), left_out)
+                    } else {
+                        (payload.clone(), reason.clone())
+                    };
+                    Some(
+                        self.send(
+                            stream::dead_letter_subject(team),
+                            headers(&input.id, "deadletter", Some(&reason)),
+                            body,
+                        )
+                        .await,
                     )
-                    .await,
-                ),
+                }
             };
             pending.push((input, published));
         }
@@ -423,12 +440,15 @@ impl Worker {
 /// how many times it has been delivered.
 fn identify(message: &jetstream::Message) -> (String, i64) {
     let info = message.info().ok();
+    // An id the publisher chose is at most 200 characters (`sandpipe
+    // publish` takes no longer uuid); a longer one is not copied into the
+    // result's headers, whose room is bounded.
     let given = message
         .headers
         .as_ref()
         .and_then(|headers| headers.get(MSG_ID))
         .map(|value| value.as_str().to_string())
-        .filter(|id| !id.is_empty());
+        .filter(|id| !id.is_empty() && id.len() <= super::MAX_ID_LEN);
     let id = given.unwrap_or_else(|| match &info {
         Some(info) => sequence_id(info.stream, info.stream_sequence),
         None => sequence_id(stream::EVENTS, 0),

@@ -21,9 +21,21 @@ pub use stream::{CONSUMER, EVENTS, events_subject};
 /// letter's reason): an event or result is at most `max_payload` less this.
 pub const HEADROOM: usize = 4096;
 
-/// The most bytes an event or a result may have on `server`'s connection.
-pub fn largest_payload(client: &async_nats::Client) -> usize {
-    client.server_info().max_payload.saturating_sub(HEADROOM)
+/// Longest message id (`Nats-Msg-Id`) a worker copies into its output.
+pub const MAX_ID_LEN: usize = 200;
+
+/// The most bytes an event or a result may have on `client`'s server; a
+/// server whose `max_payload` leaves less than the headers' room again is
+/// refused.
+pub fn largest_payload(client: &async_nats::Client) -> Result<usize, NatsError> {
+    let max_payload = client.server_info().max_payload;
+    if max_payload < 2 * HEADROOM {
+        return Err(NatsError::Config(format!(
+            "the NATS server's max_payload is {max_payload} bytes: at least {} are needed, {HEADROOM} of them for headers",
+            2 * HEADROOM
+        )));
+    }
+    Ok(max_payload - HEADROOM)
 }
 
 /// Connects to the NATS server at `url`.

@@ -14,8 +14,7 @@ use serde_json::Value;
 /// Publish acks awaited at once: enough to keep the connection busy.
 const WINDOW: usize = 256;
 
-/// Longest `uuid` used as a message id.
-const MAX_ID_LEN: usize = 200;
+use super::MAX_ID_LEN;
 
 /// What a publish did: every event's id, in order, and the ids of those
 /// JetStream dropped as duplicates (their first copy is the one that runs).
@@ -81,7 +80,7 @@ impl Publisher {
     /// Connects and makes sure the streams exist.
     pub async fn connect(url: &str) -> Result<Publisher, NatsError> {
         let client = super::connect(url).await?;
-        let largest = super::largest_payload(&client);
+        let largest = super::largest_payload(&client)?;
         let jetstream = jetstream::new(client);
         stream::ensure_streams(&jetstream).await?;
         Ok(Publisher { jetstream, largest })

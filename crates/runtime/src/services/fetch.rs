@@ -89,6 +89,7 @@ impl FetchError {
         !matches!(
             self,
             FetchError::Resolve { .. }
+                | FetchError::NoAddress(_)
                 | FetchError::ResolveTimedOut(_)
                 | FetchError::DeadlinePassed
                 | FetchError::Client(_)
@@ -505,6 +506,10 @@ mod tests {
         assert!(!failed.is_refusal());
         assert!(!FetchError::DeadlinePassed.is_refusal());
         assert!(!crate::services::ServiceError::Fetch(failed).is_refusal());
+        use crate::services::cache::CacheError;
+        assert!(crate::services::ServiceError::Cache(CacheError::TooManyKeys).is_refusal());
+        let down = CacheError::Unavailable("connection refused".into());
+        assert!(!crate::services::ServiceError::Cache(down).is_refusal());
     }
 
     #[test]

@@ -64,9 +64,25 @@ impl ServiceError {
     /// date out of range, an address that is not an IP). Only a refusal is
     /// logged for the connector; its code sees every error either way.
     pub fn is_refusal(&self) -> bool {
+        use cache::CacheError as C;
+        use storage::StorageError as S;
         match self {
             ServiceError::Fetch(error) => error.is_refusal(),
             ServiceError::Intl(_) | ServiceError::GeoIp(_) => false,
+            // The value held is not what the operation needs, or the server
+            // behind the service failed.
+            ServiceError::Cache(
+                C::NotAList(_) | C::NotAnInteger(_) | C::Overflow | C::Unavailable(_),
+            ) => false,
+            ServiceError::Storage(
+                S::Corrupt { .. }
+                | S::Open { .. }
+                | S::Unavailable(_)
+                | S::Sync { .. }
+                | S::Sqlite(_)
+                | S::Server(_)
+                | S::ServerUnavailable(_),
+            ) => false,
             _ => true,
         }
     }

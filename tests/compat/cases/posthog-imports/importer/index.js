@@ -20,6 +20,7 @@ function processEvent(event, { config }) {
     if (!p.url.startsWith('mailto:')) {
         p.resolved = [url.resolve(p.url, '../up?x=1'), url.resolve(p.url, '/abs'), url.resolve(p.url, 'https://other.example/z')]
     }
+    p.resolved_relative = [url.resolve('/a/b', '//host/x'), url.resolve('x/y', '/z'), url.resolve('a/b', 'c'), url.resolve('//cdn.example/lib.js', 'other.js')]
     p.fetch_shape = [typeof fetch, fetch.default === fetch, new fetch.FetchError('m', 'system').name, typeof fetch.Headers]
     p.scaffold_retry_is_global = ScaffoldRetryError === RetryError
     p.global = typeof global
