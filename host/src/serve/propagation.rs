@@ -10,45 +10,23 @@
 
 use super::state::AppState;
 use super::store::ChainVersions;
-use std::time::{Duration, Instant};
+use super::trace::Outage;
+use std::time::Duration;
 
 /// How often the stored versions are read.
 pub const POLL: Duration = Duration::from_millis(250);
 
-/// How often a store that still cannot be read is logged again.
-const RELOG_FAILING: Duration = Duration::from_secs(30);
-
-/// Polls forever. A store that cannot be read is logged when it starts
-/// failing, then every [`RELOG_FAILING`] (not at every poll), and when it
-/// answers again.
+/// Polls forever. A store that cannot be read is logged as an [`Outage`]
+/// (when it starts, every 30 s, when it ends), not at every poll.
 pub async fn run(state: AppState) {
-    // While the store cannot be read: since when, and when that was last logged.
-    let mut failing: Option<(Instant, Instant)> = None;
+    const WHAT: &str = "reading stored chain versions";
+    let mut outage = Outage::default();
     loop {
         tokio::time::sleep(POLL).await;
         let state = state.clone();
         match tokio::task::spawn_blocking(move || catch_up(&state)).await {
-            Ok(Err(error)) => {
-                let now = Instant::now();
-                match &mut failing {
-                    Some((_, logged)) if now.duration_since(*logged) < RELOG_FAILING => {}
-                    Some((since, logged)) => {
-                        *logged = now;
-                        let seconds = now.duration_since(*since).as_secs();
-                        tracing::warn!(%error, seconds, "reading stored chain versions, still failing");
-                    }
-                    None => {
-                        failing = Some((now, now));
-                        tracing::warn!(%error, "reading stored chain versions");
-                    }
-                }
-            }
-            Ok(Ok(())) => {
-                if let Some((since, _)) = failing.take() {
-                    let seconds = since.elapsed().as_secs();
-                    tracing::info!(seconds, "reading stored chain versions again");
-                }
-            }
+            Ok(Err(error)) => outage.failed(WHAT, &error, false),
+            Ok(Ok(())) => outage.succeeded(WHAT),
             Err(_) => {}
         }
     }

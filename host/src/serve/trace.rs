@@ -73,6 +73,54 @@ pub fn init() {
     }
 }
 
+/// How often an operation that still fails is logged again.
+pub const RELOG_FAILING: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// A repeated operation's failures (a poll of the store), logged when they
+/// start, then every [`RELOG_FAILING`] rather than at every try, and once
+/// when it succeeds again.
+#[derive(Debug, Default)]
+pub struct Outage {
+    /// Since when it fails, and when that was last logged.
+    failing: Option<(Instant, Instant)>,
+}
+
+impl Outage {
+    pub fn is_failing(&self) -> bool {
+        self.failing.is_some()
+    }
+
+    /// A failure of `what` (`reading due webhooks`), at `error` level or else `warn`.
+    pub fn failed(&mut self, what: &str, error: &dyn std::fmt::Display, as_error: bool) {
+        let now = Instant::now();
+        let seconds = match &mut self.failing {
+            Some((_, logged)) if now.duration_since(*logged) < RELOG_FAILING => return,
+            Some((since, logged)) => {
+                *logged = now;
+                Some(now.duration_since(*since).as_secs())
+            }
+            None => {
+                self.failing = Some((now, now));
+                None
+            }
+        };
+        match (as_error, seconds) {
+            (true, None) => tracing::error!(%error, "{what}"),
+            (true, Some(seconds)) => tracing::error!(%error, seconds, "{what}, still failing"),
+            (false, None) => tracing::warn!(%error, "{what}"),
+            (false, Some(seconds)) => tracing::warn!(%error, seconds, "{what}, still failing"),
+        }
+    }
+
+    /// A success of `what`: logged when it ends an outage.
+    pub fn succeeded(&mut self, what: &str) {
+        if let Some((since, _)) = self.failing.take() {
+            let seconds = since.elapsed().as_secs();
+            tracing::info!(seconds, "{what} again");
+        }
+    }
+}
+
 /// How a status ends a request: `ok`, `refused` (4xx) or `failed` (5xx).
 fn outcome(status: StatusCode) -> &'static str {
     if status.is_server_error() {

@@ -21,6 +21,7 @@
 
 use super::metrics::Metrics;
 use super::store::{LogLine, ON_EVENT, Store, WebhookRow, now_ms};
+use super::trace::Outage;
 use sandpipe_abi::LogLevel;
 use sandpipe_runtime::export;
 use sandpipe_runtime::services::fetch::refused_address;
@@ -183,9 +184,6 @@ impl AttemptError {
     }
 }
 
-/// How often a store that still cannot be read is logged again.
-const RELOG_FAILING: Duration = Duration::from_secs(30);
-
 /// Delivery settings, from `sandpipe serve` flags.
 #[derive(Debug, Clone)]
 pub struct DeliveryOptions {
@@ -236,7 +234,8 @@ impl Delivery {
     pub async fn run(self: Arc<Self>, runner: Arc<dyn OnEventRunner>) {
         let mut pruned_at = i64::MIN;
         // While the store cannot be read: since when, and when that was last logged.
-        let mut failing: Option<(Instant, Instant)> = None;
+        const WHAT: &str = "reading due webhooks";
+        let mut outage = Outage::default();
         loop {
             let store = self.store.clone();
             let now = now_ms();
@@ -263,10 +262,7 @@ impl Delivery {
             .await;
             match due {
                 Ok(Ok((rows, exports))) => {
-                    if let Some((since, _)) = failing.take() {
-                        let seconds = since.elapsed().as_secs();
-                        tracing::info!(seconds, "reading due webhooks again");
-                    }
+                    outage.succeeded(WHAT);
                     let any_exports = !exports.is_empty();
                     for batches in export_batches(exports) {
                         let first = &batches[0][0];
@@ -299,28 +295,14 @@ impl Delivery {
                         continue;
                     }
                 }
-                Ok(Err(error)) => {
-                    // Logged when it starts and then every RELOG_FAILING, not
-                    // on every poll; polled every second until it recovers.
-                    let now = Instant::now();
-                    match &mut failing {
-                        Some((_, logged)) if now.duration_since(*logged) < RELOG_FAILING => {}
-                        Some((since, logged)) => {
-                            *logged = now;
-                            let seconds = now.duration_since(*since).as_secs();
-                            tracing::error!(%error, seconds, "reading due webhooks, still failing");
-                        }
-                        None => {
-                            failing = Some((now, now));
-                            tracing::error!(%error, "reading due webhooks");
-                        }
-                    }
-                }
+                // Logged as an outage, not on every poll; polled every
+                // second until it recovers.
+                Ok(Err(error)) => outage.failed(WHAT, &error, true),
                 Err(_) => {}
             }
-            let wait = match failing {
-                Some(_) => Duration::from_secs(1),
-                None => Duration::from_millis(100),
+            let wait = match outage.is_failing() {
+                true => Duration::from_secs(1),
+                false => Duration::from_millis(100),
             };
             tokio::select! {
                 _ = self.wake.notified() => {}

@@ -528,6 +528,17 @@ mod tests {
         assert_eq!(buffer.full_through(&[(7, 11)]), Some(7));
     }
 
+    /// A composed request to `url`, from connector `c (0)`.
+    fn request(url: &str) -> sandpipe_runtime::WebhookRequest {
+        sandpipe_runtime::WebhookRequest {
+            connector: "c (0)".into(),
+            url: url.into(),
+            method: "POST".into(),
+            headers: Map::new(),
+            body: None,
+        }
+    }
+
     /// A row of a kind this build does not know (a newer sandpipe's, on
     /// the same database) is not leased: this process would send it as a
     /// request, fail, and mark it dead.
@@ -535,13 +546,6 @@ mod tests {
     fn a_row_of_an_unknown_kind_is_left_pending() {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(&dir.path().join("s.db")).unwrap();
-        let request = |url: &str| sandpipe_runtime::WebhookRequest {
-            connector: "c (0)".into(),
-            url: url.into(),
-            method: "POST".into(),
-            headers: Map::new(),
-            body: None,
-        };
         store
             .enqueue_webhooks(1, &[request("http://a/"), request("http://b/")])
             .unwrap();
@@ -578,13 +582,6 @@ mod tests {
     fn finished_webhooks_are_pruned_after_retention() {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(&dir.path().join("s.db")).unwrap();
-        let request = |url: &str| sandpipe_runtime::WebhookRequest {
-            connector: "c (0)".into(),
-            url: url.into(),
-            method: "POST".into(),
-            headers: Map::new(),
-            body: None,
-        };
         store
             .enqueue_webhooks(
                 1,
