@@ -233,7 +233,6 @@ impl Delivery {
     /// `runner`), forever.
     pub async fn run(self: Arc<Self>, runner: Arc<dyn OnEventRunner>) {
         let mut pruned_at = i64::MIN;
-        // While the store cannot be read: since when, and when that was last logged.
         const WHAT: &str = "reading due webhooks";
         let mut outage = Outage::default();
         loop {
@@ -300,9 +299,10 @@ impl Delivery {
                 Ok(Err(error)) => outage.failed(WHAT, &error, true),
                 Err(_) => {}
             }
-            let wait = match outage.is_failing() {
-                true => Duration::from_secs(1),
-                false => Duration::from_millis(100),
+            let wait = if outage.is_failing() {
+                Duration::from_secs(1)
+            } else {
+                Duration::from_millis(100)
             };
             tokio::select! {
                 _ = self.wake.notified() => {}
@@ -421,16 +421,7 @@ impl Delivery {
                     gave_up(&what, attempts, &error, id)
                 }
             };
-            let line = LogLine {
-                connector: row.connector,
-                connector_id: row.connector_id,
-                level: LogLevel::Warn,
-                message,
-                time: SystemTime::now(),
-            };
-            if let Err(error) = store.append_logs(row.team, &[line]) {
-                tracing::warn!(%error, id, "logging a webhook's end");
-            }
+            warn_connector(&*store, row.team, row.connector, row.connector_id, message);
             Ok(())
         })
         .await;
@@ -536,16 +527,7 @@ impl Delivery {
             } else {
                 return Ok(());
             };
-            let line = LogLine {
-                connector,
-                connector_id,
-                level: LogLevel::Warn,
-                message,
-                time: SystemTime::now(),
-            };
-            if let Err(error) = store.append_logs(team, &[line]) {
-                tracing::warn!(%error, team, "logging an exportEvents batch's end");
-            }
+            warn_connector(&*store, team, connector, connector_id, message);
             Ok(())
         })
         .await;
@@ -676,6 +658,27 @@ fn export_batches(rows: Vec<WebhookRow>) -> Vec<Vec<Vec<WebhookRow>>> {
         }
     }
     out
+}
+
+/// Writes `message` as a warning in `connector`'s log, after its row's
+/// outcome is recorded: a line that cannot be stored is only traced.
+fn warn_connector(
+    store: &dyn Store,
+    team: i64,
+    connector: String,
+    connector_id: Option<String>,
+    message: String,
+) {
+    let line = LogLine {
+        connector,
+        connector_id,
+        level: LogLevel::Warn,
+        message,
+        time: SystemTime::now(),
+    };
+    if let Err(error) = store.append_logs(team, &[line]) {
+        tracing::warn!(%error, team, "logging the end of a delivery");
+    }
 }
 
 /// What a connector's log says when `what` (a composed request, an `onEvent`
