@@ -1701,6 +1701,66 @@ fn an_event_nested_deeper_than_the_chain_reads_is_refused_alone() {
     );
 }
 
+/// An item holding what sandpipe cannot carry (half of a surrogate pair, a
+/// number beyond a double: JSON that Node's `JSON.parse` reads) fails alone,
+/// as the chain reports it (where in the item's own text); the rest of the
+/// list runs. Alone, such an event
+/// is a bad body (400); `?async=true` publishes all or none, and names it.
+#[test]
+fn an_item_sandpipe_cannot_carry_fails_alone() {
+    let (_tmp, server) = Server::fresh(&[]);
+    let (team, token) =
+        server.team_with_chain("t", vec![built(&root().join("examples/hello-world"))]);
+    let events = format!("/v1/teams/{team}/events");
+    let list = r#"[{"event": "a"}, {"event": "b", "s": "x\ud800"}, {"event": "c", "n": 1e400}, {"event": "d"}]"#;
+    let surrogate = "invalid JSON: unexpected end of hex escape at line 1 column 29 (a \\uXXXX escape cut short, or half of a UTF-16 surrogate pair, \\ud800-\\udfff, without the other half, as in a string cut inside an emoji: sandpipe cannot carry such a string)";
+    let hello = |name: &str| json!({"event": name, "properties": {"$plugins_succeeded": ["Hello World (0)"], "$plugins_failed": []}});
+    assert_eq!(
+        raw(&server, "POST", &events, Some(&token), None, list),
+        (
+            200,
+            json!({
+                "results": [hello("a"), null, null, hello("d")],
+                "failures": [
+                    {"index": 1, "error": surrogate},
+                    {"index": 2, "error": "invalid JSON: number out of range at line 1 column 25 (beyond the largest double, where JavaScript reads Infinity: sandpipe does not carry it)"}
+                ],
+                "webhooks": 0,
+                "captured": []
+            })
+        )
+    );
+    assert_eq!(
+        raw(
+            &server,
+            "POST",
+            &events,
+            Some(&token),
+            None,
+            r#"{"event": "b", "s": "x\ud800"}"#
+        ),
+        (
+            400,
+            json!({"error": format!("the body is not valid JSON: {}", surrogate.trim_start_matches("invalid JSON: "))})
+        )
+    );
+    // A list that is not JSON at all is still the whole body's error.
+    assert_eq!(
+        raw(
+            &server,
+            "POST",
+            &events,
+            Some(&token),
+            None,
+            r#"[{"event": "a"}, {"#
+        ),
+        (
+            400,
+            json!({"error": "the body is not valid JSON: EOF while parsing an object at line 1 column 18"})
+        )
+    );
+}
+
 #[test]
 fn every_config_error_of_a_put_is_reported_at_once() {
     let (_tmp, server) = Server::fresh(&[]);

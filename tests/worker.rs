@@ -576,6 +576,62 @@ fn a_worker_killed_five_times_loses_no_result_and_repeats_none() {
     );
 }
 
+/// Takes a quarter of a second an event, then marks it as [`MARKER`] does.
+const SLOW_MARKER: &str = "function processEvent(e) {
+    const end = Date.now() + 250;
+    while (Date.now() < end) {}
+    if (e.properties.drop) return null;
+    e.properties.seen = true;
+    return e
+}";
+
+#[test]
+fn a_worker_keeps_to_the_ack_wait_of_the_consumer_that_exists() {
+    let nats = NatsServer::start();
+    let (store, _) = shared_store("ack_wait");
+    let serve = Server::start_on(&store, &[]);
+    let (a, _) = serve.team_with_chain("a", vec![inline("Marker", SLOW_MARKER, "")]);
+    // The first worker makes the consumer with an ack_wait of 1 s.
+    let mut first = WorkerProcess::start(&nats.url(), &store, &["--ack-wait", "1s"]);
+    first.sigkill();
+    // The second asks for a minute: the consumer keeps its second, and says so.
+    let flags = ["--ack-wait", "60s", "--batch", "12", "--concurrency", "2"];
+    let second = WorkerProcess::start(&nats.url(), &store, &flags);
+    let warning = "--ack-wait 1m not applied: the consumer sandpipe-workers exists with ack_wait 1s (delete it to change that); this worker keeps to it";
+    assert!(
+        second.stderr.lock().unwrap().contains(warning),
+        "{}",
+        second.stderr.lock().unwrap()
+    );
+    // Twelve events of one team: batches that take seconds, which the
+    // worker's progress acks keep from coming back (to its other loop) after
+    // the consumer's 1 s.
+    let inputs = (1..13)
+        .map(|n| {
+            let event = json!({"event": "e", "uuid": format!("slow-{n}"), "properties": {"n": n}});
+            let mut result = event.clone();
+            result["properties"]["seen"] = json!(true);
+            result["properties"]["$plugins_succeeded"] = json!(["Marker (0)"]);
+            result["properties"]["$plugins_failed"] = json!([]);
+            Input {
+                team: a,
+                payload: serde_json::to_vec(&event).unwrap(),
+                uuid: Some(format!("slow-{n}")),
+                expect: Expect::Result(result),
+            }
+        })
+        .collect();
+    let runtime = tokio();
+    runtime.block_on(async {
+        let js = jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+        let expected = publish(&js, inputs).await;
+        until_done(&js, &expected, Duration::from_secs(60)).await;
+        until_all_acked(&js, Duration::from_secs(30)).await;
+        assert_exactly_once(&js, &expected).await;
+    });
+    assert_eq!(second.redelivered(), 0, "{}", second.stderr.lock().unwrap());
+}
+
 #[test]
 fn publish_and_async_events_feed_the_workers() {
     let nats = NatsServer::start();
@@ -620,6 +676,19 @@ fn publish_and_async_events_feed_the_workers() {
             400,
             json!({"error": "event 1: an event needs an \"event\" name (a non-empty string), e.g. {\"event\": \"pageview\", \"properties\": {}}"})
         )
+    );
+    // An item sandpipe cannot carry is named, and nothing is published.
+    let response = serve
+        .client
+        .post(format!("{}{events}", serve.base))
+        .bearer_auth(&token)
+        .body(r#"[{"event": "e"}, {"event": "e", "n": 1e400}]"#)
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    assert_eq!(
+        response.json::<Value>().unwrap(),
+        json!({"error": "event 1: invalid JSON: number out of range at line 1 column 25 (beyond the largest double, where JavaScript reads Infinity: sandpipe does not carry it)"})
     );
 
     let dir = tempfile::tempdir().unwrap();

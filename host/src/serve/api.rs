@@ -11,7 +11,7 @@ use super::chains::{self, NewConnector};
 use super::dry_run;
 use super::events;
 use super::http::{ApiError, Bearer, NoQuery, Query, TeamAccess, blocking};
-use super::json::Json;
+use super::json::{EventsBody, Json};
 use super::state::AppState;
 use super::store::{LogFilter, Redelivery, Since, WebhookFilter, WebhookPage};
 use super::teams::TeamChain;
@@ -437,15 +437,20 @@ async fn post_events(
     State(state): State<AppState>,
     TeamAccess(team): TeamAccess,
     Query(query): Query<EventsQuery>,
-    Json(body): Json<Value>,
+    body: EventsBody,
 ) -> Result<axum::response::Response, ApiError> {
     Ok(if query.trace {
-        Json(dry_run::trace(state, team, body).await?).into_response()
+        let EventsBody::One(event) = body else {
+            return Err(events::EventsError::TraceOfList.into());
+        };
+        Json(dry_run::trace(state, team, event).await?).into_response()
     } else if query.publish {
-        publish_events(state, team, body).await?.into_response()
+        publish_events(state, team, body.items())
+            .await?
+            .into_response()
     } else {
         let limit = state.max_batch_events;
-        Json(events::process(state, team, body, limit, events::Origin::Client).await?)
+        Json(events::process(state, team, body.items(), limit, events::Origin::Client).await?)
             .into_response()
     })
 }
@@ -457,17 +462,13 @@ async fn post_events(
 async fn publish_events(
     state: AppState,
     team: i64,
-    body: Value,
+    events: Vec<events::Item>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let Some(publisher) = state.publisher.clone() else {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "?async=true needs the service started with --nats",
         ));
-    };
-    let events = match body {
-        Value::Array(events) => events,
-        event => vec![event],
     };
     let limit = state.max_batch_events;
     if events.len() > limit {
@@ -480,12 +481,21 @@ async fn publish_events(
     if state.teams.get(team).is_none() {
         return Err(events::EventsError::NoChain { team }.into());
     }
-    for (index, event) in events.iter().enumerate() {
-        if let Some(reason) = crate::event_rule::refusal(event) {
-            let reason = reason.to_owned();
-            return Err(events::EventsError::NotAnEvent { index, reason }.into());
-        }
-    }
+    // Published whole or not at all: an item that is not an event stops it.
+    let events = events
+        .into_iter()
+        .enumerate()
+        .map(|(index, event)| {
+            let reason = match event {
+                Ok(event) => match crate::event_rule::refusal(&event) {
+                    None => return Ok(event),
+                    Some(reason) => reason.to_owned(),
+                },
+                Err(unread) => unread,
+            };
+            Err(events::EventsError::NotAnEvent { index, reason })
+        })
+        .collect::<Result<Vec<Value>, _>>()?;
     let outgoing = events.iter().map(crate::worker::Outgoing::event).collect();
     let published = publisher
         .publish(team, outgoing)

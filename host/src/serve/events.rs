@@ -195,19 +195,19 @@ fn on_event_jobs(
     jobs
 }
 
-/// Processes `body` (an event or a list of at most `limit` events, from
-/// `origin`) for `team`. Items that are not events fail alone; the others run.
+/// One item of an events batch: its JSON, or why its text is not JSON
+/// sandpipe can carry (the rest of the list was).
+pub type Item = Result<Value, String>;
+
+/// Processes `items` (at most `limit`, from `origin`) for `team`. Items that
+/// are not events fail alone; the others run.
 pub async fn process(
     state: AppState,
     team: i64,
-    body: Value,
+    events: Vec<Item>,
     limit: usize,
     origin: Origin,
 ) -> Result<Batch, EventsError> {
-    let events = match body {
-        Value::Array(events) => events,
-        event => vec![event],
-    };
     if events.len() > limit {
         return Err(EventsError::TooMany {
             limit,
@@ -255,7 +255,7 @@ pub async fn in_team_slot<T: Send + 'static>(
 fn run(
     state: &AppState,
     chain: &Arc<TeamChain>,
-    events: Vec<Value>,
+    events: Vec<Item>,
     origin: Origin,
 ) -> Result<Batch, EventsError> {
     let team = chain.team;
@@ -270,12 +270,15 @@ fn run(
         .into_iter()
         .enumerate()
         .map(|(index, event)| {
-            let error = match crate::event_rule::refusal(&event) {
-                None => match process_one(&mut running, &event) {
-                    Ok(output) => return Some(output),
-                    Err(error) => error.to_string(),
+            let error = match &event {
+                Ok(event) => match crate::event_rule::refusal(event) {
+                    None => match process_one(&mut running, event) {
+                        Ok(output) => return Some(output),
+                        Err(error) => error.to_string(),
+                    },
+                    Some(error) => error.to_owned(),
                 },
-                Some(error) => error.to_owned(),
+                Err(unread) => unread.clone(),
             };
             refused.push(ItemFailure { index, error });
             None
@@ -452,7 +455,7 @@ pub async fn ingest_captured(
         return;
     }
     let now = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
-    let events: Vec<Value> = captured
+    let events: Vec<Item> = captured
         .into_iter()
         .map(|mut event| {
             if let Some(object) = event.as_object_mut() {
@@ -464,11 +467,10 @@ pub async fn ingest_captured(
                     .or_insert_with(|| now.clone().into());
                 object.entry("team_id").or_insert(team.into());
             }
-            event
+            Ok(event)
         })
         .collect();
     let count = events.len();
-    let events = Value::Array(events);
     let message = match process(state.clone(), team, events, usize::MAX, Origin::Capture).await {
         Ok(batch) => {
             let refused = batch

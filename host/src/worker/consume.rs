@@ -37,7 +37,8 @@ pub struct WorkerOptions {
     pub batch: usize,
     /// Loops pulling and processing at once.
     pub concurrency: usize,
-    /// The consumer's `ack_wait`, when this worker creates it.
+    /// The consumer's `ack_wait`, when this worker creates it (one that
+    /// exists keeps its own, which the worker then keeps to).
     pub ack_wait: Duration,
     /// Largest event, in bytes; a larger one is a dead letter (`None`: the
     /// largest the server carries, [`super::largest_payload`]).
@@ -94,7 +95,29 @@ impl Worker {
         }
         let jetstream = jetstream::new(client);
         let events = stream::ensure_streams(&jetstream).await?;
-        let consumer = stream::ensure_consumer(&events, options.ack_wait).await?;
+        let mut consumer = stream::ensure_consumer(&events, options.ack_wait).await?;
+        // A consumer that existed keeps its own ack_wait, and the progress
+        // acks must beat that one, not the flag's.
+        let ack_wait = consumer
+            .info()
+            .await
+            .map_err(|error| NatsError::Consumer {
+                reason: error.to_string(),
+            })?
+            .config
+            .ack_wait;
+        if ack_wait != options.ack_wait {
+            tracing::warn!(
+                "--ack-wait {} not applied: the consumer {} exists with ack_wait {} (delete it to change that); this worker keeps to it",
+                humantime::format_duration(options.ack_wait),
+                stream::CONSUMER,
+                humantime::format_duration(ack_wait),
+            );
+        }
+        let options = WorkerOptions {
+            ack_wait,
+            ..options
+        };
         Ok(Worker {
             state,
             jetstream,
@@ -260,7 +283,7 @@ impl Worker {
             async move {
                 let (indices, events): (Vec<usize>, Vec<Value>) = inputs.into_iter().unzip();
                 let count = events.len();
-                let batch = Value::Array(events);
+                let batch = events.into_iter().map(Ok).collect();
                 match events::process(state, team, batch, count, events::Origin::Client).await {
                     Ok(batch) => indices
                         .into_iter()
