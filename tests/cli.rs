@@ -341,6 +341,7 @@ fn run_sends_export_batches_when_full_and_what_is_left_at_the_end() {
             const names = events.map((e) => e.event).join(',')
             console.log('batch', names)
             if (names.includes('down')) throw new RetryError('destination down')
+            if (names.includes('dn-')) throw new TypeError('cannot send ' + names)
         }"#,
         r#"{"name": "Exporter", "config": [{"key": "exportEventsBufferBytes", "type": "string"}]}"#,
     );
@@ -355,9 +356,11 @@ fn run_sends_export_batches_when_full_and_what_is_left_at_the_end() {
         .lines()
         .filter(|l| l.starts_with("[Exporter (0)] log:") || l.starts_with("sandpipe: events"))
         .collect();
+    // Only a RetryError has a batch sent again, as in PostHog.
     let mut expected = vec![
         "[Exporter (0)] log: batch a-1,a-2",
         "[Exporter (0)] log: batch a-3,dn-",
+        "sandpipe: events.ndjson:5: exportEvents of Exporter (0) (a batch of 2 events) failed; not called again (only a RetryError is)",
     ];
     expected.extend(["[Exporter (0)] log: batch down"; 5]);
     expected.push(

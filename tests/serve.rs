@@ -1818,6 +1818,9 @@ async function onEvent(event, { storage }) {
     const key = `calls:${event.uuid}`
     const calls = (await storage.get(key, 0)) + 1
     await storage.set(key, calls)
+    if (event.event === 'broken') {
+        throw new TypeError(`cannot export this one (call ${calls})`)
+    }
     if (event.event === 'flaky' ? calls < 3 : !(await storage.get('up', false))) {
         throw new RetryError(`destination busy (call ${calls})`)
     }
@@ -1857,11 +1860,12 @@ fn on_event_calls_are_retried_until_they_succeed_or_are_dead() {
             {"event": "flaky", "uuid": "u-1", "properties": {"n": 1}},
             {"event": "flaky", "uuid": "u-2"},
             {"event": "down", "uuid": "u-3"},
+            {"event": "broken", "uuid": "u-4"},
         ]),
     );
     assert_eq!(status, 200, "{body}");
     let listed = wait_for(&server, team, &token, |b| {
-        (0..3).all(|i| b["webhooks"][i]["status"] != "pending")
+        (0..4).all(|i| b["webhooks"][i]["status"] != "pending")
     });
     let rows: Vec<(Value, Value, Value, Value, Value)> = listed["webhooks"]
         .as_array()
@@ -1900,6 +1904,16 @@ fn on_event_calls_are_retried_until_they_succeed_or_are_dead() {
                 json!("dead"),
                 json!(3),
                 json!("onEvent failed: RetryError: destination busy (call 3)")
+            ),
+            // Any other throw ends the call, as in PostHog: made once.
+            (
+                json!("on_event"),
+                json!("Exporter (0)"),
+                json!("dead"),
+                json!(1),
+                json!(
+                    "onEvent failed: TypeError: cannot export this one (call 1) (not called again: only a RetryError is)"
+                )
             ),
         ]
     );
@@ -2512,9 +2526,9 @@ fn on_event_fetches_under_the_operators_allow_list() {
         ),
         (
             json!("dead"),
-            json!(3),
+            json!(1),
             json!(
-                "onEvent failed: TypeError: fetch: localhost is not an allowed host for this connector"
+                "onEvent failed: TypeError: fetch: localhost is not an allowed host for this connector (not called again: only a RetryError is)"
             )
         ),
         "{listed}"
@@ -2529,11 +2543,11 @@ fn serve_refuses_fetch_without_an_allow_list_and_loopback_without_allow_private(
     for (flags, error) in [
         (
             &[][..],
-            "onEvent failed: TypeError: fetch is not allowed for this connector (the operator allows no hosts)",
+            "onEvent failed: TypeError: fetch is not allowed for this connector (the operator allows no hosts) (not called again: only a RetryError is)",
         ),
         (
             &["--fetch-allow", "127.0.0.1"][..],
-            "onEvent failed: TypeError: fetch: 127.0.0.1 resolves to 127.0.0.1, a loopback address, which connectors may not reach",
+            "onEvent failed: TypeError: fetch: 127.0.0.1 resolves to 127.0.0.1, a loopback address, which connectors may not reach (not called again: only a RetryError is)",
         ),
     ] {
         let tmp = tempfile::tempdir().unwrap();
@@ -2647,7 +2661,8 @@ fn failing_on_event_calls_are_counted_and_quarantine_their_connector() {
     // Five failed calls: counted, and over the window's error budget.
     let listed = send(0, 5);
     assert_eq!(
-        listed["webhooks"][0]["last_error"], "onEvent failed: Error: export failed for u-0",
+        listed["webhooks"][0]["last_error"],
+        "onEvent failed: Error: export failed for u-0 (not called again: only a RetryError is)",
         "{listed}"
     );
     assert_eq!(

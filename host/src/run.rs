@@ -156,11 +156,18 @@ fn report_export(place: &str, export: &Export, tally: &mut Tally) {
             export.attempts
         ),
         None => {}
-        Some(_) => {
-            eprintln!(
-                "sandpipe: {place}: {what} failed {} times; given up",
-                export.attempts
-            );
+        Some(error) => {
+            match (export.attempts, error.asks_for_retry()) {
+                (1, false) => eprintln!(
+                    "sandpipe: {place}: {what} failed; not called again (only a RetryError is)"
+                ),
+                (attempts, false) => eprintln!(
+                    "sandpipe: {place}: {what} failed on attempt {attempts}, not with a RetryError; given up"
+                ),
+                (attempts, true) => {
+                    eprintln!("sandpipe: {place}: {what} failed {attempts} times; given up")
+                }
+            }
             *tally.failures.entry(export.connector.clone()).or_default() += 1;
         }
     }

@@ -798,10 +798,10 @@ impl Chain {
     /// first event has waited as long as the connector's settings allow
     /// (checked at each event; [`Chain::flush_exports`] sends the rest).
     /// For each connector in chain order, its batches go before its
-    /// `onEvent`, as PostHog's export upgrade made them. A failed call (a
-    /// `RetryError` or any other error) is made again, up to `attempts`
-    /// calls in all, without waiting. A connector that could not be readied
-    /// for this event is passed over.
+    /// `onEvent`, as PostHog's export upgrade made them. A call that threw a
+    /// `RetryError` is made again, up to `attempts` calls in all, without
+    /// waiting; any other failure ends it, as in PostHog. A connector that
+    /// could not be readied for this event is passed over.
     pub fn export(&mut self, event: &[u8], attempts: u32) -> Vec<Export> {
         let mut out = Vec::new();
         self.export_buffers
@@ -854,7 +854,8 @@ fn export_batch(connector: &mut Connector, batch: &[Vec<u8>], attempts: u32) -> 
     })
 }
 
-/// Makes `make` until it succeeds, `attempts` times at most.
+/// Makes `make` until it succeeds, or fails without asking for a retry,
+/// `attempts` times at most.
 fn with_attempts(
     connector: &mut Connector,
     call: Call,
@@ -870,7 +871,7 @@ fn with_attempts(
         calls.extend(connector.take_last_call());
         match result {
             Ok(()) => break None,
-            Err(error) if made >= attempts.max(1) => break Some(error),
+            Err(error) if made >= attempts.max(1) || !error.asks_for_retry() => break Some(error),
             Err(_) => {}
         }
     };

@@ -271,7 +271,8 @@ impl Connector {
 
     /// Runs `onEvent` on `event` (its JSON text; the connector sees PostHog's
     /// reduced copy of it) and ignores what it returns. A throw (a
-    /// `RetryError` included) or a trap is an error, logged for this connector.
+    /// `RetryError` included) or a trap is an error, logged for this connector
+    /// ([`CallError::asks_for_retry`] says whether to call it again).
     /// Nothing happens when the connector defines no `onEvent`.
     pub fn on_event(&mut self, event: &[u8]) -> Result<(), CallError> {
         if !self.defines(Call::OnEvent)? {

@@ -47,6 +47,14 @@ pub enum CallError {
 }
 
 impl CallError {
+    /// Whether the connector asked to be called again: it threw a
+    /// `RetryError` (PostHog's class, whose `name` it is, or the Rust SDK's
+    /// `Error::retry`). PostHog makes an `onEvent` or `exportEvents` call
+    /// again only then; any other throw, a trap or a timeout ends it.
+    pub fn asks_for_retry(&self) -> bool {
+        matches!(self, CallError::Threw(JsError { name: Some(name), .. }) if name == "RetryError")
+    }
+
     /// Whether the instance must be dropped after this error.
     pub fn poisons_instance(&self) -> bool {
         matches!(

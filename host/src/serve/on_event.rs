@@ -185,6 +185,16 @@ fn call(
         (Some(Err(error @ CallError::InputTooLarge { .. })), _) => {
             Err(AttemptError::TooLarge(error.to_string()))
         }
+        // Only a RetryError asks for the call again (PostHog's rule); a
+        // connector that could not be readied was not called, and may be later.
+        (Some(Err(error)), _)
+            if !error.asks_for_retry() && !matches!(error, CallError::Setup(_)) =>
+        {
+            Err(AttemptError::Failed {
+                function: function.function(),
+                error: chain.redact(&error.to_string()),
+            })
+        }
         (Some(Err(error)), _) => Err(AttemptError::Call {
             function: function.function(),
             error: chain.redact(&error.to_string()),

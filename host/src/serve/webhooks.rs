@@ -3,8 +3,8 @@
 //! events response returns; this worker sends the requests with a 10 s
 //! timeout (PostHog's; a hidden flag changes it for tests) and makes the
 //! `onEvent` calls and `exportEvents` batches through an [`OnEventRunner`]
-//! (a throw, `RetryError` included, or a trap is a failed
-//! attempt, of the whole batch for `exportEvents`). An `exportEvents` row
+//! (a throw or a trap fails the attempt, of the whole batch for
+//! `exportEvents`; only a `RetryError` has the call made again, as in PostHog). An `exportEvents` row
 //! waits in its connector's buffer until it is due (the store says when);
 //! the due rows of one connector are cut into batches as PostHog's buffer
 //! cut them (`sandpipe_runtime::export::batches`) and sent one after the
@@ -127,6 +127,14 @@ pub enum AttemptError {
         function: &'static str,
         error: String,
     },
+    /// The call failed without asking for a retry (a throw that is not a
+    /// `RetryError`, a trap, a timeout): PostHog makes such a call once, and
+    /// so does the worker: dead at once.
+    #[error("{function} failed: {error} (not called again: only a RetryError is)")]
+    Failed {
+        function: &'static str,
+        error: String,
+    },
     /// The connector left the team's chain (or was disabled): dead at once.
     #[error("{0}")]
     NoConnector(String),
@@ -169,6 +177,12 @@ pub trait OnEventRunner: Send + Sync + 'static {
 }
 
 impl AttemptError {
+    /// Whether no later attempt can be made: a refusal, or a call that
+    /// failed without asking for a retry.
+    fn is_final(&self) -> bool {
+        self.is_refusal() || matches!(self, AttemptError::Failed { .. })
+    }
+
     /// Whether the destination is one the policy refuses: no retries.
     fn is_refusal(&self) -> bool {
         matches!(
@@ -320,8 +334,9 @@ impl Delivery {
         rows: usize,
     ) -> (Option<i64>, &'static str) {
         let next = match outcome {
-            // A destination the policy refuses stays refused: no retries.
-            Err(error) if error.is_refusal() => None,
+            // A destination the policy refuses stays refused, and a call
+            // that did not ask for a retry is not made again.
+            Err(error) if error.is_final() => None,
             Err(_) if attempts < self.options.max_attempts => {
                 Some(now_ms() + self.backoff(attempts).as_millis() as i64)
             }
