@@ -221,7 +221,7 @@ fn inputs(numbers: std::ops::Range<usize>, a: i64, b: i64) -> Vec<Input> {
                     payload: serde_json::to_vec(&event).unwrap(),
                     uuid,
                     expect: Expect::DeadLetter(format!(
-                        "team {UNKNOWN_TEAM} has no chain: PUT /v1/teams/{UNKNOWN_TEAM}/chain first"
+                        "team {UNKNOWN_TEAM} has no chain, or there is no team {UNKNOWN_TEAM}: PUT /v1/teams/{UNKNOWN_TEAM}/chain, to a team that exists"
                     )),
                 },
                 13 if i < 1_000 => {
@@ -505,6 +505,10 @@ fn two_workers_give_one_result_per_input_and_dead_letters_for_the_bad() {
         let stderr = worker.stderr.lock().unwrap().clone();
         assert!(status.success(), "{status}: {stderr}");
         assert!(!stderr.contains("panicked"), "{stderr}");
+        assert!(
+            stderr.contains("sandpipe::worker_cmd: worker stopping: each loop finishes its batch"),
+            "{stderr}"
+        );
         assert!(
             stopped.elapsed() < Duration::from_secs(5),
             "{:?}",

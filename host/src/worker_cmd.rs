@@ -96,6 +96,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let (stop, stopped) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
             serve::shutdown().await;
+            tracing::info!("worker stopping: each loop finishes its batch");
             let _ = stop.send(true);
         });
         serve::announce(format_args!(

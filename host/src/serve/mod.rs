@@ -370,12 +370,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             listener.local_addr()?
         ));
         opened.spawn_background();
-        listen::serve(
-            listener,
-            api::router(opened.state),
-            args.deadlines,
-            shutdown(),
-        )
+        listen::serve(listener, api::router(opened.state), args.deadlines, async {
+            shutdown().await;
+            tracing::info!("shutting down: finishing the requests in flight");
+        })
         .await;
         Ok(())
     })
@@ -429,7 +427,6 @@ pub(crate) async fn shutdown() {
         _ = interrupt => {},
         _ = terminate => {},
     }
-    tracing::info!("shutting down");
 }
 
 /// One line for the operator on stderr, outside the log: the address the

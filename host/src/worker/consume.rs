@@ -57,6 +57,14 @@ pub struct Worker {
     max_event_bytes: usize,
 }
 
+/// Why a message for `team` is a dead letter when no chain runs it: the
+/// team may have none, or not exist at all (a subject any publisher chose).
+fn no_chain(team: i64) -> String {
+    format!(
+        "team {team} has no chain, or there is no team {team}: PUT /v1/teams/{team}/chain, to a team that exists"
+    )
+}
+
 /// What becomes of one input message.
 enum Fate {
     /// Its result (the event after the chain, or null) goes to `SANDPIPE_RESULTS`.
@@ -269,7 +277,7 @@ impl Worker {
             return Err(refuse(reason.to_owned()));
         }
         if self.state.teams.get(team).is_none() {
-            return Err(refuse(EventsError::NoChain { team }.to_string()));
+            return Err(refuse(no_chain(team)));
         }
         Ok((team, event))
     }
@@ -307,8 +315,8 @@ impl Worker {
                         })
                         .collect(),
                     // The chain was removed since the message was classified.
-                    Err(error @ EventsError::NoChain { .. }) => {
-                        let reason = error.to_string();
+                    Err(EventsError::NoChain { .. }) => {
+                        let reason = no_chain(team);
                         indices
                             .into_iter()
                             .map(|index| {
