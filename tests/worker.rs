@@ -979,7 +979,18 @@ fn a_worker_whose_nats_server_is_gone_still_stops_on_sigterm() {
         }
     });
     drop(nats);
-    std::thread::sleep(Duration::from_millis(500));
+    // Long enough for several reconnection attempts, each of which async_nats logs.
+    std::thread::sleep(Duration::from_millis(3_000));
+    {
+        let stderr = worker.stderr.lock().unwrap();
+        let said = |what: &str| stderr.lines().filter(|l| l.contains(what)).count();
+        assert_eq!(
+            said("lost the NATS connection; reconnecting"),
+            1,
+            "{stderr}"
+        );
+        assert_eq!(said("async_nats"), 0, "{stderr}");
+    }
     // SAFETY: kill has no preconditions; the pid is our child's.
     assert_eq!(
         unsafe { libc::kill(worker.child.id() as i32, libc::SIGTERM) },

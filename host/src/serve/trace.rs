@@ -38,7 +38,9 @@ const CAPPED: [(&str, LevelFilter); 8] = [
     ("rustls", LevelFilter::ERROR),
     ("tokio_postgres", LevelFilter::INFO),
     ("redis", LevelFilter::INFO),
-    ("async_nats", LevelFilter::INFO),
+    // It logs every connection event at info, one a reconnection attempt
+    // while the server is away; `worker::connect` says what matters once.
+    ("async_nats", LevelFilter::WARN),
 ];
 
 /// Installs the subscriber: lines on stderr, filtered by `RUST_LOG` (targets

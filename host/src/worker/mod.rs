@@ -13,6 +13,9 @@ mod consume;
 mod publish;
 mod stream;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 pub use consume::{Worker, WorkerOptions};
 pub use publish::{Outgoing, Publisher};
 pub use stream::{CONSUMER, EVENTS, events_subject};
@@ -38,14 +41,47 @@ pub fn largest_payload(client: &async_nats::Client) -> Result<usize, NatsError> 
     Ok(max_payload - HEADROOM)
 }
 
-/// Connects to the NATS server at `url`.
+/// Connects to the NATS server at `url`, its connection's events logged by
+/// [`note`].
 pub async fn connect(url: &str) -> Result<async_nats::Client, NatsError> {
-    async_nats::connect(url)
+    let shown = crate::serve::shown_url(url);
+    let lost = Arc::new(AtomicBool::new(false));
+    let logged = shown.clone();
+    async_nats::ConnectOptions::new()
+        .event_callback(move |event| {
+            note(&lost, &logged, event);
+            std::future::ready(())
+        })
+        .connect(url)
         .await
         .map_err(|error| NatsError::Connect {
-            url: crate::serve::shown_url(url),
+            url: shown,
             reason: error.to_string(),
         })
+}
+
+/// Logs a NATS connection's event. Its loss and its return are said once
+/// each; the errors of the reconnection attempts between them (one every few
+/// seconds while the server is away: async_nats's own lines, capped in
+/// `serve::trace`) are not repeated.
+fn note(lost: &AtomicBool, url: &str, event: async_nats::Event) {
+    use async_nats::Event;
+    match event {
+        Event::Disconnected => {
+            if !lost.swap(true, Ordering::Relaxed) {
+                tracing::warn!(nats = url, "lost the NATS connection; reconnecting");
+            }
+        }
+        Event::Connected => {
+            if lost.swap(false, Ordering::Relaxed) {
+                tracing::info!(nats = url, "NATS connection back");
+            }
+        }
+        Event::ClientError(error) if lost.load(Ordering::Relaxed) => {
+            tracing::debug!(nats = url, %error, "reconnecting to NATS");
+        }
+        event => tracing::warn!(nats = url, %event, "NATS"),
+    }
 }
 
 /// What went wrong talking to NATS JetStream.
