@@ -383,6 +383,43 @@ fn run_sends_export_batches_when_full_and_what_is_left_at_the_end() {
     assert_eq!(costs, ["Exporter (0) exportEvents: 7 calls"], "{errors}");
 }
 
+/// A retry is asked for by throwing a `RetryError`, as PostHog tests it
+/// (`instanceof`): a subclass with its own name asks; an error that only
+/// takes the name does not.
+#[test]
+fn run_calls_on_event_again_for_an_instance_of_retry_error_only() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_connector(
+        &tmp.path().join("exporter"),
+        r#"class Busy extends RetryError { constructor(m) { super(m); this.name = 'Busy' } }
+        function onEvent(e) {
+            if (e.event === 'sub') throw new Busy('busy')
+            throw Object.assign(new Error('not really'), { name: 'RetryError' })
+        }"#,
+        r#"{"name": "Exporter"}"#,
+    );
+    let chain = json!({"connectors": [{"path": "exporter"}]});
+    let output = run_chain(
+        tmp.path(),
+        chain,
+        "{\"event\":\"sub\"}\n{\"event\":\"named\"}\n",
+        &[],
+    );
+    let errors = stderr(&output);
+    let reports: Vec<&str> = errors
+        .lines()
+        .filter(|l| l.starts_with("sandpipe: events"))
+        .collect();
+    assert_eq!(
+        reports,
+        [
+            "sandpipe: events.ndjson:1: onEvent of Exporter (0) failed 5 times; given up",
+            "sandpipe: events.ndjson:2: onEvent of Exporter (0) failed; not called again (only a RetryError is)",
+        ],
+        "{errors}"
+    );
+}
+
 #[test]
 fn run_sends_an_export_buffer_whose_first_event_has_waited_when_the_next_line_comes() {
     use std::io::Write;

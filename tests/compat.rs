@@ -190,6 +190,7 @@ fn the_cases_exercise_what_they_are_for() {
             "[exporter (0)] log: attempt 3",
             "[exporter (0)] log: attempt 4",
             "[exporter (0)] log: attempt 5",
+            "[exporter (0)] log: attempt 1",
         ]
     );
 

@@ -454,6 +454,7 @@ fn an_oversized_error_result_is_cut_before_it_is_read() {
             name: Some("Error".into()),
             message,
             stack: String::new(),
+            retry: None,
         })))
     );
 }

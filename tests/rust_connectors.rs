@@ -497,6 +497,9 @@ fn a_rust_on_event_is_handed_the_reduced_event_and_retried_as_the_javascript_one
             hook(
                 r#"{"event":"always","team_id":4,"distinct_id":"c","properties":{"$plugins_succeeded":["exporter (0)"],"$plugins_failed":[]},"timestamp":"2024-10-27T01:00:00.000Z"}"#
             ),
+            hook(
+                r#"{"event":"broken","team_id":4,"distinct_id":"d","properties":{"$plugins_succeeded":["exporter (0)"],"$plugins_failed":[]},"timestamp":"2024-10-27T02:00:00.000Z"}"#
+            ),
         ]
     );
     // Its setup ran once (one instance); every other line is the JavaScript
@@ -516,6 +519,8 @@ fn a_rust_on_event_is_handed_the_reduced_event_and_retried_as_the_javascript_one
         "[exporter (0)] log: exported a",
         "sandpipe: events.ndjson:1: onEvent of exporter (0) succeeded on attempt 3",
         "sandpipe: events.ndjson:3: onEvent of exporter (0) failed 5 times; given up",
+        "events.ndjson:4: [exporter (0)] error: onEvent: Error: cannot export this one (1)",
+        "sandpipe: events.ndjson:4: onEvent of exporter (0) failed; not called again (only a RetryError is)",
     ] {
         assert!(rust_log.contains(&line), "no {line:?} in {rust_log:#?}");
     }

@@ -1693,7 +1693,7 @@ fn an_event_nested_deeper_than_the_chain_reads_is_refused_alone() {
                 null
             ],
             "failures": [
-                {"index": 1, "error": "invalid JSON: recursion limit exceeded at line 1 column 144"}
+                {"index": 1, "error": "invalid JSON: recursion limit exceeded at line 1 column 144 (arrays and objects nested more than 128 deep, which JSON.parse reads: sandpipe does not carry them)"}
             ],
             "webhooks": 0,
             "captured": []
@@ -1931,6 +1931,80 @@ fn on_event_calls_are_retried_until_they_succeed_or_are_dead() {
             r#"exported u-2 on call 3, properties {"$plugins_succeeded":["Exporter (0)"],"$plugins_failed":[]}"#,
         ]
     );
+}
+
+/// A trap, or an attempt that runs out of time while its call runs, ends
+/// the call as any failure but a `RetryError` does: PostHog does not make it
+/// again, and a call that outlived its attempt may have done its work.
+#[test]
+fn an_on_event_call_that_traps_or_outlives_its_attempt_is_made_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let js = "function onEvent(e) {
+        console.log(`call for ${e.event}`)
+        if (e.event === 'loop') while (true) {}
+        const end = Date.now() + 1000
+        while (Date.now() < end) {}
+    }";
+    let mut flags = FAST_RETRIES.to_vec();
+    flags.extend([
+        "--webhook-attempt-timeout-ms",
+        "300",
+        "--deadline-ms",
+        "5000",
+    ]);
+    let (server, team, token, _) = exporter_team(
+        &tmp.path().join("sandpipe.db"),
+        &flags,
+        inline("Stuck", js, ""),
+        json!({}),
+    );
+    // One at a time, so the second's attempt does not wait behind the first's call.
+    for event in ["loop", "slow"] {
+        let (status, body) = server.events(team, &token, json!({"event": event}));
+        assert_eq!(status, 200, "{body}");
+        wait_for(&server, team, &token, |b| {
+            b["webhooks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|row| row["status"] == "dead")
+        });
+    }
+    let listed = wait_for(&server, team, &token, |b| {
+        b["webhooks"].as_array().unwrap().len() == 2
+    });
+    let rows: Vec<(Value, Value)> = listed["webhooks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| (row["attempts"].clone(), row["last_error"].clone()))
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            (
+                json!(1),
+                json!(
+                    "onEvent failed: ran out of fuel (500000000 units per call) (not called again: only a RetryError is)"
+                )
+            ),
+            (
+                json!(1),
+                json!(
+                    "onEvent failed: the attempt timed out while the call ran (not called again: only a RetryError is)"
+                )
+            ),
+        ],
+        "{listed}"
+    );
+    // Two seconds more: no row came back for another call.
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let calls = server
+        .log_messages(team, &token, "level=log")
+        .into_iter()
+        .filter(|m| m.starts_with("call for"))
+        .count();
+    assert_eq!(calls, 2);
 }
 
 /// An `onEvent` that waits on the gate at `config.gate`, then logs the event's uuid.

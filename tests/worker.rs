@@ -592,6 +592,7 @@ const SLOW_MARKER: &str = "function processEvent(e) {
 #[test]
 fn a_worker_keeps_to_the_ack_wait_of_the_consumer_that_exists() {
     let nats = NatsServer::start();
+    let nats_url = nats.url();
     let (store, _) = shared_store("ack_wait");
     let serve = Server::start_on(&store, &[]);
     let (a, _) = serve.team_with_chain("a", vec![inline("Marker", SLOW_MARKER, "")]);
@@ -634,6 +635,32 @@ fn a_worker_keeps_to_the_ack_wait_of_the_consumer_that_exists() {
         assert_exactly_once(&js, &expected).await;
     });
     assert_eq!(second.redelivered(), 0, "{}", second.stderr.lock().unwrap());
+
+    // A consumer made elsewhere with an ack_wait under the flag's minimum: refused at start.
+    drop(second);
+    runtime.block_on(async {
+        let js = jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+        let events = js.get_stream("SANDPIPE_EVENTS").await.unwrap();
+        events.delete_consumer("sandpipe-workers").await.unwrap();
+        events
+            .create_consumer(consumer::pull::Config {
+                durable_name: Some("sandpipe-workers".into()),
+                ack_policy: consumer::AckPolicy::Explicit,
+                ack_wait: Duration::from_millis(500),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let mut args = vec!["worker", "--nats", &nats_url];
+    args.extend(store.iter().map(String::as_str));
+    let out = sandpipe(&args, tmp.path());
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).lines().last().unwrap(),
+        "sandpipe: error: the consumer sandpipe-workers exists with ack_wait 500ms, under the minimum of 1s: delete it, and a worker makes it again with --ack-wait"
+    );
 }
 
 #[test]

@@ -72,7 +72,8 @@ impl Error {
     }
 
     /// A `RetryError`, as PostHog's `onEvent` throws to be called again
-    /// (any error from `on_event` has it called again; this one says so).
+    /// (only this error from `on_event` has it called again; any other ends
+    /// the call, as in PostHog).
     pub fn retry(message: impl Into<String>) -> Error {
         Error {
             message: message.into(),
@@ -118,8 +119,9 @@ pub type ProcessEvent = fn(Event, &Meta) -> Result<Option<Event>, Error>;
 /// reduced event, as JavaScript's `composeWebhook` gets), or `None`.
 pub type ComposeWebhook = fn(Event, &Meta) -> Result<Option<Webhook>, Error>;
 /// `on_event(event, meta)`: runs on the reduced copy of each event the chain
-/// kept, after the chain; an error has the call made again (`run` makes up to
-/// five, `serve` retries with backoff), as for JavaScript's `onEvent`.
+/// kept, after the chain; an [`Error::retry`] has the call made again (`run`
+/// makes up to five, `serve` retries with backoff), any other error ends it,
+/// as for JavaScript's `onEvent`.
 pub type OnEvent = fn(Event, &Meta) -> Result<(), Error>;
 
 /// The connector's allocator (feature `global-allocator`, on by default): see [`allocator`].

@@ -1009,10 +1009,13 @@
         return `${toWellFormed(sliceString(text, 0, end))}… [truncated ${grouped(length - end)} characters]`;
     }
 
-    // Any thrown value → [name, message, stack], each a bounded string (name
-    // null for non-Error values); the plugin writes them as the error JSON.
+    // Any thrown value → [name, message, stack, retry]: each of the first
+    // three a bounded string (name null for non-Error values), and whether it
+    // is a RetryError (PostHog retries a call only then); the plugin writes
+    // them as the error JSON.
     function describe(error) {
-        let name = null, message, stack = '';
+        let name = null, message, stack = '', retry = false;
+        try { retry = error instanceof RetryError; } catch (_) {}
         try {
             if (error instanceof ErrorCtor) {
                 name = StringCtor(error.name);
@@ -1036,7 +1039,7 @@
         // Cut again whatever connector code (getters, toJSON, a replaced Array.prototype.join) returned.
         if (typeof name === 'string') name = clip(name, MAX_ERROR_NAME);
         if (typeof stack !== 'string') stack = '';
-        return [name, clip(message, MAX_ERROR_MESSAGE), clip(stack, 2 * MAX_ERROR_STACK)];
+        return [name, clip(message, MAX_ERROR_MESSAGE), clip(stack, 2 * MAX_ERROR_STACK), retry === true];
     }
 
     // What the plugin calls `name` with when it calls it itself (processEvent,

@@ -211,13 +211,14 @@ pub(crate) fn plain_error(message: &str) -> String {
         end -= 1;
     }
     if end == message.len() {
-        return error_json(Some("Error"), message, "");
+        return error_json(Some("Error"), message, "", None);
     }
     let cut = message.len() - end;
     error_json(
         Some("Error"),
         &format!("{}… [truncated {} bytes]", &message[..end], thousands(cut)),
         "",
+        None,
     )
 }
 
@@ -234,8 +235,10 @@ fn thousands(n: usize) -> String {
     out
 }
 
-/// `{"name", "message", "stack"}` as the host reads it (`name` null for non-Error values).
-fn error_json(name: Option<&str>, message: &str, stack: &str) -> String {
+/// `{"name", "message", "stack", "retry"}` as the host reads it (`name`
+/// null for non-Error values; `retry` whether a thrown value is a
+/// `RetryError`, left out for failures that have no JS value).
+fn error_json(name: Option<&str>, message: &str, stack: &str, retry: Option<bool>) -> String {
     let mut out = Vec::with_capacity(message.len() + stack.len() + 48);
     out.extend_from_slice(b"{\"name\":");
     match name {
@@ -246,6 +249,11 @@ fn error_json(name: Option<&str>, message: &str, stack: &str) -> String {
     json::quote_into(&mut out, message.as_bytes());
     out.extend_from_slice(b",\"stack\":");
     json::quote_into(&mut out, stack.as_bytes());
+    match retry {
+        Some(true) => out.extend_from_slice(b",\"retry\":true"),
+        Some(false) => out.extend_from_slice(b",\"retry\":false"),
+        None => {}
+    }
     out.push(b'}');
     String::from_utf8(out).expect("quoting UTF-8 keeps it UTF-8")
 }
@@ -268,10 +276,13 @@ pub(crate) fn failure(ctx: &Ctx<'_>, world: &World, error: Error) -> String {
                 parts.get::<Option<String>>(0)?,
                 parts.get::<String>(1)?,
                 parts.get::<String>(2)?,
+                parts.get::<bool>(3)?,
             ))
         });
     match described {
-        Ok((name, message, stack)) => error_json(name.as_deref(), &message, &stack),
+        Ok((name, message, stack, retry)) => {
+            error_json(name.as_deref(), &message, &stack, Some(retry))
+        }
         Err(_) => {
             let _ = ctx.catch();
             plain_error("the connector threw a value that cannot be described")

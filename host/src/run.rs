@@ -157,7 +157,7 @@ fn report_export(place: &str, export: &Export, tally: &mut Tally) {
         ),
         None => {}
         Some(error) => {
-            match (export.attempts, error.asks_for_retry()) {
+            match (export.attempts, error.calls_again()) {
                 (1, false) => eprintln!(
                     "sandpipe: {place}: {what} failed; not called again (only a RetryError is)"
                 ),

@@ -38,10 +38,8 @@ pub struct Args {
     pipeline: PipelineArgs,
 }
 
-/// Shortest `--ack-wait`: progress acks are sent every half of it.
-const MIN_ACK_WAIT: Duration = Duration::from_secs(1);
-
 pub fn run(args: Args) -> anyhow::Result<()> {
+    use crate::worker::MIN_ACK_WAIT;
     if !matches!(args.pipeline.database()?, serve::Database::Postgres(_)) {
         anyhow::bail!(
             "--db: a worker shares its state with `serve` and the other workers; give a postgres:// URL"

@@ -26,8 +26,8 @@
 //   Content-Type) then `onEvent`, each on the reduced event PostHog hands them
 //   (`{uuid, event, team_id, distinct_id, properties, timestamp}`, properties
 //   `{}` when missing, timestamp a Date from `timestamp`, `now` or `sent_at`,
-//   else the time of the call); an onEvent that throws is called again, up to
-//   5 calls in all.
+//   else the time of the call); an onEvent that throws a RetryError is
+//   called again, up to 5 calls in all (any other throw ends it).
 // - `exportEvents`, as PostHog's export upgrade patched `onEvent`: each event
 //   not named by `config.exportEventsToIgnore` (comma-separated) is added to
 //   the connector's buffer, which goes to `exportEvents(batch, meta)` as
@@ -35,7 +35,7 @@
 //   `config.exportEventsBufferBytes` (parseInt, default 900 KiB), and at once
 //   when an event took it past; then the event goes to the connector's own
 //   `onEvent`. What is left goes when the input ends (these inputs end long
-//   before `exportEventsBufferSeconds`). A throw retries the whole batch as
+//   before `exportEventsBufferSeconds`). A RetryError retries the whole batch as
 //   above. An event's size is what sandpipe counts: the bytes of the kept
 //   event's JSON text, plus one (PostHog counted the reduced copy's length).
 'use strict'
@@ -193,7 +193,7 @@ function load(chainFile, entry, position) {
         limit: Math.min(Math.max(numberOr(parseInt(config.exportEventsBufferBytes), 900 * 1024), 1), 100 * 1024 * 1024),
         ignored: new Set(list ? String(list).split(',').map((name) => name.trim()) : null),
     }
-    return { label, functions, meta, realmDate, buffer, ready: functions.setupPlugin ? Promise.resolve(functions.setupPlugin(meta)) : Promise.resolve() }
+    return { label, functions, meta, realmDate, buffer, RetryError, ready: functions.setupPlugin ? Promise.resolve(functions.setupPlugin(meta)) : Promise.resolve() }
 }
 
 // PostHog's stringClamp reading: NaN gives the default, 0 stays 0.
@@ -201,7 +201,8 @@ function numberOr(value, fallback) {
     return Number.isNaN(value) ? fallback : value
 }
 
-// Calls `call` until it succeeds, ON_EVENT_ATTEMPTS times at most.
+// Calls `call` until it succeeds, ON_EVENT_ATTEMPTS times at most, again
+// only after a RetryError (PostHog's runRetriableFunction).
 async function withAttempts(connector, name, call) {
     for (let attempt = 1; attempt <= ON_EVENT_ATTEMPTS; attempt++) {
         try {
@@ -209,6 +210,7 @@ async function withAttempts(connector, name, call) {
             return
         } catch (error) {
             process.stderr.write(`[${connector.label}] error: ${name}: ${format(error)}\n`)
+            if (!(error instanceof connector.RetryError)) return
         }
     }
 }

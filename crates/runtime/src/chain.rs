@@ -773,16 +773,17 @@ impl Chain {
     }
 
     /// One `onEvent` call of the connector labelled `label` on `event` (the
-    /// final event's JSON text), as a durable queue makes it: an error asks
-    /// for a retry. `None` when the chain has no such connector.
+    /// final event's JSON text), as a durable queue makes it
+    /// ([`CallError::calls_again`] says whether a failure is made again).
+    /// `None` when the chain has no such connector.
     pub fn on_event(&mut self, label: &str, event: &[u8]) -> Option<OnEventCall> {
         self.call_labelled(label, |connector| connector.on_event(event))
     }
 
     /// One `exportEvents` call of the connector labelled `label` on a batch
-    /// of `events` (final events' JSON text), as a durable queue makes it:
-    /// an error asks for a retry of the whole batch. `None` when the chain
-    /// has no such connector.
+    /// of `events` (final events' JSON text), as a durable queue makes it;
+    /// a failure made again is made for the whole batch. `None` when the
+    /// chain has no such connector.
     pub fn export_events<E: AsRef<[u8]>>(
         &mut self,
         label: &str,
@@ -854,8 +855,8 @@ fn export_batch(connector: &mut Connector, batch: &[Vec<u8>], attempts: u32) -> 
     })
 }
 
-/// Makes `make` until it succeeds, or fails without asking for a retry,
-/// `attempts` times at most.
+/// Makes `make` until it succeeds, or fails in a way that is not made
+/// again ([`CallError::calls_again`]), `attempts` times at most.
 fn with_attempts(
     connector: &mut Connector,
     call: Call,
@@ -871,7 +872,7 @@ fn with_attempts(
         calls.extend(connector.take_last_call());
         match result {
             Ok(()) => break None,
-            Err(error) if made >= attempts.max(1) || !error.asks_for_retry() => break Some(error),
+            Err(error) if made >= attempts.max(1) || !error.calls_again() => break Some(error),
             Err(_) => {}
         }
     };

@@ -11,6 +11,11 @@ pub struct JsError {
     pub message: String,
     #[serde(default)]
     pub stack: String,
+    /// Whether the thrown value is a `RetryError` (`instanceof`, as PostHog
+    /// asks), when the guest says: the plugin does; a Rust connector's error
+    /// says it by its name, which its SDK holds to `Error` or `RetryError`.
+    #[serde(default)]
+    pub retry: Option<bool>,
 }
 
 impl fmt::Display for JsError {
@@ -48,11 +53,24 @@ pub enum CallError {
 
 impl CallError {
     /// Whether the connector asked to be called again: it threw a
-    /// `RetryError` (PostHog's class, whose `name` it is, or the Rust SDK's
-    /// `Error::retry`). PostHog makes an `onEvent` or `exportEvents` call
-    /// again only then; any other throw, a trap or a timeout ends it.
+    /// `RetryError` (an instance of PostHog's class, or the Rust SDK's
+    /// `Error::retry`).
     pub fn asks_for_retry(&self) -> bool {
-        matches!(self, CallError::Threw(JsError { name: Some(name), .. }) if name == "RetryError")
+        match self {
+            CallError::Threw(JsError {
+                retry: Some(retry), ..
+            }) => *retry,
+            CallError::Threw(JsError { name, .. }) => name.as_deref() == Some("RetryError"),
+            _ => false,
+        }
+    }
+
+    /// Whether an `onEvent` or `exportEvents` call that failed so is made
+    /// again: PostHog's rule, only when it asked (any other throw, a trap or
+    /// a timeout ends it), and also when the connector could not be readied
+    /// (its call was not made).
+    pub fn calls_again(&self) -> bool {
+        self.asks_for_retry() || matches!(self, CallError::Setup(_))
     }
 
     /// Whether the instance must be dropped after this error.

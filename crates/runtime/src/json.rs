@@ -22,11 +22,12 @@ use std::io::{self, Write};
 /// with itself.
 pub const RAW_VALUE_KEY: &str = "$serde_json::private::RawValue";
 
-/// serde_json's message for a refused text, saying what two of its refusals
-/// that JavaScript accepts mean: a `\uXXXX` escape of half a UTF-16
+/// serde_json's message for a refused text, saying what three of its
+/// refusals that JavaScript accepts mean: a `\uXXXX` escape of half a UTF-16
 /// surrogate pair without the other half (a string cut inside an emoji),
-/// which a Rust string cannot hold, and a number beyond the largest double,
-/// which `JSON.parse` reads as Infinity. sandpipe carries neither.
+/// which a Rust string cannot hold, a number beyond the largest double,
+/// which `JSON.parse` reads as Infinity, and nesting deeper than serde_json's
+/// 128 levels. sandpipe carries none of them.
 pub fn explained(error: &serde_json::Error) -> String {
     let message = error.to_string();
     let hint = if message.starts_with("lone leading surrogate")
@@ -35,6 +36,8 @@ pub fn explained(error: &serde_json::Error) -> String {
         " (a \\uXXXX escape cut short, or half of a UTF-16 surrogate pair, \\ud800-\\udfff, without the other half, as in a string cut inside an emoji: sandpipe cannot carry such a string)"
     } else if message.starts_with("number out of range") {
         " (beyond the largest double, where JavaScript reads Infinity: sandpipe does not carry it)"
+    } else if message.starts_with("recursion limit exceeded") {
+        " (arrays and objects nested more than 128 deep, which JSON.parse reads: sandpipe does not carry them)"
     } else {
         ""
     };

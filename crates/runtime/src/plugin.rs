@@ -645,6 +645,7 @@ fn unreadable_error(bytes: &[u8]) -> JsError {
         name: Some("Error".into()),
         message,
         stack: String::new(),
+        retry: None,
     }
 }
 
@@ -736,7 +737,8 @@ mod tests {
             JsError {
                 name: Some("TypeError".into()),
                 message: "bad".into(),
-                stack: "at f".into()
+                stack: "at f".into(),
+                retry: None,
             }
         );
     }

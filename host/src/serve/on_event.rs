@@ -13,14 +13,13 @@
 use super::events::{EventsError, in_team_slot, ingest_captured, log_lines, quarantine};
 use super::state::AppState;
 use super::teams::TeamChain;
-use super::webhooks::{AttemptError, OnEventRunner};
+use super::webhooks::{AttemptError, AttemptWindow, OnEventRunner};
 use sandpipe_abi::Call;
 use sandpipe_runtime::{CallError, Chain, OnEventCall};
 use serde_json::Value;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Instant;
 
 /// Runs queued `onEvent` calls on the service's team chains.
 pub struct TeamExports(pub AppState);
@@ -33,12 +32,12 @@ impl OnEventRunner for TeamExports {
         event: String,
         of_captured: bool,
         queued_before_batches: bool,
-        expires: Instant,
+        window: AttemptWindow,
     ) -> Pin<Box<dyn Future<Output = Result<(), AttemptError>> + Send>> {
         Box::pin(attempt(
             self.0.clone(),
             (team, connector_id, of_captured),
-            expires,
+            window,
             Call::OnEvent,
             move |running, label| match queued_before_batches {
                 false => running.on_event(label, event.as_bytes()),
@@ -53,12 +52,12 @@ impl OnEventRunner for TeamExports {
         connector_id: String,
         events: Vec<String>,
         of_captured: bool,
-        expires: Instant,
+        window: AttemptWindow,
     ) -> Pin<Box<dyn Future<Output = Result<(), AttemptError>> + Send>> {
         Box::pin(attempt(
             self.0.clone(),
             (team, connector_id, of_captured),
-            expires,
+            window,
             Call::ExportEvents,
             move |running, label| running.export_events(label, &events),
         ))
@@ -92,11 +91,11 @@ fn export_then_on_event(running: &mut Chain, label: &str, event: &[u8]) -> Optio
 
 /// One queued call (`function`, made by `make`) of the team's connector
 /// `connector_id`, in one of the team's slots, unless it could only start
-/// after `expires`; what it captured is then ingested.
+/// after its window; what it captured is then ingested.
 async fn attempt(
     state: AppState,
     (team, connector_id, of_captured): (i64, String, bool),
-    expires: Instant,
+    window: AttemptWindow,
     function: Call,
     make: impl FnOnce(&mut Chain, &str) -> Option<OnEventCall> + Send + 'static,
 ) -> Result<(), AttemptError> {
@@ -105,7 +104,7 @@ async fn attempt(
         // The attempt may have timed out while this waited for its thread
         // (a pool runs what it was given even then): its retry is then the
         // only call, never one beside it.
-        if Instant::now() >= expires {
+        if !window.start() {
             return Ok((Err(AttemptError::TimedOut), Vec::new()));
         }
         Ok(call(state, chain, &connector_id, function, make))
@@ -185,16 +184,10 @@ fn call(
         (Some(Err(error @ CallError::InputTooLarge { .. })), _) => {
             Err(AttemptError::TooLarge(error.to_string()))
         }
-        // Only a RetryError asks for the call again (PostHog's rule); a
-        // connector that could not be readied was not called, and may be later.
-        (Some(Err(error)), _)
-            if !error.asks_for_retry() && !matches!(error, CallError::Setup(_)) =>
-        {
-            Err(AttemptError::Failed {
-                function: function.function(),
-                error: chain.redact(&error.to_string()),
-            })
-        }
+        (Some(Err(error)), _) if !error.calls_again() => Err(AttemptError::Failed {
+            function: function.function(),
+            error: chain.redact(&error.to_string()),
+        }),
         (Some(Err(error)), _) => Err(AttemptError::Call {
             function: function.function(),
             error: chain.redact(&error.to_string()),

@@ -27,6 +27,7 @@ use sandpipe_runtime::export;
 use sandpipe_runtime::services::fetch::refused_address;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::{Notify, Semaphore};
@@ -121,7 +122,8 @@ pub enum AttemptError {
     Send(reqwest::Error),
     #[error("HTTP {0}")]
     Status(reqwest::StatusCode),
-    // onEvent calls and exportEvents batches.
+    /// An onEvent call or exportEvents batch that threw a `RetryError`, or
+    /// failed for a passing reason (its connector not ready, the store).
     #[error("{function} failed: {error}")]
     Call {
         function: &'static str,
@@ -144,11 +146,51 @@ pub enum AttemptError {
     TooLarge(String),
 }
 
+/// One attempt's end, and whether its call has started: a call may only
+/// start before the end (one started later could run beside the row's
+/// retry), and one that started is never made again after the attempt timed
+/// out (it may have done its work; it did not ask for a retry).
+#[derive(Debug, Clone)]
+pub struct AttemptWindow {
+    expires: Instant,
+    started: Arc<AtomicBool>,
+}
+
+impl AttemptWindow {
+    fn new(expires: Instant) -> AttemptWindow {
+        AttemptWindow {
+            expires,
+            started: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// Marks the call started; `false`, and not marked, once the attempt has ended.
+    pub fn start(&self) -> bool {
+        if Instant::now() >= self.expires {
+            return false;
+        }
+        self.started.store(true, Ordering::SeqCst);
+        true
+    }
+
+    /// What an attempt that ran out of time comes to: a call that started
+    /// failed (not made again), one that never started may be tried again.
+    fn timed_out(&self, function: &'static str) -> AttemptError {
+        match self.started.load(Ordering::SeqCst) {
+            true => AttemptError::Failed {
+                function,
+                error: "the attempt timed out while the call ran".into(),
+            },
+            false => AttemptError::TimedOut,
+        }
+    }
+}
+
 /// Makes a queued `onEvent` call: the team's connector with the stable id
 /// `connector_id`, on `event` (JSON text). `Err(NoConnector)` when the team's
-/// chain no longer runs it; `Err(Call)` when the call failed; `Err(TimedOut)`,
-/// without a call, when it could not start before `expires` (the attempt's
-/// end: a call started later could run beside the row's retry).
+/// chain no longer runs it; `Err(Call)` when it failed for a passing reason
+/// or threw a `RetryError`, `Err(Failed)` when it failed otherwise;
+/// `Err(TimedOut)`, without a call, when it could not start inside `window`.
 pub trait OnEventRunner: Send + Sync + 'static {
     /// `queued_before_batches`: the row was queued before `exportEvents` had
     /// batches, when one `onEvent` row stood for `exportEvents([event])`
@@ -161,7 +203,7 @@ pub trait OnEventRunner: Send + Sync + 'static {
         event: String,
         of_captured: bool,
         queued_before_batches: bool,
-        expires: Instant,
+        window: AttemptWindow,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), AttemptError>> + Send>>;
 
     /// Makes one `exportEvents` call of that connector on a batch of
@@ -172,7 +214,7 @@ pub trait OnEventRunner: Send + Sync + 'static {
         connector_id: String,
         events: Vec<String>,
         of_captured: bool,
-        expires: Instant,
+        window: AttemptWindow,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), AttemptError>> + Send>>;
 }
 
@@ -385,7 +427,7 @@ impl Delivery {
         }
         let attempts = row.attempts + 1;
         let started = Instant::now();
-        let expires = started + self.options.attempt_timeout;
+        let window = AttemptWindow::new(started + self.options.attempt_timeout);
         // One budget for the whole attempt (lookup, connection, response),
         // inside the row's lease, so a slow attempt is never leased twice.
         let attempt = async {
@@ -398,7 +440,7 @@ impl Delivery {
                         row.body.clone().unwrap_or_default(),
                         row.of_captured,
                         row.batch_bytes < 0,
-                        expires,
+                        window.clone(),
                     )
                     .await
             } else {
@@ -407,7 +449,7 @@ impl Delivery {
         };
         let outcome = tokio::time::timeout(self.options.attempt_timeout, attempt)
             .await
-            .unwrap_or(Err(AttemptError::TimedOut));
+            .unwrap_or_else(|_| Err(window.timed_out("onEvent")));
         let store = self.store.clone();
         let (next, outcome_label) = self.judge(&outcome, attempts, 1);
         tracing::debug!(
@@ -501,13 +543,13 @@ impl Delivery {
             .map(|row| row.body.clone().unwrap_or_default())
             .collect();
         let started = Instant::now();
-        let expires = started + self.options.attempt_timeout;
+        let window = AttemptWindow::new(started + self.options.attempt_timeout);
         let outcome = tokio::time::timeout(
             self.options.attempt_timeout,
-            runner.export(team, id, events, of_captured, expires),
+            runner.export(team, id, events, of_captured, window.clone()),
         )
         .await
-        .unwrap_or(Err(AttemptError::TimedOut));
+        .unwrap_or_else(|_| Err(window.timed_out("exportEvents")));
         // The batch's next attempt is counted from its most tried row.
         let attempts = batch.iter().map(|row| row.attempts).max().unwrap_or(0) + 1;
         let (next, outcome_label) = self.judge(&outcome, attempts, batch.len());

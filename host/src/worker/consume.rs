@@ -26,6 +26,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::watch;
 
+/// The shortest `ack_wait` a worker keeps to: the flag's minimum, and the
+/// existing consumer's (its progress acks go every half of it).
+pub const MIN_ACK_WAIT: Duration = Duration::from_secs(1);
+
 /// Longest a pull waits for its batch to fill (and so a lone event's wait).
 const PULL_WAIT: Duration = Duration::from_millis(200);
 /// How long a batch whose work failed for a passing reason waits before it comes back.
@@ -103,17 +107,18 @@ impl Worker {
         }
         let jetstream = jetstream::new(client);
         let events = stream::ensure_streams(&jetstream).await?;
-        let mut consumer = stream::ensure_consumer(&events, options.ack_wait).await?;
+        let consumer = stream::ensure_consumer(&events, options.ack_wait).await?;
         // A consumer that existed keeps its own ack_wait, and the progress
         // acks must beat that one, not the flag's.
-        let ack_wait = consumer
-            .info()
-            .await
-            .map_err(|error| NatsError::Consumer {
-                reason: error.to_string(),
-            })?
-            .config
-            .ack_wait;
+        let ack_wait = consumer.cached_info().config.ack_wait;
+        if ack_wait < MIN_ACK_WAIT {
+            return Err(NatsError::Config(format!(
+                "the consumer {} exists with ack_wait {}, under the minimum of {}: delete it, and a worker makes it again with --ack-wait",
+                stream::CONSUMER,
+                humantime::format_duration(ack_wait),
+                humantime::format_duration(MIN_ACK_WAIT),
+            )));
+        }
         if ack_wait != options.ack_wait {
             tracing::warn!(
                 "--ack-wait {} not applied: the consumer {} exists with ack_wait {} (delete it to change that); this worker keeps to it",

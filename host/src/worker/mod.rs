@@ -16,7 +16,7 @@ mod stream;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-pub use consume::{Worker, WorkerOptions};
+pub use consume::{MIN_ACK_WAIT, Worker, WorkerOptions};
 pub use publish::{Outgoing, Publisher};
 pub use stream::{CONSUMER, EVENTS, events_subject};
 
@@ -63,7 +63,7 @@ pub async fn connect(url: &str) -> Result<async_nats::Client, NatsError> {
 /// Logs a NATS connection's event. Its loss and its return are said once
 /// each; the errors of the reconnection attempts between them (one every few
 /// seconds while the server is away: async_nats's own lines, capped in
-/// `serve::trace`) are not repeated.
+/// `serve::trace`) and a slow consumer's (one a dropped message) only at debug.
 fn note(lost: &AtomicBool, url: &str, event: async_nats::Event) {
     use async_nats::Event;
     match event {
@@ -77,10 +77,12 @@ fn note(lost: &AtomicBool, url: &str, event: async_nats::Event) {
                 tracing::info!(nats = url, "NATS connection back");
             }
         }
-        Event::ClientError(error) if lost.load(Ordering::Relaxed) => {
-            tracing::debug!(nats = url, %error, "reconnecting to NATS");
+        Event::ClientError(_) | Event::ServerError(_) if lost.load(Ordering::Relaxed) => {
+            tracing::debug!(nats = url, %event, "reconnecting to NATS");
         }
-        event => tracing::warn!(nats = url, %event, "NATS"),
+        // One a message a subscription dropped: the pulls' own errors say more.
+        Event::SlowConsumer(_) => tracing::debug!(nats = url, %event, "NATS connection event"),
+        event => tracing::warn!(nats = url, %event, "NATS connection event"),
     }
 }
 

@@ -1,6 +1,7 @@
 //! `tests/compat/cases/on-event-retry/exporter` in Rust, hook for hook: an
 //! export whose destination asks for a retry twice per event (always, for
-//! `always`), saying each time what it was handed; and a `compose_webhook`
+//! `always`), that fails without asking for `broken`, saying each time what
+//! it was handed; and a `compose_webhook`
 //! and a `setup` so every hook attribute is exercised.
 
 use sandpipe_connector::{Error, Event, Meta, Webhook};
@@ -43,6 +44,9 @@ fn on_event(event: Event, meta: &Meta) -> Result<(), Error> {
     });
     let handed = sandpipe_connector::serde_json::to_string(&event.0)?;
     meta.console.log(&format!("attempt {attempt} {handed}"));
+    if event.name() == Some("broken") {
+        return Err(Error::new(format!("cannot export this one ({attempt})")));
+    }
     if event.name() == Some("always") || attempt < 3 {
         return Err(Error::retry(format!("destination busy ({attempt})")));
     }
