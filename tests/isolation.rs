@@ -208,6 +208,40 @@ const PASSER: &str = r#"
 function processEvent(event) { event.properties.passed = (event.properties.passed || 0) + 1; return event }
 "#;
 
+/// A connector passed over (quarantine disabled it part-way through a batch)
+/// is skipped at both levels as a chain without it would skip it: the held
+/// event goes from the connector before it to the one after.
+#[test]
+fn a_connector_passed_over_is_skipped_at_both_levels() {
+    let bundles = [
+        bundle("first", PASSER),
+        bundle("second", PASSER),
+        bundle("third", PASSER),
+    ];
+    let event = json!({"event": "e", "properties": {}});
+    for shared in [false, true] {
+        let logs = Arc::new(MemoryLogs::default());
+        let mut chain = chain(&bundles, shared, &Limits::default(), &logs);
+        let before = run(&mut chain, std::slice::from_ref(&event));
+        chain.pass_over(1);
+        let after = run(&mut chain, std::slice::from_ref(&event));
+        let properties = |outcome: &Vec<Outcome>| -> Value {
+            let text = outcome[0].0.as_deref().unwrap();
+            serde_json::from_str::<Value>(text).unwrap()["properties"].clone()
+        };
+        assert_eq!(
+            properties(&before),
+            json!({"passed": 3, "$plugins_succeeded": ["first (0)", "second (1)", "third (2)"], "$plugins_failed": []}),
+            "shared: {shared}"
+        );
+        assert_eq!(
+            properties(&after),
+            json!({"passed": 2, "$plugins_succeeded": ["first (0)", "third (2)"], "$plugins_failed": []}),
+            "shared: {shared}"
+        );
+    }
+}
+
 #[test]
 fn every_kind_of_result_reaches_the_next_connector_as_json_would_carry_it() {
     let bundles = [

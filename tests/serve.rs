@@ -254,12 +254,38 @@ fn a_looping_connector_is_contained_and_the_request_returns() {
             .starts_with("ran out of fuel")
     );
 
-    // Repeated failures: degraded after 5 errors in its window, disabled 10 calls later.
-    let events: Vec<Value> = (0..14)
+    // Repeated failures: degraded after 5 errors in its window, disabled 10
+    // calls later, there and then: the batch's later events pass it over.
+    let events: Vec<Value> = (0..20)
         .map(|_| json!({"event": "e", "properties": {}}))
         .collect();
-    let (status, _) = server.events(team, &token, Value::Array(events));
+    let (status, body) = server.events(team, &token, Value::Array(events));
     assert_eq!(status, 200);
+    let failed: Vec<&Value> = body["failures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|failure| &failure["event"])
+        .collect();
+    assert_eq!(
+        failed,
+        (0..14)
+            .map(|i| json!(i))
+            .collect::<Vec<_>>()
+            .iter()
+            .collect::<Vec<_>>()
+    );
+    for (i, result) in body["results"].as_array().unwrap().iter().enumerate() {
+        let (succeeded, failed) = match i < 14 {
+            true => (json!(["Hello World (1)"]), json!(["Spinner (0)"])),
+            false => (json!(["Hello World (1)"]), json!([])),
+        };
+        assert_eq!(
+            result["properties"]["$plugins_succeeded"], succeeded,
+            "event {i}"
+        );
+        assert_eq!(result["properties"]["$plugins_failed"], failed, "event {i}");
+    }
     let (_, chain) = server.call(
         "GET",
         &format!("/v1/teams/{team}/chain"),

@@ -437,6 +437,19 @@ impl Chain {
         }
     }
 
+    /// Passes over the connector at `position` of the configured chain for
+    /// the events after this one, as a chain built without it would (its
+    /// quarantine disabled it while a batch ran); nothing when it has none.
+    pub fn pass_over(&mut self, position: usize) {
+        if let Some(connector) = self
+            .connectors
+            .iter_mut()
+            .find(|c| c.position() == position)
+        {
+            connector.pass_over();
+        }
+    }
+
     /// How many connectors are seated in the shared instance.
     fn seated(&self) -> usize {
         self.connectors

@@ -116,6 +116,8 @@ pub struct Connector {
     left_shared: bool,
     /// How its `exportEvents` batches are made (from its config).
     export: ExportSettings,
+    /// Passed over by its chain from now on ([`Connector::pass_over`]).
+    passed_over: bool,
 }
 
 impl Connector {
@@ -166,7 +168,20 @@ impl Connector {
             services: Arc::new(services),
             left_shared: false,
             export,
+            passed_over: false,
         }
+    }
+
+    /// Has its chain pass it over from now on, as a chain without it would
+    /// (quarantine disabled it part-way through a batch): it defines nothing,
+    /// so nothing of it is called and it is listed nowhere.
+    pub(crate) fn pass_over(&mut self) {
+        self.passed_over = true;
+    }
+
+    /// Its place in the configured chain (its label's number).
+    pub fn position(&self) -> usize {
+        self.position
     }
 
     /// `"<name> (<position>)"`, as PostHog lists connectors in `$plugins_failed`.
@@ -192,6 +207,9 @@ impl Connector {
     /// Whether the connector can run `call`: it defines the function, or the
     /// one that stands in for it (instantiating it if needed).
     pub fn defines(&mut self, call: Call) -> Result<bool, CallError> {
+        if self.passed_over {
+            return Ok(false);
+        }
         Ok(crate::instance::provides(self.functions()?, call))
     }
 
@@ -204,9 +222,11 @@ impl Connector {
     /// Whether the connector defines the function `call` runs, as far as is
     /// known without loading it (`true` before it has loaded).
     pub(crate) fn may_define(&self, call: Call) -> bool {
-        self.functions
-            .as_deref()
-            .is_none_or(|functions| crate::instance::provides(functions, call))
+        !self.passed_over
+            && self
+                .functions
+                .as_deref()
+                .is_none_or(|functions| crate::instance::provides(functions, call))
     }
 
     /// The special functions the connector defines, if it has loaded (its

@@ -7,7 +7,7 @@
 use super::quarantine::Health;
 use super::state::AppState;
 use super::store::{Buffering, LogLine, OnEventJob, StoreError};
-use super::teams::TeamChain;
+use super::teams::{HealthChange, TeamChain};
 use sandpipe_abi::LogLevel;
 use sandpipe_runtime::services::storage::StorageError;
 use sandpipe_runtime::{
@@ -266,6 +266,9 @@ fn run(
     let started = Instant::now();
     let mut running = chain.checkout(&state.connectors)?;
     let mut refused = Vec::new();
+    // Quarantine as the batch goes: a connector its calls disable is passed
+    // over for the rest of the batch, not only from the next request on.
+    let mut changes = Vec::new();
     let outputs: Vec<Option<ChainOutput<Vec<u8>>>> = events
         .into_iter()
         .enumerate()
@@ -273,7 +276,15 @@ fn run(
             let error = match &event {
                 Ok(event) => match crate::event_rule::refusal(event) {
                     None => match process_one(&mut running, event) {
-                        Ok(output) => return Some(output),
+                        Ok(output) => {
+                            for change in chain.observe(&output.calls) {
+                                if change.health == Health::Disabled {
+                                    running.pass_over(change.position);
+                                }
+                                changes.push(change);
+                            }
+                            return Some(output);
+                        }
                         Err(error) => error.to_string(),
                     },
                     Some(error) => error.to_owned(),
@@ -286,12 +297,17 @@ fn run(
         .collect();
     let exporters = Exporters::of(&mut running);
     chain.checkin(running);
+    // Installed whatever else becomes of the batch: the windows saw its calls.
+    let quarantined = apply_quarantine(state, chain, changes);
     // Lost during the batch: nothing of it is acknowledged, so nothing is kept
     // but what the connectors already wrote (at-least-once, as a retry runs it again).
     if let Some(redis) = &state.cache
         && super::redis_cache::failures_here() != cache_failures
     {
         let reason = redis.lost().unwrap_or_else(|| "a call failed".into());
+        if let Ok(lines) = &quarantined {
+            keep_logs(state, chain, lines.clone());
+        }
         return Err(EventsError::CacheUnavailable(reason));
     }
     state.gates.record(team, started.elapsed(), count);
@@ -300,12 +316,7 @@ fn run(
     for output in outputs.iter().flatten() {
         state.metrics.record(team, output);
     }
-    let calls: Vec<CallRecord> = outputs
-        .iter()
-        .flatten()
-        .flat_map(|o| o.calls.iter().cloned())
-        .collect();
-    lines.extend(quarantine(state, chain, &calls)?);
+    lines.extend(quarantined?);
     state.store.append_logs(team, &lines)?;
     // The storage writes of these events, synced once (group commit) before the answer.
     state.connectors.storage.sync()?;
@@ -390,7 +401,15 @@ pub(super) fn quarantine(
     chain: &TeamChain,
     calls: &[CallRecord],
 ) -> Result<Vec<LogLine>, StoreError> {
-    let changes = chain.observe(calls);
+    apply_quarantine(state, chain, chain.observe(calls))
+}
+
+/// [`quarantine`]'s transitions once observed.
+fn apply_quarantine(
+    state: &AppState,
+    chain: &TeamChain,
+    changes: Vec<HealthChange>,
+) -> Result<Vec<LogLine>, StoreError> {
     // Logged only when installed: a PUT made since `chain` was taken wins,
     // and then nothing changed.
     let applied = !changes.is_empty()
