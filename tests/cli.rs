@@ -1199,6 +1199,20 @@ fn typecheck_with_tsc(project: &Path) {
          }\n",
     )
     .unwrap();
+    // The web globals come from the WebWorker library the project's tsconfig names.
+    std::fs::write(
+        project.join("web.ts"),
+        "/// <reference path=\"./sandpipe.d.ts\" />\n\
+         export function processEvent(event: PluginEvent): PluginEvent {\n\
+             const url = new URL('https://a.example/x?y=1')\n\
+             const y = new URLSearchParams(url.search).get('y') ?? ''\n\
+             const text = new TextDecoder().decode(new TextEncoder().encode(y))\n\
+             const mac = crypto.createHmac('sha256', 'key').update(text).digest('hex')\n\
+             console.log(btoa(text), atob('aGk='), structuredClone(event).event, mac)\n\
+             return event\n\
+         }\n",
+    )
+    .unwrap();
     for lib in [&[][..], &["--lib", "ES2022,DOM"][..]] {
         let checked = std::process::Command::new(&tsc)
             .args(["-p", "."])

@@ -1138,6 +1138,24 @@ fn every_error_is_json_and_says_what_to_do() {
     let (team, token) = server.team("t");
     let error = |text: &str| json!({ "error": text });
     let teams = "/v1/teams";
+    // A body over a request's limit, whatever it holds, says the limit.
+    let huge = format!("[{}]", vec![r#"{"event": "e"}"#; 300_000].join(","));
+    assert_eq!(
+        raw(
+            &server,
+            "POST",
+            &format!("/v1/teams/{team}/events"),
+            Some(&token),
+            None,
+            &huge
+        ),
+        (
+            413,
+            error(
+                "the body is over the 4194304-byte limit of a request; send less per request (a list of events in smaller lists)"
+            )
+        )
+    );
     // Auth comes before the body: no token is 401 whatever the body.
     assert_eq!(
         raw(&server, "POST", teams, None, Some("text/plain"), "x"),

@@ -1,9 +1,11 @@
 // Types for sandpipe connectors: what `processEvent`, `composeWebhook` and the
 // other special functions receive, and the globals the connector world offers.
-// `sandpipe new` copies this file next to a new connector's index.ts. It
-// type-checks under `tsc --strict` with and without the DOM library: globals
-// the DOM also declares (`console`, `crypto`, `fetch`) are declared so that
-// they merge with it.
+// `sandpipe new` copies this file next to a new connector's index.ts, whose
+// tsconfig.json adds TypeScript's WebWorker library for the web globals the
+// world has (`URL`, `URLSearchParams`, `TextEncoder`, `atob`, `structuredClone`).
+// It type-checks under `tsc --strict` with that library, with the DOM's, and
+// with neither: globals they also declare (`console`, `crypto`, `fetch`) are
+// declared so that they merge with them.
 
 /** An event as it flows through the chain. `properties` may be missing (e.g. `$identify`). */
 interface PluginEvent {
@@ -147,6 +149,10 @@ interface SandpipeHash {
 /** Node's crypto, the subset sandpipe provides (merges with the DOM's `Crypto`). */
 interface Crypto {
     createHash(algorithm: 'md5' | 'sha1' | 'sha224' | 'sha256' | 'sha384' | 'sha512'): SandpipeHash
+    createHmac(
+        algorithm: 'md5' | 'sha1' | 'sha224' | 'sha256' | 'sha384' | 'sha512',
+        key: string | Uint8Array,
+    ): SandpipeHash
     randomUUID(): `${string}-${string}-${string}-${string}-${string}`
 }
 declare var crypto: Crypto

@@ -80,14 +80,16 @@ export function processEvent(event: PluginEvent, { global }: Meta<Config>): Plug
 }
 "#;
     let fixture = greeting_fixture()?;
-    // The connector world is not a browser, nor Node: no DOM, no @types/node;
-    // sandpipe.d.ts declares what it has.
+    // The connector world is not a browser, nor Node: no DOM, no @types/node.
+    // TypeScript's WebWorker library declares the web globals it has (URL,
+    // URLSearchParams, TextEncoder/TextDecoder, atob/btoa, structuredClone)
+    // without a document; sandpipe.d.ts declares the rest.
     let tsconfig = serde_json::to_string_pretty(&serde_json::json!({
         "compilerOptions": {
             "strict": true,
             "noEmit": true,
             "target": "ES2022",
-            "lib": ["ES2022"],
+            "lib": ["ES2022", "WebWorker"],
             "module": "ES2022",
             "moduleResolution": "bundler",
             "types": []

@@ -96,7 +96,7 @@ pub fn router(state: AppState) -> Router {
         .merge(super::admin_page::router())
         .fallback(super::http::no_route)
         .method_not_allowed_fallback(super::http::wrong_method)
-        .layer(axum::extract::DefaultBodyLimit::max(MAX_BUNDLE_SIZE + 1))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::map_response(super::http::json_errors))
         .layer(axum::middleware::from_fn(super::trace::request_span))
         .with_state(state)
@@ -421,6 +421,10 @@ async fn reset_connector(
     })
     .await
 }
+
+/// The largest request body, in bytes: a bundle at its largest, and one
+/// byte more so that its own check, which names the bundle's limit, sees it.
+pub const MAX_BODY: usize = MAX_BUNDLE_SIZE + 1;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -110,7 +110,10 @@ async fn body<S: Send + Sync>(request: Request, state: &S) -> Result<Bytes, ApiE
         .await
         .map_err(|rejection| {
             super::listen::body_error(rejection, || {
-                "the body is too large; send less per request".into()
+                format!(
+                    "the body is over the {}-byte limit of a request; send less per request (a list of events in smaller lists)",
+                    super::api::MAX_BODY - 1
+                )
             })
         })
 }
