@@ -97,6 +97,30 @@ fn build_is_deterministic_small_and_inspectable() {
     assert!(report.contains("\nnpm modules:   (none)\n"), "{report}");
 }
 
+/// `inspect` finds the hooks of a connector whose setupPlugin reads a
+/// defaulted field, even when another field is required and has no default.
+#[test]
+fn inspect_readies_a_connector_with_its_defaults_when_a_required_field_is_missing() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_connector(
+        &tmp.path().join("needs"),
+        "function setupPlugin({ config, global }) { global.keys = config.keys.split(',') }\n\
+         function processEvent(e) { return e }",
+        r#"{"name": "Needs", "config": [
+            {"key": "keys", "type": "string", "default": "a,b"},
+            {"key": "token", "type": "string", "required": true, "secret": true}
+        ]}"#,
+    );
+    let built = sandpipe(&["build", "needs", "-o", "needs.wasm"], tmp.path());
+    assert!(built.status.success(), "{}", stderr(&built));
+    let output = sandpipe(&["inspect", "needs.wasm"], tmp.path());
+    let report = stdout(&output);
+    assert!(
+        report.contains("\nhooks:         setupPlugin, processEvent\n"),
+        "{report}"
+    );
+}
+
 #[test]
 fn a_syntax_error_fails_the_build_with_its_location() {
     let tmp = tempfile::tempdir().unwrap();

@@ -194,6 +194,21 @@ fn the_cases_exercise_what_they_are_for() {
         ]
     );
 
+    // PostHog passes over the plugins an event lists as having processed it.
+    let again = case("already-processed");
+    let lines: Vec<&str> = again.events.lines().collect();
+    assert_eq!(
+        lines[1..3],
+        [
+            r#"{"event":"again","properties":{"$plugins_succeeded":["marker (0)","marker (2)","marker (1)"],"$plugins_failed":[],"ran":1}}"#,
+            r#"{"event":"again","properties":{"$plugins_succeeded":["marker (0)","marker (2)"],"$plugins_failed":["marker (1)"],"kept":true,"ran":2}}"#,
+        ]
+    );
+    assert_eq!(
+        lines[4],
+        r#"{"event":"fail","properties":{"$plugins_succeeded":["marker (1)"],"$plugins_failed":["marker (0)","marker (2)"]}}"#
+    );
+
     let exported = case("export-events");
     let calls: Vec<String> = exported
         .logs

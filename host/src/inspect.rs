@@ -20,10 +20,19 @@ fn hooks(bytes: &[u8]) -> String {
     let found = || -> anyhow::Result<Vec<&'static str>> {
         let runtime = crate::runtime()?;
         let bundle = runtime.admit(bytes)?;
-        let config = bundle
-            .manifest()
+        // Without values a required field refuses the whole config; the
+        // defaults of the others are still what setupPlugin would read.
+        let manifest = bundle.manifest();
+        let config = manifest
             .resolve_config(&serde_json::Map::new())
-            .unwrap_or_default();
+            .unwrap_or_else(|_| sandpipe_manifest::ResolvedConfig {
+                config: manifest
+                    .fields()
+                    .filter(|field| field.kind != sandpipe_manifest::FieldType::Attachment)
+                    .filter_map(|field| Some((field.key.clone(), field.default.clone()?)))
+                    .collect(),
+                ..Default::default()
+            });
         let options = sandpipe_runtime::ConnectorOptions {
             logs: std::sync::Arc::new(sandpipe_runtime::MemoryLogs::default()),
             ..Default::default()

@@ -19,7 +19,8 @@
 // - The chain: `$snapshot` skips it; each connector gets a copy of the event,
 //   a falsy result drops it, a throw leaves it as it was and lists the
 //   connector in `properties.$plugins_failed`, a result lists it in
-//   `$plugins_succeeded` (both added once any connector ran). A connector
+//   `$plugins_succeeded` (both added once any connector ran); a connector an
+//   event already lists in either (in an array) is passed over. A connector
 //   exporting only `processEventBatch` is called with `[event]`; the first
 //   event of the array it returns goes on, an empty array drops the event.
 // - On a kept event: `composeWebhook` (synchronous, defaults POST and
@@ -269,9 +270,16 @@ async function processChain(connectors, event) {
     if (event.event === '$snapshot') return event
     const succeeded = []
     const failed = []
+    // PostHog passes over the plugins the event lists as having processed it.
+    const listed = (key) => {
+        const properties = event.properties
+        const list = properties !== null && typeof properties === 'object' ? properties[key] : undefined
+        return Array.isArray(list) ? list : []
+    }
+    const already = new Set([...listed('$plugins_succeeded'), ...listed('$plugins_failed')])
     for (const connector of connectors) {
         const processEvent = connector.functions.processEvent
-        if (!processEvent) continue
+        if (!processEvent || already.has(connector.label)) continue
         try {
             const result = await processEvent(copy(event), connector.meta)
             if (!result) return null

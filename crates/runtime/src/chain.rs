@@ -459,9 +459,35 @@ impl Chain {
     }
 
     /// Every connector's `processEvent` on the event whose JSON text is
-    /// `input`, in order. When `hold`, a seated connector's plain-data result
-    /// stays in the shared instance for the next seated connector.
+    /// `input`, in order, but those the event lists as already processed
+    /// (in `properties.$plugins_succeeded` or `$plugins_failed`, as an event
+    /// a chain ran before does), which PostHog passes over. When `hold`, a
+    /// seated connector's plain-data result stays in the shared instance for
+    /// the next seated connector.
     fn process_all<E>(
+        &mut self,
+        input: &[u8],
+        team_id: Option<&Value>,
+        steps: Option<&mut Vec<Step>>,
+        hold: bool,
+        out: &mut ChainOutput<E>,
+    ) -> Flow {
+        let processed = already_processed(input);
+        if processed.is_empty() {
+            return self.process_each(input, team_id, steps, hold, out);
+        }
+        for connector in &mut self.connectors {
+            connector.set_processed(processed.iter().any(|label| label == connector.label()));
+        }
+        let flow = self.process_each(input, team_id, steps, hold, out);
+        for connector in &mut self.connectors {
+            connector.set_processed(false);
+        }
+        flow
+    }
+
+    /// [`Chain::process_all`] once the connectors to pass over are marked.
+    fn process_each<E>(
         &mut self,
         input: &[u8],
         team_id: Option<&Value>,
@@ -859,6 +885,28 @@ impl Chain {
         }
         out
     }
+}
+
+/// The labels an event's `properties.$plugins_succeeded` and
+/// `$plugins_failed` list (strings in arrays; anything else is no label), as
+/// PostHog reads them to pass over the plugins that processed it already.
+/// Only an event whose text names them is read for them.
+fn already_processed(input: &[u8]) -> Vec<String> {
+    if memchr::memmem::find(input, b"$plugins_").is_none() {
+        return Vec::new();
+    }
+    let Ok(Value::Object(event)) = serde_json::from_slice::<Value>(input) else {
+        return Vec::new();
+    };
+    let Some(Value::Object(properties)) = event.get("properties") else {
+        return Vec::new();
+    };
+    ["$plugins_succeeded", "$plugins_failed"]
+        .into_iter()
+        .filter_map(|key| properties.get(key)?.as_array())
+        .flatten()
+        .filter_map(|label| Some(label.as_str()?.to_string()))
+        .collect()
 }
 
 /// One `exportEvents` batch for [`Chain::export`], with its attempts.

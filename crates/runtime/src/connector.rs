@@ -118,6 +118,9 @@ pub struct Connector {
     export: ExportSettings,
     /// Passed over by its chain from now on ([`Connector::pass_over`]).
     passed_over: bool,
+    /// Its `processEvent` passed over for the current event, which lists it
+    /// as already processed ([`Connector::set_processed`]).
+    processed: bool,
 }
 
 impl Connector {
@@ -169,7 +172,15 @@ impl Connector {
             left_shared: false,
             export,
             passed_over: false,
+            processed: false,
         }
+    }
+
+    /// Whether the current event already lists it in `$plugins_succeeded`
+    /// or `$plugins_failed`: PostHog does not run a plugin's `processEvent`
+    /// again on such an event (its other functions still run).
+    pub(crate) fn set_processed(&mut self, processed: bool) {
+        self.processed = processed;
     }
 
     /// Has its chain pass it over from now on, as a chain without it would
@@ -207,7 +218,7 @@ impl Connector {
     /// Whether the connector can run `call`: it defines the function, or the
     /// one that stands in for it (instantiating it if needed).
     pub fn defines(&mut self, call: Call) -> Result<bool, CallError> {
-        if self.passed_over {
+        if self.passed_over || self.processed && call == Call::ProcessEvent {
             return Ok(false);
         }
         Ok(crate::instance::provides(self.functions()?, call))
@@ -223,6 +234,7 @@ impl Connector {
     /// known without loading it (`true` before it has loaded).
     pub(crate) fn may_define(&self, call: Call) -> bool {
         !self.passed_over
+            && !(self.processed && call == Call::ProcessEvent)
             && self
                 .functions
                 .as_deref()
