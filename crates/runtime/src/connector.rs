@@ -218,7 +218,7 @@ impl Connector {
     /// Whether the connector can run `call`: it defines the function, or the
     /// one that stands in for it (instantiating it if needed).
     pub fn defines(&mut self, call: Call) -> Result<bool, CallError> {
-        if self.passed_over || self.processed && call == Call::ProcessEvent {
+        if self.passes_over(call) {
             return Ok(false);
         }
         Ok(crate::instance::provides(self.functions()?, call))
@@ -233,12 +233,17 @@ impl Connector {
     /// Whether the connector defines the function `call` runs, as far as is
     /// known without loading it (`true` before it has loaded).
     pub(crate) fn may_define(&self, call: Call) -> bool {
-        !self.passed_over
-            && !(self.processed && call == Call::ProcessEvent)
+        !self.passes_over(call)
             && self
                 .functions
                 .as_deref()
                 .is_none_or(|functions| crate::instance::provides(functions, call))
+    }
+
+    /// Whether its chain passes over its function `call` now, whatever it
+    /// defines ([`Connector::pass_over`], [`Connector::set_processed`]).
+    fn passes_over(&self, call: Call) -> bool {
+        self.passed_over || self.processed && call == Call::ProcessEvent
     }
 
     /// The special functions the connector defines, if it has loaded (its
