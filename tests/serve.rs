@@ -1756,11 +1756,12 @@ fn an_item_sandpipe_cannot_carry_fails_alone() {
     let (team, token) =
         server.team_with_chain("t", vec![built(&root().join("examples/hello-world"))]);
     let events = format!("/v1/teams/{team}/events");
+    let post = |body: &str| raw(&server, "POST", &events, Some(&token), None, body);
     let list = r#"[{"event": "a"}, {"event": "b", "s": "x\ud800"}, {"event": "c", "n": 1e400}, {"event": "d"}]"#;
     let surrogate = "invalid JSON: unexpected end of hex escape at line 1 column 29 (a \\uXXXX escape cut short, or half of a UTF-16 surrogate pair, \\ud800-\\udfff, without the other half, as in a string cut inside an emoji: sandpipe cannot carry such a string)";
     let hello = |name: &str| json!({"event": name, "properties": {"$plugins_succeeded": ["Hello World (0)"], "$plugins_failed": []}});
     assert_eq!(
-        raw(&server, "POST", &events, Some(&token), None, list),
+        post(list),
         (
             200,
             json!({
@@ -1775,14 +1776,7 @@ fn an_item_sandpipe_cannot_carry_fails_alone() {
         )
     );
     assert_eq!(
-        raw(
-            &server,
-            "POST",
-            &events,
-            Some(&token),
-            None,
-            r#"{"event": "b", "s": "x\ud800"}"#
-        ),
+        post(r#"{"event": "b", "s": "x\ud800"}"#),
         (
             400,
             json!({"error": format!("the body is not valid JSON: {}", surrogate.trim_start_matches("invalid JSON: "))})
@@ -1790,14 +1784,7 @@ fn an_item_sandpipe_cannot_carry_fails_alone() {
     );
     // A list that is not JSON at all is still the whole body's error.
     assert_eq!(
-        raw(
-            &server,
-            "POST",
-            &events,
-            Some(&token),
-            None,
-            r#"[{"event": "a"}, {"#
-        ),
+        post(r#"[{"event": "a"}, {"#),
         (
             400,
             json!({"error": "the body is not valid JSON: EOF while parsing an object at line 1 column 18"})
