@@ -998,6 +998,28 @@ fn a_stateful_fixture_seeds_and_checks_storage_and_cache_and_update_rewrites_it(
     );
 }
 
+/// A fixture's config is checked as `run` checks a chain file's: every
+/// error at once.
+#[test]
+fn a_fixture_with_config_errors_reports_them_all() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("typed");
+    write_connector(
+        &dir,
+        "function processEvent(e) { return e }",
+        r#"{"name": "Typed", "config": [{"key": "url", "type": "string", "required": true}]}"#,
+    );
+    std::fs::create_dir_all(dir.join("tests")).unwrap();
+    let fixture = json!({"name": "typed", "config": {"extra": 1}, "input": {"event": "a"}, "expected": {"event": "a"}});
+    std::fs::write(dir.join("tests/typed.json"), fixture.to_string()).unwrap();
+    let output = sandpipe(&["test", "typed"], tmp.path());
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        report_without_costs(&output),
+        "FAIL typed.json: typed: config field \"extra\" is not declared in plugin.json (declared: url); config field \"url\" is required but has no value\n0 passed, 1 failed\n"
+    );
+}
+
 #[test]
 fn a_fixture_without_expected_fails_until_update_records_it() {
     let tmp = tempfile::tempdir().unwrap();

@@ -164,7 +164,15 @@ fn scope(bundle: &sandpipe_runtime::Bundle) -> String {
 /// Runs one fixture; errors are what stop it before its events run
 /// (its config, attachments, seed, or its shape).
 fn run_fixture(bench: &Bench<'_>, fixture: &Fixture) -> anyhow::Result<Ran> {
-    let mut config = bench.bundle.manifest().resolve_config(&fixture.config)?;
+    // Every config error at once, as `run` and `serve` give them.
+    let mut config = bench
+        .bundle
+        .manifest()
+        .resolve_config_all(&fixture.config)
+        .map_err(|errors| {
+            let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
+            anyhow::anyhow!("{}", errors.join("; "))
+        })?;
     config.attachments = crate::attachments::load(&config.attachments, bench.base)?;
     let storage = Arc::new(MemoryStorage::default());
     let scope = scope(bench.bundle);
