@@ -1165,6 +1165,21 @@ fn attachments_reach_the_connector_as_buffers() {
     assert_eq!(kept["info"], "blocked.csv text/csv true");
 }
 
+/// A name with a space is a PostHog plugin's name like any other; the
+/// command `new` suggests quotes it, so pasting it runs the fixture.
+#[test]
+fn new_suggests_a_command_that_names_the_directory_as_one_word() {
+    let tmp = tempfile::tempdir().unwrap();
+    let created = sandpipe(&["new", "two words"], tmp.path());
+    assert!(created.status.success(), "{}", stderr(&created));
+    assert_eq!(
+        stderr(&created),
+        "created two words: edit index.ts, then `sandpipe test 'two words'` (`npm install && npm run typecheck` in it checks the types)\n"
+    );
+    let tested = sandpipe(&["test", "two words"], tmp.path());
+    assert!(tested.status.success(), "{}", stderr(&tested));
+}
+
 #[test]
 fn new_scaffolds_a_typescript_connector_whose_fixture_passes() {
     let tmp = tempfile::tempdir().unwrap();

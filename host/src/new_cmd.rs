@@ -135,11 +135,10 @@ fn write_scaffold(
         std::fs::write(&path, format!("{}\n", text.trim_end()))
             .with_context(|| format!("writing {}", path.display()))?;
     }
-    eprintln!(
-        "created {}: edit {main}, then `sandpipe test {}` ({hint})",
-        dir.display(),
-        dir.display()
-    );
+    let shown = dir.display().to_string();
+    // A name with a space or a quote is one word of the command only quoted.
+    let word = shlex::try_quote(&shown).unwrap_or(std::borrow::Cow::Borrowed(&shown));
+    eprintln!("created {shown}: edit {main}, then `sandpipe test {word}` ({hint})");
     Ok(())
 }
 
