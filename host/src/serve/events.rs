@@ -267,8 +267,11 @@ fn run(
     let mut running = chain.checkout(&state.connectors)?;
     let mut refused = Vec::new();
     // Quarantine as the batch goes: a connector its calls disable is passed
-    // over for the rest of the batch, not only from the next request on.
-    let mut changes = Vec::new();
+    // over for the rest of the batch, not only from the next request on; each
+    // transition installed and logged as it is seen, so the log has a
+    // connector's transitions in the order its window saw them, whichever
+    // concurrent request's calls made them.
+    let mut quarantine_failed = None;
     let outputs: Vec<Option<ChainOutput<Vec<u8>>>> = events
         .into_iter()
         .enumerate()
@@ -277,11 +280,19 @@ fn run(
                 Ok(event) => match crate::event_rule::refusal(event) {
                     None => match process_one(&mut running, event) {
                         Ok(output) => {
-                            for change in chain.observe(&output.calls) {
-                                if change.health == Health::Disabled {
-                                    running.pass_over(change.position);
+                            let changes = chain.observe(&output.calls);
+                            if !changes.is_empty() {
+                                for change in &changes {
+                                    if change.health == Health::Disabled {
+                                        running.pass_over(change.position);
+                                    }
                                 }
-                                changes.push(change);
+                                match apply_quarantine(state, chain, changes) {
+                                    Ok(lines) => keep_logs(state, chain, lines),
+                                    Err(error) => {
+                                        quarantine_failed.get_or_insert(error);
+                                    }
+                                }
                             }
                             return Some(output);
                         }
@@ -297,26 +308,23 @@ fn run(
         .collect();
     let exporters = Exporters::of(&mut running);
     chain.checkin(running);
-    // Installed whatever else becomes of the batch: the windows saw its calls.
-    let quarantined = apply_quarantine(state, chain, changes);
     // Lost during the batch: nothing of it is acknowledged, so nothing is kept
     // but what the connectors already wrote (at-least-once, as a retry runs it again).
     if let Some(redis) = &state.cache
         && super::redis_cache::failures_here() != cache_failures
     {
         let reason = redis.lost().unwrap_or_else(|| "a call failed".into());
-        if let Ok(lines) = &quarantined {
-            keep_logs(state, chain, lines.clone());
-        }
         return Err(EventsError::CacheUnavailable(reason));
     }
     state.gates.record(team, started.elapsed(), count);
     super::trace::connector_calls(outputs.iter().flatten().flat_map(|o| &o.calls));
-    let mut lines = log_lines(chain);
+    let lines = log_lines(chain);
     for output in outputs.iter().flatten() {
         state.metrics.record(team, output);
     }
-    lines.extend(quarantined?);
+    if let Some(error) = quarantine_failed {
+        return Err(error.into());
+    }
     state.store.append_logs(team, &lines)?;
     // The storage writes of these events, synced once (group commit) before the answer.
     state.connectors.storage.sync()?;
